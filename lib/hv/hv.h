@@ -1,0 +1,182 @@
+/*
+ * The hypervisor driver interface.  The checkpoint engine talks to guests
+ * only through `struct hv_ops`; one implementation per folder (pvm/, xen/),
+ * in the style of Xen's per-guest-type save/restore ops.
+ *
+ * Two ways to drive a checkpointed save, both honest about the platform:
+ *  - step by step (pvm): the engine's epoch loop calls suspend, dirty_log,
+ *    copy_pages, save_cpu, save_devices, resume and writes the stream itself;
+ *  - driver-owned loop (Xen): the platform library (libxc's
+ *    xc_domain_save with XC_STREAM_REMUS) writes the libxc records on the fd
+ *    itself and calls back into the engine at each epoch boundary through
+ *    `struct hv_stream_hooks`.  Such a driver sets `save_stream` and
+ *    `restore_stream`; the step ops it cannot offer are NULL.
+ * The engine asks the ops table which ops exist, never "which driver".
+ *
+ * Threading: all ops of one guest are called from one engine thread.
+ * A driver may run internal threads (pvm's monitor thread owns ptrace).
+ * Errors: 0 or negative (-errno or HV_E*), message in `err`.
+ */
+#ifndef REMUS_HV_H
+#define REMUS_HV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+struct hv_guest;        /* driver-owned, opaque to the engine */
+
+enum hv_error {
+	HV_EBADSTATE = -2001,   /* op not valid in the guest's current state */
+	HV_EBADBLOB  = -2002,   /* HVM/EMULATOR context failed to decode */
+	HV_ECRASHED  = -2003,   /* the guest crashed (reason in err) */
+	HV_EUNSUPP   = -2004,   /* the driver or host lacks the feature */
+};
+
+enum hv_run_state {
+	HV_CREATED,     /* built, not started */
+	HV_RUNNING,
+	HV_PAUSED,      /* suspended by the engine (or restored, not resumed) */
+	HV_CRASHED,     /* guest fault or bad hypercall; reason kept */
+	HV_EXITED,      /* guest called exit; exit_code kept */
+};
+
+enum hv_dirty_mode {
+	HV_DIRTY_EXACT,         /* hardware/kernel tracked: exact set */
+	HV_DIRTY_HASH,          /* fallback: page hashing, O(RAM) per epoch */
+};
+
+/* Device hooks: where a guest's NIC output and disk I/O go.  NULL hook
+ * members mean "identity" (write the frame to the TAP / the image). */
+struct hv_net_hook {
+	void *arg;
+	/* A frame the guest sent; the hook owns its fate (queue for the epoch,
+	 * or transmit).  Return 0, or negative to count it as dropped. */
+	int (*guest_tx)(void *arg, const void *frame, size_t len);
+};
+
+struct hv_disk_hook {
+	void *arg;
+	int (*read)(void *arg, uint64_t off, void *buf, size_t len);
+	int (*write)(void *arg, uint64_t off, const void *buf, size_t len);
+	int (*flush)(void *arg);
+};
+
+struct hv_guest_config {
+	const char *name;
+	const char *image;          /* pvm: guest ELF; xen: xl domain config */
+	uint64_t mem_bytes;
+	const char *tap;            /* NIC backend interface, NULL: no NIC */
+	uint8_t mac[6];             /* all zero: derive from name */
+	uint8_t ipv4_addr[4], ipv4_gw[4], ipv4_prefix;
+	const char *disk;           /* disk image path, NULL: no disk */
+	int cpu;                    /* CPU to pin guest+monitor to, -1: none */
+	int console_fd;             /* guest console output, -1: discard */
+	struct hv_net_hook net;
+	struct hv_disk_hook disk_io;
+};
+
+struct hv_info {
+	char name[64];
+	uint64_t ram_bytes;
+	uint64_t nr_pfns;
+	uint32_t page_size;
+	uint32_t nr_vcpus;
+	uint32_t domain_type;       /* libxc DHDR type: 2 = x86 HVM */
+	bool has_nic, has_disk, has_emulator;
+	enum hv_dirty_mode dirty_mode;
+	enum hv_run_state state;
+	int exit_code;              /* HV_EXITED */
+	char reason[128];           /* HV_CRASHED: why */
+};
+
+/* A growable byte buffer used for HVM_CONTEXT / EMULATOR_CONTEXT blobs. */
+struct hv_blob {
+	uint8_t *data;
+	size_t len, cap;
+};
+void hv_blob_free(struct hv_blob *b);
+
+/* A list of pfns, reused across epochs to avoid allocation in the pause. */
+struct hv_pfn_list {
+	uint64_t *pfns;
+	size_t count, cap;
+};
+void hv_pfn_list_free(struct hv_pfn_list *l);
+
+/*
+ * Everything a guest is restored from: one complete checkpoint.
+ * RAM is handed over as an fd (a memfd the backup kept live, so failover
+ * needs no copy) of ram_bytes; the blobs are the checkpoint's HVM_CONTEXT
+ * and EMULATOR_CONTEXT record bodies.
+ */
+struct hv_checkpoint {
+	int ram_fd;
+	uint64_t ram_bytes;
+	const uint8_t *hvm_context;  size_t hvm_context_len;
+	const uint8_t *emu_context;  size_t emu_context_len;
+};
+
+/* Callbacks a driver-owned save/restore loop makes into the engine. */
+struct hv_stream_hooks {
+	void *arg;
+	/* Primary: the guest is suspended; close the netbuf/disk epoch. */
+	int (*suspended)(void *arg);
+	/* Primary: libxc wrote CHECKPOINT; write the libxl records + CHECKPOINT_END. */
+	int (*postcopy)(void *arg, int fd);
+	/* Primary: wait for ACK and the next tick. >0 go on, 0 stop cleanly, <0 error. */
+	int (*wait_checkpoint)(void *arg);
+	/* Backup: libxc read CHECKPOINT; read+stage libxl records to CHECKPOINT_END.
+	 * 1 = complete, 2 = failover (stream error/timeout), 0 = error. */
+	int (*checkpoint)(void *arg, int fd);
+};
+
+struct hv_ops {
+	const char *name;
+
+	int  (*create)(const struct hv_guest_config *cfg, struct hv_guest **out,
+	               struct remus_err *err);
+	int  (*start)(struct hv_guest *g, struct remus_err *err);
+	void (*destroy)(struct hv_guest *g);
+	int  (*info)(struct hv_guest *g, struct hv_info *out);
+
+	/* Non-cooperative pause at any instruction / continue. */
+	int  (*suspend)(struct hv_guest *g, struct remus_err *err);
+	int  (*resume)(struct hv_guest *g, struct remus_err *err);
+
+	/* Guest paused: pfns written since the last call, then clear the log.
+	 * Includes pages the device models wrote into guest RAM. */
+	int  (*dirty_log)(struct hv_guest *g, struct hv_pfn_list *out,
+	                  struct remus_err *err);
+	/* Copy `n` pages (pfns[i]) into dst (n * page_size bytes). */
+	int  (*copy_pages)(struct hv_guest *g, const uint64_t *pfns, size_t n,
+	                   void *dst, struct remus_err *err);
+	/* Guest paused: vCPU state as an HVM_CONTEXT record body. */
+	int  (*save_cpu)(struct hv_guest *g, struct hv_blob *out,
+	                 struct remus_err *err);
+	/* Guest paused: device state as an EMULATOR_CONTEXT blob (versioned). */
+	int  (*save_devices)(struct hv_guest *g, struct hv_blob *out,
+	                     struct remus_err *err);
+
+	/* Build a paused guest from one complete checkpoint (start() runs it).
+	 * Nothing is half-built: on error no guest exists. */
+	int  (*restore)(const struct hv_guest_config *cfg,
+	                const struct hv_checkpoint *ck, struct hv_guest **out,
+	                struct remus_err *err);
+	/* Ask the guest to announce itself on the network (gratuitous ARP). */
+	int  (*announce)(struct hv_guest *g, struct remus_err *err);
+
+	/* Optional driver-owned loops (see top of file). */
+	int  (*save_stream)(struct hv_guest *g, int fd,
+	                    const struct hv_stream_hooks *hooks, struct remus_err *err);
+	int  (*restore_stream)(const struct hv_guest_config *cfg, int fd,
+	                       const struct hv_stream_hooks *hooks,
+	                       struct hv_guest **out, struct remus_err *err);
+};
+
+/* Look a driver up by name ("pvm", "xen"); NULL if not built in. */
+const struct hv_ops *hv_driver(const char *name);
+
+#endif

@@ -1,0 +1,65 @@
+/* Unit tests for lib/util: error contexts and checked arithmetic. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "util/checked.h"
+#include "util/err.h"
+
+static void test_err_set_returns_code(void **state)
+{
+	struct remus_err err = { 0 };
+	(void)state;
+	assert_int_equal(remus_err_set(&err, -7, "record at offset %d", 16), -7);
+	assert_int_equal(err.code, -7);
+	assert_string_equal(err.msg, "record at offset 16");
+}
+
+static void test_err_sys_appends_strerror(void **state)
+{
+	struct remus_err err = { 0 };
+	(void)state;
+	assert_int_equal(remus_err_sys(&err, ENOENT, "open %s", "x.img"), -ENOENT);
+	assert_string_equal(err.msg, "open x.img: No such file or directory");
+}
+
+static void test_err_wrap_prefixes(void **state)
+{
+	struct remus_err err = { 0 };
+	(void)state;
+	remus_err_set(&err, -1, "truncated record");
+	remus_err_wrap(&err, "restore %s", "g1");
+	assert_string_equal(err.msg, "restore g1: truncated record");
+	assert_int_equal(err.code, -1);
+}
+
+static void test_checked_overflow(void **state)
+{
+	size_t out = 5;
+	uint64_t o64 = 0;
+	(void)state;
+	assert_false(ck_add_size(SIZE_MAX, 1, &out));
+	assert_int_equal(out, 5);
+	assert_true(ck_mul_size(4096, 1024, &out));
+	assert_int_equal(out, 4096 * 1024);
+	assert_false(ck_mul_size(SIZE_MAX / 2, 3, &out));
+	assert_true(ck_align8(9, &out));
+	assert_int_equal(out, 16);
+	assert_false(ck_align8(SIZE_MAX - 3, &out));
+	assert_false(ck_add_u64(UINT64_MAX, 2, &o64));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_err_set_returns_code),
+		cmocka_unit_test(test_err_sys_appends_strerror),
+		cmocka_unit_test(test_err_wrap_prefixes),
+		cmocka_unit_test(test_checked_overflow),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
