@@ -39,6 +39,8 @@ static int send_frame(int fd, enum drw_type type, const uint8_t *fixed,
 		ssize_t n = writev(fd, v, iovcnt);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == ECONNRESET || errno == EPIPE))
+			return remus_err_set(err, DISKREP_EPEER, "replication link lost (frame type %d)", type);
 		if (n < 0)
 			return remus_err_sys(err, errno, "send diskrep frame type %d", type);
 		while (iovcnt > 0 && (size_t)n >= v->iov_len) {
@@ -276,6 +278,8 @@ static int read_exact(int fd, uint8_t *p, size_t len, struct remus_err *err)
 		ssize_t n = read(fd, p + got, len - got);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == ECONNRESET || errno == EPIPE))
+			return remus_err_set(err, DISKREP_EPEER, "replication link reset by the peer");
 		if (n < 0)
 			return remus_err_sys(err, errno, "read diskrep frame");
 		if (n == 0)
