@@ -18,3 +18,7 @@ SOAK_DISKREP_TRIALS ?= 3000
 soak-diskrep: $(DISKREP_TRIAL)
 	BUILD=$(BUILD) DISKREP_TRIALS=$(SOAK_DISKREP_TRIALS) tests/integration/diskrep_crash.sh
 	for s in 1 2 3 4 5 6 7 8; do BUILD=$(BUILD) DISKREP_SEED=$$s tests/integration/diskrep_commit_crash.sh || exit 1; done
+
+UNIT_TESTS += test_diskrep test_diskrep_resync
+test_diskrep_SRCS := tests/unit/test_diskrep.c
+test_diskrep_resync_SRCS := tests/unit/test_diskrep_resync.c

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -36,7 +37,11 @@ static int send_frame(int fd, enum drw_type type, const uint8_t *fixed,
 		return remus_err_set(err, DISKREP_EPEER, "no replication peer attached");
 	put_hdr(hdr, type, (uint32_t)(fixed_len + len));
 	while (iovcnt > 0) {
-		ssize_t n = writev(fd, v, iovcnt);
+		/* sockets: no SIGPIPE for a vanished peer; pipes: plain writev */
+		struct msghdr mh = { .msg_iov = v, .msg_iovlen = (size_t)iovcnt };
+		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		if (n < 0 && errno == ENOTSOCK)
+			n = writev(fd, v, iovcnt);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == ECONNRESET || errno == EPIPE))
