@@ -160,9 +160,13 @@ static int run_tool(char *const argv[], char *out, size_t cap, struct remus_err 
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return remus_err_sys(err, errno, "wait for %s", argv[0]);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return remus_err_set(err, DISKREP_ETOOL, "%s %s failed (status %d)", argv[0],
-		    argv[1] ? argv[1] : "", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char cmd[512] = "";
+		for (int i = 0; argv[i]; i++)
+			snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), "%s%s", i ? " " : "", argv[i]);
+		return remus_err_set(err, DISKREP_ETOOL, "'%s' failed (status %d)", cmd,
+		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
 	return 0;
 }
 

@@ -30,3 +30,11 @@ diskrep_wire_CORPUS := tests/fuzz/corpus/diskrep_wire
 diskrep_journal_SRCS := tests/fuzz/diskrep_journal.c
 diskrep_journal_SMOKE := 15
 diskrep_journal_CORPUS := tests/fuzz/corpus/diskrep_journal
+
+# drbd backend driver, run against fake drbd-utils by diskrep_drbd.sh.
+DISKREP_DRBD_DRIVER := $(BUILD)/tests/diskrep-drbd-driver
+$(DISKREP_DRBD_DRIVER): $(BUILD)/obj/tests/diskrep/drbd_driver.o $(BUILD)/lib/libremus.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+CHECK_PREREQS += $(DISKREP_DRBD_DRIVER)
+INTEG_TESTS += tests/integration/diskrep_drbd.sh
