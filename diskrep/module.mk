@@ -38,3 +38,6 @@ $(DISKREP_DRBD_DRIVER): $(BUILD)/obj/tests/diskrep/drbd_driver.o $(BUILD)/lib/li
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 CHECK_PREREQS += $(DISKREP_DRBD_DRIVER)
 INTEG_TESTS += tests/integration/diskrep_drbd.sh
+
+BENCHES += diskrep
+diskrep_SRCS := bench/diskrep.c
