@@ -102,12 +102,11 @@ uint32_t dr_get_u32(const uint8_t *p)
 	    (uint32_t)p[3] << 24;
 }
 
-/* pread until done; -errno, or -EIO on a short file. */
-int dr_pread_all(int fd, void *buf, size_t len, uint64_t off)
+/* pread/pwrite until done; -errno, or -EIO when a read hits end of file. */
+static int rw_all(int fd, uint8_t *p, size_t len, uint64_t off, bool wr)
 {
-	uint8_t *p = buf;
 	while (len > 0) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
+		ssize_t n = wr ? pwrite(fd, p, len, (off_t)off) : pread(fd, p, len, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -121,35 +120,14 @@ int dr_pread_all(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-int dr_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+int dr_pread_all(int fd, void *buf, size_t len, uint64_t off)
 {
-	const uint8_t *p = buf;
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
+	return rw_all(fd, buf, len, off, false);
 }
 
-int dr_write_all(int fd, const void *buf, size_t len)
+int dr_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
-	const uint8_t *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return rw_all(fd, (uint8_t *)buf, len, off, true);
 }
 
 /* Test fault point: a non-zero answer fails the step with -EIO. */

@@ -118,7 +118,7 @@ static int write_resource(struct diskrep *d, struct remus_err *err)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", d->conf_path);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
 		return remus_err_sys(err, errno, "create %s", tmp);
-	rc = dr_write_all(fd, text, (size_t)n);
+	rc = dr_pwrite_all(fd, text, (size_t)n, 0);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
 	close(fd);

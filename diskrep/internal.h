@@ -67,7 +67,6 @@ uint64_t dr_get_u64(const uint8_t *p);
 uint32_t dr_get_u32(const uint8_t *p);
 int dr_pread_all(int fd, void *buf, size_t len, uint64_t off);
 int dr_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
-int dr_write_all(int fd, const void *buf, size_t len);
 int dr_fault(const struct diskrep_fault *f, const char *point,
              struct remus_err *err);
 uint64_t dr_block_hash(const void *data, size_t len);

@@ -198,7 +198,7 @@ int dr_state_store(const char *dir, const struct dr_state *st,
 	snprintf(path, sizeof(path), "%s/state", dir);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 		return remus_err_sys(err, errno, "create %s", tmp);
-	if ((rc = dr_write_all(fd, buf, sizeof(buf))) < 0 || fsync(fd) < 0) {
+	if ((rc = dr_pwrite_all(fd, buf, sizeof(buf), 0)) < 0 || fsync(fd) < 0) {
 		rc = remus_err_sys(err, rc < 0 ? rc : errno, "write %s", tmp);
 		goto out;
 	}

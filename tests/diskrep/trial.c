@@ -310,6 +310,14 @@ static int exit_at_point(void *arg, const char *point)
 	return 0;
 }
 
+static int exit_at_recover(void *arg, const char *point)
+{
+	struct fault_plan *p = arg;
+	if (strcmp(point, "recover:record") == 0 && ++p->hits == p->target)
+		_exit(97);
+	return 0;
+}
+
 /* In a child: stage epoch 2 from a real primary and commit it, exiting at
  * fault point #target.  Exits 0 if commit finished before the target. */
 static void commit_child(const char *dir, uint64_t seed, int target)
@@ -388,6 +396,25 @@ static void restore_baseline(const char *dir)
 		die("restore baseline", NULL);
 }
 
+/* Reopen in a child that dies after the first record recovery replays,
+ * so recovery itself is interrupted; the next open must still finish. */
+static void recovery_crash(const char *dir)
+{
+	int status;
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct fault_plan plan = { .target = 1 };
+		struct diskrep_fault f = { &plan, exit_at_recover };
+		struct remus_err err = { 0 };
+		if (backup_open(dir, 0, &f, -1, &err) == NULL)
+			die("reopen with recovery fault", &err);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 97))
+		die("recovery crash child failed", NULL);
+}
+
 static int commit_crash_mode(uint64_t seed, const char *dir)
 {
 	struct remus_err err = { 0 };
@@ -405,6 +432,8 @@ static int commit_crash_mode(uint64_t seed, const char *dir)
 		if (!WIFEXITED(status) || (WEXITSTATUS(status) != 98 && WEXITSTATUS(status) != 99 &&
 		                           WEXITSTATUS(status) != 0))
 			die("commit child failed", NULL);
+		if (WEXITSTATUS(status) == 99)      /* crash again, inside recovery */
+			recovery_crash(dir);
 		struct diskrep *d = backup_open(dir, 0, NULL, -1, &err);   /* recovery */
 		if (d == NULL)
 			die("reopen after commit crash", &err);
