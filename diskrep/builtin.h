@@ -35,6 +35,7 @@ struct diskrep {
 	int journal_fd;
 	struct dr_state st;         /* committed epoch, consistency */
 	uint64_t last_ready;        /* last epoch whose EPOCH_END arrived */
+	uint64_t recv_records;      /* writes staged for the epoch being received */
 	bool broken;                /* a message was rejected: discard first */
 	bool failed;                /* a commit step failed: reopen to recover */
 	bool syncing;               /* between SYNC_BEGIN and SYNC_DONE */

@@ -45,6 +45,7 @@ int br_backup_open(struct diskrep *d, const struct diskrep_config *cfg,
 	    cfg->stage_mem_cap ? cfg->stage_mem_cap : DISKREP_DEFAULT_STAGE, err);
 }
 
+/* Staged data is dropped: only committed epochs survive a close. */
 void br_backup_close(struct diskrep *d)
 {
 	dr_stage_free(&d->stage);
@@ -59,6 +60,7 @@ static int reject(struct diskrep *d, int rc, struct remus_err *err)
 {
 	uint64_t receiving = d->last_ready + 1;
 	dr_stage_drop_from(&d->stage, receiving);
+	d->recv_records = 0;
 	d->broken = true;
 	d->cnt.rejects++;
 	remus_err_wrap(err, "rejected; staged epoch %llu discarded",
@@ -81,8 +83,12 @@ static int handle_write(struct diskrep *d, const struct drw_msg *m,
 		    (unsigned long long)want);
 	if ((rc = diskrep_check_range(d->image_bytes, m->offset, m->len, err)) < 0)
 		return rc;
+	if (d->recv_records >= DR_JMAX_RECS)   /* its journal could not be replayed */
+		return remus_err_set(err, DISKREP_EPROTO, "epoch %llu exceeds %u writes",
+		    (unsigned long long)m->epoch, DR_JMAX_RECS);
 	if ((rc = dr_stage_add(&d->stage, m->epoch, m->offset, m->data, (uint32_t)m->len, err)) < 0)
 		return rc;
+	d->recv_records++;
 	d->cnt.staged_writes++;
 	d->cnt.staged_bytes += m->len;
 	*ev = (struct diskrep_event){ DISKREP_EV_STAGED, m->epoch };
@@ -99,6 +105,7 @@ static int handle_epoch_end(struct diskrep *d, const struct drw_msg *m,
 		return remus_err_set(err, DISKREP_EEPOCH, "EPOCH_END for %llu, receiving %llu",
 		    (unsigned long long)m->epoch, (unsigned long long)d->last_ready + 1);
 	d->last_ready = m->epoch;
+	d->recv_records = 0;
 	*ev = (struct diskrep_event){ DISKREP_EV_EPOCH_READY, m->epoch };
 	return 0;
 }
@@ -130,6 +137,7 @@ static int handle(struct diskrep *d, const struct drw_msg *m, struct diskrep_eve
 	}
 }
 
+/* Backup ops are refused after a reject (until discard) or a failed commit. */
 static int backup_usable(const struct diskrep *d, const char *op, struct remus_err *err)
 {
 	if (d->role != DISKREP_BACKUP)
@@ -207,6 +215,7 @@ int br_discard_uncommitted(struct diskrep *d, struct remus_err *err)
 	    (d->stage.count > d->stage.head ? 1 : 0);
 	dr_stage_drop_from(&d->stage, d->st.epoch + 1);
 	d->last_ready = d->st.epoch;
+	d->recv_records = 0;
 	d->broken = false;
 	return 0;
 }
