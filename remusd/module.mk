@@ -1,0 +1,6 @@
+# remusd: daemon configuration (remus.conf) and the control-socket codec.
+# The daemon and remusctl programs themselves come with the engine; their
+# *_SRCS should include $(REMUSD_CONF_SRCS) and $(REMUSD_CTL_SRCS).
+REMUSD_CONF_SRCS := remusd/config.c remusd/config_values.c
+UNIT_TESTS += test_config
+test_config_SRCS := tests/unit/test_config.c $(REMUSD_CONF_SRCS)
