@@ -4,3 +4,6 @@
 REMUSD_CONF_SRCS := remusd/config.c remusd/config_values.c
 UNIT_TESTS += test_config
 test_config_SRCS := tests/unit/test_config.c $(REMUSD_CONF_SRCS)
+REMUSD_CTL_SRCS := remusd/ctl_proto.c remusd/ctl_sock.c remusd/ctl_server.c
+UNIT_TESTS += test_ctl
+test_ctl_SRCS := tests/unit/test_ctl.c $(REMUSD_CTL_SRCS)
