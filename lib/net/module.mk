@@ -10,3 +10,5 @@ net_frame_CORPUS := tests/fuzz/corpus/net_frame
 net_hello_SRCS := tests/fuzz/net_hello.c
 net_hello_SMOKE := 10
 net_hello_CORPUS := tests/fuzz/corpus/net_hello
+BENCHES += net_bench
+net_bench_SRCS := bench/net_bench.c
