@@ -322,52 +322,60 @@ static void test_oversized_handshake_frame_refused(void **state)
 	assert_non_null(strstr(r.bak.err.msg, "HELLO frame length 2147483647 outside"));
 }
 
+/* Start a backup, send our HELLO with `nonce`, and compute a proof over
+ * the transcript under `label` into mac. */
+static void rawp_prove(struct rawp *r, uint8_t nonce_byte, const char *label,
+		       uint8_t mac[RNET_MAC_LEN])
+{
+	uint8_t nonce[32] = { nonce_byte, nonce_byte }, body[512];
+	struct remus_err err = { 0 };
+	size_t len;
+
+	rawp_start(r);
+	rawp_hello(r, RNET_VERSION, nonce);
+	assert_int_equal(rawp_recv(r, body, sizeof(body), &len), RNET_MSG_HELLO);
+	memcpy(r->transcript + RNET_HELLO_LEN, body, RNET_HELLO_LEN);
+	assert_int_equal(rnet_key_derive(&r->bak.key, label, r->transcript,
+					 sizeof(r->transcript), mac, &err), 0);
+}
+
+/* Send a proof and expect the backup's answer of type `want`. */
+static void rawp_auth_expect(struct rawp *r, const uint8_t mac[RNET_MAC_LEN], uint32_t want)
+{
+	uint8_t body[512];
+	size_t len;
+
+	rawp_send(r, RNET_MSG_AUTH, mac, RNET_MAC_LEN);
+	assert_int_equal(rawp_recv(r, body, sizeof(body), &len), want);
+}
+
 /* A recorded AUTH answer does not open a second connection: the backup's
  * nonce is fresh each time. */
 static void test_replayed_auth_refused(void **state)
 {
-	uint8_t nonce[32] = { 7, 7, 7 }, body[512], mac[RNET_MAC_LEN];
-	struct remus_err err = { 0 };
+	uint8_t mac[RNET_MAC_LEN], unused[RNET_MAC_LEN];
 	struct rawp r;
-	size_t len;
 
 	(void)state;
-	rawp_start(&r);
-	rawp_hello(&r, RNET_VERSION, nonce);
-	assert_int_equal(rawp_recv(&r, body, sizeof(body), &len), RNET_MSG_HELLO);
-	memcpy(r.transcript + RNET_HELLO_LEN, body, RNET_HELLO_LEN);
-	assert_int_equal(rnet_key_derive(&r.bak.key, "remus auth primary v1", r.transcript,
-					 sizeof(r.transcript), mac, &err), 0);
-	rawp_send(&r, RNET_MSG_AUTH, mac, sizeof(mac));
-	assert_int_equal(rawp_recv(&r, body, sizeof(body), &len), RNET_MSG_AUTH);
+	rawp_prove(&r, 7, "remus auth primary v1", mac);
+	rawp_auth_expect(&r, mac, RNET_MSG_AUTH);
 	assert_int_equal(rawp_finish(&r), 0);   /* the honest run succeeds */
-
-	rawp_start(&r);
-	rawp_hello(&r, RNET_VERSION, nonce);     /* same HELLO, same nonce */
-	assert_int_equal(rawp_recv(&r, body, sizeof(body), &len), RNET_MSG_HELLO);
-	rawp_send(&r, RNET_MSG_AUTH, mac, sizeof(mac));   /* replay */
-	assert_int_equal(rawp_recv(&r, body, sizeof(body), &len), RNET_MSG_ERROR);
+	rawp_prove(&r, 7, "remus auth primary v1", unused);   /* same HELLO and nonce */
+	rawp_auth_expect(&r, mac, RNET_MSG_ERROR);              /* replayed proof */
 	assert_int_equal(rawp_finish(&r), RNET_EAUTH);
 }
 
 /* A backup's proof under the primary's label (reflection) is refused. */
 static void test_reflected_auth_refused(void **state)
 {
-	uint8_t nonce[32] = { 9 }, body[512], mac[RNET_MAC_LEN];
-	struct remus_err err = { 0 };
+	uint8_t mac[RNET_MAC_LEN];
 	struct rawp r;
-	size_t len;
 
 	(void)state;
-	rawp_start(&r);
-	rawp_hello(&r, RNET_VERSION, nonce);
-	assert_int_equal(rawp_recv(&r, body, sizeof(body), &len), RNET_MSG_HELLO);
-	memcpy(r.transcript + RNET_HELLO_LEN, body, RNET_HELLO_LEN);
-	assert_int_equal(rnet_key_derive(&r.bak.key, "remus auth backup v1", r.transcript,
-					 sizeof(r.transcript), mac, &err), 0);
-	rawp_send(&r, RNET_MSG_AUTH, mac, sizeof(mac));
-	assert_int_equal(rawp_recv(&r, body, sizeof(body), &len), RNET_MSG_ERROR);
+	rawp_prove(&r, 9, "remus auth backup v1", mac);
+	rawp_auth_expect(&r, mac, RNET_MSG_ERROR);
 	assert_int_equal(rawp_finish(&r), RNET_EAUTH);
+	assert_non_null(strstr(r.bak.err.msg, "authentication failed"));
 }
 
 /* ---- capability mismatches, each named ---------------------------- */
