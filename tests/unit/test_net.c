@@ -637,6 +637,76 @@ static void test_tls_on_one_side_only(void **state)
 	assert_true(pri.rc < 0);
 }
 
+/* ---- the non-blocking handshake ------------------------------------- */
+/* Both ends stepped alternately from one thread: neither step may block. */
+static void nonblocking_case(bool tls)
+{
+	struct remus_err err = { 0 };
+	struct rnet_hs *hp = NULL, *hb = NULL;
+	struct side pri, bak;
+	struct pollfd pfd[2];
+	int sv[2], rp = 0, rb = 0, rounds;
+
+	side_init(&pri, keys.good, true);
+	side_init(&bak, keys.good, false);
+	pri.p.tls = bak.p.tls = tls;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(rnet_hs_start(sv[0], true, &pri.p, 0, &hp, &err), 0);
+	assert_int_equal(rnet_hs_start(sv[1], false, &bak.p, 0, &hb, &err), 0);
+	for (rounds = 0; rounds < 1000 && (rp == 0 || rb == 0); rounds++) {
+		if (rp == 0)
+			rp = rnet_hs_step(hp, 1, &pri.conn, &pri.err);
+		if (rb == 0)
+			rb = rnet_hs_step(hb, 1, &bak.conn, &bak.err);
+		assert_true(rp >= 0);
+		assert_true(rb >= 0);
+		/* a finished side polls nothing (fd -1 is ignored by poll) */
+		pfd[0] = (struct pollfd){ .fd = rp ? -1 : rnet_hs_fd(hp), .events = rnet_hs_events(hp) };
+		pfd[1] = (struct pollfd){ .fd = rb ? -1 : rnet_hs_fd(hb), .events = rnet_hs_events(hb) };
+		if (rp == 0 || rb == 0)
+			(void)poll(pfd, 2, 1000);
+	}
+	assert_int_equal(rp, 1);
+	assert_int_equal(rb, 1);
+	rnet_hs_free(hp);
+	rnet_hs_free(hb);
+	xfer_check(&pri, &bak, 200000, false);
+	side_free(&pri);
+	side_free(&bak);
+}
+
+static void test_nonblocking_handshake(void **state)
+{
+	(void)state;
+	nonblocking_case(false);
+	nonblocking_case(true);
+}
+
+/* A connection that never speaks costs the daemon nothing but a timeout. */
+static void test_silent_peer_times_out(void **state)
+{
+	struct remus_err err = { 0 };
+	struct rnet_conn *c = NULL;
+	struct rnet_hs *hs = NULL;
+	struct side bak;
+	int sv[2];
+
+	(void)state;
+	side_init(&bak, keys.good, false);
+	bak.p.handshake_ms = 3000;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(rnet_hs_start(sv[1], false, &bak.p, 500, &hs, &err), 0);
+	assert_int_equal(rnet_hs_step(hs, 500, &c, &err), 0);
+	assert_int_equal(rnet_hs_events(hs), POLLIN);
+	assert_int_equal(rnet_hs_next_ms(hs, 1500), 2000);
+	assert_int_equal(rnet_hs_step(hs, 3499, &c, &err), 0);
+	assert_int_equal(rnet_hs_step(hs, 3500, &c, &err), RNET_ETIMEOUT);
+	assert_non_null(strstr(err.msg, "handshake timed out"));
+	assert_null(c);
+	rnet_hs_free(hs);
+	close(sv[0]);
+}
+
 /* ---- real TCP over loopback ---------------------------------------- */
 struct tcp_client {
 	struct side s;
@@ -731,6 +801,8 @@ int main(void)
 		cmocka_unit_test(test_tls_handshake_and_stream),
 		cmocka_unit_test(test_tls_wrong_key_refused),
 		cmocka_unit_test(test_tls_on_one_side_only),
+		cmocka_unit_test(test_nonblocking_handshake),
+		cmocka_unit_test(test_silent_peer_times_out),
 		cmocka_unit_test(test_tcp_loopback),
 		cmocka_unit_test(test_connect_refused_named),
 	};
