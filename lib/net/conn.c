@@ -49,6 +49,7 @@ int rnet_conn_new(struct rnet_io *io, const struct rnet_params *p,
 		return remus_err_sys(err, ENOMEM, "rnet connection buffers");
 	}
 	c->io = io;
+	c->rx_stalled = true;       /* TLS may hold bytes read with the handshake */
 	c->peer = *peer;
 	c->compress = compress;
 	c->hb_interval = p->hb_interval_ms ? p->hb_interval_ms : RNET_HB_INTERVAL_DEFAULT;

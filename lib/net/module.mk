@@ -12,3 +12,7 @@ net_hello_SMOKE := 10
 net_hello_CORPUS := tests/fuzz/corpus/net_hello
 BENCHES += net_bench
 net_bench_SRCS := bench/net_bench.c
+FUZZ_TARGETS += net_handshake
+net_handshake_SRCS := tests/fuzz/net_handshake.c
+net_handshake_SMOKE := 10
+net_handshake_CORPUS := tests/fuzz/corpus/net_handshake
