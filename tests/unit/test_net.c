@@ -203,6 +203,16 @@ static void test_key_file_checks(void **state)
 	assert_non_null(strstr(err.msg, "none.key: No such file"));
 	assert_int_equal(rnet_key_load(keys.good, &k, &err), 0);
 	assert_int_equal(k.len, 32);   /* trailing newline dropped */
+	/* a key file planted by someone else, even with the right mode */
+	tkeys_write(&keys, "theirs.key", "0123456789abcdef0123456789abcdef", 0600,
+		    path, sizeof(path));
+	assert_int_equal(chown(path, geteuid() + 1, (gid_t)-1), 0);
+	assert_int_equal(rnet_key_load(path, &k, &err), RNET_EKEY);
+	assert_non_null(strstr(err.msg, "not by us"));
+	/* a symlink to a good key is not followed */
+	snprintf(missing, sizeof(missing), "%s/link.key", keys.dir);
+	assert_int_equal(symlink(keys.good, missing), 0);
+	assert_int_equal(rnet_key_load(missing, &k, &err), -ELOOP);
 }
 
 /* ---- a hand-driven primary, for refusals and replays ---------------- */
