@@ -1,0 +1,6 @@
+# netbuf: network output buffering (inline, nfqueue, plug backends).
+LIB_SRCS += netbuf/netbuf.c netbuf/held.c netbuf/inline.c netbuf/nfqueue.c \
+	netbuf/nfq_rules.c netbuf/plug.c
+DEPS_PKGS += libnl-3-dev libnl-route-3-dev libnetfilter-queue-dev iptables iproute2
+UNIT_TESTS += test_netbuf
+test_netbuf_SRCS := tests/unit/test_netbuf.c
