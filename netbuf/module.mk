@@ -8,3 +8,14 @@ UNIT_TESTS += test_netbuf_plug
 test_netbuf_plug_SRCS := tests/unit/test_netbuf_plug.c
 test_netbuf_plug_WRAP := nl_connect rtnl_link_get_kernel rtnl_link_add rtnl_link_delete \
 	rtnl_qdisc_add rtnl_qdisc_delete rtnl_cls_add
+
+# Test helpers (not installed): the buffering process + fake guest, the client.
+NETBUF_HELPERS := $(BUILD)/tests/netbuf/nb_drive $(BUILD)/tests/netbuf/nb_recv
+CHECK_PREREQS += $(NETBUF_HELPERS)
+$(BUILD)/tests/netbuf/%: $(BUILD)/obj/tests/netbuf/%.o $(BUILD)/obj/tests/netbuf/nb_frame.o \
+		$(BUILD)/lib/libremus.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+.PRECIOUS: $(BUILD)/obj/tests/netbuf/%.o
+INTEG_TESTS += tests/integration/netbuf_inline.sh tests/integration/netbuf_nfqueue.sh \
+	tests/integration/netbuf_plug.sh
