@@ -19,3 +19,5 @@ $(BUILD)/tests/netbuf/%: $(BUILD)/obj/tests/netbuf/%.o $(BUILD)/obj/tests/netbuf
 .PRECIOUS: $(BUILD)/obj/tests/netbuf/%.o
 INTEG_TESTS += tests/integration/netbuf_inline.sh tests/integration/netbuf_nfqueue.sh \
 	tests/integration/netbuf_plug.sh
+BENCHES += netbuf_bench
+netbuf_bench_SRCS := bench/netbuf_bench.c tests/netbuf/nb_frame.c
