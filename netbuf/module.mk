@@ -21,3 +21,7 @@ INTEG_TESTS += tests/integration/netbuf_inline.sh tests/integration/netbuf_nfque
 	tests/integration/netbuf_plug.sh
 BENCHES += netbuf_bench
 netbuf_bench_SRCS := bench/netbuf_bench.c tests/netbuf/nb_frame.c
+FUZZ_TARGETS += netbuf_frame
+netbuf_frame_SRCS := tests/fuzz/netbuf_frame.c tests/netbuf/nb_frame.c
+netbuf_frame_SMOKE := 10
+netbuf_frame_CORPUS := tests/fuzz/corpus/netbuf_frame
