@@ -144,6 +144,17 @@ expect_clean() {
 	return 0
 }
 
+# After a release: wait for the last seqs, then exactly v4 1..$1, v6
+# 101..$2 (and ARP 201..$3 where ARP is held) have arrived, in order.
+expect_released() {  # v4_last v6_last arp_last
+	wait_seq v4 "$1"; wait_seq v6 "$2"
+	[ "$arp_held" = 1 ] && wait_seq arp "$3"
+	barrier
+	expect_seq v4 1 "$1"; expect_seq v6 101 "$2"
+	[ "$arp_held" = 1 ] && expect_seq arp 201 "$3"
+	return 0
+}
+
 # The whole scenario against one backend.
 run_scenario() {  # backend
 	local b=$1 tag=t$$ q=$(( $$ % 60000 + 1000 )) arp_held=1 nfq=0 plug=0
@@ -165,18 +176,10 @@ run_scenario() {  # backend
 	barrier
 	expect_none v4 1 8; expect_none v6 101 108; expect_none arp 201 205
 	cmd release 1
-	wait_seq v4 5; wait_seq v6 105
-	[ $arp_held = 1 ] && wait_seq arp 203
-	barrier
-	expect_seq v4 1 5; expect_seq v6 101 105
-	[ $arp_held = 1 ] && expect_seq arp 201 203
+	expect_released 5 105 203
 	[ $plug = 1 ] && cmd close 2
 	cmd release 2
-	wait_seq v4 8; wait_seq v6 108
-	[ $arp_held = 1 ] && wait_seq arp 205
-	barrier
-	expect_seq v4 1 8; expect_seq v6 101 108
-	[ $arp_held = 1 ] && expect_seq arp 201 205
+	expect_released 8 108 205
 	if [ $nfq = 1 ]; then
 		echo "ARP is not queueable: it passes at once"
 		cmd send arp 301 1
