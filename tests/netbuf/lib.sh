@@ -80,9 +80,9 @@ start_receivers() {  # with_arp(0/1)
 }
 
 # The buffering process as a coprocess; cmd sends a line, checks the answer.
-start_drive() {  # backend tag queue
+start_drive() {  # backend tag queue [max_held_packets]
 	# exec twice over (bash, ip netns exec): DRV_PID is nb_drive itself
-	coproc DRV { exec ip netns exec "$H" "$DRIVE" "$1" nbtap "$2" "$3" 2>&1; }
+	coproc DRV { exec ip netns exec "$H" "$DRIVE" "$1" nbtap "$2" "$3" ${4:-} 2>&1; }
 	local line
 	read -r -t 10 line <&"${DRV[0]}" || fail "nb_drive did not start"
 	[ "$line" = ready ] || fail "nb_drive: $line"
@@ -167,11 +167,11 @@ run_scenario() {  # backend
 	echo "epochs 1 and 2 held until their release"
 	cmd send v4 1 5; cmd send v6 101 5
 	[ $arp_held = 1 ] && cmd send arp 201 3
-	[ $nfq = 1 ] && cmd wait_held 10
+	[ $nfq = 1 ] && cmd wait_stat held_packets 10
 	cmd close 1
 	cmd send v4 6 3; cmd send v6 106 3
 	[ $arp_held = 1 ] && cmd send arp 204 2
-	[ $nfq = 1 ] && cmd wait_held 16
+	[ $nfq = 1 ] && cmd wait_stat held_packets 16
 	[ $plug = 0 ] && cmd close 2
 	barrier
 	expect_none v4 1 8; expect_none v6 101 108; expect_none arp 201 205
@@ -187,7 +187,7 @@ run_scenario() {  # backend
 	fi
 	echo "discard drops"
 	cmd send v4 9 2; cmd send v6 109 1
-	[ $nfq = 1 ] && cmd wait_held 3
+	[ $nfq = 1 ] && cmd wait_stat held_packets 3
 	cmd close 3; cmd discard; cmd release 3
 	barrier
 	expect_seq v4 1 8; expect_seq v6 101 108
@@ -196,7 +196,7 @@ run_scenario() {  # backend
 	echo "killing the buffering process leaks nothing"
 	cmd send v4 11 2; cmd send v6 111 2
 	[ $arp_held = 1 ] && cmd send arp 206 1
-	[ $nfq = 1 ] && cmd wait_held 4
+	[ $nfq = 1 ] && cmd wait_stat held_packets 4
 	cmd close 4
 	kill -9 "$DRV_PID"
 	wait "$DRV_PID" 2>/dev/null
@@ -217,7 +217,7 @@ run_scenario() {  # backend
 	echo "release_all: held packets leave, later ones pass at once"
 	start_drive "$b" "$tag" "$q"
 	cmd send v4 20 1; cmd send v6 120 1
-	[ $nfq = 1 ] && cmd wait_held 2
+	[ $nfq = 1 ] && cmd wait_stat held_packets 2
 	cmd close 1
 	barrier
 	expect_none v4 20 20; expect_none v6 120 120
@@ -232,5 +232,22 @@ run_scenario() {  # backend
 	start_drive "$b" "$tag" "$q"; stop_drive
 	start_drive "$b" "$tag" "$q"; stop_drive
 	expect_clean
+	if [ $plug = 0 ]; then
+		echo "hold limit (queue full) drops and counts, lets nothing out early"
+		start_drive "$b" "$tag" "$q" 4
+		cmd send v4 30 6
+		cmd wait_stat full_drops 2
+		cmd wait_stat held_packets 4
+		barrier
+		expect_none v4 30 35
+		cmd close 1; cmd release 1
+		wait_seq v4 33
+		barrier
+		expect_none v4 34 35
+		cmd stats
+		echo "$REPLY_LINE" | grep -q '"full_drops":2,' || fail "stats: $REPLY_LINE"
+		stop_drive
+		expect_clean
+	fi
 	echo "PASS"
 }

@@ -4,8 +4,9 @@
  * one line on stdout:
  *   send v4|v6|arp FIRST COUNT   frames with seqs FIRST.. from the "guest"
  *   close N | release N | release_all | discard | stats | quit
- *   wait_held K                  (nfqueue) until K packets are held
- * Usage: nb_drive inline|nfqueue TAP TAG QUEUE
+ *   wait_stat NAME K             until counter NAME (held_packets,
+ *                                full_drops, dropped_packets) reaches K
+ * Usage: nb_drive inline|nfqueue|plug TAP TAG QUEUE [MAX_HELD_PACKETS]
  *        nb_drive teardown nfqueue|plug IFNAME TAG
  * Frames go 10.77.1.2 -> 10.77.2.2 and fd77:1::2 -> fd77:2::2, UDP 7777.
  */
@@ -76,8 +77,8 @@ static int guest_send(struct drive *d, enum nb_kind kind, uint32_t first, uint32
 		size_t len = nb_frame_build(frame, &d->addrs, kind, first + i, 0);
 
 		if (d->inline_mode) {
-			if (netbuf_guest_tx(&d->nb, frame, len) < 0)
-				return -1;
+			/* a refused frame is counted (full_drops), as for a guest */
+			netbuf_guest_tx(&d->nb, frame, len);
 		} else if (write(d->tap, frame, len) != (ssize_t)len) {
 			return -1;
 		}
@@ -85,8 +86,20 @@ static int guest_send(struct drive *d, enum nb_kind kind, uint32_t first, uint32
 	return 0;
 }
 
-/* Pump the nfqueue until `want` packets are held (bounded wait). */
-static int wait_held(struct drive *d, uint64_t want, uint64_t *held)
+/* Counter of the stats that wait_stat can wait for; NULL if unknown. */
+static const uint64_t *stat_field(const struct netbuf_stats *st, const char *name)
+{
+	if (!strcmp(name, "held_packets"))
+		return &st->held_packets;
+	if (!strcmp(name, "full_drops"))
+		return &st->full_drops;
+	if (!strcmp(name, "dropped_packets"))
+		return &st->dropped_packets;
+	return NULL;
+}
+
+/* Pump the backend until counter `name` reaches `want` (bounded wait). */
+static int wait_stat(struct drive *d, const char *name, uint64_t want, uint64_t *got)
 {
 	struct timespec t0, t;
 	struct netbuf_stats st;
@@ -94,15 +107,21 @@ static int wait_held(struct drive *d, uint64_t want, uint64_t *held)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		struct pollfd p = { .fd = netbuf_fd(&d->nb), .events = POLLIN };
+		const uint64_t *v;
 
 		netbuf_get_stats(&d->nb, &st);
-		*held = st.held_packets;
-		if (st.held_packets >= want)
+		v = stat_field(&st, name);
+		if (!v)
+			return -1;
+		*got = *v;
+		if (*v >= want)
 			return 0;
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		if (t.tv_sec - t0.tv_sec > 10 || p.fd < 0)
+		if (t.tv_sec - t0.tv_sec > 10)
 			return -1;
-		if (poll(&p, 1, 100) > 0)
+		if (p.fd < 0)
+			poll(NULL, 0, 10);
+		else if (poll(&p, 1, 100) > 0)
 			netbuf_dispatch(&d->nb);
 	}
 }
@@ -114,10 +133,10 @@ static int command(struct drive *d, char *line)
 	unsigned long long n = 0, m = 0;
 	char json[2048];
 	struct netbuf_stats st;
-	uint64_t held;
+	uint64_t got = 0;
 	int rc = 0;
 
-	sscanf(line, "%31s %31s %llu %llu", verb, arg1, &n, &m);
+	sscanf(line, "%31s %31s %llu", verb, arg1, &m);
 	n = strtoull(arg1, NULL, 10);
 	if (!strcmp(verb, "quit"))
 		return 1;
@@ -138,9 +157,9 @@ static int command(struct drive *d, char *line)
 		netbuf_stats_json(&st, json, sizeof(json));
 		printf("%s\n", json);
 		return 0;
-	} else if (!strcmp(verb, "wait_held")) {
-		if (wait_held(d, n, &held) < 0) {
-			printf("timeout held=%llu\n", (unsigned long long)held);
+	} else if (!strcmp(verb, "wait_stat")) {
+		if (wait_stat(d, arg1, m, &got) < 0) {
+			printf("timeout %s=%llu\n", arg1, (unsigned long long)got);
 			return 0;
 		}
 	} else {
@@ -206,8 +225,8 @@ int main(int argc, char **argv)
 			fatalx("teardown: %s", err.msg);
 		return 0;
 	}
-	if (argc != 5)
-		fatalx("usage: nb_drive inline|nfqueue TAP TAG QUEUE | teardown BACKEND IF TAG");
+	if (argc != 5 && argc != 6)
+		fatalx("usage: nb_drive BACKEND TAP TAG QUEUE [MAX_HELD] | teardown BACKEND IF TAG");
 	addrs_init(&d.addrs);
 	d.tap = tap_open(argv[2], d.addrs.gw_mac);
 	d.inline_mode = !strcmp(argv[1], "inline");
@@ -215,6 +234,7 @@ int main(int argc, char **argv)
 	cfg.ifname = argv[2];
 	cfg.tag = argv[3];
 	cfg.queue_num = (uint16_t)atoi(argv[4]);
+	cfg.max_held_packets = argc == 6 ? (uint32_t)atoi(argv[5]) : 0;
 	cfg.tx_fd = d.tap;
 	if (netbuf_open(&d.nb, &cfg) < 0)
 		fatalx("%s", d.nb.err.msg);
