@@ -48,6 +48,7 @@ struct run {
 	double *lat_us;
 };
 
+/* Monotonic time shared by sender stamps and receiver. */
 static uint64_t now_ns(void)
 {
 	struct timespec t;
@@ -192,6 +193,7 @@ static void epoch_loop(struct run *r)
 	}
 }
 
+/* qsort order for latency samples. */
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -223,6 +225,7 @@ static int run_one(struct run *r)
 	return 0;
 }
 
+/* p50/p99 of the recorded one-way latencies. */
 static void percentiles(struct run *r, double *p50, double *p99)
 {
 	size_t n = r->received < MAX_SAMPLES ? r->received : MAX_SAMPLES;
@@ -232,6 +235,7 @@ static void percentiles(struct run *r, double *p50, double *p99)
 	*p99 = n ? r->lat_us[n * 99 / 100] : 0;
 }
 
+/* Delivered packets per second between first and last arrival. */
 static double pps(const struct run *r)
 {
 	return r->t_last > r->t_first ? (double)r->received * 1e9 / (double)(r->t_last - r->t_first) : 0;

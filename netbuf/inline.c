@@ -111,11 +111,13 @@ static int inline_flush(struct nb_inline *in, uint64_t upto)
 	return 0;
 }
 
+/* ACK(epoch): every frame of epochs <= epoch goes out. */
 static int inline_release(struct netbuf *nb, uint64_t epoch)
 {
 	return inline_flush(nb->priv, epoch);
 }
 
+/* Backup lost: everything goes out (the front end then passes frames on). */
 static int inline_release_all(struct netbuf *nb)
 {
 	return inline_flush(nb->priv, UINT64_MAX);
@@ -131,6 +133,7 @@ static int inline_discard(struct netbuf *nb)
 	return 0;
 }
 
+/* All counters are ours: the FIFO holds the frames. */
 static void inline_stats(struct netbuf *nb, struct netbuf_stats *st)
 {
 	struct nb_inline *in = nb->priv;

@@ -118,13 +118,14 @@ out:
 	return rc;
 }
 
-/* Adapters so the epoch-less calls share nb_call. */
+/* Adapter so the epoch-less calls share nb_call. */
 static int call_release_all(struct netbuf *nb, uint64_t unused)
 {
 	(void)unused;
 	return nb->ops->release_all(nb);
 }
 
+/* Adapter for nb_call, as call_release_all. */
 static int call_discard(struct netbuf *nb, uint64_t unused)
 {
 	(void)unused;

@@ -35,6 +35,7 @@ static int name_ok(const char *s, size_t max)
 	return 1;
 }
 
+/* Refuse names that could not be a chain/interface name before any rule runs. */
 int nfq_rules_check(const char *ifname, const char *tag, struct remus_err *err)
 {
 	if (!name_ok(ifname, 15))
@@ -113,6 +114,7 @@ static int remove_family(const char *tool, const char *ifname, const char *chain
 	return 0;
 }
 
+/* Both families; the first failure is reported, both are attempted. */
 int nfq_rules_remove(const char *ifname, const char *tag, struct remus_err *err)
 {
 	char chain[32];
@@ -147,6 +149,7 @@ static int install_family(const char *tool, const char *ifname, const char *chai
 	return 0;
 }
 
+/* Idempotent: leftovers of the tag go first; a half install is rolled back. */
 int nfq_rules_install(const char *ifname, const char *tag, uint16_t queue_num,
 		      struct remus_err *err)
 {

@@ -123,6 +123,7 @@ static void nbq_close(struct netbuf *nb)
 	nb->priv = NULL;
 }
 
+/* Validate names, bind the queue, then install the rules feeding it. */
 static int nfq_open_backend(struct netbuf *nb, const struct netbuf_config *cfg)
 {
 	struct nb_nfq *q;
@@ -178,6 +179,7 @@ static int nfq_verdict_upto(struct netbuf *nb, uint64_t upto, uint32_t verdict)
 	return 0;
 }
 
+/* ACK(epoch): read what is pending, then accept epochs <= epoch. */
 static int nfq_release(struct netbuf *nb, uint64_t epoch)
 {
 	int rc = nfq_drain(nb);
@@ -185,11 +187,13 @@ static int nfq_release(struct netbuf *nb, uint64_t epoch)
 	return rc < 0 ? rc : nfq_verdict_upto(nb, epoch, NF_ACCEPT);
 }
 
+/* Backup lost: accept everything held (later packets: see nfq_on_packet). */
 static int nfq_release_all(struct netbuf *nb)
 {
 	return nfq_release(nb, UINT64_MAX);
 }
 
+/* Drop every held packet, including ones not read yet. */
 static int nfq_discard(struct netbuf *nb)
 {
 	int rc = nfq_drain(nb);
@@ -197,6 +201,7 @@ static int nfq_discard(struct netbuf *nb)
 	return rc < 0 ? rc : nfq_verdict_upto(nb, UINT64_MAX, NF_DROP);
 }
 
+/* The netlink socket the caller polls; readable = packets to hold. */
 static int nfq_get_fd(struct netbuf *nb)
 {
 	return ((struct nb_nfq *)nb->priv)->fd;
@@ -220,6 +225,7 @@ static uint64_t nfq_kernel_drops(uint16_t queue_num)
 	return drops;
 }
 
+/* Our FIFO counters plus what the kernel dropped on a full queue. */
 static void nfq_stats(struct netbuf *nb, struct netbuf_stats *st)
 {
 	struct nb_nfq *q = nb->priv;
@@ -230,6 +236,7 @@ static void nfq_stats(struct netbuf *nb, struct netbuf_stats *st)
 	st->dropped_packets += kdrops;
 }
 
+/* After a crash the rules stay (and drop): remove them by name. */
 static int nfq_teardown(const struct netbuf_config *cfg, struct remus_err *err)
 {
 	return nfq_rules_remove(cfg->ifname, cfg->tag, err);

@@ -236,6 +236,7 @@ static int plug_remove(struct nl_sock *sk, const char *vif, const char *ifb,
 	return 0;
 }
 
+/* Detach: the ifb goes, and the packets it still holds with it. */
 static void plug_close(struct netbuf *nb)
 {
 	struct nb_plug *p = nb->priv;
@@ -281,6 +282,7 @@ err:
 	return rc;
 }
 
+/* Insert a plug: what arrives from now on belongs to the next epoch. */
 static int plug_epoch_close(struct netbuf *nb, uint64_t epoch)
 {
 	struct nb_plug *p = nb->priv;
@@ -298,6 +300,7 @@ static int plug_epoch_close(struct netbuf *nb, uint64_t epoch)
 	return rc;
 }
 
+/* ACK: release up to the oldest plug (the one closed epoch). */
 static int plug_release(struct netbuf *nb, uint64_t epoch)
 {
 	struct nb_plug *p = nb->priv;
@@ -314,6 +317,7 @@ static int plug_release(struct netbuf *nb, uint64_t epoch)
 	return rc;
 }
 
+/* Backup lost: unplug for good. */
 static int plug_release_all(struct netbuf *nb)
 {
 	int rc = plug_action(nb, rtnl_qdisc_plug_release_indefinite, "release_indefinite");
@@ -347,6 +351,7 @@ static void plug_stats(struct netbuf *nb, struct netbuf_stats *st)
 		st->epochs[0].epoch = nb->open_epoch - 1;
 }
 
+/* Remove ifb and redirect of a tag, also after the owner died. */
 static int plug_teardown(const struct netbuf_config *cfg, struct remus_err *err)
 {
 	char ifb[IFNAMSIZ];

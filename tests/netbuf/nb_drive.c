@@ -56,6 +56,7 @@ static int tap_open(const char *name, uint8_t mac[6])
 	return fd;
 }
 
+/* The fixed addresses of the test topology (see lib.sh). */
 static void addrs_init(struct nb_addrs *a)
 {
 	static const uint8_t gmac[6] = { 0x02, 0, 0, 0x77, 0x01, 0x02 };

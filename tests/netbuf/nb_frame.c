@@ -17,6 +17,7 @@ static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
 	return sum;
 }
 
+/* Final one's-complement checksum value. */
 static uint16_t csum_fold(uint32_t sum)
 {
 	while (sum >> 16)
@@ -24,6 +25,7 @@ static uint16_t csum_fold(uint32_t sum)
 	return (uint16_t)~sum;
 }
 
+/* Big-endian 16-bit store into a header. */
 static void put16(uint8_t *p, uint16_t v)
 {
 	p[0] = v >> 8;
@@ -42,6 +44,7 @@ static void payload_build(uint8_t *p, enum nb_kind kind, uint32_t seq, uint64_t 
 	memcpy(p + 9, &stamp, 8);
 }
 
+/* IPv4 UDP, valid header checksum, UDP checksum omitted. */
 static size_t build_v4(uint8_t *f, const struct nb_addrs *a, uint32_t seq, uint64_t stamp)
 {
 	uint8_t *ip = f + 14, *udp = ip + 20;
@@ -65,6 +68,7 @@ static size_t build_v4(uint8_t *f, const struct nb_addrs *a, uint32_t seq, uint6
 	return 14 + 20 + ulen;
 }
 
+/* IPv6 UDP with its mandatory checksum. */
 static size_t build_v6(uint8_t *f, const struct nb_addrs *a, uint32_t seq, uint64_t stamp)
 {
 	uint8_t *ip = f + 14, *udp = ip + 40, pseudo[40] = { 0 };
@@ -114,6 +118,7 @@ static size_t build_arp(uint8_t *f, const struct nb_addrs *a, uint32_t seq)
 	return 14 + 28 + 18;   /* padded to the Ethernet minimum */
 }
 
+/* Ethernet frame from the guest MAC to the gateway (ARP: broadcast). */
 size_t nb_frame_build(uint8_t *buf, const struct nb_addrs *a, enum nb_kind kind,
 		      uint32_t seq, uint64_t stamp)
 {
@@ -127,6 +132,7 @@ size_t nb_frame_build(uint8_t *buf, const struct nb_addrs *a, enum nb_kind kind,
 	return build_arp(buf, a, seq);
 }
 
+/* Bounded parse of a received payload: length first, then magic, kind. */
 int nb_payload_parse(const uint8_t *p, size_t len, enum nb_kind *kind,
 		     uint32_t *seq, uint64_t *stamp)
 {
@@ -142,6 +148,7 @@ int nb_payload_parse(const uint8_t *p, size_t len, enum nb_kind *kind,
 	return 0;
 }
 
+/* Bounded parse of an ARP frame; only the guest's (by sender MAC) count. */
 int nb_arp_parse(const uint8_t *f, size_t len, const uint8_t mac[6], uint32_t *seq)
 {
 	uint32_t be;

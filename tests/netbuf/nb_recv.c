@@ -72,6 +72,7 @@ static void on_udp(int fd)
 	}
 }
 
+/* An ARP frame seen on the interface, coming in from the guest. */
 static void on_arp(int fd)
 {
 	static const uint8_t gmac[6] = { 0x02, 0, 0, 0x77, 0x01, 0x02 };
