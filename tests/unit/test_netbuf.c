@@ -55,6 +55,15 @@ static void send_seq(struct netbuf *nb, uint32_t seq, size_t len)
 	assert_int_equal(netbuf_guest_tx(nb, frame, len), 0);
 }
 
+/* Open, one frame of len1 in epoch 1 (closed), one of len2 in open epoch 2. */
+static void two_epochs(struct netbuf *nb, struct sink *s, size_t len1, size_t len2)
+{
+	open_inline(nb, s, 0);
+	send_seq(nb, 1, len1);
+	assert_int_equal(netbuf_epoch_close(nb, 1), 0);
+	send_seq(nb, 2, len2);
+}
+
 static void test_epoch_held_until_release(void **state)
 {
 	struct netbuf nb;
@@ -110,10 +119,7 @@ static void test_discard_drops_every_epoch(void **state)
 	struct sink s;
 
 	(void)state;
-	open_inline(&nb, &s, 0);
-	send_seq(&nb, 1, 100);
-	assert_int_equal(netbuf_epoch_close(&nb, 1), 0);
-	send_seq(&nb, 2, 50);
+	two_epochs(&nb, &s, 100, 50);
 	assert_int_equal(netbuf_discard(&nb), 0);
 	assert_int_equal(netbuf_epoch_close(&nb, 2), 0);
 	assert_int_equal(netbuf_release(&nb, 2), 0);
@@ -133,10 +139,7 @@ static void test_release_all_then_unbuffered(void **state)
 	struct sink s;
 
 	(void)state;
-	open_inline(&nb, &s, 0);
-	send_seq(&nb, 1, 60);
-	assert_int_equal(netbuf_epoch_close(&nb, 1), 0);
-	send_seq(&nb, 2, 60);
+	two_epochs(&nb, &s, 60, 60);
 	assert_int_equal(netbuf_release_all(&nb), 0);
 	assert_int_equal(s.n, 2);
 	send_seq(&nb, 3, 60);   /* unprotected: straight through */
