@@ -404,7 +404,7 @@ int stream_reader_feed(struct stream_reader *r, const void *data, size_t len,
 				r->item_off = r->off;
 				r->stage = S_DETECT;
 				remus_err_set(&r->err, STREAM_E_AFTER_END,
-				    "offset %" PRIu64 ": %zu byte(s) after the final END",
+				    "offset %" PRIu64 " (after END): %zu byte(s) after the final END",
 				    r->off, len - u);
 				r->pos = STREAM_POS_FAILED;
 				*used = u;

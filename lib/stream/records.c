@@ -165,6 +165,7 @@ int st_rec_header(struct stream_reader *r, const uint8_t *p)
 
 	r->rtype = stream_le32(p);
 	r->rlen = stream_le32(p + 4);
+	r->stage = S_RBODY;   /* errors below name the record */
 	if (r->rlen > ST_MAX_RECORD_LEN)
 		return st_fail(r, STREAM_E_OVERFLOW, "length %" PRIu32 " plus padding overflows 32 bits",
 		    r->rlen);

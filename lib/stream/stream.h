@@ -638,6 +638,7 @@ struct stream_asm {
 	struct stream_reader rd;
 	struct remus_err err;
 	uint64_t max_ckpt_pages;
+	uint32_t libxc_version, dom_type, xen_major, xen_minor;  /* from the headers */
 	struct stream_ckpt staged;     /* being received */
 	struct stream_ckpt ready;      /* handed over (valid until next call) */
 	uint64_t delivered;            /* checkpoints handed over */
@@ -649,7 +650,10 @@ void stream_asm_init(struct stream_asm *a, const struct stream_asm_cfg *cfg);
 void stream_asm_free(struct stream_asm *a);
 /*
  * Feed bytes; returns 1 when a checkpoint is complete: *out points at it
- * (valid until the next call on `a`, or take it with stream_asm_take).
+ * (valid until the next checkpoint is complete, or take it with
+ * stream_asm_take).  The final END is handed over too, as a checkpoint with
+ * `final` set (empty when a checkpointed stream stops cleanly after its
+ * last CHECKPOINT_END).
  * 0: input consumed, nothing complete.  <0: bad data; the staged partial
  * checkpoint has been discarded and a->err says why and where.
  */
