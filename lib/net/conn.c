@@ -59,6 +59,7 @@ int rnet_conn_new(struct rnet_io *io, const struct rnet_params *p,
 	return 0;
 }
 
+/* Close the socket and drop every buffer; queued bytes are lost. */
 void rnet_conn_free(struct rnet_conn *c)
 {
 	if (c == NULL)
@@ -70,16 +71,19 @@ void rnet_conn_free(struct rnet_conn *c)
 	free(c);
 }
 
+/* The socket for the caller's poll set. */
 int rnet_conn_fd(const struct rnet_conn *c)
 {
 	return c->io->fd;
 }
 
+/* What the peer announced, for status output. */
 const struct rnet_caps *rnet_conn_peer_caps(const struct rnet_conn *c)
 {
 	return &c->peer;
 }
 
+/* The compression this session agreed on. */
 uint32_t rnet_conn_compress(const struct rnet_conn *c)
 {
 	return c->compress;
@@ -125,6 +129,7 @@ static int conn_fill(struct rnet_conn *c, struct remus_err *err)
 	return 0;
 }
 
+/* Pull what the socket has; the clock marks the peer alive if bytes came. */
 int rnet_conn_feed(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err)
 {
 	conn_clock(c, now_ms);
@@ -172,6 +177,7 @@ static int conn_deliver(struct rnet_conn *c, struct rnet_msg *m, struct remus_er
 	}
 }
 
+/* Hand out the next whole message, refusing bad frames before use. */
 int rnet_conn_next(struct rnet_conn *c, struct rnet_msg *msg, struct remus_err *err)
 {
 	size_t used = 0;
@@ -306,18 +312,21 @@ static int conn_send_split(struct rnet_conn *c, bool stream, const uint8_t *p, s
 	return 0;
 }
 
+/* Queue migration-stream bytes; the v2 stream stays byte-exact. */
 int rnet_conn_send_stream(struct rnet_conn *c, const void *buf, size_t len,
 			  struct remus_err *err)
 {
 	return conn_send_split(c, true, buf, len, err);
 }
 
+/* Queue an opaque diskrep message on its own channel. */
 int rnet_conn_send_disk(struct rnet_conn *c, const void *buf, size_t len,
 			struct remus_err *err)
 {
 	return conn_send_split(c, false, buf, len, err);
 }
 
+/* Backup: acknowledge checkpoint N so the primary releases its output. */
 int rnet_conn_send_ack(struct rnet_conn *c, uint64_t ckpt, struct remus_err *err)
 {
 	uint8_t b[8];
@@ -326,6 +335,7 @@ int rnet_conn_send_ack(struct rnet_conn *c, uint64_t ckpt, struct remus_err *err
 	return conn_queue(c, RNET_MSG_ACK, b, 8, NULL, 0, true, err);
 }
 
+/* Announce a clean shutdown, so the peer does not fail over. */
 int rnet_conn_send_bye(struct rnet_conn *c, uint32_t reason, struct remus_err *err)
 {
 	uint8_t b[4];
@@ -334,6 +344,7 @@ int rnet_conn_send_bye(struct rnet_conn *c, uint32_t reason, struct remus_err *e
 	return conn_queue(c, RNET_MSG_BYE, b, 4, NULL, 0, true, err);
 }
 
+/* Write what the socket takes; the rest waits for POLLOUT. */
 int rnet_conn_flush(struct rnet_conn *c, struct remus_err *err)
 {
 	ssize_t n;
@@ -351,11 +362,13 @@ int rnet_conn_flush(struct rnet_conn *c, struct remus_err *err)
 	return 0;
 }
 
+/* Whether the caller should poll for POLLOUT. */
 bool rnet_conn_want_write(const struct rnet_conn *c)
 {
 	return c->tx_head < c->tx_tail;
 }
 
+/* Heartbeat and liveness: the failure detector the engine polls. */
 int rnet_conn_tick(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err)
 {
 	uint8_t b[8];
@@ -377,6 +390,7 @@ int rnet_conn_tick(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err)
 	return 0;
 }
 
+/* Poll timeout that wakes the caller for the next heartbeat or timeout. */
 uint32_t rnet_conn_next_tick_ms(const struct rnet_conn *c, uint64_t now_ms)
 {
 	uint64_t hb, to;
@@ -390,6 +404,7 @@ uint32_t rnet_conn_next_tick_ms(const struct rnet_conn *c, uint64_t now_ms)
 	return hb > now_ms ? (uint32_t)(hb - now_ms) : 0;
 }
 
+/* Counters for remusctl stats. */
 void rnet_conn_stats(const struct rnet_conn *c, struct rnet_stats *st)
 {
 	*st = c->st;

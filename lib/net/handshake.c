@@ -260,6 +260,7 @@ static void hs_after_tls(struct rnet_hs *hs)
 		hs_queue(hs, RNET_MSG_HELLO, hs->transcript, RNET_HELLO_LEN);
 }
 
+/* Advance the handshake as far as the socket allows without blocking. */
 int rnet_hs_step(struct rnet_hs *hs, uint64_t now_ms, struct rnet_conn **conn,
 		 struct remus_err *err)
 {
@@ -313,6 +314,7 @@ static int hs_prepare_fd(int fd, struct remus_err *err)
 	return 0;
 }
 
+/* Begin a handshake on a connected socket; nothing is sent until step. */
 int rnet_hs_start(int fd, bool primary, const struct rnet_params *p, uint64_t now_ms,
 		  struct rnet_hs **out, struct remus_err *err)
 {
@@ -352,21 +354,25 @@ int rnet_hs_start(int fd, bool primary, const struct rnet_params *p, uint64_t no
 	return 0;
 }
 
+/* The socket to poll while the handshake runs. */
 int rnet_hs_fd(const struct rnet_hs *hs)
 {
 	return hs->io ? hs->io->fd : -1;
 }
 
+/* What the last step waits for (POLLIN or POLLOUT). */
 short rnet_hs_events(const struct rnet_hs *hs)
 {
 	return hs->events;
 }
 
+/* Time left before the handshake deadline, for the poll timeout. */
 uint32_t rnet_hs_next_ms(const struct rnet_hs *hs, uint64_t now_ms)
 {
 	return hs->deadline > now_ms ? (uint32_t)(hs->deadline - now_ms) : 0;
 }
 
+/* Drop a finished or abandoned handshake (and its socket if not handed on). */
 void rnet_hs_free(struct rnet_hs *hs)
 {
 	if (hs == NULL)

@@ -119,6 +119,7 @@ static ssize_t tls_result(struct rnet_io *io, int ok, size_t n, const char *what
 	}
 }
 
+/* Decrypted bytes, if a whole record is in. */
 static ssize_t tls_read(struct rnet_io *io, void *buf, size_t len, struct remus_err *err)
 {
 	struct tls_state *st = io->priv;
@@ -130,6 +131,7 @@ static ssize_t tls_read(struct rnet_io *io, void *buf, size_t len, struct remus_
 	return tls_result(io, ok, n, "read", err);
 }
 
+/* Encrypt and send; partial writes allowed (one record at a time). */
 static ssize_t tls_write(struct rnet_io *io, const void *buf, size_t len,
 			 struct remus_err *err)
 {
@@ -142,6 +144,7 @@ static ssize_t tls_write(struct rnet_io *io, const void *buf, size_t len,
 	return tls_result(io, ok, n, "write", err);
 }
 
+/* Decrypted bytes buffered in OpenSSL that poll() cannot see. */
 static size_t tls_pending(struct rnet_io *io)
 {
 	struct tls_state *st = io->priv;
@@ -149,6 +152,7 @@ static size_t tls_pending(struct rnet_io *io)
 	return (size_t)SSL_pending(st->ssl);
 }
 
+/* Release the TLS session and wipe the derived PSK. */
 static void tls_free(struct rnet_io *io)
 {
 	struct tls_state *st = io->priv;
