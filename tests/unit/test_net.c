@@ -16,9 +16,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "net/net_impl.h"
-#include "net_test_util.h"
+#include "test_net_util.h"
 
 static struct tkeys keys;
 
@@ -477,6 +478,25 @@ static void test_bad_frames_refused(void **state)
 	inject(&pri, RNET_MSG_STREAM_ZLIB, 16, zeros, 16);
 	assert_int_equal(backup_reads(&bak, &err), RNET_EPROTO);
 	assert_non_null(strstr(err.msg, "none compression was negotiated"));
+	side_free(&pri);
+	side_free(&bak);
+
+	/* zlib agreed: a frame that inflates to more than it declares */
+	side_init(&pri, keys.good, true);
+	side_init(&bak, keys.good, false);
+	pri.p.caps.compress = RNET_COMPRESS_ZLIB;
+	side_pair_handshake(&pri, &bak);
+	assert_int_equal(bak.rc, 0);
+	{
+		static uint8_t zeros_big[1 << 20], z[8192];
+		uLongf zlen = sizeof(z) - 4;
+
+		assert_int_equal(compress2(z + 4, &zlen, zeros_big, sizeof(zeros_big), 9), Z_OK);
+		rnet_put_u32(z, 1000);
+		inject(&pri, RNET_MSG_STREAM_ZLIB, (uint32_t)zlen + 4, z, zlen + 4);
+		assert_int_equal(backup_reads(&bak, &err), RNET_EPROTO);
+		assert_non_null(strstr(err.msg, "STREAM_ZLIB frame corrupt"));
+	}
 	side_free(&pri);
 	side_free(&bak);
 

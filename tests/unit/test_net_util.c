@@ -1,4 +1,4 @@
-/* Helpers for the rnet unit tests (see net_test_util.h). */
+/* Helpers for the rnet unit tests (see test_net_util.h). */
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "net_test_util.h"
+#include "test_net_util.h"
 
 void tkeys_write(struct tkeys *k, const char *name, const char *content, int mode,
 		 char *buf, size_t cap)
