@@ -180,8 +180,8 @@ static int conn_deliver(struct rnet_conn *c, struct rnet_msg *m, struct remus_er
 /* Hand out the next whole message, refusing bad frames before use. */
 int rnet_conn_next(struct rnet_conn *c, struct rnet_msg *msg, struct remus_err *err)
 {
-	size_t used = 0;
-	int rc, refilled = 0;
+	size_t used = 0, before;
+	int rc;
 
 	for (;;) {
 		rc = rnet_frame_parse(c->rx + c->rx_head, c->rx_tail - c->rx_head, msg, &used, err);
@@ -189,13 +189,15 @@ int rnet_conn_next(struct rnet_conn *c, struct rnet_msg *msg, struct remus_err *
 			return rc;
 		if (rc == 0) {
 			/* Bytes may wait in TLS or behind a full buffer where
-			 * poll() will not report them: pull once more. */
-			if (refilled || (!c->rx_stalled && c->io->ops->pending(c->io) == 0))
+			 * poll() will not report them: pull until no progress. */
+			if (!c->rx_stalled && c->io->ops->pending(c->io) == 0)
 				return 0;
-			refilled = 1;
+			before = c->rx_tail - c->rx_head;
 			rc = conn_fill(c, err);
 			if (rc < 0)
 				return rc;
+			if (c->rx_tail - c->rx_head == before)
+				return 0;
 			continue;
 		}
 		c->rx_head += used;
