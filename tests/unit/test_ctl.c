@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -306,6 +307,33 @@ static void test_bad_clients_do_not_disturb(void **state)
 	ctl_server_free(v.s);
 }
 
+/* Mode 0600 in practice: another user cannot even connect. */
+static void test_other_user_cannot_connect(void **state)
+{
+	struct srv v;
+	pid_t pid;
+	int status = 0;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	srv_start(&v);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct remus_err err = { 0 };
+		struct ctl_conn *c = NULL;
+
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(2);
+		_exit(ctl_connect(v.path, &c, &err) == -EACCES ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	srv_stop(&v);
+}
+
 static void test_listen_refuses_live_and_clears_stale(void **state)
 {
 	struct remus_err err = { 0 };
@@ -337,6 +365,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_refused),
 		cmocka_unit_test(test_socket_calls),
 		cmocka_unit_test(test_bad_clients_do_not_disturb),
+		cmocka_unit_test(test_other_user_cannot_connect),
 		cmocka_unit_test(test_listen_refuses_live_and_clears_stale),
 	};
 
