@@ -196,7 +196,9 @@ static void srv_start(struct srv *v)
 {
 	struct remus_err err = { 0 };
 
-	snprintf(v->path, sizeof(v->path), "/tmp/remus-ctl-test-%d.sock", (int)getpid());
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+
+	snprintf(v->path, sizeof(v->path), "%s/remus-ctl-test-%d.sock", tmp, (int)getpid());
 	atomic_store(&v->stop, false);
 	if (ctl_server_new(v->path, handler, NULL, &v->s, &err) != 0)
 		fail_msg("%s", err.msg);

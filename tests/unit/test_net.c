@@ -188,7 +188,7 @@ static void test_key_file_checks(void **state)
 {
 	struct rnet_key k;
 	struct remus_err err = { 0 };
-	char path[128], missing[128];
+	char path[256], missing[256];
 
 	(void)state;
 	tkeys_write(&keys, "open.key", "0123456789abcdef0123456789abcdef", 0644,

@@ -29,7 +29,9 @@ void tkeys_write(struct tkeys *k, const char *name, const char *content, int mod
 
 void tkeys_setup(struct tkeys *k)
 {
-	snprintf(k->dir, sizeof(k->dir), "/tmp/rnet-test-XXXXXX");
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+
+	snprintf(k->dir, sizeof(k->dir), "%s/rnet-test-XXXXXX", tmp);
 	assert_non_null(mkdtemp(k->dir));
 	tkeys_write(k, "good.key", "0123456789abcdef0123456789abcdef\n", 0600,
 		    k->good, sizeof(k->good));
@@ -39,7 +41,7 @@ void tkeys_setup(struct tkeys *k)
 
 void tkeys_cleanup(struct tkeys *k)
 {
-	char cmd[128];
+	char cmd[256];
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", k->dir);
 	assert_int_equal(system(cmd), 0);
