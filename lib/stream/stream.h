@@ -205,7 +205,8 @@ int stream_buf_append(struct stream_buf *b, const void *p, size_t len);
 int stream_buf_append_ref(struct stream_buf *b, const void *p, size_t len);
 int stream_buf_append_zero(struct stream_buf *b, size_t len);
 /*
- * Write pending bytes to fd with writev.  Blocking fd: returns 0 when all is
+ * Write pending bytes to fd (sendmsg with MSG_NOSIGNAL on sockets, writev
+ * otherwise; a closed peer is -EPIPE).  Blocking fd: returns 0 when all is
  * written.  Non-blocking fd: returns -EAGAIN when the socket is full (call
  * again when writable; progress is kept), 0 when done.  Other -errno on error.
  */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -841,6 +842,23 @@ static void test_buf_flush_nonblocking(void **state)
 	stream_buf_free(&b);
 }
 
+/* A socket whose peer is gone: -EPIPE, no SIGPIPE. */
+static void test_buf_flush_epipe(void **state)
+{
+	struct stream_buf b;
+	int sv[2];
+	(void)state;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	close(sv[1]);
+	stream_buf_init(&b);
+	ok(stream_put_libxl_header(&b));
+	assert_int_equal(stream_buf_flush(&b, sv[0]), -EPIPE);
+	assert_int_equal(stream_buf_pending(&b), 16);
+	close(sv[0]);
+	stream_buf_free(&b);
+}
+
 /* A record built piecewise (begin/end) equals the one-shot writer. */
 static void test_begin_end_record(void **state)
 {
@@ -883,6 +901,7 @@ int main(void)
 		cmocka_unit_test(test_writer_rejects_bad_args),
 		cmocka_unit_test(test_buf_ref_pages),
 		cmocka_unit_test(test_buf_flush_nonblocking),
+		cmocka_unit_test(test_buf_flush_epipe),
 		cmocka_unit_test(test_begin_end_record),
 	};
 	return cmocka_run_group_tests_name("stream", tests, NULL, NULL);
