@@ -49,4 +49,5 @@ GUEST_ELFS := $(foreach g,$(GUESTS),$(BUILD)/guest/$(g).elf)
 GUEST_HOSTED_BINS := $(foreach g,$(GUEST_HOSTED),$(BUILD)/guest/hosted/$(g))
 ALL_EXTRA += $(GUEST_ELFS) $(GUEST_HOSTED_BINS)
 CHECK_PREREQS += $(GUEST_ELFS) $(GUEST_HOSTED_BINS)
-DEPS_PKGS += curl iputils-ping
+DEPS_PKGS += curl iputils-ping iptables python3
+INTEG_TESTS += tests/guest/kvstore.sh tests/guest/httpd.sh
