@@ -33,7 +33,12 @@ net_setup() {
 	ip -n "$LAN" link set lo up
 	ip -n "$CLI" link set lo up
 	ip -n "$LAN" link add br0 type bridge
-	ip -n "$LAN" link set br0 type bridge forward_delay 0
+	# no netfilter on the bridge: malformed test frames must reach the guest
+	ip -n "$LAN" link set br0 type bridge forward_delay 0 nf_call_iptables 0 \
+		nf_call_ip6tables 0 nf_call_arptables 0
+	for f in iptables ip6tables arptables; do
+		ip netns exec "$LAN" sh -c "echo 0 > /proc/sys/net/bridge/bridge-nf-call-$f" 2>/dev/null
+	done
 	ip -n "$LAN" tuntap add dev tap0 mode tap
 	ip -n "$LAN" link add vl type veth peer name vc netns "$CLI"
 	ip -n "$LAN" link set tap0 master br0
