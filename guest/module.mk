@@ -51,3 +51,15 @@ ALL_EXTRA += $(GUEST_ELFS) $(GUEST_HOSTED_BINS)
 CHECK_PREREQS += $(GUEST_ELFS) $(GUEST_HOSTED_BINS)
 DEPS_PKGS += curl iputils-ping iptables python3
 INTEG_TESTS += tests/guest/kvstore.sh tests/guest/httpd.sh
+
+# Fuzz targets: frames into the stack, the kvstore log replay, HTTP heads.
+FUZZ_TARGETS += guest_frame guest_kvlog guest_http
+guest_frame_SRCS := tests/fuzz/guest_frame.c $(GUEST_NET_SRCS) guest/rt/mem_hosted.c guest/rt/util.c
+guest_frame_SMOKE := 20
+guest_frame_CORPUS := tests/fuzz/corpus/guest_frame
+guest_kvlog_SRCS := tests/fuzz/guest_kvlog.c guest/apps/kvlog.c guest/rt/util.c
+guest_kvlog_SMOKE := 10
+guest_kvlog_CORPUS := tests/fuzz/corpus/guest_kvlog
+guest_http_SRCS := tests/fuzz/guest_http.c guest/apps/http_parse.c guest/rt/util.c
+guest_http_SMOKE := 10
+guest_http_CORPUS := tests/fuzz/corpus/guest_http
