@@ -63,3 +63,8 @@ guest_kvlog_CORPUS := tests/fuzz/corpus/guest_kvlog
 guest_http_SRCS := tests/fuzz/guest_http.c guest/apps/http_parse.c guest/rt/util.c
 guest_http_SMOKE := 10
 guest_http_CORPUS := tests/fuzz/corpus/guest_http
+
+# Unit tests (host build, also under ASan/UBSan).
+UNIT_TESTS += test_guest_rt
+test_guest_rt_SRCS := tests/unit/test_guest_rt.c guest/rt/fmt.c guest/rt/heap.c guest/rt/util.c \
+	guest/apps/kvlog.c guest/apps/http_parse.c
