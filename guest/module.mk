@@ -68,3 +68,5 @@ guest_http_CORPUS := tests/fuzz/corpus/guest_http
 UNIT_TESTS += test_guest_rt
 test_guest_rt_SRCS := tests/unit/test_guest_rt.c guest/rt/fmt.c guest/rt/heap.c guest/rt/util.c \
 	guest/apps/kvlog.c guest/apps/http_parse.c
+UNIT_TESTS += test_guest_tcp
+test_guest_tcp_SRCS := tests/unit/test_guest_tcp.c $(GUEST_NET_SRCS) guest/rt/mem_hosted.c guest/rt/util.c
