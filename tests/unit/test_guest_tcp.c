@@ -124,7 +124,8 @@ static void peer_send(struct harness *h, uint8_t flags, uint32_t seq, uint32_t a
 	t[12] = 5 << 4;
 	t[13] = flags;
 	put16(t + 14, wnd);
-	memcpy(t + NET_TCP_HDR, data, dlen);
+	if (dlen)
+		memcpy(t + NET_TCP_HDR, data, dlen);
 	put16(t + 16, net_csum_fold(net_csum_add(net_pseudo_sum(peer_ip, srv_ip, 6,
 			NET_TCP_HDR + dlen), t, NET_TCP_HDR + dlen)));
 	net_input(h->n, f, NET_ETH_HDR + NET_IP_HDR + NET_TCP_HDR + dlen, h->now);
