@@ -1,7 +1,7 @@
 #!/bin/bash
 # kvstore guest over a real TAP from a client namespace: ping, TCP and UDP
 # round trips, malformed/fuzzed frames, 50 concurrent clients x 1000 PUT/GET, and log replay after a
-# restart from the same disk image.
+# restart from the same disk image, gratuitous ARP on announce.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 TAG=gkv$$
@@ -24,4 +24,13 @@ grep -q "replayed" "$GUEST_LOG" || fail "no replay report"
 grep "replayed" "$GUEST_LOG"
 $KV verify "$GUEST_IP" "$TMPD/keys.json" || fail "values after restart"
 $KV stats "$GUEST_IP"
+# PVM_EV_ANNOUNCE -> gratuitous ARP (the hosted backend maps SIGUSR1 to it)
+if [ "$(guest_backend)" = hosted ]; then
+	in_client python3 tests/guest/garp.py vc "$GUEST_MAC" "$GUEST_IP" 10 >"$TMPD/garp" &
+	gpid=$!
+	for i in $(seq 100); do grep -q listening "$TMPD/garp" && break; sleep 0.1; done
+	kill -USR1 "$GUEST_PID"
+	wait "$gpid" || fail "no gratuitous ARP after the announce event: $(cat "$TMPD/garp")"
+	cat "$TMPD/garp"
+fi
 echo "kvstore: all passed"
