@@ -50,7 +50,7 @@ GUEST_HOSTED_BINS := $(foreach g,$(GUEST_HOSTED),$(BUILD)/guest/hosted/$(g))
 ALL_EXTRA += $(GUEST_ELFS) $(GUEST_HOSTED_BINS)
 CHECK_PREREQS += $(GUEST_ELFS) $(GUEST_HOSTED_BINS)
 DEPS_PKGS += curl iputils-ping iptables python3
-INTEG_TESTS += tests/guest/kvstore.sh tests/guest/httpd.sh
+INTEG_TESTS += tests/guest/elf.sh tests/guest/kvstore.sh tests/guest/httpd.sh
 
 # Fuzz targets: frames into the stack, the kvstore log replay, HTTP heads.
 FUZZ_TARGETS += guest_frame guest_kvlog guest_http

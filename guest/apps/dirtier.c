@@ -50,6 +50,8 @@ static void dirtier_config(struct dirtier_cfg *cfg)
 		cfg->rate = 1;
 	if (cfg->ws == 0)
 		cfg->ws = 1;
+	if (cfg->ws > PVM_RAM_MAX / PVM_PAGE_SIZE)   /* keeps ws * page size in range */
+		cfg->ws = PVM_RAM_MAX / PVM_PAGE_SIZE;
 }
 
 int main(void)
