@@ -48,10 +48,16 @@ net_setup() {
 	ip -n "$CLI" link set vc up
 }
 
+# pvm is used when its `run` advertises the TAP and IPv4 options we need.
 guest_backend() {
-	if [ -n "${GUEST_BACKEND:-}" ]; then echo "$GUEST_BACKEND"
-	elif [ -x "$BUILD/bin/pvm" ]; then echo pvm
-	else echo hosted; fi
+	if [ -n "${GUEST_BACKEND:-}" ]; then echo "$GUEST_BACKEND"; return; fi
+	local help
+	help=$("$BUILD/bin/pvm" run --help 2>&1) || true
+	if [ -x "$BUILD/bin/pvm" ] && grep -q -- --tap <<<"$help" && grep -q -- --ip <<<"$help"; then
+		echo pvm
+	else
+		echo hosted
+	fi
 }
 
 # guest_start NAME [DISK]: run a guest on tap0 and wait for its "ready" line.
@@ -60,9 +66,11 @@ guest_start() {
 	GUEST_LOG=$TMPD/$name.log
 	: >"$GUEST_LOG"
 	if [ "$(guest_backend)" = pvm ]; then
-		ip netns exec "$LAN" "$BUILD/bin/pvm" run --tap tap0 --mac "$GUEST_MAC" \
-			--ip "$GUEST_IP/24" ${disk:+--disk "$disk"} "$BUILD/guest/$name.elf" \
-			>"$GUEST_LOG" 2>&1 &
+		local args=(run --tap tap0 --ip "$GUEST_IP/24")
+		grep -q -- --mac <<<"$("$BUILD/bin/pvm" run --help 2>&1)" &&
+			args+=(--mac "$GUEST_MAC")
+		ip netns exec "$LAN" "$BUILD/bin/pvm" "${args[@]}" ${disk:+--disk "$disk"} \
+			"$BUILD/guest/$name.elf" >"$GUEST_LOG" 2>&1 &
 	else
 		ip netns exec "$LAN" env GUEST_TAP=tap0 GUEST_MAC=$GUEST_MAC \
 			GUEST_IPV4=$GUEST_IP/24 GUEST_DISK="$disk" GUEST_NAME="$name" \
