@@ -14,6 +14,9 @@ KV="in_client python3 tests/guest/kvclient.py"
 guest_start kvstore "$DISK"
 echo "backend: $(guest_backend)"
 in_client ping -c 3 -i 0.2 -W 2 "$GUEST_IP" || fail "ping"
+# the MAC the guest really uses (the monitor may assign its own)
+GUEST_MAC=$(in_client ip neigh show "$GUEST_IP" | awk '/lladdr/ {print $5}')
+[ -n "$GUEST_MAC" ] || fail "no ARP entry for the guest"
 $KV roundtrip "$GUEST_IP" || fail "round trips"
 in_client python3 tests/guest/badframes.py vc "$GUEST_MAC" "$GUEST_IP" 3000 || fail "bad frames"
 $KV load "$GUEST_IP" "${KV_CLIENTS:-50}" "${KV_OPS:-1000}" || fail "concurrent load"
