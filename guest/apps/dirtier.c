@@ -54,6 +54,7 @@ static void dirtier_config(struct dirtier_cfg *cfg)
 		cfg->ws = PVM_RAM_MAX / PVM_PAGE_SIZE;
 }
 
+/* Dirty pages at the configured rate and report progress. */
 int main(void)
 {
 	struct dirtier_cfg cfg = { .rate = 100, .ws = 4096 };

@@ -221,6 +221,7 @@ static uint64_t httpd_idle(void *user, struct net *n, uint64_t now_ms)
 	return h->next_tick;
 }
 
+/* Serve HTTP forever. */
 int main(void)
 {
 	static struct httpd h;

@@ -385,6 +385,7 @@ static uint64_t kv_idle(void *user, struct net *n, uint64_t now_ms)
 	return 0;
 }
 
+/* Replay the log, then serve TCP and UDP forever. */
 int main(void)
 {
 	static struct kv kv;

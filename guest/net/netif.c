@@ -16,6 +16,7 @@ static void netif_send(void *ctx, const void *frame, size_t len)
 	hc_net_send(frame, len);
 }
 
+/* Configure the stack from the info hypercall (NULL: no NIC or no memory). */
 struct net *netif_open(void)
 {
 	struct pvm_info info;
@@ -34,6 +35,7 @@ struct net *netif_open(void)
 	return net_create(&cfg);
 }
 
+/* Receive, run timers and the application hook, flush, sleep; forever. */
 _Noreturn void netif_run(struct net *n, const struct netif_hooks *hooks)
 {
 	uint8_t frame[PVM_FRAME_MAX];

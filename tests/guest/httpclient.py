@@ -13,6 +13,9 @@ import struct
 import sys
 import zlib
 
+sys.path.insert(0, os.path.dirname(__file__))
+import kvclient  # noqa: E402
+
 MASK = (1 << 64) - 1
 TIMEOUT = 30
 
@@ -87,8 +90,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:
-        print("FAIL:", e)
-        sys.exit(1)
+    kvclient.run(main)
