@@ -34,7 +34,7 @@ struct net_stats {
 	uint64_t rx_frames, tx_frames;
 	uint64_t drop_short;      /* truncated header or length beyond the frame */
 	uint64_t drop_checksum;   /* IPv4/ICMP/UDP/TCP checksum mismatch */
-	uint64_t drop_malformed;  /* impossible field values (version, ihl, offsets) */
+	uint64_t drop_malformed;  /* impossible values (version, ihl, offsets, oversize) */
 	uint64_t drop_fragment;   /* IPv4 fragments (not supported) */
 	uint64_t drop_other;      /* not for us, unknown protocol or port */
 	uint64_t drop_noroute;    /* output with no ARP answer or route */

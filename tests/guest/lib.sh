@@ -48,12 +48,16 @@ net_setup() {
 	ip -n "$CLI" link set vc up
 }
 
-# pvm is used when its `run` advertises the TAP and IPv4 options we need.
+# Does `pvm run --help` offer option $1 (exactly that word)?
+pvm_has_option() {
+	"$BUILD/bin/pvm" run --help 2>&1 | grep -qE -- "(^|[^-[:alnum:]])$1([^-[:alnum:]]|\$)"
+}
+
+# pvm is used when its `run` offers the TAP, IPv4 and disk options we pass.
 guest_backend() {
 	if [ -n "${GUEST_BACKEND:-}" ]; then echo "$GUEST_BACKEND"; return; fi
-	local help
-	help=$("$BUILD/bin/pvm" run --help 2>&1) || true
-	if [ -x "$BUILD/bin/pvm" ] && grep -q -- --tap <<<"$help" && grep -q -- --ip <<<"$help"; then
+	if [ -x "$BUILD/bin/pvm" ] && pvm_has_option --tap && pvm_has_option --ip &&
+	   pvm_has_option --disk; then
 		echo pvm
 	else
 		echo hosted
@@ -67,8 +71,7 @@ guest_start() {
 	: >"$GUEST_LOG"
 	if [ "$(guest_backend)" = pvm ]; then
 		local args=(run --tap tap0 --ip "$GUEST_IP/24")
-		grep -q -- --mac <<<"$("$BUILD/bin/pvm" run --help 2>&1)" &&
-			args+=(--mac "$GUEST_MAC")
+		pvm_has_option --mac && args+=(--mac "$GUEST_MAC")
 		ip netns exec "$LAN" "$BUILD/bin/pvm" "${args[@]}" ${disk:+--disk "$disk"} \
 			"$BUILD/guest/$name.elf" >"$GUEST_LOG" 2>&1 &
 	else
