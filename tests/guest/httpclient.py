@@ -5,6 +5,7 @@
   httpclient.py upload HOST N       POST N random bytes to /sum, compare CRC-32
   httpclient.py churn HOST N        N sequential Connection: close requests
   httpclient.py reset HOST          abort a download with RST, then GET /
+  httpclient.py parallel HOST K N   K concurrent downloads and uploads of N bytes
 """
 import http.client
 import os
@@ -75,6 +76,27 @@ def reset(host):
     print("reset ok")
 
 
+def parallel(host, k, n):
+    import threading
+    errors = []
+
+    def one(fn):
+        try:
+            fn(host, n)
+        except Exception as e:      # reported by the main thread
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=one, args=(download if i % 2 else upload,))
+               for i in range(k)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError("%d of %d transfers failed, first: %s" % (len(errors), k, errors[0]))
+    print("parallel ok: %d concurrent transfers of %d bytes" % (k, n))
+
+
 def main():
     cmd, host = sys.argv[1], sys.argv[2]
     if cmd == "download":
@@ -85,6 +107,8 @@ def main():
         churn(host, int(sys.argv[3]))
     elif cmd == "reset":
         reset(host)
+    elif cmd == "parallel":
+        parallel(host, int(sys.argv[3]), int(sys.argv[4]))
     else:
         sys.exit("unknown command " + cmd)
 
