@@ -70,3 +70,8 @@ test_guest_rt_SRCS := tests/unit/test_guest_rt.c guest/rt/fmt.c guest/rt/heap.c 
 	guest/apps/kvlog.c guest/apps/http_parse.c
 UNIT_TESTS += test_guest_tcp
 test_guest_tcp_SRCS := tests/unit/test_guest_tcp.c $(GUEST_NET_SRCS) guest/rt/mem_hosted.c guest/rt/util.c
+
+# Benchmarks (make bench): runtime and stack costs against same-run baselines.
+BENCHES += bench_guest
+bench_guest_SRCS := tests/guest/bench_guest.c $(GUEST_NET_SRCS) guest/rt/mem_hosted.c \
+	guest/rt/util.c guest/rt/heap.c guest/rt/fmt.c guest/rt/hc_hosted.c

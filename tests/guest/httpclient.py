@@ -12,6 +12,7 @@ import os
 import socket
 import struct
 import sys
+import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -37,21 +38,26 @@ def request(host, method, path, body=None, headers=None):
 
 
 def download(host, n):
+    t0 = time.monotonic()
     status, data = request(host, "GET", "/bytes/%d" % n)
+    secs = time.monotonic() - t0
     if status != 200 or len(data) != n:
         raise RuntimeError("download: status %d, %d bytes of %d" % (status, len(data), n))
     if zlib.crc32(data) != zlib.crc32(pattern(n)):
         raise RuntimeError("download: content differs from the pattern")
-    print("download ok: %d bytes crc32 %08x" % (n, zlib.crc32(data)))
+    print("download ok: %d bytes crc32 %08x (%.1f MB/s, informational)"
+          % (n, zlib.crc32(data), n / secs / 1e6))
 
 
 def upload(host, n):
     body = os.urandom(n)
+    t0 = time.monotonic()
     status, data = request(host, "POST", "/sum", body=body)
+    secs = time.monotonic() - t0
     want = "crc32 %08x length %d\n" % (zlib.crc32(body), n)
     if status != 200 or data.decode() != want:
         raise RuntimeError("upload: got %d %r, want %r" % (status, data, want))
-    print("upload ok: " + want.strip())
+    print("upload ok: %s (%.1f MB/s, informational)" % (want.strip(), n / secs / 1e6))
 
 
 def churn(host, n):
