@@ -267,6 +267,11 @@ static void one_trial(const char *dir, uint64_t seed, struct trial_stats *ts)
 		    (unsigned long long)epochs, (unsigned long long)lag);
 		_exit(1);
 	}
+	if (c.committed_epoch > 0 && c.resync_blocks_applied != 3) {
+		fprintf(stderr, "FAIL: seed %llu: resync of 3 stale blocks applied %llu\n",
+		    (unsigned long long)seed, (unsigned long long)c.resync_blocks_applied);
+		_exit(1);
+	}
 	uint64_t before = c.committed_epoch;
 	if ((d = backup_open(dir, cap, NULL, -1, &err)) == NULL)   /* restart */
 		die("backup reopen", &err);
