@@ -99,7 +99,7 @@ static int builtin_open(const struct diskrep_config *cfg, struct diskrep **out,
 	if (d == NULL)
 		return remus_err_set(err, -ENOMEM, "diskrep handle");
 	d->role = cfg->role;
-	d->image_fd = d->journal_fd = -1;
+	d->image_fd = d->journal_fd[0] = d->journal_fd[1] = -1;
 	d->bm.fd = -1;
 	d->stage.spill_fd = -1;
 	d->peer_fd = cfg->peer_fd;
@@ -276,7 +276,11 @@ static int builtin_promote(struct diskrep *d, struct remus_err *err)
 	    d->stage.count > d->stage.head)
 		return remus_err_set(err, DISKREP_ESTATE,
 		    "promote: image not consistent or uncommitted writes staged (discard first)");
-	return 0;
+	/* The image will change under the guest: record the epoch, forget the
+	 * journal slots so a later open never replays one over new writes. */
+	struct dr_commit_ctx c = br_commit_ctx(d);
+	int rc2 = dr_state_store(d->state_dir, &d->st, NULL, err);
+	return rc2 < 0 ? rc2 : dr_journal_reset(&c, err);
 }
 
 /* Counters plus the state each role derives. */

@@ -20,6 +20,7 @@ int br_backup_open(struct diskrep *d, const struct diskrep_config *cfg,
 	struct dr_commit_ctx c;
 	int rc;
 
+	d->journal_fd[0] = d->journal_fd[1] = -1;
 	rc = dr_state_load(cfg->state_dir, &d->st, err);
 	if (rc == -ENOENT) {                /* never synced: not consistent */
 		d->st = (struct dr_state){ .epoch = 0, .image_bytes = d->image_bytes };
@@ -30,13 +31,14 @@ int br_backup_open(struct diskrep *d, const struct diskrep_config *cfg,
 		    "state is for a %llu-byte image, the image has %llu bytes",
 		    (unsigned long long)d->st.image_bytes, (unsigned long long)d->image_bytes);
 	}
-	snprintf(path, sizeof(path), "%s/journal", cfg->state_dir);
-	if ((d->journal_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
-		return remus_err_sys(err, errno, "open journal %s", path);
-	c = (struct dr_commit_ctx){ d->image_fd, d->journal_fd, d->state_dir,
-	                            d->image_bytes, &d->fault };
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/journal.%d", cfg->state_dir, i);
+		if ((d->journal_fd[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+			return remus_err_sys(err, errno, "open journal %s", path);
+	}
+	c = br_commit_ctx(d);
 	if ((rc = dr_journal_recover(&c, &d->st, err)) < 0) {
-		remus_err_wrap(err, "recover %s", path);
+		remus_err_wrap(err, "recover %s", cfg->state_dir);
 		return rc;
 	}
 	d->last_ready = d->st.epoch;
@@ -49,9 +51,18 @@ int br_backup_open(struct diskrep *d, const struct diskrep_config *cfg,
 void br_backup_close(struct diskrep *d)
 {
 	dr_stage_free(&d->stage);
-	if (d->journal_fd >= 0)
-		close(d->journal_fd);
-	d->journal_fd = -1;
+	for (int i = 0; i < 2; i++) {
+		if (d->journal_fd[i] >= 0)
+			close(d->journal_fd[i]);
+		d->journal_fd[i] = -1;
+	}
+}
+
+/* Everything the commit path needs from the handle. */
+struct dr_commit_ctx br_commit_ctx(struct diskrep *d)
+{
+	return (struct dr_commit_ctx){ d->image_fd, { d->journal_fd[0], d->journal_fd[1] },
+	                               d->state_dir, d->image_bytes, &d->fault };
 }
 
 /* Refuse a bad message: drop the epoch being received, stay refused until
@@ -180,8 +191,7 @@ int br_receive(struct diskrep *d, struct diskrep_event *ev, struct remus_err *er
 /* Apply staged epochs up to `epoch`, one crash-safe transaction each. */
 int br_commit(struct diskrep *d, uint64_t epoch, struct remus_err *err)
 {
-	struct dr_commit_ctx c = { d->image_fd, d->journal_fd, d->state_dir,
-	                           d->image_bytes, &d->fault };
+	struct dr_commit_ctx c = br_commit_ctx(d);
 	int rc;
 
 	if (d->role != DISKREP_BACKUP || d->failed || d->syncing)
@@ -198,7 +208,6 @@ int br_commit(struct diskrep *d, uint64_t epoch, struct remus_err *err)
 			return rc;
 		}
 		d->st.epoch++;
-		d->st.flags |= DR_STATE_CONSISTENT;
 		d->cnt.epochs_committed++;
 	}
 	return 0;

@@ -134,10 +134,10 @@ int dr_state_load(const char *dir, struct dr_state *st, struct remus_err *err);
 int dr_state_store(const char *dir, const struct dr_state *st,
                    const struct diskrep_fault *f, struct remus_err *err);
 
-/* Commit one epoch: journal, fsync, apply, fsync, state, truncate.  And
- * the recovery run at open. */
+/* Commit one epoch: journal slot (epoch & 1), fsync, apply, fsync.  And
+ * the recovery run at open: replay the newest valid slot. */
 struct dr_commit_ctx {
-	int image_fd, journal_fd;
+	int image_fd, journal_fd[2];
 	const char *state_dir;
 	uint64_t image_bytes;
 	const struct diskrep_fault *fault;
@@ -146,6 +146,8 @@ int dr_journal_commit(const struct dr_commit_ctx *c, struct dr_stage *s,
                       uint64_t epoch, struct remus_err *err);
 int dr_journal_recover(const struct dr_commit_ctx *c, struct dr_state *st,
                        struct remus_err *err);
+/* Forget both slots (resync, promote): the state file is the truth. */
+int dr_journal_reset(const struct dr_commit_ctx *c, struct remus_err *err);
 
 /* ---- dirty bitmap (primary), a mmapped file ---------------------------- */
 struct dr_bitmap {

@@ -27,7 +27,9 @@ int br_sync_begin(struct diskrep *d, const struct drw_msg *m, struct remus_err *
 		    (unsigned long long)d->image_bytes, d->block_size);
 	dr_stage_drop_from(&d->stage, 0);
 	d->recv_records = 0;
-	if ((rc = dr_state_store(d->state_dir, &st, NULL, err)) < 0)
+	struct dr_commit_ctx c = br_commit_ctx(d);
+	if ((rc = dr_state_store(d->state_dir, &st, NULL, err)) < 0 ||
+	    (rc = dr_journal_reset(&c, err)) < 0)      /* no replay over the resync */
 		return rc;
 	d->st.flags = 0;
 	d->syncing = true;
