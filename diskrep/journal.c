@@ -1,9 +1,9 @@
 /*
- * Crash-safe commit on the backup.  An epoch is first written whole to the
- * journal (with a checksum trailer) and made durable; only then is the
- * image touched.  The state file names the last committed epoch.  After a
- * crash at any step, recovery finds either no complete journal (the image
- * was not touched: epoch N-1) or a complete one (replayed: epoch N).
+ * The backup's on-disk formats: journal validation (a journal slot read
+ * back after a crash may be torn or damaged: hostile input, checked whole
+ * before any record is replayed) and the checksummed state file (epoch and
+ * consistency, written at resync and promote).  The commit path that writes
+ * journals is in commit.c.
  */
 #include "diskrep/internal.h"
 
