@@ -15,3 +15,17 @@ XEN_GNU_OBJS := $(BUILD)/obj/lib/hv/xen/%.o $(BUILD)/asan/obj/lib/hv/xen/%.o \
 	$(BUILD)/fuzz/obj/lib/hv/xen/%.o $(BUILD)/obj/tests/unit/test_xen%.o \
 	$(BUILD)/asan/obj/tests/unit/test_xen%.o
 $(XEN_GNU_OBJS): BASE_CFLAGS += -std=gnu11
+
+# Unit tests: libxc/libxenguest/libxenstore replaced by a fake Xen host.
+XEN_TEST_WRAP := xc_interface_open xc_interface_close xc_domain_getinfo \
+	xc_domain_shutdown xc_domain_resume xc_domain_pause xc_domain_unpause \
+	xc_domain_create xc_domain_destroy xc_domain_setmaxmem xc_evtchn_alloc_unbound \
+	xc_domain_save xc_domain_restore xs_open xs_close xs_directory xs_read \
+	xs_get_permissions xs_write xs_set_permissions xs_transaction_start \
+	xs_transaction_end xs_introduce_domain
+UNIT_TESTS += test_xen test_xen_restore
+test_xen_SRCS := tests/unit/test_xen.c tests/unit/test_xen_common.c tests/unit/test_xen_fake.c
+test_xen_WRAP := $(XEN_TEST_WRAP)
+test_xen_restore_SRCS := tests/unit/test_xen_restore.c tests/unit/test_xen_common.c \
+	tests/unit/test_xen_fake.c
+test_xen_restore_WRAP := $(XEN_TEST_WRAP)
