@@ -122,7 +122,8 @@ static void test_restore_partial_checkpoint_never_applied(void **state)
 	struct engine saved;
 	struct hv_guest *g;
 	int fd = make_stream(&saved);
-	off_t cut[] = { saved.ends[2] - 8, saved.ends[2] - 3, saved.ends[1] + FAKE_CHUNK + 5 };
+	off_t cut[] = { saved.ends[2] - 8, saved.ends[2] - 3, saved.ends[1] + FAKE_CHUNK + 5,
+	    saved.ends[1] + FAKE_CHUNK };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {

@@ -49,8 +49,9 @@ static int restore_read_libxl(struct xen_restore *rs, bool until_libxc)
 			return remus_err_sys(rs->err, errno, "restore: reading the libxl records");
 		}
 		if (n == 0) {
+			/* even at a checkpoint boundary: libxc promised more */
 			rc = stream_asm_eof(&rs->as);
-			return remus_err_set(rs->err, rc == 0 ? -EPIPE : rc,
+			return remus_err_set(rs->err, rc < 0 ? rc : -EPIPE,
 			    "restore: libxl records: %s", rs->as.err.msg[0] ? rs->as.err.msg : "end of stream");
 		}
 		rc = stream_asm_feed(&rs->as, buf, (size_t)n, &used, &ck);
