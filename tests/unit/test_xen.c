@@ -310,6 +310,61 @@ static void test_check_modules(void **state)
 	assert_int_equal(system(path), 0);
 }
 
+/* The facts of a live guest: PVH, one DRBD and one file disk (vbd and
+ * qdisk backends), Xen without shadow paging; then a PV guest; a failing
+ * xenstore read is named and frees what was collected. */
+static void test_check_probe(void **state)
+{
+	struct hv_guest_config cfg = { .name = "web" };
+	struct remus_err err = { 0 };
+	struct xen_check_input in;
+	struct hv_guest *g = NULL;
+	unsigned r;
+
+	(void)state;
+	xt_setup_host();
+	fake_set_node("/local/domain/0/backend", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/vbd", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/vbd/5", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/vbd/5/51712", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/vbd/5/51712/params", "/dev/drbd0", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/qdisk", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/qdisk/5", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/qdisk/5/51728", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/qdisk/5/51728/params", "/srv/web.img", 0, 0, 0);
+	assert_int_equal(xen_hv_ops.create(&cfg, &g, &err), 0);
+	assert_int_equal(xen_check_probe(g, "/nonexistent-root", &in, &err), 0);
+	assert_int_equal(in.kind, XEN_GUEST_PVH);
+	assert_false(in.shadow_paging);
+	assert_int_equal(in.ndisks, 2);
+	assert_string_equal(in.disks[0], "/dev/drbd0");
+	assert_string_equal(in.disks[1], "/srv/web.img");
+	r = xen_check(&in);
+	assert_int_equal(r, XEN_CHECK_DISK_NOT_DRBD | XEN_CHECK_NO_SCH_PLUG |
+	    XEN_CHECK_NO_IFB | XEN_CHECK_NO_DRBD);
+	xen_check_input_free(&in);
+
+	fake.fail = (struct fake_fail){ "xs_read", fake.calls[11] + 2, EACCES };
+	assert_int_equal(xen_check_probe(g, "/nonexistent-root", &in, &err), -EACCES);
+	assert_non_null(strstr(err.msg, "check: reading /local/domain/0/backend/qdisk/5/51728/params"));
+	assert_null(in.disks);
+	xen_hv_ops.destroy(g);
+
+	xt_setup_host();
+	fake.hvm = false;
+	assert_int_equal(xen_hv_ops.create(&cfg, &g, &err), 0);
+	assert_int_equal(xen_check_probe(g, "/nonexistent-root", &in, &err), 0);
+	assert_int_equal(in.kind, XEN_GUEST_PV);
+	assert_true(xen_check(&in) & XEN_CHECK_PV_NO_SHADOW);
+	xen_check_input_free(&in);
+	fake.shadow_paging = true;
+	assert_int_equal(xen_check_probe(g, "/nonexistent-root", &in, &err), 0);
+	assert_false(xen_check(&in) & XEN_CHECK_PV_NO_SHADOW);
+	xen_check_input_free(&in);
+	xen_hv_ops.destroy(g);
+	assert_clean_primary();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -324,6 +379,7 @@ int main(void)
 		cmocka_unit_test(test_save_peer_closed),
 		cmocka_unit_test(test_check_reasons),
 		cmocka_unit_test(test_check_modules),
+		cmocka_unit_test(test_check_probe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,12 +17,13 @@ struct fake_xen fake;
 
 enum { F_OPEN, F_XS_OPEN, F_GETINFO, F_SHUTDOWN, F_RESUME, F_SAVE, F_RESTORE,
 	F_CREATE, F_MAXMEM, F_EVTCHN, F_INTRODUCE, F_XS_READ, F_XS_WRITE,
-	F_XS_PERMS, F_XS_DIR, F_TX_END, F_NFN };
+	F_XS_PERMS, F_XS_DIR, F_TX_END, F_PHYSINFO, F_NFN };
 static const char *const fn_names[F_NFN] = {
 	"xc_interface_open", "xs_open", "xc_domain_getinfo", "xc_domain_shutdown",
 	"xc_domain_resume", "xc_domain_save", "xc_domain_restore", "xc_domain_create",
 	"xc_domain_setmaxmem", "xc_evtchn_alloc_unbound", "xs_introduce_domain",
 	"xs_read", "xs_write", "xs_get_permissions", "xs_directory", "xs_transaction_end",
+	"xc_physinfo",
 };
 
 void fake_reset(void)
@@ -184,6 +185,17 @@ int __wrap_xc_evtchn_alloc_unbound(xc_interface *xch, uint32_t dom, uint32_t rem
 {
 	(void)xch; (void)dom; (void)remote;
 	return should_fail(F_EVTCHN) ? -1 : 3 + fake.calls[F_EVTCHN];
+}
+
+int __wrap_xc_physinfo(xc_interface *xch, xc_physinfo_t *info)
+{
+	(void)xch;
+	if (should_fail(F_PHYSINFO))
+		return -1;
+	memset(info, 0, sizeof(*info));
+	info->capabilities = XEN_SYSCTL_PHYSCAP_hap |
+	    (fake.shadow_paging ? XEN_SYSCTL_PHYSCAP_shadow : 0);
+	return 0;
 }
 
 /* ---- libxenguest: the save/restore loops ------------------------------- */

@@ -1,6 +1,6 @@
 # lib/hv/xen: the Xen 4.17 driver (libxenguest, libxenctrl, libxenstore).
 LIB_SRCS += lib/hv/xen/xen_ops.c lib/hv/xen/xen_save.c lib/hv/xen/xen_restore.c \
-	lib/hv/xen/xen_xs.c lib/hv/xen/xen_check.c
+	lib/hv/xen/xen_xs.c lib/hv/xen/xen_check.c lib/hv/xen/xen_probe.c
 CPPFLAGS += -DHV_HAVE_XEN
 DEPS_PKGS += libxen-dev
 
@@ -20,7 +20,7 @@ $(XEN_GNU_OBJS): BASE_CFLAGS += -std=gnu11
 XEN_TEST_WRAP := xc_interface_open xc_interface_close xc_domain_getinfo \
 	xc_domain_shutdown xc_domain_resume xc_domain_pause xc_domain_unpause \
 	xc_domain_create xc_domain_destroy xc_domain_setmaxmem xc_evtchn_alloc_unbound \
-	xc_domain_save xc_domain_restore xs_open xs_close xs_directory xs_read \
+	xc_domain_save xc_domain_restore xc_physinfo xs_open xs_close xs_directory xs_read \
 	xs_get_permissions xs_write xs_set_permissions xs_transaction_start \
 	xs_transaction_end xs_introduce_domain
 UNIT_TESTS += test_xen test_xen_restore

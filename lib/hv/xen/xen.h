@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "hv/hv.h"
+#include "util/err.h"
 
 /* Why a Xen guest cannot be protected: a fixed list, one bit each. */
 enum xen_check_reason {
@@ -38,6 +39,16 @@ struct xen_check_input {
 	size_t ndisks;
 	bool mod_sch_plug, mod_ifb, mod_drbd;
 };
+
+/*
+ * Fill `in` for a protected-to-be guest: its kind (PV, PVH = HVM container
+ * without a device model, HVM), Xen's shadow paging (xc_physinfo), its
+ * disks (the `params` of its vbd/qdisk backends in xenstore) and the
+ * host's modules under sysroot.  Free with xen_check_input_free.
+ */
+int xen_check_probe(struct hv_guest *g, const char *sysroot, struct xen_check_input *in,
+    struct remus_err *err);
+void xen_check_input_free(struct xen_check_input *in);
 
 /* The reasons (enum xen_check_reason bits) the guest cannot be protected. */
 unsigned xen_check(const struct xen_check_input *in);
