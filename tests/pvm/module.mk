@@ -15,3 +15,7 @@ ALL_EXTRA += $(PVM_TEST_ELFS)
 
 UNIT_TESTS += test_pvm
 test_pvm_SRCS := tests/unit/test_pvm.c tests/unit/pvm_testlib.c
+UNIT_TESTS += test_pvm_dirty
+test_pvm_dirty_SRCS := tests/unit/test_pvm_dirty.c tests/unit/pvm_testlib.c
+UNIT_TESTS += test_pvm_ckpt
+test_pvm_ckpt_SRCS := tests/unit/test_pvm_ckpt.c tests/unit/pvm_testlib.c
