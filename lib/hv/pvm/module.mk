@@ -9,3 +9,6 @@ FUZZ_TARGETS += pvm_blobs
 pvm_blobs_SRCS := tests/fuzz/pvm_blobs.c
 pvm_blobs_SMOKE := 15
 pvm_blobs_CORPUS := tests/fuzz/corpus/pvm_blobs
+
+BENCHES += pvm_bench
+pvm_bench_SRCS := bench/pvm.c
