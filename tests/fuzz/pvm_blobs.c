@@ -1,6 +1,7 @@
 /*
  * libFuzzer target for pvm's hostile-input parsers, selected by the first
- * byte: 0 HVM_CONTEXT (vCPU), 1 EMULATOR_CONTEXT (devices), 2 guest ELF.
+ * byte: 0 HVM_CONTEXT (vCPU), 1 EMULATOR_CONTEXT (devices), 2 guest ELF,
+ * 3 a `pvm` control-socket message.
  * A blob that decodes must re-encode to something that decodes the same.
  */
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "hv/pvm/pvm.h"
+#include "tools/pvm/pvm_tool.h"
 
 /* vCPU: decode, encode, decode again: same registers and XSAVE area. */
 static void fuzz_cpu(const uint8_t *d, size_t n)
@@ -56,14 +58,28 @@ static void fuzz_elf(const uint8_t *d, size_t n)
 			__builtin_trap();
 }
 
+/* Control message: one that decodes re-encodes byte for byte. */
+static void fuzz_ctl(const uint8_t *d, size_t n)
+{
+	struct remus_err err = { 0 };
+	struct pvm_ctl_msg m;
+	uint8_t buf[PVM_CTL_HDR_SIZE + PVM_CTL_REPLY_SIZE];
+
+	if (pvm_ctl_decode(d, n, &m, &err) < 0)
+		return;
+	if (pvm_ctl_encode(&m, buf, sizeof(buf)) != n || memcmp(buf, d, n))
+		__builtin_trap();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0: fuzz_cpu(data + 1, size - 1); break;
 	case 1: fuzz_emu(data + 1, size - 1); break;
-	default: fuzz_elf(data + 1, size - 1); break;
+	case 2: fuzz_elf(data + 1, size - 1); break;
+	default: fuzz_ctl(data + 1, size - 1); break;
 	}
 	return 0;
 }

@@ -22,3 +22,5 @@ test_pvm_ckpt_SRCS := tests/unit/test_pvm_ckpt.c tests/unit/pvm_testlib.c
 
 INTEG_TESTS += tests/pvm/pvm_cli.sh
 CHECK_PREREQS += $(BUILD)/bin/pvm $(BUILD)/bin/remus-stream
+UNIT_TESTS += test_pvm_codec
+test_pvm_codec_SRCS := tests/unit/test_pvm_codec.c tools/pvm/pvm_ctl.c

@@ -6,7 +6,7 @@ LIB_SRCS += lib/hv/pvm/pvm_ops.c lib/hv/pvm/pvm_monitor.c lib/hv/pvm/pvm_stub.c 
 DEPS_PKGS += libxen-dev libxxhash-dev
 
 FUZZ_TARGETS += pvm_blobs
-pvm_blobs_SRCS := tests/fuzz/pvm_blobs.c
+pvm_blobs_SRCS := tests/fuzz/pvm_blobs.c tools/pvm/pvm_ctl.c
 pvm_blobs_SMOKE := 15
 pvm_blobs_CORPUS := tests/fuzz/corpus/pvm_blobs
 
