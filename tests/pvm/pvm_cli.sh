@@ -3,7 +3,7 @@
 # checked by remus-stream and Xen's verify-stream-v2), restore in a fresh
 # process and save again (the counter guest exits 11..14 if a restore broke
 # its registers or RAM), refusal of truncated and corrupted images, and the
-# exit codes of guests that exit or crash.
+# exit codes of guests that exit or crash, the block device on an image.
 set -uo pipefail
 BUILD=${BUILD:-build}
 PVM=$BUILD/bin/pvm
@@ -73,4 +73,8 @@ kill $p; wait $p
 $PVM run --name ${name}e --mem 16M $G/bad_wildptr.elf >/dev/null 2>&1 || fail "bad_wildptr: exit $?"
 $PVM run --name ${name}f --mem 16M $G/bad_segv.elf >/dev/null 2>"$tmp/f.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "crashed: guest fault: Segmentation fault" "$tmp/f.err" || fail "bad_segv: exit $rc"
+truncate -s 1M "$tmp/disk.img"
+$PVM run --name ${name}d --mem 16M --disk "$tmp/disk.img" $G/disk.elf >"$tmp/d.out" 2>&1 || fail "disk guest: exit $? $(cat "$tmp/d.out")"
+grep -q "^disk ok$" "$tmp/d.out" || fail "disk guest console"
+[ "$(dd if="$tmp/disk.img" bs=512 skip=3 count=1 status=none | tr -d D | wc -c)" = 0 ] || fail "sector 3 not written"
 echo "pvm_cli: ok"

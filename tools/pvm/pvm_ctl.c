@@ -68,8 +68,12 @@ int pvm_ctl_decode(const uint8_t *buf, size_t len, struct pvm_ctl_msg *m,
 		m->reply.ram_bytes = get64(buf + 24);
 		if (m->reply.state > HV_EXITED)
 			return remus_err_set(err, -EPROTO, "control: reply state %u unknown", m->reply.state);
-		if (memchr(buf + 32, 0, PVM_CTL_MSG_MAX) == NULL)
+		const uint8_t *nul = memchr(buf + 32, 0, PVM_CTL_MSG_MAX);
+		if (nul == NULL)
 			return remus_err_set(err, -EPROTO, "control: reply message not NUL-terminated");
+		for (const uint8_t *q = nul; q < buf + 32 + PVM_CTL_MSG_MAX; q++)
+			if (*q != 0)
+				return remus_err_set(err, -EPROTO, "control: bytes after the reply message's NUL");
 		memcpy(m->reply.msg, buf + 32, PVM_CTL_MSG_MAX);
 	}
 	return 0;
