@@ -1,9 +1,11 @@
 /*
  * pvm: run a pvm guest on its own, save it to a migration v2 stream and
  * restore it, like `xl create/save/restore/list`.
- *   pvm run [--name NAME] [--mem 64M] [--tap IF] [--disk IMG] [--cpu N|none] GUEST.elf
+ *   pvm run [OPTIONS] GUEST.elf
  *   pvm save NAME FILE
- *   pvm restore [--name NAME] [--tap IF] [--disk IMG] [--cpu N|none] FILE
+ *   pvm restore [OPTIONS] FILE
+ * OPTIONS: --name NAME --mem 64M --tap IF --mac MAC --ip A.B.C.D/N --gw A.B.C.D
+ *          --disk IMG --cpu N|none
  *   pvm list
  * `run`/`restore` put the console on stdout and serve a control socket
  * ($REMUS_RUNDIR/pvm/NAME.sock, default /run/remus) for save and list.
@@ -16,6 +18,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +49,12 @@ static const char *state_name(uint32_t s)
 static void usage(void)
 {
 	fprintf(stderr,
-	        "usage: pvm run [--name NAME] [--mem SIZE] [--tap IF] [--disk IMG] [--cpu N|none] GUEST.elf\n"
+	        "usage: pvm run [OPTIONS] GUEST.elf\n"
 	        "       pvm save NAME FILE\n"
-	        "       pvm restore [--name NAME] [--tap IF] [--disk IMG] [--cpu N|none] FILE\n"
-	        "       pvm list\n");
+	        "       pvm restore [OPTIONS] FILE\n"
+	        "       pvm list\n"
+	        "options: --name NAME  --mem SIZE (64M)  --tap IF  --mac MAC  --ip A.B.C.D/N\n"
+	        "         --gw A.B.C.D  --disk IMG  --cpu N|none (default: the current CPU)\n");
 	exit(2);
 }
 
@@ -69,13 +74,54 @@ static uint64_t parse_size(const char *s)
 	return v;
 }
 
+/* "a.b.c.d" into 4 bytes, network order. */
+static void parse_ipv4(const char *s, uint8_t out[4])
+{
+	unsigned a, b, c, d;
+	char extra;
+	if (sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) != 4 || a > 255 || b > 255 ||
+	    c > 255 || d > 255)
+		fatalx("bad IPv4 address '%s'", s);
+	out[0] = (uint8_t)a; out[1] = (uint8_t)b; out[2] = (uint8_t)c; out[3] = (uint8_t)d;
+}
+
+/* "a.b.c.d/n" into the config. */
+static void parse_cidr(const char *s, struct hv_guest_config *cfg)
+{
+	char buf[32];
+	const char *slash = strchr(s, '/');
+	int n = slash ? atoi(slash + 1) : 24;
+
+	if (slash == NULL || (size_t)(slash - s) >= sizeof(buf) || n < 1 || n > 32)
+		fatalx("bad address '%s' (want A.B.C.D/N)", s);
+	memcpy(buf, s, (size_t)(slash - s));
+	buf[slash - s] = 0;
+	parse_ipv4(buf, cfg->ipv4_addr);
+	cfg->ipv4_prefix = (uint8_t)n;
+}
+
+static void parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned m[6];
+	char extra;
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], &extra) != 6)
+		fatalx("bad MAC address '%s'", s);
+	for (int i = 0; i < 6; i++) {
+		if (m[i] > 255)
+			fatalx("bad MAC address '%s'", s);
+		mac[i] = (uint8_t)m[i];
+	}
+}
+
 /* Options shared by run and restore. */
 static void parse_opts(int argc, char **argv, struct hv_guest_config *cfg)
 {
 	static const struct option lo[] = {
 		{ "name", required_argument, NULL, 'n' }, { "mem", required_argument, NULL, 'm' },
 		{ "tap", required_argument, NULL, 't' }, { "disk", required_argument, NULL, 'd' },
-		{ "cpu", required_argument, NULL, 'c' }, { NULL, 0, NULL, 0 },
+		{ "cpu", required_argument, NULL, 'c' }, { "mac", required_argument, NULL, 'M' },
+		{ "ip", required_argument, NULL, 'i' }, { "gw", required_argument, NULL, 'g' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
@@ -90,6 +136,9 @@ static void parse_opts(int argc, char **argv, struct hv_guest_config *cfg)
 		case 't': cfg->tap = optarg; break;
 		case 'd': cfg->disk = optarg; break;
 		case 'c': cfg->cpu = strcmp(optarg, "none") == 0 ? -1 : atoi(optarg); break;
+		case 'M': parse_mac(optarg, cfg->mac); break;
+		case 'i': parse_cidr(optarg, cfg); break;
+		case 'g': parse_ipv4(optarg, cfg->ipv4_gw); break;
 		default: usage();
 		}
 	}
@@ -97,7 +146,8 @@ static void parse_opts(int argc, char **argv, struct hv_guest_config *cfg)
 		usage();
 }
 
-/* Listen on the guest's control socket (0600, in a 0700 directory). */
+/* Listen on the guest's control socket (0600, in a 0700 directory).
+ * -EADDRINUSE when a live guest already has the name. */
 static int ctl_listen(const char *name, char *path, size_t cap)
 {
 	struct remus_err err = { 0 };
@@ -115,8 +165,10 @@ static int ctl_listen(const char *name, char *path, size_t cap)
 	copy_str(sa.sun_path, sizeof(sa.sun_path), path);
 	if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		fatal("socket");
-	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-		fatalx("a guest named '%s' is already running (%s)", name, path);
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(s);
+		return -EADDRINUSE;
+	}
 	unlink(path);
 	mode_t old = umask(0177);
 	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 4) < 0)
@@ -165,13 +217,24 @@ static int serve(const struct hv_ops *ops, struct hv_guest *g, int c)
 	return saved;
 }
 
-/* Run the started guest until it ends, is saved, or we are signalled. */
-static int supervise(const struct hv_ops *ops, struct hv_guest *g, const char *name)
+/* Run the started guest until it ends, is saved, or we are signalled.
+ * A default name already in use gets "-PID" appended; a chosen one is an error. */
+static int supervise(const struct hv_ops *ops, struct hv_guest *g, const char *name,
+                     bool chosen)
 {
-	char path[256];
+	char path[256], alt[96];
 	sigset_t set;
 	struct hv_info in;
 	int ls = ctl_listen(name, path, sizeof(path)), sfd, code = 0;
+
+	if (ls == -EADDRINUSE && !chosen) {
+		snprintf(alt, sizeof(alt), "%.64s-%d", name, (int)getpid());
+		log_info("name %s in use, serving as %s", name, alt);
+		name = alt;
+		ls = ctl_listen(name, path, sizeof(path));
+	}
+	if (ls < 0)
+		fatalx("a guest named '%s' is already running (%s)", name, path);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -221,6 +284,7 @@ static int cmd_run(int argc, char **argv)
 
 	parse_opts(argc, argv, &cfg);
 	cfg.image = argv[optind];
+	bool chosen = cfg.name != NULL;
 	if (cfg.name == NULL) {
 		snprintf(base, sizeof(base), "%s", basename(argv[optind]));
 		char *dot = strrchr(base, '.');
@@ -230,7 +294,7 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (ops->create(&cfg, &g, &err) < 0 || ops->start(g, &err) < 0)
 		fatalx("%s", err.msg);
-	return supervise(ops, g, cfg.name);
+	return supervise(ops, g, cfg.name, chosen);
 }
 
 static int cmd_restore(int argc, char **argv)
@@ -248,6 +312,7 @@ static int cmd_restore(int argc, char **argv)
 	if (pvm_image_load(fd, &im, &err) < 0)
 		fatalx("%s: refused: %s", argv[optind], err.msg);
 	close(fd);
+	bool chosen = cfg.name != NULL;
 	if (cfg.name == NULL)
 		cfg.name = "restored";
 	struct hv_checkpoint ck = {
@@ -260,7 +325,7 @@ static int cmd_restore(int argc, char **argv)
 	pvm_image_free(&im);
 	if (ops->start(g, &err) < 0)
 		fatalx("%s", err.msg);
-	return supervise(ops, g, cfg.name);
+	return supervise(ops, g, cfg.name, chosen);
 }
 
 /* Connect to a guest's control socket and exchange one message. */
