@@ -25,3 +25,4 @@ CHECK_PREREQS += $(BUILD)/bin/pvm $(BUILD)/bin/remus-stream
 UNIT_TESTS += test_pvm_codec
 test_pvm_codec_SRCS := tests/unit/test_pvm_codec.c tools/pvm/pvm_ctl.c
 INTEG_TESTS += tests/pvm/pvm_tap.sh
+INTEG_TESTS += tests/pvm/pvm_kvstore.sh

@@ -325,6 +325,8 @@ static int cmd_restore(int argc, char **argv)
 	pvm_image_free(&im);
 	if (ops->start(g, &err) < 0)
 		fatalx("%s", err.msg);
+	if (ops->announce(g, &err) < 0)         /* moved: tell the LAN (gratuitous ARP) */
+		log_warnx("announce: %s", err.msg);
 	return supervise(ops, g, cfg.name, chosen);
 }
 
