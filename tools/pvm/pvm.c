@@ -235,6 +235,9 @@ static int supervise(const struct hv_ops *ops, struct hv_guest *g, const char *n
 	}
 	if (ls < 0)
 		fatalx("a guest named '%s' is already running (%s)", name, path);
+	ops->info(g, &in);
+	if (in.dirty_mode == HV_DIRTY_HASH)
+		log_info("guest %s: dirty log by page hashing (no userfaultfd WP-async): O(RAM) per checkpoint", name);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
