@@ -1,0 +1,121 @@
+/*
+ * pvm internals shared by the driver's files (not installed).
+ * One `struct pvm_guest` carries a guest's whole state.  The engine thread
+ * only posts commands (pvm_ops.c); the monitor thread (pvm_monitor.c) owns
+ * ptrace, the devices and the dirty log, and executes every command.
+ */
+#ifndef REMUS_PVM_IMPL_H
+#define REMUS_PVM_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "guest/abi/pvm_hypercall.h"
+#include "hv/pvm/pvm.h"
+
+enum pvm_cmd {
+	PVM_CMD_NONE,
+	PVM_CMD_SPAWN,      /* fork + seize the stub */
+	PVM_CMD_SETCPU,     /* load cmd_vcpu into the stopped stub */
+	PVM_CMD_START,
+	PVM_CMD_SUSPEND,
+	PVM_CMD_RESUME,
+	PVM_CMD_DIRTY,
+	PVM_CMD_SAVE_CPU,
+	PVM_CMD_SAVE_DEV,
+	PVM_CMD_ANNOUNCE,
+	PVM_CMD_QUIT,
+};
+
+/* What the monitor does with the guest next (monitor-thread private). */
+enum pvm_run {
+	PVM_R_IDLE,         /* built, not started */
+	PVM_R_RUN,          /* executing (or stopped, to be resumed) */
+	PVM_R_WAIT,         /* inside PVM_HC_WAIT, no event yet */
+	PVM_R_PAUSED,       /* suspended by the engine */
+	PVM_R_DEAD,         /* exited or crashed; process reaped */
+};
+
+/* Outcome of one hypercall. */
+enum pvm_hc_next { PVM_HC_CONT, PVM_HC_BLOCK, PVM_HC_STOP };
+
+struct pvm_guest {
+	char name[64];
+	char *tap_name, *disk_path;
+	uint64_t ram_bytes, nr_pfns;
+	int ram_fd;
+	uint8_t *ram;                   /* the monitor's mapping of guest RAM */
+	int cpu;                        /* pin target, -1: none */
+	struct hv_net_hook net;
+	struct hv_disk_hook disk_io;
+	uint8_t mac[6], ip[4], gw[4], prefix;
+
+	/* devices */
+	int console_fd, tap_fd, disk_fd;
+	struct pvm_emu emu;             /* counters, clock, events; rxq is a ring */
+	struct pvm_frame *rxq;          /* PVM_EMU_MAX_RXQ slots */
+	uint32_t rxq_head;
+	int64_t mono_offset;            /* guest mono = host mono + offset */
+
+	/* dirty log */
+	enum hv_dirty_mode dirty_mode;
+	int pagemap_fd;
+	uint64_t *dev_dirty;            /* bitmap: pages the monitor wrote */
+	uint64_t *scan_bits;            /* scratch bitmap */
+	uint64_t *hashes;               /* HV_DIRTY_HASH: per-page hash */
+	void *scan_vec;                 /* PAGEMAP_SCAN result regions */
+
+	/* the guest process (monitor thread only) */
+	pid_t pid;
+	bool stopped;                   /* in a ptrace stop */
+	enum pvm_run run;
+	bool paused_in_wait;
+	struct user_regs_struct hc_regs; /* regs at the current hypercall stop */
+	uint64_t entry;                 /* ELF entry; 0 for a restored guest */
+	struct pvm_vcpu *vcpu_in;       /* restore: vCPU to load */
+
+	/* engine <-> monitor */
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int evfd;
+	enum pvm_cmd cmd;
+	void *cmd_arg;
+	int cmd_rc;
+	bool cmd_done;
+	struct remus_err cmd_err;
+	bool executing;                 /* guest may be running: kick it */
+	enum hv_run_state state;        /* published under mu */
+	int exit_code;
+	char reason[128];
+};
+
+/* pvm_stub.c: fork the stub, seize it, wait for its stop. */
+int pvm_stub_spawn(struct pvm_guest *g, struct remus_err *err);
+bool pvm_uffd_wp_async_supported(void);
+
+/* pvm_monitor.c */
+void *pvm_monitor_main(void *arg);
+void pvm_guest_fail(struct pvm_guest *g, enum hv_run_state st, int code,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int pvm_get_vcpu(struct pvm_guest *g, struct pvm_vcpu *v, struct remus_err *err);
+int pvm_set_vcpu(struct pvm_guest *g, const struct pvm_vcpu *v, struct remus_err *err);
+
+/* pvm_hcall.c */
+enum pvm_hc_next pvm_hcall(struct pvm_guest *g, struct user_regs_struct *r);
+uint32_t pvm_wait_events(struct pvm_guest *g, uint64_t deadline, bool consume);
+uint64_t pvm_guest_mono(const struct pvm_guest *g);
+void pvm_net_poll(struct pvm_guest *g);
+
+/* pvm_dirty.c */
+int pvm_dirty_init(struct pvm_guest *g, bool want_exact, struct remus_err *err);
+void pvm_dirty_free(struct pvm_guest *g);
+void pvm_dirty_mark(struct pvm_guest *g, uint64_t off, uint64_t len);
+int pvm_dirty_collect(struct pvm_guest *g, struct hv_pfn_list *out,
+                      struct remus_err *err);
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * The stub: the process that becomes the guest.  Forked by the monitor
+ * thread (which then seizes it), it maps guest RAM at PVM_RAM_BASE,
+ * creates the dirty-log userfaultfd (WP-async), closes every other fd,
+ * unmaps every mapping it can and stops itself with SIGSTOP.  Runs after
+ * fork() in a threaded process: raw system calls only, no allocation.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/rseq.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hv/pvm/pvm_impl.h"
+
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)
+#endif
+#define PVM_UFFD_FEATURES (UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED)
+
+#define STUB_MAX_RANGES 512
+
+/* Exit codes of a stub that failed before stopping (named in errors). */
+enum { STUB_E_GO = 60, STUB_E_MAP, STUB_E_UFFD, STUB_E_API, STUB_E_REG, STUB_E_MAPS };
+
+/*
+ * Last step, in assembly because it unmaps the stack it would run on:
+ * munmap each (addr, len) pair, then the stack, then kill(pid, SIGSTOP).
+ * rdi = pairs, rsi = count, rdx = stack start, rcx = stack length, r8 = pid.
+ */
+void pvm_stub_final(const uint64_t *pairs, uint64_t n, uint64_t stk,
+                    uint64_t stklen, uint64_t pid) __attribute__((noreturn));
+__asm__(
+	".text\n"
+	".p2align 4\n"
+	".globl pvm_stub_final\n"
+	".type pvm_stub_final,@function\n"
+	"pvm_stub_final:\n"
+	"  mov %rdi, %r12\n  mov %rsi, %r13\n  mov %rdx, %r14\n"
+	"  mov %rcx, %r15\n  mov %r8, %rbx\n"
+	"1: test %r13, %r13\n  jz 2f\n"
+	"  mov (%r12), %rdi\n  mov 8(%r12), %rsi\n  mov $11, %eax\n  syscall\n"
+	"  add $16, %r12\n  dec %r13\n  jmp 1b\n"
+	"2: mov %r14, %rdi\n  mov %r15, %rsi\n  mov $11, %eax\n  syscall\n"
+	"  mov %rbx, %rdi\n  mov $19, %esi\n  mov $62, %eax\n  syscall\n"
+	"  ud2\n"
+	".size pvm_stub_final, .-pvm_stub_final\n");
+
+/* Parse one hex number from the maps text; advances *p. */
+static uint64_t stub_hex(const char **p)
+{
+	uint64_t v = 0;
+	for (;; (*p)++) {
+		char c = **p;
+		if (c >= '0' && c <= '9') v = v * 16 + (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f') v = v * 16 + (uint64_t)(c - 'a' + 10);
+		else return v;
+	}
+}
+
+/* Collect the mappings to drop; report the stack and the final code's vma. */
+static int stub_ranges(char *buf, size_t cap, uint64_t *pairs, uint64_t *stk,
+                       uint64_t *stklen)
+{
+	uint64_t sp = (uint64_t)__builtin_frame_address(0);
+	uint64_t code = (uint64_t)&pvm_stub_final;
+	size_t len = 0;
+	ssize_t n;
+	int fd, count = 0;
+
+	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (len + 1 < cap && (n = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = 0;
+	for (const char *p = buf; *p; ) {
+		uint64_t lo = stub_hex(&p), hi;
+		if (*p++ != '-')
+			return -1;
+		hi = stub_hex(&p);
+		while (*p && *p != '\n')
+			p++;
+		if (*p)
+			p++;
+		if (lo >= 0xffffffffff600000ULL)            /* vsyscall: not a vma */
+			continue;
+		if (lo == PVM_RAM_BASE)
+			continue;
+		if (sp >= lo && sp < hi) { *stk = lo; *stklen = hi - lo; continue; }
+		if (code >= lo && code < hi)
+			continue;
+		if (count == STUB_MAX_RANGES)
+			return -1;
+		pairs[2 * count] = lo;
+		pairs[2 * count + 1] = hi - lo;
+		count++;
+	}
+	return count;
+}
+
+/* Register guest RAM with a WP-async userfaultfd; the fd stays open. */
+static int stub_uffd(uint64_t ram_bytes)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = PVM_UFFD_FEATURES };
+	struct uffdio_register reg = {
+		.range = { .start = PVM_RAM_BASE, .len = ram_bytes },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		_exit(STUB_E_UFFD);
+	if (ioctl(fd, UFFDIO_API, &api) < 0)
+		_exit(STUB_E_API);
+	if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0)
+		_exit(STUB_E_REG);
+	return fd;
+}
+
+/* Drop the rseq registration: its area lives in TLS, which the stub unmaps,
+ * and the kernel would fault the guest writing it on the next return. */
+static void stub_unregister_rseq(void)
+{
+	void *area = (char *)__builtin_thread_pointer() + __rseq_offset;
+
+	if (__rseq_size == 0)
+		return;
+	if (syscall(SYS_rseq, area, 32, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) < 0)
+		syscall(SYS_rseq, area, __rseq_size, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
+}
+
+/* The child side: set up and stop; never returns. */
+static void stub_main(struct pvm_guest *g, int go_fd)
+{
+	static char maps[32768];
+	uint64_t pairs[2 * STUB_MAX_RANGES], stk = 0, stklen = 0;
+	char c;
+	int keep = -1, n;
+	void *at;
+
+	if (read(go_fd, &c, 1) != 1)
+		_exit(STUB_E_GO);
+	setsid();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	at = mmap((void *)PVM_RAM_BASE, g->ram_bytes, PROT_READ | PROT_WRITE | PROT_EXEC,
+	          MAP_SHARED | MAP_FIXED_NOREPLACE, g->ram_fd, 0);
+	if (at != (void *)PVM_RAM_BASE)
+		_exit(STUB_E_MAP);
+	if (g->dirty_mode == HV_DIRTY_EXACT)
+		keep = stub_uffd(g->ram_bytes);
+	stub_unregister_rseq();
+	n = stub_ranges(maps, sizeof(maps), pairs, &stk, &stklen);
+	if (n < 0 || stklen == 0)
+		_exit(STUB_E_MAPS);
+	if (keep >= 0) {
+		if (keep > 0)
+			syscall(SYS_close_range, 0, keep - 1, 0);
+		syscall(SYS_close_range, keep + 1, ~0U, 0);
+	} else {
+		syscall(SYS_close_range, 0, ~0U, 0);
+	}
+	pvm_stub_final(pairs, (uint64_t)n, stk, stklen, (uint64_t)getpid());
+}
+
+/* Name a stub's early exit for the error message. */
+static const char *stub_step(int code)
+{
+	switch (code) {
+	case STUB_E_GO:   return "waiting for the monitor";
+	case STUB_E_MAP:  return "mapping RAM at the RAM base (address taken?)";
+	case STUB_E_UFFD: return "creating the userfaultfd";
+	case STUB_E_API:  return "enabling userfaultfd WP-async";
+	case STUB_E_REG:  return "registering RAM for write-protect";
+	case STUB_E_MAPS: return "reading its own mappings";
+	default:          return "unknown step";
+	}
+}
+
+int pvm_stub_spawn(struct pvm_guest *g, struct remus_err *err)
+{
+	int go[2], st, rc;
+	pid_t pid;
+	char path[64];
+
+	if (pipe2(go, O_CLOEXEC) < 0)
+		return remus_err_sys(err, errno, "pvm: pipe");
+	pid = fork();
+	if (pid < 0) {
+		rc = remus_err_sys(err, errno, "pvm: fork stub");
+		goto out;
+	}
+	if (pid == 0) {
+		close(go[1]);
+		stub_main(g, go[0]);
+	}
+	g->pid = pid;
+	if (ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD) < 0) {
+		rc = remus_err_sys(err, errno, "pvm: PTRACE_SEIZE stub %d", pid);
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, __WALL);
+		goto out;
+	}
+	if (write(go[1], "g", 1) != 1) {
+		rc = remus_err_sys(err, errno, "pvm: start stub");
+		goto kill;
+	}
+	if (waitpid(pid, &st, __WALL) < 0) {
+		rc = remus_err_sys(err, errno, "pvm: wait for stub");
+		goto kill;
+	}
+	if (WIFEXITED(st)) {
+		g->pid = 0;
+		rc = remus_err_set(err, -EIO, "pvm: guest stub failed %s (exit %d)",
+		                   stub_step(WEXITSTATUS(st)), WEXITSTATUS(st));
+		goto out;
+	}
+	if (!WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP) {
+		rc = remus_err_set(err, -EIO, "pvm: guest stub stopped unexpectedly (status %#x)", st);
+		goto kill;
+	}
+	g->stopped = true;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	g->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (g->pagemap_fd < 0) {
+		rc = remus_err_sys(err, errno, "pvm: open %s", path);
+		goto kill;
+	}
+	rc = 0;
+	goto out;
+kill:
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, __WALL);
+	g->pid = 0;
+out:
+	close(go[0]);
+	close(go[1]);
+	return rc;
+}
+
+/* Probe once whether this kernel offers userfaultfd WP-async. */
+bool pvm_uffd_wp_async_supported(void)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = PVM_UFFD_FEATURES };
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = ioctl(fd, UFFDIO_API, &api) == 0 &&
+	     (api.features & PVM_UFFD_FEATURES) == PVM_UFFD_FEATURES;
+	close(fd);
+	return ok;
+}

@@ -1,0 +1,17 @@
+# tests/pvm: pvm's own freestanding test guests (until the guest kit lands)
+# and its integration scripts.
+PVM_TEST_GUESTS := counter dirtier waiter bad_wildptr bad_syscall bad_segv bad_spin
+PVM_TEST_ELFS := $(addprefix $(BUILD)/tests/pvm/,$(addsuffix .elf,$(PVM_TEST_GUESTS)))
+PVM_GUEST_CFLAGS := -O2 -std=gnu11 -Wall -Wextra -Werror -ffreestanding -nostdlib -static \
+	-fno-pic -no-pie -fno-stack-protector -fcf-protection=none -mavx2 \
+	-fno-asynchronous-unwind-tables -Wl,--build-id=none -Wl,-T,tests/pvm/guests/guest.ld
+
+$(BUILD)/tests/pvm/%.elf: tests/pvm/guests/%.c tests/pvm/guests/rt.h tests/pvm/guests/guest.ld guest/abi/pvm_hypercall.h
+	@mkdir -p $(@D)
+	$(CC) -I. $(PVM_GUEST_CFLAGS) -o $@ $<
+
+CHECK_PREREQS += $(PVM_TEST_ELFS)
+ALL_EXTRA += $(PVM_TEST_ELFS)
+
+UNIT_TESTS += test_pvm
+test_pvm_SRCS := tests/unit/test_pvm.c tests/unit/pvm_testlib.c
