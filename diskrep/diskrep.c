@@ -1,0 +1,167 @@
+/*
+ * diskrep common code: backend lookup, the hypervisor disk-hook adapter and
+ * small helpers shared by the backends.
+ */
+#include "diskrep/internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+extern const struct diskrep_ops diskrep_builtin_ops;
+extern const struct diskrep_ops diskrep_drbd_ops;
+
+/* Find a backend by the name the configuration uses. */
+const struct diskrep_ops *diskrep_backend(const char *name)
+{
+	static const struct diskrep_ops *const all[] = {
+		&diskrep_builtin_ops, &diskrep_drbd_ops,
+	};
+	for (size_t i = 0; name && i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(all[i]->name, name) == 0)
+			return all[i];
+	return NULL;
+}
+
+/* Reject I/O that is unaligned or reaches past the image. */
+int diskrep_check_range(uint64_t image_bytes, uint64_t off, uint64_t len,
+                        struct remus_err *err)
+{
+	uint64_t end;
+	if (off % DISKREP_SECTOR || len % DISKREP_SECTOR || len == 0)
+		return remus_err_set(err, DISKREP_ERANGE,
+		    "I/O at offset %llu length %llu is not sector (%u) aligned",
+		    (unsigned long long)off, (unsigned long long)len, DISKREP_SECTOR);
+	if (!ck_add_u64(off, len, &end) || end > image_bytes)
+		return remus_err_set(err, DISKREP_ERANGE,
+		    "I/O at offset %llu length %llu is beyond the %llu-byte image",
+		    (unsigned long long)off, (unsigned long long)len,
+		    (unsigned long long)image_bytes);
+	return 0;
+}
+
+/* ---- hv_disk_hook adapter: the guest's block I/O lands on the primary -- */
+static int hook_read(void *arg, uint64_t off, void *buf, size_t len)
+{
+	struct diskrep_hook *h = arg;
+	return h->ops->read(h->d, off, buf, len, &h->err);
+}
+
+static int hook_write(void *arg, uint64_t off, const void *buf, size_t len)
+{
+	struct diskrep_hook *h = arg;
+	return h->ops->write(h->d, off, buf, len, &h->err);
+}
+
+static int hook_flush(void *arg)
+{
+	struct diskrep_hook *h = arg;
+	return h->ops->flush(h->d, &h->err);
+}
+
+/* Fill `out` so the hypervisor's disk I/O goes through a primary handle. */
+void diskrep_hook_init(struct diskrep_hook *h, const struct diskrep_ops *ops,
+                       struct diskrep *d, struct hv_disk_hook *out)
+{
+	h->ops = ops;
+	h->d = d;
+	remus_err_clear(&h->err);
+	out->arg = h;
+	out->read = hook_read;
+	out->write = hook_write;
+	out->flush = hook_flush;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+void dr_put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void dr_put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+uint64_t dr_get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+uint32_t dr_get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+/* pread until done; -errno, or -EIO on a short file. */
+int dr_pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int dr_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int dr_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Test fault point: a non-zero answer fails the step with -EIO. */
+int dr_fault(const struct diskrep_fault *f, const char *point,
+             struct remus_err *err)
+{
+	if (f == NULL || f->hit == NULL || f->hit(f->arg, point) == 0)
+		return 0;
+	return remus_err_set(err, -EIO, "fault injected at %s", point);
+}
+
+uint64_t dr_block_hash(const void *data, size_t len)
+{
+	return XXH3_64bits(data, len);
+}

@@ -1,0 +1,24 @@
+# diskrep: disk replication tied to checkpoint epochs (builtin + drbd backends).
+LIB_SRCS += diskrep/diskrep.c diskrep/wire.c diskrep/stage.c diskrep/journal.c \
+	diskrep/commit.c diskrep/bitmap.c diskrep/builtin.c diskrep/builtin_backup.c \
+	diskrep/resync.c diskrep/drbd.c
+DEPS_PKGS += libxxhash-dev
+
+# Crash-consistency trial driver (used by the integration scripts and soak).
+DISKREP_TRIAL := $(BUILD)/tests/diskrep-trial
+$(DISKREP_TRIAL): $(BUILD)/obj/tests/diskrep/trial.o $(BUILD)/lib/libremus.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+CHECK_PREREQS += $(DISKREP_TRIAL)
+INTEG_TESTS += tests/integration/diskrep_crash.sh tests/integration/diskrep_commit_crash.sh
+
+# `make soak-diskrep`: many more primary-kill trials and commit-crash seeds.
+SOAK_DISKREP_TRIALS ?= 3000
+.PHONY: soak-diskrep
+soak-diskrep: $(DISKREP_TRIAL)
+	BUILD=$(BUILD) DISKREP_TRIALS=$(SOAK_DISKREP_TRIALS) tests/integration/diskrep_crash.sh
+	for s in 1 2 3 4 5 6 7 8; do BUILD=$(BUILD) DISKREP_SEED=$$s tests/integration/diskrep_commit_crash.sh || exit 1; done
+
+UNIT_TESTS += test_diskrep test_diskrep_resync
+test_diskrep_SRCS := tests/unit/test_diskrep.c
+test_diskrep_resync_SRCS := tests/unit/test_diskrep_resync.c
