@@ -8,3 +8,11 @@ UNIT_TESTS += test_stream_errors
 test_stream_errors_SRCS := tests/unit/test_stream_errors.c tests/unit/stream_sample.c
 UNIT_TESTS += test_stream_asm
 test_stream_asm_SRCS := tests/unit/test_stream_asm.c tests/unit/stream_sample.c
+UNIT_TESTS += test_stream_xen
+test_stream_xen_SRCS := tests/unit/test_stream_xen.c tests/unit/stream_sample.c
+
+# Xen's verify-stream-v2 (xen-utils-4.17), unpacked into the build tree once.
+XEN_VERIFY_DIR := $(BUILD)/tools/xen-utils-4.17
+$(XEN_VERIFY_DIR)/.stamp:
+	@tools/remus-stream/fetch-xen-verify.sh $(XEN_VERIFY_DIR)
+CHECK_PREREQS += $(XEN_VERIFY_DIR)/.stamp

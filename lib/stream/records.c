@@ -102,7 +102,8 @@ static int order_libxl(struct stream_reader *r, uint32_t t)
 			    ": CHECKPOINT_END expected first", r->checkpoints + 1);
 		return 0;
 	case STREAM_POS_LIBXL_TAIL:
-		if (t == STREAM_XL_CHECKPOINT_END)
+		/* flat layout: the libxl records of every checkpoint follow the libxc END */
+		if (t == STREAM_XL_CHECKPOINT_END && !r->cfg.flat_checkpoints)
 			return st_fail(r, STREAM_E_ORDER, "CHECKPOINT_END after the libxc END");
 		return 0;
 	default:  /* LIBXL_EXT */
@@ -347,7 +348,8 @@ static void transition(struct stream_reader *r, bool libxl)
 			}
 			break;
 		case STREAM_XL_CHECKPOINT_END:
-			r->checkpoints++;
+			if (r->pos != STREAM_POS_LIBXL_TAIL)  /* flat: counted at CHECKPOINT */
+				r->checkpoints++;
 			r->in_ckpt = false;
 			r->ck_have = 0;
 			if (r->pos == STREAM_POS_LIBXL_CKPT)
