@@ -4,3 +4,9 @@ LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c
 
 UNIT_TESTS += test_ckpt
 test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/pvm_testlib.c tests/unit/net_test_util.c
+
+# remusd (the daemon) and remusctl (the CLI).
+PROGRAMS += remusd remusctl
+remusd_SRCS = remusd/main.c remusd/session.c remusd/status.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
+remusd_LDLIBS := -lsystemd
+remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)

@@ -1,0 +1,355 @@
+/*
+ * Per-guest sessions of remusd: the state machine, and the engine thread
+ * of each protected guest (primary: connect, sync, epoch loop; backup:
+ * receive, then fail over when the primary is lost or on command).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "remusd/session.h"
+#include "util/log.h"
+
+static const char *const state_names[] = {
+	[RS_IDLE] = "idle", [RS_SYNCING] = "syncing", [RS_PROTECTED] = "protected",
+	[RS_UNPROTECTED] = "unprotected", [RS_STOPPED] = "stopped",
+	[RS_RECEIVING] = "receiving", [RS_REPLICA_READY] = "replica-ready",
+	[RS_ACTIVE] = "active", [RS_FAILED] = "failed",
+};
+
+const char *remusd_state_name(enum remusd_state s)
+{
+	return (unsigned)s < sizeof(state_names) / sizeof(state_names[0]) ? state_names[s] : "?";
+}
+
+/* Every transition goes through here: logged with guest and epoch. */
+void remusd_session_set_state(struct remusd_session *s, enum remusd_state st, const char *why)
+{
+	enum remusd_state old;
+
+	pthread_mutex_lock(&s->lock);
+	old = s->state;
+	s->state = st;
+	s->state_since_ms = rnet_now_ms();
+	if (why != NULL)
+		snprintf(s->error, sizeof(s->error), "%s", why);
+	pthread_mutex_unlock(&s->lock);
+	log_info("guest %s: %s -> %s%s%s", s->name, remusd_state_name(old), remusd_state_name(st),
+	         why ? ": " : "", why ? why : "");
+}
+
+struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bool primary,
+                                          struct remus_err *err)
+{
+	struct remusd_session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		remus_err_sys(err, ENOMEM, "session %s", gc->name);
+		return NULL;
+	}
+	if (pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		remus_err_sys(err, errno, "session %s: pipe", gc->name);
+		free(s);
+		return NULL;
+	}
+	snprintf(s->name, sizeof(s->name), "%s", gc->name);
+	s->gc = *gc;
+	s->primary = primary;
+	s->hv = hv_driver(remusd_guest_type_name(gc->type));
+	s->state = primary ? RS_IDLE : RS_RECEIVING;
+	s->state_since_ms = rnet_now_ms();
+	pthread_mutex_init(&s->lock, NULL);
+	return s;
+}
+
+/* Join the engine thread (after asking it to stop). */
+static void join_engine(struct remusd_session *s)
+{
+	if (!s->th_running)
+		return;
+	if (write(s->stop_pipe[1], "x", 1) < 0 && errno != EAGAIN)
+		log_warn("guest %s: stop pipe", s->name);
+	pthread_join(s->th, NULL);
+	s->th_running = false;
+}
+
+void remusd_session_free(struct remusd_session *s)
+{
+	if (s == NULL)
+		return;
+	join_engine(s);
+	ckpt_sender_free(s->snd);
+	ckpt_receiver_free(s->rcv);
+	rnet_conn_free(s->conn);
+	if (s->guest)
+		s->hv->destroy(s->guest);
+	close(s->stop_pipe[0]);
+	close(s->stop_pipe[1]);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+void remusd_guest_hvcfg(const struct remusd_guest_conf *gc, struct hv_guest_config *out)
+{
+	char ip[sizeof(gc->ip)], *slash;
+
+	memset(out, 0, sizeof(*out));
+	out->name = gc->name;
+	out->image = gc->image;
+	out->mem_bytes = (uint64_t)gc->mem_mb << 20;
+	out->tap = gc->tap[0] ? gc->tap : NULL;
+	if (gc->has_mac)
+		memcpy(out->mac, gc->mac, 6);
+	snprintf(ip, sizeof(ip), "%s", gc->ip);
+	if ((slash = strchr(ip, '/')) != NULL) {
+		*slash = 0;
+		out->ipv4_prefix = (uint8_t)atoi(slash + 1);
+	}
+	if (ip[0] && inet_pton(AF_INET, ip, out->ipv4_addr) == 1 && out->ipv4_prefix == 0)
+		out->ipv4_prefix = 24;
+	out->disk = gc->disk[0] ? gc->disk : NULL;
+	out->cpu = -1;
+	out->console_fd = -1;
+}
+
+void remusd_rnet_params(const struct remusd_env *env, const struct remusd_guest_conf *gc,
+                        struct rnet_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->key = env->key;
+	p->tls = env->conf->tls;
+	p->hb_interval_ms = env->conf->hb_interval_ms;
+	p->hb_timeout_ms = env->conf->hb_timeout_ms;
+	p->caps.compress_mask = RNET_COMPRESS_BIT(RNET_COMPRESS_NONE) |
+	                        RNET_COMPRESS_BIT(RNET_COMPRESS_ZLIB);
+	p->caps.compress = gc->compress == RNET_COMPRESS_ZLIB ? RNET_COMPRESS_ZLIB
+	                                                      : RNET_COMPRESS_NONE;
+	p->caps.diskrep = RNET_DISKREP_NONE;
+	snprintf(p->caps.hv, sizeof(p->caps.hv), "%s", remusd_guest_type_name(gc->type));
+	snprintf(p->caps.guest, sizeof(p->caps.guest), "%s", gc->name);
+}
+
+int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err)
+{
+	struct hv_guest_config cfg;
+	int rc;
+
+	if (s->hv == NULL)
+		return remus_err_set(err, -ENOTSUP, "guest %s: hypervisor driver %s not built in",
+		                     s->name, remusd_guest_type_name(s->gc.type));
+	if (s->guest != NULL)
+		return remus_err_set(err, -EEXIST, "guest %s is already running", s->name);
+	remusd_guest_hvcfg(&s->gc, &cfg);
+	if ((rc = s->hv->create(&cfg, &s->guest, err)) < 0)
+		return rc;
+	if ((rc = s->hv->start(s->guest, err)) < 0) {
+		s->hv->destroy(s->guest);
+		s->guest = NULL;
+		return rc;
+	}
+	remusd_session_set_state(s, RS_IDLE, "guest started");
+	return 0;
+}
+
+/* Sync progress from the engine thread. */
+static void on_progress(void *arg, const struct ckpt_progress *p)
+{
+	struct remusd_session *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	s->progress = *p;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Primary engine thread: sync, then the epoch loop until stop or loss. */
+static void *primary_main(void *arg)
+{
+	struct remusd_session *s = arg;
+	struct remus_err err = { 0 };
+	int rc;
+
+	remusd_session_set_state(s, RS_SYNCING, "");
+	if ((rc = ckpt_sender_sync(s->snd, &err)) == 0) {
+		remusd_session_set_state(s, RS_PROTECTED, "");
+		rc = ckpt_sender_run(s->snd, s->stop_pipe[0], 0, &err);
+	}
+	if (rc == CKPT_ESTOPPED) {
+		rnet_conn_send_bye(s->conn, 0, &(struct remus_err){ 0 });
+		rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
+		remusd_session_set_state(s, RS_UNPROTECTED, "unprotected on request");
+	} else if (rc == CKPT_EGUEST) {
+		remusd_session_set_state(s, RS_STOPPED, err.msg);
+	} else {
+		remusd_session_set_state(s, RS_UNPROTECTED, err.msg);
+	}
+	return NULL;
+}
+
+/* "host:port" -> parts; port defaults to the configured peer's. */
+static int split_peer(const char *peer, char *host, size_t cap, uint16_t *port,
+                      struct remus_err *err)
+{
+	const char *colon = strrchr(peer, ':');
+	size_t hl = colon ? (size_t)(colon - peer) : strlen(peer);
+	long v;
+
+	if (hl == 0 || hl >= cap)
+		return remus_err_set(err, -EINVAL, "peer '%s': bad host", peer);
+	memcpy(host, peer, hl);
+	host[hl] = 0;
+	if (colon) {
+		v = strtol(colon + 1, NULL, 10);
+		if (v <= 0 || v > 65535)
+			return remus_err_set(err, -EINVAL, "peer '%s': bad port", peer);
+		*port = (uint16_t)v;
+	} else if (*port == 0) {
+		*port = REMUSD_DEFAULT_PORT;
+	}
+	return 0;
+}
+
+int remusd_session_protect(struct remusd_session *s, const struct remusd_env *env,
+                           const char *peer, struct remus_err *err)
+{
+	struct ckpt_sender_cfg sc = { 0 };
+	struct rnet_params p;
+	char host[REMUSD_HOST_MAX];
+	uint16_t port = s->gc.peer_port;
+	char buf[16];
+	int rc;
+
+	if (s->guest == NULL)
+		return remus_err_set(err, -ESRCH, "guest %s is not running here", s->name);
+	if (s->state == RS_SYNCING || s->state == RS_PROTECTED)
+		return remus_err_set(err, -EALREADY, "guest %s is already %s", s->name,
+		                     remusd_state_name(s->state));
+	if (peer == NULL || peer[0] == 0) {
+		if (s->gc.peer_host[0] == 0)
+			return remus_err_set(err, -EINVAL, "guest %s: no peer given or configured", s->name);
+		peer = s->gc.peer_host;
+	}
+	if ((rc = split_peer(peer, host, sizeof(host), &port, err)))
+		return rc;
+	join_engine(s);
+	while (read(s->stop_pipe[0], buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&s->lock);
+	ckpt_sender_free(s->snd);
+	s->snd = NULL;
+	pthread_mutex_unlock(&s->lock);
+	rnet_conn_free(s->conn);
+	s->conn = NULL;
+	remusd_rnet_params(env, &s->gc, &p);
+	if ((rc = rnet_connect(host, port, &p, &s->conn, err)) < 0)
+		return remus_err_wrap(err, "protect %s: ", s->name);
+	snprintf(s->peer, sizeof(s->peer), "%s:%u", host, port);
+	sc.hv = s->hv;
+	sc.guest = s->guest;
+	sc.conn = s->conn;
+	sc.interval_ms = s->gc.interval_ms;
+	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
+	sc.progress = on_progress;
+	sc.progress_arg = s;
+	pthread_mutex_lock(&s->lock);
+	rc = ckpt_sender_new(&sc, &s->snd, err);
+	pthread_mutex_unlock(&s->lock);
+	if (rc < 0)
+		return rc;
+	if ((rc = pthread_create(&s->th, NULL, primary_main, s)) != 0)
+		return remus_err_sys(err, rc, "protect %s: thread", s->name);
+	s->th_running = true;
+	return 0;
+}
+
+int remusd_session_unprotect(struct remusd_session *s, struct remus_err *err)
+{
+	if (!s->primary || !s->th_running)
+		return remus_err_set(err, -EINVAL, "guest %s is not protected from here", s->name);
+	join_engine(s);
+	return 0;
+}
+
+/* Restore the replica and run it here. */
+static void do_failover(struct remusd_session *s, const char *why)
+{
+	struct hv_guest_config cfg;
+	struct ckpt_failover_times t;
+	struct remus_err err = { 0 };
+	struct hv_guest *g = NULL;
+
+	log_info("guest %s: failing over: %s", s->name, why);
+	remusd_guest_hvcfg(&s->gc, &cfg);
+	if (ckpt_receiver_failover(s->rcv, &cfg, &g, &t, &err) < 0) {
+		remusd_session_set_state(s, RS_FAILED, err.msg);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->guest = g;
+	s->fo = t;
+	s->failover_done = true;
+	pthread_mutex_unlock(&s->lock);
+	log_info("guest %s: restored checkpoint %" PRIu64 " in %" PRIu64 " us (total %" PRIu64 " us)",
+	         s->name, t.checkpoint, t.restore_us, t.total_us);
+	remusd_session_set_state(s, RS_ACTIVE, why);
+}
+
+/* Backup engine thread: receive until the stream stops, then fail over. */
+static void *backup_main(void *arg)
+{
+	struct remusd_session *s = arg;
+	struct remus_err err = { 0 };
+	int rc;
+
+	rc = ckpt_receiver_run(s->rcv, s->stop_pipe[0], &err);
+	if (rc == 0) {
+		remusd_session_set_state(s, RS_UNPROTECTED, "primary ended protection");
+		return NULL;
+	}
+	do_failover(s, rc == CKPT_ESTOPPED ? "failover on command" : err.msg);
+	return NULL;
+}
+
+int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
+                           struct remus_err *err)
+{
+	struct ckpt_receiver_cfg rc = { .hv = s->hv, .conn = conn,
+	                                .ram_bytes = (uint64_t)s->gc.mem_mb << 20 };
+	int e;
+
+	if (s->th_running || s->guest != NULL) {
+		rnet_conn_free(conn);
+		return remus_err_set(err, -EBUSY, "guest %s is already %s here", s->name,
+		                     remusd_state_name(s->state));
+	}
+	rnet_conn_free(s->conn);
+	s->conn = conn;
+	pthread_mutex_lock(&s->lock);
+	ckpt_receiver_free(s->rcv);
+	s->rcv = NULL;
+	e = ckpt_receiver_new(&rc, &s->rcv, err);
+	pthread_mutex_unlock(&s->lock);
+	if (e < 0)
+		return e;
+	remusd_session_set_state(s, RS_RECEIVING, "");
+	if ((e = pthread_create(&s->th, NULL, backup_main, s)) != 0)
+		return remus_err_sys(err, e, "receive %s: thread", s->name);
+	s->th_running = true;
+	return 0;
+}
+
+int remusd_session_failover(struct remusd_session *s, struct remus_err *err)
+{
+	if (s->primary)
+		return remus_err_set(err, -ENOTSUP, "guest %s: planned hand-over from the primary "
+		                     "is not implemented yet", s->name);
+	if (!s->th_running || s->state == RS_ACTIVE)
+		return remus_err_set(err, -EINVAL, "guest %s: nothing to fail over (%s)", s->name,
+		                     remusd_state_name(s->state));
+	join_engine(s);
+	return s->state == RS_ACTIVE ? 0 : remus_err_set(err, -EIO, "guest %s: %s", s->name, s->error);
+}
