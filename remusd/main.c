@@ -143,9 +143,9 @@ static uint32_t check_reasons(struct daemon *d, const char *name, uint32_t unsaf
 		r |= CTL_CHECK_ALREADY_PROTECTED;
 	if (hv_driver(remusd_guest_type_name(gc->type)) == NULL)
 		r |= CTL_CHECK_HV_UNSUPPORTED;
-	/* not wired yet: pvm's TAP output through netbuf, diskrep channel */
-	if (gc->tap[0] && !(unsafe & CTL_UNSAFE_NO_NETBUF))
+	if (gc->tap[0] && gc->netbuf != REMUSD_NETBUF_INLINE && !(unsafe & CTL_UNSAFE_NO_NETBUF))
 		r |= CTL_CHECK_NETBUF_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
+	/* not wired yet: the diskrep channel over the replication link */
 	if (gc->disk[0] && !(unsafe & CTL_UNSAFE_NO_DISKREP))
 		r |= CTL_CHECK_DISKREP_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
 	return r;

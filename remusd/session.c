@@ -4,12 +4,16 @@
  * receive, then fail over when the primary is lost or on command).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "remusd/session.h"
@@ -63,7 +67,9 @@ struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bo
 	s->hv = hv_driver(remusd_guest_type_name(gc->type));
 	s->state = primary ? RS_IDLE : RS_RECEIVING;
 	s->state_since_ms = rnet_now_ms();
+	s->tap_tx_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->net_lock, NULL);
 	return s;
 }
 
@@ -88,6 +94,11 @@ void remusd_session_free(struct remusd_session *s)
 	rnet_conn_free(s->conn);
 	if (s->guest)
 		s->hv->destroy(s->guest);
+	if (s->nb_open)
+		netbuf_close(&s->nb);
+	if (s->tap_tx_fd >= 0)
+		close(s->tap_tx_fd);
+	pthread_mutex_destroy(&s->net_lock);
 	close(s->stop_pipe[0]);
 	close(s->stop_pipe[1]);
 	pthread_mutex_destroy(&s->lock);
@@ -134,6 +145,52 @@ void remusd_rnet_params(const struct remusd_env *env, const struct remusd_guest_
 	snprintf(p->caps.guest, sizeof(p->caps.guest), "%s", gc->name);
 }
 
+/* The guest sent a frame (pvm monitor thread): out to the TAP, or held
+ * by netbuf for its epoch while protected. */
+static int session_guest_tx(void *arg, const void *frame, size_t len)
+{
+	struct remusd_session *s = arg;
+	int rc;
+
+	pthread_mutex_lock(&s->net_lock);
+	if (s->nb_open)
+		rc = netbuf_guest_tx(&s->nb, frame, len);
+	else
+		rc = s->tap_tx_fd >= 0 && write(s->tap_tx_fd, frame, len) == (ssize_t)len ? 0 : -EIO;
+	pthread_mutex_unlock(&s->net_lock);
+	return rc;
+}
+
+/* Our own handle on the guest's TAP queue: the driver opened it in this
+ * process; find it by name and dup it, so released frames enter the LAN
+ * exactly where the guest's own frames would. */
+static int find_tap_fd(const char *tap, struct remus_err *err)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	if (d == NULL)
+		return remus_err_sys(err, errno, "open /proc/self/fd");
+	while (found < 0 && (e = readdir(d)) != NULL) {
+		char link[300], target[64];
+		struct ifreq ifr;
+		ssize_t n;
+		int fd = atoi(e->d_name);
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0 || fd == dirfd(d))
+			continue;
+		target[n] = 0;
+		memset(&ifr, 0, sizeof(ifr));
+		if (strcmp(target, "/dev/net/tun") == 0 && ioctl(fd, TUNGETIFF, &ifr) == 0 &&
+		    strncmp(ifr.ifr_name, tap, IFNAMSIZ) == 0)
+			found = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	}
+	closedir(d);
+	return found >= 0 ? found : remus_err_set(err, -ENODEV, "TAP %s: no queue open here", tap);
+}
+
 int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err)
 {
 	struct hv_guest_config cfg;
@@ -145,8 +202,18 @@ int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err)
 	if (s->guest != NULL)
 		return remus_err_set(err, -EEXIST, "guest %s is already running", s->name);
 	remusd_guest_hvcfg(&s->gc, &cfg);
+	if (cfg.tap) {
+		cfg.net.arg = s;
+		cfg.net.guest_tx = session_guest_tx;
+	}
 	if ((rc = s->hv->create(&cfg, &s->guest, err)) < 0)
 		return rc;
+	if (cfg.tap && (s->tap_tx_fd = find_tap_fd(cfg.tap, err)) < 0) {
+		rc = s->tap_tx_fd;
+		s->hv->destroy(s->guest);
+		s->guest = NULL;
+		return rc;
+	}
 	if ((rc = s->hv->start(s->guest, err)) < 0) {
 		s->hv->destroy(s->guest);
 		s->guest = NULL;
@@ -213,6 +280,32 @@ static int split_peer(const char *peer, char *host, size_t cap, uint16_t *port,
 	return 0;
 }
 
+/* A fresh netbuf for a new protection (epochs restart at 1); the guest's
+ * frames are held from now on. */
+static int open_netbuf(struct remusd_session *s, struct remus_err *err)
+{
+	struct netbuf_config nc = { .backend = "inline", .tag = s->name, .first_epoch = 1,
+	                            .tx_fd = s->tap_tx_fd };
+	int rc = 0;
+
+	if (s->tap_tx_fd < 0 || s->gc.netbuf == REMUSD_NETBUF_NONE)
+		return 0;
+	if (s->gc.netbuf != REMUSD_NETBUF_INLINE)
+		return remus_err_set(err, -ENOTSUP, "guest %s: netbuf %s is not wired to pvm yet",
+		                     s->name, remusd_netbuf_name(s->gc.netbuf));
+	pthread_mutex_lock(&s->net_lock);
+	if (s->nb_open)
+		netbuf_close(&s->nb);
+	s->nb_open = false;
+	memset(&s->nb, 0, sizeof(s->nb));
+	if ((rc = netbuf_open(&s->nb, &nc)) < 0)
+		remus_err_set(err, rc, "guest %s: %s", s->name, s->nb.err.msg);
+	else
+		s->nb_open = true;
+	pthread_mutex_unlock(&s->net_lock);
+	return rc;
+}
+
 int remusd_session_protect(struct remusd_session *s, const struct remusd_env *env,
                            const char *peer, struct remus_err *err)
 {
@@ -248,6 +341,9 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	if ((rc = rnet_connect(host, port, &p, &s->conn, err)) < 0)
 		return remus_err_wrap(err, "protect %s: ", s->name);
 	snprintf(s->peer, sizeof(s->peer), "%s:%u", host, port);
+	if ((rc = open_netbuf(s, err)) < 0)
+		return rc;
+	sc.nb = s->nb_open ? &s->nb : NULL;
 	sc.hv = s->hv;
 	sc.guest = s->guest;
 	sc.conn = s->conn;

@@ -13,6 +13,7 @@
 
 #include "ckpt/ckpt.h"
 #include "net/net.h"
+#include "netbuf/netbuf.h"
 #include "remusd/config.h"
 
 enum remusd_state {
@@ -40,6 +41,12 @@ struct remusd_session {
 	bool th_running;
 	int stop_pipe[2];                      /* main -> engine thread */
 	char peer[REMUSD_HOST_MAX + 8];
+	/* guest NIC output (primary): straight to the TAP, or through netbuf
+	 * while protected; net_lock guards the switch */
+	pthread_mutex_t net_lock;
+	int tap_tx_fd;
+	struct netbuf nb;
+	bool nb_open;
 	pthread_mutex_t lock;                  /* guards the fields below */
 	enum remusd_state state;
 	uint64_t state_since_ms;
