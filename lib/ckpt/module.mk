@@ -10,3 +10,7 @@ PROGRAMS += remusd remusctl
 remusd_SRCS = remusd/main.c remusd/session.c remusd/status.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
 remusd_LDLIBS := -lsystemd
 remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)
+
+# End to end: two daemons in namespaces, failover of the counter guest;
+# the demo scenario (kvstore, SIGKILL mid-load, no acknowledged write lost).
+INTEG_TESTS += tests/integration/remusd_failover.sh tests/integration/demo.sh

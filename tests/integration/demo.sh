@@ -92,9 +92,9 @@ GUESTCONF=(
 	"mac = 02:77:00:00:00:10"
 	"ip = $GUEST_IP/24"
 	"interval = ${INTERVAL:-25}"
-	"netbuf = inline"
+	"netbuf = ${NETBUF:-inline}"
 	"diskrep = none"
-	"unsafe = no-diskrep"
+	"unsafe = no-diskrep${NETBUF:+,no-netbuf}"
 )
 write_conf a "${GUESTCONF[@]}" "peer = $IP_B:7575"
 write_conf b "${GUESTCONF[@]}" "peer = $IP_A:7575"
@@ -104,7 +104,7 @@ start_daemon b
 say "host-a: remusctl start $G"
 ctl a start $G || fail "start"
 say "host-a: remusctl protect $G --peer $IP_B:7575"
-ctl a protect $G --peer "$IP_B:7575" --wait 60 || fail "protect"
+ctl a protect $G --peer "$IP_B:7575" --wait 60 ${NETBUF:+--unsafe no-netbuf} || fail "protect"
 
 say "client: PUT numbered keys to $GUEST_IP:7000"
 ip netns exec "$CLI" python3 tests/integration/demo_client.py put "$GUEST_IP" "$TMPD/acked" \
