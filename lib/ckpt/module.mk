@@ -3,7 +3,7 @@
 LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c
 
 UNIT_TESTS += test_ckpt
-test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/pvm_testlib.c tests/unit/net_test_util.c
+test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pvm_testlib.c tests/unit/net_test_util.c
 
 # remusd (the daemon) and remusctl (the CLI).
 PROGRAMS += remusd remusctl
@@ -14,3 +14,17 @@ remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)
 # End to end: two daemons in namespaces, failover of the counter guest;
 # the demo scenario (kvstore, SIGKILL mid-load, no acknowledged write lost).
 INTEG_TESTS += tests/integration/remusd_failover.sh tests/integration/demo.sh
+
+# Fault trials: kill the primary at random moments (50 in check, 500 in soak).
+CKPT_TRIALS_BIN := $(BUILD)/tests/ckpt-trials
+CKPT_TRIALS_SRCS := tests/fault/ckpt_trials.c tests/unit/ckpt_testlib.c \
+	tests/unit/pvm_testlib.c tests/unit/net_test_util.c
+$(CKPT_TRIALS_BIN): $(patsubst %.c,$(BUILD)/obj/%.o,$(CKPT_TRIALS_SRCS)) $(BUILD)/lib/libremus.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS_ALL)
+CHECK_PREREQS += $(CKPT_TRIALS_BIN)
+INTEG_TESTS += tests/fault/ckpt_trials.sh
+.PHONY: soak-ckpt
+soak-ckpt: $(CKPT_TRIALS_BIN)
+	BUILD=$(BUILD) CKPT_TRIALS=500 tests/fault/ckpt_trials.sh
+soak: soak-ckpt

@@ -15,165 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "ckpt/ckpt.h"
-#include "net_test_util.h"
-#include "netbuf/netbuf.h"
-#include "pvm_testlib.h"
-
-#define MEM          (16u << 20)
-#define COUNTER_OFF  (1u << 20)     /* counter guest keeps its count here */
-#define MAX_EPOCHS   64
-
-struct rig {
-	struct tkeys keys;
-	struct side pri, bak;
-	struct hv_guest_config gcfg;
-	struct hv_guest *g;
-	struct ckpt_receiver *rcv;
-	pthread_t rth;
-	int rrc;
-	struct remus_err rerr;
-	/* fault hook state */
-	uint64_t counter_at[MAX_EPOCHS + 2];
-	uint64_t stop_epoch;
-	const char *stop_point;
-	/* netbuf */
-	struct netbuf nb;
-	uint64_t frames_out;
-	uint64_t acked_when_out[MAX_EPOCHS + 2];
-	struct ckpt_sender *snd;
-};
-
-/* Receiver thread body. */
-static void *receiver_main(void *arg)
-{
-	struct rig *r = arg;
-
-	r->rrc = ckpt_receiver_run(r->rcv, -1, &r->rerr);
-	return NULL;
-}
-
-/* Fault hook: note the counter at every pause, stop at the chosen point. */
-static int hook(void *arg, const char *point, uint64_t epoch)
-{
-	struct rig *r = arg;
-
-	if (strcmp(point, "paused") == 0 && epoch <= MAX_EPOCHS)
-		r->counter_at[epoch] = pt_peek(r->g, COUNTER_OFF);
-	if (strcmp(point, "paused") == 0 && r->nb.ops != NULL) {
-		/* one frame per epoch, sent while epoch `epoch` is still open */
-		uint8_t frame[64] = { 0 };
-		memcpy(frame, &epoch, sizeof(epoch));
-		assert_int_equal(netbuf_guest_tx(&r->nb, frame, sizeof(frame)), 0);
-	}
-	return epoch == r->stop_epoch && strcmp(point, r->stop_point) == 0;
-}
-
-/* A released frame leaves: it must belong to an acknowledged epoch. */
-static int frame_out(void *arg, const void *frame, size_t len)
-{
-	struct rig *r = arg;
-	struct ckpt_stats st;
-	uint64_t epoch;
-
-	assert_int_equal(len, 64);
-	memcpy(&epoch, frame, sizeof(epoch));
-	/* handed in while paused at checkpoint E, after netbuf closed E: it
-	 * belongs to epoch E+1, which the backup must have applied */
-	ckpt_receiver_stats(r->rcv, &st);
-	assert_true(st.checkpoints >= epoch + 1);
-	r->frames_out++;
-	return 0;
-}
-
-static void rig_up(struct rig *r, bool with_netbuf)
-{
-	struct ckpt_receiver_cfg rc = { .hv = &pvm_hv_ops, .ram_bytes = MEM };
-	struct remus_err err = { 0 };
-
-	memset(r, 0, sizeof(*r));
-	tkeys_setup(&r->keys);
-	side_init(&r->pri, r->keys.good, true);
-	side_init(&r->bak, r->keys.good, false);
-	/* a loaded test machine (ASan, shared CPUs) must not fake a peer loss */
-	r->pri.p.hb_timeout_ms = r->bak.p.hb_timeout_ms = 5000;
-	side_pair_handshake(&r->pri, &r->bak);
-	assert_int_equal(r->pri.rc, 0);
-	assert_int_equal(r->bak.rc, 0);
-	pt_config(&r->gcfg, "ckpt-counter", "counter", MEM, -1);
-	r->g = pt_boot(&r->gcfg);
-	rc.conn = r->bak.conn;
-	assert_int_equal(ckpt_receiver_new(&rc, &r->rcv, &err), 0);
-	assert_int_equal(pthread_create(&r->rth, NULL, receiver_main, r), 0);
-	if (with_netbuf) {
-		struct netbuf_config nc = { .backend = "inline", .tag = "ckpt-test", .first_epoch = 1,
-		                            .tx_fd = -1, .tx = frame_out, .tx_arg = r };
-		assert_int_equal(netbuf_open(&r->nb, &nc), 0);
-	}
-}
-
-static void rig_down(struct rig *r)
-{
-	if (r->g)
-		pvm_hv_ops.destroy(r->g);
-	if (r->nb.ops)
-		netbuf_close(&r->nb);
-	ckpt_sender_free(r->snd);
-	ckpt_receiver_free(r->rcv);
-	side_free(&r->pri);
-	side_free(&r->bak);
-	tkeys_cleanup(&r->keys);
-}
-
-/* Run the sender until it stops at (stop_point, stop_epoch). */
-static void run_until_fault(struct rig *r)
-{
-	struct ckpt_sender_cfg sc = {
-		.hv = &pvm_hv_ops, .guest = r->g, .conn = r->pri.conn, .interval_ms = 5,
-		.nb = r->nb.ops ? &r->nb : NULL, .fault = { r, hook },
-	};
-	struct remus_err err = { 0 };
-	int rc;
-
-	assert_int_equal(ckpt_sender_new(&sc, &r->snd, &err), 0);
-	rc = ckpt_sender_sync(r->snd, &err);
-	if (rc)
-		fail_msg("sync: %s", err.msg);
-	rc = ckpt_sender_run(r->snd, -1, 0, &err);
-	assert_int_equal(rc, CKPT_ESTOPPED);
-	/* the primary "dies": its guest and its end of the link go away */
-	pvm_hv_ops.destroy(r->g);
-	r->g = NULL;
-	/* what was written arrives, then EOF (a close with unread ACKs would
-	 * reset the socketpair and make the test depend on timing) */
-	shutdown(rnet_conn_fd(r->pri.conn), SHUT_WR);
-	pthread_join(r->rth, NULL);
-	side_free(&r->pri);
-}
-
-/* Restore the replica and check it runs on from exactly `expect`. */
-static void failover_and_check(struct rig *r, uint64_t expect)
-{
-	struct ckpt_failover_times t;
-	struct remus_err err = { 0 };
-	struct hv_info in;
-	uint64_t v = 0;
-	struct timespec t0, now, d = { 0, 2000000 };
-
-	assert_int_equal(ckpt_receiver_failover(r->rcv, &r->gcfg, &r->g, &t, &err), 0);
-	assert_true(t.total_us >= t.restore_us);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	do {    /* bounded: the counter must pass its checkpointed value */
-		assert_int_equal(pvm_hv_ops.suspend(r->g, &err), 0);
-		v = pt_peek(r->g, COUNTER_OFF);
-		assert_int_equal(pvm_hv_ops.resume(r->g, &err), 0);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		assert_true(now.tv_sec - t0.tv_sec < 10);
-		nanosleep(&d, NULL);
-	} while (v < expect + 100000);
-	pvm_hv_ops.info(r->g, &in);
-	assert_int_equal(in.state, HV_RUNNING);   /* counter exits 11..14 on any mismatch */
-}
+#include "ckpt_testlib.h"
 
 /* Stop between CHECKPOINT and CHECKPOINT_END of checkpoint 6: the backup
  * holds exactly checkpoint 5, dropped 6, and the replica continues. */
@@ -188,6 +30,7 @@ static void test_partial_dropped_replica_continues(void **state)
 	r.stop_epoch = 6;
 	r.stop_point = "sent-checkpoint";
 	run_until_fault(&r);
+	assert_int_equal(r.src, CKPT_ESTOPPED);
 	assert_int_equal(r.rrc, CKPT_EPEER);
 	ckpt_receiver_stats(r.rcv, &st);
 	assert_int_equal(st.checkpoints, 5);
@@ -211,6 +54,7 @@ static void test_netbuf_released_on_ack(void **state)
 	r.stop_epoch = 4;
 	r.stop_point = "paused";
 	run_until_fault(&r);
+	assert_int_equal(r.src, CKPT_ESTOPPED);
 	ckpt_receiver_stats(r.rcv, &st);
 	assert_int_equal(st.checkpoints, 3);
 	assert_int_equal(st.discarded, 0);
