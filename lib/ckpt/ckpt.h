@@ -1,6 +1,11 @@
 /*
  * lib/ckpt — the checkpoint engine.
  *
+ * Disk: with a diskrep handle, its frames travel on the same link
+ * (RNET_MSG_DISK, before checkpoint N's records); the initial sync first
+ * resynchronises the disk (guest paused), the backup commits disk epoch N
+ * before applying memory N, and discards uncommitted writes at failover.
+ *
  * Sender (primary): runs a protected guest in epochs, exactly as
  * docs/architecture (the epoch, step by step) describes: close the netbuf
  * epoch, suspend, read-and-clear the dirty log, copy the dirty pages, vCPU
@@ -86,7 +91,8 @@ struct ckpt_sender_cfg {
 	struct rnet_conn *conn;       /* handshaken; the engine does not own it */
 	struct netbuf *nb;            /* NULL: no output buffering (unsafe) */
 	const struct diskrep_ops *dr; /* NULL: no disk replication */
-	struct diskrep *disk;
+	struct diskrep *disk;         /* primary handle, opened with start_epoch 0 */
+	int disk_fd;                  /* our end of its peer socketpair (non-blocking) */
 	uint32_t interval_ms;         /* epoch length; 0: 25 ms */
 	unsigned max_precopy_rounds;  /* 0: 5 */
 	uint64_t precopy_stop_pages;  /* stop pre-copy at this few dirty; 0: 256 */
@@ -120,7 +126,8 @@ struct ckpt_receiver_cfg {
 	struct rnet_conn *conn;       /* handshaken; the engine does not own it */
 	uint64_t ram_bytes;           /* the guest's RAM size (from its config) */
 	const struct diskrep_ops *dr; /* NULL: no disk replication */
-	struct diskrep *disk;
+	struct diskrep *disk;         /* backup handle */
+	int disk_fd;                  /* our end of its peer socketpair (non-blocking) */
 	struct ckpt_fault fault;
 };
 

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "ckpt/ckpt.h"
+#include "ckpt/disk_impl.h"
+#include "diskrep/diskrep.h"
 #include "stream/stream.h"
 
 /* Sender rounds are clamped to this; checkpoint 1 carries them all. */
@@ -28,6 +30,8 @@ struct ckpt_receiver {
 	uint64_t applied;             /* last applied checkpoint */
 	uint64_t stop_us;             /* when the stream stopped */
 	struct stream_asm as;
+	struct ckd_link dl;           /* disk channel */
+	uint64_t disk_ready;          /* last disk epoch fully staged */
 	pthread_mutex_t lock;
 	struct ckpt_stats st;
 };
@@ -48,6 +52,7 @@ int ckpt_receiver_new(const struct ckpt_receiver_cfg *cfg, struct ckpt_receiver 
 	r->cfg = *cfg;
 	r->nr_pfns = cfg->ram_bytes / STREAM_PAGE_SIZE;
 	r->ram = MAP_FAILED;
+	ckd_init(&r->dl, cfg->dr ? cfg->disk_fd : -1);
 	acfg.max_ckpt_pages = r->nr_pfns * RECV_PRECOPY_PASSES;
 	stream_asm_init(&r->as, &acfg);
 	pthread_mutex_init(&r->lock, NULL);
@@ -75,6 +80,7 @@ void ckpt_receiver_free(struct ckpt_receiver *r)
 	hv_blob_free(&r->hvm);
 	hv_blob_free(&r->emu);
 	stream_asm_free(&r->as);
+	ckd_free(&r->dl);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -124,6 +130,9 @@ static int check_ckpt(struct ckpt_receiver *r, const struct stream_ckpt *c,
 	if (*emu == NULL)
 		return remus_err_set(err, CKPT_ESTREAM, "checkpoint %" PRIu64 ": no EMULATOR_CONTEXT",
 		                     c->seq);
+	if (r->cfg.dr && r->disk_ready < c->seq)
+		return remus_err_set(err, CKPT_ESTREAM, "checkpoint %" PRIu64 " complete, but the disk "
+		                     "is staged only up to epoch %" PRIu64, c->seq, r->disk_ready);
 	if (c->seq != r->applied + 1)
 		return remus_err_set(err, CKPT_ESTREAM, "checkpoint %" PRIu64 " after %" PRIu64,
 		                     c->seq, r->applied);
@@ -143,6 +152,10 @@ static int apply_ckpt(struct ckpt_receiver *r, const struct stream_ckpt *c, stru
 		return rc;
 	if (r->cfg.fault.hit && r->cfg.fault.hit(r->cfg.fault.arg, "applying", c->seq))
 		return remus_err_set(err, CKPT_ESTOPPED, "stopped while applying %" PRIu64, c->seq);
+	/* disk first (journaled, crash-safe), then memory: both are at N
+	 * before N is acknowledged */
+	if (r->cfg.dr && (rc = r->cfg.dr->commit(r->cfg.disk, c->seq, err)) < 0)
+		return remus_err_wrap(err, "commit disk epoch %" PRIu64 ": ", c->seq);
 	for (size_t i = 0; i < c->npages; i++)
 		memcpy(r->ram + c->pfns[i] * STREAM_PAGE_SIZE, c->pages + i * STREAM_PAGE_SIZE,
 		       STREAM_PAGE_SIZE);
@@ -201,6 +214,11 @@ static int drain_msgs(struct ckpt_receiver *r, struct remus_err *err)
 			    (rnet_conn_want_write(r->cfg.conn) &&
 			     (rc = rnet_conn_flush(r->cfg.conn, err)) < 0))
 				return rc;
+		} else if (m.type == RNET_MSG_DISK && r->cfg.dr) {
+			if ((rc = ckd_deliver_in(&r->dl, r->cfg.dr, r->cfg.disk, m.body, m.len,
+			                         &r->disk_ready, err)) < 0)
+				return rc == CKPT_ESTREAM ? rc : remus_err_set(err, CKPT_ESTREAM, "%.480s",
+				                                                err->msg);
 		} else if (m.type == RNET_MSG_BYE) {
 			return 1;
 		} else {
@@ -230,15 +248,16 @@ int ckpt_receiver_run(struct ckpt_receiver *r, int stop_fd, struct remus_err *er
 	int rc = 0;
 
 	for (;;) {
-		struct pollfd p[2] = {
+		struct pollfd p[3] = {
 			{ rnet_conn_fd(c), (short)(POLLIN | (rnet_conn_want_write(c) ? POLLOUT : 0)), 0 },
+			{ r->dl.fd, POLLIN, 0 },
 			{ stop_fd, POLLIN, 0 },
 		};
 		uint64_t now = rnet_now_ms();
-		if (poll(p, stop_fd >= 0 ? 2 : 1, (int)rnet_conn_next_tick_ms(c, now)) < 0 &&
+		if (poll(p, stop_fd >= 0 ? 3 : 2, (int)rnet_conn_next_tick_ms(c, now)) < 0 &&
 		    errno != EINTR)
 			return remus_err_sys(err, errno, "poll");
-		if (stop_fd >= 0 && (p[1].revents & POLLIN))
+		if (stop_fd >= 0 && (p[2].revents & POLLIN))
 			return stream_lost(r, remus_err_set(err, CKPT_ESTOPPED, "stopped on request "
 			                                    "after checkpoint %" PRIu64, r->applied), err);
 		now = rnet_now_ms();
@@ -256,7 +275,8 @@ int ckpt_receiver_run(struct ckpt_receiver *r, int stop_fd, struct remus_err *er
 			stream_asm_abort(&r->as, "primary ended the stream");
 			return 0;
 		}
-		if ((rnet_conn_want_write(c) && (rc = rnet_conn_flush(c, err)) < 0) ||
+		if ((rc = ckd_forward_out(&r->dl, c, err)) < 0 ||   /* resync replies */
+		    (rnet_conn_want_write(c) && (rc = rnet_conn_flush(c, err)) < 0) ||
 		    (rc = rnet_conn_tick(c, now, err)) < 0)
 			return stream_lost(r, rc, err);
 	}
@@ -284,6 +304,10 @@ int ckpt_receiver_failover(struct ckpt_receiver *r, const struct hv_guest_config
 		return remus_err_set(err, CKPT_ENOREPLICA, "failover: no complete checkpoint received");
 	if (hv->restore == NULL)
 		return remus_err_set(err, CKPT_ECONFIG, "failover: driver %s cannot restore", hv->name);
+	if (r->cfg.dr && ((rc = r->cfg.dr->discard_uncommitted(r->cfg.disk, err)) < 0 ||
+	                  (r->cfg.dr->promote && (rc = r->cfg.dr->promote(r->cfg.disk, err)) < 0 &&
+	                   rc != DISKREP_EUNSUPP)))
+		return remus_err_wrap(err, "failover disk: ");
 	if ((rc = hv->restore(gcfg, &ck, &g, err)) < 0)
 		return remus_err_wrap(err, "failover from checkpoint %" PRIu64 ": ", r->applied);
 	t1 = ckpt_now_us();

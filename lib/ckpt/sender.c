@@ -9,6 +9,11 @@
 #include <string.h>
 
 #include "ckpt/sender_impl.h"
+#include <pthread.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "diskrep/diskrep.h"
 #include "netbuf/netbuf.h"
 #include "util/checked.h"
 
@@ -86,7 +91,8 @@ static int capture(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 	    (rc = hv->dirty_log(s->cfg.guest, &s->dirty, err)) < 0 ||
 	    (rc = copy_paused(s, s->dirty.pfns, s->dirty.count, err)) ||
 	    (rc = hv->save_cpu(s->cfg.guest, &s->hvm, err)) < 0 ||
-	    (rc = hv->save_devices(s->cfg.guest, &s->emu, err)) < 0)
+	    (rc = hv->save_devices(s->cfg.guest, &s->emu, err)) < 0 ||
+	    (s->cfg.dr && (rc = s->cfg.dr->epoch_mark(s->cfg.disk, n, err)) < 0))
 		goto out;
 out:
 	if (rc != CKPT_ESTOPPED) {
@@ -115,7 +121,7 @@ int cks_take_checkpoint(struct ckpt_sender *s, struct remus_err *err)
 	                               .incarnation = (uint32_t)n };
 	int rc;
 
-	if ((rc = capture(s, n, err)))
+	if ((rc = capture(s, n, err)) || (rc = cks_forward_disk(s, err)))
 		return rc;
 	s->epoch = n;
 	if ((rc = put_pages(s, s->dirty.pfns, s->dirty.count, err)) ||
@@ -228,6 +234,52 @@ static int precopy(struct ckpt_sender *s, struct remus_err *err)
 	return rc;
 }
 
+struct resync_job {
+	struct ckpt_sender *s;
+	int rc;
+	int done;
+	struct remus_err err;
+};
+
+/* Helper thread: diskrep's blocking resync over the disk channel. */
+static void *resync_main(void *arg)
+{
+	struct resync_job *j = arg;
+
+	j->rc = j->s->cfg.dr->resync(j->s->cfg.disk, DISKREP_RESYNC_FULL, NULL, NULL, &j->err);
+	__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Bring the backup's disk to ours (full compare by block hashes) while the
+ * guest is paused, so no guest write races the resync; the engine thread
+ * carries the channel both ways meanwhile. */
+static int disk_resync(struct ckpt_sender *s, struct remus_err *err)
+{
+	struct resync_job j = { .s = s };
+	pthread_t th;
+	int rc, prc = 0;
+
+	if ((rc = s->cfg.hv->suspend(s->cfg.guest, err)) < 0)
+		return remus_err_wrap(err, "disk resync suspend: ");
+	if ((rc = pthread_create(&th, NULL, resync_main, &j)) != 0) {
+		s->cfg.hv->resume(s->cfg.guest, &(struct remus_err){ 0 });
+		return remus_err_sys(err, rc, "disk resync thread");
+	}
+	while (!__atomic_load_n(&j.done, __ATOMIC_ACQUIRE) && prc >= 0)
+		if ((prc = cks_pump(s, -1, 5, err)) < 0)
+			shutdown(s->dl.fd, SHUT_RDWR);      /* unblock diskrep */
+	pthread_join(th, NULL);
+	rc = s->cfg.hv->resume(s->cfg.guest, prc < 0 || j.rc < 0 ? &(struct remus_err){ 0 } : err);
+	if (prc < 0)
+		return prc;
+	if (j.rc < 0) {
+		*err = j.err;
+		return j.rc;
+	}
+	return rc < 0 ? rc : 0;
+}
+
 int ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err)
 {
 	int rc;
@@ -235,7 +287,8 @@ int ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err)
 	if (s->epoch != 0)
 		return remus_err_set(err, CKPT_ECONFIG, "sync: already synchronised (epoch %" PRIu64 ")",
 		                     s->epoch);
-	if ((rc = precopy(s, err)) || (rc = cks_take_checkpoint(s, err)))
+	if ((s->cfg.dr && (rc = disk_resync(s, err))) || (rc = precopy(s, err)) ||
+	    (rc = cks_take_checkpoint(s, err)))
 		return cks_lost(s, rc, err);
 	return cks_wait_ack(s, 1, err);
 }

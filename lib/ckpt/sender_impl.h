@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "ckpt/ckpt.h"
+#include "ckpt/disk_impl.h"
 #include "stream/stream.h"
 
 #define CKPT_MAX_PRECOPY_ROUNDS 8u
@@ -26,11 +27,14 @@ struct ckpt_sender {
 	uint64_t sent_ms;             /* when the oldest unacked one was taken */
 	pthread_mutex_t lock;         /* guards st */
 	struct ckpt_stats st;
+	struct ckd_link dl;           /* disk channel */
 };
 
 int  cks_fault(struct ckpt_sender *s, const char *point, uint64_t epoch, struct remus_err *err);
 int  cks_take_checkpoint(struct ckpt_sender *s, struct remus_err *err);
 int  cks_send_out(struct ckpt_sender *s, struct remus_err *err);
+int  cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_err *err);
+int  cks_forward_disk(struct ckpt_sender *s, struct remus_err *err);
 int  cks_drain(struct ckpt_sender *s, struct remus_err *err);
 int  cks_wait_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err);
 int  cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ckpt/sender_impl.h"
+#include "diskrep/diskrep.h"
 #include "netbuf/netbuf.h"
 
 uint64_t ckpt_now_us(void)
@@ -56,6 +57,7 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 		s->max_rounds = CKPT_MAX_PRECOPY_ROUNDS;
 	s->stop_pages = cfg->precopy_stop_pages ? cfg->precopy_stop_pages : 256;
 	stream_buf_init(&s->out);
+	ckd_init(&s->dl, cfg->dr ? cfg->disk_fd : -1);
 	pthread_mutex_init(&s->lock, NULL);
 	s->st.started_ms = rnet_now_ms();
 	*out = s;
@@ -71,6 +73,7 @@ void ckpt_sender_free(struct ckpt_sender *s)
 	hv_blob_free(&s->hvm);
 	hv_blob_free(&s->emu);
 	free(s->pages);
+	ckd_free(&s->dl);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -94,6 +97,8 @@ static int handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 		return 0;
 	if (s->cfg.nb && (rc = netbuf_release(s->cfg.nb, n)) < 0)
 		return remus_err_set(err, rc, "netbuf release %" PRIu64 ": %s", n, s->cfg.nb->err.msg);
+	if (s->cfg.dr && (rc = s->cfg.dr->epoch_acked(s->cfg.disk, n, err)) < 0)
+		return remus_err_wrap(err, "disk epoch %" PRIu64 " acked: ", n);
 	s->acked = n;
 	cks_lock(s);
 	s->st.acked = n;
@@ -111,6 +116,9 @@ static int drain_msgs(struct ckpt_sender *s, struct remus_err *err)
 		if (m.type == RNET_MSG_ACK) {
 			if ((rc = handle_ack(s, m.u64, err)))
 				return rc;
+		} else if (m.type == RNET_MSG_DISK && s->dl.fd >= 0) {
+			if ((rc = ckd_write_in(&s->dl, m.body, m.len, err)) < 0)
+				return rc;
 		} else if (m.type == RNET_MSG_BYE) {
 			return remus_err_set(err, CKPT_EPEER, "backup said goodbye (reason %" PRIu32 ")",
 			                     m.len == 4 ? (uint32_t)m.body[0] << 24 | (uint32_t)m.body[1] << 16 |
@@ -125,11 +133,12 @@ static int drain_msgs(struct ckpt_sender *s, struct remus_err *err)
 
 /* Wait up to timeout_ms for the connection (and stop_fd); handle what came.
  * Returns 1 when stop_fd is readable, 0 otherwise, <0 on error. */
-static int pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_err *err)
+int cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_err *err)
 {
 	struct rnet_conn *c = s->cfg.conn;
-	struct pollfd p[2] = {
+	struct pollfd p[3] = {
 		{ rnet_conn_fd(c), (short)(POLLIN | (rnet_conn_want_write(c) ? POLLOUT : 0)), 0 },
+		{ s->dl.fd, POLLIN, 0 },
 		{ stop_fd, POLLIN, 0 },
 	};
 	uint64_t now;
@@ -140,17 +149,35 @@ static int pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus
 	hb = rnet_conn_next_tick_ms(c, now);
 	if (timeout_ms < 0 || (uint32_t)timeout_ms > hb)
 		timeout_ms = (int)hb;
-	if (poll(p, stop_fd >= 0 ? 2 : 1, timeout_ms) < 0 && errno != EINTR)
+	if (poll(p, stop_fd >= 0 ? 3 : 2, timeout_ms) < 0 && errno != EINTR)
 		return remus_err_sys(err, errno, "poll");
 	now = rnet_now_ms();
 	if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
 	    ((rc = rnet_conn_feed(c, now, err)) < 0 || (rc = drain_msgs(s, err)) < 0))
 		return rc;
+	if ((rc = ckd_forward_out(&s->dl, c, err)) < 0)
+		return rc;
 	if (rnet_conn_want_write(c) && (rc = rnet_conn_flush(c, err)) < 0)
 		return rc;
 	if ((rc = rnet_conn_tick(c, now, err)) < 0)
 		return rc;
-	return stop_fd >= 0 && (p[1].revents & POLLIN) ? 1 : 0;
+	return stop_fd >= 0 && (p[2].revents & POLLIN) ? 1 : 0;
+}
+
+/* Everything diskrep wrote so far (epoch N's marker included) goes on the
+ * link before checkpoint N's records. */
+int cks_forward_disk(struct ckpt_sender *s, struct remus_err *err)
+{
+	uint64_t deadline = rnet_now_ms() + s->ack_timeout_ms;
+	int rc;
+
+	while ((rc = ckd_forward_out(&s->dl, s->cfg.conn, err)) == 1) {
+		if (rnet_now_ms() > deadline)
+			return remus_err_set(err, CKPT_EPEER, "disk channel: link queue stays full");
+		if ((rc = cks_pump(s, -1, 10, err)) < 0)
+			return rc;
+	}
+	return rc;
 }
 
 /* Queue everything in s->out on the connection, waiting for room when the
@@ -169,7 +196,7 @@ int cks_send_out(struct ckpt_sender *s, struct remus_err *err)
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		while ((rc = rnet_conn_send_stream(s->cfg.conn, iov[i].iov_base, iov[i].iov_len,
 		                                   err)) == RNET_ENOBUFS) {
-			if ((rc = pump(s, -1, 100, err)) < 0)
+			if ((rc = cks_pump(s, -1, 100, err)) < 0)
 				break;
 		}
 	}
@@ -179,7 +206,7 @@ int cks_send_out(struct ckpt_sender *s, struct remus_err *err)
 	cks_unlock(s);
 	stream_buf_reset(&s->out);
 	if (rc == 0)    /* write what fits, take ACKs, keep heartbeats going */
-		rc = pump(s, -1, 0, err);
+		rc = cks_pump(s, -1, 0, err);
 	return rc < 0 ? rc : 0;
 }
 
@@ -194,7 +221,7 @@ int cks_drain(struct ckpt_sender *s, struct remus_err *err)
 		if (now >= deadline)
 			return remus_err_set(err, CKPT_EPEER, "send queue not drained within %" PRIu32
 			                     " ms", s->ack_timeout_ms);
-		if ((rc = pump(s, -1, (int)(deadline - now), err)) < 0)
+		if ((rc = cks_pump(s, -1, (int)(deadline - now), err)) < 0)
 			return rc;
 	}
 	return 0;
@@ -211,7 +238,7 @@ int cks_wait_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 		if (now >= deadline)
 			return cks_lost(s, remus_err_set(err, CKPT_EPEER, "no ACK of checkpoint %" PRIu64
 			                                 " within %" PRIu32 " ms", n, s->ack_timeout_ms), err);
-		if ((rc = pump(s, -1, (int)(deadline - now), err)) < 0)
+		if ((rc = cks_pump(s, -1, (int)(deadline - now), err)) < 0)
 			return cks_lost(s, rc, err);
 	}
 	return 0;
@@ -279,7 +306,7 @@ int ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
 			}
 		}
 		now = rnet_now_ms();
-		rc = pump(s, stop_fd, stretched ? 1 : (int)(next_tick > now ? next_tick - now : 0), err);
+		rc = cks_pump(s, stop_fd, stretched ? 1 : (int)(next_tick > now ? next_tick - now : 0), err);
 		if (rc < 0)
 			return cks_lost(s, rc, err);
 		if (rc == 1)
