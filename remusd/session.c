@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "remusd/session.h"
@@ -68,6 +70,7 @@ struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bo
 	s->state = primary ? RS_IDLE : RS_RECEIVING;
 	s->state_since_ms = rnet_now_ms();
 	s->tap_tx_fd = -1;
+	s->disk_sp[0] = s->disk_sp[1] = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->net_lock, NULL);
 	return s;
@@ -98,6 +101,11 @@ void remusd_session_free(struct remusd_session *s)
 		netbuf_close(&s->nb);
 	if (s->tap_tx_fd >= 0)
 		close(s->tap_tx_fd);
+	if (s->disk)
+		s->dr->close(s->disk);
+	for (int i = 0; i < 2; i++)
+		if (s->disk_sp[i] >= 0)
+			close(s->disk_sp[i]);
 	pthread_mutex_destroy(&s->net_lock);
 	close(s->stop_pipe[0]);
 	close(s->stop_pipe[1]);
@@ -140,7 +148,8 @@ void remusd_rnet_params(const struct remusd_env *env, const struct remusd_guest_
 	                        RNET_COMPRESS_BIT(RNET_COMPRESS_ZLIB);
 	p->caps.compress = gc->compress == RNET_COMPRESS_ZLIB ? RNET_COMPRESS_ZLIB
 	                                                      : RNET_COMPRESS_NONE;
-	p->caps.diskrep = RNET_DISKREP_NONE;
+	p->caps.diskrep = gc->disk[0] && gc->diskrep == RNET_DISKREP_BUILTIN ? RNET_DISKREP_BUILTIN
+	                                                                    : RNET_DISKREP_NONE;
 	snprintf(p->caps.hv, sizeof(p->caps.hv), "%s", remusd_guest_type_name(gc->type));
 	snprintf(p->caps.guest, sizeof(p->caps.guest), "%s", gc->name);
 }
@@ -191,6 +200,36 @@ static int find_tap_fd(const char *tap, struct remus_err *err)
 	return found >= 0 ? found : remus_err_set(err, -ENODEV, "TAP %s: no queue open here", tap);
 }
 
+/* Open the guest's disk replication handle (builtin backend) with its
+ * state next to the image ("IMAGE.remus/") and the frame socketpair. */
+static int open_disk(struct remusd_session *s, enum diskrep_role role, struct remus_err *err)
+{
+	struct diskrep_config dc = { .role = role, .image = s->gc.disk, .peer_fd = -1 };
+	char dir[REMUSD_PATH_MAX + 8];
+	int big = 16 << 20, rc;
+
+	if (s->disk || !s->gc.disk[0] || s->gc.diskrep != RNET_DISKREP_BUILTIN)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s.remus", s->gc.disk);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return remus_err_sys(err, errno, "guest %s: state folder %s", s->name, dir);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->disk_sp) < 0)
+		return remus_err_sys(err, errno, "guest %s: disk channel", s->name);
+	for (int i = 0; i < 2; i++) {   /* room, so guest writes rarely wait */
+		setsockopt(s->disk_sp[i], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
+		setsockopt(s->disk_sp[i], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	}
+	if (fcntl(s->disk_sp[1], F_SETFL, O_NONBLOCK) < 0)
+		return remus_err_sys(err, errno, "guest %s: disk channel", s->name);
+	if (role == DISKREP_BACKUP)
+		dc.peer_fd = s->disk_sp[0];
+	dc.state_dir = dir;
+	s->dr = diskrep_backend("builtin");
+	if ((rc = s->dr->open(&dc, &s->disk, err)) < 0)
+		return remus_err_wrap(err, "guest %s: diskrep: ", s->name);
+	return 0;
+}
+
 int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err)
 {
 	struct hv_guest_config cfg;
@@ -206,6 +245,10 @@ int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err)
 		cfg.net.arg = s;
 		cfg.net.guest_tx = session_guest_tx;
 	}
+	if ((rc = open_disk(s, DISKREP_PRIMARY, err)) < 0)
+		return rc;
+	if (s->disk)
+		diskrep_hook_init(&s->dhook, s->dr, s->disk, &cfg.disk_io);
 	if ((rc = s->hv->create(&cfg, &s->guest, err)) < 0)
 		return rc;
 	if (cfg.tap && (s->tap_tx_fd = find_tap_fd(cfg.tap, err)) < 0) {
@@ -344,6 +387,13 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	if ((rc = open_netbuf(s, err)) < 0)
 		return rc;
 	sc.nb = s->nb_open ? &s->nb : NULL;
+	if (s->disk) {
+		if ((rc = s->dr->set_peer(s->disk, s->disk_sp[0], err)) < 0)
+			return rc;
+		sc.dr = s->dr;
+		sc.disk = s->disk;
+		sc.disk_fd = s->disk_sp[1];
+	}
 	sc.hv = s->hv;
 	sc.guest = s->guest;
 	sc.conn = s->conn;
@@ -416,6 +466,16 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 	struct ckpt_receiver_cfg rc = { .hv = s->hv, .conn = conn,
 	                                .ram_bytes = (uint64_t)s->gc.mem_mb << 20 };
 	int e;
+
+	if (!s->th_running && s->guest == NULL && (e = open_disk(s, DISKREP_BACKUP, err)) < 0) {
+		rnet_conn_free(conn);
+		return e;
+	}
+	if (s->disk) {
+		rc.dr = s->dr;
+		rc.disk = s->disk;
+		rc.disk_fd = s->disk_sp[1];
+	}
 
 	if (s->th_running || s->guest != NULL) {
 		rnet_conn_free(conn);

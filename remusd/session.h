@@ -13,6 +13,7 @@
 
 #include "ckpt/ckpt.h"
 #include "net/net.h"
+#include "diskrep/diskrep.h"
 #include "netbuf/netbuf.h"
 #include "remusd/config.h"
 
@@ -47,6 +48,12 @@ struct remusd_session {
 	int tap_tx_fd;
 	struct netbuf nb;
 	bool nb_open;
+	/* disk replication (builtin): the handle, the guest's I/O adapter and
+	 * the socketpair carrying its frames ([0] diskrep, [1] engine) */
+	const struct diskrep_ops *dr;
+	struct diskrep *disk;
+	struct diskrep_hook dhook;
+	int disk_sp[2];
 	pthread_mutex_t lock;                  /* guards the fields below */
 	enum remusd_state state;
 	uint64_t state_since_ms;

@@ -66,6 +66,20 @@ struct json_object *remusd_session_json(struct remusd_session *s)
 		if (in.state == HV_EXITED)
 			put_u64(o, "guest_exit_code", (uint64_t)in.exit_code);
 	}
+	if (s->disk) {
+		struct diskrep_counters dc;
+		struct json_object *d = json_object_new_object();
+		s->dr->counters(s->disk, &dc);
+		put_u64(d, "writes", dc.writes);
+		put_u64(d, "epochs_marked", dc.epochs_marked);
+		put_u64(d, "epochs_acked", dc.epochs_acked);
+		put_u64(d, "staged_writes", dc.staged_writes);
+		put_u64(d, "epochs_committed", dc.epochs_committed);
+		put_u64(d, "committed_epoch", dc.committed_epoch);
+		put_u64(d, "resync_blocks_sent", dc.resync_blocks_sent);
+		json_object_object_add(d, "consistent", json_object_new_boolean(dc.consistent));
+		json_object_object_add(o, "disk", d);
+	}
 	if (s->failover_done) {
 		fo = json_object_new_object();
 		put_u64(fo, "checkpoint", s->fo.checkpoint);

@@ -93,11 +93,13 @@ GUESTCONF=(
 	"ip = $GUEST_IP/24"
 	"interval = ${INTERVAL:-25}"
 	"netbuf = ${NETBUF:-inline}"
-	"diskrep = none"
-	"unsafe = no-diskrep${NETBUF:+,no-netbuf}"
+	"diskrep = builtin"
+	"unsafe = ${NETBUF:+no-netbuf}${NETBUF:-none}"
 )
-write_conf a "${GUESTCONF[@]}" "peer = $IP_B:7575"
-write_conf b "${GUESTCONF[@]}" "peer = $IP_A:7575"
+# each host has its own disk image; both start out identical (blank)
+truncate -s 16M "$TMPD/a.img" "$TMPD/b.img"
+write_conf a "${GUESTCONF[@]}" "disk = $TMPD/a.img" "peer = $IP_B:7575"
+write_conf b "${GUESTCONF[@]}" "disk = $TMPD/b.img" "peer = $IP_A:7575"
 say "starting remusd on host-a and host-b"
 start_daemon a
 start_daemon b
@@ -135,6 +137,8 @@ print("  checkpoints sent by host-a : %d (acked %d, stretched epochs %d)" % (a["
 print("  epoch length               : %d ms interval, pause avg %d us, max %d us" % (a["interval_ms"], a["avg_pause_us"], a["max_pause_us"]))
 print("  checkpoint rate            : %.1f /s" % (a["checkpoints"] * 1000.0 / max(a["uptime_ms"], 1)))
 print("  checkpoints applied on B   : %d, partial dropped %d" % (b["checkpoints"], b["discarded"]))
+d = b.get("disk", {})
+print("  disk on B                  : %d staged writes, committed up to epoch %d" % (d.get("staged_writes", 0), d.get("committed_epoch", 0)))
 print("  failover                   : restored checkpoint %d, restore %.1f ms, total %.1f ms" % (fo.get("checkpoint", 0), fo.get("restore_us", 0) / 1000.0, fo.get("total_us", 0) / 1000.0))
 PY
 echo "  demo time                  : $(printf '%.1f' "$(echo "$(date +%s.%N) - $START" | bc)") s"
