@@ -226,7 +226,7 @@ static int open_disk(struct remusd_session *s, enum diskrep_role role, struct re
 	dc.state_dir = dir;
 	s->dr = diskrep_backend("builtin");
 	if ((rc = s->dr->open(&dc, &s->disk, err)) < 0)
-		return remus_err_wrap(err, "guest %s: diskrep: ", s->name);
+		return remus_err_wrap(err, "guest %s: diskrep", s->name);
 	return 0;
 }
 
@@ -382,7 +382,7 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	s->conn = NULL;
 	remusd_rnet_params(env, &s->gc, &p);
 	if ((rc = rnet_connect(host, port, &p, &s->conn, err)) < 0)
-		return remus_err_wrap(err, "protect %s: ", s->name);
+		return remus_err_wrap(err, "protect %s", s->name);
 	snprintf(s->peer, sizeof(s->peer), "%s:%u", host, port);
 	if ((rc = open_netbuf(s, err)) < 0)
 		return rc;

@@ -119,7 +119,7 @@ int ckd_deliver_in(struct ckd_link *l, const struct diskrep_ops *dr, struct disk
 		if (l->in_len - off < flen)
 			break;
 		if ((rc = dr->deliver(d, h, (size_t)flen, &ev, err)) < 0)
-			return remus_err_wrap(err, "disk frame at channel offset %" PRIu64 ": ",
+			return remus_err_wrap(err, "disk frame at channel offset %" PRIu64 "",
 			                      l->bytes_in + off);
 		if ((ev.type == DISKREP_EV_EPOCH_READY || ev.type == DISKREP_EV_SYNC_DONE) &&
 		    ev.epoch > *ready)

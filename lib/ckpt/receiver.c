@@ -155,7 +155,7 @@ static int apply_ckpt(struct ckpt_receiver *r, const struct stream_ckpt *c, stru
 	/* disk first (journaled, crash-safe), then memory: both are at N
 	 * before N is acknowledged */
 	if (r->cfg.dr && (rc = r->cfg.dr->commit(r->cfg.disk, c->seq, err)) < 0)
-		return remus_err_wrap(err, "commit disk epoch %" PRIu64 ": ", c->seq);
+		return remus_err_wrap(err, "commit disk epoch %" PRIu64 "", c->seq);
 	for (size_t i = 0; i < c->npages; i++)
 		memcpy(r->ram + c->pfns[i] * STREAM_PAGE_SIZE, c->pages + i * STREAM_PAGE_SIZE,
 		       STREAM_PAGE_SIZE);
@@ -307,18 +307,18 @@ int ckpt_receiver_failover(struct ckpt_receiver *r, const struct hv_guest_config
 	if (r->cfg.dr && ((rc = r->cfg.dr->discard_uncommitted(r->cfg.disk, err)) < 0 ||
 	                  (r->cfg.dr->promote && (rc = r->cfg.dr->promote(r->cfg.disk, err)) < 0 &&
 	                   rc != DISKREP_EUNSUPP)))
-		return remus_err_wrap(err, "failover disk: ");
+		return remus_err_wrap(err, "failover disk");
 	if ((rc = hv->restore(gcfg, &ck, &g, err)) < 0)
-		return remus_err_wrap(err, "failover from checkpoint %" PRIu64 ": ", r->applied);
+		return remus_err_wrap(err, "failover from checkpoint %" PRIu64 "", r->applied);
 	t1 = ckpt_now_us();
 	if (hv->announce && (rc = hv->announce(g, err)) < 0 && rc != HV_EUNSUPP) {
 		hv->destroy(g);
-		return remus_err_wrap(err, "failover announce: ");
+		return remus_err_wrap(err, "failover announce");
 	}
 	t2 = ckpt_now_us();
 	if ((rc = hv->start(g, err)) < 0) {
 		hv->destroy(g);
-		return remus_err_wrap(err, "failover start: ");
+		return remus_err_wrap(err, "failover start");
 	}
 	t3 = ckpt_now_us();
 	t->detect_to_restore_us = t0 - r->stop_us;

@@ -71,7 +71,7 @@ static int copy_paused(struct ckpt_sender *s, const uint64_t *pfns, size_t n,
 	if ((rc = reserve_pages(s, n, err)))
 		return rc;
 	if (n && (rc = s->cfg.hv->copy_pages(s->cfg.guest, pfns, n, s->pages, err)) < 0)
-		return remus_err_wrap(err, "copy %zu pages: ", n);
+		return remus_err_wrap(err, "copy %zu pages", n);
 	return 0;
 }
 
@@ -86,7 +86,7 @@ static int capture(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 	if (s->cfg.nb && (rc = netbuf_epoch_close(s->cfg.nb, n)) < 0)
 		return remus_err_set(err, rc, "netbuf close epoch %" PRIu64 ": %s", n, s->cfg.nb->err.msg);
 	if ((rc = hv->suspend(s->cfg.guest, err)) < 0)
-		return remus_err_wrap(err, "suspend for checkpoint %" PRIu64 ": ", n);
+		return remus_err_wrap(err, "suspend for checkpoint %" PRIu64 "", n);
 	if ((rc = cks_fault(s, "paused", n, err)) ||
 	    (rc = hv->dirty_log(s->cfg.guest, &s->dirty, err)) < 0 ||
 	    (rc = copy_paused(s, s->dirty.pfns, s->dirty.count, err)) ||
@@ -99,7 +99,7 @@ out:
 		struct remus_err e2 = { 0 };
 		int rc2 = hv->resume(s->cfg.guest, rc ? &e2 : err);
 		if (rc == 0 && rc2 < 0)
-			rc = remus_err_wrap(err, "resume after checkpoint %" PRIu64 ": ", n);
+			rc = remus_err_wrap(err, "resume after checkpoint %" PRIu64 "", n);
 	}
 	dt = ckpt_now_us() - t0;
 	cks_lock(s);
@@ -166,10 +166,10 @@ static int precopy_pass(struct ckpt_sender *s, const uint64_t *pfns, size_t n,
 	for (size_t i = 0; i < n; i += STREAM_DEFAULT_MAX_PAGES) {
 		size_t cnt = n - i < STREAM_DEFAULT_MAX_PAGES ? n - i : STREAM_DEFAULT_MAX_PAGES;
 		if ((rc = s->cfg.hv->suspend(s->cfg.guest, err)) < 0)
-			return remus_err_wrap(err, "pre-copy suspend: ");
+			return remus_err_wrap(err, "pre-copy suspend");
 		rc = copy_paused(s, pfns + i, cnt, err);
 		if (s->cfg.hv->resume(s->cfg.guest, rc ? &(struct remus_err){ 0 } : err) < 0 && !rc)
-			return remus_err_wrap(err, "pre-copy resume: ");
+			return remus_err_wrap(err, "pre-copy resume");
 		if (rc || (rc = put_pages(s, pfns + i, cnt, err)) || (rc = cks_send_out(s, err)))
 			return rc;
 		pr->pages_sent += cnt;
@@ -189,10 +189,10 @@ static int read_dirty(struct ckpt_sender *s, struct remus_err *err)
 	int rc;
 
 	if ((rc = s->cfg.hv->suspend(s->cfg.guest, err)) < 0)
-		return remus_err_wrap(err, "pre-copy suspend: ");
+		return remus_err_wrap(err, "pre-copy suspend");
 	rc = s->cfg.hv->dirty_log(s->cfg.guest, &s->dirty, err);
 	if (s->cfg.hv->resume(s->cfg.guest, rc < 0 ? &(struct remus_err){ 0 } : err) < 0 && rc >= 0)
-		return remus_err_wrap(err, "pre-copy resume: ");
+		return remus_err_wrap(err, "pre-copy resume");
 	return rc < 0 ? rc : 0;
 }
 
@@ -261,7 +261,7 @@ static int disk_resync(struct ckpt_sender *s, struct remus_err *err)
 	int rc, prc = 0;
 
 	if ((rc = s->cfg.hv->suspend(s->cfg.guest, err)) < 0)
-		return remus_err_wrap(err, "disk resync suspend: ");
+		return remus_err_wrap(err, "disk resync suspend");
 	if ((rc = pthread_create(&th, NULL, resync_main, &j)) != 0) {
 		s->cfg.hv->resume(s->cfg.guest, &(struct remus_err){ 0 });
 		return remus_err_sys(err, rc, "disk resync thread");

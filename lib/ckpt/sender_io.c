@@ -98,7 +98,7 @@ static int handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 	if (s->cfg.nb && (rc = netbuf_release(s->cfg.nb, n)) < 0)
 		return remus_err_set(err, rc, "netbuf release %" PRIu64 ": %s", n, s->cfg.nb->err.msg);
 	if (s->cfg.dr && (rc = s->cfg.dr->epoch_acked(s->cfg.disk, n, err)) < 0)
-		return remus_err_wrap(err, "disk epoch %" PRIu64 " acked: ", n);
+		return remus_err_wrap(err, "disk epoch %" PRIu64 " acked", n);
 	s->acked = n;
 	cks_lock(s);
 	s->st.acked = n;
@@ -253,7 +253,7 @@ int cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err)
 	if (s->cfg.nb)
 		netbuf_release_all(s->cfg.nb);
 	if (rc != CKPT_EPEER)
-		remus_err_wrap(err, "backup lost: ");
+		remus_err_wrap(err, "backup lost");
 	return CKPT_EPEER;
 }
 
