@@ -30,3 +30,6 @@ INTEG_TESTS += tests/fault/ckpt_trials.sh
 soak-ckpt: $(CKPT_TRIALS_BIN)
 	BUILD=$(BUILD) CKPT_TRIALS=500 tests/fault/ckpt_trials.sh
 soak: soak-ckpt
+
+BENCHES += ckpt_bench
+ckpt_bench_SRCS := bench/ckpt_bench.c
