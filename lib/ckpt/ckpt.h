@@ -123,7 +123,8 @@ void ckpt_sender_stats(struct ckpt_sender *s, struct ckpt_stats *out);
 
 struct ckpt_receiver_cfg {
 	const struct hv_ops *hv;
-	struct rnet_conn *conn;       /* handshaken; the engine does not own it */
+	struct rnet_conn *conn;       /* handshaken, not owned; NULL: no link (tests,
+	                               * fuzzing: bytes come from ckpt_receiver_feed) */
 	uint64_t ram_bytes;           /* the guest's RAM size (from its config) */
 	const struct diskrep_ops *dr; /* NULL: no disk replication */
 	struct diskrep *disk;         /* backup handle */
@@ -150,6 +151,11 @@ void ckpt_receiver_free(struct ckpt_receiver *r);
  * readable, CKPT_EPEER / CKPT_ESTREAM when the primary was lost or sent bad
  * data (the partial checkpoint has been dropped): the caller fails over. */
 int  ckpt_receiver_run(struct ckpt_receiver *r, int stop_fd, struct remus_err *err);
+/* Hand migration-stream bytes to the receiver directly (no link): complete
+ * checkpoints are checked and applied (acknowledged only with a link).
+ * 0, or CKPT_ESTREAM with the reason; the partial checkpoint is dropped. */
+int  ckpt_receiver_feed(struct ckpt_receiver *r, const void *p, size_t len,
+                        struct remus_err *err);
 /* Restore the guest from the last applied checkpoint and start it: discard
  * uncommitted disk writes, hv->restore, hv->announce, hv->start. */
 int  ckpt_receiver_failover(struct ckpt_receiver *r, const struct hv_guest_config *gcfg,

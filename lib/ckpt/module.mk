@@ -33,3 +33,8 @@ soak: soak-ckpt
 
 BENCHES += ckpt_bench
 ckpt_bench_SRCS := bench/ckpt_bench.c
+
+FUZZ_TARGETS += ckpt_recv
+ckpt_recv_SRCS := tests/fuzz/ckpt_recv.c
+ckpt_recv_SMOKE := 15
+ckpt_recv_CORPUS := tests/fuzz/corpus/ckpt_recv

@@ -43,9 +43,9 @@ int ckpt_receiver_new(const struct ckpt_receiver_cfg *cfg, struct ckpt_receiver 
 	struct ckpt_receiver *r;
 
 	*out = NULL;
-	if (cfg->hv == NULL || cfg->conn == NULL || cfg->ram_bytes == 0 ||
+	if (cfg->hv == NULL || cfg->ram_bytes == 0 ||
 	    cfg->ram_bytes % STREAM_PAGE_SIZE)
-		return remus_err_set(err, CKPT_ECONFIG, "receiver: hv, conn and a page-aligned "
+		return remus_err_set(err, CKPT_ECONFIG, "receiver: hv and a page-aligned "
 		                     "ram_bytes are required (ram_bytes %" PRIu64 ")", cfg->ram_bytes);
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return remus_err_sys(err, ENOMEM, "receiver");
@@ -167,7 +167,7 @@ static int apply_ckpt(struct ckpt_receiver *r, const struct stream_ckpt *c, stru
 	r->st.last_dirty = c->npages;
 	r->st.last_ckpt_ms = rnet_now_ms();
 	pthread_mutex_unlock(&r->lock);
-	return rnet_conn_send_ack(r->cfg.conn, c->seq, err);
+	return r->cfg.conn ? rnet_conn_send_ack(r->cfg.conn, c->seq, err) : 0;
 }
 
 /* Feed migration-stream bytes to the assembler; apply what completes. */
@@ -191,6 +191,16 @@ static int take_stream(struct ckpt_receiver *r, const uint8_t *p, size_t len,
 			return rc;
 	}
 	return 0;
+}
+
+int ckpt_receiver_feed(struct ckpt_receiver *r, const void *p, size_t len,
+                       struct remus_err *err)
+{
+	int rc = take_stream(r, p, len, err);
+
+	if (rc < 0)
+		stream_asm_abort(&r->as, "bad stream");
+	return rc;
 }
 
 /* Handle every complete message from the primary.  1: clean end (BYE). */
@@ -246,6 +256,9 @@ int ckpt_receiver_run(struct ckpt_receiver *r, int stop_fd, struct remus_err *er
 {
 	struct rnet_conn *c = r->cfg.conn;
 	int rc = 0;
+
+	if (c == NULL)
+		return remus_err_set(err, CKPT_ECONFIG, "receiver: run needs a link");
 
 	for (;;) {
 		struct pollfd p[3] = {

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -68,11 +69,45 @@ static void test_netbuf_released_on_ack(void **state)
 	rig_down(&r);
 }
 
+/* Xen-layout stream bytes straight into a receiver: a checkpoint is
+ * applied only once its CHECKPOINT_END is in, and only whole. */
+static void test_feed_applies_complete_checkpoints_only(void **state)
+{
+	struct ckpt_receiver_cfg cfg = { .hv = &pvm_hv_ops, .ram_bytes = 64 * 4096 };
+	struct ckpt_receiver *r;
+	struct remus_err err = { 0 };
+	struct ckpt_stats st;
+	uint8_t buf[65536], zero[4096] = { 0 };
+	FILE *f = fopen("tests/data/stream/two-checkpoints.bin", "rb");
+	size_t n;
+
+	(void)state;
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	assert_true(n > 16 && n < sizeof(buf));
+	assert_int_equal(ckpt_receiver_new(&cfg, &r, &err), 0);
+	/* all but checkpoint 2's CHECKPOINT_END (the last 8 bytes) */
+	assert_int_equal(ckpt_receiver_feed(r, buf, n - 8, &err), 0);
+	ckpt_receiver_stats(r, &st);
+	assert_int_equal(st.checkpoints, 1);
+	assert_memory_not_equal(ckpt_receiver_ram(r), zero, 4096);     /* pfn 0 from ckpt 1 */
+	assert_int_equal(ckpt_receiver_feed(r, buf + n - 8, 8, &err), 0);
+	ckpt_receiver_stats(r, &st);
+	assert_int_equal(st.checkpoints, 2);
+	/* garbage after a complete checkpoint: refused, nothing more applied */
+	assert_int_equal(ckpt_receiver_feed(r, "garbage!", 8, &err), CKPT_ESTREAM);
+	ckpt_receiver_stats(r, &st);
+	assert_int_equal(st.checkpoints, 2);
+	ckpt_receiver_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_partial_dropped_replica_continues),
 		cmocka_unit_test(test_netbuf_released_on_ack),
+		cmocka_unit_test(test_feed_applies_complete_checkpoints_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
