@@ -8,34 +8,20 @@
 Connection errors: reconnect (bounded) and go on; a PUT whose reply never
 came is not recorded (it was not acknowledged).
 """
+import os
 import signal
-import socket
 import sys
 import time
 
-PORT = 7000
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "guest"))
+from kvclient import Conn  # noqa: E402  (the guest kit's line client)
+
 stop = False
 
 
 def on_term(_sig, _frm):
     global stop
     stop = True
-
-
-class Conn:
-    def __init__(self, host, timeout=5.0):
-        self.s = socket.create_connection((host, PORT), timeout=timeout)
-        self.buf = b""
-
-    def cmd(self, line):
-        self.s.sendall(line.encode() + b"\n")
-        while b"\n" not in self.buf:
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed by the guest")
-            self.buf += chunk
-        reply, self.buf = self.buf.split(b"\n", 1)
-        return reply.decode()
 
 
 def connect(host, deadline):
@@ -57,7 +43,7 @@ def put(host, out):
             key, val = "k%06d" % i, "v%06d-%s" % (i, "x" * (i % 40))
             try:
                 r = c.cmd("PUT %s %s" % (key, val))
-            except OSError:
+            except (OSError, RuntimeError):   # RuntimeError: closed by the guest
                 if stop:
                     break
                 reconnects += 1

@@ -8,12 +8,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/remusd_lib.sh
 
 hosts_setup
-G=counter
-[ -f "$BUILD/tests/pvm/counter.elf" ] || skip "counter guest not built"
-GUEST=(
-	"[guest $G]" "type = pvm" "image = $PWD/$BUILD/tests/pvm/counter.elf" "mem = 16M"
-	"interval = 20" "netbuf = none" "diskrep = none" "unsafe = no-netbuf,no-diskrep"
-)
+counter_guest
 write_conf a "${GUEST[@]}" "peer = $IP_B:7575"
 write_conf b "${GUEST[@]}" "peer = $IP_A:7575"
 start_daemon a

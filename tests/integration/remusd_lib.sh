@@ -109,3 +109,14 @@ wait_ge() {
 	done
 	fail "host $1 guest $2: $3 is '$v', waited ${5:-20} s for >= $4"
 }
+
+# counter_guest [EXTRA-LINES...]: GUEST=( conf lines of pvm's counter guest,
+# no NIC, no disk ); skips when the guest is not built.
+counter_guest() {
+	[ -f "$BUILD/tests/pvm/counter.elf" ] || skip "counter guest not built"
+	G=counter
+	GUEST=(
+		"[guest $G]" "type = pvm" "image = $PWD/$BUILD/tests/pvm/counter.elf" "mem = 16M"
+		"interval = 20" "netbuf = none" "diskrep = none" "unsafe = no-netbuf,no-diskrep" "$@"
+	)
+}
