@@ -19,6 +19,7 @@ static void put_stats(struct json_object *o, const struct ckpt_stats *st)
 	put_u64(o, "stretched", st->stretched);
 	put_u64(o, "pages", st->pages);
 	put_u64(o, "bytes", st->bytes);
+	put_u64(o, "wire_bytes", st->wire_bytes);
 	put_u64(o, "last_dirty", st->last_dirty);
 	put_u64(o, "precopy_rounds", st->precopy_rounds);
 	put_u64(o, "precopy_pages", st->precopy_pages);

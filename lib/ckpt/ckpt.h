@@ -26,6 +26,10 @@
  * disk epoch and sends ACK(N).  A partial checkpoint is dropped and counted.
  * Failover restores the guest from the last applied checkpoint.
  *
+ * Compression is the connection's (negotiated in the rnet handshake):
+ * zlib is done by rnet; delta (XOR against the page last sent + zero-run
+ * runs, bounded sender cache, receiver shadow) by the engine (delta.c).
+ *
  * Both ends talk over an authenticated rnet connection (lib/net).  Functions
  * return 0 or a negative code (-errno, CKPT_E*, or a lower module's code)
  * with the message in `err`; nothing here prints.
@@ -77,6 +81,7 @@ struct ckpt_stats {
 	uint64_t stretched;           /* sender: ticks skipped, N still sending */
 	uint64_t pages;               /* pages sent / applied in checkpoints */
 	uint64_t bytes;               /* stream bytes sent / received */
+	uint64_t wire_bytes;          /* sender: queued after delta compression */
 	uint64_t precopy_rounds, precopy_pages;
 	uint64_t last_pause_us, max_pause_us, total_pause_us;
 	uint64_t last_dirty;          /* pages in the last checkpoint */
@@ -97,6 +102,7 @@ struct ckpt_sender_cfg {
 	unsigned max_precopy_rounds;  /* 0: 5 */
 	uint64_t precopy_stop_pages;  /* stop pre-copy at this few dirty; 0: 256 */
 	uint32_t ack_timeout_ms;      /* unacked checkpoint counts as peer loss; 0: 2000 */
+	size_t delta_cache_pages;     /* delta compression's page cache; 0: 4096 */
 	ckpt_progress_fn progress;
 	void *progress_arg;
 	struct ckpt_fault fault;

@@ -1,6 +1,7 @@
 # lib/ckpt: the checkpoint engine (sender epoch loop, receiver staging+commit,
 # failover).  Also registers remusd/remusctl and the engine's tests.
-LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/disk.c
+LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/disk.c \
+	lib/ckpt/delta.c
 
 UNIT_TESTS += test_ckpt
 test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pvm_testlib.c tests/unit/net_test_util.c

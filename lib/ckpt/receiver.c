@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ckpt/ckpt.h"
+#include "ckpt/delta_impl.h"
 #include "ckpt/disk_impl.h"
 #include "diskrep/diskrep.h"
 #include "stream/stream.h"
@@ -32,6 +33,8 @@ struct ckpt_receiver {
 	struct stream_asm as;
 	struct ckd_link dl;           /* disk channel */
 	uint64_t disk_ready;          /* last disk epoch fully staged */
+	bool delta;                   /* delta compression negotiated */
+	struct ckdx_rx dx;
 	pthread_mutex_t lock;
 	struct ckpt_stats st;
 };
@@ -53,13 +56,15 @@ int ckpt_receiver_new(const struct ckpt_receiver_cfg *cfg, struct ckpt_receiver 
 	r->nr_pfns = cfg->ram_bytes / STREAM_PAGE_SIZE;
 	r->ram = MAP_FAILED;
 	ckd_init(&r->dl, cfg->dr ? cfg->disk_fd : -1);
+	r->delta = cfg->conn && rnet_conn_compress(cfg->conn) == RNET_COMPRESS_DELTA;
 	acfg.max_ckpt_pages = r->nr_pfns * RECV_PRECOPY_PASSES;
 	stream_asm_init(&r->as, &acfg);
 	pthread_mutex_init(&r->lock, NULL);
 	r->ram_fd = memfd_create("remus-replica", MFD_CLOEXEC);
 	if (r->ram_fd < 0 || ftruncate(r->ram_fd, (off_t)cfg->ram_bytes) < 0 ||
 	    (r->ram = mmap(NULL, cfg->ram_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-	                   r->ram_fd, 0)) == MAP_FAILED) {
+	                   r->ram_fd, 0)) == MAP_FAILED ||
+	    (r->delta && ckdx_rx_init(&r->dx, cfg->ram_bytes, err) < 0)) {
 		int e = errno;
 		ckpt_receiver_free(r);
 		return remus_err_sys(err, e, "replica RAM of %" PRIu64 " bytes", cfg->ram_bytes);
@@ -81,6 +86,7 @@ void ckpt_receiver_free(struct ckpt_receiver *r)
 	hv_blob_free(&r->emu);
 	stream_asm_free(&r->as);
 	ckd_free(&r->dl);
+	ckdx_rx_free(&r->dx);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -217,7 +223,10 @@ static int drain_msgs(struct ckpt_receiver *r, struct remus_err *err)
 		if (rc != 1)
 			continue;
 		if (m.type == RNET_MSG_STREAM) {
-			if ((rc = take_stream(r, m.body, m.len, err)))
+			if (r->delta && (rc = ckdx_rx_feed(&r->dx, m.body, m.len, err)) < 0)
+				return rc;
+			if ((rc = r->delta ? take_stream(r, r->dx.plain, r->dx.plain_len, err)
+			                   : take_stream(r, m.body, m.len, err)))
 				return rc;
 			/* a long backlog must not starve our heartbeats and ACKs */
 			if ((rc = rnet_conn_tick(r->cfg.conn, rnet_now_ms(), err)) < 0 ||

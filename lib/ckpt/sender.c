@@ -52,6 +52,7 @@ static int put_pages(struct ckpt_sender *s, const uint64_t *pfns, size_t n,
 	const void *ptr[STREAM_DEFAULT_MAX_PAGES];
 	int rc;
 
+	s->cur_pfns = pfns;     /* page k of s->pages is pfns[k] (delta) */
 	for (size_t i = 0; i < n; i += STREAM_DEFAULT_MAX_PAGES) {
 		uint32_t cnt = (uint32_t)(n - i < STREAM_DEFAULT_MAX_PAGES ? n - i : STREAM_DEFAULT_MAX_PAGES);
 		for (uint32_t k = 0; k < cnt; k++)
@@ -290,5 +291,6 @@ int ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err)
 	if ((s->cfg.dr && (rc = disk_resync(s, err))) || (rc = precopy(s, err)) ||
 	    (rc = cks_take_checkpoint(s, err)))
 		return cks_lost(s, rc, err);
-	return cks_wait_ack(s, 1, err);
+	return cks_wait_ack(s, 1, s->ack_timeout_ms > CKPT_FIRST_ACK_MS ? s->ack_timeout_ms
+	                                                               : CKPT_FIRST_ACK_MS, err);
 }

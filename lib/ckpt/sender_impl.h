@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "ckpt/ckpt.h"
+#include "ckpt/delta_impl.h"
 #include "ckpt/disk_impl.h"
 #include "stream/stream.h"
 
@@ -28,6 +29,9 @@ struct ckpt_sender {
 	pthread_mutex_t lock;         /* guards st */
 	struct ckpt_stats st;
 	struct ckd_link dl;           /* disk channel */
+	bool delta;                   /* delta compression negotiated */
+	struct ckdx_tx dx;
+	const uint64_t *cur_pfns;     /* pfns of the pages in s->pages being queued */
 };
 
 int  cks_fault(struct ckpt_sender *s, const char *point, uint64_t epoch, struct remus_err *err);
@@ -36,7 +40,9 @@ int  cks_send_out(struct ckpt_sender *s, struct remus_err *err);
 int  cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_err *err);
 int  cks_forward_disk(struct ckpt_sender *s, struct remus_err *err);
 int  cks_drain(struct ckpt_sender *s, struct remus_err *err);
-int  cks_wait_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err);
+/* The backup may take long to apply the whole first checkpoint. */
+#define CKPT_FIRST_ACK_MS 60000u
+int  cks_wait_ack(struct ckpt_sender *s, uint64_t n, uint32_t timeout_ms, struct remus_err *err);
 int  cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err);
 void cks_lock(struct ckpt_sender *s);
 void cks_unlock(struct ckpt_sender *s);

@@ -58,6 +58,12 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 	s->stop_pages = cfg->precopy_stop_pages ? cfg->precopy_stop_pages : 256;
 	stream_buf_init(&s->out);
 	ckd_init(&s->dl, cfg->dr ? cfg->disk_fd : -1);
+	s->delta = rnet_conn_compress(cfg->conn) == RNET_COMPRESS_DELTA;
+	if (s->delta && ckdx_init(&s->dx, cfg->delta_cache_pages, err) < 0) {
+		stream_buf_free(&s->out);
+		free(s);
+		return err->code;
+	}
 	pthread_mutex_init(&s->lock, NULL);
 	s->st.started_ms = rnet_now_ms();
 	*out = s;
@@ -74,6 +80,7 @@ void ckpt_sender_free(struct ckpt_sender *s)
 	hv_blob_free(&s->emu);
 	free(s->pages);
 	ckd_free(&s->dl);
+	ckdx_free(&s->dx);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -180,6 +187,51 @@ int cks_forward_disk(struct ckpt_sender *s, struct remus_err *err)
 	return rc;
 }
 
+/* Queue bytes as stream frames, waiting for room at the queue's bound. */
+static int send_stream(struct ckpt_sender *s, const void *p, size_t len, struct remus_err *err)
+{
+	int rc;
+
+	while ((rc = rnet_conn_send_stream(s->cfg.conn, p, len, err)) == RNET_ENOBUFS)
+		if ((rc = cks_pump(s, -1, 100, err)) < 0)
+			return rc;
+	cks_lock(s);
+	s->st.wire_bytes += len;
+	cks_unlock(s);
+	return rc;
+}
+
+/* Delta: pages of s->pages become PAGE/DELTA items, the rest RAW items. */
+static int send_delta(struct ckpt_sender *s, const struct iovec *v, struct remus_err *err)
+{
+	const uint8_t *b = v->iov_base, *end = s->pages + s->pages_cap * STREAM_PAGE_SIZE;
+	size_t room = CKDX_OUT_MAX - 65536 - 2 * STREAM_PAGE_SIZE;
+	int rc;
+
+	if (b >= s->pages && b < end && (size_t)(b - s->pages) % STREAM_PAGE_SIZE == 0 &&
+	    v->iov_len % STREAM_PAGE_SIZE == 0) {
+		for (size_t k = 0; k < v->iov_len / STREAM_PAGE_SIZE; k++) {
+			size_t idx = (size_t)(b - s->pages) / STREAM_PAGE_SIZE + k;
+			ckdx_page(&s->dx, s->cur_pfns[idx], b + k * STREAM_PAGE_SIZE);
+			if (s->dx.len > room) {
+				if ((rc = send_stream(s, s->dx.out, s->dx.len, err)) < 0)
+					return rc;
+				s->dx.len = 0;
+			}
+		}
+		return 0;
+	}
+	for (size_t off = 0; off < v->iov_len; off += 65536) {
+		ckdx_raw(&s->dx, b + off, v->iov_len - off < 65536 ? v->iov_len - off : 65536);
+		if (s->dx.len > room) {
+			if ((rc = send_stream(s, s->dx.out, s->dx.len, err)) < 0)
+				return rc;
+			s->dx.len = 0;
+		}
+	}
+	return 0;
+}
+
 /* Queue everything in s->out on the connection, waiting for room when the
  * transport's queue is at its bound; then forget it. */
 int cks_send_out(struct ckpt_sender *s, struct remus_err *err)
@@ -193,12 +245,12 @@ int cks_send_out(struct ckpt_sender *s, struct remus_err *err)
 	if ((iov = malloc(nseg * sizeof(*iov))) == NULL)
 		return remus_err_sys(err, ENOMEM, "send: %zu segments", nseg);
 	n = (size_t)stream_buf_iov(&s->out, iov, (int)nseg);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		while ((rc = rnet_conn_send_stream(s->cfg.conn, iov[i].iov_base, iov[i].iov_len,
-		                                   err)) == RNET_ENOBUFS) {
-			if ((rc = cks_pump(s, -1, 100, err)) < 0)
-				break;
-		}
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = s->delta ? send_delta(s, &iov[i], err)
+		              : send_stream(s, iov[i].iov_base, iov[i].iov_len, err);
+	if (rc == 0 && s->delta && s->dx.len) {
+		rc = send_stream(s, s->dx.out, s->dx.len, err);
+		s->dx.len = 0;
 	}
 	free(iov);
 	cks_lock(s);
@@ -227,17 +279,18 @@ int cks_drain(struct ckpt_sender *s, struct remus_err *err)
 	return 0;
 }
 
-/* Wait (bounded by the ack timeout) until checkpoint n is acknowledged. */
-int cks_wait_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
+/* Wait (bounded by timeout_ms) until checkpoint n is acknowledged; the
+ * heartbeats meanwhile tell a busy backup from a dead one. */
+int cks_wait_ack(struct ckpt_sender *s, uint64_t n, uint32_t timeout_ms, struct remus_err *err)
 {
-	uint64_t deadline = rnet_now_ms() + s->ack_timeout_ms;
+	uint64_t deadline = rnet_now_ms() + timeout_ms;
 	int rc;
 
 	while (s->acked < n) {
 		uint64_t now = rnet_now_ms();
 		if (now >= deadline)
 			return cks_lost(s, remus_err_set(err, CKPT_EPEER, "no ACK of checkpoint %" PRIu64
-			                                 " within %" PRIu32 " ms", n, s->ack_timeout_ms), err);
+			                                 " within %" PRIu32 " ms", n, timeout_ms), err);
 		if ((rc = cks_pump(s, -1, (int)(deadline - now), err)) < 0)
 			return cks_lost(s, rc, err);
 	}

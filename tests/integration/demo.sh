@@ -92,6 +92,7 @@ GUESTCONF=(
 	"mac = 02:77:00:00:00:10"
 	"ip = $GUEST_IP/24"
 	"interval = ${INTERVAL:-25}"
+	"compression = ${COMPRESSION:-delta}"
 	"netbuf = ${NETBUF:-inline}"
 	"diskrep = builtin"
 	"unsafe = ${NETBUF:+no-netbuf}${NETBUF:-none}"
@@ -127,7 +128,7 @@ wait "$CLIENT_PID"
 cat "$TMPD/client.log"
 ctl b status $G --json >"$TMPD/b-status.json"
 
-python3 - "$TMPD/a-status.json" "$TMPD/b-status.json" <<'PY'
+python3 - "$TMPD/a-status.json" "$TMPD/b-status.json" "${COMPRESSION:-delta}" <<'PY'
 import json, sys
 a = json.load(open(sys.argv[1]))["guests"][0]
 b = json.load(open(sys.argv[2]))["guests"][0]
@@ -136,6 +137,7 @@ print("summary:")
 print("  checkpoints sent by host-a : %d (acked %d, stretched epochs %d)" % (a["checkpoints"], a["acked"], a["stretched"]))
 print("  epoch length               : %d ms interval, pause avg %d us, max %d us" % (a["interval_ms"], a["avg_pause_us"], a["max_pause_us"]))
 print("  checkpoint rate            : %.1f /s" % (a["checkpoints"] * 1000.0 / max(a["uptime_ms"], 1)))
+print("  stream bytes               : %.1f MiB, %.1f MiB on the wire (%s)" % (a["bytes"] / 1048576.0, a["wire_bytes"] / 1048576.0, sys.argv[3]))
 print("  checkpoints applied on B   : %d, partial dropped %d" % (b["checkpoints"], b["discarded"]))
 d = b.get("disk", {})
 print("  disk on B                  : %d staged writes, committed up to epoch %d" % (d.get("staged_writes", 0), d.get("committed_epoch", 0)))

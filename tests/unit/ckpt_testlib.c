@@ -57,7 +57,7 @@ static int frame_out(void *arg, const void *frame, size_t len)
 	return 0;
 }
 
-void rig_up(struct rig *r, bool with_netbuf)
+void rig_up(struct rig *r, bool with_netbuf, uint32_t compress)
 {
 	struct ckpt_receiver_cfg rc = { .hv = &pvm_hv_ops, .ram_bytes = MEM };
 	struct remus_err err = { 0 };
@@ -67,7 +67,10 @@ void rig_up(struct rig *r, bool with_netbuf)
 	side_init(&r->pri, r->keys.good, true);
 	side_init(&r->bak, r->keys.good, false);
 	/* a loaded test machine (ASan, shared CPUs) must not fake a peer loss */
-	r->pri.p.hb_timeout_ms = r->bak.p.hb_timeout_ms = 5000;
+	r->pri.p.hb_timeout_ms = r->bak.p.hb_timeout_ms = 30000;
+	r->pri.p.caps.compress_mask |= RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA);
+	r->bak.p.caps.compress_mask |= RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA);
+	r->pri.p.caps.compress = compress;
 	side_pair_handshake(&r->pri, &r->bak);
 	assert_int_equal(r->pri.rc, 0);
 	assert_int_equal(r->bak.rc, 0);

@@ -40,7 +40,8 @@ struct rig {
 	uint64_t acked_at_stop;
 };
 
-void rig_up(struct rig *r, bool with_netbuf);
+/* compress: RNET_COMPRESS_* the primary asks for (both sides offer all). */
+void rig_up(struct rig *r, bool with_netbuf, uint32_t compress);
 void rig_down(struct rig *r);
 /* Sync, then run the sender until it stops (fault point or kill), then
  * the primary "dies" and the receiver sees the stream end. */
