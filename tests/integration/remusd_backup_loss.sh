@@ -8,11 +8,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/remusd_lib.sh
 
 hosts_setup
-counter_guest
-write_conf a "${GUEST[@]}" "peer = $IP_B:7575"
-write_conf b "${GUEST[@]}" "peer = $IP_A:7575"
-start_daemon a
-start_daemon b
+counter_hosts
 ctl a start $G || fail "start"
 ctl a protect $G --wait 60 >/dev/null || fail "protect"
 wait_ge a $G acked 3

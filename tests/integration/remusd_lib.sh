@@ -120,3 +120,13 @@ counter_guest() {
 		"interval = 20" "netbuf = none" "diskrep = none" "unsafe = no-netbuf,no-diskrep" "$@"
 	)
 }
+
+# counter_hosts: both hosts configured with the counter guest (peers of
+# each other), both daemons started.
+counter_hosts() {
+	counter_guest
+	write_conf a "${GUEST[@]}" "peer = $IP_B:7575"
+	write_conf b "${GUEST[@]}" "peer = $IP_A:7575"
+	start_daemon a
+	start_daemon b
+}
