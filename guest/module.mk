@@ -50,7 +50,7 @@ GUEST_HOSTED_BINS := $(foreach g,$(GUEST_HOSTED),$(BUILD)/guest/hosted/$(g))
 ALL_EXTRA += $(GUEST_ELFS) $(GUEST_HOSTED_BINS)
 CHECK_PREREQS += $(GUEST_ELFS) $(GUEST_HOSTED_BINS)
 DEPS_PKGS += curl iputils-ping iptables python3
-INTEG_TESTS += tests/guest/kvstore.sh tests/guest/httpd.sh
+INTEG_TESTS += tests/guest/elf.sh tests/guest/kvstore.sh tests/guest/httpd.sh
 
 # Fuzz targets: frames into the stack, the kvstore log replay, HTTP heads.
 FUZZ_TARGETS += guest_frame guest_kvlog guest_http
@@ -70,3 +70,8 @@ test_guest_rt_SRCS := tests/unit/test_guest_rt.c guest/rt/fmt.c guest/rt/heap.c 
 	guest/apps/kvlog.c guest/apps/http_parse.c
 UNIT_TESTS += test_guest_tcp
 test_guest_tcp_SRCS := tests/unit/test_guest_tcp.c $(GUEST_NET_SRCS) guest/rt/mem_hosted.c guest/rt/util.c
+
+# Benchmarks (make bench): runtime and stack costs against same-run baselines.
+BENCHES += bench_guest
+bench_guest_SRCS := tests/guest/bench_guest.c $(GUEST_NET_SRCS) guest/rt/mem_hosted.c \
+	guest/rt/util.c guest/rt/heap.c guest/rt/fmt.c guest/rt/hc_hosted.c

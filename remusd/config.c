@@ -87,6 +87,7 @@ int conf_err(struct conf_parse *ps, const char *key, const char *fmt, ...)
 	return REMUSD_ECONF;
 }
 
+/* Characters allowed in guest and interface names. */
 bool conf_ident_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -275,6 +276,7 @@ static int conf_close_file(struct conf_parse *ps)
 	return 0;
 }
 
+/* The documented defaults of [global] (docs/config.md). */
 static void conf_defaults(struct remusd_conf *c)
 {
 	snprintf(c->listen_addr, sizeof(c->listen_addr), "*");
@@ -285,6 +287,7 @@ static void conf_defaults(struct remusd_conf *c)
 	c->hb_timeout_ms = RNET_HB_TIMEOUT_DEFAULT;
 }
 
+/* Parse a whole text into a new conf, or nothing at all. */
 int remusd_conf_parse(const char *name, const char *text, size_t len,
 		      struct remusd_conf **out, struct remus_err *err)
 {
@@ -356,6 +359,7 @@ out:
 	return rc;
 }
 
+/* Read and parse remus.conf at start. */
 int remusd_conf_load(const char *path, struct remusd_conf **out, struct remus_err *err)
 {
 	char *text = NULL;
@@ -371,6 +375,7 @@ int remusd_conf_load(const char *path, struct remusd_conf **out, struct remus_er
 	return rc;
 }
 
+/* SIGHUP: swap only on complete success, keep the old conf otherwise. */
 int remusd_conf_reload(const char *path, struct remusd_conf **cur, struct remus_err *err)
 {
 	struct remusd_conf *fresh = NULL;
@@ -383,11 +388,13 @@ int remusd_conf_reload(const char *path, struct remusd_conf **cur, struct remus_
 	return 0;
 }
 
+/* A conf is one allocation. */
 void remusd_conf_free(struct remusd_conf *c)
 {
 	free(c);
 }
 
+/* Find a guest section by name. */
 const struct remusd_guest_conf *remusd_conf_guest(const struct remusd_conf *c, const char *name)
 {
 	size_t i;
@@ -398,11 +405,13 @@ const struct remusd_guest_conf *remusd_conf_guest(const struct remusd_conf *c, c
 	return NULL;
 }
 
+/* Config word of a netbuf backend, for status output. */
 const char *remusd_netbuf_name(uint32_t v)
 {
 	return v <= REMUSD_NETBUF_NONE ? netbuf_words[v].word : "unknown";
 }
 
+/* Config word of a guest type, for status output. */
 const char *remusd_guest_type_name(uint32_t v)
 {
 	return v <= REMUSD_GUEST_XEN ? type_words[v].word : "unknown";

@@ -50,6 +50,7 @@ static const struct ctl_rule *ctl_rule_of(uint16_t type)
 	return NULL;
 }
 
+/* Message name for errors and logs. */
 const char *ctl_type_name(uint16_t type)
 {
 	const struct ctl_rule *r = ctl_rule_of(type);
@@ -57,6 +58,7 @@ const char *ctl_type_name(uint16_t type)
 	return r ? r->name : "unknown";
 }
 
+/* Text of one `check` reason bit, from the fixed list. */
 const char *ctl_check_reason(uint32_t bit)
 {
 	static const char *const reasons[] = {
@@ -100,11 +102,13 @@ static int ctl_put_field(uint8_t *f, size_t cap, const char *s)
 	return 0;
 }
 
+/* LIST: no body. */
 int ctl_encode_list(uint8_t *buf, size_t cap, uint32_t seq)
 {
 	return ctl_put_header(buf, cap, CTL_LIST, seq, 0);
 }
 
+/* The requests whose body is only a guest name. */
 int ctl_encode_guest_req(uint8_t *buf, size_t cap, uint16_t type, uint32_t seq,
 			 const char *guest)
 {
@@ -119,6 +123,7 @@ int ctl_encode_guest_req(uint8_t *buf, size_t cap, uint16_t type, uint32_t seq,
 	return n;
 }
 
+/* PROTECT: guest, peer and the unsafe options the user accepted. */
 int ctl_encode_protect(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 		       const char *peer, uint32_t unsafe)
 {
@@ -134,6 +139,7 @@ int ctl_encode_protect(uint8_t *buf, size_t cap, uint32_t seq, const char *guest
 	return n;
 }
 
+/* The final answer to a request: code plus text or JSON. */
 int ctl_encode_reply(uint8_t *buf, size_t cap, uint32_t seq, int32_t code,
 		     uint32_t format, const char *payload, size_t len)
 {
@@ -151,6 +157,7 @@ int ctl_encode_reply(uint8_t *buf, size_t cap, uint32_t seq, int32_t code,
 	return n;
 }
 
+/* Sync progress for protect's progress bar. */
 int ctl_encode_progress(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 			uint32_t phase, uint64_t done, uint64_t total)
 {
@@ -167,6 +174,7 @@ int ctl_encode_progress(uint8_t *buf, size_t cap, uint32_t seq, const char *gues
 	return n;
 }
 
+/* The reasons a guest cannot be protected. */
 int ctl_encode_check_reply(uint8_t *buf, size_t cap, uint32_t seq, uint32_t reasons)
 {
 	int n = ctl_put_header(buf, cap, CTL_CHECK_REPLY, seq, 8);
@@ -176,6 +184,7 @@ int ctl_encode_check_reply(uint8_t *buf, size_t cap, uint32_t seq, uint32_t reas
 	return n;
 }
 
+/* Judge a header before reading any body: magic, version, type, length. */
 int ctl_parse_header(const uint8_t *buf, size_t len, uint16_t *type, uint32_t *body_len,
 		     struct remus_err *err)
 {
@@ -271,6 +280,7 @@ static int ctl_parse_body(const uint8_t *b, uint32_t blen, struct ctl_msg *m,
 	}
 }
 
+/* Decode one whole message, checking every field. */
 int ctl_parse(const uint8_t *buf, size_t len, struct ctl_msg *m, struct remus_err *err)
 {
 	const struct ctl_rule *r;

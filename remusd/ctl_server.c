@@ -20,6 +20,7 @@ struct ctl_server {
 	struct ctl_server_stats st;
 };
 
+/* Listen on the control socket with no clients yet. */
 int ctl_server_new(const char *path, ctl_handler fn, void *arg, struct ctl_server **out,
 		   struct remus_err *err)
 {
@@ -132,6 +133,7 @@ static int ctl_server_serve(struct ctl_server *s, unsigned i)
 	}
 }
 
+/* One round of the loop: serve readable clients, then accept newcomers. */
 int ctl_server_poll(struct ctl_server *s, int timeout_ms, struct remus_err *err)
 {
 	struct pollfd pfd[1 + CTL_SERVER_MAX_CLIENTS];
@@ -156,11 +158,13 @@ int ctl_server_poll(struct ctl_server *s, int timeout_ms, struct remus_err *err)
 	return handled;
 }
 
+/* Counters for tests and remusctl stats. */
 void ctl_server_stats(const struct ctl_server *s, struct ctl_server_stats *st)
 {
 	*st = s->st;
 }
 
+/* Shut the server down and remove the socket file. */
 void ctl_server_free(struct ctl_server *s)
 {
 	unsigned i;

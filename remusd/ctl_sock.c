@@ -22,6 +22,7 @@ struct ctl_conn {
 	uint8_t buf[CTL_MSG_MAX];
 };
 
+/* Monotonic milliseconds for deadlines. */
 static uint64_t ctl_now_ms(void)
 {
 	struct timespec ts;
@@ -64,6 +65,7 @@ static int ctl_clear_stale(const char *path, const struct sockaddr_un *sun,
 	return unlink(path) < 0 ? remus_err_sys(err, errno, "unlink %s", path) : 0;
 }
 
+/* The daemon's listening socket, mode 0600 before anyone can connect. */
 int ctl_listen(const char *path, struct remus_err *err)
 {
 	struct sockaddr_un sun;
@@ -93,6 +95,7 @@ err:
 	return rc;
 }
 
+/* A connection object around a connected socket (closed on failure). */
 static int ctl_conn_wrap(int fd, struct ctl_conn **out, struct remus_err *err)
 {
 	struct ctl_conn *c = malloc(sizeof(*c));
@@ -107,6 +110,7 @@ static int ctl_conn_wrap(int fd, struct ctl_conn **out, struct remus_err *err)
 	return 0;
 }
 
+/* Accept one client, refusing any uid but root and ours. */
 int ctl_accept(int lfd, struct ctl_conn **out, struct remus_err *err)
 {
 	struct ucred cred;
@@ -130,6 +134,7 @@ int ctl_accept(int lfd, struct ctl_conn **out, struct remus_err *err)
 	return ctl_conn_wrap(fd, out, err);
 }
 
+/* remusctl's side: connect to the daemon. */
 int ctl_connect(const char *path, struct ctl_conn **out, struct remus_err *err)
 {
 	struct sockaddr_un sun;
@@ -150,11 +155,13 @@ int ctl_connect(const char *path, struct ctl_conn **out, struct remus_err *err)
 	return ctl_conn_wrap(fd, out, err);
 }
 
+/* The socket for the caller's poll set. */
 int ctl_conn_fd(const struct ctl_conn *c)
 {
 	return c->fd;
 }
 
+/* Close a control connection. */
 void ctl_conn_free(struct ctl_conn *c)
 {
 	if (c == NULL)
@@ -185,6 +192,7 @@ static int ctl_conn_split(struct ctl_conn *c, struct ctl_msg *m, struct remus_er
 	return 1;
 }
 
+/* Non-blocking receive that refuses bad messages from their header. */
 int ctl_conn_recv(struct ctl_conn *c, struct ctl_msg *m, struct remus_err *err)
 {
 	ssize_t n;
@@ -213,6 +221,7 @@ int ctl_conn_recv(struct ctl_conn *c, struct ctl_msg *m, struct remus_err *err)
 	}
 }
 
+/* Blocking receive with a deadline, for remusctl. */
 int ctl_conn_wait(struct ctl_conn *c, struct ctl_msg *m, uint32_t timeout_ms,
 		  struct remus_err *err)
 {
@@ -232,6 +241,7 @@ int ctl_conn_wait(struct ctl_conn *c, struct ctl_msg *m, uint32_t timeout_ms,
 	}
 }
 
+/* Send a whole message, giving up on a peer that does not read. */
 int ctl_conn_send(struct ctl_conn *c, const uint8_t *msg, size_t len, uint32_t timeout_ms,
 		  struct remus_err *err)
 {
@@ -259,6 +269,7 @@ int ctl_conn_send(struct ctl_conn *c, const uint8_t *msg, size_t len, uint32_t t
 	return 0;
 }
 
+/* One remusctl request: send, relay progress, return the final reply. */
 int ctl_call(struct ctl_conn *c, const uint8_t *req, size_t len, uint32_t timeout_ms,
 	     void (*progress)(void *arg, const struct ctl_msg *m), void *arg,
 	     struct ctl_msg *reply, struct remus_err *err)

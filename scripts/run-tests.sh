@@ -46,7 +46,8 @@ for spec in $fuzz; do
 	IFS=: read -r name secs corpus <<<"$spec"
 	work=$BUILD/fuzz/corpus-$name
 	mkdir -p "$work"
-	run_suite "fuzz/$name(${secs}s)" "$BUILD/fuzz/$name" -max_total_time="$secs" \
+	# libFuzzer exits 77 on a crash by default, which would read as "skipped".
+	run_suite "fuzz/$name(${secs}s)" "$BUILD/fuzz/$name" -max_total_time="$secs" -error_exitcode=1 \
 		-print_final_stats=1 "$work" ${corpus:+$corpus}
 done
 

@@ -6,6 +6,7 @@
 
 #define COUNTER_PERIOD_NS 100000000ull
 
+/* Print the counter every period, sleeping in the wait hypercall. */
 int main(void)
 {
 	struct pvm_info info;

@@ -50,8 +50,11 @@ static void dirtier_config(struct dirtier_cfg *cfg)
 		cfg->rate = 1;
 	if (cfg->ws == 0)
 		cfg->ws = 1;
+	if (cfg->ws > PVM_RAM_MAX / PVM_PAGE_SIZE)   /* keeps ws * page size in range */
+		cfg->ws = PVM_RAM_MAX / PVM_PAGE_SIZE;
 }
 
+/* Dirty pages at the configured rate and report progress. */
 int main(void)
 {
 	struct dirtier_cfg cfg = { .rate = 100, .ws = 4096 };

@@ -83,6 +83,7 @@ static const char *http_header(const char *s, size_t n, struct http_req *r)
 	return NULL;
 }
 
+/* Parse the request head line by line (see http_parse.h). */
 int http_parse_head(const char *buf, size_t len, struct http_req *r, const char **why)
 {
 	size_t off, eol;

@@ -221,6 +221,7 @@ static uint64_t httpd_idle(void *user, struct net *n, uint64_t now_ms)
 	return h->next_tick;
 }
 
+/* Serve HTTP forever. */
 int main(void)
 {
 	static struct httpd h;
@@ -232,7 +233,7 @@ int main(void)
 	h.next_tick = h.start_ms + HTTPD_TICK_MS;
 	n = netif_open();
 	if (!n || net_tcp_listen(n, HTTPD_PORT, httpd_event, &h)) {
-		rt_printf("httpd: no network interface\n");
+		rt_printf("httpd: no NIC, no IPv4 address in PVM_HC_INFO, or no memory\n");
 		return 1;
 	}
 	rt_printf("httpd: ready on port %d\n", HTTPD_PORT);

@@ -36,6 +36,7 @@ void kvlog_batch_reset(struct kvlog_batch *b, uint64_t first_seq)
 	b->first_seq = first_seq;
 }
 
+/* Append one PUT record; false if it is out of bounds or the batch is full. */
 bool kvlog_batch_add(struct kvlog_batch *b, const uint8_t *key, size_t klen,
 		     const uint8_t *val, size_t vlen)
 {
@@ -57,6 +58,7 @@ bool kvlog_batch_add(struct kvlog_batch *b, const uint8_t *key, size_t klen,
 	return true;
 }
 
+/* Write the header (with both CRCs) and pad to a whole sector. */
 uint32_t kvlog_batch_seal(struct kvlog_batch *b)
 {
 	uint32_t total = (b->len + KVLOG_SECTOR - 1) / KVLOG_SECTOR * KVLOG_SECTOR;
@@ -73,6 +75,7 @@ uint32_t kvlog_batch_seal(struct kvlog_batch *b)
 	return total / KVLOG_SECTOR;
 }
 
+/* Validate a batch header from disk before trusting any of its fields. */
 const char *kvlog_parse_hdr(const uint8_t *p, uint64_t expect_seq, struct kvlog_hdr *out)
 {
 	struct kvlog_hdr h;
@@ -119,6 +122,7 @@ static const char *kvlog_walk(const uint8_t *p, const struct kvlog_hdr *h, bool 
 	return off == h->bytes ? NULL : "payload has bytes after the last record";
 }
 
+/* Check the payload CRC and every record, then apply all (never half). */
 const char *kvlog_apply(const uint8_t *payload, const struct kvlog_hdr *h,
 			kvlog_apply_fn fn, void *user)
 {
@@ -131,6 +135,7 @@ const char *kvlog_apply(const uint8_t *payload, const struct kvlog_hdr *h,
 	return kvlog_walk(payload, h, true, fn, user);
 }
 
+/* Rebuild state from the log; reports where and why replay stopped. */
 int kvlog_replay(kvlog_read_fn rd, void *rd_user, uint64_t nsectors, uint8_t *buf,
 		 kvlog_apply_fn fn, void *user, struct kvlog_replay *out)
 {

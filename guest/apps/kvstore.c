@@ -385,6 +385,7 @@ static uint64_t kv_idle(void *user, struct net *n, uint64_t now_ms)
 	return 0;
 }
 
+/* Replay the log, then serve TCP and UDP forever. */
 int main(void)
 {
 	static struct kv kv;
@@ -398,7 +399,7 @@ int main(void)
 	kv.batch.buf = rt_malloc(KVLOG_BATCH_MAX);
 	kv.net = netif_open();
 	if (!kv.bucket || !kv.batch.buf || !kv.net) {
-		rt_printf("kvstore: %s\n", kv.net ? "out of memory" : "no network interface");
+		rt_printf("kvstore: %s\n", kv.net ? "out of memory" : "no NIC or no IPv4 address in PVM_HC_INFO");
 		return 1;
 	}
 	kv.next_seq = 1;

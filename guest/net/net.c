@@ -98,8 +98,12 @@ void net_input(struct net *n, const uint8_t *frame, size_t len, uint64_t now_ms)
 
 	n->now_ms = now_ms;
 	n->st.rx_frames++;
-	if (len < NET_ETH_HDR || len > NET_FRAME_MAX) {
+	if (len < NET_ETH_HDR) {
 		n->st.drop_short++;
+		return;
+	}
+	if (len > NET_FRAME_MAX) {
+		n->st.drop_malformed++;
 		return;
 	}
 	bcast = memcmp(frame, eth_bcast, 6) == 0;

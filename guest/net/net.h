@@ -2,7 +2,8 @@
  * guest/net: a small TCP/IP stack for pvm guests (Ethernet, ARP, IPv4,
  * ICMP echo, UDP, TCP passive open).  It is driven from outside: feed
  * received frames to net_input, call net_timer when net_next_timer says,
- * net_flush before sleeping; frames leave through the config's send hook.
+ * net_flush after each batch (ACKs are sent once per batch, not per
+ * segment); frames leave through the config's send hook.
  * The stack never touches hypercalls itself, so the same code runs in a
  * pvm guest, a hosted test program and a fuzz target.
  * Every byte of a received frame is hostile: bad frames are dropped and
@@ -34,7 +35,7 @@ struct net_stats {
 	uint64_t rx_frames, tx_frames;
 	uint64_t drop_short;      /* truncated header or length beyond the frame */
 	uint64_t drop_checksum;   /* IPv4/ICMP/UDP/TCP checksum mismatch */
-	uint64_t drop_malformed;  /* impossible field values (version, ihl, offsets) */
+	uint64_t drop_malformed;  /* impossible values (version, ihl, offsets, oversize) */
 	uint64_t drop_fragment;   /* IPv4 fragments (not supported) */
 	uint64_t drop_other;      /* not for us, unknown protocol or port */
 	uint64_t drop_noroute;    /* output with no ARP answer or route */
@@ -51,7 +52,8 @@ void net_input(struct net *n, const uint8_t *frame, size_t len, uint64_t now_ms)
 void net_timer(struct net *n, uint64_t now_ms);
 /* Earliest pending timer in ms (0: none). */
 uint64_t net_next_timer(const struct net *n);
-/* Send what applications queued outside of a callback (and window updates). */
+/* Send pending ACKs, window updates and queued data: call after each batch
+ * of net_input/net_timer calls and after the application wrote. */
 void net_flush(struct net *n, uint64_t now_ms);
 /* Broadcast a gratuitous ARP for our address (after failover/migration). */
 void net_announce(struct net *n);

@@ -16,15 +16,17 @@ static void netif_send(void *ctx, const void *frame, size_t len)
 	hc_net_send(frame, len);
 }
 
+/* Configure the stack from the info hypercall (NULL: no NIC, no IPv4 address
+ * or no memory). */
 struct net *netif_open(void)
 {
 	struct pvm_info info;
 	struct net_config cfg = { .send = netif_send };
-	static const uint8_t zero_mac[6];
+	static const uint8_t zero[6];
 
 	memset(&info, 0, sizeof(info));
 	if (hc_info(&info, sizeof(info)) < (int64_t)offsetof(struct pvm_info, boot_count) ||
-	    memcmp(info.mac, zero_mac, 6) == 0)
+	    memcmp(info.mac, zero, 6) == 0 || memcmp(info.ipv4_addr, zero, 4) == 0)
 		return NULL;
 	memcpy(cfg.mac, info.mac, 6);
 	memcpy(cfg.ipv4, info.ipv4_addr, 4);
@@ -34,6 +36,7 @@ struct net *netif_open(void)
 	return net_create(&cfg);
 }
 
+/* Receive, run timers and the application hook, flush, sleep; forever. */
 _Noreturn void netif_run(struct net *n, const struct netif_hooks *hooks)
 {
 	uint8_t frame[PVM_FRAME_MAX];

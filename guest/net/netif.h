@@ -15,7 +15,8 @@ struct netif_hooks {
 	void *user;
 };
 
-/* Create the stack from the machine's NIC config; NULL if there is no NIC. */
+/* Create the stack from the machine's NIC config; NULL if there is no NIC
+ * or no IPv4 address. */
 struct net *netif_open(void);
 /* Run the loop forever. */
 _Noreturn void netif_run(struct net *n, const struct netif_hooks *hooks);

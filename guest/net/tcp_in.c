@@ -355,8 +355,7 @@ static void tcp_segment(struct net_tcp *c, const struct tcp_seg *s)
 	}
 	if (s->dlen || (s->flags & TCP_FIN))
 		tcp_process_data(c, s);
-	if (c->state != TCP_CLOSED)
-		tcp_output(c);
+	/* ACKs and replies go out in net_flush, once per receive batch */
 }
 
 /* Parse and check one segment (src points at the IP source, dst follows). */

@@ -248,6 +248,7 @@ static bool tcp_can_send(const struct net_tcp *c)
 	return (c->state == TCP_ESTABLISHED || c->state == TCP_CLOSE_WAIT) && !c->fin_queued;
 }
 
+/* Hand received bytes to the application; a reopened window is advertised. */
 size_t net_tcp_read(struct net_tcp *c, void *buf, size_t cap)
 {
 	uint32_t n = c->rx.len < cap ? c->rx.len : (uint32_t)cap;
@@ -262,11 +263,13 @@ size_t net_tcp_read(struct net_tcp *c, void *buf, size_t cap)
 	return n;
 }
 
+/* Bytes waiting to be read. */
 size_t net_tcp_readable(const struct net_tcp *c)
 {
 	return c->rx.len;
 }
 
+/* Let the application scan for a delimiter without copying. */
 size_t net_tcp_peek(const struct net_tcp *c, size_t off, const uint8_t **p)
 {
 	uint32_t pos;
@@ -278,6 +281,7 @@ size_t net_tcp_peek(const struct net_tcp *c, size_t off, const uint8_t **p)
 	return c->rx.cap - pos < c->rx.len - off ? c->rx.cap - pos : c->rx.len - off;
 }
 
+/* Queue bytes for sending (sent by tcp_output after the callback). */
 size_t net_tcp_write(struct net_tcp *c, const void *buf, size_t len)
 {
 	if (!tcp_can_send(c))
@@ -285,22 +289,26 @@ size_t net_tcp_write(struct net_tcp *c, const void *buf, size_t len)
 	return ring_write(&c->tx, buf, len > c->tx.cap ? c->tx.cap : (uint32_t)len);
 }
 
+/* Free send-buffer space (0 once closed for sending). */
 size_t net_tcp_writable(const struct net_tcp *c)
 {
 	return tcp_can_send(c) ? c->tx.cap - c->tx.len : 0;
 }
 
+/* The peer finished sending and everything was read. */
 bool net_tcp_eof(const struct net_tcp *c)
 {
 	return (c->fin_rcvd || c->state == TCP_CLOSED) && c->rx.len == 0;
 }
 
+/* Graceful close: a FIN follows the queued data. */
 void net_tcp_close(struct net_tcp *c)
 {
 	if (c->state == TCP_ESTABLISHED || c->state == TCP_CLOSE_WAIT)
 		c->fin_queued = true;
 }
 
+/* Hard close: reset the peer and drop the connection. */
 void net_tcp_abort(struct net_tcp *c)
 {
 	if (c->state == TCP_FREE || c->state == TCP_CLOSED || c->state == TCP_TIME_WAIT)
@@ -309,16 +317,19 @@ void net_tcp_abort(struct net_tcp *c)
 	tcp_set_closed(c);
 }
 
+/* Attach the application's per-connection state. */
 void net_tcp_set_app(struct net_tcp *c, void *app)
 {
 	c->app = app;
 }
 
+/* The application's per-connection state. */
 void *net_tcp_app(const struct net_tcp *c)
 {
 	return c->app;
 }
 
+/* The stack a connection belongs to. */
 struct net *net_tcp_net(const struct net_tcp *c)
 {
 	return c->n;

@@ -239,32 +239,31 @@ static int hosted_blk_range(struct hosted_machine *m, uint64_t sector, uint64_t 
 	return 0;
 }
 
-/* Read sectors with pread. */
-int64_t hc_blk_read(uint64_t sector, void *buf, uint64_t nsectors)
+/* Transfer whole sectors between buf and the image (pread/pwrite). */
+static int64_t hosted_blk_io(uint64_t sector, void *buf, uint64_t nsectors, bool write)
 {
 	struct hosted_machine *m = hosted();
 	int rc = hosted_blk_range(m, sector, nsectors);
 	size_t len = nsectors * PVM_SECTOR_SIZE;
+	off_t off = (off_t)(sector * PVM_SECTOR_SIZE);
+	ssize_t n;
 
 	if (rc)
 		return rc;
-	if (pread(m->disk_fd, buf, len, (off_t)(sector * PVM_SECTOR_SIZE)) != (ssize_t)len)
-		return -PVM_EIO;
-	return 0;
+	n = write ? pwrite(m->disk_fd, buf, len, off) : pread(m->disk_fd, buf, len, off);
+	return n == (ssize_t)len ? 0 : -PVM_EIO;
 }
 
-/* Write sectors with pwrite. */
+/* Read sectors. */
+int64_t hc_blk_read(uint64_t sector, void *buf, uint64_t nsectors)
+{
+	return hosted_blk_io(sector, buf, nsectors, false);
+}
+
+/* Write sectors. */
 int64_t hc_blk_write(uint64_t sector, const void *buf, uint64_t nsectors)
 {
-	struct hosted_machine *m = hosted();
-	int rc = hosted_blk_range(m, sector, nsectors);
-	size_t len = nsectors * PVM_SECTOR_SIZE;
-
-	if (rc)
-		return rc;
-	if (pwrite(m->disk_fd, buf, len, (off_t)(sector * PVM_SECTOR_SIZE)) != (ssize_t)len)
-		return -PVM_EIO;
-	return 0;
+	return hosted_blk_io(sector, (void *)buf, nsectors, true);
 }
 
 /* Flush with fdatasync. */

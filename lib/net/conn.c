@@ -49,6 +49,7 @@ int rnet_conn_new(struct rnet_io *io, const struct rnet_params *p,
 		return remus_err_sys(err, ENOMEM, "rnet connection buffers");
 	}
 	c->io = io;
+	c->rx_stalled = true;       /* TLS may hold bytes read with the handshake */
 	c->peer = *peer;
 	c->compress = compress;
 	c->hb_interval = p->hb_interval_ms ? p->hb_interval_ms : RNET_HB_INTERVAL_DEFAULT;
@@ -58,6 +59,7 @@ int rnet_conn_new(struct rnet_io *io, const struct rnet_params *p,
 	return 0;
 }
 
+/* Close the socket and drop every buffer; queued bytes are lost. */
 void rnet_conn_free(struct rnet_conn *c)
 {
 	if (c == NULL)
@@ -69,16 +71,19 @@ void rnet_conn_free(struct rnet_conn *c)
 	free(c);
 }
 
+/* The socket for the caller's poll set. */
 int rnet_conn_fd(const struct rnet_conn *c)
 {
 	return c->io->fd;
 }
 
+/* What the peer announced, for status output. */
 const struct rnet_caps *rnet_conn_peer_caps(const struct rnet_conn *c)
 {
 	return &c->peer;
 }
 
+/* The compression this session agreed on. */
 uint32_t rnet_conn_compress(const struct rnet_conn *c)
 {
 	return c->compress;
@@ -124,6 +129,7 @@ static int conn_fill(struct rnet_conn *c, struct remus_err *err)
 	return 0;
 }
 
+/* Pull what the socket has; the clock marks the peer alive if bytes came. */
 int rnet_conn_feed(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err)
 {
 	conn_clock(c, now_ms);
@@ -171,10 +177,11 @@ static int conn_deliver(struct rnet_conn *c, struct rnet_msg *m, struct remus_er
 	}
 }
 
+/* Hand out the next whole message, refusing bad frames before use. */
 int rnet_conn_next(struct rnet_conn *c, struct rnet_msg *msg, struct remus_err *err)
 {
-	size_t used = 0;
-	int rc, refilled = 0;
+	size_t used = 0, before;
+	int rc;
 
 	for (;;) {
 		rc = rnet_frame_parse(c->rx + c->rx_head, c->rx_tail - c->rx_head, msg, &used, err);
@@ -182,13 +189,15 @@ int rnet_conn_next(struct rnet_conn *c, struct rnet_msg *msg, struct remus_err *
 			return rc;
 		if (rc == 0) {
 			/* Bytes may wait in TLS or behind a full buffer where
-			 * poll() will not report them: pull once more. */
-			if (refilled || (!c->rx_stalled && c->io->ops->pending(c->io) == 0))
+			 * poll() will not report them: pull until no progress. */
+			if (!c->rx_stalled && c->io->ops->pending(c->io) == 0)
 				return 0;
-			refilled = 1;
+			before = c->rx_tail - c->rx_head;
 			rc = conn_fill(c, err);
 			if (rc < 0)
 				return rc;
+			if (c->rx_tail - c->rx_head == before)
+				return 0;
 			continue;
 		}
 		c->rx_head += used;
@@ -305,18 +314,21 @@ static int conn_send_split(struct rnet_conn *c, bool stream, const uint8_t *p, s
 	return 0;
 }
 
+/* Queue migration-stream bytes; the v2 stream stays byte-exact. */
 int rnet_conn_send_stream(struct rnet_conn *c, const void *buf, size_t len,
 			  struct remus_err *err)
 {
 	return conn_send_split(c, true, buf, len, err);
 }
 
+/* Queue an opaque diskrep message on its own channel. */
 int rnet_conn_send_disk(struct rnet_conn *c, const void *buf, size_t len,
 			struct remus_err *err)
 {
 	return conn_send_split(c, false, buf, len, err);
 }
 
+/* Backup: acknowledge checkpoint N so the primary releases its output. */
 int rnet_conn_send_ack(struct rnet_conn *c, uint64_t ckpt, struct remus_err *err)
 {
 	uint8_t b[8];
@@ -325,6 +337,7 @@ int rnet_conn_send_ack(struct rnet_conn *c, uint64_t ckpt, struct remus_err *err
 	return conn_queue(c, RNET_MSG_ACK, b, 8, NULL, 0, true, err);
 }
 
+/* Announce a clean shutdown, so the peer does not fail over. */
 int rnet_conn_send_bye(struct rnet_conn *c, uint32_t reason, struct remus_err *err)
 {
 	uint8_t b[4];
@@ -333,6 +346,7 @@ int rnet_conn_send_bye(struct rnet_conn *c, uint32_t reason, struct remus_err *e
 	return conn_queue(c, RNET_MSG_BYE, b, 4, NULL, 0, true, err);
 }
 
+/* Write what the socket takes; the rest waits for POLLOUT. */
 int rnet_conn_flush(struct rnet_conn *c, struct remus_err *err)
 {
 	ssize_t n;
@@ -350,11 +364,13 @@ int rnet_conn_flush(struct rnet_conn *c, struct remus_err *err)
 	return 0;
 }
 
+/* Whether the caller should poll for POLLOUT. */
 bool rnet_conn_want_write(const struct rnet_conn *c)
 {
 	return c->tx_head < c->tx_tail;
 }
 
+/* Heartbeat and liveness: the failure detector the engine polls. */
 int rnet_conn_tick(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err)
 {
 	uint8_t b[8];
@@ -376,6 +392,7 @@ int rnet_conn_tick(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err)
 	return 0;
 }
 
+/* Poll timeout that wakes the caller for the next heartbeat or timeout. */
 uint32_t rnet_conn_next_tick_ms(const struct rnet_conn *c, uint64_t now_ms)
 {
 	uint64_t hb, to;
@@ -389,6 +406,7 @@ uint32_t rnet_conn_next_tick_ms(const struct rnet_conn *c, uint64_t now_ms)
 	return hb > now_ms ? (uint32_t)(hb - now_ms) : 0;
 }
 
+/* Counters for remusctl stats. */
 void rnet_conn_stats(const struct rnet_conn *c, struct rnet_stats *st)
 {
 	*st = c->st;

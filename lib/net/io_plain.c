@@ -42,6 +42,7 @@ static size_t plain_pending(struct rnet_io *io)
 	return 0;
 }
 
+/* Nothing to release beyond the socket. */
 static void plain_free(struct rnet_io *io)
 {
 	(void)io;

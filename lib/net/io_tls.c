@@ -22,6 +22,7 @@ static const unsigned char tls_aes128gcm_sha256[2] = { 0x13, 0x01 };
 struct tls_state {
 	SSL_CTX *ctx;
 	SSL *ssl;
+	bool server, peeked, done;
 	uint8_t psk[RNET_MAC_LEN];
 };
 
@@ -118,6 +119,7 @@ static ssize_t tls_result(struct rnet_io *io, int ok, size_t n, const char *what
 	}
 }
 
+/* Decrypted bytes, if a whole record is in. */
 static ssize_t tls_read(struct rnet_io *io, void *buf, size_t len, struct remus_err *err)
 {
 	struct tls_state *st = io->priv;
@@ -129,6 +131,7 @@ static ssize_t tls_read(struct rnet_io *io, void *buf, size_t len, struct remus_
 	return tls_result(io, ok, n, "read", err);
 }
 
+/* Encrypt and send; partial writes allowed (one record at a time). */
 static ssize_t tls_write(struct rnet_io *io, const void *buf, size_t len,
 			 struct remus_err *err)
 {
@@ -141,6 +144,7 @@ static ssize_t tls_write(struct rnet_io *io, const void *buf, size_t len,
 	return tls_result(io, ok, n, "write", err);
 }
 
+/* Decrypted bytes buffered in OpenSSL that poll() cannot see. */
 static size_t tls_pending(struct rnet_io *io)
 {
 	struct tls_state *st = io->priv;
@@ -148,6 +152,7 @@ static size_t tls_pending(struct rnet_io *io)
 	return (size_t)SSL_pending(st->ssl);
 }
 
+/* Release the TLS session and wipe the derived PSK. */
 static void tls_free(struct rnet_io *io)
 {
 	struct tls_state *st = io->priv;
@@ -169,49 +174,58 @@ static const struct rnet_io_ops tls_ops = {
 	.free = tls_free,
 };
 
-/* The server peeks at the first bytes so a plain-mode peer gets a clear
- * "tls is off there" instead of an opaque TLS alert. */
-static int tls_peek_plain_peer(int fd, uint64_t deadline_ms, struct remus_err *err)
+/* The server peeks at the first byte so a plain-mode peer gets a clear
+ * "tls is off there" instead of an opaque TLS alert.  1 when judged,
+ * 0 when nothing has arrived yet. */
+static int tls_peek_plain_peer(struct tls_state *st, int fd, struct remus_err *err)
 {
 	uint8_t b = 0;
-	ssize_t n;
-	int rc = rnet_wait_fd(fd, POLLIN, deadline_ms, err);
+	ssize_t n = recv(fd, &b, 1, MSG_PEEK);
 
-	if (rc < 0)
-		return rc;
-	n = recv(fd, &b, 1, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	if (n < 0)
+		return remus_err_sys(err, errno, "recv");
 	if (n == 0)
 		return remus_err_set(err, RNET_ECLOSED, "peer closed before the TLS handshake");
-	if (n == 1 && b != 0x16)
+	if (b != 0x16)
 		return remus_err_set(err, RNET_ETLS,
 				     "peer does not speak TLS: set tls on both sides");
-	return 0;
+	st->peeked = true;
+	return 1;
 }
 
-/* Drive SSL_connect/SSL_accept on the non-blocking socket to completion. */
-static int tls_handshake(struct tls_state *st, int fd, bool server,
-			 uint64_t deadline_ms, struct remus_err *err)
+/* One non-blocking step of SSL_connect/SSL_accept: 1 done, 0 wait for
+ * *events, <0 failed (a wrong key shows up here). */
+int rnet_io_tls_step(struct rnet_io *io, short *events, struct remus_err *err)
 {
-	int ok, e, rc;
+	struct tls_state *st = io->priv;
+	int ok, e;
 
-	for (;;) {
-		ERR_clear_error();
-		ok = server ? SSL_accept(st->ssl) : SSL_connect(st->ssl);
-		if (ok == 1)
-			return 0;
-		e = SSL_get_error(st->ssl, ok);
-		if (e == SSL_ERROR_WANT_READ)
-			rc = rnet_wait_fd(fd, POLLIN, deadline_ms, err);
-		else if (e == SSL_ERROR_WANT_WRITE)
-			rc = rnet_wait_fd(fd, POLLOUT, deadline_ms, err);
-		else if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN)
-			return remus_err_set(err, RNET_EAUTH,
-					     "TLS handshake: peer closed the connection (wrong key?)");
-		else
-			return tls_err(err, RNET_EAUTH, "handshake (wrong key?)");
-		if (rc < 0)
-			return rc;
+	if (st->done)
+		return 1;
+	if (st->server && !st->peeked) {
+		ok = tls_peek_plain_peer(st, io->fd, err);
+		if (ok <= 0) {
+			*events = POLLIN;
+			return ok;
+		}
 	}
+	ERR_clear_error();
+	ok = st->server ? SSL_accept(st->ssl) : SSL_connect(st->ssl);
+	if (ok == 1) {
+		st->done = true;
+		return 1;
+	}
+	e = SSL_get_error(st->ssl, ok);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		*events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+		return 0;
+	}
+	if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN)
+		return remus_err_set(err, RNET_EAUTH,
+				     "TLS handshake: peer closed the connection (wrong key?)");
+	return tls_err(err, RNET_EAUTH, "handshake (wrong key?)");
 }
 
 /* Build the PSK-only TLS 1.3 context for one connection. */
@@ -238,9 +252,9 @@ static int tls_setup(struct tls_state *st, int fd, bool server, struct remus_err
 	return 0;
 }
 
-/* Wrap fd in TLS and complete the handshake before the deadline. */
+/* Wrap fd in TLS; the handshake itself runs through rnet_io_tls_step. */
 int rnet_io_tls_new(int fd, bool server, const struct rnet_key *key,
-		    uint64_t deadline_ms, struct rnet_io **out, struct remus_err *err)
+		    struct rnet_io **out, struct remus_err *err)
 {
 	struct tls_state *st = calloc(1, sizeof(*st));
 	struct rnet_io *io = NULL;
@@ -248,18 +262,11 @@ int rnet_io_tls_new(int fd, bool server, const struct rnet_key *key,
 
 	if (st == NULL)
 		return remus_err_sys(err, ENOMEM, "rnet tls");
+	st->server = server;
 	rc = rnet_key_derive(key, "remus tls psk v1", NULL, 0, st->psk, err);
 	if (rc < 0)
 		goto err;
 	rc = tls_setup(st, fd, server, err);
-	if (rc < 0)
-		goto err;
-	if (server) {
-		rc = tls_peek_plain_peer(fd, deadline_ms, err);
-		if (rc < 0)
-			goto err;
-	}
-	rc = tls_handshake(st, fd, server, deadline_ms, err);
 	if (rc < 0)
 		goto err;
 	io = calloc(1, sizeof(*io));

@@ -170,6 +170,8 @@ const char *rnet_compress_name(uint32_t kind);
 const char *rnet_diskrep_name(uint32_t kind);
 
 /* ---- connection setup (blocking up to params->handshake_ms) --------- */
+/* Simple callers and tests; a daemon serving several guests should use the
+ * non-blocking rnet_hs_* form below so a silent peer cannot stall it. */
 /* Primary side: connect to host:port, handshake, authenticate. */
 int rnet_connect(const char *host, uint16_t port, const struct rnet_params *p,
 		 struct rnet_conn **out, struct remus_err *err);
@@ -183,6 +185,27 @@ int rnet_accept(int lfd, const struct rnet_params *p, struct rnet_conn **out,
  * tests over socketpairs. */
 int rnet_handshake_fd(int fd, bool primary, const struct rnet_params *p,
 		      struct rnet_conn **out, struct remus_err *err);
+
+/* ---- non-blocking handshake, for a daemon's poll loop ---------------- */
+/* The same handshake as a state machine: start it on a connected socket
+ * (takes fd, closed on failure), then call step whenever the socket shows
+ * rnet_hs_events() or the rnet_hs_next_ms() deadline is due.  step returns
+ * 0 in progress, 1 with *conn set (then call rnet_conn_next once: TLS may
+ * already hold data), or <0 (timeout, refusal, wrong key...).  The params'
+ * key must outlive the handshake.  Always rnet_hs_free() afterwards. */
+struct rnet_hs;
+int rnet_hs_start(int fd, bool primary, const struct rnet_params *p, uint64_t now_ms,
+		  struct rnet_hs **out, struct remus_err *err);
+int rnet_hs_step(struct rnet_hs *hs, uint64_t now_ms, struct rnet_conn **conn,
+		 struct remus_err *err);
+int rnet_hs_fd(const struct rnet_hs *hs);
+short rnet_hs_events(const struct rnet_hs *hs);
+uint32_t rnet_hs_next_ms(const struct rnet_hs *hs, uint64_t now_ms);
+void rnet_hs_free(struct rnet_hs *hs);
+/* Backup: accept one pending peer and start its handshake; -EAGAIN if
+ * nobody waits. */
+int rnet_accept_start(int lfd, const struct rnet_params *p, uint64_t now_ms,
+		      struct rnet_hs **out, struct remus_err *err);
 
 /* ---- established connection (non-blocking) ------------------------- */
 int rnet_conn_fd(const struct rnet_conn *c);

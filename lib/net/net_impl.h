@@ -30,9 +30,11 @@ struct rnet_io {
 
 /* Both take ownership of fd only on success. */
 int rnet_io_plain_new(int fd, struct rnet_io **out, struct remus_err *err);
-/* Runs the TLS 1.3 PSK handshake (bounded by deadline_ms, monotonic). */
+/* Sets up TLS 1.3 with the PSK; rnet_io_tls_step then runs its handshake
+ * without blocking: 1 done, 0 wait for *events (POLLIN/POLLOUT), <0 error. */
 int rnet_io_tls_new(int fd, bool server, const struct rnet_key *key,
-		    uint64_t deadline_ms, struct rnet_io **out, struct remus_err *err);
+		    struct rnet_io **out, struct remus_err *err);
+int rnet_io_tls_step(struct rnet_io *io, short *events, struct remus_err *err);
 void rnet_io_free(struct rnet_io *io);
 
 /* Wait until fd is ready for `events` or the deadline passes. */

@@ -112,18 +112,34 @@ out:
 	return rc;
 }
 
-/* Accept one pending peer and handshake with it; -EAGAIN if none waits. */
+/* Take one pending connection off the listening socket. */
+static int sock_accept(int lfd, struct remus_err *err)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd >= 0)
+		return fd;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return -EAGAIN;
+	return remus_err_sys(err, errno, "accept");
+}
+
+/* Accept one pending peer and handshake with it (blocking). */
 int rnet_accept(int lfd, const struct rnet_params *p, struct rnet_conn **out,
 		struct remus_err *err)
 {
-	int fd;
+	int fd = sock_accept(lfd, err);
 
 	*out = NULL;
-	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return -EAGAIN;
-		return remus_err_sys(err, errno, "accept");
-	}
-	return rnet_handshake_fd(fd, false, p, out, err);
+	return fd < 0 ? fd : rnet_handshake_fd(fd, false, p, out, err);
+}
+
+/* Accept one pending peer and start a non-blocking handshake with it. */
+int rnet_accept_start(int lfd, const struct rnet_params *p, uint64_t now_ms,
+		      struct rnet_hs **out, struct remus_err *err)
+{
+	int fd = sock_accept(lfd, err);
+
+	*out = NULL;
+	return fd < 0 ? fd : rnet_hs_start(fd, false, p, now_ms, out, err);
 }

@@ -91,6 +91,8 @@ void stream_asm_free(struct stream_asm *a)
 	stream_reader_free(&a->rd);
 	stream_ckpt_free(&a->staged);
 	stream_ckpt_free(&a->ready);
+	free(a->map);
+	a->map = NULL;
 }
 
 /* Anything staged since the last hand-over? */
@@ -102,6 +104,8 @@ static bool staged_any(const struct stream_asm *a)
 	    c->ncpuid || c->nmsrs || c->nblobs || c->has_headers || a->rd.in_ckpt;
 }
 
+static void map_reset(struct stream_asm *a);
+
 /* Drop the staged checkpoint; the message says which one and why. */
 static int discard(struct stream_asm *a, int code, const char *why)
 {
@@ -109,6 +113,7 @@ static int discard(struct stream_asm *a, int code, const char *why)
 	bool any = staged_any(a);
 
 	ckpt_clear(&a->staged);
+	map_reset(a);
 	a->failed = true;
 	if (any) {
 		a->discarded++;
@@ -129,6 +134,7 @@ static int deliver(struct stream_asm *a, bool final, struct stream_ckpt **out)
 	a->ready = a->staged;
 	a->staged = tmp;        /* reuse the old arrays */
 	ckpt_clear(&a->staged);
+	map_reset(a);
 	*out = &a->ready;
 	return 1;
 }
@@ -162,38 +168,122 @@ static int add_blob(struct stream_asm *a, uint32_t type, uint32_t id, uint32_t i
 	return 0;
 }
 
+/* Grow the page arena (pfns + pages) to hold n pages; cap only moves when both grew. */
+static int reserve_pages(struct stream_ckpt *c, size_t n)
+{
+	size_t cap = c->cap_pages ? c->cap_pages : 64, bytes;
+	void *p;
+
+	if (n <= c->cap_pages)
+		return 0;
+	while (cap < n)
+		if (!ck_mul_size(cap, 2, &cap))
+			return -ENOMEM;
+	if (!ck_mul_size(cap, STREAM_PAGE_SIZE, &bytes))
+		return -ENOMEM;
+	if ((p = realloc(c->pfns, cap * sizeof(*c->pfns))) == NULL)
+		return -ENOMEM;
+	c->pfns = p;
+	if ((p = realloc(c->pages, bytes)) == NULL)
+		return -ENOMEM;
+	c->pages = p;
+	c->cap_pages = cap;
+	return 0;
+}
+
+static size_t map_hash(uint64_t pfn, size_t mask)
+{
+	return (size_t)((pfn * 0x9e3779b97f4a7c15ULL) >> 17) & mask;
+}
+
+/* Slot of pfn in the staged arena, or SIZE_MAX. */
+static size_t map_find(const struct stream_asm *a, uint64_t pfn)
+{
+	size_t mask = a->map_cap - 1, h = map_hash(pfn, mask);
+
+	for (;; h = (h + 1) & mask) {
+		const struct stream_pfn_slot *e = &a->map[h];
+		if (e->gen != a->map_gen)
+			return SIZE_MAX;
+		if (e->pfn == pfn)
+			return e->slot;
+	}
+}
+
+static void map_put(struct stream_asm *a, uint64_t pfn, size_t slot)
+{
+	size_t mask = a->map_cap - 1, h = map_hash(pfn, mask);
+
+	while (a->map[h].gen == a->map_gen)
+		h = (h + 1) & mask;
+	a->map[h] = (struct stream_pfn_slot){ pfn, (uint32_t)slot, a->map_gen };
+}
+
+/* Keep the pfn map at most half full for n entries (rehashing the staged pages). */
+static int reserve_map(struct stream_asm *a, size_t n)
+{
+	size_t cap = a->map_cap ? a->map_cap : 1024;
+	struct stream_pfn_slot *m;
+
+	if (n <= a->map_cap / 2)
+		return 0;
+	while (cap / 2 < n)
+		if (!ck_mul_size(cap, 2, &cap))
+			return -ENOMEM;
+	if (cap > UINT32_MAX || (m = calloc(cap, sizeof(*m))) == NULL)
+		return -ENOMEM;
+	free(a->map);
+	a->map = m;
+	a->map_cap = cap;
+	a->map_gen = 1;
+	for (size_t i = 0; i < a->staged.npages; i++)
+		map_put(a, a->staged.pfns[i], i);
+	return 0;
+}
+
+/* Forget the pfn map of the staged checkpoint (O(1): a new generation). */
+static void map_reset(struct stream_asm *a)
+{
+	if (++a->map_gen == 0) {
+		if (a->map)
+			memset(a->map, 0, a->map_cap * sizeof(*a->map));
+		a->map_gen = 1;
+	}
+}
+
+/*
+ * Stage PAGE_DATA: a pfn sent again in the same checkpoint (precopy rounds
+ * of the first one) overwrites its earlier copy, so staging never holds
+ * more than one page per pfn.
+ */
 static int stage_pages(struct stream_asm *a, const struct stream_page_data *pd)
 {
 	struct stream_ckpt *c = &a->staged;
-	size_t npages = c->npages + pd->npages, bytes;
 	const uint8_t *src = pd->pages;
 	uint32_t i;
 
-	if (a->max_ckpt_pages && npages > a->max_ckpt_pages)
-		return STREAM_E_TOO_BIG;
-	if (!ck_mul_size(npages, STREAM_PAGE_SIZE, &bytes))
-		return -ENOMEM;
-	if (grow((void **)&c->pfns, &c->cap_pages, npages, sizeof(*c->pfns)) < 0)
-		return -ENOMEM;
-	/* pages grow with the same capacity as pfns */
-	{
-		void *p = realloc(c->pages, c->cap_pages * (size_t)STREAM_PAGE_SIZE);
-		if (p == NULL)
-			return -ENOMEM;
-		c->pages = p;
-	}
-	if (grow((void **)&c->nodata, &c->cap_nodata, c->nnodata + pd->count, sizeof(*c->nodata)) < 0)
+	if (reserve_pages(c, c->npages + pd->npages) < 0 ||
+	    reserve_map(a, c->npages + pd->npages) < 0 ||
+	    grow((void **)&c->nodata, &c->cap_nodata, c->nnodata + pd->count, sizeof(*c->nodata)) < 0)
 		return -ENOMEM;
 	for (i = 0; i < pd->count; i++) {
-		uint64_t w = stream_pd_pfn(pd, i);
+		uint64_t w = stream_pd_pfn(pd, i), pfn = w & STREAM_PFN_MASK;
+		size_t slot;
+
 		if (!stream_pfn_has_data(w)) {
 			c->nodata[c->nnodata++] = w;
 			continue;
 		}
-		c->pfns[c->npages] = w & STREAM_PFN_MASK;
-		memcpy(c->pages + c->npages * (size_t)STREAM_PAGE_SIZE, src, STREAM_PAGE_SIZE);
+		slot = map_find(a, pfn);
+		if (slot == SIZE_MAX) {
+			if (a->max_ckpt_pages && c->npages + 1 > a->max_ckpt_pages)
+				return STREAM_E_TOO_BIG;
+			slot = c->npages++;
+			c->pfns[slot] = pfn;
+			map_put(a, pfn, slot);
+		}
+		memcpy(c->pages + slot * (size_t)STREAM_PAGE_SIZE, src, STREAM_PAGE_SIZE);
 		src += STREAM_PAGE_SIZE;
-		c->npages++;
 	}
 	return 0;
 }

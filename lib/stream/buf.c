@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "util/checked.h"
@@ -164,13 +165,27 @@ static void advance(struct stream_buf *b, size_t n)
 	}
 }
 
+/*
+ * On a socket, sendmsg(MSG_NOSIGNAL): a peer that went away is an EPIPE
+ * error, not a SIGPIPE that kills the daemon.  Other fds: writev.
+ */
+static ssize_t put_iov(int fd, struct iovec *iov, int n)
+{
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+	ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL);
+
+	if (w < 0 && errno == ENOTSOCK)
+		w = writev(fd, iov, n);
+	return w;
+}
+
 int stream_buf_flush(struct stream_buf *b, int fd)
 {
 	struct iovec iov[64];
 
 	while (stream_buf_pending(b) > 0) {
 		int n = stream_buf_iov(b, iov, 64);
-		ssize_t w = writev(fd, iov, n);
+		ssize_t w = put_iov(fd, iov, n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;

@@ -16,3 +16,11 @@ XEN_VERIFY_DIR := $(BUILD)/tools/xen-utils-4.17
 $(XEN_VERIFY_DIR)/.stamp:
 	@tools/remus-stream/fetch-xen-verify.sh $(XEN_VERIFY_DIR)
 CHECK_PREREQS += $(XEN_VERIFY_DIR)/.stamp
+
+FUZZ_TARGETS += stream_reader
+stream_reader_SRCS := tests/fuzz/stream_reader.c
+stream_reader_SMOKE := 60
+stream_reader_CORPUS := tests/fuzz/corpus/stream_reader
+
+BENCHES += stream
+stream_SRCS := bench/stream.c

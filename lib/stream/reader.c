@@ -404,8 +404,8 @@ int stream_reader_feed(struct stream_reader *r, const void *data, size_t len,
 				r->item_off = r->off;
 				r->stage = S_DETECT;
 				remus_err_set(&r->err, STREAM_E_AFTER_END,
-				    "offset %" PRIu64 " (after END): %zu byte(s) after the final END",
-				    r->off, len - u);
+				    "offset %" PRIu64 " (after END): data after the final END",
+				    r->off);
 				r->pos = STREAM_POS_FAILED;
 				*used = u;
 				return STREAM_E_AFTER_END;

@@ -205,7 +205,8 @@ int stream_buf_append(struct stream_buf *b, const void *p, size_t len);
 int stream_buf_append_ref(struct stream_buf *b, const void *p, size_t len);
 int stream_buf_append_zero(struct stream_buf *b, size_t len);
 /*
- * Write pending bytes to fd with writev.  Blocking fd: returns 0 when all is
+ * Write pending bytes to fd (sendmsg with MSG_NOSIGNAL on sockets, writev
+ * otherwise; a closed peer is -EPIPE).  Blocking fd: returns 0 when all is
  * written.  Non-blocking fd: returns -EAGAIN when the socket is full (call
  * again when writable; progress is kept), 0 when done.  Other -errno on error.
  */
@@ -602,12 +603,12 @@ struct stream_ckpt {
 	bool final;              /* ended with libxc END (+ libxl END) */
 	bool has_headers;        /* carried the libxc headers/static data (first) */
 	uint32_t libxc_version, dom_type, xen_major, xen_minor;
-	/* memory: pages in stream order (a pfn may repeat: the last one wins) */
+	/* memory: each pfn once, with the last data sent for it in this checkpoint */
 	size_t npages;
-	uint64_t *pfns;          /* pfn numbers (type bits cleared) */
-	uint8_t *pages;          /* npages x 4096 */
+	uint64_t *pfns;          /* pfn numbers (type bits cleared), first-sent order */
+	uint8_t *pages;          /* npages x 4096; page i belongs to pfns[i] */
 	size_t nnodata;
-	uint64_t *nodata;        /* pfn words without data (XTAB holes, ...) */
+	uint64_t *nodata;        /* pfn words without data (XTAB holes, ...), as sent */
 	bool has_tsc;
 	struct stream_tsc_info tsc;
 	uint8_t *hvm_ctx;        /* HVM_CONTEXT body (iterate with stream_hvm_*) */
@@ -631,7 +632,15 @@ const struct stream_blob *stream_ckpt_blob(const struct stream_ckpt *c, uint32_t
 
 struct stream_asm_cfg {
 	struct stream_reader_cfg reader;
-	uint64_t max_ckpt_pages;  /* pages staged per checkpoint; 0 = no limit */
+	/* distinct pages staged per checkpoint (set it to the guest's RAM
+	 * pages); 0 = no limit */
+	uint64_t max_ckpt_pages;
+};
+
+struct stream_pfn_slot {
+	uint64_t pfn;
+	uint32_t slot;
+	uint32_t gen;            /* entry valid when == map_gen */
 };
 
 struct stream_asm {
@@ -639,6 +648,9 @@ struct stream_asm {
 	struct remus_err err;
 	uint64_t max_ckpt_pages;
 	uint32_t libxc_version, dom_type, xen_major, xen_minor;  /* from the headers */
+	struct stream_pfn_slot *map;   /* pfn -> slot of the staged arena */
+	size_t map_cap;
+	uint32_t map_gen;
 	struct stream_ckpt staged;     /* being received */
 	struct stream_ckpt ready;      /* handed over (valid until next call) */
 	uint64_t delivered;            /* checkpoints handed over */

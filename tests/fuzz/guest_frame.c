@@ -81,6 +81,7 @@ static void fz_fix_checksums(uint8_t *f, size_t len)
 	}
 }
 
+/* Feed a sequence of frames (with simulated time) to a fresh stack. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct net_config cfg = {

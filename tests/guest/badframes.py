@@ -120,8 +120,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:
-        print("FAIL:", e)
-        sys.exit(1)
+    kvclient.run(main)

@@ -5,13 +5,18 @@
   httpclient.py upload HOST N       POST N random bytes to /sum, compare CRC-32
   httpclient.py churn HOST N        N sequential Connection: close requests
   httpclient.py reset HOST          abort a download with RST, then GET /
+  httpclient.py parallel HOST K N   K concurrent downloads and uploads of N bytes
 """
 import http.client
 import os
 import socket
 import struct
 import sys
+import time
 import zlib
+
+sys.path.insert(0, os.path.dirname(__file__))
+import kvclient  # noqa: E402
 
 MASK = (1 << 64) - 1
 TIMEOUT = 30
@@ -33,21 +38,26 @@ def request(host, method, path, body=None, headers=None):
 
 
 def download(host, n):
+    t0 = time.monotonic()
     status, data = request(host, "GET", "/bytes/%d" % n)
+    secs = time.monotonic() - t0
     if status != 200 or len(data) != n:
         raise RuntimeError("download: status %d, %d bytes of %d" % (status, len(data), n))
     if zlib.crc32(data) != zlib.crc32(pattern(n)):
         raise RuntimeError("download: content differs from the pattern")
-    print("download ok: %d bytes crc32 %08x" % (n, zlib.crc32(data)))
+    print("download ok: %d bytes crc32 %08x (%.1f MB/s, informational)"
+          % (n, zlib.crc32(data), n / secs / 1e6))
 
 
 def upload(host, n):
     body = os.urandom(n)
+    t0 = time.monotonic()
     status, data = request(host, "POST", "/sum", body=body)
+    secs = time.monotonic() - t0
     want = "crc32 %08x length %d\n" % (zlib.crc32(body), n)
     if status != 200 or data.decode() != want:
         raise RuntimeError("upload: got %d %r, want %r" % (status, data, want))
-    print("upload ok: " + want.strip())
+    print("upload ok: %s (%.1f MB/s, informational)" % (want.strip(), n / secs / 1e6))
 
 
 def churn(host, n):
@@ -72,6 +82,27 @@ def reset(host):
     print("reset ok")
 
 
+def parallel(host, k, n):
+    import threading
+    errors = []
+
+    def one(fn):
+        try:
+            fn(host, n)
+        except Exception as e:      # reported by the main thread
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=one, args=(download if i % 2 else upload,))
+               for i in range(k)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError("%d of %d transfers failed, first: %s" % (len(errors), k, errors[0]))
+    print("parallel ok: %d concurrent transfers of %d bytes" % (k, n))
+
+
 def main():
     cmd, host = sys.argv[1], sys.argv[2]
     if cmd == "download":
@@ -82,13 +113,11 @@ def main():
         churn(host, int(sys.argv[3]))
     elif cmd == "reset":
         reset(host)
+    elif cmd == "parallel":
+        parallel(host, int(sys.argv[3]), int(sys.argv[4]))
     else:
         sys.exit("unknown command " + cmd)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:
-        print("FAIL:", e)
-        sys.exit(1)
+    kvclient.run(main)

@@ -1,7 +1,7 @@
 #!/bin/bash
 # httpd guest: curl status page, 10 MiB download and upload with checksums
-# (also under 3% packet loss, to exercise retransmission), connection churn
-# through TIME_WAIT, and an aborted (RST) transfer.
+# (also under 3% packet loss, to exercise retransmission), six concurrent
+# transfers, connection churn through TIME_WAIT, and an aborted (RST) transfer.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 TAG=ght$$
@@ -17,6 +17,7 @@ echo "$out"
 grep -q "^requests 1$" <<<"$out" || fail "status page"
 $HC download "$GUEST_IP" $MIB10 || fail "10 MiB download"
 $HC upload "$GUEST_IP" $MIB10 || fail "10 MiB upload"
+$HC parallel "$GUEST_IP" 6 $((2 * 1024 * 1024)) || fail "parallel transfers"
 $HC churn "$GUEST_IP" 300 || fail "connection churn"
 $HC reset "$GUEST_IP" || fail "reset mid-transfer"
 # 3% random loss both ways (in the client namespace only)

@@ -140,6 +140,15 @@ def verify(host, path):
     print("verified %d keys" % len(data))
 
 
+def run(main_fn):
+    """Run a test client's main: any exception is a reported failure (exit 1)."""
+    try:
+        sys.exit(main_fn())
+    except Exception as e:  # the message is the test's diagnosis
+        print("FAIL:", e)
+        sys.exit(1)
+
+
 def main():
     cmd, host = sys.argv[1], sys.argv[2]
     if cmd == "roundtrip":
@@ -159,8 +168,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:
-        print("FAIL:", e)
-        sys.exit(1)
+    run(main)

@@ -48,10 +48,20 @@ net_setup() {
 	ip -n "$CLI" link set vc up
 }
 
+# Does `pvm run --help` offer option $1 (exactly that word)?
+pvm_has_option() {
+	"$BUILD/bin/pvm" run --help 2>&1 | grep -qE -- "(^|[^-[:alnum:]])$1([^-[:alnum:]]|\$)"
+}
+
+# pvm is used when its `run` offers the TAP, IPv4 and disk options we pass.
 guest_backend() {
-	if [ -n "${GUEST_BACKEND:-}" ]; then echo "$GUEST_BACKEND"
-	elif [ -x "$BUILD/bin/pvm" ]; then echo pvm
-	else echo hosted; fi
+	if [ -n "${GUEST_BACKEND:-}" ]; then echo "$GUEST_BACKEND"; return; fi
+	if [ -x "$BUILD/bin/pvm" ] && pvm_has_option --tap && pvm_has_option --ip &&
+	   pvm_has_option --disk; then
+		echo pvm
+	else
+		echo hosted
+	fi
 }
 
 # guest_start NAME [DISK]: run a guest on tap0 and wait for its "ready" line.
@@ -60,9 +70,10 @@ guest_start() {
 	GUEST_LOG=$TMPD/$name.log
 	: >"$GUEST_LOG"
 	if [ "$(guest_backend)" = pvm ]; then
-		ip netns exec "$LAN" "$BUILD/bin/pvm" run --tap tap0 --mac "$GUEST_MAC" \
-			--ip "$GUEST_IP/24" ${disk:+--disk "$disk"} "$BUILD/guest/$name.elf" \
-			>"$GUEST_LOG" 2>&1 &
+		local args=(run --tap tap0 --ip "$GUEST_IP/24")
+		pvm_has_option --mac && args+=(--mac "$GUEST_MAC")
+		ip netns exec "$LAN" "$BUILD/bin/pvm" "${args[@]}" ${disk:+--disk "$disk"} \
+			"$BUILD/guest/$name.elf" >"$GUEST_LOG" 2>&1 &
 	else
 		ip netns exec "$LAN" env GUEST_TAP=tap0 GUEST_MAC=$GUEST_MAC \
 			GUEST_IPV4=$GUEST_IP/24 GUEST_DISK="$disk" GUEST_NAME="$name" \

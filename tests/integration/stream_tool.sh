@@ -80,7 +80,7 @@ expect 1 'padding byte 0' $RS dump "$tmp/pad"
 
 # bytes after END
 { cat $D/plain.bin; printf 'x'; } >"$tmp/tail"
-expect 1 'offset 26088 \(after END\): 1 byte\(s\) after the final END' $RS check "$tmp/tail"
+expect 1 'offset 26088 \(after END\): data after the final END' $RS check "$tmp/tail"
 
 # usage and I/O errors
 expect 2 'usage' $RS

@@ -1,10 +1,10 @@
 # tests/pvm: pvm's own freestanding test guests (until the guest kit lands)
 # and its integration scripts.
-PVM_TEST_GUESTS := counter dirtier waiter bad_wildptr bad_syscall bad_segv bad_spin
+PVM_TEST_GUESTS := counter dirtier waiter hcloop echo disk bad_wildptr bad_syscall bad_segv bad_spin
 PVM_TEST_ELFS := $(addprefix $(BUILD)/tests/pvm/,$(addsuffix .elf,$(PVM_TEST_GUESTS)))
 PVM_GUEST_CFLAGS := -O2 -std=gnu11 -Wall -Wextra -Werror -ffreestanding -nostdlib -static \
 	-fno-pic -no-pie -fno-stack-protector -fcf-protection=none -mavx2 \
-	-fno-asynchronous-unwind-tables -Wl,--build-id=none -Wl,-T,tests/pvm/guests/guest.ld
+	-fno-asynchronous-unwind-tables -Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,-T,tests/pvm/guests/guest.ld
 
 $(BUILD)/tests/pvm/%.elf: tests/pvm/guests/%.c tests/pvm/guests/rt.h tests/pvm/guests/guest.ld guest/abi/pvm_hypercall.h
 	@mkdir -p $(@D)
@@ -15,3 +15,14 @@ ALL_EXTRA += $(PVM_TEST_ELFS)
 
 UNIT_TESTS += test_pvm
 test_pvm_SRCS := tests/unit/test_pvm.c tests/unit/pvm_testlib.c
+UNIT_TESTS += test_pvm_dirty
+test_pvm_dirty_SRCS := tests/unit/test_pvm_dirty.c tests/unit/pvm_testlib.c
+UNIT_TESTS += test_pvm_ckpt
+test_pvm_ckpt_SRCS := tests/unit/test_pvm_ckpt.c tests/unit/pvm_testlib.c
+
+INTEG_TESTS += tests/pvm/pvm_cli.sh
+CHECK_PREREQS += $(BUILD)/bin/pvm $(BUILD)/bin/remus-stream
+UNIT_TESTS += test_pvm_codec
+test_pvm_codec_SRCS := tests/unit/test_pvm_codec.c tools/pvm/pvm_ctl.c
+INTEG_TESTS += tests/pvm/pvm_tap.sh
+INTEG_TESTS += tests/pvm/pvm_kvstore.sh

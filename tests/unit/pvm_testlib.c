@@ -30,7 +30,7 @@ void pt_config(struct hv_guest_config *cfg, const char *name, const char *guest,
 	cfg->name = name;
 	cfg->image = guest ? pt_guest(guest) : NULL;
 	cfg->mem_bytes = mem;
-	cfg->cpu = sched_getcpu();
+	cfg->cpu = getenv("PT_NOPIN") ? -1 : sched_getcpu();
 	cfg->console_fd = console_fd;
 }
 

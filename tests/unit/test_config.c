@@ -179,12 +179,14 @@ static void write_file(const char *path, const char *text)
 
 static void test_reload_all_or_nothing(void **state)
 {
-	char path[] = "/tmp/remus-conf-XXXXXX";
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char path[256];
 	struct remus_err err = { 0 };
 	struct remusd_conf *cur = NULL, *before;
 	int fd;
 
 	(void)state;
+	snprintf(path, sizeof(path), "%s/remus-conf-XXXXXX", tmp);
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	close(fd);

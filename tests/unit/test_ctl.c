@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -195,7 +196,9 @@ static void srv_start(struct srv *v)
 {
 	struct remus_err err = { 0 };
 
-	snprintf(v->path, sizeof(v->path), "/tmp/remus-ctl-test-%d.sock", (int)getpid());
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+
+	snprintf(v->path, sizeof(v->path), "%s/remus-ctl-test-%d.sock", tmp, (int)getpid());
 	atomic_store(&v->stop, false);
 	if (ctl_server_new(v->path, handler, NULL, &v->s, &err) != 0)
 		fail_msg("%s", err.msg);
@@ -306,6 +309,33 @@ static void test_bad_clients_do_not_disturb(void **state)
 	ctl_server_free(v.s);
 }
 
+/* Mode 0600 in practice: another user cannot even connect. */
+static void test_other_user_cannot_connect(void **state)
+{
+	struct srv v;
+	pid_t pid;
+	int status = 0;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	srv_start(&v);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct remus_err err = { 0 };
+		struct ctl_conn *c = NULL;
+
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(2);
+		_exit(ctl_connect(v.path, &c, &err) == -EACCES ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	srv_stop(&v);
+}
+
 static void test_listen_refuses_live_and_clears_stale(void **state)
 {
 	struct remus_err err = { 0 };
@@ -337,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_refused),
 		cmocka_unit_test(test_socket_calls),
 		cmocka_unit_test(test_bad_clients_do_not_disturb),
+		cmocka_unit_test(test_other_user_cannot_connect),
 		cmocka_unit_test(test_listen_refuses_live_and_clears_stale),
 	};
 

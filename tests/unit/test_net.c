@@ -16,9 +16,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "net/net_impl.h"
-#include "net_test_util.h"
+#include "test_net_util.h"
 
 static struct tkeys keys;
 
@@ -187,7 +188,7 @@ static void test_key_file_checks(void **state)
 {
 	struct rnet_key k;
 	struct remus_err err = { 0 };
-	char path[128], missing[128];
+	char path[256], missing[256];
 
 	(void)state;
 	tkeys_write(&keys, "open.key", "0123456789abcdef0123456789abcdef", 0644,
@@ -203,6 +204,16 @@ static void test_key_file_checks(void **state)
 	assert_non_null(strstr(err.msg, "none.key: No such file"));
 	assert_int_equal(rnet_key_load(keys.good, &k, &err), 0);
 	assert_int_equal(k.len, 32);   /* trailing newline dropped */
+	/* a key file planted by someone else, even with the right mode */
+	tkeys_write(&keys, "theirs.key", "0123456789abcdef0123456789abcdef", 0600,
+		    path, sizeof(path));
+	assert_int_equal(chown(path, geteuid() + 1, (gid_t)-1), 0);
+	assert_int_equal(rnet_key_load(path, &k, &err), RNET_EKEY);
+	assert_non_null(strstr(err.msg, "not by us"));
+	/* a symlink to a good key is not followed */
+	snprintf(missing, sizeof(missing), "%s/link.key", keys.dir);
+	assert_int_equal(symlink(keys.good, missing), 0);
+	assert_int_equal(rnet_key_load(missing, &k, &err), -ELOOP);
 }
 
 /* ---- a hand-driven primary, for refusals and replays ---------------- */
@@ -322,52 +333,60 @@ static void test_oversized_handshake_frame_refused(void **state)
 	assert_non_null(strstr(r.bak.err.msg, "HELLO frame length 2147483647 outside"));
 }
 
+/* Start a backup, send our HELLO with `nonce`, and compute a proof over
+ * the transcript under `label` into mac. */
+static void rawp_prove(struct rawp *r, uint8_t nonce_byte, const char *label,
+		       uint8_t mac[RNET_MAC_LEN])
+{
+	uint8_t nonce[32] = { nonce_byte, nonce_byte }, body[512];
+	struct remus_err err = { 0 };
+	size_t len;
+
+	rawp_start(r);
+	rawp_hello(r, RNET_VERSION, nonce);
+	assert_int_equal(rawp_recv(r, body, sizeof(body), &len), RNET_MSG_HELLO);
+	memcpy(r->transcript + RNET_HELLO_LEN, body, RNET_HELLO_LEN);
+	assert_int_equal(rnet_key_derive(&r->bak.key, label, r->transcript,
+					 sizeof(r->transcript), mac, &err), 0);
+}
+
+/* Send a proof and expect the backup's answer of type `want`. */
+static void rawp_auth_expect(struct rawp *r, const uint8_t mac[RNET_MAC_LEN], uint32_t want)
+{
+	uint8_t body[512];
+	size_t len;
+
+	rawp_send(r, RNET_MSG_AUTH, mac, RNET_MAC_LEN);
+	assert_int_equal(rawp_recv(r, body, sizeof(body), &len), want);
+}
+
 /* A recorded AUTH answer does not open a second connection: the backup's
  * nonce is fresh each time. */
 static void test_replayed_auth_refused(void **state)
 {
-	uint8_t nonce[32] = { 7, 7, 7 }, body[512], mac[RNET_MAC_LEN];
-	struct remus_err err = { 0 };
+	uint8_t mac[RNET_MAC_LEN], unused[RNET_MAC_LEN];
 	struct rawp r;
-	size_t len;
 
 	(void)state;
-	rawp_start(&r);
-	rawp_hello(&r, RNET_VERSION, nonce);
-	assert_int_equal(rawp_recv(&r, body, sizeof(body), &len), RNET_MSG_HELLO);
-	memcpy(r.transcript + RNET_HELLO_LEN, body, RNET_HELLO_LEN);
-	assert_int_equal(rnet_key_derive(&r.bak.key, "remus auth primary v1", r.transcript,
-					 sizeof(r.transcript), mac, &err), 0);
-	rawp_send(&r, RNET_MSG_AUTH, mac, sizeof(mac));
-	assert_int_equal(rawp_recv(&r, body, sizeof(body), &len), RNET_MSG_AUTH);
+	rawp_prove(&r, 7, "remus auth primary v1", mac);
+	rawp_auth_expect(&r, mac, RNET_MSG_AUTH);
 	assert_int_equal(rawp_finish(&r), 0);   /* the honest run succeeds */
-
-	rawp_start(&r);
-	rawp_hello(&r, RNET_VERSION, nonce);     /* same HELLO, same nonce */
-	assert_int_equal(rawp_recv(&r, body, sizeof(body), &len), RNET_MSG_HELLO);
-	rawp_send(&r, RNET_MSG_AUTH, mac, sizeof(mac));   /* replay */
-	assert_int_equal(rawp_recv(&r, body, sizeof(body), &len), RNET_MSG_ERROR);
+	rawp_prove(&r, 7, "remus auth primary v1", unused);   /* same HELLO and nonce */
+	rawp_auth_expect(&r, mac, RNET_MSG_ERROR);              /* replayed proof */
 	assert_int_equal(rawp_finish(&r), RNET_EAUTH);
 }
 
 /* A backup's proof under the primary's label (reflection) is refused. */
 static void test_reflected_auth_refused(void **state)
 {
-	uint8_t nonce[32] = { 9 }, body[512], mac[RNET_MAC_LEN];
-	struct remus_err err = { 0 };
+	uint8_t mac[RNET_MAC_LEN];
 	struct rawp r;
-	size_t len;
 
 	(void)state;
-	rawp_start(&r);
-	rawp_hello(&r, RNET_VERSION, nonce);
-	assert_int_equal(rawp_recv(&r, body, sizeof(body), &len), RNET_MSG_HELLO);
-	memcpy(r.transcript + RNET_HELLO_LEN, body, RNET_HELLO_LEN);
-	assert_int_equal(rnet_key_derive(&r.bak.key, "remus auth backup v1", r.transcript,
-					 sizeof(r.transcript), mac, &err), 0);
-	rawp_send(&r, RNET_MSG_AUTH, mac, sizeof(mac));
-	assert_int_equal(rawp_recv(&r, body, sizeof(body), &len), RNET_MSG_ERROR);
+	rawp_prove(&r, 9, "remus auth backup v1", mac);
+	rawp_auth_expect(&r, mac, RNET_MSG_ERROR);
 	assert_int_equal(rawp_finish(&r), RNET_EAUTH);
+	assert_non_null(strstr(r.bak.err.msg, "authentication failed"));
 }
 
 /* ---- capability mismatches, each named ---------------------------- */
@@ -459,6 +478,25 @@ static void test_bad_frames_refused(void **state)
 	inject(&pri, RNET_MSG_STREAM_ZLIB, 16, zeros, 16);
 	assert_int_equal(backup_reads(&bak, &err), RNET_EPROTO);
 	assert_non_null(strstr(err.msg, "none compression was negotiated"));
+	side_free(&pri);
+	side_free(&bak);
+
+	/* zlib agreed: a frame that inflates to more than it declares */
+	side_init(&pri, keys.good, true);
+	side_init(&bak, keys.good, false);
+	pri.p.caps.compress = RNET_COMPRESS_ZLIB;
+	side_pair_handshake(&pri, &bak);
+	assert_int_equal(bak.rc, 0);
+	{
+		static uint8_t zeros_big[1 << 20], z[8192];
+		uLongf zlen = sizeof(z) - 4;
+
+		assert_int_equal(compress2(z + 4, &zlen, zeros_big, sizeof(zeros_big), 9), Z_OK);
+		rnet_put_u32(z, 1000);
+		inject(&pri, RNET_MSG_STREAM_ZLIB, (uint32_t)zlen + 4, z, zlen + 4);
+		assert_int_equal(backup_reads(&bak, &err), RNET_EPROTO);
+		assert_non_null(strstr(err.msg, "STREAM_ZLIB frame corrupt"));
+	}
 	side_free(&pri);
 	side_free(&bak);
 
@@ -629,6 +667,76 @@ static void test_tls_on_one_side_only(void **state)
 	assert_true(pri.rc < 0);
 }
 
+/* ---- the non-blocking handshake ------------------------------------- */
+/* Both ends stepped alternately from one thread: neither step may block. */
+static void nonblocking_case(bool tls)
+{
+	struct remus_err err = { 0 };
+	struct rnet_hs *hp = NULL, *hb = NULL;
+	struct side pri, bak;
+	struct pollfd pfd[2];
+	int sv[2], rp = 0, rb = 0, rounds;
+
+	side_init(&pri, keys.good, true);
+	side_init(&bak, keys.good, false);
+	pri.p.tls = bak.p.tls = tls;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(rnet_hs_start(sv[0], true, &pri.p, 0, &hp, &err), 0);
+	assert_int_equal(rnet_hs_start(sv[1], false, &bak.p, 0, &hb, &err), 0);
+	for (rounds = 0; rounds < 1000 && (rp == 0 || rb == 0); rounds++) {
+		if (rp == 0)
+			rp = rnet_hs_step(hp, 1, &pri.conn, &pri.err);
+		if (rb == 0)
+			rb = rnet_hs_step(hb, 1, &bak.conn, &bak.err);
+		assert_true(rp >= 0);
+		assert_true(rb >= 0);
+		/* a finished side polls nothing (fd -1 is ignored by poll) */
+		pfd[0] = (struct pollfd){ .fd = rp ? -1 : rnet_hs_fd(hp), .events = rnet_hs_events(hp) };
+		pfd[1] = (struct pollfd){ .fd = rb ? -1 : rnet_hs_fd(hb), .events = rnet_hs_events(hb) };
+		if (rp == 0 || rb == 0)
+			(void)poll(pfd, 2, 1000);
+	}
+	assert_int_equal(rp, 1);
+	assert_int_equal(rb, 1);
+	rnet_hs_free(hp);
+	rnet_hs_free(hb);
+	xfer_check(&pri, &bak, 200000, false);
+	side_free(&pri);
+	side_free(&bak);
+}
+
+static void test_nonblocking_handshake(void **state)
+{
+	(void)state;
+	nonblocking_case(false);
+	nonblocking_case(true);
+}
+
+/* A connection that never speaks costs the daemon nothing but a timeout. */
+static void test_silent_peer_times_out(void **state)
+{
+	struct remus_err err = { 0 };
+	struct rnet_conn *c = NULL;
+	struct rnet_hs *hs = NULL;
+	struct side bak;
+	int sv[2];
+
+	(void)state;
+	side_init(&bak, keys.good, false);
+	bak.p.handshake_ms = 3000;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(rnet_hs_start(sv[1], false, &bak.p, 500, &hs, &err), 0);
+	assert_int_equal(rnet_hs_step(hs, 500, &c, &err), 0);
+	assert_int_equal(rnet_hs_events(hs), POLLIN);
+	assert_int_equal(rnet_hs_next_ms(hs, 1500), 2000);
+	assert_int_equal(rnet_hs_step(hs, 3499, &c, &err), 0);
+	assert_int_equal(rnet_hs_step(hs, 3500, &c, &err), RNET_ETIMEOUT);
+	assert_non_null(strstr(err.msg, "handshake timed out"));
+	assert_null(c);
+	rnet_hs_free(hs);
+	close(sv[0]);
+}
+
 /* ---- real TCP over loopback ---------------------------------------- */
 struct tcp_client {
 	struct side s;
@@ -723,6 +831,8 @@ int main(void)
 		cmocka_unit_test(test_tls_handshake_and_stream),
 		cmocka_unit_test(test_tls_wrong_key_refused),
 		cmocka_unit_test(test_tls_on_one_side_only),
+		cmocka_unit_test(test_nonblocking_handshake),
+		cmocka_unit_test(test_silent_peer_times_out),
 		cmocka_unit_test(test_tcp_loopback),
 		cmocka_unit_test(test_connect_refused_named),
 	};

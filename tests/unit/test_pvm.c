@@ -1,5 +1,7 @@
 /* pvm guest lifecycle: random pause points, bad guests, waiting guests. */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -144,6 +146,27 @@ static void test_bad_spin_is_pausable(void **state)
 	pvm_hv_ops.destroy(g);
 }
 
+/* Regression: a creator thread that blocks signals (a daemon using
+ * signalfd) must not make the guest unstoppable. */
+static void test_suspend_with_signals_blocked(void **state)
+{
+	struct hv_guest_config cfg;
+	struct remus_err err = { 0 };
+	sigset_t all, old;
+	(void)state;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pt_config(&cfg, "blocked", "bad_spin", MEM, -1);
+	struct hv_guest *g = pt_boot(&cfg);
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(pvm_hv_ops.suspend(g, &err), 0);
+		assert_int_equal(pvm_hv_ops.resume(g, &err), 0);
+	}
+	pvm_hv_ops.destroy(g);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 static void test_start_twice_and_bad_image_refused(void **state)
 {
 	struct hv_guest_config cfg;
@@ -239,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_bad_segv_crashes),
 		cmocka_unit_test(test_bad_spin_is_pausable),
 		cmocka_unit_test(test_start_twice_and_bad_image_refused),
+		cmocka_unit_test(test_suspend_with_signals_blocked),
 		cmocka_unit_test(test_random_pause_points),
 		cmocka_unit_test(test_waiting_guest_restore),
 	};

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -111,14 +112,12 @@ static void test_golden_xl_header(void **state)
  * checked-in bytes (tests/data/stream/two-checkpoints.bin).  Set
  * STREAM_REGEN=1 to rewrite the fixtures after an intended format change.
  */
-static void check_fixture(const char *name, const struct stream_buf *b)
+static void check_file(const char *path, const struct stream_buf *b)
 {
-	char path[256];
 	size_t len;
 	uint8_t *got = sample_flatten(b, &len);
 	FILE *f;
 
-	snprintf(path, sizeof(path), "tests/data/stream/%s", name);
 	if (getenv("STREAM_REGEN")) {
 		f = fopen(path, "wb");
 		assert_non_null(f);
@@ -135,6 +134,193 @@ static void check_fixture(const char *name, const struct stream_buf *b)
 	assert_memory_equal(got, want, len);
 	free(want);
 	free(got);
+}
+
+static void check_fixture(const char *name, const struct stream_buf *b)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "tests/data/stream/%s", name);
+	check_file(path, b);
+}
+
+/* A small checkpoint: one page (pfn gen), TSC, an HVM blob, one param. */
+static void tiny_checkpoint(struct stream_buf *b, unsigned gen)
+{
+	uint8_t page[STREAM_PAGE_SIZE];
+	uint64_t pfn[2] = { gen, 0x20 | (0xfULL << 60) };
+	const void *pages[2] = { page, NULL };
+	struct stream_tsc_info tsc = { 0, 1000, gen, 0 };
+	struct stream_hvm_param p = { HVM_PARAM_STORE_PFN, 0x40 };
+	struct stream_buf blob;
+	struct hvm_save_header h = { .magic = HVM_FILE_MAGIC, .version = HVM_FILE_VERSION };
+
+	memset(page, (int)gen, sizeof(page));
+	ok(stream_put_page_data(b, pfn, pages, gen ? 1 : 2, 0));
+	ok(stream_put_tsc_info(b, &tsc));
+	stream_buf_init(&blob);
+	ok(STREAM_HVM_PUT(&blob, HEADER, 0, &h));
+	ok(stream_hvm_put_end(&blob));
+	ok(stream_put_hvm_context(b, stream_buf_flat(&blob), stream_buf_size(&blob), 0));
+	stream_buf_free(&blob);
+	ok(stream_put_hvm_params(b, &p, 1));
+}
+
+static void tiny_start(struct stream_buf *b, uint8_t sel, uint8_t piece)
+{
+	uint8_t pre[2] = { sel, piece };
+	struct stream_cpuid_leaf l = { 0, ~0u, 1, 2, 3, 4 };
+	struct stream_msr_entry m = { 0xce, 0, 1 };
+
+	ok(stream_buf_append(b, pre, 2));
+	ok(stream_put_libxl_header(b));
+	ok(stream_put_libxc_context(b));
+	ok(stream_put_libxc_image_header(b));
+	ok(stream_put_libxc_domain_header(b, STREAM_DOM_X86_HVM, 4, 17));
+	ok(stream_put_cpuid_policy(b, &l, 1));
+	ok(stream_put_msr_policy(b, &m, 1));
+	ok(stream_put_static_data_end(b));
+}
+
+static void tiny_libxl(struct stream_buf *b, unsigned gen)
+{
+	static const struct stream_kv kv[] = { { "k", "v" } };
+	struct stream_xs_perm perm = { 1, STREAM_XS_PERM_READ };
+	struct stream_xs_entry e[3] = {
+		{ .kind = STREAM_XS_NODE, .path_kind = STREAM_XS_RELATIVE, .path = "a/b", .path_len = 3,
+		  .value = (const uint8_t *)"\0v", .value_len = 2, .perms = &perm, .nperms = 1 },
+		{ .kind = STREAM_XS_WATCH, .path_kind = STREAM_XS_SPECIAL, .path = "@introduceDomain",
+		  .path_len = 16, .value = (const uint8_t *)"t", .value_len = 1 },
+		{ .kind = STREAM_XS_RM, .path_kind = STREAM_XS_ABSOLUTE, .path = "/x", .path_len = 2 },
+	};
+	ok(stream_put_emulator_xenstore_data(b, 0, 0, kv, 1));
+	ok(stream_put_emulator_context(b, 0, 0, &gen, sizeof(gen), 0));
+	ok(stream_put_xenstore(b, gen ? 0 : STREAM_XS_FULL, e, 3));
+	ok(stream_put_checkpoint_state(b, gen));
+}
+
+/*
+ * Seed corpus of the stream fuzz target (tests/fuzz/corpus/stream_reader):
+ * small streams of every layout, prefixed with the target's 2 config bytes.
+ */
+static void check_fuzz_seeds(void)
+{
+	static const char *dir = "tests/fuzz/corpus/stream_reader";
+	struct stream_buf b;
+	char path[256];
+
+	stream_buf_init(&b);
+	/* plain */
+	tiny_start(&b, 0x10, 7);
+	tiny_checkpoint(&b, 0);
+	ok(stream_put_libxc_end(&b));
+	tiny_libxl(&b, 0);
+	ok(stream_put_libxl_end(&b));
+	snprintf(path, sizeof(path), "%s/plain", dir);
+	check_file(path, &b);
+	/* checkpointed, failover end, fed byte by byte */
+	stream_buf_reset(&b);
+	tiny_start(&b, 0x10, 1);
+	for (unsigned g = 0; g < 3; g++) {
+		tiny_checkpoint(&b, g);
+		ok(stream_put_checkpoint(&b));
+		tiny_libxl(&b, g);
+		ok(stream_put_checkpoint_end(&b));
+	}
+	snprintf(path, sizeof(path), "%s/remus-failover", dir);
+	check_file(path, &b);
+	/* the same, clean end, with a small page budget and limits */
+	ok(stream_put_libxc_end(&b));
+	ok(stream_put_libxl_end(&b));
+	b.data[0] = 0x10 | 0x20 | 0x40 | 0x80;
+	snprintf(path, sizeof(path), "%s/remus-clean-limits", dir);
+	check_file(path, &b);
+	/* flat layout (libxc CHECKPOINTs, END, then the libxl records) */
+	stream_buf_reset(&b);
+	tiny_start(&b, 0x04, 13);
+	tiny_checkpoint(&b, 0);
+	ok(stream_put_checkpoint(&b));
+	tiny_checkpoint(&b, 1);
+	ok(stream_put_checkpoint(&b));
+	ok(stream_put_libxc_end(&b));
+	ok(stream_put_emulator_context(&b, 1, 0, "ab", 2, 0));
+	ok(stream_put_checkpoint_end(&b));
+	ok(stream_put_libxl_end(&b));
+	snprintf(path, sizeof(path), "%s/flat", dir);
+	check_file(path, &b);
+	/* xl save file */
+	stream_buf_reset(&b);
+	{
+		struct stream_buf s;
+		stream_buf_init(&s);
+		tiny_start(&s, 0x00, 64);
+		tiny_checkpoint(&s, 0);
+		ok(stream_put_libxc_end(&s));
+		ok(stream_put_libxl_end(&s));
+		uint8_t pre[2] = { 0x00, 64 };
+		ok(stream_buf_append(&b, pre, 2));
+		ok(stream_put_xl_header(&b, "{\"a\":1}", 7));
+		ok(stream_buf_append(&b, stream_buf_flat(&s) + 2, stream_buf_size(&s) - 2));
+		stream_buf_free(&s);
+	}
+	snprintf(path, sizeof(path), "%s/xl-save", dir);
+	check_file(path, &b);
+	/* bare libxc stream */
+	stream_buf_reset(&b);
+	{
+		uint8_t pre[2] = { 0x02, 5 };
+		ok(stream_buf_append(&b, pre, 2));
+		ok(stream_put_libxc_image_header(&b));
+		ok(stream_put_libxc_domain_header(&b, STREAM_DOM_X86_HVM, 4, 17));
+		ok(stream_put_static_data_end(&b));
+		tiny_checkpoint(&b, 0);
+		ok(stream_put_libxc_end(&b));
+	}
+	snprintf(path, sizeof(path), "%s/libxc", dir);
+	check_file(path, &b);
+	/* libxl records only (the Xen driver's view) */
+	stream_buf_reset(&b);
+	{
+		uint8_t pre[2] = { 0x18, 3 };
+		ok(stream_buf_append(&b, pre, 2));
+		ok(stream_put_libxl_header(&b));
+		ok(stream_put_libxc_context(&b));
+		tiny_libxl(&b, 0);
+		ok(stream_put_checkpoint_end(&b));
+		tiny_libxl(&b, 1);
+		ok(stream_put_checkpoint_end(&b));
+		ok(stream_put_libxl_end(&b));
+	}
+	snprintf(path, sizeof(path), "%s/libxl-only", dir);
+	check_file(path, &b);
+	/* PV */
+	stream_buf_reset(&b);
+	{
+		uint8_t pre[2] = { 0x00, 9 }, pg[STREAM_PAGE_SIZE] = { 0 };
+		uint64_t pfn[2] = { 1ULL << 60 | 3, 0xdULL << 60 | 4 };
+		const void *pp[2] = { pg, NULL };
+		uint64_t fr = 7;
+		struct stream_tsc_info t = { 0 };
+		ok(stream_buf_append(&b, pre, 2));
+		ok(stream_put_libxl_header(&b));
+		ok(stream_put_libxc_context(&b));
+		ok(stream_put_libxc_image_header(&b));
+		ok(stream_put_libxc_domain_header(&b, STREAM_DOM_X86_PV, 4, 17));
+		ok(stream_put_x86_pv_info(&b, 8, 4));
+		ok(stream_put_static_data_end(&b));
+		ok(stream_put_x86_pv_p2m_frames(&b, 0, 511, &fr, 1));
+		ok(stream_put_page_data(&b, pfn, pp, 2, 0));
+		ok(stream_put_tsc_info(&b, &t));
+		ok(stream_put_shared_info(&b, pg));
+		ok(stream_put_x86_pv_vcpu(&b, STREAM_XC_X86_PV_VCPU_BASIC, 0, "regs", 4));
+		ok(stream_put_x86_pv_vcpu(&b, STREAM_XC_X86_PV_VCPU_MSRS, 0, "msrs", 4));
+		ok(stream_put_verify(&b));
+		ok(stream_put_libxc_end(&b));
+		ok(stream_put_libxl_end(&b));
+	}
+	snprintf(path, sizeof(path), "%s/pv", dir);
+	check_file(path, &b);
+	stream_buf_free(&b);
 }
 
 static void test_golden_streams(void **state)
@@ -156,6 +342,7 @@ static void test_golden_streams(void **state)
 	ok(sample_checkpointed_stream(&b, 3, 1, 1));
 	check_fixture("remus-xenstore-clean-end.bin", &b);
 	stream_buf_free(&b);
+	check_fuzz_seeds();
 }
 
 /* ---- reading -------------------------------------------------------------- */
@@ -655,6 +842,23 @@ static void test_buf_flush_nonblocking(void **state)
 	stream_buf_free(&b);
 }
 
+/* A socket whose peer is gone: -EPIPE, no SIGPIPE. */
+static void test_buf_flush_epipe(void **state)
+{
+	struct stream_buf b;
+	int sv[2];
+	(void)state;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	close(sv[1]);
+	stream_buf_init(&b);
+	ok(stream_put_libxl_header(&b));
+	assert_int_equal(stream_buf_flush(&b, sv[0]), -EPIPE);
+	assert_int_equal(stream_buf_pending(&b), 16);
+	close(sv[0]);
+	stream_buf_free(&b);
+}
+
 /* A record built piecewise (begin/end) equals the one-shot writer. */
 static void test_begin_end_record(void **state)
 {
@@ -697,6 +901,7 @@ int main(void)
 		cmocka_unit_test(test_writer_rejects_bad_args),
 		cmocka_unit_test(test_buf_ref_pages),
 		cmocka_unit_test(test_buf_flush_nonblocking),
+		cmocka_unit_test(test_buf_flush_epipe),
 		cmocka_unit_test(test_begin_end_record),
 	};
 	return cmocka_run_group_tests_name("stream", tests, NULL, NULL);

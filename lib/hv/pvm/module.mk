@@ -4,3 +4,11 @@ LIB_SRCS += lib/hv/pvm/pvm_ops.c lib/hv/pvm/pvm_monitor.c lib/hv/pvm/pvm_stub.c 
 	lib/hv/pvm/pvm_hcall.c lib/hv/pvm/pvm_dirty.c lib/hv/pvm/pvm_cpu.c \
 	lib/hv/pvm/pvm_emu.c lib/hv/pvm/pvm_elf.c
 DEPS_PKGS += libxen-dev libxxhash-dev
+
+FUZZ_TARGETS += pvm_blobs
+pvm_blobs_SRCS := tests/fuzz/pvm_blobs.c tools/pvm/pvm_ctl.c
+pvm_blobs_SMOKE := 15
+pvm_blobs_CORPUS := tests/fuzz/corpus/pvm_blobs
+
+BENCHES += pvm_bench
+pvm_bench_SRCS := bench/pvm.c

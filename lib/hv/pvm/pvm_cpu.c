@@ -12,12 +12,9 @@
 #include <cpuid.h>
 #include <errno.h>
 #include <stdlib.h>
-/* Xen's save.h uses anonymous unions (GNU C); the layout is the same in C11. */
-#undef __STRICT_ANSI__
-#include <xen/xen.h>
-#include <xen/hvm/save.h>
 
 #include "hv/pvm/pvm.h"
+#include "stream/xen_hvm.h"
 #include "util/checked.h"
 
 #define PVM_CR0      0x80050033ULL   /* PG|AM|WP|NE|ET|MP|PE */

@@ -164,20 +164,17 @@ static uint8_t *blk_args(struct pvm_guest *g, const struct user_regs_struct *r,
 	return p;
 }
 
-static int64_t hc_blk_read(struct pvm_guest *g, const struct user_regs_struct *r)
+/* Move `bytes` between the disk at `off` and guest memory, through the hook
+ * when one is set, else pread/pwrite on the image. */
+static int64_t blk_io(struct pvm_guest *g, bool write, uint64_t off, uint8_t *p, uint64_t bytes)
 {
-	uint64_t bytes, off = r->rdi * PVM_SECTOR_SIZE;
-	int64_t rc;
-	uint8_t *p = blk_args(g, r, &bytes, &rc);
-
-	if (p == NULL)
-		return rc;
-	pvm_dirty_mark(g, r->rsi - PVM_RAM_BASE, bytes);
-	g->emu.disk_reads++;
-	if (g->disk_io.read != NULL)
+	if (write && g->disk_io.write != NULL)
+		return g->disk_io.write(g->disk_io.arg, off, p, bytes) < 0 ? -PVM_EIO : 0;
+	if (!write && g->disk_io.read != NULL)
 		return g->disk_io.read(g->disk_io.arg, off, p, bytes) < 0 ? -PVM_EIO : 0;
 	for (uint64_t done = 0; done < bytes; ) {
-		ssize_t n = pread(g->disk_fd, p + done, bytes - done, (off_t)(off + done));
+		ssize_t n = write ? pwrite(g->disk_fd, p + done, bytes - done, (off_t)(off + done))
+		                  : pread(g->disk_fd, p + done, bytes - done, (off_t)(off + done));
 		if (n <= 0)
 			return -PVM_EIO;
 		done += (uint64_t)n;
@@ -185,24 +182,29 @@ static int64_t hc_blk_read(struct pvm_guest *g, const struct user_regs_struct *r
 	return 0;
 }
 
+static int64_t hc_blk_read(struct pvm_guest *g, const struct user_regs_struct *r)
+{
+	uint64_t bytes;
+	int64_t rc;
+	uint8_t *p = blk_args(g, r, &bytes, &rc);
+
+	if (p == NULL)
+		return rc;
+	pvm_dirty_mark(g, r->rsi - PVM_RAM_BASE, bytes);
+	g->emu.disk_reads++;
+	return blk_io(g, false, r->rdi * PVM_SECTOR_SIZE, p, bytes);
+}
+
 static int64_t hc_blk_write(struct pvm_guest *g, const struct user_regs_struct *r)
 {
-	uint64_t bytes, off = r->rdi * PVM_SECTOR_SIZE;
+	uint64_t bytes;
 	int64_t rc;
-	const uint8_t *p = blk_args(g, r, &bytes, &rc);
+	uint8_t *p = blk_args(g, r, &bytes, &rc);
 
 	if (p == NULL)
 		return rc;
 	g->emu.disk_writes++;
-	if (g->disk_io.write != NULL)
-		return g->disk_io.write(g->disk_io.arg, off, p, bytes) < 0 ? -PVM_EIO : 0;
-	for (uint64_t done = 0; done < bytes; ) {
-		ssize_t n = pwrite(g->disk_fd, p + done, bytes - done, (off_t)(off + done));
-		if (n <= 0)
-			return -PVM_EIO;
-		done += (uint64_t)n;
-	}
-	return 0;
+	return blk_io(g, true, r->rdi * PVM_SECTOR_SIZE, p, bytes);
 }
 
 static int64_t hc_blk_flush(struct pvm_guest *g, const struct user_regs_struct *r)

@@ -73,6 +73,7 @@ struct pvm_guest {
 	bool stopped;                   /* in a ptrace stop */
 	enum pvm_run run;
 	bool paused_in_wait;
+	bool started;                   /* start() was called */
 	struct user_regs_struct hc_regs; /* regs at the current hypercall stop */
 	uint64_t entry;                 /* ELF entry; 0 for a restored guest */
 	struct pvm_vcpu *vcpu_in;       /* restore: vCPU to load */

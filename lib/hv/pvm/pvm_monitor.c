@@ -225,6 +225,11 @@ static void idle_poll(struct pvm_guest *g)
 	uint64_t v;
 
 	if (g->run == PVM_R_WAIT) {
+		wait_check(g);          /* an event may have come with a command */
+		if (g->run != PVM_R_WAIT)
+			return;
+	}
+	if (g->run == PVM_R_WAIT) {
 		uint64_t now = pvm_guest_mono(g), dl = g->hc_regs.rdi;
 		uint64_t d = dl > now ? dl - now : 0;
 		ts.tv_sec = (time_t)(d / 1000000000ULL);
@@ -248,12 +253,17 @@ static int do_cmd(struct pvm_guest *g, enum pvm_cmd c, void *arg, struct remus_e
 	case PVM_CMD_SPAWN:
 		return pvm_stub_spawn(g, err);
 	case PVM_CMD_SETCPU:
-		return pvm_set_vcpu(g, arg, err);
+		if (pvm_set_vcpu(g, arg, err) < 0)
+			return err->code;
+		g->run = PVM_R_PAUSED;          /* restored: paused until start */
+		g->paused_in_wait = false;
+		return 0;
 	case PVM_CMD_START:
-		if (g->run != PVM_R_IDLE)
+		if (g->started || dead)
 			return remus_err_set(err, HV_EBADSTATE, "pvm: start: guest already started");
 		if (g->entry && set_entry_regs(g, err) < 0)
 			return err->code;
+		g->started = true;
 		g->run = PVM_R_RUN;
 		return 0;
 	case PVM_CMD_SUSPEND:
@@ -315,7 +325,7 @@ static void publish(struct pvm_guest *g)
 	else if (g->run == PVM_R_PAUSED)
 		g->state = HV_PAUSED;
 	else if (g->run == PVM_R_IDLE)
-		g->state = g->entry ? HV_CREATED : HV_PAUSED;
+		g->state = HV_CREATED;
 }
 
 void *pvm_monitor_main(void *arg)

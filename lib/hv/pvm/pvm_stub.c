@@ -157,6 +157,9 @@ static void stub_main(struct pvm_guest *g, int go_fd)
 		_exit(STUB_E_GO);
 	setsid();
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	sigset_t none;                  /* a blocked signal would never stop the vCPU */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	at = mmap((void *)PVM_RAM_BASE, g->ram_bytes, PROT_READ | PROT_WRITE | PROT_EXEC,
 	          MAP_SHARED | MAP_FIXED_NOREPLACE, g->ram_fd, 0);
 	if (at != (void *)PVM_RAM_BASE)

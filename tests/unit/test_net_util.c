@@ -1,4 +1,4 @@
-/* Helpers for the rnet unit tests (see net_test_util.h). */
+/* Helpers for the rnet unit tests (see test_net_util.h). */
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "net_test_util.h"
+#include "test_net_util.h"
 
 void tkeys_write(struct tkeys *k, const char *name, const char *content, int mode,
 		 char *buf, size_t cap)
@@ -29,7 +29,9 @@ void tkeys_write(struct tkeys *k, const char *name, const char *content, int mod
 
 void tkeys_setup(struct tkeys *k)
 {
-	snprintf(k->dir, sizeof(k->dir), "/tmp/rnet-test-XXXXXX");
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+
+	snprintf(k->dir, sizeof(k->dir), "%s/rnet-test-XXXXXX", tmp);
 	assert_non_null(mkdtemp(k->dir));
 	tkeys_write(k, "good.key", "0123456789abcdef0123456789abcdef\n", 0600,
 		    k->good, sizeof(k->good));
@@ -39,7 +41,7 @@ void tkeys_setup(struct tkeys *k)
 
 void tkeys_cleanup(struct tkeys *k)
 {
-	char cmd[128];
+	char cmd[256];
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", k->dir);
 	assert_int_equal(system(cmd), 0);

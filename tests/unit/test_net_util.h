@@ -22,8 +22,8 @@ struct side {
 
 /* A temporary folder holding key files; removed by tkeys_cleanup. */
 struct tkeys {
-	char dir[64];
-	char good[96], other[96];
+	char dir[160];
+	char good[192], other[192];
 };
 
 void tkeys_setup(struct tkeys *k);

@@ -1,0 +1,31 @@
+# lib/hv/xen: the Xen 4.17 driver (libxenguest, libxenctrl, libxenstore).
+LIB_SRCS += lib/hv/xen/xen_ops.c lib/hv/xen/xen_save.c lib/hv/xen/xen_restore.c \
+	lib/hv/xen/xen_xs.c lib/hv/xen/xen_check.c lib/hv/xen/xen_probe.c
+CPPFLAGS += -DHV_HAVE_XEN
+DEPS_PKGS += libxen-dev
+
+# hv.c's registry references xen_hv_ops, so every program that asks for a
+# driver pulls the Xen libraries in: they go on the global link line
+# (--as-needed drops them where unused).
+XEN_LDLIBS := $(shell pkg-config --libs xenguest xencontrol xenstore 2>/dev/null)
+LDLIBS_ALL += $(XEN_LDLIBS)
+
+# Xen's public headers use anonymous unions (a GNU C extension).
+XEN_GNU_OBJS := $(BUILD)/obj/lib/hv/xen/%.o $(BUILD)/asan/obj/lib/hv/xen/%.o \
+	$(BUILD)/fuzz/obj/lib/hv/xen/%.o $(BUILD)/obj/tests/unit/test_xen%.o \
+	$(BUILD)/asan/obj/tests/unit/test_xen%.o
+$(XEN_GNU_OBJS): BASE_CFLAGS += -std=gnu11
+
+# Unit tests: libxc/libxenguest/libxenstore replaced by a fake Xen host.
+XEN_TEST_WRAP := xc_interface_open xc_interface_close xc_domain_getinfo \
+	xc_domain_shutdown xc_domain_resume xc_domain_pause xc_domain_unpause \
+	xc_domain_create xc_domain_destroy xc_domain_setmaxmem xc_evtchn_alloc_unbound \
+	xc_domain_save xc_domain_restore xc_physinfo xs_open xs_close xs_directory xs_read \
+	xs_get_permissions xs_write xs_set_permissions xs_transaction_start \
+	xs_transaction_end xs_introduce_domain
+UNIT_TESTS += test_xen test_xen_restore
+test_xen_SRCS := tests/unit/test_xen.c tests/unit/test_xen_common.c tests/unit/test_xen_fake.c
+test_xen_WRAP := $(XEN_TEST_WRAP)
+test_xen_restore_SRCS := tests/unit/test_xen_restore.c tests/unit/test_xen_common.c \
+	tests/unit/test_xen_fake.c
+test_xen_restore_WRAP := $(XEN_TEST_WRAP)

@@ -1,0 +1,70 @@
+/*
+ * The Xen driver (libxenguest + libxenstore), beyond the generic hv_ops
+ * table `xen_hv_ops`: the reasons a Xen guest cannot be protected (for
+ * `remusctl check`) and the driver's own options.
+ */
+#ifndef REMUS_HV_XEN_H
+#define REMUS_HV_XEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hv/hv.h"
+#include "util/err.h"
+
+/* Why a Xen guest cannot be protected: a fixed list, one bit each. */
+enum xen_check_reason {
+	XEN_CHECK_PV_NO_SHADOW  = 1u << 0, /* classic PV: log-dirty needs shadow paging */
+	XEN_CHECK_DEVICE_MODEL  = 1u << 1, /* HVM with QEMU: emulator state not carried yet */
+	XEN_CHECK_DISK_NOT_DRBD = 1u << 2, /* a disk is not a /dev/drbdN device */
+	XEN_CHECK_NO_SCH_PLUG   = 1u << 3, /* kernel module sch_plug unavailable */
+	XEN_CHECK_NO_IFB        = 1u << 4, /* kernel module ifb unavailable */
+	XEN_CHECK_NO_DRBD       = 1u << 5, /* kernel module drbd unavailable */
+};
+#define XEN_CHECK_NREASONS 6
+
+enum xen_guest_kind {
+	XEN_GUEST_PV,
+	XEN_GUEST_PVH,
+	XEN_GUEST_HVM,
+};
+
+/* What `xen_check` judges: filled by xen_check_probe() or by a caller. */
+struct xen_check_input {
+	enum xen_guest_kind kind;
+	bool shadow_paging;         /* Xen built with CONFIG_SHADOW_PAGING */
+	bool has_device_model;
+	const char *const *disks;   /* backing paths of the guest's disks */
+	size_t ndisks;
+	bool mod_sch_plug, mod_ifb, mod_drbd;
+};
+
+/*
+ * Fill `in` for a protected-to-be guest: its kind (PV, PVH = HVM container
+ * without a device model, HVM), Xen's shadow paging (xc_physinfo), its
+ * disks (the `params` of its vbd/qdisk backends in xenstore) and the
+ * host's modules under sysroot.  Free with xen_check_input_free.
+ */
+int xen_check_probe(struct hv_guest *g, const char *sysroot, struct xen_check_input *in,
+    struct remus_err *err);
+void xen_check_input_free(struct xen_check_input *in);
+
+/* The reasons (enum xen_check_reason bits) the guest cannot be protected. */
+unsigned xen_check(const struct xen_check_input *in);
+/* A one-line, user-facing explanation of one reason bit. */
+const char *xen_check_reason_text(unsigned reason);
+/* Whether kernel module `name` is loaded, built in, or installed for the
+ * running kernel (modroot: normally "/lib/modules", sysroot "/"). */
+bool xen_check_module(const char *sysroot, const char *name);
+
+/*
+ * Send the guest's own xenstore nodes (STREAM_XL_REMUS_XENSTORE) with each
+ * checkpoint.  Off by default: Xen's own receiver (`xl migrate-receive -r`)
+ * rejects that record type, so turn it on only towards a remusd backup.
+ */
+void xen_guest_set_xenstore_records(struct hv_guest *g, bool on);
+
+extern const struct hv_ops xen_hv_ops;
+
+#endif

@@ -1,0 +1,63 @@
+/* Internal state of the Xen driver, shared by its files. */
+#ifndef REMUS_HV_XEN_IMPL_H
+#define REMUS_HV_XEN_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <xenctrl.h>
+#include <xenstore.h>
+#include <xenguest.h>
+
+#include "hv/hv.h"
+#include "stream/stream.h"
+
+/* Bounds on what we read out of xenstore for one domain. */
+#define XEN_XS_MAX_NODES 4096u
+#define XEN_XS_MAX_DEPTH 16u
+/* How long a non-cooperative suspend may take before it counts as failed. */
+#define XEN_SUSPEND_TIMEOUT_MS 2000u
+/* Domain perms naming the guest itself travel as this id (remapped on restore). */
+#define XEN_XS_SELF 0x7ff0u
+
+struct hv_guest {
+	xc_interface *xch;
+	struct xs_handle *xsh;
+	uint32_t domid;
+	char name[64];
+	bool hvm;               /* PVH or HVM (an HVM container) */
+	bool has_dm;            /* a device model (QEMU) serves the domain */
+	bool owned;             /* built by restore_stream: destroy() kills it */
+	bool xs_records;        /* send REMUS_XENSTORE records with checkpoints */
+	uint64_t mem_bytes;
+
+	/* during save_stream / restore_stream */
+	int fd;
+	const struct hv_stream_hooks *hooks;
+	struct remus_err *err;
+	bool suspended;         /* we suspended it and have not resumed it yet */
+	bool stopped;           /* the engine asked to stop cleanly */
+	bool cb_failed;         /* a callback recorded an error in err */
+};
+
+/* xen_ops.c */
+int  xen_guest_open(struct hv_guest **out, struct remus_err *err);
+void xen_guest_close(struct hv_guest *g);
+void xen_guest_destroy(struct hv_guest *g);
+int  xen_domain_state(struct hv_guest *g, xc_dominfo_t *info, struct remus_err *err);
+
+/* xen_xs.c */
+int xen_xs_domid_by_name(struct hv_guest *g, const char *name, uint32_t *domid,
+    struct remus_err *err);
+int xen_xs_put_nodes(struct hv_guest *g, struct stream_buf *b, struct remus_err *err);
+int xen_xs_apply_nodes(struct hv_guest *g, const struct stream_ckpt *ck,
+    struct remus_err *err);
+bool xen_xs_has_device_model(struct hv_guest *g);
+
+/* xen_save.c / xen_restore.c */
+int xen_save_stream(struct hv_guest *g, int fd, const struct hv_stream_hooks *hooks,
+    struct remus_err *err);
+int xen_restore_stream(const struct hv_guest_config *cfg, int fd,
+    const struct hv_stream_hooks *hooks, struct hv_guest **out, struct remus_err *err);
+
+#endif

@@ -1,0 +1,206 @@
+/*
+ * Backup side: xc_domain_restore(XC_STREAM_REMUS) reads the libxc records
+ * from the replication fd into a domain we build; at each CHECKPOINT it calls
+ * back and we read the libxl records up to CHECKPOINT_END with the stream
+ * assembler (libxc_external: never a byte past the record).  Only a complete
+ * checkpoint's records replace the committed ones; libxc itself keeps memory
+ * and vCPU state at the last complete checkpoint and fails over on EOF.
+ */
+#include "hv/xen/xen.h"
+#include "hv/xen/xen_impl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct xen_restore {
+	struct hv_guest *g;
+	struct stream_asm as;
+	struct stream_ckpt committed;   /* libxl records of the last complete checkpoint */
+	uint64_t checkpoints;
+	struct remus_err *err;
+	bool internal_error;            /* not the stream's fault: 0, not failover */
+};
+
+/* Read exactly what the reader needs next until it hands over a checkpoint
+ * (1), or the stream ends or is bad (<0, partial checkpoint discarded). */
+static int restore_read_libxl(struct xen_restore *rs, bool until_libxc)
+{
+	uint8_t buf[4096];
+	struct stream_ckpt *ck;
+	size_t want, used;
+	ssize_t n;
+	int rc;
+
+	for (;;) {
+		if (until_libxc && rs->as.rd.pos == STREAM_POS_LIBXL_EXT)
+			return 1;
+		want = stream_reader_want(&rs->as.rd);
+		if (want == 0)
+			return remus_err_set(rs->err, -EPROTO, "restore: the libxl stream already ended");
+		if (want > sizeof(buf))
+			want = sizeof(buf);
+		n = read(rs->g->fd, buf, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			stream_asm_abort(&rs->as, "read error");
+			return remus_err_sys(rs->err, errno, "restore: reading the libxl records");
+		}
+		if (n == 0) {
+			/* even at a checkpoint boundary: libxc promised more */
+			rc = stream_asm_eof(&rs->as);
+			return remus_err_set(rs->err, rc < 0 ? rc : -EPIPE,
+			    "restore: libxl records: %s", rs->as.err.msg[0] ? rs->as.err.msg : "end of stream");
+		}
+		rc = stream_asm_feed(&rs->as, buf, (size_t)n, &used, &ck);
+		if (rc < 0)
+			return remus_err_set(rs->err, rc, "restore: libxl records: %s", rs->as.err.msg);
+		if (rc == 1)
+			return 1;
+	}
+}
+
+/* libxc found CHECKPOINT: stage the libxl records; commit them only when
+ * CHECKPOINT_END arrived, then let the engine acknowledge.
+ * 1 continue, 2 failover (stream error/EOF/timeout), 0 internal error. */
+static int restore_checkpoint_cb(void *data)
+{
+	struct xen_restore *rs = data;
+	const struct hv_stream_hooks *h = rs->g->hooks;
+	int rc;
+
+	if (restore_read_libxl(rs, false) < 0)
+		return XGR_CHECKPOINT_FAILOVER;
+	stream_ckpt_free(&rs->committed);
+	stream_asm_take(&rs->as, &rs->committed);
+	rs->checkpoints++;
+	if (h == NULL || h->checkpoint == NULL)
+		return XGR_CHECKPOINT_SUCCESS;
+	rc = h->checkpoint(h->arg, -1);
+	if (rc == XGR_CHECKPOINT_ERROR) {
+		remus_err_set(rs->err, -EIO, "restore: engine checkpoint hook failed after checkpoint %llu",
+		    (unsigned long long)rs->checkpoints);
+		rs->internal_error = true;
+	}
+	return rc;
+}
+
+/* libxc wants the restored domain suspended between checkpoints: it is
+ * never unpaused before failover, so there is nothing to do. */
+static int restore_noop_cb(void *data)
+{
+	(void)data;
+	return 1;
+}
+
+/* Build the empty PVH container libxc restores into; the stream carries
+ * memory, vCPU state, HVM params and the CPU policy. */
+static int restore_make_domain(struct hv_guest *g, const struct hv_guest_config *cfg,
+    uint32_t *store_port, uint32_t *console_port, struct remus_err *err)
+{
+	struct xen_domctl_createdomain dc = {
+		.flags = XEN_DOMCTL_CDF_hvm | XEN_DOMCTL_CDF_hap,
+		.max_vcpus = 8,
+		.max_evtchn_port = 1023,
+		.max_grant_frames = 64,
+		.max_maptrack_frames = 1024,
+		.grant_opts = XEN_DOMCTL_GRANT_version(1),
+		.arch = { .emulation_flags = XEN_X86_EMU_LAPIC },
+	};
+	uint32_t domid = 0;
+	int port;
+
+	if (xc_domain_create(g->xch, &domid, &dc) != 0)
+		return remus_err_sys(err, errno, "restore: creating the replica domain failed");
+	g->domid = domid;
+	g->owned = true;
+	if (xc_domain_setmaxmem(g->xch, domid, cfg->mem_bytes / 1024 + 1024) != 0)
+		return remus_err_sys(err, errno, "restore: setting max memory of domain %u", domid);
+	if ((port = xc_evtchn_alloc_unbound(g->xch, domid, 0)) < 0)
+		return remus_err_sys(err, errno, "restore: xenstore event channel of domain %u", domid);
+	*store_port = (uint32_t)port;
+	if ((port = xc_evtchn_alloc_unbound(g->xch, domid, 0)) < 0)
+		return remus_err_sys(err, errno, "restore: console event channel of domain %u", domid);
+	*console_port = (uint32_t)port;
+	return 0;
+}
+
+/* After failover: hand the domain to xenstored and write its staged nodes;
+ * the domain stays paused until start(). */
+static int restore_finish(struct xen_restore *rs, unsigned long store_mfn,
+    uint32_t store_port, struct remus_err *err)
+{
+	struct hv_guest *g = rs->g;
+	char path[64];
+
+	if (!xs_introduce_domain(g->xsh, g->domid, store_mfn, store_port))
+		return remus_err_sys(err, errno, "restore: introducing domain %u to xenstored", g->domid);
+	snprintf(path, sizeof(path), "/local/domain/%u/name", g->domid);
+	if (!xs_write(g->xsh, XBT_NULL, path, g->name, (unsigned)strlen(g->name)))
+		return remus_err_sys(err, errno, "restore: writing %s", path);
+	return xen_xs_apply_nodes(g, &rs->committed, err);
+}
+
+/* Receive a Remus stream into a new paused domain: on failover libxc keeps
+ * the last complete checkpoint; nothing is left behind on error. */
+int xen_restore_stream(const struct hv_guest_config *cfg, int fd,
+    const struct hv_stream_hooks *hooks, struct hv_guest **out, struct remus_err *err)
+{
+	struct restore_callbacks cb = {
+		.suspend = restore_noop_cb,
+		.postcopy = restore_noop_cb,
+		.checkpoint = restore_checkpoint_cb,
+	};
+	struct stream_asm_cfg acfg = {
+		.reader = { .start = STREAM_START_LIBXL, .libxc_external = true, .remus_xenstore = true },
+	};
+	struct xen_restore rs = { .err = err };
+	uint32_t store_port = 0, console_port = 0;
+	unsigned long store_mfn = 0, console_mfn = 0;
+	struct hv_guest *g = NULL;
+	int rc;
+
+	if (cfg == NULL || cfg->name == NULL || cfg->mem_bytes == 0)
+		return remus_err_set(err, -EINVAL, "restore: the guest needs a name and a memory size");
+	if ((rc = xen_guest_open(&g, err)) < 0)
+		return rc;
+	snprintf(g->name, sizeof(g->name), "%s", cfg->name);
+	g->fd = fd;
+	g->hooks = hooks;
+	g->hvm = true;
+	g->mem_bytes = cfg->mem_bytes;
+	rs.g = g;
+	cb.data = &rs;
+	stream_asm_init(&rs.as, &acfg);
+	if ((rc = restore_read_libxl(&rs, true)) < 0)
+		goto err;
+	if ((rc = restore_make_domain(g, cfg, &store_port, &console_port, err)) < 0)
+		goto err;
+	rc = xc_domain_restore(g->xch, fd, g->domid, store_port, &store_mfn, 0,
+	    console_port, &console_mfn, 0, XC_STREAM_REMUS, &cb, -1);
+	if (rs.internal_error) {
+		rc = err->code < 0 ? err->code : -EIO;
+		goto err;
+	}
+	if (rc != 0) {
+		rc = remus_err_sys(err, errno ? errno : EIO,
+		    "restore: xc_domain_restore(XC_STREAM_REMUS) into domain %u failed after %llu complete checkpoints",
+		    g->domid, (unsigned long long)rs.checkpoints);
+		goto err;
+	}
+	if ((rc = restore_finish(&rs, store_mfn, store_port, err)) < 0)
+		goto err;
+	g->fd = -1;
+	g->hooks = NULL;
+	*out = g;
+	rc = 0;
+	goto out;
+err:
+	xen_guest_destroy(g);
+out:
+	stream_ckpt_free(&rs.committed);
+	stream_asm_free(&rs.as);
+	return rc;
+}

@@ -1,0 +1,238 @@
+/*
+ * Primary side: libxc's xc_domain_save(XC_STREAM_REMUS) writes the libxc
+ * records on the replication fd and calls back at each epoch boundary; we
+ * suspend/resume the domain, write the checkpoint's libxl records and wait
+ * for the engine.  Order per epoch (xg_sr_save.c, 4.17): suspend, memory,
+ * CHECKPOINT, postcopy (resume), checkpoint (libxl records, wait).
+ */
+#include "hv/xen/xen.h"
+#include "hv/xen/xen_impl.h"
+
+#include <errno.h>
+#include <time.h>
+
+/* Record the first callback failure; libxc only sees a return code. */
+static void save_fail(struct hv_guest *g)
+{
+	g->cb_failed = true;
+}
+
+/* Wait until Xen reports the domain shut down for suspend (all vCPUs off). */
+static int save_wait_suspended(struct hv_guest *g)
+{
+	struct timespec step = { 0, 100 * 1000 };
+	unsigned waited_us = 0;
+	xc_dominfo_t di;
+	int rc;
+
+	for (;;) {
+		if ((rc = xen_domain_state(g, &di, g->err)) < 0)
+			return rc;
+		if (di.crashed)
+			return remus_err_set(g->err, HV_ECRASHED,
+			    "suspend: domain %u crashed while being suspended", g->domid);
+		if (di.shutdown && di.shutdown_reason == SHUTDOWN_suspend)
+			return 0;
+		if (di.shutdown)
+			return remus_err_set(g->err, HV_EBADSTATE,
+			    "suspend: domain %u shut down (reason %u) instead of suspending",
+			    g->domid, di.shutdown_reason);
+		if (waited_us >= XEN_SUSPEND_TIMEOUT_MS * 1000u)
+			return remus_err_set(g->err, -ETIMEDOUT,
+			    "suspend: domain %u not suspended after %u ms", g->domid,
+			    XEN_SUSPEND_TIMEOUT_MS);
+		nanosleep(&step, NULL);
+		waited_us += 100;
+	}
+}
+
+/* libxc suspend: stop the domain without its help (PVH/HVM: a remote
+ * SHUTDOWN_suspend), then let the engine close the epoch.  1 ok, 0 failed. */
+static int save_suspend_cb(void *data)
+{
+	struct hv_guest *g = data;
+	int rc;
+
+	if (xc_domain_shutdown(g->xch, g->domid, SHUTDOWN_suspend) != 0) {
+		remus_err_sys(g->err, errno, "suspend: xc_domain_shutdown(SHUTDOWN_suspend) of domain %u failed",
+		    g->domid);
+		goto err;
+	}
+	g->suspended = true;
+	if (save_wait_suspended(g) < 0)
+		goto err;
+	if (g->hooks->suspended != NULL && (rc = g->hooks->suspended(g->hooks->arg)) < 0) {
+		remus_err_wrap(g->err, "suspend: engine hook failed (%d): ", rc);
+		goto err;
+	}
+	return 1;
+err:
+	save_fail(g);
+	return 0;
+}
+
+/* libxc postcopy: the dirty pages are buffered; resume the domain so it runs
+ * on while the checkpoint is sent.  Not the cooperative resume: the guest
+ * never executed a suspend hypercall, so its registers must stay as they are.
+ * 1 ok, -1 failed (0 would make xc_domain_save return success). */
+static int save_postcopy_cb(void *data)
+{
+	struct hv_guest *g = data;
+
+	if (xc_domain_resume(g->xch, g->domid, 0) != 0) {
+		remus_err_sys(g->err, errno, "postcopy: resuming domain %u failed", g->domid);
+		save_fail(g);
+		return -1;
+	}
+	g->suspended = false;
+	return 1;
+}
+
+/* The driver's own libxl records of one checkpoint: nothing is invented for
+ * a PVH guest; the guest's xenstore nodes when the peer is remusd. */
+static int save_put_device_records(struct hv_guest *g, int fd)
+{
+	struct stream_buf b;
+	int rc = 0;
+
+	if (!g->xs_records)
+		return 0;
+	stream_buf_init(&b);
+	if ((rc = xen_xs_put_nodes(g, &b, g->err)) < 0)
+		goto out;
+	if ((rc = stream_buf_flush(&b, fd)) < 0)
+		remus_err_sys(g->err, -rc, "checkpoint: writing the xenstore record");
+out:
+	stream_buf_free(&b);
+	return rc;
+}
+
+/* The checkpoint's libxl records end with CHECKPOINT_END: the engine's hook
+ * writes its records and the END; without a hook the driver writes the END. */
+static int save_put_checkpoint_end(struct hv_guest *g, int fd)
+{
+	struct stream_buf b;
+	int rc;
+
+	if (g->hooks->postcopy != NULL) {
+		if ((rc = g->hooks->postcopy(g->hooks->arg, fd)) < 0)
+			return remus_err_wrap(g->err, "checkpoint: engine postcopy hook failed (%d): ", rc);
+		return 0;
+	}
+	stream_buf_init(&b);
+	rc = stream_put_checkpoint_end(&b);
+	if (rc == 0 && (rc = stream_buf_flush(&b, fd)) < 0)
+		remus_err_sys(g->err, -rc, "checkpoint: writing CHECKPOINT_END");
+	else if (rc < 0)
+		remus_err_set(g->err, rc, "checkpoint: encoding CHECKPOINT_END");
+	stream_buf_free(&b);
+	return rc;
+}
+
+/* libxc checkpoint: CHECKPOINT is on the wire; send the libxl records, then
+ * wait for the backup's ACK and the next tick.  1 go on, 0 stop, -1 error. */
+static int save_checkpoint_cb(void *data)
+{
+	struct hv_guest *g = data;
+	int rc;
+
+	if (save_put_device_records(g, g->fd) < 0 || save_put_checkpoint_end(g, g->fd) < 0)
+		goto err;
+	rc = g->hooks->wait_checkpoint != NULL ? g->hooks->wait_checkpoint(g->hooks->arg) : 1;
+	if (rc < 0) {
+		remus_err_wrap(g->err, "checkpoint: engine wait hook failed (%d): ", rc);
+		goto err;
+	}
+	if (rc == 0) {
+		g->stopped = true;
+		return 0;
+	}
+	return 1;
+err:
+	save_fail(g);
+	return -1;
+}
+
+/* libxc asks QEMU to track its own writes to guest RAM; a PVH guest has no
+ * device model (and save_stream refuses HVM guests with one).  0 = ok. */
+static int save_qemu_logdirty_cb(uint32_t domid, unsigned enable, void *data)
+{
+	struct hv_guest *g = data;
+
+	(void)domid;
+	(void)enable;
+	return g->has_dm ? -1 : 0;
+}
+
+/* The libxl stream header and LIBXC_CONTEXT, after which libxc writes. */
+static int save_put_prologue(struct hv_guest *g, int fd)
+{
+	struct stream_buf b;
+	int rc;
+
+	stream_buf_init(&b);
+	if ((rc = stream_put_libxl_header(&b)) < 0 || (rc = stream_put_libxc_context(&b)) < 0)
+		remus_err_set(g->err, rc, "save: encoding the libxl header");
+	else if ((rc = stream_buf_flush(&b, fd)) < 0)
+		remus_err_sys(g->err, -rc, "save: writing the libxl header");
+	stream_buf_free(&b);
+	return rc;
+}
+
+/* What kind of guest libxc's Remus loop can carry with our callbacks. */
+static int save_supported(struct hv_guest *g, struct remus_err *err)
+{
+	if (!g->hvm)
+		return remus_err_set(err, HV_EUNSUPP,
+		    "save: domain %u is a classic PV guest: suspending it needs its cooperation and log-dirty needs shadow paging; protect PVH or HVM guests",
+		    g->domid);
+	if (g->has_dm)
+		return remus_err_set(err, HV_EUNSUPP,
+		    "save: domain %u has a device model (QEMU): carrying emulator state is not implemented yet",
+		    g->domid);
+	return 0;
+}
+
+/* Run xc_domain_save(XC_STREAM_REMUS) until the engine stops it or it fails;
+ * on any exit the domain is left running (unprotected if it failed). */
+int xen_save_stream(struct hv_guest *g, int fd, const struct hv_stream_hooks *hooks,
+    struct remus_err *err)
+{
+	struct save_callbacks cb = {
+		.suspend = save_suspend_cb,
+		.postcopy = save_postcopy_cb,
+		.checkpoint = save_checkpoint_cb,
+		.switch_qemu_logdirty = save_qemu_logdirty_cb,
+		.data = g,
+	};
+	int rc, saved_errno;
+
+	if ((rc = save_supported(g, err)) < 0)
+		return rc;
+	g->fd = fd;
+	g->hooks = hooks;
+	g->err = err;
+	g->suspended = g->stopped = g->cb_failed = false;
+	if ((rc = save_put_prologue(g, fd)) < 0)
+		goto out;
+	rc = xc_domain_save(g->xch, fd, g->domid, XCFLAGS_LIVE, &cb, XC_STREAM_REMUS, -1);
+	saved_errno = errno;
+	if (g->cb_failed) {
+		rc = err->code < 0 ? err->code : -EIO;
+	} else if (rc != 0) {
+		rc = remus_err_sys(err, saved_errno ? saved_errno : EIO,
+		    "save: xc_domain_save(XC_STREAM_REMUS) of domain %u failed (details in the libxc log)",
+		    g->domid);
+	}
+out:
+	if (g->suspended) {
+		if (xc_domain_resume(g->xch, g->domid, 0) != 0)
+			remus_err_wrap(err, "domain %u left suspended (resume failed too): ", g->domid);
+		else
+			g->suspended = false;
+	}
+	g->hooks = NULL;
+	g->err = NULL;
+	g->fd = -1;
+	return rc;
+}

@@ -1,0 +1,386 @@
+/* The Xen driver's primary side against a fake Xen (test_xen_fake.c):
+ * attach, the save loop's callbacks wired to the engine hooks, and every
+ * failure path: a clear message, the guest left running, no handle leaked. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "hv/xen/xen.h"
+#include "stream/stream.h"
+#include "test_xen_common.h"
+#include "test_xen_fake.h"
+
+/* No handle outlives the guest, and the guest is running, not suspended. */
+static void assert_clean_primary(void)
+{
+	assert_int_equal(fake.xc_open, 0);
+	assert_int_equal(fake.xs_open, 0);
+	assert_true(fake.exists);
+	assert_false(fake.suspended);
+	assert_int_equal(fake.domains_destroyed, 0);
+}
+
+/* Run save with a failure injected; return its rc and message. */
+static int save_failing(const char *fn, int nth, int err_no, struct remus_err *err,
+    struct engine *e, int fd)
+{
+	struct hv_guest_config cfg = { .name = "web" };
+	struct hv_stream_hooks h;
+	struct hv_guest *g = NULL;
+	int rc;
+
+	xt_engine_init(e, &h, fd);
+	assert_int_equal(xen_hv_ops.create(&cfg, &g, err), 0);
+	xen_guest_set_xenstore_records(g, true);
+	fake.fail = (struct fake_fail){ fn, nth, err_no };
+	rc = xen_hv_ops.save_stream(g, fd, &h, err);
+	xen_hv_ops.destroy(g);
+	return rc;
+}
+
+static void test_registry_and_attach(void **state)
+{
+	struct hv_guest_config cfg = { .name = "web" };
+	struct remus_err err = { 0 };
+	struct hv_guest *g = NULL;
+	struct hv_info info;
+
+	(void)state;
+	xt_setup_host();
+	assert_ptr_equal(hv_driver("xen"), &xen_hv_ops);
+	assert_null(xen_hv_ops.dirty_log);
+	assert_null(xen_hv_ops.copy_pages);
+	assert_int_equal(xen_hv_ops.create(&cfg, &g, &err), 0);
+	assert_int_equal(xen_hv_ops.info(g, &info), 0);
+	assert_string_equal(info.name, "web");
+	assert_int_equal(info.domain_type, STREAM_DOM_X86_HVM);
+	assert_int_equal(info.state, HV_RUNNING);
+	assert_false(info.has_emulator);
+	xen_hv_ops.destroy(g);
+	assert_clean_primary();
+}
+
+static void test_attach_failures(void **state)
+{
+	struct hv_guest_config cfg = { .name = "nosuch" };
+	struct remus_err err = { 0 };
+	struct hv_guest *g = NULL;
+
+	(void)state;
+	xt_setup_host();
+	assert_int_equal(xen_hv_ops.create(&cfg, &g, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "no domain named 'nosuch'"));
+	assert_clean_primary();
+
+	cfg.name = "web";
+	xt_setup_host();
+	fake.fail = (struct fake_fail){ "xc_interface_open", 1, EACCES };
+	assert_int_equal(xen_hv_ops.create(&cfg, &g, &err), -EACCES);
+	assert_non_null(strstr(err.msg, "xc_interface_open"));
+	assert_clean_primary();
+
+	xt_setup_host();
+	fake.fail = (struct fake_fail){ "xs_open", 1, ECONNREFUSED };
+	assert_int_equal(xen_hv_ops.create(&cfg, &g, &err), -ECONNREFUSED);
+	assert_non_null(strstr(err.msg, "xenstored"));
+	assert_clean_primary();
+
+	xt_setup_host();
+	fake.fail = (struct fake_fail){ "xs_directory", 1, EACCES };
+	assert_int_equal(xen_hv_ops.create(&cfg, &g, &err), -EACCES);
+	assert_non_null(strstr(err.msg, "/local/domain"));
+	assert_clean_primary();
+}
+
+/* Three epochs: suspend → engine hook (guest suspended) → resume → records;
+ * the stream is the libxl header, LIBXC_CONTEXT, then per checkpoint the
+ * libxc chunk, the xenstore record and CHECKPOINT_END. */
+static void test_save_epochs(void **state)
+{
+	struct engine e = { 0 };
+	int fd = xt_memfd();
+
+	(void)state;
+	xt_setup_host();
+	assert_int_equal(xt_save(&e, fd, true), 0);
+	assert_int_equal(fake.save_checkpoints, 3);
+	assert_int_equal(e.suspended_calls, 3);
+	assert_int_equal(e.waits, 3);
+	assert_false(e.not_suspended_in_hook);
+	assert_clean_primary();
+	assert_true(e.ends[0] > 16 + 8 + FAKE_CHUNK + 8);
+	assert_true(e.ends[1] > e.ends[0] && e.ends[2] > e.ends[1]);
+	close(fd);
+}
+
+/* Without xenstore records nothing is invented for a PVH guest: each
+ * checkpoint is exactly the libxc chunk and CHECKPOINT_END. */
+static void test_save_pvh_nothing_invented(void **state)
+{
+	struct engine e = { 0 };
+	int fd = xt_memfd();
+
+	(void)state;
+	xt_setup_host();
+	assert_int_equal(xt_save(&e, fd, false), 0);
+	assert_int_equal(e.ends[0], 16 + 8 + FAKE_CHUNK + 8);
+	assert_int_equal(e.ends[1] - e.ends[0], FAKE_CHUNK + 8);
+	close(fd);
+}
+
+static void test_save_refuses_pv_and_device_model(void **state)
+{
+	struct engine e;
+	struct remus_err err = { 0 };
+	int fd = xt_memfd();
+
+	(void)state;
+	xt_setup_host();
+	fake.hvm = false;
+	assert_int_equal(save_failing(NULL, 0, 0, &err, &e, fd), HV_EUNSUPP);
+	assert_non_null(strstr(err.msg, "classic PV"));
+	assert_int_equal(lseek(fd, 0, SEEK_END), 0);
+
+	xt_setup_host();
+	fake_set_node("/local/domain/0/device-model", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/device-model/5", "", 0, 0, 0);
+	assert_int_equal(save_failing(NULL, 0, 0, &err, &e, fd), HV_EUNSUPP);
+	assert_non_null(strstr(err.msg, "device model"));
+	assert_int_equal(lseek(fd, 0, SEEK_END), 0);
+	assert_clean_primary();
+	close(fd);
+}
+
+/* Each libxc/xenstore failure inside the loop: named in the message, the
+ * guest left running, the checkpoints before it complete. */
+static void test_save_failures(void **state)
+{
+	static const struct { const char *fn; int nth; const char *msg; } cases[] = {
+		{ "xc_domain_shutdown", 2, "xc_domain_shutdown(SHUTDOWN_suspend)" },
+		{ "xc_domain_resume", 1, "postcopy: resuming domain 5" },
+		{ "xs_read", 4, "xenstore: reading /local/domain/5/" },
+		{ "xs_get_permissions", 1, "xenstore: permissions of /local/domain/5/" },
+		{ "xc_domain_getinfo", 3, "xc_domain_getinfo of domain 5" },
+		{ "xc_domain_save", 1, "xc_domain_save(XC_STREAM_REMUS) of domain 5 failed" },
+	};
+	struct remus_err err;
+	struct engine e;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int fd = xt_memfd();
+
+		xt_setup_host();
+		memset(&err, 0, sizeof(err));
+		assert_true(save_failing(cases[i].fn, cases[i].nth, EIO, &err, &e, fd) < 0);
+		if (strstr(err.msg, cases[i].msg) == NULL)
+			fail_msg("%s: message '%s' lacks '%s'", cases[i].fn, err.msg, cases[i].msg);
+		assert_clean_primary();
+		close(fd);
+	}
+}
+
+static void test_save_guest_crashes_while_suspending(void **state)
+{
+	struct remus_err err = { 0 };
+	struct engine e;
+	int fd = xt_memfd();
+
+	(void)state;
+	xt_setup_host();
+	fake.never_suspends = true;
+	assert_int_equal(save_failing(NULL, 0, 0, &err, &e, fd), HV_ECRASHED);
+	assert_non_null(strstr(err.msg, "crashed while being suspended"));
+	assert_int_equal(e.suspended_calls, 0);
+	close(fd);
+}
+
+static void test_save_engine_hook_fails(void **state)
+{
+	struct hv_guest_config cfg = { .name = "web" };
+	struct remus_err err = { 0 };
+	struct hv_stream_hooks h;
+	struct hv_guest *g = NULL;
+	struct engine e;
+	int fd = xt_memfd();
+
+	(void)state;
+	xt_setup_host();
+	xt_engine_init(&e, &h, fd);
+	e.wait_fail_at = 2;
+	e.wait_fail_rc = -ETIMEDOUT;
+	assert_int_equal(xen_hv_ops.create(&cfg, &g, &err), 0);
+	assert_true(xen_hv_ops.save_stream(g, fd, &h, &err) < 0);
+	assert_non_null(strstr(err.msg, "engine wait hook failed (-110)"));
+	assert_int_equal(fake.save_checkpoints, 2);
+	xen_hv_ops.destroy(g);
+	assert_clean_primary();
+	close(fd);
+}
+
+/* The backup is gone before the first byte: EPIPE, not SIGPIPE. */
+static void test_save_peer_closed(void **state)
+{
+	struct remus_err err = { 0 };
+	struct engine e;
+	int sv[2];
+
+	(void)state;
+	xt_setup_host();
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	close(sv[1]);
+	assert_int_equal(save_failing(NULL, 0, 0, &err, &e, sv[0]), -EPIPE);
+	assert_non_null(strstr(err.msg, "writing the libxl header"));
+	assert_int_equal(fake.calls[5], 0);   /* xc_domain_save never ran */
+	assert_clean_primary();
+	close(sv[0]);
+}
+
+static void test_check_reasons(void **state)
+{
+	const char *drbd[] = { "/dev/drbd0" }, *mixed[] = { "/dev/drbd0", "/srv/web.img" };
+	struct xen_check_input in = { .kind = XEN_GUEST_PVH, .mod_sch_plug = true,
+	    .mod_ifb = true, .mod_drbd = true, .disks = drbd, .ndisks = 1 };
+
+	(void)state;
+	assert_int_equal(xen_check(&in), 0);
+	in.kind = XEN_GUEST_PV;
+	assert_int_equal(xen_check(&in), XEN_CHECK_PV_NO_SHADOW);
+	in.shadow_paging = true;
+	assert_int_equal(xen_check(&in), 0);
+	in.kind = XEN_GUEST_HVM;
+	in.has_device_model = true;
+	in.disks = mixed;
+	in.ndisks = 2;
+	in.mod_ifb = false;
+	assert_int_equal(xen_check(&in),
+	    XEN_CHECK_DEVICE_MODEL | XEN_CHECK_DISK_NOT_DRBD | XEN_CHECK_NO_IFB);
+	in = (struct xen_check_input){ .kind = XEN_GUEST_PVH };
+	assert_int_equal(xen_check(&in), XEN_CHECK_NO_SCH_PLUG | XEN_CHECK_NO_IFB);
+	for (unsigned b = 0; b < XEN_CHECK_NREASONS; b++)
+		assert_null(strstr(xen_check_reason_text(1u << b), "unknown"));
+	assert_non_null(strstr(xen_check_reason_text(1u << 20), "unknown"));
+}
+
+/* Modules found loaded (/sys/module), installed (modules.dep, compressed
+ * names too) or built in; absent ones are reported absent. */
+static void test_check_modules(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+	char root[256], path[512];
+	struct utsname u;
+	FILE *f;
+
+	(void)state;
+	snprintf(root, sizeof(root), "%s/test_xen_modXXXXXX",
+	    tmp != NULL && strlen(tmp) < 200 ? tmp : "/tmp");
+	assert_non_null(mkdtemp(root));
+	assert_int_equal(uname(&u), 0);
+	snprintf(path, sizeof(path), "%s/sys", root);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/sys/module", root);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/sys/module/sch_plug", root);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/lib", root);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/lib/modules", root);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/lib/modules/%s", root, u.release);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/lib/modules/%s/modules.dep", root, u.release);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("kernel/drivers/net/ifb.ko.xz:\nkernel/drivers/block/drbd/drbd.ko.xz: kernel/lib/lru_cache.ko.xz\n", f);
+	fclose(f);
+	assert_true(xen_check_module(root, "sch_plug"));
+	assert_true(xen_check_module(root, "ifb"));
+	assert_true(xen_check_module(root, "drbd"));
+	assert_false(xen_check_module(root, "lru"));       /* a prefix is not a module */
+	assert_false(xen_check_module(root, "act_mirred"));
+	unlink(path);
+	snprintf(path, sizeof(path), "rm -rf '%s'", root);
+	assert_int_equal(system(path), 0);
+}
+
+/* The facts of a live guest: PVH, one DRBD and one file disk (vbd and
+ * qdisk backends), Xen without shadow paging; then a PV guest; a failing
+ * xenstore read is named and frees what was collected. */
+static void test_check_probe(void **state)
+{
+	struct hv_guest_config cfg = { .name = "web" };
+	struct remus_err err = { 0 };
+	struct xen_check_input in;
+	struct hv_guest *g = NULL;
+	unsigned r;
+
+	(void)state;
+	xt_setup_host();
+	fake_set_node("/local/domain/0/backend", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/vbd", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/vbd/5", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/vbd/5/51712", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/vbd/5/51712/params", "/dev/drbd0", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/qdisk", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/qdisk/5", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/qdisk/5/51728", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/qdisk/5/51728/params", "/srv/web.img", 0, 0, 0);
+	assert_int_equal(xen_hv_ops.create(&cfg, &g, &err), 0);
+	assert_int_equal(xen_check_probe(g, "/nonexistent-root", &in, &err), 0);
+	assert_int_equal(in.kind, XEN_GUEST_PVH);
+	assert_false(in.shadow_paging);
+	assert_int_equal(in.ndisks, 2);
+	assert_string_equal(in.disks[0], "/dev/drbd0");
+	assert_string_equal(in.disks[1], "/srv/web.img");
+	r = xen_check(&in);
+	assert_int_equal(r, XEN_CHECK_DISK_NOT_DRBD | XEN_CHECK_NO_SCH_PLUG |
+	    XEN_CHECK_NO_IFB | XEN_CHECK_NO_DRBD);
+	xen_check_input_free(&in);
+
+	fake.fail = (struct fake_fail){ "xs_read", fake.calls[11] + 2, EACCES };
+	assert_int_equal(xen_check_probe(g, "/nonexistent-root", &in, &err), -EACCES);
+	assert_non_null(strstr(err.msg, "check: reading /local/domain/0/backend/qdisk/5/51728/params"));
+	assert_null(in.disks);
+	xen_hv_ops.destroy(g);
+
+	xt_setup_host();
+	fake.hvm = false;
+	assert_int_equal(xen_hv_ops.create(&cfg, &g, &err), 0);
+	assert_int_equal(xen_check_probe(g, "/nonexistent-root", &in, &err), 0);
+	assert_int_equal(in.kind, XEN_GUEST_PV);
+	assert_true(xen_check(&in) & XEN_CHECK_PV_NO_SHADOW);
+	xen_check_input_free(&in);
+	fake.shadow_paging = true;
+	assert_int_equal(xen_check_probe(g, "/nonexistent-root", &in, &err), 0);
+	assert_false(xen_check(&in) & XEN_CHECK_PV_NO_SHADOW);
+	xen_check_input_free(&in);
+	xen_hv_ops.destroy(g);
+	assert_clean_primary();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_registry_and_attach),
+		cmocka_unit_test(test_attach_failures),
+		cmocka_unit_test(test_save_epochs),
+		cmocka_unit_test(test_save_pvh_nothing_invented),
+		cmocka_unit_test(test_save_refuses_pv_and_device_model),
+		cmocka_unit_test(test_save_failures),
+		cmocka_unit_test(test_save_guest_crashes_while_suspending),
+		cmocka_unit_test(test_save_engine_hook_fails),
+		cmocka_unit_test(test_save_peer_closed),
+		cmocka_unit_test(test_check_reasons),
+		cmocka_unit_test(test_check_modules),
+		cmocka_unit_test(test_check_probe),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,58 @@
+/* A fake Xen host for the driver's unit tests: libxc, libxenguest and
+ * libxenstore functions are replaced at link time (-Wl,--wrap=) by wrappers
+ * working on this state.  Handles and returned buffers are heap allocated,
+ * so ASan reports any the driver leaks. */
+#ifndef TEST_XEN_FAKE_H
+#define TEST_XEN_FAKE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define FAKE_MAX_NODES 64
+#define FAKE_CHUNK 16      /* bytes of fake libxc records per checkpoint */
+
+struct fake_node {
+	char path[96];
+	char value[64];
+	unsigned owner, other_id, other_perm;   /* two permission entries */
+};
+
+/* Which call fails next (name of the libxc/xs function), and with what. */
+struct fake_fail {
+	const char *fn;
+	int nth;                /* fail the nth call (1-based) of fn */
+	int err;                /* errno */
+};
+
+struct fake_xen {
+	/* the protected / restored domain */
+	uint32_t domid;
+	bool exists, hvm, paused, suspended, crashed, never_suspends;
+	bool shadow_paging;         /* xc_physinfo reports PHYSCAP_shadow */
+	unsigned shutdown_reason;
+	uint32_t created_domid;     /* what xc_domain_create hands out */
+	int domains_created, domains_destroyed, unpauses, introduced;
+	unsigned long store_mfn_introduced;
+	/* xenstore */
+	struct fake_node nodes[FAKE_MAX_NODES];
+	int nnodes;
+	/* handles and transactions */
+	int xc_open, xs_open, tx_open, tx_committed, tx_aborted;
+	/* fake libxc loop */
+	int save_checkpoints;       /* checkpoints written by the fake save */
+	int restore_checkpoints;    /* checkpoints accepted by the fake restore */
+	int restore_result;         /* last return of the checkpoint callback */
+	bool restore_failed_over;
+	/* failure injection */
+	struct fake_fail fail;
+	int calls[32];
+};
+
+extern struct fake_xen fake;
+
+void fake_reset(void);
+void fake_set_node(const char *path, const char *value, unsigned owner,
+    unsigned other_id, unsigned other_perm);
+const struct fake_node *fake_get_node(const char *path);
+
+#endif

@@ -1,0 +1,249 @@
+/* The Xen driver's backup side against a fake Xen: streams written by the
+ * driver's own save (test_xen_common.c) are restored whole, cut short or
+ * corrupted; only complete checkpoints' libxl records are ever applied, and
+ * every failure leaves no domain and no handle behind. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "hv/xen/xen.h"
+#include "stream/stream.h"
+#include "test_xen_common.h"
+#include "test_xen_fake.h"
+
+/* restore_callbacks.checkpoint results (xenguest.h XGR_CHECKPOINT_*) */
+#define XGR_CHECKPOINT_ERROR    0
+#define XGR_CHECKPOINT_FAILOVER 2
+
+struct rs_result {
+	int rc;
+	struct remus_err err;
+	struct engine e;
+};
+
+/* Write a 3-checkpoint stream (xenstore records on), keep the offsets. */
+static int make_stream(struct engine *saved)
+{
+	int fd = xt_memfd();
+
+	xt_setup_host();
+	memset(saved, 0, sizeof(*saved));
+	assert_int_equal(xt_save(saved, fd, true), 0);
+	assert_int_equal(fake.save_checkpoints, 3);
+	return fd;
+}
+
+/* The backup host: a fresh fake with only dom0; restore from fd (rewound).
+ * A restored guest is destroyed again only after the checks (owned). */
+static void restore_from(int fd, struct rs_result *r, const char *fail_fn, int ckpt_rc,
+    struct hv_guest **out)
+{
+	struct hv_guest_config cfg = { .name = "web", .mem_bytes = 128u << 20 };
+	struct hv_stream_hooks h;
+
+	fake_reset();
+	fake_set_node("/local/domain", "", 0, 0, 0);
+	fake_set_node("/local/domain/0", "", 0, 0, 0);
+	fake.exists = false;
+	fake.fail = (struct fake_fail){ fail_fn, 1, EIO };
+	xt_engine_init(&r->e, &h, fd);
+	r->e.ckpt_rc = ckpt_rc;
+	memset(&r->err, 0, sizeof(r->err));
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	*out = NULL;
+	r->rc = xen_hv_ops.restore_stream(&cfg, fd, &h, out, &r->err);
+}
+
+/* After a failed restore: no domain survives, no handle is open. */
+static void assert_nothing_left(const struct rs_result *r, const char *msg)
+{
+	assert_true(r->rc < 0);
+	if (strstr(r->err.msg, msg) == NULL)
+		fail_msg("message '%s' lacks '%s'", r->err.msg, msg);
+	assert_false(fake.exists);
+	assert_int_equal(fake.domains_destroyed, fake.domains_created);
+	assert_int_equal(fake.xc_open, 0);
+	assert_int_equal(fake.xs_open, 0);
+	assert_int_equal(fake.tx_open, 0);
+}
+
+/* The stream stops after checkpoint 3 (primary died): libxc fails over,
+ * the replica gets checkpoint 3's xenstore nodes, owner remapped to the new
+ * domid, toolstack-owned nodes untouched, and stays paused until start(). */
+static void test_restore_failover_after_complete(void **state)
+{
+	struct rs_result r;
+	struct engine saved;
+	struct hv_guest *g;
+	const struct fake_node *n;
+	int fd = make_stream(&saved);
+
+	(void)state;
+	restore_from(fd, &r, NULL, 1, &g);
+	if (r.rc != 0)
+		fail_msg("restore: %s", r.err.msg);
+	assert_non_null(g);
+	assert_int_equal(fake.restore_checkpoints, 3);
+	assert_int_equal(r.e.ckpt_calls, 3);
+	assert_int_equal(r.e.ckpt_fd_seen, -1);
+	assert_true(fake.restore_failed_over);
+	assert_int_equal(fake.introduced, 1);
+	assert_int_equal(fake.store_mfn_introduced, 0xfeffc);
+	n = fake_get_node("/local/domain/9/data/epoch");
+	assert_non_null(n);
+	assert_string_equal(n->value, "epoch-3");
+	assert_int_equal(n->owner, 9);
+	assert_int_equal(n->other_id, 0);
+	assert_int_equal(n->other_perm, 1);
+	assert_string_equal(fake_get_node("/local/domain/9/name")->value, "web");
+	assert_null(fake_get_node("/local/domain/9/device/vif/0/state"));
+	assert_int_equal(fake.tx_committed, 1);
+	assert_true(fake.paused);
+	assert_int_equal(fake.unpauses, 0);
+	assert_int_equal(xen_hv_ops.start(g, &r.err), 0);
+	assert_false(fake.paused);
+	xen_hv_ops.destroy(g);
+	assert_false(fake.exists);
+	assert_int_equal(fake.xc_open, 0);
+	assert_int_equal(fake.xs_open, 0);
+	close(fd);
+}
+
+/* Checkpoint 3's libxl records cut short or corrupted: the partial
+ * checkpoint is dropped (callback says failover) and checkpoint 2 is what
+ * the replica gets. */
+static void test_restore_partial_checkpoint_never_applied(void **state)
+{
+	struct rs_result r;
+	struct engine saved;
+	struct hv_guest *g;
+	int fd = make_stream(&saved);
+	off_t cut[] = { saved.ends[2] - 8, saved.ends[2] - 3, saved.ends[1] + FAKE_CHUNK + 5,
+	    saved.ends[1] + FAKE_CHUNK };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+		int part = xt_memfd();
+		char buf[4096];
+		ssize_t n;
+
+		assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+		assert_true(cut[i] <= (off_t)sizeof(buf));
+		n = read(fd, buf, (size_t)cut[i]);
+		assert_int_equal(n, cut[i]);
+		assert_int_equal(write(part, buf, (size_t)n), n);
+		restore_from(part, &r, NULL, 1, &g);
+		if (r.rc != 0)
+			fail_msg("cut at %lld: %s", (long long)cut[i], r.err.msg);
+		assert_int_equal(fake.restore_result, XGR_CHECKPOINT_FAILOVER);
+		assert_int_equal(fake.restore_checkpoints, 2);
+		assert_int_equal(r.e.ckpt_calls, 2);
+		assert_string_equal(fake_get_node("/local/domain/9/data/epoch")->value, "epoch-2");
+		xen_hv_ops.destroy(g);
+		close(part);
+	}
+	close(fd);
+}
+
+/* A record type nobody knows inside checkpoint 3: failover to 2. */
+static void test_restore_corrupt_record(void **state)
+{
+	struct rs_result r;
+	struct engine saved;
+	struct hv_guest *g;
+	int fd = make_stream(&saved);
+	uint32_t bad = 0x77;
+
+	(void)state;
+	/* the CHECKPOINT_END of checkpoint 3 is the last 8 bytes */
+	assert_int_equal(pwrite(fd, &bad, 4, saved.ends[2] - 8), 4);
+	restore_from(fd, &r, NULL, 1, &g);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(fake.restore_checkpoints, 2);
+	assert_string_equal(fake_get_node("/local/domain/9/data/epoch")->value, "epoch-2");
+	xen_hv_ops.destroy(g);
+	close(fd);
+}
+
+/* The engine hook writing CHECKPOINT_END itself yields the same stream. */
+static void test_restore_engine_written_end(void **state)
+{
+	struct rs_result r;
+	struct engine saved = { .postcopy_writes_end = true };
+	struct hv_guest *g;
+	int fd = xt_memfd();
+
+	(void)state;
+	xt_setup_host();
+	assert_int_equal(xt_save(&saved, fd, true), 0);
+	assert_int_equal(saved.postcopy_calls, 3);
+	restore_from(fd, &r, NULL, 1, &g);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(fake.restore_checkpoints, 3);
+	xen_hv_ops.destroy(g);
+	close(fd);
+}
+
+/* Each step of building the replica failing: named, nothing left. */
+static void test_restore_failures(void **state)
+{
+	static const struct { const char *fn; const char *msg; } cases[] = {
+		{ "xc_interface_open", "xc_interface_open" },
+		{ "xc_domain_create", "creating the replica domain" },
+		{ "xc_domain_setmaxmem", "setting max memory of domain 9" },
+		{ "xc_evtchn_alloc_unbound", "xenstore event channel" },
+		{ "xc_domain_restore", "xc_domain_restore(XC_STREAM_REMUS) into domain 9" },
+		{ "xs_introduce_domain", "introducing domain 9" },
+		{ "xs_write", "writing /local/domain/9/name" },
+		{ "xs_transaction_end", "committing the guest's nodes" },
+	};
+	struct rs_result r;
+	struct engine saved;
+	struct hv_guest *g;
+	int fd = make_stream(&saved);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		restore_from(fd, &r, cases[i].fn, 1, &g);
+		assert_null(g);
+		assert_nothing_left(&r, cases[i].msg);
+	}
+	restore_from(fd, &r, NULL, XGR_CHECKPOINT_ERROR, &g);
+	assert_null(g);
+	assert_nothing_left(&r, "engine checkpoint hook failed after checkpoint 1");
+	close(fd);
+}
+
+/* Garbage instead of a libxl header: refused before any domain exists. */
+static void test_restore_bad_header(void **state)
+{
+	struct rs_result r;
+	struct hv_guest *g;
+	int fd = xt_memfd();
+
+	(void)state;
+	assert_int_equal(write(fd, "GET / HTTP/1.1\r\n\r\nxxxxxxxx", 26), 26);
+	restore_from(fd, &r, NULL, 1, &g);
+	assert_null(g);
+	assert_nothing_left(&r, "restore: libxl records:");
+	assert_int_equal(fake.domains_created, 0);
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_restore_failover_after_complete),
+		cmocka_unit_test(test_restore_partial_checkpoint_never_applied),
+		cmocka_unit_test(test_restore_corrupt_record),
+		cmocka_unit_test(test_restore_engine_written_end),
+		cmocka_unit_test(test_restore_failures),
+		cmocka_unit_test(test_restore_bad_header),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
