@@ -73,6 +73,7 @@ err:
 	return rc;
 }
 
+/* Unmap and close; the bits stay in the file. */
 void dr_bitmap_close(struct dr_bitmap *b)
 {
 	if (b->map)
@@ -93,21 +94,25 @@ void dr_bitmap_set_range(struct dr_bitmap *b, uint64_t off, uint64_t len)
 		b->map[BM_HDR + i / 8] |= (uint8_t)(1u << (i % 8));
 }
 
+/* Is block `block` dirty? */
 bool dr_bitmap_test(const struct dr_bitmap *b, uint64_t block)
 {
 	return b->map[BM_HDR + block / 8] & (1u << (block % 8));
 }
 
+/* The backup has block `block`. */
 void dr_bitmap_clear(struct dr_bitmap *b, uint64_t block)
 {
 	b->map[BM_HDR + block / 8] &= (uint8_t)~(1u << (block % 8));
 }
 
+/* After a completed resync nothing is dirty. */
 void dr_bitmap_clear_all(struct dr_bitmap *b)
 {
 	memset(b->map + BM_HDR, 0, b->map_len - BM_HDR);
 }
 
+/* How many blocks a DIRTY resync would send. */
 uint64_t dr_bitmap_count(const struct dr_bitmap *b)
 {
 	uint64_t n = 0;

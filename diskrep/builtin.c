@@ -69,6 +69,7 @@ static int primary_open(struct diskrep *d, const struct diskrep_config *cfg,
 	return dr_bitmap_open(&d->bm, path, d->image_bytes, d->block_size, err);
 }
 
+/* Release everything; the bitmap is synced first so a restart sees it. */
 static void builtin_close(struct diskrep *d)
 {
 	if (d == NULL)
@@ -88,6 +89,7 @@ static void builtin_close(struct diskrep *d)
 	free(d);
 }
 
+/* Open a primary or backup handle (the backup runs crash recovery). */
 static int builtin_open(const struct diskrep_config *cfg, struct diskrep **out,
                         struct remus_err *err)
 {
@@ -97,7 +99,7 @@ static int builtin_open(const struct diskrep_config *cfg, struct diskrep **out,
 	if (d == NULL)
 		return remus_err_set(err, -ENOMEM, "diskrep handle");
 	d->role = cfg->role;
-	d->image_fd = d->journal_fd = -1;
+	d->image_fd = d->journal_fd[0] = d->journal_fd[1] = -1;
 	d->bm.fd = -1;
 	d->stage.spill_fd = -1;
 	d->peer_fd = cfg->peer_fd;
@@ -114,6 +116,7 @@ err:
 	return rc;
 }
 
+/* Attach the fd of a new connection (after a reconnect). */
 static int builtin_set_peer(struct diskrep *d, int fd, struct remus_err *err)
 {
 	(void)err;
@@ -121,6 +124,7 @@ static int builtin_set_peer(struct diskrep *d, int fd, struct remus_err *err)
 	return 0;
 }
 
+/* Refuse ops of the other role with a clear message. */
 static int need_role(const struct diskrep *d, enum diskrep_role r, const char *op,
                      struct remus_err *err)
 {
@@ -130,6 +134,7 @@ static int need_role(const struct diskrep *d, enum diskrep_role r, const char *o
 	    r == DISKREP_PRIMARY ? "primary" : "backup");
 }
 
+/* Guest read: straight from the local image. */
 static int builtin_read(struct diskrep *d, uint64_t off, void *buf, size_t len,
                         struct remus_err *err)
 {
@@ -253,6 +258,7 @@ static int builtin_epoch_acked(struct diskrep *d, uint64_t epoch, struct remus_e
 	return 0;
 }
 
+/* Primary only: see resync.c. */
 static int builtin_resync(struct diskrep *d, enum diskrep_resync_mode mode,
                           diskrep_progress_fn progress, void *arg, struct remus_err *err)
 {
@@ -266,12 +272,18 @@ static int builtin_promote(struct diskrep *d, struct remus_err *err)
 	int rc = need_role(d, DISKREP_BACKUP, "promote", err);
 	if (rc < 0)
 		return rc;
-	if (!d->st.flags || d->stage.count > d->stage.head || d->failed)
+	if (!(d->st.flags & DR_STATE_CONSISTENT) || d->syncing || d->failed ||
+	    d->stage.count > d->stage.head)
 		return remus_err_set(err, DISKREP_ESTATE,
 		    "promote: image not consistent or uncommitted writes staged (discard first)");
-	return 0;
+	/* The image will change under the guest: record the epoch, forget the
+	 * journal slots so a later open never replays one over new writes. */
+	struct dr_commit_ctx c = br_commit_ctx(d);
+	int rc2 = dr_state_store(d->state_dir, &d->st, NULL, err);
+	return rc2 < 0 ? rc2 : dr_journal_reset(&c, err);
 }
 
+/* Counters plus the state each role derives. */
 static void builtin_counters(struct diskrep *d, struct diskrep_counters *out)
 {
 	*out = d->cnt;

@@ -32,9 +32,10 @@ struct diskrep {
 
 	/* backup */
 	struct dr_stage stage;
-	int journal_fd;
+	int journal_fd[2];          /* the two alternating journal slots */
 	struct dr_state st;         /* committed epoch, consistency */
 	uint64_t last_ready;        /* last epoch whose EPOCH_END arrived */
+	uint64_t recv_records;      /* writes staged for the epoch being received */
 	bool broken;                /* a message was rejected: discard first */
 	bool failed;                /* a commit step failed: reopen to recover */
 	bool syncing;               /* between SYNC_BEGIN and SYNC_DONE */
@@ -56,5 +57,6 @@ int br_deliver(struct diskrep *d, const void *frame, size_t len,
                struct diskrep_event *ev, struct remus_err *err);
 int br_commit(struct diskrep *d, uint64_t epoch, struct remus_err *err);
 int br_discard_uncommitted(struct diskrep *d, struct remus_err *err);
+struct dr_commit_ctx br_commit_ctx(struct diskrep *d);
 
 #endif

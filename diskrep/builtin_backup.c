@@ -20,6 +20,7 @@ int br_backup_open(struct diskrep *d, const struct diskrep_config *cfg,
 	struct dr_commit_ctx c;
 	int rc;
 
+	d->journal_fd[0] = d->journal_fd[1] = -1;
 	rc = dr_state_load(cfg->state_dir, &d->st, err);
 	if (rc == -ENOENT) {                /* never synced: not consistent */
 		d->st = (struct dr_state){ .epoch = 0, .image_bytes = d->image_bytes };
@@ -30,13 +31,14 @@ int br_backup_open(struct diskrep *d, const struct diskrep_config *cfg,
 		    "state is for a %llu-byte image, the image has %llu bytes",
 		    (unsigned long long)d->st.image_bytes, (unsigned long long)d->image_bytes);
 	}
-	snprintf(path, sizeof(path), "%s/journal", cfg->state_dir);
-	if ((d->journal_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
-		return remus_err_sys(err, errno, "open journal %s", path);
-	c = (struct dr_commit_ctx){ d->image_fd, d->journal_fd, d->state_dir,
-	                            d->image_bytes, &d->fault };
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/journal.%d", cfg->state_dir, i);
+		if ((d->journal_fd[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+			return remus_err_sys(err, errno, "open journal %s", path);
+	}
+	c = br_commit_ctx(d);
 	if ((rc = dr_journal_recover(&c, &d->st, err)) < 0) {
-		remus_err_wrap(err, "recover %s", path);
+		remus_err_wrap(err, "recover %s", cfg->state_dir);
 		return rc;
 	}
 	d->last_ready = d->st.epoch;
@@ -45,12 +47,22 @@ int br_backup_open(struct diskrep *d, const struct diskrep_config *cfg,
 	    cfg->stage_mem_cap ? cfg->stage_mem_cap : DISKREP_DEFAULT_STAGE, err);
 }
 
+/* Staged data is dropped: only committed epochs survive a close. */
 void br_backup_close(struct diskrep *d)
 {
 	dr_stage_free(&d->stage);
-	if (d->journal_fd >= 0)
-		close(d->journal_fd);
-	d->journal_fd = -1;
+	for (int i = 0; i < 2; i++) {
+		if (d->journal_fd[i] >= 0)
+			close(d->journal_fd[i]);
+		d->journal_fd[i] = -1;
+	}
+}
+
+/* Everything the commit path needs from the handle. */
+struct dr_commit_ctx br_commit_ctx(struct diskrep *d)
+{
+	return (struct dr_commit_ctx){ d->image_fd, { d->journal_fd[0], d->journal_fd[1] },
+	                               d->state_dir, d->image_bytes, &d->fault };
 }
 
 /* Refuse a bad message: drop the epoch being received, stay refused until
@@ -59,6 +71,7 @@ static int reject(struct diskrep *d, int rc, struct remus_err *err)
 {
 	uint64_t receiving = d->last_ready + 1;
 	dr_stage_drop_from(&d->stage, receiving);
+	d->recv_records = 0;
 	d->broken = true;
 	d->cnt.rejects++;
 	remus_err_wrap(err, "rejected; staged epoch %llu discarded",
@@ -81,8 +94,12 @@ static int handle_write(struct diskrep *d, const struct drw_msg *m,
 		    (unsigned long long)want);
 	if ((rc = diskrep_check_range(d->image_bytes, m->offset, m->len, err)) < 0)
 		return rc;
+	if (d->recv_records >= DR_JMAX_RECS)   /* its journal could not be replayed */
+		return remus_err_set(err, DISKREP_EPROTO, "epoch %llu exceeds %u writes",
+		    (unsigned long long)m->epoch, DR_JMAX_RECS);
 	if ((rc = dr_stage_add(&d->stage, m->epoch, m->offset, m->data, (uint32_t)m->len, err)) < 0)
 		return rc;
+	d->recv_records++;
 	d->cnt.staged_writes++;
 	d->cnt.staged_bytes += m->len;
 	*ev = (struct diskrep_event){ DISKREP_EV_STAGED, m->epoch };
@@ -99,6 +116,7 @@ static int handle_epoch_end(struct diskrep *d, const struct drw_msg *m,
 		return remus_err_set(err, DISKREP_EEPOCH, "EPOCH_END for %llu, receiving %llu",
 		    (unsigned long long)m->epoch, (unsigned long long)d->last_ready + 1);
 	d->last_ready = m->epoch;
+	d->recv_records = 0;
 	*ev = (struct diskrep_event){ DISKREP_EV_EPOCH_READY, m->epoch };
 	return 0;
 }
@@ -130,6 +148,7 @@ static int handle(struct diskrep *d, const struct drw_msg *m, struct diskrep_eve
 	}
 }
 
+/* Backup ops are refused after a reject (until discard) or a failed commit. */
 static int backup_usable(const struct diskrep *d, const char *op, struct remus_err *err)
 {
 	if (d->role != DISKREP_BACKUP)
@@ -172,8 +191,7 @@ int br_receive(struct diskrep *d, struct diskrep_event *ev, struct remus_err *er
 /* Apply staged epochs up to `epoch`, one crash-safe transaction each. */
 int br_commit(struct diskrep *d, uint64_t epoch, struct remus_err *err)
 {
-	struct dr_commit_ctx c = { d->image_fd, d->journal_fd, d->state_dir,
-	                           d->image_bytes, &d->fault };
+	struct dr_commit_ctx c = br_commit_ctx(d);
 	int rc;
 
 	if (d->role != DISKREP_BACKUP || d->failed || d->syncing)
@@ -190,7 +208,6 @@ int br_commit(struct diskrep *d, uint64_t epoch, struct remus_err *err)
 			return rc;
 		}
 		d->st.epoch++;
-		d->st.flags |= DR_STATE_CONSISTENT;
 		d->cnt.epochs_committed++;
 	}
 	return 0;
@@ -207,6 +224,7 @@ int br_discard_uncommitted(struct diskrep *d, struct remus_err *err)
 	    (d->stage.count > d->stage.head ? 1 : 0);
 	dr_stage_drop_from(&d->stage, d->st.epoch + 1);
 	d->last_ready = d->st.epoch;
+	d->recv_records = 0;
 	d->broken = false;
 	return 0;
 }

@@ -2,6 +2,12 @@
  * The backup's commit path, top to bottom in one place, and the recovery
  * that runs when a backup opens its image after a crash.  Each step has a
  * named fault point so tests can stop the process between any two steps.
+ *
+ * Two journal slots alternate (epoch & 1).  Commit N overwrites the slot of
+ * N-2, whose epoch is fully applied and synced (commit N-1 finished).  At
+ * open, the newest valid slot above the state file's epoch is replayed
+ * (writes are absolute, so replay is idempotent); a torn slot is ignored,
+ * and then the other slot, epoch N-1, is the newest.
  */
 #include "diskrep/internal.h"
 
@@ -29,12 +35,13 @@ static int jappend(int fd, uint64_t *pos, XXH64_state_t *h, const void *p,
 static int journal_write(const struct dr_commit_ctx *c, struct dr_stage *s,
                          uint64_t epoch, size_t end, uint8_t *buf, struct remus_err *err)
 {
+	int fd = c->journal_fd[epoch & 1];
 	uint8_t hdr[DR_JHDR_LEN] = "RMSDJRNL", rh[DR_JREC_LEN] = { 0 }, trl[DR_JTRL_LEN] = "RMSDJEND";
 	uint64_t payload = 0, pos = 0;
 	XXH64_state_t h;
 	int rc;
 
-	if (ftruncate(c->journal_fd, 0) < 0)
+	if (ftruncate(fd, 0) < 0)
 		return remus_err_sys(err, errno, "truncate journal");
 	for (size_t i = s->head; i < end; i++)
 		payload += s->recs[i].len;
@@ -45,24 +52,24 @@ static int journal_write(const struct dr_commit_ctx *c, struct dr_stage *s,
 	dr_put_u64(hdr + 32, payload);
 	dr_put_u64(hdr + 40, c->image_bytes);
 	XXH64_reset(&h, 0);
-	if ((rc = jappend(c->journal_fd, &pos, &h, hdr, sizeof(hdr), err)) < 0)
+	if ((rc = jappend(fd, &pos, &h, hdr, sizeof(hdr), err)) < 0)
 		return rc;
 	for (size_t i = s->head; i < end; i++) {
 		const struct dr_stage_rec *r = &s->recs[i];
 		dr_put_u64(rh, r->offset);
 		dr_put_u32(rh + 8, r->len);
 		if ((rc = dr_stage_read(s, r, buf, err)) < 0 ||
-		    (rc = jappend(c->journal_fd, &pos, &h, rh, sizeof(rh), err)) < 0 ||
-		    (rc = jappend(c->journal_fd, &pos, &h, buf, r->len, err)) < 0 ||
+		    (rc = jappend(fd, &pos, &h, rh, sizeof(rh), err)) < 0 ||
+		    (rc = jappend(fd, &pos, &h, buf, r->len, err)) < 0 ||
 		    (rc = dr_fault(c->fault, "commit:journal-record", err)) < 0)
 			return rc;
 	}
 	dr_put_u64(trl + 8, XXH64_digest(&h));
-	if ((rc = dr_pwrite_all(c->journal_fd, trl, sizeof(trl), pos)) < 0)
+	if ((rc = dr_pwrite_all(fd, trl, sizeof(trl), pos)) < 0)
 		return remus_err_sys(err, rc, "write journal trailer");
 	if ((rc = dr_fault(c->fault, "commit:journal-written", err)) < 0)
 		return rc;
-	if (fdatasync(c->journal_fd) < 0)
+	if (fdatasync(fd) < 0)
 		return remus_err_sys(err, errno, "fsync journal");
 	return dr_fault(c->fault, "commit:journal-synced", err);
 }
@@ -86,21 +93,20 @@ static int image_apply(const struct dr_commit_ctx *c, struct dr_stage *s,
 	return dr_fault(c->fault, "commit:image-synced", err);
 }
 
-/* Forget the journal once the state file names its epoch. */
-static int journal_clear(const struct dr_commit_ctx *c, struct remus_err *err)
+/* Truncate both slots durably: nothing may be replayed any more. */
+int dr_journal_reset(const struct dr_commit_ctx *c, struct remus_err *err)
 {
-	if (ftruncate(c->journal_fd, 0) < 0 || fdatasync(c->journal_fd) < 0)
-		return remus_err_sys(err, errno, "clear journal");
-	return dr_fault(c->fault, "commit:journal-cleared", err);
+	for (int i = 0; i < 2; i++)
+		if (ftruncate(c->journal_fd[i], 0) < 0 || fdatasync(c->journal_fd[i]) < 0)
+			return remus_err_sys(err, errno, "reset journal slot %d", i);
+	return 0;
 }
 
-/* Commit staged epoch `epoch` (the front of the stage): journal, apply,
- * state, clear.  The records leave the stage only when all steps passed. */
+/* Commit staged epoch `epoch` (the front of the stage): journal, apply.
+ * The records leave the stage only when all steps passed. */
 int dr_journal_commit(const struct dr_commit_ctx *c, struct dr_stage *s,
                       uint64_t epoch, struct remus_err *err)
 {
-	struct dr_state st = { .epoch = epoch, .image_bytes = c->image_bytes,
-	                       .flags = DR_STATE_CONSISTENT };
 	size_t end = s->head;
 	uint8_t *buf;
 	int rc;
@@ -111,9 +117,7 @@ int dr_journal_commit(const struct dr_commit_ctx *c, struct dr_stage *s,
 		return remus_err_set(err, -ENOMEM, "commit buffer");
 	if ((rc = dr_fault(c->fault, "commit:begin", err)) < 0 ||
 	    (rc = journal_write(c, s, epoch, end, buf, err)) < 0 ||
-	    (rc = image_apply(c, s, end, buf, err)) < 0 ||
-	    (rc = dr_state_store(c->state_dir, &st, c->fault, err)) < 0 ||
-	    (rc = journal_clear(c, err)) < 0)
+	    (rc = image_apply(c, s, end, buf, err)) < 0)
 		goto out;
 	dr_stage_pop_through(s, epoch);
 out:
@@ -132,35 +136,30 @@ static int replay_record(void *arg, uint64_t off, const void *data, uint32_t len
 	return dr_fault(c->fault, "recover:record", err);
 }
 
-/* At open: finish or forget an interrupted commit.  `st` holds the loaded
- * state and is updated when a journal is rolled forward. */
+/* At open: replay the newest valid slot above the state's epoch, which
+ * finishes an interrupted commit.  `st->epoch` becomes the committed one. */
 int dr_journal_recover(const struct dr_commit_ctx *c, struct dr_state *st,
                        struct remus_err *err)
 {
-	struct dr_journal_info info;
-	struct remus_err scan_err = { 0 };
-	int rc = dr_journal_scan(c->journal_fd, c->image_bytes, &info, NULL, NULL, &scan_err);
+	struct dr_journal_info info[2];
+	int newest = -1, rc;
 
-	if (rc == 1)
+	for (int i = 0; i < 2; i++) {
+		struct remus_err scan_err = { 0 };
+		rc = dr_journal_scan(c->journal_fd[i], c->image_bytes, &info[i], NULL, NULL, &scan_err);
+		if (rc < 0 && rc != DISKREP_ECORRUPT)   /* torn slots are ignored */
+			return remus_err_set(err, rc, "journal slot %d: %s", i, scan_err.msg);
+		if (rc == 0 && info[i].epoch > st->epoch && (info[i].epoch & 1) == (uint64_t)i &&
+		    (newest < 0 || info[i].epoch > info[newest].epoch))
+			newest = i;
+	}
+	if (newest < 0)
 		return 0;
-	if (rc == DISKREP_ECORRUPT)         /* torn: the image was never touched */
-		return journal_clear(c, err);
-	if (rc < 0)
-		return remus_err_set(err, rc, "%s", scan_err.msg);
-	if (info.epoch == st->epoch)        /* applied and recorded already */
-		return journal_clear(c, err);
-	if (info.epoch != st->epoch + 1)
-		return remus_err_set(err, DISKREP_ECORRUPT,
-		    "journal holds epoch %llu but the image is at epoch %llu",
-		    (unsigned long long)info.epoch, (unsigned long long)st->epoch);
-	if ((rc = dr_journal_scan(c->journal_fd, c->image_bytes, &info, replay_record,
-	                          (void *)c, err)) < 0)
+	if ((rc = dr_journal_scan(c->journal_fd[newest], c->image_bytes, &info[newest],
+	                          replay_record, (void *)c, err)) < 0)
 		return rc;
 	if (fdatasync(c->image_fd) < 0)
 		return remus_err_sys(err, errno, "fsync image after replay");
-	st->epoch = info.epoch;
-	st->flags |= DR_STATE_CONSISTENT;
-	if ((rc = dr_state_store(c->state_dir, st, c->fault, err)) < 0)
-		return rc;
-	return journal_clear(c, err);
+	st->epoch = info[newest].epoch;
+	return 0;
 }

@@ -50,12 +50,14 @@ static int hook_read(void *arg, uint64_t off, void *buf, size_t len)
 	return h->ops->read(h->d, off, buf, len, &h->err);
 }
 
+/* Guest write through the hv hook. */
 static int hook_write(void *arg, uint64_t off, const void *buf, size_t len)
 {
 	struct diskrep_hook *h = arg;
 	return h->ops->write(h->d, off, buf, len, &h->err);
 }
 
+/* Guest flush through the hv hook. */
 static int hook_flush(void *arg)
 {
 	struct diskrep_hook *h = arg;
@@ -82,6 +84,7 @@ void dr_put_u64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* Little-endian encoders/decoders for the wire and file formats. */
 void dr_put_u32(uint8_t *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -102,12 +105,11 @@ uint32_t dr_get_u32(const uint8_t *p)
 	    (uint32_t)p[3] << 24;
 }
 
-/* pread until done; -errno, or -EIO on a short file. */
-int dr_pread_all(int fd, void *buf, size_t len, uint64_t off)
+/* pread/pwrite until done; -errno, or -EIO when a read hits end of file. */
+static int rw_all(int fd, uint8_t *p, size_t len, uint64_t off, bool wr)
 {
-	uint8_t *p = buf;
 	while (len > 0) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
+		ssize_t n = wr ? pwrite(fd, p, len, (off_t)off) : pread(fd, p, len, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -121,35 +123,15 @@ int dr_pread_all(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-int dr_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+/* Whole-buffer positional I/O. */
+int dr_pread_all(int fd, void *buf, size_t len, uint64_t off)
 {
-	const uint8_t *p = buf;
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
+	return rw_all(fd, buf, len, off, false);
 }
 
-int dr_write_all(int fd, const void *buf, size_t len)
+int dr_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
-	const uint8_t *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return rw_all(fd, (uint8_t *)buf, len, off, true);
 }
 
 /* Test fault point: a non-zero answer fails the step with -EIO. */
@@ -161,6 +143,7 @@ int dr_fault(const struct diskrep_fault *f, const char *point,
 	return remus_err_set(err, -EIO, "fault injected at %s", point);
 }
 
+/* Per-block hash for resync (xxh3, 64 bits). */
 uint64_t dr_block_hash(const void *data, size_t len)
 {
 	return XXH3_64bits(data, len);

@@ -118,7 +118,7 @@ static int write_resource(struct diskrep *d, struct remus_err *err)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", d->conf_path);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
 		return remus_err_sys(err, errno, "create %s", tmp);
-	rc = dr_write_all(fd, text, (size_t)n);
+	rc = dr_pwrite_all(fd, text, (size_t)n, 0);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
 	close(fd);
@@ -160,9 +160,13 @@ static int run_tool(char *const argv[], char *out, size_t cap, struct remus_err 
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return remus_err_sys(err, errno, "wait for %s", argv[0]);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return remus_err_set(err, DISKREP_ETOOL, "%s %s failed (status %d)", argv[0],
-		    argv[1] ? argv[1] : "", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char cmd[512] = "";
+		for (int i = 0; argv[i]; i++)
+			snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), "%s%s", i ? " " : "", argv[i]);
+		return remus_err_set(err, DISKREP_ETOOL, "'%s' failed (status %d)", cmd,
+		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
 	return 0;
 }
 
@@ -228,6 +232,7 @@ static int read_state(struct diskrep *d, struct remus_err *err)
 	return 0;
 }
 
+/* Close the device and take the resource down if we brought it up. */
 static void drbd_close(struct diskrep *d)
 {
 	if (d == NULL)
@@ -254,6 +259,7 @@ static int bring_up(struct diskrep *d, struct remus_err *err)
 	return rc < 0 ? rc : read_state(d, err);
 }
 
+/* Open the DRBD device for guest I/O and learn its size. */
 static int open_device(struct diskrep *d, struct remus_err *err)
 {
 	off_t end;
@@ -265,6 +271,7 @@ static int open_device(struct diskrep *d, struct remus_err *err)
 	return 0;
 }
 
+/* Check the configuration (unsafe flag), bring the resource up in its role. */
 static int drbd_open(const struct diskrep_config *cfg, struct diskrep **out,
                      struct remus_err *err)
 {
@@ -293,6 +300,7 @@ static int drbd_open(const struct diskrep_config *cfg, struct diskrep **out,
 	return 0;
 }
 
+/* Guest I/O goes to the DRBD device on the primary only. */
 static int drbd_rw_check(struct diskrep *d, uint64_t off, size_t len, struct remus_err *err)
 {
 	if (d->dev_fd < 0)
@@ -300,6 +308,7 @@ static int drbd_rw_check(struct diskrep *d, uint64_t off, size_t len, struct rem
 	return diskrep_check_range(d->image_bytes, off, len, err);
 }
 
+/* Guest read from the DRBD device. */
 static int drbd_read(struct diskrep *d, uint64_t off, void *buf, size_t len,
                      struct remus_err *err)
 {
@@ -323,6 +332,7 @@ static int drbd_write(struct diskrep *d, uint64_t off, const void *buf, size_t l
 	return rc;
 }
 
+/* Guest flush: with protocol C, durable on both disks. */
 static int drbd_flush(struct diskrep *d, struct remus_err *err)
 {
 	if (d->dev_fd < 0)
@@ -348,6 +358,7 @@ static int drbd_epoch_mark(struct diskrep *d, uint64_t epoch, struct remus_err *
 	return 0;
 }
 
+/* Nothing to release: DRBD has no per-epoch state. */
 static int drbd_epoch_acked(struct diskrep *d, uint64_t epoch, struct remus_err *err)
 {
 	(void)epoch; (void)err;
@@ -382,6 +393,7 @@ static int drbd_promote(struct diskrep *d, struct remus_err *err)
 	return d->dev_fd >= 0 ? 0 : open_device(d, err);
 }
 
+/* DRBD moves and resyncs the data itself; these ops have no meaning. */
 static int drbd_unsupported(struct diskrep *d, struct remus_err *err)
 {
 	(void)d;
@@ -414,6 +426,7 @@ static int drbd_deliver(struct diskrep *d, const void *frame, size_t len,
 	return drbd_unsupported(d, err);
 }
 
+/* Counters plus the disk/connection state from the last events2. */
 static void drbd_counters(struct diskrep *d, struct diskrep_counters *out)
 {
 	*out = d->cnt;

@@ -67,7 +67,6 @@ uint64_t dr_get_u64(const uint8_t *p);
 uint32_t dr_get_u32(const uint8_t *p);
 int dr_pread_all(int fd, void *buf, size_t len, uint64_t off);
 int dr_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
-int dr_write_all(int fd, const void *buf, size_t len);
 int dr_fault(const struct diskrep_fault *f, const char *point,
              struct remus_err *err);
 uint64_t dr_block_hash(const void *data, size_t len);
@@ -135,10 +134,10 @@ int dr_state_load(const char *dir, struct dr_state *st, struct remus_err *err);
 int dr_state_store(const char *dir, const struct dr_state *st,
                    const struct diskrep_fault *f, struct remus_err *err);
 
-/* Commit one epoch: journal, fsync, apply, fsync, state, truncate.  And
- * the recovery run at open. */
+/* Commit one epoch: journal slot (epoch & 1), fsync, apply, fsync.  And
+ * the recovery run at open: replay the newest valid slot. */
 struct dr_commit_ctx {
-	int image_fd, journal_fd;
+	int image_fd, journal_fd[2];
 	const char *state_dir;
 	uint64_t image_bytes;
 	const struct diskrep_fault *fault;
@@ -147,6 +146,8 @@ int dr_journal_commit(const struct dr_commit_ctx *c, struct dr_stage *s,
                       uint64_t epoch, struct remus_err *err);
 int dr_journal_recover(const struct dr_commit_ctx *c, struct dr_state *st,
                        struct remus_err *err);
+/* Forget both slots (resync, promote): the state file is the truth. */
+int dr_journal_reset(const struct dr_commit_ctx *c, struct remus_err *err);
 
 /* ---- dirty bitmap (primary), a mmapped file ---------------------------- */
 struct dr_bitmap {

@@ -1,9 +1,9 @@
 /*
- * Crash-safe commit on the backup.  An epoch is first written whole to the
- * journal (with a checksum trailer) and made durable; only then is the
- * image touched.  The state file names the last committed epoch.  After a
- * crash at any step, recovery finds either no complete journal (the image
- * was not touched: epoch N-1) or a complete one (replayed: epoch N).
+ * The backup's on-disk formats: journal validation (a journal slot read
+ * back after a crash may be torn or damaged: hostile input, checked whole
+ * before any record is replayed) and the checksummed state file (epoch and
+ * consistency, written at resync and promote).  The commit path that writes
+ * journals is in commit.c.
  */
 #include "diskrep/internal.h"
 
@@ -198,7 +198,7 @@ int dr_state_store(const char *dir, const struct dr_state *st,
 	snprintf(path, sizeof(path), "%s/state", dir);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 		return remus_err_sys(err, errno, "create %s", tmp);
-	if ((rc = dr_write_all(fd, buf, sizeof(buf))) < 0 || fsync(fd) < 0) {
+	if ((rc = dr_pwrite_all(fd, buf, sizeof(buf), 0)) < 0 || fsync(fd) < 0) {
 		rc = remus_err_sys(err, rc < 0 ? rc : errno, "write %s", tmp);
 		goto out;
 	}

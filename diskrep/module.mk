@@ -22,3 +22,22 @@ soak-diskrep: $(DISKREP_TRIAL)
 UNIT_TESTS += test_diskrep test_diskrep_resync
 test_diskrep_SRCS := tests/unit/test_diskrep.c
 test_diskrep_resync_SRCS := tests/unit/test_diskrep_resync.c
+
+FUZZ_TARGETS += diskrep_wire diskrep_journal
+diskrep_wire_SRCS := tests/fuzz/diskrep_wire.c
+diskrep_wire_SMOKE := 15
+diskrep_wire_CORPUS := tests/fuzz/corpus/diskrep_wire
+diskrep_journal_SRCS := tests/fuzz/diskrep_journal.c
+diskrep_journal_SMOKE := 15
+diskrep_journal_CORPUS := tests/fuzz/corpus/diskrep_journal
+
+# drbd backend driver, run against fake drbd-utils by diskrep_drbd.sh.
+DISKREP_DRBD_DRIVER := $(BUILD)/tests/diskrep-drbd-driver
+$(DISKREP_DRBD_DRIVER): $(BUILD)/obj/tests/diskrep/drbd_driver.o $(BUILD)/lib/libremus.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+CHECK_PREREQS += $(DISKREP_DRBD_DRIVER)
+INTEG_TESTS += tests/integration/diskrep_drbd.sh
+
+BENCHES += diskrep
+diskrep_SRCS := bench/diskrep.c

@@ -26,7 +26,10 @@ int br_sync_begin(struct diskrep *d, const struct drw_msg *m, struct remus_err *
 		    (unsigned long long)m->image_bytes, m->block_size,
 		    (unsigned long long)d->image_bytes, d->block_size);
 	dr_stage_drop_from(&d->stage, 0);
-	if ((rc = dr_state_store(d->state_dir, &st, NULL, err)) < 0)
+	d->recv_records = 0;
+	struct dr_commit_ctx c = br_commit_ctx(d);
+	if ((rc = dr_state_store(d->state_dir, &st, NULL, err)) < 0 ||
+	    (rc = dr_journal_reset(&c, err)) < 0)      /* no replay over the resync */
 		return rc;
 	d->st.flags = 0;
 	d->syncing = true;
@@ -55,6 +58,7 @@ static int hash_blocks(struct diskrep *d, uint64_t first, uint32_t count, uint8_
 	return 0;
 }
 
+/* Answer a HASH_REQ with the hashes of our blocks. */
 int br_sync_hash_req(struct diskrep *d, const struct drw_msg *m, struct remus_err *err)
 {
 	uint64_t *hashes = NULL;
@@ -120,6 +124,7 @@ int br_sync_done(struct diskrep *d, const struct drw_msg *m, struct remus_err *e
 
 /* ---- primary side ------------------------------------------------------- */
 
+/* Monotonic seconds, for progress rates. */
 static double now_s(void)
 {
 	struct timespec ts;
@@ -136,6 +141,7 @@ struct sync_run {
 	uint8_t *buf;
 };
 
+/* Tell the caller how far the resync is (bytes, rate, blocks sent). */
 static void report(struct sync_run *r)
 {
 	double dt = now_s() - r->start;
@@ -186,6 +192,7 @@ static int full_chunk(struct sync_run *r, uint64_t first, uint32_t count,
 	return 0;
 }
 
+/* FULL: walk the image in hash chunks of DRW_MAX_HASHES blocks. */
 static int resync_full(struct sync_run *r, struct remus_err *err)
 {
 	struct diskrep *d = r->d;
@@ -205,6 +212,7 @@ static int resync_full(struct sync_run *r, struct remus_err *err)
 	return rc;
 }
 
+/* DIRTY: send every block set in the bitmap. */
 static int resync_dirty(struct sync_run *r, struct remus_err *err)
 {
 	struct diskrep *d = r->d;

@@ -23,6 +23,7 @@ int dr_stage_init(struct dr_stage *s, const char *spill_path, size_t mem_cap,
 	return 0;
 }
 
+/* Free every staged record and close the spill file. */
 void dr_stage_free(struct dr_stage *s)
 {
 	for (size_t i = s->head; i < s->count; i++)
@@ -96,6 +97,7 @@ int dr_stage_read(struct dr_stage *s, const struct dr_stage_rec *r, void *buf,
 	return 0;
 }
 
+/* Free a record's memory (spilled data is reclaimed by truncation). */
 static void rec_release(struct dr_stage *s, struct dr_stage_rec *r)
 {
 	if (r->data) {

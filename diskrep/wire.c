@@ -143,6 +143,7 @@ static int check_payload(const char *what, size_t n, struct remus_err *err)
 	return 0;
 }
 
+/* WRITE: epoch, offset, sector-multiple payload. */
 static int parse_write(const uint8_t *b, size_t n, struct drw_msg *m,
                        struct remus_err *err)
 {
@@ -155,6 +156,7 @@ static int parse_write(const uint8_t *b, size_t n, struct drw_msg *m,
 	return check_payload("WRITE", m->len, err);
 }
 
+/* EPOCH_END: exactly one epoch number. */
 static int parse_epoch_end(const uint8_t *b, size_t n, struct drw_msg *m,
                            struct remus_err *err)
 {
@@ -164,6 +166,7 @@ static int parse_epoch_end(const uint8_t *b, size_t n, struct drw_msg *m,
 	return 0;
 }
 
+/* SYNC_BEGIN: image size and a sane block size. */
 static int parse_sync_begin(const uint8_t *b, size_t n, struct drw_msg *m,
                             struct remus_err *err)
 {
@@ -178,6 +181,7 @@ static int parse_sync_begin(const uint8_t *b, size_t n, struct drw_msg *m,
 	return 0;
 }
 
+/* HASH_REQ: a bounded run of blocks. */
 static int parse_hash_req(const uint8_t *b, size_t n, struct drw_msg *m,
                           struct remus_err *err)
 {
@@ -191,6 +195,7 @@ static int parse_hash_req(const uint8_t *b, size_t n, struct drw_msg *m,
 	return 0;
 }
 
+/* HASH_REPLY: the count must match the body length exactly. */
 static int parse_hash_reply(const uint8_t *b, size_t n, struct drw_msg *m,
                             struct remus_err *err)
 {
@@ -206,6 +211,7 @@ static int parse_hash_reply(const uint8_t *b, size_t n, struct drw_msg *m,
 	return 0;
 }
 
+/* BLOCK: offset and sector-multiple payload. */
 static int parse_block(const uint8_t *b, size_t n, struct drw_msg *m,
                        struct remus_err *err)
 {
@@ -217,6 +223,7 @@ static int parse_block(const uint8_t *b, size_t n, struct drw_msg *m,
 	return check_payload("BLOCK", m->len, err);
 }
 
+/* SYNC_DONE: epoch and the number of blocks sent. */
 static int parse_sync_done(const uint8_t *b, size_t n, struct drw_msg *m,
                            struct remus_err *err)
 {
@@ -270,6 +277,7 @@ int drw_parse(const uint8_t *frame, size_t len, struct drw_msg *m,
 	return parsers[m->type](frame + DRW_HDR_LEN, body_len, m, err);
 }
 
+/* Hash i of a parsed HASH_REPLY (i < count). */
 uint64_t drw_hash_at(const struct drw_msg *m, uint32_t i)
 {
 	return dr_get_u64(m->data + 8 * (size_t)i);

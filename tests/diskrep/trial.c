@@ -29,6 +29,7 @@
 
 #define IMG_BYTES   (256u * 1024)
 #define BLOCK       4096u
+#define BASE_EPOCH  2u      /* commit-crash mode: epochs committed before the crash */
 
 struct rng { uint64_t s; };
 
@@ -267,6 +268,11 @@ static void one_trial(const char *dir, uint64_t seed, struct trial_stats *ts)
 		    (unsigned long long)epochs, (unsigned long long)lag);
 		_exit(1);
 	}
+	if (c.committed_epoch > 0 && c.resync_blocks_applied != 3) {
+		fprintf(stderr, "FAIL: seed %llu: resync of 3 stale blocks applied %llu\n",
+		    (unsigned long long)seed, (unsigned long long)c.resync_blocks_applied);
+		_exit(1);
+	}
 	uint64_t before = c.committed_epoch;
 	if ((d = backup_open(dir, cap, NULL, -1, &err)) == NULL)   /* restart */
 		die("backup reopen", &err);
@@ -302,6 +308,8 @@ struct fault_plan { int target, hits; char last[64]; };
 static int exit_at_point(void *arg, const char *point)
 {
 	struct fault_plan *p = arg;
+	if (strncmp(point, "recover:", 8) == 0)    /* the open's own replay */
+		return 0;
 	if (++p->hits == p->target) {
 		fprintf(stderr, "crash at %s (#%d)\n", point, p->hits);
 		_exit(strncmp(point, "commit:journal-record", 21) == 0 ||
@@ -310,8 +318,16 @@ static int exit_at_point(void *arg, const char *point)
 	return 0;
 }
 
-/* In a child: stage epoch 2 from a real primary and commit it, exiting at
- * fault point #target.  Exits 0 if commit finished before the target. */
+static int exit_at_recover(void *arg, const char *point)
+{
+	struct fault_plan *p = arg;
+	if (strcmp(point, "recover:record") == 0 && ++p->hits == p->target)
+		_exit(97);
+	return 0;
+}
+
+/* In a child: stage epoch BASE+1 from a real primary and commit it,
+ * exiting at fault point #target.  Exits 0 if commit finished first. */
 static void commit_child(const char *dir, uint64_t seed, int target)
 {
 	static struct wr w[8];
@@ -319,7 +335,8 @@ static void commit_child(const char *dir, uint64_t seed, int target)
 	struct fault_plan plan = { .target = target };
 	struct diskrep_fault f = { &plan, exit_at_point };
 	struct remus_err err = { 0 };
-	struct diskrep_config pc = { .role = DISKREP_PRIMARY, .block_size = BLOCK, .start_epoch = 1 };
+	struct diskrep_config pc = { .role = DISKREP_PRIMARY, .block_size = BLOCK,
+	                             .start_epoch = BASE_EPOCH };
 	struct diskrep *p, *b;
 	struct diskrep_event ev;
 	char img[4200], st[4200];
@@ -334,22 +351,23 @@ static void commit_child(const char *dir, uint64_t seed, int target)
 	pc.peer_fd = sv[1];
 	if (ops->open(&pc, &p, &err) < 0 || (b = backup_open(dir, 4096, &f, sv[0], &err)) == NULL)
 		die("commit child open", &err);
-	int n = epoch_writes(seed, 2, w, 8);
+	int n = epoch_writes(seed, BASE_EPOCH + 1, w, 8);
 	for (int i = 0; i < n; i++)
 		if (ops->write(p, w[i].off, w[i].data, w[i].len, &err) < 0)
 			die("write", &err);
-	if (ops->epoch_mark(p, 2, &err) < 0)
+	if (ops->epoch_mark(p, BASE_EPOCH + 1, &err) < 0)
 		die("mark", &err);
 	do {
 		if (ops->receive(b, &ev, &err) < 0)
 			die("receive", &err);
 	} while (ev.type != DISKREP_EV_EPOCH_READY);
-	if (ops->commit(b, 2, &err) < 0)
+	if (ops->commit(b, BASE_EPOCH + 1, &err) < 0)
 		die("commit", &err);
 	_exit(0);
 }
 
-/* Baseline: backup resynced and at epoch 1; saved for every attempt. */
+/* Baseline: backup resynced and at epoch BASE (both journal slots in use,
+ * so the commit overwrites the slot of BASE-1); saved for every attempt. */
 static void commit_baseline(const char *dir, uint64_t seed)
 {
 	char cmd[8600];
@@ -357,7 +375,6 @@ static void commit_baseline(const char *dir, uint64_t seed)
 	int status;
 
 	setup_images(dir, seed);
-	/* one crash-free trial run of epoch 1 only, lag 0 */
 	struct remus_err err = { 0 };
 	struct diskrep *d;
 	int sv[2];
@@ -366,14 +383,14 @@ static void commit_baseline(const char *dir, uint64_t seed)
 		die("baseline", &err);
 	if ((pid = fork()) == 0) {
 		close(sv[0]);
-		primary_run(dir, sv[1], seed, 1, -1);
+		primary_run(dir, sv[1], seed, BASE_EPOCH, -1);
 	}
 	close(sv[1]);
 	backup_run(d, pid, 0, 0);
 	waitpid(pid, &status, 0);
 	diskrep_backend("builtin")->close(d);
 	close(sv[0]);
-	check_image(dir, seed, 1, "baseline");
+	check_image(dir, seed, BASE_EPOCH, "baseline");
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s/base' && mkdir '%s/base' && cp -a '%s/backup.img' "
 	    "'%s/primary.img' '%s/bstate' '%s/pstate' '%s/base/'", dir, dir, dir, dir, dir, dir, dir);
 	if (system(cmd) != 0)
@@ -386,6 +403,25 @@ static void restore_baseline(const char *dir)
 	snprintf(cmd, sizeof(cmd), "cd '%s' && rm -rf bstate pstate && cp -a base/. .", dir);
 	if (system(cmd) != 0)
 		die("restore baseline", NULL);
+}
+
+/* Reopen in a child that dies after the first record recovery replays,
+ * so recovery itself is interrupted; the next open must still finish. */
+static void recovery_crash(const char *dir)
+{
+	int status;
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct fault_plan plan = { .target = 1 };
+		struct diskrep_fault f = { &plan, exit_at_recover };
+		struct remus_err err = { 0 };
+		if (backup_open(dir, 0, &f, -1, &err) == NULL)
+			die("reopen with recovery fault", &err);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 97))
+		die("recovery crash child failed", NULL);
 }
 
 static int commit_crash_mode(uint64_t seed, const char *dir)
@@ -405,12 +441,14 @@ static int commit_crash_mode(uint64_t seed, const char *dir)
 		if (!WIFEXITED(status) || (WEXITSTATUS(status) != 98 && WEXITSTATUS(status) != 99 &&
 		                           WEXITSTATUS(status) != 0))
 			die("commit child failed", NULL);
+		if (WEXITSTATUS(status) == 99)      /* crash again, inside recovery */
+			recovery_crash(dir);
 		struct diskrep *d = backup_open(dir, 0, NULL, -1, &err);   /* recovery */
 		if (d == NULL)
 			die("reopen after commit crash", &err);
 		diskrep_backend("builtin")->counters(d, &c);
 		diskrep_backend("builtin")->close(d);
-		uint64_t want = WEXITSTATUS(status) == 98 ? 1 : 2;
+		uint64_t want = WEXITSTATUS(status) == 98 ? BASE_EPOCH : BASE_EPOCH + 1;
 		if (c.committed_epoch != want) {
 			fprintf(stderr, "FAIL: crash point #%d: recovered epoch %llu, want %llu\n",
 			    target, (unsigned long long)c.committed_epoch, (unsigned long long)want);
@@ -420,7 +458,7 @@ static int commit_crash_mode(uint64_t seed, const char *dir)
 		if (WEXITSTATUS(status) == 0)
 			break;
 		points++;
-		want == 1 ? early++ : late++;
+		want == BASE_EPOCH ? early++ : late++;
 	}
 	printf("diskrep commit-crash: %d crash points (%d -> N-1, %d -> N), all recovered exactly\n",
 	    points, early, late);

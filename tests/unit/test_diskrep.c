@@ -223,6 +223,12 @@ static void test_commit_order_and_spill(void **state)
 	assert_true(c.spilled_bytes >= 4096);
 	fx_read(f.bimg, img, f.bytes);
 	assert_memory_equal(img + 8192, d, 4096);
+	assert_int_equal(deliver_write(&f, 3, 0, d, 512), 0);
+	assert_int_equal(f.ops->promote(f.b, &f.err), DISKREP_ESTATE);  /* staged writes left */
+	assert_int_equal(f.ops->discard_uncommitted(f.b, &f.err), 0);
+	assert_int_equal(f.ops->promote(f.b, &f.err), 0);
+	fx_read(f.bimg, img, f.bytes);
+	assert_memory_equal(img + 8192, d, 4096);
 	free(img);
 	fx_fini(&f);
 }

@@ -1,0 +1,59 @@
+/*
+ * Test driver for the drbd backend: opens it in a role with the tools found
+ * through PATH (the test puts fake drbdadm/drbdsetup first), writes through
+ * it, marks an epoch, promotes, closes, and prints what happened.
+ *   diskrep-drbd-driver primary|backup|refuse CONF_DIR DEVICE_FILE
+ */
+#include "diskrep/diskrep.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int fail(const char *what, const struct remus_err *err)
+{
+	printf("FAIL %s: %s\n", what, err->msg);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	const struct diskrep_ops *ops = diskrep_backend("drbd");
+	struct diskrep_config cfg = { .unsafe = true, .drbd = {
+		.resource = "remus-g1", .minor = 3, .backing_disk = "/dev/vg0/g1",
+		.local_host = "hostA", .local_addr = "10.0.0.1:7789",
+		.peer_host = "hostB", .peer_addr = "10.0.0.2:7789" } };
+	struct remus_err err = { 0 };
+	struct diskrep_counters c;
+	struct diskrep *d;
+	char buf[512];
+
+	if (argc != 4)
+		return 2;
+	cfg.drbd.conf_dir = argv[2];
+	cfg.drbd.device = argv[3];
+	if (strcmp(argv[1], "refuse") == 0) {
+		cfg.unsafe = false;
+		if (ops->open(&cfg, &d, &err) != DISKREP_EUNSAFE)
+			return fail("open without unsafe was not refused", &err);
+		printf("refused: %s\n", err.msg);
+		return 0;
+	}
+	cfg.role = strcmp(argv[1], "primary") == 0 ? DISKREP_PRIMARY : DISKREP_BACKUP;
+	if (ops->open(&cfg, &d, &err) < 0)
+		return fail("open", &err);
+	if (cfg.role == DISKREP_PRIMARY) {
+		memset(buf, 0x5c, sizeof(buf));
+		if (ops->write(d, 1024, buf, sizeof(buf), &err) < 0 ||
+		    ops->epoch_mark(d, 1, &err) < 0 || ops->epoch_mark(d, 3, &err) != DISKREP_EEPOCH)
+			return fail("primary I/O", &err);
+	} else {
+		if (ops->commit(d, 1, &err) < 0 || ops->discard_uncommitted(d, &err) < 0 ||
+		    ops->promote(d, &err) < 0 || ops->write(d, 0, buf, sizeof(buf), &err) < 0)
+			return fail("backup failover", &err);
+	}
+	ops->counters(d, &c);
+	printf("consistent=%d peer_lost=%d writes=%llu marked=%llu\n", c.consistent, c.peer_lost,
+	    (unsigned long long)c.writes, (unsigned long long)c.epochs_marked);
+	ops->close(d);
+	return 0;
+}

@@ -1,0 +1,53 @@
+#!/bin/bash
+# drbd backend against fake drbdadm/drbdsetup placed first in PATH: checks
+# the generated DRBD 8.4 resource file and the exact command sequence for
+# the primary, the backup (with failover) and the refusal without unsafe.
+# No DRBD kernel module is used: this tests what remus asks DRBD to do.
+set -euo pipefail
+BUILD=${BUILD:-build}
+here=$(cd "$(dirname "$0")/.." && pwd)   # tests/
+drv=$(cd "$BUILD" && pwd)/tests/diskrep-drbd-driver
+dir=$(mktemp -d "${TMPDIR:-/tmp}/diskrep-drbd.$$.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+export PATH="$here/diskrep/fake-drbd:$PATH" FAKE_DRBD_LOG="$dir/log"
+truncate -s 1M "$dir/drbd3"
+fail() { echo "FAIL: $*"; echo "--- log:"; cat "$dir/log" 2>/dev/null; exit 1; }
+
+"$drv" primary "$dir" "$dir/drbd3" | tee "$dir/out"
+grep -q "consistent=1 peer_lost=0 writes=1 marked=1" "$dir/out" || fail "primary counters"
+cat > "$dir/want" <<EOT
+drbdadm -c $dir/remus-g1.res create-md --force remus-g1
+drbdadm -c $dir/remus-g1.res up remus-g1
+drbdadm -c $dir/remus-g1.res primary --force remus-g1
+drbdsetup events2 --now remus-g1
+drbdadm -c $dir/remus-g1.res down remus-g1
+EOT
+diff -u "$dir/want" "$dir/log" || fail "primary command sequence"
+for want in "resource remus-g1 {" "protocol C;" "allow-two-primaries no;" "disk-flushes yes;" \
+	"on hostA {" "address 10.0.0.1:7789;" "on hostB {" "address 10.0.0.2:7789;" \
+	"device $dir/drbd3 minor 3;" "disk /dev/vg0/g1;" "meta-disk internal;"; do
+	grep -qF -- "$want" "$dir/remus-g1.res" || fail "resource file lacks '$want'"
+done
+[ "$(od -An -tx1 -j1024 -N1 "$dir/drbd3" | tr -d ' ')" = 5c ] || fail "write did not reach the device"
+
+: > "$dir/log"
+"$drv" backup "$dir" "$dir/drbd3" >/dev/null
+cat > "$dir/want" <<EOT
+drbdadm -c $dir/remus-g1.res create-md --force remus-g1
+drbdadm -c $dir/remus-g1.res up remus-g1
+drbdadm -c $dir/remus-g1.res secondary remus-g1
+drbdsetup events2 --now remus-g1
+drbdadm -c $dir/remus-g1.res primary remus-g1
+drbdsetup events2 --now remus-g1
+drbdadm -c $dir/remus-g1.res down remus-g1
+EOT
+diff -u "$dir/want" "$dir/log" || fail "backup/failover command sequence"
+
+: > "$dir/log"
+FAKE_DRBD_FAIL=up "$drv" primary "$dir" "$dir/drbd3" > "$dir/out" && fail "a failing 'drbdadm up' was not reported"
+grep -q "up remus-g1. failed (status 10)" "$dir/out" || fail "tool failure message: $(cat "$dir/out")"
+
+: > "$dir/log"
+"$drv" refuse "$dir" "$dir/drbd3" | grep -q "refused: drbd refused: stock DRBD" || fail "not refused without unsafe"
+[ ! -s "$dir/log" ] || fail "a refused configuration still ran drbd tools"
+echo "drbd backend: resource file and command sequences as expected (fake tools, no kernel module)"
