@@ -4,7 +4,7 @@ LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/
 	lib/ckpt/delta.c
 
 UNIT_TESTS += test_ckpt
-test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pvm_testlib.c tests/unit/net_test_util.c
+test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pvm_testlib.c tests/unit/test_net_util.c
 
 # remusd (the daemon) and remusctl (the CLI).
 PROGRAMS += remusd remusctl
@@ -21,7 +21,7 @@ INTEG_TESTS += tests/integration/remusd_failover.sh tests/integration/remusd_ref
 # Fault trials: kill the primary at random moments (50 in check, 500 in soak).
 CKPT_TRIALS_BIN := $(BUILD)/tests/ckpt-trials
 CKPT_TRIALS_SRCS := tests/fault/ckpt_trials.c tests/unit/ckpt_testlib.c \
-	tests/unit/pvm_testlib.c tests/unit/net_test_util.c
+	tests/unit/pvm_testlib.c tests/unit/test_net_util.c
 $(CKPT_TRIALS_BIN): $(patsubst %.c,$(BUILD)/obj/%.o,$(CKPT_TRIALS_SRCS)) $(BUILD)/lib/libremus.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS_ALL)

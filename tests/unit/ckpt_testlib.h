@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "ckpt/ckpt.h"
-#include "tests/unit/net_test_util.h"
+#include "tests/unit/test_net_util.h"
 #include "netbuf/netbuf.h"
 #include "tests/unit/pvm_testlib.h"
 
