@@ -1,0 +1,176 @@
+/*
+ * lib/ckpt — the checkpoint engine.
+ *
+ * Disk: with a diskrep handle, its frames travel on the same link
+ * (RNET_MSG_DISK, before checkpoint N's records); the initial sync first
+ * resynchronises the disk (guest paused), the backup commits disk epoch N
+ * before applying memory N, and discards uncommitted writes at failover.
+ *
+ * Sender (primary): runs a protected guest in epochs, exactly as
+ * docs/architecture (the epoch, step by step) describes: close the netbuf
+ * epoch, suspend, read-and-clear the dirty log, copy the dirty pages, vCPU
+ * and device state, mark the disk epoch, resume, then stream checkpoint N
+ * (PAGE_DATA..., X86_TSC_INFO, HVM_CONTEXT, HVM_PARAMS, CHECKPOINT,
+ * EMULATOR_CONTEXT, CHECKPOINT_END) while the guest runs, and release the
+ * netbuf epoch N when the backup acknowledges N.
+ *
+ * Overrun policy: when the bytes of an earlier checkpoint are still queued
+ * on the transport at the next tick, the epoch is stretched: no new
+ * checkpoint is taken until the queue has drained, so at most one
+ * checkpoint is in flight on the wire; each stretched tick is counted
+ * (`ckpt_stats.stretched`) and reported in status.
+ *
+ * Receiver (backup): stages checkpoint N with the stream assembler; on
+ * CHECKPOINT_END (and, with disk replication, the disk epoch marker) it
+ * applies N to the replica — RAM in a live memfd, blobs kept — commits the
+ * disk epoch and sends ACK(N).  A partial checkpoint is dropped and counted.
+ * Failover restores the guest from the last applied checkpoint.
+ *
+ * Compression is the connection's (negotiated in the rnet handshake):
+ * zlib is done by rnet; delta (XOR against the page last sent + zero-run
+ * runs, bounded sender cache, receiver shadow) by the engine (delta.c).
+ *
+ * Both ends talk over an authenticated rnet connection (lib/net).  Functions
+ * return 0 or a negative code (-errno, CKPT_E*, or a lower module's code)
+ * with the message in `err`; nothing here prints.
+ */
+#ifndef REMUS_CKPT_H
+#define REMUS_CKPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hv/hv.h"
+#include "net/net.h"
+#include "util/err.h"
+
+struct netbuf;
+struct diskrep;
+struct diskrep_ops;
+
+enum ckpt_error {
+	CKPT_EPEER    = -8001,  /* the peer went away (closed, timeout, error) */
+	CKPT_ESTREAM  = -8002,  /* the peer's stream was malformed */
+	CKPT_ESTOPPED = -8003,  /* stopped on request (stop fd / fault hook) */
+	CKPT_EGUEST   = -8004,  /* the guest crashed or exited */
+	CKPT_ENOREPLICA = -8005,/* failover asked before any checkpoint applied */
+	CKPT_ECONFIG  = -8006,  /* bad engine configuration (which field) */
+};
+
+/* Test builds: named fault points ("paused", "sent-checkpoint", ...); a hook
+ * returning non-zero makes the engine stop right there as if killed. */
+struct ckpt_fault {
+	void *arg;
+	int (*hit)(void *arg, const char *point, uint64_t epoch);
+};
+
+/* Initial synchronisation progress (pre-copy rounds). */
+struct ckpt_progress {
+	unsigned round;
+	uint64_t pages_sent, pages_total;   /* this round */
+	uint64_t bytes_sent;                /* all rounds so far */
+};
+typedef void (*ckpt_progress_fn)(void *arg, const struct ckpt_progress *p);
+
+struct ckpt_stats {
+	uint64_t epoch;               /* last checkpoint taken */
+	uint64_t acked;               /* last checkpoint acknowledged */
+	uint64_t checkpoints;         /* taken (sender) / applied (receiver) */
+	uint64_t discarded;           /* receiver: partial checkpoints dropped */
+	uint64_t stretched;           /* sender: ticks skipped, N still sending */
+	uint64_t pages;               /* pages sent / applied in checkpoints */
+	uint64_t bytes;               /* stream bytes sent / received */
+	uint64_t wire_bytes;          /* sender: queued after delta compression */
+	uint64_t precopy_rounds, precopy_pages;
+	uint64_t last_pause_us, max_pause_us, total_pause_us;
+	uint64_t last_dirty;          /* pages in the last checkpoint */
+	uint64_t started_ms, last_ckpt_ms;
+};
+
+/* ---- sender ------------------------------------------------------------ */
+
+struct ckpt_sender_cfg {
+	const struct hv_ops *hv;
+	struct hv_guest *guest;
+	struct rnet_conn *conn;       /* handshaken; the engine does not own it */
+	struct netbuf *nb;            /* NULL: no output buffering (unsafe) */
+	const struct diskrep_ops *dr; /* NULL: no disk replication */
+	struct diskrep *disk;         /* primary handle, opened with start_epoch 0 */
+	int disk_fd;                  /* our end of its peer socketpair (non-blocking) */
+	uint32_t interval_ms;         /* epoch length; 0: 25 ms */
+	unsigned max_precopy_rounds;  /* 0: 5 */
+	uint64_t precopy_stop_pages;  /* stop pre-copy at this few dirty; 0: 256 */
+	uint32_t ack_timeout_ms;      /* unacked checkpoint counts as peer loss; 0: 2000 */
+	size_t delta_cache_pages;     /* delta compression's page cache; 0: 4096 */
+	ckpt_progress_fn progress;
+	void *progress_arg;
+	struct ckpt_fault fault;
+};
+
+struct ckpt_sender;
+
+int  ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
+                     struct remus_err *err);
+void ckpt_sender_free(struct ckpt_sender *s);
+/* Initial synchronisation: stream headers, live pre-copy rounds of all RAM,
+ * then checkpoint 1; returns once the backup acknowledged it. */
+int  ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err);
+/* The epoch loop.  Runs until stop_fd (-1: none) becomes readable (returns
+ * CKPT_ESTOPPED), `max_epochs` checkpoints were acknowledged (0: no limit;
+ * returns 0), the guest stops (CKPT_EGUEST) or the backup is lost
+ * (CKPT_EPEER: held output already released, the guest keeps running). */
+int  ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
+                     struct remus_err *err);
+/* Snapshot of the counters (safe from another thread). */
+void ckpt_sender_stats(struct ckpt_sender *s, struct ckpt_stats *out);
+
+/* ---- receiver ---------------------------------------------------------- */
+
+struct ckpt_receiver_cfg {
+	const struct hv_ops *hv;
+	struct rnet_conn *conn;       /* handshaken, not owned; NULL: no link (tests,
+	                               * fuzzing: bytes come from ckpt_receiver_feed) */
+	uint64_t ram_bytes;           /* the guest's RAM size (from its config) */
+	const struct diskrep_ops *dr; /* NULL: no disk replication */
+	struct diskrep *disk;         /* backup handle */
+	int disk_fd;                  /* our end of its peer socketpair (non-blocking) */
+	struct ckpt_fault fault;
+};
+
+/* Failover timings, microseconds. */
+struct ckpt_failover_times {
+	uint64_t detect_to_restore_us;    /* stream stop noticed -> restore call */
+	uint64_t restore_us;              /* hv->restore */
+	uint64_t announce_us;             /* hv->announce */
+	uint64_t total_us;                /* stop noticed -> guest running */
+	uint64_t checkpoint;              /* the checkpoint restored */
+};
+
+struct ckpt_receiver;
+
+int  ckpt_receiver_new(const struct ckpt_receiver_cfg *cfg, struct ckpt_receiver **out,
+                       struct remus_err *err);
+void ckpt_receiver_free(struct ckpt_receiver *r);
+/* Receive, stage, apply and acknowledge checkpoints until the stream stops.
+ * Returns 0 on a clean end of stream, CKPT_ESTOPPED when stop_fd became
+ * readable, CKPT_EPEER / CKPT_ESTREAM when the primary was lost or sent bad
+ * data (the partial checkpoint has been dropped): the caller fails over. */
+int  ckpt_receiver_run(struct ckpt_receiver *r, int stop_fd, struct remus_err *err);
+/* Hand migration-stream bytes to the receiver directly (no link): complete
+ * checkpoints are checked and applied (acknowledged only with a link).
+ * 0, or CKPT_ESTREAM with the reason; the partial checkpoint is dropped. */
+int  ckpt_receiver_feed(struct ckpt_receiver *r, const void *p, size_t len,
+                        struct remus_err *err);
+/* Restore the guest from the last applied checkpoint and start it: discard
+ * uncommitted disk writes, hv->restore, hv->announce, hv->start. */
+int  ckpt_receiver_failover(struct ckpt_receiver *r, const struct hv_guest_config *gcfg,
+                            struct hv_guest **out, struct ckpt_failover_times *t,
+                            struct remus_err *err);
+void ckpt_receiver_stats(struct ckpt_receiver *r, struct ckpt_stats *out);
+/* Read-only view of the replica RAM (tests, verification). */
+const uint8_t *ckpt_receiver_ram(const struct ckpt_receiver *r);
+
+uint64_t ckpt_now_us(void);
+
+#endif

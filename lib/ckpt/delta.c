@@ -1,0 +1,251 @@
+/*
+ * Delta compression of page data (negotiated as RNET_COMPRESS_DELTA): a
+ * page goes out XORed against the copy last sent for the same pfn and
+ * zero-run encoded, like xl remus's compression.  The sender keeps a
+ * bounded, direct-mapped cache of last-sent pages; the receiver keeps a
+ * shadow of every page it received and rebuilds the exact stream bytes
+ * before the assembler sees them.
+ *
+ * Container (inside RNET_MSG_STREAM bodies; items may straddle bodies):
+ *   u8 kind = 0 RAW,   u32 len (<= 64 KiB), len stream bytes
+ *   u8 kind = 1 PAGE,  u64 pfn, 4096 bytes            (shadow := page)
+ *   u8 kind = 2 DELTA, u64 pfn, u32 len, len bytes    (page := shadow ^ runs)
+ * Runs: {u16 zero bytes, u16 literal bytes, literal XOR bytes}... covering
+ * exactly 4096 bytes.  All little-endian.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "ckpt/delta_impl.h"
+
+#define PAGE 4096u
+
+static void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v) { put16(p, v); put16(p + 2, v >> 16); }
+static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
+static uint32_t get16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t get32(const uint8_t *p) { return get16(p) | get16(p + 2) << 16; }
+static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
+
+size_t ckpt_delta_encode(const uint8_t *old, const uint8_t *cur, uint8_t *out, size_t cap)
+{
+	size_t o = 0, i = 0;
+
+	while (i < PAGE) {
+		size_t z = i, k, eq = 0, l;
+		while (z < PAGE && old[z] == cur[z])
+			z++;
+		/* the literal run ends where 8 equal bytes in a row begin */
+		for (k = z; k < PAGE; k++) {
+			if (old[k] != cur[k])
+				eq = 0;
+			else if (++eq == 8)
+				break;
+		}
+		l = k < PAGE ? k + 1 - eq : PAGE - eq;
+		if (l < z)
+			l = z;
+		if (o + 4 + (l - z) > cap)
+			return 0;               /* not worth it: send the page */
+		put16(out + o, (uint32_t)(z - i));
+		put16(out + o + 2, (uint32_t)(l - z));
+		for (k = z; k < l; k++)
+			out[o + 4 + k - z] = old[k] ^ cur[k];
+		o += 4 + (l - z);
+		i = l;
+	}
+	return o;
+}
+
+int ckpt_delta_decode(uint8_t *page, const uint8_t *in, size_t len, struct remus_err *err)
+{
+	size_t i = 0, o = 0;
+
+	while (i < PAGE) {
+		uint32_t z, l;
+		if (len - o < 4)
+			return remus_err_set(err, CKPT_ESTREAM, "delta: runs end at byte %zu of the page", i);
+		z = get16(in + o);
+		l = get16(in + o + 2);
+		o += 4;
+		if (z + l > PAGE - i || l > len - o || (z == 0 && l == 0))
+			return remus_err_set(err, CKPT_ESTREAM, "delta: run of %u+%u bytes at page byte %zu "
+			                     "(%zu encoded bytes left)", z, l, i, len - o);
+		i += z;
+		for (uint32_t k = 0; k < l; k++)
+			page[i + k] ^= in[o + k];
+		i += l;
+		o += l;
+	}
+	if (o != len)
+		return remus_err_set(err, CKPT_ESTREAM, "delta: %zu bytes after the page's runs", len - o);
+	return 0;
+}
+
+/* ---- sender ---------------------------------------------------------- */
+
+int ckdx_init(struct ckdx_tx *t, size_t slots, struct remus_err *err)
+{
+	memset(t, 0, sizeof(*t));
+	t->slots = slots ? slots : 4096;
+	t->tag = malloc(t->slots * sizeof(*t->tag));
+	t->cache = malloc(t->slots * PAGE);
+	t->out = malloc(CKDX_OUT_MAX);
+	if (!t->tag || !t->cache || !t->out) {
+		ckdx_free(t);
+		return remus_err_sys(err, ENOMEM, "delta cache of %zu pages", slots);
+	}
+	memset(t->tag, 0xff, t->slots * sizeof(*t->tag));
+	return 0;
+}
+
+void ckdx_free(struct ckdx_tx *t)
+{
+	free(t->tag);
+	free(t->cache);
+	free(t->out);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Append raw stream bytes (split into items of at most 64 KiB). */
+void ckdx_raw(struct ckdx_tx *t, const uint8_t *p, size_t len)
+{
+	while (len) {
+		size_t n = len < 65536 ? len : 65536;
+		t->out[t->len] = CKDX_RAW;
+		put32(t->out + t->len + 1, (uint32_t)n);
+		memcpy(t->out + t->len + 5, p, n);
+		t->len += 5 + n;
+		p += n;
+		len -= n;
+	}
+}
+
+/* Append one page: a delta against the cached copy, or the page itself. */
+void ckdx_page(struct ckdx_tx *t, uint64_t pfn, const uint8_t *page)
+{
+	size_t slot = (size_t)(pfn % t->slots), n = 0;
+	uint8_t *old = t->cache + slot * PAGE;
+
+	if (t->tag[slot] == pfn)
+		n = ckpt_delta_encode(old, page, t->out + t->len + 13, PAGE - 64);
+	if (n) {
+		t->out[t->len] = CKDX_DELTA;
+		put64(t->out + t->len + 1, pfn);
+		put32(t->out + t->len + 9, (uint32_t)n);
+		t->len += 13 + n;
+		t->delta_pages++;
+	} else {
+		t->out[t->len] = CKDX_PAGE;
+		put64(t->out + t->len + 1, pfn);
+		memcpy(t->out + t->len + 9, page, PAGE);
+		t->len += 9 + PAGE;
+		t->full_pages++;
+	}
+	memcpy(old, page, PAGE);
+	t->tag[slot] = pfn;
+}
+
+/* ---- receiver --------------------------------------------------------- */
+
+int ckdx_rx_init(struct ckdx_rx *x, uint64_t ram_bytes, struct remus_err *err)
+{
+	memset(x, 0, sizeof(*x));
+	x->nr_pfns = ram_bytes / PAGE;
+	x->shadow = mmap(NULL, ram_bytes, PROT_READ | PROT_WRITE,
+	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (x->shadow == MAP_FAILED) {
+		x->shadow = NULL;
+		return remus_err_sys(err, errno, "delta shadow of %" PRIu64 " bytes", ram_bytes);
+	}
+	return 0;
+}
+
+void ckdx_rx_free(struct ckdx_rx *x)
+{
+	if (x->shadow)
+		munmap(x->shadow, x->nr_pfns * PAGE);
+	free(x->in);
+	free(x->plain);
+	memset(x, 0, sizeof(*x));
+}
+
+/* Make room for n more bytes in a growable buffer. */
+static int grow(uint8_t **b, size_t *cap, size_t need, struct remus_err *err)
+{
+	uint8_t *n;
+
+	if (need <= *cap)
+		return 0;
+	if ((n = realloc(*b, need)) == NULL)
+		return remus_err_sys(err, ENOMEM, "delta buffer of %zu bytes", need);
+	*b = n;
+	*cap = need;
+	return 0;
+}
+
+/* Decode one whole item at p (avail bytes); 0 if incomplete, else its size. */
+static int64_t rx_item(struct ckdx_rx *x, const uint8_t *p, size_t avail, struct remus_err *err)
+{
+	uint64_t pfn;
+	uint32_t n;
+	uint8_t *page;
+
+	if (avail < 1)
+		return 0;
+	if (p[0] == CKDX_RAW) {
+		if (avail < 5 || avail < 5 + (size_t)(n = get32(p + 1)))
+			return avail >= 5 && get32(p + 1) > 65536 ?
+			       remus_err_set(err, CKPT_ESTREAM, "delta: raw item of %u bytes", get32(p + 1)) : 0;
+		if (grow(&x->plain, &x->plain_cap, x->plain_len + n, err) < 0)
+			return -ENOMEM;
+		memcpy(x->plain + x->plain_len, p + 5, n);
+		x->plain_len += n;
+		return 5 + (int64_t)n;
+	}
+	if (p[0] != CKDX_PAGE && p[0] != CKDX_DELTA)
+		return remus_err_set(err, CKPT_ESTREAM, "delta: unknown item kind %u", p[0]);
+	if (avail < 9 || (p[0] == CKDX_DELTA && avail < 13))
+		return 0;
+	pfn = get64(p + 1);
+	if (pfn >= x->nr_pfns)
+		return remus_err_set(err, CKPT_ESTREAM, "delta: pfn %#" PRIx64 " beyond %" PRIu64 " pages",
+		                     pfn, x->nr_pfns);
+	page = x->shadow + pfn * PAGE;
+	n = p[0] == CKDX_PAGE ? PAGE : get32(p + 9);
+	if (n > PAGE)
+		return remus_err_set(err, CKPT_ESTREAM, "delta: %u encoded bytes for one page", n);
+	if (avail < (p[0] == CKDX_PAGE ? 9u : 13u) + n)
+		return 0;
+	if (p[0] == CKDX_PAGE)
+		memcpy(page, p + 9, PAGE);
+	else if (ckpt_delta_decode(page, p + 13, n, err) < 0)
+		return CKPT_ESTREAM;
+	if (grow(&x->plain, &x->plain_cap, x->plain_len + PAGE, err) < 0)
+		return -ENOMEM;
+	memcpy(x->plain + x->plain_len, page, PAGE);
+	x->plain_len += PAGE;
+	return (p[0] == CKDX_PAGE ? 9 : 13) + (int64_t)n;
+}
+
+int ckdx_rx_feed(struct ckdx_rx *x, const uint8_t *p, size_t len, struct remus_err *err)
+{
+	size_t off = 0;
+	int64_t n;
+
+	if (grow(&x->in, &x->in_cap, x->in_len + len, err) < 0)
+		return -ENOMEM;
+	memcpy(x->in + x->in_len, p, len);
+	x->in_len += len;
+	x->plain_len = 0;
+	while ((n = rx_item(x, x->in + off, x->in_len - off, err)) > 0)
+		off += (size_t)n;
+	if (n < 0)
+		return (int)n;
+	memmove(x->in, x->in + off, x->in_len - off);
+	x->in_len -= off;
+	return 0;
+}

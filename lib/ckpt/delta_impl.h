@@ -1,0 +1,46 @@
+/* Delta compression of page data (delta.c). */
+#ifndef REMUS_CKPT_DELTA_IMPL_H
+#define REMUS_CKPT_DELTA_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ckpt/ckpt.h"
+
+enum { CKDX_RAW = 0, CKDX_PAGE = 1, CKDX_DELTA = 2 };
+#define CKDX_OUT_MAX (1u << 20)     /* flush the container before it is this full */
+
+struct ckdx_tx {
+	size_t slots;
+	uint64_t *tag;                  /* pfn held by each cache slot, ~0: none */
+	uint8_t *cache;                 /* slots x 4096 */
+	uint8_t *out;                   /* container being built */
+	size_t len;
+	uint64_t full_pages, delta_pages;
+};
+
+struct ckdx_rx {
+	uint64_t nr_pfns;
+	uint8_t *shadow;                /* last received content of every page */
+	uint8_t *in;                    /* container bytes not yet a whole item */
+	size_t in_len, in_cap;
+	uint8_t *plain;                 /* rebuilt stream bytes of the last feed */
+	size_t plain_len, plain_cap;
+};
+
+/* Encode cur as runs against old into out (cap bytes); 0 if it does not fit. */
+size_t ckpt_delta_encode(const uint8_t *old, const uint8_t *cur, uint8_t *out, size_t cap);
+/* Apply runs to page (old content in, new content out). */
+int  ckpt_delta_decode(uint8_t *page, const uint8_t *in, size_t len, struct remus_err *err);
+
+int  ckdx_init(struct ckdx_tx *t, size_t slots, struct remus_err *err);
+void ckdx_free(struct ckdx_tx *t);
+void ckdx_raw(struct ckdx_tx *t, const uint8_t *p, size_t len);
+void ckdx_page(struct ckdx_tx *t, uint64_t pfn, const uint8_t *page);
+
+int  ckdx_rx_init(struct ckdx_rx *x, uint64_t ram_bytes, struct remus_err *err);
+void ckdx_rx_free(struct ckdx_rx *x);
+/* Container bytes in; rebuilt stream bytes in x->plain[0..plain_len). */
+int  ckdx_rx_feed(struct ckdx_rx *x, const uint8_t *p, size_t len, struct remus_err *err);
+
+#endif

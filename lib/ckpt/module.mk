@@ -1,0 +1,41 @@
+# lib/ckpt: the checkpoint engine (sender epoch loop, receiver staging+commit,
+# failover).  Also registers remusd/remusctl and the engine's tests.
+LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/disk.c \
+	lib/ckpt/delta.c
+
+UNIT_TESTS += test_ckpt
+test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pvm_testlib.c tests/unit/test_net_util.c
+
+# remusd (the daemon) and remusctl (the CLI).
+PROGRAMS += remusd remusctl
+remusd_SRCS = remusd/main.c remusd/session.c remusd/status.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
+remusd_LDLIBS := -lsystemd
+remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)
+
+# End to end: two daemons in namespaces, failover of the counter guest;
+# the demo scenario (kvstore, SIGKILL mid-load, no acknowledged write lost).
+INTEG_TESTS += tests/integration/remusd_failover.sh tests/integration/remusd_refuse.sh \
+	tests/integration/remusd_backup_loss.sh \
+	tests/integration/demo.sh
+
+# Fault trials: kill the primary at random moments (50 in check, 500 in soak).
+CKPT_TRIALS_BIN := $(BUILD)/tests/ckpt-trials
+CKPT_TRIALS_SRCS := tests/fault/ckpt_trials.c tests/unit/ckpt_testlib.c \
+	tests/unit/pvm_testlib.c tests/unit/test_net_util.c
+$(CKPT_TRIALS_BIN): $(patsubst %.c,$(BUILD)/obj/%.o,$(CKPT_TRIALS_SRCS)) $(BUILD)/lib/libremus.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS_ALL)
+CHECK_PREREQS += $(CKPT_TRIALS_BIN)
+INTEG_TESTS += tests/fault/ckpt_trials.sh
+.PHONY: soak-ckpt
+soak-ckpt: $(CKPT_TRIALS_BIN)
+	BUILD=$(BUILD) CKPT_TRIALS=500 tests/fault/ckpt_trials.sh
+soak: soak-ckpt
+
+BENCHES += ckpt_bench
+ckpt_bench_SRCS := bench/ckpt_bench.c
+
+FUZZ_TARGETS += ckpt_recv
+ckpt_recv_SRCS := tests/fuzz/ckpt_recv.c
+ckpt_recv_SMOKE := 15
+ckpt_recv_CORPUS := tests/fuzz/corpus/ckpt_recv

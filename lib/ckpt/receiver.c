@@ -1,0 +1,353 @@
+/*
+ * The receiver: stages checkpoints from the primary, applies only complete
+ * ones to the replica (RAM in a live memfd, the last vCPU and device
+ * blobs), acknowledges them, and restores the guest at failover.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ckpt/ckpt.h"
+#include "ckpt/delta_impl.h"
+#include "ckpt/disk_impl.h"
+#include "diskrep/diskrep.h"
+#include "stream/stream.h"
+
+/* Sender rounds are clamped to this; checkpoint 1 carries them all. */
+#define RECV_PRECOPY_PASSES 10u
+
+struct ckpt_receiver {
+	struct ckpt_receiver_cfg cfg;
+	uint64_t nr_pfns;
+	int ram_fd;
+	uint8_t *ram;                 /* the replica's RAM, live memfd */
+	struct hv_blob hvm, emu;      /* of the last applied checkpoint */
+	uint64_t applied;             /* last applied checkpoint */
+	uint64_t stop_us;             /* when the stream stopped */
+	struct stream_asm as;
+	struct ckd_link dl;           /* disk channel */
+	uint64_t disk_ready;          /* last disk epoch fully staged */
+	bool delta;                   /* delta compression negotiated */
+	struct ckdx_rx dx;
+	pthread_mutex_t lock;
+	struct ckpt_stats st;
+};
+
+int ckpt_receiver_new(const struct ckpt_receiver_cfg *cfg, struct ckpt_receiver **out,
+                      struct remus_err *err)
+{
+	struct stream_asm_cfg acfg = { .reader = { .start = STREAM_START_LIBXL } };
+	struct ckpt_receiver *r;
+
+	*out = NULL;
+	if (cfg->hv == NULL || cfg->ram_bytes == 0 ||
+	    cfg->ram_bytes % STREAM_PAGE_SIZE)
+		return remus_err_set(err, CKPT_ECONFIG, "receiver: hv and a page-aligned "
+		                     "ram_bytes are required (ram_bytes %" PRIu64 ")", cfg->ram_bytes);
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return remus_err_sys(err, ENOMEM, "receiver");
+	r->cfg = *cfg;
+	r->nr_pfns = cfg->ram_bytes / STREAM_PAGE_SIZE;
+	r->ram = MAP_FAILED;
+	ckd_init(&r->dl, cfg->dr ? cfg->disk_fd : -1);
+	r->delta = cfg->conn && rnet_conn_compress(cfg->conn) == RNET_COMPRESS_DELTA;
+	acfg.max_ckpt_pages = r->nr_pfns * RECV_PRECOPY_PASSES;
+	stream_asm_init(&r->as, &acfg);
+	pthread_mutex_init(&r->lock, NULL);
+	r->ram_fd = memfd_create("remus-replica", MFD_CLOEXEC);
+	if (r->ram_fd < 0 || ftruncate(r->ram_fd, (off_t)cfg->ram_bytes) < 0 ||
+	    (r->ram = mmap(NULL, cfg->ram_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+	                   r->ram_fd, 0)) == MAP_FAILED ||
+	    (r->delta && ckdx_rx_init(&r->dx, cfg->ram_bytes, err) < 0)) {
+		int e = errno;
+		ckpt_receiver_free(r);
+		return remus_err_sys(err, e, "replica RAM of %" PRIu64 " bytes", cfg->ram_bytes);
+	}
+	r->st.started_ms = rnet_now_ms();
+	*out = r;
+	return 0;
+}
+
+void ckpt_receiver_free(struct ckpt_receiver *r)
+{
+	if (r == NULL)
+		return;
+	if (r->ram != MAP_FAILED)
+		munmap(r->ram, r->cfg.ram_bytes);
+	if (r->ram_fd >= 0)
+		close(r->ram_fd);
+	hv_blob_free(&r->hvm);
+	hv_blob_free(&r->emu);
+	stream_asm_free(&r->as);
+	ckd_free(&r->dl);
+	ckdx_rx_free(&r->dx);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+void ckpt_receiver_stats(struct ckpt_receiver *r, struct ckpt_stats *out)
+{
+	pthread_mutex_lock(&r->lock);
+	*out = r->st;
+	out->discarded = r->as.discarded;
+	pthread_mutex_unlock(&r->lock);
+}
+
+const uint8_t *ckpt_receiver_ram(const struct ckpt_receiver *r)
+{
+	return r->ram;
+}
+
+/* Replace a kept blob with a copy of (p, len). */
+static int keep_blob(struct hv_blob *b, const uint8_t *p, size_t len, struct remus_err *err)
+{
+	if (len > b->cap) {
+		uint8_t *n = realloc(b->data, len);
+		if (n == NULL)
+			return remus_err_sys(err, ENOMEM, "replica blob of %zu bytes", len);
+		b->data = n;
+		b->cap = len;
+	}
+	if (len)
+		memcpy(b->data, p, len);
+	b->len = len;
+	return 0;
+}
+
+/* Everything in checkpoint c that could make applying it fail is checked
+ * here, before the replica is touched. */
+static int check_ckpt(struct ckpt_receiver *r, const struct stream_ckpt *c,
+                      const struct stream_blob **emu, struct remus_err *err)
+{
+	for (size_t i = 0; i < c->npages; i++)
+		if (c->pfns[i] >= r->nr_pfns)
+			return remus_err_set(err, CKPT_ESTREAM, "checkpoint %" PRIu64 ": pfn %#" PRIx64
+			                     " beyond the guest's %" PRIu64 " pages", c->seq, c->pfns[i],
+			                     r->nr_pfns);
+	if (c->hvm_ctx == NULL || c->hvm_ctx_len == 0)
+		return remus_err_set(err, CKPT_ESTREAM, "checkpoint %" PRIu64 ": no HVM_CONTEXT", c->seq);
+	*emu = stream_ckpt_blob(c, STREAM_XL_EMULATOR_CONTEXT, UINT32_MAX);
+	if (*emu == NULL)
+		return remus_err_set(err, CKPT_ESTREAM, "checkpoint %" PRIu64 ": no EMULATOR_CONTEXT",
+		                     c->seq);
+	if (r->cfg.dr && r->disk_ready < c->seq)
+		return remus_err_set(err, CKPT_ESTREAM, "checkpoint %" PRIu64 " complete, but the disk "
+		                     "is staged only up to epoch %" PRIu64, c->seq, r->disk_ready);
+	if (c->seq != r->applied + 1)
+		return remus_err_set(err, CKPT_ESTREAM, "checkpoint %" PRIu64 " after %" PRIu64,
+		                     c->seq, r->applied);
+	return 0;
+}
+
+/* Apply one complete checkpoint to the replica and acknowledge it. */
+static int apply_ckpt(struct ckpt_receiver *r, const struct stream_ckpt *c, struct remus_err *err)
+{
+	const struct stream_blob *emu = NULL;
+	int rc;
+
+	if ((rc = check_ckpt(r, c, &emu, err)))
+		return rc;
+	if ((rc = keep_blob(&r->hvm, c->hvm_ctx, c->hvm_ctx_len, err)) ||
+	    (rc = keep_blob(&r->emu, emu->data, emu->len, err)))
+		return rc;
+	if (r->cfg.fault.hit && r->cfg.fault.hit(r->cfg.fault.arg, "applying", c->seq))
+		return remus_err_set(err, CKPT_ESTOPPED, "stopped while applying %" PRIu64, c->seq);
+	/* disk first (journaled, crash-safe), then memory: both are at N
+	 * before N is acknowledged */
+	if (r->cfg.dr && (rc = r->cfg.dr->commit(r->cfg.disk, c->seq, err)) < 0)
+		return remus_err_wrap(err, "commit disk epoch %" PRIu64 "", c->seq);
+	for (size_t i = 0; i < c->npages; i++)
+		memcpy(r->ram + c->pfns[i] * STREAM_PAGE_SIZE, c->pages + i * STREAM_PAGE_SIZE,
+		       STREAM_PAGE_SIZE);
+	r->applied = c->seq;
+	pthread_mutex_lock(&r->lock);
+	r->st.epoch = r->st.acked = c->seq;
+	r->st.checkpoints++;
+	r->st.pages += c->npages;
+	r->st.last_dirty = c->npages;
+	r->st.last_ckpt_ms = rnet_now_ms();
+	pthread_mutex_unlock(&r->lock);
+	return r->cfg.conn ? rnet_conn_send_ack(r->cfg.conn, c->seq, err) : 0;
+}
+
+/* Feed migration-stream bytes to the assembler; apply what completes. */
+static int take_stream(struct ckpt_receiver *r, const uint8_t *p, size_t len,
+                       struct remus_err *err)
+{
+	struct stream_ckpt *c;
+	size_t used;
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	r->st.bytes += len;
+	pthread_mutex_unlock(&r->lock);
+	while (len > 0) {
+		rc = stream_asm_feed(&r->as, p, len, &used, &c);
+		p += used;
+		len -= used;
+		if (rc < 0)
+			return remus_err_set(err, CKPT_ESTREAM, "primary's stream: %s", r->as.err.msg);
+		if (rc == 1 && !c->final && (rc = apply_ckpt(r, c, err)))
+			return rc;
+	}
+	return 0;
+}
+
+int ckpt_receiver_feed(struct ckpt_receiver *r, const void *p, size_t len,
+                       struct remus_err *err)
+{
+	int rc = take_stream(r, p, len, err);
+
+	if (rc < 0)
+		stream_asm_abort(&r->as, "bad stream");
+	return rc;
+}
+
+/* Handle every complete message from the primary.  1: clean end (BYE). */
+static int drain_msgs(struct ckpt_receiver *r, struct remus_err *err)
+{
+	struct rnet_msg m;
+	bool progress = false;
+	int rc;
+
+	/* an EOF noticed while refilling may sit behind complete frames */
+	while ((rc = rnet_conn_next(r->cfg.conn, &m, err)) == 1 ||
+	       (rc == RNET_ECLOSED && progress)) {
+		progress = rc == 1;
+		if (rc != 1)
+			continue;
+		if (m.type == RNET_MSG_STREAM) {
+			if (r->delta && (rc = ckdx_rx_feed(&r->dx, m.body, m.len, err)) < 0)
+				return rc;
+			if ((rc = r->delta ? take_stream(r, r->dx.plain, r->dx.plain_len, err)
+			                   : take_stream(r, m.body, m.len, err)))
+				return rc;
+			/* a long backlog must not starve our heartbeats and ACKs */
+			if ((rc = rnet_conn_tick(r->cfg.conn, rnet_now_ms(), err)) < 0 ||
+			    (rnet_conn_want_write(r->cfg.conn) &&
+			     (rc = rnet_conn_flush(r->cfg.conn, err)) < 0))
+				return rc;
+		} else if (m.type == RNET_MSG_DISK && r->cfg.dr) {
+			if ((rc = ckd_deliver_in(&r->dl, r->cfg.dr, r->cfg.disk, m.body, m.len,
+			                         &r->disk_ready, err)) < 0)
+				return rc == CKPT_ESTREAM ? rc : remus_err_set(err, CKPT_ESTREAM, "%.480s",
+				                                                err->msg);
+		} else if (m.type == RNET_MSG_BYE) {
+			return 1;
+		} else {
+			return remus_err_set(err, CKPT_ESTREAM, "primary sent unexpected message type %"
+			                     PRIu32, m.type);
+		}
+	}
+	return rc;
+}
+
+/* The stream stopped abnormally: drop the partial checkpoint, classify. */
+static int stream_lost(struct ckpt_receiver *r, int rc, struct remus_err *err)
+{
+	char why[REMUS_ERR_MSG_MAX];
+
+	r->stop_us = ckpt_now_us();
+	snprintf(why, sizeof(why), "%s", err->msg);
+	stream_asm_abort(&r->as, why);
+	if (rc == CKPT_ESTREAM || rc == CKPT_ESTOPPED)
+		return rc;
+	return remus_err_set(err, CKPT_EPEER, "primary lost: %.400s", why);
+}
+
+int ckpt_receiver_run(struct ckpt_receiver *r, int stop_fd, struct remus_err *err)
+{
+	struct rnet_conn *c = r->cfg.conn;
+	int rc = 0;
+
+	if (c == NULL)
+		return remus_err_set(err, CKPT_ECONFIG, "receiver: run needs a link");
+
+	for (;;) {
+		struct pollfd p[3] = {
+			{ rnet_conn_fd(c), (short)(POLLIN | (rnet_conn_want_write(c) ? POLLOUT : 0)), 0 },
+			{ r->dl.fd, POLLIN, 0 },
+			{ stop_fd, POLLIN, 0 },
+		};
+		uint64_t now = rnet_now_ms();
+		if (poll(p, stop_fd >= 0 ? 3 : 2, (int)rnet_conn_next_tick_ms(c, now)) < 0 &&
+		    errno != EINTR)
+			return remus_err_sys(err, errno, "poll");
+		if (stop_fd >= 0 && (p[2].revents & POLLIN))
+			return stream_lost(r, remus_err_set(err, CKPT_ESTOPPED, "stopped on request "
+			                                    "after checkpoint %" PRIu64, r->applied), err);
+		now = rnet_now_ms();
+		rc = 0;
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			/* complete messages read before an EOF still count */
+			int frc = rnet_conn_feed(c, now, err);
+			if ((rc = drain_msgs(r, err)) < 0)
+				return stream_lost(r, rc, err);
+			if (frc < 0 && rc != 1)
+				return stream_lost(r, frc, err);
+		}
+		if (rc == 1) {
+			r->stop_us = ckpt_now_us();
+			stream_asm_abort(&r->as, "primary ended the stream");
+			return 0;
+		}
+		if ((rc = ckd_forward_out(&r->dl, c, err)) < 0 ||   /* resync replies */
+		    (rnet_conn_want_write(c) && (rc = rnet_conn_flush(c, err)) < 0) ||
+		    (rc = rnet_conn_tick(c, now, err)) < 0)
+			return stream_lost(r, rc, err);
+	}
+}
+
+int ckpt_receiver_failover(struct ckpt_receiver *r, const struct hv_guest_config *gcfg,
+                           struct hv_guest **out, struct ckpt_failover_times *t,
+                           struct remus_err *err)
+{
+	struct hv_checkpoint ck = {
+		.ram_fd = r->ram_fd, .ram_bytes = r->cfg.ram_bytes,
+		.hvm_context = r->hvm.data, .hvm_context_len = r->hvm.len,
+		.emu_context = r->emu.data, .emu_context_len = r->emu.len,
+	};
+	const struct hv_ops *hv = r->cfg.hv;
+	uint64_t t0 = ckpt_now_us(), t1, t2, t3;
+	struct hv_guest *g = NULL;
+	int rc;
+
+	*out = NULL;
+	memset(t, 0, sizeof(*t));
+	if (r->stop_us == 0)
+		r->stop_us = t0;
+	if (r->applied == 0)
+		return remus_err_set(err, CKPT_ENOREPLICA, "failover: no complete checkpoint received");
+	if (hv->restore == NULL)
+		return remus_err_set(err, CKPT_ECONFIG, "failover: driver %s cannot restore", hv->name);
+	if (r->cfg.dr && ((rc = r->cfg.dr->discard_uncommitted(r->cfg.disk, err)) < 0 ||
+	                  (r->cfg.dr->promote && (rc = r->cfg.dr->promote(r->cfg.disk, err)) < 0 &&
+	                   rc != DISKREP_EUNSUPP)))
+		return remus_err_wrap(err, "failover disk");
+	if ((rc = hv->restore(gcfg, &ck, &g, err)) < 0)
+		return remus_err_wrap(err, "failover from checkpoint %" PRIu64 "", r->applied);
+	t1 = ckpt_now_us();
+	if (hv->announce && (rc = hv->announce(g, err)) < 0 && rc != HV_EUNSUPP) {
+		hv->destroy(g);
+		return remus_err_wrap(err, "failover announce");
+	}
+	t2 = ckpt_now_us();
+	if ((rc = hv->start(g, err)) < 0) {
+		hv->destroy(g);
+		return remus_err_wrap(err, "failover start");
+	}
+	t3 = ckpt_now_us();
+	t->detect_to_restore_us = t0 - r->stop_us;
+	t->restore_us = t1 - t0;
+	t->announce_us = t2 - t1;
+	t->total_us = t3 - r->stop_us;
+	t->checkpoint = r->applied;
+	*out = g;
+	return 0;
+}

@@ -1,0 +1,296 @@
+/*
+ * The sender: initial synchronisation and the epoch loop of the primary.
+ * The epoch (take_checkpoint) reads top to bottom in the order of
+ * docs/architecture.md; the wire side is in sender_io.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt/sender_impl.h"
+#include <pthread.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "diskrep/diskrep.h"
+#include "netbuf/netbuf.h"
+#include "util/checked.h"
+
+/* Call the named fault point; non-zero from the hook stops the engine. */
+int cks_fault(struct ckpt_sender *s, const char *point, uint64_t epoch,
+              struct remus_err *err)
+{
+	if (s->cfg.fault.hit == NULL || s->cfg.fault.hit(s->cfg.fault.arg, point, epoch) == 0)
+		return 0;
+	return remus_err_set(err, CKPT_ESTOPPED, "stopped at fault point %s (epoch %" PRIu64 ")",
+	                     point, epoch);
+}
+
+/* Make room for n copied pages in the checkpoint buffer (grows, never shrinks). */
+static int reserve_pages(struct ckpt_sender *s, size_t n, struct remus_err *err)
+{
+	size_t bytes;
+	uint8_t *p;
+
+	if (n <= s->pages_cap)
+		return 0;
+	if (!ck_mul_size(n, STREAM_PAGE_SIZE, &bytes))
+		return remus_err_set(err, -EOVERFLOW, "checkpoint buffer: %zu pages", n);
+	if ((p = realloc(s->pages, bytes)) == NULL)
+		return remus_err_sys(err, ENOMEM, "checkpoint buffer of %zu pages", n);
+	s->pages = p;
+	s->pages_cap = n;
+	return 0;
+}
+
+/* Append PAGE_DATA records (at most 1024 pfns each) for pages copied into
+ * s->pages; referenced, copied by the transport when queued. */
+static int put_pages(struct ckpt_sender *s, const uint64_t *pfns, size_t n,
+                     struct remus_err *err)
+{
+	const void *ptr[STREAM_DEFAULT_MAX_PAGES];
+	int rc;
+
+	s->cur_pfns = pfns;     /* page k of s->pages is pfns[k] (delta) */
+	for (size_t i = 0; i < n; i += STREAM_DEFAULT_MAX_PAGES) {
+		uint32_t cnt = (uint32_t)(n - i < STREAM_DEFAULT_MAX_PAGES ? n - i : STREAM_DEFAULT_MAX_PAGES);
+		for (uint32_t k = 0; k < cnt; k++)
+			ptr[k] = s->pages + (i + k) * STREAM_PAGE_SIZE;
+		if ((rc = stream_put_page_data(&s->out, pfns + i, ptr, cnt, STREAM_REF)) < 0)
+			return remus_err_set(err, rc, "PAGE_DATA: %s", stream_strerror(rc));
+	}
+	return 0;
+}
+
+/* Copy pfns[0..n) out of the paused guest into s->pages. */
+static int copy_paused(struct ckpt_sender *s, const uint64_t *pfns, size_t n,
+                       struct remus_err *err)
+{
+	int rc;
+
+	if ((rc = reserve_pages(s, n, err)))
+		return rc;
+	if (n && (rc = s->cfg.hv->copy_pages(s->cfg.guest, pfns, n, s->pages, err)) < 0)
+		return remus_err_wrap(err, "copy %zu pages", n);
+	return 0;
+}
+
+/* The guest-paused part of epoch N (steps 2-6); returns with the guest
+ * running again, also on error when it can. */
+static int capture(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
+{
+	const struct hv_ops *hv = s->cfg.hv;
+	uint64_t t0 = ckpt_now_us(), dt;
+	int rc;
+
+	if (s->cfg.nb && (rc = netbuf_epoch_close(s->cfg.nb, n)) < 0)
+		return remus_err_set(err, rc, "netbuf close epoch %" PRIu64 ": %s", n, s->cfg.nb->err.msg);
+	if ((rc = hv->suspend(s->cfg.guest, err)) < 0)
+		return remus_err_wrap(err, "suspend for checkpoint %" PRIu64 "", n);
+	if ((rc = cks_fault(s, "paused", n, err)) ||
+	    (rc = hv->dirty_log(s->cfg.guest, &s->dirty, err)) < 0 ||
+	    (rc = copy_paused(s, s->dirty.pfns, s->dirty.count, err)) ||
+	    (rc = hv->save_cpu(s->cfg.guest, &s->hvm, err)) < 0 ||
+	    (rc = hv->save_devices(s->cfg.guest, &s->emu, err)) < 0 ||
+	    (s->cfg.dr && (rc = s->cfg.dr->epoch_mark(s->cfg.disk, n, err)) < 0))
+		goto out;
+out:
+	if (rc != CKPT_ESTOPPED) {
+		struct remus_err e2 = { 0 };
+		int rc2 = hv->resume(s->cfg.guest, rc ? &e2 : err);
+		if (rc == 0 && rc2 < 0)
+			rc = remus_err_wrap(err, "resume after checkpoint %" PRIu64 "", n);
+	}
+	dt = ckpt_now_us() - t0;
+	cks_lock(s);
+	s->st.last_pause_us = dt;
+	s->st.total_pause_us += dt;
+	if (dt > s->st.max_pause_us)
+		s->st.max_pause_us = dt;
+	cks_unlock(s);
+	return rc;
+}
+
+/* Epoch N: capture while paused, then queue the checkpoint's records:
+ * libxc PAGE_DATA..., TSC_INFO, HVM_CONTEXT, HVM_PARAMS, CHECKPOINT,
+ * then libxl EMULATOR_CONTEXT, CHECKPOINT_END. */
+int cks_take_checkpoint(struct ckpt_sender *s, struct remus_err *err)
+{
+	uint64_t n = s->epoch + 1;
+	struct stream_tsc_info tsc = { .mode = 0, .khz = 0, .nsec = ckpt_now_us() * 1000,
+	                               .incarnation = (uint32_t)n };
+	int rc;
+
+	if ((rc = capture(s, n, err)) || (rc = cks_forward_disk(s, err)))
+		return rc;
+	s->epoch = n;
+	if ((rc = put_pages(s, s->dirty.pfns, s->dirty.count, err)) ||
+	    (rc = stream_put_tsc_info(&s->out, &tsc)) < 0 ||
+	    (rc = stream_put_hvm_context(&s->out, s->hvm.data, s->hvm.len, STREAM_REF)) < 0 ||
+	    (rc = stream_put_hvm_params(&s->out, NULL, 0)) < 0 ||
+	    (rc = stream_put_checkpoint(&s->out)) < 0)
+		return rc < 0 && !err->code ? remus_err_set(err, rc, "checkpoint %" PRIu64 ": %s", n,
+		                                            stream_strerror(rc)) : rc;
+	if ((rc = cks_send_out(s, err)))
+		return rc;
+	/* test builds: the fault point sees CHECKPOINT on the wire, not queued */
+	if (s->cfg.fault.hit && ((rc = cks_drain(s, err)) ||
+	                         (rc = cks_fault(s, "sent-checkpoint", n, err))))
+		return rc;
+	if ((rc = stream_put_emulator_context(&s->out, STREAM_EMU_UNKNOWN, 0, s->emu.data,
+	                                      s->emu.len, STREAM_REF)) < 0 ||
+	    (rc = stream_put_checkpoint_end(&s->out)) < 0)
+		return remus_err_set(err, rc, "checkpoint %" PRIu64 " libxl records: %s", n,
+		                     stream_strerror(rc));
+	if ((rc = cks_send_out(s, err)))
+		return rc;
+	cks_lock(s);
+	s->st.epoch = n;
+	s->st.checkpoints++;
+	s->st.pages += s->dirty.count;
+	s->st.last_dirty = s->dirty.count;
+	s->st.last_ckpt_ms = rnet_now_ms();
+	cks_unlock(s);
+	return cks_fault(s, "sent", n, err);
+}
+
+/* One pre-copy pass over pfns[0..n): short pauses of at most one batch
+ * each, the guest runs in between. */
+static int precopy_pass(struct ckpt_sender *s, const uint64_t *pfns, size_t n,
+                        struct ckpt_progress *pr, struct remus_err *err)
+{
+	int rc;
+
+	pr->pages_total = n;
+	pr->pages_sent = 0;
+	for (size_t i = 0; i < n; i += STREAM_DEFAULT_MAX_PAGES) {
+		size_t cnt = n - i < STREAM_DEFAULT_MAX_PAGES ? n - i : STREAM_DEFAULT_MAX_PAGES;
+		if ((rc = s->cfg.hv->suspend(s->cfg.guest, err)) < 0)
+			return remus_err_wrap(err, "pre-copy suspend");
+		rc = copy_paused(s, pfns + i, cnt, err);
+		if (s->cfg.hv->resume(s->cfg.guest, rc ? &(struct remus_err){ 0 } : err) < 0 && !rc)
+			return remus_err_wrap(err, "pre-copy resume");
+		if (rc || (rc = put_pages(s, pfns + i, cnt, err)) || (rc = cks_send_out(s, err)))
+			return rc;
+		pr->pages_sent += cnt;
+		pr->bytes_sent += cnt * STREAM_PAGE_SIZE;
+		if (s->cfg.progress)
+			s->cfg.progress(s->cfg.progress_arg, pr);
+	}
+	cks_lock(s);
+	s->st.precopy_pages += n;
+	cks_unlock(s);
+	return 0;
+}
+
+/* Read-and-clear the dirty log with a short pause (pre-copy bookkeeping). */
+static int read_dirty(struct ckpt_sender *s, struct remus_err *err)
+{
+	int rc;
+
+	if ((rc = s->cfg.hv->suspend(s->cfg.guest, err)) < 0)
+		return remus_err_wrap(err, "pre-copy suspend");
+	rc = s->cfg.hv->dirty_log(s->cfg.guest, &s->dirty, err);
+	if (s->cfg.hv->resume(s->cfg.guest, rc < 0 ? &(struct remus_err){ 0 } : err) < 0 && rc >= 0)
+		return remus_err_wrap(err, "pre-copy resume");
+	return rc < 0 ? rc : 0;
+}
+
+/* Stream headers, then rounds of live pre-copy (all RAM, then what the
+ * guest dirtied meanwhile) until few pages change or the round limit. */
+static int precopy(struct ckpt_sender *s, struct remus_err *err)
+{
+	struct ckpt_progress pr = { 0 };
+	uint64_t *all;
+	int rc;
+
+	if ((rc = stream_put_libxl_header(&s->out)) < 0 || (rc = stream_put_libxc_context(&s->out)) < 0 ||
+	    (rc = stream_put_libxc_image_header(&s->out)) < 0 ||
+	    (rc = stream_put_libxc_domain_header(&s->out, s->info.domain_type ? s->info.domain_type
+	                                         : STREAM_DOM_X86_HVM, 4, 17)) < 0 ||
+	    (rc = stream_put_static_data_end(&s->out)) < 0)
+		return remus_err_set(err, rc, "stream headers: %s", stream_strerror(rc));
+	if ((rc = cks_send_out(s, err)) || (rc = read_dirty(s, err)))
+		return rc;
+	if ((all = malloc(s->info.nr_pfns * sizeof(*all))) == NULL)
+		return remus_err_sys(err, ENOMEM, "pfn list of %" PRIu64 " pages", s->info.nr_pfns);
+	for (uint64_t i = 0; i < s->info.nr_pfns; i++)
+		all[i] = i;
+	pr.round = 1;
+	rc = precopy_pass(s, all, s->info.nr_pfns, &pr, err);
+	free(all);
+	while (rc == 0 && pr.round < s->max_rounds) {
+		if ((rc = read_dirty(s, err)))
+			break;
+		pr.round++;
+		/* the pages just read must go out: the log is clear now */
+		if ((rc = precopy_pass(s, s->dirty.pfns, s->dirty.count, &pr, err)) ||
+		    s->dirty.count <= s->stop_pages)
+			break;
+	}
+	cks_lock(s);
+	s->st.precopy_rounds = pr.round;
+	cks_unlock(s);
+	return rc;
+}
+
+struct resync_job {
+	struct ckpt_sender *s;
+	int rc;
+	int done;
+	struct remus_err err;
+};
+
+/* Helper thread: diskrep's blocking resync over the disk channel. */
+static void *resync_main(void *arg)
+{
+	struct resync_job *j = arg;
+
+	j->rc = j->s->cfg.dr->resync(j->s->cfg.disk, DISKREP_RESYNC_FULL, NULL, NULL, &j->err);
+	__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Bring the backup's disk to ours (full compare by block hashes) while the
+ * guest is paused, so no guest write races the resync; the engine thread
+ * carries the channel both ways meanwhile. */
+static int disk_resync(struct ckpt_sender *s, struct remus_err *err)
+{
+	struct resync_job j = { .s = s };
+	pthread_t th;
+	int rc, prc = 0;
+
+	if ((rc = s->cfg.hv->suspend(s->cfg.guest, err)) < 0)
+		return remus_err_wrap(err, "disk resync suspend");
+	if ((rc = pthread_create(&th, NULL, resync_main, &j)) != 0) {
+		s->cfg.hv->resume(s->cfg.guest, &(struct remus_err){ 0 });
+		return remus_err_sys(err, rc, "disk resync thread");
+	}
+	while (!__atomic_load_n(&j.done, __ATOMIC_ACQUIRE) && prc >= 0)
+		if ((prc = cks_pump(s, -1, 5, err)) < 0)
+			shutdown(s->dl.fd, SHUT_RDWR);      /* unblock diskrep */
+	pthread_join(th, NULL);
+	rc = s->cfg.hv->resume(s->cfg.guest, prc < 0 || j.rc < 0 ? &(struct remus_err){ 0 } : err);
+	if (prc < 0)
+		return prc;
+	if (j.rc < 0) {
+		*err = j.err;
+		return j.rc;
+	}
+	return rc < 0 ? rc : 0;
+}
+
+int ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err)
+{
+	int rc;
+
+	if (s->epoch != 0)
+		return remus_err_set(err, CKPT_ECONFIG, "sync: already synchronised (epoch %" PRIu64 ")",
+		                     s->epoch);
+	if ((s->cfg.dr && (rc = disk_resync(s, err))) || (rc = precopy(s, err)) ||
+	    (rc = cks_take_checkpoint(s, err)))
+		return cks_lost(s, rc, err);
+	return cks_wait_ack(s, 1, s->ack_timeout_ms > CKPT_FIRST_ACK_MS ? s->ack_timeout_ms
+	                                                               : CKPT_FIRST_ACK_MS, err);
+}

@@ -1,0 +1,50 @@
+/* Internal state of the sender, shared by sender.c (the epoch) and
+ * sender_io.c (the wire and the loop). */
+#ifndef REMUS_CKPT_SENDER_IMPL_H
+#define REMUS_CKPT_SENDER_IMPL_H
+
+#include <pthread.h>
+
+#include "ckpt/ckpt.h"
+#include "ckpt/delta_impl.h"
+#include "ckpt/disk_impl.h"
+#include "stream/stream.h"
+
+#define CKPT_MAX_PRECOPY_ROUNDS 8u
+
+struct ckpt_sender {
+	struct ckpt_sender_cfg cfg;
+	struct hv_info info;
+	unsigned max_rounds;
+	uint64_t stop_pages;
+	uint32_t interval_ms, ack_timeout_ms;
+	struct stream_buf out;        /* records being queued */
+	struct hv_pfn_list dirty;
+	uint8_t *pages;               /* copied pages (pre-faulted, reused) */
+	size_t pages_cap;
+	struct hv_blob hvm, emu;
+	uint64_t epoch;               /* last checkpoint taken */
+	uint64_t acked;               /* last checkpoint acknowledged */
+	uint64_t sent_ms;             /* when the oldest unacked one was taken */
+	pthread_mutex_t lock;         /* guards st */
+	struct ckpt_stats st;
+	struct ckd_link dl;           /* disk channel */
+	bool delta;                   /* delta compression negotiated */
+	struct ckdx_tx dx;
+	const uint64_t *cur_pfns;     /* pfns of the pages in s->pages being queued */
+};
+
+int  cks_fault(struct ckpt_sender *s, const char *point, uint64_t epoch, struct remus_err *err);
+int  cks_take_checkpoint(struct ckpt_sender *s, struct remus_err *err);
+int  cks_send_out(struct ckpt_sender *s, struct remus_err *err);
+int  cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_err *err);
+int  cks_forward_disk(struct ckpt_sender *s, struct remus_err *err);
+int  cks_drain(struct ckpt_sender *s, struct remus_err *err);
+/* The backup may take long to apply the whole first checkpoint. */
+#define CKPT_FIRST_ACK_MS 60000u
+int  cks_wait_ack(struct ckpt_sender *s, uint64_t n, uint32_t timeout_ms, struct remus_err *err);
+int  cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err);
+void cks_lock(struct ckpt_sender *s);
+void cks_unlock(struct ckpt_sender *s);
+
+#endif

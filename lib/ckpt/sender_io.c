@@ -1,0 +1,369 @@
+/*
+ * The sender's wire side and epoch loop: queueing records on the rnet
+ * connection with back-pressure, ACK handling (netbuf release), heartbeats,
+ * the overrun policy (stretch the epoch) and backup loss.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ckpt/sender_impl.h"
+#include "diskrep/diskrep.h"
+#include "netbuf/netbuf.h"
+
+uint64_t ckpt_now_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+void cks_lock(struct ckpt_sender *s) { pthread_mutex_lock(&s->lock); }
+void cks_unlock(struct ckpt_sender *s) { pthread_mutex_unlock(&s->lock); }
+
+int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
+                    struct remus_err *err)
+{
+	struct ckpt_sender *s;
+	const struct hv_ops *hv = cfg->hv;
+
+	*out = NULL;
+	if (hv == NULL || cfg->guest == NULL || cfg->conn == NULL)
+		return remus_err_set(err, CKPT_ECONFIG, "sender: hv, guest and conn are required");
+	if (!hv->suspend || !hv->resume || !hv->dirty_log || !hv->copy_pages || !hv->save_cpu ||
+	    !hv->save_devices || !hv->info)
+		return remus_err_set(err, CKPT_ECONFIG, "sender: driver %s has no step-by-step save ops",
+		                     hv->name);
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return remus_err_sys(err, ENOMEM, "sender");
+	s->cfg = *cfg;
+	hv->info(cfg->guest, &s->info);
+	if (s->info.page_size != STREAM_PAGE_SIZE || s->info.nr_pfns == 0) {
+		uint64_t np = s->info.nr_pfns;
+		uint32_t ps = s->info.page_size;
+		free(s);
+		return remus_err_set(err, CKPT_ECONFIG, "sender: guest has %" PRIu64 " pages of %u bytes",
+		                     np, ps);
+	}
+	s->interval_ms = cfg->interval_ms ? cfg->interval_ms : 25;
+	s->ack_timeout_ms = cfg->ack_timeout_ms ? cfg->ack_timeout_ms : 2000;
+	s->max_rounds = cfg->max_precopy_rounds ? cfg->max_precopy_rounds : 5;
+	if (s->max_rounds > CKPT_MAX_PRECOPY_ROUNDS)
+		s->max_rounds = CKPT_MAX_PRECOPY_ROUNDS;
+	s->stop_pages = cfg->precopy_stop_pages ? cfg->precopy_stop_pages : 256;
+	stream_buf_init(&s->out);
+	ckd_init(&s->dl, cfg->dr ? cfg->disk_fd : -1);
+	s->delta = rnet_conn_compress(cfg->conn) == RNET_COMPRESS_DELTA;
+	if (s->delta && ckdx_init(&s->dx, cfg->delta_cache_pages, err) < 0) {
+		stream_buf_free(&s->out);
+		free(s);
+		return err->code;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	s->st.started_ms = rnet_now_ms();
+	*out = s;
+	return 0;
+}
+
+void ckpt_sender_free(struct ckpt_sender *s)
+{
+	if (s == NULL)
+		return;
+	stream_buf_free(&s->out);
+	hv_pfn_list_free(&s->dirty);
+	hv_blob_free(&s->hvm);
+	hv_blob_free(&s->emu);
+	free(s->pages);
+	ckd_free(&s->dl);
+	ckdx_free(&s->dx);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+void ckpt_sender_stats(struct ckpt_sender *s, struct ckpt_stats *out)
+{
+	cks_lock(s);
+	*out = s->st;
+	cks_unlock(s);
+}
+
+/* The backup acknowledged checkpoint n: its epoch's output may leave. */
+static int handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
+{
+	int rc;
+
+	if (n > s->epoch)
+		return remus_err_set(err, CKPT_ESTREAM, "backup acknowledged checkpoint %" PRIu64
+		                     " but only %" PRIu64 " were sent", n, s->epoch);
+	if (n <= s->acked)
+		return 0;
+	if (s->cfg.nb && (rc = netbuf_release(s->cfg.nb, n)) < 0)
+		return remus_err_set(err, rc, "netbuf release %" PRIu64 ": %s", n, s->cfg.nb->err.msg);
+	if (s->cfg.dr && (rc = s->cfg.dr->epoch_acked(s->cfg.disk, n, err)) < 0)
+		return remus_err_wrap(err, "disk epoch %" PRIu64 " acked", n);
+	s->acked = n;
+	cks_lock(s);
+	s->st.acked = n;
+	cks_unlock(s);
+	return 0;
+}
+
+/* Take every complete message the backup sent. */
+static int drain_msgs(struct ckpt_sender *s, struct remus_err *err)
+{
+	struct rnet_msg m;
+	int rc;
+
+	while ((rc = rnet_conn_next(s->cfg.conn, &m, err)) == 1) {
+		if (m.type == RNET_MSG_ACK) {
+			if ((rc = handle_ack(s, m.u64, err)))
+				return rc;
+		} else if (m.type == RNET_MSG_DISK && s->dl.fd >= 0) {
+			if ((rc = ckd_write_in(&s->dl, m.body, m.len, err)) < 0)
+				return rc;
+		} else if (m.type == RNET_MSG_BYE) {
+			return remus_err_set(err, CKPT_EPEER, "backup said goodbye (reason %" PRIu32 ")",
+			                     m.len == 4 ? (uint32_t)m.body[0] << 24 | (uint32_t)m.body[1] << 16 |
+			                     (uint32_t)m.body[2] << 8 | m.body[3] : 0);
+		} else {
+			return remus_err_set(err, CKPT_ESTREAM, "backup sent unexpected message type %" PRIu32,
+			                     m.type);
+		}
+	}
+	return rc;
+}
+
+/* Wait up to timeout_ms for the connection (and stop_fd); handle what came.
+ * Returns 1 when stop_fd is readable, 0 otherwise, <0 on error. */
+int cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_err *err)
+{
+	struct rnet_conn *c = s->cfg.conn;
+	struct pollfd p[3] = {
+		{ rnet_conn_fd(c), (short)(POLLIN | (rnet_conn_want_write(c) ? POLLOUT : 0)), 0 },
+		{ s->dl.fd, POLLIN, 0 },
+		{ stop_fd, POLLIN, 0 },
+	};
+	uint64_t now;
+	uint32_t hb;
+	int rc;
+
+	now = rnet_now_ms();
+	hb = rnet_conn_next_tick_ms(c, now);
+	if (timeout_ms < 0 || (uint32_t)timeout_ms > hb)
+		timeout_ms = (int)hb;
+	if (poll(p, stop_fd >= 0 ? 3 : 2, timeout_ms) < 0 && errno != EINTR)
+		return remus_err_sys(err, errno, "poll");
+	now = rnet_now_ms();
+	if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
+	    ((rc = rnet_conn_feed(c, now, err)) < 0 || (rc = drain_msgs(s, err)) < 0))
+		return rc;
+	if ((rc = ckd_forward_out(&s->dl, c, err)) < 0)
+		return rc;
+	if (rnet_conn_want_write(c) && (rc = rnet_conn_flush(c, err)) < 0)
+		return rc;
+	if ((rc = rnet_conn_tick(c, now, err)) < 0)
+		return rc;
+	return stop_fd >= 0 && (p[2].revents & POLLIN) ? 1 : 0;
+}
+
+/* Everything diskrep wrote so far (epoch N's marker included) goes on the
+ * link before checkpoint N's records. */
+int cks_forward_disk(struct ckpt_sender *s, struct remus_err *err)
+{
+	uint64_t deadline = rnet_now_ms() + s->ack_timeout_ms;
+	int rc;
+
+	while ((rc = ckd_forward_out(&s->dl, s->cfg.conn, err)) == 1) {
+		if (rnet_now_ms() > deadline)
+			return remus_err_set(err, CKPT_EPEER, "disk channel: link queue stays full");
+		if ((rc = cks_pump(s, -1, 10, err)) < 0)
+			return rc;
+	}
+	return rc;
+}
+
+/* Queue bytes as stream frames, waiting for room at the queue's bound. */
+static int send_stream(struct ckpt_sender *s, const void *p, size_t len, struct remus_err *err)
+{
+	int rc;
+
+	while ((rc = rnet_conn_send_stream(s->cfg.conn, p, len, err)) == RNET_ENOBUFS)
+		if ((rc = cks_pump(s, -1, 100, err)) < 0)
+			return rc;
+	cks_lock(s);
+	s->st.wire_bytes += len;
+	cks_unlock(s);
+	return rc;
+}
+
+/* Delta: pages of s->pages become PAGE/DELTA items, the rest RAW items. */
+static int send_delta(struct ckpt_sender *s, const struct iovec *v, struct remus_err *err)
+{
+	const uint8_t *b = v->iov_base, *end = s->pages + s->pages_cap * STREAM_PAGE_SIZE;
+	size_t room = CKDX_OUT_MAX - 65536 - 2 * STREAM_PAGE_SIZE;
+	int rc;
+
+	if (b >= s->pages && b < end && (size_t)(b - s->pages) % STREAM_PAGE_SIZE == 0 &&
+	    v->iov_len % STREAM_PAGE_SIZE == 0) {
+		for (size_t k = 0; k < v->iov_len / STREAM_PAGE_SIZE; k++) {
+			size_t idx = (size_t)(b - s->pages) / STREAM_PAGE_SIZE + k;
+			ckdx_page(&s->dx, s->cur_pfns[idx], b + k * STREAM_PAGE_SIZE);
+			if (s->dx.len > room) {
+				if ((rc = send_stream(s, s->dx.out, s->dx.len, err)) < 0)
+					return rc;
+				s->dx.len = 0;
+			}
+		}
+		return 0;
+	}
+	for (size_t off = 0; off < v->iov_len; off += 65536) {
+		ckdx_raw(&s->dx, b + off, v->iov_len - off < 65536 ? v->iov_len - off : 65536);
+		if (s->dx.len > room) {
+			if ((rc = send_stream(s, s->dx.out, s->dx.len, err)) < 0)
+				return rc;
+			s->dx.len = 0;
+		}
+	}
+	return 0;
+}
+
+/* Queue everything in s->out on the connection, waiting for room when the
+ * transport's queue is at its bound; then forget it. */
+int cks_send_out(struct ckpt_sender *s, struct remus_err *err)
+{
+	size_t nseg = s->out.nsegs, n;
+	struct iovec *iov;
+	int rc = 0;
+
+	if (nseg == 0)
+		return 0;
+	if ((iov = malloc(nseg * sizeof(*iov))) == NULL)
+		return remus_err_sys(err, ENOMEM, "send: %zu segments", nseg);
+	n = (size_t)stream_buf_iov(&s->out, iov, (int)nseg);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = s->delta ? send_delta(s, &iov[i], err)
+		              : send_stream(s, iov[i].iov_base, iov[i].iov_len, err);
+	if (rc == 0 && s->delta && s->dx.len) {
+		rc = send_stream(s, s->dx.out, s->dx.len, err);
+		s->dx.len = 0;
+	}
+	free(iov);
+	cks_lock(s);
+	s->st.bytes += stream_buf_size(&s->out);
+	cks_unlock(s);
+	stream_buf_reset(&s->out);
+	if (rc == 0)    /* write what fits, take ACKs, keep heartbeats going */
+		rc = cks_pump(s, -1, 0, err);
+	return rc < 0 ? rc : 0;
+}
+
+/* Wait (bounded by the ack timeout) until everything queued is written. */
+int cks_drain(struct ckpt_sender *s, struct remus_err *err)
+{
+	uint64_t deadline = rnet_now_ms() + s->ack_timeout_ms;
+	int rc;
+
+	while (rnet_conn_want_write(s->cfg.conn)) {
+		uint64_t now = rnet_now_ms();
+		if (now >= deadline)
+			return remus_err_set(err, CKPT_EPEER, "send queue not drained within %" PRIu32
+			                     " ms", s->ack_timeout_ms);
+		if ((rc = cks_pump(s, -1, (int)(deadline - now), err)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Wait (bounded by timeout_ms) until checkpoint n is acknowledged; the
+ * heartbeats meanwhile tell a busy backup from a dead one. */
+int cks_wait_ack(struct ckpt_sender *s, uint64_t n, uint32_t timeout_ms, struct remus_err *err)
+{
+	uint64_t deadline = rnet_now_ms() + timeout_ms;
+	int rc;
+
+	while (s->acked < n) {
+		uint64_t now = rnet_now_ms();
+		if (now >= deadline)
+			return cks_lost(s, remus_err_set(err, CKPT_EPEER, "no ACK of checkpoint %" PRIu64
+			                                 " within %" PRIu32 " ms", n, timeout_ms), err);
+		if ((rc = cks_pump(s, -1, (int)(deadline - now), err)) < 0)
+			return cks_lost(s, rc, err);
+	}
+	return 0;
+}
+
+/* The engine cannot go on protecting: release what netbuf holds (the guest
+ * runs on unprotected) and say why.  A fault-point stop leaves all as is. */
+int cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err)
+{
+	if (rc == CKPT_ESTOPPED || rc == CKPT_EGUEST)
+		return rc;
+	if (s->cfg.nb)
+		netbuf_release_all(s->cfg.nb);
+	if (rc != CKPT_EPEER)
+		remus_err_wrap(err, "backup lost");
+	return CKPT_EPEER;
+}
+
+/* Is the guest still alive? */
+static int guest_alive(struct ckpt_sender *s, struct remus_err *err)
+{
+	struct hv_info in;
+
+	s->cfg.hv->info(s->cfg.guest, &in);
+	if (in.state == HV_CRASHED)
+		return remus_err_set(err, CKPT_EGUEST, "guest crashed: %s", in.reason);
+	if (in.state == HV_EXITED)
+		return remus_err_set(err, CKPT_EGUEST, "guest exited with code %d", in.exit_code);
+	return 0;
+}
+
+int ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
+                    struct remus_err *err)
+{
+	uint64_t next_tick = rnet_now_ms() + s->interval_ms;
+	bool stretched = false;
+	int rc;
+
+	for (;;) {
+		uint64_t now = rnet_now_ms();
+		if (max_epochs && s->acked >= max_epochs)
+			return 0;
+		if (s->acked < s->epoch && now - s->sent_ms > s->ack_timeout_ms)
+			return cks_lost(s, remus_err_set(err, CKPT_EPEER, "no ACK of checkpoint %" PRIu64
+			                                 " within %" PRIu32 " ms", s->acked + 1,
+			                                 s->ack_timeout_ms), err);
+		if (now >= next_tick && (!max_epochs || s->epoch < max_epochs)) {
+			/* overrun policy: never queue N+1 behind unsent bytes of N */
+			if (rnet_conn_want_write(s->cfg.conn)) {
+				if (!stretched) {
+					cks_lock(s);
+					s->st.stretched++;
+					cks_unlock(s);
+				}
+				stretched = true;
+			} else {
+				if ((rc = guest_alive(s, err)))
+					return rc;
+				if (s->acked == s->epoch)
+					s->sent_ms = now;
+				if ((rc = cks_take_checkpoint(s, err)))
+					return cks_lost(s, rc, err);
+				stretched = false;
+				next_tick = now + s->interval_ms;
+			}
+		}
+		now = rnet_now_ms();
+		rc = cks_pump(s, stop_fd, stretched ? 1 : (int)(next_tick > now ? next_tick - now : 0), err);
+		if (rc < 0)
+			return cks_lost(s, rc, err);
+		if (rc == 1)
+			return remus_err_set(err, CKPT_ESTOPPED, "stopped on request at epoch %" PRIu64,
+			                     s->epoch);
+	}
+}

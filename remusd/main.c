@@ -1,0 +1,363 @@
+/*
+ * remusd — the remus daemon: one per host.  Runs guests, protects them
+ * towards a peer daemon (primary), receives replicas and fails over
+ * (backup).  Foreground process; tells systemd when ready if started with
+ * NOTIFY_SOCKET.  Control over a unix socket (remusctl).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include <systemd/sd-daemon.h>
+
+#include "remusd/ctl_proto.h"
+#include "remusd/session.h"
+#include "util/log.h"
+
+struct daemon {
+	const char *conf_path;
+	struct remusd_conf *conf;
+	struct rnet_key key;
+	struct remusd_env env;
+	struct ctl_server *ctl;
+	int listen_fd;
+	struct remusd_session *sessions[REMUSD_MAX_GUESTS];
+	size_t nsessions;
+};
+
+static volatile sig_atomic_t got_stop, got_reload;
+
+/* Signal handlers only set flags; the loop does the work. */
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_reload = 1;
+	else
+		got_stop = 1;
+}
+
+/* The session of a guest, or NULL. */
+static struct remusd_session *find_session(struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->nsessions; i++)
+		if (strcmp(d->sessions[i]->name, name) == 0)
+			return d->sessions[i];
+	return NULL;
+}
+
+/* The session of a configured guest, created in the given role if new. */
+static struct remusd_session *get_session(struct daemon *d, const char *name, bool primary,
+                                          struct remus_err *err)
+{
+	const struct remusd_guest_conf *gc = remusd_conf_guest(d->conf, name);
+	struct remusd_session *s = find_session(d, name);
+
+	if (s != NULL)
+		return s;
+	if (gc == NULL) {
+		remus_err_set(err, -ENOENT, "no guest '%s' in the configuration", name);
+		return NULL;
+	}
+	if (d->nsessions == REMUSD_MAX_GUESTS) {
+		remus_err_set(err, -ENOSPC, "too many sessions");
+		return NULL;
+	}
+	if ((s = remusd_session_new(gc, primary, err)) != NULL)
+		d->sessions[d->nsessions++] = s;
+	return s;
+}
+
+/* Send a REPLY with a text or JSON payload. */
+static int reply(struct ctl_conn *c, uint32_t seq, int code, uint32_t fmt, const char *text)
+{
+	static const size_t cap = CTL_MSG_MAX;
+	struct remus_err err = { 0 };
+	uint8_t *buf = malloc(cap);
+	size_t len = strlen(text);
+	int n, rc;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	if (len > CTL_BODY_MAX - 64)
+		len = CTL_BODY_MAX - 64;
+	n = ctl_encode_reply(buf, cap, seq, code, fmt, text, len);
+	rc = n < 0 ? n : ctl_conn_send(c, buf, (size_t)n, 1000, &err);
+	free(buf);
+	return rc;
+}
+
+/* Status of one guest or all, as JSON. */
+static int handle_status(struct daemon *d, struct ctl_conn *c, const struct ctl_msg *m)
+{
+	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	int rc;
+
+	for (size_t i = 0; i < d->nsessions; i++)
+		if (m->guest[0] == 0 || strcmp(m->guest, d->sessions[i]->name) == 0)
+			json_object_array_add(arr, remusd_session_json(d->sessions[i]));
+	if (m->guest[0] && json_object_array_length(arr) == 0 && remusd_conf_guest(d->conf, m->guest) == NULL) {
+		json_object_put(arr);
+		json_object_put(o);
+		return reply(c, m->seq, -ENOENT, CTL_FMT_TEXT, "no such guest");
+	}
+	json_object_object_add(o, "guests", arr);
+	rc = reply(c, m->seq, 0, CTL_FMT_JSON, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return rc;
+}
+
+/* Configured guests and what this daemon does with them. */
+static int handle_list(struct daemon *d, struct ctl_conn *c, const struct ctl_msg *m)
+{
+	char text[8192];
+	size_t off = 0;
+
+	text[0] = 0;
+	for (size_t i = 0; i < d->conf->nguests && off < sizeof(text) - 128; i++) {
+		const struct remusd_guest_conf *gc = &d->conf->guests[i];
+		struct remusd_session *s = find_session(d, gc->name);
+		off += (size_t)snprintf(text + off, sizeof(text) - off, "%-20s %-8s %s\n", gc->name,
+		                        s ? (s->primary ? "primary" : "backup") : "-",
+		                        s ? remusd_state_name(s->state) : "not running");
+	}
+	return reply(c, m->seq, 0, CTL_FMT_TEXT, text);
+}
+
+/* Why a guest cannot be protected, as the fixed list of reasons. */
+static uint32_t check_reasons(struct daemon *d, const char *name, uint32_t unsafe)
+{
+	const struct remusd_guest_conf *gc = remusd_conf_guest(d->conf, name);
+	struct remusd_session *s = find_session(d, name);
+	uint32_t r = 0;
+
+	if (gc == NULL)
+		return CTL_CHECK_NO_SUCH_GUEST;
+	if (s == NULL || s->guest == NULL || !s->primary)
+		r |= CTL_CHECK_NOT_RUNNING;
+	if (s && (s->state == RS_SYNCING || s->state == RS_PROTECTED))
+		r |= CTL_CHECK_ALREADY_PROTECTED;
+	if (hv_driver(remusd_guest_type_name(gc->type)) == NULL)
+		r |= CTL_CHECK_HV_UNSUPPORTED;
+	if (gc->tap[0] && gc->netbuf != REMUSD_NETBUF_INLINE && !(unsafe & CTL_UNSAFE_NO_NETBUF))
+		r |= CTL_CHECK_NETBUF_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
+	if (gc->disk[0] && gc->diskrep != RNET_DISKREP_BUILTIN && !(unsafe & CTL_UNSAFE_NO_DISKREP))
+		r |= CTL_CHECK_DISKREP_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
+	return r;
+}
+
+/* Reasons as text lines. */
+static void reasons_text(uint32_t r, char *buf, size_t cap)
+{
+	size_t off = 0;
+
+	buf[0] = 0;
+	for (uint32_t bit = 1; bit & CTL_CHECK_ALL; bit <<= 1)
+		if ((r & bit) && off < cap)
+			off += (size_t)snprintf(buf + off, cap - off, "%s%s", off ? "; " : "",
+			                        ctl_check_reason(bit));
+}
+
+static int handle_check(struct daemon *d, struct ctl_conn *c, const struct ctl_msg *m)
+{
+	struct remus_err err = { 0 };
+	uint8_t buf[64];
+	int n = ctl_encode_check_reply(buf, sizeof(buf), m->seq, check_reasons(d, m->guest, 0));
+
+	return n < 0 ? n : ctl_conn_send(c, buf, (size_t)n, 1000, &err);
+}
+
+/* The requests that act on one guest. */
+static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ctl_msg *m)
+{
+	struct remus_err err = { 0 };
+	struct remusd_session *s;
+	char why[512];
+	uint32_t r;
+	int rc = -EINVAL;
+
+	if (m->type == CTL_START) {
+		if ((s = get_session(d, m->guest, true, &err)) != NULL)
+			rc = remusd_session_start_guest(s, &err);
+	} else if ((s = find_session(d, m->guest)) == NULL) {
+		rc = remus_err_set(&err, -ENOENT, "guest %s is not running here", m->guest);
+	} else if (m->type == CTL_PROTECT) {
+		r = check_reasons(d, m->guest, m->unsafe) & ~CTL_CHECK_ALREADY_PROTECTED;
+		if (r) {
+			reasons_text(r, why, sizeof(why));
+			rc = remus_err_set(&err, -EPERM, "cannot protect %s: %s", m->guest, why);
+		} else {
+			rc = remusd_session_protect(s, &d->env, m->peer, &err);
+		}
+	} else if (m->type == CTL_UNPROTECT) {
+		rc = remusd_session_unprotect(s, &err);
+	} else if (m->type == CTL_FAILOVER) {
+		rc = remusd_session_failover(s, &err);
+	} else {
+		rc = remus_err_set(&err, -ENOTSUP, "%s is not implemented yet", ctl_type_name(m->type));
+	}
+	if (rc < 0)
+		log_warnx("%s %s: %s", ctl_type_name(m->type), m->guest, err.msg);
+	return reply(c, m->seq, rc < 0 ? rc : 0, CTL_FMT_TEXT, rc < 0 ? err.msg : "ok");
+}
+
+/* Control-socket dispatch. */
+static int handle_ctl(void *arg, struct ctl_conn *c, const struct ctl_msg *m)
+{
+	struct daemon *d = arg;
+
+	switch (m->type) {
+	case CTL_LIST:
+		return handle_list(d, c, m);
+	case CTL_STATUS:
+	case CTL_STATS:
+		return handle_status(d, c, m);
+	case CTL_CHECK:
+		return handle_check(d, c, m);
+	default:
+		return handle_guest_op(d, c, m);
+	}
+}
+
+/* Which configured guest an incoming replication stream is for: the one
+ * guest not running here as a primary (one replica per daemon for now). */
+static const struct remusd_guest_conf *backup_candidate(struct daemon *d)
+{
+	const struct remusd_guest_conf *found = NULL;
+
+	for (size_t i = 0; i < d->conf->nguests; i++) {
+		struct remusd_session *s = find_session(d, d->conf->guests[i].name);
+		if (s && s->primary)
+			continue;
+		if (found)
+			return NULL;
+		found = &d->conf->guests[i];
+	}
+	return found;
+}
+
+/* A primary connects: authenticate, then hand the link to a backup session. */
+static void accept_peer(struct daemon *d)
+{
+	const struct remusd_guest_conf *gc = backup_candidate(d);
+	struct remus_err err = { 0 };
+	struct rnet_params p;
+	struct rnet_conn *conn = NULL;
+	struct remusd_session *s;
+	int fd;
+
+	if (gc == NULL) {
+		/* refuse: we cannot tell which replica the peer wants */
+		if ((fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+			close(fd);
+		log_warnx("refused a replication peer: no single guest configured for a replica");
+		return;
+	}
+	remusd_rnet_params(&d->env, gc, &p);
+	if (rnet_accept(d->listen_fd, &p, &conn, &err) < 0) {
+		if (err.code != -EAGAIN)
+			log_warnx("replication peer refused: %s", err.msg);
+		return;
+	}
+	if ((s = get_session(d, gc->name, false, &err)) == NULL ||
+	    remusd_session_receive(s, conn, &err) < 0) {
+		if (s == NULL)
+			rnet_conn_free(conn);
+		log_warnx("guest %s: cannot receive: %s", gc->name, err.msg);
+		return;
+	}
+	log_info("guest %s: receiving from a primary", gc->name);
+}
+
+/* SIGHUP: all-or-nothing reload; running sessions keep their copy. */
+static void reload(struct daemon *d)
+{
+	struct remus_err err = { 0 };
+
+	got_reload = 0;
+	if (remusd_conf_reload(d->conf_path, &d->conf, &err) < 0)
+		log_warnx("reload refused, keeping the old configuration: %s", err.msg);
+	else
+		log_info("configuration reloaded");
+	d->env.conf = d->conf;
+}
+
+static int serve(struct daemon *d)
+{
+	struct remus_err err = { 0 };
+
+	if (getenv("NOTIFY_SOCKET"))
+		sd_notify(0, "READY=1");
+	log_info("ready: replication port %u, control socket %s", d->conf->listen_port,
+	         d->conf->control_socket);
+	while (!got_stop) {
+		struct pollfd p = { d->listen_fd, POLLIN, 0 };
+		if (got_reload)
+			reload(d);
+		if (poll(&p, 1, 20) > 0)
+			accept_peer(d);
+		if (ctl_server_poll(d->ctl, 20, &err) < 0 && errno != EINTR)
+			log_warnx("control socket: %s", err.msg);
+	}
+	log_info("stopping");
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: remusd -c remus.conf [-s control-socket] [-v]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = { .listen_fd = -1 };
+	struct log_cfg lc = { .progname = "remusd" };
+	struct remus_err err = { 0 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	const char *sock = NULL;
+	int ch, rc;
+
+	while ((ch = getopt(argc, argv, "c:s:v")) != -1) {
+		if (ch == 'c')
+			d.conf_path = optarg;
+		else if (ch == 's')
+			sock = optarg;
+		else if (ch == 'v')
+			lc.verbose = 1;
+		else
+			usage();
+	}
+	if (d.conf_path == NULL || optind != argc)
+		usage();
+	log_init(&lc);
+	if (remusd_conf_load(d.conf_path, &d.conf, &err) < 0)
+		fatalx("%s", err.msg);
+	if (sock)
+		snprintf(d.conf->control_socket, sizeof(d.conf->control_socket), "%s", sock);
+	if (rnet_key_load(d.conf->key_file, &d.key, &err) < 0)
+		fatalx("%s", err.msg);
+	d.env.conf = d.conf;
+	d.env.key = &d.key;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d.listen_fd = rnet_listen(strcmp(d.conf->listen_addr, "*") ? d.conf->listen_addr : NULL,
+	                          d.conf->listen_port, &err);
+	if (d.listen_fd < 0)
+		fatalx("%s", err.msg);
+	if (ctl_server_new(d.conf->control_socket, handle_ctl, &d, &d.ctl, &err) < 0)
+		fatalx("%s", err.msg);
+	rc = serve(&d);
+	for (size_t i = 0; i < d.nsessions; i++)
+		remusd_session_free(d.sessions[i]);
+	ctl_server_free(d.ctl);
+	close(d.listen_fd);
+	remusd_conf_free(d.conf);
+	return rc;
+}

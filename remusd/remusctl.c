@@ -1,0 +1,281 @@
+/*
+ * remusctl — control remusd over its unix socket: list, status [--json],
+ * stats, start, protect (with a progress bar while syncing), unprotect,
+ * failover, check.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <json-c/json.h>
+
+#include "remusd/config.h"
+#include "remusd/ctl_proto.h"
+
+#define CALL_TIMEOUT_MS 10000u
+
+struct opts {
+	const char *sock;
+	bool json;
+	uint32_t unsafe;
+	const char *peer;
+	unsigned wait_s;
+};
+
+static void usage(void)
+{
+	fprintf(stderr,
+	        "usage: remusctl [-s SOCKET] COMMAND\n"
+	        "  list | status [GUEST] [--json] | stats [GUEST] [--json]\n"
+	        "  start GUEST | protect GUEST [--peer HOST[:PORT]] [--unsafe no-netbuf,no-diskrep]\n"
+	        "  unprotect GUEST | failover GUEST | check GUEST\n");
+	exit(2);
+}
+
+/* --unsafe value: comma-separated list. */
+static uint32_t parse_unsafe(const char *v)
+{
+	uint32_t f = 0;
+	char *dup = strdup(v), *save = NULL;
+
+	for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (strcmp(t, "no-netbuf") == 0)
+			f |= CTL_UNSAFE_NO_NETBUF;
+		else if (strcmp(t, "no-diskrep") == 0)
+			f |= CTL_UNSAFE_NO_DISKREP;
+		else if (strcmp(t, "blackhole") == 0)
+			f |= CTL_UNSAFE_BLACKHOLE;
+		else {
+			fprintf(stderr, "remusctl: unknown unsafe option '%s'\n", t);
+			exit(2);
+		}
+	}
+	free(dup);
+	return f;
+}
+
+/* One request/reply round trip on a fresh connection; returns the reply
+ * code, prints errors. */
+static int call(const struct opts *o, const uint8_t *req, int len, struct ctl_msg *rep,
+                struct ctl_conn **keep)
+{
+	struct remus_err err = { 0 };
+	struct ctl_conn *c = NULL;
+	int rc;
+
+	if (len < 0) {
+		fprintf(stderr, "remusctl: request too long\n");
+		return -EINVAL;
+	}
+	if ((rc = ctl_connect(o->sock, &c, &err)) < 0) {
+		fprintf(stderr, "remusctl: %s\n", err.msg);
+		return rc;
+	}
+	if ((rc = ctl_call(c, req, (size_t)len, CALL_TIMEOUT_MS, NULL, NULL, rep, &err)) < 0) {
+		fprintf(stderr, "remusctl: %s\n", err.msg);
+		ctl_conn_free(c);
+		return rc;
+	}
+	*keep = c;   /* rep->payload points into c's buffer */
+	return 0;
+}
+
+/* Text rendering of one guest's status object. */
+static void print_guest(struct json_object *g)
+{
+	struct json_object *v;
+	static const char *const keys[] = {
+		"role", "state", "peer", "epoch", "acked", "checkpoints", "discarded", "stretched",
+		"interval_ms", "last_pause_us", "avg_pause_us", "max_pause_us", "message",
+	};
+
+	json_object_object_get_ex(g, "name", &v);
+	printf("%s\n", json_object_get_string(v));
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (json_object_object_get_ex(g, keys[i], &v) && json_object_get_string(v)[0])
+			printf("  %-14s %s\n", keys[i], json_object_get_string(v));
+	if (json_object_object_get_ex(g, "failover", &v))
+		printf("  %-14s %s\n", "failover", json_object_to_json_string(v));
+}
+
+/* status/stats: JSON as is, or a short text rendering. */
+static int cmd_status(const struct opts *o, uint16_t type, const char *guest)
+{
+	uint8_t req[CTL_HDR_LEN + CTL_GUEST_MAX + 16];
+	struct ctl_msg rep;
+	struct ctl_conn *c = NULL;
+	struct json_object *root, *arr;
+	int rc = call(o, req, ctl_encode_guest_req(req, sizeof(req), type, 1, guest ? guest : ""),
+	              &rep, &c);
+
+	if (rc < 0)
+		return 1;
+	if (rep.code < 0 || rep.format != CTL_FMT_JSON) {
+		fprintf(stderr, "remusctl: %.*s\n", (int)rep.payload_len, rep.payload);
+		ctl_conn_free(c);
+		return 1;
+	}
+	if (o->json) {
+		printf("%.*s\n", (int)rep.payload_len, rep.payload);
+	} else if ((root = json_tokener_parse(rep.payload)) != NULL) {
+		if (json_object_object_get_ex(root, "guests", &arr))
+			for (size_t i = 0; i < json_object_array_length(arr); i++)
+				print_guest(json_object_array_get_idx(arr, i));
+		json_object_put(root);
+	}
+	ctl_conn_free(c);
+	return 0;
+}
+
+/* The state (and sync progress) of one guest, from status JSON. */
+static int poll_state(const struct opts *o, const char *guest, char *state, size_t cap,
+                      uint64_t *done, uint64_t *total, unsigned *round, char *msg, size_t mcap)
+{
+	uint8_t req[CTL_HDR_LEN + CTL_GUEST_MAX + 16];
+	struct ctl_msg rep;
+	struct ctl_conn *c = NULL;
+	struct json_object *root, *arr, *g, *v;
+	int rc = call(o, req, ctl_encode_guest_req(req, sizeof(req), CTL_STATUS, 1, guest), &rep, &c);
+
+	if (rc < 0)
+		return rc;
+	root = rep.code == 0 ? json_tokener_parse(rep.payload) : NULL;
+	ctl_conn_free(c);
+	if (root == NULL || !json_object_object_get_ex(root, "guests", &arr) ||
+	    json_object_array_length(arr) < 1) {
+		json_object_put(root);
+		return -EPROTO;
+	}
+	g = json_object_array_get_idx(arr, 0);
+	snprintf(state, cap, "%s", json_object_object_get_ex(g, "state", &v) ? json_object_get_string(v) : "?");
+	snprintf(msg, mcap, "%s", json_object_object_get_ex(g, "message", &v) ? json_object_get_string(v) : "");
+	*done = json_object_object_get_ex(g, "sync_done", &v) ? (uint64_t)json_object_get_int64(v) : 0;
+	*total = json_object_object_get_ex(g, "sync_total", &v) ? (uint64_t)json_object_get_int64(v) : 0;
+	*round = json_object_object_get_ex(g, "sync_round", &v) ? (unsigned)json_object_get_int(v) : 0;
+	json_object_put(root);
+	return 0;
+}
+
+/* After protect was accepted: draw progress until protected or failed. */
+static int wait_protected(const struct opts *o, const char *guest)
+{
+	char state[32], msg[512];
+	uint64_t done, total;
+	unsigned round;
+	struct timespec d = { 0, 100000000 };
+	bool tty = isatty(STDOUT_FILENO);
+
+	for (unsigned i = 0; i < o->wait_s * 10; i++) {
+		if (poll_state(o, guest, state, sizeof(state), &done, &total, &round, msg, sizeof(msg)) < 0)
+			return 1;
+		if (strcmp(state, "protected") == 0) {
+			printf("%s%s: protected\n", tty ? "\r\033[K" : "", guest);
+			return 0;
+		}
+		if (strcmp(state, "syncing") != 0 && strcmp(state, "idle") != 0) {
+			printf("%s%s: %s: %s\n", tty ? "\r\033[K" : "", guest, state, msg);
+			return 1;
+		}
+		if (total) {
+			unsigned pct = (unsigned)(done * 100 / total), bar = pct / 4;
+			printf("%ssyncing %s round %u [%.*s%*s] %3u%%%s", tty ? "\r" : "", guest, round,
+			       (int)bar, "#########################", (int)(25 - bar), "", pct,
+			       tty ? "" : "\n");
+			fflush(stdout);
+		}
+		nanosleep(&d, NULL);
+	}
+	fprintf(stderr, "\nremusctl: %s not protected within %u s\n", guest, o->wait_s);
+	return 1;
+}
+
+/* Commands with a plain text reply. */
+static int cmd_simple(const struct opts *o, uint16_t type, const char *guest)
+{
+	uint8_t req[CTL_HDR_LEN + CTL_GUEST_MAX + CTL_PEER_MAX + 16];
+	struct ctl_msg rep;
+	struct ctl_conn *c = NULL;
+	int len;
+
+	if (type == CTL_LIST)
+		len = ctl_encode_list(req, sizeof(req), 1);
+	else if (type == CTL_PROTECT)
+		len = ctl_encode_protect(req, sizeof(req), 1, guest, o->peer ? o->peer : "", o->unsafe);
+	else
+		len = ctl_encode_guest_req(req, sizeof(req), type, 1, guest);
+	if (call(o, req, len, &rep, &c) < 0)
+		return 1;
+	if (rep.type == CTL_CHECK_REPLY) {
+		if (rep.reasons == 0)
+			printf("%s: can be protected\n", guest);
+		for (uint32_t bit = 1; bit & CTL_CHECK_ALL; bit <<= 1)
+			if (rep.reasons & bit)
+				printf("%s: %s\n", guest, ctl_check_reason(bit));
+		ctl_conn_free(c);
+		return rep.reasons ? 1 : 0;
+	}
+	if (rep.code < 0)
+		fprintf(stderr, "remusctl: %.*s\n", (int)rep.payload_len, rep.payload);
+	else if (type == CTL_LIST)
+		printf("%.*s", (int)rep.payload_len, rep.payload);
+	ctl_conn_free(c);
+	if (rep.code < 0)
+		return 1;
+	return type == CTL_PROTECT ? wait_protected(o, guest) : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, 'j' }, { "peer", required_argument, NULL, 'p' },
+		{ "unsafe", required_argument, NULL, 'u' }, { "socket", required_argument, NULL, 's' },
+		{ "wait", required_argument, NULL, 'w' }, { NULL, 0, NULL, 0 },
+	};
+	struct opts o = { .sock = REMUSD_DEFAULT_CTL, .wait_s = 120 };
+	const char *cmd, *guest;
+	int ch;
+
+	/* GNU getopt permutes: options may follow the command and guest */
+	while ((ch = getopt_long(argc, argv, "s:", lo, NULL)) != -1) {
+		if (ch == 'j')
+			o.json = true;
+		else if (ch == 'p')
+			o.peer = optarg;
+		else if (ch == 'u')
+			o.unsafe = parse_unsafe(optarg);
+		else if (ch == 's')
+			o.sock = optarg;
+		else if (ch == 'w')
+			o.wait_s = (unsigned)atoi(optarg);
+		else
+			usage();
+	}
+	if (optind >= argc)
+		usage();
+	cmd = argv[optind++];
+	guest = optind < argc ? argv[optind++] : NULL;
+	if (optind != argc)
+		usage();
+	if (strcmp(cmd, "list") == 0)
+		return cmd_simple(&o, CTL_LIST, NULL);
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(&o, CTL_STATUS, guest);
+	if (strcmp(cmd, "stats") == 0)
+		return cmd_status(&o, CTL_STATS, guest);
+	if (guest == NULL)
+		usage();
+	if (strcmp(cmd, "start") == 0)
+		return cmd_simple(&o, CTL_START, guest);
+	if (strcmp(cmd, "protect") == 0)
+		return cmd_simple(&o, CTL_PROTECT, guest);
+	if (strcmp(cmd, "unprotect") == 0)
+		return cmd_simple(&o, CTL_UNPROTECT, guest);
+	if (strcmp(cmd, "failover") == 0)
+		return cmd_simple(&o, CTL_FAILOVER, guest);
+	if (strcmp(cmd, "check") == 0)
+		return cmd_simple(&o, CTL_CHECK, guest);
+	usage();
+}

@@ -1,0 +1,99 @@
+/*
+ * remusd's per-guest sessions: the state machine of architecture.md
+ * (primary: idle -> syncing -> protected -> {failed-over | unprotected};
+ * backup: receiving -> replica-ready -> active), each session's engine
+ * thread, and the JSON status of all of them.
+ */
+#ifndef REMUS_REMUSD_SESSION_H
+#define REMUS_REMUSD_SESSION_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ckpt/ckpt.h"
+#include "net/net.h"
+#include "diskrep/diskrep.h"
+#include "netbuf/netbuf.h"
+#include "remusd/config.h"
+
+enum remusd_state {
+	RS_IDLE,            /* primary: guest running, not protected */
+	RS_SYNCING,         /* initial synchronisation */
+	RS_PROTECTED,       /* checkpointing */
+	RS_UNPROTECTED,     /* backup lost or unprotect: running alone */
+	RS_STOPPED,         /* guest exited or crashed */
+	RS_RECEIVING,       /* backup: before the first complete checkpoint */
+	RS_REPLICA_READY,   /* backup: replica holds checkpoint N */
+	RS_ACTIVE,          /* backup: failed over, guest running here */
+	RS_FAILED,          /* backup: failover impossible (reason in error) */
+};
+
+struct remusd_session {
+	char name[REMUSD_NAME_MAX];
+	bool primary;
+	struct remusd_guest_conf gc;           /* copy: reload never races */
+	const struct hv_ops *hv;
+	struct hv_guest *guest;
+	struct rnet_conn *conn;
+	struct ckpt_sender *snd;
+	struct ckpt_receiver *rcv;
+	pthread_t th;
+	bool th_running;
+	int stop_pipe[2];                      /* main -> engine thread */
+	char peer[REMUSD_HOST_MAX + 8];
+	/* guest NIC output (primary): straight to the TAP, or through netbuf
+	 * while protected; net_lock guards the switch */
+	pthread_mutex_t net_lock;
+	int tap_tx_fd;
+	struct netbuf nb;
+	bool nb_open;
+	/* disk replication (builtin): the handle, the guest's I/O adapter and
+	 * the socketpair carrying its frames ([0] diskrep, [1] engine) */
+	const struct diskrep_ops *dr;
+	struct diskrep *disk;
+	struct diskrep_hook dhook;
+	int disk_sp[2];
+	pthread_mutex_t lock;                  /* guards the fields below */
+	enum remusd_state state;
+	uint64_t state_since_ms;
+	char error[REMUS_ERR_MSG_MAX];
+	struct ckpt_progress progress;
+	struct ckpt_failover_times fo;
+	bool failover_done;
+};
+
+/* What the sessions share: the daemon's config and key (read-only while
+ * sessions run; a reload swaps only the daemon's copy). */
+struct remusd_env {
+	const struct remusd_conf *conf;
+	const struct rnet_key *key;
+};
+
+const char *remusd_state_name(enum remusd_state s);
+struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bool primary,
+                                          struct remus_err *err);
+void remusd_session_free(struct remusd_session *s);
+void remusd_session_set_state(struct remusd_session *s, enum remusd_state st, const char *why);
+
+/* Primary side. */
+int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err);
+int remusd_session_protect(struct remusd_session *s, const struct remusd_env *env,
+                           const char *peer, struct remus_err *err);
+int remusd_session_unprotect(struct remusd_session *s, struct remus_err *err);
+/* Backup side: take over an accepted, handshaken connection. */
+int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
+                           struct remus_err *err);
+/* Failover now (backup) — stops receiving and restores. */
+int remusd_session_failover(struct remusd_session *s, struct remus_err *err);
+
+/* Build the hv guest config from the guest's conf section. */
+void remusd_guest_hvcfg(const struct remusd_guest_conf *gc, struct hv_guest_config *out);
+/* rnet parameters for this guest. */
+void remusd_rnet_params(const struct remusd_env *env, const struct remusd_guest_conf *gc,
+                        struct rnet_params *p);
+
+/* JSON object of one session (caller frees with json_object_put). */
+struct json_object *remusd_session_json(struct remusd_session *s);
+
+#endif

@@ -1,0 +1,94 @@
+/* JSON status of one session (remusctl status --json, stats). */
+#include <json-c/json.h>
+
+#include "remusd/session.h"
+
+/* Add a u64 member. */
+static void put_u64(struct json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_int64((int64_t)v));
+}
+
+/* The engine counters of whichever end this session is. */
+static void put_stats(struct json_object *o, const struct ckpt_stats *st)
+{
+	put_u64(o, "epoch", st->epoch);
+	put_u64(o, "acked", st->acked);
+	put_u64(o, "checkpoints", st->checkpoints);
+	put_u64(o, "discarded", st->discarded);
+	put_u64(o, "stretched", st->stretched);
+	put_u64(o, "pages", st->pages);
+	put_u64(o, "bytes", st->bytes);
+	put_u64(o, "wire_bytes", st->wire_bytes);
+	put_u64(o, "last_dirty", st->last_dirty);
+	put_u64(o, "precopy_rounds", st->precopy_rounds);
+	put_u64(o, "precopy_pages", st->precopy_pages);
+	put_u64(o, "last_pause_us", st->last_pause_us);
+	put_u64(o, "max_pause_us", st->max_pause_us);
+	put_u64(o, "avg_pause_us", st->checkpoints ? st->total_pause_us / st->checkpoints : 0);
+	put_u64(o, "uptime_ms", rnet_now_ms() - st->started_ms);
+}
+
+struct json_object *remusd_session_json(struct remusd_session *s)
+{
+	struct json_object *o = json_object_new_object(), *fo;
+	struct ckpt_stats st = { 0 };
+	enum remusd_state state;
+	bool ready = false;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->snd)
+		ckpt_sender_stats(s->snd, &st);
+	else if (s->rcv)
+		ckpt_receiver_stats(s->rcv, &st);
+	ready = s->state == RS_RECEIVING && st.checkpoints > 0;
+	pthread_mutex_unlock(&s->lock);
+	if (ready)
+		remusd_session_set_state(s, RS_REPLICA_READY, "");
+	pthread_mutex_lock(&s->lock);
+	state = s->state;
+	json_object_object_add(o, "name", json_object_new_string(s->name));
+	json_object_object_add(o, "role", json_object_new_string(s->primary ? "primary" : "backup"));
+	json_object_object_add(o, "state", json_object_new_string(remusd_state_name(state)));
+	put_u64(o, "state_ms", rnet_now_ms() - s->state_since_ms);
+	json_object_object_add(o, "peer", json_object_new_string(s->peer));
+	json_object_object_add(o, "message", json_object_new_string(s->error));
+	put_u64(o, "interval_ms", s->gc.interval_ms);
+	put_stats(o, &st);
+	put_u64(o, "sync_round", s->progress.round);
+	put_u64(o, "sync_done", s->progress.pages_sent);
+	put_u64(o, "sync_total", s->progress.pages_total);
+	if (s->guest) {
+		static const char *const gs[] = { "created", "running", "paused", "crashed", "exited" };
+		struct hv_info in;
+		s->hv->info(s->guest, &in);
+		json_object_object_add(o, "guest_state", json_object_new_string(
+		    (unsigned)in.state < 5 ? gs[in.state] : "?"));
+		if (in.state == HV_EXITED)
+			put_u64(o, "guest_exit_code", (uint64_t)in.exit_code);
+	}
+	if (s->disk) {
+		struct diskrep_counters dc;
+		struct json_object *d = json_object_new_object();
+		s->dr->counters(s->disk, &dc);
+		put_u64(d, "writes", dc.writes);
+		put_u64(d, "epochs_marked", dc.epochs_marked);
+		put_u64(d, "epochs_acked", dc.epochs_acked);
+		put_u64(d, "staged_writes", dc.staged_writes);
+		put_u64(d, "epochs_committed", dc.epochs_committed);
+		put_u64(d, "committed_epoch", dc.committed_epoch);
+		put_u64(d, "resync_blocks_sent", dc.resync_blocks_sent);
+		json_object_object_add(d, "consistent", json_object_new_boolean(dc.consistent));
+		json_object_object_add(o, "disk", d);
+	}
+	if (s->failover_done) {
+		fo = json_object_new_object();
+		put_u64(fo, "checkpoint", s->fo.checkpoint);
+		put_u64(fo, "restore_us", s->fo.restore_us);
+		put_u64(fo, "announce_us", s->fo.announce_us);
+		put_u64(fo, "total_us", s->fo.total_us);
+		json_object_object_add(o, "failover", fo);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return o;
+}

@@ -1,0 +1,165 @@
+/*
+ * Checkpoint engine over an authenticated rnet connection (socketpair),
+ * replicating pvm's counter guest: the backup applies only complete
+ * checkpoints, drops the partial one, and the restored replica continues
+ * exactly from the last applied checkpoint.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "ckpt/delta_impl.h"
+#include "ckpt_testlib.h"
+
+/* Stop between CHECKPOINT and CHECKPOINT_END of checkpoint 6: the backup
+ * holds exactly checkpoint 5, dropped 6, and the replica continues. */
+static void partial_dropped_replica_continues(uint32_t compress)
+{
+	struct rig r;
+	struct ckpt_stats st;
+	uint64_t replica;
+
+	rig_up(&r, false, compress);
+	r.stop_epoch = 6;
+	r.stop_point = "sent-checkpoint";
+	run_until_fault(&r);
+	if (r.src != CKPT_ESTOPPED)
+		fail_msg("sender: %s; receiver: %s", r.serr.msg, r.rerr.msg);
+	assert_int_equal(r.rrc, CKPT_EPEER);
+	ckpt_receiver_stats(r.rcv, &st);
+	assert_int_equal(st.checkpoints, 5);
+	assert_int_equal(st.discarded, 1);
+	memcpy(&replica, ckpt_receiver_ram(r.rcv) + COUNTER_OFF, sizeof(replica));
+	assert_int_equal(replica, r.counter_at[5]);
+	failover_and_check(&r, r.counter_at[5]);
+	rig_down(&r);
+}
+
+static void test_partial_dropped_replica_continues(void **state)
+{
+	(void)state;
+	partial_dropped_replica_continues(RNET_COMPRESS_NONE);
+}
+
+/* Stop while paused at checkpoint 4 (nothing of 4 sent): 3 applied, none
+ * discarded; output of unacknowledged epochs (4, 5) never left. */
+static void test_netbuf_released_on_ack(void **state)
+{
+	struct rig r;
+	struct ckpt_stats st;
+	struct netbuf_stats ns;
+
+	(void)state;
+	rig_up(&r, true, RNET_COMPRESS_NONE);
+	r.stop_epoch = 4;
+	r.stop_point = "paused";
+	run_until_fault(&r);
+	assert_int_equal(r.src, CKPT_ESTOPPED);
+	ckpt_receiver_stats(r.rcv, &st);
+	assert_int_equal(st.checkpoints, 3);
+	assert_int_equal(st.discarded, 0);
+	netbuf_get_stats(&r.nb, &ns);
+	/* epochs 2 and 3 leave once their ACK is processed (3's may still be
+	 * in flight at the stop); 4 and 5 were never acknowledged */
+	assert_int_equal(r.frames_out + ns.held_packets, 4);
+	assert_true(r.frames_out <= 2);
+	assert_int_equal(ns.epochs[ns.nr_epochs - 1].epoch, 5);
+	failover_and_check(&r, r.counter_at[3]);
+	rig_down(&r);
+}
+
+/* The same with delta compression negotiated: pages go out as XOR runs
+ * against the last sent copy and come back exact. */
+static void test_delta_replica_continues(void **state)
+{
+	(void)state;
+	partial_dropped_replica_continues(RNET_COMPRESS_DELTA);
+}
+
+/* Delta codec: exact round trips (sparse, none, everything changed) and
+ * malformed runs refused. */
+static void test_delta_codec(void **state)
+{
+	static uint8_t old[4096], cur[4096], page[4096], enc[4096];
+	struct remus_err err = { 0 };
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(old); i++)
+		old[i] = cur[i] = (uint8_t)(i * 7);
+	cur[0] ^= 1; cur[100] ^= 0xff; cur[101] ^= 2; cur[4095] ^= 9;
+	for (size_t i = 2000; i < 2100; i++)
+		cur[i] = 0;
+	n = ckpt_delta_encode(old, cur, enc, sizeof(enc) - 64);
+	assert_true(n > 0 && n < 200);
+	memcpy(page, old, sizeof(page));
+	assert_int_equal(ckpt_delta_decode(page, enc, n, &err), 0);
+	assert_memory_equal(page, cur, sizeof(page));
+	/* unchanged page: one run */
+	n = ckpt_delta_encode(old, old, enc, sizeof(enc) - 64);
+	assert_int_equal(n, 4);
+	/* everything changed: not worth it */
+	for (size_t i = 0; i < sizeof(cur); i++)
+		cur[i] = (uint8_t)~old[i];
+	assert_int_equal(ckpt_delta_encode(old, cur, enc, sizeof(enc) - 64), 0);
+	/* runs past the page, trailing bytes, empty runs */
+	enc[0] = 0x00; enc[1] = 0x10; enc[2] = 1; enc[3] = 0;
+	assert_int_equal(ckpt_delta_decode(page, enc, 5, &err), CKPT_ESTREAM);
+	enc[0] = 0; enc[1] = 0; enc[2] = 0; enc[3] = 0;
+	assert_int_equal(ckpt_delta_decode(page, enc, 4, &err), CKPT_ESTREAM);
+	enc[0] = 0x00; enc[1] = 0x10; enc[2] = 0; enc[3] = 0;
+	assert_int_equal(ckpt_delta_decode(page, enc, 5, &err), CKPT_ESTREAM);
+}
+
+/* Xen-layout stream bytes straight into a receiver: a checkpoint is
+ * applied only once its CHECKPOINT_END is in, and only whole. */
+static void test_feed_applies_complete_checkpoints_only(void **state)
+{
+	struct ckpt_receiver_cfg cfg = { .hv = &pvm_hv_ops, .ram_bytes = 64 * 4096 };
+	struct ckpt_receiver *r;
+	struct remus_err err = { 0 };
+	struct ckpt_stats st;
+	uint8_t buf[65536], zero[4096] = { 0 };
+	FILE *f = fopen("tests/data/stream/two-checkpoints.bin", "rb");
+	size_t n;
+
+	(void)state;
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	assert_true(n > 16 && n < sizeof(buf));
+	assert_int_equal(ckpt_receiver_new(&cfg, &r, &err), 0);
+	/* all but checkpoint 2's CHECKPOINT_END (the last 8 bytes) */
+	assert_int_equal(ckpt_receiver_feed(r, buf, n - 8, &err), 0);
+	ckpt_receiver_stats(r, &st);
+	assert_int_equal(st.checkpoints, 1);
+	assert_memory_not_equal(ckpt_receiver_ram(r), zero, 4096);     /* pfn 0 from ckpt 1 */
+	assert_int_equal(ckpt_receiver_feed(r, buf + n - 8, 8, &err), 0);
+	ckpt_receiver_stats(r, &st);
+	assert_int_equal(st.checkpoints, 2);
+	/* garbage after a complete checkpoint: refused, nothing more applied */
+	assert_int_equal(ckpt_receiver_feed(r, "garbage!", 8, &err), CKPT_ESTREAM);
+	ckpt_receiver_stats(r, &st);
+	assert_int_equal(st.checkpoints, 2);
+	ckpt_receiver_free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_partial_dropped_replica_continues),
+		cmocka_unit_test(test_netbuf_released_on_ack),
+		cmocka_unit_test(test_feed_applies_complete_checkpoints_only),
+		cmocka_unit_test(test_delta_replica_continues),
+		cmocka_unit_test(test_delta_codec),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
