@@ -1,0 +1,2 @@
+#!/bin/bash
+find "$1" -type f | head -50
