@@ -74,4 +74,4 @@ else
 	echo "xenlab-check: could not read the results from $RUN/io.img (see $RUN/debugfs.log)" >&2
 	mkdir -p "$RUN/out"
 fi
-"$SRC/report.sh" "$RUN/out" "$LAB" "${boot:-none}" "$total"
+"$SRC/report.sh" "$RUN" "$LAB" "${boot:-none}" "$total"

@@ -9,7 +9,7 @@ fails=0
 now() { cut -d' ' -f1 /proc/uptime; }
 ts() { echo "XENLAB [$(now)s] $*"; }
 # result KEY VALUE: one line of the scenario's results table.
-result() { echo "$1 $2" >>"$OUT/results"; ts "result $1 = $2"; }
+result() { echo "$1 $2" >>"$OUT/results"; sync "$OUT/results"; ts "result $1 = $2"; }
 # check NAME CONDITION-COMMAND...: record a named pass/fail assertion.
 check() {
 	local name=$1; shift
@@ -65,6 +65,9 @@ client_poll() {
 		sleep 0.5
 	done
 }
+
+# remus_log_tail LOG: the sender's and receiver's own messages (no libxl debug).
+remus_log_tail() { grep -v 'libxl: debug' "$1" | tail -n 40; }
 
 finish() {
 	[ "$fails" -eq 0 ] || { ts "$fails check(s) failed"; exit 1; }
