@@ -13,6 +13,8 @@ LIBXL_IDENT = 0x4C6962786C466D74          # "LibxlFmt", big endian header
 LIBXC_MARKER, LIBXC_ID = 0xFFFFFFFFFFFFFFFF, 0x58454E46
 LIBXL_END, LIBXL_LIBXC_CONTEXT, LIBXL_CHECKPOINT_END = 0, 1, 4
 LIBXC_END, LIBXC_PAGE_DATA, LIBXC_CHECKPOINT = 0x0, 0x1, 0xE
+PFN_TYPE_SHIFT = 60
+NO_DATA_TYPES = (0xD, 0xE, 0xF)             # BROKEN, XALLOC, XTAB: a pfn without page contents
 MAX_RECORD = 1 << 30
 
 
@@ -55,7 +57,7 @@ def libxc_header(r):
     marker, ident, version, _opts = struct.unpack(">QIIH6x", r.take(24, "libxc image header"))
     if marker != LIBXC_MARKER or ident != LIBXC_ID:
         raise Malformed(f"bad libxc image header at offset {r.pos - 24}")
-    dtype, _shift, _res, xmaj, xmin = struct.unpack("<IHHHH4x", r.take(16, "libxc domain header"))
+    dtype, _shift, _res, xmaj, xmin = struct.unpack("<IHHII", r.take(16, "libxc domain header"))
     return version, dtype, f"{xmaj}.{xmin}"
 
 
@@ -85,7 +87,11 @@ def summarise(data):
                 if rtype == LIBXC_PAGE_DATA:
                     if len(body) < 8:
                         raise Malformed(f"short PAGE_DATA at offset {r.pos}")
-                    pages += struct.unpack_from("<I", body)[0]
+                    count = struct.unpack_from("<I", body)[0]
+                    if len(body) < 8 + 8 * count:
+                        raise Malformed(f"PAGE_DATA at offset {r.pos}: {count} pfns do not fit")
+                    pfns = struct.unpack_from(f"<{count}Q", body, 8)
+                    pages += sum(1 for p in pfns if (p >> PFN_TYPE_SHIFT) not in NO_DATA_TYPES)
                 elif rtype == LIBXC_CHECKPOINT:
                     s["checkpoints"] += 1
                     s["pages"].append(pages)

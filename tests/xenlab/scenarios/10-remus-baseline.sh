@@ -51,6 +51,8 @@ sleep "$WINDOW_S"
 n1=$(grep -c 'Checkpointed save' "$OUT/remus.log")
 t_end=$(now)
 result checkpoints_in_window "$((n1 - n0))"
+result pages_per_checkpoint "$(checkpoint_pages "$OUT/remus.log" | sed -n "$((n0 + 1)),${n1}p" |
+	awk '{ s += $1; if ($1 > m) m = $1 } END { if (NR) printf "%.0f (max %d)", s / NR, m }')"
 result checkpoints_per_s "$(awk -v n=$((n1 - n0)) -v a="$t_first" -v b="$t_end" 'BEGIN { printf "%.2f", n / (b - a) }')"
 check remus_running kill -0 "$remus_pid"
 check checkpoints_seen test $((n1 - n0)) -ge 3

@@ -39,7 +39,7 @@ kill -9 "$remus_pid"
 xl destroy "$primary"
 result remus_checkpoints_sent "$(grep -c 'Checkpointed save' "$OUT/remus.log")"
 check remus_checkpoints test "$(grep -c 'Checkpointed save' "$OUT/remus.log")" -ge 2
-pkill -9 -f 'migrate-receive' 2>/dev/null
+for p in $(pgrep -f 'migrate-receive'); do kill -9 "$p"; done
 xl destroy domu--incoming 2>/dev/null
 [ "$fails" -eq 0 ] || remus_log_tail "$OUT/remus.log"
 ls -l "$S"

@@ -17,10 +17,11 @@ check() {
 }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
-# counter: the domU service's counter value (empty when it does not answer).
+# counter: the domU service's counter value, or nothing when it did not
+# answer completely (the body comes after the blank line ending the headers).
 counter() {
-	timeout 3 bash -c "exec 3<>/dev/tcp/$DOMU_IP/80 && printf 'GET /cgi-bin/counter HTTP/1.0\r\n\r\n' >&3 && cat <&3" \
-		2>/dev/null | tail -n 1 | tr -dc 0-9
+	timeout 5 bash -c "exec 3<>/dev/tcp/$DOMU_IP/80 && printf 'GET /cgi-bin/counter HTTP/1.0\r\n\r\n' >&3 && cat <&3" \
+		2>/dev/null | tr -d '\r' | awk 'body && /^[0-9]+$/ { print; exit } /^$/ { body = 1 }'
 }
 
 # wait_service SECONDS: wait until the domU service answers; 0 when it did.
@@ -65,6 +66,10 @@ client_poll() {
 		sleep 0.5
 	done
 }
+
+# checkpoint_pages LOG: pages sent by each completed checkpoint, one a line
+# (libxc's "Checkpointed save: N/N 100%" progress line).
+checkpoint_pages() { sed -n 's|.*Checkpointed save: \([0-9]*\)/\1 .*100%.*|\1|p' "$1"; }
 
 # remus_log_tail LOG: the sender's and receiver's own messages (no libxl debug).
 remus_log_tail() { grep -v 'libxl: debug' "$1" | tail -n 40; }
