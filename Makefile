@@ -119,7 +119,7 @@ BENCH_BINS   := $(addprefix $(BUILD)/bench/,$(BENCHES))
 
 # ---- user-facing targets -------------------------------------------------
 .PHONY: all deps check unit integration fuzz fuzz-smoke bench demo soak install clean
-all: $(LIB_A) $(LIB_SO) $(BIN_PROGRAMS) $(BUILD)/lib/remus.pc $(ALL_EXTRA)
+all: $(LIB_A) $(LIB_SO) $(BIN_PROGRAMS) $(ALL_EXTRA)
 
 deps:
 	@scripts/deps.sh $(sort $(DEPS_PKGS))
@@ -146,21 +146,19 @@ demo: deps
 	@if [ -x tests/integration/demo.sh ]; then tests/integration/demo.sh; \
 	else echo "make demo: not yet available (the replication engine is not built yet)"; fi
 
-$(BUILD)/lib/remus.pc: etc/remus.pc.in
-	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' $< > $@
-
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/remus
 	$(if $(BIN_PROGRAMS),install -m 0755 $(BIN_PROGRAMS) $(DESTDIR)$(PREFIX)/bin/)
 	install -m 0644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libremus.so.0
 	ln -sf libremus.so.0 $(DESTDIR)$(PREFIX)/lib/libremus.so
-	install -m 0644 $(BUILD)/lib/remus.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/remus.pc
+	# Generated here, not at build time, so a different PREFIX is never stale.
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@REQUIRES@|$(PKG_MODULES)|g' etc/remus.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/remus.pc
 	cd lib && find . -name '*.h' ! -name '*_impl.h' ! -path './*/internal*' \
 		-exec install -D -m 0644 {} $(DESTDIR)$(PREFIX)/include/remus/{} \;
 
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/asan/obj $(BUILD)/fuzz/obj -type f -name '*.d' 2>/dev/null)

@@ -1,0 +1,171 @@
+/*
+ * The HELLO message (version 1, 136 bytes, big-endian):
+ *   magic[8] "REMUSRPL" | u16 version | u16 flags (RNET_CAP_*)
+ *   u32 compress_mask | u32 compress | u8 diskrep | u8 pad[3] = 0
+ *   char hv[16] | char guest[64] (NUL-padded) | u8 nonce[32]
+ * and the capability agreement between primary and backup.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "net/net_impl.h"
+
+#define HELLO_OFF_VERSION  8
+#define HELLO_OFF_FLAGS    10
+#define HELLO_OFF_CMASK    12
+#define HELLO_OFF_CKIND    16
+#define HELLO_OFF_DISKREP  20
+#define HELLO_OFF_HV       24
+#define HELLO_OFF_GUEST    (HELLO_OFF_HV + RNET_HV_MAX)
+#define HELLO_OFF_NONCE    (HELLO_OFF_GUEST + RNET_NAME_MAX)
+_Static_assert(HELLO_OFF_NONCE + RNET_NONCE_LEN == RNET_HELLO_LEN, "HELLO layout");
+
+/* A name field must be NUL-terminated inside the field, printable, and
+ * all-zero after the terminator (so two encodings of a name are equal). */
+static int hello_name_ok(const uint8_t *f, size_t cap, const char *what,
+			 bool allow_empty, struct remus_err *err)
+{
+	size_t n = strnlen((const char *)f, cap), i;
+
+	if (n == cap)
+		return remus_err_set(err, RNET_EPROTO, "HELLO %s field not terminated", what);
+	if (n == 0 && !allow_empty)
+		return remus_err_set(err, RNET_EPROTO, "HELLO %s field empty", what);
+	for (i = 0; i < n; i++)
+		if (f[i] < 0x21 || f[i] > 0x7e)
+			return remus_err_set(err, RNET_EPROTO,
+					     "HELLO %s has a non-printable byte at %zu", what, i);
+	for (; i < cap; i++)
+		if (f[i] != 0)
+			return remus_err_set(err, RNET_EPROTO, "HELLO %s padding not zero", what);
+	return 0;
+}
+
+/* Copy a C string into a fixed NUL-padded field; refuse what does not fit. */
+static int hello_put_name(uint8_t *f, size_t cap, const char *s)
+{
+	size_t n = strnlen(s, cap);
+
+	if (n == cap)
+		return -EINVAL;
+	memset(f, 0, cap);
+	memcpy(f, s, n);
+	return 0;
+}
+
+/* Serialise our HELLO; -EINVAL if a name does not fit its field. */
+int rnet_hello_encode(const struct rnet_hello *h, uint8_t out[RNET_HELLO_LEN])
+{
+	memset(out, 0, RNET_HELLO_LEN);
+	memcpy(out, RNET_MAGIC, 8);
+	rnet_put_u16(out + HELLO_OFF_VERSION, h->version);
+	rnet_put_u16(out + HELLO_OFF_FLAGS, (uint16_t)h->caps.flags);
+	rnet_put_u32(out + HELLO_OFF_CMASK, h->caps.compress_mask);
+	rnet_put_u32(out + HELLO_OFF_CKIND, h->caps.compress);
+	out[HELLO_OFF_DISKREP] = h->caps.diskrep;
+	if (hello_put_name(out + HELLO_OFF_HV, RNET_HV_MAX, h->caps.hv) < 0 ||
+	    hello_put_name(out + HELLO_OFF_GUEST, RNET_NAME_MAX, h->caps.guest) < 0)
+		return -EINVAL;
+	memcpy(out + HELLO_OFF_NONCE, h->nonce, RNET_NONCE_LEN);
+	return 0;
+}
+
+/* Decode a peer's HELLO body.  Magic and version are judged before the
+ * exact length so a future version gets "version mismatch", not "length". */
+int rnet_hello_parse(const uint8_t *b, size_t len, struct rnet_hello *h,
+		     struct remus_err *err)
+{
+	uint16_t flags;
+	int rc;
+
+	memset(h, 0, sizeof(*h));
+	if (len < 10 || memcmp(b, RNET_MAGIC, 8) != 0)
+		return remus_err_set(err, RNET_EVERSION,
+				     "peer is not a remus replication endpoint (bad magic)");
+	h->version = rnet_get_u16(b + HELLO_OFF_VERSION);
+	if (h->version != RNET_VERSION)
+		return remus_err_set(err, RNET_EVERSION,
+				     "protocol version mismatch: peer speaks %u, we speak %u",
+				     h->version, RNET_VERSION);
+	if (len != RNET_HELLO_LEN)
+		return remus_err_set(err, RNET_EPROTO, "HELLO length %zu, expected %u",
+				     len, RNET_HELLO_LEN);
+	flags = rnet_get_u16(b + HELLO_OFF_FLAGS);
+	if (flags & ~RNET_CAP_XENSTORE)
+		return remus_err_set(err, RNET_EPROTO, "HELLO has unknown flags 0x%04x", flags);
+	h->caps.flags = flags;
+	h->caps.compress_mask = rnet_get_u32(b + HELLO_OFF_CMASK);
+	if (h->caps.compress_mask >> RNET_COMPRESS_COUNT)
+		return remus_err_set(err, RNET_EPROTO, "HELLO compression mask 0x%x unknown",
+				     h->caps.compress_mask);
+	h->caps.compress = rnet_get_u32(b + HELLO_OFF_CKIND);
+	if (h->caps.compress >= RNET_COMPRESS_COUNT)
+		return remus_err_set(err, RNET_EPROTO, "HELLO compression kind %u unknown",
+				     h->caps.compress);
+	h->caps.diskrep = b[HELLO_OFF_DISKREP];
+	if (h->caps.diskrep >= RNET_DISKREP_COUNT)
+		return remus_err_set(err, RNET_EPROTO, "HELLO diskrep backend %u unknown",
+				     h->caps.diskrep);
+	if (b[HELLO_OFF_DISKREP + 1] | b[HELLO_OFF_DISKREP + 2] | b[HELLO_OFF_DISKREP + 3])
+		return remus_err_set(err, RNET_EPROTO, "HELLO reserved bytes not zero");
+	rc = hello_name_ok(b + HELLO_OFF_HV, RNET_HV_MAX, "hypervisor driver", false, err);
+	if (rc < 0)
+		return rc;
+	rc = hello_name_ok(b + HELLO_OFF_GUEST, RNET_NAME_MAX, "guest", false, err);
+	if (rc < 0)
+		return rc;
+	memcpy(h->caps.hv, b + HELLO_OFF_HV, RNET_HV_MAX);
+	memcpy(h->caps.guest, b + HELLO_OFF_GUEST, RNET_NAME_MAX);
+	memcpy(h->nonce, b + HELLO_OFF_NONCE, RNET_NONCE_LEN);
+	return 0;
+}
+
+/* Render a compression mask as "none,zlib" for mismatch messages. */
+static void compress_mask_str(uint32_t mask, char *buf, size_t cap)
+{
+	size_t off = 0;
+	uint32_t k;
+
+	buf[0] = '\0';
+	for (k = 0; k < RNET_COMPRESS_COUNT && off < cap; k++)
+		if (mask & RNET_COMPRESS_BIT(k))
+			off += (size_t)snprintf(buf + off, cap - off, "%s%s",
+						off ? "," : "", rnet_compress_name(k));
+	if (buf[0] == '\0')
+		snprintf(buf, cap, "nothing");
+}
+
+/* The agreement rule, the same on both ends so they reach the same verdict:
+ * same guest, same hv driver, same diskrep backend, same xenstore-record
+ * use, and the primary's compression kind understood by the backup. */
+int rnet_caps_check(const struct rnet_caps *pri, const struct rnet_caps *bak,
+		    struct remus_err *err)
+{
+	char mask[64];
+
+	if (strncmp(pri->guest, bak->guest, RNET_NAME_MAX) != 0)
+		return remus_err_set(err, RNET_ECAPS,
+				     "guest identity mismatch: primary replicates '%.63s', backup expects '%.63s'",
+				     pri->guest, bak->guest);
+	if (strncmp(pri->hv, bak->hv, RNET_HV_MAX) != 0)
+		return remus_err_set(err, RNET_ECAPS,
+				     "hypervisor driver mismatch: primary '%.15s', backup '%.15s'",
+				     pri->hv, bak->hv);
+	if (pri->diskrep != bak->diskrep)
+		return remus_err_set(err, RNET_ECAPS,
+				     "diskrep backend mismatch: primary %s, backup %s",
+				     rnet_diskrep_name(pri->diskrep), rnet_diskrep_name(bak->diskrep));
+	if ((pri->flags ^ bak->flags) & RNET_CAP_XENSTORE)
+		return remus_err_set(err, RNET_ECAPS,
+				     "xenstore records mismatch: primary %s them, backup %s",
+				     (pri->flags & RNET_CAP_XENSTORE) ? "sends" : "does not send",
+				     (bak->flags & RNET_CAP_XENSTORE) ? "expects them" : "does not support them");
+	if (!(bak->compress_mask & RNET_COMPRESS_BIT(pri->compress))) {
+		compress_mask_str(bak->compress_mask, mask, sizeof(mask));
+		return remus_err_set(err, RNET_ECAPS,
+				     "compression mismatch: primary wants %s, backup supports %s",
+				     rnet_compress_name(pri->compress), mask);
+	}
+	return 0;
+}

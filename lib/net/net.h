@@ -1,0 +1,242 @@
+/*
+ * rnet — the replication transport between two remusd daemons.
+ *
+ * A TCP connection (optionally TLS 1.3 with an external PSK) that starts
+ * with a handshake: HELLO both ways (magic, protocol version, capabilities,
+ * guest identity, a fresh 32-byte nonce), then a mutual HMAC-SHA256
+ * challenge-response over both HELLOs with the pre-shared key.  After it,
+ * a framed, typed message layer: u32 type, u32 length (big-endian), body.
+ * Every type's length is checked exactly (or against its bounds) before use.
+ *
+ * The connection object (`struct rnet_conn`) never blocks and owns no
+ * thread: the caller polls `rnet_conn_fd()`, calls `rnet_conn_feed()` when
+ * readable, `rnet_conn_flush()` when writable (or `rnet_conn_want_write()`),
+ * and `rnet_conn_tick()` with its clock so heartbeats go out and a silent
+ * peer is detected.  Time is always passed in (milliseconds, any monotonic
+ * origin) so tests drive it without sleeping.
+ *
+ * Errors: 0 or negative (-errno for a failed system call, RNET_E* for bad
+ * data, refused peers, timeouts); the message is in the caller's remus_err.
+ * See docs/transport.md for the wire format.
+ */
+#ifndef REMUS_NET_H
+#define REMUS_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+#define RNET_VERSION        1u
+#define RNET_MAGIC          "REMUSRPL"      /* 8 bytes, no NUL on the wire */
+#define RNET_NONCE_LEN      32u
+#define RNET_MAC_LEN        32u             /* HMAC-SHA256 */
+#define RNET_HDR_LEN        8u              /* u32 type, u32 length */
+#define RNET_BODY_MAX       (1u << 20)      /* largest frame body */
+#define RNET_NAME_MAX       64u             /* guest name field, NUL incl. */
+#define RNET_HV_MAX         16u             /* hv driver name field */
+#define RNET_ERRTEXT_MAX    256u            /* ERROR frame body */
+#define RNET_KEY_MIN        16u
+#define RNET_KEY_MAX        4096u
+
+enum rnet_error {
+	RNET_EPROTO    = -3001,  /* malformed frame or message from the peer */
+	RNET_EVERSION  = -3002,  /* protocol version or magic mismatch */
+	RNET_ECAPS     = -3003,  /* capability or guest identity mismatch */
+	RNET_EAUTH     = -3004,  /* authentication failed (wrong or no key) */
+	RNET_EKEY      = -3005,  /* our key file is unusable */
+	RNET_ETIMEOUT  = -3006,  /* peer silent past the timeout / deadline */
+	RNET_ECLOSED   = -3007,  /* peer closed the connection */
+	RNET_EREFUSED  = -3008,  /* peer sent an ERROR frame (its text in err) */
+	RNET_ETLS      = -3009,  /* TLS layer failure */
+	RNET_ENOBUFS   = -3010,  /* output queue above its bound: back off */
+};
+
+/* Frame types.  Handshake frames first, then the session channels. */
+enum rnet_msg_type {
+	RNET_MSG_HELLO       = 1,   /* exact RNET_HELLO_LEN (version 1) */
+	RNET_MSG_AUTH        = 2,   /* exact RNET_MAC_LEN */
+	RNET_MSG_ERROR       = 3,   /* u32 code (-RNET_E*), 1..RNET_ERRTEXT_MAX text */
+	RNET_MSG_STREAM      = 16,  /* 1..RNET_BODY_MAX migration-stream bytes */
+	RNET_MSG_STREAM_ZLIB = 17,  /* u32 raw length + zlib data */
+	RNET_MSG_ACK         = 18,  /* exact 8: u64 checkpoint number */
+	RNET_MSG_HEARTBEAT   = 19,  /* exact 8: u64 sender sequence */
+	RNET_MSG_DISK        = 20,  /* 1..RNET_BODY_MAX opaque diskrep bytes */
+	RNET_MSG_BYE         = 21,  /* exact 4: u32 reason, clean shutdown */
+};
+
+enum rnet_compress {
+	RNET_COMPRESS_NONE  = 0,
+	RNET_COMPRESS_ZLIB  = 1,
+	RNET_COMPRESS_DELTA = 2,    /* done by the engine; rnet just carries it */
+	RNET_COMPRESS_COUNT
+};
+#define RNET_COMPRESS_BIT(k) (1u << (k))
+
+enum rnet_diskrep {
+	RNET_DISKREP_NONE = 0,
+	RNET_DISKREP_BUILTIN = 1,
+	RNET_DISKREP_DRBD = 2,
+	RNET_DISKREP_COUNT
+};
+
+#define RNET_CAP_XENSTORE 0x1u      /* xenstore records in the stream */
+
+/* What one side offers; the primary's `compress` is the session's choice. */
+struct rnet_caps {
+	uint32_t compress_mask;     /* RNET_COMPRESS_BIT() of kinds understood */
+	uint32_t compress;          /* enum rnet_compress wanted (primary) */
+	uint32_t flags;             /* RNET_CAP_* */
+	uint8_t diskrep;            /* enum rnet_diskrep */
+	char hv[RNET_HV_MAX];       /* hypervisor driver name ("pvm", "xen") */
+	char guest[RNET_NAME_MAX];  /* guest identity */
+};
+
+/* A decoded HELLO (see rnet_hello_parse). */
+#define RNET_HELLO_LEN 136u
+struct rnet_hello {
+	uint16_t version;
+	struct rnet_caps caps;
+	uint8_t nonce[RNET_NONCE_LEN];
+};
+
+/* Pre-shared key, loaded from a file that must be mode 0600 (or stricter)
+ * and owned by the effective user. */
+struct rnet_key {
+	uint8_t bytes[RNET_KEY_MAX];
+	size_t len;
+};
+
+struct rnet_params {
+	const struct rnet_key *key;
+	struct rnet_caps caps;
+	bool tls;                   /* wrap in TLS 1.3 with the PSK */
+	uint32_t hb_interval_ms;    /* 0: RNET_HB_INTERVAL_DEFAULT */
+	uint32_t hb_timeout_ms;     /* 0: RNET_HB_TIMEOUT_DEFAULT */
+	uint32_t handshake_ms;      /* 0: RNET_HANDSHAKE_DEFAULT */
+	size_t outq_max;            /* 0: RNET_OUTQ_DEFAULT */
+};
+#define RNET_HB_INTERVAL_DEFAULT 20u
+#define RNET_HB_TIMEOUT_DEFAULT  200u
+#define RNET_HANDSHAKE_DEFAULT   5000u
+#define RNET_OUTQ_DEFAULT        (64u << 20)
+
+/* One received message; `body` points into the connection's buffer and is
+ * valid until the next feed/next call on that connection. */
+struct rnet_msg {
+	uint32_t type;
+	uint32_t len;
+	const uint8_t *body;
+	uint64_t u64;               /* ACK / HEARTBEAT value, decoded */
+};
+
+struct rnet_stats {
+	uint64_t frames_tx, frames_rx;
+	uint64_t bytes_tx, bytes_rx;            /* wire bytes incl. headers */
+	uint64_t stream_bytes_tx, stream_bytes_rx;  /* payload before zlib */
+	uint64_t heartbeats_tx, heartbeats_rx;
+	uint64_t last_rx_ms;
+};
+
+struct rnet_conn;
+
+/* ---- keys ---------------------------------------------------------- */
+int rnet_key_load(const char *path, struct rnet_key *key, struct remus_err *err);
+
+/* ---- pure codecs (fuzzed) ------------------------------------------ */
+/* Parse a frame header+body at the front of `buf`.  Returns 1 with *msg
+ * and *consumed set, 0 if more bytes are needed, or RNET_EPROTO (unknown
+ * type, bad length for the type, oversized) — an oversized header is
+ * refused as soon as its 8 bytes are in. */
+int rnet_frame_parse(const uint8_t *buf, size_t len, struct rnet_msg *msg,
+		     size_t *consumed, struct remus_err *err);
+/* Encode a frame header for `type` with body length `len` into hdr[8]. */
+void rnet_frame_header(uint8_t hdr[RNET_HDR_LEN], uint32_t type, uint32_t len);
+
+int rnet_hello_encode(const struct rnet_hello *h, uint8_t out[RNET_HELLO_LEN]);
+int rnet_hello_parse(const uint8_t *body, size_t len, struct rnet_hello *h,
+		     struct remus_err *err);
+/* Is `peer` (backup's HELLO) compatible with `self` (primary's HELLO)?
+ * RNET_ECAPS naming the first mismatch otherwise. */
+int rnet_caps_check(const struct rnet_caps *primary,
+		    const struct rnet_caps *backup, struct remus_err *err);
+/* Inflate a STREAM_ZLIB body into out (capacity RNET_BODY_MAX); *out_len
+ * is set to the declared raw length, which must match exactly. */
+int rnet_zlib_unpack(const uint8_t *body, size_t len, uint8_t *out,
+		     size_t out_cap, size_t *out_len, struct remus_err *err);
+
+const char *rnet_compress_name(uint32_t kind);
+const char *rnet_diskrep_name(uint32_t kind);
+
+/* ---- connection setup (blocking up to params->handshake_ms) --------- */
+/* Simple callers and tests; a daemon serving several guests should use the
+ * non-blocking rnet_hs_* form below so a silent peer cannot stall it. */
+/* Primary side: connect to host:port, handshake, authenticate. */
+int rnet_connect(const char *host, uint16_t port, const struct rnet_params *p,
+		 struct rnet_conn **out, struct remus_err *err);
+/* Listening socket for the backup side (SO_REUSEADDR, non-blocking). */
+int rnet_listen(const char *addr, uint16_t port, struct remus_err *err);
+/* Backup side: accept one peer on `lfd` and handshake. */
+int rnet_accept(int lfd, const struct rnet_params *p, struct rnet_conn **out,
+		struct remus_err *err);
+/* Handshake on an already-connected socket (takes ownership of fd, also on
+ * failure).  `primary` selects the role.  Used by the two above and by
+ * tests over socketpairs. */
+int rnet_handshake_fd(int fd, bool primary, const struct rnet_params *p,
+		      struct rnet_conn **out, struct remus_err *err);
+
+/* ---- non-blocking handshake, for a daemon's poll loop ---------------- */
+/* The same handshake as a state machine: start it on a connected socket
+ * (takes fd, closed on failure), then call step whenever the socket shows
+ * rnet_hs_events() or the rnet_hs_next_ms() deadline is due.  step returns
+ * 0 in progress, 1 with *conn set (then call rnet_conn_next once: TLS may
+ * already hold data), or <0 (timeout, refusal, wrong key...).  The params'
+ * key must outlive the handshake.  Always rnet_hs_free() afterwards. */
+struct rnet_hs;
+int rnet_hs_start(int fd, bool primary, const struct rnet_params *p, uint64_t now_ms,
+		  struct rnet_hs **out, struct remus_err *err);
+int rnet_hs_step(struct rnet_hs *hs, uint64_t now_ms, struct rnet_conn **conn,
+		 struct remus_err *err);
+int rnet_hs_fd(const struct rnet_hs *hs);
+short rnet_hs_events(const struct rnet_hs *hs);
+uint32_t rnet_hs_next_ms(const struct rnet_hs *hs, uint64_t now_ms);
+void rnet_hs_free(struct rnet_hs *hs);
+/* Backup: accept one pending peer and start its handshake; -EAGAIN if
+ * nobody waits. */
+int rnet_accept_start(int lfd, const struct rnet_params *p, uint64_t now_ms,
+		      struct rnet_hs **out, struct remus_err *err);
+
+/* ---- established connection (non-blocking) ------------------------- */
+int rnet_conn_fd(const struct rnet_conn *c);
+/* The capabilities both sides agreed on (the peer's HELLO). */
+const struct rnet_caps *rnet_conn_peer_caps(const struct rnet_conn *c);
+uint32_t rnet_conn_compress(const struct rnet_conn *c);
+/* Read what the socket has; RNET_ECLOSED on EOF. */
+int rnet_conn_feed(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err);
+/* Next complete message (1), none yet (0), or an error.  Heartbeats are
+ * consumed here (they only prove liveness) and never returned; zlib
+ * stream frames are returned inflated as RNET_MSG_STREAM. */
+int rnet_conn_next(struct rnet_conn *c, struct rnet_msg *msg, struct remus_err *err);
+/* Queue messages; RNET_ENOBUFS when the output queue is over its bound. */
+int rnet_conn_send_stream(struct rnet_conn *c, const void *buf, size_t len,
+			  struct remus_err *err);
+int rnet_conn_send_disk(struct rnet_conn *c, const void *buf, size_t len,
+			struct remus_err *err);
+int rnet_conn_send_ack(struct rnet_conn *c, uint64_t ckpt, struct remus_err *err);
+int rnet_conn_send_bye(struct rnet_conn *c, uint32_t reason, struct remus_err *err);
+/* Write queued bytes; 0 when everything is out, 1 when some remain. */
+int rnet_conn_flush(struct rnet_conn *c, struct remus_err *err);
+bool rnet_conn_want_write(const struct rnet_conn *c);
+/* Queue a heartbeat when due; RNET_ETIMEOUT when nothing was received for
+ * longer than the timeout. */
+int rnet_conn_tick(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err);
+/* Milliseconds from now_ms until tick() next has work (poll timeout). */
+uint32_t rnet_conn_next_tick_ms(const struct rnet_conn *c, uint64_t now_ms);
+void rnet_conn_stats(const struct rnet_conn *c, struct rnet_stats *st);
+void rnet_conn_free(struct rnet_conn *c);
+
+/* CLOCK_MONOTONIC in milliseconds, for callers without their own clock. */
+uint64_t rnet_now_ms(void);
+
+#endif

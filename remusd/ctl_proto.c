@@ -1,0 +1,309 @@
+/* Control-protocol codec: one encoder and one decoder per message kind,
+ * a table of length rules, and nothing accepted that is not exact. */
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include "remusd/ctl_proto.h"
+
+/* Big-endian field access through memcpy (the buffers are unaligned). */
+static void put16(uint8_t *p, uint16_t v) { v = htobe16(v); memcpy(p, &v, 2); }
+static void put32(uint8_t *p, uint32_t v) { v = htobe32(v); memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { v = htobe64(v); memcpy(p, &v, 8); }
+static uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return be16toh(v); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return be32toh(v); }
+static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return be64toh(v); }
+
+#define GUEST_BODY    CTL_GUEST_MAX
+#define PROTECT_BODY  (CTL_GUEST_MAX + CTL_PEER_MAX + 4)
+#define PROGRESS_BODY (CTL_GUEST_MAX + 8 + 16)
+
+struct ctl_rule {
+	uint16_t type;
+	const char *name;
+	uint32_t min, max;
+	bool guest_required;
+};
+
+static const struct ctl_rule ctl_rules[] = {
+	{ CTL_LIST, "LIST", 0, 0, false },
+	{ CTL_STATUS, "STATUS", GUEST_BODY, GUEST_BODY, false },
+	{ CTL_STATS, "STATS", GUEST_BODY, GUEST_BODY, false },
+	{ CTL_PROTECT, "PROTECT", PROTECT_BODY, PROTECT_BODY, true },
+	{ CTL_UNPROTECT, "UNPROTECT", GUEST_BODY, GUEST_BODY, true },
+	{ CTL_FAILOVER, "FAILOVER", GUEST_BODY, GUEST_BODY, true },
+	{ CTL_EVACUATE, "EVACUATE", GUEST_BODY, GUEST_BODY, true },
+	{ CTL_CHECK, "CHECK", GUEST_BODY, GUEST_BODY, true },
+	{ CTL_START, "START", GUEST_BODY, GUEST_BODY, true },
+	{ CTL_REPLY, "REPLY", 8, CTL_BODY_MAX, false },
+	{ CTL_PROGRESS, "PROGRESS", PROGRESS_BODY, PROGRESS_BODY, true },
+	{ CTL_CHECK_REPLY, "CHECK_REPLY", 8, 8, false },
+};
+
+static const struct ctl_rule *ctl_rule_of(uint16_t type)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(ctl_rules) / sizeof(ctl_rules[0]); i++)
+		if (ctl_rules[i].type == type)
+			return &ctl_rules[i];
+	return NULL;
+}
+
+/* Message name for errors and logs. */
+const char *ctl_type_name(uint16_t type)
+{
+	const struct ctl_rule *r = ctl_rule_of(type);
+
+	return r ? r->name : "unknown";
+}
+
+/* Text of one `check` reason bit, from the fixed list. */
+const char *ctl_check_reason(uint32_t bit)
+{
+	static const char *const reasons[] = {
+		"no such guest", "guest not running", "already protected",
+		"no peer configured", "peer unreachable", "peer refused the handshake",
+		"no usable key file", "network buffering unavailable",
+		"disk replication unavailable", "hypervisor driver cannot checkpoint",
+		"needs --unsafe",
+	};
+	unsigned i;
+
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (bit == 1u << i)
+			return reasons[i];
+	return NULL;
+}
+
+/* Lay out a header; -ENOSPC if the message would not fit in cap. */
+static int ctl_put_header(uint8_t *buf, size_t cap, uint16_t type, uint32_t seq, size_t body)
+{
+	if (body > CTL_BODY_MAX || cap < CTL_HDR_LEN + body)
+		return -ENOSPC;
+	memset(buf, 0, CTL_HDR_LEN + body);
+	put32(buf, CTL_MAGIC);
+	put16(buf + 4, CTL_VERSION);
+	put16(buf + 6, type);
+	put32(buf + 8, (uint32_t)body);
+	put32(buf + 12, seq);
+	return (int)(CTL_HDR_LEN + body);
+}
+
+/* Copy a string into a zero-padded field; -EINVAL when it does not fit. */
+static int ctl_put_field(uint8_t *f, size_t cap, const char *s)
+{
+	size_t n = s ? strnlen(s, cap) : 0;
+
+	if (n == cap)
+		return -EINVAL;
+	if (n)
+		memcpy(f, s, n);
+	return 0;
+}
+
+/* LIST: no body. */
+int ctl_encode_list(uint8_t *buf, size_t cap, uint32_t seq)
+{
+	return ctl_put_header(buf, cap, CTL_LIST, seq, 0);
+}
+
+/* The requests whose body is only a guest name. */
+int ctl_encode_guest_req(uint8_t *buf, size_t cap, uint16_t type, uint32_t seq,
+			 const char *guest)
+{
+	const struct ctl_rule *r = ctl_rule_of(type);
+	int n;
+
+	if (r == NULL || r->max != GUEST_BODY || r->type == CTL_PROGRESS)
+		return -EINVAL;
+	n = ctl_put_header(buf, cap, type, seq, GUEST_BODY);
+	if (n < 0 || ctl_put_field(buf + CTL_HDR_LEN, CTL_GUEST_MAX, guest) < 0)
+		return n < 0 ? n : -EINVAL;
+	return n;
+}
+
+/* PROTECT: guest, peer and the unsafe options the user accepted. */
+int ctl_encode_protect(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
+		       const char *peer, uint32_t unsafe)
+{
+	uint8_t *b = buf + CTL_HDR_LEN;
+	int n = ctl_put_header(buf, cap, CTL_PROTECT, seq, PROTECT_BODY);
+
+	if (n < 0)
+		return n;
+	if (ctl_put_field(b, CTL_GUEST_MAX, guest) < 0 ||
+	    ctl_put_field(b + CTL_GUEST_MAX, CTL_PEER_MAX, peer) < 0)
+		return -EINVAL;
+	put32(b + CTL_GUEST_MAX + CTL_PEER_MAX, unsafe);
+	return n;
+}
+
+/* The final answer to a request: code plus text or JSON. */
+int ctl_encode_reply(uint8_t *buf, size_t cap, uint32_t seq, int32_t code,
+		     uint32_t format, const char *payload, size_t len)
+{
+	int n;
+
+	if (len > CTL_BODY_MAX - 8)
+		return -ENOSPC;
+	n = ctl_put_header(buf, cap, CTL_REPLY, seq, 8 + len);
+	if (n < 0)
+		return n;
+	put32(buf + CTL_HDR_LEN, (uint32_t)code);
+	put32(buf + CTL_HDR_LEN + 4, format);
+	if (len)
+		memcpy(buf + CTL_HDR_LEN + 8, payload, len);
+	return n;
+}
+
+/* Sync progress for protect's progress bar. */
+int ctl_encode_progress(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
+			uint32_t phase, uint64_t done, uint64_t total)
+{
+	uint8_t *b = buf + CTL_HDR_LEN;
+	int n = ctl_put_header(buf, cap, CTL_PROGRESS, seq, PROGRESS_BODY);
+
+	if (n < 0)
+		return n;
+	if (ctl_put_field(b, CTL_GUEST_MAX, guest) < 0)
+		return -EINVAL;
+	put32(b + CTL_GUEST_MAX, phase);
+	put64(b + CTL_GUEST_MAX + 8, done);
+	put64(b + CTL_GUEST_MAX + 16, total);
+	return n;
+}
+
+/* The reasons a guest cannot be protected. */
+int ctl_encode_check_reply(uint8_t *buf, size_t cap, uint32_t seq, uint32_t reasons)
+{
+	int n = ctl_put_header(buf, cap, CTL_CHECK_REPLY, seq, 8);
+
+	if (n >= 0)
+		put32(buf + CTL_HDR_LEN, reasons);
+	return n;
+}
+
+/* Judge a header before reading any body: magic, version, type, length. */
+int ctl_parse_header(const uint8_t *buf, size_t len, uint16_t *type, uint32_t *body_len,
+		     struct remus_err *err)
+{
+	const struct ctl_rule *r;
+	uint32_t blen;
+
+	if (len < CTL_HDR_LEN)
+		return remus_err_set(err, CTL_EPROTO, "control message of %zu bytes: header is %u",
+				     len, CTL_HDR_LEN);
+	if (get32(buf) != CTL_MAGIC)
+		return remus_err_set(err, CTL_EPROTO, "not a remus control message (bad magic)");
+	if (get16(buf + 4) != CTL_VERSION)
+		return remus_err_set(err, CTL_EPROTO,
+				     "control protocol version %u, this side speaks %u",
+				     get16(buf + 4), CTL_VERSION);
+	*type = get16(buf + 6);
+	r = ctl_rule_of(*type);
+	if (r == NULL)
+		return remus_err_set(err, CTL_EPROTO, "unknown control message type %u", *type);
+	blen = get32(buf + 8);
+	if (blen < r->min || blen > r->max)
+		return remus_err_set(err, CTL_EPROTO, "%s body of %u bytes, allowed %u..%u",
+				     r->name, blen, r->min, r->max);
+	*body_len = blen;
+	return 0;
+}
+
+/* A name field: NUL-terminated inside, identifier characters, zero tail. */
+static int ctl_get_field(const uint8_t *f, size_t cap, bool ident, bool required,
+			 const char *what, char *out, struct remus_err *err)
+{
+	size_t n = strnlen((const char *)f, cap), i;
+
+	if (n == cap)
+		return remus_err_set(err, CTL_EPROTO, "%s field not terminated", what);
+	if (n == 0 && required)
+		return remus_err_set(err, CTL_EPROTO, "%s field empty", what);
+	for (i = 0; i < n; i++) {
+		char c = (char)f[i];
+		bool ok = ident ? ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				   (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')
+				: (f[i] > 0x20 && f[i] < 0x7f);
+		if (!ok)
+			return remus_err_set(err, CTL_EPROTO, "%s has a bad character at %zu", what, i);
+	}
+	for (; i < cap; i++)
+		if (f[i] != 0)
+			return remus_err_set(err, CTL_EPROTO, "%s padding not zero", what);
+	memcpy(out, f, n + 1);
+	return 0;
+}
+
+/* Decode the body of the types that carry more than a guest name. */
+static int ctl_parse_body(const uint8_t *b, uint32_t blen, struct ctl_msg *m,
+			  struct remus_err *err)
+{
+	switch (m->type) {
+	case CTL_PROTECT:
+		m->unsafe = get32(b + CTL_GUEST_MAX + CTL_PEER_MAX);
+		if (m->unsafe & ~CTL_UNSAFE_ALL)
+			return remus_err_set(err, CTL_EPROTO, "PROTECT unsafe flags 0x%x unknown",
+					     m->unsafe);
+		return ctl_get_field(b + CTL_GUEST_MAX, CTL_PEER_MAX, false, false, "peer",
+				     m->peer, err);
+	case CTL_REPLY:
+		m->code = (int32_t)get32(b);
+		m->format = get32(b + 4);
+		if (m->format > CTL_FMT_JSON)
+			return remus_err_set(err, CTL_EPROTO, "REPLY format %u unknown", m->format);
+		m->payload = (const char *)b + 8;
+		m->payload_len = blen - 8;
+		if (memchr(m->payload, '\0', m->payload_len) != NULL)
+			return remus_err_set(err, CTL_EPROTO, "REPLY payload contains a NUL byte");
+		return 0;
+	case CTL_PROGRESS:
+		m->phase = get32(b + CTL_GUEST_MAX);
+		m->done = get64(b + CTL_GUEST_MAX + 8);
+		m->total = get64(b + CTL_GUEST_MAX + 16);
+		if (m->phase < CTL_PHASE_MEMORY || m->phase > CTL_PHASE_FIRST_CKPT ||
+		    get32(b + CTL_GUEST_MAX + 4) != 0 || m->done > m->total)
+			return remus_err_set(err, CTL_EPROTO,
+					     "PROGRESS phase %u, %llu of %llu: inconsistent", m->phase,
+					     (unsigned long long)m->done, (unsigned long long)m->total);
+		return 0;
+	case CTL_CHECK_REPLY:
+		m->reasons = get32(b);
+		if ((m->reasons & ~CTL_CHECK_ALL) || get32(b + 4) != 0)
+			return remus_err_set(err, CTL_EPROTO, "CHECK_REPLY reasons 0x%x unknown",
+					     m->reasons);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* Decode one whole message, checking every field. */
+int ctl_parse(const uint8_t *buf, size_t len, struct ctl_msg *m, struct remus_err *err)
+{
+	const struct ctl_rule *r;
+	uint32_t blen = 0;
+	uint16_t type = 0;
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	rc = ctl_parse_header(buf, len, &type, &blen, err);
+	if (rc < 0)
+		return rc;
+	if (len != CTL_HDR_LEN + (size_t)blen)
+		return remus_err_set(err, CTL_EPROTO, "%s message is %zu bytes, header says %u",
+				     ctl_type_name(type), len, CTL_HDR_LEN + blen);
+	r = ctl_rule_of(type);
+	m->type = type;
+	m->seq = get32(buf + 12);
+	if (r->max >= GUEST_BODY && type != CTL_REPLY) {
+		rc = ctl_get_field(buf + CTL_HDR_LEN, CTL_GUEST_MAX, true, r->guest_required,
+				   "guest", m->guest, err);
+		if (rc < 0)
+			return remus_err_wrap(err, "%s", r->name);
+	}
+	rc = ctl_parse_body(buf + CTL_HDR_LEN, blen, m, err);
+	return rc < 0 ? remus_err_wrap(err, "%s", r->name) : 0;
+}

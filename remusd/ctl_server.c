@@ -1,0 +1,180 @@
+/* A small poll()-driven control server: accepts clients, splits their
+ * messages, hands good ones to the handler and turns bad ones away. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "remusd/ctl_proto.h"
+
+#define CTL_SEND_TIMEOUT_MS 1000u
+
+struct ctl_server {
+	int lfd;
+	char path[108];
+	ctl_handler fn;
+	void *arg;
+	struct ctl_conn *clients[CTL_SERVER_MAX_CLIENTS];
+	struct ctl_server_stats st;
+};
+
+/* Listen on the control socket with no clients yet. */
+int ctl_server_new(const char *path, ctl_handler fn, void *arg, struct ctl_server **out,
+		   struct remus_err *err)
+{
+	struct ctl_server *s;
+	int fd;
+
+	*out = NULL;
+	if (strlen(path) >= sizeof(s->path))
+		return remus_err_set(err, -ENAMETOOLONG, "control socket path %s too long", path);
+	fd = ctl_listen(path, err);
+	if (fd < 0)
+		return fd;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		close(fd);
+		unlink(path);
+		return remus_err_sys(err, ENOMEM, "control server");
+	}
+	s->lfd = fd;
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	s->fn = fn;
+	s->arg = arg;
+	*out = s;
+	return 0;
+}
+
+/* Drop one client slot. */
+static void ctl_server_drop(struct ctl_server *s, unsigned i)
+{
+	ctl_conn_free(s->clients[i]);
+	s->clients[i] = NULL;
+	s->st.clients--;
+}
+
+/* Tell a misbehaving client what was wrong, then let it go. */
+static void ctl_server_refuse(struct ctl_server *s, unsigned i, const struct remus_err *why)
+{
+	uint8_t buf[CTL_HDR_LEN + 8 + REMUS_ERR_MSG_MAX];
+	struct remus_err ignored = { 0 };
+	int n;
+
+	n = ctl_encode_reply(buf, sizeof(buf), 0, CTL_EPROTO, CTL_FMT_TEXT, why->msg,
+			     strlen(why->msg));
+	if (n > 0)
+		(void)ctl_conn_send(s->clients[i], buf, (size_t)n, 100, &ignored);
+	s->st.refused++;
+	ctl_server_drop(s, i);
+}
+
+/* Accept everyone waiting; past the client limit, newcomers are closed. */
+static void ctl_server_accept_all(struct ctl_server *s)
+{
+	struct remus_err err = { 0 };
+	struct ctl_conn *c;
+	unsigned i;
+	int rc;
+
+	for (;;) {
+		rc = ctl_accept(s->lfd, &c, &err);
+		if (rc == -EAGAIN)
+			return;
+		if (rc < 0) {
+			s->st.refused++;
+			if (rc != CTL_EPERM)
+				return;
+			continue;
+		}
+		for (i = 0; i < CTL_SERVER_MAX_CLIENTS && s->clients[i] != NULL; i++)
+			;
+		if (i == CTL_SERVER_MAX_CLIENTS) {
+			ctl_conn_free(c);
+			s->st.refused++;
+			continue;
+		}
+		s->clients[i] = c;
+		s->st.accepted++;
+		s->st.clients++;
+	}
+}
+
+/* Read and dispatch everything one client has sent. */
+static int ctl_server_serve(struct ctl_server *s, unsigned i)
+{
+	struct remus_err err = { 0 };
+	struct ctl_msg m;
+	int rc, handled = 0;
+
+	for (;;) {
+		rc = ctl_conn_recv(s->clients[i], &m, &err);
+		if (rc == 0)
+			return handled;
+		if (rc < 0) {
+			if (rc == CTL_EPROTO)
+				ctl_server_refuse(s, i, &err);
+			else
+				ctl_server_drop(s, i);
+			return handled;
+		}
+		if (m.type >= CTL_REPLY) {
+			remus_err_set(&err, CTL_EPROTO, "%s is not a request", ctl_type_name(m.type));
+			ctl_server_refuse(s, i, &err);
+			return handled;
+		}
+		s->st.requests++;
+		handled++;
+		if (s->fn(s->arg, s->clients[i], &m) < 0) {
+			ctl_server_drop(s, i);
+			return handled;
+		}
+	}
+}
+
+/* One round of the loop: serve readable clients, then accept newcomers. */
+int ctl_server_poll(struct ctl_server *s, int timeout_ms, struct remus_err *err)
+{
+	struct pollfd pfd[1 + CTL_SERVER_MAX_CLIENTS];
+	unsigned idx[1 + CTL_SERVER_MAX_CLIENTS], n = 1, k;
+	int rc, handled = 0;
+
+	pfd[0] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
+	for (k = 0; k < CTL_SERVER_MAX_CLIENTS; k++) {
+		if (s->clients[k] == NULL)
+			continue;
+		pfd[n] = (struct pollfd){ .fd = ctl_conn_fd(s->clients[k]), .events = POLLIN };
+		idx[n++] = k;
+	}
+	rc = poll(pfd, n, timeout_ms);
+	if (rc < 0)
+		return errno == EINTR ? 0 : remus_err_sys(err, errno, "poll");
+	for (k = 1; k < n; k++)
+		if (pfd[k].revents)
+			handled += ctl_server_serve(s, idx[k]);
+	if (pfd[0].revents & POLLIN)
+		ctl_server_accept_all(s);
+	return handled;
+}
+
+/* Counters for tests and remusctl stats. */
+void ctl_server_stats(const struct ctl_server *s, struct ctl_server_stats *st)
+{
+	*st = s->st;
+}
+
+/* Shut the server down and remove the socket file. */
+void ctl_server_free(struct ctl_server *s)
+{
+	unsigned i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < CTL_SERVER_MAX_CLIENTS; i++)
+		if (s->clients[i] != NULL)
+			ctl_conn_free(s->clients[i]);
+	close(s->lfd);
+	unlink(s->path);
+	free(s);
+}

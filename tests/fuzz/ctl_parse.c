@@ -1,0 +1,47 @@
+/* libFuzzer target: the control-protocol decoder, header-first as the
+ * server reads, then whole messages; accepted requests must re-encode. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "remusd/ctl_proto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static uint8_t again[CTL_MSG_MAX];
+	struct remus_err err = { 0 };
+	struct ctl_msg m;
+	uint32_t blen = 0;
+	uint16_t type = 0;
+	int n = -1;
+
+	if (ctl_parse_header(data, size, &type, &blen, &err) == 0 && blen > CTL_BODY_MAX)
+		abort();
+	if (ctl_parse(data, size, &m, &err) != 0)
+		return 0;
+	switch (m.type) {
+	case CTL_LIST:
+		n = ctl_encode_list(again, sizeof(again), m.seq);
+		break;
+	case CTL_PROTECT:
+		n = ctl_encode_protect(again, sizeof(again), m.seq, m.guest, m.peer, m.unsafe);
+		break;
+	case CTL_REPLY:
+		n = ctl_encode_reply(again, sizeof(again), m.seq, m.code, m.format, m.payload,
+				     m.payload_len);
+		break;
+	case CTL_PROGRESS:
+		n = ctl_encode_progress(again, sizeof(again), m.seq, m.guest, m.phase, m.done, m.total);
+		break;
+	case CTL_CHECK_REPLY:
+		n = ctl_encode_check_reply(again, sizeof(again), m.seq, m.reasons);
+		break;
+	default:
+		n = ctl_encode_guest_req(again, sizeof(again), m.type, m.seq, m.guest);
+		break;
+	}
+	if (n < 0 || (size_t)n != size || memcmp(again, data, size) != 0)
+		abort();
+	return 0;
+}

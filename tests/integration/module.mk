@@ -1,0 +1,2 @@
+# Build-system checks owned by the foundation: install layout, deps script.
+INTEG_TESTS += tests/integration/build_install.sh tests/integration/build_deps.sh

@@ -1,0 +1,47 @@
+/* Helpers shared by the rnet unit tests: key files, paired handshakes run
+ * on two threads, and a single-threaded pump between two connections. */
+#ifndef REMUS_TEST_NET_UTIL_H
+#define REMUS_TEST_NET_UTIL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/net.h"
+
+struct side {
+	struct rnet_params p;
+	struct rnet_key key;
+	int fd;
+	bool primary;
+	int rc;
+	struct remus_err err;
+	struct rnet_conn *conn;
+	pthread_t th;
+};
+
+/* A temporary folder holding key files; removed by tkeys_cleanup. */
+struct tkeys {
+	char dir[160];
+	char good[192], other[192];
+};
+
+void tkeys_setup(struct tkeys *k);
+void tkeys_cleanup(struct tkeys *k);
+/* Write `content` to dir/name with `mode`; returns the path in buf. */
+void tkeys_write(struct tkeys *k, const char *name, const char *content, int mode,
+		 char *buf, size_t cap);
+
+/* Default caps and params for a side holding the key at path. */
+void side_init(struct side *s, const char *keypath, bool primary);
+/* Run both handshakes over a socketpair, concurrently. */
+void side_pair_handshake(struct side *pri, struct side *bak);
+void side_free(struct side *s);
+
+/* Move bytes between two connections until `done(arg)` or a bound on
+ * rounds; returns true if done. Messages go to the callback. */
+typedef void (*pump_msg_fn)(void *arg, bool at_primary, const struct rnet_msg *m);
+bool pump(struct rnet_conn *a, struct rnet_conn *b, pump_msg_fn fn, void *arg,
+	  bool (*done)(void *arg), int *err_rc, struct remus_err *err);
+
+#endif
