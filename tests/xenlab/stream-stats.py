@@ -4,7 +4,11 @@
 per checkpoint the number of pages sent.  A lab measurement tool, independent
 of remus's own stream codec, so the two can be compared.
 Usage: stream-stats.py FILE...   (one summary line per file; exit 1 on a
-malformed stream)."""
+malformed stream)
+       stream-stats.py --cut FILE OUT: write to OUT the part of FILE that is a
+       whole stream: up to the libxl END (dropping xl's migration messages that
+       follow it) or, for a Remus stream cut by a failover, up to the last
+       CHECKPOINT_END; print the number of complete checkpoints."""
 import struct
 import sys
 
@@ -68,7 +72,8 @@ def summarise(data):
     ident, version, _opts = struct.unpack(">QII", r.take(16, "libxl header"))
     if ident != LIBXL_IDENT:
         raise Malformed(f"bad libxl header at offset {r.pos - 16}")
-    s = {"libxl_version": version, "checkpoints": 0, "pages": [], "complete": False}
+    s = {"libxl_version": version, "checkpoints": 0, "pages": [], "complete": False,
+         "checkpoints_complete": 0, "valid_end": None}
     pages, mode = 0, "libxl"
     try:
         while True:
@@ -76,11 +81,14 @@ def summarise(data):
                 rtype, _ = r.record("libxl record")
                 if rtype == LIBXL_END:
                     s["complete"] = True
+                    s["valid_end"] = r.pos
                     break
                 if rtype == LIBXL_LIBXC_CONTEXT:
                     s["libxc_version"], s["domain_type"], s["xen"] = libxc_header(r)
                     mode = "libxc"
                 elif rtype == LIBXL_CHECKPOINT_END:
+                    s["checkpoints_complete"] += 1
+                    s["valid_end"] = r.pos
                     mode = "libxc"
             else:
                 rtype, body = r.record("libxc record")
@@ -105,12 +113,25 @@ def summarise(data):
     return s
 
 
+def cut(path, out):
+    """Write the whole-stream prefix of PATH to OUT (see the usage)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    s = summarise(data)
+    if s["valid_end"] is None:
+        raise Malformed("no END and no complete checkpoint")
+    with open(out, "wb") as f:
+        f.write(data[:s["valid_end"]])
+    print(s["checkpoints_complete"])
+
+
 def main(paths):
     rc = 0
     for path in paths:
         try:
             with open(path, "rb") as f:
-                s = summarise(f.read())
+                data = f.read()
+            s = summarise(data)
         except (Malformed, EOFError, struct.error) as e:
             print(f"{path}: MALFORMED: {e}")
             rc = 1
@@ -121,9 +142,16 @@ def main(paths):
         print(f"{path}: ok bytes={s['bytes']} libxc_v{s.get('libxc_version')} xen={s.get('xen')} "
               f"domain_type={s.get('domain_type')} checkpoints={s['checkpoints']} "
               f"first_pages={p[0] if p else 0} mean_pages_after_first={mean} "
-              f"complete={'yes' if s['complete'] else 'no (sender stopped)'}")
+              f"complete={'yes' if s['complete'] else 'no (sender stopped)'} "
+              f"complete_checkpoints={s['checkpoints_complete']} trailing_bytes={len(data) - (s['valid_end'] or 0)}")
     return rc
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--cut":
+        try:
+            cut(sys.argv[2], sys.argv[3])
+        except (Malformed, EOFError, struct.error) as e:
+            sys.exit(f"{sys.argv[2]}: MALFORMED: {e}")
+        sys.exit(0)
     sys.exit(main(sys.argv[1:]))

@@ -38,6 +38,9 @@ sleep 5
 kill -9 "$remus_pid"
 xl destroy "$primary"
 result remus_checkpoints_sent "$(grep -c 'Checkpointed save' "$OUT/remus.log")"
+# The receiver logs each libxl record it processes; type 4 is CHECKPOINT_END,
+# after which it has applied the checkpoint.
+result receiver_checkpoints_applied "$(grep -c 'process_record: Record: 4,' "$OUT/remus.log")"
 check remus_checkpoints test "$(grep -c 'Checkpointed save' "$OUT/remus.log")" -ge 2
 for p in $(pgrep -f 'migrate-receive'); do kill -9 "$p"; done
 xl destroy domu--incoming 2>/dev/null
