@@ -1,0 +1,83 @@
+#!/bin/bash
+# Results of a lab run: one table of every scenario's status, time and
+# recorded figures, then the host-side checks of the captured streams.
+# Usage: report.sh RUN_DIR LAB_DIR BOOT_SECONDS TOTAL_SECONDS; exit 1 when a
+# scenario failed, did not finish, or a captured stream was rejected.
+set -uo pipefail
+RUN=$1 LAB=$2 BOOT=$3 TOTAL=$4
+SRC=$(cd "$(dirname "$0")" && pwd)
+BIN=$(cd "$LAB/.." && pwd)/bin
+failed=0
+
+# check_stream FILE: remus-stream must accept the whole-stream part of a
+# capture (xl's migration messages after END and a Remus checkpoint cut by the
+# failover are not stream) and count the same complete checkpoints as the
+# independent reader.
+check_stream() {
+	local f=$1 name whole n out rc applied
+	name=$(basename "$f")
+	whole=$f.whole
+	if ! n=$(python3 "$SRC/stream-stats.py" --cut "$f" "$whole" 2>&1); then
+		printf '    remus-stream check %-16s FAIL (capture unreadable: %s)\n' "$name" "$n"
+		return 1
+	fi
+	out=$("$BIN/remus-stream" check "$whole" 2>&1); rc=$?
+	rm -f "$whole"
+	if [ $rc -ne 0 ]; then
+		printf '    remus-stream check %-16s FAIL (%s)\n' "$name" "$out"
+		return 1
+	fi
+	if [ "$n" -gt 0 ] && ! grep -q "[^0-9]$n complete checkpoints" <<<"$out"; then
+		printf '    remus-stream check %-16s FAIL (expected %s complete checkpoints: %s)\n' "$name" "$n" "$out"
+		return 1
+	fi
+	# Xen's receiver applied every complete checkpoint but perhaps the last,
+	# which the tee can have written just before the sender died.
+	applied=$(awk '$1 == "receiver_checkpoints_applied" { print $2 }' "$RUN/out/20-streams/results" 2>/dev/null)
+	if [ "$name" = remus.stream ] && [ -n "$applied" ] && { [ "$applied" -gt "$n" ] || [ "$applied" -lt $((n - 1)) ]; }; then
+		printf '    remus-stream check %-16s FAIL (%s complete checkpoints in the stream, Xen applied %s)\n' "$name" "$n" "$applied"
+		return 1
+	fi
+	printf '    remus-stream check %-16s PASS (%s)\n' "$name" "${out#*: }"
+}
+
+{
+	printf '\nxenlab results: boot %ss (QEMU start to dom0 ready), whole run %ss\n' "$BOOT" "$TOTAL"
+	printf '%-24s %-6s %s\n' scenario status seconds
+	for s in "$RUN"/stage/in/scenarios/[0-9]*.sh; do
+		name=$(basename "$s" .sh)
+		out=$RUN/out/$name
+		st=$(cat "$out/status" 2>/dev/null || echo none)
+		secs=$(awk '$1 == "scenario_seconds" { print $2 }' "$out/results" 2>/dev/null)
+		case $st in
+		0) verdict=PASS ;;
+		none) verdict=FAIL; secs="did not finish (see $LAB/serial.log)" ;;
+		124|137) verdict=FAIL; secs="timed out after ${secs}s" ;;
+		*) verdict=FAIL ;;
+		esac
+		[ "$verdict" = PASS ] || failed=1
+		printf '%-24s %-6s %s\n' "$name" "$verdict" "${secs:-?}"
+		[ -f "$out/results" ] && grep -v '^scenario_seconds ' "$out/results" | sed 's/^/    /'
+	done
+
+	# Streams captured in dom0 stay in the build tree as fixtures.
+	if [ -d "$RUN/out/20-streams/streams" ]; then
+		rm -rf "$LAB/streams"
+		mv "$RUN/out/20-streams/streams" "$LAB/streams"
+	fi
+	streams=$(ls "$LAB"/streams/*.stream 2>/dev/null)
+	if [ -n "$streams" ]; then
+		printf '\nstreams (kept in %s):\n' "$LAB/streams"
+		# shellcheck disable=SC2086
+		python3 "$SRC/stream-stats.py" $streams | sed "s|$LAB/streams/|    |" || failed=1
+		if [ -x "$BIN/remus-stream" ]; then
+			for f in $streams; do
+				check_stream "$f" || failed=1
+			done
+		else
+			echo "    SKIP remus-stream check: remus-stream is not built on this branch yet (tools/remus-stream)"
+		fi
+	fi
+	[ $failed -eq 0 ] && echo "xenlab-check: PASS" || echo "xenlab-check: FAIL"
+} | tee "$LAB/results.txt"
+grep -q '^xenlab-check: PASS' "$LAB/results.txt"

@@ -1,0 +1,80 @@
+# Helpers shared by the lab scenarios (sourced in dom0; $1 of a scenario is its
+# output folder on the I/O disk).
+OUT=${1:?usage: scenario OUTDIR}
+DOMU_IP=10.77.0.2
+DOMU_CFG=/etc/xen/domu.cfg
+fails=0
+
+# now: seconds since dom0 boot, with centiseconds (monotonic, cheap).
+now() { cut -d' ' -f1 /proc/uptime; }
+ts() { echo "XENLAB [$(now)s] $*"; }
+# result KEY VALUE: one line of the scenario's results table.
+result() { echo "$1 $2" >>"$OUT/results"; sync "$OUT/results"; ts "result $1 = $2"; }
+# check NAME CONDITION-COMMAND...: record a named pass/fail assertion.
+check() {
+	local name=$1; shift
+	if "$@"; then result "check_$name" ok; else result "check_$name" FAIL; fails=$((fails + 1)); fi
+}
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+# counter: the domU service's counter value, or nothing when it did not
+# answer completely (the body comes after the blank line ending the headers).
+counter() {
+	timeout 5 bash -c "exec 3<>/dev/tcp/$DOMU_IP/80 && printf 'GET /cgi-bin/counter HTTP/1.0\r\n\r\n' >&3 && cat <&3" \
+		2>/dev/null | tr -d '\r' | awk 'body && /^[0-9]+$/ { print; exit } /^$/ { body = 1 }'
+}
+
+# wait_service SECONDS: wait until the domU service answers; 0 when it did.
+wait_service() {
+	local until_t v
+	until_t=$(awk -v n="$(now)" -v s="$1" 'BEGIN { print n + s }')
+	while awk -v n="$(now)" -v u="$until_t" 'BEGIN { exit !(n < u) }'; do
+		v=$(counter)
+		[ -n "$v" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# domu_disk: a fresh 16 MiB disk for the guest, on /dev/loop0.
+domu_disk() {
+	losetup -d /dev/loop0 2>/dev/null
+	rm -f /root/domu-disk.img
+	truncate -s 16M /root/domu-disk.img
+	losetup /dev/loop0 /root/domu-disk.img
+}
+
+# domu_up: create the guest and wait for its service; records domu_boot_s.
+domu_up() {
+	local t0
+	domu_disk
+	t0=$(now)
+	xl create "$DOMU_CFG" || return 1
+	wait_service 120 || { ts "domU service did not answer"; tail -n 20 /var/log/xen/console/guest-domu.log; return 1; }
+	result domu_boot_s "$(elapsed "$t0" "$(now)")"
+}
+
+# domain_running NAME: the domain exists and is not paused or shut down.
+domain_running() { xl list "$1" 2>/dev/null | awk 'NR == 2 { exit !($5 !~ /[psc]/) }'; }
+
+# client_poll FILE: in the background, append "time value" for every answer
+# of the domU service, until killed.
+client_poll() {
+	while true; do
+		v=$(counter)
+		[ -n "$v" ] && echo "$(now) $v" >>"$1"
+		sleep 0.5
+	done
+}
+
+# checkpoint_pages LOG: pages sent by each completed checkpoint, one a line
+# (libxc's "Checkpointed save: N/N 100%" progress line).
+checkpoint_pages() { sed -n 's|.*Checkpointed save: \([0-9]*\)/\1 .*100%.*|\1|p' "$1"; }
+
+# remus_log_tail LOG: the sender's and receiver's own messages (no libxl debug).
+remus_log_tail() { grep -v 'libxl: debug' "$1" | tail -n 40; }
+
+finish() {
+	[ "$fails" -eq 0 ] || { ts "$fails check(s) failed"; exit 1; }
+	exit 0
+}
