@@ -20,9 +20,9 @@
 /* Does the mapped header describe this image's geometry? */
 static bool header_matches(const uint8_t *h, uint32_t block_size, uint64_t nr_blocks)
 {
-	return memcmp(h, "RMSDBMAP", 8) == 0 && dr_get_u32(h + 8) == 1 &&
-	    dr_get_u32(h + 12) == block_size && dr_get_u64(h + 16) == nr_blocks &&
-	    dr_get_u64(h + 24) == 0;
+	return memcmp(h, "RMSDBMAP", 8) == 0 && get_le32(h + 8) == 1 &&
+	    get_le32(h + 12) == block_size && get_le64(h + 16) == nr_blocks &&
+	    get_le64(h + 24) == 0;
 }
 
 /* Open or create the bitmap for an image of image_bytes. */
@@ -61,9 +61,9 @@ int dr_bitmap_open(struct dr_bitmap *b, const char *path, uint64_t image_bytes,
 	}
 	if (b->was_reset) {
 		memcpy(b->map, "RMSDBMAP", 8);
-		dr_put_u32(b->map + 8, 1);
-		dr_put_u32(b->map + 12, block_size);
-		dr_put_u64(b->map + 16, b->nr_blocks);
+		put_le32(b->map + 8, 1);
+		put_le32(b->map + 12, block_size);
+		put_le64(b->map + 16, b->nr_blocks);
 		dr_bitmap_set_range(b, 0, image_bytes);
 	}
 	return 0;

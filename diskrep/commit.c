@@ -45,26 +45,26 @@ static int journal_write(const struct dr_commit_ctx *c, struct dr_stage *s,
 		return remus_err_sys(err, errno, "truncate journal");
 	for (size_t i = s->head; i < end; i++)
 		payload += s->recs[i].len;
-	dr_put_u32(hdr + 8, 1);
-	dr_put_u32(hdr + 12, 0);
-	dr_put_u64(hdr + 16, epoch);
-	dr_put_u64(hdr + 24, end - s->head);
-	dr_put_u64(hdr + 32, payload);
-	dr_put_u64(hdr + 40, c->image_bytes);
+	put_le32(hdr + 8, 1);
+	put_le32(hdr + 12, 0);
+	put_le64(hdr + 16, epoch);
+	put_le64(hdr + 24, end - s->head);
+	put_le64(hdr + 32, payload);
+	put_le64(hdr + 40, c->image_bytes);
 	XXH64_reset(&h, 0);
 	if ((rc = jappend(fd, &pos, &h, hdr, sizeof(hdr), err)) < 0)
 		return rc;
 	for (size_t i = s->head; i < end; i++) {
 		const struct dr_stage_rec *r = &s->recs[i];
-		dr_put_u64(rh, r->offset);
-		dr_put_u32(rh + 8, r->len);
+		put_le64(rh, r->offset);
+		put_le32(rh + 8, r->len);
 		if ((rc = dr_stage_read(s, r, buf, err)) < 0 ||
 		    (rc = jappend(fd, &pos, &h, rh, sizeof(rh), err)) < 0 ||
 		    (rc = jappend(fd, &pos, &h, buf, r->len, err)) < 0 ||
 		    (rc = dr_fault(c->fault, "commit:journal-record", err)) < 0)
 			return rc;
 	}
-	dr_put_u64(trl + 8, XXH64_digest(&h));
+	put_le64(trl + 8, XXH64_digest(&h));
 	if ((rc = dr_pwrite_all(fd, trl, sizeof(trl), pos)) < 0)
 		return remus_err_sys(err, rc, "write journal trailer");
 	if ((rc = dr_fault(c->fault, "commit:journal-written", err)) < 0)

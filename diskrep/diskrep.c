@@ -77,34 +77,6 @@ void diskrep_hook_init(struct diskrep_hook *h, const struct diskrep_ops *ops,
 	out->flush = hook_flush;
 }
 
-/* ---- helpers ----------------------------------------------------------- */
-void dr_put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* Little-endian encoders/decoders for the wire and file formats. */
-void dr_put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-uint64_t dr_get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-uint32_t dr_get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
 /* pread/pwrite until done; -errno, or -EIO when a read hits end of file. */
 static int rw_all(int fd, uint8_t *p, size_t len, uint64_t off, bool wr)
 {

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "diskrep/diskrep.h"
+#include "util/bytes.h"
 #include "util/checked.h"
 #include "util/err.h"
 
@@ -60,11 +61,7 @@ int drw_send_block(int fd, uint64_t off, const void *data, size_t len,
 int drw_send_sync_done(int fd, uint64_t epoch, uint64_t blocks_sent,
                        struct remus_err *err);
 
-/* ---- little-endian helpers and whole-buffer I/O ------------------------ */
-void dr_put_u64(uint8_t *p, uint64_t v);
-void dr_put_u32(uint8_t *p, uint32_t v);
-uint64_t dr_get_u64(const uint8_t *p);
-uint32_t dr_get_u32(const uint8_t *p);
+/* ---- whole-buffer I/O (byte order: util/bytes.h) ----------------------- */
 int dr_pread_all(int fd, void *buf, size_t len, uint64_t off);
 int dr_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 int dr_fault(const struct diskrep_fault *f, const char *point,

@@ -27,12 +27,12 @@ static int scan_header(const uint8_t *h, uint64_t file_size, uint64_t image_byte
                        struct dr_journal_info *info, struct remus_err *err)
 {
 	uint64_t want;
-	if (memcmp(h, JMAGIC, 8) != 0 || dr_get_u32(h + 8) != 1 || dr_get_u32(h + 12) != 0)
+	if (memcmp(h, JMAGIC, 8) != 0 || get_le32(h + 8) != 1 || get_le32(h + 12) != 0)
 		return remus_err_set(err, DISKREP_ECORRUPT, "journal header: bad magic/version");
-	info->epoch = dr_get_u64(h + 16);
-	info->nr_records = dr_get_u64(h + 24);
-	info->payload_bytes = dr_get_u64(h + 32);
-	info->image_bytes = dr_get_u64(h + 40);
+	info->epoch = get_le64(h + 16);
+	info->nr_records = get_le64(h + 24);
+	info->payload_bytes = get_le64(h + 32);
+	info->image_bytes = get_le64(h + 40);
 	if (info->image_bytes != image_bytes)
 		return remus_err_set(err, DISKREP_ECORRUPT,
 		    "journal is for a %llu-byte image, this one has %llu",
@@ -55,9 +55,9 @@ static int scan_record_hdr(int fd, uint64_t *pos, uint64_t i, uint64_t image_byt
 	int rc = dr_pread_all(fd, rh, DR_JREC_LEN, *pos);
 	if (rc < 0)
 		return remus_err_sys(err, rc, "read journal record %llu", (unsigned long long)i);
-	*off = dr_get_u64(rh);
-	*len = dr_get_u32(rh + 8);
-	if (dr_get_u32(rh + 12) != 0 || *len > DISKREP_MAX_WRITE ||
+	*off = get_le64(rh);
+	*len = get_le32(rh + 8);
+	if (get_le32(rh + 12) != 0 || *len > DISKREP_MAX_WRITE ||
 	    diskrep_check_range(image_bytes, *off, *len, err) < 0)
 		return remus_err_set(err, DISKREP_ECORRUPT,
 		    "journal record %llu at file offset %llu: offset %llu length %u invalid",
@@ -131,7 +131,7 @@ int dr_journal_scan(int fd, uint64_t image_bytes, struct dr_journal_info *info,
 		rc = remus_err_sys(err, rc, "read journal trailer");
 		goto out;
 	}
-	if (memcmp(trl, JEND, 8) != 0 || dr_get_u64(trl + 8) != hash) {
+	if (memcmp(trl, JEND, 8) != 0 || get_le64(trl + 8) != hash) {
 		rc = remus_err_set(err, DISKREP_ECORRUPT,
 		    "journal of epoch %llu: trailer missing or checksum mismatch",
 		    (unsigned long long)info->epoch);
@@ -150,13 +150,13 @@ out:
 int dr_state_parse(const uint8_t *buf, size_t len, struct dr_state *st,
                    struct remus_err *err)
 {
-	if (len != DR_STATE_LEN || memcmp(buf, SMAGIC, 8) != 0 || dr_get_u32(buf + 8) != 1 ||
-	    dr_get_u64(buf + 32) != XXH64(buf, 32, 0))
+	if (len != DR_STATE_LEN || memcmp(buf, SMAGIC, 8) != 0 || get_le32(buf + 8) != 1 ||
+	    get_le64(buf + 32) != XXH64(buf, 32, 0))
 		return remus_err_set(err, DISKREP_ECORRUPT,
 		    "state file (%zu bytes): bad magic, version or checksum", len);
-	st->flags = dr_get_u32(buf + 12);
-	st->epoch = dr_get_u64(buf + 16);
-	st->image_bytes = dr_get_u64(buf + 24);
+	st->flags = get_le32(buf + 12);
+	st->epoch = get_le64(buf + 16);
+	st->image_bytes = get_le64(buf + 24);
 	if (st->flags & ~DR_STATE_CONSISTENT)
 		return remus_err_set(err, DISKREP_ECORRUPT, "state file: unknown flags %#x", st->flags);
 	return 0;
@@ -189,11 +189,11 @@ int dr_state_store(const char *dir, const struct dr_state *st,
 	int fd = -1, dfd = -1, rc;
 
 	memcpy(buf, SMAGIC, 8);
-	dr_put_u32(buf + 8, 1);
-	dr_put_u32(buf + 12, st->flags);
-	dr_put_u64(buf + 16, st->epoch);
-	dr_put_u64(buf + 24, st->image_bytes);
-	dr_put_u64(buf + 32, XXH64(buf, 32, 0));
+	put_le32(buf + 8, 1);
+	put_le32(buf + 12, st->flags);
+	put_le64(buf + 16, st->epoch);
+	put_le64(buf + 24, st->image_bytes);
+	put_le64(buf + 32, XXH64(buf, 32, 0));
 	snprintf(tmp, sizeof(tmp), "%s/state.tmp", dir);
 	snprintf(path, sizeof(path), "%s/state", dir);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)

@@ -17,7 +17,7 @@ static void put_hdr(uint8_t *h, enum drw_type type, uint32_t body_len)
 	h[0] = (uint8_t)type;
 	h[1] = (uint8_t)(type >> 8);
 	h[2] = h[3] = 0;
-	dr_put_u32(h + 4, body_len);
+	put_le32(h + 4, body_len);
 }
 
 /* Send header + fixed part + optional payload with one writev, retrying
@@ -66,8 +66,8 @@ int drw_send_write(int fd, uint64_t epoch, uint64_t off, const void *data,
                    size_t len, struct remus_err *err)
 {
 	uint8_t f[16];
-	dr_put_u64(f, epoch);
-	dr_put_u64(f + 8, off);
+	put_le64(f, epoch);
+	put_le64(f + 8, off);
 	return send_frame(fd, DRW_WRITE, f, sizeof(f), data, len, err);
 }
 
@@ -75,7 +75,7 @@ int drw_send_write(int fd, uint64_t epoch, uint64_t off, const void *data,
 int drw_send_epoch_end(int fd, uint64_t epoch, struct remus_err *err)
 {
 	uint8_t f[8];
-	dr_put_u64(f, epoch);
+	put_le64(f, epoch);
 	return send_frame(fd, DRW_EPOCH_END, f, sizeof(f), NULL, 0, err);
 }
 
@@ -84,8 +84,8 @@ int drw_send_sync_begin(int fd, uint64_t image_bytes, uint32_t block_size,
                         struct remus_err *err)
 {
 	uint8_t f[16] = { 0 };
-	dr_put_u64(f, image_bytes);
-	dr_put_u32(f + 8, block_size);
+	put_le64(f, image_bytes);
+	put_le32(f + 8, block_size);
 	return send_frame(fd, DRW_SYNC_BEGIN, f, sizeof(f), NULL, 0, err);
 }
 
@@ -93,8 +93,8 @@ int drw_send_sync_begin(int fd, uint64_t image_bytes, uint32_t block_size,
 int drw_send_hash_req(int fd, uint64_t first, uint32_t count, struct remus_err *err)
 {
 	uint8_t f[16] = { 0 };
-	dr_put_u64(f, first);
-	dr_put_u32(f + 8, count);
+	put_le64(f, first);
+	put_le32(f + 8, count);
 	return send_frame(fd, DRW_HASH_REQ, f, sizeof(f), NULL, 0, err);
 }
 
@@ -105,10 +105,10 @@ int drw_send_hash_reply(int fd, uint64_t first, const uint64_t *hashes,
 	uint8_t f[16 + 8 * DRW_MAX_HASHES] = { 0 };
 	if (count > DRW_MAX_HASHES)
 		return remus_err_set(err, DISKREP_EPROTO, "hash reply of %u blocks", count);
-	dr_put_u64(f, first);
-	dr_put_u32(f + 8, count);
+	put_le64(f, first);
+	put_le32(f + 8, count);
 	for (uint32_t i = 0; i < count; i++)
-		dr_put_u64(f + 16 + 8 * (size_t)i, hashes[i]);
+		put_le64(f + 16 + 8 * (size_t)i, hashes[i]);
 	return send_frame(fd, DRW_HASH_REPLY, f, 16 + 8 * (size_t)count, NULL, 0, err);
 }
 
@@ -117,7 +117,7 @@ int drw_send_block(int fd, uint64_t off, const void *data, size_t len,
                    struct remus_err *err)
 {
 	uint8_t f[8];
-	dr_put_u64(f, off);
+	put_le64(f, off);
 	return send_frame(fd, DRW_BLOCK, f, sizeof(f), data, len, err);
 }
 
@@ -126,8 +126,8 @@ int drw_send_sync_done(int fd, uint64_t epoch, uint64_t blocks_sent,
                        struct remus_err *err)
 {
 	uint8_t f[16];
-	dr_put_u64(f, epoch);
-	dr_put_u64(f + 8, blocks_sent);
+	put_le64(f, epoch);
+	put_le64(f + 8, blocks_sent);
 	return send_frame(fd, DRW_SYNC_DONE, f, sizeof(f), NULL, 0, err);
 }
 
@@ -149,8 +149,8 @@ static int parse_write(const uint8_t *b, size_t n, struct drw_msg *m,
 {
 	if (n < 16)
 		return remus_err_set(err, DISKREP_EPROTO, "WRITE body of %zu bytes < 16", n);
-	m->epoch = dr_get_u64(b);
-	m->offset = dr_get_u64(b + 8);
+	m->epoch = get_le64(b);
+	m->offset = get_le64(b + 8);
 	m->data = b + 16;
 	m->len = n - 16;
 	return check_payload("WRITE", m->len, err);
@@ -162,7 +162,7 @@ static int parse_epoch_end(const uint8_t *b, size_t n, struct drw_msg *m,
 {
 	if (n != 8)
 		return remus_err_set(err, DISKREP_EPROTO, "EPOCH_END body of %zu bytes, want 8", n);
-	m->epoch = dr_get_u64(b);
+	m->epoch = get_le64(b);
 	return 0;
 }
 
@@ -170,10 +170,10 @@ static int parse_epoch_end(const uint8_t *b, size_t n, struct drw_msg *m,
 static int parse_sync_begin(const uint8_t *b, size_t n, struct drw_msg *m,
                             struct remus_err *err)
 {
-	if (n != 16 || dr_get_u32(b + 12) != 0)
+	if (n != 16 || get_le32(b + 12) != 0)
 		return remus_err_set(err, DISKREP_EPROTO, "SYNC_BEGIN body malformed (%zu bytes)", n);
-	m->image_bytes = dr_get_u64(b);
-	m->block_size = dr_get_u32(b + 8);
+	m->image_bytes = get_le64(b);
+	m->block_size = get_le32(b + 8);
 	if (m->block_size < DISKREP_SECTOR || m->block_size > DISKREP_MAX_WRITE ||
 	    m->block_size % DISKREP_SECTOR != 0)
 		return remus_err_set(err, DISKREP_EPROTO, "SYNC_BEGIN block size %u invalid",
@@ -185,10 +185,10 @@ static int parse_sync_begin(const uint8_t *b, size_t n, struct drw_msg *m,
 static int parse_hash_req(const uint8_t *b, size_t n, struct drw_msg *m,
                           struct remus_err *err)
 {
-	if (n != 16 || dr_get_u32(b + 12) != 0)
+	if (n != 16 || get_le32(b + 12) != 0)
 		return remus_err_set(err, DISKREP_EPROTO, "HASH_REQ body malformed (%zu bytes)", n);
-	m->first_block = dr_get_u64(b);
-	m->count = dr_get_u32(b + 8);
+	m->first_block = get_le64(b);
+	m->count = get_le32(b + 8);
 	if (m->count == 0 || m->count > DRW_MAX_HASHES)
 		return remus_err_set(err, DISKREP_EPROTO, "HASH_REQ for %u blocks (1..%u)",
 		    m->count, DRW_MAX_HASHES);
@@ -199,10 +199,10 @@ static int parse_hash_req(const uint8_t *b, size_t n, struct drw_msg *m,
 static int parse_hash_reply(const uint8_t *b, size_t n, struct drw_msg *m,
                             struct remus_err *err)
 {
-	if (n < 16 || dr_get_u32(b + 12) != 0)
+	if (n < 16 || get_le32(b + 12) != 0)
 		return remus_err_set(err, DISKREP_EPROTO, "HASH_REPLY body malformed (%zu bytes)", n);
-	m->first_block = dr_get_u64(b);
-	m->count = dr_get_u32(b + 8);
+	m->first_block = get_le64(b);
+	m->count = get_le32(b + 8);
 	if (m->count == 0 || m->count > DRW_MAX_HASHES || n != 16 + 8 * (size_t)m->count)
 		return remus_err_set(err, DISKREP_EPROTO,
 		    "HASH_REPLY claims %u hashes in %zu bytes", m->count, n);
@@ -217,7 +217,7 @@ static int parse_block(const uint8_t *b, size_t n, struct drw_msg *m,
 {
 	if (n < 8)
 		return remus_err_set(err, DISKREP_EPROTO, "BLOCK body of %zu bytes < 8", n);
-	m->offset = dr_get_u64(b);
+	m->offset = get_le64(b);
 	m->data = b + 8;
 	m->len = n - 8;
 	return check_payload("BLOCK", m->len, err);
@@ -229,8 +229,8 @@ static int parse_sync_done(const uint8_t *b, size_t n, struct drw_msg *m,
 {
 	if (n != 16)
 		return remus_err_set(err, DISKREP_EPROTO, "SYNC_DONE body of %zu bytes, want 16", n);
-	m->epoch = dr_get_u64(b);
-	m->blocks_sent = dr_get_u64(b + 8);
+	m->epoch = get_le64(b);
+	m->blocks_sent = get_le64(b + 8);
 	return 0;
 }
 
@@ -251,7 +251,7 @@ static int parse_hdr(const uint8_t *h, enum drw_type *type, uint32_t *body_len,
 		return remus_err_set(err, DISKREP_EPROTO,
 		    "frame header: unknown type %u / reserved %02x%02x", t, h[2], h[3]);
 	*type = (enum drw_type)t;
-	*body_len = dr_get_u32(h + 4);
+	*body_len = get_le32(h + 4);
 	if (*body_len > DRW_MAX_BODY)
 		return remus_err_set(err, DISKREP_EPROTO, "frame type %u: body of %u bytes > %u",
 		    t, *body_len, DRW_MAX_BODY);
@@ -280,7 +280,7 @@ int drw_parse(const uint8_t *frame, size_t len, struct drw_msg *m,
 /* Hash i of a parsed HASH_REPLY (i < count). */
 uint64_t drw_hash_at(const struct drw_msg *m, uint32_t i)
 {
-	return dr_get_u64(m->data + 8 * (size_t)i);
+	return get_le64(m->data + 8 * (size_t)i);
 }
 
 /* Read exactly len bytes; 1 on clean EOF before the first byte. */

@@ -5,14 +5,9 @@
 #include <string.h>
 
 #include "remusd/ctl_proto.h"
+#include "util/bytes.h"
 
 /* Big-endian field access through memcpy (the buffers are unaligned). */
-static void put16(uint8_t *p, uint16_t v) { v = htobe16(v); memcpy(p, &v, 2); }
-static void put32(uint8_t *p, uint32_t v) { v = htobe32(v); memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { v = htobe64(v); memcpy(p, &v, 8); }
-static uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return be16toh(v); }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return be32toh(v); }
-static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return be64toh(v); }
 
 #define GUEST_BODY    CTL_GUEST_MAX
 #define PROTECT_BODY  (CTL_GUEST_MAX + CTL_PEER_MAX + 4)
@@ -82,11 +77,11 @@ static int ctl_put_header(uint8_t *buf, size_t cap, uint16_t type, uint32_t seq,
 	if (body > CTL_BODY_MAX || cap < CTL_HDR_LEN + body)
 		return -ENOSPC;
 	memset(buf, 0, CTL_HDR_LEN + body);
-	put32(buf, CTL_MAGIC);
-	put16(buf + 4, CTL_VERSION);
-	put16(buf + 6, type);
-	put32(buf + 8, (uint32_t)body);
-	put32(buf + 12, seq);
+	put_be32(buf, CTL_MAGIC);
+	put_be16(buf + 4, CTL_VERSION);
+	put_be16(buf + 6, type);
+	put_be32(buf + 8, (uint32_t)body);
+	put_be32(buf + 12, seq);
 	return (int)(CTL_HDR_LEN + body);
 }
 
@@ -135,7 +130,7 @@ int ctl_encode_protect(uint8_t *buf, size_t cap, uint32_t seq, const char *guest
 	if (ctl_put_field(b, CTL_GUEST_MAX, guest) < 0 ||
 	    ctl_put_field(b + CTL_GUEST_MAX, CTL_PEER_MAX, peer) < 0)
 		return -EINVAL;
-	put32(b + CTL_GUEST_MAX + CTL_PEER_MAX, unsafe);
+	put_be32(b + CTL_GUEST_MAX + CTL_PEER_MAX, unsafe);
 	return n;
 }
 
@@ -150,8 +145,8 @@ int ctl_encode_reply(uint8_t *buf, size_t cap, uint32_t seq, int32_t code,
 	n = ctl_put_header(buf, cap, CTL_REPLY, seq, 8 + len);
 	if (n < 0)
 		return n;
-	put32(buf + CTL_HDR_LEN, (uint32_t)code);
-	put32(buf + CTL_HDR_LEN + 4, format);
+	put_be32(buf + CTL_HDR_LEN, (uint32_t)code);
+	put_be32(buf + CTL_HDR_LEN + 4, format);
 	if (len)
 		memcpy(buf + CTL_HDR_LEN + 8, payload, len);
 	return n;
@@ -168,9 +163,9 @@ int ctl_encode_progress(uint8_t *buf, size_t cap, uint32_t seq, const char *gues
 		return n;
 	if (ctl_put_field(b, CTL_GUEST_MAX, guest) < 0)
 		return -EINVAL;
-	put32(b + CTL_GUEST_MAX, phase);
-	put64(b + CTL_GUEST_MAX + 8, done);
-	put64(b + CTL_GUEST_MAX + 16, total);
+	put_be32(b + CTL_GUEST_MAX, phase);
+	put_be64(b + CTL_GUEST_MAX + 8, done);
+	put_be64(b + CTL_GUEST_MAX + 16, total);
 	return n;
 }
 
@@ -180,7 +175,7 @@ int ctl_encode_check_reply(uint8_t *buf, size_t cap, uint32_t seq, uint32_t reas
 	int n = ctl_put_header(buf, cap, CTL_CHECK_REPLY, seq, 8);
 
 	if (n >= 0)
-		put32(buf + CTL_HDR_LEN, reasons);
+		put_be32(buf + CTL_HDR_LEN, reasons);
 	return n;
 }
 
@@ -194,17 +189,17 @@ int ctl_parse_header(const uint8_t *buf, size_t len, uint16_t *type, uint32_t *b
 	if (len < CTL_HDR_LEN)
 		return remus_err_set(err, CTL_EPROTO, "control message of %zu bytes: header is %u",
 				     len, CTL_HDR_LEN);
-	if (get32(buf) != CTL_MAGIC)
+	if (get_be32(buf) != CTL_MAGIC)
 		return remus_err_set(err, CTL_EPROTO, "not a remus control message (bad magic)");
-	if (get16(buf + 4) != CTL_VERSION)
+	if (get_be16(buf + 4) != CTL_VERSION)
 		return remus_err_set(err, CTL_EPROTO,
 				     "control protocol version %u, this side speaks %u",
-				     get16(buf + 4), CTL_VERSION);
-	*type = get16(buf + 6);
+				     get_be16(buf + 4), CTL_VERSION);
+	*type = get_be16(buf + 6);
 	r = ctl_rule_of(*type);
 	if (r == NULL)
 		return remus_err_set(err, CTL_EPROTO, "unknown control message type %u", *type);
-	blen = get32(buf + 8);
+	blen = get_be32(buf + 8);
 	if (blen < r->min || blen > r->max)
 		return remus_err_set(err, CTL_EPROTO, "%s body of %u bytes, allowed %u..%u",
 				     r->name, blen, r->min, r->max);
@@ -243,15 +238,15 @@ static int ctl_parse_body(const uint8_t *b, uint32_t blen, struct ctl_msg *m,
 {
 	switch (m->type) {
 	case CTL_PROTECT:
-		m->unsafe = get32(b + CTL_GUEST_MAX + CTL_PEER_MAX);
+		m->unsafe = get_be32(b + CTL_GUEST_MAX + CTL_PEER_MAX);
 		if (m->unsafe & ~CTL_UNSAFE_ALL)
 			return remus_err_set(err, CTL_EPROTO, "PROTECT unsafe flags 0x%x unknown",
 					     m->unsafe);
 		return ctl_get_field(b + CTL_GUEST_MAX, CTL_PEER_MAX, false, false, "peer",
 				     m->peer, err);
 	case CTL_REPLY:
-		m->code = (int32_t)get32(b);
-		m->format = get32(b + 4);
+		m->code = (int32_t)get_be32(b);
+		m->format = get_be32(b + 4);
 		if (m->format > CTL_FMT_JSON)
 			return remus_err_set(err, CTL_EPROTO, "REPLY format %u unknown", m->format);
 		m->payload = (const char *)b + 8;
@@ -260,18 +255,18 @@ static int ctl_parse_body(const uint8_t *b, uint32_t blen, struct ctl_msg *m,
 			return remus_err_set(err, CTL_EPROTO, "REPLY payload contains a NUL byte");
 		return 0;
 	case CTL_PROGRESS:
-		m->phase = get32(b + CTL_GUEST_MAX);
-		m->done = get64(b + CTL_GUEST_MAX + 8);
-		m->total = get64(b + CTL_GUEST_MAX + 16);
+		m->phase = get_be32(b + CTL_GUEST_MAX);
+		m->done = get_be64(b + CTL_GUEST_MAX + 8);
+		m->total = get_be64(b + CTL_GUEST_MAX + 16);
 		if (m->phase < CTL_PHASE_MEMORY || m->phase > CTL_PHASE_FIRST_CKPT ||
-		    get32(b + CTL_GUEST_MAX + 4) != 0 || m->done > m->total)
+		    get_be32(b + CTL_GUEST_MAX + 4) != 0 || m->done > m->total)
 			return remus_err_set(err, CTL_EPROTO,
 					     "PROGRESS phase %u, %llu of %llu: inconsistent", m->phase,
 					     (unsigned long long)m->done, (unsigned long long)m->total);
 		return 0;
 	case CTL_CHECK_REPLY:
-		m->reasons = get32(b);
-		if ((m->reasons & ~CTL_CHECK_ALL) || get32(b + 4) != 0)
+		m->reasons = get_be32(b);
+		if ((m->reasons & ~CTL_CHECK_ALL) || get_be32(b + 4) != 0)
 			return remus_err_set(err, CTL_EPROTO, "CHECK_REPLY reasons 0x%x unknown",
 					     m->reasons);
 		return 0;
@@ -297,7 +292,7 @@ int ctl_parse(const uint8_t *buf, size_t len, struct ctl_msg *m, struct remus_er
 				     ctl_type_name(type), len, CTL_HDR_LEN + blen);
 	r = ctl_rule_of(type);
 	m->type = type;
-	m->seq = get32(buf + 12);
+	m->seq = get_be32(buf + 12);
 	if (r->max >= GUEST_BODY && type != CTL_REPLY) {
 		rc = ctl_get_field(buf + CTL_HDR_LEN, CTL_GUEST_MAX, true, r->guest_required,
 				   "guest", m->guest, err);

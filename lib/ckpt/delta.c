@@ -20,15 +20,10 @@
 #include <sys/mman.h>
 
 #include "ckpt/delta_impl.h"
+#include "util/bytes.h"
 
 #define PAGE 4096u
 
-static void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, v); put16(p + 2, v >> 16); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
-static uint32_t get16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
-static uint32_t get32(const uint8_t *p) { return get16(p) | get16(p + 2) << 16; }
-static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
 
 size_t ckpt_delta_encode(const uint8_t *old, const uint8_t *cur, uint8_t *out, size_t cap)
 {
@@ -50,8 +45,8 @@ size_t ckpt_delta_encode(const uint8_t *old, const uint8_t *cur, uint8_t *out, s
 			l = z;
 		if (o + 4 + (l - z) > cap)
 			return 0;               /* not worth it: send the page */
-		put16(out + o, (uint32_t)(z - i));
-		put16(out + o + 2, (uint32_t)(l - z));
+		put_le16(out + o, (uint32_t)(z - i));
+		put_le16(out + o + 2, (uint32_t)(l - z));
 		for (k = z; k < l; k++)
 			out[o + 4 + k - z] = old[k] ^ cur[k];
 		o += 4 + (l - z);
@@ -68,8 +63,8 @@ int ckpt_delta_decode(uint8_t *page, const uint8_t *in, size_t len, struct remus
 		uint32_t z, l;
 		if (len - o < 4)
 			return remus_err_set(err, CKPT_ESTREAM, "delta: runs end at byte %zu of the page", i);
-		z = get16(in + o);
-		l = get16(in + o + 2);
+		z = get_le16(in + o);
+		l = get_le16(in + o + 2);
 		o += 4;
 		if (z + l > PAGE - i || l > len - o || (z == 0 && l == 0))
 			return remus_err_set(err, CKPT_ESTREAM, "delta: run of %u+%u bytes at page byte %zu "
@@ -116,7 +111,7 @@ void ckdx_raw(struct ckdx_tx *t, const uint8_t *p, size_t len)
 	while (len) {
 		size_t n = len < 65536 ? len : 65536;
 		t->out[t->len] = CKDX_RAW;
-		put32(t->out + t->len + 1, (uint32_t)n);
+		put_le32(t->out + t->len + 1, (uint32_t)n);
 		memcpy(t->out + t->len + 5, p, n);
 		t->len += 5 + n;
 		p += n;
@@ -134,13 +129,13 @@ void ckdx_page(struct ckdx_tx *t, uint64_t pfn, const uint8_t *page)
 		n = ckpt_delta_encode(old, page, t->out + t->len + 13, PAGE - 64);
 	if (n) {
 		t->out[t->len] = CKDX_DELTA;
-		put64(t->out + t->len + 1, pfn);
-		put32(t->out + t->len + 9, (uint32_t)n);
+		put_le64(t->out + t->len + 1, pfn);
+		put_le32(t->out + t->len + 9, (uint32_t)n);
 		t->len += 13 + n;
 		t->delta_pages++;
 	} else {
 		t->out[t->len] = CKDX_PAGE;
-		put64(t->out + t->len + 1, pfn);
+		put_le64(t->out + t->len + 1, pfn);
 		memcpy(t->out + t->len + 9, page, PAGE);
 		t->len += 9 + PAGE;
 		t->full_pages++;
@@ -197,9 +192,9 @@ static int64_t rx_item(struct ckdx_rx *x, const uint8_t *p, size_t avail, struct
 	if (avail < 1)
 		return 0;
 	if (p[0] == CKDX_RAW) {
-		if (avail < 5 || avail < 5 + (size_t)(n = get32(p + 1)))
-			return avail >= 5 && get32(p + 1) > 65536 ?
-			       remus_err_set(err, CKPT_ESTREAM, "delta: raw item of %u bytes", get32(p + 1)) : 0;
+		if (avail < 5 || avail < 5 + (size_t)(n = get_le32(p + 1)))
+			return avail >= 5 && get_le32(p + 1) > 65536 ?
+			       remus_err_set(err, CKPT_ESTREAM, "delta: raw item of %u bytes", get_le32(p + 1)) : 0;
 		if (grow(&x->plain, &x->plain_cap, x->plain_len + n, err) < 0)
 			return -ENOMEM;
 		memcpy(x->plain + x->plain_len, p + 5, n);
@@ -210,12 +205,12 @@ static int64_t rx_item(struct ckdx_rx *x, const uint8_t *p, size_t avail, struct
 		return remus_err_set(err, CKPT_ESTREAM, "delta: unknown item kind %u", p[0]);
 	if (avail < 9 || (p[0] == CKDX_DELTA && avail < 13))
 		return 0;
-	pfn = get64(p + 1);
+	pfn = get_le64(p + 1);
 	if (pfn >= x->nr_pfns)
 		return remus_err_set(err, CKPT_ESTREAM, "delta: pfn %#" PRIx64 " beyond %" PRIu64 " pages",
 		                     pfn, x->nr_pfns);
 	page = x->shadow + pfn * PAGE;
-	n = p[0] == CKDX_PAGE ? PAGE : get32(p + 9);
+	n = p[0] == CKDX_PAGE ? PAGE : get_le32(p + 9);
 	if (n > PAGE)
 		return remus_err_set(err, CKPT_ESTREAM, "delta: %u encoded bytes for one page", n);
 	if (avail < (p[0] == CKDX_PAGE ? 9u : 13u) + n)

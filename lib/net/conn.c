@@ -276,7 +276,7 @@ static int conn_stream_chunk(struct rnet_conn *c, const uint8_t *p, size_t n,
 	if (z == NULL)
 		return remus_err_sys(err, ENOMEM, "rnet deflate buffer");
 	if (compress2(z, &zlen, p, (uLong)n, 1) == Z_OK && zlen + 4 < n) {
-		rnet_put_u32(hdr, (uint32_t)n);
+		put_be32(hdr, (uint32_t)n);
 		rc = conn_queue(c, RNET_MSG_STREAM_ZLIB, hdr, 4, z, zlen, false, err);
 	} else {
 		rc = conn_queue(c, RNET_MSG_STREAM, p, n, NULL, 0, false, err);
@@ -333,7 +333,7 @@ int rnet_conn_send_ack(struct rnet_conn *c, uint64_t ckpt, struct remus_err *err
 {
 	uint8_t b[8];
 
-	rnet_put_u64(b, ckpt);
+	put_be64(b, ckpt);
 	return conn_queue(c, RNET_MSG_ACK, b, 8, NULL, 0, true, err);
 }
 
@@ -342,7 +342,7 @@ int rnet_conn_send_bye(struct rnet_conn *c, uint32_t reason, struct remus_err *e
 {
 	uint8_t b[4];
 
-	rnet_put_u32(b, reason);
+	put_be32(b, reason);
 	return conn_queue(c, RNET_MSG_BYE, b, 4, NULL, 0, true, err);
 }
 
@@ -378,7 +378,7 @@ int rnet_conn_tick(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err)
 
 	conn_clock(c, now_ms);
 	if (c->now - c->last_hb_tx >= c->hb_interval) {
-		rnet_put_u64(b, ++c->hb_seq);
+		put_be64(b, ++c->hb_seq);
 		rc = conn_queue(c, RNET_MSG_HEARTBEAT, b, 8, NULL, 0, true, err);
 		if (rc < 0)
 			return rc;

@@ -42,8 +42,8 @@ static const struct frame_rule *frame_rule_of(uint32_t type)
 /* Header encoder so every writer lays out frames the same way. */
 void rnet_frame_header(uint8_t hdr[RNET_HDR_LEN], uint32_t type, uint32_t len)
 {
-	rnet_put_u32(hdr, type);
-	rnet_put_u32(hdr + 4, len);
+	put_be32(hdr, type);
+	put_be32(hdr + 4, len);
 }
 
 /* Split one frame off the front of a receive buffer, refusing unknown types
@@ -56,8 +56,8 @@ int rnet_frame_parse(const uint8_t *buf, size_t len, struct rnet_msg *msg,
 
 	if (len < RNET_HDR_LEN)
 		return 0;
-	type = rnet_get_u32(buf);
-	blen = rnet_get_u32(buf + 4);
+	type = get_be32(buf);
+	blen = get_be32(buf + 4);
 	rule = frame_rule_of(type);
 	if (rule == NULL) {
 		if (buf[0] == 0x16 && buf[1] == 0x03)
@@ -77,9 +77,9 @@ int rnet_frame_parse(const uint8_t *buf, size_t len, struct rnet_msg *msg,
 	msg->len = blen;
 	msg->body = buf + RNET_HDR_LEN;
 	if (type == RNET_MSG_ACK || type == RNET_MSG_HEARTBEAT)
-		msg->u64 = rnet_get_u64(msg->body);
+		msg->u64 = get_be64(msg->body);
 	else if (type == RNET_MSG_BYE)
-		msg->u64 = rnet_get_u32(msg->body);
+		msg->u64 = get_be32(msg->body);
 	*consumed = RNET_HDR_LEN + (size_t)blen;
 	return 1;
 }
@@ -96,7 +96,7 @@ int rnet_zlib_unpack(const uint8_t *body, size_t len, uint8_t *out,
 
 	if (len < 5)
 		return remus_err_set(err, RNET_EPROTO, "STREAM_ZLIB body of %zu bytes", len);
-	raw = rnet_get_u32(body);
+	raw = get_be32(body);
 	if (raw == 0 || raw > RNET_BODY_MAX || raw > out_cap)
 		return remus_err_set(err, RNET_EPROTO,
 				     "STREAM_ZLIB raw length %u outside 1..%u", raw, RNET_BODY_MAX);

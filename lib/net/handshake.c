@@ -89,7 +89,7 @@ static int hs_refuse(struct rnet_hs *hs, int code, struct remus_err *err)
 	uint8_t body[4 + RNET_ERRTEXT_MAX];
 	size_t n = strnlen(err->msg, RNET_ERRTEXT_MAX);
 
-	rnet_put_u32(body, (uint32_t)-code);
+	put_be32(body, (uint32_t)-code);
 	memcpy(body + 4, err->msg, n);
 	if (n == 0)
 		body[4 + n++] = '?';
@@ -155,11 +155,11 @@ static int hs_recv(struct rnet_hs *hs, uint32_t want, const char *what, struct r
 	rc = rnet_frame_parse(hs->frame, RNET_HDR_LEN, &hs->msg, &used, err);
 	if (rc < 0)
 		return remus_err_wrap(err, "handshake, waiting for %s", what);
-	blen = rnet_get_u32(hs->frame + 4);
+	blen = get_be32(hs->frame + 4);
 	if (blen > sizeof(hs->frame) - RNET_HDR_LEN)
 		return remus_err_set(err, RNET_EPROTO,
 				     "handshake, waiting for %s: got a %zu-byte frame of type %u",
-				     what, blen, rnet_get_u32(hs->frame));
+				     what, blen, get_be32(hs->frame));
 	rc = hs_read_to(hs, RNET_HDR_LEN + blen, err);
 	if (rc <= 0)
 		return rc;
@@ -168,7 +168,7 @@ static int hs_recv(struct rnet_hs *hs, uint32_t want, const char *what, struct r
 	if (rc < 0)
 		return rc;
 	if (hs->msg.type == RNET_MSG_ERROR) {
-		code = rnet_get_u32(hs->msg.body);
+		code = get_be32(hs->msg.body);
 		if (code < 3001 || code > 3999)
 			code = (uint32_t)-RNET_EREFUSED;
 		return remus_err_set(err, -(int)code, "peer refused: %.*s",

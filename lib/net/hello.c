@@ -59,10 +59,10 @@ int rnet_hello_encode(const struct rnet_hello *h, uint8_t out[RNET_HELLO_LEN])
 {
 	memset(out, 0, RNET_HELLO_LEN);
 	memcpy(out, RNET_MAGIC, 8);
-	rnet_put_u16(out + HELLO_OFF_VERSION, h->version);
-	rnet_put_u16(out + HELLO_OFF_FLAGS, (uint16_t)h->caps.flags);
-	rnet_put_u32(out + HELLO_OFF_CMASK, h->caps.compress_mask);
-	rnet_put_u32(out + HELLO_OFF_CKIND, h->caps.compress);
+	put_be16(out + HELLO_OFF_VERSION, h->version);
+	put_be16(out + HELLO_OFF_FLAGS, (uint16_t)h->caps.flags);
+	put_be32(out + HELLO_OFF_CMASK, h->caps.compress_mask);
+	put_be32(out + HELLO_OFF_CKIND, h->caps.compress);
 	out[HELLO_OFF_DISKREP] = h->caps.diskrep;
 	if (hello_put_name(out + HELLO_OFF_HV, RNET_HV_MAX, h->caps.hv) < 0 ||
 	    hello_put_name(out + HELLO_OFF_GUEST, RNET_NAME_MAX, h->caps.guest) < 0)
@@ -83,7 +83,7 @@ int rnet_hello_parse(const uint8_t *b, size_t len, struct rnet_hello *h,
 	if (len < 10 || memcmp(b, RNET_MAGIC, 8) != 0)
 		return remus_err_set(err, RNET_EVERSION,
 				     "peer is not a remus replication endpoint (bad magic)");
-	h->version = rnet_get_u16(b + HELLO_OFF_VERSION);
+	h->version = get_be16(b + HELLO_OFF_VERSION);
 	if (h->version != RNET_VERSION)
 		return remus_err_set(err, RNET_EVERSION,
 				     "protocol version mismatch: peer speaks %u, we speak %u",
@@ -91,15 +91,15 @@ int rnet_hello_parse(const uint8_t *b, size_t len, struct rnet_hello *h,
 	if (len != RNET_HELLO_LEN)
 		return remus_err_set(err, RNET_EPROTO, "HELLO length %zu, expected %u",
 				     len, RNET_HELLO_LEN);
-	flags = rnet_get_u16(b + HELLO_OFF_FLAGS);
+	flags = get_be16(b + HELLO_OFF_FLAGS);
 	if (flags & ~RNET_CAP_XENSTORE)
 		return remus_err_set(err, RNET_EPROTO, "HELLO has unknown flags 0x%04x", flags);
 	h->caps.flags = flags;
-	h->caps.compress_mask = rnet_get_u32(b + HELLO_OFF_CMASK);
+	h->caps.compress_mask = get_be32(b + HELLO_OFF_CMASK);
 	if (h->caps.compress_mask >> RNET_COMPRESS_COUNT)
 		return remus_err_set(err, RNET_EPROTO, "HELLO compression mask 0x%x unknown",
 				     h->caps.compress_mask);
-	h->caps.compress = rnet_get_u32(b + HELLO_OFF_CKIND);
+	h->caps.compress = get_be32(b + HELLO_OFF_CKIND);
 	if (h->caps.compress >= RNET_COMPRESS_COUNT)
 		return remus_err_set(err, RNET_EPROTO, "HELLO compression kind %u unknown",
 				     h->caps.compress);

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "net/net.h"
+#include "util/bytes.h"
 
 struct rnet_io;
 
@@ -51,36 +52,5 @@ int rnet_conn_new(struct rnet_io *io, const struct rnet_params *p,
 		  const struct rnet_caps *peer, uint32_t compress, struct rnet_conn **out,
 		  struct remus_err *err);
 
-/* Big-endian helpers for the wire format. */
-static inline void rnet_put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-static inline void rnet_put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-static inline void rnet_put_u64(uint8_t *p, uint64_t v)
-{
-	rnet_put_u32(p, (uint32_t)(v >> 32));
-	rnet_put_u32(p + 4, (uint32_t)v);
-}
-static inline uint16_t rnet_get_u16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-static inline uint32_t rnet_get_u32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-	       ((uint32_t)p[2] << 8) | p[3];
-}
-static inline uint64_t rnet_get_u64(const uint8_t *p)
-{
-	return ((uint64_t)rnet_get_u32(p) << 32) | rnet_get_u32(p + 4);
-}
 
 #endif

@@ -312,8 +312,8 @@ static int stage_policy(struct stream_ckpt *c, const struct stream_rec *rec)
 		if (c->cpuid == NULL)
 			return -ENOMEM;
 		for (i = 0; i < n; i++, p += 24)
-			c->cpuid[i] = (struct stream_cpuid_leaf){ stream_le32(p), stream_le32(p + 4),
-			    stream_le32(p + 8), stream_le32(p + 12), stream_le32(p + 16), stream_le32(p + 20) };
+			c->cpuid[i] = (struct stream_cpuid_leaf){ get_le32(p), get_le32(p + 4),
+			    get_le32(p + 8), get_le32(p + 12), get_le32(p + 16), get_le32(p + 20) };
 		c->ncpuid = n;
 	} else {
 		free(c->msrs);
@@ -321,8 +321,8 @@ static int stage_policy(struct stream_ckpt *c, const struct stream_rec *rec)
 		if (c->msrs == NULL)
 			return -ENOMEM;
 		for (i = 0; i < n; i++, p += 16)
-			c->msrs[i] = (struct stream_msr_entry){ stream_le32(p), stream_le32(p + 4),
-			    stream_le64(p + 8) };
+			c->msrs[i] = (struct stream_msr_entry){ get_le32(p), get_le32(p + 4),
+			    get_le64(p + 8) };
 		c->nmsrs = n;
 	}
 	return 0;

@@ -205,11 +205,11 @@ static int do_detect(struct stream_reader *r, const uint8_t *p)
 		st = S_XL_HDR;
 		n = STREAM_XL_HDR_SIZE;
 		r->xl_file = true;
-	} else if (ld_be64(p) == STREAM_LIBXL_IDENT) {
+	} else if (get_be64(p) == STREAM_LIBXL_IDENT) {
 		st = S_LIBXL_HDR;
 		n = STREAM_LIBXL_HDR_SIZE;
 		r->pos = STREAM_POS_LIBXL_HDR;
-	} else if (ld_be64(p) == STREAM_LIBXC_MARKER) {
+	} else if (get_be64(p) == STREAM_LIBXC_MARKER) {
 		st = S_IHDR;
 		n = STREAM_LIBXC_IHDR_SIZE;
 		r->pos = STREAM_POS_LIBXC_IHDR;
@@ -232,8 +232,8 @@ static int do_detect(struct stream_reader *r, const uint8_t *p)
 
 static int do_xl_hdr(struct stream_reader *r, const uint8_t *p)
 {
-	uint32_t order = stream_le32(p + 32), mflags = stream_le32(p + 36);
-	uint32_t optlen = stream_le32(p + 44);
+	uint32_t order = get_le32(p + 32), mflags = get_le32(p + 36);
+	uint32_t optlen = get_le32(p + 44);
 
 	if (memcmp(p, STREAM_XL_MAGIC, STREAM_XL_MAGIC_LEN) != 0)
 		return st_fail(r, STREAM_E_MAGIC, "bad xl save-file magic");
@@ -248,7 +248,7 @@ static int do_xl_hdr(struct stream_reader *r, const uint8_t *p)
 		return st_fail(r, STREAM_E_TOO_BIG, "optional data of %" PRIu32 " bytes over the limit %zu",
 		    optlen, r->cfg.lim.max_body);
 	r->xl_mflags = mflags;
-	r->xl_oflags = stream_le32(p + 40);
+	r->xl_oflags = get_le32(p + 40);
 	r->stage = S_XL_OPT;
 	r->want = optlen;
 	r->have = 0;
@@ -268,7 +268,7 @@ static int do_xl_opt(struct stream_reader *r, const uint8_t *p, struct stream_re
 	out->u.xl.optional = r->xl_oflags;
 	if ((r->xl_mflags & STREAM_XL_MFLAG_JSON) && optlen > 0) {
 		uint32_t clen;
-		if (optlen < 4 || (clen = stream_le32(p)) > optlen - 4)
+		if (optlen < 4 || (clen = get_le32(p)) > optlen - 4)
 			return st_fail(r, STREAM_E_LENGTH, "JSON config length does not fit the "
 			    "%zu bytes of optional data", optlen);
 		out->u.xl.config = p + 4;
@@ -281,11 +281,11 @@ static int do_xl_opt(struct stream_reader *r, const uint8_t *p, struct stream_re
 
 static int do_libxl_hdr(struct stream_reader *r, const uint8_t *p, struct stream_rec *out)
 {
-	uint32_t version = ld_be32(p + 8), options = ld_be32(p + 12);
+	uint32_t version = get_be32(p + 8), options = get_be32(p + 12);
 
-	if (ld_be64(p) != STREAM_LIBXL_IDENT)
+	if (get_be64(p) != STREAM_LIBXL_IDENT)
 		return st_fail(r, STREAM_E_MAGIC, "ident 0x%016" PRIx64 ", expected 0x%016llx (\"LibxlFmt\")",
-		    ld_be64(p), (unsigned long long)STREAM_LIBXL_IDENT);
+		    get_be64(p), (unsigned long long)STREAM_LIBXL_IDENT);
 	if (version != STREAM_LIBXL_VERSION)
 		return st_fail(r, STREAM_E_VERSION, "version %" PRIu32 ", expected 2", version);
 	if (options & ~(STREAM_LIBXL_OPT_BE | STREAM_LIBXL_OPT_LEGACY))
@@ -307,11 +307,11 @@ static int do_libxl_hdr(struct stream_reader *r, const uint8_t *p, struct stream
 
 static int do_ihdr(struct stream_reader *r, const uint8_t *p, struct stream_rec *out)
 {
-	uint32_t ident = ld_be32(p + 8), version = ld_be32(p + 12);
-	uint16_t options = ld_be16(p + 16);
+	uint32_t ident = get_be32(p + 8), version = get_be32(p + 12);
+	uint16_t options = get_be16(p + 16);
 
-	if (ld_be64(p) != STREAM_LIBXC_MARKER)
-		return st_fail(r, STREAM_E_MAGIC, "marker 0x%016" PRIx64 ", expected all ones", ld_be64(p));
+	if (get_be64(p) != STREAM_LIBXC_MARKER)
+		return st_fail(r, STREAM_E_MAGIC, "marker 0x%016" PRIx64 ", expected all ones", get_be64(p));
 	if (ident != STREAM_LIBXC_IDENT)
 		return st_fail(r, STREAM_E_MAGIC, "ident 0x%08x, expected 0x%08x (\"XENF\")",
 		    ident, STREAM_LIBXC_IDENT);
@@ -320,9 +320,9 @@ static int do_ihdr(struct stream_reader *r, const uint8_t *p, struct stream_rec 
 	if (options & ~STREAM_LIBXC_OPT_BE)
 		return st_fail(r, STREAM_E_RESERVED, "reserved option bits 0x%x set",
 		    options & ~STREAM_LIBXC_OPT_BE);
-	if (ld_be16(p + 18) != 0 || ld_be32(p + 20) != 0)
+	if (get_be16(p + 18) != 0 || get_be32(p + 20) != 0)
 		return st_fail(r, STREAM_E_RESERVED, "reserved fields 0x%04x:0x%08x not zero",
-		    ld_be16(p + 18), ld_be32(p + 20));
+		    get_be16(p + 18), get_be32(p + 20));
 	if (options & STREAM_LIBXC_OPT_BE)
 		return st_fail(r, STREAM_E_ENDIAN, "big-endian stream not supported");
 	memset(out, 0, sizeof(*out));
@@ -340,15 +340,15 @@ static int do_ihdr(struct stream_reader *r, const uint8_t *p, struct stream_rec 
 
 static int do_dhdr(struct stream_reader *r, const uint8_t *p, struct stream_rec *out)
 {
-	uint32_t type = stream_le32(p);
-	uint16_t shift = ld_le16(p + 4);
+	uint32_t type = get_le32(p);
+	uint16_t shift = get_le16(p + 4);
 
 	if (type != STREAM_DOM_X86_PV && type != STREAM_DOM_X86_HVM)
 		return st_fail(r, STREAM_E_DOMAIN, "unknown domain type %" PRIu32, type);
 	if (shift != STREAM_PAGE_SHIFT)
 		return st_fail(r, STREAM_E_DOMAIN, "page shift %u, expected 12", shift);
-	if (ld_le16(p + 6) != 0)
-		return st_fail(r, STREAM_E_RESERVED, "reserved field 0x%04x not zero", ld_le16(p + 6));
+	if (get_le16(p + 6) != 0)
+		return st_fail(r, STREAM_E_RESERVED, "reserved field 0x%04x not zero", get_le16(p + 6));
 	memset(out, 0, sizeof(*out));
 	out->item = STREAM_ITEM_LIBXC_DOMAIN_HEADER;
 	out->offset = r->item_off;
@@ -356,8 +356,8 @@ static int do_dhdr(struct stream_reader *r, const uint8_t *p, struct stream_rec 
 	out->body = p;
 	out->u.dhdr.type = type;
 	out->u.dhdr.page_shift = shift;
-	out->u.dhdr.xen_major = stream_le32(p + 8);
-	out->u.dhdr.xen_minor = stream_le32(p + 12);
+	out->u.dhdr.xen_major = get_le32(p + 8);
+	out->u.dhdr.xen_minor = get_le32(p + 12);
 	r->dom_type = type;
 	r->pos = STREAM_POS_LIBXC;
 	r->static_end = false;

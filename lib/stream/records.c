@@ -164,8 +164,8 @@ int st_rec_header(struct stream_reader *r, const uint8_t *p)
 	uint64_t max;
 	int rc;
 
-	r->rtype = stream_le32(p);
-	r->rlen = stream_le32(p + 4);
+	r->rtype = get_le32(p);
+	r->rlen = get_le32(p + 4);
 	r->stage = S_RBODY;   /* errors below name the record */
 	if (r->rlen > ST_MAX_RECORD_LEN)
 		return st_fail(r, STREAM_E_OVERFLOW, "length %" PRIu32 " plus padding overflows 32 bits",
@@ -201,11 +201,11 @@ int st_rec_header(struct stream_reader *r, const uint8_t *p)
 
 static int body_page_data(struct stream_reader *r, const uint8_t *p, struct stream_rec *out)
 {
-	uint32_t count = stream_le32(p), i, npages = 0;
+	uint32_t count = get_le32(p), i, npages = 0;
 	uint64_t need;
 
-	if (stream_le32(p + 4) != 0)
-		return st_fail(r, STREAM_E_RESERVED, "reserved field 0x%08x not zero", stream_le32(p + 4));
+	if (get_le32(p + 4) != 0)
+		return st_fail(r, STREAM_E_RESERVED, "reserved field 0x%08x not zero", get_le32(p + 4));
 	if (count == 0)
 		return st_fail(r, STREAM_E_PAGE_COUNT, "count 0");
 	if (count > r->cfg.lim.max_pages)
@@ -215,7 +215,7 @@ static int body_page_data(struct stream_reader *r, const uint8_t *p, struct stre
 		return st_fail(r, STREAM_E_PAGE_COUNT, "count %" PRIu32 " needs %" PRIu64
 		    " bytes of pfns, body has %" PRIu32, count, 8 * (uint64_t)count, r->rlen - 8);
 	for (i = 0; i < count; i++) {
-		uint64_t w = stream_le64(p + 8 + 8 * (size_t)i);
+		uint64_t w = get_le64(p + 8 + 8 * (size_t)i);
 		if (w & STREAM_PFN_RSVD_MASK)
 			return st_fail(r, STREAM_E_PFN_RESERVED, "pfn[%" PRIu32 "] 0x%016" PRIx64
 			    " has reserved bits 52-59 set", i, w);
@@ -237,12 +237,12 @@ static int body_page_data(struct stream_reader *r, const uint8_t *p, struct stre
 
 static int body_emulator(struct stream_reader *r, const uint8_t *p, struct stream_rec *out)
 {
-	uint32_t id = stream_le32(p);
+	uint32_t id = get_le32(p);
 
 	if (id > STREAM_EMU_QEMU_UPSTREAM)
 		return st_fail(r, STREAM_E_EMULATOR, "unknown emulator id %" PRIu32, id);
 	out->u.emu.id = id;
-	out->u.emu.index = stream_le32(p + 4);
+	out->u.emu.index = get_le32(p + 4);
 	out->u.emu.data = p + 8;
 	out->u.emu.len = r->rlen - 8;
 	if (r->rtype == STREAM_XL_EMULATOR_XENSTORE_DATA && r->rlen > 8) {
@@ -272,19 +272,19 @@ static int body_libxc(struct stream_reader *r, const uint8_t *p, struct stream_r
 	case STREAM_XC_PAGE_DATA:
 		return body_page_data(r, p, out);
 	case STREAM_XC_X86_TSC_INFO:
-		if (stream_le32(p + 20) != 0)
+		if (get_le32(p + 20) != 0)
 			return st_fail(r, STREAM_E_RESERVED, "reserved field 0x%08x not zero",
-			    stream_le32(p + 20));
-		out->u.tsc.mode = stream_le32(p);
-		out->u.tsc.khz = stream_le32(p + 4);
-		out->u.tsc.nsec = stream_le64(p + 8);
-		out->u.tsc.incarnation = stream_le32(p + 16);
+			    get_le32(p + 20));
+		out->u.tsc.mode = get_le32(p);
+		out->u.tsc.khz = get_le32(p + 4);
+		out->u.tsc.nsec = get_le64(p + 8);
+		out->u.tsc.incarnation = get_le32(p + 16);
 		return 0;
 	case STREAM_XC_HVM_PARAMS:
-		if (stream_le32(p + 4) != 0)
+		if (get_le32(p + 4) != 0)
 			return st_fail(r, STREAM_E_RESERVED, "reserved field 0x%08x not zero",
-			    stream_le32(p + 4));
-		out->u.hvm_params.count = stream_le32(p);
+			    get_le32(p + 4));
+		out->u.hvm_params.count = get_le32(p);
 		if (8 + 16 * (uint64_t)out->u.hvm_params.count != r->rlen)
 			return st_fail(r, STREAM_E_LENGTH, "count %" PRIu32 " needs %" PRIu64 " bytes",
 			    out->u.hvm_params.count, 8 + 16 * (uint64_t)out->u.hvm_params.count);
@@ -308,17 +308,17 @@ static int body_libxc(struct stream_reader *r, const uint8_t *p, struct stream_r
 	case STREAM_XC_X86_PV_INFO:
 		if ((p[0] != 4 && p[0] != 8) || (p[1] != 3 && p[1] != 4))
 			return st_fail(r, STREAM_E_DOMAIN, "guest width %u / %u page-table levels", p[0], p[1]);
-		if (ld_le16(p + 2) != 0 || stream_le32(p + 4) != 0)
+		if (get_le16(p + 2) != 0 || get_le32(p + 4) != 0)
 			return st_fail(r, STREAM_E_RESERVED, "reserved fields not zero");
 		return 0;
 	case STREAM_XC_X86_PV_VCPU_BASIC:
 	case STREAM_XC_X86_PV_VCPU_EXTENDED:
 	case STREAM_XC_X86_PV_VCPU_XSAVE:
 	case STREAM_XC_X86_PV_VCPU_MSRS:
-		if (stream_le32(p + 4) != 0)
+		if (get_le32(p + 4) != 0)
 			return st_fail(r, STREAM_E_RESERVED, "reserved field 0x%08x not zero",
-			    stream_le32(p + 4));
-		out->u.pv_vcpu.vcpu_id = stream_le32(p);
+			    get_le32(p + 4));
+		out->u.pv_vcpu.vcpu_id = get_le32(p);
 		out->u.pv_vcpu.data = p + 8;
 		out->u.pv_vcpu.len = r->rlen - 8;
 		return 0;
@@ -417,7 +417,7 @@ int st_rec_body(struct stream_reader *r, const uint8_t *p, struct stream_rec *ou
 			rc = body_emulator(r, p, out);
 			break;
 		case STREAM_XL_CHECKPOINT_STATE:
-			out->u.checkpoint_state = stream_le32(p);
+			out->u.checkpoint_state = get_le32(p);
 			break;
 		case STREAM_XL_REMUS_XENSTORE: {
 			struct stream_xs_iter it;

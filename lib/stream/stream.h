@@ -32,6 +32,7 @@
 #include <sys/uio.h>
 
 #include "util/err.h"
+#include "util/bytes.h"
 
 /* ---- constants ---------------------------------------------------------- */
 
@@ -413,16 +414,6 @@ int stream_xs_iter_init(struct stream_xs_iter *it, const void *body, size_t len,
 /* 1: *e filled; 0: no more entries; <0 STREAM_E_XENSTORE. */
 int stream_xs_next(struct stream_xs_iter *it, struct stream_xs_entry *e, struct remus_err *err);
 
-/* ---- little-endian loads (bodies may be unaligned) ----------------------- */
-
-static inline uint32_t stream_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static inline uint64_t stream_le64(const uint8_t *p)
-{
-	return (uint64_t)stream_le32(p) | (uint64_t)stream_le32(p + 4) << 32;
-}
 
 /* ---- reader ------------------------------------------------------------- */
 
@@ -477,7 +468,7 @@ struct stream_page_data {
 };
 static inline uint64_t stream_pd_pfn(const struct stream_page_data *pd, uint32_t i)
 {
-	return stream_le64(pd->pfns + 8 * (size_t)i);
+	return get_le64(pd->pfns + 8 * (size_t)i);
 }
 
 /* One item out of the reader.  Pointers stay valid until the next feed. */
@@ -509,7 +500,7 @@ struct stream_rec {
 static inline struct stream_hvm_param stream_hvm_param_at(const struct stream_rec *r, uint32_t i)
 {
 	const uint8_t *p = r->u.hvm_params.entries + 16 * (size_t)i;
-	struct stream_hvm_param v = { stream_le64(p), stream_le64(p + 8) };
+	struct stream_hvm_param v = { get_le64(p), get_le64(p + 8) };
 	return v;
 }
 

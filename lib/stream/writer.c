@@ -17,8 +17,8 @@ static int put_rhdr(struct stream_buf *b, uint32_t type, uint64_t len)
 
 	if (len > ST_MAX_RECORD_LEN)
 		return -E2BIG;
-	st_le32(h, type);
-	st_le32(h + 4, (uint32_t)len);
+	put_le32(h, type);
+	put_le32(h + 4, (uint32_t)len);
 	return stream_buf_append(b, h, 8);
 }
 
@@ -72,12 +72,12 @@ int stream_put_xl_header(struct stream_buf *b, const void *json, size_t json_len
 	if (json != NULL)
 		mflags |= STREAM_XL_MFLAG_JSON;
 	memcpy(h, STREAM_XL_MAGIC, STREAM_XL_MAGIC_LEN);
-	st_le32(h + 32, STREAM_XL_BYTEORDER);
-	st_le32(h + 36, mflags);
-	st_le32(h + 40, 0);
-	st_le32(h + 44, json ? (uint32_t)(json_len + 4) : 0);
+	put_le32(h + 32, STREAM_XL_BYTEORDER);
+	put_le32(h + 36, mflags);
+	put_le32(h + 40, 0);
+	put_le32(h + 44, json ? (uint32_t)(json_len + 4) : 0);
 	if (json != NULL) {
-		st_le32(h + 48, (uint32_t)json_len);
+		put_le32(h + 48, (uint32_t)json_len);
 		n += 4;
 	}
 	if ((rc = stream_buf_append(b, h, n)) < 0 ||
@@ -90,9 +90,9 @@ int stream_put_libxl_header(struct stream_buf *b)
 {
 	uint8_t h[STREAM_LIBXL_HDR_SIZE];
 
-	st_be64(h, STREAM_LIBXL_IDENT);
-	st_be32(h + 8, STREAM_LIBXL_VERSION);
-	st_be32(h + 12, 0);
+	put_be64(h, STREAM_LIBXL_IDENT);
+	put_be32(h + 8, STREAM_LIBXL_VERSION);
+	put_be32(h + 12, 0);
 	return stream_buf_append(b, h, sizeof(h));
 }
 
@@ -100,12 +100,12 @@ int stream_put_libxc_image_header(struct stream_buf *b)
 {
 	uint8_t h[STREAM_LIBXC_IHDR_SIZE];
 
-	st_be64(h, STREAM_LIBXC_MARKER);
-	st_be32(h + 8, STREAM_LIBXC_IDENT);
-	st_be32(h + 12, STREAM_LIBXC_VERSION);
-	st_be16(h + 16, 0);
-	st_be16(h + 18, 0);
-	st_be32(h + 20, 0);
+	put_be64(h, STREAM_LIBXC_MARKER);
+	put_be32(h + 8, STREAM_LIBXC_IDENT);
+	put_be32(h + 12, STREAM_LIBXC_VERSION);
+	put_be16(h + 16, 0);
+	put_be16(h + 18, 0);
+	put_be32(h + 20, 0);
 	return stream_buf_append(b, h, sizeof(h));
 }
 
@@ -116,11 +116,11 @@ int stream_put_libxc_domain_header(struct stream_buf *b, uint32_t dom_type,
 
 	if (dom_type != STREAM_DOM_X86_PV && dom_type != STREAM_DOM_X86_HVM)
 		return -EINVAL;
-	st_le32(h, dom_type);
-	st_le16(h + 4, STREAM_PAGE_SHIFT);
-	st_le16(h + 6, 0);
-	st_le32(h + 8, xen_major);
-	st_le32(h + 12, xen_minor);
+	put_le32(h, dom_type);
+	put_le16(h + 4, STREAM_PAGE_SHIFT);
+	put_le16(h + 6, 0);
+	put_le32(h + 8, xen_major);
+	put_le32(h + 12, xen_minor);
 	return stream_buf_append(b, h, sizeof(h));
 }
 
@@ -154,7 +154,7 @@ int stream_end_record(struct stream_buf *b)
 	rc = put_pad(b, len);
 	if (rc < 0)
 		return rc;
-	st_le32(b->data + b->rec_hdr + 4, (uint32_t)len);
+	put_le32(b->data + b->rec_hdr + 4, (uint32_t)len);
 	b->rec_open = false;
 	return 0;
 }
@@ -180,7 +180,7 @@ int stream_put_checkpoint_state(struct stream_buf *b, uint32_t control)
 {
 	uint8_t p[4];
 
-	st_le32(p, control);
+	put_le32(p, control);
 	return put_rec2(b, STREAM_XL_CHECKPOINT_STATE, p, 4, NULL, 0, 0);
 }
 
@@ -196,8 +196,8 @@ int stream_put_emulator_xenstore_data(struct stream_buf *b, uint32_t emu_id,
 
 	for (i = 0; i < n; i++)
 		len += strlen(kv[i].key) + 1 + strlen(kv[i].value) + 1;
-	st_le32(h, emu_id);
-	st_le32(h + 4, index);
+	put_le32(h, emu_id);
+	put_le32(h + 4, index);
 	if ((rc = put_rhdr(b, STREAM_XL_EMULATOR_XENSTORE_DATA, len)) < 0 ||
 	    (rc = stream_buf_append(b, h, 8)) < 0)
 		return st_rollback(b, m, rc);
@@ -216,8 +216,8 @@ int stream_put_emulator_context(struct stream_buf *b, uint32_t emu_id,
 {
 	uint8_t h[8];
 
-	st_le32(h, emu_id);
-	st_le32(h + 4, index);
+	put_le32(h, emu_id);
+	put_le32(h + 4, index);
 	return put_rec2(b, STREAM_XL_EMULATOR_CONTEXT, h, 8, blob, len, flags);
 }
 
@@ -271,11 +271,11 @@ static int page_data(struct stream_buf *b, const uint64_t *pfns,
 	if ((rc = put_rhdr(b, STREAM_XC_PAGE_DATA, len)) < 0)
 		return rc;
 	/* count, reserved, pfn words, staged through a small local buffer */
-	st_le32(tmp, count);
-	st_le32(tmp + 4, 0);
+	put_le32(tmp, count);
+	put_le32(tmp + 4, 0);
 	t = 8;
 	for (i = 0; i < count; i++) {
-		st_le64(tmp + t, pfns[i]);
+		put_le64(tmp + t, pfns[i]);
 		t += 8;
 		if (t == sizeof(tmp) || i + 1 == count) {
 			if ((rc = stream_buf_append(b, tmp, t)) < 0)
@@ -312,11 +312,11 @@ int stream_put_tsc_info(struct stream_buf *b, const struct stream_tsc_info *t)
 {
 	uint8_t p[24];
 
-	st_le32(p, t->mode);
-	st_le32(p + 4, t->khz);
-	st_le64(p + 8, t->nsec);
-	st_le32(p + 16, t->incarnation);
-	st_le32(p + 20, 0);
+	put_le32(p, t->mode);
+	put_le32(p + 4, t->khz);
+	put_le64(p + 8, t->nsec);
+	put_le32(p + 16, t->incarnation);
+	put_le32(p + 20, 0);
 	return put_rec2(b, STREAM_XC_X86_TSC_INFO, p, sizeof(p), NULL, 0, 0);
 }
 
@@ -360,28 +360,28 @@ static int put_array(struct stream_buf *b, uint32_t type, const uint8_t *pre, si
 static void enc_param(uint8_t *d, const void *src, size_t i)
 {
 	const struct stream_hvm_param *p = (const struct stream_hvm_param *)src + i;
-	st_le64(d, p->index);
-	st_le64(d + 8, p->value);
+	put_le64(d, p->index);
+	put_le64(d + 8, p->value);
 }
 
 int stream_put_hvm_params(struct stream_buf *b, const struct stream_hvm_param *p, uint32_t count)
 {
 	uint8_t pre[8];
 
-	st_le32(pre, count);
-	st_le32(pre + 4, 0);
+	put_le32(pre, count);
+	put_le32(pre + 4, 0);
 	return put_array(b, STREAM_XC_HVM_PARAMS, pre, 8, p, count, 16, enc_param);
 }
 
 static void enc_cpuid(uint8_t *d, const void *src, size_t i)
 {
 	const struct stream_cpuid_leaf *l = (const struct stream_cpuid_leaf *)src + i;
-	st_le32(d, l->leaf);
-	st_le32(d + 4, l->subleaf);
-	st_le32(d + 8, l->a);
-	st_le32(d + 12, l->b);
-	st_le32(d + 16, l->c);
-	st_le32(d + 20, l->d);
+	put_le32(d, l->leaf);
+	put_le32(d + 4, l->subleaf);
+	put_le32(d + 8, l->a);
+	put_le32(d + 12, l->b);
+	put_le32(d + 16, l->c);
+	put_le32(d + 20, l->d);
 }
 
 int stream_put_cpuid_policy(struct stream_buf *b, const struct stream_cpuid_leaf *l, uint32_t n)
@@ -394,9 +394,9 @@ int stream_put_cpuid_policy(struct stream_buf *b, const struct stream_cpuid_leaf
 static void enc_msr(uint8_t *d, const void *src, size_t i)
 {
 	const struct stream_msr_entry *e = (const struct stream_msr_entry *)src + i;
-	st_le32(d, e->idx);
-	st_le32(d + 4, e->flags);
-	st_le64(d + 8, e->val);
+	put_le32(d, e->idx);
+	put_le32(d + 4, e->flags);
+	put_le64(d + 8, e->val);
 }
 
 int stream_put_msr_policy(struct stream_buf *b, const struct stream_msr_entry *m, uint32_t n)
@@ -408,7 +408,7 @@ int stream_put_msr_policy(struct stream_buf *b, const struct stream_msr_entry *m
 
 static void enc_u64(uint8_t *d, const void *src, size_t i)
 {
-	st_le64(d, ((const uint64_t *)src)[i]);
+	put_le64(d, ((const uint64_t *)src)[i]);
 }
 
 int stream_put_dirty_pfn_list(struct stream_buf *b, const uint64_t *pfns, uint32_t n)
@@ -428,8 +428,8 @@ int stream_put_x86_pv_p2m_frames(struct stream_buf *b, uint32_t start_pfn,
 {
 	uint8_t pre[8];
 
-	st_le32(pre, start_pfn);
-	st_le32(pre + 4, end_pfn);
+	put_le32(pre, start_pfn);
+	put_le32(pre + 4, end_pfn);
 	return put_array(b, STREAM_XC_X86_PV_P2M_FRAMES, pre, 8, frames, n, 8, enc_u64);
 }
 
@@ -441,8 +441,8 @@ int stream_put_x86_pv_vcpu(struct stream_buf *b, uint32_t type, uint32_t vcpu_id
 	if (type != STREAM_XC_X86_PV_VCPU_BASIC && type != STREAM_XC_X86_PV_VCPU_EXTENDED &&
 	    type != STREAM_XC_X86_PV_VCPU_XSAVE && type != STREAM_XC_X86_PV_VCPU_MSRS)
 		return -EINVAL;
-	st_le32(pre, vcpu_id);
-	st_le32(pre + 4, 0);
+	put_le32(pre, vcpu_id);
+	put_le32(pre + 4, 0);
 	return put_rec2(b, type, pre, 8, ctx, len, 0);
 }
 
@@ -460,9 +460,9 @@ int stream_hvm_put(struct stream_buf *b, uint16_t typecode, uint16_t instance,
 	uint8_t d[STREAM_HVM_DESC_SIZE];
 	int rc;
 
-	st_le16(d, typecode);
-	st_le16(d + 2, instance);
-	st_le32(d + 4, len);
+	put_le16(d, typecode);
+	put_le16(d + 2, instance);
+	put_le32(d + 4, len);
 	if ((rc = stream_buf_append(b, d, sizeof(d))) < 0 ||
 	    (rc = stream_buf_append(b, data, len)) < 0)
 		return st_rollback(b, m, rc);

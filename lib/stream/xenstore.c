@@ -73,35 +73,35 @@ int stream_put_xenstore(struct stream_buf *b, uint32_t flags,
 	m = st_mark(b);
 	if ((rc = stream_begin_record(b, STREAM_XL_REMUS_XENSTORE)) < 0)
 		return rc;
-	st_le32(h, flags);
-	st_le32(h + 4, (uint32_t)n);
+	put_le32(h, flags);
+	put_le32(h + 4, (uint32_t)n);
 	if ((rc = stream_buf_append(b, h, 8)) < 0)
 		goto fail;
 	for (i = 0; i < n; i++) {
 		uint64_t l;
 		entry_len(&e[i], &l);
-		st_le32(h, e[i].kind);
-		st_le32(h + 4, (uint32_t)l);
+		put_le32(h, e[i].kind);
+		put_le32(h + 4, (uint32_t)l);
 		if ((rc = stream_buf_append(b, h, 8)) < 0)
 			goto fail;
 		switch (e[i].kind) {
 		case STREAM_XS_NODE:
-			st_le32(h, e[i].path_len);
-			st_le32(h + 4, e[i].value_len);
-			st_le32(h + 8, e[i].nperms);
-			st_le32(h + 12, e[i].path_kind);
+			put_le32(h, e[i].path_len);
+			put_le32(h + 4, e[i].value_len);
+			put_le32(h + 8, e[i].nperms);
+			put_le32(h + 12, e[i].path_kind);
 			rc = stream_buf_append(b, h, 16);
 			break;
 		case STREAM_XS_WATCH:
-			st_le32(h, e[i].path_len);
-			st_le32(h + 4, e[i].value_len);
-			st_le32(h + 8, e[i].path_kind);
-			st_le32(h + 12, 0);
+			put_le32(h, e[i].path_len);
+			put_le32(h + 4, e[i].value_len);
+			put_le32(h + 8, e[i].path_kind);
+			put_le32(h + 12, 0);
 			rc = stream_buf_append(b, h, 16);
 			break;
 		default:
-			st_le32(h, e[i].path_len);
-			st_le32(h + 4, e[i].path_kind);
+			put_le32(h, e[i].path_len);
+			put_le32(h + 4, e[i].path_kind);
 			rc = stream_buf_append(b, h, 8);
 			break;
 		}
@@ -111,8 +111,8 @@ int stream_put_xenstore(struct stream_buf *b, uint32_t flags,
 		    (rc = stream_buf_append(b, e[i].value, e[i].value_len)) < 0)
 			goto fail;
 		for (j = 0; e[i].kind == STREAM_XS_NODE && j < e[i].nperms; j++) {
-			st_le32(h, e[i].perms[j].domid);
-			st_le32(h + 4, e[i].perms[j].perm);
+			put_le32(h, e[i].perms[j].domid);
+			put_le32(h + 4, e[i].perms[j].perm);
 			if ((rc = stream_buf_append(b, h, 8)) < 0)
 				goto fail;
 		}
@@ -130,8 +130,8 @@ struct stream_xs_perm stream_xs_perm_at(const struct stream_xs_entry *e, uint32_
 	if (e->perms != NULL)
 		return e->perms[i];
 	if (e->perms_raw != NULL) {
-		p.domid = stream_le32(e->perms_raw + 8 * (size_t)i);
-		p.perm = stream_le32(e->perms_raw + 8 * (size_t)i + 4);
+		p.domid = get_le32(e->perms_raw + 8 * (size_t)i);
+		p.perm = get_le32(e->perms_raw + 8 * (size_t)i + 4);
 	}
 	return p;
 }
@@ -145,8 +145,8 @@ int stream_xs_iter_init(struct stream_xs_iter *it, const void *body, size_t len,
 	if (len < 8)
 		return remus_err_set(err, STREAM_E_XENSTORE,
 		    "xenstore record: body of %zu bytes, need at least 8", len);
-	it->flags = stream_le32(it->p);
-	it->count = stream_le32(it->p + 4);
+	it->flags = get_le32(it->p);
+	it->count = get_le32(it->p + 4);
 	it->off = 8;
 	if (it->flags & ~STREAM_XS_FULL)
 		return remus_err_set(err, STREAM_E_XENSTORE,
@@ -172,8 +172,8 @@ int stream_xs_next(struct stream_xs_iter *it, struct stream_xs_entry *e, struct 
 	if (it->len - it->off < 8)
 		return XS_BAD("xenstore entry %u at body offset %zu: truncated header",
 		    it->index, it->off);
-	kind = stream_le32(it->p + it->off);
-	elen = stream_le32(it->p + it->off + 4);
+	kind = get_le32(it->p + it->off);
+	elen = get_le32(it->p + it->off + 4);
 	if (elen > it->len - it->off - 8)
 		return XS_BAD("xenstore entry %u at body offset %zu: length %u past the body end",
 		    it->index, it->off, elen);
@@ -186,14 +186,14 @@ int stream_xs_next(struct stream_xs_iter *it, struct stream_xs_entry *e, struct 
 	case STREAM_XS_WATCH:
 		if (end < 16)
 			return XS_BAD("xenstore entry %u: length %u too short", it->index, elen);
-		e->path_len = stream_le32(q);
-		e->value_len = stream_le32(q + 4);
+		e->path_len = get_le32(q);
+		e->value_len = get_le32(q + 4);
 		if (kind == STREAM_XS_NODE) {
-			e->nperms = stream_le32(q + 8);
-			e->path_kind = stream_le32(q + 12);
+			e->nperms = get_le32(q + 8);
+			e->path_kind = get_le32(q + 12);
 		} else {
-			e->path_kind = stream_le32(q + 8);
-			if (stream_le32(q + 12) != 0)
+			e->path_kind = get_le32(q + 8);
+			if (get_le32(q + 12) != 0)
 				return remus_err_set(err, STREAM_E_XENSTORE,
 				    "xenstore entry %u: reserved field not zero", it->index);
 		}
@@ -211,8 +211,8 @@ int stream_xs_next(struct stream_xs_iter *it, struct stream_xs_entry *e, struct 
 	case STREAM_XS_RM:
 		if (end < 8)
 			return XS_BAD("xenstore entry %u: length %u too short", it->index, elen);
-		e->path_len = stream_le32(q);
-		e->path_kind = stream_le32(q + 4);
+		e->path_len = get_le32(q);
+		e->path_kind = get_le32(q + 4);
 		if ((size_t)e->path_len != end - 8)
 			return XS_BAD("xenstore entry %u: length %u does not match its path size",
 			    it->index, elen);
@@ -257,7 +257,7 @@ int stream_hvm_next(struct stream_hvm_iter *it, struct stream_hvm_entry *e, stru
 	d = it->p + it->off;
 	e->typecode = (uint16_t)(d[0] | d[1] << 8);
 	e->instance = (uint16_t)(d[2] | d[3] << 8);
-	e->length = stream_le32(d + 4);
+	e->length = get_le32(d + 4);
 	e->offset = it->off;
 	e->data = d + STREAM_HVM_DESC_SIZE;
 	if (e->length > it->len - it->off - STREAM_HVM_DESC_SIZE)

@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (size > 0) {
 		size_t len = size;
 		if (size >= DRW_HDR_LEN) {      /* cut at the length the header claims */
-			size_t want = (size_t)DRW_HDR_LEN + dr_get_u32(data + 4);
+			size_t want = (size_t)DRW_HDR_LEN + get_le32(data + 4);
 			if (want < len)
 				len = want;
 		}

@@ -72,7 +72,7 @@ static void test_wire_roundtrip_each_type(void **state)
 static size_t raw(uint8_t *f, unsigned type, const void *body, uint32_t n)
 {
 	f[0] = (uint8_t)type; f[1] = 0; f[2] = f[3] = 0;
-	dr_put_u32(f + 4, n);
+	put_le32(f + 4, n);
 	memcpy(f + 8, body, n);
 	return 8 + n;
 }
@@ -98,11 +98,11 @@ static void test_wire_rejects_malformed(void **state)
 	n = raw(f, DRW_WRITE, body, 16 + 40);       /* payload not sector sized */
 	assert_int_equal(drw_parse(f, n, &m, &err), DISKREP_EPROTO);
 	assert_non_null(strstr(err.msg, "sectors"));
-	dr_put_u32(body + 8, 5);                    /* HASH_REPLY claims 5, holds 1 */
+	put_le32(body + 8, 5);                    /* HASH_REPLY claims 5, holds 1 */
 	n = raw(f, DRW_HASH_REPLY, body, 24);
 	assert_int_equal(drw_parse(f, n, &m, &err), DISKREP_EPROTO);
 	n = raw(f, DRW_EPOCH_END, body, 8);
-	dr_put_u32(f + 4, DRW_MAX_BODY + 1);        /* oversized body */
+	put_le32(f + 4, DRW_MAX_BODY + 1);        /* oversized body */
 	assert_int_equal(drw_parse(f, n, &m, &err), DISKREP_EPROTO);
 }
 
@@ -111,10 +111,10 @@ static int deliver_write(struct fx *f, uint64_t epoch, uint64_t off, const uint8
 {
 	uint8_t *fr = malloc(24 + len);
 	struct diskrep_event ev;
-	dr_put_u32(fr, DRW_WRITE);
-	dr_put_u32(fr + 4, (uint32_t)(16 + len));
-	dr_put_u64(fr + 8, epoch);
-	dr_put_u64(fr + 16, off);
+	put_le32(fr, DRW_WRITE);
+	put_le32(fr + 4, (uint32_t)(16 + len));
+	put_le64(fr + 8, epoch);
+	put_le64(fr + 16, off);
 	memcpy(fr + 24, d, len);
 	int rc = f->ops->deliver(f->b, fr, 24 + len, &ev, &f->err);
 	free(fr);
@@ -125,9 +125,9 @@ static int deliver_end(struct fx *f, uint64_t epoch)
 {
 	uint8_t fr[16];
 	struct diskrep_event ev;
-	dr_put_u32(fr, DRW_EPOCH_END);
-	dr_put_u32(fr + 4, 8);
-	dr_put_u64(fr + 8, epoch);
+	put_le32(fr, DRW_EPOCH_END);
+	put_le32(fr + 4, 8);
+	put_le64(fr + 8, epoch);
 	return f->ops->deliver(f->b, fr, sizeof(fr), &ev, &f->err);
 }
 
@@ -283,13 +283,13 @@ static void test_journal_scan_rejects_torn_and_altered(void **state)
 
 	assert_true(fd >= 0);
 	assert_int_equal(dr_journal_scan(fd, 65536, &info, NULL, NULL, &err), 1);   /* empty */
-	dr_put_u32(j + 8, 1);
-	dr_put_u64(j + 16, 4);
-	dr_put_u64(j + 24, 1);
-	dr_put_u64(j + 32, 512);
-	dr_put_u64(j + 40, 65536);
-	dr_put_u64(j + 48, 1024);
-	dr_put_u32(j + 56, 512);
+	put_le32(j + 8, 1);
+	put_le64(j + 16, 4);
+	put_le64(j + 24, 1);
+	put_le64(j + 32, 512);
+	put_le64(j + 40, 65536);
+	put_le64(j + 48, 1024);
+	put_le32(j + 56, 512);
 	memcpy(j + sizeof(j) - 16, "RMSDJEND", 8);
 	assert_int_equal(write(fd, j, sizeof(j) - 3), (ssize_t)sizeof(j) - 3);     /* torn */
 	assert_int_equal(dr_journal_scan(fd, 65536, &info, NULL, NULL, &err), DISKREP_ECORRUPT);
@@ -297,7 +297,7 @@ static void test_journal_scan_rejects_torn_and_altered(void **state)
 	assert_int_equal(pwrite(fd, j, sizeof(j), 0), (ssize_t)sizeof(j));         /* bad sum */
 	assert_int_equal(dr_journal_scan(fd, 65536, &info, NULL, NULL, &err), DISKREP_ECORRUPT);
 	assert_non_null(strstr(err.msg, "checksum"));
-	dr_put_u64(j + 48, 65536 - 256);                                           /* out of image */
+	put_le64(j + 48, 65536 - 256);                                           /* out of image */
 	assert_int_equal(pwrite(fd, j, sizeof(j), 0), (ssize_t)sizeof(j));
 	assert_int_equal(dr_journal_scan(fd, 65536, &info, NULL, NULL, &err), DISKREP_ECORRUPT);
 	assert_non_null(strstr(err.msg, "record 0"));

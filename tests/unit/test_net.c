@@ -264,14 +264,14 @@ static uint32_t rawp_recv(struct rawp *r, uint8_t *body, size_t cap, size_t *len
 		assert_true(k > 0);
 		got += (size_t)k;
 	}
-	n = rnet_get_u32(hdr + 4);
+	n = get_be32(hdr + 4);
 	assert_true(n <= cap);
 	for (got = 0; got < n; got += (size_t)k) {
 		k = read(r->fd, body + got, n - got);
 		assert_true(k > 0);
 	}
 	*len = n;
-	return rnet_get_u32(hdr);
+	return get_be32(hdr);
 }
 
 static int rawp_finish(struct rawp *r)
@@ -302,7 +302,7 @@ static void test_version_mismatch_named(void **state)
 	rawp_start(&r);
 	rawp_hello(&r, RNET_VERSION + 1, nonce);
 	assert_int_equal(rawp_recv(&r, body, sizeof(body), &len), RNET_MSG_ERROR);
-	assert_int_equal(rnet_get_u32(body), (uint32_t)-RNET_EVERSION);
+	assert_int_equal(get_be32(body), (uint32_t)-RNET_EVERSION);
 	assert_non_null(memmem(body, len, "version mismatch: peer speaks 2, we speak 1", 43));
 	assert_int_equal(rawp_finish(&r), RNET_EVERSION);
 	assert_non_null(strstr(r.bak.err.msg, "peer speaks 2"));
@@ -492,7 +492,7 @@ static void test_bad_frames_refused(void **state)
 		uLongf zlen = sizeof(z) - 4;
 
 		assert_int_equal(compress2(z + 4, &zlen, zeros_big, sizeof(zeros_big), 9), Z_OK);
-		rnet_put_u32(z, 1000);
+		put_be32(z, 1000);
 		inject(&pri, RNET_MSG_STREAM_ZLIB, (uint32_t)zlen + 4, z, zlen + 4);
 		assert_int_equal(backup_reads(&bak, &err), RNET_EPROTO);
 		assert_non_null(strstr(err.msg, "STREAM_ZLIB frame corrupt"));

@@ -98,11 +98,11 @@ static void test_golden_xl_header(void **state)
 	p = stream_buf_flat(&b);
 	assert_int_equal(stream_buf_size(&b), 48 + 4 + 2);
 	assert_memory_equal(p, "Xen saved domain, xl format\n \0 \r", 32);
-	assert_int_equal(stream_le32(p + 32), 0x01020304);
-	assert_int_equal(stream_le32(p + 36), 3);   /* JSON | STREAMv2 */
-	assert_int_equal(stream_le32(p + 40), 0);
-	assert_int_equal(stream_le32(p + 44), 6);
-	assert_int_equal(stream_le32(p + 48), 2);
+	assert_int_equal(get_le32(p + 32), 0x01020304);
+	assert_int_equal(get_le32(p + 36), 3);   /* JSON | STREAMv2 */
+	assert_int_equal(get_le32(p + 40), 0);
+	assert_int_equal(get_le32(p + 44), 6);
+	assert_int_equal(get_le32(p + 48), 2);
 	assert_memory_equal(p + 52, "{}", 2);
 	stream_buf_free(&b);
 }
@@ -543,11 +543,11 @@ static void test_roundtrip_hvm_records(void **state)
 	assert_int_equal(next_rec(&r, data, len, &pos, &rec), 1);   /* CPUID */
 	assert_int_equal(rec.type, STREAM_XC_X86_CPUID_POLICY);
 	assert_int_equal(rec.u.policy.count, 2);
-	assert_int_equal(stream_le32(rec.u.policy.entries + 24 + 8), 0x806ec);
+	assert_int_equal(get_le32(rec.u.policy.entries + 24 + 8), 0x806ec);
 	assert_int_equal(next_rec(&r, data, len, &pos, &rec), 1);   /* MSR */
 	assert_int_equal(rec.u.policy.count, 1);
-	assert_int_equal(stream_le32(rec.u.policy.entries), 0xce);
-	assert_int_equal(stream_le64(rec.u.policy.entries + 8), 0x80000000ULL);
+	assert_int_equal(get_le32(rec.u.policy.entries), 0xce);
+	assert_int_equal(get_le64(rec.u.policy.entries + 8), 0x80000000ULL);
 	assert_int_equal(next_rec(&r, data, len, &pos, &rec), 1);   /* STATIC_DATA_END */
 	assert_int_equal(next_rec(&r, data, len, &pos, &rec), 1);   /* PAGE_DATA */
 	assert_int_equal(rec.type, STREAM_XC_PAGE_DATA);
@@ -701,12 +701,12 @@ static void test_roundtrip_pv_records(void **state)
 		assert_int_equal(l.v[4 + i].type, want[i]);
 	/* p2m frames body: start, end, frames */
 	assert_int_equal(l.v[8].length, 8 + 16);
-	assert_int_equal(stream_le32(l.v[8].body + 4), 0x3ff);
-	assert_int_equal(stream_le64(l.v[8].body + 16), 0x1001);
+	assert_int_equal(get_le32(l.v[8].body + 4), 0x3ff);
+	assert_int_equal(get_le64(l.v[8].body + 16), 0x1001);
 	/* PAGE_DATA: one data page (L1TAB) + one XALLOC */
 	assert_int_equal(l.v[9].length, 8 + 16 + STREAM_PAGE_SIZE);
-	assert_int_equal(stream_le32(l.v[12].body), 0);   /* vcpu id */
-	assert_int_equal(stream_le32(l.v[15].body), 1);
+	assert_int_equal(get_le32(l.v[12].body), 0);   /* vcpu id */
+	assert_int_equal(get_le32(l.v[15].body), 1);
 	seen_free(&l);
 	stream_reader_free(&r);
 	free(data);

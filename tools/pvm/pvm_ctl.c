@@ -12,12 +12,9 @@
 #include <unistd.h>
 
 #include "tools/pvm/pvm_tool.h"
+#include "util/bytes.h"
 
 /* Put a little-endian u32/u64 (the protocol is LE on every host). */
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
 size_t pvm_ctl_encode(const struct pvm_ctl_msg *m, uint8_t *buf, size_t cap)
 {
@@ -26,13 +23,13 @@ size_t pvm_ctl_encode(const struct pvm_ctl_msg *m, uint8_t *buf, size_t cap)
 	if (cap < PVM_CTL_HDR_SIZE + plen)
 		return 0;
 	memset(buf, 0, PVM_CTL_HDR_SIZE + plen);
-	put32(buf, PVM_CTL_MAGIC);
-	put32(buf + 4, PVM_CTL_VERSION | m->type << 16);
-	put32(buf + 8, plen);
+	put_le32(buf, PVM_CTL_MAGIC);
+	put_le32(buf + 4, PVM_CTL_VERSION | m->type << 16);
+	put_le32(buf + 8, plen);
 	if (plen) {
-		put32(buf + 16, (uint32_t)m->reply.rc);
-		put32(buf + 20, m->reply.state);
-		put64(buf + 24, m->reply.ram_bytes);
+		put_le32(buf + 16, (uint32_t)m->reply.rc);
+		put_le32(buf + 20, m->reply.state);
+		put_le64(buf + 24, m->reply.ram_bytes);
 		memcpy(buf + 32, m->reply.msg, PVM_CTL_MSG_MAX - 1);
 	}
 	return PVM_CTL_HDR_SIZE + plen;
@@ -46,14 +43,14 @@ int pvm_ctl_decode(const uint8_t *buf, size_t len, struct pvm_ctl_msg *m,
 	memset(m, 0, sizeof(*m));
 	if (len < PVM_CTL_HDR_SIZE)
 		return remus_err_set(err, -EPROTO, "control: %zu bytes, header needs %u", len, PVM_CTL_HDR_SIZE);
-	if (get32(buf) != PVM_CTL_MAGIC)
-		return remus_err_set(err, -EPROTO, "control: bad magic %#x", get32(buf));
-	vt = get32(buf + 4);
+	if (get_le32(buf) != PVM_CTL_MAGIC)
+		return remus_err_set(err, -EPROTO, "control: bad magic %#x", get_le32(buf));
+	vt = get_le32(buf + 4);
 	type = vt >> 16;
-	plen = get32(buf + 8);
+	plen = get_le32(buf + 8);
 	if ((vt & 0xffff) != PVM_CTL_VERSION)
 		return remus_err_set(err, -EPROTO, "control: version %u, expected %u", vt & 0xffff, PVM_CTL_VERSION);
-	if (get32(buf + 12) != 0)
+	if (get_le32(buf + 12) != 0)
 		return remus_err_set(err, -EPROTO, "control: reserved header word is not zero");
 	if (type < PVM_CTL_SAVE || type > PVM_CTL_REPLY)
 		return remus_err_set(err, -EPROTO, "control: unknown message type %u", type);
@@ -63,9 +60,9 @@ int pvm_ctl_decode(const uint8_t *buf, size_t len, struct pvm_ctl_msg *m,
 		                     type, plen, len, want);
 	m->type = type;
 	if (type == PVM_CTL_REPLY) {
-		m->reply.rc = (int32_t)get32(buf + 16);
-		m->reply.state = get32(buf + 20);
-		m->reply.ram_bytes = get64(buf + 24);
+		m->reply.rc = (int32_t)get_le32(buf + 16);
+		m->reply.state = get_le32(buf + 20);
+		m->reply.ram_bytes = get_le64(buf + 24);
 		if (m->reply.state > HV_EXITED)
 			return remus_err_set(err, -EPROTO, "control: reply state %u unknown", m->reply.state);
 		const uint8_t *nul = memchr(buf + 32, 0, PVM_CTL_MSG_MAX);
