@@ -128,8 +128,12 @@ struct hv_stream_hooks {
 	int (*postcopy)(void *arg, int fd);
 	/* Primary: wait for ACK and the next tick. >0 go on, 0 stop cleanly, <0 error. */
 	int (*wait_checkpoint)(void *arg);
-	/* Backup: libxc read CHECKPOINT; read+stage libxl records to CHECKPOINT_END.
-	 * 1 = complete, 2 = failover (stream error/timeout), 0 = error. */
+	/* Backup: libxc read CHECKPOINT.  With fd >= 0 the hook reads and stages
+	 * the libxl records up to CHECKPOINT_END itself; with fd = -1 the driver
+	 * already staged a complete checkpoint and the hook only acknowledges it
+	 * (the Xen driver does this, so it never reads past a record on an fd
+	 * libxc shares).  1 = complete, 2 = failover (stream error/timeout),
+	 * 0 = error. */
 	int (*checkpoint)(void *arg, int fd);
 };
 
