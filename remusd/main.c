@@ -197,6 +197,8 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 		rc = remusd_session_unprotect(s, &err);
 	} else if (m->type == CTL_FAILOVER) {
 		rc = remusd_session_failover(s, &err);
+	} else if (m->type == CTL_EVACUATE) {
+		rc = remusd_session_evacuate(s, &err);
 	} else {
 		rc = remus_err_set(&err, -ENOTSUP, "%s is not implemented yet", ctl_type_name(m->type));
 	}

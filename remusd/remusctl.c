@@ -1,7 +1,7 @@
 /*
  * remusctl — control remusd over its unix socket: list, status [--json],
  * stats, start, protect (with a progress bar while syncing), unprotect,
- * failover, check.
+ * failover, evacuate (planned hand-over from the primary), check.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,11 +16,14 @@
 #include "remusd/ctl_proto.h"
 
 #define CALL_TIMEOUT_MS 10000u
+/* evacuate / failover on the primary: three bounded phases on the daemon */
+#define HANDOVER_TIMEOUT_MS 60000u
 
 struct opts {
 	const char *sock;
 	bool json;
 	uint32_t unsafe;
+	uint32_t timeout_ms;            /* 0: CALL_TIMEOUT_MS */
 	const char *peer;
 	unsigned wait_s;
 };
@@ -31,7 +34,7 @@ static void usage(void)
 	        "usage: remusctl [-s SOCKET] COMMAND\n"
 	        "  list | status [GUEST] [--json] | stats [GUEST] [--json]\n"
 	        "  start GUEST | protect GUEST [--peer HOST[:PORT]] [--unsafe no-netbuf,no-diskrep]\n"
-	        "  unprotect GUEST | failover GUEST | check GUEST\n");
+	        "  unprotect GUEST | failover GUEST | evacuate GUEST | check GUEST\n");
 	exit(2);
 }
 
@@ -74,7 +77,8 @@ static int call(const struct opts *o, const uint8_t *req, int len, struct ctl_ms
 		fprintf(stderr, "remusctl: %s\n", err.msg);
 		return rc;
 	}
-	if ((rc = ctl_call(c, req, (size_t)len, CALL_TIMEOUT_MS, NULL, NULL, rep, &err)) < 0) {
+	if ((rc = ctl_call(c, req, (size_t)len,
+	                   o->timeout_ms ? o->timeout_ms : CALL_TIMEOUT_MS, NULL, NULL, rep, &err)) < 0) {
 		fprintf(stderr, "remusctl: %s\n", err.msg);
 		ctl_conn_free(c);
 		return rc;
@@ -273,8 +277,11 @@ int main(int argc, char **argv)
 		return cmd_simple(&o, CTL_PROTECT, guest);
 	if (strcmp(cmd, "unprotect") == 0)
 		return cmd_simple(&o, CTL_UNPROTECT, guest);
+	o.timeout_ms = HANDOVER_TIMEOUT_MS;
 	if (strcmp(cmd, "failover") == 0)
 		return cmd_simple(&o, CTL_FAILOVER, guest);
+	if (strcmp(cmd, "evacuate") == 0)
+		return cmd_simple(&o, CTL_EVACUATE, guest);
 	if (strcmp(cmd, "check") == 0)
 		return cmd_simple(&o, CTL_CHECK, guest);
 	usage();

@@ -25,7 +25,7 @@ static const char *const state_names[] = {
 	[RS_IDLE] = "idle", [RS_SYNCING] = "syncing", [RS_PROTECTED] = "protected",
 	[RS_UNPROTECTED] = "unprotected", [RS_STOPPED] = "stopped",
 	[RS_RECEIVING] = "receiving", [RS_REPLICA_READY] = "replica-ready",
-	[RS_ACTIVE] = "active", [RS_FAILED] = "failed",
+	[RS_ACTIVE] = "active", [RS_FAILED] = "failed", [RS_EVACUATED] = "evacuated",
 };
 
 const char *remusd_state_name(enum remusd_state s)
@@ -240,6 +240,9 @@ int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err)
 		                     s->name, remusd_guest_type_name(s->gc.type));
 	if (s->guest != NULL)
 		return remus_err_set(err, -EEXIST, "guest %s is already running", s->name);
+	if (s->state == RS_EVACUATED)
+		return remus_err_set(err, -EEXIST, "guest %s was evacuated to %s and runs there",
+		                     s->name, s->peer);
 	remusd_guest_hvcfg(&s->gc, &cfg);
 	if (cfg.tap) {
 		cfg.net.arg = s;
@@ -288,7 +291,14 @@ static void *primary_main(void *arg)
 		remusd_session_set_state(s, RS_PROTECTED, "");
 		rc = ckpt_sender_run(s->snd, s->stop_pipe[0], 0, &err);
 	}
-	if (rc == CKPT_ESTOPPED) {
+	if (rc == CKPT_ESTOPPED && s->evacuating) {
+		log_info("guest %s: evacuating to %s", s->name, s->peer);
+		if ((rc = ckpt_sender_handover(s->snd, REMUSD_EVAC_CONFIRM_MS, &err)) == 0)
+			remusd_session_set_state(s, RS_EVACUATED, "handed over, running on the backup");
+		else
+			remusd_session_set_state(s, rc == CKPT_EGUEST ? RS_STOPPED : RS_UNPROTECTED,
+			                         err.msg);
+	} else if (rc == CKPT_ESTOPPED) {
 		rnet_conn_send_bye(s->conn, 0, &(struct remus_err){ 0 });
 		rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
 		remusd_session_set_state(s, RS_UNPROTECTED, "unprotected on request");
@@ -420,6 +430,26 @@ int remusd_session_unprotect(struct remusd_session *s, struct remus_err *err)
 	return 0;
 }
 
+int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
+{
+	if (!s->primary)
+		return remus_err_set(err, -EINVAL, "guest %s: evacuate runs on the primary; "
+		                     "this host holds its replica", s->name);
+	if (!s->th_running || s->state != RS_PROTECTED)
+		return remus_err_set(err, -EINVAL, "guest %s is not protected (%s%s%s), nothing "
+		                     "to hand over to", s->name, remusd_state_name(s->state),
+		                     s->error[0] ? ": " : "", s->error);
+	s->evacuating = true;
+	join_engine(s);
+	s->evacuating = false;
+	if (s->state != RS_EVACUATED)
+		return remus_err_set(err, -EIO, "guest %s: %s", s->name, s->error);
+	s->hv->destroy(s->guest);   /* paused since the final checkpoint */
+	s->guest = NULL;
+	log_info("guest %s: evacuated to %s, local copy destroyed", s->name, s->peer);
+	return 0;
+}
+
 /* Restore the replica and run it here. */
 static void do_failover(struct remusd_session *s, const char *why)
 {
@@ -452,6 +482,12 @@ static void *backup_main(void *arg)
 	int rc;
 
 	rc = ckpt_receiver_run(s->rcv, s->stop_pipe[0], &err);
+	if (rc == CKPT_HANDOVER) {
+		do_failover(s, "planned hand-over from the primary");
+		if (ckpt_receiver_confirm(s->rcv, s->state == RS_ACTIVE, &err) < 0)
+			log_warnx("guest %s: hand-over answer: %s", s->name, err.msg);
+		return NULL;
+	}
 	if (rc == 0) {
 		remusd_session_set_state(s, RS_UNPROTECTED, "primary ended protection");
 		return NULL;
@@ -501,8 +537,7 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 int remusd_session_failover(struct remusd_session *s, struct remus_err *err)
 {
 	if (s->primary)
-		return remus_err_set(err, -ENOTSUP, "guest %s: planned hand-over from the primary "
-		                     "is not implemented yet", s->name);
+		return remusd_session_evacuate(s, err);
 	if (!s->th_running || s->state == RS_ACTIVE)
 		return remus_err_set(err, -EINVAL, "guest %s: nothing to fail over (%s)", s->name,
 		                     remusd_state_name(s->state));

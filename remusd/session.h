@@ -1,6 +1,6 @@
 /*
  * remusd's per-guest sessions: the state machine of architecture.md
- * (primary: idle -> syncing -> protected -> {failed-over | unprotected};
+ * (primary: idle -> syncing -> protected -> {evacuated | unprotected};
  * backup: receiving -> replica-ready -> active), each session's engine
  * thread, and the JSON status of all of them.
  */
@@ -17,6 +17,10 @@
 #include "netbuf/netbuf.h"
 #include "remusd/config.h"
 
+/* How long an evacuating primary waits for the backup to confirm that the
+ * guest runs there (restore + start) before it resumes its own copy. */
+#define REMUSD_EVAC_CONFIRM_MS 5000u
+
 enum remusd_state {
 	RS_IDLE,            /* primary: guest running, not protected */
 	RS_SYNCING,         /* initial synchronisation */
@@ -27,6 +31,7 @@ enum remusd_state {
 	RS_REPLICA_READY,   /* backup: replica holds checkpoint N */
 	RS_ACTIVE,          /* backup: failed over, guest running here */
 	RS_FAILED,          /* backup: failover impossible (reason in error) */
+	RS_EVACUATED,       /* primary: handed over to the backup, copy destroyed */
 };
 
 struct remusd_session {
@@ -40,6 +45,7 @@ struct remusd_session {
 	struct ckpt_receiver *rcv;
 	pthread_t th;
 	bool th_running;
+	bool evacuating;                       /* engine stop means: hand over */
 	int stop_pipe[2];                      /* main -> engine thread */
 	char peer[REMUSD_HOST_MAX + 8];
 	/* guest NIC output (primary): straight to the TAP, or through netbuf
@@ -81,6 +87,10 @@ int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err);
 int remusd_session_protect(struct remusd_session *s, const struct remusd_env *env,
                            const char *peer, struct remus_err *err);
 int remusd_session_unprotect(struct remusd_session *s, struct remus_err *err);
+/* Planned hand-over to the backup (remusctl evacuate, or failover on the
+ * primary): 0 once the backup confirmed and our copy is destroyed; else
+ * the guest runs here (unprotected) and err says why. */
+int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err);
 /* Backup side: take over an accepted, handshaken connection. */
 int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
                            struct remus_err *err);

@@ -26,6 +26,10 @@
  * disk epoch and sends ACK(N).  A partial checkpoint is dropped and counted.
  * Failover restores the guest from the last applied checkpoint.
  *
+ * Planned hand-over (evacuation): ckpt_sender_handover() on the primary,
+ * ckpt_receiver_run() returning CKPT_HANDOVER on the backup; the BYE
+ * reasons below carry the finish/confirm/cancel steps (docs/engine.md).
+ *
  * Compression is the connection's (negotiated in the rnet handshake):
  * zlib is done by rnet; delta (XOR against the page last sent + zero-run
  * runs, bounded sender cache, receiver shadow) by the engine (delta.c).
@@ -57,6 +61,15 @@ enum ckpt_error {
 	CKPT_ENOREPLICA = -8005,/* failover asked before any checkpoint applied */
 	CKPT_ECONFIG  = -8006,  /* bad engine configuration (which field) */
 };
+
+/* BYE reasons (u32) on the replication link. */
+enum ckpt_bye {
+	CKPT_BYE_END      = 0,  /* primary: protection ends, no failover */
+	CKPT_BYE_HANDOVER = 1,  /* primary: the last checkpoint is final, take over */
+	CKPT_BYE_RUNNING  = 2,  /* backup: confirm, the guest runs here now */
+	CKPT_BYE_REFUSED  = 3,  /* backup: cancel, could not start the guest */
+};
+#define CKPT_HANDOVER 1         /* ckpt_receiver_run: primary handed over */
 
 /* Test builds: named fault points ("paused", "sent-checkpoint", ...); a hook
  * returning non-zero makes the engine stop right there as if killed. */
@@ -122,6 +135,15 @@ int  ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err);
  * (CKPT_EPEER: held output already released, the guest keeps running). */
 int  ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
                      struct remus_err *err);
+/* Planned hand-over, after ckpt_sender_run returned CKPT_ESTOPPED.
+ * prepare: every checkpoint taken is acknowledged (replica ready);
+ * perform: pause the guest, take the final checkpoint, wait for its ACK
+ * (netbuf releases that epoch); finish: BYE(HANDOVER), then wait up to
+ * confirm_ms for the backup's BYE(RUNNING).  0: confirmed, the guest is
+ * left paused for the caller to destroy (never resume it).  <0: cancelled
+ * before any confirmation, the guest runs here again (held output
+ * released, unprotected) and err says which phase failed. */
+int  ckpt_sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remus_err *err);
 /* Snapshot of the counters (safe from another thread). */
 void ckpt_sender_stats(struct ckpt_sender *s, struct ckpt_stats *out);
 
@@ -153,7 +175,8 @@ int  ckpt_receiver_new(const struct ckpt_receiver_cfg *cfg, struct ckpt_receiver
                        struct remus_err *err);
 void ckpt_receiver_free(struct ckpt_receiver *r);
 /* Receive, stage, apply and acknowledge checkpoints until the stream stops.
- * Returns 0 on a clean end of stream, CKPT_ESTOPPED when stop_fd became
+ * Returns 0 on a clean end of stream, CKPT_HANDOVER when the primary
+ * handed the guest over (fail over, then ckpt_receiver_confirm), CKPT_ESTOPPED when stop_fd became
  * readable, CKPT_EPEER / CKPT_ESTREAM when the primary was lost or sent bad
  * data (the partial checkpoint has been dropped): the caller fails over. */
 int  ckpt_receiver_run(struct ckpt_receiver *r, int stop_fd, struct remus_err *err);
@@ -167,6 +190,9 @@ int  ckpt_receiver_feed(struct ckpt_receiver *r, const void *p, size_t len,
 int  ckpt_receiver_failover(struct ckpt_receiver *r, const struct hv_guest_config *gcfg,
                             struct hv_guest **out, struct ckpt_failover_times *t,
                             struct remus_err *err);
+/* Answer a hand-over: BYE(RUNNING) if the guest runs here, else
+ * BYE(REFUSED) so the primary resumes its copy. */
+int  ckpt_receiver_confirm(struct ckpt_receiver *r, bool running, struct remus_err *err);
 void ckpt_receiver_stats(struct ckpt_receiver *r, struct ckpt_stats *out);
 /* Read-only view of the replica RAM (tests, verification). */
 const uint8_t *ckpt_receiver_ram(const struct ckpt_receiver *r);

@@ -1,7 +1,7 @@
 # lib/ckpt: the checkpoint engine (sender epoch loop, receiver staging+commit,
 # failover).  Also registers remusd/remusctl and the engine's tests.
 LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/disk.c \
-	lib/ckpt/delta.c
+	lib/ckpt/delta.c lib/ckpt/handover.c
 
 UNIT_TESTS += test_ckpt
 test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pvm_testlib.c tests/unit/test_net_util.c
@@ -15,7 +15,7 @@ remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)
 # End to end: two daemons in namespaces, failover of the counter guest;
 # the demo scenario (kvstore, SIGKILL mid-load, no acknowledged write lost).
 INTEG_TESTS += tests/integration/remusd_failover.sh tests/integration/remusd_refuse.sh \
-	tests/integration/remusd_backup_loss.sh \
+	tests/integration/remusd_backup_loss.sh tests/integration/remusd_evacuate.sh \
 	tests/integration/demo.sh
 
 # Fault trials: kill the primary at random moments (50 in check, 500 in soak).

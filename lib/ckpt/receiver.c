@@ -30,6 +30,7 @@ struct ckpt_receiver {
 	struct hv_blob hvm, emu;      /* of the last applied checkpoint */
 	uint64_t applied;             /* last applied checkpoint */
 	uint64_t stop_us;             /* when the stream stopped */
+	uint32_t bye_reason;          /* of the primary's BYE (enum ckpt_bye) */
 	struct stream_asm as;
 	struct ckd_link dl;           /* disk channel */
 	uint64_t disk_ready;          /* last disk epoch fully staged */
@@ -239,6 +240,7 @@ static int drain_msgs(struct ckpt_receiver *r, struct remus_err *err)
 				return rc == CKPT_ESTREAM ? rc : remus_err_set(err, CKPT_ESTREAM, "%.480s",
 				                                                err->msg);
 		} else if (m.type == RNET_MSG_BYE) {
+			r->bye_reason = (uint32_t)m.u64;
 			return 1;
 		} else {
 			return remus_err_set(err, CKPT_ESTREAM, "primary sent unexpected message type %"
@@ -295,13 +297,38 @@ int ckpt_receiver_run(struct ckpt_receiver *r, int stop_fd, struct remus_err *er
 		if (rc == 1) {
 			r->stop_us = ckpt_now_us();
 			stream_asm_abort(&r->as, "primary ended the stream");
-			return 0;
+			return r->bye_reason == CKPT_BYE_HANDOVER ? CKPT_HANDOVER : 0;
 		}
 		if ((rc = ckd_forward_out(&r->dl, c, err)) < 0 ||   /* resync replies */
 		    (rnet_conn_want_write(c) && (rc = rnet_conn_flush(c, err)) < 0) ||
 		    (rc = rnet_conn_tick(c, now, err)) < 0)
 			return stream_lost(r, rc, err);
 	}
+}
+
+/* The primary waits for this answer before it destroys or resumes its
+ * copy: queue it and push it out (bounded). */
+int ckpt_receiver_confirm(struct ckpt_receiver *r, bool running, struct remus_err *err)
+{
+	struct rnet_conn *c = r->cfg.conn;
+	uint64_t deadline = rnet_now_ms() + 1000;
+	int rc;
+
+	if (c == NULL)
+		return remus_err_set(err, CKPT_ECONFIG, "receiver: confirm needs a link");
+	if ((rc = rnet_conn_send_bye(c, running ? CKPT_BYE_RUNNING : CKPT_BYE_REFUSED, err)) < 0)
+		return rc;
+	while (rnet_conn_want_write(c)) {
+		struct pollfd p = { rnet_conn_fd(c), POLLOUT, 0 };
+		uint64_t now = rnet_now_ms();
+		if (now >= deadline)
+			return remus_err_set(err, CKPT_EPEER, "hand-over answer not sent within 1 s");
+		if (poll(&p, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+			return remus_err_sys(err, errno, "poll");
+		if ((rc = rnet_conn_flush(c, err)) < 0)
+			return rc;
+	}
+	return 0;
 }
 
 int ckpt_receiver_failover(struct ckpt_receiver *r, const struct hv_guest_config *gcfg,

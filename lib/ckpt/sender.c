@@ -96,7 +96,7 @@ static int capture(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 	    (s->cfg.dr && (rc = s->cfg.dr->epoch_mark(s->cfg.disk, n, err)) < 0))
 		goto out;
 out:
-	if (rc != CKPT_ESTOPPED) {
+	if (rc != CKPT_ESTOPPED && !(rc == 0 && s->final)) {
 		struct remus_err e2 = { 0 };
 		int rc2 = hv->resume(s->cfg.guest, rc ? &e2 : err);
 		if (rc == 0 && rc2 < 0)

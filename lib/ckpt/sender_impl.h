@@ -31,6 +31,8 @@ struct ckpt_sender {
 	struct ckd_link dl;           /* disk channel */
 	bool delta;                   /* delta compression negotiated */
 	struct ckdx_tx dx;
+	bool final;                   /* hand-over: the guest stays paused */
+	uint32_t peer_bye;            /* backup's BYE reason + 1; 0: none */
 	const uint64_t *cur_pfns;     /* pfns of the pages in s->pages being queued */
 };
 
@@ -43,6 +45,7 @@ int  cks_drain(struct ckpt_sender *s, struct remus_err *err);
 /* The backup may take long to apply the whole first checkpoint. */
 #define CKPT_FIRST_ACK_MS 60000u
 int  cks_wait_ack(struct ckpt_sender *s, uint64_t n, uint32_t timeout_ms, struct remus_err *err);
+int  cks_guest_alive(struct ckpt_sender *s, struct remus_err *err);
 int  cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err);
 void cks_lock(struct ckpt_sender *s);
 void cks_unlock(struct ckpt_sender *s);

@@ -127,6 +127,7 @@ static int drain_msgs(struct ckpt_sender *s, struct remus_err *err)
 			if ((rc = ckd_write_in(&s->dl, m.body, m.len, err)) < 0)
 				return rc;
 		} else if (m.type == RNET_MSG_BYE) {
+			s->peer_bye = (uint32_t)m.u64 + 1;
 			return remus_err_set(err, CKPT_EPEER, "backup said goodbye (reason %" PRIu32 ")",
 			                     m.len == 4 ? (uint32_t)m.body[0] << 24 | (uint32_t)m.body[1] << 16 |
 			                     (uint32_t)m.body[2] << 8 | m.body[3] : 0);
@@ -311,7 +312,7 @@ int cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err)
 }
 
 /* Is the guest still alive? */
-static int guest_alive(struct ckpt_sender *s, struct remus_err *err)
+int cks_guest_alive(struct ckpt_sender *s, struct remus_err *err)
 {
 	struct hv_info in;
 
@@ -348,7 +349,7 @@ int ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
 				}
 				stretched = true;
 			} else {
-				if ((rc = guest_alive(s, err)))
+				if ((rc = cks_guest_alive(s, err)))
 					return rc;
 				if (s->acked == s->epoch)
 					s->sent_ms = now;

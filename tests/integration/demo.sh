@@ -14,93 +14,16 @@
 cd "$(dirname "$0")/../.." || exit 1
 TAG=${TAG:-demo$$}
 . tests/integration/remusd_lib.sh
-LAN=${TAG}-lan
-CLI=${TAG}-client
-GSUB=10.77.$(( $$ % 200 + 21 ))
-[ "$GSUB" = "$SUB" ] && GSUB=10.77.$(( $$ % 200 + 22 ))
-GUEST_IP=$GSUB.10
-CLIENT_IP=$GSUB.1
+. tests/integration/remusd_lan.sh
 G=kvstore
 
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
-
-demo_cleanup() {
-	cleanup
-	ip netns del "$LAN" 2>/dev/null
-	ip netns del "$CLI" 2>/dev/null
-}
-
-# A bridge without netfilter (frames must pass untouched).
-bridge() {
-	ip -n "$1" link add "$2" type bridge forward_delay 0 nf_call_iptables 0 \
-		nf_call_ip6tables 0 nf_call_arptables 0 2>/dev/null ||
-		ip -n "$1" link add "$2" type bridge || fail "bridge $2"
-	ip -n "$1" link set "$2" up
-}
-
-lan_setup() {
-	[ -c /dev/net/tun ] || skip "no /dev/net/tun"
-	[ -f "$BUILD/guest/kvstore.elf" ] || skip "kvstore guest not built"
-	trap demo_cleanup EXIT
-	ip netns add "$LAN" && ip netns add "$CLI" || fail "cannot create namespaces"
-	ip -n "$LAN" link set lo up
-	ip -n "$CLI" link set lo up
-	bridge "$LAN" br0
-	for h in a b; do
-		local ns
-		[ $h = a ] && ns=$NS_A || ns=$NS_B
-		ip -n "$ns" tuntap add dev tap0 mode tap || fail "tap on host-$h"
-		bridge "$ns" brh
-		ip -n "$ns" link add up0 type veth peer name up-$h netns "$LAN" || fail "uplink $h"
-		ip -n "$ns" link set tap0 master brh
-		ip -n "$ns" link set up0 master brh
-		ip -n "$LAN" link set up-$h master br0
-		for i in tap0 up0; do ip -n "$ns" link set $i up; done
-		ip -n "$LAN" link set up-$h up
-	done
-	ip -n "$CLI" link add vc type veth peer name vcl netns "$LAN" || fail "client link"
-	ip -n "$LAN" link set vcl master br0
-	ip -n "$LAN" link set vcl up
-	ip -n "$CLI" addr add "$CLIENT_IP/24" dev vc
-	ip -n "$CLI" link set vc up
-}
-
-# Lines in the client's acknowledged-keys file.
-acked() { [ -f "$TMPD/acked" ] && wc -l <"$TMPD/acked" || echo 0; }
-
-# wait_acked MIN SECS: until the client has MIN acknowledged PUTs.
-wait_acked() {
-	local i
-	for i in $(seq $(( $2 * 10 ))); do
-		[ "$(acked)" -ge "$1" ] && return 0
-		kill -0 "$CLIENT_PID" 2>/dev/null || fail "client exited: $(cat "$TMPD/client.log")"
-		sleep 0.1
-	done
-	fail "client: $(acked) PUTs acknowledged, waited $2 s for $1"
-}
 
 START=$(date +%s.%N)
 hosts_setup
 trap demo_cleanup EXIT
 lan_setup
-GUESTCONF=(
-	"[guest $G]"
-	"type = pvm"
-	"image = $PWD/$BUILD/guest/kvstore.elf"
-	"mem = 32M"
-	"tap = tap0"
-	"mac = 02:77:00:00:00:10"
-	"ip = $GUEST_IP/24"
-	"interval = ${INTERVAL:-25}"
-	"compression = ${COMPRESSION:-delta}"
-	"netbuf = ${NETBUF:-inline}"
-	"diskrep = builtin"
-	"unsafe = ${NETBUF:+no-netbuf}${NETBUF:-none}"
-)
-# each host has its own disk image; both start out identical (blank)
-truncate -s 16M "$TMPD/a.img" "$TMPD/b.img"
-write_conf a "${GUESTCONF[@]}" "disk = $TMPD/a.img" "peer = $IP_B:7575"
-write_conf b "${GUESTCONF[@]}" "disk = $TMPD/b.img" "peer = $IP_A:7575"
+kvstore_conf
 say "starting remusd on host-a and host-b"
 start_daemon a
 start_daemon b

@@ -1,0 +1,88 @@
+/*
+ * Planned hand-over of a protected guest to its backup (evacuation), in
+ * three phases like libvirt's migration protocol — prepare, perform,
+ * finish — with confirm/cancel: until the backup confirms that the guest
+ * runs there, any failure resumes the guest here; after it, never.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+
+#include "ckpt/sender_impl.h"
+#include "netbuf/netbuf.h"
+
+/* Cancel: the guest runs here again, unprotected (held output released). */
+static int cancel(struct ckpt_sender *s, int rc, const char *phase, struct remus_err *err)
+{
+	struct remus_err e2 = { 0 };
+	struct hv_info in;
+
+	s->final = false;
+	s->cfg.hv->info(s->cfg.guest, &in);
+	if (in.state == HV_PAUSED && s->cfg.hv->resume(s->cfg.guest, &e2) < 0)
+		remus_err_wrap(err, "and resume failed: %.200s", e2.msg);
+	if (s->cfg.nb)
+		netbuf_release_all(s->cfg.nb);
+	remus_err_wrap(err, "evacuation cancelled in %s, guest resumed here", phase);
+	return rc < 0 ? rc : CKPT_EPEER;
+}
+
+/* Wait for the backup's answer to BYE(HANDOVER).  Heartbeats are not
+ * judged here: the backup is busy restoring, not sending them. */
+static int wait_confirm(struct ckpt_sender *s, uint32_t confirm_ms, struct remus_err *err)
+{
+	struct rnet_conn *c = s->cfg.conn;
+	uint64_t deadline = rnet_now_ms() + confirm_ms;
+	struct rnet_msg m;
+	int rc;
+
+	for (;;) {
+		struct pollfd p = { rnet_conn_fd(c), (short)(POLLIN |
+		                    (rnet_conn_want_write(c) ? POLLOUT : 0)), 0 };
+		uint64_t now = rnet_now_ms();
+		if (now >= deadline)
+			return remus_err_set(err, CKPT_EPEER, "backup did not confirm within %" PRIu32
+			                     " ms", confirm_ms);
+		if (poll(&p, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+			return remus_err_sys(err, errno, "poll");
+		if (rnet_conn_want_write(c) && (rc = rnet_conn_flush(c, err)) < 0)
+			return rc;
+		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		int frc = rnet_conn_feed(c, rnet_now_ms(), err);
+		while ((rc = rnet_conn_next(c, &m, err)) == 1)
+			if (m.type == RNET_MSG_BYE)
+				return m.u64 == CKPT_BYE_RUNNING ? 0 :
+				       remus_err_set(err, CKPT_EPEER, "backup refused to take over "
+				                     "(reason %" PRIu64 ")", m.u64);
+		if (rc < 0 && rc != RNET_ECLOSED)
+			return rc;
+		if (frc < 0 || rc == RNET_ECLOSED)
+			return remus_err_set(err, CKPT_EPEER, "backup lost before confirming: %.300s",
+			                     err->msg);
+	}
+}
+
+int ckpt_sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remus_err *err)
+{
+	int rc;
+
+	/* prepare: the replica holds every checkpoint taken so far */
+	if (s->acked == 0)
+		return cancel(s, remus_err_set(err, CKPT_ENOREPLICA, "no checkpoint acknowledged yet"),
+		              "prepare", err);
+	if ((rc = cks_guest_alive(s, err)) < 0)
+		return rc;
+	if ((rc = cks_drain(s, err)) || (rc = cks_wait_ack(s, s->epoch, s->ack_timeout_ms, err)))
+		return cancel(s, rc, "prepare", err);
+	/* perform: the final checkpoint, guest paused from here on */
+	s->final = true;
+	if ((rc = cks_take_checkpoint(s, err)) || (rc = cks_drain(s, err)) ||
+	    (rc = cks_wait_ack(s, s->epoch, s->ack_timeout_ms, err)))
+		return cancel(s, rc, "perform", err);
+	/* finish: the backup restores checkpoint N and confirms */
+	if ((rc = rnet_conn_send_bye(s->cfg.conn, CKPT_BYE_HANDOVER, err)) < 0 ||
+	    (rc = wait_confirm(s, confirm_ms, err)) < 0)
+		return cancel(s, rc, "finish", err);
+	return 0;
+}
