@@ -7,6 +7,8 @@
 #  2. cancel (fresh daemons and disks): host-b's remusd is killed, then
 #     `evacuate` fails with a clear error and the guest keeps serving on
 #     host-a.
+#  3. cancel with a frozen backup (SIGSTOP): no ACK, no confirmation ->
+#     `evacuate` fails, the guest is resumed and keeps serving on host-a.
 cd "$(dirname "$0")/../.." || exit 1
 TAG=${TAG:-ev$$}
 . tests/integration/remusd_lib.sh
@@ -57,18 +59,28 @@ echo "evacuated: host-b restored checkpoint $(jfield b $G failover.checkpoint),"
 ip netns exec "$CLI" python3 tests/integration/demo_client.py verify "$GUEST_IP" "$TMPD/acked" ||
 	fail "acknowledged writes lost"
 
+# expect_cancel WHAT: evacuate fails clearly, the guest serves on host-a
+expect_cancel() {
+	if ctl a evacuate $G >"$TMPD/cancel.out" 2>&1; then
+		fail "evacuate succeeded with $1: $(cat "$TMPD/cancel.out")"
+	fi
+	echo "$1: cancelled: $(cat "$TMPD/cancel.out")"
+	grep -q "remusctl: .*$G" "$TMPD/cancel.out" || fail "no clear error: $(cat "$TMPD/cancel.out")"
+	wait_field a $G state unprotected 10
+	[ "$(jfield a $G guest_state)" = running ] || fail "guest not running on host-a after cancel"
+	before=$(acked)
+	wait_acked $(( before + 100 )) 20
+	echo "$1: guest keeps serving on host-a ($(acked) PUTs acknowledged)"
+}
+
 # 2. cancel: the backup is gone when the evacuation starts
 protected_pair
 kill -9 "$PID_b"
 wait "$PID_b" 2>/dev/null
-if ctl a evacuate $G >"$TMPD/cancel.out" 2>&1; then
-	fail "evacuate succeeded without a backup: $(cat "$TMPD/cancel.out")"
-fi
-echo "cancelled as expected: $(cat "$TMPD/cancel.out")"
-grep -q "remusctl: .*$G" "$TMPD/cancel.out" || fail "no clear error: $(cat "$TMPD/cancel.out")"
-wait_field a $G state unprotected 10
-[ "$(jfield a $G guest_state)" = running ] || fail "guest not running on host-a after cancel"
-before=$(acked)
-wait_acked $(( before + 100 )) 20
-echo "guest keeps serving on host-a after the cancel ($(acked) PUTs acknowledged)"
+expect_cancel "backup killed"
+
+# 3. cancel: the backup is frozen during the evacuation
+protected_pair
+kill -STOP "$PID_b"
+expect_cancel "backup frozen"
 echo PASS
