@@ -21,7 +21,7 @@ static void *receiver_main(void *arg)
 }
 
 /* Fault hook: note the counter at every pause, stop at the chosen point. */
-static int hook(void *arg, const char *point, uint64_t epoch)
+int rig_hook(void *arg, const char *point, uint64_t epoch)
 {
 	struct rig *r = arg;
 
@@ -104,7 +104,7 @@ void run_until_fault(struct rig *r)
 {
 	struct ckpt_sender_cfg sc = {
 		.hv = &pvm_hv_ops, .guest = r->g, .conn = r->pri.conn, .interval_ms = 5,
-		.nb = r->nb.ops ? &r->nb : NULL, .fault = { r, hook },
+		.nb = r->nb.ops ? &r->nb : NULL, .fault = { r, rig_hook },
 	};
 	struct ckpt_stats st;
 	struct ckpt_sender *snd = NULL;

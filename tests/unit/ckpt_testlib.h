@@ -48,6 +48,9 @@ void rig_down(struct rig *r);
 void run_until_fault(struct rig *r);
 /* The primary dies now (another thread): its link goes down. */
 void rig_kill(struct rig *r);
+/* The rig's fault hook (one netbuf frame per pause; stops at
+ * stop_point/stop_epoch) for tests that drive the sender themselves. */
+int rig_hook(void *arg, const char *point, uint64_t epoch);
 /* Restore the replica and check it runs on from exactly `expect`. */
 void failover_and_check(struct rig *r, uint64_t expect);
 

@@ -152,6 +152,111 @@ static void test_feed_applies_complete_checkpoints_only(void **state)
 	ckpt_receiver_free(r);
 }
 
+/* The backup's side of a hand-over (the real one is remusd's thread):
+ * wait for the receiver to see BYE(HANDOVER), then restore and confirm,
+ * or refuse. */
+struct backup_answer {
+	struct rig *r;
+	bool accept;
+	struct hv_guest *g;             /* the restored guest */
+	uint64_t replica;               /* its counter as handed over */
+	int frc;
+};
+
+static void *backup_answer_main(void *arg)
+{
+	struct backup_answer *a = arg;
+	struct ckpt_failover_times t;
+	struct remus_err err = { 0 };
+
+	pthread_join(a->r->rth, NULL);
+	if (a->r->rrc != CKPT_HANDOVER)
+		return NULL;
+	memcpy(&a->replica, ckpt_receiver_ram(a->r->rcv) + COUNTER_OFF, sizeof(a->replica));
+	if (a->accept)
+		a->frc = ckpt_receiver_failover(a->r->rcv, &a->r->gcfg, &a->g, &t, &err);
+	ckpt_receiver_confirm(a->r->rcv, a->accept && a->frc == 0, &err);
+	return NULL;
+}
+
+/* Five protected epochs, then ckpt_sender_handover against a backup that
+ * accepts or refuses; returns the sender's result. */
+static int handover(struct rig *r, struct backup_answer *a, bool accept, bool with_netbuf)
+{
+	struct ckpt_sender_cfg sc = { .hv = &pvm_hv_ops, .interval_ms = 5 };
+	pthread_t th;
+	int rc;
+
+	rig_up(r, with_netbuf, RNET_COMPRESS_NONE);
+	sc.guest = r->g;
+	sc.conn = r->pri.conn;
+	sc.nb = with_netbuf ? &r->nb : NULL;
+	sc.fault = (struct ckpt_fault){ r, rig_hook };
+	r->stop_point = "never";
+	memset(a, 0, sizeof(*a));
+	a->r = r;
+	a->accept = accept;
+	assert_int_equal(ckpt_sender_new(&sc, &r->snd, &r->serr), 0);
+	assert_int_equal(ckpt_sender_sync(r->snd, &r->serr), 0);
+	assert_int_equal(ckpt_sender_run(r->snd, -1, 5, &r->serr), 0);
+	assert_int_equal(pthread_create(&th, NULL, backup_answer_main, a), 0);
+	rc = ckpt_sender_handover(r->snd, 10000, &r->serr);
+	pthread_join(th, NULL);
+	assert_int_equal(r->rrc, CKPT_HANDOVER);
+	return rc;
+}
+
+/* Confirmed: the primary's copy stays paused and the replica holds exactly
+ * its state; every epoch up to the final one was released. */
+static void test_handover_confirmed(void **state)
+{
+	struct backup_answer a;
+	struct ckpt_stats st;
+	struct netbuf_stats ns;
+	struct hv_info in;
+	struct rig r;
+
+	(void)state;
+	if (handover(&r, &a, true, true) != 0)
+		fail_msg("handover: %s", r.serr.msg);
+	assert_int_equal(a.frc, 0);
+	pvm_hv_ops.info(r.g, &in);
+	assert_int_equal(in.state, HV_PAUSED);
+	ckpt_sender_stats(r.snd, &st);
+	assert_int_equal(st.acked, st.epoch);
+	/* the paused copy never ran after the final checkpoint, which the
+	 * replica holds exactly */
+	assert_int_equal(pt_peek(r.g, COUNTER_OFF), r.counter_at[st.epoch]);
+	assert_int_equal(a.replica, r.counter_at[st.epoch]);
+	/* the rig's frame handed in while paused at E belongs to E+1: all
+	 * epochs up to the final one left, only the final pause's frame is held */
+	netbuf_get_stats(&r.nb, &ns);
+	assert_int_equal(r.frames_out, st.epoch - 1);
+	assert_int_equal(ns.held_packets, 1);
+	pvm_hv_ops.destroy(r.g);
+	r.g = a.g;                      /* the replica runs on */
+	pvm_hv_ops.info(r.g, &in);
+	assert_int_equal(in.state, HV_RUNNING);
+	rig_down(&r);
+}
+
+/* Refused: cancelled in finish, the primary's guest runs again (its held
+ * output is released, so the rig's per-pause frames are left out). */
+static void test_handover_refused_resumes(void **state)
+{
+	struct backup_answer a;
+	struct hv_info in;
+	struct rig r;
+
+	(void)state;
+	assert_int_equal(handover(&r, &a, false, false), CKPT_EPEER);
+	assert_non_null(strstr(r.serr.msg, "cancelled in finish"));
+	assert_non_null(strstr(r.serr.msg, "refused"));
+	pvm_hv_ops.info(r.g, &in);
+	assert_int_equal(in.state, HV_RUNNING);
+	rig_down(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -160,6 +265,8 @@ int main(void)
 		cmocka_unit_test(test_feed_applies_complete_checkpoints_only),
 		cmocka_unit_test(test_delta_replica_continues),
 		cmocka_unit_test(test_delta_codec),
+		cmocka_unit_test(test_handover_confirmed),
+		cmocka_unit_test(test_handover_refused_resumes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
