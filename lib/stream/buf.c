@@ -89,12 +89,12 @@ static int add_seg(struct stream_buf *b, const uint8_t *ext, size_t off, size_t 
 	return 0;
 }
 
-int stream_buf_append(struct stream_buf *b, const void *p, size_t len)
+/* Claim `len` bytes of owned data at the end of b for the caller to fill;
+ * on failure b is unchanged. */
+static int append_space(struct stream_buf *b, size_t len, uint8_t **dst)
 {
 	int rc;
 
-	if (len == 0)
-		return 0;
 	rc = reserve(b, len);
 	if (rc < 0)
 		return rc;
@@ -102,26 +102,35 @@ int stream_buf_append(struct stream_buf *b, const void *p, size_t len)
 	rc = add_seg(b, NULL, b->len, len);
 	if (rc < 0)
 		return rc;
-	memcpy(b->data + b->len, p, len);
+	*dst = b->data + b->len;
 	b->len += len;
 	return 0;
 }
 
-int stream_buf_append_zero(struct stream_buf *b, size_t len)
+int stream_buf_append(struct stream_buf *b, const void *p, size_t len)
 {
+	uint8_t *dst;
 	int rc;
 
 	if (len == 0)
 		return 0;
-	rc = reserve(b, len);
-	if (rc < 0)
-		return rc;
-	rc = add_seg(b, NULL, b->len, len);
-	if (rc < 0)
-		return rc;
-	memset(b->data + b->len, 0, len);
-	b->len += len;
-	return 0;
+	rc = append_space(b, len, &dst);
+	if (rc == 0)
+		memcpy(dst, p, len);
+	return rc;
+}
+
+int stream_buf_append_zero(struct stream_buf *b, size_t len)
+{
+	uint8_t *dst;
+	int rc;
+
+	if (len == 0)
+		return 0;
+	rc = append_space(b, len, &dst);
+	if (rc == 0)
+		memset(dst, 0, len);
+	return rc;
 }
 
 int stream_buf_append_ref(struct stream_buf *b, const void *p, size_t len)
