@@ -45,7 +45,7 @@ int dr_bitmap_open(struct dr_bitmap *b, const char *path, uint64_t image_bytes,
 		goto err;
 	}
 	if ((uint64_t)sb.st_size != b->map_len ||
-	    dr_pread_all(b->fd, hdr, BM_HDR, 0) < 0 ||
+	    io_pread_all(b->fd, hdr, BM_HDR, 0) < 0 ||
 	    !header_matches(hdr, block_size, b->nr_blocks)) {
 		b->was_reset = true;
 		if (ftruncate(b->fd, 0) < 0 || ftruncate(b->fd, (off_t)b->map_len) < 0) {

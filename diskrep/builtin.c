@@ -141,7 +141,7 @@ static int builtin_read(struct diskrep *d, uint64_t off, void *buf, size_t len,
 	int rc = diskrep_check_range(d->image_bytes, off, len, err);
 	if (rc < 0)
 		return rc;
-	if ((rc = dr_pread_all(d->image_fd, buf, len, off)) < 0)
+	if ((rc = io_pread_all(d->image_fd, buf, len, off)) < 0)
 		return remus_err_sys(err, rc, "read image at %llu", (unsigned long long)off);
 	return 0;
 }
@@ -188,7 +188,7 @@ static int builtin_write(struct diskrep *d, uint64_t off, const void *buf, size_
 	if ((rc = need_role(d, DISKREP_PRIMARY, "write", err)) < 0 ||
 	    (rc = diskrep_check_range(d->image_bytes, off, len, err)) < 0)
 		return rc;
-	if ((rc = dr_pwrite_all(d->image_fd, buf, len, off)) < 0)
+	if ((rc = io_pwrite_all(d->image_fd, buf, len, off)) < 0)
 		return remus_err_sys(err, rc, "write image at %llu", (unsigned long long)off);
 	if ((rc = track_blocks(d, epoch, off, len, err)) < 0)
 		return rc;

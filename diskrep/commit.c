@@ -23,7 +23,7 @@
 static int jappend(int fd, uint64_t *pos, XXH64_state_t *h, const void *p,
                    size_t len, struct remus_err *err)
 {
-	int rc = dr_pwrite_all(fd, p, len, *pos);
+	int rc = io_pwrite_all(fd, p, len, *pos);
 	if (rc < 0)
 		return remus_err_sys(err, rc, "write journal at %llu", (unsigned long long)*pos);
 	XXH64_update(h, p, len);
@@ -65,7 +65,7 @@ static int journal_write(const struct dr_commit_ctx *c, struct dr_stage *s,
 			return rc;
 	}
 	put_le64(trl + 8, XXH64_digest(&h));
-	if ((rc = dr_pwrite_all(fd, trl, sizeof(trl), pos)) < 0)
+	if ((rc = io_pwrite_all(fd, trl, sizeof(trl), pos)) < 0)
 		return remus_err_sys(err, rc, "write journal trailer");
 	if ((rc = dr_fault(c->fault, "commit:journal-written", err)) < 0)
 		return rc;
@@ -83,7 +83,7 @@ static int image_apply(const struct dr_commit_ctx *c, struct dr_stage *s,
 		const struct dr_stage_rec *r = &s->recs[i];
 		if ((rc = dr_stage_read(s, r, buf, err)) < 0)
 			return rc;
-		if ((rc = dr_pwrite_all(c->image_fd, buf, r->len, r->offset)) < 0)
+		if ((rc = io_pwrite_all(c->image_fd, buf, r->len, r->offset)) < 0)
 			return remus_err_sys(err, rc, "apply write at %llu", (unsigned long long)r->offset);
 		if ((rc = dr_fault(c->fault, "commit:apply-record", err)) < 0)
 			return rc;
@@ -130,7 +130,7 @@ static int replay_record(void *arg, uint64_t off, const void *data, uint32_t len
                          struct remus_err *err)
 {
 	const struct dr_commit_ctx *c = arg;
-	int rc = dr_pwrite_all(c->image_fd, data, len, off);
+	int rc = io_pwrite_all(c->image_fd, data, len, off);
 	if (rc < 0)
 		return remus_err_sys(err, rc, "replay write at %llu", (unsigned long long)off);
 	return dr_fault(c->fault, "recover:record", err);

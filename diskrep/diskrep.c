@@ -77,35 +77,6 @@ void diskrep_hook_init(struct diskrep_hook *h, const struct diskrep_ops *ops,
 	out->flush = hook_flush;
 }
 
-/* pread/pwrite until done; -errno, or -EIO when a read hits end of file. */
-static int rw_all(int fd, uint8_t *p, size_t len, uint64_t off, bool wr)
-{
-	while (len > 0) {
-		ssize_t n = wr ? pwrite(fd, p, len, (off_t)off) : pread(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-/* Whole-buffer positional I/O. */
-int dr_pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	return rw_all(fd, buf, len, off, false);
-}
-
-int dr_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-	return rw_all(fd, (uint8_t *)buf, len, off, true);
-}
-
 /* Test fault point: a non-zero answer fails the step with -EIO. */
 int dr_fault(const struct diskrep_fault *f, const char *point,
              struct remus_err *err)

@@ -118,7 +118,7 @@ static int write_resource(struct diskrep *d, struct remus_err *err)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", d->conf_path);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
 		return remus_err_sys(err, errno, "create %s", tmp);
-	rc = dr_pwrite_all(fd, text, (size_t)n, 0);
+	rc = io_pwrite_all(fd, text, (size_t)n, 0);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
 	close(fd);
@@ -313,7 +313,7 @@ static int drbd_read(struct diskrep *d, uint64_t off, void *buf, size_t len,
                      struct remus_err *err)
 {
 	int rc = drbd_rw_check(d, off, len, err);
-	if (rc == 0 && (rc = dr_pread_all(d->dev_fd, buf, len, off)) < 0)
+	if (rc == 0 && (rc = io_pread_all(d->dev_fd, buf, len, off)) < 0)
 		return remus_err_sys(err, rc, "read %s", d->device);
 	return rc;
 }
@@ -323,7 +323,7 @@ static int drbd_write(struct diskrep *d, uint64_t off, const void *buf, size_t l
                       struct remus_err *err)
 {
 	int rc = drbd_rw_check(d, off, len, err);
-	if (rc == 0 && (rc = dr_pwrite_all(d->dev_fd, buf, len, off)) < 0)
+	if (rc == 0 && (rc = io_pwrite_all(d->dev_fd, buf, len, off)) < 0)
 		return remus_err_sys(err, rc, "write %s", d->device);
 	if (rc == 0) {
 		d->cnt.writes++;

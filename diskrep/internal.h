@@ -13,6 +13,7 @@
 #include "diskrep/diskrep.h"
 #include "util/bytes.h"
 #include "util/checked.h"
+#include "util/io.h"
 #include "util/err.h"
 
 /* ---- wire: frames on the replication fd --------------------------------
@@ -61,9 +62,7 @@ int drw_send_block(int fd, uint64_t off, const void *data, size_t len,
 int drw_send_sync_done(int fd, uint64_t epoch, uint64_t blocks_sent,
                        struct remus_err *err);
 
-/* ---- whole-buffer I/O (byte order: util/bytes.h) ----------------------- */
-int dr_pread_all(int fd, void *buf, size_t len, uint64_t off);
-int dr_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+/* ---- shared helpers (byte order: util/bytes.h, I/O: util/io.h) -------- */
 int dr_fault(const struct diskrep_fault *f, const char *point,
              struct remus_err *err);
 uint64_t dr_block_hash(const void *data, size_t len);

@@ -52,7 +52,7 @@ static int scan_record_hdr(int fd, uint64_t *pos, uint64_t i, uint64_t image_byt
                            uint64_t *off, uint32_t *len, uint8_t rh[DR_JREC_LEN],
                            struct remus_err *err)
 {
-	int rc = dr_pread_all(fd, rh, DR_JREC_LEN, *pos);
+	int rc = io_pread_all(fd, rh, DR_JREC_LEN, *pos);
 	if (rc < 0)
 		return remus_err_sys(err, rc, "read journal record %llu", (unsigned long long)i);
 	*off = get_le64(rh);
@@ -86,7 +86,7 @@ static int scan_records(int fd, const uint8_t *hdr, const struct dr_journal_info
 		if (!ck_add_u64(total, len, &total) || total > info->payload_bytes)
 			return remus_err_set(err, DISKREP_ECORRUPT,
 			    "journal record %llu overruns the declared payload", (unsigned long long)i);
-		if ((rc = dr_pread_all(fd, buf, len, pos)) < 0)
+		if ((rc = io_pread_all(fd, buf, len, pos)) < 0)
 			return remus_err_sys(err, rc, "read journal record %llu data", (unsigned long long)i);
 		pos += len;
 		XXH64_update(&st, rh, DR_JREC_LEN);
@@ -119,7 +119,7 @@ int dr_journal_scan(int fd, uint64_t image_bytes, struct dr_journal_info *info,
 	if ((uint64_t)sb.st_size < DR_JHDR_LEN + DR_JTRL_LEN)
 		return remus_err_set(err, DISKREP_ECORRUPT, "journal of %lld bytes is torn",
 		    (long long)sb.st_size);
-	if ((rc = dr_pread_all(fd, hdr, sizeof(hdr), 0)) < 0)
+	if ((rc = io_pread_all(fd, hdr, sizeof(hdr), 0)) < 0)
 		return remus_err_sys(err, rc, "read journal header");
 	if ((rc = scan_header(hdr, (uint64_t)sb.st_size, image_bytes, info, err)) < 0)
 		return rc;
@@ -127,7 +127,7 @@ int dr_journal_scan(int fd, uint64_t image_bytes, struct dr_journal_info *info,
 		return remus_err_set(err, -ENOMEM, "journal buffer");
 	if ((rc = scan_records(fd, hdr, info, buf, NULL, NULL, &end, &hash, err)) < 0)
 		goto out;
-	if ((rc = dr_pread_all(fd, trl, sizeof(trl), end)) < 0) {
+	if ((rc = io_pread_all(fd, trl, sizeof(trl), end)) < 0) {
 		rc = remus_err_sys(err, rc, "read journal trailer");
 		goto out;
 	}
@@ -198,7 +198,7 @@ int dr_state_store(const char *dir, const struct dr_state *st,
 	snprintf(path, sizeof(path), "%s/state", dir);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 		return remus_err_sys(err, errno, "create %s", tmp);
-	if ((rc = dr_pwrite_all(fd, buf, sizeof(buf), 0)) < 0 || fsync(fd) < 0) {
+	if ((rc = io_pwrite_all(fd, buf, sizeof(buf), 0)) < 0 || fsync(fd) < 0) {
 		rc = remus_err_sys(err, rc < 0 ? rc : errno, "write %s", tmp);
 		goto out;
 	}

@@ -50,7 +50,7 @@ static int hash_blocks(struct diskrep *d, uint64_t first, uint32_t count, uint8_
 {
 	for (uint32_t i = 0; i < count; i++) {
 		size_t len = block_len(d, first + i);
-		int rc = dr_pread_all(d->image_fd, buf, len, (first + i) * d->block_size);
+		int rc = io_pread_all(d->image_fd, buf, len, (first + i) * d->block_size);
 		if (rc < 0)
 			return remus_err_sys(err, rc, "read block %llu", (unsigned long long)first + i);
 		out[i] = dr_block_hash(buf, len);
@@ -92,7 +92,7 @@ int br_sync_block(struct diskrep *d, const struct drw_msg *m, struct remus_err *
 		return remus_err_set(err, DISKREP_EPROTO, "BLOCK outside a resync");
 	if ((rc = diskrep_check_range(d->image_bytes, m->offset, m->len, err)) < 0)
 		return rc;
-	if ((rc = dr_pwrite_all(d->image_fd, m->data, m->len, m->offset)) < 0)
+	if ((rc = io_pwrite_all(d->image_fd, m->data, m->len, m->offset)) < 0)
 		return remus_err_sys(err, rc, "resync write at %llu", (unsigned long long)m->offset);
 	d->cnt.resync_blocks_applied++;
 	d->sync_blocks++;
@@ -155,7 +155,7 @@ static int send_block(struct sync_run *r, uint64_t b, struct remus_err *err)
 {
 	struct diskrep *d = r->d;
 	size_t len = block_len(d, b);
-	int rc = dr_pread_all(d->image_fd, r->buf, len, b * d->block_size);
+	int rc = io_pread_all(d->image_fd, r->buf, len, b * d->block_size);
 	if (rc < 0)
 		return remus_err_sys(err, rc, "read block %llu", (unsigned long long)b);
 	if ((rc = drw_send_block(d->peer_fd, b * d->block_size, r->buf, len, err)) < 0)

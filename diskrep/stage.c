@@ -73,7 +73,7 @@ int dr_stage_add(struct dr_stage *s, uint64_t epoch, uint64_t off,
 		s->mem_used += len;
 	} else {
 		r.spill_off = s->spill_len;
-		if ((rc = dr_pwrite_all(s->spill_fd, data, len, s->spill_len)) < 0)
+		if ((rc = io_pwrite_all(s->spill_fd, data, len, s->spill_len)) < 0)
 			return remus_err_sys(err, rc, "spill %u staged bytes", len);
 		s->spill_len += len;
 		s->spilled_bytes += len;
@@ -91,7 +91,7 @@ int dr_stage_read(struct dr_stage *s, const struct dr_stage_rec *r, void *buf,
 		memcpy(buf, r->data, r->len);
 		return 0;
 	}
-	if ((rc = dr_pread_all(s->spill_fd, buf, r->len, r->spill_off)) < 0)
+	if ((rc = io_pread_all(s->spill_fd, buf, r->len, r->spill_off)) < 0)
 		return remus_err_sys(err, rc, "read spilled record at %llu",
 		    (unsigned long long)r->spill_off);
 	return 0;

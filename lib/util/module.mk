@@ -1,4 +1,4 @@
 # lib/util: errors, logging, checked arithmetic shared by all modules.
-LIB_SRCS += lib/util/err.c lib/util/log.c
+LIB_SRCS += lib/util/err.c lib/util/log.c lib/util/io.c
 UNIT_TESTS += test_util
 test_util_SRCS := tests/unit/test_util.c

@@ -9,6 +9,10 @@
 
 #include "util/checked.h"
 #include "util/err.h"
+#include "util/io.h"
+
+#include <stdio.h>
+#include <unistd.h>
 
 static void test_err_set_returns_code(void **state)
 {
@@ -53,6 +57,27 @@ static void test_checked_overflow(void **state)
 	assert_false(ck_add_u64(UINT64_MAX, 2, &o64));
 }
 
+/* Whole-buffer I/O: a round trip at an offset, EOF as -EIO, errors as -errno. */
+static void test_io_all(void **state)
+{
+	FILE *f = tmpfile();
+	uint8_t out[10000], in[10000];
+	int fd;
+	(void)state;
+	assert_non_null(f);
+	fd = dup(fileno(f));
+	fclose(f);
+	assert_true(fd >= 0);
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 7 + 3);
+	assert_int_equal(io_pwrite_all(fd, out, sizeof(out), 4096), 0);
+	assert_int_equal(io_pread_all(fd, in, sizeof(in), 4096), 0);
+	assert_memory_equal(in, out, sizeof(out));
+	assert_int_equal(io_pread_all(fd, in, 100, 4096 + sizeof(out) - 50), -EIO);
+	close(fd);
+	assert_int_equal(io_pread_all(fd, in, 1, 0), -EBADF);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -60,6 +85,7 @@ int main(void)
 		cmocka_unit_test(test_err_sys_appends_strerror),
 		cmocka_unit_test(test_err_wrap_prefixes),
 		cmocka_unit_test(test_checked_overflow),
+		cmocka_unit_test(test_io_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

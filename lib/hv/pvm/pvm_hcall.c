@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "hv/pvm/pvm_impl.h"
+#include "util/io.h"
 
 /* Host monotonic clock in ns. */
 static uint64_t host_mono(void)
@@ -172,14 +173,9 @@ static int64_t blk_io(struct pvm_guest *g, bool write, uint64_t off, uint8_t *p,
 		return g->disk_io.write(g->disk_io.arg, off, p, bytes) < 0 ? -PVM_EIO : 0;
 	if (!write && g->disk_io.read != NULL)
 		return g->disk_io.read(g->disk_io.arg, off, p, bytes) < 0 ? -PVM_EIO : 0;
-	for (uint64_t done = 0; done < bytes; ) {
-		ssize_t n = write ? pwrite(g->disk_fd, p + done, bytes - done, (off_t)(off + done))
-		                  : pread(g->disk_fd, p + done, bytes - done, (off_t)(off + done));
-		if (n <= 0)
-			return -PVM_EIO;
-		done += (uint64_t)n;
-	}
-	return 0;
+	if (write)
+		return io_pwrite_all(g->disk_fd, p, bytes, off) < 0 ? -PVM_EIO : 0;
+	return io_pread_all(g->disk_fd, p, bytes, off) < 0 ? -PVM_EIO : 0;
 }
 
 static int64_t hc_blk_read(struct pvm_guest *g, const struct user_regs_struct *r)
