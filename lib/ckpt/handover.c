@@ -84,9 +84,11 @@ static int wait_confirm(struct ckpt_sender *s, uint32_t confirm_ms, struct remus
 			}
 		if (rc < 0 && rc != RNET_ECLOSED)
 			return rc;
-		if (frc < 0 || rc == RNET_ECLOSED)
-			return remus_err_set(err, CKPT_EPEER, "backup lost before confirming: %.300s",
-			                     err->msg);
+		if (frc < 0 || rc == RNET_ECLOSED) {
+			char why[300];   /* err->msg is rewritten below */
+			snprintf(why, sizeof(why), "%.290s", err->msg[0] ? err->msg : "connection closed");
+			return remus_err_set(err, CKPT_EPEER, "backup lost before confirming: %s", why);
+		}
 	}
 }
 
