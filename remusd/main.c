@@ -2,7 +2,8 @@
  * remusd — the remus daemon: one per host.  Runs guests, protects them
  * towards a peer daemon (primary), receives replicas and fails over
  * (backup).  Foreground process; tells systemd when ready if started with
- * NOTIFY_SOCKET.  Control over a unix socket (remusctl).
+ * NOTIFY_SOCKET.  Control over a unix socket (remusctl); replication
+ * peers' handshakes run non-blocking in the same loop (bounded number).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -268,12 +269,14 @@ static const struct remusd_guest_conf *backup_candidate(struct daemon *d)
 /* "address:port" of an accepted socket, for the logs. */
 static void peer_name(int fd, char *buf, size_t cap)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };
 	socklen_t len = sizeof(ss);
 	char host[INET6_ADDRSTRLEN] = "?";
 	unsigned port = 0;
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_INET) {
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		ss.ss_family = AF_UNSPEC;
+	if (ss.ss_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
 		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
 		port = ntohs(in->sin_port);
