@@ -297,6 +297,57 @@ static void test_handover_link_lost_in_doubt(void **state)
 	rig_down(&r);
 }
 
+/* Cut the link at "final-acked": the backup holds the final checkpoint N
+ * but never gets BYE(HANDOVER); other points as the rig's hook. */
+static int cut_at_final_ack(void *arg, const char *point, uint64_t epoch)
+{
+	struct rig *r = arg;
+
+	if (strcmp(point, "final-acked") == 0) {
+		shutdown(rnet_conn_fd(r->pri.conn), SHUT_RDWR);
+		return 0;
+	}
+	return rig_hook(arg, point, epoch);
+}
+
+/* Link lost between the final ACK and BYE(HANDOVER): in doubt, not
+ * cancelled — the backup, seeing the link die while it holds N, fails over
+ * by itself from exactly N, so resuming here would make two copies. */
+static void test_handover_link_lost_after_final_ack(void **state)
+{
+	struct ckpt_sender_cfg sc = { .hv = &pvm_hv_ops, .interval_ms = 5 };
+	struct netbuf_stats ns;
+	struct ckpt_stats st;
+	struct hv_info in;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, true, RNET_COMPRESS_NONE);
+	sc.guest = r.g;
+	sc.conn = r.pri.conn;
+	sc.nb = &r.nb;
+	sc.fault = (struct ckpt_fault){ &r, cut_at_final_ack };
+	r.stop_point = "never";
+	assert_int_equal(ckpt_sender_new(&sc, &r.snd, &r.serr), 0);
+	assert_int_equal(ckpt_sender_sync(r.snd, &r.serr), 0);
+	assert_int_equal(ckpt_sender_run(r.snd, -1, 5, &r.serr), 0);
+	assert_int_equal(ckpt_sender_handover(r.snd, 10000, &r.serr), CKPT_EINDOUBT);
+	assert_non_null(strstr(r.serr.msg, "in doubt"));
+	pthread_join(r.rth, NULL);
+	assert_int_equal(r.rrc, CKPT_EPEER);        /* link lost, no hand-over seen */
+	ckpt_sender_stats(r.snd, &st);
+	assert_int_equal(st.acked, st.epoch);
+	pvm_hv_ops.info(r.g, &in);
+	assert_int_equal(in.state, HV_PAUSED);
+	assert_int_equal(pt_peek(r.g, COUNTER_OFF), r.counter_at[st.epoch]);
+	netbuf_get_stats(&r.nb, &ns);
+	assert_int_equal(ns.held_packets, 1);       /* output after N never left */
+	pvm_hv_ops.destroy(r.g);
+	r.g = NULL;
+	failover_and_check(&r, r.counter_at[st.epoch]);
+	rig_down(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_handover_confirmed),
 		cmocka_unit_test(test_handover_refused_resumes),
 		cmocka_unit_test(test_handover_link_lost_in_doubt),
+		cmocka_unit_test(test_handover_link_lost_after_final_ack),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
