@@ -1,7 +1,8 @@
 /*
  * remusctl — control remusd over its unix socket: list, status [--json],
  * stats, start, protect (with a progress bar while syncing), unprotect,
- * failover, evacuate (planned hand-over from the primary), check.
+ * failover, evacuate (planned hand-over from the primary), check, and
+ * resume --force / destroy to resolve an evacuation left in doubt.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +27,7 @@ struct opts {
 	uint32_t timeout_ms;            /* 0: CALL_TIMEOUT_MS */
 	const char *peer;
 	unsigned wait_s;
+	bool force;
 };
 
 static void usage(void)
@@ -34,7 +36,8 @@ static void usage(void)
 	        "usage: remusctl [-s SOCKET] COMMAND\n"
 	        "  list | status [GUEST] [--json] | stats [GUEST] [--json]\n"
 	        "  start GUEST | protect GUEST [--peer HOST[:PORT]] [--unsafe no-netbuf,no-diskrep]\n"
-	        "  unprotect GUEST | failover GUEST | evacuate GUEST | check GUEST\n");
+	        "  unprotect GUEST | failover GUEST | evacuate GUEST | check GUEST\n"
+	        "  resume GUEST --force | destroy GUEST   (an in-doubt evacuation)\n");
 	exit(2);
 }
 
@@ -236,7 +239,8 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "json", no_argument, NULL, 'j' }, { "peer", required_argument, NULL, 'p' },
 		{ "unsafe", required_argument, NULL, 'u' }, { "socket", required_argument, NULL, 's' },
-		{ "wait", required_argument, NULL, 'w' }, { NULL, 0, NULL, 0 },
+		{ "wait", required_argument, NULL, 'w' }, { "force", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .sock = REMUSD_DEFAULT_CTL, .wait_s = 120 };
 	const char *cmd, *guest;
@@ -254,6 +258,8 @@ int main(int argc, char **argv)
 			o.sock = optarg;
 		else if (ch == 'w')
 			o.wait_s = (unsigned)atoi(optarg);
+		else if (ch == 'f')
+			o.force = true;
 		else
 			usage();
 	}
@@ -277,6 +283,18 @@ int main(int argc, char **argv)
 		return cmd_simple(&o, CTL_PROTECT, guest);
 	if (strcmp(cmd, "unprotect") == 0)
 		return cmd_simple(&o, CTL_UNPROTECT, guest);
+	if (strcmp(cmd, "destroy") == 0)
+		return cmd_simple(&o, CTL_DESTROY, guest);
+	if (strcmp(cmd, "resume") == 0) {
+		/* two copies would run if the backup runs the guest too */
+		if (!o.force) {
+			fprintf(stderr, "remusctl: resume %s needs --force: first make sure the "
+			        "backup does not run it (remusctl status %s on the backup)\n",
+			        guest, guest);
+			return 1;
+		}
+		return cmd_simple(&o, CTL_RESUME, guest);
+	}
 	o.timeout_ms = HANDOVER_TIMEOUT_MS;
 	if (strcmp(cmd, "failover") == 0)
 		return cmd_simple(&o, CTL_FAILOVER, guest);

@@ -4,16 +4,12 @@
  * receive, then fail over when the primary is lost or on command).
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/if_tun.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +22,7 @@ static const char *const state_names[] = {
 	[RS_UNPROTECTED] = "unprotected", [RS_STOPPED] = "stopped",
 	[RS_RECEIVING] = "receiving", [RS_REPLICA_READY] = "replica-ready",
 	[RS_ACTIVE] = "active", [RS_FAILED] = "failed", [RS_EVACUATED] = "evacuated",
+	[RS_IN_DOUBT] = "in-doubt",
 };
 
 const char *remusd_state_name(enum remusd_state s)
@@ -69,7 +66,6 @@ struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bo
 	s->hv = hv_driver(remusd_guest_type_name(gc->type));
 	s->state = primary ? RS_IDLE : RS_RECEIVING;
 	s->state_since_ms = rnet_now_ms();
-	s->tap_tx_fd = -1;
 	s->disk_sp[0] = s->disk_sp[1] = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->net_lock, NULL);
@@ -99,8 +95,6 @@ void remusd_session_free(struct remusd_session *s)
 		s->hv->destroy(s->guest);
 	if (s->nb_open)
 		netbuf_close(&s->nb);
-	if (s->tap_tx_fd >= 0)
-		close(s->tap_tx_fd);
 	if (s->disk)
 		s->dr->close(s->disk);
 	for (int i = 0; i < 2; i++)
@@ -154,7 +148,16 @@ void remusd_rnet_params(const struct remusd_env *env, const struct remusd_guest_
 	snprintf(p->caps.guest, sizeof(p->caps.guest), "%s", gc->name);
 }
 
-/* The guest sent a frame (pvm monitor thread): out to the TAP, or held
+/* A frame onto the guest NIC's backend, where the guest's own frames
+ * would go (netbuf's released frames, and the pass-through below). */
+static int session_nic_tx(void *arg, const void *frame, size_t len)
+{
+	struct remusd_session *s = arg;
+
+	return s->hv->net_transmit(s->guest, frame, len);
+}
+
+/* The guest sent a frame (pvm monitor thread): out to the NIC, or held
  * by netbuf for its epoch while protected. */
 static int session_guest_tx(void *arg, const void *frame, size_t len)
 {
@@ -165,39 +168,9 @@ static int session_guest_tx(void *arg, const void *frame, size_t len)
 	if (s->nb_open)
 		rc = netbuf_guest_tx(&s->nb, frame, len);
 	else
-		rc = s->tap_tx_fd >= 0 && write(s->tap_tx_fd, frame, len) == (ssize_t)len ? 0 : -EIO;
+		rc = s->nic_tx ? session_nic_tx(s, frame, len) : -EIO;
 	pthread_mutex_unlock(&s->net_lock);
 	return rc;
-}
-
-/* Our own handle on the guest's TAP queue: the driver opened it in this
- * process; find it by name and dup it, so released frames enter the LAN
- * exactly where the guest's own frames would. */
-static int find_tap_fd(const char *tap, struct remus_err *err)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int found = -1;
-
-	if (d == NULL)
-		return remus_err_sys(err, errno, "open /proc/self/fd");
-	while (found < 0 && (e = readdir(d)) != NULL) {
-		char link[300], target[64];
-		struct ifreq ifr;
-		ssize_t n;
-		int fd = atoi(e->d_name);
-		snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
-		n = readlink(link, target, sizeof(target) - 1);
-		if (n <= 0 || fd == dirfd(d))
-			continue;
-		target[n] = 0;
-		memset(&ifr, 0, sizeof(ifr));
-		if (strcmp(target, "/dev/net/tun") == 0 && ioctl(fd, TUNGETIFF, &ifr) == 0 &&
-		    strncmp(ifr.ifr_name, tap, IFNAMSIZ) == 0)
-			found = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	}
-	closedir(d);
-	return found >= 0 ? found : remus_err_set(err, -ENODEV, "TAP %s: no queue open here", tap);
 }
 
 /* Open the guest's disk replication handle (builtin backend) with its
@@ -244,6 +217,9 @@ int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err)
 		return remus_err_set(err, -EEXIST, "guest %s was evacuated to %s and runs there",
 		                     s->name, s->peer);
 	remusd_guest_hvcfg(&s->gc, &cfg);
+	if (cfg.tap && s->hv->net_transmit == NULL)
+		return remus_err_set(err, -ENOTSUP, "guest %s: driver %s cannot transmit held "
+		                     "frames on a TAP", s->name, s->hv->name);
 	if (cfg.tap) {
 		cfg.net.arg = s;
 		cfg.net.guest_tx = session_guest_tx;
@@ -254,12 +230,9 @@ int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err)
 		diskrep_hook_init(&s->dhook, s->dr, s->disk, &cfg.disk_io);
 	if ((rc = s->hv->create(&cfg, &s->guest, err)) < 0)
 		return rc;
-	if (cfg.tap && (s->tap_tx_fd = find_tap_fd(cfg.tap, err)) < 0) {
-		rc = s->tap_tx_fd;
-		s->hv->destroy(s->guest);
-		s->guest = NULL;
-		return rc;
-	}
+	pthread_mutex_lock(&s->net_lock);   /* publishes s->guest to the hook */
+	s->nic_tx = cfg.tap != NULL;
+	pthread_mutex_unlock(&s->net_lock);
 	if ((rc = s->hv->start(s->guest, err)) < 0) {
 		s->hv->destroy(s->guest);
 		s->guest = NULL;
@@ -279,6 +252,19 @@ static void on_progress(void *arg, const struct ckpt_progress *p)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* The hand-over is unconfirmed but the backup may run the guest: keep it
+ * paused here and tell the operator what to check and how to resolve. */
+static void set_in_doubt(struct remusd_session *s, const char *why)
+{
+	char msg[2 * REMUS_ERR_MSG_MAX];    /* status keeps what fits */
+
+	snprintf(msg, sizeof(msg), "%.240s. Check on %s whether %s runs there (remusctl status): "
+	         "if it does, `remusctl destroy %s` here; if not, `remusctl resume %s --force` "
+	         "here", why, s->peer, s->name, s->name, s->name);
+	log_warnx("guest %s: %s", s->name, msg);
+	remusd_session_set_state(s, RS_IN_DOUBT, msg);
+}
+
 /* Primary engine thread: sync, then the epoch loop until stop or loss. */
 static void *primary_main(void *arg)
 {
@@ -295,6 +281,8 @@ static void *primary_main(void *arg)
 		log_info("guest %s: evacuating to %s", s->name, s->peer);
 		if ((rc = ckpt_sender_handover(s->snd, REMUSD_EVAC_CONFIRM_MS, &err)) == 0)
 			remusd_session_set_state(s, RS_EVACUATED, "handed over, running on the backup");
+		else if (rc == CKPT_EINDOUBT)
+			set_in_doubt(s, err.msg);
 		else
 			remusd_session_set_state(s, rc == CKPT_EGUEST ? RS_STOPPED : RS_UNPROTECTED,
 			                         err.msg);
@@ -338,10 +326,10 @@ static int split_peer(const char *peer, char *host, size_t cap, uint16_t *port,
 static int open_netbuf(struct remusd_session *s, struct remus_err *err)
 {
 	struct netbuf_config nc = { .backend = "inline", .tag = s->name, .first_epoch = 1,
-	                            .tx_fd = s->tap_tx_fd };
+	                            .tx_fd = -1, .tx = session_nic_tx, .tx_arg = s };
 	int rc = 0;
 
-	if (s->tap_tx_fd < 0 || s->gc.netbuf == REMUSD_NETBUF_NONE)
+	if (!s->nic_tx || s->gc.netbuf == REMUSD_NETBUF_NONE)
 		return 0;
 	if (s->gc.netbuf != REMUSD_NETBUF_INLINE)
 		return remus_err_set(err, -ENOTSUP, "guest %s: netbuf %s is not wired to pvm yet",
@@ -374,6 +362,9 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	if (s->state == RS_SYNCING || s->state == RS_PROTECTED)
 		return remus_err_set(err, -EALREADY, "guest %s is already %s", s->name,
 		                     remusd_state_name(s->state));
+	if (s->state == RS_IN_DOUBT)
+		return remus_err_set(err, -EBUSY, "guest %s: evacuation in doubt, resolve it first "
+		                     "(remusctl resume --force, or destroy)", s->name);
 	if (peer == NULL || peer[0] == 0) {
 		if (s->gc.peer_host[0] == 0)
 			return remus_err_set(err, -EINVAL, "guest %s: no peer given or configured", s->name);
@@ -443,10 +434,37 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 	join_engine(s);
 	s->evacuating = false;
 	if (s->state != RS_EVACUATED)
-		return remus_err_set(err, -EIO, "guest %s: %s", s->name, s->error);
+		return remus_err_set(err, s->state == RS_IN_DOUBT ? -EINPROGRESS : -EIO,
+		                     "guest %s: %s", s->name, s->error);
 	s->hv->destroy(s->guest);   /* paused since the final checkpoint */
 	s->guest = NULL;
 	log_info("guest %s: evacuated to %s, local copy destroyed", s->name, s->peer);
+	return 0;
+}
+
+int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct remus_err *err)
+{
+	int rc;
+
+	if (s->state != RS_IN_DOUBT || s->guest == NULL)
+		return remus_err_set(err, -EINVAL, "guest %s is %s, not in doubt: nothing to resolve",
+		                     s->name, remusd_state_name(s->state));
+	if (!resume_here) {
+		/* the backup runs it: what the paused copy still holds never leaves */
+		if (s->nb_open)
+			netbuf_discard(&s->nb);
+		s->hv->destroy(s->guest);
+		s->guest = NULL;
+		remusd_session_set_state(s, RS_EVACUATED, "copy here destroyed by the operator "
+		                         "after an evacuation in doubt; the guest runs on the backup");
+		return 0;
+	}
+	if (s->nb_open)
+		netbuf_release_all(&s->nb);
+	if ((rc = s->hv->resume(s->guest, err)) < 0)
+		return remus_err_wrap(err, "guest %s: resume", s->name);
+	remusd_session_set_state(s, RS_UNPROTECTED, "resumed here by the operator (forced) after "
+	                         "an evacuation in doubt");
 	return 0;
 }
 
@@ -483,6 +501,12 @@ static void *backup_main(void *arg)
 
 	rc = ckpt_receiver_run(s->rcv, s->stop_pipe[0], &err);
 	if (rc == CKPT_HANDOVER) {
+		/* test builds: the hand-over arrived, nothing restored yet; a
+		 * non-zero hook stops here as if this daemon died */
+		if (s->fault.hit && s->fault.hit(s->fault.arg, "handover-started", 0)) {
+			remusd_session_set_state(s, RS_FAILED, "stopped at fault point handover-started");
+			return NULL;
+		}
 		do_failover(s, "planned hand-over from the primary");
 		if (ckpt_receiver_confirm(s->rcv, s->state == RS_ACTIVE, &err) < 0)
 			log_warnx("guest %s: hand-over answer: %s", s->name, err.msg);

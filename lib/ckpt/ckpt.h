@@ -60,6 +60,7 @@ enum ckpt_error {
 	CKPT_EGUEST   = -8004,  /* the guest crashed or exited */
 	CKPT_ENOREPLICA = -8005,/* failover asked before any checkpoint applied */
 	CKPT_ECONFIG  = -8006,  /* bad engine configuration (which field) */
+	CKPT_EINDOUBT = -8007,  /* hand-over: the backup may run the guest, unconfirmed */
 };
 
 /* BYE reasons (u32) on the replication link. */
@@ -140,9 +141,14 @@ int  ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
  * perform: pause the guest, take the final checkpoint, wait for its ACK
  * (netbuf releases that epoch); finish: BYE(HANDOVER), then wait up to
  * confirm_ms for the backup's BYE(RUNNING).  0: confirmed, the guest is
- * left paused for the caller to destroy (never resume it).  <0: cancelled
- * before any confirmation, the guest runs here again (held output
- * released, unprotected) and err says which phase failed. */
+ * left paused for the caller to destroy (never resume it).  CKPT_EINDOUBT:
+ * the final checkpoint was acknowledged (the backup may run the guest) but
+ * no confirmation came (link lost, no answer in time): the guest stays
+ * paused, output after the final checkpoint held, for the operator to
+ * resolve.  Other <0: cancelled (failure before the final ACK, or the
+ * backup's BYE(REFUSED)), the guest runs here again (held output released,
+ * unprotected) and err says which phase failed.  Fault point
+ * "final-acked" (test builds): right after the final ACK. */
 int  ckpt_sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remus_err *err);
 /* Snapshot of the counters (safe from another thread). */
 void ckpt_sender_stats(struct ckpt_sender *s, struct ckpt_stats *out);

@@ -8,7 +8,7 @@ test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pv
 
 # remusd (the daemon) and remusctl (the CLI).
 PROGRAMS += remusd remusctl
-remusd_SRCS = remusd/main.c remusd/session.c remusd/status.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
+remusd_SRCS = remusd/main.c remusd/session.c remusd/status.c remusd/hold.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
 remusd_LDLIBS := -lsystemd
 remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)
 
@@ -16,6 +16,7 @@ remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)
 # the demo scenario (kvstore, SIGKILL mid-load, no acknowledged write lost).
 INTEG_TESTS += tests/integration/remusd_failover.sh tests/integration/remusd_refuse.sh \
 	tests/integration/remusd_backup_loss.sh tests/integration/remusd_evacuate.sh \
+	tests/integration/remusd_in_doubt.sh tests/integration/remusd_handshake.sh \
 	tests/integration/demo.sh
 
 # Fault trials: kill the primary at random moments (50 in check, 500 in soak).
