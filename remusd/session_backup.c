@@ -1,0 +1,105 @@
+/*
+ * remusd sessions, backup side: receive a primary's checkpoints on an
+ * engine thread, fail over when the primary is lost or on command.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "remusd/session_impl.h"
+#include "util/log.h"
+
+static void do_failover(struct remusd_session *s, const char *why)
+{
+	struct hv_guest_config cfg;
+	struct ckpt_failover_times t;
+	struct remus_err err = { 0 };
+	struct hv_guest *g = NULL;
+
+	log_info("guest %s: failing over: %s", s->name, why);
+	remusd_guest_hvcfg(&s->gc, &cfg);
+	if (ckpt_receiver_failover(s->rcv, &cfg, &g, &t, &err) < 0) {
+		remusd_session_set_state(s, RS_FAILED, err.msg);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->guest = g;
+	s->fo = t;
+	s->failover_done = true;
+	pthread_mutex_unlock(&s->lock);
+	log_info("guest %s: restored checkpoint %" PRIu64 " in %" PRIu64 " us (total %" PRIu64 " us)",
+	         s->name, t.checkpoint, t.restore_us, t.total_us);
+	remusd_session_set_state(s, RS_ACTIVE, why);
+}
+
+/* Backup engine thread: receive until the stream stops, then fail over. */
+static void *backup_main(void *arg)
+{
+	struct remusd_session *s = arg;
+	struct remus_err err = { 0 };
+	int rc;
+
+	rc = ckpt_receiver_run(s->rcv, s->stop_pipe[0], &err);
+	if (rc == CKPT_HANDOVER) {
+		do_failover(s, "planned hand-over from the primary");
+		if (ckpt_receiver_confirm(s->rcv, s->state == RS_ACTIVE, &err) < 0)
+			log_warnx("guest %s: hand-over answer: %s", s->name, err.msg);
+		return NULL;
+	}
+	if (rc == 0) {
+		remusd_session_set_state(s, RS_UNPROTECTED, "primary ended protection");
+		return NULL;
+	}
+	do_failover(s, rc == CKPT_ESTOPPED ? "failover on command" : err.msg);
+	return NULL;
+}
+
+int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
+                           struct remus_err *err)
+{
+	struct ckpt_receiver_cfg rc = { .hv = s->hv, .conn = conn,
+	                                .ram_bytes = (uint64_t)s->gc.mem_mb << 20 };
+	int e;
+
+	if (!s->th_running && s->guest == NULL && (e = session_open_disk(s, DISKREP_BACKUP, err)) < 0) {
+		rnet_conn_free(conn);
+		return e;
+	}
+	if (s->disk) {
+		rc.dr = s->dr;
+		rc.disk = s->disk;
+		rc.disk_fd = s->disk_sp[1];
+	}
+
+	if (s->th_running || s->guest != NULL) {
+		rnet_conn_free(conn);
+		return remus_err_set(err, -EBUSY, "guest %s is already %s here", s->name,
+		                     remusd_state_name(s->state));
+	}
+	rnet_conn_free(s->conn);
+	s->conn = conn;
+	pthread_mutex_lock(&s->lock);
+	ckpt_receiver_free(s->rcv);
+	s->rcv = NULL;
+	e = ckpt_receiver_new(&rc, &s->rcv, err);
+	pthread_mutex_unlock(&s->lock);
+	if (e < 0)
+		return e;
+	remusd_session_set_state(s, RS_RECEIVING, "");
+	if ((e = pthread_create(&s->th, NULL, backup_main, s)) != 0)
+		return remus_err_sys(err, e, "receive %s: thread", s->name);
+	s->th_running = true;
+	return 0;
+}
+
+int remusd_session_failover(struct remusd_session *s, struct remus_err *err)
+{
+	if (s->primary)
+		return remusd_session_evacuate(s, err);
+	if (!s->th_running || s->state == RS_ACTIVE)
+		return remus_err_set(err, -EINVAL, "guest %s: nothing to fail over (%s)", s->name,
+		                     remusd_state_name(s->state));
+	session_join_engine(s);
+	return s->state == RS_ACTIVE ? 0 : remus_err_set(err, -EIO, "guest %s: %s", s->name, s->error);
+}
