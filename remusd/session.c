@@ -162,23 +162,13 @@ int session_open_disk(struct remusd_session *s, enum diskrep_role role, struct r
 {
 	struct diskrep_config dc = { .role = role, .image = s->gc.disk, .peer_fd = -1 };
 	char dir[REMUSD_PATH_MAX + 8];
-	int big = 16 << 20, rc;
+	int rc;
 
 	if (s->disk || !s->gc.disk[0] || s->gc.diskrep != RNET_DISKREP_BUILTIN)
 		return 0;
 	snprintf(dir, sizeof(dir), "%s.remus", s->gc.disk);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return remus_err_sys(err, errno, "guest %s: state folder %s", s->name, dir);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->disk_sp) < 0)
-		return remus_err_sys(err, errno, "guest %s: disk channel", s->name);
-	for (int i = 0; i < 2; i++) {   /* room, so guest writes rarely wait */
-		setsockopt(s->disk_sp[i], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
-		setsockopt(s->disk_sp[i], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
-	}
-	if (fcntl(s->disk_sp[1], F_SETFL, O_NONBLOCK) < 0)
-		return remus_err_sys(err, errno, "guest %s: disk channel", s->name);
-	if (role == DISKREP_BACKUP)
-		dc.peer_fd = s->disk_sp[0];
 	dc.state_dir = dir;
 	s->dr = diskrep_backend("builtin");
 	if ((rc = s->dr->open(&dc, &s->disk, err)) < 0)
@@ -186,3 +176,44 @@ int session_open_disk(struct remusd_session *s, enum diskrep_role role, struct r
 	return 0;
 }
 
+/* A fresh disk channel for a new run: nothing of an earlier run (frames
+ * the engine never read) can reach the new peer. */
+int session_disk_channel(struct remusd_session *s, struct remus_err *err)
+{
+	int sp[2], big = 16 << 20, rc;
+
+	if (s->disk == NULL)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return remus_err_sys(err, errno, "guest %s: disk channel", s->name);
+	for (int i = 0; i < 2; i++) {   /* room, so guest writes rarely wait */
+		setsockopt(sp[i], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
+		setsockopt(sp[i], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	}
+	if (fcntl(sp[1], F_SETFL, O_NONBLOCK) < 0) {
+		rc = remus_err_sys(err, errno, "guest %s: disk channel", s->name);
+		close(sp[0]);
+		close(sp[1]);
+		return rc;
+	}
+	s->dr->set_peer(s->disk, sp[0], err);     /* replaces the old fd first */
+	for (int i = 0; i < 2; i++) {
+		if (s->disk_sp[i] >= 0)
+			close(s->disk_sp[i]);
+		s->disk_sp[i] = sp[i];
+	}
+	return 0;
+}
+
+/* The run is over: diskrep stops sending (a primary's writes only mark
+ * its bitmap, so the guest never waits on a channel nobody reads). */
+void session_disk_detach(struct remusd_session *s)
+{
+	if (s->disk)
+		s->dr->set_peer(s->disk, -1, &(struct remus_err){ 0 });
+	for (int i = 0; i < 2; i++)
+		if (s->disk_sp[i] >= 0) {
+			close(s->disk_sp[i]);
+			s->disk_sp[i] = -1;
+		}
+}

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,10 +50,27 @@ static void *backup_main(void *arg)
 	}
 	if (rc == 0) {
 		remusd_session_set_state(s, RS_UNPROTECTED, "primary ended protection");
+		session_disk_detach(s);
+		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
 		return NULL;
 	}
 	do_failover(s, rc == CKPT_ESTOPPED ? "failover on command" : err.msg);
 	return NULL;
+}
+
+/* A receiver that ended without failing over (the primary said BYE) is
+ * joined so that a new run can start; one still receiving is given a
+ * moment to see the BYE that may precede the new connection. */
+static void reap_receiver(struct remusd_session *s)
+{
+	for (int i = 0; s->th_running && i < 200; i++) {
+		if (__atomic_load_n(&s->th_done, __ATOMIC_ACQUIRE)) {
+			pthread_join(s->th, NULL);
+			s->th_running = false;
+			return;
+		}
+		poll(NULL, 0, 10);
+	}
 }
 
 int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
@@ -62,7 +80,20 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 	                                .ram_bytes = (uint64_t)s->gc.mem_mb << 20 };
 	int e;
 
-	if (!s->th_running && s->guest == NULL && (e = session_open_disk(s, DISKREP_BACKUP, err)) < 0) {
+	if (s->guest == NULL)
+		reap_receiver(s);
+	if (s->th_running || s->guest != NULL) {
+		rnet_conn_free(conn);
+		return remus_err_set(err, -EBUSY, "guest %s is already %s here", s->name,
+		                     remusd_state_name(s->state));
+	}
+	if ((e = session_open_disk(s, DISKREP_BACKUP, err)) < 0) {
+		rnet_conn_free(conn);
+		return e;
+	}
+	/* a new run: whatever the last one left staged or half-received goes */
+	if (s->disk && ((e = s->dr->discard_uncommitted(s->disk, err)) < 0 ||
+	                (e = session_disk_channel(s, err)) < 0)) {
 		rnet_conn_free(conn);
 		return e;
 	}
@@ -70,12 +101,6 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 		rc.dr = s->dr;
 		rc.disk = s->disk;
 		rc.disk_fd = s->disk_sp[1];
-	}
-
-	if (s->th_running || s->guest != NULL) {
-		rnet_conn_free(conn);
-		return remus_err_set(err, -EBUSY, "guest %s is already %s here", s->name,
-		                     remusd_state_name(s->state));
 	}
 	rnet_conn_free(s->conn);
 	s->conn = conn;
@@ -89,6 +114,7 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 	remusd_session_set_state(s, RS_RECEIVING, "");
 	if ((e = pthread_create(&s->th, NULL, backup_main, s)) != 0)
 		return remus_err_sys(err, e, "receive %s: thread", s->name);
+	s->th_done = false;
 	s->th_running = true;
 	return 0;
 }

@@ -142,6 +142,7 @@ static void *primary_main(void *arg)
 	} else {
 		remusd_session_set_state(s, RS_UNPROTECTED, err.msg);
 	}
+	session_disk_detach(s);
 	return NULL;
 }
 
@@ -233,7 +234,7 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 		return rc;
 	sc.nb = s->nb_open ? &s->nb : NULL;
 	if (s->disk) {
-		if ((rc = s->dr->set_peer(s->disk, s->disk_sp[0], err)) < 0)
+		if ((rc = session_disk_channel(s, err)) < 0)
 			return rc;
 		sc.dr = s->dr;
 		sc.disk = s->disk;

@@ -2,9 +2,12 @@
  * lib/ckpt — the checkpoint engine.
  *
  * Disk: with a diskrep handle, its frames travel on the same link
- * (RNET_MSG_DISK, before checkpoint N's records); the initial sync first
- * resynchronises the disk (guest paused), the backup commits disk epoch N
- * before applying memory N, and discards uncommitted writes at failover.
+ * (RNET_MSG_DISK, before checkpoint N's records); the initial sync
+ * resynchronises the disk on a helper thread while the guest runs and RAM
+ * is pre-copied (writes meanwhile are disk epoch 1), the backup commits
+ * disk epoch N before applying memory N, and discards uncommitted writes
+ * at failover.  Each protection run numbers its epochs from 1 (engine and
+ * diskrep alike: diskrep's restart op).
  *
  * Sender (primary): runs a protected guest in epochs, exactly as
  * docs/architecture (the epoch, step by step) describes: close the netbuf
@@ -78,11 +81,15 @@ struct ckpt_fault {
 	int (*hit)(void *arg, const char *point, uint64_t epoch);
 };
 
-/* Initial synchronisation progress (pre-copy rounds). */
+/* Initial synchronisation progress: pre-copy rounds of RAM and, in
+ * parallel, the disk resync (reported from either thread). */
 struct ckpt_progress {
 	unsigned round;
 	uint64_t pages_sent, pages_total;   /* this round */
 	uint64_t bytes_sent;                /* all rounds so far */
+	uint64_t disk_done_bytes, disk_total_bytes;  /* blocks compared */
+	uint64_t disk_blocks_sent;          /* blocks that differed */
+	bool disk_done;
 };
 typedef void (*ckpt_progress_fn)(void *arg, const struct ckpt_progress *p);
 
@@ -99,6 +106,8 @@ struct ckpt_stats {
 	uint64_t last_pause_us, max_pause_us, total_pause_us;
 	uint64_t last_dirty;          /* pages in the last checkpoint */
 	uint64_t started_ms, last_ckpt_ms;
+	uint64_t sync_ms;             /* sender: start of sync -> checkpoint 1 acked */
+	uint64_t sync_bytes;          /* sender: stream bytes queued by then (wire) */
 };
 
 /* ---- sender ------------------------------------------------------------ */

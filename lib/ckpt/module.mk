@@ -15,7 +15,7 @@ remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)
 # End to end: two daemons in namespaces, failover of the counter guest;
 # the demo scenario (kvstore, SIGKILL mid-load, no acknowledged write lost).
 INTEG_TESTS += tests/integration/remusd_failover.sh tests/integration/remusd_refuse.sh \
-	tests/integration/remusd_backup_loss.sh tests/integration/remusd_evacuate.sh \
+	tests/integration/remusd_backup_loss.sh tests/integration/remusd_reprotect.sh tests/integration/remusd_evacuate.sh \
 	tests/integration/demo.sh
 
 # Fault trials: kill the primary at random moments (50 in check, 500 in soak).

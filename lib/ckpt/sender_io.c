@@ -65,6 +65,7 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 		return err->code;
 	}
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->prog_lock, NULL);
 	s->st.started_ms = rnet_now_ms();
 	*out = s;
 	return 0;
@@ -82,6 +83,7 @@ void ckpt_sender_free(struct ckpt_sender *s)
 	ckd_free(&s->dl);
 	ckdx_free(&s->dx);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->prog_lock);
 	free(s);
 }
 
