@@ -104,7 +104,7 @@ int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err)
 	return 0;
 }
 
-/* Sync progress from the engine thread. */
+/* Sync progress from the engine thread or its disk resync thread. */
 static void on_progress(void *arg, const struct ckpt_progress *p)
 {
 	struct remusd_session *s = arg;
@@ -247,6 +247,7 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
 	sc.progress = on_progress;
 	sc.progress_arg = s;
+	memset(&s->progress, 0, sizeof(s->progress));
 	pthread_mutex_lock(&s->lock);
 	rc = ckpt_sender_new(&sc, &s->snd, err);
 	pthread_mutex_unlock(&s->lock);
