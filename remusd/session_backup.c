@@ -105,9 +105,15 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 	rnet_conn_free(s->conn);
 	s->conn = conn;
 	pthread_mutex_lock(&s->lock);
-	ckpt_receiver_free(s->rcv);
-	s->rcv = NULL;
-	e = ckpt_receiver_new(&rc, &s->rcv, err);
+	/* a replica kept from an earlier run (BYE, unprotect) is offered to
+	 * the primary by page hashes: only what changed is sent again */
+	if (s->rcv == NULL || ckpt_receiver_restart(s->rcv, &rc, err) < 0) {
+		ckpt_receiver_free(s->rcv);
+		s->rcv = NULL;
+		e = ckpt_receiver_new(&rc, &s->rcv, err);
+	} else {
+		e = 0;
+	}
 	pthread_mutex_unlock(&s->lock);
 	if (e < 0)
 		return e;

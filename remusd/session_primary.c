@@ -134,6 +134,10 @@ static void *primary_main(void *arg)
 			remusd_session_set_state(s, rc == CKPT_EGUEST ? RS_STOPPED : RS_UNPROTECTED,
 			                         err.msg);
 	} else if (rc == CKPT_ESTOPPED) {
+		/* unprotected from now on: what netbuf holds leaves, later output
+		 * passes at once */
+		if (s->nb_open)
+			netbuf_release_all(&s->nb);
 		rnet_conn_send_bye(s->conn, 0, &(struct remus_err){ 0 });
 		rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
 		remusd_session_set_state(s, RS_UNPROTECTED, "unprotected on request");

@@ -23,6 +23,7 @@ static void put_stats(struct json_object *o, const struct ckpt_stats *st)
 	put_u64(o, "last_dirty", st->last_dirty);
 	put_u64(o, "precopy_rounds", st->precopy_rounds);
 	put_u64(o, "precopy_pages", st->precopy_pages);
+	put_u64(o, "precopy_skipped", st->precopy_skipped);
 	put_u64(o, "last_pause_us", st->last_pause_us);
 	put_u64(o, "max_pause_us", st->max_pause_us);
 	put_u64(o, "avg_pause_us", st->checkpoints ? st->total_pause_us / st->checkpoints : 0);

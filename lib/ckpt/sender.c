@@ -155,11 +155,32 @@ int cks_take_checkpoint(struct ckpt_sender *s, struct remus_err *err)
 	return cks_fault(s, "sent", n, err);
 }
 
+/* Round 1 over a backup that holds a replica: keep only the copied pages
+ * whose hash differs from the one it offered (compacted in s->pages, their
+ * pfns in keep[]); returns how many are kept. */
+static size_t drop_known(struct ckpt_sender *s, const uint64_t *pfns, size_t n, uint64_t *keep)
+{
+	size_t j = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		const uint8_t *pg = s->pages + k * STREAM_PAGE_SIZE;
+		if (ckph_page_hash(pg) == s->offer.hash[pfns[k]])
+			continue;
+		if (j != k)
+			memcpy(s->pages + j * STREAM_PAGE_SIZE, pg, STREAM_PAGE_SIZE);
+		keep[j++] = pfns[k];
+	}
+	return j;
+}
+
 /* One pre-copy pass over pfns[0..n): short pauses of at most one batch
- * each, the guest runs in between. */
-static int precopy_pass(struct ckpt_sender *s, const uint64_t *pfns, size_t n,
+ * each, the guest runs in between.  With `known`, pages the backup's
+ * replica already holds (same hash) are not sent. */
+static int precopy_pass(struct ckpt_sender *s, const uint64_t *pfns, size_t n, bool known,
                         struct remus_err *err)
 {
+	uint64_t keep[STREAM_DEFAULT_MAX_PAGES];
+	uint64_t sent = 0;
 	int rc;
 
 	cks_lock(s);
@@ -173,16 +194,27 @@ static int precopy_pass(struct ckpt_sender *s, const uint64_t *pfns, size_t n,
 		rc = copy_paused(s, pfns + i, cnt, err);
 		if (s->cfg.hv->resume(s->cfg.guest, rc ? &(struct remus_err){ 0 } : err) < 0 && !rc)
 			return remus_err_wrap(err, "pre-copy resume");
-		if (rc || (rc = put_pages(s, pfns + i, cnt, err)) || (rc = cks_send_out(s, err)))
+		if (rc)
+			return rc;
+		if (known) {
+			size_t kept = drop_known(s, pfns + i, cnt, keep);
+			rc = put_pages(s, keep, kept, err);
+			sent += kept;
+		} else {
+			rc = put_pages(s, pfns + i, cnt, err);
+			sent += cnt;
+		}
+		if (rc || (rc = cks_send_out(s, err)))
 			return rc;
 		cks_lock(s);
 		s->prog.pages_sent += cnt;
-		s->prog.bytes_sent += cnt * STREAM_PAGE_SIZE;
+		s->prog.bytes_sent = s->st.wire_bytes;
 		cks_unlock(s);
 		cks_report(s);
 	}
 	cks_lock(s);
-	s->st.precopy_pages += n;
+	s->st.precopy_pages += sent;
+	s->st.precopy_skipped += n - sent;
 	cks_unlock(s);
 	return 0;
 }
@@ -218,7 +250,24 @@ static int precopy_round(struct ckpt_sender *s, struct remus_err *err)
 		return rc;
 	begin_round(s, s->prog.round + 1);
 	/* the pages just read must go out: the log is clear now */
-	return precopy_pass(s, s->dirty.pfns, s->dirty.count, err);
+	return precopy_pass(s, s->dirty.pfns, s->dirty.count, false, err);
+}
+
+/* The backup's page-hash offer comes first on a new link (bounded wait). */
+static int wait_offer(struct ckpt_sender *s, struct remus_err *err)
+{
+	uint64_t deadline = rnet_now_ms() + CKPT_FIRST_ACK_MS;
+	int rc;
+
+	while (!s->offer.done) {
+		uint64_t now = rnet_now_ms();
+		if (now >= deadline)
+			return remus_err_set(err, CKPT_EPEER, "no page-hash offer from the backup within "
+			                     "%u ms", CKPT_FIRST_ACK_MS);
+		if ((rc = cks_pump(s, -1, (int)(deadline - now), err)) < 0)
+			return rc;
+	}
+	return 0;
 }
 
 /* Stream headers, then rounds of live pre-copy (all RAM, then what the
@@ -234,14 +283,14 @@ static int precopy(struct ckpt_sender *s, struct remus_err *err)
 	                                         : STREAM_DOM_X86_HVM, 4, 17)) < 0 ||
 	    (rc = stream_put_static_data_end(&s->out)) < 0)
 		return remus_err_set(err, rc, "stream headers: %s", stream_strerror(rc));
-	if ((rc = cks_send_out(s, err)) || (rc = read_dirty(s, err)))
+	if ((rc = cks_send_out(s, err)) || (rc = wait_offer(s, err)) || (rc = read_dirty(s, err)))
 		return rc;
 	if ((all = malloc(s->info.nr_pfns * sizeof(*all))) == NULL)
 		return remus_err_sys(err, ENOMEM, "pfn list of %" PRIu64 " pages", s->info.nr_pfns);
 	for (uint64_t i = 0; i < s->info.nr_pfns; i++)
 		all[i] = i;
 	begin_round(s, 1);
-	rc = precopy_pass(s, all, s->info.nr_pfns, err);
+	rc = precopy_pass(s, all, s->info.nr_pfns, s->offer.have, err);
 	free(all);
 	while (rc == 0 && s->prog.round < s->max_rounds)
 		if ((rc = precopy_round(s, err)) || s->dirty.count <= s->stop_pages)

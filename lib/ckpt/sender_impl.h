@@ -8,6 +8,7 @@
 #include "ckpt/ckpt.h"
 #include "ckpt/delta_impl.h"
 #include "ckpt/disk_impl.h"
+#include "ckpt/pagehash_impl.h"
 #include "stream/stream.h"
 
 #define CKPT_MAX_PRECOPY_ROUNDS 8u
@@ -46,6 +47,7 @@ struct ckpt_sender {
 	struct ckpt_progress prog;    /* initial sync (guarded by lock) */
 	pthread_mutex_t prog_lock;    /* orders progress reports */
 	struct resync_job rs;
+	struct ckph_offer offer;      /* what the backup's replica RAM holds */
 };
 
 void cks_report(struct ckpt_sender *s);
