@@ -135,6 +135,8 @@ int br_sync_done(struct diskrep *d, const struct drw_msg *m, struct remus_err *e
 
 /* ---- primary side ------------------------------------------------------- */
 
+#define RESYNC_HASH_BYTES (8u << 20)
+
 /* Monotonic seconds, for progress rates. */
 static double now_s(void)
 {
@@ -220,10 +222,17 @@ static int resync_full(struct sync_run *r, struct remus_err *err)
 
 	if (mine == NULL)
 		return remus_err_set(err, -ENOMEM, "resync hashes");
+	/* the backup hashes a request in one go, on the thread that also keeps
+	 * its link alive: at most RESYNC_HASH_BYTES of image per request */
+	uint32_t step = RESYNC_HASH_BYTES / d->block_size;
+	if (step == 0)
+		step = 1;
+	if (step > DRW_MAX_HASHES)
+		step = DRW_MAX_HASHES;
 	r->p.total_bytes = d->image_bytes;
-	for (uint64_t first = 0; first < d->nr_blocks && rc == 0; first += DRW_MAX_HASHES) {
+	for (uint64_t first = 0; first < d->nr_blocks && rc == 0; first += step) {
 		uint64_t left = d->nr_blocks - first;
-		uint32_t count = left < DRW_MAX_HASHES ? (uint32_t)left : DRW_MAX_HASHES;
+		uint32_t count = left < step ? (uint32_t)left : step;
 		if ((rc = full_chunk(r, first, count, mine, err)) == 0)
 			report(r);
 	}
