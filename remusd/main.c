@@ -225,54 +225,62 @@ static int handle_ctl(void *arg, struct ctl_conn *c, const struct ctl_msg *m)
 	}
 }
 
-/* Which configured guest an incoming replication stream is for: the one
- * guest not running here as a primary (one replica per daemon for now). */
-static const struct remusd_guest_conf *backup_candidate(struct daemon *d)
+/* Handshake hook: the primary's HELLO names the guest it replicates; if it
+ * is configured here and not running here as a primary, answer with that
+ * guest's capabilities (several replicas per daemon, one per guest). */
+static void choose_replica(void *arg, const struct rnet_caps *pri, struct rnet_caps *self)
 {
-	const struct remusd_guest_conf *found = NULL;
+	struct daemon *d = arg;
+	char name[RNET_NAME_MAX];
+	const struct remusd_guest_conf *gc;
+	struct remusd_session *s;
+	struct rnet_params p;
 
-	for (size_t i = 0; i < d->conf->nguests; i++) {
-		struct remusd_session *s = find_session(d, d->conf->guests[i].name);
-		if (s && s->primary)
-			continue;
-		if (found)
-			return NULL;
-		found = &d->conf->guests[i];
-	}
-	return found;
+	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, pri->guest);
+	if ((gc = remusd_conf_guest(d->conf, name)) == NULL ||
+	    ((s = find_session(d, gc->name)) != NULL && s->primary))
+		return;
+	remusd_rnet_params(&d->env, gc, &p);
+	*self = p.caps;
 }
 
-/* A primary connects: authenticate, then hand the link to a backup session. */
+/* A primary connects: authenticate, then hand the link to the backup
+ * session of the guest it named. */
 static void accept_peer(struct daemon *d)
 {
-	const struct remusd_guest_conf *gc = backup_candidate(d);
 	struct remus_err err = { 0 };
 	struct rnet_params p;
 	struct rnet_conn *conn = NULL;
 	struct remusd_session *s;
+	char name[RNET_NAME_MAX];
 	int fd;
 
-	if (gc == NULL) {
-		/* refuse: we cannot tell which replica the peer wants */
+	if (d->conf->nguests == 0) {
 		if ((fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
 			close(fd);
-		log_warnx("refused a replication peer: no single guest configured for a replica");
+		log_warnx("refused a replication peer: no guest configured");
 		return;
 	}
-	remusd_rnet_params(&d->env, gc, &p);
+	/* until the primary's HELLO names a guest we hold: a name no guest can
+	 * have, so the verdict after authentication is a clear mismatch */
+	remusd_rnet_params(&d->env, &d->conf->guests[0], &p);
+	snprintf(p.caps.guest, sizeof(p.caps.guest), "(no-replica-here)");
+	p.choose_caps = choose_replica;
+	p.choose_arg = d;
 	if (rnet_accept(d->listen_fd, &p, &conn, &err) < 0) {
 		if (err.code != -EAGAIN)
 			log_warnx("replication peer refused: %s", err.msg);
 		return;
 	}
-	if ((s = get_session(d, gc->name, false, &err)) == NULL ||
+	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, rnet_conn_peer_caps(conn)->guest);
+	if ((s = get_session(d, name, false, &err)) == NULL ||
 	    remusd_session_receive(s, conn, &err) < 0) {
 		if (s == NULL)
 			rnet_conn_free(conn);
-		log_warnx("guest %s: cannot receive: %s", gc->name, err.msg);
+		log_warnx("guest %s: cannot receive: %s", name, err.msg);
 		return;
 	}
-	log_info("guest %s: receiving from a primary", gc->name);
+	log_info("guest %s: receiving from a primary", name);
 }
 
 /* SIGHUP: all-or-nothing reload; running sessions keep their copy. */

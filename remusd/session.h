@@ -45,7 +45,7 @@ struct remusd_session {
 	struct ckpt_receiver *rcv;
 	pthread_t th;
 	bool th_running;
-	bool th_done;                          /* backup: receiver ended, no failover (atomic) */
+	bool th_done;                          /* backup: receiver ended, no guest runs here (atomic) */
 	bool evacuating;                       /* engine stop means: hand over */
 	int stop_pipe[2];                      /* main -> engine thread */
 	char peer[REMUSD_HOST_MAX + 8];

@@ -55,6 +55,10 @@ static void *backup_main(void *arg)
 		return NULL;
 	}
 	do_failover(s, rc == CKPT_ESTOPPED ? "failover on command" : err.msg);
+	if (s->guest == NULL) {     /* failed (e.g. lost before checkpoint 1): a new run may come */
+		session_disk_detach(s);
+		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
+	}
 	return NULL;
 }
 

@@ -16,6 +16,7 @@ remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)
 # the demo scenario (kvstore, SIGKILL mid-load, no acknowledged write lost).
 INTEG_TESTS += tests/integration/remusd_failover.sh tests/integration/remusd_refuse.sh \
 	tests/integration/remusd_backup_loss.sh tests/integration/remusd_reprotect.sh tests/integration/remusd_resync_ram.sh \
+	tests/integration/remusd_two_replicas.sh \
 	tests/integration/remusd_evacuate.sh \
 	tests/integration/demo.sh
 
