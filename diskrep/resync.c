@@ -135,7 +135,7 @@ int br_sync_done(struct diskrep *d, const struct drw_msg *m, struct remus_err *e
 
 /* ---- primary side ------------------------------------------------------- */
 
-#define RESYNC_HASH_BYTES (8u << 20)
+#define RESYNC_HASH_BYTES (4u << 20)
 
 /* Monotonic seconds, for progress rates. */
 static double now_s(void)
@@ -223,7 +223,10 @@ static int resync_full(struct sync_run *r, struct remus_err *err)
 	if (mine == NULL)
 		return remus_err_set(err, -ENOMEM, "resync hashes");
 	/* the backup hashes a request in one go, on the thread that also keeps
-	 * its link alive: at most RESYNC_HASH_BYTES of image per request */
+	 * its link alive: at most RESYNC_HASH_BYTES of image per request.  It
+	 * also bounds what the resync has in flight: the next reply comes only
+	 * after the blocks sent before its request, so the channel holds at
+	 * most one request's blocks and the guest's writes keep their room. */
 	uint32_t step = RESYNC_HASH_BYTES / d->block_size;
 	if (step == 0)
 		step = 1;
