@@ -30,7 +30,6 @@
 
 struct pending_peer {
 	struct rnet_hs *hs;
-	char guest[REMUSD_NAME_MAX];    /* the replica it is for (by name: reload-safe) */
 	char addr[INET6_ADDRSTRLEN + 8];
 };
 
@@ -249,21 +248,23 @@ static int handle_ctl(void *arg, struct ctl_conn *c, const struct ctl_msg *m)
 	}
 }
 
-/* Which configured guest an incoming replication stream is for: the one
- * guest not running here as a primary (one replica per daemon for now). */
-static const struct remusd_guest_conf *backup_candidate(struct daemon *d)
+/* Handshake hook: the primary's HELLO names the guest it replicates; if it
+ * is configured here and not running here as a primary, answer with that
+ * guest's capabilities (several replicas per daemon, one per guest). */
+static void choose_replica(void *arg, const struct rnet_caps *pri, struct rnet_caps *self)
 {
-	const struct remusd_guest_conf *found = NULL;
+	struct daemon *d = arg;
+	char name[RNET_NAME_MAX];
+	const struct remusd_guest_conf *gc;
+	struct remusd_session *s;
+	struct rnet_params p;
 
-	for (size_t i = 0; i < d->conf->nguests; i++) {
-		struct remusd_session *s = find_session(d, d->conf->guests[i].name);
-		if (s && s->primary)
-			continue;
-		if (found)
-			return NULL;
-		found = &d->conf->guests[i];
-	}
-	return found;
+	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, pri->guest);
+	if ((gc = remusd_conf_guest(d->conf, name)) == NULL ||
+	    ((s = find_session(d, gc->name)) != NULL && s->primary))
+		return;
+	remusd_rnet_params(&d->env, gc, &p);
+	*self = p.caps;
 }
 
 /* "address:port" of an accepted socket, for the logs. */
@@ -298,28 +299,30 @@ static void accept_peers(struct daemon *d)
 	int fd;
 
 	while ((fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		const struct remusd_guest_conf *gc = backup_candidate(d);
 		struct pending_peer *pp = &d->pending[d->npending];
 		peer_name(fd, addr, sizeof(addr));
-		if (gc == NULL || d->npending == REMUSD_MAX_PENDING_HS) {
+		if (d->conf->nguests == 0 || d->npending == REMUSD_MAX_PENDING_HS) {
 			close(fd);
-			if (gc == NULL)   /* we cannot tell which replica the peer wants */
-				log_warnx("refused a replication peer from %s: no single guest configured "
-				          "for a replica", addr);
+			if (d->conf->nguests == 0)
+				log_warnx("refused a replication peer from %s: no guest configured", addr);
 			else
 				log_warnx("refused a replication peer from %s: %u handshakes already "
 				          "pending", addr, REMUSD_MAX_PENDING_HS);
 			continue;
 		}
-		remusd_rnet_params(&d->env, gc, &p);
+		/* until the primary's HELLO names a guest we hold: a name no guest
+		 * can have, so the verdict after authentication is a clear mismatch */
+		remusd_rnet_params(&d->env, &d->conf->guests[0], &p);
+		snprintf(p.caps.guest, sizeof(p.caps.guest), "(no-replica-here)");
+		p.choose_caps = choose_replica;
+		p.choose_arg = d;
 		if (rnet_hs_start(fd, false, &p, rnet_now_ms(), &pp->hs, &err) < 0) {
 			log_warnx("replication peer %s refused: %s", addr, err.msg);
 			continue;
 		}
-		snprintf(pp->guest, sizeof(pp->guest), "%s", gc->name);
 		snprintf(pp->addr, sizeof(pp->addr), "%s", addr);
 		d->npending++;
-		log_debug("replication peer %s: handshake started (guest %s)", addr, gc->name);
+		log_debug("replication peer %s: handshake started", addr);
 	}
 	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 		log_warn("accept on the replication port");
@@ -330,15 +333,18 @@ static void peer_ready(struct daemon *d, const struct pending_peer *pp, struct r
 {
 	struct remus_err err = { 0 };
 	struct remusd_session *s;
+	char name[RNET_NAME_MAX];
 
-	if ((s = get_session(d, pp->guest, false, &err)) == NULL ||
+	/* the guest the primary named and choose_replica() accepted */
+	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, rnet_conn_peer_caps(conn)->guest);
+	if ((s = get_session(d, name, false, &err)) == NULL ||
 	    remusd_session_receive(s, conn, &err) < 0) {
 		if (s == NULL)
 			rnet_conn_free(conn);
-		log_warnx("guest %s: cannot receive from %s: %s", pp->guest, pp->addr, err.msg);
+		log_warnx("guest %s: cannot receive from %s: %s", name, pp->addr, err.msg);
 		return;
 	}
-	log_info("guest %s: receiving from a primary at %s", pp->guest, pp->addr);
+	log_info("guest %s: receiving from a primary at %s", name, pp->addr);
 }
 
 /* Advance the handshakes whose socket is ready (pfd[i] belongs to

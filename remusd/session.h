@@ -48,6 +48,7 @@ struct remusd_session {
 	struct ckpt_receiver *rcv;
 	pthread_t th;
 	bool th_running;
+	bool th_done;                          /* backup: receiver ended, no guest runs here (atomic) */
 	bool evacuating;                       /* engine stop means: hand over */
 	int stop_pipe[2];                      /* main -> engine thread */
 	struct ckpt_fault fault;               /* test hold points (remusd/hold.h) */

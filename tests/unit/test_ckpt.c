@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "ckpt/delta_impl.h"
+#include "ckpt/pagehash_impl.h"
 #include "ckpt_testlib.h"
 
 /* Stop between CHECKPOINT and CHECKPOINT_END of checkpoint 6: the backup
@@ -348,6 +349,47 @@ static void test_handover_link_lost_after_final_ack(void **state)
 	rig_down(&r);
 }
 
+/* The primary's decoder of page-hash offers: chunks in order cover the
+ * guest's pages exactly; anything else is refused with the reason. */
+static void test_pagehash_offer_decoder(void **state)
+{
+	uint64_t h[4] = { 11, 22, 33, 44 };
+	uint8_t b[CKPH_HDR_LEN + 8 * 4];
+	struct ckph_offer o = { .nr_pfns = 4 };
+	struct remus_err err = { 0 };
+	size_t n;
+	(void)state;
+
+	n = ckph_encode(b, 0, h, 2, false);
+	assert_int_equal(ckph_take(&o, b, n, &err), 0);
+	assert_false(o.done);
+	n = ckph_encode(b, 1, h, 1, false);               /* overlaps: out of order */
+	assert_int_equal(ckph_take(&o, b, n, &err), CKPT_ESTREAM);
+	n = ckph_encode(b, 2, h + 2, 2, true);
+	assert_int_equal(ckph_take(&o, b, n - 1, &err), CKPT_ESTREAM);   /* short */
+	assert_int_equal(ckph_take(&o, b, n, &err), 0);
+	assert_true(o.done && o.have);
+	assert_int_equal(o.hash[3], 44);
+	assert_int_equal(ckph_take(&o, b, n, &err), CKPT_ESTREAM);       /* after the last */
+	ckph_free(&o);
+
+	o = (struct ckph_offer){ .nr_pfns = 4 };
+	n = ckph_encode(b, 0, h, 3, true);                /* ends short of the guest */
+	assert_int_equal(ckph_take(&o, b, n, &err), CKPT_ESTREAM);
+	assert_non_null(strstr(err.msg, "ends at pfn 3 of 4"));
+	ckph_free(&o);
+	o = (struct ckph_offer){ .nr_pfns = 2 };
+	n = ckph_encode(b, 0, h, 3, true);                /* beyond the guest */
+	assert_int_equal(ckph_take(&o, b, n, &err), CKPT_ESTREAM);
+	ckph_free(&o);
+	o = (struct ckph_offer){ .nr_pfns = 4 };
+	n = ckph_encode(b, 0, NULL, 0, true);             /* no replica */
+	assert_int_equal(ckph_take(&o, b, n, &err), 0);
+	assert_true(o.done);
+	assert_false(o.have);
+	ckph_free(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -360,6 +402,7 @@ int main(void)
 		cmocka_unit_test(test_handover_refused_resumes),
 		cmocka_unit_test(test_handover_link_lost_in_doubt),
 		cmocka_unit_test(test_handover_link_lost_after_final_ack),
+		cmocka_unit_test(test_pagehash_offer_decoder),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
