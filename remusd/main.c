@@ -5,6 +5,7 @@
  * NOTIFY_SOCKET.  Control over a unix socket (remusctl).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "remusd/ctl_proto.h"
+#include "remusd/fault.h"
 #include "remusd/session.h"
 #include "util/log.h"
 
@@ -28,6 +30,7 @@ struct daemon {
 	int listen_fd;
 	struct remusd_session *sessions[REMUSD_MAX_GUESTS];
 	size_t nsessions;
+	struct remusd_fault fault;     /* REMUSD_FAULT (fault trials only) */
 };
 
 static volatile sig_atomic_t got_stop, got_reload;
@@ -67,8 +70,10 @@ static struct remusd_session *get_session(struct daemon *d, const char *name, bo
 		remus_err_set(err, -ENOSPC, "too many sessions");
 		return NULL;
 	}
-	if ((s = remusd_session_new(gc, primary, err)) != NULL)
+	if ((s = remusd_session_new(gc, primary, err)) != NULL) {
+		s->fault = remusd_fault_hook(&d->fault);
 		d->sessions[d->nsessions++] = s;
+	}
 	return s;
 }
 
@@ -337,6 +342,11 @@ int main(int argc, char **argv)
 	if (d.conf_path == NULL || optind != argc)
 		usage();
 	log_init(&lc);
+	if (remusd_fault_parse(&d.fault, getenv(REMUSD_FAULT_ENV), &err) < 0)
+		fatalx("%s", err.msg);
+	if (d.fault.armed)
+		log_warnx("fault injection armed (%s): %s at epoch >= %" PRIu64, REMUSD_FAULT_ENV,
+		          d.fault.point, d.fault.min_epoch);
 	if (remusd_conf_load(d.conf_path, &d.conf, &err) < 0)
 		fatalx("%s", err.msg);
 	if (sock)

@@ -411,6 +411,7 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
 	sc.progress = on_progress;
 	sc.progress_arg = s;
+	sc.fault = s->fault;
 	pthread_mutex_lock(&s->lock);
 	rc = ckpt_sender_new(&sc, &s->snd, err);
 	pthread_mutex_unlock(&s->lock);
@@ -500,7 +501,8 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
                            struct remus_err *err)
 {
 	struct ckpt_receiver_cfg rc = { .hv = s->hv, .conn = conn,
-	                                .ram_bytes = (uint64_t)s->gc.mem_mb << 20 };
+	                                .ram_bytes = (uint64_t)s->gc.mem_mb << 20,
+	                                .fault = s->fault };
 	int e;
 
 	if (!s->th_running && s->guest == NULL && (e = open_disk(s, DISKREP_BACKUP, err)) < 0) {

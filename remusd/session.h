@@ -67,6 +67,7 @@ struct remusd_session {
 	struct ckpt_progress progress;
 	struct ckpt_failover_times fo;
 	bool failover_done;
+	struct ckpt_fault fault;               /* test-only hook (remusd/fault.h) */
 };
 
 /* What the sessions share: the daemon's config and key (read-only while
