@@ -30,96 +30,19 @@ cd "$(dirname "$0")/../.." || exit 1
 TAG=${TAG:-rft$$}
 . tests/integration/remusd_lib.sh
 . tests/integration/remusd_lan.sh
-G=udpseq
-PORT=7001
-PROBE=$BUILD/tests/udp-probe
+. tests/fault/remusd_fault_lib.sh
 TRIALS=${REMUSD_TRIALS:-50}
 SEED=${REMUSD_TRIALS_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) ))}
 MOMENTS=(paused sent-checkpoint sent applying random)
 
-[ -x "$PROBE" ] || skip "udp-probe not built"
-[ -f "$BUILD/guest/udpseq.elf" ] || skip "udpseq guest not built"
 [ -z "${REMUSD_TRIALS_MOMENT:-}" ] || [[ " ${MOMENTS[*]} " == *" $REMUSD_TRIALS_MOMENT "* ]] ||
 	{ echo "REMUSD_TRIALS_MOMENT: one of ${MOMENTS[*]}"; exit 2; }
 
-# trial_fail MSG: fail naming the trial and how to reproduce it.
-trial_fail() {
+# fault_fail MSG: fail naming the trial and how to reproduce it.
+fault_fail() {
 	[ -f "$TMPD/probe.out" ] && { echo "== probe"; cat "$TMPD/probe.out"; }
 	fail "trial $TRIAL ($MOMENT, seed $TSEED; rerun: REMUSD_TRIALS=1 REMUSD_TRIALS_SEED=$TSEED" \
 		"${REMUSD_TRIALS_MOMENT:+REMUSD_TRIALS_MOMENT=$MOMENT }$0): $*"
-}
-
-# proc_state PID: R/S/T/Z... of a process, "" once it is gone.
-proc_state() {
-	local s
-	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-	s=${s##*) }
-	echo "${s%% *}"
-}
-
-# wait_state PID STATES SECS: poll until the process is in one of STATES
-# ("" = gone), bounded.
-wait_state() {
-	local i st
-	for i in $(seq $(( $3 * 100 ))); do
-		st=$(proc_state "$1")
-		[[ " $2 " == *" ${st:-gone} "* ]] && return 0
-		sleep 0.01
-	done
-	trial_fail "pid $1 is '$st', waited $3 s for one of: $2"
-}
-
-# jfields HOST FIELD...: several fields of the guest's JSON status, one call.
-jfields() {
-	local host=$1; shift
-	ctl "$host" status $G --json 2>/dev/null | python3 -c '
-import json, sys
-try:
-    g = json.load(sys.stdin)["guests"][0]
-except Exception:
-    g = {}
-out = []
-for f in sys.argv[1:]:
-    v = g
-    for k in f.split("."):
-        v = v.get(k, "") if isinstance(v, dict) else ""
-    out.append(str(v) if v != "" else "-")
-print(" ".join(out))' "$@"
-}
-
-# probe_state: PROBE_TOTAL PROBE_BOOT PROBE_BOOTN PROBE_VIOL from its state file.
-probe_state() {
-	local line=""
-	[ -f "$TMPD/probe.state" ] && read -r line <"$TMPD/probe.state"
-	[[ $line =~ total=([0-9]+)\ boot=([0-9]+)\ boot_datagrams=([0-9]+)\ violations=([0-9]+) ]] ||
-		{ PROBE_TOTAL=0 PROBE_BOOT=0 PROBE_BOOTN=0 PROBE_VIOL=0; return; }
-	PROBE_TOTAL=${BASH_REMATCH[1]} PROBE_BOOT=${BASH_REMATCH[2]}
-	PROBE_BOOTN=${BASH_REMATCH[3]} PROBE_VIOL=${BASH_REMATCH[4]}
-}
-
-# wait_probe BOOT N SECS: until the probe got N datagrams of that boot.
-wait_probe() {
-	local i
-	for i in $(seq $(( $3 * 100 ))); do
-		probe_state
-		[ "$PROBE_BOOT" -eq "$1" ] && [ "$PROBE_BOOTN" -ge "$2" ] && return 0
-		kill -0 "$PROBE_PID" 2>/dev/null || trial_fail "probe exited"
-		sleep 0.01
-	done
-	trial_fail "probe: $PROBE_BOOTN datagrams of boot $PROBE_BOOT, waited $3 s for $2 of boot $1"
-}
-
-# guest_conf NETBUF: both hosts' remus.conf with the udpseq guest on the
-# LAN, no disk.  host-a waits long for a silent backup (the frozen one of
-# "applying" must not make it go unprotected before this script kills it);
-# host-b notices a silent primary after the default timeout.
-guest_conf() {
-	local lines=("[guest $G]" "type = pvm" "image = $PWD/$BUILD/guest/udpseq.elf" "mem = 16M"
-		"tap = tap0" "mac = 02:77:00:00:00:11" "ip = $GUEST_IP/24" "interval = ${INTERVAL:-20}"
-		"compression = delta" "netbuf = $1" "diskrep = none")
-	[ "$1" = none ] && lines+=("unsafe = no-netbuf")
-	HB_TIMEOUT=3000 write_conf a "${lines[@]}" "peer = $IP_B:7575"
-	HB_TIMEOUT=${HB_TIMEOUT:-500} write_conf b "${lines[@]}" "peer = $IP_A:7575"
 }
 
 # Everything a trial started is gone before the next one starts.
@@ -128,17 +51,6 @@ end_trial() {
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; kill -CONT "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	PIDS=()
-}
-
-# wait_ns_empty NS SECS: no process left in the namespace (the guest died
-# with its remusd).
-wait_ns_empty() {
-	local i
-	for i in $(seq $(( $2 * 100 ))); do
-		[ -z "$(ip netns pids "$1" 2>/dev/null)" ] && return 0
-		sleep 0.01
-	done
-	trial_fail "processes left in $1: $(ip netns pids "$1" | tr '\n' ' ')"
 }
 
 # trial I SEED [control]: one kill-the-primary trial; appends to the result
@@ -157,20 +69,19 @@ trial() {
 	random) ;;
 	*) fa="$MOMENT@$epoch" ;;
 	esac
-	rm -f "$TMPD"/{a,b}.sock "$TMPD"/probe.*
-	if [ -n "$control" ]; then guest_conf none; else guest_conf inline; fi
+	rm -f "$TMPD"/{a,b}.sock
+	# host-a waits long for a silent backup: the frozen one of "applying"
+	# must not make it go unprotected before this script kills it
+	if [ -n "$control" ]; then guest_conf none 3000; else guest_conf inline 3000; fi
 	REMUSD_FAULT=$fa start_daemon a
 	REMUSD_FAULT=$fb start_daemon b
-	ctl a start $G >/dev/null || trial_fail "start: $(jfields a message)"
-	ip netns exec "$CLI" "$PROBE" "$GUEST_IP" $PORT "$TMPD/probe.state" "$TMPD/probe.rec" \
-		>"$TMPD/probe.out" 2>&1 &
-	PROBE_PID=$!
-	PIDS+=($PROBE_PID)
+	ctl a start $G >/dev/null || fault_fail "start: $(jfields a message)"
+	start_probe
 	wait_probe 0 3 10
 	# (host-a's own fault point may fire before --wait sees "protected")
 	ctl a protect $G --wait 30 ${control:+--unsafe no-netbuf} >/dev/null 2>&1 ||
 		{ [ -n "$fa" ] && grep -q "fault injection: $MOMENT at" "$TMPD/remusd-a.log"; } ||
-		trial_fail "protect: $(jfields a message)"
+		fault_fail "protect: $(jfields a message)"
 
 	case $MOMENT in
 	random)
@@ -207,8 +118,7 @@ trial() {
 	[ "$MOMENT" = applying ] && kill -CONT "$PID_b"
 	wait_field b $G state active 20
 	wait_probe 1 5 10
-	kill -TERM "$PROBE_PID"
-	wait "$PROBE_PID"
+	stop_probe
 	rc=$?
 	read -r k applied epoch_b discarded total_us < <(jfields b failover.checkpoint checkpoints epoch discarded failover.total_us)
 	end_trial
@@ -217,38 +127,38 @@ trial() {
 	if [ -n "$fa$fb" ]; then
 		n=$(sed -n "s/.*fault injection: $MOMENT at epoch \([0-9]*\): SIG.*/\1/p" \
 			"$TMPD/remusd-${fa:+a}${fb:+b}.log" | head -n 1)
-		[ -n "$n" ] || trial_fail "the fault point $MOMENT@$epoch did not fire"
+		[ -n "$n" ] || fault_fail "the fault point $MOMENT@$epoch did not fire"
 	fi
 	out=$(cat "$TMPD/probe.out")
 	if [ -n "$control" ]; then
 		[ $rc = 1 ] && [[ $out == *"VIOLATION escaped output"* ]] ||
-			trial_fail "control without netbuf: the probe did not see output escape"
+			fault_fail "control without netbuf: the probe did not see output escape"
 		echo "control (no netbuf, $MOMENT@$n): the probe caught escaped output: ${out#*VIOLATION }"
 		return 0
 	fi
-	[ $rc = 0 ] || trial_fail "probe found violations"
-	[[ $k =~ ^[0-9]+$ ]] && [ "$k" -ge 1 ] || trial_fail "no failover checkpoint in host-b's status ('$k')"
+	[ $rc = 0 ] || fault_fail "probe found violations"
+	[[ $k =~ ^[0-9]+$ ]] && [ "$k" -ge 1 ] || fault_fail "no failover checkpoint in host-b's status ('$k')"
 	# every checkpoint up to K applied whole, in order, nothing beyond
 	[ "$applied" = "$k" ] && [ "$epoch_b" = "$k" ] ||
-		trial_fail "host-b applied $applied checkpoints (epoch $epoch_b) but restored $k"
-	[ "$k" -ge "$acked" ] || trial_fail "restored checkpoint $k < $acked acknowledged to host-a"
+		fault_fail "host-b applied $applied checkpoints (epoch $epoch_b) but restored $k"
+	[ "$k" -ge "$acked" ] || fault_fail "restored checkpoint $k < $acked acknowledged to host-a"
 	case $MOMENT in
 	paused | sent-checkpoint) bound=$(( n - 1 )) ;;
 	sent) bound=$n ;;
 	applying)
 		# N was complete when host-b froze; checkpoints completed in its
 		# socket meanwhile are applied too (whole: CHECKPOINT_END arrived)
-		[ "$k" -ge "$n" ] || trial_fail "host-b froze applying $n but restored $k"
+		[ "$k" -ge "$n" ] || fault_fail "host-b froze applying $n but restored $k"
 		bound=$k ;;
 	random) bound=$k ;;
 	esac
-	[ "$k" -le "$bound" ] || trial_fail "restored checkpoint $k, but host-a died at $MOMENT of $n"
-	[[ $out =~ boot0:\ n=([0-9]+)\ seq=[0-9]+\.\.([0-9]+) ]] || trial_fail "probe saw nothing of boot 0"
+	[ "$k" -le "$bound" ] || fault_fail "restored checkpoint $k, but host-a died at $MOMENT of $n"
+	[[ $out =~ boot0:\ n=([0-9]+)\ seq=[0-9]+\.\.([0-9]+) ]] || fault_fail "probe saw nothing of boot 0"
 	old_max=${BASH_REMATCH[2]}
 	[[ $out =~ boot1:\ n=([0-9]+)\ seq=[0-9]+\.\.[0-9]+\ resume=([0-9]+)\ gap_ms=([0-9.]+) ]] ||
-		trial_fail "probe saw nothing of the restored guest"
+		fault_fail "probe saw nothing of the restored guest"
 	resume=${BASH_REMATCH[2]} gap=${BASH_REMATCH[3]}
-	[ "$old_max" -lt "$resume" ] || trial_fail "received $old_max, restored guest resumes at $resume"
+	[ "$old_max" -lt "$resume" ] || fault_fail "received $old_max, restored guest resumes at $resume"
 	printf 'trial %3d %-15s seed=%-6d fault=%-5s acked>=%-3s restored=%-3s partial-dropped=%s received<=%s resume=%s client-gap=%sms failover=%sms\n' \
 		"$TRIAL" "$MOMENT" "$TSEED" "${n:--}" "$acked" "$k" "$discarded" "$old_max" "$resume" "$gap" \
 		"$(( total_us / 1000 ))"
