@@ -13,3 +13,6 @@ INTEG_TESTS += tests/fault/remusd_trials.sh tests/fault/remusd_partition.sh
 soak-remusd: all $(UDP_PROBE_BIN)
 	BUILD=$(BUILD) REMUSD_TRIALS=500 tests/fault/remusd_trials.sh
 soak: soak-remusd
+# remusd's REMUSD_FAULT hook itself (parsing; kill/stop in a forked child).
+UNIT_TESTS += test_remusd_fault
+test_remusd_fault_SRCS := tests/unit/test_remusd_fault.c remusd/fault.c
