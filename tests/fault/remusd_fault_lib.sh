@@ -11,16 +11,15 @@ declare -F fault_fail >/dev/null || fault_fail() { fail "$@"; }
 [ -x "$PROBE" ] || skip "udp-probe not built"
 [ -f "$BUILD/guest/udpseq.elf" ] || skip "udpseq guest not built"
 
-# guest_conf NETBUF [PRIMARY-HB-TIMEOUT]: both hosts' remus.conf with the
-# udpseq guest on the LAN, no disk; host-b notices a silent primary after
-# $HB_TIMEOUT (remusd_lib's default).
+# guest_conf NETBUF HB-TIMEOUT-A HB-TIMEOUT-B: both hosts' remus.conf with
+# the udpseq guest on the LAN, no disk, each host's heartbeat timeout.
 guest_conf() {
 	local lines=("[guest $G]" "type = pvm" "image = $PWD/$BUILD/guest/udpseq.elf" "mem = 16M"
 		"tap = tap0" "mac = 02:77:00:00:00:11" "ip = $GUEST_IP/24" "interval = ${INTERVAL:-20}"
 		"compression = delta" "netbuf = $1" "diskrep = none")
 	[ "$1" = none ] && lines+=("unsafe = no-netbuf")
-	HB_TIMEOUT=${2:-${HB_TIMEOUT:-500}} write_conf a "${lines[@]}" "peer = $IP_B:7575"
-	write_conf b "${lines[@]}" "peer = $IP_A:7575"
+	HB_TIMEOUT=$2 write_conf a "${lines[@]}" "peer = $IP_B:7575"
+	HB_TIMEOUT=$3 write_conf b "${lines[@]}" "peer = $IP_A:7575"
 }
 
 # proc_state PID: R/S/T/Z... of a process, "" once it is gone.

@@ -19,7 +19,9 @@ TAG=${TAG:-rfp$$}
 . tests/integration/remusd_lib.sh
 . tests/integration/remusd_lan.sh
 . tests/fault/remusd_fault_lib.sh
-HB=${HB_TIMEOUT:-500}
+# heartbeat timeout of both hosts: long enough that a primary slowed down
+# by a loaded machine is not taken for a lost one during the sync
+HB=${HB_TIMEOUT:-1000}
 # how late "within the timeout" may be on a loaded 2-core machine: the
 # status poll and scheduling, not a performance figure
 SLACK_MS=1500
@@ -66,7 +68,7 @@ protect_again() {
 hosts_setup
 trap demo_cleanup EXIT
 lan_setup
-guest_conf inline "$HB"
+guest_conf inline "$HB" "$HB"
 start_daemon a
 start_daemon b
 ctl a start $G >/dev/null || fault_fail "start: $(jfields a message)"

@@ -70,9 +70,12 @@ trial() {
 	*) fa="$MOMENT@$epoch" ;;
 	esac
 	rm -f "$TMPD"/{a,b}.sock
-	# host-a waits long for a silent backup: the frozen one of "applying"
-	# must not make it go unprotected before this script kills it
-	if [ -n "$control" ]; then guest_conf none 3000; else guest_conf inline 3000; fi
+	# heartbeat timeouts: host-a waits long for a silent backup (the frozen
+	# one of "applying" must not make it go unprotected before this script
+	# kills it); host-b must not take a primary that is only slow on a
+	# loaded machine for a dead one.  A killed primary is noticed at once
+	# anyway: its TCP connection closes.
+	if [ -n "$control" ]; then guest_conf none 3000 2000; else guest_conf inline 3000 2000; fi
 	REMUSD_FAULT=$fa start_daemon a
 	REMUSD_FAULT=$fb start_daemon b
 	ctl a start $G >/dev/null || fault_fail "start: $(jfields a message)"
