@@ -97,7 +97,8 @@ trial() {
 	random)
 		wait_ge a $G acked 2 10
 		sleep "$(printf '0.%03d' $delay)"   # the random moment itself, not a wait
-		acked=$(jfields a acked)
+		read -r v2 _ < <(jfields a acked)
+		[[ $v2 =~ ^[0-9]+$ ]] && acked=$v2
 		kill -9 "$PID_a"
 		;;
 	applying)
