@@ -13,7 +13,8 @@
 #     again.
 #  3. the re-protected guest survives its primary: host-a SIGKILLed,
 #     host-b takes over, the probe sees the restored guest and no output
-#     of an unacknowledged epoch (udp-probe's checks) in the whole run.
+#     of an unacknowledged epoch (udp-probe's checks) in the whole run,
+#     and every number the old primary sent before (none held and lost).
 cd "$(dirname "$0")/../.." || exit 1
 TAG=${TAG:-rfp$$}
 . tests/integration/remusd_lib.sh
@@ -116,5 +117,11 @@ wait_probe 1 5 10
 read -r k total_us < <(jfields b failover.checkpoint failover.total_us)
 stop_probe || { cat "$TMPD/probe.out"; fail "probe found violations"; }
 cat "$TMPD/probe.out"
+# held output is released when the backup is lost, never dropped: the old
+# primary's numbers reached the client without a hole
+out=$(cat "$TMPD/probe.out")
+[[ $out =~ boot0:\ n=([0-9]+)\ seq=([0-9]+)\.\.([0-9]+) ]] || fail "probe saw nothing of boot 0"
+[ $(( BASH_REMATCH[3] - BASH_REMATCH[2] + 1 )) = "${BASH_REMATCH[1]}" ] ||
+	fail "the client misses $(( BASH_REMATCH[3] - BASH_REMATCH[2] + 1 - BASH_REMATCH[1] )) of the old primary's datagrams"
 echo "host-a killed: host-b restored checkpoint $k in $(( total_us / 1000 )) ms; the client receives the restored guest"
 echo PASS
