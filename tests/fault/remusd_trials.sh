@@ -95,7 +95,7 @@ trial() {
 	ctl a protect $G --wait 30 ${control:+--unsafe no-netbuf} >"$TMPD/protect.out" 2>&1 ||
 		{ [ -n "$fa" ] && grep -q "fault injection: $MOMENT at" "$TMPD/remusd-a.log"; } ||
 		{ [ "$(jfields a state)" = protected ] &&
-			echo "note: trial $TRIAL: $(grep "remusctl:" "$TMPD/protect.out"), host-a protected all the same"; } ||
+			echo "note: trial $TRIAL: remusctl protect said '$(tail -n 1 "$TMPD/protect.out")', host-a protected all the same"; } ||
 		fault_fail "protect: $(cat "$TMPD/protect.out"); host-a: $(jfields a state message)"
 
 	case $MOMENT in
