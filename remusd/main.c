@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -19,6 +20,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "remusd/ctl_proto.h"
+#include "remusd/fault.h"
 #include "remusd/hold.h"
 #include "remusd/session.h"
 #include "util/log.h"
@@ -46,6 +48,7 @@ struct daemon {
 	size_t npending;
 	struct remusd_hold hold;        /* test hold points (REMUSD_HOLD) */
 	bool has_hold;
+	struct remusd_fault fault;      /* REMUSD_FAULT (fault trials only) */
 };
 
 static volatile sig_atomic_t got_stop, got_reload;
@@ -87,8 +90,11 @@ static struct remusd_session *get_session(struct daemon *d, const char *name, bo
 	}
 	if ((s = remusd_session_new(gc, primary, err)) == NULL)
 		return NULL;
+	/* test hooks, one at a time: hold points win over fault trials */
 	if (d->has_hold)
 		s->fault = (struct ckpt_fault){ &d->hold, remusd_hold_hit };
+	else
+		s->fault = remusd_fault_hook(&d->fault);
 	d->sessions[d->nsessions++] = s;
 	return s;
 }
@@ -453,6 +459,11 @@ int main(int argc, char **argv)
 	if (d.conf_path == NULL || optind != argc)
 		usage();
 	log_init(&lc);
+	if (remusd_fault_parse(&d.fault, getenv(REMUSD_FAULT_ENV), &err) < 0)
+		fatalx("%s", err.msg);
+	if (d.fault.armed)
+		log_warnx("fault injection armed (%s): %s at epoch >= %" PRIu64, REMUSD_FAULT_ENV,
+		          d.fault.point, d.fault.min_epoch);
 	if (remusd_conf_load(d.conf_path, &d.conf, &err) < 0)
 		fatalx("%s", err.msg);
 	if (sock)

@@ -51,7 +51,7 @@ struct remusd_session {
 	bool th_done;                          /* backup: receiver ended, no guest runs here (atomic) */
 	bool evacuating;                       /* engine stop means: hand over */
 	int stop_pipe[2];                      /* main -> engine thread */
-	struct ckpt_fault fault;               /* test hold points (remusd/hold.h) */
+	struct ckpt_fault fault;               /* test hooks: remusd/fault.h, hold.h */
 	char peer[REMUSD_HOST_MAX + 8];
 	/* guest NIC output (primary): straight to the TAP, or through netbuf
 	 * while protected; net_lock guards the switch */

@@ -87,7 +87,8 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
                            struct remus_err *err)
 {
 	struct ckpt_receiver_cfg rc = { .hv = s->hv, .conn = conn,
-	                                .ram_bytes = (uint64_t)s->gc.mem_mb << 20 };
+	                                .ram_bytes = (uint64_t)s->gc.mem_mb << 20,
+	                                .fault = s->fault };
 	int e;
 
 	if (s->guest == NULL)

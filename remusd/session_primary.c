@@ -246,6 +246,7 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
 	sc.progress = on_progress;
 	sc.progress_arg = s;
+	sc.fault = s->fault;
 	memset(&s->progress, 0, sizeof(s->progress));
 	pthread_mutex_lock(&s->lock);
 	rc = ckpt_sender_new(&sc, &s->snd, err);

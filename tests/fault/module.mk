@@ -1,0 +1,18 @@
+# tests/fault: namespace fault trials of remusd (real processes, a real
+# SIGKILL, a UDP probe on the client): remusd_trials.sh, 50 in
+# `make check`, 500 in `make soak`; remusd_partition.sh, backup loss
+# (kill, link cut) seen from the client.  The in-process engine trials
+# (ckpt_trials) are registered with the engine in lib/ckpt/module.mk.
+UDP_PROBE_BIN := $(BUILD)/tests/udp-probe
+$(UDP_PROBE_BIN): $(BUILD)/obj/tests/fault/udp_probe.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^
+CHECK_PREREQS += $(UDP_PROBE_BIN)
+INTEG_TESTS += tests/fault/remusd_trials.sh tests/fault/remusd_partition.sh
+.PHONY: soak-remusd
+soak-remusd: all $(UDP_PROBE_BIN)
+	BUILD=$(BUILD) REMUSD_TRIALS=500 tests/fault/remusd_trials.sh
+soak: soak-remusd
+# remusd's REMUSD_FAULT hook itself (parsing; kill/stop in a forked child).
+UNIT_TESTS += test_remusd_fault
+test_remusd_fault_SRCS := tests/unit/test_remusd_fault.c remusd/fault.c
