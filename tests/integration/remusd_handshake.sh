@@ -15,15 +15,6 @@ TAG=${TAG:-hs$$}
 . tests/integration/remusd_lib.sh
 MAX_PENDING=8
 
-wait_file() {
-	local i
-	for i in $(seq $(( $2 * 20 ))); do
-		[ -e "$1" ] && return 0
-		sleep 0.05
-	done
-	fail "$1 did not appear within $2 s"
-}
-
 # remusd_conns: established connections on B's replication port that B's
 # remusd has accepted (queued ones have no owner yet).
 remusd_conns() {

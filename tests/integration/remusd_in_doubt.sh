@@ -16,16 +16,6 @@ TAG=${TAG:-id$$}
 
 children() { ps -o pid= --ppid "$1" | wc -l; }
 
-# wait_file PATH SECS: bounded poll for a file to appear.
-wait_file() {
-	local i
-	for i in $(seq $(( $2 * 20 ))); do
-		[ -e "$1" ] && return 0
-		sleep 0.05
-	done
-	fail "$1 did not appear within $2 s"
-}
-
 # pair: fresh daemons (B holding at handover-started), the counter guest
 # protected from A to B, and an evacuation started in the background.
 pair() {

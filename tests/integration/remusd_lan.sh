@@ -64,6 +64,19 @@ wait_acked() {
 }
 
 
+# kvstore_protected: the LAN, both daemons, the kvstore guest started on
+# host A and protected to B (remusctl's protect output in protect1.out).
+kvstore_protected() {
+	hosts_setup
+	trap demo_cleanup EXIT
+	lan_setup
+	kvstore_conf
+	start_daemon a
+	start_daemon b
+	ctl a start $G || fail "start"
+	ctl a protect $G --wait 60 >"$TMPD/protect1.out" || fail "protect: $(cat "$TMPD/protect1.out")"
+}
+
 # kvstore_conf: both hosts' remus.conf with the kvstore guest (NIC on the
 # LAN, its own blank disk image per host, builtin disk replication).
 kvstore_conf() {

@@ -110,6 +110,16 @@ wait_ge() {
 	fail "host $1 guest $2: $3 is '$v', waited ${5:-20} s for >= $4"
 }
 
+# wait_file PATH SECS: bounded poll for a file to appear.
+wait_file() {
+	local i
+	for i in $(seq $(( $2 * 20 ))); do
+		[ -e "$1" ] && return 0
+		sleep 0.05
+	done
+	fail "$1 did not appear within $2 s"
+}
+
 # counter_guest [EXTRA-LINES...]: GUEST=( conf lines of pvm's counter guest,
 # no NIC, no disk ); skips when the guest is not built.
 counter_guest() {

@@ -16,14 +16,7 @@ TAG=${TAG:-rp$$}
 . tests/integration/remusd_lan.sh
 G=kvstore
 
-hosts_setup
-trap demo_cleanup EXIT
-lan_setup
-kvstore_conf
-start_daemon a
-start_daemon b
-ctl a start $G || fail "start"
-ctl a protect $G --wait 60 >"$TMPD/protect1.out" || fail "protect: $(cat "$TMPD/protect1.out")"
+kvstore_protected
 tail -n 1 "$TMPD/protect1.out"
 
 ip netns exec "$CLI" python3 tests/integration/demo_client.py put "$GUEST_IP" "$TMPD/acked" \

@@ -13,14 +13,7 @@ TAG=${TAG:-rr$$}
 . tests/integration/remusd_lan.sh
 G=kvstore
 
-hosts_setup
-trap demo_cleanup EXIT
-lan_setup
-kvstore_conf
-start_daemon a
-start_daemon b
-ctl a start $G || fail "start"
-ctl a protect $G --wait 60 >"$TMPD/protect1.out" || fail "protect: $(cat "$TMPD/protect1.out")"
+kvstore_protected
 first_bytes=$(jfield a $G sync_bytes)
 first_pages=$(jfield a $G precopy_pages)
 first_disk=$(jfield a $G disk.resync_bytes_sent)
