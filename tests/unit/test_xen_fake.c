@@ -17,13 +17,13 @@ struct fake_xen fake;
 
 enum { F_OPEN, F_XS_OPEN, F_GETINFO, F_SHUTDOWN, F_RESUME, F_SAVE, F_RESTORE,
 	F_CREATE, F_MAXMEM, F_EVTCHN, F_INTRODUCE, F_XS_READ, F_XS_WRITE,
-	F_XS_PERMS, F_XS_DIR, F_TX_END, F_PHYSINFO, F_NFN };
+	F_XS_PERMS, F_XS_DIR, F_TX_END, F_PHYSINFO, F_XS_RESUME, F_NFN };
 static const char *const fn_names[F_NFN] = {
 	"xc_interface_open", "xs_open", "xc_domain_getinfo", "xc_domain_shutdown",
 	"xc_domain_resume", "xc_domain_save", "xc_domain_restore", "xc_domain_create",
 	"xc_domain_setmaxmem", "xc_evtchn_alloc_unbound", "xs_introduce_domain",
 	"xs_read", "xs_write", "xs_get_permissions", "xs_directory", "xs_transaction_end",
-	"xc_physinfo",
+	"xc_physinfo", "xs_resume_domain",
 };
 
 void fake_reset(void)
@@ -130,9 +130,15 @@ int __wrap_xc_domain_resume(xc_interface *xch, uint32_t domid, int fast)
 	(void)xch;
 	if (should_fail(F_RESUME))
 		return -1;
-	if (domid != fake.domid || fast != 0)   /* the guest never cooperated */
+	/* The fast resume rewrites the return value of the guest's suspend
+	 * hypercall: only right for a guest that made one, and vice versa. */
+	if (domid != fake.domid || (fast != 0) != fake.coop_suspended)
 		return errno = EINVAL, -1;
-	fake.suspended = false;
+	fake.suspended = fake.coop_suspended = false;
+	if (fast)
+		fake.fast_resumes++;
+	else
+		fake.slow_resumes++;
 	return 0;
 }
 
@@ -361,6 +367,25 @@ bool __wrap_xs_write(struct xs_handle *h, xs_transaction_t t, const char *path,
 		return false;
 	snprintf(v, sizeof(v), "%.*s", (int)len, (const char *)data);
 	fake_set_node(path, v, 0, 0, 0);
+	/* A PV-aware guest answers a suspend request by suspending itself. */
+	if (strcmp(path, "/local/domain/5/control/shutdown") == 0 && strcmp(v, "suspend") == 0 &&
+	    fake.domid == 5) {
+		if (fake.never_suspends)
+			fake.crashed = true;
+		else
+			fake.suspended = fake.coop_suspended = true;
+	}
+	return true;
+}
+
+bool __wrap_xs_resume_domain(struct xs_handle *h, unsigned domid)
+{
+	(void)h;
+	if (should_fail(F_XS_RESUME))
+		return false;
+	if (domid != fake.domid)
+		return errno = EINVAL, false;
+	fake.xs_resumes++;
 	return true;
 }
 

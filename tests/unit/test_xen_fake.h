@@ -28,6 +28,8 @@ struct fake_xen {
 	/* the protected / restored domain */
 	uint32_t domid;
 	bool exists, hvm, paused, suspended, crashed, never_suspends;
+	bool coop_suspended;        /* suspended itself (control/shutdown) */
+	int fast_resumes, slow_resumes, xs_resumes;
 	bool shadow_paging;         /* xc_physinfo reports PHYSCAP_shadow */
 	unsigned shutdown_reason;
 	uint32_t created_domid;     /* what xc_domain_create hands out */

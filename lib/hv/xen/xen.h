@@ -65,6 +65,20 @@ bool xen_check_module(const char *sysroot, const char *name);
  */
 void xen_guest_set_xenstore_records(struct hv_guest *g, bool on);
 
+/*
+ * How save_stream suspends the guest at each epoch.  COOPERATIVE (default)
+ * is what `xl remus` does: xenstore control/shutdown = "suspend", the guest
+ * suspends itself, the fast resume cancels it; a replica restored from such
+ * a checkpoint learns it moved and reconnects its PV devices.  REMOTE stops
+ * the guest from outside (SHUTDOWN_suspend): needs no guest help, but after
+ * a failover the guest's PV devices stay disconnected (docs/xen.md).
+ */
+enum xen_suspend_mode {
+	XEN_SUSPEND_COOPERATIVE = 0,
+	XEN_SUSPEND_REMOTE,
+};
+void xen_guest_set_suspend_mode(struct hv_guest *g, enum xen_suspend_mode mode);
+
 extern const struct hv_ops xen_hv_ops;
 
 #endif

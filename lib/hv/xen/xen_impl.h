@@ -10,6 +10,7 @@
 #include <xenguest.h>
 
 #include "hv/hv.h"
+#include "hv/xen/xen.h"
 #include "stream/stream.h"
 
 /* Bounds on what we read out of xenstore for one domain. */
@@ -17,6 +18,9 @@
 #define XEN_XS_MAX_DEPTH 16u
 /* How long a non-cooperative suspend may take before it counts as failed. */
 #define XEN_SUSPEND_TIMEOUT_MS 2000u
+/* A cooperative one: the guest freezes its tasks and devices first (seconds
+ * under emulation; libxl allows a minute). */
+#define XEN_COOP_SUSPEND_TIMEOUT_MS 30000u
 /* Domain perms naming the guest itself travel as this id (remapped on restore). */
 #define XEN_XS_SELF 0x7ff0u
 
@@ -29,6 +33,7 @@ struct hv_guest {
 	bool has_dm;            /* a device model (QEMU) serves the domain */
 	bool owned;             /* built by restore_stream: destroy() kills it */
 	bool xs_records;        /* send REMUS_XENSTORE records with checkpoints */
+	enum xen_suspend_mode suspend_mode;
 	uint64_t mem_bytes;
 
 	/* during save_stream / restore_stream */

@@ -150,6 +150,11 @@ void xen_guest_set_xenstore_records(struct hv_guest *g, bool on)
 	g->xs_records = on;
 }
 
+void xen_guest_set_suspend_mode(struct hv_guest *g, enum xen_suspend_mode mode)
+{
+	g->suspend_mode = mode;
+}
+
 /* libxc owns the save loop: the step-by-step ops it cannot offer are NULL. */
 const struct hv_ops xen_hv_ops = {
 	.name = "xen",
