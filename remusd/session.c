@@ -94,6 +94,7 @@ void remusd_session_free(struct remusd_session *s)
 	join_engine(s);
 	ckpt_sender_free(s->snd);
 	ckpt_receiver_free(s->rcv);
+	remusd_session_stream_free(s);
 	rnet_conn_free(s->conn);
 	if (s->guest)
 		s->hv->destroy(s->guest);
@@ -260,7 +261,10 @@ int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err)
 		s->guest = NULL;
 		return rc;
 	}
-	if ((rc = s->hv->start(s->guest, err)) < 0) {
+	/* a driver that attaches to a running guest (Xen) has nothing to start */
+	struct hv_info info;
+	if ((s->hv->info(s->guest, &info) < 0 || info.state != HV_RUNNING) &&
+	    (rc = s->hv->start(s->guest, err)) < 0) {
 		s->hv->destroy(s->guest);
 		s->guest = NULL;
 		return rc;
@@ -394,6 +398,8 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	if ((rc = rnet_connect(host, port, &p, &s->conn, err)) < 0)
 		return remus_err_wrap(err, "protect %s", s->name);
 	snprintf(s->peer, sizeof(s->peer), "%s:%u", host, port);
+	if (remusd_session_driver_loop(s))
+		return remusd_session_stream_protect(s, env, err);
 	if ((rc = open_netbuf(s, err)) < 0)
 		return rc;
 	sc.nb = s->nb_open ? &s->nb : NULL;
@@ -520,6 +526,8 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 	}
 	rnet_conn_free(s->conn);
 	s->conn = conn;
+	if (remusd_session_driver_loop(s))
+		return remusd_session_stream_receive(s, err);
 	pthread_mutex_lock(&s->lock);
 	ckpt_receiver_free(s->rcv);
 	s->rcv = NULL;

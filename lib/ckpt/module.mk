@@ -1,6 +1,7 @@
 # lib/ckpt: the checkpoint engine (sender epoch loop, receiver staging+commit,
 # failover).  Also registers remusd/remusctl and the engine's tests.
 LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/disk.c \
+	lib/ckpt/stream_link.c lib/ckpt/stream_sender.c lib/ckpt/stream_receiver.c \
 	lib/ckpt/delta.c lib/ckpt/handover.c
 
 UNIT_TESTS += test_ckpt
@@ -8,7 +9,7 @@ test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pv
 
 # remusd (the daemon) and remusctl (the CLI).
 PROGRAMS += remusd remusctl
-remusd_SRCS = remusd/main.c remusd/session.c remusd/status.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
+remusd_SRCS = remusd/main.c remusd/session.c remusd/session_stream.c remusd/status.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
 remusd_LDLIBS := -lsystemd
 remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)
 

@@ -78,6 +78,8 @@ enum xen_suspend_mode {
 	XEN_SUSPEND_REMOTE,
 };
 void xen_guest_set_suspend_mode(struct hv_guest *g, enum xen_suspend_mode mode);
+/* The guest's domain id (its vif is vif<domid>.0). */
+uint32_t xen_guest_domid(const struct hv_guest *g);
 
 extern const struct hv_ops xen_hv_ops;
 

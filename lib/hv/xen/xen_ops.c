@@ -155,6 +155,11 @@ void xen_guest_set_suspend_mode(struct hv_guest *g, enum xen_suspend_mode mode)
 	g->suspend_mode = mode;
 }
 
+uint32_t xen_guest_domid(const struct hv_guest *g)
+{
+	return g->domid;
+}
+
 /* libxc owns the save loop: the step-by-step ops it cannot offer are NULL. */
 const struct hv_ops xen_hv_ops = {
 	.name = "xen",
