@@ -102,6 +102,11 @@ void xen_guest_destroy(struct hv_guest *g)
 	xen_guest_close(g);
 }
 
+void xen_guest_release(struct hv_guest *g)
+{
+	xen_guest_close(g);
+}
+
 /* Fill hv_info from the hypervisor's domain info. */
 static int xen_info(struct hv_guest *g, struct hv_info *out)
 {
