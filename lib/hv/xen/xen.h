@@ -78,8 +78,35 @@ enum xen_suspend_mode {
 	XEN_SUSPEND_REMOTE,
 };
 void xen_guest_set_suspend_mode(struct hv_guest *g, enum xen_suspend_mode mode);
-/* The guest's domain id (its vif is vif<domid>.0). */
+
+/* Forget the guest, leaving its domain as it is (a replica that took over
+ * keeps running); closes the handles. */
+void xen_guest_release(struct hv_guest *g);
+
+/* The Xen domain id of a guest (attached or restored). */
 uint32_t xen_guest_domid(const struct hv_guest *g);
+
+/* What a libxl domain configuration (the JSON `xl` sends in its migration
+ * header) says about the guest; parsed by libxl itself. */
+struct xen_json_guest {
+	char name[64];
+	enum xen_guest_kind type;
+	uint64_t max_mem_bytes;
+	unsigned vcpus, nics, disks;
+};
+/* json: len bytes, one NUL-terminated text (the NUL counted), <= 1 MiB. */
+int xen_json_guest(const char *json, size_t len, struct xen_json_guest *out,
+    struct remus_err *err);
+
+/*
+ * Give a replica that restore_stream left paused the PV devices of the
+ * guest's libxl configuration (vifs, disks; hotplug scripts included), so
+ * that a guest suspended cooperatively reconnects its frontends when it
+ * resumes.  Call before start().  libxl's messages at log_level (xentoollog
+ * level, e.g. 5 = XTL_WARN) and above go to stderr.
+ */
+int xen_guest_attach_devices(struct hv_guest *g, const char *json, size_t len, int log_level,
+    struct remus_err *err);
 
 extern const struct hv_ops xen_hv_ops;
 

@@ -21,6 +21,9 @@
 /* A cooperative one: the guest freezes its tasks and devices first (seconds
  * under emulation; libxl allows a minute). */
 #define XEN_COOP_SUSPEND_TIMEOUT_MS 30000u
+/* vCPUs the replica container allows (the stream's HVM context says how
+ * many the guest uses). */
+#define XEN_RESTORE_MAX_VCPUS 8u
 /* Domain perms naming the guest itself travel as this id (remapped on restore). */
 #define XEN_XS_SELF 0x7ff0u
 
@@ -51,7 +54,14 @@ void xen_guest_close(struct hv_guest *g);
 void xen_guest_destroy(struct hv_guest *g);
 int  xen_domain_state(struct hv_guest *g, xc_dominfo_t *info, struct remus_err *err);
 
+/* What the restored domain's xenstore home must name (ring pages, ports). */
+struct xen_home {
+	unsigned long store_mfn, console_mfn;
+	uint32_t store_port, console_port;
+};
+
 /* xen_xs.c */
+int xen_xs_make_home(struct hv_guest *g, const struct xen_home *h, struct remus_err *err);
 int xen_xs_domid_by_name(struct hv_guest *g, const char *name, uint32_t *domid,
     struct remus_err *err);
 int xen_xs_put_nodes(struct hv_guest *g, struct stream_buf *b, struct remus_err *err);
