@@ -7,13 +7,16 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ckpt/stream_link.h"
 #include "remusd/ctl_proto.h"
 #include "remusd/session.h"
 #include "util/log.h"
+#include "stream/stream.h"
 #ifdef HV_HAVE_XEN
+#include <xentoollog.h>
 #include "hv/xen/xen.h"
 #endif
 
@@ -81,14 +84,49 @@ static void *stream_primary_main(void *arg)
 	return NULL;
 }
 
+/* Xen: xl's migration header with the guest's libxl configuration goes
+ * first, as `xl remus` sends it; the backup builds the replica's devices
+ * from it.  The caller frees b. */
+static int stream_preamble(struct remusd_session *s, struct stream_buf *b, struct remus_err *err)
+{
+	int rc = 0;
+
+	stream_buf_init(b);
+#ifdef HV_HAVE_XEN
+	char *json = NULL;
+	size_t len = 0;
+
+	if (s->gc.type != REMUSD_GUEST_XEN)
+		return 0;
+	if ((rc = xen_guest_config_json(s->guest, &json, &len, err)) < 0)
+		return remus_err_wrap(err, "protect %s", s->name);
+	if ((rc = stream_put_xl_header(b, json, len)) < 0)
+		remus_err_set(err, rc, "protect %s: encoding xl's migration header", s->name);
+	free(json);
+#else
+	(void)s;
+	(void)err;
+#endif
+	return rc;
+}
+
 int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_env *env,
                                   struct remus_err *err)
 {
 	struct ckpt_stream_sender_cfg sc = { 0 };
+	struct stream_buf pre;
 	int rc;
 
-	if ((rc = stream_open_netbuf(s, err)) < 0)
+	if ((rc = stream_preamble(s, &pre, err)) < 0) {
+		stream_buf_free(&pre);
 		return rc;
+	}
+	sc.preamble = pre.data;
+	sc.preamble_len = pre.len;
+	if ((rc = stream_open_netbuf(s, err)) < 0) {
+		stream_buf_free(&pre);
+		return rc;
+	}
 	sc.hv = s->hv;
 	sc.guest = s->guest;
 	sc.conn = s->conn;
@@ -100,11 +138,57 @@ int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_
 	s->ssnd = NULL;
 	rc = ckpt_stream_sender_new(&sc, &s->ssnd, err);
 	pthread_mutex_unlock(&s->lock);
+	stream_buf_free(&pre);
 	if (rc < 0)
 		return rc;
 	if ((rc = pthread_create(&s->th, NULL, stream_primary_main, s)) != 0)
 		return remus_err_sys(err, rc, "protect %s: thread", s->name);
 	s->th_running = true;
+	return 0;
+}
+
+/* Xen: the replica gets the name "<guest>--backup" (the primary may run
+ * on this host under its own name, as with `xl remus` to localhost) and
+ * the memory the guest's configuration gives it. */
+static int stream_prepare(void *arg, const char *json, size_t len, struct hv_guest_config *gcfg,
+                          char *name_buf, size_t name_cap, struct remus_err *err)
+{
+#ifdef HV_HAVE_XEN
+	struct remusd_session *s = arg;
+	struct xen_json_guest jg;
+	int rc;
+
+	if ((rc = xen_json_guest(json, len, &jg, err)) < 0)
+		return remus_err_wrap(err, "guest %s: the primary's configuration", s->name);
+	if (jg.type == XEN_GUEST_PV)
+		return remus_err_set(err, HV_EUNSUPP, "guest %s is classic PV: protect PVH or HVM guests",
+		                     s->name);
+	snprintf(name_buf, name_cap, "%s--backup", s->name);
+	gcfg->name = name_buf;
+	if (jg.max_mem_bytes > gcfg->mem_bytes)
+		gcfg->mem_bytes = jg.max_mem_bytes;
+	log_info("guest %s: receiving (%" PRIu64 " MiB, %u vif, %u disk) as %s", s->name,
+	         gcfg->mem_bytes >> 20, jg.nics, jg.disks, name_buf);
+	return 0;
+#else
+	(void)arg; (void)json; (void)len; (void)gcfg; (void)name_buf; (void)name_cap;
+	return remus_err_set(err, -ENOTSUP, "built without the Xen driver");
+#endif
+}
+
+/* Before the replica runs: its PV devices from the guest's configuration. */
+static int stream_finish_replica(struct remusd_session *s, struct hv_guest *g,
+                                 struct remus_err *err)
+{
+#ifdef HV_HAVE_XEN
+	size_t len;
+	const char *json = ckpt_stream_receiver_config(s->srcv, &len);
+
+	if (s->gc.type == REMUSD_GUEST_XEN && json != NULL)
+		return xen_guest_attach_devices(g, json, len, XTL_WARN, err);
+#else
+	(void)s; (void)g; (void)err;
+#endif
 	return 0;
 }
 
@@ -129,7 +213,7 @@ static void *stream_backup_main(void *arg)
 	}
 	log_info("guest %s: failing over: %s", s->name, rc == CKPT_ESTOPPED ? "failover on command" :
 	         rc == CKPT_HANDOVER ? "hand-over from the primary" : err.msg);
-	if (s->hv->start(g, &err) < 0) {
+	if (stream_finish_replica(s, g, &err) < 0 || s->hv->start(g, &err) < 0) {
 		s->hv->destroy(g);
 		remusd_session_set_state(s, RS_FAILED, err.msg);
 		return NULL;
@@ -152,7 +236,9 @@ static void *stream_backup_main(void *arg)
 int remusd_session_stream_receive(struct remusd_session *s, struct remus_err *err)
 {
 	struct hv_guest_config gcfg;
-	struct ckpt_stream_receiver_cfg rc = { .hv = s->hv, .guest_cfg = &gcfg, .conn = s->conn };
+	struct ckpt_stream_receiver_cfg rc = { .hv = s->hv, .guest_cfg = &gcfg, .conn = s->conn,
+	                                       .xl_header = s->gc.type == REMUSD_GUEST_XEN,
+	                                       .prepare = stream_prepare, .arg = s };
 	int e;
 
 	remusd_guest_hvcfg(&s->gc, &gcfg);

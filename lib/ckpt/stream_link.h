@@ -33,6 +33,10 @@ struct ckpt_stream_sender_cfg {
 	struct netbuf *nb;            /* NULL: no output buffering (unsafe) */
 	uint32_t interval_ms;         /* epoch length from suspend to suspend; 0: 25 ms */
 	uint32_t ack_timeout_ms;      /* ACK(N) later than this: peer lost; 0: 2000 */
+	/* Sent before the driver's stream (Xen: xl's migration header with the
+	 * guest's configuration, which the backup needs for its devices). */
+	const void *preamble;         /* copied by _new */
+	size_t preamble_len;
 };
 
 struct ckpt_stream_sender;
@@ -53,6 +57,14 @@ struct ckpt_stream_receiver_cfg {
 	const struct hv_ops *hv;      /* must have restore_stream */
 	const struct hv_guest_config *guest_cfg;   /* copied by _new (not the strings) */
 	struct rnet_conn *conn;       /* handshaken, not owned */
+	/* The stream starts with xl's migration header (the guest's libxl JSON
+	 * configuration): it is taken off before the driver reads, checked,
+	 * and handed to `prepare`, which may adjust the guest config (name,
+	 * memory) through `name_buf` before the driver starts. */
+	bool xl_header;
+	int (*prepare)(void *arg, const char *json, size_t len, struct hv_guest_config *gcfg,
+	               char *name_buf, size_t name_cap, struct remus_err *err);
+	void *arg;
 };
 
 struct ckpt_stream_receiver;
@@ -69,5 +81,7 @@ void ckpt_stream_receiver_free(struct ckpt_stream_receiver *r);
 int  ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
                               struct hv_guest **out, struct remus_err *err);
 void ckpt_stream_receiver_stats(struct ckpt_stream_receiver *r, struct ckpt_stats *out);
+/* The configuration from xl's header (NULL before it arrived). */
+const char *ckpt_stream_receiver_config(const struct ckpt_stream_receiver *r, size_t *len);
 
 #endif

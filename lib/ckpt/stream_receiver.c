@@ -20,9 +20,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "stream/stream.h"
+#include "util/bytes.h"
+
 /* Received but not yet taken by the driver; above this the link is not
  * read until the driver catches up (heartbeats still go out). */
 #define PENDING_MAX (64u << 20)
+/* The largest guest configuration accepted from xl's header. */
+#define XL_CONFIG_MAX (1u << 20)
 
 enum recv_end { END_NONE, END_LOST, END_STOPPED, END_BYE, END_HANDOVER, END_DRIVER };
 
@@ -34,7 +39,12 @@ struct ckpt_stream_receiver {
 	int stop_fd;
 	pthread_t pump;
 	pthread_mutex_t lock;
+	pthread_cond_t cond;        /* hdr_done or end */
+	char name_buf[80];          /* the replica's name, if prepare set one */
 	/* under lock */
+	bool hdr_done;
+	char *json;
+	size_t json_len;
 	uint64_t to_ack;
 	bool quit;
 	enum recv_end end;
@@ -63,6 +73,7 @@ int ckpt_stream_receiver_new(const struct ckpt_stream_receiver_cfg *cfg,
 	r->cfg.guest_cfg = &r->gcfg;
 	r->sp[0] = r->sp[1] = r->wake[0] = r->wake[1] = -1;
 	pthread_mutex_init(&r->lock, NULL);
+	ckl_cond_init(&r->cond);
 	*out = r;
 	return 0;
 }
@@ -72,6 +83,8 @@ void ckpt_stream_receiver_free(struct ckpt_stream_receiver *r)
 	if (r == NULL)
 		return;
 	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->cond);
+	free(r->json);
 	free(r->pend);
 	free(r);
 }
@@ -81,6 +94,18 @@ void ckpt_stream_receiver_stats(struct ckpt_stream_receiver *r, struct ckpt_stat
 	pthread_mutex_lock(&r->lock);
 	*out = r->stats;
 	pthread_mutex_unlock(&r->lock);
+}
+
+const char *ckpt_stream_receiver_config(const struct ckpt_stream_receiver *r, size_t *len)
+{
+	*len = r->json_len;
+	return r->json;
+}
+
+/* Whether pending bytes may go to the driver (xl's header is ours). */
+static bool deliverable(const struct ckpt_stream_receiver *r)
+{
+	return (!r->cfg.xl_header || r->hdr_done) && r->pend_off < r->pend_len;
 }
 
 /* Pump: the stream stops here (first reason wins); deliver what is
@@ -93,6 +118,7 @@ static void pump_end(struct ckpt_stream_receiver *r, enum recv_end why, const st
 		if (e != NULL)
 			r->why = *e;
 	}
+	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 	r->closing = true;
 }
@@ -123,6 +149,61 @@ static int pend_append(struct ckpt_stream_receiver *r, const uint8_t *p, size_t 
 	return 0;
 }
 
+/* Pump: take xl's migration header off the front of the stream once it is
+ * all here (hostile input: bounded, then checked by the stream reader). */
+static int take_xl_header(struct ckpt_stream_receiver *r, struct remus_err *err)
+{
+	struct stream_reader_cfg rc = { .start = STREAM_START_AUTO };
+	const uint8_t *p = r->pend + r->pend_off;
+	size_t have = r->pend_len - r->pend_off, need, off = 0, used;
+	struct stream_reader rd;
+	struct stream_rec rec;
+	uint32_t opt;
+	int rv = 0;
+
+	if (have < STREAM_XL_HDR_SIZE)
+		return 0;
+	if (memcmp(p, STREAM_XL_MAGIC, STREAM_XL_MAGIC_LEN) != 0)
+		return remus_err_set(err, CKPT_ESTREAM, "the stream does not start with xl's migration header");
+	if ((opt = get_le32(p + 44)) > XL_CONFIG_MAX + 4)
+		return remus_err_set(err, CKPT_ESTREAM, "xl's migration header: %" PRIu32
+		                     " bytes of optional data (at most %u)", opt, XL_CONFIG_MAX + 4);
+	need = STREAM_XL_HDR_SIZE + opt;
+	if (have < need)
+		return 0;
+	stream_reader_init(&rd, &rc);
+	while (off < need && rv == 0) {
+		rv = stream_reader_feed(&rd, p + off, need - off, &used, &rec);
+		off += used;
+	}
+	if (rv < 0) {
+		rv = remus_err_set(err, CKPT_ESTREAM, "xl's migration header: %.400s", rd.err.msg);
+	} else if (rv == 0 || rec.item != STREAM_ITEM_XL_HEADER || off != need) {
+		rv = remus_err_set(err, CKPT_ESTREAM, "xl's migration header is incomplete");
+	} else if (!(rec.u.xl.mandatory & STREAM_XL_MFLAG_JSON) || rec.u.xl.config_len == 0 ||
+	           rec.u.xl.config[rec.u.xl.config_len - 1] != '\0') {
+		rv = remus_err_set(err, CKPT_ESTREAM, "xl's migration header carries no JSON configuration");
+	} else {
+		char *json = malloc(rec.u.xl.config_len);
+
+		if (json == NULL) {
+			rv = remus_err_sys(err, ENOMEM, "stream receiver: the guest configuration");
+		} else {
+			memcpy(json, rec.u.xl.config, rec.u.xl.config_len);
+			pthread_mutex_lock(&r->lock);
+			r->json = json;
+			r->json_len = rec.u.xl.config_len;
+			r->hdr_done = true;
+			pthread_cond_broadcast(&r->cond);
+			pthread_mutex_unlock(&r->lock);
+			r->pend_off += need;
+			rv = 0;
+		}
+	}
+	stream_reader_free(&rd);
+	return rv;
+}
+
 /* Pump: messages from the primary. */
 static int pump_take_msgs(struct ckpt_stream_receiver *r, struct remus_err *err)
 {
@@ -136,6 +217,8 @@ static int pump_take_msgs(struct ckpt_stream_receiver *r, struct remus_err *err)
 			pthread_mutex_lock(&r->lock);
 			r->stats.bytes += m.len;
 			pthread_mutex_unlock(&r->lock);
+			if (r->cfg.xl_header && !r->hdr_done && (rc = take_xl_header(r, err)) < 0)
+				return rc;
 		} else if (m.type == RNET_MSG_BYE) {
 			pump_end(r, m.u64 == CKPT_BYE_HANDOVER ? END_HANDOVER : END_BYE, NULL);
 		} else {
@@ -149,7 +232,7 @@ static int pump_take_msgs(struct ckpt_stream_receiver *r, struct remus_err *err)
 /* Pump: hand pending bytes to the driver; -EPIPE once it stopped reading. */
 static int pump_deliver(struct ckpt_stream_receiver *r, struct remus_err *err)
 {
-	while (r->pend_off < r->pend_len) {
+	while (deliverable(r)) {
 		ssize_t n = write(r->sp[1], r->pend + r->pend_off, r->pend_len - r->pend_off);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -190,12 +273,12 @@ static void *pump_main(void *arg)
 	struct remus_err err = { 0 };
 	int rc;
 
-	while (!r->closing || r->pend_off < r->pend_len) {
+	while (!r->closing || deliverable(r)) {
 		uint64_t now = rnet_now_ms();
 		bool room = r->pend_len - r->pend_off < PENDING_MAX;
 		struct pollfd p[4] = {
 			{ .fd = r->closing ? -1 : rnet_conn_fd(c), .events = room ? POLLIN : 0 },
-			{ .fd = r->pend_off < r->pend_len ? r->sp[1] : -1, .events = POLLOUT },
+			{ .fd = deliverable(r) ? r->sp[1] : -1, .events = POLLOUT },
 			{ .fd = r->wake[0], .events = POLLIN },
 			{ .fd = r->closing ? -1 : r->stop_fd, .events = POLLIN },
 		};
@@ -304,7 +387,21 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 		ckl_close_pair(r->wake);
 		return remus_err_sys(err, rc, "stream receiver: pump thread");
 	}
-	rc = r->cfg.hv->restore_stream(&r->gcfg, r->sp[0], &hooks, &g, err);
+	rc = 0;
+	if (r->cfg.xl_header) {   /* the guest's configuration first */
+		pthread_mutex_lock(&r->lock);
+		while (!r->hdr_done && r->end == END_NONE)
+			ckl_cond_wait_until(&r->cond, &r->lock, ckpt_now_us() + 1000000u);
+		if (!r->hdr_done)
+			rc = remus_err_set(err, CKPT_ENOREPLICA, "the stream stopped before xl's header "
+			                   "(%.400s)", r->end == END_NONE ? "?" : r->why.msg);
+		pthread_mutex_unlock(&r->lock);
+		if (rc == 0 && r->cfg.prepare != NULL)
+			rc = r->cfg.prepare(r->cfg.arg, r->json, r->json_len, &r->gcfg, r->name_buf,
+			                    sizeof(r->name_buf), err);
+	}
+	if (rc == 0)
+		rc = r->cfg.hv->restore_stream(&r->gcfg, r->sp[0], &hooks, &g, err);
 	/* the driver is done reading: stop the pump if the link is still up */
 	shutdown(r->sp[0], SHUT_RDWR);
 	pthread_mutex_lock(&r->lock);

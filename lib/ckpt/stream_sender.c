@@ -56,6 +56,18 @@ int ckpt_stream_sender_new(const struct ckpt_stream_sender_cfg *cfg,
 		return remus_err_sys(err, ENOMEM, "stream sender");
 	}
 	s->cfg = *cfg;
+	s->cfg.preamble = NULL;
+	if (cfg->preamble_len > 0) {
+		void *copy = malloc(cfg->preamble_len);
+
+		if (copy == NULL) {
+			free(s->chunk);
+			free(s);
+			return remus_err_sys(err, ENOMEM, "stream sender: preamble");
+		}
+		memcpy(copy, cfg->preamble, cfg->preamble_len);
+		s->cfg.preamble = copy;
+	}
 	if (s->cfg.interval_ms == 0)
 		s->cfg.interval_ms = 25;
 	if (s->cfg.ack_timeout_ms == 0)
@@ -73,6 +85,7 @@ void ckpt_stream_sender_free(struct ckpt_stream_sender *s)
 		return;
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
+	free((void *)s->cfg.preamble);
 	free(s->chunk);
 	free(s);
 }
@@ -284,6 +297,23 @@ static int hook_wait(void *arg)
 	return rc;
 }
 
+/* Blocking write of all of buf (the pump drains the other end). */
+static int stream_write_all(int fd, const void *buf, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = write(fd, (const uint8_t *)buf + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
 /* Map the driver's result and the link's state to the engine's codes. */
 static int run_result(struct ckpt_stream_sender *s, int rc, struct remus_err *err)
 {
@@ -330,7 +360,11 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 		return remus_err_sys(err, rc, "stream sender: pump thread");
 	}
 	s->t_epoch_us = ckpt_now_us();
-	rc = s->cfg.hv->save_stream(s->cfg.guest, s->sp[0], &hooks, err);
+	if (s->cfg.preamble_len > 0 &&
+	    (rc = stream_write_all(s->sp[0], s->cfg.preamble, s->cfg.preamble_len)) < 0)
+		remus_err_sys(err, -rc, "stream sender: writing the preamble");
+	else
+		rc = s->cfg.hv->save_stream(s->cfg.guest, s->sp[0], &hooks, err);
 	/* the pump sends what is left, then sees the end of the stream */
 	shutdown(s->sp[0], SHUT_WR);
 	pthread_join(s->pump, NULL);

@@ -22,10 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libxl.h>
-#include <libxl_utils.h>
-#include <xentoollog.h>
-
 #include "hv/xen/xen.h"
 #include "stream/stream.h"
 #include "util/err.h"
@@ -90,38 +86,6 @@ static int hook_wait(void *arg)
 	return 1;
 }
 
-/* The domain's configuration as xl sends it (libxl's JSON, NUL included). */
-static char *domain_config_json(const char *name, struct remus_err *err)
-{
-	xentoollog_logger_stdiostream *log;
-	libxl_domain_config dc;
-	libxl_ctx *ctx = NULL;
-	char *json = NULL;
-	uint32_t domid;
-
-	log = xtl_createlogger_stdiostream(stderr, XTL_ERROR, 0);
-	if (log == NULL || libxl_ctx_alloc(&ctx, LIBXL_VERSION, 0, (xentoollog_logger *)log) != 0) {
-		remus_err_set(err, -EIO, "libxl: cannot open a context");
-		goto out;
-	}
-	if (libxl_name_to_domid(ctx, name, &domid) != 0) {
-		remus_err_set(err, -ENOENT, "libxl: no domain named %s", name);
-		goto out;
-	}
-	libxl_domain_config_init(&dc);
-	if (libxl_retrieve_domain_configuration(ctx, domid, &dc, NULL) != 0)
-		remus_err_set(err, -EIO, "libxl: cannot retrieve the configuration of %s", name);
-	else if ((json = libxl_domain_config_to_json(ctx, &dc)) == NULL)
-		remus_err_set(err, -EIO, "libxl: cannot encode the configuration of %s", name);
-	libxl_domain_config_dispose(&dc);
-out:
-	if (ctx != NULL)
-		libxl_ctx_free(ctx);
-	if (log != NULL)
-		xtl_logger_destroy((xentoollog_logger *)log);
-	return json;
-}
-
 /* Run `sh -c receiver` with pipes: *to_fd is its stdin, *from_fd its stdout. */
 static pid_t spawn_receiver(const char *cmd, int *to_fd, int *from_fd, struct remus_err *err)
 {
@@ -175,7 +139,8 @@ static int read_exactly(int fd, void *buf, size_t len)
 }
 
 /* The receiver's banner, then xl's header with the configuration. */
-static int send_preamble(int to_fd, int from_fd, const char *json, struct remus_err *err)
+static int send_preamble(int to_fd, int from_fd, const char *json, size_t json_len,
+    struct remus_err *err)
 {
 	char got[sizeof(receiver_banner) - 1];
 	struct stream_buf b;
@@ -187,7 +152,7 @@ static int send_preamble(int to_fd, int from_fd, const char *json, struct remus_
 		return remus_err_set(err, -EPROTO, "the receiver did not send xl's migration banner");
 	rc = 0;
 	stream_buf_init(&b);
-	rc = stream_put_xl_header(&b, json, strlen(json) + 1);
+	rc = stream_put_xl_header(&b, json, json_len);
 	if (rc == 0 && (rc = stream_buf_flush(&b, to_fd)) < 0)
 		remus_err_sys(err, -rc, "writing the xl header");
 	else if (rc < 0)
@@ -225,6 +190,7 @@ int main(int argc, char **argv)
 	struct send_state st = { 0 };
 	int to_fd = -1, from_fd = -1, rc = 1;
 	char *json = NULL;
+	size_t json_len = 0;
 	pid_t child;
 
 	if (parse_args(argc, argv, &o) < 0) {
@@ -238,10 +204,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct hv_guest_config cfg = { .name = o.domain };
-	if ((json = domain_config_json(o.domain, &err)) == NULL ||
-	    ops->create(&cfg, &g, &err) < 0 ||
+	if (ops->create(&cfg, &g, &err) < 0 ||
+	    xen_guest_config_json(g, &json, &json_len, &err) < 0 ||
 	    (child = spawn_receiver(o.receiver, &to_fd, &from_fd, &err)) < 0 ||
-	    send_preamble(to_fd, from_fd, json, &err) < 0)
+	    send_preamble(to_fd, from_fd, json, json_len, &err) < 0)
 		goto out;
 	xen_guest_set_suspend_mode(g, o.suspend);
 	st.o = &o;

@@ -2,5 +2,4 @@
 # (lab proof that Xen's own receiver accepts our streams; docs/xenlab.md).
 PROGRAMS += remus-xen-send
 remus-xen-send_SRCS := tools/remus-xen-send/main.c
-remus-xen-send_LDLIBS := $(shell pkg-config --libs xenlight xentoollog 2>/dev/null)
 $(BUILD)/obj/tools/remus-xen-send/%.o: BASE_CFLAGS += -std=gnu11

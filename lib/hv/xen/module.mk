@@ -1,7 +1,7 @@
 # lib/hv/xen: the Xen 4.17 driver (libxenguest, libxenctrl, libxenstore).
 LIB_SRCS += lib/hv/xen/xen_ops.c lib/hv/xen/xen_save.c lib/hv/xen/xen_restore.c \
 	lib/hv/xen/xen_xs.c lib/hv/xen/xen_check.c lib/hv/xen/xen_probe.c \
-	lib/hv/xen/xen_libxl.c
+	lib/hv/xen/xen_libxl.c lib/hv/xen/xen_config.c
 CPPFLAGS += -DHV_HAVE_XEN
 DEPS_PKGS += libxen-dev
 

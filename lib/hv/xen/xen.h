@@ -79,6 +79,10 @@ enum xen_suspend_mode {
 };
 void xen_guest_set_suspend_mode(struct hv_guest *g, enum xen_suspend_mode mode);
 
+/* The guest's libxl configuration as JSON (libxl's own encoding, as `xl`
+ * sends it; *len counts the final NUL).  Free *json with free(). */
+int xen_guest_config_json(struct hv_guest *g, char **json, size_t *len, struct remus_err *err);
+
 /* Forget the guest, leaving its domain as it is (a replica that took over
  * keeps running); closes the handles. */
 void xen_guest_release(struct hv_guest *g);
