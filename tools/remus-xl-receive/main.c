@@ -226,6 +226,8 @@ int main(int argc, char **argv)
 	goto out;
 fail:
 	fprintf(stderr, "remus-xl-receive: %s\n", err.msg);
+	if (rx.stats != NULL)
+		fprintf(rx.stats, "error %s\n", err.msg);
 	if (g != NULL)
 		xen_hv_ops.destroy(g);
 	rc = 1;

@@ -137,8 +137,8 @@ int xen_guest_attach_devices(struct hv_guest *g, const char *json, size_t len, i
 	}
 	for (i = 0; i < x.dc.num_nics; i++) {
 		if (libxl_device_nic_add(x.ctx, g->domid, &x.dc.nics[i], NULL) != 0) {
-			rc = remus_err_set(err, -EIO, "libxl: attaching vif %d to domain %u failed",
-			    x.dc.nics[i].devid, g->domid);
+			rc = remus_err_set(err, -EIO, "libxl: attaching vif %d to domain %u failed", i,
+			    g->domid);
 			goto out;
 		}
 	}

@@ -123,6 +123,9 @@ static int restore_make_domain(struct hv_guest *g, const struct hv_guest_config 
 		return remus_err_sys(err, errno, "restore: creating the replica domain failed");
 	g->domid = domid;
 	g->owned = true;
+	/* Xen 4.17 still allocates the vCPUs themselves here (domctl.h). */
+	if (xc_domain_max_vcpus(g->xch, domid, XEN_RESTORE_MAX_VCPUS) != 0)
+		return remus_err_sys(err, errno, "restore: allocating the vCPUs of domain %u", domid);
 	if (xc_domain_setmaxmem(g->xch, domid, cfg->mem_bytes / 1024 + 1024) != 0)
 		return remus_err_sys(err, errno, "restore: setting max memory of domain %u", domid);
 	/* Xen's default HAP pool is too small for the p2m of a whole guest. */

@@ -1,0 +1,113 @@
+#!/bin/bash
+# Scenario 50: remus's Xen-host backends on the real dom0 kernel.
+#  - netbuf `plug` (sch_plug + ifb): the host integration test
+#    netbuf_plug.sh (skipped on hosts without sch_plug) runs here for real:
+#    packets of an epoch must not leave before its release, in order after it.
+#  - diskrep `drbd`: a real DRBD 8.4 pair in dom0, two resources on loop
+#    devices connected over 127.0.0.1 (one per side), driven through the
+#    backend by drbd-lab: writes of each epoch reach the backup's disk
+#    (protocol C), then the primary is lost and the backup is promoted and
+#    reads the last epoch's data.
+. ./lib.sh "$@"
+T=/usr/local/lib/remus-tests
+D=/run/remus-lab50
+mkdir -p "$D"
+
+# ---- netbuf plug ----
+ts "netbuf plug: tests/integration/netbuf_plug.sh in dom0"
+t0=$(now)
+(cd "$T" && BUILD=build timeout 180 bash tests/integration/netbuf_plug.sh) >"$OUT/netbuf_plug.log" 2>&1
+rc=$?
+result netbuf_plug_s "$(elapsed "$t0" "$(now)")"
+result netbuf_plug_exit "$rc$([ $rc = 77 ] && echo ' (skipped)')"
+check netbuf_plug_real test "$rc" -eq 0
+[ "$rc" -eq 0 ] || tail -n 20 "$OUT/netbuf_plug.log"
+
+# ---- drbd pair ----
+host=$(uname -n)
+case $host in ''|'(none)'|localhost) hostname xenlab; host=xenlab ;; esac
+DRBD_LAB=$T/build/tests/xenlab/drbd-lab
+for s in a b; do
+	rm -f "/root/drbd-$s.img"; truncate -s 32M "/root/drbd-$s.img"
+done
+LA=$(losetup -f --show /root/drbd-a.img) && LB=$(losetup -f --show /root/drbd-b.img) ||
+	{ result check_drbd_loops FAIL; finish; }
+ts "drbd: primary remus-a (minor 1, $LA, :7789) <-> backup remus-b (minor 2, $LB, :7790)"
+
+# side NAME ROLE RES MINOR DISK LADDR PEER PADDR: drbd-lab behind a FIFO,
+# its answers appended to $D/NAME.out.
+side() {
+	local name=$1; shift
+	rm -f "$D/$name.in"; mkfifo "$D/$name.in"; : >"$D/$name.out"
+	"$DRBD_LAB" "$@" "$D" <"$D/$name.in" >>"$D/$name.out" 2>>"$OUT/drbd-$name.err" &
+	eval "${name}_pid=$!"
+}
+# ask NAME FD CMD: send one command, wait (bounded) for its answer line.
+ask() {
+	local name=$1 fd=$2 n
+	shift 2
+	n=$(wc -l <"$D/$name.out")
+	echo "$*" >&"$fd"
+	for _ in $(seq 600); do
+		[ "$(wc -l <"$D/$name.out")" -gt "$n" ] && break
+		sleep 0.1
+	done
+	ANSWER=$(sed -n "$((n + 1))p" "$D/$name.out")
+	echo "$name: $* -> ${ANSWER:-(no answer)}" >>"$OUT/drbd-dialogue.log"
+	[ "${ANSWER%% *}" = ok ]
+}
+# wait_ready NAME: the first answer line is "ok ready".
+wait_ready() {
+	for _ in $(seq 600); do [ -s "$D/$1.out" ] && break; sleep 0.1; done
+	head -n 1 "$D/$1.out" | tee -a "$OUT/drbd-dialogue.log" | grep -q '^ok ready'
+}
+# byte_at DEV OFF: the byte at OFF of DEV read around any cache (decimal).
+byte_at() { dd if="$1" bs=4096 skip=$(($2 / 4096)) count=1 iflag=direct 2>/dev/null | od -An -tu1 -N1 | tr -d ' '; }
+
+t0=$(now)
+side bk backup remus-b 2 "$LB" "$host" 127.0.0.1:7790 peer-a 127.0.0.1:7789
+exec 5>"$D/bk.in"
+check drbd_backup_up wait_ready bk
+side pr primary remus-a 1 "$LA" "$host" 127.0.0.1:7789 peer-b 127.0.0.1:7790
+exec 6>"$D/pr.in"
+check drbd_primary_up wait_ready pr
+cat /proc/drbd >"$OUT/proc-drbd-up.txt" 2>&1
+# The initial full sync (primary --force) must finish before the epochs.
+for _ in $(seq 1200); do
+	grep -A1 '^ *1:' /proc/drbd | grep -q 'cs:Connected.*ds:UpToDate/UpToDate' &&
+		grep -A1 '^ *2:' /proc/drbd | grep -q 'cs:Connected.*ds:UpToDate/UpToDate' && break
+	sleep 0.1
+done
+result drbd_connected_s "$(elapsed "$t0" "$(now)")"
+check drbd_connected_uptodate grep -q 'cs:Connected.*ds:UpToDate/UpToDate' /proc/drbd
+cat /proc/drbd >"$OUT/proc-drbd-synced.txt"
+
+# Five epochs: each writes 4 KiB of byte E at block E and marks the epoch;
+# with protocol C the write returned only once the backup's disk had it.
+t1=$(now); ok=0
+for e in 1 2 3 4 5; do
+	ask pr 6 write $((e * 4096)) 4096 "$e" && ask pr 6 mark "$e" && ask bk 5 commit "$e" || break
+	[ "$(byte_at "$LB" $((e * 4096)))" = "$e" ] || { ts "epoch $e: block not on the backup disk"; break; }
+	ok=$e
+done
+result drbd_epochs_replicated "$ok/5"
+result drbd_epoch_ms "$(awk -v a="$t1" -v b="$(now)" -v n="$ok" 'BEGIN { if (n) printf "%.0f", (b - a) * 1000 / n }')"
+check drbd_epochs test "$ok" -eq 5
+ask pr 6 state; result drbd_primary_state "${ANSWER#ok }"
+
+# The primary is lost: its DRBD resource goes down; the backup is promoted
+# and must read the last epoch's block through its own DRBD device.
+t2=$(now)
+kill -9 "$pr_pid" 2>/dev/null; wait "$pr_pid" 2>/dev/null
+drbdsetup down remus-a >>"$OUT/drbd-pr.err" 2>&1 || drbdadm -c "$D/remus-a.res" down remus-a >>"$OUT/drbd-pr.err" 2>&1
+check drbd_promote ask bk 5 promote
+result drbd_promote_s "$(elapsed "$t2" "$(now)")"
+check drbd_backup_has_epoch5 test "$(byte_at /dev/drbd2 $((5 * 4096)))" = 5
+ask bk 5 state; result drbd_backup_state "${ANSWER#ok }"
+cat /proc/drbd >"$OUT/proc-drbd-failover.txt"
+ask bk 5 quit; exec 5>&- 6>&-
+wait "$bk_pid" 2>/dev/null
+drbdsetup down remus-b >/dev/null 2>&1
+losetup -d "$LA" "$LB" 2>/dev/null
+[ "$fails" -eq 0 ] || { cat "$OUT/drbd-dialogue.log"; tail -n 20 "$OUT"/drbd-*.err; }
+finish
