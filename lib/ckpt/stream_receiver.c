@@ -208,7 +208,7 @@ static int take_xl_header(struct ckpt_stream_receiver *r, struct remus_err *err)
 static int pump_take_msgs(struct ckpt_stream_receiver *r, struct remus_err *err)
 {
 	struct rnet_msg m;
-	int rc;
+	int rc = 0;
 
 	while (!r->closing && (rc = rnet_conn_next(r->cfg.conn, &m, err)) == 1) {
 		if (m.type == RNET_MSG_STREAM) {
@@ -271,7 +271,7 @@ static void *pump_main(void *arg)
 	struct ckpt_stream_receiver *r = arg;
 	struct rnet_conn *c = r->cfg.conn;
 	struct remus_err err = { 0 };
-	int rc;
+	int rc = 0;
 
 	while (!r->closing || deliverable(r)) {
 		uint64_t now = rnet_now_ms();

@@ -261,8 +261,14 @@ static int hook_wait(void *arg)
 	int rc = 1;
 
 	pthread_mutex_lock(&s->lock);
-	while (s->acked < n && !s->peer_lost && !s->pump_done && ckpt_now_us() < deadline)
+	while (s->acked < n && !s->peer_lost && !s->pump_done && !s->stop_requested &&
+	       ckpt_now_us() < deadline)
 		ckl_cond_wait_until(&s->cond, &s->lock, deadline);
+	if (s->acked < n && s->stop_requested && !s->peer_lost) {
+		s->stopped = true;      /* unprotect: do not wait for this one */
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
 	if (s->acked < n) {
 		if (s->peer_lost)
 			remus_err_set(&s->hook_err, CKPT_EPEER, "%s", s->peer_err.msg);
@@ -329,9 +335,12 @@ static int run_result(struct ckpt_stream_sender *s, int rc, struct remus_err *er
 		return remus_err_set(err, s->hook_err.code, "%.480s", s->hook_err.msg);
 	if (rc < 0)
 		return rc;
-	if (s->stopped)
+	if (s->stopped) {
+		if (s->cfg.nb != NULL)
+			netbuf_release_all(s->cfg.nb);  /* the guest runs on, unprotected */
 		return remus_err_set(err, CKPT_ESTOPPED, "stopped on request after checkpoint %" PRIu64,
 		                     s->stats.acked);
+	}
 	return 0;
 }
 
