@@ -10,7 +10,7 @@ INTERVAL_MS=${INTERVAL_MS:-500}
 WINDOW_S=${WINDOW_S:-20}
 # 1: afterwards also try the remote (non-cooperative) suspend, to observe
 # whether the replica's PV devices come back (docs/xen.md).
-OBSERVE_REMOTE=${OBSERVE_REMOTE:-1}
+OBSERVE_REMOTE=${OBSERVE_REMOTE:-0}
 
 # sent_checkpoints LOG: how many checkpoints the sender completed.
 sent_checkpoints() { grep -c '^remus-xen-send: checkpoint ' "$1"; }

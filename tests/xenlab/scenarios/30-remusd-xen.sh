@@ -16,7 +16,8 @@ mkdir -p "$D"
 field() { remusctl -s "$D/$1.sock" status domu --json 2>/dev/null | tr ',{}' '\n\n\n' |
 	sed -n "s/^ *\"$2\": *\"\{0,1\}\([^\"]*\)\"\{0,1\} *$/\1/p" | head -n 1; }
 
-# conf HOST PORT NETBUF: remus.conf of one daemon.
+# conf HOST PORT NETBUF UNSAFE: remus.conf of one daemon.  Disk
+# replication is off by consent: on localhost both copies share the disk.
 conf() {
 	cat >"$D/$1.conf" <<-EOF
 	[global]
@@ -33,6 +34,7 @@ conf() {
 	interval = $INTERVAL_MS
 	netbuf = $3
 	peer = 127.0.0.1:7576
+	unsafe = $4
 	EOF
 }
 
@@ -57,23 +59,22 @@ chmod 600 "$D/remus.key"
 # Network buffering with the plug backend on the guest's vif; if remusd
 # cannot set it up here, record why and protect without it.
 netbuf=plug
-conf a 7575 plug; conf b 7576 plug
+conf a 7575 plug no-diskrep; conf b 7576 plug no-diskrep
 start_daemon b && start_daemon a || { result check_daemons FAIL; exit 1; }
 remusctl -s "$D/a.sock" start domu || { result check_attach FAIL; exit 1; }
 result remusctl_check "$(remusctl -s "$D/a.sock" check domu 2>&1 | tr '\n' ';')"
 primary=$(xl domid domu)
 t_start=$(now)
-if ! out=$(remusctl -s "$D/a.sock" protect domu 2>&1); then
+if ! out=$(remusctl -s "$D/a.sock" protect domu --unsafe no-diskrep 2>&1); then
 	ts "protect with netbuf=plug failed: $out"
 	result netbuf "plug failed: $out"
 	netbuf=none
 	stop_daemons; sleep 1
-	conf a 7575 none; conf b 7576 none
-	echo "unsafe = no-netbuf" >>"$D/a.conf"; echo "unsafe = no-netbuf" >>"$D/b.conf"
+	conf a 7575 none no-netbuf,no-diskrep; conf b 7576 none no-netbuf,no-diskrep
 	start_daemon b && start_daemon a || { result check_daemons FAIL; exit 1; }
 	remusctl -s "$D/a.sock" start domu || { result check_attach FAIL; exit 1; }
 	t_start=$(now)
-	remusctl -s "$D/a.sock" protect domu --unsafe no-netbuf || { result check_protect FAIL; tail -n 30 "$OUT"/remusd-*.log; exit 1; }
+	remusctl -s "$D/a.sock" protect domu --unsafe no-netbuf,no-diskrep || { result check_protect FAIL; tail -n 30 "$OUT"/remusd-*.log; exit 1; }
 else
 	result netbuf "plug on vif$primary.0"
 fi
