@@ -192,6 +192,31 @@ static int stream_finish_replica(struct remusd_session *s, struct hv_guest *g,
 	return 0;
 }
 
+/* Xen: once the replica runs it is the guest; attach to it like a primary
+ * attaches (a later remusd exit must not destroy it). */
+static struct hv_guest *stream_adopt_replica(struct remusd_session *s, struct hv_guest *g)
+{
+#ifdef HV_HAVE_XEN
+	char name[REMUSD_NAME_MAX + 16];
+	struct hv_guest_config cfg = { .name = name, .cpu = -1, .console_fd = -1 };
+	struct remus_err err = { 0 };
+	struct hv_guest *attached = NULL;
+
+	if (s->gc.type != REMUSD_GUEST_XEN)
+		return g;
+	snprintf(name, sizeof(name), "%s--backup", s->name);
+	if (s->hv->create(&cfg, &attached, &err) < 0) {
+		log_warnx("guest %s: keeping the replica's own handle: %s", s->name, err.msg);
+		return g;
+	}
+	xen_guest_release(g);
+	return attached;
+#else
+	(void)s;
+	return g;
+#endif
+}
+
 /* Backup engine thread: the driver receives until the stream stops and
  * builds the replica from the last complete checkpoint; we start it. */
 static void *stream_backup_main(void *arg)
@@ -218,6 +243,7 @@ static void *stream_backup_main(void *arg)
 		remusd_session_set_state(s, RS_FAILED, err.msg);
 		return NULL;
 	}
+	g = stream_adopt_replica(s, g);
 	pthread_mutex_lock(&s->lock);
 	s->guest = g;
 	memset(&s->fo, 0, sizeof(s->fo));

@@ -211,6 +211,7 @@ static int pump_take_msgs(struct ckpt_stream_receiver *r, struct remus_err *err)
 	int rc = 0;
 
 	while (!r->closing && (rc = rnet_conn_next(r->cfg.conn, &m, err)) == 1) {
+		rc = 0;
 		if (m.type == RNET_MSG_STREAM) {
 			if ((rc = pend_append(r, m.body, m.len, err)) < 0)
 				return rc;
@@ -219,6 +220,13 @@ static int pump_take_msgs(struct ckpt_stream_receiver *r, struct remus_err *err)
 			pthread_mutex_unlock(&r->lock);
 			if (r->cfg.xl_header && !r->hdr_done && (rc = take_xl_header(r, err)) < 0)
 				return rc;
+			/* a long backlog must not starve our heartbeats and ACKs */
+			if ((rc = rnet_conn_tick(r->cfg.conn, rnet_now_ms(), err)) < 0 ||
+			    (rnet_conn_want_write(r->cfg.conn) &&
+			     (rc = rnet_conn_flush(r->cfg.conn, err)) < 0))
+				return rc;
+			if (r->pend_len - r->pend_off >= PENDING_MAX)
+				break;          /* the rest stays in rnet until the driver reads */
 		} else if (m.type == RNET_MSG_BYE) {
 			pump_end(r, m.u64 == CKPT_BYE_HANDOVER ? END_HANDOVER : END_BYE, NULL);
 		} else {
@@ -316,6 +324,10 @@ static void *pump_main(void *arg)
 				pump_end(r, END_LOST, &err);
 				continue;
 			}
+		} else if (room && (rc = pump_take_msgs(r, &err)) < 0) {
+			/* frames left in rnet's buffer when the pending bytes were full */
+			pump_end(r, END_LOST, &err);
+			continue;
 		}
 		if ((rnet_conn_want_write(c) && (rc = rnet_conn_flush(c, &err)) < 0) ||
 		    (rc = rnet_conn_tick(c, rnet_now_ms(), &err)) < 0)
