@@ -56,10 +56,11 @@ ask() {
 	echo "$name: $* -> ${ANSWER:-(no answer)}" >>"$OUT/drbd-dialogue.log"
 	[ "${ANSWER%% *}" = ok ]
 }
-# wait_ready NAME: the first answer line is "ok ready".
+# wait_ready NAME: the first answer is "ok ready" (or a FAIL of open).
 wait_ready() {
 	for _ in $(seq 600); do [ -s "$D/$1.out" ] && break; sleep 0.1; done
-	head -n 1 "$D/$1.out" | tee -a "$OUT/drbd-dialogue.log" | grep -q '^ok ready'
+	echo "$1: $(head -n 1 "$D/$1.out")" >>"$OUT/drbd-dialogue.log"
+	head -n 1 "$D/$1.out" | grep -q '^ok ready'
 }
 # byte_at DEV OFF: the byte at OFF of DEV read around any cache (decimal).
 byte_at() { dd if="$1" bs=4096 skip=$(($2 / 4096)) count=1 iflag=direct 2>/dev/null | od -An -tu1 -N1 | tr -d ' '; }
@@ -84,14 +85,17 @@ cat /proc/drbd >"$OUT/proc-drbd-synced.txt"
 
 # Five epochs: each writes 4 KiB of byte E at block E and marks the epoch;
 # with protocol C the write returned only once the backup's disk had it.
-t1=$(now); ok=0
+t1=$(now); ok=0; write_us=
 for e in 1 2 3 4 5; do
-	ask pr 6 write $((e * 4096)) 4096 "$e" && ask pr 6 mark "$e" && ask bk 5 commit "$e" || break
+	ask pr 6 write $((e * 4096)) 4096 "$e" || break
+	write_us="$write_us ${ANSWER#ok us=}"
+	ask pr 6 mark "$e" && ask bk 5 commit "$e" || break
 	[ "$(byte_at "$LB" $((e * 4096)))" = "$e" ] || { ts "epoch $e: block not on the backup disk"; break; }
 	ok=$e
 done
 result drbd_epochs_replicated "$ok/5"
-result drbd_epoch_ms "$(awk -v a="$t1" -v b="$(now)" -v n="$ok" 'BEGIN { if (n) printf "%.0f", (b - a) * 1000 / n }')"
+result drbd_epoch_ms "$(awk -v a="$t1" -v b="$(now)" -v n="$ok" 'BEGIN { if (n) printf "%.0f", (b - a) * 1000 / n }') (whole step, driven from the shell)"
+result drbd_write_flush_ms "$(echo $write_us | awk '{ for (i = 1; i <= NF; i++) { s += $i; if ($i > m) m = $i } if (NF) printf "%.1f (max %.1f)", s / NF / 1000, m / 1000 }') (4 KiB, protocol C)"
 check drbd_epochs test "$ok" -eq 5
 ask pr 6 state; result drbd_primary_state "${ANSWER#ok }"
 
@@ -106,9 +110,11 @@ check drbd_backup_has_epoch5 test "$(byte_at /dev/drbd2 $((5 * 4096)))" = 5
 ask bk 5 state; result drbd_backup_state "${ANSWER#ok }"
 cat /proc/drbd >"$OUT/proc-drbd-failover.txt"
 # quit: no answer; the backend takes its resource down on close.
+t3=$(now)
 echo quit >&5; exec 5>&- 6>&-
 for _ in $(seq 300); do kill -0 "$bk_pid" 2>/dev/null || break; sleep 0.2; done
 check drbd_backup_closed test ! -d /proc/"$bk_pid"
+result drbd_down_s "$(elapsed "$t3" "$(now)")"
 drbdsetup down remus-b >/dev/null 2>&1
 losetup -d "$LA" "$LB" 2>/dev/null
 [ "$fails" -eq 0 ] || { cat "$OUT/drbd-dialogue.log"; tail -n 20 "$OUT"/drbd-*.err; }
