@@ -21,7 +21,25 @@ rc=$?
 result netbuf_plug_s "$(elapsed "$t0" "$(now)")"
 result netbuf_plug_exit "$rc$([ $rc = 77 ] && echo ' (skipped)')"
 check netbuf_plug_real test "$rc" -eq 0
-[ "$rc" -eq 0 ] || tail -n 20 "$OUT/netbuf_plug.log"
+if [ "$rc" -ne 0 ]; then
+	tail -n 20 "$OUT/netbuf_plug.log"
+	# What the kernel did with held packets: the test's own topology and
+	# buffering process, five datagrams sent into an open epoch, then the
+	# qdiscs, filters and counters along the path.
+	(
+		cd "$T" && export BUILD=build && . tests/netbuf/lib.sh
+		topology; start_receivers 0; start_drive plug d$$ $(( $$ % 60000 + 1000 ))
+		cmd send v4 1 5; barrier
+		echo "--- client saw:"; seen v4 | tr '\n' ' '; echo
+		echo "--- qdiscs:"; inH tc -s qdisc show
+		echo "--- nbtap ingress filters:"; inH tc -s filter show dev nbtap ingress
+		echo "--- links:"; inH ip -s -o link show
+		cmd close 1; cmd release 1; barrier
+		echo "--- after release, client saw:"; seen v4 | tr '\n' ' '; echo
+		stop_drive
+	) >"$OUT/netbuf_plug_diag.log" 2>&1
+	cat "$OUT/netbuf_plug_diag.log"
+fi
 
 # ---- drbd pair ----
 host=$(uname -n)
