@@ -19,7 +19,8 @@ DOM0_PKGS=xen-utils-4.17,xenstore-utils,kmod,busybox,procps,iproute2,drbd-utils,
 # Kernel modules a Remus host needs, plus what the lab itself uses
 # (virtio disk for the results image, ext4 for its file system, loop for the domU disk).
 DOM0_MODS="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-netback xen-blkback
-	sch_plug sch_ingress ifb act_mirred cls_u32 drbd bridge loop virtio_pci virtio_blk ext4"
+	sch_plug sch_ingress ifb act_mirred cls_u32 drbd bridge loop virtio_pci virtio_blk ext4
+	tun veth"
 DOMU_MODS="xen-netfront xen-blkfront"
 
 t0=$SECONDS

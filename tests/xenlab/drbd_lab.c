@@ -6,6 +6,8 @@
  *            PEER_HOST PEER_ADDR CONF_DIR
  * commands: write OFF LEN BYTE | mark EPOCH | commit EPOCH | promote |
  *           state | quit
+ * The answers are the only lines on stdout: the drbd tools the backend runs
+ * write to stderr instead.
  */
 #include "diskrep/diskrep.h"
 
@@ -13,19 +15,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define LAB_MAX_WRITE (1u << 20)
 
+static FILE *answers;
+
 static void answer_err(const char *what, const struct remus_err *err)
 {
-	printf("FAIL %s: %s\n", what, err->msg);
-	fflush(stdout);
+	fprintf(answers, "FAIL %s: %s\n", what, err->msg);
+	fflush(answers);
 }
 
 static void answer_ok(const char *text)
 {
-	printf("ok%s%s\n", text[0] ? " " : "", text);
-	fflush(stdout);
+	fprintf(answers, "ok%s%s\n", text[0] ? " " : "", text);
+	fflush(answers);
 }
 
 /* One command line; false when the driver should stop. */
@@ -37,18 +43,25 @@ static bool run_command(const struct diskrep_ops *ops, struct diskrep *d, const 
 	uint64_t off, len, epoch;
 	unsigned byte;
 	char text[160];
+	struct timespec t0, t1;
 
 	if (sscanf(line, "write %" SCNu64 " %" SCNu64 " %u", &off, &len, &byte) == 3) {
 		if (len == 0 || len > LAB_MAX_WRITE) {
-			printf("FAIL write: length %" PRIu64 " outside 1..%u\n", len, LAB_MAX_WRITE);
-			fflush(stdout);
+			fprintf(answers, "FAIL write: length %" PRIu64 " outside 1..%u\n", len, LAB_MAX_WRITE);
+			fflush(answers);
 			return true;
 		}
 		memset(buf, (int)(byte & 0xff), (size_t)len);
-		if (ops->write(d, off, buf, (size_t)len, &err) < 0 || ops->flush(d, &err) < 0)
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (ops->write(d, off, buf, (size_t)len, &err) < 0 || ops->flush(d, &err) < 0) {
 			answer_err("write", &err);
-		else
-			answer_ok("");
+		} else {
+			/* write + flush: with protocol C, until the peer's disk has it */
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			snprintf(text, sizeof(text), "us=%lld",
+			    (long long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
+			answer_ok(text);
+		}
 	} else if (sscanf(line, "mark %" SCNu64, &epoch) == 1) {
 		if (ops->epoch_mark(d, epoch, &err) < 0)
 			answer_err("mark", &err);
@@ -73,8 +86,8 @@ static bool run_command(const struct diskrep_ops *ops, struct diskrep *d, const 
 	} else if (strcmp(line, "quit") == 0) {
 		return false;
 	} else {
-		printf("FAIL unknown command: %s\n", line);
-		fflush(stdout);
+		fprintf(answers, "FAIL unknown command: %s\n", line);
+		fflush(answers);
 	}
 	return true;
 }
@@ -87,6 +100,13 @@ int main(int argc, char **argv)
 	struct diskrep *d;
 	char line[256];
 
+	/* answers keep the original stdout; the tools' output goes to stderr */
+	int fd = dup(STDOUT_FILENO);
+
+	if (fd < 0 || (answers = fdopen(fd, "w")) == NULL || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+		perror("drbd-lab: stdout");
+		return 2;
+	}
 	if (argc != 10 || ops == NULL) {
 		fprintf(stderr, "usage: drbd-lab primary|backup RESOURCE MINOR BACKING LOCAL_HOST "
 		    "LOCAL_ADDR PEER_HOST PEER_ADDR CONF_DIR\n");
@@ -109,5 +129,6 @@ int main(int argc, char **argv)
 			break;
 	}
 	ops->close(d);
+	fclose(answers);
 	return 0;
 }

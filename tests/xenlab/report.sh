@@ -69,6 +69,18 @@ compare_table() {
 	printf '%-26s %-14s %-16s %s\n' "disk replication" "off (shared)" "off (shared)" "off (-d, shared)"
 }
 
+# side_by_side XL_RESULTS OURS_RESULTS: one row per figure both recorded.
+side_by_side() {
+	local xl=$1 ours=$2 k a b
+	[ -f "$xl" ] && [ -f "$ours" ] || return 0
+	printf '\n%-24s %-28s %s\n' "xl remus receiver" "xl migrate-receive -r (10)" "remus-xl-receive (40)"
+	for k in first_checkpoint_s checkpoints_per_s pages_per_checkpoint failover_s; do
+		a=$(awk -v k="$k" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "$xl")
+		b=$(awk -v k="$k" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "$ours")
+		printf '%-24s %-28s %s\n' "$k" "${a:--}" "${b:--}"
+	done
+}
+
 {
 	printf '\nxenlab results: boot %ss (QEMU start to dom0 ready), whole run %ss\n' "$BOOT" "$TOTAL"
 	printf '%-24s %-6s %s\n' scenario status seconds
@@ -87,6 +99,10 @@ compare_table() {
 		printf '%-24s %-6s %s\n' "$name" "$verdict" "${secs:-?}"
 		[ -f "$out/results" ] && grep -v '^scenario_seconds ' "$out/results" | sed 's/^/    /'
 	done
+
+	# The same `xl remus` sender into Xen's receiver (10) and into remus's
+	# (40), side by side: only figures of one run compare (shared cores).
+	side_by_side "$RUN/out/10-remus-baseline/results" "$RUN/out/40-xl-remus-to-remus/results"
 
 	# Streams captured in dom0 stay in the build tree as fixtures.
 	if [ -d "$RUN/out/20-streams/streams" ]; then

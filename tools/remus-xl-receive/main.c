@@ -33,9 +33,6 @@
 #include "hv/xen/xen.h"
 #include "stream/stream.h"
 
-/* What xl's receiver announces before the sender writes a byte. */
-static const char xl_banner[] = "xl migration receiver ready, send binary domain data.\n";
-
 struct receiver {
 	struct timespec t0;
 	uint64_t checkpoints;
@@ -67,83 +64,6 @@ static int on_checkpoint(void *arg, int fd)
 		fflush(rx->stats);
 	}
 	return 1;
-}
-
-/*
- * Read xl's migration header from fd with the stream reader, exactly as many
- * bytes as it wants (the libxl stream that follows belongs to the driver).
- * On success *json (malloc'ed, *len bytes) is the guest's configuration.
- */
-static int read_xl_header(int fd, char **json, size_t *len, struct remus_err *err)
-{
-	struct stream_reader_cfg cfg = { .start = STREAM_START_AUTO };
-	struct stream_reader rd;
-	struct stream_rec rec;
-	uint8_t buf[4096];
-	size_t want, used;
-	ssize_t n;
-	int rc;
-
-	stream_reader_init(&rd, &cfg);
-	for (;;) {
-		want = stream_reader_want(&rd);
-		if (want > sizeof(buf))
-			want = sizeof(buf);
-		n = read(fd, buf, want);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = remus_err_sys(err, errno, "reading xl's migration header");
-			break;
-		}
-		if (n == 0) {
-			rc = remus_err_set(err, -EPIPE, "the sender closed the stream inside xl's migration header");
-			break;
-		}
-		rc = stream_reader_feed(&rd, buf, (size_t)n, &used, &rec);
-		if (rc < 0) {
-			rc = remus_err_set(err, rc, "xl's migration header: %s", rd.err.msg);
-			break;
-		}
-		if (rc == 0)
-			continue;
-		if (rec.item != STREAM_ITEM_XL_HEADER) {
-			rc = remus_err_set(err, -EPROTO, "the stream does not start with xl's migration header");
-			break;
-		}
-		if (!(rec.u.xl.mandatory & STREAM_XL_MFLAG_STREAMV2) ||
-		    !(rec.u.xl.mandatory & STREAM_XL_MFLAG_JSON) || rec.u.xl.config_len == 0) {
-			rc = remus_err_set(err, -EPROTO,
-			    "xl's migration header lacks a v2 stream or a JSON configuration (flags %#x)",
-			    rec.u.xl.mandatory);
-			break;
-		}
-		*json = malloc(rec.u.xl.config_len);
-		if (*json == NULL) {
-			rc = remus_err_sys(err, ENOMEM, "copying the domain configuration");
-			break;
-		}
-		memcpy(*json, rec.u.xl.config, rec.u.xl.config_len);
-		*len = rec.u.xl.config_len;
-		rc = 0;
-		break;
-	}
-	stream_reader_free(&rd);
-	return rc;
-}
-
-/* xl's receiver banner, all of it (stdout may be a pipe). */
-static int write_banner(int fd, struct remus_err *err)
-{
-	struct stream_buf b;
-	int rc;
-
-	stream_buf_init(&b);
-	rc = stream_buf_append(&b, xl_banner, sizeof(xl_banner) - 1);
-	if (rc == 0)
-		rc = stream_buf_flush(&b, fd);
-	stream_buf_free(&b);
-	return rc < 0 ? remus_err_sys(err, -rc, "writing xl's receiver banner") : 0;
 }
 
 static void usage(FILE *f)
@@ -190,9 +110,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "remus-xl-receive: %s: %s\n", stats, strerror(errno));
 		return 1;
 	}
-	if ((rc = write_banner(STDOUT_FILENO, &err)) < 0)
+	if ((rc = xen_xl_send_banner(STDOUT_FILENO, &err)) < 0)
 		goto fail;
-	if ((rc = read_xl_header(STDIN_FILENO, &json, &json_len, &err)) < 0)
+	if ((rc = xen_xl_read_header(STDIN_FILENO, &json, &json_len, &err)) < 0)
 		goto fail;
 	if ((rc = xen_json_guest(json, json_len, &jg, &err)) < 0)
 		goto fail;

@@ -1,7 +1,7 @@
 # lib/hv/xen: the Xen 4.17 driver (libxenguest, libxenctrl, libxenstore).
 LIB_SRCS += lib/hv/xen/xen_ops.c lib/hv/xen/xen_save.c lib/hv/xen/xen_restore.c \
 	lib/hv/xen/xen_xs.c lib/hv/xen/xen_check.c lib/hv/xen/xen_probe.c \
-	lib/hv/xen/xen_libxl.c lib/hv/xen/xen_config.c
+	lib/hv/xen/xen_libxl.c lib/hv/xen/xen_xlproto.c lib/hv/xen/xen_config.c
 CPPFLAGS += -DHV_HAVE_XEN
 DEPS_PKGS += libxen-dev
 
@@ -32,3 +32,9 @@ test_xen_WRAP := $(XEN_TEST_WRAP)
 test_xen_restore_SRCS := tests/unit/test_xen_restore.c tests/unit/test_xen_common.c \
 	tests/unit/test_xen_fake.c
 test_xen_restore_WRAP := $(XEN_TEST_WRAP)
+
+# xl's migration header from the peer (remus-xl-receive): hostile input.
+FUZZ_TARGETS += xen_xl_header
+xen_xl_header_SRCS := tests/fuzz/xen_xl_header.c
+xen_xl_header_SMOKE := 10
+xen_xl_header_CORPUS := tests/fuzz/corpus/xen_xl_header

@@ -90,6 +90,14 @@ void xen_guest_release(struct hv_guest *g);
 /* The Xen domain id of a guest (attached or restored). */
 uint32_t xen_guest_domid(const struct hv_guest *g);
 
+/* xl's migration protocol, receiving side (what `xl migrate-receive -r`
+ * does before the stream): the banner, then xl's header with the guest's
+ * JSON configuration (malloc'ed, *len bytes with its NUL), read without
+ * consuming a byte of the libxl stream after it. */
+#define XEN_XL_JSON_MAX (1u << 20)
+int xen_xl_send_banner(int fd, struct remus_err *err);
+int xen_xl_read_header(int fd, char **json, size_t *len, struct remus_err *err);
+
 /* What a libxl domain configuration (the JSON `xl` sends in its migration
  * header) says about the guest; parsed by libxl itself. */
 struct xen_json_guest {

@@ -23,8 +23,6 @@
 #include <libxl_utils.h>
 #include <xentoollog.h>
 
-/* What JSON text we accept from the peer before handing it to libxl. */
-#define XEN_JSON_MAX (1u << 20)
 
 struct xen_libxl {
 	xentoollog_logger_stdiostream *log;
@@ -51,10 +49,10 @@ static int xl_open(struct xen_libxl *x, const char *json, size_t len, int level,
 	int rc;
 
 	memset(x, 0, sizeof(*x));
-	if (len == 0 || len > XEN_JSON_MAX || memchr(json, '\0', len) != json + len - 1)
+	if (len == 0 || len > XEN_XL_JSON_MAX || memchr(json, '\0', len) != json + len - 1)
 		return remus_err_set(err, -EINVAL,
 		    "libxl: the domain configuration must be one NUL-terminated JSON text of at most %u bytes (got %zu bytes)",
-		    XEN_JSON_MAX, len);
+		    XEN_XL_JSON_MAX, len);
 	x->log = xtl_createlogger_stdiostream(stderr, (xentoollog_level)level, 0);
 	if (x->log == NULL)
 		return remus_err_sys(err, ENOMEM, "libxl: creating its logger");

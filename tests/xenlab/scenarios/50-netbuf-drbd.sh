@@ -21,7 +21,25 @@ rc=$?
 result netbuf_plug_s "$(elapsed "$t0" "$(now)")"
 result netbuf_plug_exit "$rc$([ $rc = 77 ] && echo ' (skipped)')"
 check netbuf_plug_real test "$rc" -eq 0
-[ "$rc" -eq 0 ] || tail -n 20 "$OUT/netbuf_plug.log"
+if [ "$rc" -ne 0 ]; then
+	tail -n 20 "$OUT/netbuf_plug.log"
+	# What the kernel did with held packets: the test's own topology and
+	# buffering process, five datagrams sent into an open epoch, then the
+	# qdiscs, filters and counters along the path.
+	(
+		cd "$T" && export BUILD=build && . tests/netbuf/lib.sh
+		topology; start_receivers 0; start_drive plug d$$ $(( $$ % 60000 + 1000 ))
+		cmd send v4 1 5; barrier
+		echo "--- client saw:"; seen v4 | tr '\n' ' '; echo
+		echo "--- qdiscs:"; inH tc -s qdisc show
+		echo "--- nbtap ingress filters:"; inH tc -s filter show dev nbtap ingress
+		echo "--- links:"; inH ip -s -o link show
+		cmd close 1; cmd release 1; barrier
+		echo "--- after release, client saw:"; seen v4 | tr '\n' ' '; echo
+		stop_drive
+	) >"$OUT/netbuf_plug_diag.log" 2>&1
+	cat "$OUT/netbuf_plug_diag.log"
+fi
 
 # ---- drbd pair ----
 host=$(uname -n)
@@ -56,10 +74,11 @@ ask() {
 	echo "$name: $* -> ${ANSWER:-(no answer)}" >>"$OUT/drbd-dialogue.log"
 	[ "${ANSWER%% *}" = ok ]
 }
-# wait_ready NAME: the first answer line is "ok ready".
+# wait_ready NAME: the first answer is "ok ready" (or a FAIL of open).
 wait_ready() {
 	for _ in $(seq 600); do [ -s "$D/$1.out" ] && break; sleep 0.1; done
-	head -n 1 "$D/$1.out" | tee -a "$OUT/drbd-dialogue.log" | grep -q '^ok ready'
+	echo "$1: $(head -n 1 "$D/$1.out")" >>"$OUT/drbd-dialogue.log"
+	head -n 1 "$D/$1.out" | grep -q '^ok ready'
 }
 # byte_at DEV OFF: the byte at OFF of DEV read around any cache (decimal).
 byte_at() { dd if="$1" bs=4096 skip=$(($2 / 4096)) count=1 iflag=direct 2>/dev/null | od -An -tu1 -N1 | tr -d ' '; }
@@ -84,14 +103,17 @@ cat /proc/drbd >"$OUT/proc-drbd-synced.txt"
 
 # Five epochs: each writes 4 KiB of byte E at block E and marks the epoch;
 # with protocol C the write returned only once the backup's disk had it.
-t1=$(now); ok=0
+t1=$(now); ok=0; write_us=
 for e in 1 2 3 4 5; do
-	ask pr 6 write $((e * 4096)) 4096 "$e" && ask pr 6 mark "$e" && ask bk 5 commit "$e" || break
+	ask pr 6 write $((e * 4096)) 4096 "$e" || break
+	write_us="$write_us ${ANSWER#ok us=}"
+	ask pr 6 mark "$e" && ask bk 5 commit "$e" || break
 	[ "$(byte_at "$LB" $((e * 4096)))" = "$e" ] || { ts "epoch $e: block not on the backup disk"; break; }
 	ok=$e
 done
 result drbd_epochs_replicated "$ok/5"
-result drbd_epoch_ms "$(awk -v a="$t1" -v b="$(now)" -v n="$ok" 'BEGIN { if (n) printf "%.0f", (b - a) * 1000 / n }')"
+result drbd_epoch_ms "$(awk -v a="$t1" -v b="$(now)" -v n="$ok" 'BEGIN { if (n) printf "%.0f", (b - a) * 1000 / n }') (whole step, driven from the shell)"
+result drbd_write_flush_ms "$(echo $write_us | awk '{ for (i = 1; i <= NF; i++) { s += $i; if ($i > m) m = $i } if (NF) printf "%.1f (max %.1f)", s / NF / 1000, m / 1000 }') (4 KiB, protocol C)"
 check drbd_epochs test "$ok" -eq 5
 ask pr 6 state; result drbd_primary_state "${ANSWER#ok }"
 
@@ -105,8 +127,12 @@ result drbd_promote_s "$(elapsed "$t2" "$(now)")"
 check drbd_backup_has_epoch5 test "$(byte_at /dev/drbd2 $((5 * 4096)))" = 5
 ask bk 5 state; result drbd_backup_state "${ANSWER#ok }"
 cat /proc/drbd >"$OUT/proc-drbd-failover.txt"
-ask bk 5 quit; exec 5>&- 6>&-
-wait "$bk_pid" 2>/dev/null
+# quit: no answer; the backend takes its resource down on close.
+t3=$(now)
+echo quit >&5; exec 5>&- 6>&-
+for _ in $(seq 300); do kill -0 "$bk_pid" 2>/dev/null || break; sleep 0.2; done
+check drbd_backup_closed test ! -d /proc/"$bk_pid"
+result drbd_down_s "$(elapsed "$t3" "$(now)")"
 drbdsetup down remus-b >/dev/null 2>&1
 losetup -d "$LA" "$LB" 2>/dev/null
 [ "$fails" -eq 0 ] || { cat "$OUT/drbd-dialogue.log"; tail -n 20 "$OUT"/drbd-*.err; }
