@@ -47,23 +47,24 @@ fig() { awk -v k="$2" '$1 == k { print $2; exit }' "$RUN/out/$1/results" 2>/dev/
 rest() { awk -v k="$2" '$1 == k { $1 = ""; sub(/^ /, ""); print; exit }' "$RUN/out/$1/results" 2>/dev/null; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 
-# Side by side: remusd's Xen driver (30), our driver into Xen's receiver
-# (25) and `xl remus` (10), measured in this run; ratios are 30 / 10.
+# Side by side: remusd's Xen driver (30, phase B), our driver into Xen's
+# receiver (30, phase A: xlrecv_*) and `xl remus` (10), measured in this
+# run; ratios are remusd / xl remus.
 compare_table() {
-	local x=10-remus-baseline r=30-remusd-xen s=25-xen-send
+	local x=10-remus-baseline r=30-remusd-xen
 	[ -f "$RUN/out/$x/results" ] && [ -f "$RUN/out/$r/results" ] || return 0
 	printf '\nremusd (Xen driver) vs xl remus, same guest, same run (ours/xl: <1 is faster for times, >1 better for rates)\n'
 	printf '%-26s %-14s %-16s %-12s %s\n' figure "remusd->remusd" "ours->xl-recv" "xl remus" "ours/xl"
 	printf '%-26s %-14s %-16s %-12s %s\n' "checkpoints/s" "$(fig $r checkpoints_per_s)" \
-		"$(fig $s checkpoints_per_s)" "$(fig $x checkpoints_per_s)" \
+		"$(fig $r xlrecv_checkpoints_per_s)" "$(fig $x checkpoints_per_s)" \
 		"$(ratio "$(fig $r checkpoints_per_s)" "$(fig $x checkpoints_per_s)")"
 	printf '%-26s %-14s %-16s %-12s %s\n' "pause per checkpoint ms" "$(fig $r pause_ms)" \
-		"$(fig $s pause_ms)" "not reported" "-"
+		"$(fig $r xlrecv_pause_ms)" "not reported" "-"
 	printf '%-26s %-14s %-16s %-12s %s\n' "first checkpoint s" "$(fig $r first_checkpoint_s)" \
-		"$(fig $s first_checkpoint_s)" "$(fig $x first_checkpoint_s)" \
+		"$(fig $r xlrecv_first_checkpoint_s)" "$(fig $x first_checkpoint_s)" \
 		"$(ratio "$(fig $r first_checkpoint_s)" "$(fig $x first_checkpoint_s)")"
 	printf '%-26s %-14s %-16s %-12s %s\n' "failover s (kill->answer)" "$(fig $r failover_s)" \
-		"$(fig $s failover_s)" "$(fig $x failover_s)" \
+		"$(fig $r xlrecv_failover_s)" "$(fig $x failover_s)" \
 		"$(ratio "$(fig $r failover_s)" "$(fig $x failover_s)")"
 	printf '%-26s %-14s %-16s %s\n' "netbuf" "$(rest $r netbuf | cut -c1-14)" "off" "$(rest $x netbuf)"
 	printf '%-26s %-14s %-16s %s\n' "disk replication" "off (shared)" "off (shared)" "off (-d, shared)"
