@@ -241,7 +241,7 @@ static void test_sender_link_lost(void **state)
 	link_down(&l);
 }
 
-/* A stop request after ACK(2): the loop ends at once, the guest runs. */
+/* A stop request right after ACK(2): the loop ends, the guest runs. */
 static void test_sender_stop(void **state)
 {
 	struct fake_backup b = { .ack_upto = 1000, .stop_after = 2 };
@@ -257,7 +257,9 @@ static void test_sender_stop(void **state)
 	b.stop_w = stop[1];
 	fds = open_fds();
 	assert_int_equal(send_run(&l, &b, 0, stop[0], 10000, &st, &err), CKPT_ESTOPPED);
-	assert_true(st.acked >= 2);
+	/* ACK(1) came before checkpoint 2 was sent; ACK(2) and the stop race,
+	 * and a stop does not wait for an ACK in flight */
+	assert_true(st.acked >= 1);
 	assert_non_null(strstr(err.msg, "stopped on request"));
 	assert_primary_clean(fds);
 	close(stop[0]);
