@@ -84,6 +84,8 @@ static void builtin_close(struct diskrep *d)
 		close(d->image_fd);
 	free(d->block_epoch);
 	free(d->pending.v);
+	pthread_mutex_destroy(&d->lock);
+	pthread_mutex_destroy(&d->send_lock);
 	free(d->state_dir);
 	free(d->frame);
 	free(d);
@@ -104,6 +106,8 @@ static int builtin_open(const struct diskrep_config *cfg, struct diskrep **out,
 	d->stage.spill_fd = -1;
 	d->peer_fd = cfg->peer_fd;
 	d->fault = cfg->fault;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->send_lock, NULL);
 	if ((rc = open_common(d, cfg, err)) < 0)
 		goto err;
 	rc = d->role == DISKREP_PRIMARY ? primary_open(d, cfg, err) : br_backup_open(d, cfg, err);
@@ -116,11 +120,18 @@ err:
 	return rc;
 }
 
-/* Attach the fd of a new connection (after a reconnect). */
+/* Attach the fd of a new connection (after a reconnect); -1 detaches: a
+ * primary's writes then only mark the bitmap (never block on a dead fd). */
 static int builtin_set_peer(struct diskrep *d, int fd, struct remus_err *err)
 {
 	(void)err;
+	pthread_mutex_lock(&d->send_lock);
+	pthread_mutex_lock(&d->lock);
 	d->peer_fd = fd;
+	if (fd < 0 && d->role == DISKREP_PRIMARY)
+		d->peer_lost = true;
+	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->send_lock);
 	return 0;
 }
 
@@ -182,7 +193,8 @@ static int track_blocks(struct diskrep *d, uint64_t epoch, uint64_t off, size_t 
 static int builtin_write(struct diskrep *d, uint64_t off, const void *buf, size_t len,
                          struct remus_err *err)
 {
-	uint64_t epoch = d->last_marked + 1;
+	uint64_t epoch;
+	bool lost;
 	int rc;
 
 	if ((rc = need_role(d, DISKREP_PRIMARY, "write", err)) < 0 ||
@@ -190,17 +202,29 @@ static int builtin_write(struct diskrep *d, uint64_t off, const void *buf, size_
 		return rc;
 	if ((rc = io_pwrite_all(d->image_fd, buf, len, off)) < 0)
 		return remus_err_sys(err, rc, "write image at %llu", (unsigned long long)off);
-	if ((rc = track_blocks(d, epoch, off, len, err)) < 0)
-		return rc;
-	for (size_t done = 0; !d->peer_lost && done < len; ) {
-		size_t n = len - done < DISKREP_MAX_WRITE ? len - done : DISKREP_MAX_WRITE;
-		if (drw_send_write(d->peer_fd, epoch, off + done, (const uint8_t *)buf + done, n, NULL) < 0)
-			d->peer_lost = true;
-		done += n;
-	}
+	/* the epoch tag and the frame's place on the fd are decided together,
+	 * so an EPOCH_END never overtakes a write of its epoch */
+	pthread_mutex_lock(&d->send_lock);
+	pthread_mutex_lock(&d->lock);
+	epoch = d->last_marked + 1;
+	rc = track_blocks(d, epoch, off, len, err);
+	lost = d->peer_lost;
 	d->cnt.writes++;
 	d->cnt.write_bytes += len;
-	return 0;
+	pthread_mutex_unlock(&d->lock);
+	for (size_t done = 0; rc == 0 && !lost && done < len; ) {
+		size_t n = len - done < DISKREP_MAX_WRITE ? len - done : DISKREP_MAX_WRITE;
+		lost = drw_send_write(d->peer_fd, epoch, off + done, (const uint8_t *)buf + done, n,
+		                      NULL) < 0;
+		done += n;
+	}
+	if (lost) {
+		pthread_mutex_lock(&d->lock);
+		d->peer_lost = true;
+		pthread_mutex_unlock(&d->lock);
+	}
+	pthread_mutex_unlock(&d->send_lock);
+	return rc;
 }
 
 /* Guest flush: the local image (and the bitmap naming what the backup
@@ -212,27 +236,63 @@ static int builtin_flush(struct diskrep *d, struct remus_err *err)
 		return rc;
 	if (fdatasync(d->image_fd) < 0)
 		return remus_err_sys(err, errno, "flush image");
+	pthread_mutex_lock(&d->lock);
 	d->cnt.flushes++;
-	return dr_bitmap_sync(&d->bm, err);
+	rc = dr_bitmap_sync(&d->bm, err);
+	pthread_mutex_unlock(&d->lock);
+	return rc;
 }
 
 /* Close epoch N (guest paused): later writes belong to N+1. */
 static int builtin_epoch_mark(struct diskrep *d, uint64_t epoch, struct remus_err *err)
 {
 	int rc = need_role(d, DISKREP_PRIMARY, "epoch_mark", err);
+	bool lost;
 	if (rc < 0)
 		return rc;
-	if (epoch != d->last_marked + 1)
-		return remus_err_set(err, DISKREP_EEPOCH, "epoch_mark(%llu): the open epoch is %llu",
+	pthread_mutex_lock(&d->send_lock);
+	pthread_mutex_lock(&d->lock);
+	if (epoch != d->last_marked + 1) {
+		rc = remus_err_set(err, DISKREP_EEPOCH, "epoch_mark(%llu): the open epoch is %llu",
 		    (unsigned long long)epoch, (unsigned long long)d->last_marked + 1);
+		pthread_mutex_unlock(&d->lock);
+		pthread_mutex_unlock(&d->send_lock);
+		return rc;
+	}
 	d->last_marked = epoch;
 	d->cnt.epochs_marked++;
-	if (!d->peer_lost && drw_send_epoch_end(d->peer_fd, epoch, NULL) < 0)
+	lost = d->peer_lost;
+	pthread_mutex_unlock(&d->lock);
+	if (!lost && drw_send_epoch_end(d->peer_fd, epoch, NULL) < 0) {
+		lost = true;
+		pthread_mutex_lock(&d->lock);
 		d->peer_lost = true;
-	if (d->peer_lost)
+		pthread_mutex_unlock(&d->lock);
+	}
+	pthread_mutex_unlock(&d->send_lock);
+	if (lost)
 		return remus_err_set(err, DISKREP_EPEER,
 		    "epoch %llu: replication link lost; writes kept in the dirty bitmap, resync needed",
 		    (unsigned long long)epoch);
+	return 0;
+}
+
+/* A new replication run (the engine's numbering restarts): the next
+ * epoch_mark is base + 1; acks of the earlier run are never coming, so
+ * their bookkeeping goes (the bitmap keeps naming what the backup may
+ * lack); the resync that must follow tells the backup the base. */
+static int builtin_restart(struct diskrep *d, uint64_t base, struct remus_err *err)
+{
+	int rc = need_role(d, DISKREP_PRIMARY, "restart", err);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&d->send_lock);
+	pthread_mutex_lock(&d->lock);
+	d->last_marked = base;
+	d->pending.head = d->pending.count = 0;
+	memset(d->block_epoch, 0, d->nr_blocks * sizeof(*d->block_epoch));
+	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->send_lock);
 	return 0;
 }
 
@@ -244,9 +304,13 @@ static int builtin_epoch_acked(struct diskrep *d, uint64_t epoch, struct remus_e
 	int rc = need_role(d, DISKREP_PRIMARY, "epoch_acked", err);
 	if (rc < 0)
 		return rc;
-	if (epoch > d->last_marked)
-		return remus_err_set(err, DISKREP_EEPOCH, "ack for epoch %llu, last marked is %llu",
+	pthread_mutex_lock(&d->lock);
+	if (epoch > d->last_marked) {
+		rc = remus_err_set(err, DISKREP_EEPOCH, "ack for epoch %llu, last marked is %llu",
 		    (unsigned long long)epoch, (unsigned long long)d->last_marked);
+		pthread_mutex_unlock(&d->lock);
+		return rc;
+	}
 	while (p->head < p->count && p->v[p->head].epoch <= epoch) {
 		uint64_t b = p->v[p->head++].block;
 		if (d->block_epoch[b] <= epoch && !d->peer_lost)
@@ -255,6 +319,7 @@ static int builtin_epoch_acked(struct diskrep *d, uint64_t epoch, struct remus_e
 	if (p->head == p->count)
 		p->head = p->count = 0;
 	d->cnt.epochs_acked++;
+	pthread_mutex_unlock(&d->lock);
 	return 0;
 }
 
@@ -286,11 +351,14 @@ static int builtin_promote(struct diskrep *d, struct remus_err *err)
 /* Counters plus the state each role derives. */
 static void builtin_counters(struct diskrep *d, struct diskrep_counters *out)
 {
-	*out = d->cnt;
 	if (d->role == DISKREP_PRIMARY) {
+		pthread_mutex_lock(&d->lock);
+		*out = d->cnt;
 		out->dirty_blocks = dr_bitmap_count(&d->bm);
 		out->peer_lost = d->peer_lost;
+		pthread_mutex_unlock(&d->lock);
 	} else {
+		*out = d->cnt;
 		out->committed_epoch = d->st.epoch;
 		out->consistent = (d->st.flags & DR_STATE_CONSISTENT) && !d->syncing;
 		out->spilled_bytes = d->stage.spilled_bytes;
@@ -307,6 +375,7 @@ const struct diskrep_ops diskrep_builtin_ops = {
 	.flush = builtin_flush,
 	.epoch_mark = builtin_epoch_mark,
 	.epoch_acked = builtin_epoch_acked,
+	.restart = builtin_restart,
 	.resync = builtin_resync,
 	.receive = br_receive,
 	.deliver = br_deliver,

@@ -5,6 +5,8 @@
 #ifndef REMUS_DISKREP_BUILTIN_H
 #define REMUS_DISKREP_BUILTIN_H
 
+#include <pthread.h>
+
 #include "diskrep/internal.h"
 
 /* (epoch, block) pairs written but not yet acknowledged, in epoch order. */
@@ -23,7 +25,10 @@ struct diskrep {
 	struct diskrep_counters cnt;
 	uint8_t *frame;             /* one receive frame (DRW_MAX_FRAME) */
 
-	/* primary */
+	/* primary: the guest's thread writes while the engine marks and acks
+	 * epochs and a resync thread runs; send_lock keeps frames whole and in
+	 * order on peer_fd (taken first), lock guards the bookkeeping below */
+	pthread_mutex_t send_lock, lock;
 	struct dr_bitmap bm;
 	uint64_t last_marked;       /* writes now belong to last_marked + 1 */
 	uint64_t *block_epoch;      /* per block: epoch of its last write */
@@ -39,6 +44,9 @@ struct diskrep {
 	bool broken;                /* a message was rejected: discard first */
 	bool failed;                /* a commit step failed: reopen to recover */
 	bool syncing;               /* between SYNC_BEGIN and SYNC_DONE */
+	uint64_t sync_base;         /* the run's base epoch (SYNC_BEGIN) */
+	bool sync_staged;           /* writes were staged during the resync */
+	bool consistent_at_commit;  /* mark consistent at the next commit */
 	uint64_t sync_blocks;       /* BLOCKs applied in this resync */
 };
 

@@ -86,8 +86,6 @@ static int handle_write(struct diskrep *d, const struct drw_msg *m,
 	uint64_t want = d->last_ready + 1;
 	int rc;
 
-	if (d->syncing)
-		return remus_err_set(err, DISKREP_EPROTO, "WRITE during a resync");
 	if (m->epoch != want)
 		return remus_err_set(err, DISKREP_EEPOCH, "WRITE tagged epoch %llu %s; receiving %llu",
 		    (unsigned long long)m->epoch, m->epoch < want ? "goes backwards" : "skips ahead",
@@ -100,6 +98,7 @@ static int handle_write(struct diskrep *d, const struct drw_msg *m,
 	if ((rc = dr_stage_add(&d->stage, m->epoch, m->offset, m->data, (uint32_t)m->len, err)) < 0)
 		return rc;
 	d->recv_records++;
+	d->sync_staged |= d->syncing;   /* the image is fuzzy until this epoch commits */
 	d->cnt.staged_writes++;
 	d->cnt.staged_bytes += m->len;
 	*ev = (struct diskrep_event){ DISKREP_EV_STAGED, m->epoch };
@@ -209,6 +208,16 @@ int br_commit(struct diskrep *d, uint64_t epoch, struct remus_err *err)
 		}
 		d->st.epoch++;
 		d->cnt.epochs_committed++;
+	}
+	if (d->consistent_at_commit) {  /* the first epoch after a resync with writes */
+		struct dr_state st = d->st;
+		st.flags |= DR_STATE_CONSISTENT;
+		if ((rc = dr_state_store(d->state_dir, &st, NULL, err)) < 0) {
+			d->failed = true;
+			return rc;
+		}
+		d->st = st;
+		d->consistent_at_commit = false;
 	}
 	return 0;
 }

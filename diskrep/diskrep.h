@@ -16,7 +16,10 @@
  * checkpoint N is complete too, commit(N) applies them.  At failover the
  * backup calls discard_uncommitted().
  *
- * Threading: one engine thread per guest calls all ops of one handle.
+ * Threading (builtin primary): the guest's I/O thread, the engine thread
+ * (epoch_mark, epoch_acked, set_peer, restart, counters) and a resync
+ * thread may use one handle at once; the handle serialises them.  Backup
+ * handles are used by one engine thread.
  * Errors: 0 or negative (-errno or DISKREP_E*), message in `err`.
  */
 #ifndef REMUS_DISKREP_H
@@ -140,6 +143,14 @@ struct diskrep_ops {
 	int  (*epoch_mark)(struct diskrep *d, uint64_t epoch, struct remus_err *err);
 	/* The backup acknowledged checkpoint `epoch` (clears the dirty bitmap). */
 	int  (*epoch_acked)(struct diskrep *d, uint64_t epoch, struct remus_err *err);
+	/* A new replication run (the engine restarts its numbering): the next
+	 * epoch_mark is base + 1; a resync must follow (it carries the base to
+	 * the backup).  NULL: the backend keeps one numbering forever. */
+	int  (*restart)(struct diskrep *d, uint64_t base, struct remus_err *err);
+	/* Bring the backup to this image.  The guest may keep writing
+	 * meanwhile (builtin): its writes are tagged with the open epoch and
+	 * streamed as usual; the backup stages them and applies them at that
+	 * epoch's commit, on top of the resynced blocks. */
 	int  (*resync)(struct diskrep *d, enum diskrep_resync_mode mode,
 	               diskrep_progress_fn progress, void *arg, struct remus_err *err);
 

@@ -20,7 +20,7 @@
  * Frame = header { u16 type, u16 zero, u32 body_len } + body, little endian.
  *   WRITE       u64 epoch, u64 offset, data (sector multiple, 1..MAX_WRITE)
  *   EPOCH_END   u64 epoch
- *   SYNC_BEGIN  u64 image_bytes, u32 block_size, u32 zero
+ *   SYNC_BEGIN  u64 image_bytes, u32 block_size, u32 zero, u64 base_epoch
  *   HASH_REQ    u64 first_block, u32 count, u32 zero
  *   HASH_REPLY  u64 first_block, u32 count, u32 zero, u64 hash[count]
  *   BLOCK       u64 offset, data (resync block, sector multiple)
@@ -52,7 +52,7 @@ int drw_read_frame(int fd, uint8_t *buf, size_t cap, size_t *len,
 int drw_send_write(int fd, uint64_t epoch, uint64_t off, const void *data,
                    size_t len, struct remus_err *err);
 int drw_send_epoch_end(int fd, uint64_t epoch, struct remus_err *err);
-int drw_send_sync_begin(int fd, uint64_t image_bytes, uint32_t block_size,
+int drw_send_sync_begin(int fd, uint64_t image_bytes, uint32_t block_size, uint64_t base,
                         struct remus_err *err);
 int drw_send_hash_req(int fd, uint64_t first, uint32_t count, struct remus_err *err);
 int drw_send_hash_reply(int fd, uint64_t first, const uint64_t *hashes,

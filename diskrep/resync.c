@@ -14,10 +14,12 @@
 
 /* ---- backup side -------------------------------------------------------- */
 
-/* Geometry must match; staged epochs are superseded by the resync. */
+/* Geometry must match; staged epochs are superseded by the resync, which
+ * starts a run at base epoch `m->epoch`: the primary's writes made from now
+ * on (also during the resync) are epoch base + 1 and are staged. */
 int br_sync_begin(struct diskrep *d, const struct drw_msg *m, struct remus_err *err)
 {
-	struct dr_state st = { .epoch = d->st.epoch, .image_bytes = d->image_bytes };
+	struct dr_state st = { .epoch = m->epoch, .image_bytes = d->image_bytes };
 	int rc;
 
 	if (m->image_bytes != d->image_bytes || m->block_size != d->block_size)
@@ -31,8 +33,12 @@ int br_sync_begin(struct diskrep *d, const struct drw_msg *m, struct remus_err *
 	if ((rc = dr_state_store(d->state_dir, &st, NULL, err)) < 0 ||
 	    (rc = dr_journal_reset(&c, err)) < 0)      /* no replay over the resync */
 		return rc;
-	d->st.flags = 0;
+	d->st = st;
+	d->last_ready = m->epoch;
 	d->syncing = true;
+	d->sync_base = m->epoch;
+	d->sync_staged = false;
+	d->consistent_at_commit = false;
 	d->sync_blocks = 0;
 	return 0;
 }
@@ -99,16 +105,21 @@ int br_sync_block(struct diskrep *d, const struct drw_msg *m, struct remus_err *
 	return 0;
 }
 
-/* The image now equals the primary's as of `epoch`: make it durable and
- * record it as the committed, consistent state. */
+/* Every block is now the primary's as of some moment of the resync.  With
+ * no write staged meanwhile, the image is the primary's at the base epoch:
+ * consistent now.  Otherwise it is consistent once the first epoch after
+ * the base (which holds every write made since SYNC_BEGIN) is committed. */
 int br_sync_done(struct diskrep *d, const struct drw_msg *m, struct remus_err *err)
 {
 	struct dr_state st = { .epoch = m->epoch, .image_bytes = d->image_bytes,
-	                       .flags = DR_STATE_CONSISTENT };
+	                       .flags = d->sync_staged ? 0 : DR_STATE_CONSISTENT };
 	int rc;
 
 	if (!d->syncing)
 		return remus_err_set(err, DISKREP_EPROTO, "SYNC_DONE outside a resync");
+	if (m->epoch != d->sync_base)
+		return remus_err_set(err, DISKREP_EPROTO, "SYNC_DONE at epoch %llu, the resync began "
+		    "at base %llu", (unsigned long long)m->epoch, (unsigned long long)d->sync_base);
 	if (m->blocks_sent != d->sync_blocks)
 		return remus_err_set(err, DISKREP_EPROTO, "SYNC_DONE says %llu blocks, %llu arrived",
 		    (unsigned long long)m->blocks_sent, (unsigned long long)d->sync_blocks);
@@ -117,12 +128,14 @@ int br_sync_done(struct diskrep *d, const struct drw_msg *m, struct remus_err *e
 	if ((rc = dr_state_store(d->state_dir, &st, NULL, err)) < 0)
 		return rc;
 	d->st = st;
-	d->last_ready = m->epoch;
+	d->consistent_at_commit = d->sync_staged;
 	d->syncing = false;
 	return 0;
 }
 
 /* ---- primary side ------------------------------------------------------- */
+
+#define RESYNC_HASH_BYTES (4u << 20)
 
 /* Monotonic seconds, for progress rates. */
 static double now_s(void)
@@ -139,6 +152,7 @@ struct sync_run {
 	struct diskrep_progress p;
 	double start;
 	uint8_t *buf;
+	uint64_t base;          /* the run's base epoch */
 };
 
 /* Tell the caller how far the resync is (bytes, rate, blocks sent). */
@@ -158,11 +172,16 @@ static int send_block(struct sync_run *r, uint64_t b, struct remus_err *err)
 	int rc = io_pread_all(d->image_fd, r->buf, len, b * d->block_size);
 	if (rc < 0)
 		return remus_err_sys(err, rc, "read block %llu", (unsigned long long)b);
-	if ((rc = drw_send_block(d->peer_fd, b * d->block_size, r->buf, len, err)) < 0)
+	pthread_mutex_lock(&d->send_lock);
+	rc = drw_send_block(d->peer_fd, b * d->block_size, r->buf, len, err);
+	pthread_mutex_unlock(&d->send_lock);
+	if (rc < 0)
 		return rc;
 	r->p.blocks_sent++;
+	pthread_mutex_lock(&d->lock);
 	d->cnt.resync_blocks_sent++;
 	d->cnt.resync_bytes_sent += len;
+	pthread_mutex_unlock(&d->lock);
 	return 0;
 }
 
@@ -175,8 +194,10 @@ static int full_chunk(struct sync_run *r, uint64_t first, uint32_t count,
 	size_t len;
 	int rc;
 
-	if ((rc = drw_send_hash_req(d->peer_fd, first, count, err)) < 0 ||
-	    (rc = hash_blocks(d, first, count, r->buf, mine, err)) < 0 ||
+	pthread_mutex_lock(&d->send_lock);
+	rc = drw_send_hash_req(d->peer_fd, first, count, err);
+	pthread_mutex_unlock(&d->send_lock);
+	if (rc < 0 || (rc = hash_blocks(d, first, count, r->buf, mine, err)) < 0 ||
 	    (rc = drw_read_frame(d->peer_fd, d->frame, DRW_MAX_FRAME, &len, err)) < 0 ||
 	    (rc = drw_parse(d->frame, len, &m, err)) < 0)
 		return rc;
@@ -201,10 +222,20 @@ static int resync_full(struct sync_run *r, struct remus_err *err)
 
 	if (mine == NULL)
 		return remus_err_set(err, -ENOMEM, "resync hashes");
+	/* the backup hashes a request in one go, on the thread that also keeps
+	 * its link alive: at most RESYNC_HASH_BYTES of image per request.  It
+	 * also bounds what the resync has in flight: the next reply comes only
+	 * after the blocks sent before its request, so the channel holds at
+	 * most one request's blocks and the guest's writes keep their room. */
+	uint32_t step = RESYNC_HASH_BYTES / d->block_size;
+	if (step == 0)
+		step = 1;
+	if (step > DRW_MAX_HASHES)
+		step = DRW_MAX_HASHES;
 	r->p.total_bytes = d->image_bytes;
-	for (uint64_t first = 0; first < d->nr_blocks && rc == 0; first += DRW_MAX_HASHES) {
+	for (uint64_t first = 0; first < d->nr_blocks && rc == 0; first += step) {
 		uint64_t left = d->nr_blocks - first;
-		uint32_t count = left < DRW_MAX_HASHES ? (uint32_t)left : DRW_MAX_HASHES;
+		uint32_t count = left < step ? (uint32_t)left : step;
 		if ((rc = full_chunk(r, first, count, mine, err)) == 0)
 			report(r);
 	}
@@ -218,9 +249,16 @@ static int resync_dirty(struct sync_run *r, struct remus_err *err)
 	struct diskrep *d = r->d;
 	int rc;
 
+	bool dirty;
+
+	pthread_mutex_lock(&d->lock);
 	r->p.total_bytes = dr_bitmap_count(&d->bm) * d->block_size;
+	pthread_mutex_unlock(&d->lock);
 	for (uint64_t b = 0; b < d->nr_blocks; b++) {
-		if (!dr_bitmap_test(&d->bm, b))
+		pthread_mutex_lock(&d->lock);
+		dirty = dr_bitmap_test(&d->bm, b) && d->block_epoch[b] <= r->base;
+		pthread_mutex_unlock(&d->lock);
+		if (!dirty)     /* written since the base: streamed as epoch base + 1 */
 			continue;
 		if ((rc = send_block(r, b, err)) < 0)
 			return rc;
@@ -232,8 +270,55 @@ static int resync_dirty(struct sync_run *r, struct remus_err *err)
 	return 0;
 }
 
-/* Bring the backup's image to the primary's; afterwards nothing is dirty
- * and the backup is consistent at the last marked epoch. */
+/* Open the resync at the current epoch (the run's base): from here on the
+ * guest's writes are streamed again, tagged base + 1. */
+static int sync_begin(struct sync_run *r, struct remus_err *err)
+{
+	struct diskrep *d = r->d;
+	int rc;
+
+	pthread_mutex_lock(&d->send_lock);
+	pthread_mutex_lock(&d->lock);
+	r->base = d->last_marked;
+	d->peer_lost = d->peer_fd < 0;
+	pthread_mutex_unlock(&d->lock);
+	rc = drw_send_sync_begin(d->peer_fd, d->image_bytes, d->block_size, r->base, err);
+	pthread_mutex_unlock(&d->send_lock);
+	return rc;
+}
+
+/* Close the resync; blocks last written at or before the base are on the
+ * backup now (later ones travel as epoch base + 1 and clear on its ack). */
+static int sync_end(struct sync_run *r, struct remus_err *err)
+{
+	struct diskrep *d = r->d;
+	struct br_pending *p = &d->pending;
+	int rc;
+
+	pthread_mutex_lock(&d->send_lock);
+	rc = drw_send_sync_done(d->peer_fd, r->base, r->p.blocks_sent, err);
+	pthread_mutex_unlock(&d->send_lock);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&d->lock);
+	if (d->last_marked != r->base) {
+		rc = remus_err_set(err, DISKREP_EEPOCH, "epoch %llu marked during the resync",
+		    (unsigned long long)d->last_marked);
+	} else {
+		for (uint64_t b = 0; b < d->nr_blocks; b++)
+			if (d->block_epoch[b] <= r->base)
+				dr_bitmap_clear(&d->bm, b);
+		while (p->head < p->count && p->v[p->head].epoch <= r->base)
+			p->head++;
+		rc = dr_bitmap_sync(&d->bm, err);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}
+
+/* Bring the backup's image to the primary's; the guest may write
+ * meanwhile (its writes are streamed as epoch base + 1).  Afterwards the
+ * backup holds the image as of the base plus the staged writes. */
 int br_resync(struct diskrep *d, enum diskrep_resync_mode mode,
               diskrep_progress_fn progress, void *arg, struct remus_err *err)
 {
@@ -242,19 +327,17 @@ int br_resync(struct diskrep *d, enum diskrep_resync_mode mode,
 
 	if ((r.buf = malloc(d->block_size)) == NULL)
 		return remus_err_set(err, -ENOMEM, "resync buffer");
-	if ((rc = drw_send_sync_begin(d->peer_fd, d->image_bytes, d->block_size, err)) < 0)
+	if ((rc = sync_begin(&r, err)) < 0)
 		goto out;
 	rc = mode == DISKREP_RESYNC_FULL ? resync_full(&r, err) : resync_dirty(&r, err);
-	if (rc < 0 || (rc = drw_send_sync_done(d->peer_fd, d->last_marked, r.p.blocks_sent, err)) < 0)
-		goto out;
-	dr_bitmap_clear_all(&d->bm);
-	d->pending.head = d->pending.count = 0;
-	d->peer_lost = false;
-	rc = dr_bitmap_sync(&d->bm, err);
+	if (rc == 0)
+		rc = sync_end(&r, err);
 out:
 	free(r.buf);
 	if (rc < 0) {
+		pthread_mutex_lock(&d->lock);
 		d->peer_lost = true;
+		pthread_mutex_unlock(&d->lock);
 		remus_err_wrap(err, "resync");
 	}
 	return rc;

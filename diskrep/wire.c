@@ -79,13 +79,15 @@ int drw_send_epoch_end(int fd, uint64_t epoch, struct remus_err *err)
 	return send_frame(fd, DRW_EPOCH_END, f, sizeof(f), NULL, 0, err);
 }
 
-/* Start of a resync: the backup checks the geometry and drops staging. */
-int drw_send_sync_begin(int fd, uint64_t image_bytes, uint32_t block_size,
+/* Start of a resync: the backup checks the geometry, drops staging and
+ * takes `base` as the run's base epoch (writes from now on are base + 1). */
+int drw_send_sync_begin(int fd, uint64_t image_bytes, uint32_t block_size, uint64_t base,
                         struct remus_err *err)
 {
-	uint8_t f[16] = { 0 };
+	uint8_t f[24] = { 0 };
 	put_le64(f, image_bytes);
 	put_le32(f + 8, block_size);
+	put_le64(f + 16, base);
 	return send_frame(fd, DRW_SYNC_BEGIN, f, sizeof(f), NULL, 0, err);
 }
 
@@ -166,14 +168,18 @@ static int parse_epoch_end(const uint8_t *b, size_t n, struct drw_msg *m,
 	return 0;
 }
 
-/* SYNC_BEGIN: image size and a sane block size. */
+/* SYNC_BEGIN: image size, a sane block size, the base epoch. */
 static int parse_sync_begin(const uint8_t *b, size_t n, struct drw_msg *m,
                             struct remus_err *err)
 {
-	if (n != 16 || get_le32(b + 12) != 0)
+	if (n != 24 || get_le32(b + 12) != 0)
 		return remus_err_set(err, DISKREP_EPROTO, "SYNC_BEGIN body malformed (%zu bytes)", n);
 	m->image_bytes = get_le64(b);
 	m->block_size = get_le32(b + 8);
+	m->epoch = get_le64(b + 16);
+	if (m->epoch > UINT64_MAX / 2)
+		return remus_err_set(err, DISKREP_EPROTO, "SYNC_BEGIN base epoch %llu out of range",
+		    (unsigned long long)m->epoch);
 	if (m->block_size < DISKREP_SECTOR || m->block_size > DISKREP_MAX_WRITE ||
 	    m->block_size % DISKREP_SECTOR != 0)
 		return remus_err_set(err, DISKREP_EPROTO, "SYNC_BEGIN block size %u invalid",

@@ -45,6 +45,8 @@ enum ctl_type {
 	CTL_EVACUATE = 7,       /* guest */
 	CTL_CHECK = 8,          /* guest */
 	CTL_START = 9,          /* guest */
+	CTL_RESUME = 10,        /* guest: resume an in-doubt guest here (forced) */
+	CTL_DESTROY = 11,       /* guest: destroy an in-doubt guest's copy here */
 	/* replies */
 	CTL_REPLY = 0x81,       /* i32 code, u32 format, payload */
 	CTL_PROGRESS = 0x82,    /* guest, u32 phase, u32 0, u64 done, u64 total */

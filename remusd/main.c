@@ -2,10 +2,13 @@
  * remusd — the remus daemon: one per host.  Runs guests, protects them
  * towards a peer daemon (primary), receives replicas and fails over
  * (backup).  Foreground process; tells systemd when ready if started with
- * NOTIFY_SOCKET.  Control over a unix socket (remusctl).
+ * NOTIFY_SOCKET.  Control over a unix socket (remusctl); replication
+ * peers' handshakes run non-blocking in the same loop (bounded number).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,8 +19,19 @@
 #include <systemd/sd-daemon.h>
 
 #include "remusd/ctl_proto.h"
+#include "remusd/hold.h"
 #include "remusd/session.h"
 #include "util/log.h"
+
+/* Replication peers whose handshake runs (non-blocking, in the main loop,
+ * so a silent or slow peer never stalls the control socket); a peer beyond
+ * the bound is refused at once. */
+#define REMUSD_MAX_PENDING_HS 8u
+
+struct pending_peer {
+	struct rnet_hs *hs;
+	char addr[INET6_ADDRSTRLEN + 8];
+};
 
 struct daemon {
 	const char *conf_path;
@@ -28,6 +42,10 @@ struct daemon {
 	int listen_fd;
 	struct remusd_session *sessions[REMUSD_MAX_GUESTS];
 	size_t nsessions;
+	struct pending_peer pending[REMUSD_MAX_PENDING_HS];
+	size_t npending;
+	struct remusd_hold hold;        /* test hold points (REMUSD_HOLD) */
+	bool has_hold;
 };
 
 static volatile sig_atomic_t got_stop, got_reload;
@@ -67,8 +85,11 @@ static struct remusd_session *get_session(struct daemon *d, const char *name, bo
 		remus_err_set(err, -ENOSPC, "too many sessions");
 		return NULL;
 	}
-	if ((s = remusd_session_new(gc, primary, err)) != NULL)
-		d->sessions[d->nsessions++] = s;
+	if ((s = remusd_session_new(gc, primary, err)) == NULL)
+		return NULL;
+	if (d->has_hold)
+		s->fault = (struct ckpt_fault){ &d->hold, remusd_hold_hit };
+	d->sessions[d->nsessions++] = s;
 	return s;
 }
 
@@ -201,6 +222,8 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 		rc = remusd_session_failover(s, &err);
 	} else if (m->type == CTL_EVACUATE) {
 		rc = remusd_session_evacuate(s, &err);
+	} else if (m->type == CTL_RESUME || m->type == CTL_DESTROY) {
+		rc = remusd_session_resolve(s, m->type == CTL_RESUME, &err);
 	} else {
 		rc = remus_err_set(&err, -ENOTSUP, "%s is not implemented yet", ctl_type_name(m->type));
 	}
@@ -227,54 +250,128 @@ static int handle_ctl(void *arg, struct ctl_conn *c, const struct ctl_msg *m)
 	}
 }
 
-/* Which configured guest an incoming replication stream is for: the one
- * guest not running here as a primary (one replica per daemon for now). */
-static const struct remusd_guest_conf *backup_candidate(struct daemon *d)
+/* Handshake hook: the primary's HELLO names the guest it replicates; if it
+ * is configured here and not running here as a primary, answer with that
+ * guest's capabilities (several replicas per daemon, one per guest). */
+static void choose_replica(void *arg, const struct rnet_caps *pri, struct rnet_caps *self)
 {
-	const struct remusd_guest_conf *found = NULL;
+	struct daemon *d = arg;
+	char name[RNET_NAME_MAX];
+	const struct remusd_guest_conf *gc;
+	struct remusd_session *s;
+	struct rnet_params p;
 
-	for (size_t i = 0; i < d->conf->nguests; i++) {
-		struct remusd_session *s = find_session(d, d->conf->guests[i].name);
-		if (s && s->primary)
-			continue;
-		if (found)
-			return NULL;
-		found = &d->conf->guests[i];
-	}
-	return found;
+	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, pri->guest);
+	if ((gc = remusd_conf_guest(d->conf, name)) == NULL ||
+	    ((s = find_session(d, gc->name)) != NULL && s->primary))
+		return;
+	remusd_rnet_params(&d->env, gc, &p);
+	*self = p.caps;
 }
 
-/* A primary connects: authenticate, then hand the link to a backup session. */
-static void accept_peer(struct daemon *d)
+/* "address:port" of an accepted socket, for the logs. */
+static void peer_name(int fd, char *buf, size_t cap)
 {
-	const struct remusd_guest_conf *gc = backup_candidate(d);
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		ss.ss_family = AF_UNSPEC;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	snprintf(buf, cap, "%s:%u", host, port);
+}
+
+/* Primaries connecting: accept every waiting one and start its handshake
+ * (it runs on in serve()'s loop). */
+static void accept_peers(struct daemon *d)
+{
 	struct remus_err err = { 0 };
 	struct rnet_params p;
-	struct rnet_conn *conn = NULL;
-	struct remusd_session *s;
+	char addr[INET6_ADDRSTRLEN + 8];
 	int fd;
 
-	if (gc == NULL) {
-		/* refuse: we cannot tell which replica the peer wants */
-		if ((fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+	while ((fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		struct pending_peer *pp = &d->pending[d->npending];
+		peer_name(fd, addr, sizeof(addr));
+		if (d->conf->nguests == 0 || d->npending == REMUSD_MAX_PENDING_HS) {
 			close(fd);
-		log_warnx("refused a replication peer: no single guest configured for a replica");
-		return;
+			if (d->conf->nguests == 0)
+				log_warnx("refused a replication peer from %s: no guest configured", addr);
+			else
+				log_warnx("refused a replication peer from %s: %u handshakes already "
+				          "pending", addr, REMUSD_MAX_PENDING_HS);
+			continue;
+		}
+		/* until the primary's HELLO names a guest we hold: a name no guest
+		 * can have, so the verdict after authentication is a clear mismatch */
+		remusd_rnet_params(&d->env, &d->conf->guests[0], &p);
+		snprintf(p.caps.guest, sizeof(p.caps.guest), "(no-replica-here)");
+		p.choose_caps = choose_replica;
+		p.choose_arg = d;
+		if (rnet_hs_start(fd, false, &p, rnet_now_ms(), &pp->hs, &err) < 0) {
+			log_warnx("replication peer %s refused: %s", addr, err.msg);
+			continue;
+		}
+		snprintf(pp->addr, sizeof(pp->addr), "%s", addr);
+		d->npending++;
+		log_debug("replication peer %s: handshake started", addr);
 	}
-	remusd_rnet_params(&d->env, gc, &p);
-	if (rnet_accept(d->listen_fd, &p, &conn, &err) < 0) {
-		if (err.code != -EAGAIN)
-			log_warnx("replication peer refused: %s", err.msg);
-		return;
-	}
-	if ((s = get_session(d, gc->name, false, &err)) == NULL ||
+	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		log_warn("accept on the replication port");
+}
+
+/* A handshake succeeded: hand the authenticated link to a backup session. */
+static void peer_ready(struct daemon *d, const struct pending_peer *pp, struct rnet_conn *conn)
+{
+	struct remus_err err = { 0 };
+	struct remusd_session *s;
+	char name[RNET_NAME_MAX];
+
+	/* the guest the primary named and choose_replica() accepted */
+	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, rnet_conn_peer_caps(conn)->guest);
+	if ((s = get_session(d, name, false, &err)) == NULL ||
 	    remusd_session_receive(s, conn, &err) < 0) {
 		if (s == NULL)
 			rnet_conn_free(conn);
-		log_warnx("guest %s: cannot receive: %s", gc->name, err.msg);
+		log_warnx("guest %s: cannot receive from %s: %s", name, pp->addr, err.msg);
 		return;
 	}
-	log_info("guest %s: receiving from a primary", gc->name);
+	log_info("guest %s: receiving from a primary at %s", name, pp->addr);
+}
+
+/* Advance the handshakes whose socket is ready (pfd[i] belongs to
+ * pending[i]) or whose deadline passed; finished ones leave the list. */
+static void step_peers(struct daemon *d, const struct pollfd *pfd)
+{
+	uint64_t now = rnet_now_ms();
+
+	for (size_t i = d->npending; i-- > 0;) {
+		struct pending_peer *pp = &d->pending[i];
+		struct remus_err err = { 0 };
+		struct rnet_conn *conn = NULL;
+		int rc;
+		if (pfd[i].revents == 0 && rnet_hs_next_ms(pp->hs, now) > 0)
+			continue;
+		if ((rc = rnet_hs_step(pp->hs, now, &conn, &err)) == 0)
+			continue;
+		if (rc < 0)
+			log_warnx("replication peer %s refused: %s", pp->addr, err.msg);
+		rnet_hs_free(pp->hs);
+		if (rc == 1)
+			peer_ready(d, pp, conn);
+		/* i's successors were stepped already: the last one may move here */
+		d->pending[i] = d->pending[--d->npending];
+	}
 }
 
 /* SIGHUP: all-or-nothing reload; running sessions keep their copy. */
@@ -299,14 +396,33 @@ static int serve(struct daemon *d)
 	log_info("ready: replication port %u, control socket %s", d->conf->listen_port,
 	         d->conf->control_socket);
 	while (!got_stop) {
-		struct pollfd p = { d->listen_fd, POLLIN, 0 };
+		/* pending handshakes first, the listening socket last */
+		struct pollfd p[REMUSD_MAX_PENDING_HS + 1];
+		uint64_t now = rnet_now_ms();
+		int timeout = 10, n;
+		size_t i;
 		if (got_reload)
 			reload(d);
-		if (poll(&p, 1, 20) > 0)
-			accept_peer(d);
-		if (ctl_server_poll(d->ctl, 20, &err) < 0 && errno != EINTR)
+		for (i = 0; i < d->npending; i++) {
+			uint32_t left = rnet_hs_next_ms(d->pending[i].hs, now);
+			p[i] = (struct pollfd){ rnet_hs_fd(d->pending[i].hs),
+			                        rnet_hs_events(d->pending[i].hs), 0 };
+			if (left < (uint32_t)timeout)
+				timeout = (int)left;
+		}
+		p[i] = (struct pollfd){ d->listen_fd, POLLIN, 0 };
+		if ((n = poll(p, i + 1, timeout)) < 0 && errno != EINTR)
+			log_warn("poll");
+		if (d->npending)
+			step_peers(d, p);
+		if (n > 0 && (p[i].revents & POLLIN))
+			accept_peers(d);
+		/* control requests wait at most one short round of the above */
+		if (ctl_server_poll(d->ctl, d->npending ? 0 : 10, &err) < 0 && errno != EINTR)
 			log_warnx("control socket: %s", err.msg);
 	}
+	for (size_t i = 0; i < d->npending; i++)
+		rnet_hs_free(d->pending[i].hs);
 	log_info("stopping");
 	return 0;
 }
@@ -347,6 +463,12 @@ int main(int argc, char **argv)
 		fatalx("%s", err.msg);
 	d.env.conf = d.conf;
 	d.env.key = &d.key;
+	if (getenv("REMUSD_HOLD")) {
+		if (remusd_hold_parse(getenv("REMUSD_HOLD"), &d.hold, &err) < 0)
+			fatalx("%s", err.msg);
+		d.has_hold = true;
+		log_warnx("test hold point %s enabled (REMUSD_HOLD)", d.hold.point);
+	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);

@@ -1,9 +1,11 @@
 /*
  * remusctl — control remusd over its unix socket: list, status [--json],
  * stats, start, protect (with a progress bar while syncing), unprotect,
- * failover, evacuate (planned hand-over from the primary), check.
+ * failover, evacuate (planned hand-over from the primary), check, and
+ * resume --force / destroy to resolve an evacuation left in doubt.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@ struct opts {
 	uint32_t timeout_ms;            /* 0: CALL_TIMEOUT_MS */
 	const char *peer;
 	unsigned wait_s;
+	bool force;
 };
 
 static void usage(void)
@@ -34,7 +37,8 @@ static void usage(void)
 	        "usage: remusctl [-s SOCKET] COMMAND\n"
 	        "  list | status [GUEST] [--json] | stats [GUEST] [--json]\n"
 	        "  start GUEST | protect GUEST [--peer HOST[:PORT]] [--unsafe no-netbuf,no-diskrep]\n"
-	        "  unprotect GUEST | failover GUEST | evacuate GUEST | check GUEST\n");
+	        "  unprotect GUEST | failover GUEST | evacuate GUEST | check GUEST\n"
+	        "  resume GUEST --force | destroy GUEST   (an in-doubt evacuation)\n");
 	exit(2);
 }
 
@@ -134,9 +138,26 @@ static int cmd_status(const struct opts *o, uint16_t type, const char *guest)
 	return 0;
 }
 
+/* What `protect` shows of a guest while it synchronises. */
+struct sync_view {
+	char state[32], msg[512];
+	unsigned round;
+	uint64_t done, total;                 /* pages of this RAM round */
+	uint64_t ram_bytes;                   /* RAM bytes sent, all rounds */
+	uint64_t disk_done, disk_total;       /* disk bytes compared */
+	uint64_t disk_blocks;                 /* disk blocks that differed */
+	uint64_t sync_ms, sync_bytes, precopy_pages;
+};
+
+/* A u64 member of a status object (0 if absent). */
+static uint64_t jget_u64(struct json_object *g, const char *k)
+{
+	struct json_object *v;
+	return json_object_object_get_ex(g, k, &v) ? (uint64_t)json_object_get_int64(v) : 0;
+}
+
 /* The state (and sync progress) of one guest, from status JSON. */
-static int poll_state(const struct opts *o, const char *guest, char *state, size_t cap,
-                      uint64_t *done, uint64_t *total, unsigned *round, char *msg, size_t mcap)
+static int poll_state(const struct opts *o, const char *guest, struct sync_view *sv)
 {
 	uint8_t req[CTL_HDR_LEN + CTL_GUEST_MAX + 16];
 	struct ctl_msg rep;
@@ -154,41 +175,81 @@ static int poll_state(const struct opts *o, const char *guest, char *state, size
 		return -EPROTO;
 	}
 	g = json_object_array_get_idx(arr, 0);
-	snprintf(state, cap, "%s", json_object_object_get_ex(g, "state", &v) ? json_object_get_string(v) : "?");
-	snprintf(msg, mcap, "%s", json_object_object_get_ex(g, "message", &v) ? json_object_get_string(v) : "");
-	*done = json_object_object_get_ex(g, "sync_done", &v) ? (uint64_t)json_object_get_int64(v) : 0;
-	*total = json_object_object_get_ex(g, "sync_total", &v) ? (uint64_t)json_object_get_int64(v) : 0;
-	*round = json_object_object_get_ex(g, "sync_round", &v) ? (unsigned)json_object_get_int(v) : 0;
+	snprintf(sv->state, sizeof(sv->state), "%s",
+	         json_object_object_get_ex(g, "state", &v) ? json_object_get_string(v) : "?");
+	snprintf(sv->msg, sizeof(sv->msg), "%s",
+	         json_object_object_get_ex(g, "message", &v) ? json_object_get_string(v) : "");
+	sv->round = (unsigned)jget_u64(g, "sync_round");
+	sv->done = jget_u64(g, "sync_done");
+	sv->total = jget_u64(g, "sync_total");
+	sv->ram_bytes = jget_u64(g, "sync_bytes_sent");
+	sv->disk_done = jget_u64(g, "sync_disk_done");
+	sv->disk_total = jget_u64(g, "sync_disk_total");
+	sv->disk_blocks = jget_u64(g, "sync_disk_blocks");
+	sv->sync_ms = jget_u64(g, "sync_ms");
+	sv->sync_bytes = jget_u64(g, "sync_bytes");
+	sv->precopy_pages = jget_u64(g, "precopy_pages");
 	json_object_put(root);
 	return 0;
+}
+
+static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
+
+/* One progress line: RAM round and pages, disk compared and sent. */
+static void progress_line(const char *guest, const struct sync_view *sv, bool tty)
+{
+	unsigned pct = sv->total ? (unsigned)(sv->done * 100 / sv->total) : 0, bar = pct / 5;
+
+	printf("%ssyncing %s: RAM round %u [%.*s%*s] %3u%% of %" PRIu64 " pages",
+	       tty ? "\r\033[K" : "", guest, sv->round, (int)bar, "####################",
+	       (int)(20 - bar), "", pct, sv->total);
+	if (sv->disk_total)
+		printf(" | disk %.0f/%.0f MiB compared, %" PRIu64 " blocks sent", mib(sv->disk_done),
+		       mib(sv->disk_total), sv->disk_blocks);
+	printf("%s", tty ? "" : "\n");
+	fflush(stdout);
+}
+
+/* Not a tty (logs): a line only when the RAM round changes or the disk
+ * advanced by a quarter — never carriage returns. */
+static bool worth_a_line(const struct sync_view *sv, const struct sync_view *last)
+{
+	if (sv->round != last->round)
+		return true;
+	return sv->disk_total && sv->disk_done * 4 / sv->disk_total !=
+	       last->disk_done * 4 / (last->disk_total ? last->disk_total : sv->disk_total);
 }
 
 /* After protect was accepted: draw progress until protected or failed. */
 static int wait_protected(const struct opts *o, const char *guest)
 {
-	char state[32], msg[512];
-	uint64_t done, total;
-	unsigned round;
-	struct timespec d = { 0, 100000000 };
-	bool tty = isatty(STDOUT_FILENO);
+	struct sync_view sv, last = { .round = 0 };
+	struct timespec d = { 0, 50000000 };
+	bool tty = isatty(STDOUT_FILENO), drawn = false;
 
-	for (unsigned i = 0; i < o->wait_s * 10; i++) {
-		if (poll_state(o, guest, state, sizeof(state), &done, &total, &round, msg, sizeof(msg)) < 0)
+	for (unsigned i = 0; i < o->wait_s * 20; i++) {
+		if (poll_state(o, guest, &sv) < 0)
 			return 1;
-		if (strcmp(state, "protected") == 0) {
-			printf("%s%s: protected\n", tty ? "\r\033[K" : "", guest);
+		if (strcmp(sv.state, "protected") == 0) {
+			if (drawn && tty)
+				printf("\r\033[K");
+			printf("%s: protected: synchronised in %.2f s, %u RAM rounds (%" PRIu64
+			       " pages), %.1f MiB sent", guest, (double)sv.sync_ms / 1000.0, sv.round,
+			       sv.precopy_pages, mib(sv.sync_bytes));
+			if (sv.disk_total)
+				printf(", disk %.0f MiB compared, %" PRIu64 " blocks sent",
+				       mib(sv.disk_total), sv.disk_blocks);
+			printf("\n");
 			return 0;
 		}
-		if (strcmp(state, "syncing") != 0 && strcmp(state, "idle") != 0) {
-			printf("%s%s: %s: %s\n", tty ? "\r\033[K" : "", guest, state, msg);
+		if (strcmp(sv.state, "syncing") != 0 && strcmp(sv.state, "idle") != 0) {
+			printf("%s%s: %s: %s\n", drawn && tty ? "\r\033[K" : "", guest, sv.state, sv.msg);
 			return 1;
 		}
-		if (total) {
-			unsigned pct = (unsigned)(done * 100 / total), bar = pct / 4;
-			printf("%ssyncing %s round %u [%.*s%*s] %3u%%%s", tty ? "\r" : "", guest, round,
-			       (int)bar, "#########################", (int)(25 - bar), "", pct,
-			       tty ? "" : "\n");
-			fflush(stdout);
+		if (sv.total && (tty || worth_a_line(&sv, &last))) {
+			progress_line(guest, &sv, tty);
+			drawn = true;
+			last = sv;
 		}
 		nanosleep(&d, NULL);
 	}
@@ -236,7 +297,8 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "json", no_argument, NULL, 'j' }, { "peer", required_argument, NULL, 'p' },
 		{ "unsafe", required_argument, NULL, 'u' }, { "socket", required_argument, NULL, 's' },
-		{ "wait", required_argument, NULL, 'w' }, { NULL, 0, NULL, 0 },
+		{ "wait", required_argument, NULL, 'w' }, { "force", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .sock = REMUSD_DEFAULT_CTL, .wait_s = 120 };
 	const char *cmd, *guest;
@@ -254,6 +316,8 @@ int main(int argc, char **argv)
 			o.sock = optarg;
 		else if (ch == 'w')
 			o.wait_s = (unsigned)atoi(optarg);
+		else if (ch == 'f')
+			o.force = true;
 		else
 			usage();
 	}
@@ -277,6 +341,18 @@ int main(int argc, char **argv)
 		return cmd_simple(&o, CTL_PROTECT, guest);
 	if (strcmp(cmd, "unprotect") == 0)
 		return cmd_simple(&o, CTL_UNPROTECT, guest);
+	if (strcmp(cmd, "destroy") == 0)
+		return cmd_simple(&o, CTL_DESTROY, guest);
+	if (strcmp(cmd, "resume") == 0) {
+		/* two copies would run if the backup runs the guest too */
+		if (!o.force) {
+			fprintf(stderr, "remusctl: resume %s needs --force: first make sure the "
+			        "backup does not run it (remusctl status %s on the backup)\n",
+			        guest, guest);
+			return 1;
+		}
+		return cmd_simple(&o, CTL_RESUME, guest);
+	}
 	o.timeout_ms = HANDOVER_TIMEOUT_MS;
 	if (strcmp(cmd, "failover") == 0)
 		return cmd_simple(&o, CTL_FAILOVER, guest);

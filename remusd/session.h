@@ -32,6 +32,9 @@ enum remusd_state {
 	RS_ACTIVE,          /* backup: failed over, guest running here */
 	RS_FAILED,          /* backup: failover impossible (reason in error) */
 	RS_EVACUATED,       /* primary: handed over to the backup, copy destroyed */
+	RS_IN_DOUBT,        /* primary: hand-over unconfirmed after the final
+	                     * checkpoint; guest paused until the operator
+	                     * resolves (resume --force here, or destroy) */
 };
 
 struct remusd_session {
@@ -48,13 +51,15 @@ struct remusd_session {
 	struct ckpt_stream_receiver *srcv;
 	pthread_t th;
 	bool th_running;
+	bool th_done;                          /* backup: receiver ended, no guest runs here (atomic) */
 	bool evacuating;                       /* engine stop means: hand over */
 	int stop_pipe[2];                      /* main -> engine thread */
+	struct ckpt_fault fault;               /* test hold points (remusd/hold.h) */
 	char peer[REMUSD_HOST_MAX + 8];
 	/* guest NIC output (primary): straight to the TAP, or through netbuf
 	 * while protected; net_lock guards the switch */
 	pthread_mutex_t net_lock;
-	int tap_tx_fd;
+	bool nic_tx;                           /* frames go out by hv->net_transmit */
 	struct netbuf nb;
 	bool nb_open;
 	/* disk replication (builtin): the handle, the guest's I/O adapter and
@@ -94,6 +99,10 @@ int remusd_session_unprotect(struct remusd_session *s, struct remus_err *err);
  * primary): 0 once the backup confirmed and our copy is destroyed; else
  * the guest runs here (unprotected) and err says why. */
 int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err);
+/* An evacuation left in doubt (state in-doubt, guest paused): the operator
+ * checked the backup.  resume_here: it does not run the guest, run it here
+ * (unprotected); else destroy our copy (state evacuated). */
+int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct remus_err *err);
 /* Backup side: take over an accepted, handshaken connection. */
 int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
                            struct remus_err *err);

@@ -234,6 +234,8 @@ static void *stream_backup_main(void *arg)
 			remusd_session_set_state(s, RS_UNPROTECTED, "primary ended protection");
 		else
 			remusd_session_set_state(s, RS_FAILED, err.msg);
+		/* no guest runs here: a new run may take the session */
+		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
 		return NULL;
 	}
 	log_info("guest %s: failing over: %s", s->name, rc == CKPT_ESTOPPED ? "failover on command" :
@@ -241,6 +243,7 @@ static void *stream_backup_main(void *arg)
 	if (stream_finish_replica(s, g, &err) < 0 || s->hv->start(g, &err) < 0) {
 		s->hv->destroy(g);
 		remusd_session_set_state(s, RS_FAILED, err.msg);
+		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
 		return NULL;
 	}
 	g = stream_adopt_replica(s, g);
@@ -276,6 +279,7 @@ int remusd_session_stream_receive(struct remusd_session *s, struct remus_err *er
 	if (e < 0)
 		return e;
 	remusd_session_set_state(s, RS_RECEIVING, "");
+	s->th_done = false;
 	if ((e = pthread_create(&s->th, NULL, stream_backup_main, s)) != 0)
 		return remus_err_sys(err, e, "receive %s: thread", s->name);
 	s->th_running = true;

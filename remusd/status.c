@@ -23,10 +23,13 @@ static void put_stats(struct json_object *o, const struct ckpt_stats *st)
 	put_u64(o, "last_dirty", st->last_dirty);
 	put_u64(o, "precopy_rounds", st->precopy_rounds);
 	put_u64(o, "precopy_pages", st->precopy_pages);
+	put_u64(o, "precopy_skipped", st->precopy_skipped);
 	put_u64(o, "last_pause_us", st->last_pause_us);
 	put_u64(o, "max_pause_us", st->max_pause_us);
 	put_u64(o, "avg_pause_us", st->checkpoints ? st->total_pause_us / st->checkpoints : 0);
 	put_u64(o, "uptime_ms", rnet_now_ms() - st->started_ms);
+	put_u64(o, "sync_ms", st->sync_ms);
+	put_u64(o, "sync_bytes", st->sync_bytes);
 }
 
 struct json_object *remusd_session_json(struct remusd_session *s)
@@ -64,6 +67,10 @@ struct json_object *remusd_session_json(struct remusd_session *s)
 	put_u64(o, "sync_round", s->progress.round);
 	put_u64(o, "sync_done", s->progress.pages_sent);
 	put_u64(o, "sync_total", s->progress.pages_total);
+	put_u64(o, "sync_bytes_sent", s->progress.bytes_sent);
+	put_u64(o, "sync_disk_done", s->progress.disk_done_bytes);
+	put_u64(o, "sync_disk_total", s->progress.disk_total_bytes);
+	put_u64(o, "sync_disk_blocks", s->progress.disk_blocks_sent);
 	if (s->guest) {
 		static const char *const gs[] = { "created", "running", "paused", "crashed", "exited" };
 		struct hv_info in;
@@ -84,6 +91,7 @@ struct json_object *remusd_session_json(struct remusd_session *s)
 		put_u64(d, "epochs_committed", dc.epochs_committed);
 		put_u64(d, "committed_epoch", dc.committed_epoch);
 		put_u64(d, "resync_blocks_sent", dc.resync_blocks_sent);
+		put_u64(d, "resync_bytes_sent", dc.resync_bytes_sent);
 		json_object_object_add(d, "consistent", json_object_new_boolean(dc.consistent));
 		json_object_object_add(o, "disk", d);
 	}

@@ -2,9 +2,12 @@
  * lib/ckpt — the checkpoint engine.
  *
  * Disk: with a diskrep handle, its frames travel on the same link
- * (RNET_MSG_DISK, before checkpoint N's records); the initial sync first
- * resynchronises the disk (guest paused), the backup commits disk epoch N
- * before applying memory N, and discards uncommitted writes at failover.
+ * (RNET_MSG_DISK, before checkpoint N's records); the initial sync
+ * resynchronises the disk on a helper thread while the guest runs and RAM
+ * is pre-copied (writes meanwhile are disk epoch 1), the backup commits
+ * disk epoch N before applying memory N, and discards uncommitted writes
+ * at failover.  Each protection run numbers its epochs from 1 (engine and
+ * diskrep alike: diskrep's restart op).
  *
  * Sender (primary): runs a protected guest in epochs, exactly as
  * docs/architecture (the epoch, step by step) describes: close the netbuf
@@ -60,6 +63,7 @@ enum ckpt_error {
 	CKPT_EGUEST   = -8004,  /* the guest crashed or exited */
 	CKPT_ENOREPLICA = -8005,/* failover asked before any checkpoint applied */
 	CKPT_ECONFIG  = -8006,  /* bad engine configuration (which field) */
+	CKPT_EINDOUBT = -8007,  /* hand-over: the backup may run the guest, unconfirmed */
 };
 
 /* BYE reasons (u32) on the replication link. */
@@ -78,11 +82,15 @@ struct ckpt_fault {
 	int (*hit)(void *arg, const char *point, uint64_t epoch);
 };
 
-/* Initial synchronisation progress (pre-copy rounds). */
+/* Initial synchronisation progress: pre-copy rounds of RAM and, in
+ * parallel, the disk resync (reported from either thread). */
 struct ckpt_progress {
 	unsigned round;
 	uint64_t pages_sent, pages_total;   /* this round */
-	uint64_t bytes_sent;                /* all rounds so far */
+	uint64_t bytes_sent;                /* on the wire, all rounds so far */
+	uint64_t disk_done_bytes, disk_total_bytes;  /* blocks compared */
+	uint64_t disk_blocks_sent;          /* blocks that differed */
+	bool disk_done;
 };
 typedef void (*ckpt_progress_fn)(void *arg, const struct ckpt_progress *p);
 
@@ -96,9 +104,12 @@ struct ckpt_stats {
 	uint64_t bytes;               /* stream bytes sent / received */
 	uint64_t wire_bytes;          /* sender: queued after delta compression */
 	uint64_t precopy_rounds, precopy_pages;
+	uint64_t precopy_skipped;     /* sender: round-1 pages the backup's replica held */
 	uint64_t last_pause_us, max_pause_us, total_pause_us;
 	uint64_t last_dirty;          /* pages in the last checkpoint */
 	uint64_t started_ms, last_ckpt_ms;
+	uint64_t sync_ms;             /* sender: start of sync -> checkpoint 1 acked */
+	uint64_t sync_bytes;          /* sender: stream bytes queued by then (wire) */
 };
 
 /* ---- sender ------------------------------------------------------------ */
@@ -140,9 +151,14 @@ int  ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
  * perform: pause the guest, take the final checkpoint, wait for its ACK
  * (netbuf releases that epoch); finish: BYE(HANDOVER), then wait up to
  * confirm_ms for the backup's BYE(RUNNING).  0: confirmed, the guest is
- * left paused for the caller to destroy (never resume it).  <0: cancelled
- * before any confirmation, the guest runs here again (held output
- * released, unprotected) and err says which phase failed. */
+ * left paused for the caller to destroy (never resume it).  CKPT_EINDOUBT:
+ * the final checkpoint was acknowledged (the backup may run the guest) but
+ * no confirmation came (link lost, no answer in time): the guest stays
+ * paused, output after the final checkpoint held, for the operator to
+ * resolve.  Other <0: cancelled (failure before the final ACK, or the
+ * backup's BYE(REFUSED)), the guest runs here again (held output released,
+ * unprotected) and err says which phase failed.  Fault point
+ * "final-acked" (test builds): right after the final ACK. */
 int  ckpt_sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remus_err *err);
 /* Snapshot of the counters (safe from another thread). */
 void ckpt_sender_stats(struct ckpt_sender *s, struct ckpt_stats *out);
@@ -174,7 +190,15 @@ struct ckpt_receiver;
 int  ckpt_receiver_new(const struct ckpt_receiver_cfg *cfg, struct ckpt_receiver **out,
                        struct remus_err *err);
 void ckpt_receiver_free(struct ckpt_receiver *r);
-/* Receive, stage, apply and acknowledge checkpoints until the stream stops.
+/* A new run (a new link) on the same replica: the replica RAM is kept and
+ * its page hashes are offered to the primary when run starts, so that the
+ * first pre-copy round sends only what differs; everything else starts
+ * over (no failover until checkpoint 1 of the new run is applied). */
+int  ckpt_receiver_restart(struct ckpt_receiver *r, const struct ckpt_receiver_cfg *cfg,
+                           struct remus_err *err);
+/* Offer the replica's page hashes (see ckpt_receiver_restart; an empty
+ * offer without a replica), then receive, stage, apply and acknowledge
+ * checkpoints until the stream stops.
  * Returns 0 on a clean end of stream, CKPT_HANDOVER when the primary
  * handed the guest over (fail over, then ckpt_receiver_confirm), CKPT_ESTOPPED when stop_fd became
  * readable, CKPT_EPEER / CKPT_ESTREAM when the primary was lost or sent bad

@@ -1,12 +1,21 @@
 /*
  * Planned hand-over of a protected guest to its backup (evacuation), in
  * three phases like libvirt's migration protocol — prepare, perform,
- * finish — with confirm/cancel: until the backup confirms that the guest
- * runs there, any failure resumes the guest here; after it, never.
+ * finish — with confirm/cancel, so that exactly one copy runs:
+ *  - until the final checkpoint N is acknowledged, the backup holds only
+ *    what it holds during protection; a failure cancels and the guest
+ *    resumes here (as after any backup loss while protected);
+ *  - once ACK(N) arrived the backup can run the guest from N — it fails
+ *    over by itself if it loses the link, and BYE(HANDOVER) tells it to —
+ *    so only an explicit BYE(REFUSED) cancels; a lost link or a missing
+ *    answer leaves the guest paused here, *in doubt* (CKPT_EINDOUBT), for
+ *    the operator to resolve after looking at the backup;
+ *  - BYE(RUNNING) confirms: the caller destroys the paused copy.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdio.h>
 
 #include "ckpt/sender_impl.h"
 #include "netbuf/netbuf.h"
@@ -27,8 +36,23 @@ static int cancel(struct ckpt_sender *s, int rc, const char *phase, struct remus
 	return rc < 0 ? rc : CKPT_EPEER;
 }
 
-/* Wait for the backup's answer to BYE(HANDOVER).  Heartbeats are not
- * judged here: the backup is busy restoring, not sending them. */
+/* In doubt: the backup may run the guest from checkpoint N, so nothing is
+ * resumed nor released here (the guest stays paused, its output after N
+ * held); err says why and what to look at. */
+static int in_doubt(struct ckpt_sender *s, struct remus_err *err)
+{
+	char why[REMUS_ERR_MSG_MAX];
+
+	snprintf(why, sizeof(why), "%s", err->msg);
+	return remus_err_set(err, CKPT_EINDOUBT, "evacuation in doubt after final checkpoint %"
+	                     PRIu64 " (%.250s): the backup may run the guest; guest paused here",
+	                     s->epoch, why);
+}
+
+/* Wait for the backup's answer to BYE(HANDOVER): 0 on BYE(RUNNING),
+ * 1 on BYE(REFUSED) (err says so), <0 when no answer came (link lost,
+ * timeout).  Heartbeats are not judged here: the backup is busy
+ * restoring, not sending them. */
 static int wait_confirm(struct ckpt_sender *s, uint32_t confirm_ms, struct remus_err *err)
 {
 	struct rnet_conn *c = s->cfg.conn;
@@ -51,15 +75,20 @@ static int wait_confirm(struct ckpt_sender *s, uint32_t confirm_ms, struct remus
 			continue;
 		int frc = rnet_conn_feed(c, rnet_now_ms(), err);
 		while ((rc = rnet_conn_next(c, &m, err)) == 1)
-			if (m.type == RNET_MSG_BYE)
-				return m.u64 == CKPT_BYE_RUNNING ? 0 :
-				       remus_err_set(err, CKPT_EPEER, "backup refused to take over "
-				                     "(reason %" PRIu64 ")", m.u64);
+			if (m.type == RNET_MSG_BYE) {
+				if (m.u64 == CKPT_BYE_RUNNING)
+					return 0;
+				remus_err_set(err, CKPT_EPEER, "backup refused to take over (reason %"
+				              PRIu64 ")", m.u64);
+				return m.u64 == CKPT_BYE_REFUSED ? 1 : CKPT_EPEER;
+			}
 		if (rc < 0 && rc != RNET_ECLOSED)
 			return rc;
-		if (frc < 0 || rc == RNET_ECLOSED)
-			return remus_err_set(err, CKPT_EPEER, "backup lost before confirming: %.300s",
-			                     err->msg);
+		if (frc < 0 || rc == RNET_ECLOSED) {
+			char why[300];   /* err->msg is rewritten below */
+			snprintf(why, sizeof(why), "%.290s", err->msg[0] ? err->msg : "connection closed");
+			return remus_err_set(err, CKPT_EPEER, "backup lost before confirming: %s", why);
+		}
 	}
 }
 
@@ -80,9 +109,14 @@ int ckpt_sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remu
 	if ((rc = cks_take_checkpoint(s, err)) || (rc = cks_drain(s, err)) ||
 	    (rc = cks_wait_ack(s, s->epoch, s->ack_timeout_ms, err)))
 		return cancel(s, rc, "perform", err);
+	/* the backup holds N: from here on it may run the guest */
+	if ((rc = cks_fault(s, "final-acked", s->epoch, err)) < 0)
+		return rc;
 	/* finish: the backup restores checkpoint N and confirms */
-	if ((rc = rnet_conn_send_bye(s->cfg.conn, CKPT_BYE_HANDOVER, err)) < 0 ||
-	    (rc = wait_confirm(s, confirm_ms, err)) < 0)
-		return cancel(s, rc, "finish", err);
-	return 0;
+	if (rnet_conn_send_bye(s->cfg.conn, CKPT_BYE_HANDOVER, err) < 0)
+		return in_doubt(s, err);
+	rc = wait_confirm(s, confirm_ms, err);
+	if (rc == 1)
+		return cancel(s, CKPT_EPEER, "finish", err);
+	return rc < 0 ? in_doubt(s, err) : 0;
 }

@@ -2,7 +2,7 @@
 # failover).  Also registers remusd/remusctl and the engine's tests.
 LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/disk.c \
 	lib/ckpt/stream_link.c lib/ckpt/stream_sender.c lib/ckpt/stream_receiver.c \
-	lib/ckpt/delta.c lib/ckpt/handover.c
+	lib/ckpt/delta.c lib/ckpt/handover.c lib/ckpt/pagehash.c
 
 UNIT_TESTS += test_ckpt test_stream_link
 # driver-owned loops with the Xen driver over the fake Xen (lib/hv/xen/module.mk)
@@ -13,14 +13,18 @@ test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pv
 
 # remusd (the daemon) and remusctl (the CLI).
 PROGRAMS += remusd remusctl
-remusd_SRCS = remusd/main.c remusd/session.c remusd/session_stream.c remusd/status.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
+remusd_SRCS = remusd/main.c remusd/session.c remusd/session_primary.c remusd/session_backup.c \
+	remusd/session_stream.c remusd/status.c remusd/hold.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
 remusd_LDLIBS := -lsystemd
 remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)
 
 # End to end: two daemons in namespaces, failover of the counter guest;
 # the demo scenario (kvstore, SIGKILL mid-load, no acknowledged write lost).
 INTEG_TESTS += tests/integration/remusd_failover.sh tests/integration/remusd_refuse.sh \
-	tests/integration/remusd_backup_loss.sh tests/integration/remusd_evacuate.sh \
+	tests/integration/remusd_backup_loss.sh tests/integration/remusd_reprotect.sh \
+	tests/integration/remusd_resync_ram.sh tests/integration/remusd_two_replicas.sh \
+	tests/integration/remusd_evacuate.sh tests/integration/remusd_in_doubt.sh \
+	tests/integration/remusd_handshake.sh \
 	tests/integration/demo.sh
 
 # Fault trials: kill the primary at random moments (50 in check, 500 in soak).
@@ -44,3 +48,8 @@ FUZZ_TARGETS += ckpt_recv
 ckpt_recv_SRCS := tests/fuzz/ckpt_recv.c
 ckpt_recv_SMOKE := 15
 ckpt_recv_CORPUS := tests/fuzz/corpus/ckpt_recv
+
+FUZZ_TARGETS += ckpt_pagehash
+ckpt_pagehash_SRCS := tests/fuzz/ckpt_pagehash.c
+ckpt_pagehash_SMOKE := 10
+ckpt_pagehash_CORPUS := tests/fuzz/corpus/ckpt_pagehash

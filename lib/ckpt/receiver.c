@@ -16,6 +16,7 @@
 #include "ckpt/ckpt.h"
 #include "ckpt/delta_impl.h"
 #include "ckpt/disk_impl.h"
+#include "ckpt/pagehash_impl.h"
 #include "diskrep/diskrep.h"
 #include "stream/stream.h"
 
@@ -28,7 +29,8 @@ struct ckpt_receiver {
 	int ram_fd;
 	uint8_t *ram;                 /* the replica's RAM, live memfd */
 	struct hv_blob hvm, emu;      /* of the last applied checkpoint */
-	uint64_t applied;             /* last applied checkpoint */
+	uint64_t applied;             /* last applied checkpoint (this run) */
+	bool has_replica;             /* ram holds a whole checkpoint of an earlier run */
 	uint64_t stop_us;             /* when the stream stopped */
 	uint32_t bye_reason;          /* of the primary's BYE (enum ckpt_bye) */
 	struct stream_asm as;
@@ -90,6 +92,88 @@ void ckpt_receiver_free(struct ckpt_receiver *r)
 	ckdx_rx_free(&r->dx);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
+}
+
+int ckpt_receiver_restart(struct ckpt_receiver *r, const struct ckpt_receiver_cfg *cfg,
+                          struct remus_err *err)
+{
+	struct stream_asm_cfg acfg = { .reader = { .start = STREAM_START_LIBXL },
+	                               .max_ckpt_pages = r->nr_pfns * RECV_PRECOPY_PASSES };
+	bool delta = cfg->conn && rnet_conn_compress(cfg->conn) == RNET_COMPRESS_DELTA;
+
+	if (cfg->hv != r->cfg.hv || cfg->ram_bytes != r->cfg.ram_bytes)
+		return remus_err_set(err, CKPT_ECONFIG, "receiver restart: the guest's driver or RAM "
+		                     "size changed (%" PRIu64 " -> %" PRIu64 " bytes)",
+		                     r->cfg.ram_bytes, cfg->ram_bytes);
+	ckdx_rx_free(&r->dx);
+	if (delta && ckdx_rx_init(&r->dx, cfg->ram_bytes, err) < 0)
+		return err->code;
+	r->has_replica = r->has_replica || r->applied > 0;
+	r->cfg = *cfg;
+	r->delta = delta;
+	r->applied = 0;
+	r->stop_us = 0;
+	r->bye_reason = 0;
+	r->disk_ready = 0;
+	stream_asm_free(&r->as);
+	stream_asm_init(&r->as, &acfg);
+	ckd_free(&r->dl);
+	ckd_init(&r->dl, cfg->dr ? cfg->disk_fd : -1);
+	pthread_mutex_lock(&r->lock);
+	memset(&r->st, 0, sizeof(r->st));
+	r->st.started_ms = rnet_now_ms();
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+/* Queue one frame of the offer, waiting (bounded) for room. */
+static int offer_send(struct rnet_conn *c, const uint8_t *p, size_t len, struct remus_err *err)
+{
+	uint64_t deadline = rnet_now_ms() + 5000;
+	int rc;
+
+	while ((rc = rnet_conn_send_stream(c, p, len, err)) == RNET_ENOBUFS) {
+		struct pollfd pf = { rnet_conn_fd(c), POLLOUT, 0 };
+		if (rnet_now_ms() >= deadline)
+			return remus_err_set(err, CKPT_EPEER, "page-hash offer: link stays full");
+		if (poll(&pf, 1, 100) < 0 && errno != EINTR)
+			return remus_err_sys(err, errno, "poll");
+		if ((rc = rnet_conn_flush(c, err)) < 0)
+			return rc;
+	}
+	return rc < 0 ? rc : 0;
+}
+
+/* First thing on a new link: the hashes of the replica's pages (or an
+ * empty offer without a replica), so the primary skips what we hold. */
+static int send_offer(struct ckpt_receiver *r, struct remus_err *err)
+{
+	uint64_t *h;
+	uint8_t *buf;
+	int rc = 0;
+
+	if (!r->has_replica) {
+		uint8_t empty[CKPH_HDR_LEN];
+		return offer_send(r->cfg.conn, empty, ckph_encode(empty, 0, NULL, 0, true), err);
+	}
+	h = malloc(CKPH_MAX_COUNT * sizeof(*h));
+	buf = malloc(CKPH_HDR_LEN + 8 * (size_t)CKPH_MAX_COUNT);
+	if (h == NULL || buf == NULL) {
+		free(h);
+		free(buf);
+		return remus_err_sys(err, ENOMEM, "page-hash offer");
+	}
+	for (uint64_t first = 0; first < r->nr_pfns && rc == 0; first += CKPH_MAX_COUNT) {
+		uint32_t n = r->nr_pfns - first < CKPH_MAX_COUNT ? (uint32_t)(r->nr_pfns - first)
+		                                                 : CKPH_MAX_COUNT;
+		for (uint32_t i = 0; i < n; i++)
+			h[i] = ckph_page_hash(r->ram + (first + i) * STREAM_PAGE_SIZE);
+		rc = offer_send(r->cfg.conn, buf, ckph_encode(buf, first, h, n,
+		                                              first + n == r->nr_pfns), err);
+	}
+	free(h);
+	free(buf);
+	return rc;
 }
 
 void ckpt_receiver_stats(struct ckpt_receiver *r, struct ckpt_stats *out)
@@ -270,6 +354,8 @@ int ckpt_receiver_run(struct ckpt_receiver *r, int stop_fd, struct remus_err *er
 
 	if (c == NULL)
 		return remus_err_set(err, CKPT_ECONFIG, "receiver: run needs a link");
+	if ((rc = send_offer(r, err)) < 0)
+		return stream_lost(r, rc, err);
 
 	for (;;) {
 		struct pollfd p[3] = {

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ckpt/sender_impl.h"
 #include <pthread.h>
-#include <unistd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include "ckpt/sender_impl.h"
 #include "diskrep/diskrep.h"
 #include "netbuf/netbuf.h"
 #include "util/checked.h"
@@ -155,15 +155,38 @@ int cks_take_checkpoint(struct ckpt_sender *s, struct remus_err *err)
 	return cks_fault(s, "sent", n, err);
 }
 
-/* One pre-copy pass over pfns[0..n): short pauses of at most one batch
- * each, the guest runs in between. */
-static int precopy_pass(struct ckpt_sender *s, const uint64_t *pfns, size_t n,
-                        struct ckpt_progress *pr, struct remus_err *err)
+/* Round 1 over a backup that holds a replica: keep only the copied pages
+ * whose hash differs from the one it offered (compacted in s->pages, their
+ * pfns in keep[]); returns how many are kept. */
+static size_t drop_known(struct ckpt_sender *s, const uint64_t *pfns, size_t n, uint64_t *keep)
 {
+	size_t j = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		const uint8_t *pg = s->pages + k * STREAM_PAGE_SIZE;
+		if (ckph_page_hash(pg) == s->offer.hash[pfns[k]])
+			continue;
+		if (j != k)
+			memcpy(s->pages + j * STREAM_PAGE_SIZE, pg, STREAM_PAGE_SIZE);
+		keep[j++] = pfns[k];
+	}
+	return j;
+}
+
+/* One pre-copy pass over pfns[0..n): short pauses of at most one batch
+ * each, the guest runs in between.  With `known`, pages the backup's
+ * replica already holds (same hash) are not sent. */
+static int precopy_pass(struct ckpt_sender *s, const uint64_t *pfns, size_t n, bool known,
+                        struct remus_err *err)
+{
+	uint64_t keep[STREAM_DEFAULT_MAX_PAGES];
+	uint64_t sent = 0;
 	int rc;
 
-	pr->pages_total = n;
-	pr->pages_sent = 0;
+	cks_lock(s);
+	s->prog.pages_total = n;
+	s->prog.pages_sent = 0;
+	cks_unlock(s);
 	for (size_t i = 0; i < n; i += STREAM_DEFAULT_MAX_PAGES) {
 		size_t cnt = n - i < STREAM_DEFAULT_MAX_PAGES ? n - i : STREAM_DEFAULT_MAX_PAGES;
 		if ((rc = s->cfg.hv->suspend(s->cfg.guest, err)) < 0)
@@ -171,15 +194,27 @@ static int precopy_pass(struct ckpt_sender *s, const uint64_t *pfns, size_t n,
 		rc = copy_paused(s, pfns + i, cnt, err);
 		if (s->cfg.hv->resume(s->cfg.guest, rc ? &(struct remus_err){ 0 } : err) < 0 && !rc)
 			return remus_err_wrap(err, "pre-copy resume");
-		if (rc || (rc = put_pages(s, pfns + i, cnt, err)) || (rc = cks_send_out(s, err)))
+		if (rc)
 			return rc;
-		pr->pages_sent += cnt;
-		pr->bytes_sent += cnt * STREAM_PAGE_SIZE;
-		if (s->cfg.progress)
-			s->cfg.progress(s->cfg.progress_arg, pr);
+		if (known) {
+			size_t kept = drop_known(s, pfns + i, cnt, keep);
+			rc = put_pages(s, keep, kept, err);
+			sent += kept;
+		} else {
+			rc = put_pages(s, pfns + i, cnt, err);
+			sent += cnt;
+		}
+		if (rc || (rc = cks_send_out(s, err)))
+			return rc;
+		cks_lock(s);
+		s->prog.pages_sent += cnt;
+		s->prog.bytes_sent = s->st.wire_bytes;
+		cks_unlock(s);
+		cks_report(s);
 	}
 	cks_lock(s);
-	s->st.precopy_pages += n;
+	s->st.precopy_pages += sent;
+	s->st.precopy_skipped += n - sent;
 	cks_unlock(s);
 	return 0;
 }
@@ -197,11 +232,48 @@ static int read_dirty(struct ckpt_sender *s, struct remus_err *err)
 	return rc < 0 ? rc : 0;
 }
 
+/* Start RAM round `round` (progress). */
+static void begin_round(struct ckpt_sender *s, unsigned round)
+{
+	cks_lock(s);
+	s->prog.round = round;
+	s->st.precopy_rounds = round;
+	cks_unlock(s);
+}
+
+/* One more round: the pages dirtied since the last one. */
+static int precopy_round(struct ckpt_sender *s, struct remus_err *err)
+{
+	int rc;
+
+	if ((rc = read_dirty(s, err)))
+		return rc;
+	begin_round(s, s->prog.round + 1);
+	/* the pages just read must go out: the log is clear now */
+	return precopy_pass(s, s->dirty.pfns, s->dirty.count, false, err);
+}
+
+/* The backup's page-hash offer comes first on a new link (bounded wait). */
+static int wait_offer(struct ckpt_sender *s, struct remus_err *err)
+{
+	uint64_t deadline = rnet_now_ms() + CKPT_FIRST_ACK_MS;
+	int rc;
+
+	while (!s->offer.done) {
+		uint64_t now = rnet_now_ms();
+		if (now >= deadline)
+			return remus_err_set(err, CKPT_EPEER, "no page-hash offer from the backup within "
+			                     "%u ms", CKPT_FIRST_ACK_MS);
+		if ((rc = cks_pump(s, -1, (int)(deadline - now), err)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* Stream headers, then rounds of live pre-copy (all RAM, then what the
  * guest dirtied meanwhile) until few pages change or the round limit. */
 static int precopy(struct ckpt_sender *s, struct remus_err *err)
 {
-	struct ckpt_progress pr = { 0 };
 	uint64_t *all;
 	int rc;
 
@@ -211,86 +283,130 @@ static int precopy(struct ckpt_sender *s, struct remus_err *err)
 	                                         : STREAM_DOM_X86_HVM, 4, 17)) < 0 ||
 	    (rc = stream_put_static_data_end(&s->out)) < 0)
 		return remus_err_set(err, rc, "stream headers: %s", stream_strerror(rc));
-	if ((rc = cks_send_out(s, err)) || (rc = read_dirty(s, err)))
+	if ((rc = cks_send_out(s, err)) || (rc = wait_offer(s, err)) || (rc = read_dirty(s, err)))
 		return rc;
 	if ((all = malloc(s->info.nr_pfns * sizeof(*all))) == NULL)
 		return remus_err_sys(err, ENOMEM, "pfn list of %" PRIu64 " pages", s->info.nr_pfns);
 	for (uint64_t i = 0; i < s->info.nr_pfns; i++)
 		all[i] = i;
-	pr.round = 1;
-	rc = precopy_pass(s, all, s->info.nr_pfns, &pr, err);
+	begin_round(s, 1);
+	rc = precopy_pass(s, all, s->info.nr_pfns, s->offer.have, err);
 	free(all);
-	while (rc == 0 && pr.round < s->max_rounds) {
-		if ((rc = read_dirty(s, err)))
+	while (rc == 0 && s->prog.round < s->max_rounds)
+		if ((rc = precopy_round(s, err)) || s->dirty.count <= s->stop_pages)
 			break;
-		pr.round++;
-		/* the pages just read must go out: the log is clear now */
-		if ((rc = precopy_pass(s, s->dirty.pfns, s->dirty.count, &pr, err)) ||
-		    s->dirty.count <= s->stop_pages)
-			break;
-	}
-	cks_lock(s);
-	s->st.precopy_rounds = pr.round;
-	cks_unlock(s);
 	return rc;
 }
 
-struct resync_job {
-	struct ckpt_sender *s;
-	int rc;
-	int done;
-	struct remus_err err;
-};
+/* Hand the progress so far to the caller's callback (from the engine or
+ * the disk resync thread; prog_lock keeps the snapshots in order). */
+void cks_report(struct ckpt_sender *s)
+{
+	struct ckpt_progress p;
+
+	if (s->cfg.progress == NULL)
+		return;
+	pthread_mutex_lock(&s->prog_lock);
+	cks_lock(s);
+	p = s->prog;
+	cks_unlock(s);
+	s->cfg.progress(s->cfg.progress_arg, &p);
+	pthread_mutex_unlock(&s->prog_lock);
+}
+
+/* diskrep's resync progress (resync thread). */
+static void on_disk_progress(void *arg, const struct diskrep_progress *dp)
+{
+	struct ckpt_sender *s = arg;
+
+	cks_lock(s);
+	s->prog.disk_done_bytes = dp->done_bytes;
+	s->prog.disk_total_bytes = dp->total_bytes;
+	s->prog.disk_blocks_sent = dp->blocks_sent;
+	cks_unlock(s);
+	cks_report(s);
+}
 
 /* Helper thread: diskrep's blocking resync over the disk channel. */
 static void *resync_main(void *arg)
 {
-	struct resync_job *j = arg;
+	struct ckpt_sender *s = arg;
+	struct resync_job *j = &s->rs;
 
-	j->rc = j->s->cfg.dr->resync(j->s->cfg.disk, DISKREP_RESYNC_FULL, NULL, NULL, &j->err);
+	j->rc = s->cfg.dr->resync(s->cfg.disk, DISKREP_RESYNC_FULL, on_disk_progress, s, &j->err);
 	__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
-/* Bring the backup's disk to ours (full compare by block hashes) while the
- * guest is paused, so no guest write races the resync; the engine thread
- * carries the channel both ways meanwhile. */
-static int disk_resync(struct ckpt_sender *s, struct remus_err *err)
+/* Start bringing the backup's disk to ours (full compare by block hashes)
+ * on a helper thread while the guest runs: a new run restarts diskrep's
+ * numbering at 0 like ours, and the guest's writes from the resync's start
+ * on travel as disk epoch 1, applied on the backup with checkpoint 1. */
+static int disk_resync_start(struct ckpt_sender *s, struct remus_err *err)
 {
-	struct resync_job j = { .s = s };
-	pthread_t th;
-	int rc, prc = 0;
+	int rc;
 
-	if ((rc = s->cfg.hv->suspend(s->cfg.guest, err)) < 0)
-		return remus_err_wrap(err, "disk resync suspend");
-	if ((rc = pthread_create(&th, NULL, resync_main, &j)) != 0) {
-		s->cfg.hv->resume(s->cfg.guest, &(struct remus_err){ 0 });
+	if (s->cfg.dr->restart && (rc = s->cfg.dr->restart(s->cfg.disk, 0, err)) < 0)
+		return remus_err_wrap(err, "disk: new run");
+	if ((rc = pthread_create(&s->rs.th, NULL, resync_main, s)) != 0)
 		return remus_err_sys(err, rc, "disk resync thread");
-	}
-	while (!__atomic_load_n(&j.done, __ATOMIC_ACQUIRE) && prc >= 0)
-		if ((prc = cks_pump(s, -1, 5, err)) < 0)
-			shutdown(s->dl.fd, SHUT_RDWR);      /* unblock diskrep */
-	pthread_join(th, NULL);
-	rc = s->cfg.hv->resume(s->cfg.guest, prc < 0 || j.rc < 0 ? &(struct remus_err){ 0 } : err);
+	s->rs.running = true;
+	return 0;
+}
+
+/* Wait for the resync while the engine carries the channel both ways; on
+ * an error (ours: prc) diskrep is unblocked by shutting its channel. */
+static int disk_resync_finish(struct ckpt_sender *s, int prc, struct remus_err *err)
+{
+	struct resync_job *j = &s->rs;
+
+	if (!j->running)
+		return prc;
+	while (prc == 0 && !__atomic_load_n(&j->done, __ATOMIC_ACQUIRE))
+		if ((prc = cks_pump(s, -1, 5, err)) > 0)
+			prc = 0;
+	if (prc < 0)
+		shutdown(s->dl.fd, SHUT_RDWR);
+	pthread_join(j->th, NULL);
+	j->running = false;
 	if (prc < 0)
 		return prc;
-	if (j.rc < 0) {
-		*err = j.err;
-		return j.rc;
+	if (j->rc < 0) {
+		*err = j->err;
+		return j->rc;
 	}
-	return rc < 0 ? rc : 0;
+	cks_lock(s);
+	s->prog.disk_done = true;
+	cks_unlock(s);
+	cks_report(s);
+	return 0;
 }
 
 int ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err)
 {
-	int rc;
+	uint64_t t0 = rnet_now_ms();
+	bool caught_up;
+	int rc = 0;
 
 	if (s->epoch != 0)
 		return remus_err_set(err, CKPT_ECONFIG, "sync: already synchronised (epoch %" PRIu64 ")",
 		                     s->epoch);
-	if ((s->cfg.dr && (rc = disk_resync(s, err))) || (rc = precopy(s, err)) ||
-	    (rc = cks_take_checkpoint(s, err)))
+	if (s->cfg.dr && (rc = disk_resync_start(s, err)))
 		return cks_lost(s, rc, err);
-	return cks_wait_ack(s, 1, s->ack_timeout_ms > CKPT_FIRST_ACK_MS ? s->ack_timeout_ms
-	                                                               : CKPT_FIRST_ACK_MS, err);
+	rc = precopy(s, err);
+	/* a disk resync that outlasted pre-copy: one more RAM round after it,
+	 * so that checkpoint 1 (a pause) stays small */
+	caught_up = !s->rs.running || __atomic_load_n(&s->rs.done, __ATOMIC_ACQUIRE);
+	if ((rc = disk_resync_finish(s, rc, err)) == 0 && !caught_up)
+		rc = precopy_round(s, err);
+	if (rc || (rc = cks_take_checkpoint(s, err)))
+		return cks_lost(s, rc, err);
+	if ((rc = cks_wait_ack(s, 1, s->ack_timeout_ms > CKPT_FIRST_ACK_MS ? s->ack_timeout_ms
+	                                                                  : CKPT_FIRST_ACK_MS, err)))
+		return rc;
+	cks_lock(s);
+	s->st.sync_ms = rnet_now_ms() - t0;
+	s->st.sync_bytes = s->st.wire_bytes;
+	cks_unlock(s);
+	return 0;
 }

@@ -8,9 +8,19 @@
 #include "ckpt/ckpt.h"
 #include "ckpt/delta_impl.h"
 #include "ckpt/disk_impl.h"
+#include "ckpt/pagehash_impl.h"
 #include "stream/stream.h"
 
 #define CKPT_MAX_PRECOPY_ROUNDS 8u
+
+/* The disk resync of the initial synchronisation (helper thread). */
+struct resync_job {
+	pthread_t th;
+	bool running;           /* started, not joined */
+	int done;               /* atomic: the thread finished */
+	int rc;
+	struct remus_err err;
+};
 
 struct ckpt_sender {
 	struct ckpt_sender_cfg cfg;
@@ -34,8 +44,13 @@ struct ckpt_sender {
 	bool final;                   /* hand-over: the guest stays paused */
 	uint32_t peer_bye;            /* backup's BYE reason + 1; 0: none */
 	const uint64_t *cur_pfns;     /* pfns of the pages in s->pages being queued */
+	struct ckpt_progress prog;    /* initial sync (guarded by lock) */
+	pthread_mutex_t prog_lock;    /* orders progress reports */
+	struct resync_job rs;
+	struct ckph_offer offer;      /* what the backup's replica RAM holds */
 };
 
+void cks_report(struct ckpt_sender *s);
 int  cks_fault(struct ckpt_sender *s, const char *point, uint64_t epoch, struct remus_err *err);
 int  cks_take_checkpoint(struct ckpt_sender *s, struct remus_err *err);
 int  cks_send_out(struct ckpt_sender *s, struct remus_err *err);

@@ -65,6 +65,8 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 		return err->code;
 	}
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->prog_lock, NULL);
+	s->offer.nr_pfns = s->info.nr_pfns;
 	s->st.started_ms = rnet_now_ms();
 	*out = s;
 	return 0;
@@ -81,7 +83,9 @@ void ckpt_sender_free(struct ckpt_sender *s)
 	free(s->pages);
 	ckd_free(&s->dl);
 	ckdx_free(&s->dx);
+	ckph_free(&s->offer);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->prog_lock);
 	free(s);
 }
 
@@ -122,6 +126,9 @@ static int drain_msgs(struct ckpt_sender *s, struct remus_err *err)
 	while ((rc = rnet_conn_next(s->cfg.conn, &m, err)) == 1) {
 		if (m.type == RNET_MSG_ACK) {
 			if ((rc = handle_ack(s, m.u64, err)))
+				return rc;
+		} else if (m.type == RNET_MSG_STREAM) {
+			if ((rc = ckph_take(&s->offer, m.body, m.len, err)) < 0)
 				return rc;
 		} else if (m.type == RNET_MSG_DISK && s->dl.fd >= 0) {
 			if ((rc = ckd_write_in(&s->dl, m.body, m.len, err)) < 0)

@@ -13,7 +13,8 @@
  *    `restore_stream`; the step ops it cannot offer are NULL.
  * The engine asks the ops table which ops exist, never "which driver".
  *
- * Threading: all ops of one guest are called from one engine thread.
+ * Threading: all ops of one guest are called from one engine thread,
+ * except net_transmit (any thread, see there).
  * A driver may run internal threads (pvm's monitor thread owns ptrace).
  * Errors: 0 or negative (-errno or HV_E*), message in `err`.
  */
@@ -174,6 +175,17 @@ struct hv_ops {
 	                struct remus_err *err);
 	/* Ask the guest to announce itself on the network (gratuitous ARP). */
 	int  (*announce)(struct hv_guest *g, struct remus_err *err);
+
+	/* Put one Ethernet frame on the guest NIC's backend as if the guest had
+	 * sent it, bypassing hv_net_hook (which is what handed the frame out):
+	 * the path of frames a netbuf held until their epoch was acknowledged,
+	 * and of the hook's pass-through.  Callable from any thread (pvm's
+	 * monitor thread runs the hook, the engine thread releases epochs) and
+	 * in any state of a created guest.  0, -ENODEV (no NIC), -EMSGSIZE
+	 * (not a frame the NIC carries), or -errno of the backend.  NULL when
+	 * the driver's output never passes through us (Xen: netbuf holds the
+	 * vif's traffic in the kernel, sch_plug). */
+	int  (*net_transmit)(struct hv_guest *g, const void *frame, size_t len);
 
 	/* Optional driver-owned loops (see top of file). */
 	int  (*save_stream)(struct hv_guest *g, int fd,

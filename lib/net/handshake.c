@@ -221,6 +221,11 @@ static int hs_on_hello(struct rnet_hs *hs, struct remus_err *err)
 	memcpy(theirs, hs->msg.body, RNET_HELLO_LEN);
 	hs->state = HS_RECV_AUTH;
 	if (!hs->primary) {
+		if (hs->p.choose_caps) {     /* a daemon with several replicas */
+			hs->p.choose_caps(hs->p.choose_arg, &hs->peer.caps, &hs->p.caps);
+			if ((rc = hs_make_hello(hs, err)) < 0)
+				return rc;
+		}
 		hs_queue(hs, RNET_MSG_HELLO, mine, RNET_HELLO_LEN);
 		return 0;
 	}

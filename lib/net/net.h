@@ -116,6 +116,12 @@ struct rnet_params {
 	uint32_t hb_timeout_ms;     /* 0: RNET_HB_TIMEOUT_DEFAULT */
 	uint32_t handshake_ms;      /* 0: RNET_HANDSHAKE_DEFAULT */
 	size_t outq_max;            /* 0: RNET_OUTQ_DEFAULT */
+	/* Backup serving several guests: called with the primary's HELLO (not
+	 * yet authenticated) before ours is sent; it may replace our caps with
+	 * those of the guest the primary names.  The verdict on the caps still
+	 * comes only after authentication.  NULL: `caps` as given. */
+	void (*choose_caps)(void *arg, const struct rnet_caps *primary, struct rnet_caps *self);
+	void *choose_arg;
 };
 #define RNET_HB_INTERVAL_DEFAULT 20u
 #define RNET_HB_TIMEOUT_DEFAULT  200u

@@ -30,7 +30,18 @@ start_daemon b
 say "host-a: remusctl start $G"
 ctl a start $G || fail "start"
 say "host-a: remusctl protect $G --peer $IP_B:7575"
-ctl a protect $G --peer "$IP_B:7575" --wait 60 ${NETBUF:+--unsafe no-netbuf} || fail "protect"
+# on a terminal remusctl redraws one progress line; into a pipe (logs,
+# make check) it prints a line per RAM round / disk quarter, no \r
+if [ -t 1 ]; then
+	ctl a protect $G --peer "$IP_B:7575" --wait 60 ${NETBUF:+--unsafe no-netbuf} || fail "protect"
+else
+	ctl a protect $G --peer "$IP_B:7575" --wait 60 ${NETBUF:+--unsafe no-netbuf} \
+		| tee "$TMPD/protect.out"
+	[ "${PIPESTATUS[0]}" = 0 ] || fail "protect"
+	grep -q $'\r' "$TMPD/protect.out" && fail "carriage returns in the protect output"
+	grep -Eq "^$G: protected: synchronised in [0-9.]+ s, [0-9]+ RAM rounds \([0-9]+ pages\), [0-9.]+ MiB sent, disk [0-9]+ MiB compared, [0-9]+ blocks sent$" \
+		"$TMPD/protect.out" || fail "no sync summary in the protect output"
+fi
 
 say "client: PUT numbered keys to $GUEST_IP:7000"
 ip netns exec "$CLI" python3 tests/integration/demo_client.py put "$GUEST_IP" "$TMPD/acked" \
@@ -57,6 +68,7 @@ a = json.load(open(sys.argv[1]))["guests"][0]
 b = json.load(open(sys.argv[2]))["guests"][0]
 fo = b.get("failover", {})
 print("summary:")
+print("  initial sync               : %.2f s, %d RAM rounds, %.1f MiB on the wire" % (a["sync_ms"] / 1000.0, a["precopy_rounds"], a["sync_bytes"] / 1048576.0))
 print("  checkpoints sent by host-a : %d (acked %d, stretched epochs %d)" % (a["checkpoints"], a["acked"], a["stretched"]))
 print("  epoch length               : %d ms interval, pause avg %d us, max %d us" % (a["interval_ms"], a["avg_pause_us"], a["max_pause_us"]))
 print("  checkpoint rate            : %.1f /s" % (a["checkpoints"] * 1000.0 / max(a["uptime_ms"], 1)))

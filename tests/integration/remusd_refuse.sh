@@ -38,6 +38,8 @@ except OSError:
     pass
 PY
 ctl b list >/dev/null || fail "backup stopped answering after garbage"
+grep -q "replication peer $IP_A:[0-9]* refused: .*unknown frame type" "$TMPD/remusd-b.log" ||
+	fail "garbage not refused with a clear log line"
 
 # 3. an oversized control message: refused, the daemon keeps serving
 python3 - "$TMPD/b.sock" <<'PY'

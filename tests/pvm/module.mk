@@ -19,6 +19,8 @@ UNIT_TESTS += test_pvm_dirty
 test_pvm_dirty_SRCS := tests/unit/test_pvm_dirty.c tests/unit/pvm_testlib.c
 UNIT_TESTS += test_pvm_ckpt
 test_pvm_ckpt_SRCS := tests/unit/test_pvm_ckpt.c tests/unit/pvm_testlib.c
+UNIT_TESTS += test_pvm_net
+test_pvm_net_SRCS := tests/unit/test_pvm_net.c tests/unit/pvm_testlib.c
 
 INTEG_TESTS += tests/pvm/pvm_cli.sh
 CHECK_PREREQS += $(BUILD)/bin/pvm $(BUILD)/bin/remus-stream

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "ckpt/delta_impl.h"
+#include "ckpt/pagehash_impl.h"
 #include "ckpt_testlib.h"
 
 /* Stop between CHECKPOINT and CHECKPOINT_END of checkpoint 6: the backup
@@ -154,10 +155,13 @@ static void test_feed_applies_complete_checkpoints_only(void **state)
 
 /* The backup's side of a hand-over (the real one is remusd's thread):
  * wait for the receiver to see BYE(HANDOVER), then restore and confirm,
- * or refuse. */
+ * or refuse, or restore and vanish before answering (link lost). */
+enum answer { ACCEPT, REFUSE, VANISH };
+
 struct backup_answer {
 	struct rig *r;
 	bool accept;
+	bool vanish;
 	struct hv_guest *g;             /* the restored guest */
 	uint64_t replica;               /* its counter as handed over */
 	int frc;
@@ -175,13 +179,17 @@ static void *backup_answer_main(void *arg)
 	memcpy(&a->replica, ckpt_receiver_ram(a->r->rcv) + COUNTER_OFF, sizeof(a->replica));
 	if (a->accept)
 		a->frc = ckpt_receiver_failover(a->r->rcv, &a->r->gcfg, &a->g, &t, &err);
+	if (a->vanish) {
+		shutdown(rnet_conn_fd(a->r->bak.conn), SHUT_RDWR);
+		return NULL;
+	}
 	ckpt_receiver_confirm(a->r->rcv, a->accept && a->frc == 0, &err);
 	return NULL;
 }
 
 /* Five protected epochs, then ckpt_sender_handover against a backup that
  * accepts or refuses; returns the sender's result. */
-static int handover(struct rig *r, struct backup_answer *a, bool accept, bool with_netbuf)
+static int handover(struct rig *r, struct backup_answer *a, enum answer ans, bool with_netbuf)
 {
 	struct ckpt_sender_cfg sc = { .hv = &pvm_hv_ops, .interval_ms = 5 };
 	pthread_t th;
@@ -195,7 +203,8 @@ static int handover(struct rig *r, struct backup_answer *a, bool accept, bool wi
 	r->stop_point = "never";
 	memset(a, 0, sizeof(*a));
 	a->r = r;
-	a->accept = accept;
+	a->accept = ans != REFUSE;
+	a->vanish = ans == VANISH;
 	assert_int_equal(ckpt_sender_new(&sc, &r->snd, &r->serr), 0);
 	assert_int_equal(ckpt_sender_sync(r->snd, &r->serr), 0);
 	assert_int_equal(ckpt_sender_run(r->snd, -1, 5, &r->serr), 0);
@@ -217,7 +226,7 @@ static void test_handover_confirmed(void **state)
 	struct rig r;
 
 	(void)state;
-	if (handover(&r, &a, true, true) != 0)
+	if (handover(&r, &a, ACCEPT, true) != 0)
 		fail_msg("handover: %s", r.serr.msg);
 	assert_int_equal(a.frc, 0);
 	pvm_hv_ops.info(r.g, &in);
@@ -249,12 +258,136 @@ static void test_handover_refused_resumes(void **state)
 	struct rig r;
 
 	(void)state;
-	assert_int_equal(handover(&r, &a, false, false), CKPT_EPEER);
+	assert_int_equal(handover(&r, &a, REFUSE, false), CKPT_EPEER);
 	assert_non_null(strstr(r.serr.msg, "cancelled in finish"));
 	assert_non_null(strstr(r.serr.msg, "refused"));
 	pvm_hv_ops.info(r.g, &in);
 	assert_int_equal(in.state, HV_RUNNING);
 	rig_down(&r);
+}
+
+/* The backup took checkpoint N and runs it, but the link dies before its
+ * confirmation: in doubt — the primary's copy stays paused (it never runs
+ * again by itself) and the output it emitted after N stays held. */
+static void test_handover_link_lost_in_doubt(void **state)
+{
+	struct backup_answer a;
+	struct ckpt_stats st;
+	struct netbuf_stats ns;
+	struct hv_info in;
+	struct rig r;
+
+	(void)state;
+	assert_int_equal(handover(&r, &a, VANISH, true), CKPT_EINDOUBT);
+	assert_non_null(strstr(r.serr.msg, "in doubt"));
+	assert_null(strstr(r.serr.msg, "resumed"));
+	assert_int_equal(a.frc, 0);
+	pvm_hv_ops.info(r.g, &in);
+	assert_int_equal(in.state, HV_PAUSED);
+	ckpt_sender_stats(r.snd, &st);
+	assert_int_equal(st.acked, st.epoch);
+	assert_int_equal(pt_peek(r.g, COUNTER_OFF), r.counter_at[st.epoch]);
+	netbuf_get_stats(&r.nb, &ns);
+	assert_int_equal(r.frames_out, st.epoch - 1);
+	assert_int_equal(ns.held_packets, 1);
+	/* exactly one copy runs: the backup's */
+	pvm_hv_ops.info(a.g, &in);
+	assert_int_equal(in.state, HV_RUNNING);
+	pvm_hv_ops.destroy(r.g);
+	r.g = a.g;
+	rig_down(&r);
+}
+
+/* Cut the link at "final-acked": the backup holds the final checkpoint N
+ * but never gets BYE(HANDOVER); other points as the rig's hook. */
+static int cut_at_final_ack(void *arg, const char *point, uint64_t epoch)
+{
+	struct rig *r = arg;
+
+	if (strcmp(point, "final-acked") == 0) {
+		shutdown(rnet_conn_fd(r->pri.conn), SHUT_RDWR);
+		return 0;
+	}
+	return rig_hook(arg, point, epoch);
+}
+
+/* Link lost between the final ACK and BYE(HANDOVER): in doubt, not
+ * cancelled — the backup, seeing the link die while it holds N, fails over
+ * by itself from exactly N, so resuming here would make two copies. */
+static void test_handover_link_lost_after_final_ack(void **state)
+{
+	struct ckpt_sender_cfg sc = { .hv = &pvm_hv_ops, .interval_ms = 5 };
+	struct netbuf_stats ns;
+	struct ckpt_stats st;
+	struct hv_info in;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, true, RNET_COMPRESS_NONE);
+	sc.guest = r.g;
+	sc.conn = r.pri.conn;
+	sc.nb = &r.nb;
+	sc.fault = (struct ckpt_fault){ &r, cut_at_final_ack };
+	r.stop_point = "never";
+	assert_int_equal(ckpt_sender_new(&sc, &r.snd, &r.serr), 0);
+	assert_int_equal(ckpt_sender_sync(r.snd, &r.serr), 0);
+	assert_int_equal(ckpt_sender_run(r.snd, -1, 5, &r.serr), 0);
+	assert_int_equal(ckpt_sender_handover(r.snd, 10000, &r.serr), CKPT_EINDOUBT);
+	assert_non_null(strstr(r.serr.msg, "in doubt"));
+	pthread_join(r.rth, NULL);
+	assert_int_equal(r.rrc, CKPT_EPEER);        /* link lost, no hand-over seen */
+	ckpt_sender_stats(r.snd, &st);
+	assert_int_equal(st.acked, st.epoch);
+	pvm_hv_ops.info(r.g, &in);
+	assert_int_equal(in.state, HV_PAUSED);
+	assert_int_equal(pt_peek(r.g, COUNTER_OFF), r.counter_at[st.epoch]);
+	netbuf_get_stats(&r.nb, &ns);
+	assert_int_equal(ns.held_packets, 1);       /* output after N never left */
+	pvm_hv_ops.destroy(r.g);
+	r.g = NULL;
+	failover_and_check(&r, r.counter_at[st.epoch]);
+	rig_down(&r);
+}
+
+/* The primary's decoder of page-hash offers: chunks in order cover the
+ * guest's pages exactly; anything else is refused with the reason. */
+static void test_pagehash_offer_decoder(void **state)
+{
+	uint64_t h[4] = { 11, 22, 33, 44 };
+	uint8_t b[CKPH_HDR_LEN + 8 * 4];
+	struct ckph_offer o = { .nr_pfns = 4 };
+	struct remus_err err = { 0 };
+	size_t n;
+	(void)state;
+
+	n = ckph_encode(b, 0, h, 2, false);
+	assert_int_equal(ckph_take(&o, b, n, &err), 0);
+	assert_false(o.done);
+	n = ckph_encode(b, 1, h, 1, false);               /* overlaps: out of order */
+	assert_int_equal(ckph_take(&o, b, n, &err), CKPT_ESTREAM);
+	n = ckph_encode(b, 2, h + 2, 2, true);
+	assert_int_equal(ckph_take(&o, b, n - 1, &err), CKPT_ESTREAM);   /* short */
+	assert_int_equal(ckph_take(&o, b, n, &err), 0);
+	assert_true(o.done && o.have);
+	assert_int_equal(o.hash[3], 44);
+	assert_int_equal(ckph_take(&o, b, n, &err), CKPT_ESTREAM);       /* after the last */
+	ckph_free(&o);
+
+	o = (struct ckph_offer){ .nr_pfns = 4 };
+	n = ckph_encode(b, 0, h, 3, true);                /* ends short of the guest */
+	assert_int_equal(ckph_take(&o, b, n, &err), CKPT_ESTREAM);
+	assert_non_null(strstr(err.msg, "ends at pfn 3 of 4"));
+	ckph_free(&o);
+	o = (struct ckph_offer){ .nr_pfns = 2 };
+	n = ckph_encode(b, 0, h, 3, true);                /* beyond the guest */
+	assert_int_equal(ckph_take(&o, b, n, &err), CKPT_ESTREAM);
+	ckph_free(&o);
+	o = (struct ckph_offer){ .nr_pfns = 4 };
+	n = ckph_encode(b, 0, NULL, 0, true);             /* no replica */
+	assert_int_equal(ckph_take(&o, b, n, &err), 0);
+	assert_true(o.done);
+	assert_false(o.have);
+	ckph_free(&o);
 }
 
 int main(void)
@@ -267,6 +400,9 @@ int main(void)
 		cmocka_unit_test(test_delta_codec),
 		cmocka_unit_test(test_handover_confirmed),
 		cmocka_unit_test(test_handover_refused_resumes),
+		cmocka_unit_test(test_handover_link_lost_in_doubt),
+		cmocka_unit_test(test_handover_link_lost_after_final_ack),
+		cmocka_unit_test(test_pagehash_offer_decoder),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,7 +44,7 @@ static void test_wire_roundtrip_each_type(void **state)
 	roundtrip(sv, &m);
 	assert_int_equal(m.type, DRW_EPOCH_END);
 	assert_int_equal(m.epoch, 9);
-	assert_int_equal(drw_send_sync_begin(sv[1], 1 << 20, 4096, &err), 0);
+	assert_int_equal(drw_send_sync_begin(sv[1], 1 << 20, 4096, 0, &err), 0);
 	roundtrip(sv, &m);
 	assert_int_equal(m.image_bytes, 1 << 20);
 	assert_int_equal(m.block_size, 4096);

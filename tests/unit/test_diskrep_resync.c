@@ -170,6 +170,72 @@ static void test_ack_clears_only_acked_blocks(void **state)
 	fx_fini(&f);
 }
 
+/* Guest writes made while a resync runs (from its progress callback, i.e.
+ * after the first hash chunk was compared and before the second) */
+struct midsync { struct fx *f; int calls; uint8_t data[1024]; };
+static void write_midsync(void *arg, const struct diskrep_progress *p)
+{
+	struct midsync *m = arg;
+	(void)p;
+	if (m->calls++ != 0)
+		return;
+	memset(m->data, 0x5a, sizeof(m->data));
+	/* block 3 (compared already), block 4000 + 4001 (not yet), block 4096 */
+	assert_int_equal(m->f->ops->write(m->f->p, 3 * 512, m->data, 512, &m->f->err), 0);
+	assert_int_equal(m->f->ops->write(m->f->p, 4000 * 512 + 512, m->data, 1024, &m->f->err), 0);
+	assert_int_equal(m->f->ops->write(m->f->p, 4096 * 512, m->data, 512, &m->f->err), 0);
+}
+
+/* Receive until epoch `e` is ready on the backup. */
+static void backup_until_ready(struct fx *f, uint64_t e)
+{
+	struct diskrep_event ev = { 0 };
+	while (!(ev.type == DISKREP_EV_EPOCH_READY && ev.epoch == e))
+		assert_int_equal(f->ops->receive(f->b, &ev, &f->err), 0);
+}
+
+/* A new run restarts the numbering (restart), the resync carries the base,
+ * and writes made during the resync reach the backup as epoch base + 1:
+ * after that epoch commits the images are equal; a second run works too. */
+static void test_writes_during_resync_and_restarted_runs(void **state)
+{
+	struct fx f;
+	struct midsync m = { .f = &f };
+	struct diskrep_counters bc;
+	uint8_t d[512];
+	(void)state;
+
+	fx_init(&f, (2u << 20) + 512);
+	diverge(&f, 512, 25, 5);
+	assert_int_equal(fx_open_primary(&f, 512, 110), 0);   /* an earlier run got to 110 */
+	assert_int_equal(fx_open_backup(&f, 512, 0), 0);
+	for (int run = 0; run < 2; run++) {
+		assert_int_equal(f.ops->restart(f.p, 0, &f.err), 0);
+		m.calls = 0;
+		run_resync(&f, DISKREP_RESYNC_FULL, write_midsync, &m);
+		f.ops->counters(f.b, &bc);
+		assert_false(bc.consistent);            /* fuzzy until epoch 1 commits */
+		assert_int_equal(bc.committed_epoch, 0);
+		assert_int_equal(f.ops->epoch_mark(f.p, 1, &f.err), 0);
+		backup_until_ready(&f, 1);
+		assert_int_equal(f.ops->commit(f.b, 1, &f.err), 0);
+		f.ops->counters(f.b, &bc);
+		assert_true(bc.consistent);
+		assert_true(fx_same(&f));
+		/* the run goes on a little, then ends (backup lost) */
+		memset(d, 0x30 + run, sizeof(d));
+		assert_int_equal(f.ops->write(f.p, 7 * 512, d, 512, &f.err), 0);
+		assert_int_equal(f.ops->epoch_mark(f.p, 2, &f.err), 0);
+		backup_until_ready(&f, 2);
+		assert_int_equal(f.ops->commit(f.b, 2, &f.err), 0);
+		assert_true(fx_same(&f));
+		assert_int_equal(f.ops->write(f.p, 9 * 512, d, 512, &f.err), 0);   /* never sent */
+		assert_int_equal(f.ops->epoch_mark(f.p, 3, &f.err), 0);
+		assert_int_equal(f.ops->discard_uncommitted(f.b, &f.err), 0);
+	}
+	fx_fini(&f);
+}
+
 /* The hv disk hook lands on the primary; role and range are enforced. */
 static void test_hv_hook_and_role_checks(void **state)
 {
@@ -204,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_dirty_resync_after_link_cut),
 		cmocka_unit_test(test_ack_clears_only_acked_blocks),
 		cmocka_unit_test(test_hv_hook_and_role_checks),
+		cmocka_unit_test(test_writes_during_resync_and_restarted_runs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -106,7 +106,7 @@ static int64_t hc_net_send(struct pvm_guest *g, const struct user_regs_struct *r
 
 	if (g->tap_fd < 0)
 		return -PVM_ENODEV;
-	if (r->rsi < 14 || r->rsi > PVM_FRAME_MAX)
+	if (r->rsi < PVM_FRAME_MIN || r->rsi > PVM_FRAME_MAX)
 		return -PVM_EMSGSIZE;
 	if ((p = gptr(g, r->rdi, r->rsi)) == NULL)
 		return -PVM_EFAULT;

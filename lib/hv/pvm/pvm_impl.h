@@ -16,6 +16,8 @@
 #include "guest/abi/pvm_hypercall.h"
 #include "hv/pvm/pvm.h"
 
+#define PVM_FRAME_MIN 14u          /* an Ethernet header: the shortest frame */
+
 enum pvm_cmd {
 	PVM_CMD_NONE,
 	PVM_CMD_SPAWN,      /* fork + seize the stub */

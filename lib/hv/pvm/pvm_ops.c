@@ -418,6 +418,24 @@ static int pvm_announce(struct hv_guest *hg, struct remus_err *err)
 	return post((struct pvm_guest *)hg, PVM_CMD_ANNOUNCE, NULL, err);
 }
 
+/* Released or passed-through frames go into the TAP queue the guest's own
+ * frames would take; one write per frame is atomic on a TAP, so the monitor
+ * and engine threads need no lock. */
+static int pvm_net_transmit(struct hv_guest *hg, const void *frame, size_t len)
+{
+	struct pvm_guest *g = (struct pvm_guest *)hg;
+	ssize_t n;
+
+	if (g->tap_fd < 0)
+		return -ENODEV;
+	if (len < PVM_FRAME_MIN || len > PVM_FRAME_MAX)
+		return -EMSGSIZE;
+	n = write(g->tap_fd, frame, len);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
 const struct hv_ops pvm_hv_ops = {
 	.name = "pvm",
 	.create = pvm_create,
@@ -432,6 +450,7 @@ const struct hv_ops pvm_hv_ops = {
 	.save_devices = pvm_save_devices,
 	.restore = pvm_restore,
 	.announce = pvm_announce,
+	.net_transmit = pvm_net_transmit,
 	.save_stream = NULL,
 	.restore_stream = NULL,
 };

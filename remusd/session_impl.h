@@ -1,0 +1,19 @@
+/* What remusd's session files (session.c, session_primary.c,
+ * session_backup.c) share beyond the public session.h. */
+#ifndef REMUS_REMUSD_SESSION_IMPL_H
+#define REMUS_REMUSD_SESSION_IMPL_H
+
+#include "remusd/session.h"
+
+/* Ask the engine thread to stop and join it (no-op if none runs). */
+void session_join_engine(struct remusd_session *s);
+/* Open the guest's disk replication handle (builtin backend) with its
+ * state next to the image ("IMAGE.remus/"), not attached to a peer. */
+int  session_open_disk(struct remusd_session *s, enum diskrep_role role, struct remus_err *err);
+/* Attach the handle to a fresh socketpair for a new run (disk_sp[0]
+ * diskrep's end, disk_sp[1] the engine's, non-blocking). */
+int  session_disk_channel(struct remusd_session *s, struct remus_err *err);
+/* Detach the handle and close the channel (end of a run). */
+void session_disk_detach(struct remusd_session *s);
+
+#endif
