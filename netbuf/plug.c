@@ -149,6 +149,9 @@ static int plug_add_redirect(struct nb_plug *p, struct remus_err *err)
 	rtnl_cls_set_prio(cls, 1);
 	if ((rc = rtnl_tc_set_kind(TC_CAST(cls), "u32")) < 0 ||
 	    (rc = rtnl_u32_add_key_uint32(cls, 0, 0, 0, 0)) < 0 ||
+	    /* without TC_U32_TERMINAL a matching key counts as a link to
+	     * another hash table and the action never runs (seen in the lab) */
+	    (rc = rtnl_u32_set_cls_terminal(cls)) < 0 ||
 	    (rc = rtnl_tc_set_kind(TC_CAST(act), "mirred")) < 0 ||
 	    (rc = rtnl_mirred_set_action(act, TCA_EGRESS_REDIR)) < 0 ||
 	    (rc = rtnl_mirred_set_policy(act, TC_ACT_STOLEN)) < 0 ||

@@ -92,6 +92,7 @@ void remusd_session_free(struct remusd_session *s)
 	session_join_engine(s);
 	ckpt_sender_free(s->snd);
 	ckpt_receiver_free(s->rcv);
+	remusd_session_stream_free(s);
 	rnet_conn_free(s->conn);
 	if (s->guest)
 		s->hv->destroy(s->guest);

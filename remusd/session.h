@@ -46,6 +46,9 @@ struct remusd_session {
 	struct rnet_conn *conn;
 	struct ckpt_sender *snd;
 	struct ckpt_receiver *rcv;
+	/* engine of a driver-owned loop (session_stream.c) */
+	struct ckpt_stream_sender *ssnd;
+	struct ckpt_stream_receiver *srcv;
 	pthread_t th;
 	bool th_running;
 	bool th_done;                          /* backup: receiver ended, no guest runs here (atomic) */
@@ -105,6 +108,16 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
                            struct remus_err *err);
 /* Failover now (backup) — stops receiving and restores. */
 int remusd_session_failover(struct remusd_session *s, struct remus_err *err);
+
+/* Guests whose driver owns the checkpoint loop (Xen), session_stream.c. */
+bool remusd_session_driver_loop(const struct remusd_session *s);
+int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_env *env,
+                                  struct remus_err *err);
+int remusd_session_stream_receive(struct remusd_session *s, struct remus_err *err);
+void remusd_session_stream_stats(struct remusd_session *s, struct ckpt_stats *st);
+void remusd_session_stream_free(struct remusd_session *s);
+/* The driver's own reasons a guest cannot be protected (CTL_CHECK_* bits). */
+uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe);
 
 /* Build the hv guest config from the guest's conf section. */
 void remusd_guest_hvcfg(const struct remusd_guest_conf *gc, struct hv_guest_config *out);

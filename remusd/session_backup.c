@@ -98,6 +98,11 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 		return remus_err_set(err, -EBUSY, "guest %s is already %s here", s->name,
 		                     remusd_state_name(s->state));
 	}
+	if (remusd_session_driver_loop(s)) {   /* Xen: the driver owns the loop */
+		rnet_conn_free(s->conn);
+		s->conn = conn;
+		return remusd_session_stream_receive(s, err);
+	}
 	if ((e = session_open_disk(s, DISKREP_BACKUP, err)) < 0) {
 		rnet_conn_free(conn);
 		return e;

@@ -72,7 +72,10 @@ int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err)
 	pthread_mutex_lock(&s->net_lock);   /* publishes s->guest to the hook */
 	s->nic_tx = cfg.tap != NULL;
 	pthread_mutex_unlock(&s->net_lock);
-	if ((rc = s->hv->start(s->guest, err)) < 0) {
+	/* a driver that attaches to a running guest (Xen) has nothing to start */
+	struct hv_info info;
+	if ((s->hv->info(s->guest, &info) < 0 || info.state != HV_RUNNING) &&
+	    (rc = s->hv->start(s->guest, err)) < 0) {
 		s->hv->destroy(s->guest);
 		s->guest = NULL;
 		return rc;
@@ -229,6 +232,8 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	if ((rc = rnet_connect(host, port, &p, &s->conn, err)) < 0)
 		return remus_err_wrap(err, "protect %s", s->name);
 	snprintf(s->peer, sizeof(s->peer), "%s:%u", host, port);
+	if (remusd_session_driver_loop(s))
+		return remusd_session_stream_protect(s, env, err);
 	if ((rc = open_netbuf(s, err)) < 0)
 		return rc;
 	sc.nb = s->nb_open ? &s->nb : NULL;

@@ -44,10 +44,16 @@ struct json_object *remusd_session_json(struct remusd_session *s)
 		ckpt_sender_stats(s->snd, &st);
 	else if (s->rcv)
 		ckpt_receiver_stats(s->rcv, &st);
+	else
+		remusd_session_stream_stats(s, &st);
 	ready = s->state == RS_RECEIVING && st.checkpoints > 0;
+	/* a driver-owned loop has no separate sync: protected from ACK(1) */
+	bool synced = s->state == RS_SYNCING && s->ssnd != NULL && st.acked > 0;
 	pthread_mutex_unlock(&s->lock);
 	if (ready)
 		remusd_session_set_state(s, RS_REPLICA_READY, "");
+	if (synced)
+		remusd_session_set_state(s, RS_PROTECTED, "");
 	pthread_mutex_lock(&s->lock);
 	state = s->state;
 	json_object_object_add(o, "name", json_object_new_string(s->name));

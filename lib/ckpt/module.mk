@@ -1,15 +1,21 @@
 # lib/ckpt: the checkpoint engine (sender epoch loop, receiver staging+commit,
 # failover).  Also registers remusd/remusctl and the engine's tests.
 LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/disk.c \
+	lib/ckpt/stream_link.c lib/ckpt/stream_sender.c lib/ckpt/stream_receiver.c \
 	lib/ckpt/delta.c lib/ckpt/handover.c lib/ckpt/pagehash.c
 
-UNIT_TESTS += test_ckpt
+UNIT_TESTS += test_ckpt test_stream_link
+# driver-owned loops with the Xen driver over the fake Xen (lib/hv/xen/module.mk)
+test_stream_link_SRCS := tests/unit/test_stream_link.c tests/unit/test_xen_common.c \
+	tests/unit/test_xen_fake.c tests/unit/test_net_util.c
+test_stream_link_WRAP = $(XEN_TEST_WRAP)
 test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pvm_testlib.c tests/unit/test_net_util.c
 
 # remusd (the daemon) and remusctl (the CLI).
 PROGRAMS += remusd remusctl
 remusd_SRCS = remusd/main.c remusd/session.c remusd/session_primary.c remusd/session_backup.c \
-	remusd/status.c remusd/hold.c remusd/fault.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
+	remusd/session_stream.c remusd/status.c remusd/hold.c remusd/fault.c \
+	$(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
 remusd_LDLIBS := -lsystemd
 remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)
 

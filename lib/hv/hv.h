@@ -136,6 +136,9 @@ struct hv_stream_hooks {
 	 * libxc shares).  1 = complete, 2 = failover (stream error/timeout),
 	 * 0 = error. */
 	int (*checkpoint)(void *arg, int fd);
+	/* Primary, optional: the guest runs again (postcopy resumed it), while
+	 * the checkpoint is still being sent; for the pause statistics. */
+	void (*resumed)(void *arg);
 };
 
 struct hv_ops {

@@ -192,7 +192,11 @@ run_scenario() {  # backend
 	barrier
 	expect_seq v4 1 8; expect_seq v6 101 108
 	cmd stats
-	echo "$REPLY_LINE" | grep -q '"dropped_packets":3,' || fail "stats: $REPLY_LINE"
+	if [ $plug = 1 ]; then   # the kernel holds the packets: no counts
+		echo "$REPLY_LINE" | grep -q '"counts_exact":false' || fail "stats: $REPLY_LINE"
+	else
+		echo "$REPLY_LINE" | grep -q '"dropped_packets":3,' || fail "stats: $REPLY_LINE"
+	fi
 	echo "killing the buffering process leaks nothing"
 	cmd send v4 11 2; cmd send v6 111 2
 	[ $arp_held = 1 ] && cmd send arp 206 1

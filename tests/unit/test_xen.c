@@ -115,6 +115,12 @@ static void test_save_epochs(void **state)
 	assert_int_equal(e.suspended_calls, 3);
 	assert_int_equal(e.waits, 3);
 	assert_false(e.not_suspended_in_hook);
+	/* cooperative: the guest suspended itself, the fast resume cancelled it */
+	assert_string_equal(fake_get_node("/local/domain/5/control/shutdown")->value, "suspend");
+	assert_int_equal(fake.fast_resumes, 3);
+	assert_int_equal(fake.slow_resumes, 0);
+	assert_int_equal(fake.xs_resumes, 3);
+	assert_int_equal(fake.calls[3], 0);   /* no remote xc_domain_shutdown */
 	assert_clean_primary();
 	assert_true(e.ends[0] > 16 + 8 + FAKE_CHUNK + 8);
 	assert_true(e.ends[1] > e.ends[0] && e.ends[2] > e.ends[1]);
@@ -164,8 +170,9 @@ static void test_save_refuses_pv_and_device_model(void **state)
 static void test_save_failures(void **state)
 {
 	static const struct { const char *fn; int nth; const char *msg; } cases[] = {
-		{ "xc_domain_shutdown", 2, "xc_domain_shutdown(SHUTDOWN_suspend)" },
+		{ "xs_write", 2, "suspend: writing /local/domain/5/control/shutdown failed" },
 		{ "xc_domain_resume", 1, "postcopy: resuming domain 5" },
+		{ "xs_resume_domain", 2, "postcopy: xenstored refused to resume domain 5" },
 		{ "xs_read", 4, "xenstore: reading /local/domain/5/" },
 		{ "xs_get_permissions", 1, "xenstore: permissions of /local/domain/5/" },
 		{ "xc_domain_getinfo", 3, "xc_domain_getinfo of domain 5" },
@@ -186,6 +193,37 @@ static void test_save_failures(void **state)
 		assert_clean_primary();
 		close(fd);
 	}
+}
+
+/* The remote suspend: SHUTDOWN_suspend from outside, the slow resume that
+ * leaves the guest's registers alone; its failure named. */
+static void test_save_remote_suspend(void **state)
+{
+	struct hv_guest_config cfg = { .name = "web" };
+	struct remus_err err = { 0 };
+	struct hv_stream_hooks h;
+	struct hv_guest *g = NULL;
+	struct engine e;
+	int fd = xt_memfd();
+
+	(void)state;
+	xt_setup_host();
+	xt_engine_init(&e, &h, fd);
+	assert_int_equal(xen_hv_ops.create(&cfg, &g, &err), 0);
+	xen_guest_set_suspend_mode(g, XEN_SUSPEND_REMOTE);
+	assert_int_equal(xen_hv_ops.save_stream(g, fd, &h, &err), 0);
+	assert_int_equal(e.suspended_calls, 3);
+	assert_false(e.not_suspended_in_hook);
+	assert_int_equal(fake.slow_resumes, 3);
+	assert_int_equal(fake.fast_resumes + fake.xs_resumes, 0);
+	assert_null(fake_get_node("/local/domain/5/control/shutdown"));
+
+	fake.fail = (struct fake_fail){ "xc_domain_shutdown", 4, EPERM };
+	assert_true(xen_hv_ops.save_stream(g, fd, &h, &err) < 0);
+	assert_non_null(strstr(err.msg, "xc_domain_shutdown(SHUTDOWN_suspend) of domain 5 failed"));
+	xen_hv_ops.destroy(g);
+	assert_clean_primary();
+	close(fd);
 }
 
 static void test_save_guest_crashes_while_suspending(void **state)
@@ -374,6 +412,7 @@ int main(void)
 		cmocka_unit_test(test_save_pvh_nothing_invented),
 		cmocka_unit_test(test_save_refuses_pv_and_device_model),
 		cmocka_unit_test(test_save_failures),
+		cmocka_unit_test(test_save_remote_suspend),
 		cmocka_unit_test(test_save_guest_crashes_while_suspending),
 		cmocka_unit_test(test_save_engine_hook_fails),
 		cmocka_unit_test(test_save_peer_closed),

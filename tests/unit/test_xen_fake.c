@@ -10,6 +10,7 @@
 #include <xenctrl.h>
 #include <xenguest.h>
 #include <xenstore.h>
+#include <libxl.h>
 
 #include "test_xen_fake.h"
 
@@ -17,13 +18,16 @@ struct fake_xen fake;
 
 enum { F_OPEN, F_XS_OPEN, F_GETINFO, F_SHUTDOWN, F_RESUME, F_SAVE, F_RESTORE,
 	F_CREATE, F_MAXMEM, F_EVTCHN, F_INTRODUCE, F_XS_READ, F_XS_WRITE,
-	F_XS_PERMS, F_XS_DIR, F_TX_END, F_PHYSINFO, F_NFN };
+	F_XS_PERMS, F_XS_DIR, F_TX_END, F_PHYSINFO, F_MAX_VCPUS, F_PAGING, F_XS_SETPERMS,
+	F_LIBXL_CTX, F_JSON, F_USERDATA, F_DISK_ADD, F_NIC_ADD, F_XS_RESUME, F_NFN };
 static const char *const fn_names[F_NFN] = {
 	"xc_interface_open", "xs_open", "xc_domain_getinfo", "xc_domain_shutdown",
 	"xc_domain_resume", "xc_domain_save", "xc_domain_restore", "xc_domain_create",
 	"xc_domain_setmaxmem", "xc_evtchn_alloc_unbound", "xs_introduce_domain",
 	"xs_read", "xs_write", "xs_get_permissions", "xs_directory", "xs_transaction_end",
-	"xc_physinfo",
+	"xc_physinfo", "xc_domain_max_vcpus", "xc_set_paging_mempool_size", "xs_set_permissions",
+	"libxl_ctx_alloc", "libxl_domain_config_from_json", "libxl_userdata_store",
+	"libxl_device_disk_add", "libxl_device_nic_add", "xs_resume_domain",
 };
 
 void fake_reset(void)
@@ -33,6 +37,7 @@ void fake_reset(void)
 	fake.exists = true;
 	fake.hvm = true;
 	fake.created_domid = 9;
+	fake.json_max_memkb = 131072;
 }
 
 /* Whether this call of fn is the one told to fail (sets errno). */
@@ -45,6 +50,14 @@ static bool should_fail(int fn)
 		return true;
 	}
 	return false;
+}
+
+int fake_calls(const char *fn)
+{
+	for (int i = 0; i < F_NFN; i++)
+		if (strcmp(fn_names[i], fn) == 0)
+			return fake.calls[i];
+	abort();
 }
 
 void fake_set_node(const char *path, const char *value, unsigned owner,
@@ -130,9 +143,15 @@ int __wrap_xc_domain_resume(xc_interface *xch, uint32_t domid, int fast)
 	(void)xch;
 	if (should_fail(F_RESUME))
 		return -1;
-	if (domid != fake.domid || fast != 0)   /* the guest never cooperated */
+	/* The fast resume rewrites the return value of the guest's suspend
+	 * hypercall: only right for a guest that made one, and vice versa. */
+	if (domid != fake.domid || (fast != 0) != fake.coop_suspended)
 		return errno = EINVAL, -1;
-	fake.suspended = false;
+	fake.suspended = fake.coop_suspended = false;
+	if (fast)
+		fake.fast_resumes++;
+	else
+		fake.slow_resumes++;
 	return 0;
 }
 
@@ -179,6 +198,24 @@ int __wrap_xc_domain_setmaxmem(xc_interface *xch, uint32_t domid, uint64_t kb)
 {
 	(void)xch; (void)domid; (void)kb;
 	return should_fail(F_MAXMEM) ? -1 : 0;
+}
+
+int __wrap_xc_domain_max_vcpus(xc_interface *xch, uint32_t domid, unsigned max)
+{
+	(void)xch; (void)domid;
+	if (should_fail(F_MAX_VCPUS))
+		return -1;
+	fake.max_vcpus = max;
+	return 0;
+}
+
+int __wrap_xc_set_paging_mempool_size(xc_interface *xch, uint32_t domid, uint64_t size)
+{
+	(void)xch; (void)domid;
+	if (should_fail(F_PAGING))
+		return -1;
+	fake.paging_pool_bytes = size;
+	return 0;
 }
 
 int __wrap_xc_evtchn_alloc_unbound(xc_interface *xch, uint32_t dom, uint32_t remote)
@@ -361,6 +398,25 @@ bool __wrap_xs_write(struct xs_handle *h, xs_transaction_t t, const char *path,
 		return false;
 	snprintf(v, sizeof(v), "%.*s", (int)len, (const char *)data);
 	fake_set_node(path, v, 0, 0, 0);
+	/* A PV-aware guest answers a suspend request by suspending itself. */
+	if (strcmp(path, "/local/domain/5/control/shutdown") == 0 && strcmp(v, "suspend") == 0 &&
+	    fake.domid == 5) {
+		if (fake.never_suspends)
+			fake.crashed = true;
+		else
+			fake.suspended = fake.coop_suspended = true;
+	}
+	return true;
+}
+
+bool __wrap_xs_resume_domain(struct xs_handle *h, unsigned domid)
+{
+	(void)h;
+	if (should_fail(F_XS_RESUME))
+		return false;
+	if (domid != fake.domid)
+		return errno = EINVAL, false;
+	fake.xs_resumes++;
 	return true;
 }
 
@@ -370,11 +426,13 @@ bool __wrap_xs_set_permissions(struct xs_handle *h, xs_transaction_t t, const ch
 	struct fake_node *n = (struct fake_node *)fake_get_node(path);
 
 	(void)h; (void)t;
-	if (n == NULL || num != 2)
+	if (should_fail(F_XS_SETPERMS))
+		return false;
+	if (n == NULL || num < 1 || num > 2)
 		return errno = EINVAL, false;
 	n->owner = perms[0].id;
-	n->other_id = perms[1].id;
-	n->other_perm = perms[1].perms;
+	n->other_id = num == 2 ? perms[1].id : 0;
+	n->other_perm = num == 2 ? perms[1].perms : XS_PERM_NONE;
 	return true;
 }
 
@@ -408,4 +466,81 @@ bool __wrap_xs_introduce_domain(struct xs_handle *h, unsigned domid, unsigned lo
 	fake.introduced++;
 	fake.store_mfn_introduced = mfn;
 	return true;
+}
+
+/* ---- libxenlight (device attach of a restored replica) ------------------ */
+
+int __wrap_libxl_ctx_alloc(libxl_ctx **pctx, int version, unsigned flags, xentoollog_logger *lg)
+{
+	(void)version; (void)flags; (void)lg;
+	if (should_fail(F_LIBXL_CTX))
+		return ERROR_FAIL;
+	*pctx = malloc(8);
+	fake.libxl_open++;
+	return 0;
+}
+
+int __wrap_libxl_ctx_free(libxl_ctx *ctx)
+{
+	if (ctx != NULL)
+		fake.libxl_open--;
+	free(ctx);
+	return 0;
+}
+
+/* Any text starting with '{' is "valid": a PVH guest "web" with one disk
+ * (xvda) and one vif, max_memkb from the fake. */
+int __wrap_libxl_domain_config_from_json(libxl_ctx *ctx, libxl_domain_config *p, const char *s)
+{
+	(void)ctx;
+	if (should_fail(F_JSON) || s[0] != '{')
+		return ERROR_INVAL;
+	p->c_info.name = strdup("web");
+	p->c_info.type = LIBXL_DOMAIN_TYPE_PVH;
+	p->b_info.max_memkb = fake.json_max_memkb;
+	p->b_info.max_vcpus = 1;
+	p->disks = calloc(1, sizeof(*p->disks));
+	libxl_device_disk_init(&p->disks[0]);
+	p->disks[0].vdev = strdup("xvda");
+	p->num_disks = 1;
+	p->nics = calloc(1, sizeof(*p->nics));
+	libxl_device_nic_init(&p->nics[0]);
+	p->num_nics = 1;
+	return 0;
+}
+
+int __wrap_libxl_userdata_store(libxl_ctx *ctx, uint32_t domid, const char *what,
+    const uint8_t *data, int len)
+{
+	(void)ctx; (void)data;
+	if (should_fail(F_USERDATA))
+		return ERROR_FAIL;
+	if (domid != fake.domid || strcmp(what, "libxl-json") != 0 || len <= 0)
+		return ERROR_INVAL;
+	fake.userdata_stored++;
+	return 0;
+}
+
+int __wrap_libxl_device_disk_add(libxl_ctx *ctx, uint32_t domid, libxl_device_disk *disk,
+    const libxl_asyncop_how *how)
+{
+	(void)ctx; (void)disk; (void)how;
+	if (should_fail(F_DISK_ADD))
+		return ERROR_FAIL;
+	if (domid != fake.domid || fake.userdata_stored == 0)
+		return ERROR_INVAL;
+	fake.disks_added++;
+	return 0;
+}
+
+int __wrap_libxl_device_nic_add(libxl_ctx *ctx, uint32_t domid, libxl_device_nic *nic,
+    const libxl_asyncop_how *how)
+{
+	(void)ctx; (void)nic; (void)how;
+	if (should_fail(F_NIC_ADD))
+		return ERROR_FAIL;
+	if (domid != fake.domid || fake.userdata_stored == 0)
+		return ERROR_INVAL;
+	fake.nics_added++;
+	return 0;
 }

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define FAKE_MAX_NODES 64
+#define FAKE_MAX_NODES 128
 #define FAKE_CHUNK 16      /* bytes of fake libxc records per checkpoint */
 
 struct fake_node {
@@ -28,11 +28,18 @@ struct fake_xen {
 	/* the protected / restored domain */
 	uint32_t domid;
 	bool exists, hvm, paused, suspended, crashed, never_suspends;
+	bool coop_suspended;        /* suspended itself (control/shutdown) */
+	int fast_resumes, slow_resumes, xs_resumes;
 	bool shadow_paging;         /* xc_physinfo reports PHYSCAP_shadow */
 	unsigned shutdown_reason;
 	uint32_t created_domid;     /* what xc_domain_create hands out */
 	int domains_created, domains_destroyed, unpauses, introduced;
 	unsigned long store_mfn_introduced;
+	unsigned max_vcpus;         /* xc_domain_max_vcpus of the replica */
+	uint64_t paging_pool_bytes; /* xc_set_paging_mempool_size of the replica */
+	/* libxl */
+	int libxl_open, userdata_stored, disks_added, nics_added;
+	uint64_t json_max_memkb;    /* what the fake JSON parser reports */
 	/* xenstore */
 	struct fake_node nodes[FAKE_MAX_NODES];
 	int nnodes;
@@ -45,7 +52,7 @@ struct fake_xen {
 	bool restore_failed_over;
 	/* failure injection */
 	struct fake_fail fail;
-	int calls[32];
+	int calls[40];
 };
 
 extern struct fake_xen fake;
@@ -54,5 +61,7 @@ void fake_reset(void);
 void fake_set_node(const char *path, const char *value, unsigned owner,
     unsigned other_id, unsigned other_perm);
 const struct fake_node *fake_get_node(const char *path);
+/* How often fn (a wrapped function's name) was called since the reset. */
+int fake_calls(const char *fn);
 
 #endif

@@ -69,6 +69,7 @@ static void assert_nothing_left(const struct rs_result *r, const char *msg)
 	assert_int_equal(fake.xc_open, 0);
 	assert_int_equal(fake.xs_open, 0);
 	assert_int_equal(fake.tx_open, 0);
+	assert_int_equal(fake.libxl_open, 0);
 }
 
 /* The stream stops after checkpoint 3 (primary died): libxc fails over,
@@ -101,7 +102,22 @@ static void test_restore_failover_after_complete(void **state)
 	assert_int_equal(n->other_perm, 1);
 	assert_string_equal(fake_get_node("/local/domain/9/name")->value, "web");
 	assert_null(fake_get_node("/local/domain/9/device/vif/0/state"));
-	assert_int_equal(fake.tx_committed, 1);
+	/* the home a toolstack gives a domain: dom0's, readable by the guest;
+	 * control/shutdown and data/ the guest's own; the rings it resumes with */
+	n = fake_get_node("/local/domain/9");
+	assert_non_null(n);
+	assert_int_equal(n->owner, 0);
+	assert_int_equal(n->other_id, 9);
+	assert_int_equal(n->other_perm, 1);
+	assert_int_equal(fake_get_node("/local/domain/9/control/shutdown")->owner, 9);
+	assert_int_equal(fake_get_node("/local/domain/9/device")->other_id, 9);
+	assert_string_equal(fake_get_node("/local/domain/9/console/ring-ref")->value, "1044477");
+	assert_string_equal(fake_get_node("/local/domain/9/store/ring-ref")->value, "1044476");
+	assert_string_equal(fake_get_node("/local/domain/9/memory/static-max")->value, "131072");
+	/* vCPUs allocated, p2m pool sized as libxl would (8 vCPUs, 128 MiB) */
+	assert_int_equal(fake.max_vcpus, 8);
+	assert_int_equal(fake.paging_pool_bytes, 4096u * (256u * 8 + 2 * 128));
+	assert_int_equal(fake.tx_committed, 2);
 	assert_true(fake.paused);
 	assert_int_equal(fake.unpauses, 0);
 	assert_int_equal(xen_hv_ops.start(g, &r.err), 0);
@@ -194,12 +210,15 @@ static void test_restore_failures(void **state)
 	static const struct { const char *fn; const char *msg; } cases[] = {
 		{ "xc_interface_open", "xc_interface_open" },
 		{ "xc_domain_create", "creating the replica domain" },
+		{ "xc_domain_max_vcpus", "allocating the vCPUs of domain 9" },
 		{ "xc_domain_setmaxmem", "setting max memory of domain 9" },
+		{ "xc_set_paging_mempool_size", "sizing the paging pool of domain 9" },
 		{ "xc_evtchn_alloc_unbound", "xenstore event channel" },
 		{ "xc_domain_restore", "xc_domain_restore(XC_STREAM_REMUS) into domain 9" },
 		{ "xs_introduce_domain", "introducing domain 9" },
-		{ "xs_write", "writing /local/domain/9/name" },
-		{ "xs_transaction_end", "committing the guest's nodes" },
+		{ "xs_write", "writing /local/domain/9" },
+		{ "xs_set_permissions", "permissions of /local/domain/9" },
+		{ "xs_transaction_end", "committing the home of domain 9" },
 	};
 	struct rs_result r;
 	struct engine saved;
@@ -234,6 +253,96 @@ static void test_restore_bad_header(void **state)
 	close(fd);
 }
 
+/* A complete replica, paused, for the device-attach tests. */
+static struct hv_guest *restored_replica(int fd, struct rs_result *r)
+{
+	struct hv_guest *g;
+
+	restore_from(fd, r, NULL, 1, &g);
+	if (r->rc != 0)
+		fail_msg("restore: %s", r->err.msg);
+	return g;
+}
+
+static const char json[] = "{\"c_info\": {\"name\": \"web\"}}";
+
+/* The guest's libxl configuration: what it says, and what is refused before
+ * libxl sees it (no NUL, a NUL inside, too big) or by libxl's parser. */
+static void test_json_guest(void **state)
+{
+	struct remus_err err = { 0 };
+	struct xen_json_guest jg;
+
+	(void)state;
+	fake_reset();
+	assert_int_equal(xen_json_guest(json, sizeof(json), &jg, &err), 0);
+	assert_string_equal(jg.name, "web");
+	assert_int_equal(jg.type, XEN_GUEST_PVH);
+	assert_int_equal(jg.max_mem_bytes, 128u << 20);
+	assert_int_equal(jg.nics, 1);
+	assert_int_equal(jg.disks, 1);
+	assert_int_equal(fake.libxl_open, 0);
+	assert_true(xen_json_guest(json, sizeof(json) - 1, &jg, &err) < 0);
+	assert_non_null(strstr(err.msg, "NUL-terminated"));
+	assert_true(xen_json_guest("{}\0{}", 6, &jg, &err) < 0);
+	assert_non_null(strstr(err.msg, "NUL-terminated"));
+	assert_true(xen_json_guest(json, (2u << 20), &jg, &err) < 0);
+	assert_non_null(strstr(err.msg, "at most"));
+	assert_true(xen_json_guest("[1]", 4, &jg, &err) < 0);
+	assert_non_null(strstr(err.msg, "not valid libxl JSON"));
+	fake.json_max_memkb = 0;
+	assert_true(xen_json_guest(json, sizeof(json), &jg, &err) < 0);
+	assert_non_null(strstr(err.msg, "max_memkb"));
+	fake.fail = (struct fake_fail){ "libxl_ctx_alloc", fake_calls("libxl_ctx_alloc") + 1, EIO };
+	assert_true(xen_json_guest(json, sizeof(json), &jg, &err) < 0);
+	assert_non_null(strstr(err.msg, "libxl_ctx_alloc"));
+	assert_int_equal(fake.libxl_open, 0);
+}
+
+/* After failover the replica gets the guest's devices through libxl: its
+ * type and stored configuration first (libxl's device add needs both),
+ * then each disk and vif; each failing step is named, no context leaks,
+ * and the replica is left for the caller to destroy. */
+static void test_attach_devices(void **state)
+{
+	static const struct { const char *fn; const char *msg; } cases[] = {
+		{ "libxl_ctx_alloc", "libxl_ctx_alloc failed" },
+		{ "libxl_userdata_store", "storing the domain configuration of domain 9" },
+		{ "libxl_device_disk_add", "attaching disk xvda to domain 9" },
+		{ "libxl_device_nic_add", "attaching vif 0 to domain 9" },
+		{ "xs_write", "writing /libxl/9/type" },
+	};
+	struct rs_result r;
+	struct engine saved;
+	struct hv_guest *g;
+	int fd = make_stream(&saved);
+
+	(void)state;
+	g = restored_replica(fd, &r);
+	assert_int_equal(xen_guest_domid(g), 9);
+	assert_int_equal(xen_guest_attach_devices(g, json, sizeof(json), 5, &r.err), 0);
+	assert_string_equal(fake_get_node("/libxl/9/type")->value, "pvh");
+	assert_int_equal(fake.userdata_stored, 1);
+	assert_int_equal(fake.disks_added, 1);
+	assert_int_equal(fake.nics_added, 1);
+	assert_int_equal(fake.libxl_open, 0);
+	xen_hv_ops.destroy(g);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		g = restored_replica(fd, &r);
+		/* the next call of fn fails (xs_write was called by the restore) */
+		fake.fail = (struct fake_fail){ cases[i].fn, fake_calls(cases[i].fn) + 1, EIO };
+		assert_true(xen_guest_attach_devices(g, json, sizeof(json), 5, &r.err) < 0);
+		if (strstr(r.err.msg, cases[i].msg) == NULL)
+			fail_msg("message '%s' lacks '%s'", r.err.msg, cases[i].msg);
+		assert_int_equal(fake.libxl_open, 0);
+		assert_true(fake.exists);
+		xen_hv_ops.destroy(g);
+		assert_false(fake.exists);
+		assert_int_equal(fake.xc_open, 0);
+	}
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +352,8 @@ int main(void)
 		cmocka_unit_test(test_restore_engine_written_end),
 		cmocka_unit_test(test_restore_failures),
 		cmocka_unit_test(test_restore_bad_header),
+		cmocka_unit_test(test_json_guest),
+		cmocka_unit_test(test_attach_devices),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,7 +19,8 @@ DOM0_PKGS=xen-utils-4.17,xenstore-utils,kmod,busybox,procps,iproute2,drbd-utils,
 # Kernel modules a Remus host needs, plus what the lab itself uses
 # (virtio disk for the results image, ext4 for its file system, loop for the domU disk).
 DOM0_MODS="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-netback xen-blkback
-	sch_plug sch_ingress ifb act_mirred cls_u32 drbd bridge loop virtio_pci virtio_blk ext4"
+	sch_plug sch_ingress ifb act_mirred cls_u32 drbd bridge loop virtio_pci virtio_blk ext4
+	tun veth"
 DOMU_MODS="xen-netfront xen-blkfront"
 
 t0=$SECONDS
@@ -124,6 +125,15 @@ if [ -d "$BIN" ] && [ -n "$(ls -A "$BIN" 2>/dev/null)" ]; then
 		grep -qxF "$lib" "$BASE.files" || { mkdir -p "$R$(dirname "$lib")"; cp -L "$lib" "$R$lib"; }
 	done
 fi
+# Lab-only test helpers and the host tests scenario 50 reruns in dom0, in
+# the tree layout those tests expect (BUILD=build under /usr/local/lib/remus-tests).
+T=$R/usr/local/lib/remus-tests
+mkdir -p "$T/build/tests/netbuf" "$T/build/tests/xenlab" "$T/tests/netbuf" "$T/tests/integration"
+for h in netbuf/nb_drive netbuf/nb_recv xenlab/drbd-lab; do
+	[ -x "$BUILD/tests/$h" ] && cp "$BUILD/tests/$h" "$T/build/tests/$h"
+done
+cp "$SRC/../netbuf/lib.sh" "$T/tests/netbuf/lib.sh"
+cp "$SRC/../integration/netbuf_plug.sh" "$T/tests/integration/netbuf_plug.sh"
 cp "$LAB/vmlinuz" "$R/root/vmlinuz"
 cp "$LAB/domu.cpio" "$R/root/domu.cpio"
 install -m 0644 "$SRC/domu.cfg" "$R/etc/xen/domu.cfg"

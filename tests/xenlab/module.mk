@@ -11,3 +11,12 @@ xenlab: all
 
 xenlab-check: xenlab
 	@BUILD=$(BUILD) XENLAB_TIMEOUT=$(XENLAB_TIMEOUT) tests/xenlab/run.sh
+
+# Lab-only helpers shipped in the dom0 image (scenario 50): the netbuf test
+# helpers and the drbd backend driver for a real DRBD pair.
+XENLAB_DRBD_LAB := $(BUILD)/tests/xenlab/drbd-lab
+$(XENLAB_DRBD_LAB): $(BUILD)/obj/tests/xenlab/drbd_lab.o $(BUILD)/lib/libremus.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+XENLAB_HELPERS := $(NETBUF_HELPERS) $(XENLAB_DRBD_LAB)
+xenlab: $(XENLAB_HELPERS)

@@ -41,6 +41,47 @@ check_stream() {
 	printf '    remus-stream check %-16s PASS (%s)\n' "$name" "${out#*: }"
 }
 
+# fig SCENARIO KEY: the first word of a recorded figure ("" if absent).
+fig() { awk -v k="$2" '$1 == k { print $2; exit }' "$RUN/out/$1/results" 2>/dev/null; }
+# rest SCENARIO KEY: the whole recorded value.
+rest() { awk -v k="$2" '$1 == k { $1 = ""; sub(/^ /, ""); print; exit }' "$RUN/out/$1/results" 2>/dev/null; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+
+# Side by side: remusd's Xen driver (30, phase B), our driver into Xen's
+# receiver (30, phase A: xlrecv_*) and `xl remus` (10), measured in this
+# run; ratios are remusd / xl remus.
+compare_table() {
+	local x=10-remus-baseline r=30-remusd-xen
+	[ -f "$RUN/out/$x/results" ] && [ -f "$RUN/out/$r/results" ] || return 0
+	printf '\nremusd (Xen driver) vs xl remus, same guest, same run (ours/xl: <1 is faster for times, >1 better for rates)\n'
+	printf '%-26s %-14s %-16s %-12s %s\n' figure "remusd->remusd" "ours->xl-recv" "xl remus" "ours/xl"
+	printf '%-26s %-14s %-16s %-12s %s\n' "checkpoints/s" "$(fig $r checkpoints_per_s)" \
+		"$(fig $r xlrecv_checkpoints_per_s)" "$(fig $x checkpoints_per_s)" \
+		"$(ratio "$(fig $r checkpoints_per_s)" "$(fig $x checkpoints_per_s)")"
+	printf '%-26s %-14s %-16s %-12s %s\n' "pause per checkpoint ms" "$(fig $r pause_ms)" \
+		"$(fig $r xlrecv_pause_ms)" "not reported" "-"
+	printf '%-26s %-14s %-16s %-12s %s\n' "first checkpoint s" "$(fig $r first_checkpoint_s)" \
+		"$(fig $r xlrecv_first_checkpoint_s)" "$(fig $x first_checkpoint_s)" \
+		"$(ratio "$(fig $r first_checkpoint_s)" "$(fig $x first_checkpoint_s)")"
+	printf '%-26s %-14s %-16s %-12s %s\n' "failover s (kill->answer)" "$(fig $r failover_s)" \
+		"$(fig $r xlrecv_failover_s)" "$(fig $x failover_s)" \
+		"$(ratio "$(fig $r failover_s)" "$(fig $x failover_s)")"
+	printf '%-26s %-14s %-16s %s\n' "netbuf" "$(rest $r netbuf | cut -c1-14)" "off" "$(rest $x netbuf)"
+	printf '%-26s %-14s %-16s %s\n' "disk replication" "off (shared)" "off (shared)" "off (-d, shared)"
+}
+
+# side_by_side XL_RESULTS OURS_RESULTS: one row per figure both recorded.
+side_by_side() {
+	local xl=$1 ours=$2 k a b
+	[ -f "$xl" ] && [ -f "$ours" ] || return 0
+	printf '\n%-24s %-28s %s\n' "xl remus receiver" "xl migrate-receive -r (10)" "remus-xl-receive (40)"
+	for k in first_checkpoint_s checkpoints_per_s pages_per_checkpoint failover_s; do
+		a=$(awk -v k="$k" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "$xl")
+		b=$(awk -v k="$k" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "$ours")
+		printf '%-24s %-28s %s\n' "$k" "${a:--}" "${b:--}"
+	done
+}
+
 {
 	printf '\nxenlab results: boot %ss (QEMU start to dom0 ready), whole run %ss\n' "$BOOT" "$TOTAL"
 	printf '%-24s %-6s %s\n' scenario status seconds
@@ -60,6 +101,10 @@ check_stream() {
 		[ -f "$out/results" ] && grep -v '^scenario_seconds ' "$out/results" | sed 's/^/    /'
 	done
 
+	# The same `xl remus` sender into Xen's receiver (10) and into remus's
+	# (40), side by side: only figures of one run compare (shared cores).
+	side_by_side "$RUN/out/10-remus-baseline/results" "$RUN/out/40-xl-remus-to-remus/results"
+
 	# Streams captured in dom0 stay in the build tree as fixtures.
 	if [ -d "$RUN/out/20-streams/streams" ]; then
 		rm -rf "$LAB/streams"
@@ -78,6 +123,7 @@ check_stream() {
 			echo "    SKIP remus-stream check: remus-stream is not built on this branch yet (tools/remus-stream)"
 		fi
 	fi
+	compare_table
 	[ $failed -eq 0 ] && echo "xenlab-check: PASS" || echo "xenlab-check: FAIL"
 } | tee "$LAB/results.txt"
 grep -q '^xenlab-check: PASS' "$LAB/results.txt"

@@ -65,6 +65,61 @@ bool xen_check_module(const char *sysroot, const char *name);
  */
 void xen_guest_set_xenstore_records(struct hv_guest *g, bool on);
 
+/*
+ * How save_stream suspends the guest at each epoch.  COOPERATIVE (default)
+ * is what `xl remus` does: xenstore control/shutdown = "suspend", the guest
+ * suspends itself, the fast resume cancels it; a replica restored from such
+ * a checkpoint learns it moved and reconnects its PV devices.  REMOTE stops
+ * the guest from outside (SHUTDOWN_suspend): needs no guest help, but after
+ * a failover the guest's PV devices stay disconnected (docs/xen.md).
+ */
+enum xen_suspend_mode {
+	XEN_SUSPEND_COOPERATIVE = 0,
+	XEN_SUSPEND_REMOTE,
+};
+void xen_guest_set_suspend_mode(struct hv_guest *g, enum xen_suspend_mode mode);
+
+/* The guest's libxl configuration as JSON (libxl's own encoding, as `xl`
+ * sends it; *len counts the final NUL).  Free *json with free(). */
+int xen_guest_config_json(struct hv_guest *g, char **json, size_t *len, struct remus_err *err);
+
+/* Forget the guest, leaving its domain as it is (a replica that took over
+ * keeps running); closes the handles. */
+void xen_guest_release(struct hv_guest *g);
+
+/* The Xen domain id of a guest (attached or restored). */
+uint32_t xen_guest_domid(const struct hv_guest *g);
+
+/* xl's migration protocol, receiving side (what `xl migrate-receive -r`
+ * does before the stream): the banner, then xl's header with the guest's
+ * JSON configuration (malloc'ed, *len bytes with its NUL), read without
+ * consuming a byte of the libxl stream after it. */
+#define XEN_XL_JSON_MAX (1u << 20)
+int xen_xl_send_banner(int fd, struct remus_err *err);
+int xen_xl_read_header(int fd, char **json, size_t *len, struct remus_err *err);
+
+/* What a libxl domain configuration (the JSON `xl` sends in its migration
+ * header) says about the guest; parsed by libxl itself. */
+struct xen_json_guest {
+	char name[64];
+	enum xen_guest_kind type;
+	uint64_t max_mem_bytes;
+	unsigned vcpus, nics, disks;
+};
+/* json: len bytes, one NUL-terminated text (the NUL counted), <= 1 MiB. */
+int xen_json_guest(const char *json, size_t len, struct xen_json_guest *out,
+    struct remus_err *err);
+
+/*
+ * Give a replica that restore_stream left paused the PV devices of the
+ * guest's libxl configuration (vifs, disks; hotplug scripts included), so
+ * that a guest suspended cooperatively reconnects its frontends when it
+ * resumes.  Call before start().  libxl's messages at log_level (xentoollog
+ * level, e.g. 5 = XTL_WARN) and above go to stderr.
+ */
+int xen_guest_attach_devices(struct hv_guest *g, const char *json, size_t len, int log_level,
+    struct remus_err *err);
+
 extern const struct hv_ops xen_hv_ops;
 
 #endif

@@ -10,6 +10,7 @@
 #include <xenguest.h>
 
 #include "hv/hv.h"
+#include "hv/xen/xen.h"
 #include "stream/stream.h"
 
 /* Bounds on what we read out of xenstore for one domain. */
@@ -17,6 +18,12 @@
 #define XEN_XS_MAX_DEPTH 16u
 /* How long a non-cooperative suspend may take before it counts as failed. */
 #define XEN_SUSPEND_TIMEOUT_MS 2000u
+/* A cooperative one: the guest freezes its tasks and devices first (seconds
+ * under emulation; libxl allows a minute). */
+#define XEN_COOP_SUSPEND_TIMEOUT_MS 30000u
+/* vCPUs the replica container allows (the stream's HVM context says how
+ * many the guest uses). */
+#define XEN_RESTORE_MAX_VCPUS 8u
 /* Domain perms naming the guest itself travel as this id (remapped on restore). */
 #define XEN_XS_SELF 0x7ff0u
 
@@ -29,6 +36,7 @@ struct hv_guest {
 	bool has_dm;            /* a device model (QEMU) serves the domain */
 	bool owned;             /* built by restore_stream: destroy() kills it */
 	bool xs_records;        /* send REMUS_XENSTORE records with checkpoints */
+	enum xen_suspend_mode suspend_mode;
 	uint64_t mem_bytes;
 
 	/* during save_stream / restore_stream */
@@ -46,7 +54,14 @@ void xen_guest_close(struct hv_guest *g);
 void xen_guest_destroy(struct hv_guest *g);
 int  xen_domain_state(struct hv_guest *g, xc_dominfo_t *info, struct remus_err *err);
 
+/* What the restored domain's xenstore home must name (ring pages, ports). */
+struct xen_home {
+	unsigned long store_mfn, console_mfn;
+	uint32_t store_port, console_port;
+};
+
 /* xen_xs.c */
+int xen_xs_make_home(struct hv_guest *g, const struct xen_home *h, struct remus_err *err);
 int xen_xs_domid_by_name(struct hv_guest *g, const char *name, uint32_t *domid,
     struct remus_err *err);
 int xen_xs_put_nodes(struct hv_guest *g, struct stream_buf *b, struct remus_err *err);

@@ -102,6 +102,11 @@ void xen_guest_destroy(struct hv_guest *g)
 	xen_guest_close(g);
 }
 
+void xen_guest_release(struct hv_guest *g)
+{
+	xen_guest_close(g);
+}
+
 /* Fill hv_info from the hypervisor's domain info. */
 static int xen_info(struct hv_guest *g, struct hv_info *out)
 {
@@ -148,6 +153,11 @@ static int xen_pause(struct hv_guest *g, struct remus_err *err)
 void xen_guest_set_xenstore_records(struct hv_guest *g, bool on)
 {
 	g->xs_records = on;
+}
+
+void xen_guest_set_suspend_mode(struct hv_guest *g, enum xen_suspend_mode mode)
+{
+	g->suspend_mode = mode;
 }
 
 /* libxc owns the save loop: the step-by-step ops it cannot offer are NULL. */

@@ -95,14 +95,21 @@ static int restore_noop_cb(void *data)
 	return 1;
 }
 
+/* The paging (HAP p2m) pool libxl gives a domain of this size: 4 KiB x
+ * (256 per vCPU + 2 per MiB of RAM) (libxl_get_required_shadow_memory). */
+static uint64_t restore_paging_pool_bytes(uint64_t mem_bytes, unsigned vcpus)
+{
+	return 4096u * (256u * (uint64_t)vcpus + 2u * (mem_bytes >> 20));
+}
+
 /* Build the empty PVH container libxc restores into; the stream carries
  * memory, vCPU state, HVM params and the CPU policy. */
 static int restore_make_domain(struct hv_guest *g, const struct hv_guest_config *cfg,
-    uint32_t *store_port, uint32_t *console_port, struct remus_err *err)
+    struct xen_home *home, struct remus_err *err)
 {
 	struct xen_domctl_createdomain dc = {
 		.flags = XEN_DOMCTL_CDF_hvm | XEN_DOMCTL_CDF_hap,
-		.max_vcpus = 8,
+		.max_vcpus = XEN_RESTORE_MAX_VCPUS,
 		.max_evtchn_port = 1023,
 		.max_grant_frames = 64,
 		.max_maptrack_frames = 1024,
@@ -116,30 +123,37 @@ static int restore_make_domain(struct hv_guest *g, const struct hv_guest_config 
 		return remus_err_sys(err, errno, "restore: creating the replica domain failed");
 	g->domid = domid;
 	g->owned = true;
+	/* Xen 4.17 still allocates the vCPUs themselves here (domctl.h). */
+	if (xc_domain_max_vcpus(g->xch, domid, XEN_RESTORE_MAX_VCPUS) != 0)
+		return remus_err_sys(err, errno, "restore: allocating the vCPUs of domain %u", domid);
 	if (xc_domain_setmaxmem(g->xch, domid, cfg->mem_bytes / 1024 + 1024) != 0)
 		return remus_err_sys(err, errno, "restore: setting max memory of domain %u", domid);
+	/* Xen's default HAP pool is too small for the p2m of a whole guest. */
+	if (xc_set_paging_mempool_size(g->xch, domid,
+	    restore_paging_pool_bytes(cfg->mem_bytes, XEN_RESTORE_MAX_VCPUS)) != 0)
+		return remus_err_sys(err, errno, "restore: sizing the paging pool of domain %u", domid);
 	if ((port = xc_evtchn_alloc_unbound(g->xch, domid, 0)) < 0)
 		return remus_err_sys(err, errno, "restore: xenstore event channel of domain %u", domid);
-	*store_port = (uint32_t)port;
+	home->store_port = (uint32_t)port;
 	if ((port = xc_evtchn_alloc_unbound(g->xch, domid, 0)) < 0)
 		return remus_err_sys(err, errno, "restore: console event channel of domain %u", domid);
-	*console_port = (uint32_t)port;
+	home->console_port = (uint32_t)port;
 	return 0;
 }
 
-/* After failover: hand the domain to xenstored and write its staged nodes;
- * the domain stays paused until start(). */
-static int restore_finish(struct xen_restore *rs, unsigned long store_mfn,
-    uint32_t store_port, struct remus_err *err)
+/* After failover: give the domain the xenstore home a toolstack would,
+ * hand it to xenstored (xenconsoled attaches on the introduction), write
+ * the staged nodes; the domain stays paused until start(). */
+static int restore_finish(struct xen_restore *rs, const struct xen_home *home,
+    struct remus_err *err)
 {
 	struct hv_guest *g = rs->g;
-	char path[64];
+	int rc;
 
-	if (!xs_introduce_domain(g->xsh, g->domid, store_mfn, store_port))
+	if ((rc = xen_xs_make_home(g, home, err)) < 0)
+		return rc;
+	if (!xs_introduce_domain(g->xsh, g->domid, home->store_mfn, home->store_port))
 		return remus_err_sys(err, errno, "restore: introducing domain %u to xenstored", g->domid);
-	snprintf(path, sizeof(path), "/local/domain/%u/name", g->domid);
-	if (!xs_write(g->xsh, XBT_NULL, path, g->name, (unsigned)strlen(g->name)))
-		return remus_err_sys(err, errno, "restore: writing %s", path);
 	return xen_xs_apply_nodes(g, &rs->committed, err);
 }
 
@@ -157,8 +171,7 @@ int xen_restore_stream(const struct hv_guest_config *cfg, int fd,
 		.reader = { .start = STREAM_START_LIBXL, .libxc_external = true, .remus_xenstore = true },
 	};
 	struct xen_restore rs = { .err = err };
-	uint32_t store_port = 0, console_port = 0;
-	unsigned long store_mfn = 0, console_mfn = 0;
+	struct xen_home home = { 0 };
 	struct hv_guest *g = NULL;
 	int rc;
 
@@ -176,10 +189,10 @@ int xen_restore_stream(const struct hv_guest_config *cfg, int fd,
 	stream_asm_init(&rs.as, &acfg);
 	if ((rc = restore_read_libxl(&rs, true)) < 0)
 		goto err;
-	if ((rc = restore_make_domain(g, cfg, &store_port, &console_port, err)) < 0)
+	if ((rc = restore_make_domain(g, cfg, &home, err)) < 0)
 		goto err;
-	rc = xc_domain_restore(g->xch, fd, g->domid, store_port, &store_mfn, 0,
-	    console_port, &console_mfn, 0, XC_STREAM_REMUS, &cb, -1);
+	rc = xc_domain_restore(g->xch, fd, g->domid, home.store_port, &home.store_mfn, 0,
+	    home.console_port, &home.console_mfn, 0, XC_STREAM_REMUS, &cb, -1);
 	if (rs.internal_error) {
 		rc = err->code < 0 ? err->code : -EIO;
 		goto err;
@@ -190,7 +203,7 @@ int xen_restore_stream(const struct hv_guest_config *cfg, int fd,
 		    g->domid, (unsigned long long)rs.checkpoints);
 		goto err;
 	}
-	if ((rc = restore_finish(&rs, store_mfn, store_port, err)) < 0)
+	if ((rc = restore_finish(&rs, &home, err)) < 0)
 		goto err;
 	g->fd = -1;
 	g->hooks = NULL;

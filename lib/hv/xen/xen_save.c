@@ -2,7 +2,9 @@
  * Primary side: libxc's xc_domain_save(XC_STREAM_REMUS) writes the libxc
  * records on the replication fd and calls back at each epoch boundary; we
  * suspend/resume the domain, write the checkpoint's libxl records and wait
- * for the engine.  Order per epoch (xg_sr_save.c, 4.17): suspend, memory,
+ * for the engine.  The suspend is cooperative by default, as `xl remus`
+ * does it (control/shutdown = "suspend", fast resume): only then does a
+ * replica restored from a checkpoint reconnect its PV devices.  Order per epoch (xg_sr_save.c, 4.17): suspend, memory,
  * CHECKPOINT, postcopy (resume), checkpoint (libxl records, wait).
  */
 #include "hv/xen/xen.h"
@@ -17,11 +19,12 @@ static void save_fail(struct hv_guest *g)
 	g->cb_failed = true;
 }
 
-/* Wait until Xen reports the domain shut down for suspend (all vCPUs off). */
-static int save_wait_suspended(struct hv_guest *g)
+/* Wait until Xen reports the domain shut down for suspend (all vCPUs off).
+ * Polls with a growing step (50 us .. 2 ms): the guest needs the CPU to
+ * reach its suspend point, a tight loop in dom0 would slow it down. */
+static int save_wait_suspended(struct hv_guest *g, unsigned timeout_ms)
 {
-	struct timespec step = { 0, 100 * 1000 };
-	unsigned waited_us = 0;
+	uint64_t waited_us = 0, step_us = 50;
 	xc_dominfo_t di;
 	int rc;
 
@@ -37,32 +40,74 @@ static int save_wait_suspended(struct hv_guest *g)
 			return remus_err_set(g->err, HV_EBADSTATE,
 			    "suspend: domain %u shut down (reason %u) instead of suspending",
 			    g->domid, di.shutdown_reason);
-		if (waited_us >= XEN_SUSPEND_TIMEOUT_MS * 1000u)
+		if (waited_us >= (uint64_t)timeout_ms * 1000u)
 			return remus_err_set(g->err, -ETIMEDOUT,
-			    "suspend: domain %u not suspended after %u ms", g->domid,
-			    XEN_SUSPEND_TIMEOUT_MS);
-		nanosleep(&step, NULL);
-		waited_us += 100;
+			    "suspend: domain %u not suspended after %u ms%s", g->domid, timeout_ms,
+			    g->suspend_mode == XEN_SUSPEND_COOPERATIVE ?
+			    " (does the guest handle control/shutdown = \"suspend\"?)" : "");
+		nanosleep(&(struct timespec){ 0, (long)step_us * 1000 }, NULL);
+		waited_us += step_us;
+		if (step_us < 2000)
+			step_us *= 2;
 	}
 }
 
-/* libxc suspend: stop the domain without its help (PVH/HVM: a remote
- * SHUTDOWN_suspend), then let the engine close the epoch.  1 ok, 0 failed. */
+/* The guest's own suspend request node, as libxl writes it. */
+static void save_control_path(struct hv_guest *g, char *path, size_t size)
+{
+	snprintf(path, size, "/local/domain/%u/control/shutdown", g->domid);
+}
+
+/* Ask the guest to suspend itself (it freezes, disconnects nothing and
+ * makes SCHEDOP_shutdown(suspend)); withdraw the request if it never does,
+ * so a late answer cannot leave it suspended behind our back. */
+static int save_suspend_cooperative(struct hv_guest *g)
+{
+	char path[64];
+
+	save_control_path(g, path, sizeof(path));
+	if (!xs_write(g->xsh, XBT_NULL, path, "suspend", 7))
+		return remus_err_sys(g->err, errno, "suspend: writing %s failed", path);
+	if (save_wait_suspended(g, XEN_COOP_SUSPEND_TIMEOUT_MS) < 0) {
+		struct remus_err again = { 0 };
+		xc_dominfo_t di;
+
+		/* Withdraw; if it suspended after all, save_stream resumes it. */
+		xs_write(g->xsh, XBT_NULL, path, "", 0);
+		if (xen_domain_state(g, &di, &again) == 0 && di.shutdown &&
+		    di.shutdown_reason == SHUTDOWN_suspend)
+			g->suspended = true;
+		return g->err->code;
+	}
+	g->suspended = true;
+	return 0;
+}
+
+/* Stop the domain from outside (SCHEDOP_remote_shutdown): the guest never
+ * learns about it, which is fine for checkpoints and wrong for a failover
+ * of a guest with PV devices (docs/xen.md). */
+static int save_suspend_remote(struct hv_guest *g)
+{
+	if (xc_domain_shutdown(g->xch, g->domid, SHUTDOWN_suspend) != 0)
+		return remus_err_sys(g->err, errno,
+		    "suspend: xc_domain_shutdown(SHUTDOWN_suspend) of domain %u failed", g->domid);
+	g->suspended = true;
+	return save_wait_suspended(g, XEN_SUSPEND_TIMEOUT_MS);
+}
+
+/* libxc suspend: stop the domain, then let the engine close the epoch.
+ * 1 ok, 0 failed. */
 static int save_suspend_cb(void *data)
 {
 	struct hv_guest *g = data;
 	int rc;
 
-	if (xc_domain_shutdown(g->xch, g->domid, SHUTDOWN_suspend) != 0) {
-		remus_err_sys(g->err, errno, "suspend: xc_domain_shutdown(SHUTDOWN_suspend) of domain %u failed",
-		    g->domid);
-		goto err;
-	}
-	g->suspended = true;
-	if (save_wait_suspended(g) < 0)
+	rc = g->suspend_mode == XEN_SUSPEND_COOPERATIVE ? save_suspend_cooperative(g) :
+	    save_suspend_remote(g);
+	if (rc < 0)
 		goto err;
 	if (g->hooks->suspended != NULL && (rc = g->hooks->suspended(g->hooks->arg)) < 0) {
-		remus_err_wrap(g->err, "suspend: engine hook failed (%d): ", rc);
+		remus_err_wrap(g->err, "suspend: engine hook failed (%d)", rc);
 		goto err;
 	}
 	return 1;
@@ -71,20 +116,37 @@ err:
 	return 0;
 }
 
+/* Resume the domain we suspended.  Cooperative: the fast resume makes the
+ * guest's suspend hypercall return 1 ("cancelled": it carries on with its
+ * devices connected) and tells xenstored the domain runs again; a replica
+ * restored from the checkpoint instead sees 0 and reconnects its frontends.
+ * Remote: the guest never made a hypercall, its registers stay as they are. */
+static int save_resume(struct hv_guest *g, struct remus_err *err)
+{
+	bool coop = g->suspend_mode == XEN_SUSPEND_COOPERATIVE;
+
+	if (xc_domain_resume(g->xch, g->domid, coop ? 1 : 0) != 0)
+		return remus_err_sys(err, errno, "resuming domain %u failed", g->domid);
+	g->suspended = false;
+	if (coop && !xs_resume_domain(g->xsh, g->domid))
+		return remus_err_sys(err, errno, "xenstored refused to resume domain %u", g->domid);
+	if (g->hooks != NULL && g->hooks->resumed != NULL)
+		g->hooks->resumed(g->hooks->arg);
+	return 0;
+}
+
 /* libxc postcopy: the dirty pages are buffered; resume the domain so it runs
- * on while the checkpoint is sent.  Not the cooperative resume: the guest
- * never executed a suspend hypercall, so its registers must stay as they are.
- * 1 ok, -1 failed (0 would make xc_domain_save return success). */
+ * on while the checkpoint is sent.  1 ok, -1 failed (0 would make
+ * xc_domain_save return success). */
 static int save_postcopy_cb(void *data)
 {
 	struct hv_guest *g = data;
 
-	if (xc_domain_resume(g->xch, g->domid, 0) != 0) {
-		remus_err_sys(g->err, errno, "postcopy: resuming domain %u failed", g->domid);
+	if (save_resume(g, g->err) < 0) {
+		remus_err_wrap(g->err, "postcopy");
 		save_fail(g);
 		return -1;
 	}
-	g->suspended = false;
 	return 1;
 }
 
@@ -116,7 +178,7 @@ static int save_put_checkpoint_end(struct hv_guest *g, int fd)
 
 	if (g->hooks->postcopy != NULL) {
 		if ((rc = g->hooks->postcopy(g->hooks->arg, fd)) < 0)
-			return remus_err_wrap(g->err, "checkpoint: engine postcopy hook failed (%d): ", rc);
+			return remus_err_wrap(g->err, "checkpoint: engine postcopy hook failed (%d)", rc);
 		return 0;
 	}
 	stream_buf_init(&b);
@@ -140,7 +202,7 @@ static int save_checkpoint_cb(void *data)
 		goto err;
 	rc = g->hooks->wait_checkpoint != NULL ? g->hooks->wait_checkpoint(g->hooks->arg) : 1;
 	if (rc < 0) {
-		remus_err_wrap(g->err, "checkpoint: engine wait hook failed (%d): ", rc);
+		remus_err_wrap(g->err, "checkpoint: engine wait hook failed (%d)", rc);
 		goto err;
 	}
 	if (rc == 0) {
@@ -226,10 +288,11 @@ int xen_save_stream(struct hv_guest *g, int fd, const struct hv_stream_hooks *ho
 	}
 out:
 	if (g->suspended) {
-		if (xc_domain_resume(g->xch, g->domid, 0) != 0)
-			remus_err_wrap(err, "domain %u left suspended (resume failed too): ", g->domid);
-		else
-			g->suspended = false;
+		struct remus_err rerr = { 0 };
+
+		if (save_resume(g, &rerr) < 0 && g->suspended)
+			remus_err_wrap(err, "domain %u left suspended (resume failed too: %s)",
+			    g->domid, rerr.msg);
 	}
 	g->hooks = NULL;
 	g->err = NULL;

@@ -257,3 +257,76 @@ int xen_xs_apply_nodes(struct hv_guest *g, const struct stream_ckpt *ck, struct 
 		rc = remus_err_sys(err, errno, "xenstore: committing the guest's nodes");
 	return rc;
 }
+
+/* One node of the new domain's home: value, and who may touch it.
+ * guest_rw: the guest owns it (it writes control/, data/ ...); otherwise
+ * dom0 owns it and the guest may read it. */
+static int xs_mknode(struct hv_guest *g, xs_transaction_t t, const char *home,
+    const char *rel, const char *value, bool guest_rw, struct remus_err *err)
+{
+	struct xs_permissions ro[2] = {
+		{ .id = 0, .perms = XS_PERM_NONE }, { .id = g->domid, .perms = XS_PERM_READ },
+	};
+	struct xs_permissions rw[1] = { { .id = g->domid, .perms = XS_PERM_NONE } };
+	char path[128];
+
+	if (rel[0] == '\0')
+		snprintf(path, sizeof(path), "%s", home);
+	else
+		snprintf(path, sizeof(path), "%s/%s", home, rel);
+	if (!xs_write(g->xsh, t, path, value, (unsigned)strlen(value)))
+		return remus_err_sys(err, errno, "xenstore: writing %s", path);
+	if (!xs_set_permissions(g->xsh, t, path, guest_rw ? rw : ro, guest_rw ? 1 : 2))
+		return remus_err_sys(err, errno, "xenstore: permissions of %s", path);
+	return 0;
+}
+
+/* The home a toolstack gives a domain before xenstored meets it (what
+ * libxl__domain_make and libxl__build_post write, minus /vm and devices):
+ * without it the guest cannot read its own device/ directory after it
+ * resumes, nor answer control/shutdown.  All in one transaction. */
+int xen_xs_make_home(struct hv_guest *g, const struct xen_home *h, struct remus_err *err)
+{
+	static const char *const guest_owned[] = {
+		"control/shutdown", "control/feature-poweroff", "control/feature-reboot",
+		"control/feature-suspend", "control/sysrq",
+		"control/platform-feature-multiprocessor-suspend",
+		"control/platform-feature-xs_reset_watches",
+		"device/suspend/event-channel", "data", "drivers", "attr", "error", "feature",
+	};
+	struct {
+		const char *rel;
+		char value[32];
+	} ro[] = {
+		{ "", "" }, { "device", "" }, { "control", "" }, { "memory", "" },
+		{ "console", "" }, { "domid", "" }, { "memory/static-max", "" },
+		{ "memory/target", "" }, { "store/port", "" }, { "store/ring-ref", "" },
+		{ "console/port", "" }, { "console/ring-ref", "" }, { "console/limit", "1048576" },
+		{ "console/type", "xenconsoled" }, { "console/output", "pty" },
+	};
+	xs_transaction_t t;
+	char home[48];
+	size_t i;
+	int rc = 0;
+
+	snprintf(ro[5].value, sizeof(ro[5].value), "%u", g->domid);
+	snprintf(ro[6].value, sizeof(ro[6].value), "%" PRIu64, g->mem_bytes / 1024);
+	snprintf(ro[7].value, sizeof(ro[7].value), "%" PRIu64, g->mem_bytes / 1024);
+	snprintf(ro[8].value, sizeof(ro[8].value), "%u", h->store_port);
+	snprintf(ro[9].value, sizeof(ro[9].value), "%lu", h->store_mfn);
+	snprintf(ro[10].value, sizeof(ro[10].value), "%u", h->console_port);
+	snprintf(ro[11].value, sizeof(ro[11].value), "%lu", h->console_mfn);
+	snprintf(home, sizeof(home), "/local/domain/%u", g->domid);
+	t = xs_transaction_start(g->xsh);
+	if (t == XBT_NULL)
+		return remus_err_sys(err, errno, "xenstore: starting a transaction");
+	for (i = 0; i < sizeof(ro) / sizeof(ro[0]) && rc == 0; i++)
+		rc = xs_mknode(g, t, home, ro[i].rel, ro[i].value, false, err);
+	if (rc == 0)
+		rc = xs_mknode(g, t, home, "name", g->name, false, err);
+	for (i = 0; i < sizeof(guest_owned) / sizeof(guest_owned[0]) && rc == 0; i++)
+		rc = xs_mknode(g, t, home, guest_owned[i], "", true, err);
+	if (!xs_transaction_end(g->xsh, t, rc < 0) && rc == 0)
+		rc = remus_err_sys(err, errno, "xenstore: committing the home of domain %u", g->domid);
+	return rc;
+}

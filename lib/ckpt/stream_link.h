@@ -1,0 +1,87 @@
+/*
+ * Driver-owned checkpoint loops over the replication link.
+ *
+ * A driver with `save_stream`/`restore_stream` (Xen: libxc's Remus loop)
+ * reads and writes a plain byte stream on a file descriptor and calls the
+ * engine back at each epoch boundary.  These engine parts give it one end
+ * of a socketpair and pump the other end to and from the rnet connection
+ * on a thread of their own (the driver blocks inside the platform library):
+ *
+ *  primary: bytes the driver writes -> RNET_MSG_STREAM frames; ACK frames
+ *    -> the `wait_checkpoint` hook, which also waits for the next tick and
+ *    releases the netbuf epoch; `suspended` closes the netbuf epoch.
+ *  backup:  RNET_MSG_STREAM frames -> bytes the driver reads; its
+ *    `checkpoint` hook (a complete checkpoint staged) queues ACK(N).  When
+ *    the primary is lost (heartbeat timeout, closed link, error) or on a
+ *    stop request, the pump ends the driver's input: libxc then fails over
+ *    to the last complete checkpoint and restore_stream builds the replica.
+ *
+ * The rnet connection is only touched by the pump thread while a loop runs.
+ */
+#ifndef REMUS_CKPT_STREAM_LINK_H
+#define REMUS_CKPT_STREAM_LINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ckpt/ckpt.h"
+
+struct ckpt_stream_sender_cfg {
+	const struct hv_ops *hv;      /* must have save_stream */
+	struct hv_guest *guest;
+	struct rnet_conn *conn;       /* handshaken, not owned */
+	struct netbuf *nb;            /* NULL: no output buffering (unsafe) */
+	uint32_t interval_ms;         /* epoch length from suspend to suspend; 0: 25 ms */
+	uint32_t ack_timeout_ms;      /* ACK(N) later than this: peer lost; 0: 2000 */
+	/* Sent before the driver's stream (Xen: xl's migration header with the
+	 * guest's configuration, which the backup needs for its devices). */
+	const void *preamble;         /* copied by _new */
+	size_t preamble_len;
+};
+
+struct ckpt_stream_sender;
+
+int  ckpt_stream_sender_new(const struct ckpt_stream_sender_cfg *cfg,
+                            struct ckpt_stream_sender **out, struct remus_err *err);
+void ckpt_stream_sender_free(struct ckpt_stream_sender *s);
+/* Run the driver's save loop until stop_fd (-1: none) becomes readable
+ * (CKPT_ESTOPPED, the guest runs on), `max_epochs` checkpoints were
+ * acknowledged (0: no limit; returns 0), the guest fails (CKPT_EGUEST) or
+ * the backup is lost (CKPT_EPEER: held output released, the guest keeps
+ * running unprotected).  The connection is free for the caller afterwards. */
+int  ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t max_epochs,
+                            struct remus_err *err);
+void ckpt_stream_sender_stats(struct ckpt_stream_sender *s, struct ckpt_stats *out);
+
+struct ckpt_stream_receiver_cfg {
+	const struct hv_ops *hv;      /* must have restore_stream */
+	const struct hv_guest_config *guest_cfg;   /* copied by _new (not the strings) */
+	struct rnet_conn *conn;       /* handshaken, not owned */
+	/* The stream starts with xl's migration header (the guest's libxl JSON
+	 * configuration): it is taken off before the driver reads, checked,
+	 * and handed to `prepare`, which may adjust the guest config (name,
+	 * memory) through `name_buf` before the driver starts. */
+	bool xl_header;
+	int (*prepare)(void *arg, const char *json, size_t len, struct hv_guest_config *gcfg,
+	               char *name_buf, size_t name_cap, struct remus_err *err);
+	void *arg;
+};
+
+struct ckpt_stream_receiver;
+
+int  ckpt_stream_receiver_new(const struct ckpt_stream_receiver_cfg *cfg,
+                              struct ckpt_stream_receiver **out, struct remus_err *err);
+void ckpt_stream_receiver_free(struct ckpt_stream_receiver *r);
+/* Receive until the stream stops, then let the driver build the replica
+ * from the last complete checkpoint.  CKPT_EPEER (primary lost),
+ * CKPT_ESTOPPED (stop_fd), CKPT_HANDOVER (the primary handed over): *out
+ * is the paused replica, the caller starts it.  0: the primary ended
+ * protection (BYE END), no replica is kept (*out NULL).  Other negative:
+ * no replica could be built (CKPT_ENOREPLICA before any checkpoint). */
+int  ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
+                              struct hv_guest **out, struct remus_err *err);
+void ckpt_stream_receiver_stats(struct ckpt_stream_receiver *r, struct ckpt_stats *out);
+/* The configuration from xl's header (NULL before it arrived). */
+const char *ckpt_stream_receiver_config(const struct ckpt_stream_receiver *r, size_t *len);
+
+#endif

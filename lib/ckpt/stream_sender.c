@@ -1,0 +1,382 @@
+/*
+ * Primary side of a driver-owned checkpoint loop (stream_link.h): the
+ * driver writes the migration stream into a socketpair, the pump thread
+ * forwards it as RNET_MSG_STREAM frames and collects ACKs; the hooks run on
+ * the engine thread inside the driver's loop.
+ */
+#include "ckpt/stream_link.h"
+#include "ckpt/stream_link_impl.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "netbuf/netbuf.h"
+
+#define SEND_CHUNK (256u * 1024u)
+
+struct ckpt_stream_sender {
+	struct ckpt_stream_sender_cfg cfg;
+	int sp[2];                  /* [0] the driver writes, [1] the pump reads */
+	int stop_fd;
+	pthread_t pump;
+	bool pump_started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	/* under lock: written by the pump, read by the engine thread */
+	uint64_t acked;
+	bool peer_lost, stop_requested, pump_done;
+	struct remus_err peer_err;
+	struct ckpt_stats stats;
+	/* engine thread only */
+	uint64_t epoch, max_epochs, t_epoch_us, t_suspended_us;
+	bool reached_max, stopped;
+	struct remus_err hook_err;
+	/* pump only */
+	uint8_t *chunk;
+	size_t chunk_len;
+	bool eof;
+};
+
+int ckpt_stream_sender_new(const struct ckpt_stream_sender_cfg *cfg,
+                           struct ckpt_stream_sender **out, struct remus_err *err)
+{
+	struct ckpt_stream_sender *s;
+
+	if (cfg->hv == NULL || cfg->hv->save_stream == NULL || cfg->guest == NULL || cfg->conn == NULL)
+		return remus_err_set(err, CKPT_ECONFIG,
+		                     "stream sender: needs a driver with save_stream, a guest and a link");
+	if ((s = calloc(1, sizeof(*s))) == NULL || (s->chunk = malloc(SEND_CHUNK)) == NULL) {
+		free(s);
+		return remus_err_sys(err, ENOMEM, "stream sender");
+	}
+	s->cfg = *cfg;
+	s->cfg.preamble = NULL;
+	if (cfg->preamble_len > 0) {
+		void *copy = malloc(cfg->preamble_len);
+
+		if (copy == NULL) {
+			free(s->chunk);
+			free(s);
+			return remus_err_sys(err, ENOMEM, "stream sender: preamble");
+		}
+		memcpy(copy, cfg->preamble, cfg->preamble_len);
+		s->cfg.preamble = copy;
+	}
+	if (s->cfg.interval_ms == 0)
+		s->cfg.interval_ms = 25;
+	if (s->cfg.ack_timeout_ms == 0)
+		s->cfg.ack_timeout_ms = 2000;
+	s->sp[0] = s->sp[1] = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	ckl_cond_init(&s->cond);
+	*out = s;
+	return 0;
+}
+
+void ckpt_stream_sender_free(struct ckpt_stream_sender *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+	free((void *)s->cfg.preamble);
+	free(s->chunk);
+	free(s);
+}
+
+void ckpt_stream_sender_stats(struct ckpt_stream_sender *s, struct ckpt_stats *out)
+{
+	pthread_mutex_lock(&s->lock);
+	*out = s->stats;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Pump: the link failed; wake the engine and make the driver's writes fail. */
+static void pump_lost(struct ckpt_stream_sender *s, const struct remus_err *why)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!s->peer_lost) {
+		s->peer_lost = true;
+		s->peer_err = *why;
+	}
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	shutdown(s->sp[1], SHUT_RDWR);
+}
+
+/* Pump: whatever the backup sent (heartbeats are consumed by rnet). */
+static int pump_take_msgs(struct ckpt_stream_sender *s, struct remus_err *err)
+{
+	struct rnet_msg m;
+	int rc;
+
+	while ((rc = rnet_conn_next(s->cfg.conn, &m, err)) == 1) {
+		if (m.type == RNET_MSG_ACK) {
+			pthread_mutex_lock(&s->lock);
+			if (m.u64 > s->acked)
+				s->acked = m.u64;
+			pthread_cond_broadcast(&s->cond);
+			pthread_mutex_unlock(&s->lock);
+		} else if (m.type == RNET_MSG_BYE) {
+			return remus_err_set(err, CKPT_EPEER, "backup ended the link (BYE %" PRIu64 ")",
+			                     m.u64);
+		} else {
+			return remus_err_set(err, CKPT_ESTREAM, "backup sent unexpected message type %"
+			                     PRIu32, m.type);
+		}
+	}
+	return rc;
+}
+
+/* Pump: forward the driver's bytes; a full output queue keeps the chunk. */
+static int pump_forward(struct ckpt_stream_sender *s, bool readable, struct remus_err *err)
+{
+	ssize_t n;
+	int rc;
+
+	if (readable && s->chunk_len == 0 && !s->eof) {
+		n = read(s->sp[1], s->chunk, SEND_CHUNK);
+		if (n == 0)
+			s->eof = true;
+		else if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return remus_err_sys(err, errno, "stream sender: reading the driver's stream");
+		else if (n > 0)
+			s->chunk_len = (size_t)n;
+	}
+	if (s->chunk_len == 0)
+		return 0;
+	rc = rnet_conn_send_stream(s->cfg.conn, s->chunk, s->chunk_len, err);
+	if (rc == RNET_ENOBUFS)
+		return 0;
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&s->lock);
+	s->stats.bytes += s->chunk_len;
+	pthread_mutex_unlock(&s->lock);
+	s->chunk_len = 0;
+	return 0;
+}
+
+static void *pump_main(void *arg)
+{
+	struct ckpt_stream_sender *s = arg;
+	struct rnet_conn *c = s->cfg.conn;
+	struct remus_err err = { 0 };
+	int rc;
+
+	for (;;) {
+		uint64_t now = rnet_now_ms();
+		bool watch_stop;
+		struct pollfd p[3] = {
+			{ .fd = s->chunk_len == 0 && !s->eof ? s->sp[1] : -1, .events = POLLIN },
+			{ .fd = rnet_conn_fd(c), .events = POLLIN },
+			{ .fd = -1, .events = POLLIN },
+		};
+
+		if ((rc = rnet_conn_tick(c, now, &err)) < 0)
+			break;
+		if (s->eof && s->chunk_len == 0 && !rnet_conn_want_write(c))
+			break;                          /* the driver is done, all sent */
+		pthread_mutex_lock(&s->lock);
+		watch_stop = !s->stop_requested && s->stop_fd >= 0;
+		pthread_mutex_unlock(&s->lock);
+		if (watch_stop)
+			p[2].fd = s->stop_fd;
+		if (rnet_conn_want_write(c))
+			p[1].events |= POLLOUT;
+		if (poll(p, 3, (int)rnet_conn_next_tick_ms(c, now)) < 0 && errno != EINTR) {
+			rc = remus_err_sys(&err, errno, "stream sender: poll");
+			break;
+		}
+		if (p[2].revents & POLLIN) {
+			pthread_mutex_lock(&s->lock);
+			s->stop_requested = true;
+			pthread_cond_broadcast(&s->cond);
+			pthread_mutex_unlock(&s->lock);
+		}
+		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			int frc = rnet_conn_feed(c, rnet_now_ms(), &err);
+
+			if ((rc = pump_take_msgs(s, &err)) < 0 || (rc = frc) < 0)
+				break;
+		}
+		if ((rc = pump_forward(s, (p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0, &err)) < 0)
+			break;
+		if (rnet_conn_want_write(c) && (rc = rnet_conn_flush(c, &err)) < 0)
+			break;
+	}
+	if (rc < 0)
+		pump_lost(s, &err);
+	pthread_mutex_lock(&s->lock);
+	s->pump_done = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* Hook: the guest is suspended, checkpoint N begins: close its output epoch. */
+static int hook_suspended(void *arg)
+{
+	struct ckpt_stream_sender *s = arg;
+	int rc;
+
+	s->t_suspended_us = ckpt_now_us();
+	s->epoch++;
+	if (s->cfg.nb != NULL && (rc = netbuf_epoch_close(s->cfg.nb, s->epoch)) < 0)
+		return remus_err_set(&s->hook_err, rc, "netbuf: closing epoch %" PRIu64 " failed",
+		                     s->epoch);
+	pthread_mutex_lock(&s->lock);
+	s->stats.epoch = s->epoch;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* Hook: the guest runs again; the pause is from the suspend request (the
+ * end of the previous wait) to now. */
+static void hook_resumed(void *arg)
+{
+	struct ckpt_stream_sender *s = arg;
+	uint64_t pause = ckpt_now_us() - (s->epoch > 1 ? s->t_epoch_us : s->t_suspended_us);
+
+	pthread_mutex_lock(&s->lock);
+	s->stats.last_pause_us = pause;
+	if (pause > s->stats.max_pause_us)
+		s->stats.max_pause_us = pause;
+	s->stats.total_pause_us += pause;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Hook: checkpoint N is written.  Wait for ACK(N), release its output,
+ * then for the next tick.  >0 go on, 0 stop, <0 error. */
+static int hook_wait(void *arg)
+{
+	struct ckpt_stream_sender *s = arg;
+	uint64_t n = s->epoch, deadline = ckpt_now_us() + (uint64_t)s->cfg.ack_timeout_ms * 1000u;
+	int rc = 1;
+
+	pthread_mutex_lock(&s->lock);
+	while (s->acked < n && !s->peer_lost && !s->pump_done && !s->stop_requested &&
+	       ckpt_now_us() < deadline)
+		ckl_cond_wait_until(&s->cond, &s->lock, deadline);
+	if (s->acked < n && s->stop_requested && !s->peer_lost) {
+		s->stopped = true;      /* unprotect: do not wait for this one */
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	if (s->acked < n) {
+		if (s->peer_lost)
+			remus_err_set(&s->hook_err, CKPT_EPEER, "%s", s->peer_err.msg);
+		else
+			remus_err_set(&s->hook_err, CKPT_EPEER, "no ACK for checkpoint %" PRIu64
+			              " within %" PRIu32 " ms", n, s->cfg.ack_timeout_ms);
+		pthread_mutex_unlock(&s->lock);
+		return CKPT_EPEER;
+	}
+	s->stats.acked = n;
+	s->stats.checkpoints++;
+	s->stats.last_ckpt_ms = rnet_now_ms();
+	pthread_mutex_unlock(&s->lock);
+	if (s->cfg.nb != NULL && (rc = netbuf_release(s->cfg.nb, n)) < 0)
+		return remus_err_set(&s->hook_err, rc, "netbuf: releasing epoch %" PRIu64 " failed", n);
+	if (s->max_epochs != 0 && n >= s->max_epochs) {
+		s->reached_max = true;
+		return 0;
+	}
+	/* the next epoch starts one interval after this one started */
+	deadline = s->t_suspended_us + (uint64_t)s->cfg.interval_ms * 1000u;
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop_requested && !s->peer_lost && ckpt_now_us() < deadline)
+		ckl_cond_wait_until(&s->cond, &s->lock, deadline);
+	if (s->stop_requested)
+		s->stopped = true;
+	rc = s->stop_requested ? 0 : s->peer_lost ? CKPT_EPEER : 1;
+	if (rc == CKPT_EPEER)
+		remus_err_set(&s->hook_err, CKPT_EPEER, "%s", s->peer_err.msg);
+	pthread_mutex_unlock(&s->lock);
+	s->t_epoch_us = ckpt_now_us();
+	return rc;
+}
+
+/* Blocking write of all of buf (the pump drains the other end). */
+static int stream_write_all(int fd, const void *buf, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = write(fd, (const uint8_t *)buf + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/* Map the driver's result and the link's state to the engine's codes. */
+static int run_result(struct ckpt_stream_sender *s, int rc, struct remus_err *err)
+{
+	if (s->peer_lost || s->hook_err.code == CKPT_EPEER) {
+		if (s->cfg.nb != NULL)
+			netbuf_release_all(s->cfg.nb);  /* unprotected: let output flow */
+		return remus_err_set(err, CKPT_EPEER, "backup lost after checkpoint %" PRIu64 ": %.400s",
+		                     s->stats.acked, s->peer_lost ? s->peer_err.msg : s->hook_err.msg);
+	}
+	if (rc == HV_ECRASHED)
+		return remus_err_set(err, CKPT_EGUEST, "%.480s", err->msg);
+	if (rc < 0 && s->hook_err.code != 0)   /* the driver only saw our return code */
+		return remus_err_set(err, s->hook_err.code, "%.480s", s->hook_err.msg);
+	if (rc < 0)
+		return rc;
+	if (s->stopped) {
+		if (s->cfg.nb != NULL)
+			netbuf_release_all(s->cfg.nb);  /* the guest runs on, unprotected */
+		return remus_err_set(err, CKPT_ESTOPPED, "stopped on request after checkpoint %" PRIu64,
+		                     s->stats.acked);
+	}
+	return 0;
+}
+
+int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t max_epochs,
+                           struct remus_err *err)
+{
+	struct hv_stream_hooks hooks = {
+		.arg = s, .suspended = hook_suspended, .resumed = hook_resumed,
+		.wait_checkpoint = hook_wait,
+	};
+	int rc;
+
+	if ((rc = ckl_socketpair(s->sp, err)) < 0)
+		return rc;
+	s->stop_fd = stop_fd;
+	s->max_epochs = max_epochs;
+	s->epoch = 0;
+	s->acked = 0;
+	s->eof = s->peer_lost = s->stop_requested = s->pump_done = false;
+	s->reached_max = s->stopped = false;
+	s->chunk_len = 0;
+	memset(&s->hook_err, 0, sizeof(s->hook_err));
+	s->stats.started_ms = rnet_now_ms();
+	if ((rc = pthread_create(&s->pump, NULL, pump_main, s)) != 0) {
+		ckl_close_pair(s->sp);
+		return remus_err_sys(err, rc, "stream sender: pump thread");
+	}
+	s->t_epoch_us = ckpt_now_us();
+	if (s->cfg.preamble_len > 0 &&
+	    (rc = stream_write_all(s->sp[0], s->cfg.preamble, s->cfg.preamble_len)) < 0)
+		remus_err_sys(err, -rc, "stream sender: writing the preamble");
+	else
+		rc = s->cfg.hv->save_stream(s->cfg.guest, s->sp[0], &hooks, err);
+	/* the pump sends what is left, then sees the end of the stream */
+	shutdown(s->sp[0], SHUT_WR);
+	pthread_join(s->pump, NULL);
+	ckl_close_pair(s->sp);
+	return run_result(s, rc, err);
+}

@@ -1,0 +1,152 @@
+/*
+ * Finishing a restored replica through libxl: its PV devices.
+ *
+ * libxc restores memory and vCPU state only; the guest's vif and disk
+ * backends (netback/blkback nodes in xenstore, hotplug scripts putting the
+ * vif on its bridge and the disk behind blkback) are toolstack work.  libxl
+ * does it for a domain it did not build once the domain looks like one of
+ * its own: /libxl/<domid>/type names the guest type and the stored domain
+ * configuration ("libxl-json" userdata) exists.  Then libxl_device_*_add
+ * attaches each device from the guest's own configuration, exactly as
+ * libxl's receiver does after a Remus failover (devices come after the
+ * stream, before unpause).  A guest that was suspended cooperatively (as
+ * `xl remus` does) resumes "in a new domain" and reconnects its frontends.
+ */
+#include "hv/xen/xen.h"
+#include "hv/xen/xen_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libxl.h>
+#include <libxl_utils.h>
+#include <xentoollog.h>
+
+
+struct xen_libxl {
+	xentoollog_logger_stdiostream *log;
+	libxl_ctx *ctx;
+	libxl_domain_config dc;
+	bool dc_init;
+};
+
+static void xl_close(struct xen_libxl *x)
+{
+	if (x->dc_init)
+		libxl_domain_config_dispose(&x->dc);
+	if (x->ctx != NULL)
+		libxl_ctx_free(x->ctx);
+	if (x->log != NULL)
+		xtl_logger_destroy((xentoollog_logger *)x->log);
+}
+
+/* A libxl context (messages at `level` and above to stderr) and the
+ * domain configuration parsed from json. */
+static int xl_open(struct xen_libxl *x, const char *json, size_t len, int level,
+    struct remus_err *err)
+{
+	int rc;
+
+	memset(x, 0, sizeof(*x));
+	if (len == 0 || len > XEN_XL_JSON_MAX || memchr(json, '\0', len) != json + len - 1)
+		return remus_err_set(err, -EINVAL,
+		    "libxl: the domain configuration must be one NUL-terminated JSON text of at most %u bytes (got %zu bytes)",
+		    XEN_XL_JSON_MAX, len);
+	x->log = xtl_createlogger_stdiostream(stderr, (xentoollog_level)level, 0);
+	if (x->log == NULL)
+		return remus_err_sys(err, ENOMEM, "libxl: creating its logger");
+	if (libxl_ctx_alloc(&x->ctx, LIBXL_VERSION, 0, (xentoollog_logger *)x->log) != 0) {
+		x->ctx = NULL;
+		rc = remus_err_set(err, -EIO, "libxl: libxl_ctx_alloc failed (is this a Xen dom0?)");
+		goto err;
+	}
+	libxl_domain_config_init(&x->dc);
+	x->dc_init = true;
+	if ((rc = libxl_domain_config_from_json(x->ctx, &x->dc, json)) != 0) {
+		rc = remus_err_set(err, -EINVAL, "libxl: the domain configuration is not valid libxl JSON (libxl error %d)", rc);
+		goto err;
+	}
+	return 0;
+err:
+	xl_close(x);
+	return rc;
+}
+
+int xen_json_guest(const char *json, size_t len, struct xen_json_guest *out,
+    struct remus_err *err)
+{
+	struct xen_libxl x;
+	const char *name;
+	int rc;
+
+	if ((rc = xl_open(&x, json, len, XTL_ERROR, err)) < 0)
+		return rc;
+	memset(out, 0, sizeof(*out));
+	name = x.dc.c_info.name;
+	if (name == NULL || name[0] == '\0' || strlen(name) >= sizeof(out->name)) {
+		rc = remus_err_set(err, -EINVAL, "libxl: the domain configuration has no usable name");
+		goto out;
+	}
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	out->type = x.dc.c_info.type == LIBXL_DOMAIN_TYPE_PV ? XEN_GUEST_PV :
+	    x.dc.c_info.type == LIBXL_DOMAIN_TYPE_PVH ? XEN_GUEST_PVH : XEN_GUEST_HVM;
+	out->max_mem_bytes = x.dc.b_info.max_memkb * 1024u;
+	out->vcpus = (unsigned)x.dc.b_info.max_vcpus;
+	out->nics = (unsigned)x.dc.num_nics;
+	out->disks = (unsigned)x.dc.num_disks;
+	if (out->max_mem_bytes == 0 || out->max_mem_bytes / 1024u != x.dc.b_info.max_memkb) {
+		rc = remus_err_set(err, -EINVAL, "libxl: the domain configuration has no usable max_memkb");
+		goto out;
+	}
+	rc = 0;
+out:
+	xl_close(&x);
+	return rc;
+}
+
+int xen_guest_attach_devices(struct hv_guest *g, const char *json, size_t len, int log_level,
+    struct remus_err *err)
+{
+	struct xen_libxl x;
+	char path[64];
+	const char *type;
+	int i, rc;
+
+	if ((rc = xl_open(&x, json, len, log_level, err)) < 0)
+		return rc;
+	type = libxl_domain_type_to_string(x.dc.c_info.type);
+	snprintf(path, sizeof(path), "/libxl/%u/type", g->domid);
+	if (type == NULL || !xs_write(g->xsh, XBT_NULL, path, type, (unsigned)strlen(type))) {
+		rc = remus_err_sys(err, errno ? errno : EINVAL, "libxl: writing %s", path);
+		goto out;
+	}
+	/* libxl's device add updates the stored configuration under its lock. */
+	if (libxl_userdata_store(x.ctx, g->domid, "libxl-json", (const uint8_t *)json, (int)len) != 0) {
+		rc = remus_err_set(err, -EIO, "libxl: storing the domain configuration of domain %u", g->domid);
+		goto out;
+	}
+	for (i = 0; i < x.dc.num_disks; i++) {
+		if (libxl_device_disk_add(x.ctx, g->domid, &x.dc.disks[i], NULL) != 0) {
+			rc = remus_err_set(err, -EIO, "libxl: attaching disk %s to domain %u failed",
+			    x.dc.disks[i].vdev ? x.dc.disks[i].vdev : "?", g->domid);
+			goto out;
+		}
+	}
+	for (i = 0; i < x.dc.num_nics; i++) {
+		if (libxl_device_nic_add(x.ctx, g->domid, &x.dc.nics[i], NULL) != 0) {
+			rc = remus_err_set(err, -EIO, "libxl: attaching vif %d to domain %u failed", i,
+			    g->domid);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	xl_close(&x);
+	return rc;
+}
+
+uint32_t xen_guest_domid(const struct hv_guest *g)
+{
+	return g->domid;
+}

@@ -1,0 +1,338 @@
+/*
+ * Sessions of guests whose driver owns the checkpoint loop (`save_stream` /
+ * `restore_stream` in its ops table: Xen).  The engine parts are in
+ * lib/ckpt/stream_*.c; this file only fits them into the session's state
+ * machine, next to session.c's step-loop engine.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt/stream_link.h"
+#include "remusd/ctl_proto.h"
+#include "remusd/session.h"
+#include "util/log.h"
+#include "stream/stream.h"
+#ifdef HV_HAVE_XEN
+#include <xentoollog.h>
+#include "hv/xen/xen.h"
+#endif
+
+bool remusd_session_driver_loop(const struct remusd_session *s)
+{
+	return s->hv != NULL && s->hv->save_stream != NULL && s->hv->restore_stream != NULL;
+}
+
+/* Output buffering for a Xen guest: the `plug` backend on its first vif. */
+static int stream_open_netbuf(struct remusd_session *s, struct remus_err *err)
+{
+	char ifname[32];
+	struct netbuf_config nc = { .backend = "plug", .tag = s->name, .first_epoch = 1,
+	                            .ifname = ifname, .tx_fd = -1 };
+	int rc;
+
+	if (s->gc.netbuf == REMUSD_NETBUF_NONE)
+		return 0;
+	if (s->gc.netbuf != REMUSD_NETBUF_PLUG)
+		return remus_err_set(err, -ENOTSUP, "guest %s: netbuf %s cannot hold a Xen vif; use plug",
+		                     s->name, remusd_netbuf_name(s->gc.netbuf));
+#ifdef HV_HAVE_XEN
+	snprintf(ifname, sizeof(ifname), "vif%" PRIu32 ".0", xen_guest_domid(s->guest));
+#else
+	return remus_err_set(err, -ENOTSUP, "guest %s: built without the Xen driver", s->name);
+#endif
+	pthread_mutex_lock(&s->net_lock);
+	if (s->nb_open)
+		netbuf_close(&s->nb);
+	s->nb_open = false;
+	memset(&s->nb, 0, sizeof(s->nb));
+	if ((rc = netbuf_open(&s->nb, &nc)) < 0)
+		remus_err_set(err, rc, "guest %s: netbuf plug on %s: %s", s->name, ifname, s->nb.err.msg);
+	else
+		s->nb_open = true;
+	pthread_mutex_unlock(&s->net_lock);
+	return rc;
+}
+
+/* Primary engine thread: the driver's loop until stop or loss. */
+static void *stream_primary_main(void *arg)
+{
+	struct remusd_session *s = arg;
+	struct remus_err err = { 0 };
+	int rc;
+
+	remusd_session_set_state(s, RS_SYNCING, "");
+	rc = ckpt_stream_sender_run(s->ssnd, s->stop_pipe[0], 0, &err);
+	if (rc == CKPT_ESTOPPED) {
+		rnet_conn_send_bye(s->conn, CKPT_BYE_END, &(struct remus_err){ 0 });
+		rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
+		remusd_session_set_state(s, RS_UNPROTECTED, s->evacuating ?
+		    "evacuation is not available for this driver; unprotected" : "unprotected on request");
+	} else if (rc == CKPT_EGUEST) {
+		remusd_session_set_state(s, RS_STOPPED, err.msg);
+	} else {
+		remusd_session_set_state(s, RS_UNPROTECTED, rc == 0 ? "protection ended" : err.msg);
+	}
+	if (s->nb_open) {
+		pthread_mutex_lock(&s->net_lock);
+		netbuf_close(&s->nb);   /* released already on loss; nothing held now */
+		s->nb_open = false;
+		pthread_mutex_unlock(&s->net_lock);
+	}
+	return NULL;
+}
+
+/* Xen: xl's migration header with the guest's libxl configuration goes
+ * first, as `xl remus` sends it; the backup builds the replica's devices
+ * from it.  The caller frees b. */
+static int stream_preamble(struct remusd_session *s, struct stream_buf *b, struct remus_err *err)
+{
+	int rc = 0;
+
+	stream_buf_init(b);
+#ifdef HV_HAVE_XEN
+	char *json = NULL;
+	size_t len = 0;
+
+	if (s->gc.type != REMUSD_GUEST_XEN)
+		return 0;
+	if ((rc = xen_guest_config_json(s->guest, &json, &len, err)) < 0)
+		return remus_err_wrap(err, "protect %s", s->name);
+	if ((rc = stream_put_xl_header(b, json, len)) < 0)
+		remus_err_set(err, rc, "protect %s: encoding xl's migration header", s->name);
+	free(json);
+#else
+	(void)s;
+	(void)err;
+#endif
+	return rc;
+}
+
+int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_env *env,
+                                  struct remus_err *err)
+{
+	struct ckpt_stream_sender_cfg sc = { 0 };
+	struct stream_buf pre;
+	int rc;
+
+	if ((rc = stream_preamble(s, &pre, err)) < 0) {
+		stream_buf_free(&pre);
+		return rc;
+	}
+	sc.preamble = pre.data;
+	sc.preamble_len = pre.len;
+	if ((rc = stream_open_netbuf(s, err)) < 0) {
+		stream_buf_free(&pre);
+		return rc;
+	}
+	sc.hv = s->hv;
+	sc.guest = s->guest;
+	sc.conn = s->conn;
+	sc.nb = s->nb_open ? &s->nb : NULL;
+	sc.interval_ms = s->gc.interval_ms;
+	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
+	pthread_mutex_lock(&s->lock);
+	ckpt_stream_sender_free(s->ssnd);
+	s->ssnd = NULL;
+	rc = ckpt_stream_sender_new(&sc, &s->ssnd, err);
+	pthread_mutex_unlock(&s->lock);
+	stream_buf_free(&pre);
+	if (rc < 0)
+		return rc;
+	if ((rc = pthread_create(&s->th, NULL, stream_primary_main, s)) != 0)
+		return remus_err_sys(err, rc, "protect %s: thread", s->name);
+	s->th_running = true;
+	return 0;
+}
+
+/* Xen: the replica gets the name "<guest>--backup" (the primary may run
+ * on this host under its own name, as with `xl remus` to localhost) and
+ * the memory the guest's configuration gives it. */
+static int stream_prepare(void *arg, const char *json, size_t len, struct hv_guest_config *gcfg,
+                          char *name_buf, size_t name_cap, struct remus_err *err)
+{
+#ifdef HV_HAVE_XEN
+	struct remusd_session *s = arg;
+	struct xen_json_guest jg;
+	int rc;
+
+	if ((rc = xen_json_guest(json, len, &jg, err)) < 0)
+		return remus_err_wrap(err, "guest %s: the primary's configuration", s->name);
+	if (jg.type == XEN_GUEST_PV)
+		return remus_err_set(err, HV_EUNSUPP, "guest %s is classic PV: protect PVH or HVM guests",
+		                     s->name);
+	snprintf(name_buf, name_cap, "%s--backup", s->name);
+	gcfg->name = name_buf;
+	if (jg.max_mem_bytes > gcfg->mem_bytes)
+		gcfg->mem_bytes = jg.max_mem_bytes;
+	log_info("guest %s: receiving (%" PRIu64 " MiB, %u vif, %u disk) as %s", s->name,
+	         gcfg->mem_bytes >> 20, jg.nics, jg.disks, name_buf);
+	return 0;
+#else
+	(void)arg; (void)json; (void)len; (void)gcfg; (void)name_buf; (void)name_cap;
+	return remus_err_set(err, -ENOTSUP, "built without the Xen driver");
+#endif
+}
+
+/* Before the replica runs: its PV devices from the guest's configuration. */
+static int stream_finish_replica(struct remusd_session *s, struct hv_guest *g,
+                                 struct remus_err *err)
+{
+#ifdef HV_HAVE_XEN
+	size_t len;
+	const char *json = ckpt_stream_receiver_config(s->srcv, &len);
+
+	if (s->gc.type == REMUSD_GUEST_XEN && json != NULL)
+		return xen_guest_attach_devices(g, json, len, XTL_WARN, err);
+#else
+	(void)s; (void)g; (void)err;
+#endif
+	return 0;
+}
+
+/* Xen: once the replica runs it is the guest; attach to it like a primary
+ * attaches (a later remusd exit must not destroy it). */
+static struct hv_guest *stream_adopt_replica(struct remusd_session *s, struct hv_guest *g)
+{
+#ifdef HV_HAVE_XEN
+	char name[REMUSD_NAME_MAX + 16];
+	struct hv_guest_config cfg = { .name = name, .cpu = -1, .console_fd = -1 };
+	struct remus_err err = { 0 };
+	struct hv_guest *attached = NULL;
+
+	if (s->gc.type != REMUSD_GUEST_XEN)
+		return g;
+	snprintf(name, sizeof(name), "%s--backup", s->name);
+	if (s->hv->create(&cfg, &attached, &err) < 0) {
+		log_warnx("guest %s: keeping the replica's own handle: %s", s->name, err.msg);
+		return g;
+	}
+	xen_guest_release(g);
+	return attached;
+#else
+	(void)s;
+	return g;
+#endif
+}
+
+/* Backup engine thread: the driver receives until the stream stops and
+ * builds the replica from the last complete checkpoint; we start it. */
+static void *stream_backup_main(void *arg)
+{
+	struct remusd_session *s = arg;
+	struct remus_err err = { 0 };
+	struct hv_guest *g = NULL;
+	uint64_t t0;
+	int rc;
+
+	rc = ckpt_stream_receiver_run(s->srcv, s->stop_pipe[0], &g, &err);
+	t0 = ckpt_now_us();
+	if (g == NULL) {
+		if (rc == 0)
+			remusd_session_set_state(s, RS_UNPROTECTED, "primary ended protection");
+		else
+			remusd_session_set_state(s, RS_FAILED, err.msg);
+		/* no guest runs here: a new run may take the session */
+		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
+		return NULL;
+	}
+	log_info("guest %s: failing over: %s", s->name, rc == CKPT_ESTOPPED ? "failover on command" :
+	         rc == CKPT_HANDOVER ? "hand-over from the primary" : err.msg);
+	if (stream_finish_replica(s, g, &err) < 0 || s->hv->start(g, &err) < 0) {
+		s->hv->destroy(g);
+		remusd_session_set_state(s, RS_FAILED, err.msg);
+		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
+		return NULL;
+	}
+	g = stream_adopt_replica(s, g);
+	pthread_mutex_lock(&s->lock);
+	s->guest = g;
+	memset(&s->fo, 0, sizeof(s->fo));
+	s->fo.total_us = ckpt_now_us() - t0;
+	s->failover_done = true;
+	pthread_mutex_unlock(&s->lock);
+	if (rc == CKPT_HANDOVER) {
+		rnet_conn_send_bye(s->conn, CKPT_BYE_RUNNING, &(struct remus_err){ 0 });
+		rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
+	}
+	remusd_session_set_state(s, RS_ACTIVE, rc == CKPT_ESTOPPED ? "failover on command" :
+	                         "primary lost");
+	return NULL;
+}
+
+int remusd_session_stream_receive(struct remusd_session *s, struct remus_err *err)
+{
+	struct hv_guest_config gcfg;
+	struct ckpt_stream_receiver_cfg rc = { .hv = s->hv, .guest_cfg = &gcfg, .conn = s->conn,
+	                                       .xl_header = s->gc.type == REMUSD_GUEST_XEN,
+	                                       .prepare = stream_prepare, .arg = s };
+	int e;
+
+	remusd_guest_hvcfg(&s->gc, &gcfg);
+	pthread_mutex_lock(&s->lock);
+	ckpt_stream_receiver_free(s->srcv);
+	s->srcv = NULL;
+	e = ckpt_stream_receiver_new(&rc, &s->srcv, err);
+	pthread_mutex_unlock(&s->lock);
+	if (e < 0)
+		return e;
+	remusd_session_set_state(s, RS_RECEIVING, "");
+	s->th_done = false;
+	if ((e = pthread_create(&s->th, NULL, stream_backup_main, s)) != 0)
+		return remus_err_sys(err, e, "receive %s: thread", s->name);
+	s->th_running = true;
+	return 0;
+}
+
+void remusd_session_stream_stats(struct remusd_session *s, struct ckpt_stats *st)
+{
+	if (s->ssnd)
+		ckpt_stream_sender_stats(s->ssnd, st);
+	else if (s->srcv)
+		ckpt_stream_receiver_stats(s->srcv, st);
+}
+
+void remusd_session_stream_free(struct remusd_session *s)
+{
+	ckpt_stream_sender_free(s->ssnd);
+	ckpt_stream_receiver_free(s->srcv);
+	s->ssnd = NULL;
+	s->srcv = NULL;
+}
+
+/* remusctl check of a Xen guest: the driver's reasons, as the control
+ * protocol's fixed reasons (each also logged with the driver's text). */
+uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe)
+{
+	uint32_t r = 0;
+#ifdef HV_HAVE_XEN
+	struct xen_check_input in;
+	struct remus_err err = { 0 };
+	unsigned why;
+
+	if (s == NULL || s->guest == NULL || s->gc.type != REMUSD_GUEST_XEN)
+		return 0;
+	if (xen_check_probe(s->guest, "/", &in, &err) < 0) {
+		log_warnx("check %s: %s", s->name, err.msg);
+		return CTL_CHECK_HV_UNSUPPORTED;
+	}
+	why = xen_check(&in);
+	xen_check_input_free(&in);
+	for (unsigned bit = 1; bit < (1u << XEN_CHECK_NREASONS); bit <<= 1)
+		if (why & bit)
+			log_info("check %s: %s", s->name, xen_check_reason_text(bit));
+	if (why & (XEN_CHECK_PV_NO_SHADOW | XEN_CHECK_DEVICE_MODEL))
+		r |= CTL_CHECK_HV_UNSUPPORTED;
+	if ((why & (XEN_CHECK_NO_SCH_PLUG | XEN_CHECK_NO_IFB)) && s->gc.netbuf != REMUSD_NETBUF_NONE &&
+	    !(unsafe & CTL_UNSAFE_NO_NETBUF))
+		r |= CTL_CHECK_NETBUF_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
+	if ((why & (XEN_CHECK_DISK_NOT_DRBD | XEN_CHECK_NO_DRBD)) && !(unsafe & CTL_UNSAFE_NO_DISKREP))
+		r |= CTL_CHECK_DISKREP_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
+#else
+	(void)s;
+	(void)unsafe;
+#endif
+	return r;
+}

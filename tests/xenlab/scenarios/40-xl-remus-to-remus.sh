@@ -1,0 +1,83 @@
+#!/bin/bash
+# Scenario 40: `xl remus` of the PVH guest into remus's own receiver
+# (remus-xl-receive: the Xen driver's restore_stream behind xl's receiver
+# protocol) instead of `xl migrate-receive -r`.  Checkpoints flow for a
+# measurement window, then the sender is killed and the primary destroyed:
+# the replica must resume from the last complete checkpoint, get its vif and
+# disk through libxl, and the guest's service must answer again.
+. ./lib.sh "$@"
+INTERVAL_MS=${INTERVAL_MS:-500}
+WINDOW_S=${WINDOW_S:-20}
+BACKUP=domu--backup
+
+domu_up || { result check_domu_up FAIL; exit 1; }
+client_poll "$OUT/client.log" & poller=$!
+trap 'kill $poller 2>/dev/null' EXIT
+primary=$(xl domid domu)
+
+# xl runs the receiver command with `sh -c` (-s ''), stdin/stdout its pipes;
+# -n -d: netbuf and DRBD are off as in scenario 10 (see docs/xenlab.md).
+ts "xl remus -n -d into remus-xl-receive"
+t_start=$(now)
+setsid xl -vvv remus -F -n -d -i "$INTERVAL_MS" -s '' domu \
+	"exec remus-xl-receive -v -s $OUT/receiver.stats 2>>$OUT/receiver.log" \
+	>"$OUT/remus.log" 2>&1 &
+remus_pid=$!
+
+# stats_count: complete checkpoints the receiver has staged and handed over.
+stats_count() { awk '$1 == "checkpoint" { n++ } END { print n + 0 }' "$OUT/receiver.stats" 2>/dev/null || echo 0; }
+for _ in $(seq 600); do
+	[ "$(stats_count)" -ge 1 ] && break
+	kill -0 "$remus_pid" 2>/dev/null || break
+	sleep 0.5
+done
+if [ "$(stats_count)" -lt 1 ]; then
+	ts "no checkpoint reached the receiver"
+	result check_first_checkpoint FAIL
+	remus_log_tail "$OUT/remus.log"; tail -n 30 "$OUT/receiver.log"
+	exit 1
+fi
+t_first=$(now)
+result first_checkpoint_s "$(elapsed "$t_start" "$t_first")"
+n0=$(stats_count)
+x0=$(grep -c 'Checkpointed save' "$OUT/remus.log")
+sleep "$WINDOW_S"
+n1=$(stats_count)
+x1=$(grep -c 'Checkpointed save' "$OUT/remus.log")
+t_end=$(now)
+result checkpoints_in_window "$((n1 - n0)) (xl sent $((x1 - x0)))"
+result checkpoints_per_s "$(awk -v n=$((n1 - n0)) -v a="$t_first" -v b="$t_end" 'BEGIN { printf "%.2f", n / (b - a) }')"
+result pages_per_checkpoint "$(checkpoint_pages "$OUT/remus.log" | sed -n "$((x0 + 1)),${x1}p" |
+	awk '{ s += $1; if ($1 > m) m = $1 } END { if (NR) printf "%.0f (max %d)", s / NR, m }')"
+check remus_running kill -0 "$remus_pid"
+check checkpoints_seen test $((n1 - n0)) -ge 3
+
+last_seen=$(tail -n 1 "$OUT/client.log" | cut -d' ' -f2)
+ts "failover: kill -9 xl remus ($remus_pid), destroy primary domid $primary; client last saw $last_seen"
+t_kill=$(now)
+kill -9 "$remus_pid"
+xl destroy "$primary"
+# The receiver ends with a "failover" or an "error" line in its stats.
+for _ in $(seq 480); do grep -q '^failover \|^error ' "$OUT/receiver.stats" && break; sleep 0.5; done
+t_resumed=$(now)
+check receiver_failed_over grep -q 'resumed from checkpoint' "$OUT/receiver.log"
+applied=$(sed -n 's/.*failover to checkpoint \([0-9]*\).*/\1/p' "$OUT/receiver.log")
+result checkpoints_applied "${applied:-none} (xl sent $(grep -c 'Checkpointed save' "$OUT/remus.log"))"
+result replica_resumed_s "$(elapsed "$t_kill" "$t_resumed")"
+wait_service 240; up=$?
+t_up=$(now)
+check service_after_failover test "$up" -eq 0
+first_after=$(counter)
+result failover_s "$(elapsed "$t_kill" "$t_up")"
+result counter_before_failover "$last_seen"
+result counter_after_failover "${first_after:-none}"
+check backup_running domain_running "$BACKUP"
+# The replica's devices came through libxl: its vif is on the bridge.
+backup_id=$(xl domid "$BACKUP" 2>/dev/null)
+check backup_vif_on_bridge test -e "/sys/class/net/xenbr0/brif/vif${backup_id:-none}.0"
+xl list
+xl network-list "$BACKUP" 2>&1 | tail -n +1
+xl block-list "$BACKUP" 2>&1 | tail -n +1
+sed -n '1,5p;/failover/,$p' "$OUT/receiver.log" | grep -v 'checkpoint [0-9]* complete' | tail -n 30
+[ "$fails" -eq 0 ] || { remus_log_tail "$OUT/remus.log"; tail -n 20 /var/log/xen/console/guest-$BACKUP.log 2>/dev/null; }
+finish
