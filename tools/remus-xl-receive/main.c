@@ -71,7 +71,7 @@ static void usage(FILE *f)
 	fprintf(f,
 	    "usage: remus-xl-receive [-v] [-s STATS] [-N NAME]\n"
 	    "Receive `xl remus` on stdin/stdout (use as its receiver command with -s '').\n"
-	    "  -v        report every checkpoint on stderr and libxl's notices\n"
+	    "  -v        report every checkpoint on stderr, and libxl's debug messages\n"
 	    "  -s STATS  append \"checkpoint N SECONDS\" lines and the failover to STATS\n"
 	    "  -N NAME   name of the replica domain (default: the guest's name + \"--backup\")\n");
 }
@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 		goto fail;
 	fprintf(stderr, "remus-xl-receive: the sender is gone: failover to checkpoint %llu (domain %u) at %.3f s\n",
 	    (unsigned long long)rx.checkpoints, xen_guest_domid(g), t_fail);
-	if ((rc = xen_guest_attach_devices(g, json, json_len, rx.verbose ? XTL_INFO : XTL_WARN,
+	if ((rc = xen_guest_attach_devices(g, json, json_len, rx.verbose ? XTL_DEBUG : XTL_WARN,
 	    &err)) < 0)
 		goto fail;
 	if ((rc = xen_hv_ops.start(g, &err)) < 0)

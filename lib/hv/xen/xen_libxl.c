@@ -53,7 +53,8 @@ static int xl_open(struct xen_libxl *x, const char *json, size_t len, int level,
 		return remus_err_set(err, -EINVAL,
 		    "libxl: the domain configuration must be one NUL-terminated JSON text of at most %u bytes (got %zu bytes)",
 		    XEN_XL_JSON_MAX, len);
-	x->log = xtl_createlogger_stdiostream(stderr, (xentoollog_level)level, 0);
+	x->log = xtl_createlogger_stdiostream(stderr, (xentoollog_level)level,
+	    XTL_STDIOSTREAM_SHOW_DATE | XTL_STDIOSTREAM_HIDE_PROGRESS);
 	if (x->log == NULL)
 		return remus_err_sys(err, ENOMEM, "libxl: creating its logger");
 	if (libxl_ctx_alloc(&x->ctx, LIBXL_VERSION, 0, (xentoollog_logger *)x->log) != 0) {

@@ -78,6 +78,9 @@ check backup_vif_on_bridge test -e "/sys/class/net/xenbr0/brif/vif${backup_id:-n
 xl list
 xl network-list "$BACKUP" 2>&1 | tail -n +1
 xl block-list "$BACKUP" 2>&1 | tail -n +1
+# For diagnosis: the replica's console after failover and its xenstore home.
+cp "/var/log/xen/console/guest-$BACKUP.log" "$OUT/backup-console.log" 2>/dev/null
+xenstore-ls -fp "/local/domain/${backup_id:-none}" >"$OUT/backup-xenstore.txt" 2>&1
 sed -n '1,5p;/failover/,$p' "$OUT/receiver.log" | grep -v 'checkpoint [0-9]* complete' | tail -n 30
 [ "$fails" -eq 0 ] || { remus_log_tail "$OUT/remus.log"; tail -n 20 /var/log/xen/console/guest-$BACKUP.log 2>/dev/null; }
 finish
