@@ -538,7 +538,9 @@ static void test_receiver_xl_header_and_stop(void **state)
  * driver builds anything. */
 static void test_receiver_missing_xl_header(void **state)
 {
-	struct fake_primary p = { .ncut = 1, .end = PRIM_CLOSE };
+	/* BYE, not a close: the verdict must be about the header, never about
+	 * how the link ended (a close may race the data under load) */
+	struct fake_primary p = { .ncut = 1, .end = PRIM_BYE };
 	struct remus_err err = { 0 };
 	struct prepared pr = { { 0 }, 0 };
 	struct hv_guest *g = NULL;
@@ -555,7 +557,8 @@ static void test_receiver_missing_xl_header(void **state)
 	link_up(&l);
 	fds = open_fds();
 	assert_int_equal(receive_run(&l, &p, true, -1, &pr, &g, &st, &err), CKPT_ENOREPLICA);
-	assert_non_null(strstr(err.msg, "does not start with xl's migration header"));
+	if (strstr(err.msg, "does not start with xl's migration header") == NULL)
+		fail_msg("unexpected error: %s", err.msg);
 	assert_null(g);
 	assert_int_equal(pr.len, 0);
 	assert_int_equal(fake.domains_created, 0);
