@@ -7,6 +7,10 @@
 #     destroy of the primary: Xen's receiver must fail over to our last
 #     complete checkpoint and the guest's service (vif reconnected by the
 #     guest) must answer from the replica.  Results prefixed xlrecv_.
+#     The bytes our sender writes are captured on the receiving side (a tee
+#     in front of xl, as scenario 20 does for xl's own streams) into
+#     $OUT/streams/xen-send.stream, for the host to judge with Xen's
+#     verify-stream-v2 and remus-stream (report.sh).
 #  B. remusd protects that replica with its Xen driver, to a second remusd
 #     on the same dom0 (own ports, control sockets and configs), under the
 #     client's load; then SIGKILL of the primary daemon and destroy of the
@@ -65,17 +69,18 @@ stop_daemons() {
 # sent_checkpoints LOG: how many checkpoints the sender completed.
 sent_checkpoints() { grep -c '^remus-xen-send: checkpoint ' "$1"; }
 
-# protect_and_fail_over TAG FLAGS...: remus-xen-send into Xen's receiver
-# (FLAGS: -R for the remote suspend), measure (results prefixed TAG), kill
-# the sender, destroy the primary, wait for the replica's service.  Returns
-# non-zero when the service did not come back.
+# protect_and_fail_over TAG CAPTURE FLAGS...: remus-xen-send into Xen's
+# receiver (FLAGS: -R for the remote suspend), the stream tee'd into CAPTURE,
+# measure (results prefixed TAG), kill the sender, destroy the primary, wait
+# for the replica's service.  Returns non-zero when the service did not come
+# back.
 protect_and_fail_over() {
-	local tag=$1; shift
+	local tag=$1 capture=$2; shift 2
 	local log=$OUT/send.log primary t_start t_first n0 n1 t_end last_seen t_kill up
 	primary=$(xl domid domu)
 	t_start=$(now)
-	setsid remus-xen-send "$@" -i "$INTERVAL_MS" domu 'exec xl -vvv migrate-receive -r -e' \
-		>"$log" 2>&1 &
+	setsid remus-xen-send "$@" -i "$INTERVAL_MS" domu \
+		"tee '$capture' | exec xl -vvv migrate-receive -r -e" >"$log" 2>&1 &
 	sender=$!
 	for _ in $(seq 600); do
 		grep -q '^remus-xen-send: checkpoint 1 ' "$log" && break
@@ -107,6 +112,10 @@ protect_and_fail_over() {
 	result "${tag}failover_s" "$(elapsed "$t_kill" "$(now)")"
 	result "${tag}service_after_failover" "$([ "$up" -eq 0 ] && echo "answers ($(counter))" || echo "no answer")"
 	grep -q 'Remus Failover' "$log" && result "${tag}receiver" "failed over (xl: Remus Failover)"
+	# The receiver logs each libxl record it processes; type 4 is
+	# CHECKPOINT_END, after which it has applied the checkpoint (report.sh
+	# compares this with the complete checkpoints in the capture).
+	result "${tag}receiver_checkpoints_applied" "$(grep -c 'process_record: Record: 4,' "$log")"
 	return "$up"
 }
 
@@ -116,7 +125,9 @@ trap 'kill $poller 2>/dev/null; stop_daemons' EXIT
 
 # ---- A: our stream into xl migrate-receive -r ----
 ts "A: remus-xen-send (cooperative suspend) into xl migrate-receive -r"
-WINDOW_S=${XLRECV_WINDOW_S:-15} protect_and_fail_over xlrecv_; up=$?
+mkdir -p "$OUT/streams"
+WINDOW_S=${XLRECV_WINDOW_S:-15} protect_and_fail_over xlrecv_ "$OUT/streams/xen-send.stream"; up=$?
+result xlrecv_stream_bytes "$(stat -c %s "$OUT/streams/xen-send.stream" 2>/dev/null || echo none)"
 check xlrecv_service_after_failover test "$up" -eq 0
 [ "$up" -eq 0 ] || { grep -v 'libxl: debug' "$OUT/send.log" | tail -n 40; exit 1; }
 # xl names the replica domu--incoming and renames it domu once it can.
