@@ -62,14 +62,14 @@ check_stream() {
 # END records); remus-stream must read that layout too (--flat-checkpoints)
 # with the same number of checkpoints.
 check_xen_verify() {
-	local f=$1 name flat n out rc
+	local f=$1 name flat n out rc ck nxc nxl
 	name=$(basename "$f")
 	flat=$f.flat
 	if ! n=$(python3 "$SRC/stream-stats.py" --flat "$f" "$flat" 2>&1); then
 		printf '    verify-stream-v2   %-16s FAIL (capture unreadable: %s)\n' "$name" "$n"
 		return 1
 	fi
-	set -- $n     # checkpoints, libxc records, libxl records
+	read -r ck nxc nxl <<<"$n"     # checkpoints, libxc records, libxl records
 	out=$(PYTHONPATH=$XENV/lib/python python3 "$XENV/bin/verify-stream-v2" -f xl -i "$flat" 2>&1); rc=$?
 	if [ $rc -ne 0 ]; then
 		rm -f "$flat"
@@ -79,20 +79,20 @@ check_xen_verify() {
 			"$(head -n 1 <<<"$out")" "$(awk 'NF { l = $0 } END { print l }' <<<"$out")"
 		return 1
 	fi
-	if [ -x "$BIN/remus-stream" ] && [ "$1" -gt 0 ]; then
+	if [ -x "$BIN/remus-stream" ] && [ "$ck" -gt 0 ]; then
 		out=$("$BIN/remus-stream" check --flat-checkpoints "$flat" 2>&1); rc=$?
-		if [ $rc -ne 0 ] || ! grep -q "[^0-9]$1 complete checkpoints" <<<"$out"; then
+		if [ $rc -ne 0 ] || ! grep -q "[^0-9]$ck complete checkpoints" <<<"$out"; then
 			rm -f "$flat"
 			printf '    verify-stream-v2   %-16s FAIL (flat layout, remus-stream --flat-checkpoints: %s)\n' "$name" "$out"
 			return 1
 		fi
 	fi
 	rm -f "$flat"
-	if [ "$1" -gt 0 ]; then
+	if [ "$ck" -gt 0 ]; then
 		printf '    verify-stream-v2   %-16s PASS (flat layout: %s libxc records with %s CHECKPOINTs, %s libxl records)\n' \
-			"$name" "$2" "$1" "$3"
+			"$name" "$nxc" "$ck" "$nxl"
 	else
-		printf '    verify-stream-v2   %-16s PASS (whole stream up to END: %s libxc, %s libxl records)\n' "$name" "$2" "$3"
+		printf '    verify-stream-v2   %-16s PASS (whole stream up to END: %s libxc, %s libxl records)\n' "$name" "$nxc" "$nxl"
 	fi
 }
 

@@ -8,9 +8,10 @@
 #     complete checkpoint and the guest's service (vif reconnected by the
 #     guest) must answer from the replica.  Results prefixed xlrecv_.
 #     The bytes our sender writes are captured on the receiving side (a tee
-#     in front of xl, as scenario 20 does for xl's own streams) into
-#     $OUT/streams/xen-send.stream, for the host to judge with Xen's
-#     verify-stream-v2 and remus-stream (report.sh).
+#     in front of xl, as scenario 20 does for xl's own streams) into dom0's
+#     RAM (tmpfs: no emulated disk I/O while the figures are measured) and
+#     moved to $OUT/streams/xen-send.stream after the failover, for the host
+#     to judge with Xen's verify-stream-v2 and remus-stream (report.sh).
 #  B. remusd protects that replica with its Xen driver, to a second remusd
 #     on the same dom0 (own ports, control sockets and configs), under the
 #     client's load; then SIGKILL of the primary daemon and destroy of the
@@ -125,9 +126,11 @@ trap 'kill $poller 2>/dev/null; stop_daemons' EXIT
 
 # ---- A: our stream into xl migrate-receive -r ----
 ts "A: remus-xen-send (cooperative suspend) into xl migrate-receive -r"
+WINDOW_S=${XLRECV_WINDOW_S:-15} protect_and_fail_over xlrecv_ "$D/xen-send.stream"; up=$?
+result xlrecv_stream_bytes "$(stat -c %s "$D/xen-send.stream" 2>/dev/null || echo none)"
 mkdir -p "$OUT/streams"
-WINDOW_S=${XLRECV_WINDOW_S:-15} protect_and_fail_over xlrecv_ "$OUT/streams/xen-send.stream"; up=$?
-result xlrecv_stream_bytes "$(stat -c %s "$OUT/streams/xen-send.stream" 2>/dev/null || echo none)"
+t0=$(now)
+mv "$D/xen-send.stream" "$OUT/streams/" && result xlrecv_stream_moved_s "$(elapsed "$t0" "$(now)")"
 check xlrecv_service_after_failover test "$up" -eq 0
 [ "$up" -eq 0 ] || { grep -v 'libxl: debug' "$OUT/send.log" | tail -n 40; exit 1; }
 # xl names the replica domu--incoming and renames it domu once it can.
