@@ -7,7 +7,20 @@ set -uo pipefail
 RUN=$1 LAB=$2 BOOT=$3 TOTAL=$4
 SRC=$(cd "$(dirname "$0")" && pwd)
 BIN=$(cd "$LAB/.." && pwd)/bin
+# Xen's own stream checker, from xen-utils-4.17 (tools/remus-stream/fetch-xen-verify.sh).
+XENV=$(cd "$LAB/.." && pwd)/tools/xen-utils-4.17/root/usr/lib/xen-4.17
 failed=0
+
+# applied_of NAME: how many checkpoints Xen's receiver applied from the
+# captured stream NAME (its -vvv log line per processed CHECKPOINT_END, as
+# the capturing scenario recorded it); "" for a stream without a receiver
+# count.
+applied_of() {
+	case $1 in
+	remus.stream) awk '$1 == "receiver_checkpoints_applied" { print $2 }' "$RUN/out/20-streams/results" 2>/dev/null ;;
+	xen-send.stream) awk '$1 == "xlrecv_receiver_checkpoints_applied" { print $2 }' "$RUN/out/30-remusd-xen/results" 2>/dev/null ;;
+	esac
+}
 
 # check_stream FILE: remus-stream must accept the whole-stream part of a
 # capture (xl's migration messages after END and a Remus checkpoint cut by the
@@ -33,12 +46,54 @@ check_stream() {
 	fi
 	# Xen's receiver applied every complete checkpoint but perhaps the last,
 	# which the tee can have written just before the sender died.
-	applied=$(awk '$1 == "receiver_checkpoints_applied" { print $2 }' "$RUN/out/20-streams/results" 2>/dev/null)
-	if [ "$name" = remus.stream ] && [ -n "$applied" ] && { [ "$applied" -gt "$n" ] || [ "$applied" -lt $((n - 1)) ]; }; then
+	applied=$(applied_of "$name")
+	if [ -n "$applied" ] && { [ "$applied" -gt "$n" ] || [ "$applied" -lt $((n - 1)) ]; }; then
 		printf '    remus-stream check %-16s FAIL (%s complete checkpoints in the stream, Xen applied %s)\n' "$name" "$n" "$applied"
 		return 1
 	fi
 	printf '    remus-stream check %-16s PASS (%s)\n' "$name" "${out#*: }"
+}
+
+# check_xen_verify FILE: Xen's verify-stream-v2 must accept the capture's
+# whole-stream part.  It reads a libxc CHECKPOINT as one more libxc record
+# and would take the libxl records that follow it (CHECKPOINT_END...) for
+# libxc ones, so a checkpointed capture is judged in the flat layout
+# (stream-stats.py --flat: the same records, libxc ones first, plus the two
+# END records); remus-stream must read that layout too (--flat-checkpoints)
+# with the same number of checkpoints.
+check_xen_verify() {
+	local f=$1 name flat n out rc ck nxc nxl
+	name=$(basename "$f")
+	flat=$f.flat
+	if ! n=$(python3 "$SRC/stream-stats.py" --flat "$f" "$flat" 2>&1); then
+		printf '    verify-stream-v2   %-16s FAIL (capture unreadable: %s)\n' "$name" "$n"
+		return 1
+	fi
+	read -r ck nxc nxl <<<"$n"     # checkpoints, libxc records, libxl records
+	out=$(PYTHONPATH=$XENV/lib/python python3 "$XENV/bin/verify-stream-v2" -f xl -i "$flat" 2>&1); rc=$?
+	if [ $rc -ne 0 ]; then
+		rm -f "$flat"
+		# its first line says Stream or Script Error, the traceback's last
+		# names the check that failed
+		printf '    verify-stream-v2   %-16s FAIL (exit %s: %s %s)\n' "$name" "$rc" \
+			"$(head -n 1 <<<"$out")" "$(awk 'NF { l = $0 } END { print l }' <<<"$out")"
+		return 1
+	fi
+	if [ -x "$BIN/remus-stream" ] && [ "$ck" -gt 0 ]; then
+		out=$("$BIN/remus-stream" check --flat-checkpoints "$flat" 2>&1); rc=$?
+		if [ $rc -ne 0 ] || ! grep -q "[^0-9]$ck complete checkpoints" <<<"$out"; then
+			rm -f "$flat"
+			printf '    verify-stream-v2   %-16s FAIL (flat layout, remus-stream --flat-checkpoints: %s)\n' "$name" "$out"
+			return 1
+		fi
+	fi
+	rm -f "$flat"
+	if [ "$ck" -gt 0 ]; then
+		printf '    verify-stream-v2   %-16s PASS (flat layout: %s libxc records with %s CHECKPOINTs, %s libxl records)\n' \
+			"$name" "$nxc" "$ck" "$nxl"
+	else
+		printf '    verify-stream-v2   %-16s PASS (whole stream up to END: %s libxc, %s libxl records)\n' "$name" "$nxc" "$nxl"
+	fi
 }
 
 # fig SCENARIO KEY: the first word of a recorded figure ("" if absent).
@@ -105,12 +160,16 @@ side_by_side() {
 	# (40), side by side: only figures of one run compare (shared cores).
 	side_by_side "$RUN/out/10-remus-baseline/results" "$RUN/out/40-xl-remus-to-remus/results"
 
-	# Streams captured in dom0 stay in the build tree as fixtures.
-	if [ -d "$RUN/out/20-streams/streams" ]; then
-		rm -rf "$LAB/streams"
-		mv "$RUN/out/20-streams/streams" "$LAB/streams"
-	fi
-	streams=$(ls "$LAB"/streams/*.stream 2>/dev/null)
+	# Streams captured in dom0 stay in the build tree as fixtures (one copy
+	# of each, replaced by the next run that captures it); the checks judge
+	# the captures of this run: xl's (20) and our driver's sender (30, A).
+	streams=
+	for f in "$RUN"/out/20-streams/streams/*.stream "$RUN"/out/30-remusd-xen/streams/*.stream; do
+		[ -f "$f" ] || continue
+		mkdir -p "$LAB/streams"
+		mv "$f" "$LAB/streams/"
+		streams="$streams $LAB/streams/$(basename "$f")"
+	done
 	if [ -n "$streams" ]; then
 		printf '\nstreams (kept in %s):\n' "$LAB/streams"
 		# shellcheck disable=SC2086
@@ -121,6 +180,13 @@ side_by_side() {
 			done
 		else
 			echo "    SKIP remus-stream check: remus-stream is not built on this branch yet (tools/remus-stream)"
+		fi
+		if [ -x "$XENV/bin/verify-stream-v2" ]; then
+			for f in $streams; do
+				check_xen_verify "$f" || failed=1
+			done
+		else
+			echo "    SKIP verify-stream-v2: not fetched (tools/remus-stream/fetch-xen-verify.sh could not download xen-utils-4.17)"
 		fi
 	fi
 	compare_table

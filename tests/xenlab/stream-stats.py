@@ -8,7 +8,19 @@ malformed stream)
        stream-stats.py --cut FILE OUT: write to OUT the part of FILE that is a
        whole stream: up to the libxl END (dropping xl's migration messages that
        follow it) or, for a Remus stream cut by a failover, up to the last
-       CHECKPOINT_END; print the number of complete checkpoints."""
+       CHECKPOINT_END; print the number of complete checkpoints.
+       stream-stats.py --flat FILE OUT: the same whole-stream part in the
+       "flat" layout Xen's verify-stream-v2 can follow (it reads a libxc
+       CHECKPOINT as one more libxc record, not as the switch to the libxl
+       records of the checkpoint): xl and libxl headers, LIBXC_CONTEXT, the
+       libxc headers and every libxc record of every complete checkpoint in
+       stream order, a libxc END, then every other libxl record in stream
+       order (EMULATOR_*, CHECKPOINT_END...) and a libxl END.  Every record
+       byte of the capture's whole-stream part is in OUT exactly once; only
+       the two END records are added.  A plain stream (with its END) is
+       written unchanged.  Prints the number of complete checkpoints, of the
+       capture's libxc records and of its libxl records (LIBXC_CONTEXT
+       included) that OUT holds, the added END records not counted."""
 import struct
 import sys
 
@@ -65,8 +77,12 @@ def libxc_header(r):
     return version, dtype, f"{xmaj}.{xmin}"
 
 
-def summarise(data):
-    """Walk the interleaved libxl/libxc records; count checkpoints and pages."""
+def summarise(data, spans=None):
+    """Walk the interleaved libxl/libxc records; count checkpoints and pages.
+    SPANS, if a list, gets (layer, start, end) for every item read: the
+    headers up to the libxl header ("headers"), each libxl record ("libxl",
+    LIBXC_CONTEXT and the libxc headers after it: "libxc_context") and each
+    libxc record ("libxc")."""
     r = Reader(data)
     xl_header(r)
     ident, version, _opts = struct.unpack(">QII", r.take(16, "libxl header"))
@@ -74,24 +90,31 @@ def summarise(data):
         raise Malformed(f"bad libxl header at offset {r.pos - 16}")
     s = {"libxl_version": version, "checkpoints": 0, "pages": [], "complete": False,
          "checkpoints_complete": 0, "valid_end": None}
+    span = spans.append if spans is not None else (lambda _item: None)
+    span(("headers", 0, r.pos))
     pages, mode = 0, "libxl"
     try:
         while True:
+            start = r.pos
             if mode == "libxl":
                 rtype, _ = r.record("libxl record")
+                if rtype == LIBXL_LIBXC_CONTEXT:
+                    s["libxc_version"], s["domain_type"], s["xen"] = libxc_header(r)
+                    span(("libxc_context", start, r.pos))
+                    mode = "libxc"
+                    continue
+                span(("libxl", start, r.pos))
                 if rtype == LIBXL_END:
                     s["complete"] = True
                     s["valid_end"] = r.pos
                     break
-                if rtype == LIBXL_LIBXC_CONTEXT:
-                    s["libxc_version"], s["domain_type"], s["xen"] = libxc_header(r)
-                    mode = "libxc"
-                elif rtype == LIBXL_CHECKPOINT_END:
+                if rtype == LIBXL_CHECKPOINT_END:
                     s["checkpoints_complete"] += 1
                     s["valid_end"] = r.pos
                     mode = "libxc"
             else:
                 rtype, body = r.record("libxc record")
+                span(("libxc", start, r.pos))
                 if rtype == LIBXC_PAGE_DATA:
                     if len(body) < 8:
                         raise Malformed(f"short PAGE_DATA at offset {r.pos}")
@@ -125,6 +148,33 @@ def cut(path, out):
     print(s["checkpoints_complete"])
 
 
+def flat(path, out):
+    """Write the flat layout of PATH's whole-stream part to OUT (see the usage)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    spans = []
+    s = summarise(data, spans)
+    end = s["valid_end"]
+    if end is None:
+        raise Malformed("no END and no complete checkpoint")
+    inside = [(layer, a, b) for layer, a, b in spans if b <= end]
+    if s["complete"]:
+        parts = [data[:end]]
+    else:
+        if not any(layer == "libxc_context" for layer, _a, _b in inside):
+            raise Malformed("no LIBXC_CONTEXT before the last CHECKPOINT_END")
+        record_end = struct.pack("<II", 0, 0)      # END: type 0, no body (libxc and libxl alike)
+        parts = [data[a:b] for layer, a, b in inside if layer in ("headers", "libxc_context", "libxc")]
+        parts.append(record_end)
+        parts += [data[a:b] for layer, a, b in inside if layer == "libxl"]
+        parts.append(record_end)
+    with open(out, "wb") as f:
+        for part in parts:
+            f.write(part)
+    kept = [layer for layer, _a, b in spans if b <= end]
+    print(s["checkpoints_complete"], kept.count("libxc"), kept.count("libxl") + kept.count("libxc_context"))
+
+
 def main(paths):
     rc = 0
     for path in paths:
@@ -148,9 +198,9 @@ def main(paths):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--cut":
+    if len(sys.argv) == 4 and sys.argv[1] in ("--cut", "--flat"):
         try:
-            cut(sys.argv[2], sys.argv[3])
+            (cut if sys.argv[1] == "--cut" else flat)(sys.argv[2], sys.argv[3])
         except (Malformed, EOFError, struct.error) as e:
             sys.exit(f"{sys.argv[2]}: MALFORMED: {e}")
         sys.exit(0)

@@ -7,6 +7,14 @@
 #     destroy of the primary: Xen's receiver must fail over to our last
 #     complete checkpoint and the guest's service (vif reconnected by the
 #     guest) must answer from the replica.  Results prefixed xlrecv_.
+#     The bytes our sender writes are captured on the receiving side (a tee
+#     in front of xl, as scenario 20 does for xl's own streams) into dom0's
+#     RAM (tmpfs: no emulated disk I/O while the figures are measured) and
+#     moved to $OUT/streams/xen-send.stream after the failover, for the host
+#     to judge with Xen's verify-stream-v2 and remus-stream (report.sh).
+#     The tee is bigtee below: coreutils tee moves 8 KiB per read, and each
+#     of its syscalls and wake-ups of xl costs a trip through Xen on the one
+#     emulated dom0 vCPU (it tripled the time to the first checkpoint).
 #  B. remusd protects that replica with its Xen driver, to a second remusd
 #     on the same dom0 (own ports, control sockets and configs), under the
 #     client's load; then SIGKILL of the primary daemon and destroy of the
@@ -62,20 +70,41 @@ stop_daemons() {
 	rm -f "$D"/*.sock
 }
 
+# bigtee: tee with 1 MiB pipes and reads (argument: the capture file).
+cat >"$D/bigtee.py" <<-'EOF'
+	import fcntl, os, sys
+	SIZE = 1 << 20
+	for fd in (0, 1):
+	    try:
+	        fcntl.fcntl(fd, 1031, SIZE)   # F_SETPIPE_SZ
+	    except OSError:
+	        pass
+	out = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+	while True:
+	    data = os.read(0, SIZE)
+	    if not data:
+	        break
+	    for fd in (out, 1):
+	        view = memoryview(data)
+	        while view:
+	            view = view[os.write(fd, view):]
+	EOF
+
 # sent_checkpoints LOG: how many checkpoints the sender completed.
 sent_checkpoints() { grep -c '^remus-xen-send: checkpoint ' "$1"; }
 
-# protect_and_fail_over TAG FLAGS...: remus-xen-send into Xen's receiver
-# (FLAGS: -R for the remote suspend), measure (results prefixed TAG), kill
-# the sender, destroy the primary, wait for the replica's service.  Returns
-# non-zero when the service did not come back.
+# protect_and_fail_over TAG CAPTURE FLAGS...: remus-xen-send into Xen's
+# receiver (FLAGS: -R for the remote suspend), the stream tee'd into CAPTURE,
+# measure (results prefixed TAG), kill the sender, destroy the primary, wait
+# for the replica's service.  Returns non-zero when the service did not come
+# back.
 protect_and_fail_over() {
-	local tag=$1; shift
+	local tag=$1 capture=$2; shift 2
 	local log=$OUT/send.log primary t_start t_first n0 n1 t_end last_seen t_kill up
 	primary=$(xl domid domu)
 	t_start=$(now)
-	setsid remus-xen-send "$@" -i "$INTERVAL_MS" domu 'exec xl -vvv migrate-receive -r -e' \
-		>"$log" 2>&1 &
+	setsid remus-xen-send "$@" -i "$INTERVAL_MS" domu \
+		"python3 '$D/bigtee.py' '$capture' | exec xl -vvv migrate-receive -r -e" >"$log" 2>&1 &
 	sender=$!
 	for _ in $(seq 600); do
 		grep -q '^remus-xen-send: checkpoint 1 ' "$log" && break
@@ -107,6 +136,10 @@ protect_and_fail_over() {
 	result "${tag}failover_s" "$(elapsed "$t_kill" "$(now)")"
 	result "${tag}service_after_failover" "$([ "$up" -eq 0 ] && echo "answers ($(counter))" || echo "no answer")"
 	grep -q 'Remus Failover' "$log" && result "${tag}receiver" "failed over (xl: Remus Failover)"
+	# The receiver logs each libxl record it processes; type 4 is
+	# CHECKPOINT_END, after which it has applied the checkpoint (report.sh
+	# compares this with the complete checkpoints in the capture).
+	result "${tag}receiver_checkpoints_applied" "$(grep -c 'process_record: Record: 4,' "$log")"
 	return "$up"
 }
 
@@ -116,7 +149,11 @@ trap 'kill $poller 2>/dev/null; stop_daemons' EXIT
 
 # ---- A: our stream into xl migrate-receive -r ----
 ts "A: remus-xen-send (cooperative suspend) into xl migrate-receive -r"
-WINDOW_S=${XLRECV_WINDOW_S:-15} protect_and_fail_over xlrecv_; up=$?
+WINDOW_S=${XLRECV_WINDOW_S:-15} protect_and_fail_over xlrecv_ "$D/xen-send.stream"; up=$?
+result xlrecv_stream_bytes "$(stat -c %s "$D/xen-send.stream" 2>/dev/null || echo none)"
+mkdir -p "$OUT/streams"
+t0=$(now)
+mv "$D/xen-send.stream" "$OUT/streams/" && result xlrecv_stream_moved_s "$(elapsed "$t0" "$(now)")"
 check xlrecv_service_after_failover test "$up" -eq 0
 [ "$up" -eq 0 ] || { grep -v 'libxl: debug' "$OUT/send.log" | tail -n 40; exit 1; }
 # xl names the replica domu--incoming and renames it domu once it can.
