@@ -193,12 +193,28 @@ static void reasons_text(uint32_t r, char *buf, size_t cap)
 			                        ctl_check_reason(bit));
 }
 
+/* Refuse a request on a guest whose operation runs on a worker (that
+ * worker owns the session's guest and engine until it is done). */
+static int busy_refusal(struct daemon *d, const char *guest, struct remus_err *err)
+{
+	struct remusd_session *s = find_session(d, guest);
+	const struct guest_op *busy = s ? guest_ops_busy(&d->ops, s) : NULL;
+
+	if (busy == NULL)
+		return 0;
+	return remus_err_set(err, -EBUSY, "guest %s: %s in progress", guest,
+	                     guest_op_name(busy->type));
+}
+
 static int handle_check(struct daemon *d, struct ctl_conn *c, const struct ctl_msg *m)
 {
 	struct remus_err err = { 0 };
 	uint8_t buf[64];
-	int n = ctl_encode_check_reply(buf, sizeof(buf), m->seq, check_reasons(d, m->guest, 0));
+	int n;
 
+	if ((n = busy_refusal(d, m->guest, &err)) < 0)
+		return reply(c, m->seq, n, CTL_FMT_TEXT, err.msg);
+	n = ctl_encode_check_reply(buf, sizeof(buf), m->seq, check_reasons(d, m->guest, 0));
 	return n < 0 ? n : ctl_conn_send(c, buf, (size_t)n, 1000, &err);
 }
 
@@ -206,19 +222,17 @@ static int handle_check(struct daemon *d, struct ctl_conn *c, const struct ctl_m
 static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ctl_msg *m)
 {
 	struct remus_err err = { 0 };
-	struct remusd_session *s = find_session(d, m->guest);
-	const struct guest_op *busy = s ? guest_ops_busy(&d->ops, s) : NULL;
+	struct remusd_session *s;
 	char why[512];
 	uint32_t r;
-	int rc = -EINVAL;
-
 	/* one operation per guest: nothing else acts on it meanwhile */
-	if (busy != NULL) {
-		rc = remus_err_set(&err, -EBUSY, "guest %s: %s in progress", m->guest,
-		                   guest_op_name(busy->type));
+	int rc = busy_refusal(d, m->guest, &err);
+
+	if (rc < 0) {
+		/* refused, err says why */
 	} else if (m->type == CTL_START) {
-		if ((s = get_session(d, m->guest, true, &err)) != NULL)
-			rc = remusd_session_start_guest(s, &err);
+		s = get_session(d, m->guest, true, &err);
+		rc = s ? remusd_session_start_guest(s, &err) : -EINVAL;
 	} else if ((s = find_session(d, m->guest)) == NULL) {
 		rc = remus_err_set(&err, -ENOENT, "guest %s is not running here", m->guest);
 	} else if (m->type == CTL_PROTECT) {

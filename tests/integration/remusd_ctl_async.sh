@@ -38,7 +38,7 @@ busy_checks() {
 	quick a status >/dev/null || fail "status of all did not answer"
 	out=$(quick a list) || fail "list did not answer while $1 is in progress"
 	echo "$out" | grep -q "^$G " || fail "list: $out"
-	for op in protect evacuate failover start unprotect; do
+	for op in protect evacuate failover start unprotect check; do
 		out=$(quick a $op $G --wait 1 2>&1) && fail "second $op accepted during $1"
 		echo "$out" | grep -q "guest $G: $1 in progress" || fail "second $op: unclear refusal: $out"
 	done
