@@ -11,6 +11,8 @@
 #     (hand-over done, no crash), and answers the next client.
 cd "$(dirname "$0")/../.." || exit 1
 TAG=${TAG:-ca$$}
+# three protections on a loaded machine: no heartbeat loss during a sync
+HB_TIMEOUT=${HB_TIMEOUT:-2000}
 . tests/integration/remusd_lib.sh
 
 # quick HOST ARGS...: remusctl, which must answer well before any hold
