@@ -147,8 +147,12 @@ int ctl_call(struct ctl_conn *c, const uint8_t *req, size_t len, uint32_t timeou
 /* ---- a small multi-client server loop (remusd and tests) ---------- */
 struct ctl_server;
 /* Called for each well-formed request; it answers through ctl_conn_send.
- * A negative return drops that client (never the server). */
+ * A negative return drops that client (never the server).  CTL_PENDING
+ * defers the reply: the server keeps the client, reads nothing more from
+ * it, and the handler's owner answers later through the same ctl_conn,
+ * then calls ctl_server_finish() (long operations run off the loop). */
 typedef int (*ctl_handler)(void *arg, struct ctl_conn *c, const struct ctl_msg *m);
+#define CTL_PENDING 1
 
 struct ctl_server_stats {
 	uint64_t accepted, requests, refused;   /* refused: malformed or bad uid */
@@ -165,6 +169,10 @@ int ctl_server_new(const char *path, ctl_handler fn, void *arg, struct ctl_serve
  * Returns the number of requests handled, or <0 only for server faults. */
 int ctl_server_poll(struct ctl_server *s, int timeout_ms, struct remus_err *err);
 void ctl_server_stats(const struct ctl_server *s, struct ctl_server_stats *st);
+/* A deferred reply was sent (sent_rc >= 0) or could not be (the client
+ * went away meanwhile: it is dropped now).  The client is read again from
+ * the next round.  -ENOENT if c is not a pending client of this server. */
+int ctl_server_finish(struct ctl_server *s, struct ctl_conn *c, int sent_rc);
 /* Close every client and the socket, and remove the socket file. */
 void ctl_server_free(struct ctl_server *s);
 

@@ -2,6 +2,7 @@
  * messages, hands good ones to the handler and turns bad ones away. */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@ struct ctl_server {
 	ctl_handler fn;
 	void *arg;
 	struct ctl_conn *clients[CTL_SERVER_MAX_CLIENTS];
+	bool pending[CTL_SERVER_MAX_CLIENTS];   /* reply deferred: not read */
+	bool resumed[CTL_SERVER_MAX_CLIENTS];   /* read next round, ready or not */
 	struct ctl_server_stats st;
 };
 
@@ -52,6 +55,8 @@ static void ctl_server_drop(struct ctl_server *s, unsigned i)
 {
 	ctl_conn_free(s->clients[i]);
 	s->clients[i] = NULL;
+	s->pending[i] = false;
+	s->resumed[i] = false;
 	s->st.clients--;
 }
 
@@ -126,8 +131,14 @@ static int ctl_server_serve(struct ctl_server *s, unsigned i)
 		}
 		s->st.requests++;
 		handled++;
-		if (s->fn(s->arg, s->clients[i], &m) < 0) {
+		rc = s->fn(s->arg, s->clients[i], &m);
+		if (rc < 0) {
 			ctl_server_drop(s, i);
+			return handled;
+		}
+		if (rc == CTL_PENDING) {
+			/* one request at a time per client: the rest waits */
+			s->pending[i] = true;
 			return handled;
 		}
 	}
@@ -142,8 +153,10 @@ int ctl_server_poll(struct ctl_server *s, int timeout_ms, struct remus_err *err)
 
 	pfd[0] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
 	for (k = 0; k < CTL_SERVER_MAX_CLIENTS; k++) {
-		if (s->clients[k] == NULL)
+		if (s->clients[k] == NULL || s->pending[k])
 			continue;
+		if (s->resumed[k])
+			timeout_ms = 0;
 		pfd[n] = (struct pollfd){ .fd = ctl_conn_fd(s->clients[k]), .events = POLLIN };
 		idx[n++] = k;
 	}
@@ -151,11 +164,33 @@ int ctl_server_poll(struct ctl_server *s, int timeout_ms, struct remus_err *err)
 	if (rc < 0)
 		return errno == EINTR ? 0 : remus_err_sys(err, errno, "poll");
 	for (k = 1; k < n; k++)
-		if (pfd[k].revents)
+		if (pfd[k].revents || s->resumed[idx[k]]) {
+			s->resumed[idx[k]] = false;
 			handled += ctl_server_serve(s, idx[k]);
+		}
 	if (pfd[0].revents & POLLIN)
 		ctl_server_accept_all(s);
 	return handled;
+}
+
+/* A deferred reply went out (or not): see ctl_proto.h. */
+int ctl_server_finish(struct ctl_server *s, struct ctl_conn *c, int sent_rc)
+{
+	unsigned i;
+
+	for (i = 0; i < CTL_SERVER_MAX_CLIENTS; i++)
+		if (s->clients[i] == c && s->pending[i])
+			break;
+	if (i == CTL_SERVER_MAX_CLIENTS)
+		return -ENOENT;
+	if (sent_rc < 0)
+		ctl_server_drop(s, i);
+	else {
+		/* a request it sent meanwhile may sit in its buffer already */
+		s->pending[i] = false;
+		s->resumed[i] = true;
+	}
+	return 0;
 }
 
 /* Counters for tests and remusctl stats. */

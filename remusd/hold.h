@@ -5,6 +5,9 @@
  * and waits until DIR/POINT.go exists (bounded by REMUSD_HOLD_MAX_MS), so
  * an integration test acts at exactly that moment (cuts the link, kills a
  * daemon) instead of guessing with sleeps.  Unset: no hook at all.
+ * Points: the engine's, plus remusd's own on the primary,
+ * "protect-connect" (protect, before its connect) and "handover-prepare"
+ * (evacuate, the engine stopped for the hand-over).
  */
 #ifndef REMUS_REMUSD_HOLD_H
 #define REMUS_REMUSD_HOLD_H

@@ -21,6 +21,7 @@
 
 #include "remusd/ctl_proto.h"
 #include "remusd/fault.h"
+#include "remusd/guest_op.h"
 #include "remusd/hold.h"
 #include "remusd/session.h"
 #include "util/log.h"
@@ -49,6 +50,7 @@ struct daemon {
 	struct remusd_hold hold;        /* test hold points (REMUSD_HOLD) */
 	bool has_hold;
 	struct remusd_fault fault;      /* REMUSD_FAULT (fault trials only) */
+	struct guest_ops ops;           /* evacuate / protect off the loop */
 };
 
 static volatile sig_atomic_t got_stop, got_reload;
@@ -191,12 +193,28 @@ static void reasons_text(uint32_t r, char *buf, size_t cap)
 			                        ctl_check_reason(bit));
 }
 
+/* Refuse a request on a guest whose operation runs on a worker (that
+ * worker owns the session's guest and engine until it is done). */
+static int busy_refusal(struct daemon *d, const char *guest, struct remus_err *err)
+{
+	struct remusd_session *s = find_session(d, guest);
+	const struct guest_op *busy = s ? guest_ops_busy(&d->ops, s) : NULL;
+
+	if (busy == NULL)
+		return 0;
+	return remus_err_set(err, -EBUSY, "guest %s: %s in progress", guest,
+	                     guest_op_name(busy->type));
+}
+
 static int handle_check(struct daemon *d, struct ctl_conn *c, const struct ctl_msg *m)
 {
 	struct remus_err err = { 0 };
 	uint8_t buf[64];
-	int n = ctl_encode_check_reply(buf, sizeof(buf), m->seq, check_reasons(d, m->guest, 0));
+	int n;
 
+	if ((n = busy_refusal(d, m->guest, &err)) < 0)
+		return reply(c, m->seq, n, CTL_FMT_TEXT, err.msg);
+	n = ctl_encode_check_reply(buf, sizeof(buf), m->seq, check_reasons(d, m->guest, 0));
 	return n < 0 ? n : ctl_conn_send(c, buf, (size_t)n, 1000, &err);
 }
 
@@ -207,11 +225,14 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 	struct remusd_session *s;
 	char why[512];
 	uint32_t r;
-	int rc = -EINVAL;
+	/* one operation per guest: nothing else acts on it meanwhile */
+	int rc = busy_refusal(d, m->guest, &err);
 
-	if (m->type == CTL_START) {
-		if ((s = get_session(d, m->guest, true, &err)) != NULL)
-			rc = remusd_session_start_guest(s, &err);
+	if (rc < 0) {
+		/* refused, err says why */
+	} else if (m->type == CTL_START) {
+		s = get_session(d, m->guest, true, &err);
+		rc = s ? remusd_session_start_guest(s, &err) : -EINVAL;
 	} else if ((s = find_session(d, m->guest)) == NULL) {
 		rc = remus_err_set(&err, -ENOENT, "guest %s is not running here", m->guest);
 	} else if (m->type == CTL_PROTECT) {
@@ -219,15 +240,17 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 		if (r) {
 			reasons_text(r, why, sizeof(why));
 			rc = remus_err_set(&err, -EPERM, "cannot protect %s: %s", m->guest, why);
-		} else {
-			rc = remusd_session_protect(s, &d->env, m->peer, &err);
+		} else if ((rc = guest_ops_start(&d->ops, s, c, m, &d->env, &err)) == 0) {
+			return CTL_PENDING;   /* connect + handshake: off the loop */
 		}
 	} else if (m->type == CTL_UNPROTECT) {
 		rc = remusd_session_unprotect(s, &err);
+	} else if ((m->type == CTL_FAILOVER && s->primary) || m->type == CTL_EVACUATE) {
+		/* the hand-over: up to 2 x the ACK timeout + 5 s, off the loop */
+		if ((rc = guest_ops_start(&d->ops, s, c, m, &d->env, &err)) == 0)
+			return CTL_PENDING;
 	} else if (m->type == CTL_FAILOVER) {
 		rc = remusd_session_failover(s, &err);
-	} else if (m->type == CTL_EVACUATE) {
-		rc = remusd_session_evacuate(s, &err);
 	} else if (m->type == CTL_RESUME || m->type == CTL_DESTROY) {
 		rc = remusd_session_resolve(s, m->type == CTL_RESUME, &err);
 	} else {
@@ -236,6 +259,22 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 	if (rc < 0)
 		log_warnx("%s %s: %s", ctl_type_name(m->type), m->guest, err.msg);
 	return reply(c, m->seq, rc < 0 ? rc : 0, CTL_FMT_TEXT, rc < 0 ? err.msg : "ok");
+}
+
+/* A worker finished its operation: the deferred reply goes out now. */
+static void guest_op_done(void *arg, struct guest_op *op)
+{
+	struct daemon *d = arg;
+	int rc;
+
+	if (op->rc < 0)
+		log_warnx("%s %s: %s", ctl_type_name(op->type), op->s->name, op->err.msg);
+	rc = reply(op->c, op->seq, op->rc < 0 ? op->rc : 0, CTL_FMT_TEXT,
+	           op->rc < 0 ? op->err.msg : "ok");
+	if (rc < 0)
+		log_info("guest %s: %s ended, its client left meanwhile", op->s->name,
+		         guest_op_name(op->type));
+	ctl_server_finish(d->ctl, op->c, rc);
 }
 
 /* Control-socket dispatch. */
@@ -402,12 +441,13 @@ static int serve(struct daemon *d)
 	log_info("ready: replication port %u, control socket %s", d->conf->listen_port,
 	         d->conf->control_socket);
 	while (!got_stop) {
-		/* pending handshakes first, the listening socket last */
-		struct pollfd p[REMUSD_MAX_PENDING_HS + 1];
+		/* pending handshakes first, then the listening socket, then the
+		 * guest operations' wake-up pipe */
+		struct pollfd p[REMUSD_MAX_PENDING_HS + 2];
 		uint64_t now = rnet_now_ms();
 		int timeout = 10, n;
 		size_t i;
-		if (got_reload)
+		if (got_reload && d->ops.running == 0)   /* workers read the conf */
 			reload(d);
 		for (i = 0; i < d->npending; i++) {
 			uint32_t left = rnet_hs_next_ms(d->pending[i].hs, now);
@@ -417,8 +457,11 @@ static int serve(struct daemon *d)
 				timeout = (int)left;
 		}
 		p[i] = (struct pollfd){ d->listen_fd, POLLIN, 0 };
-		if ((n = poll(p, i + 1, timeout)) < 0 && errno != EINTR)
+		p[i + 1] = (struct pollfd){ guest_ops_fd(&d->ops), POLLIN, 0 };
+		if ((n = poll(p, i + 2, timeout)) < 0 && errno != EINTR)
 			log_warn("poll");
+		if (n > 0 && (p[i + 1].revents & POLLIN))
+			guest_ops_reap(&d->ops, guest_op_done, d);
 		if (d->npending)
 			step_peers(d, p);
 		if (n > 0 && (p[i].revents & POLLIN))
@@ -430,6 +473,7 @@ static int serve(struct daemon *d)
 	for (size_t i = 0; i < d->npending; i++)
 		rnet_hs_free(d->pending[i].hs);
 	log_info("stopping");
+	guest_ops_free(&d->ops);   /* each bounded; their clients get no reply */
 	return 0;
 }
 
@@ -487,6 +531,8 @@ int main(int argc, char **argv)
 	d.listen_fd = rnet_listen(strcmp(d.conf->listen_addr, "*") ? d.conf->listen_addr : NULL,
 	                          d.conf->listen_port, &err);
 	if (d.listen_fd < 0)
+		fatalx("%s", err.msg);
+	if (guest_ops_init(&d.ops, &err) < 0)
 		fatalx("%s", err.msg);
 	if (ctl_server_new(d.conf->control_socket, handle_ctl, &d, &d.ctl, &err) < 0)
 		fatalx("%s", err.msg);

@@ -14,3 +14,5 @@ config_parse_CORPUS := tests/fuzz/corpus/config_parse
 ctl_parse_SRCS := tests/fuzz/ctl_parse.c $(REMUSD_CTL_SRCS)
 ctl_parse_SMOKE := 10
 ctl_parse_CORPUS := tests/fuzz/corpus/ctl_parse
+UNIT_TESTS += test_ctl_defer
+test_ctl_defer_SRCS := tests/unit/test_ctl_defer.c $(REMUSD_CTL_SRCS)

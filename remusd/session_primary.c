@@ -121,6 +121,9 @@ static void *primary_main(void *arg)
 	}
 	if (rc == CKPT_ESTOPPED && s->evacuating) {
 		log_info("guest %s: evacuating to %s", s->name, s->peer);
+		/* test hold point (hold.h): the hand-over is under way */
+		if (s->fault.hit)
+			(void)s->fault.hit(s->fault.arg, "handover-prepare", 0);
 		if ((rc = ckpt_sender_handover(s->snd, REMUSD_EVAC_CONFIRM_MS, &err)) == 0)
 			remusd_session_set_state(s, RS_EVACUATED, "handed over, running on the backup");
 		else if (rc == CKPT_EINDOUBT)
@@ -229,9 +232,14 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	rnet_conn_free(s->conn);
 	s->conn = NULL;
 	remusd_rnet_params(env, &s->gc, &p);
+	/* test hold point (hold.h): protect is connecting */
+	if (s->fault.hit)
+		(void)s->fault.hit(s->fault.arg, "protect-connect", 0);
 	if ((rc = rnet_connect(host, port, &p, &s->conn, err)) < 0)
 		return remus_err_wrap(err, "protect %s", s->name);
+	pthread_mutex_lock(&s->lock);      /* status reads it */
 	snprintf(s->peer, sizeof(s->peer), "%s:%u", host, port);
+	pthread_mutex_unlock(&s->lock);
 	if (remusd_session_driver_loop(s))
 		return remusd_session_stream_protect(s, env, err);
 	if ((rc = open_netbuf(s, err)) < 0)
@@ -252,8 +260,8 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	sc.progress = on_progress;
 	sc.progress_arg = s;
 	sc.fault = s->fault;
-	memset(&s->progress, 0, sizeof(s->progress));
 	pthread_mutex_lock(&s->lock);
+	memset(&s->progress, 0, sizeof(s->progress));
 	rc = ckpt_sender_new(&sc, &s->snd, err);
 	pthread_mutex_unlock(&s->lock);
 	if (rc < 0)
@@ -287,8 +295,12 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 	if (s->state != RS_EVACUATED)
 		return remus_err_set(err, s->state == RS_IN_DOUBT ? -EINPROGRESS : -EIO,
 		                     "guest %s: %s", s->name, s->error);
-	s->hv->destroy(s->guest);   /* paused since the final checkpoint */
+	/* status reads s->guest under the lock (evacuate may run on a worker) */
+	pthread_mutex_lock(&s->lock);
+	struct hv_guest *g = s->guest;
 	s->guest = NULL;
+	pthread_mutex_unlock(&s->lock);
+	s->hv->destroy(g);          /* paused since the final checkpoint */
 	log_info("guest %s: evacuated to %s, local copy destroyed", s->name, s->peer);
 	return 0;
 }

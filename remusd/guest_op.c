@@ -1,0 +1,124 @@
+/* Long guest operations on worker threads: see guest_op.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "remusd/guest_op.h"
+#include "util/log.h"
+
+int guest_ops_init(struct guest_ops *g, struct remus_err *err)
+{
+	memset(g, 0, sizeof(*g));
+	if (pipe2(g->pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return remus_err_sys(err, errno, "guest operations: pipe");
+	return 0;
+}
+
+const char *guest_op_name(uint32_t type)
+{
+	switch (type) {
+	case CTL_PROTECT:
+		return "protect";
+	case CTL_EVACUATE:
+		return "evacuate";
+	case CTL_FAILOVER:
+		return "failover";
+	default:
+		return ctl_type_name(type);
+	}
+}
+
+const struct guest_op *guest_ops_busy(const struct guest_ops *g, const struct remusd_session *s)
+{
+	for (size_t i = 0; i < REMUSD_MAX_GUESTS; i++)
+		if (g->op[i].s == s)
+			return &g->op[i];
+	return NULL;
+}
+
+/* The worker: the operation itself, then "done" to the loop. */
+static void *guest_op_main(void *arg)
+{
+	struct guest_op *op = arg;
+
+	if (op->type == CTL_PROTECT)
+		op->rc = remusd_session_protect(op->s, &op->env, op->peer, &op->err);
+	else if (op->type == CTL_EVACUATE)
+		op->rc = remusd_session_evacuate(op->s, &op->err);
+	else
+		op->rc = remusd_session_failover(op->s, &op->err);
+	__atomic_store_n(&op->done, true, __ATOMIC_RELEASE);
+	/* the pipe only wakes the loop: a full pipe has woken it already */
+	if (write(op->notify_fd, "x", 1) < 0 && errno != EAGAIN)
+		log_warn("guest %s: operation done, cannot wake the loop", op->s->name);
+	return NULL;
+}
+
+int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,
+                    const struct ctl_msg *m, const struct remusd_env *env,
+                    struct remus_err *err)
+{
+	struct guest_op *op = NULL;
+	int rc;
+
+	if (guest_ops_busy(g, s) != NULL)
+		return remus_err_set(err, -EBUSY, "guest %s: %s in progress", s->name,
+		                     guest_op_name(guest_ops_busy(g, s)->type));
+	for (size_t i = 0; i < REMUSD_MAX_GUESTS && op == NULL; i++)
+		if (g->op[i].s == NULL)
+			op = &g->op[i];
+	if (op == NULL)
+		return remus_err_set(err, -EBUSY, "guest %s: too many operations in progress", s->name);
+	memset(op, 0, sizeof(*op));
+	op->c = c;
+	op->seq = m->seq;
+	op->type = m->type;
+	op->env = *env;
+	memcpy(op->peer, m->peer, strnlen(m->peer, sizeof(op->peer) - 1));
+	op->notify_fd = g->pipe[1];
+	op->s = s;
+	if ((rc = pthread_create(&op->th, NULL, guest_op_main, op)) != 0) {
+		op->s = NULL;
+		return remus_err_sys(err, rc, "guest %s: %s thread", s->name, guest_op_name(m->type));
+	}
+	g->running++;
+	log_debug("guest %s: %s runs on a worker thread", s->name, guest_op_name(m->type));
+	return 0;
+}
+
+int guest_ops_fd(const struct guest_ops *g)
+{
+	return g->pipe[0];
+}
+
+void guest_ops_reap(struct guest_ops *g, void (*done)(void *arg, struct guest_op *op), void *arg)
+{
+	char buf[64];
+
+	while (read(g->pipe[0], buf, sizeof(buf)) > 0)
+		;
+	for (size_t i = 0; i < REMUSD_MAX_GUESTS; i++) {
+		struct guest_op *op = &g->op[i];
+		if (op->s == NULL || !__atomic_load_n(&op->done, __ATOMIC_ACQUIRE))
+			continue;
+		pthread_join(op->th, NULL);
+		done(arg, op);
+		op->s = NULL;
+		g->running--;
+	}
+}
+
+void guest_ops_free(struct guest_ops *g)
+{
+	for (size_t i = 0; i < REMUSD_MAX_GUESTS; i++)
+		if (g->op[i].s != NULL) {
+			log_info("guest %s: waiting for its %s to end", g->op[i].s->name,
+			         guest_op_name(g->op[i].type));
+			pthread_join(g->op[i].th, NULL);
+			g->op[i].s = NULL;
+		}
+	g->running = 0;
+	close(g->pipe[0]);
+	close(g->pipe[1]);
+}
