@@ -201,6 +201,24 @@ int session_disk_channel(struct remusd_session *s, struct remus_err *err)
 	return 0;
 }
 
+int session_netbuf_open(struct remusd_session *s, const struct netbuf_config *nc,
+                        const char *what, struct remus_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->net_lock);
+	if (s->nb_open)
+		netbuf_close(&s->nb);
+	s->nb_open = false;
+	memset(&s->nb, 0, sizeof(s->nb));
+	if ((rc = netbuf_open(&s->nb, nc)) < 0)
+		remus_err_set(err, rc, "guest %s: netbuf %s: %s", s->name, what, s->nb.err.msg);
+	else
+		s->nb_open = true;
+	pthread_mutex_unlock(&s->net_lock);
+	return rc;
+}
+
 /* The run is over: diskrep stops sending (a primary's writes only mark
  * its bitmap, so the guest never waits on a channel nobody reads). */
 void session_disk_detach(struct remusd_session *s)

@@ -15,5 +15,9 @@ int  session_open_disk(struct remusd_session *s, enum diskrep_role role, struct 
 int  session_disk_channel(struct remusd_session *s, struct remus_err *err);
 /* Detach the handle and close the channel (end of a run). */
 void session_disk_detach(struct remusd_session *s);
+/* A fresh netbuf for a new protection run (the old one closed); `what`
+ * names the backend and device in the error. */
+int  session_netbuf_open(struct remusd_session *s, const struct netbuf_config *nc,
+                         const char *what, struct remus_err *err);
 
 #endif

@@ -177,24 +177,13 @@ static int open_netbuf(struct remusd_session *s, struct remus_err *err)
 {
 	struct netbuf_config nc = { .backend = "inline", .tag = s->name, .first_epoch = 1,
 	                            .tx_fd = -1, .tx = session_nic_tx, .tx_arg = s };
-	int rc = 0;
 
 	if (!s->nic_tx || s->gc.netbuf == REMUSD_NETBUF_NONE)
 		return 0;
 	if (s->gc.netbuf != REMUSD_NETBUF_INLINE)
 		return remus_err_set(err, -ENOTSUP, "guest %s: netbuf %s is not wired to pvm yet",
 		                     s->name, remusd_netbuf_name(s->gc.netbuf));
-	pthread_mutex_lock(&s->net_lock);
-	if (s->nb_open)
-		netbuf_close(&s->nb);
-	s->nb_open = false;
-	memset(&s->nb, 0, sizeof(s->nb));
-	if ((rc = netbuf_open(&s->nb, &nc)) < 0)
-		remus_err_set(err, rc, "guest %s: %s", s->name, s->nb.err.msg);
-	else
-		s->nb_open = true;
-	pthread_mutex_unlock(&s->net_lock);
-	return rc;
+	return session_netbuf_open(s, &nc, "inline", err);
 }
 
 int remusd_session_protect(struct remusd_session *s, const struct remusd_env *env,

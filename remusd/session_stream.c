@@ -12,7 +12,7 @@
 
 #include "ckpt/stream_link.h"
 #include "remusd/ctl_proto.h"
-#include "remusd/session.h"
+#include "remusd/session_impl.h"
 #include "util/log.h"
 #include "stream/stream.h"
 #ifdef HV_HAVE_XEN
@@ -28,10 +28,9 @@ bool remusd_session_driver_loop(const struct remusd_session *s)
 /* Output buffering for a Xen guest: the `plug` backend on its first vif. */
 static int stream_open_netbuf(struct remusd_session *s, struct remus_err *err)
 {
-	char ifname[32];
+	char ifname[32], what[48];
 	struct netbuf_config nc = { .backend = "plug", .tag = s->name, .first_epoch = 1,
 	                            .ifname = ifname, .tx_fd = -1 };
-	int rc;
 
 	if (s->gc.netbuf == REMUSD_NETBUF_NONE)
 		return 0;
@@ -43,17 +42,8 @@ static int stream_open_netbuf(struct remusd_session *s, struct remus_err *err)
 #else
 	return remus_err_set(err, -ENOTSUP, "guest %s: built without the Xen driver", s->name);
 #endif
-	pthread_mutex_lock(&s->net_lock);
-	if (s->nb_open)
-		netbuf_close(&s->nb);
-	s->nb_open = false;
-	memset(&s->nb, 0, sizeof(s->nb));
-	if ((rc = netbuf_open(&s->nb, &nc)) < 0)
-		remus_err_set(err, rc, "guest %s: netbuf plug on %s: %s", s->name, ifname, s->nb.err.msg);
-	else
-		s->nb_open = true;
-	pthread_mutex_unlock(&s->net_lock);
-	return rc;
+	snprintf(what, sizeof(what), "plug on %s", ifname);
+	return session_netbuf_open(s, &nc, what, err);
 }
 
 /* Primary engine thread: the driver's loop until stop or loss. */
