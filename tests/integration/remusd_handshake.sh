@@ -108,17 +108,7 @@ grep -q "replication peer $IP_A:[0-9]* refused: handshake timed out" "$TMPD/remu
 still_protected
 
 # 2. garbage on the replication port
-ip netns exec "$NS_A" python3 - "$IP_B" <<'PY' || fail "could not reach the replication port"
-import os, socket, sys
-s = socket.create_connection((sys.argv[1], 7575), timeout=5)
-s.sendall(b"GET / HTTP/1.0\r\n\r\n" + os.urandom(4096))
-s.settimeout(10)
-try:
-    while s.recv(4096):
-        pass
-except OSError:
-    pass
-PY
+send_garbage
 grep "replication peer $IP_A:[0-9]* refused: " "$TMPD/remusd-b.log" | grep -v "timed out" \
 	>"$TMPD/garbage.log" || fail "garbage was not refused with a log line"
 echo "garbage: $(tail -n 1 "$TMPD/garbage.log")"

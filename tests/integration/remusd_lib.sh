@@ -120,6 +120,22 @@ wait_file() {
 	fail "$1 did not appear within $2 s"
 }
 
+# send_garbage: from host A, an HTTP request and random bytes to B's
+# replication port, reading until B closes the connection.
+send_garbage() {
+	ip netns exec "$NS_A" python3 - "$IP_B" <<'PY' || fail "could not reach the replication port"
+import os, socket, sys
+s = socket.create_connection((sys.argv[1], 7575), timeout=5)
+s.sendall(b"GET / HTTP/1.0\r\n\r\n" + os.urandom(4096))
+s.settimeout(10)
+try:
+    while s.recv(4096):
+        pass
+except OSError:
+    pass
+PY
+}
+
 # counter_guest [EXTRA-LINES...]: GUEST=( conf lines of pvm's counter guest,
 # no NIC, no disk ); skips when the guest is not built.
 counter_guest() {

@@ -26,17 +26,7 @@ grep -qi "refused.*auth\|auth.*fail" "$TMPD/remusd-b.log" || fail "backup did no
 [ "$(jfield a $G guest_state)" = running ] || fail "the guest on A was disturbed"
 
 # 2. garbage on the replication port
-ip netns exec "$NS_A" python3 - "$IP_B" <<'PY' || fail "could not reach the replication port"
-import os, socket, sys
-s = socket.create_connection((sys.argv[1], 7575), timeout=5)
-s.sendall(b"GET / HTTP/1.0\r\n\r\n" + os.urandom(4096))
-s.settimeout(10)
-try:
-    while s.recv(4096):
-        pass
-except OSError:
-    pass
-PY
+send_garbage
 ctl b list >/dev/null || fail "backup stopped answering after garbage"
 grep -q "replication peer $IP_A:[0-9]* refused: .*unknown frame type" "$TMPD/remusd-b.log" ||
 	fail "garbage not refused with a clear log line"

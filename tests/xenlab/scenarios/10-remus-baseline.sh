@@ -51,17 +51,12 @@ sleep "$WINDOW_S"
 n1=$(grep -c 'Checkpointed save' "$OUT/remus.log")
 t_end=$(now)
 result checkpoints_in_window "$((n1 - n0))"
-result pages_per_checkpoint "$(checkpoint_pages "$OUT/remus.log" | sed -n "$((n0 + 1)),${n1}p" |
-	awk '{ s += $1; if ($1 > m) m = $1 } END { if (NR) printf "%.0f (max %d)", s / NR, m }')"
+result pages_per_checkpoint "$(checkpoint_pages_mean "$OUT/remus.log" "$n0" "$n1")"
 result checkpoints_per_s "$(awk -v n=$((n1 - n0)) -v a="$t_first" -v b="$t_end" 'BEGIN { printf "%.2f", n / (b - a) }')"
 check remus_running kill -0 "$remus_pid"
 check checkpoints_seen test $((n1 - n0)) -ge 3
 
-last_seen=$(tail -n 1 "$OUT/client.log" | cut -d' ' -f2)
-ts "failover: kill -9 xl remus ($remus_pid), destroy primary domid $primary; client last saw $last_seen"
-t_kill=$(now)
-kill -9 "$remus_pid"
-xl destroy "$primary"
+kill_xl_remus
 wait_service 240; up=$?
 t_up=$(now)
 check service_after_failover test "$up" -eq 0

@@ -70,6 +70,22 @@ client_poll() {
 # checkpoint_pages LOG: pages sent by each completed checkpoint, one a line
 # (libxc's "Checkpointed save: N/N 100%" progress line).
 checkpoint_pages() { sed -n 's|.*Checkpointed save: \([0-9]*\)/\1 .*100%.*|\1|p' "$1"; }
+# checkpoint_pages_mean LOG FROM TO: "mean (max M)" pages of checkpoints FROM+1..TO.
+checkpoint_pages_mean() {
+	checkpoint_pages "$1" | sed -n "$(($2 + 1)),${3}p" |
+		awk '{ s += $1; if ($1 > m) m = $1 } END { if (NR) printf "%.0f (max %d)", s / NR, m }'
+}
+
+# kill_xl_remus: the failover moment of the xl remus scenarios: SIGKILL to
+# the sender ($remus_pid), destroy of the primary ($primary); sets t_kill
+# and last_seen (the client's last counter from the primary).
+kill_xl_remus() {
+	last_seen=$(tail -n 1 "$OUT/client.log" | cut -d' ' -f2)
+	ts "failover: kill -9 xl remus ($remus_pid), destroy primary domid $primary; client last saw $last_seen"
+	t_kill=$(now)
+	kill -9 "$remus_pid"
+	xl destroy "$primary"
+}
 
 # remus_log_tail LOG: the sender's and receiver's own messages (no libxl debug).
 remus_log_tail() { grep -v 'libxl: debug' "$1" | tail -n 40; }
