@@ -49,6 +49,8 @@ struct hbackup {
 	uint64_t bytes, acked;
 	uint8_t data[256];
 	bool saw_handover;
+	bool answered;              /* linger (read on) until `done`, as remusd does */
+	int done;
 	pthread_t th;
 };
 
@@ -110,9 +112,11 @@ static bool bak_step(struct hbackup *b)
 		/* fall through */
 	case BAK_CONFIRM_EARLY:
 		bak_send(b, false, CKPT_BYE_RUNNING);
+		b->answered = true;
 		return true;
 	case BAK_REFUSE:
 		bak_send(b, false, CKPT_BYE_REFUSED);
+		b->answered = true;
 		return true;
 	default:
 		return true;
@@ -141,7 +145,9 @@ static void *bak_main(void *arg)
 				b->data[b->bytes + i] = m.body[i];
 			b->bytes += m.len;
 		}
-		if (bak_step(b))
+		if (!b->answered && bak_step(b) && !b->answered)
+			break;                              /* the link is lost on purpose */
+		if (b->answered && __atomic_load_n(&b->done, __ATOMIC_ACQUIRE))
 			break;
 		rnet_conn_tick(b->c, rnet_now_ms(), &err);
 		if (rnet_conn_want_write(b->c))
@@ -195,6 +201,7 @@ static void run_handover(enum bak_mode mode, struct run *r)
 	r->b.stop_w = stop[1];
 	assert_int_equal(pthread_create(&r->b.th, NULL, bak_main, &r->b), 0);
 	r->rc = ckpt_stream_sender_run(s, stop[0], 0, &r->err);
+	__atomic_store_n(&r->b.done, 1, __ATOMIC_RELEASE);
 	pthread_join(r->b.th, NULL);
 	ckpt_stream_sender_stats(s, &r->st);
 	ckpt_stream_sender_free(s);
@@ -312,6 +319,111 @@ static void test_handover_cancelled_in_prepare(void **state)
 	assert_int_equal(r.b.bytes, BASE + CKPT_BYTES);
 }
 
+/* ---- the backup's side ------------------------------------------------ */
+
+struct hprimary {
+	struct rnet_conn *c;
+	const uint8_t *data;
+	size_t len;
+	uint64_t acks;
+	int done;                   /* set once the receiver returned */
+	pthread_t th;
+};
+
+/* Send the whole hand-over stream, then keep the link up (no BYE) until
+ * the receiver is done: the END in the stream alone makes the hand-over. */
+static void *prim_main(void *arg)
+{
+	struct hprimary *p = arg;
+	struct remus_err err = { 0 };
+	uint64_t until = rnet_now_ms() + PEER_WAIT_MS;
+	struct rnet_msg m;
+
+	assert_int_equal(rnet_conn_send_stream(p->c, p->data, p->len, &err), 0);
+	while (!__atomic_load_n(&p->done, __ATOMIC_ACQUIRE) && rnet_now_ms() < until) {
+		struct pollfd pf = { .fd = rnet_conn_fd(p->c), .events = POLLIN |
+		                     (rnet_conn_want_write(p->c) ? POLLOUT : 0) };
+
+		poll(&pf, 1, 50);
+		if (rnet_conn_want_write(p->c))
+			rnet_conn_flush(p->c, &err);
+		if (rnet_conn_feed(p->c, rnet_now_ms(), &err) < 0)
+			break;
+		while (rnet_conn_next(p->c, &m, &err) == 1)
+			if (m.type == RNET_MSG_ACK)
+				p->acks = m.u64;
+		rnet_conn_tick(p->c, rnet_now_ms(), &err);
+	}
+	return NULL;
+}
+
+/* The receiver returns CKPT_HANDOVER with the replica of the final
+ * checkpoint (3) when the driver read the stream's END, even though no
+ * BYE(HANDOVER) came (the primary's may still be on its way). */
+static void test_receiver_handover_at_end(void **state)
+{
+	struct engine saved = { .stop_after = 100, .final_at = 3, .handed_at = 3 };
+	struct hv_guest_config cfg = { .name = "web", .mem_bytes = 128u << 20 };
+	struct ckpt_stream_receiver_cfg rc = { .hv = &xen_hv_ops, .guest_cfg = &cfg };
+	struct ckpt_stream_receiver *r = NULL;
+	struct remus_err err = { 0 };
+	struct hprimary p = { 0 };
+	struct hv_guest *g = NULL;
+	struct ckpt_stats st;
+	struct tkeys keys;
+	struct side pri, bak;
+	uint8_t *data;
+	int fd = xt_memfd(), fds, rv;
+	off_t n;
+
+	(void)state;
+	xt_setup_host();
+	assert_int_equal(xt_save(&saved, fd, false), 0);
+	n = lseek(fd, 0, SEEK_END);
+	assert_int_equal(n, 16 + 8 + 3 * CKPT_BYTES + END_BYTES);
+	data = malloc((size_t)n);
+	assert_non_null(data);
+	assert_int_equal(pread(fd, data, (size_t)n, 0), n);
+	close(fd);
+	fake_reset();               /* the backup host: dom0 only */
+	fake_set_node("/local/domain", "", 0, 0, 0);
+	fake_set_node("/local/domain/0", "", 0, 0, 0);
+	fake.exists = false;
+	tkeys_setup(&keys);
+	side_init(&pri, keys.good, true);
+	side_init(&bak, keys.good, false);
+	pri.p.hb_timeout_ms = bak.p.hb_timeout_ms = 30000;
+	side_pair_handshake(&pri, &bak);
+	fds = open_fds();
+	rc.conn = bak.conn;
+	assert_int_equal(ckpt_stream_receiver_new(&rc, &r, &err), 0);
+	p.c = pri.conn;
+	p.data = data;
+	p.len = (size_t)n;
+	assert_int_equal(pthread_create(&p.th, NULL, prim_main, &p), 0);
+	rv = ckpt_stream_receiver_run(r, -1, &g, &err);
+	__atomic_store_n(&p.done, 1, __ATOMIC_RELEASE);
+	pthread_join(p.th, NULL);
+	if (rv != CKPT_HANDOVER)
+		fail_msg("receiver: %d %s", rv, err.msg);
+	assert_non_null(g);
+	ckpt_stream_receiver_stats(r, &st);
+	assert_int_equal(st.checkpoints, 3);
+	assert_int_equal(fake.restore_checkpoints, 3);
+	assert_false(fake.restore_failed_over);
+	xen_hv_ops.destroy(g);
+	ckpt_stream_receiver_free(r);
+	assert_false(fake.exists);
+	assert_int_equal(fake.domains_destroyed, fake.domains_created);
+	assert_int_equal(fake.xc_open, 0);
+	assert_int_equal(fake.xs_open, 0);
+	assert_int_equal(open_fds(), fds);
+	side_free(&pri);
+	side_free(&bak);
+	tkeys_cleanup(&keys);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -321,6 +433,7 @@ int main(void)
 		cmocka_unit_test(test_handover_cancelled_before_ack),
 		cmocka_unit_test(test_handover_in_doubt),
 		cmocka_unit_test(test_handover_cancelled_in_prepare),
+		cmocka_unit_test(test_receiver_handover_at_end),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
