@@ -155,6 +155,7 @@ int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_
 	sc.nb = s->nb_open ? &s->nb : NULL;
 	sc.interval_ms = s->gc.interval_ms;
 	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
+	sc.confirm_ms = REMUSD_EVAC_CONFIRM_XEN_MS;
 	pthread_mutex_lock(&s->lock);
 	ckpt_stream_sender_free(s->ssnd);
 	s->ssnd = NULL;
