@@ -274,6 +274,8 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 	if (!s->primary)
 		return remus_err_set(err, -EINVAL, "guest %s: evacuate runs on the primary; "
 		                     "this host holds its replica", s->name);
+	if (remusd_session_driver_loop(s))
+		session_stream_sync_state(s);
 	if (!s->th_running || s->state != RS_PROTECTED)
 		return remus_err_set(err, -EINVAL, "guest %s is not protected (%s%s%s), nothing "
 		                     "to hand over to", s->name, remusd_state_name(s->state),

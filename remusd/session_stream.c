@@ -90,6 +90,20 @@ void session_stream_request_handover(struct remusd_session *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void session_stream_sync_state(struct remusd_session *s)
+{
+	struct ckpt_stats st = { 0 };
+	bool synced;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->ssnd != NULL)
+		ckpt_stream_sender_stats(s->ssnd, &st);
+	synced = s->state == RS_SYNCING && s->ssnd != NULL && st.acked > 0;
+	pthread_mutex_unlock(&s->lock);
+	if (synced)
+		remusd_session_set_state(s, RS_PROTECTED, "");
+}
+
 void session_destroy_copy(struct remusd_session *s, struct hv_guest *g)
 {
 #ifdef HV_HAVE_XEN
