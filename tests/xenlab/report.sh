@@ -136,8 +136,9 @@ evacuation_table() {
 	[ -f "$RUN/out/$e/results" ] || return 0
 	printf '\nremusctl evacuate, Xen guest, remusd -> remusd, plug netbuf (35)\n'
 	printf '%-36s %s\n' "evacuate command s" "$(fig $e evacuate_cmd_s)"
+	printf '%-36s %s\n' "command -> final suspend s" "$(fig $e final_suspend_s)"
+	printf '%-36s %s\n' "no copy running s" "$(fig $e guest_stopped_s)"
 	printf '%-36s %s\n' "command -> service from the backup s" "$(fig $e evacuation_s)"
-	printf '%-36s %s\n' "client's longest gap s" "$(fig $e client_gap_s)"
 	printf '%-36s %s\n' "copies running at once (max)" "$(fig $e copies_running_max)"
 	printf '%-36s %s\n' "counter answers that went back" "$(fig $e counter_went_back)"
 }

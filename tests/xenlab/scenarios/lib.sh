@@ -148,21 +148,26 @@ rxen_wait_acked() {
 }
 
 # copies_watch FILE NAME...: in the background, every 0.2 s append "time
-# running" to FILE, running = how many of the named domains run (not paused,
-# suspended, crashed or gone), until killed.
+# running names..." to FILE: how many of the named domains run (not paused,
+# suspended, crashed or gone) and which, until killed.
 copies_watch() {
 	local f=$1; shift
 	while true; do
 		echo "$(now) $(xl list 2>/dev/null | awk -v names=" $* " \
-			'NR > 1 && index(names, " " $1 " ") && $5 !~ /[psc]/ { n++ } END { print n + 0 }')" >>"$f"
+			'NR > 1 && index(names, " " $1 " ") && $5 !~ /[psc]/ { n++; r = r " " $1 }
+			 END { print n + 0 r }')" >>"$f"
 		sleep 0.2
 	done
 }
+# first_running FILE NAME FROM: when copies_watch first saw NAME run at or after FROM.
+first_running() {
+	awk -v d="$2" -v t="$3" '$1 >= t { for (i = 3; i <= NF; i++) if ($i == d) { print $1; exit } }' "$1"
+}
+# first_none_running FILE FROM: when copies_watch first saw no copy run at or after FROM.
+first_none_running() { awk -v t="$2" '$1 >= t && $2 == 0 { print $1; exit }' "$1"; }
+# first_answer FILE FROM: the time of the client's first answer at or after FROM.
+first_answer() { awk -v t="$2" '$1 >= t { print $1; exit }' "$1"; }
 # copies_max FILE: the most copies seen running at once.
 copies_max() { awk '$2 > m { m = $2 } END { print m + 0 }' "$1"; }
 # counter_backwards FILE: answers of a client_poll log that went back (0: none).
 counter_backwards() { awk 'NR > 1 && $2 < last { n++ } { last = $2 } END { print n + 0 }' "$1"; }
-# client_gap FILE FROM: the longest time without an answer after FROM (s).
-client_gap() {
-	awk -v t="$2" '$1 >= t { if (p != "" && $1 - p > g) g = $1 - p; p = $1 } END { printf "%.2f", g }' "$1"
-}
