@@ -55,23 +55,69 @@ static void *stream_primary_main(void *arg)
 
 	remusd_session_set_state(s, RS_SYNCING, "");
 	rc = ckpt_stream_sender_run(s->ssnd, s->stop_pipe[0], 0, &err);
-	if (rc == CKPT_ESTOPPED) {
+	if (s->evacuating && rc != CKPT_ESTOPPED) {
+		/* a hand-over was requested (session_stream_request_handover) */
+		if (rc == 0)
+			remusd_session_set_state(s, RS_EVACUATED, "handed over, running on the backup");
+		else if (rc == CKPT_EINDOUBT)
+			session_set_in_doubt(s, err.msg);   /* netbuf kept: it holds what follows N */
+		else
+			remusd_session_set_state(s, rc == CKPT_EGUEST ? RS_STOPPED : RS_UNPROTECTED,
+			                         err.msg);
+	} else if (rc == CKPT_ESTOPPED) {
 		rnet_conn_send_bye(s->conn, CKPT_BYE_END, &(struct remus_err){ 0 });
 		rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
-		remusd_session_set_state(s, RS_UNPROTECTED, s->evacuating ?
-		    "evacuation is not available for this driver; unprotected" : "unprotected on request");
+		remusd_session_set_state(s, RS_UNPROTECTED, "unprotected on request");
 	} else if (rc == CKPT_EGUEST) {
 		remusd_session_set_state(s, RS_STOPPED, err.msg);
 	} else {
 		remusd_session_set_state(s, RS_UNPROTECTED, rc == 0 ? "protection ended" : err.msg);
 	}
-	if (s->nb_open) {
+	if (s->nb_open && s->state != RS_IN_DOUBT) {
 		pthread_mutex_lock(&s->net_lock);
 		netbuf_close(&s->nb);   /* released already on loss; nothing held now */
 		s->nb_open = false;
 		pthread_mutex_unlock(&s->net_lock);
 	}
 	return NULL;
+}
+
+void session_stream_request_handover(struct remusd_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->ssnd != NULL)
+		ckpt_stream_sender_request_handover(s->ssnd);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void session_stream_sync_state(struct remusd_session *s)
+{
+	struct ckpt_stats st = { 0 };
+	bool synced;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->ssnd != NULL)
+		ckpt_stream_sender_stats(s->ssnd, &st);
+	synced = s->state == RS_SYNCING && s->ssnd != NULL && st.acked > 0;
+	pthread_mutex_unlock(&s->lock);
+	if (synced)
+		remusd_session_set_state(s, RS_PROTECTED, "");
+}
+
+void session_destroy_copy(struct remusd_session *s, struct hv_guest *g)
+{
+#ifdef HV_HAVE_XEN
+	struct remus_err err = { 0 };
+
+	if (g != NULL && s->gc.type == REMUSD_GUEST_XEN) {
+		if (xen_guest_destroy_domain(g, XTL_WARN, &err) < 0)
+			log_warnx("guest %s: %s", s->name, err.msg);
+		xen_guest_release(g);
+		return;
+	}
+#endif
+	if (g != NULL)
+		s->hv->destroy(g);
 }
 
 /* Xen: xl's migration header with the guest's libxl configuration goes
@@ -123,6 +169,7 @@ int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_
 	sc.nb = s->nb_open ? &s->nb : NULL;
 	sc.interval_ms = s->gc.interval_ms;
 	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
+	sc.confirm_ms = REMUSD_EVAC_CONFIRM_XEN_MS;
 	pthread_mutex_lock(&s->lock);
 	ckpt_stream_sender_free(s->ssnd);
 	s->ssnd = NULL;
@@ -229,9 +276,13 @@ static void *stream_backup_main(void *arg)
 		return NULL;
 	}
 	log_info("guest %s: failing over: %s", s->name, rc == CKPT_ESTOPPED ? "failover on command" :
-	         rc == CKPT_HANDOVER ? "hand-over from the primary" : err.msg);
+	         rc == CKPT_HANDOVER ? "planned hand-over from the primary" : err.msg);
 	if (stream_finish_replica(s, g, &err) < 0 || s->hv->start(g, &err) < 0) {
 		s->hv->destroy(g);
+		if (rc == CKPT_HANDOVER) {  /* the primary resumes its copy */
+			rnet_conn_send_bye(s->conn, CKPT_BYE_REFUSED, &(struct remus_err){ 0 });
+			rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
+		}
 		remusd_session_set_state(s, RS_FAILED, err.msg);
 		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
 		return NULL;
@@ -248,6 +299,7 @@ static void *stream_backup_main(void *arg)
 		rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
 	}
 	remusd_session_set_state(s, RS_ACTIVE, rc == CKPT_ESTOPPED ? "failover on command" :
+	                         rc == CKPT_HANDOVER ? "planned hand-over from the primary" :
 	                         "primary lost");
 	return NULL;
 }

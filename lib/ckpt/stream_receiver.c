@@ -47,6 +47,7 @@ struct ckpt_stream_receiver {
 	size_t json_len;
 	uint64_t to_ack;
 	bool quit;
+	bool driver_end;            /* the driver read the stream's END: a hand-over */
 	enum recv_end end;
 	struct remus_err why;
 	struct ckpt_stats stats;
@@ -354,9 +355,24 @@ static int hook_checkpoint(void *arg, int fd)
 	return 1;
 }
 
-/* Classify why the stream stopped, for a replica the driver built. */
+/* Hook: the driver read END right after a complete checkpoint: the
+ * primary ended the stream on purpose, at its final checkpoint. */
+static void hook_stream_end(void *arg)
+{
+	struct ckpt_stream_receiver *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	r->driver_end = true;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Classify why the stream stopped, for a replica the driver built.  An END
+ * the driver read is a hand-over even when the pump has not seen the
+ * BYE(HANDOVER) behind it (the driver may finish first). */
 static int run_result(struct ckpt_stream_receiver *r, struct hv_guest **g, struct remus_err *err)
 {
+	if (r->driver_end)
+		return CKPT_HANDOVER;
 	switch (r->end) {
 	case END_BYE:
 		r->cfg.hv->destroy(*g);     /* protection ended: the primary runs on */
@@ -379,7 +395,8 @@ static int run_result(struct ckpt_stream_receiver *r, struct hv_guest **g, struc
 int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
                              struct hv_guest **out, struct remus_err *err)
 {
-	struct hv_stream_hooks hooks = { .arg = r, .checkpoint = hook_checkpoint };
+	struct hv_stream_hooks hooks = { .arg = r, .checkpoint = hook_checkpoint,
+	                                 .stream_end = hook_stream_end };
 	struct hv_guest *g = NULL;
 	int rc;
 
@@ -392,7 +409,7 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 	}
 	r->stop_fd = stop_fd;
 	r->end = END_NONE;
-	r->quit = r->closing = false;
+	r->quit = r->closing = r->driver_end = false;
 	r->stats.started_ms = rnet_now_ms();
 	if ((rc = pthread_create(&r->pump, NULL, pump_main, r)) != 0) {
 		ckl_close_pair(r->sp);

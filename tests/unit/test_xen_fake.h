@@ -50,9 +50,10 @@ struct fake_xen {
 	int restore_checkpoints;    /* checkpoints accepted by the fake restore */
 	int restore_result;         /* last return of the checkpoint callback */
 	bool restore_failed_over;
+	bool restore_saw_end;       /* the fake restore read libxc's END */
 	/* failure injection */
 	struct fake_fail fail;
-	int calls[40];
+	int calls[48];
 };
 
 extern struct fake_xen fake;

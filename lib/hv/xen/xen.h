@@ -87,6 +87,12 @@ int xen_guest_config_json(struct hv_guest *g, char **json, size_t *len, struct r
  * keeps running); closes the handles. */
 void xen_guest_release(struct hv_guest *g);
 
+/* Destroy the guest's domain through libxl (devices, hotplug state and
+ * xenstore home included, as `xl destroy`); the handle stays to be
+ * released.  For a primary's copy after a hand-over.  libxl's messages at
+ * log_level and above go to stderr. */
+int xen_guest_destroy_domain(struct hv_guest *g, int log_level, struct remus_err *err);
+
 /* The Xen domain id of a guest (attached or restored). */
 uint32_t xen_guest_domid(const struct hv_guest *g);
 
