@@ -443,10 +443,12 @@ static int drbd_discard(struct diskrep *d, struct remus_err *err)
 
 /* Failover: the backup becomes the DRBD primary and opens the device
  * (DRBD refuses while the peer is Primary and connected, or when this
- * disk is not UpToDate: the message names the command). */
+ * disk is not UpToDate: the message names the command).  Adopted:
+ * drbdsetup 8.4 names a device's role by its minor (the device node),
+ * not by the resource. */
 static int drbd_promote(struct diskrep *d, struct remus_err *err)
 {
-	char *argv[] = { "drbdsetup", "primary", (char *)d->c.resource, NULL };
+	char *argv[] = { "drbdsetup", "primary", d->device, NULL };
 	int rc = d->c.adopt ? run_tool(argv, NULL, 0, err) : drbdadm(d, "primary", NULL, err);
 
 	if (rc < 0 || (rc = read_state(d, err)) < 0)

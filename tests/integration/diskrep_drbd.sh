@@ -61,7 +61,7 @@ diff -u "$dir/want" "$dir/log" || fail "adopt primary command sequence"
 
 : > "$dir/log"
 "$drv" adopt-backup "$dir" "$dir/drbd3" > "$dir/out" || fail "adopt backup: $(cat "$dir/out")"
-printf '%s\n' "drbdsetup events2 --now remus-g1" "drbdsetup primary remus-g1" \
+printf '%s\n' "drbdsetup events2 --now remus-g1" "drbdsetup primary $dir/drbd3" \
 	"drbdsetup events2 --now remus-g1" > "$dir/want"
 diff -u "$dir/want" "$dir/log" || fail "adopt backup/failover command sequence"
 
@@ -75,5 +75,5 @@ FAKE_DRBD_ROLE=Primary FAKE_DRBD_CONN=StandAlone "$drv" adopt-primary "$dir" "$d
 grep -q "does not replicate (connection StandAlone, peer disk UpToDate)" "$dir/out" || fail "disconnected message: $(cat "$dir/out")"
 : > "$dir/log"
 FAKE_DRBD_FAIL=primary "$drv" adopt-backup "$dir" "$dir/drbd3" > "$dir/out" && fail "a failed promote was not reported"
-grep -q "'drbdsetup primary remus-g1' failed" "$dir/out" || fail "promote failure message: $(cat "$dir/out")"
+grep -q "'drbdsetup primary $dir/drbd3' failed" "$dir/out" || fail "promote failure message: $(cat "$dir/out")"
 echo "drbd backend: resource file and command sequences as expected (fake tools, no kernel module)"

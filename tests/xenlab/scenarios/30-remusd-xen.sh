@@ -286,7 +286,7 @@ last_seen=$(tail -n 1 "$OUT/client.log" | cut -d' ' -f2)
 ts "failover: pause domid $primary, cut $RES_A, kill -9 remusd a ($pid_a), destroy; client last saw $last_seen"
 t_kill=$(now)
 xl pause "$primary"
-drbdsetup disconnect $RES_A >>"$OUT/drbd.log" 2>&1
+drbdadm -c "$D/$RES_A.res" disconnect $RES_A >>"$OUT/drbd.log" 2>&1
 disk_a=$(drbd_sector0 "$LA"); disk_b=$(drbd_sector0 "$LB")
 kill -9 "$pid_a"
 xl destroy "$primary"
