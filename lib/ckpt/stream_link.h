@@ -17,6 +17,15 @@
  *    stop request, the pump ends the driver's input: libxc then fails over
  *    to the last complete checkpoint and restore_stream builds the replica.
  *
+ * Disk (optional, a diskrep handle such as drbd for a Xen guest's disk):
+ *  primary: epoch_mark(N) while the guest is suspended for checkpoint N,
+ *    before any byte of N is written (so before N can be acknowledged);
+ *    epoch_acked(N) once ACK(N) arrived.
+ *  backup:  commit(N) for each complete checkpoint, before ACK(N); when a
+ *    replica is built: discard_uncommitted() and promote(), then `finish`
+ *    (the caller's device attach), in that order; a failure of either
+ *    destroys the paused replica: it never runs on a disk it cannot own.
+ *
  * The rnet connection is only touched by the pump thread while a loop runs.
  */
 #ifndef REMUS_CKPT_STREAM_LINK_H
@@ -26,6 +35,7 @@
 #include <stdint.h>
 
 #include "ckpt/ckpt.h"
+#include "diskrep/diskrep.h"
 
 struct ckpt_stream_sender_cfg {
 	const struct hv_ops *hv;      /* must have save_stream */
@@ -39,6 +49,9 @@ struct ckpt_stream_sender_cfg {
 	 * guest's configuration, which the backup needs for its devices). */
 	const void *preamble;         /* copied by _new */
 	size_t preamble_len;
+	/* Disk epochs (NULL: none); not owned. */
+	const struct diskrep_ops *dr_ops;
+	struct diskrep *dr;
 };
 
 struct ckpt_stream_sender;
@@ -79,7 +92,13 @@ struct ckpt_stream_receiver_cfg {
 	bool xl_header;
 	int (*prepare)(void *arg, const char *json, size_t len, struct hv_guest_config *gcfg,
 	               char *name_buf, size_t name_cap, struct remus_err *err);
+	/* A replica was built (paused) and its disk promoted: attach its
+	 * devices.  Optional; on error the replica is destroyed. */
+	int (*finish)(void *arg, struct hv_guest *replica, struct remus_err *err);
 	void *arg;
+	/* Disk commits and the failover's promote (NULL: none); not owned. */
+	const struct diskrep_ops *dr_ops;
+	struct diskrep *dr;
 };
 
 struct ckpt_stream_receiver;

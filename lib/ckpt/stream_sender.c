@@ -233,6 +233,35 @@ static void *pump_main(void *arg)
 	return NULL;
 }
 
+/* The guest is suspended for checkpoint N: every disk write of epoch N must
+ * be on the backup before N can be acknowledged (drbd: a flush). */
+static int stream_disk_mark(struct ckpt_stream_sender *s)
+{
+	struct remus_err e = { 0 };
+	int rc;
+
+	if (s->cfg.dr_ops == NULL)
+		return 0;
+	if ((rc = s->cfg.dr_ops->epoch_mark(s->cfg.dr, s->epoch, &e)) < 0)
+		return remus_err_set(&s->hook_err, rc, "diskrep %s: marking epoch %" PRIu64
+		                     " failed: %.400s", s->cfg.dr_ops->name, s->epoch, e.msg);
+	return 0;
+}
+
+/* ACK(N) arrived: the backup has checkpoint N. */
+static int stream_disk_acked(struct ckpt_stream_sender *s, uint64_t n)
+{
+	struct remus_err e = { 0 };
+	int rc;
+
+	if (s->cfg.dr_ops == NULL)
+		return 0;
+	if ((rc = s->cfg.dr_ops->epoch_acked(s->cfg.dr, n, &e)) < 0)
+		return remus_err_set(&s->hook_err, rc, "diskrep %s: epoch %" PRIu64
+		                     " acknowledged, but: %.400s", s->cfg.dr_ops->name, n, e.msg);
+	return 0;
+}
+
 /* Hook: the guest is suspended, checkpoint N begins: close its output epoch. */
 static int hook_suspended(void *arg)
 {
@@ -244,6 +273,8 @@ static int hook_suspended(void *arg)
 	if (s->cfg.nb != NULL && (rc = netbuf_epoch_close(s->cfg.nb, s->epoch)) < 0)
 		return remus_err_set(&s->hook_err, rc, "netbuf: closing epoch %" PRIu64 " failed",
 		                     s->epoch);
+	if ((rc = stream_disk_mark(s)) < 0)
+		return rc;
 	pthread_mutex_lock(&s->lock);
 	s->stats.epoch = s->epoch;
 	pthread_mutex_unlock(&s->lock);
@@ -306,6 +337,8 @@ static int hook_wait(void *arg)
 	}
 	if (s->cfg.nb != NULL && (rc = netbuf_release(s->cfg.nb, n)) < 0)
 		return remus_err_set(&s->hook_err, rc, "netbuf: releasing epoch %" PRIu64 " failed", n);
+	if ((rc = stream_disk_acked(s, n)) < 0)
+		return rc;
 	if (s->max_epochs != 0 && n >= s->max_epochs) {
 		s->reached_max = true;
 		return 0;

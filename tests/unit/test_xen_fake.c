@@ -530,27 +530,41 @@ int __wrap_libxl_domain_config_from_json(libxl_ctx *ctx, libxl_domain_config *p,
 	return 0;
 }
 
+/* The configuration rendered back: names the disk's path, for the tests. */
+char *__wrap_libxl_domain_config_to_json(libxl_ctx *ctx, libxl_domain_config *p)
+{
+	char buf[128];
+
+	(void)ctx;
+	snprintf(buf, sizeof(buf), "{\"disk\":\"%s\"}",
+	    p->num_disks > 0 && p->disks[0].pdev_path ? p->disks[0].pdev_path : "");
+	return strdup(buf);
+}
+
 int __wrap_libxl_userdata_store(libxl_ctx *ctx, uint32_t domid, const char *what,
     const uint8_t *data, int len)
 {
-	(void)ctx; (void)data;
+	(void)ctx;
 	if (should_fail(F_USERDATA))
 		return ERROR_FAIL;
 	if (domid != fake.domid || strcmp(what, "libxl-json") != 0 || len <= 0)
 		return ERROR_INVAL;
 	fake.userdata_stored++;
+	snprintf(fake.userdata, sizeof(fake.userdata), "%.*s", len, (const char *)data);
 	return 0;
 }
 
 int __wrap_libxl_device_disk_add(libxl_ctx *ctx, uint32_t domid, libxl_device_disk *disk,
     const libxl_asyncop_how *how)
 {
-	(void)ctx; (void)disk; (void)how;
+	(void)ctx; (void)how;
 	if (should_fail(F_DISK_ADD))
 		return ERROR_FAIL;
 	if (domid != fake.domid || fake.userdata_stored == 0)
 		return ERROR_INVAL;
 	fake.disks_added++;
+	snprintf(fake.disk_path_added, sizeof(fake.disk_path_added), "%s",
+	    disk->pdev_path ? disk->pdev_path : "");
 	return 0;
 }
 

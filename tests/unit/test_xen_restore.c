@@ -368,6 +368,14 @@ static void test_attach_devices(void **state)
 	assert_int_equal(fake.nics_added, 1);
 	assert_int_equal(fake.libxl_open, 0);
 	xen_hv_ops.destroy(g);
+	/* the backup's own disk (diskrep = drbd): attached and stored there */
+	g = restored_replica(fd, &r);
+	assert_int_equal(xen_guest_attach_devices_on(g, json, sizeof(json), "/dev/drbd2", 5,
+	    &r.err), 0);
+	assert_string_equal(fake.disk_path_added, "/dev/drbd2");
+	assert_string_equal(fake.userdata, "{\"disk\":\"/dev/drbd2\"}");
+	assert_int_equal(fake.libxl_open, 0);
+	xen_hv_ops.destroy(g);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		g = restored_replica(fd, &r);
 		/* the next call of fn fails (xs_write was called by the restore) */

@@ -125,6 +125,13 @@ int xen_json_guest(const char *json, size_t len, struct xen_json_guest *out,
  */
 int xen_guest_attach_devices(struct hv_guest *g, const char *json, size_t len, int log_level,
     struct remus_err *err);
+/* The same, with the guest's one disk on this host's `disk_path` instead
+ * of the path in json (the backup's own DRBD device: on another host, or
+ * another minor on localhost, than the primary's); the configuration
+ * libxl stores for the domain says so too.  A configuration with other
+ * than one disk is refused. */
+int xen_guest_attach_devices_on(struct hv_guest *g, const char *json, size_t len,
+    const char *disk_path, int log_level, struct remus_err *err);
 
 extern const struct hv_ops xen_hv_ops;
 
