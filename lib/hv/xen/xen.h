@@ -79,6 +79,12 @@ enum xen_suspend_mode {
 };
 void xen_guest_set_suspend_mode(struct hv_guest *g, enum xen_suspend_mode mode);
 
+/*
+ * The directory of the device models' QMP sockets (qmp-libxl-<domid>),
+ * for an HVM guest with QEMU; default /var/run/xen, where libxl puts them.
+ */
+int xen_guest_set_qmp_dir(struct hv_guest *g, const char *dir, struct remus_err *err);
+
 /* The guest's libxl configuration as JSON (libxl's own encoding, as `xl`
  * sends it; *len counts the final NUL).  Free *json with free(). */
 int xen_guest_config_json(struct hv_guest *g, char **json, size_t *len, struct remus_err *err);
