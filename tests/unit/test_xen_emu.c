@@ -510,6 +510,47 @@ static void test_hvm_physmap_incomplete(void **state)
 	close(fd);
 }
 
+/* The backup: a remusd replica cannot restart QEMU from EMULATOR_CONTEXT,
+ * so the first checkpoint carrying it ends the protection (libxc error,
+ * never a failover, never an acknowledgement) and no replica is left. */
+static void test_backup_refuses_device_model_state(void **state)
+{
+	struct hv_guest_config cfg = { .name = "web", .mem_bytes = 128u << 20 };
+	struct remus_err err = { 0 };
+	struct hv_stream_hooks h;
+	struct hv_guest *g = NULL;
+	struct qmp_server s;
+	struct engine e;
+	int fd = xt_memfd(), rc;
+
+	(void)state;
+	setup_hvm_host();
+	qs_start(&s, true);
+	qs_run(&s);
+	assert_int_equal(save_hvm(&s, &e, fd, true, &err), 0);
+	qs_stop(&s, true);
+
+	fake_reset();
+	fake_set_node("/local/domain", "", 0, 0, 0);
+	fake_set_node("/local/domain/0", "", 0, 0, 0);
+	fake.exists = false;
+	xt_engine_init(&e, &h, fd);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	rc = xen_hv_ops.restore_stream(&cfg, fd, &h, &g, &err);
+	print_message("backup: %s\n", err.msg);
+	assert_int_equal(rc, HV_EUNSUPP);
+	assert_null(g);
+	assert_non_null(strstr(err.msg, "checkpoint 1 carries a device model's state"));
+	assert_non_null(strstr(err.msg, "xl migrate-receive -r"));
+	assert_int_equal(e.ckpt_calls, 0);
+	assert_false(fake.restore_failed_over);
+	assert_int_equal(fake.domains_created, 1);
+	assert_int_equal(fake.domains_destroyed, 1);
+	assert_int_equal(fake.xc_open, 0);
+	assert_int_equal(fake.xs_open, 0);
+	close(fd);
+}
+
 /* The reply parser on its own: framing across reads, bounds, bad shapes. */
 static int feed_all(const char *text, struct xen_qmp_msg *m, struct remus_err *err)
 {
@@ -600,6 +641,7 @@ int main(void)
 		cmocka_unit_test(test_hvm_logdirty_refused),
 		cmocka_unit_test(test_hvm_no_qmp_socket),
 		cmocka_unit_test(test_hvm_physmap_incomplete),
+		cmocka_unit_test(test_backup_refuses_device_model_state),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -324,3 +324,29 @@ out:
 	free(pm);
 	return rc;
 }
+
+/*
+ * Backup side.  A checkpoint carrying a device model's state cannot be
+ * honoured by our hand-built replica: libxl starts QEMU for a restored
+ * domain only inside libxl_domain_create_restore (libxl_dm.c builds its
+ * command line from the domain config and adds "-incoming fd:N" with the
+ * saved state, after writing the physmap keys), which also runs its own
+ * xc_domain_restore on the whole stream; no public libxl/libxc call
+ * attaches a device model to a domain built otherwise (docs/xen.md).  So
+ * the first such checkpoint ends the protection with this error instead of
+ * being acknowledged: a failover without device state would resume a guest
+ * whose emulated devices are gone.
+ */
+int xen_emu_refuse_restore(const struct stream_ckpt *ck, struct remus_err *err)
+{
+	const struct stream_blob *b = stream_ckpt_blob(ck, STREAM_XL_EMULATOR_CONTEXT, UINT32_MAX);
+
+	if (b == NULL)
+		b = stream_ckpt_blob(ck, STREAM_XL_EMULATOR_XENSTORE_DATA, UINT32_MAX);
+	if (b == NULL)
+		return 0;
+	return remus_err_set(err, HV_EUNSUPP,
+	    "restore: checkpoint %llu carries a device model's state (emulator %u, %s): a remusd backup cannot restart QEMU from it; protect an HVM guest with QEMU into `xl migrate-receive -r`, or use a PVH guest",
+	    (unsigned long long)ck->seq, b->id,
+	    b->type == STREAM_XL_EMULATOR_CONTEXT ? "EMULATOR_CONTEXT" : "EMULATOR_XENSTORE_DATA");
+}

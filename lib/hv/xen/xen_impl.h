@@ -89,6 +89,8 @@ int  xen_emu_suspend(struct hv_guest *g, struct remus_err *err);
 int  xen_emu_resume(struct hv_guest *g, struct remus_err *err);
 /* EMULATOR_XENSTORE_DATA (if any physmap) and EMULATOR_CONTEXT. */
 int  xen_emu_put_records(struct hv_guest *g, struct stream_buf *b, struct remus_err *err);
+/* Backup: HV_EUNSUPP if a staged checkpoint carries emulator records. */
+int  xen_emu_refuse_restore(const struct stream_ckpt *ck, struct remus_err *err);
 
 /* xen_save.c / xen_restore.c */
 int xen_save_stream(struct hv_guest *g, int fd, const struct hv_stream_hooks *hooks,
