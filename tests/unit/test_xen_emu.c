@@ -329,6 +329,7 @@ static void test_hvm_records_in_order(void **state)
 		"stop", "add-fd", "xen-save-devices-state", "remove-fd", "cont",
 		"stop", "add-fd", "xen-save-devices-state", "remove-fd", "cont",
 		"stop", "add-fd", "xen-save-devices-state", "remove-fd", "cont",
+		"xen-set-global-dirty-log",
 	};
 	static const char xsd[] =
 	    "physmap/f0000000/start_addr\0f0000000\0physmap/f0000000/size\0800000\0"
@@ -349,9 +350,10 @@ static void test_hvm_records_in_order(void **state)
 	qs_run(&s);
 	assert_int_equal(save_hvm(&s, &e, fd, true, &err), 0);
 	qs_stop(&s, true);
-	assert_log(&s, want, 17);
+	assert_log(&s, want, 18);
 	assert_int_equal(s.bad_args, 0);
 	assert_int_equal(s.logdirty_on, 1);
+	assert_int_equal(s.logdirty_off, 1);
 	assert_int_equal(s.fdsets_open, 0);
 	assert_false(s.stopped);
 	assert_int_equal(fake.save_checkpoints, 3);

@@ -241,6 +241,13 @@ static int save_qemu_logdirty_cb(uint32_t domid, unsigned enable, void *data)
 	(void)domid;
 	if (g->emu == NULL)
 		return 0;
+	/* Switching it off in libxc's cleanup after an earlier failure must
+	 * not replace that failure's message. */
+	if (g->cb_failed) {
+		struct remus_err later = { 0 };
+
+		return xen_emu_logdirty(g, enable != 0, &later) < 0 ? -1 : 0;
+	}
 	if (xen_emu_logdirty(g, enable != 0, g->err) < 0) {
 		save_fail(g);
 		return -1;
