@@ -156,11 +156,13 @@ static void test_save_refuses_pv_and_device_model(void **state)
 	assert_non_null(strstr(err.msg, "classic PV"));
 	assert_int_equal(lseek(fd, 0, SEEK_END), 0);
 
+	/* a device model is served over its QMP socket (test_xen_emu.c); none
+	 * listening here: refused before a byte is sent */
 	xt_setup_host();
 	fake_set_node("/local/domain/0/device-model", "", 0, 0, 0);
 	fake_set_node("/local/domain/0/device-model/5", "", 0, 0, 0);
-	assert_int_equal(save_failing(NULL, 0, 0, &err, &e, fd), HV_EUNSUPP);
-	assert_non_null(strstr(err.msg, "device model"));
+	assert_true(save_failing(NULL, 0, 0, &err, &e, fd) < 0);
+	assert_non_null(strstr(err.msg, "device model of domain 5"));
 	assert_int_equal(lseek(fd, 0, SEEK_END), 0);
 	assert_clean_primary();
 	close(fd);

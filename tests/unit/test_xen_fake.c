@@ -262,18 +262,24 @@ int __wrap_xc_domain_save(xc_interface *xch, int fd, uint32_t dom, uint32_t flag
 	if (cb->switch_qemu_logdirty(dom, 1, cb->data) != 0)
 		return -1;
 	for (;;) {
-		if (!cb->suspend(cb->data))
-			return -1;                      /* "Guest failed to suspend" */
-		if (!fake.suspended)
-			return -1;                      /* "Domain has not been suspended" */
-		if (put_chunk(fd, fake.save_checkpoints + 1) < 0)
-			return -1;
+		if (!cb->suspend(cb->data)) {
+			rc = -1;                        /* "Guest failed to suspend" */
+			break;
+		}
+		if (!fake.suspended || put_chunk(fd, fake.save_checkpoints + 1) < 0) {
+			rc = -1;                        /* "Domain has not been suspended" */
+			break;
+		}
 		if ((rc = cb->postcopy(cb->data)) <= 0)
-			return rc;
+			break;
 		fake.save_checkpoints++;
 		if ((rc = cb->checkpoint(cb->data)) <= 0)
-			return rc;
+			break;
 	}
+	/* libxc's HVM cleanup switches QEMU's log-dirty mode off again. */
+	if (cb->switch_qemu_logdirty(dom, 0, cb->data) != 0)
+		rc = -1;
+	return rc;
 }
 
 int __wrap_xc_domain_restore(xc_interface *xch, int fd, uint32_t dom,

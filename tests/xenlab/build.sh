@@ -16,6 +16,9 @@ SUITE=bookworm
 # dom0 userland: Xen tools, the remus host tools and the runtime libraries our
 # programs link against (same Debian 12 userland as the host that built them).
 DOM0_PKGS=xen-utils-4.17,xenstore-utils,kmod,busybox,procps,iproute2,drbd-utils,libnl-utils,e2fsprogs,psmisc,libnl-3-200,libnl-route-3-200,libnl-nf-3-200,libnetfilter-queue1,libmnl0,libssl3,zlib1g,libinih1,libjson-c5,libxxhash0,libsystemd0
+# XENLAB_HVM=1: also QEMU as Xen's device model, for the HVM scenario (60);
+# off by default: it grows the dom0 image (own debootstrap cache key).
+[ "${XENLAB_HVM:-0}" = 1 ] && DOM0_PKGS=$DOM0_PKGS,qemu-system-xen
 # Kernel modules a Remus host needs, plus what the lab itself uses
 # (virtio disk for the results image, ext4 for its file system, loop for the domU disk).
 DOM0_MODS="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-netback xen-blkback
@@ -137,6 +140,7 @@ cp "$SRC/../integration/netbuf_plug.sh" "$T/tests/integration/netbuf_plug.sh"
 cp "$LAB/vmlinuz" "$R/root/vmlinuz"
 cp "$LAB/domu.cpio" "$R/root/domu.cpio"
 install -m 0644 "$SRC/domu.cfg" "$R/etc/xen/domu.cfg"
+install -m 0644 "$SRC/domu-hvm.cfg" "$R/etc/xen/domu-hvm.cfg"
 install -m 0755 "$SRC/xenlab-block" "$R/etc/xen/scripts/xenlab-block"
 { grep -v '^autoballoon' "$BASE.xl.conf"; echo 'autoballoon="off"'; } >"$R/etc/xen/xl.conf"
 install -m 0755 "$SRC/dom0-init" "$R/init"

@@ -16,7 +16,7 @@
 /* Why a Xen guest cannot be protected: a fixed list, one bit each. */
 enum xen_check_reason {
 	XEN_CHECK_PV_NO_SHADOW  = 1u << 0, /* classic PV: log-dirty needs shadow paging */
-	XEN_CHECK_DEVICE_MODEL  = 1u << 1, /* HVM with QEMU: emulator state not carried yet */
+	XEN_CHECK_DEVICE_MODEL  = 1u << 1, /* HVM with QEMU: a remusd backup cannot restart QEMU */
 	XEN_CHECK_DISK_NOT_DRBD = 1u << 2, /* a disk is not a /dev/drbdN device */
 	XEN_CHECK_NO_SCH_PLUG   = 1u << 3, /* kernel module sch_plug unavailable */
 	XEN_CHECK_NO_IFB        = 1u << 4, /* kernel module ifb unavailable */
@@ -78,6 +78,12 @@ enum xen_suspend_mode {
 	XEN_SUSPEND_REMOTE,
 };
 void xen_guest_set_suspend_mode(struct hv_guest *g, enum xen_suspend_mode mode);
+
+/*
+ * The directory of the device models' QMP sockets (qmp-libxl-<domid>),
+ * for an HVM guest with QEMU; default /var/run/xen, where libxl puts them.
+ */
+int xen_guest_set_qmp_dir(struct hv_guest *g, const char *dir, struct remus_err *err);
 
 /* The guest's libxl configuration as JSON (libxl's own encoding, as `xl`
  * sends it; *len counts the final NUL).  Free *json with free(). */

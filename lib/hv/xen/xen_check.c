@@ -35,7 +35,7 @@ const char *xen_check_reason_text(unsigned reason)
 	case XEN_CHECK_PV_NO_SHADOW:
 		return "classic PV guest and Xen without shadow paging: log-dirty is unavailable (use PVH)";
 	case XEN_CHECK_DEVICE_MODEL:
-		return "HVM guest with a device model: emulator state is not replicated yet";
+		return "HVM guest with a device model (QEMU): a remusd backup cannot restart QEMU from its state (Xen's own `xl migrate-receive -r` can)";
 	case XEN_CHECK_DISK_NOT_DRBD:
 		return "a disk is not on DRBD (/dev/drbdN): its writes would not reach the backup";
 	case XEN_CHECK_NO_SCH_PLUG:

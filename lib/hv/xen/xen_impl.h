@@ -29,6 +29,14 @@
 #define XEN_RESTORE_MAX_VCPUS 8u
 /* Domain perms naming the guest itself travel as this id (remapped on restore). */
 #define XEN_XS_SELF 0x7ff0u
+/* Where libxl puts the device model's QMP socket (libxl_run_dir_path). */
+#define XEN_RUN_DIR "/var/run/xen"
+/* Bounds on what the device model hands us per checkpoint: its saved
+ * device state (typically tens of KiB) and its physmap xenstore entries. */
+#define XEN_EMU_MAX_STATE (32u << 20)
+#define XEN_EMU_MAX_PHYSMAP 32u
+
+struct xen_emu;
 
 struct hv_guest {
 	xc_interface *xch;
@@ -41,6 +49,8 @@ struct hv_guest {
 	bool xs_records;        /* send REMUS_XENSTORE records with checkpoints */
 	enum xen_suspend_mode suspend_mode;
 	uint64_t mem_bytes;
+	char qmp_dir[64];       /* where the QMP sockets are ("" = XEN_RUN_DIR) */
+	struct xen_emu *emu;    /* the device model, during save_stream */
 
 	/* during save_stream / restore_stream */
 	int fd;
@@ -72,6 +82,19 @@ int xen_xs_put_nodes(struct hv_guest *g, struct stream_buf *b, struct remus_err 
 int xen_xs_apply_nodes(struct hv_guest *g, const struct stream_ckpt *ck,
     struct remus_err *err);
 bool xen_xs_has_device_model(struct hv_guest *g);
+
+/* xen_emu.c: the device model (QEMU over QMP) of an HVM domain */
+int  xen_emu_open(struct hv_guest *g, struct remus_err *err);
+void xen_emu_close(struct hv_guest *g);
+int  xen_emu_logdirty(struct hv_guest *g, bool enable, struct remus_err *err);
+/* "stop" and save its device state (after the guest suspended). */
+int  xen_emu_suspend(struct hv_guest *g, struct remus_err *err);
+/* "cont" if it was stopped (before the domain resumes). */
+int  xen_emu_resume(struct hv_guest *g, struct remus_err *err);
+/* EMULATOR_XENSTORE_DATA (if any physmap) and EMULATOR_CONTEXT. */
+int  xen_emu_put_records(struct hv_guest *g, struct stream_buf *b, struct remus_err *err);
+/* Backup: HV_EUNSUPP if a staged checkpoint carries emulator records. */
+int  xen_emu_refuse_restore(const struct stream_ckpt *ck, struct remus_err *err);
 
 /* xen_save.c / xen_restore.c */
 int xen_save_stream(struct hv_guest *g, int fd, const struct hv_stream_hooks *hooks,

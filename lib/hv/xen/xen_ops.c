@@ -37,6 +37,7 @@ void xen_guest_close(struct hv_guest *g)
 {
 	if (g == NULL)
 		return;
+	xen_emu_close(g);
 	if (g->xsh != NULL)
 		xs_close(g->xsh);
 	if (g->xch != NULL)
@@ -158,6 +159,14 @@ void xen_guest_set_xenstore_records(struct hv_guest *g, bool on)
 void xen_guest_set_suspend_mode(struct hv_guest *g, enum xen_suspend_mode mode)
 {
 	g->suspend_mode = mode;
+}
+
+int xen_guest_set_qmp_dir(struct hv_guest *g, const char *dir, struct remus_err *err)
+{
+	if (strlen(dir) >= sizeof(g->qmp_dir))
+		return remus_err_set(err, -ENAMETOOLONG, "xen: QMP directory %s is too long", dir);
+	snprintf(g->qmp_dir, sizeof(g->qmp_dir), "%s", dir);
+	return 0;
 }
 
 /* libxc owns the save loop: the step-by-step ops it cannot offer are NULL. */

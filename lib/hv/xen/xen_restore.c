@@ -81,6 +81,10 @@ static int restore_checkpoint_cb(void *data)
 	stream_ckpt_free(&rs->committed);
 	stream_asm_take(&rs->as, &rs->committed);
 	rs->checkpoints++;
+	if (xen_emu_refuse_restore(&rs->committed, rs->err) < 0) {
+		rs->internal_error = true;
+		return XGR_CHECKPOINT_ERROR;
+	}
 	if (h == NULL || h->checkpoint == NULL)
 		return XGR_CHECKPOINT_SUCCESS;
 	rc = h->checkpoint(h->arg, -1);

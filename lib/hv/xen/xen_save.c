@@ -15,6 +15,9 @@
  * checkpointed stream never leaves).  So the driver writes the two END
  * records itself — libxc's, then libxl's, as a plain save ends — and the
  * backup's libxc reaches END with the final checkpoint complete.
+ *
+ * An HVM guest's device model (QEMU) is stopped and saved after the guest
+ * suspended and continued before it resumes, as libxl does (xen_emu.c).
  */
 #include "hv/xen/xen.h"
 #include "hv/xen/xen_impl.h"
@@ -115,6 +118,8 @@ static int save_suspend_cb(void *data)
 	    save_suspend_remote(g);
 	if (rc < 0)
 		goto err;
+	if (g->emu != NULL && xen_emu_suspend(g, g->err) < 0)
+		goto err;
 	if (g->hooks->suspended != NULL && (rc = g->hooks->suspended(g->hooks->arg)) < 0) {
 		remus_err_wrap(g->err, "suspend: engine hook failed (%d)", rc);
 		goto err;
@@ -133,7 +138,12 @@ err:
 int xen_save_resume(struct hv_guest *g, struct remus_err *err)
 {
 	bool coop = g->suspend_mode == XEN_SUSPEND_COOPERATIVE;
+	struct remus_err qerr = { 0 };
+	int qrc;
 
+	/* QEMU continues first (libxl's order); if it cannot, the domain
+	 * still resumes: leaving the guest suspended helps nobody. */
+	qrc = xen_emu_resume(g, &qerr);
 	if (xc_domain_resume(g->xch, g->domid, coop ? 1 : 0) != 0)
 		return remus_err_sys(err, errno, "resuming domain %u failed", g->domid);
 	g->suspended = false;
@@ -141,6 +151,10 @@ int xen_save_resume(struct hv_guest *g, struct remus_err *err)
 		return remus_err_sys(err, errno, "xenstored refused to resume domain %u", g->domid);
 	if (g->hooks != NULL && g->hooks->resumed != NULL)
 		g->hooks->resumed(g->hooks->arg);
+	if (qrc < 0) {
+		*err = qerr;
+		return qrc;
+	}
 	return 0;
 }
 
@@ -162,20 +176,24 @@ static int save_postcopy_cb(void *data)
 	return 1;
 }
 
-/* The driver's own libxl records of one checkpoint: nothing is invented for
- * a PVH guest; the guest's xenstore nodes when the peer is remusd. */
+/* The driver's own libxl records of one checkpoint, in libxl's order: the
+ * device model's (EMULATOR_XENSTORE_DATA, EMULATOR_CONTEXT) for an HVM
+ * guest with QEMU, nothing invented for a PVH guest; then the guest's
+ * xenstore nodes when the peer is remusd. */
 static int save_put_device_records(struct hv_guest *g, int fd)
 {
 	struct stream_buf b;
 	int rc = 0;
 
-	if (!g->xs_records)
+	if (!g->xs_records && g->emu == NULL)
 		return 0;
 	stream_buf_init(&b);
-	if ((rc = xen_xs_put_nodes(g, &b, g->err)) < 0)
+	if (g->emu != NULL && (rc = xen_emu_put_records(g, &b, g->err)) < 0)
+		goto out;
+	if (g->xs_records && (rc = xen_xs_put_nodes(g, &b, g->err)) < 0)
 		goto out;
 	if ((rc = stream_buf_flush(&b, fd)) < 0)
-		remus_err_sys(g->err, -rc, "checkpoint: writing the xenstore record");
+		remus_err_sys(g->err, -rc, "checkpoint: writing the device records");
 out:
 	stream_buf_free(&b);
 	return rc;
@@ -231,15 +249,27 @@ err:
 	return -1;
 }
 
-/* libxc asks QEMU to track its own writes to guest RAM; a PVH guest has no
- * device model (and save_stream refuses HVM guests with one).  0 = ok. */
+/* libxc asks QEMU to track its own writes to guest RAM (on at the start,
+ * off at the end); a PVH guest has no device model.  0 = ok. */
 static int save_qemu_logdirty_cb(uint32_t domid, unsigned enable, void *data)
 {
 	struct hv_guest *g = data;
 
 	(void)domid;
-	(void)enable;
-	return g->has_dm ? -1 : 0;
+	if (g->emu == NULL)
+		return 0;
+	/* Switching it off in libxc's cleanup after an earlier failure must
+	 * not replace that failure's message. */
+	if (g->cb_failed) {
+		struct remus_err later = { 0 };
+
+		return xen_emu_logdirty(g, enable != 0, &later) < 0 ? -1 : 0;
+	}
+	if (xen_emu_logdirty(g, enable != 0, g->err) < 0) {
+		save_fail(g);
+		return -1;
+	}
+	return 0;
 }
 
 /* The libxl stream header and LIBXC_CONTEXT, after which libxc writes. */
@@ -297,10 +327,6 @@ static int save_supported(struct hv_guest *g, struct remus_err *err)
 		return remus_err_set(err, HV_EUNSUPP,
 		    "save: domain %u is a classic PV guest: suspending it needs its cooperation and log-dirty needs shadow paging; protect PVH or HVM guests",
 		    g->domid);
-	if (g->has_dm)
-		return remus_err_set(err, HV_EUNSUPP,
-		    "save: domain %u has a device model (QEMU): carrying emulator state is not implemented yet",
-		    g->domid);
 	return 0;
 }
 
@@ -324,6 +350,8 @@ int xen_save_stream(struct hv_guest *g, int fd, const struct hv_stream_hooks *ho
 	g->hooks = hooks;
 	g->err = err;
 	g->suspended = g->stopped = g->cb_failed = g->handed = false;
+	if (g->has_dm && (rc = xen_emu_open(g, err)) < 0)
+		goto out;
 	if ((rc = save_put_prologue(g, fd)) < 0)
 		goto out;
 	rc = xc_domain_save(g->xch, fd, g->domid, XCFLAGS_LIVE, &cb, XC_STREAM_REMUS, -1);
@@ -347,6 +375,7 @@ out:
 			remus_err_wrap(err, "domain %u left suspended (resume failed too: %s)",
 			    g->domid, rerr.msg);
 	}
+	xen_emu_close(g);
 	g->hooks = NULL;
 	g->err = NULL;
 	g->fd = -1;

@@ -1,0 +1,110 @@
+#!/bin/bash
+# The Xen driver's primary side with an HVM guest and its QEMU device
+# model: remus-xen-send (save_stream: QMP stop / xen-save-devices-state /
+# cont around each suspend, EMULATOR_XENSTORE_DATA and EMULATOR_CONTEXT in
+# each checkpoint) into Xen's own receiver, `xl migrate-receive -r -e`,
+# which restarts QEMU from our last EMULATOR_CONTEXT at failover.  SIGKILL
+# of the sender, destroy of the primary: the replica's service must answer.
+# Needs a dom0 image with qemu-system-xen (XENLAB_HVM=1); without it the
+# scenario records why and passes without running.
+. ./lib.sh "$@"
+INTERVAL_MS=${INTERVAL_MS:-500}
+WINDOW_S=${WINDOW_S:-15}
+QEMU=/usr/libexec/xen-qemu-system-i386
+DOMU_CFG=/etc/xen/domu-hvm.cfg
+D=/run/rhvm
+mkdir -p "$D"
+
+if [ ! -x "$QEMU" ]; then
+	result hvm_skipped "no $QEMU in this dom0 image (build the lab with XENLAB_HVM=1)"
+	finish
+fi
+
+t0=$(now)
+xl create "$DOMU_CFG" || { result check_hvm_created FAIL; exit 1; }
+primary=$(xl domid domu)
+if ! wait_service "${HVM_BOOT_WAIT_S:-240}"; then
+	result hvm_boot_s "no answer after ${HVM_BOOT_WAIT_S:-240} s"
+	tail -n 30 /var/log/xen/qemu-dm-domu.log 2>/dev/null
+	tail -n 30 /var/log/xen/console/guest-domu.log 2>/dev/null
+	exit 1
+fi
+result hvm_boot_s "$(elapsed "$t0" "$(now)")"
+check hvm_qmp_socket test -S "/var/run/xen/qmp-libxl-$primary"
+result hvm_physmap_entries "$(xenstore-list "/local/domain/0/device-model/$primary/physmap" 2>/dev/null | wc -l)"
+
+# The device model's own share of a checkpoint, measured once outside the
+# loop: stop, xen-save-devices-state (live false), cont over its QMP socket,
+# as the driver sends them (milliseconds, and the state's size).
+cat >"$D/qmp-time.py" <<-'PY'
+	import json, os, socket, sys, time
+	s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
+	def call(cmd, args=None):
+	    msg = {"execute": cmd}
+	    if args: msg["arguments"] = args
+	    f.write(json.dumps(msg)); f.flush()
+	    while True:
+	        r = json.loads(f.readline())
+	        if "event" not in r: return r
+	json.loads(f.readline()); call("qmp_capabilities")
+	t = time.monotonic()
+	for c, a in (("stop", None), ("xen-save-devices-state", {"filename": sys.argv[2], "live": False}), ("cont", None)):
+	    r = call(c, a)
+	    if "error" in r: sys.exit("%s: %s" % (c, r["error"]))
+	print("%.0f ms, %d bytes" % ((time.monotonic() - t) * 1e3, os.path.getsize(sys.argv[2])))
+	PY
+result hvm_qmp_stop_save_cont "$(python3 "$D/qmp-time.py" "/var/run/xen/qmp-libxl-$primary" "$D/qemu-state" 2>&1)"
+rm -f "$D/qemu-state"
+
+client_poll "$OUT/client.log" & poller=$!
+trap 'kill $poller 2>/dev/null' EXIT
+
+log=$OUT/send.log
+t_start=$(now)
+setsid remus-xen-send -i "$INTERVAL_MS" domu "exec xl -vvv migrate-receive -r -e" >"$log" 2>&1 &
+sender=$!
+for _ in $(seq 600); do
+	grep -q '^remus-xen-send: checkpoint 1 ' "$log" && break
+	kill -0 "$sender" 2>/dev/null || break
+	sleep 0.5
+done
+if ! grep -q '^remus-xen-send: checkpoint 1 ' "$log"; then
+	ts "no first checkpoint"; grep -v 'libxl: debug' "$log" | tail -n 40
+	result check_hvm_first_checkpoint FAIL
+	exit 1
+fi
+t_first=$(now)
+result hvm_first_checkpoint_s "$(elapsed "$t_start" "$t_first")"
+n0=$(grep -c '^remus-xen-send: checkpoint ' "$log")
+# At least WINDOW_S seconds and 3 more checkpoints (a pause takes seconds
+# under emulation), at most 180 s.
+for _ in $(seq 360); do
+	n1=$(grep -c '^remus-xen-send: checkpoint ' "$log")
+	awk -v n="$(now)" -v a="$t_first" -v w="$WINDOW_S" 'BEGIN { exit !(n - a >= w) }' &&
+		[ "$n1" -ge $((n0 + 3)) ] && break
+	kill -0 "$sender" 2>/dev/null || break
+	sleep 0.5
+done
+result hvm_checkpoints_per_s "$(awk -v n=$((n1 - n0)) -v a="$t_first" -v b="$(now)" 'BEGIN { printf "%.2f", n / (b - a) }')"
+result hvm_pause_ms "$(grep '^remus-xen-send: checkpoint ' "$log" | sed -n "$((n0 + 1)),${n1}p" |
+	awk '{ s += $7; if ($7 > m) m = $7 } END { if (NR) printf "%.0f (max %.0f)", s / NR, m }')"
+check hvm_sender_running kill -0 "$sender"
+check hvm_checkpoints_seen test $((n1 - n0)) -ge 3
+# libxl logs each record it processes: 3 is EMULATOR_CONTEXT, 4 CHECKPOINT_END.
+result hvm_receiver_emulator_contexts "$(grep -c 'process_record: Record: 3,' "$log")"
+result hvm_receiver_checkpoints_applied "$(grep -c 'process_record: Record: 4,' "$log")"
+
+ts "failover: kill -9 remus-xen-send ($sender), destroy primary domid $primary; client last saw $(tail -n 1 "$OUT/client.log" | cut -d' ' -f2)"
+t_kill=$(now)
+kill -9 "$sender"
+xl destroy "$primary"
+wait_service "${FAILOVER_WAIT_S:-240}"; up=$?
+result hvm_failover_s "$(elapsed "$t_kill" "$(now)")"
+result hvm_service_after_failover "$([ "$up" -eq 0 ] && echo "answers ($(counter))" || echo "no answer")"
+grep -q 'Remus Failover' "$log" && result hvm_receiver "failed over (xl: Remus Failover)"
+check hvm_service_after_failover test "$up" -eq 0
+[ "$up" -eq 0 ] || { grep -v 'libxl: debug' "$log" | tail -n 40; tail -n 20 /var/log/xen/qemu-dm-domu*.log; }
+xl domid domu >/dev/null 2>&1 || xl rename domu--incoming domu
+check hvm_replica_running domain_running domu
+check hvm_replica_has_qemu test -S "/var/run/xen/qmp-libxl-$(xl domid domu)"
+finish
