@@ -71,7 +71,22 @@ struct diskrep_drbd_config {
 	char protocol;              /* 'C' (only safe one); 0 = 'C' */
 	bool disk_flushes_off;      /* operator asked for disk-flushes no */
 	bool allow_two_primaries;   /* operator asked for dual-primary */
+	/* Adopt a resource the operator already runs (a Xen guest's disk is
+	 * bound to /dev/drbdN before protection): no resource file, no
+	 * create-md/up/down; open() checks its role and connection through
+	 * drbdsetup, promote() is `drbdsetup primary`.  Only resource and
+	 * device (or minor) are used. */
+	bool adopt;
 };
+
+/* The state of a DRBD resource as drbdsetup events2 reports it. */
+struct diskrep_drbd_state {
+	char role[16], connection[24], disk[24], peer_disk[24];
+};
+
+/* Ask drbdsetup for a resource's state (no handle: remusctl check/status). */
+int diskrep_drbd_probe(const char *resource, struct diskrep_drbd_state *out,
+                       struct remus_err *err);
 
 struct diskrep_config {
 	enum diskrep_role role;

@@ -5,21 +5,21 @@
  * backup at once, so the backup disk can run ahead of the last memory
  * checkpoint: this backend is refused unless the operator passes the unsafe
  * flag (docs/diskrep.md explains what remus does about it).
+ * In adopt mode the operator runs the resource (a Xen guest's disk is on
+ * /dev/drbdN before it is protected): the backend only checks its role and
+ * connection, flushes it at epoch marks and promotes it at failover.
  */
 #include "diskrep/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-struct drbd_state {
-	char role[16], connection[24], disk[24], peer_disk[24];
-};
 
 struct diskrep {
 	enum diskrep_role role;
@@ -28,7 +28,8 @@ struct diskrep {
 	int dev_fd;
 	bool up;
 	uint64_t image_bytes, last_marked;
-	struct drbd_state state;
+	pthread_mutex_t lock;       /* state and cnt: counters() runs on any thread */
+	struct diskrep_drbd_state state;
 	struct diskrep_counters cnt;
 };
 
@@ -62,12 +63,16 @@ static int check_config(const struct diskrep_config *cfg, struct remus_err *err)
 	const struct diskrep_drbd_config *c = &cfg->drbd;
 	char p = c->protocol ? c->protocol : 'C';
 
-	if (!c->resource || !c->backing_disk || !c->conf_dir || !c->local_host ||
-	    !c->local_addr || !c->peer_host || !c->peer_addr)
+	if (c->adopt && (c->resource == NULL || c->resource[0] == '\0'))
+		return remus_err_set(err, -EINVAL, "drbd: adopting a resource needs its name");
+	if (!c->adopt && (!c->resource || !c->backing_disk || !c->conf_dir || !c->local_host ||
+	    !c->local_addr || !c->peer_host || !c->peer_addr))
 		return remus_err_set(err, -EINVAL, "drbd: resource, backing_disk, conf_dir, "
 		    "local/peer host and address are required");
 	if (p != 'A' && p != 'B' && p != 'C')
 		return remus_err_set(err, -EINVAL, "drbd: protocol '%c' is not A, B or C", p);
+	if (strlen(c->resource) > 64)
+		return remus_err_set(err, -EINVAL, "drbd: resource name longer than 64 characters");
 	for (const char *s = c->resource; *s; s++)
 		if (!(*s == '-' || *s == '_' || (*s >= '0' && *s <= '9') ||
 		      (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
@@ -197,7 +202,7 @@ static void take_field(const char *line, const char *key, char *out, size_t cap)
 
 /* Parse `drbdsetup events2 --now` output ("exists <object> key:value...")
  * into the resource's role, connection and disk states. */
-static void parse_events2(const char *text, struct drbd_state *st)
+static void parse_events2(const char *text, struct diskrep_drbd_state *st)
 {
 	memset(st, 0, sizeof(*st));
 	for (const char *line = text; line && *line; ) {
@@ -217,18 +222,34 @@ static void parse_events2(const char *text, struct drbd_state *st)
 	}
 }
 
+int diskrep_drbd_probe(const char *resource, struct diskrep_drbd_state *out,
+                       struct remus_err *err)
+{
+	char text[8192];
+	char *argv[] = { "drbdsetup", "events2", "--now", (char *)resource, NULL };
+	int rc = run_tool(argv, text, sizeof(text), err);
+
+	memset(out, 0, sizeof(*out));
+	if (rc < 0)
+		return rc;
+	parse_events2(text, out);
+	if (out->role[0] == '\0')
+		return remus_err_set(err, DISKREP_ETOOL, "drbd resource %s not found in events2",
+		    resource);
+	return 0;
+}
+
 /* Refresh the state through drbdsetup events2 --now. */
 static int read_state(struct diskrep *d, struct remus_err *err)
 {
-	char out[8192];
-	char *argv[] = { "drbdsetup", "events2", "--now", (char *)d->c.resource, NULL };
-	int rc = run_tool(argv, out, sizeof(out), err);
+	struct diskrep_drbd_state st;
+	int rc = diskrep_drbd_probe(d->c.resource, &st, err);
+
 	if (rc < 0)
 		return rc;
-	parse_events2(out, &d->state);
-	if (d->state.role[0] == '\0')
-		return remus_err_set(err, DISKREP_ETOOL, "drbd resource %s not found in events2",
-		    d->c.resource);
+	pthread_mutex_lock(&d->lock);
+	d->state = st;
+	pthread_mutex_unlock(&d->lock);
 	return 0;
 }
 
@@ -241,6 +262,7 @@ static void drbd_close(struct diskrep *d)
 		close(d->dev_fd);
 	if (d->up)
 		drbdadm(d, "down", NULL, NULL);
+	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
 
@@ -257,6 +279,31 @@ static int bring_up(struct diskrep *d, struct remus_err *err)
 	rc = d->role == DISKREP_PRIMARY ? drbdadm(d, "primary", "--force", err)
 	                                : drbdadm(d, "secondary", NULL, err);
 	return rc < 0 ? rc : read_state(d, err);
+}
+
+/* Adopt the operator's resource: it must be up, in this host's role, and
+ * on the primary replicating to an up-to-date peer (else the guest's
+ * writes would not reach the backup). */
+static int adopt(struct diskrep *d, struct remus_err *err)
+{
+	const struct diskrep_drbd_state *st = &d->state;
+	int rc;
+
+	if ((rc = read_state(d, err)) < 0)
+		return rc;
+	if (d->role == DISKREP_PRIMARY && strcmp(st->role, "Primary") != 0)
+		return remus_err_set(err, DISKREP_ESTATE, "drbd resource %s is %s here: the "
+		    "protected guest's host must be its Primary", d->c.resource, st->role);
+	if (d->role == DISKREP_BACKUP && strcmp(st->role, "Secondary") != 0)
+		return remus_err_set(err, DISKREP_ESTATE, "drbd resource %s is %s here: the "
+		    "backup must be its Secondary until failover", d->c.resource, st->role);
+	if (d->role == DISKREP_PRIMARY && (strcmp(st->connection, "Connected") != 0 ||
+	    strcmp(st->peer_disk, "UpToDate") != 0))
+		return remus_err_set(err, DISKREP_ESTATE, "drbd resource %s does not replicate "
+		    "(connection %s, peer disk %s): wait for Connected and UpToDate", d->c.resource,
+		    st->connection[0] ? st->connection : "none",
+		    st->peer_disk[0] ? st->peer_disk : "none");
+	return 0;
 }
 
 /* Open the DRBD device for guest I/O and learn its size. */
@@ -286,12 +333,13 @@ static int drbd_open(const struct diskrep_config *cfg, struct diskrep **out,
 	d->c = cfg->drbd;
 	d->dev_fd = -1;
 	d->last_marked = cfg->start_epoch;
+	pthread_mutex_init(&d->lock, NULL);
 	snprintf(d->conf_path, sizeof(d->conf_path), "%s/%s.res", d->c.conf_dir, d->c.resource);
 	if (d->c.device)
 		snprintf(d->device, sizeof(d->device), "%s", d->c.device);
 	else
 		snprintf(d->device, sizeof(d->device), "/dev/drbd%u", d->c.minor);
-	if ((rc = bring_up(d, err)) < 0 ||
+	if ((rc = d->c.adopt ? adopt(d, err) : bring_up(d, err)) < 0 ||
 	    (d->role == DISKREP_PRIMARY && (rc = open_device(d, err)) < 0)) {
 		drbd_close(d);
 		return rc;
@@ -326,8 +374,10 @@ static int drbd_write(struct diskrep *d, uint64_t off, const void *buf, size_t l
 	if (rc == 0 && (rc = io_pwrite_all(d->dev_fd, buf, len, off)) < 0)
 		return remus_err_sys(err, rc, "write %s", d->device);
 	if (rc == 0) {
+		pthread_mutex_lock(&d->lock);
 		d->cnt.writes++;
 		d->cnt.write_bytes += len;
+		pthread_mutex_unlock(&d->lock);
 	}
 	return rc;
 }
@@ -339,7 +389,9 @@ static int drbd_flush(struct diskrep *d, struct remus_err *err)
 		return remus_err_set(err, DISKREP_EUNSUPP, "drbd: flush only on the primary");
 	if (fdatasync(d->dev_fd) < 0)
 		return remus_err_sys(err, errno, "flush %s", d->device);
+	pthread_mutex_lock(&d->lock);
 	d->cnt.flushes++;
+	pthread_mutex_unlock(&d->lock);
 	return 0;
 }
 
@@ -354,7 +406,9 @@ static int drbd_epoch_mark(struct diskrep *d, uint64_t epoch, struct remus_err *
 	if ((rc = drbd_flush(d, err)) < 0)
 		return rc;
 	d->last_marked = epoch;
+	pthread_mutex_lock(&d->lock);
 	d->cnt.epochs_marked++;
+	pthread_mutex_unlock(&d->lock);
 	return 0;
 }
 
@@ -362,7 +416,9 @@ static int drbd_epoch_mark(struct diskrep *d, uint64_t epoch, struct remus_err *
 static int drbd_epoch_acked(struct diskrep *d, uint64_t epoch, struct remus_err *err)
 {
 	(void)epoch; (void)err;
+	pthread_mutex_lock(&d->lock);
 	d->cnt.epochs_acked++;
+	pthread_mutex_unlock(&d->lock);
 	return 0;
 }
 
@@ -370,8 +426,10 @@ static int drbd_epoch_acked(struct diskrep *d, uint64_t epoch, struct remus_err 
 static int drbd_commit(struct diskrep *d, uint64_t epoch, struct remus_err *err)
 {
 	(void)err;
+	pthread_mutex_lock(&d->lock);
 	d->cnt.epochs_committed++;
 	d->cnt.committed_epoch = epoch;
+	pthread_mutex_unlock(&d->lock);
 	return 0;
 }
 
@@ -383,11 +441,17 @@ static int drbd_discard(struct diskrep *d, struct remus_err *err)
 	return 0;
 }
 
-/* Failover: the backup becomes the DRBD primary and opens the device. */
+/* Failover: the backup becomes the DRBD primary and opens the device
+ * (DRBD refuses while the peer is Primary and connected, or when this
+ * disk is not UpToDate: the message names the command).  Adopted:
+ * drbdsetup 8.4 names a device's role by its minor (the device node),
+ * not by the resource. */
 static int drbd_promote(struct diskrep *d, struct remus_err *err)
 {
-	int rc;
-	if ((rc = drbdadm(d, "primary", NULL, err)) < 0 || (rc = read_state(d, err)) < 0)
+	char *argv[] = { "drbdsetup", "primary", d->device, NULL };
+	int rc = d->c.adopt ? run_tool(argv, NULL, 0, err) : drbdadm(d, "primary", NULL, err);
+
+	if (rc < 0 || (rc = read_state(d, err)) < 0)
 		return rc;
 	d->role = DISKREP_PRIMARY;
 	return d->dev_fd >= 0 ? 0 : open_device(d, err);
@@ -429,9 +493,11 @@ static int drbd_deliver(struct diskrep *d, const void *frame, size_t len,
 /* Counters plus the disk/connection state from the last events2. */
 static void drbd_counters(struct diskrep *d, struct diskrep_counters *out)
 {
+	pthread_mutex_lock(&d->lock);
 	*out = d->cnt;
 	out->consistent = strcmp(d->state.disk, "UpToDate") == 0;
 	out->peer_lost = strcmp(d->state.connection, "Connected") != 0;
+	pthread_mutex_unlock(&d->lock);
 }
 
 const struct diskrep_ops diskrep_drbd_ops = {

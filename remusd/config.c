@@ -49,7 +49,7 @@ static const struct conf_key global_keys[] = {
 };
 
 enum { GK_TYPE, GK_IMAGE, GK_MEM, GK_TAP, GK_MAC, GK_IP, GK_DISK, GK_PEER,
-       GK_INTERVAL, GK_NETBUF, GK_DISKREP, GK_COMPRESS, GK_UNSAFE };
+       GK_INTERVAL, GK_NETBUF, GK_DISKREP, GK_COMPRESS, GK_UNSAFE, GK_DRBD_RES };
 static const struct conf_key guest_keys[] = {
 	[GK_TYPE] = { "type", CONF_ENUM, conf_set_enum, G(type), 0, 0, NULL, type_words },
 	[GK_IMAGE] = { "image", CONF_STR, conf_set_str, G(image), 0, 0, NULL, NULL },
@@ -64,6 +64,7 @@ static const struct conf_key guest_keys[] = {
 	[GK_DISKREP] = { "diskrep", CONF_ENUM, conf_set_enum, G(diskrep), 0, 0, NULL, diskrep_words },
 	[GK_COMPRESS] = { "compression", CONF_ENUM, conf_set_enum, G(compress), 0, 0, NULL, compress_words },
 	[GK_UNSAFE] = { "unsafe", CONF_UNSAFE, conf_set_unsafe, G(unsafe), 0, 0, NULL, NULL },
+	[GK_DRBD_RES] = { "drbd_resource", CONF_STR, conf_set_drbd_res, G(drbd_resource), 0, 0, NULL, NULL },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL },
 };
 
@@ -94,6 +95,30 @@ bool conf_ident_char(char c)
 	       c == '_' || c == '-' || c == '.';
 }
 
+/* diskrep = drbd (Xen): remusd adopts a DRBD resource the operator runs
+ * under the guest's disk; `disk` is this host's device of it. */
+static int conf_close_drbd(struct conf_parse *ps, const struct remusd_guest_conf *g)
+{
+	if (g->diskrep != RNET_DISKREP_DRBD)
+		return g->drbd_resource[0] ? conf_err(ps, NULL, "[guest %s]: drbd_resource "
+			"needs diskrep = drbd", g->name) : 0;
+	if (g->type != REMUSD_GUEST_XEN)
+		return conf_err(ps, NULL, "[guest %s]: diskrep = drbd needs type = xen (a pvm "
+				"guest's disk is replicated by diskrep = builtin)", g->name);
+	if (!g->drbd_resource[0])
+		return conf_err(ps, NULL, "[guest %s]: diskrep = drbd needs drbd_resource (the "
+				"DRBD resource under the guest's disk)", g->name);
+	if (strncmp(g->disk, "/dev/", 5) != 0)
+		return conf_err(ps, NULL, "[guest %s]: diskrep = drbd: disk '%s' must be this "
+				"host's DRBD device (/dev/drbdN or /dev/drbd/by-res/...)", g->name, g->disk);
+	if (!(g->unsafe & REMUSD_UNSAFE_DRBD_DISK_AHEAD))
+		return conf_err(ps, NULL, "[guest %s]: diskrep = drbd: stock DRBD writes the "
+				"backup's disk at once, so after a failover the disk may be one epoch "
+				"ahead of the restored memory; add 'unsafe = drbd-disk-ahead' to "
+				"accept that", g->name);
+	return 0;
+}
+
 /* Cross-key rules of one guest, judged when its section ends, so that the
  * message can point at the section header. */
 static int conf_close_guest(struct conf_parse *ps, struct remusd_guest_conf *g)
@@ -121,6 +146,8 @@ static int conf_close_guest(struct conf_parse *ps, struct remusd_guest_conf *g)
 	else if (!g->disk[0] && g->diskrep != RNET_DISKREP_NONE)
 		rc = conf_err(ps, NULL, "[guest %s]: diskrep = %s but no disk", g->name,
 			      rnet_diskrep_name(g->diskrep));
+	else
+		rc = conf_close_drbd(ps, g);
 	ps->line = save;
 	return rc;
 }

@@ -5,7 +5,8 @@
  *                                 control_socket, log_level, tls,
  *                                 heartbeat_interval_ms, heartbeat_timeout_ms
  *   [guest NAME]                  type, image, mem, tap, mac, ip, disk, peer,
- *                                 interval, netbuf, diskrep, compression, unsafe
+ *                                 interval, netbuf, diskrep, drbd_resource,
+ *                                 compression, unsafe
  *
  * Parsing is all-or-nothing: a file is parsed into a fresh structure that
  * is only returned when every line and every cross-key rule is valid; any
@@ -44,6 +45,11 @@ enum remusd_log_level { REMUSD_LOG_WARN, REMUSD_LOG_INFO, REMUSD_LOG_DEBUG };
 #define REMUSD_UNSAFE_NO_NETBUF  0x1u   /* outputs not held until ack */
 #define REMUSD_UNSAFE_NO_DISKREP 0x2u   /* disk not replicated */
 #define REMUSD_UNSAFE_BLACKHOLE  0x4u   /* no real backup: discard stream */
+/* diskrep = drbd: stock DRBD writes the backup's disk at once, so after a
+ * failover the disk may be ahead of the restored memory by the writes of
+ * the one epoch that was not acknowledged (docs/diskrep.md). */
+#define REMUSD_UNSAFE_DRBD_DISK_AHEAD 0x8u
+#define REMUSD_DRBD_RES_MAX      65u    /* incl. NUL */
 
 struct remusd_guest_conf {
 	char name[REMUSD_NAME_MAX];
@@ -61,6 +67,7 @@ struct remusd_guest_conf {
 	uint32_t interval_ms;
 	uint32_t netbuf;                /* enum remusd_netbuf */
 	uint32_t diskrep;               /* enum rnet_diskrep */
+	char drbd_resource[REMUSD_DRBD_RES_MAX]; /* diskrep = drbd: the adopted resource */
 	uint32_t compress;              /* enum rnet_compress */
 	uint32_t unsafe;                /* REMUSD_UNSAFE_* */
 };

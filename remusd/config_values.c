@@ -200,6 +200,7 @@ int conf_set_unsafe(struct conf_parse *ps, const struct conf_key *k, void *base,
 		{ "no-netbuf", REMUSD_UNSAFE_NO_NETBUF },
 		{ "no-diskrep", REMUSD_UNSAFE_NO_DISKREP },
 		{ "blackhole", REMUSD_UNSAFE_BLACKHOLE },
+		{ "drbd-disk-ahead", REMUSD_UNSAFE_DRBD_DISK_AHEAD },
 		{ "none", 0 },
 		{ NULL, 0 },
 	};
@@ -220,7 +221,8 @@ int conf_set_unsafe(struct conf_parse *ps, const struct conf_key *k, void *base,
 				break;
 		if (w->word == NULL)
 			return conf_err(ps, k->name,
-					"'%.*s' is not one of no-netbuf|no-diskrep|blackhole|none",
+					"'%.*s' is not one of no-netbuf|no-diskrep|blackhole|"
+					"drbd-disk-ahead|none",
 					(int)n, p);
 		mask |= w->value;
 		if (comma == NULL)
@@ -228,5 +230,22 @@ int conf_set_unsafe(struct conf_parse *ps, const struct conf_key *k, void *base,
 		p = comma + 1;
 	}
 	*(uint32_t *)(void *)((char *)base + k->off) = mask;
+	return 0;
+}
+
+/* A DRBD resource name: 1..64 of [A-Za-z0-9_-] (what drbd.conf and the
+ * drbd backend accept; it is passed to drbdsetup as one argument). */
+int conf_set_drbd_res(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n >= k->size)
+		return conf_err(ps, k->name, "'%s' must be 1..%zu characters", v, k->size - 1);
+	for (const char *p = v; *p; p++)
+		if (!(*p == '-' || *p == '_' || (*p >= '0' && *p <= '9') ||
+		      (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+			return conf_err(ps, k->name, "'%s' has invalid character '%c' "
+					"(a DRBD resource name is [A-Za-z0-9_-])", v, *p);
+	memcpy((char *)base + k->off, v, n + 1);
 	return 0;
 }

@@ -174,7 +174,9 @@ static uint32_t check_reasons(struct daemon *d, const char *name, uint32_t unsaf
 		r |= CTL_CHECK_HV_UNSUPPORTED;
 	if (gc->tap[0] && gc->netbuf != REMUSD_NETBUF_INLINE && !(unsafe & CTL_UNSAFE_NO_NETBUF))
 		r |= CTL_CHECK_NETBUF_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
-	if (gc->disk[0] && gc->diskrep != RNET_DISKREP_BUILTIN && !(unsafe & CTL_UNSAFE_NO_DISKREP))
+	if (gc->disk[0] && gc->diskrep != RNET_DISKREP_BUILTIN &&
+	    !(gc->diskrep == RNET_DISKREP_DRBD && gc->type == REMUSD_GUEST_XEN) &&
+	    !(unsafe & CTL_UNSAFE_NO_DISKREP))
 		r |= CTL_CHECK_DISKREP_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
 	if (s && s->primary)
 		r |= remusd_session_driver_check(s, unsafe | gc->unsafe);

@@ -20,6 +20,10 @@
 /* How long an evacuating primary waits for the backup to confirm that the
  * guest runs there (restore + start) before it resumes its own copy. */
 #define REMUSD_EVAC_CONFIRM_MS 5000u
+/* The same for a driver-owned loop (Xen): the backup builds the replica's
+ * devices through libxl and its hotplug scripts first (7-34 s measured in
+ * the emulated lab); below remusctl's 60 s for the whole evacuation. */
+#define REMUSD_EVAC_CONFIRM_XEN_MS 45000u
 
 enum remusd_state {
 	RS_IDLE,            /* primary: guest running, not protected */

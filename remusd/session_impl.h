@@ -19,5 +19,15 @@ void session_disk_detach(struct remusd_session *s);
  * names the backend and device in the error. */
 int  session_netbuf_open(struct remusd_session *s, const struct netbuf_config *nc,
                          const char *what, struct remus_err *err);
+/* An evacuation left in doubt: state in-doubt with what to check and do. */
+void session_set_in_doubt(struct remusd_session *s, const char *why);
+/* Driver-owned loops (session_stream.c): the next engine stop is a
+ * hand-over; and the end of the primary's copy once the backup runs it
+ * (Xen: the domain destroyed through libxl, not only forgotten). */
+void session_stream_request_handover(struct remusd_session *s);
+/* A driver-owned loop is protected from ACK(1) on (no separate sync):
+ * update a state still "syncing" (status does it too). */
+void session_stream_sync_state(struct remusd_session *s);
+void session_destroy_copy(struct remusd_session *s, struct hv_guest *g);
 
 #endif

@@ -96,7 +96,7 @@ static void on_progress(void *arg, const struct ckpt_progress *p)
 
 /* The hand-over is unconfirmed but the backup may run the guest: keep it
  * paused here and tell the operator what to check and how to resolve. */
-static void set_in_doubt(struct remusd_session *s, const char *why)
+void session_set_in_doubt(struct remusd_session *s, const char *why)
 {
 	char msg[2 * REMUS_ERR_MSG_MAX];    /* status keeps what fits */
 
@@ -127,7 +127,7 @@ static void *primary_main(void *arg)
 		if ((rc = ckpt_sender_handover(s->snd, REMUSD_EVAC_CONFIRM_MS, &err)) == 0)
 			remusd_session_set_state(s, RS_EVACUATED, "handed over, running on the backup");
 		else if (rc == CKPT_EINDOUBT)
-			set_in_doubt(s, err.msg);
+			session_set_in_doubt(s, err.msg);
 		else
 			remusd_session_set_state(s, rc == CKPT_EGUEST ? RS_STOPPED : RS_UNPROTECTED,
 			                         err.msg);
@@ -274,11 +274,15 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 	if (!s->primary)
 		return remus_err_set(err, -EINVAL, "guest %s: evacuate runs on the primary; "
 		                     "this host holds its replica", s->name);
+	if (remusd_session_driver_loop(s))
+		session_stream_sync_state(s);
 	if (!s->th_running || s->state != RS_PROTECTED)
 		return remus_err_set(err, -EINVAL, "guest %s is not protected (%s%s%s), nothing "
 		                     "to hand over to", s->name, remusd_state_name(s->state),
 		                     s->error[0] ? ": " : "", s->error);
 	s->evacuating = true;
+	if (remusd_session_driver_loop(s))
+		session_stream_request_handover(s);
 	session_join_engine(s);
 	s->evacuating = false;
 	if (s->state != RS_EVACUATED)
@@ -289,7 +293,7 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 	struct hv_guest *g = s->guest;
 	s->guest = NULL;
 	pthread_mutex_unlock(&s->lock);
-	s->hv->destroy(g);          /* paused since the final checkpoint */
+	session_destroy_copy(s, g);  /* paused since the final checkpoint */
 	log_info("guest %s: evacuated to %s, local copy destroyed", s->name, s->peer);
 	return 0;
 }
@@ -305,7 +309,7 @@ int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct re
 		/* the backup runs it: what the paused copy still holds never leaves */
 		if (s->nb_open)
 			netbuf_discard(&s->nb);
-		s->hv->destroy(s->guest);
+		session_destroy_copy(s, s->guest);
 		s->guest = NULL;
 		remusd_session_set_state(s, RS_EVACUATED, "copy here destroyed by the operator "
 		                         "after an evacuation in doubt; the guest runs on the backup");

@@ -25,6 +25,15 @@ bool remusd_session_driver_loop(const struct remusd_session *s)
 	return s->hv != NULL && s->hv->save_stream != NULL && s->hv->restore_stream != NULL;
 }
 
+/* The run's DRBD handle goes (adopted: the resource stays as it is). */
+static void stream_close_drbd_locked(struct remusd_session *s)
+{
+	if (s->disk != NULL && s->gc.diskrep == RNET_DISKREP_DRBD) {
+		s->dr->close(s->disk);
+		s->disk = NULL;
+	}
+}
+
 /* Output buffering for a Xen guest: the `plug` backend on its first vif. */
 static int stream_open_netbuf(struct remusd_session *s, struct remus_err *err)
 {
@@ -46,6 +55,33 @@ static int stream_open_netbuf(struct remusd_session *s, struct remus_err *err)
 	return session_netbuf_open(s, &nc, what, err);
 }
 
+/* diskrep = drbd: adopt the operator's DRBD resource under the guest's
+ * disk (`disk` is this host's device of it), in this side's role; the
+ * backend refuses a resource in the wrong role or not replicating. */
+static int stream_open_drbd(struct remusd_session *s, enum diskrep_role role,
+                            struct remus_err *err)
+{
+	struct diskrep_config dc = {
+		.role = role, .peer_fd = -1,
+		.unsafe = (s->gc.unsafe & REMUSD_UNSAFE_DRBD_DISK_AHEAD) != 0,
+		.drbd = { .adopt = true, .resource = s->gc.drbd_resource, .device = s->gc.disk },
+	};
+	struct diskrep *d = NULL;
+	int rc;
+
+	if (s->gc.diskrep != RNET_DISKREP_DRBD)
+		return 0;
+	if ((rc = diskrep_backend("drbd")->open(&dc, &d, err)) < 0)
+		return remus_err_wrap(err, "guest %s: diskrep drbd (%s on %s)", s->name,
+		                      s->gc.drbd_resource, s->gc.disk);
+	pthread_mutex_lock(&s->lock);
+	stream_close_drbd_locked(s);
+	s->dr = diskrep_backend("drbd");
+	s->disk = d;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
 /* Primary engine thread: the driver's loop until stop or loss. */
 static void *stream_primary_main(void *arg)
 {
@@ -55,23 +91,72 @@ static void *stream_primary_main(void *arg)
 
 	remusd_session_set_state(s, RS_SYNCING, "");
 	rc = ckpt_stream_sender_run(s->ssnd, s->stop_pipe[0], 0, &err);
-	if (rc == CKPT_ESTOPPED) {
+	if (s->evacuating && rc != CKPT_ESTOPPED) {
+		/* a hand-over was requested (session_stream_request_handover) */
+		if (rc == 0)
+			remusd_session_set_state(s, RS_EVACUATED, "handed over, running on the backup");
+		else if (rc == CKPT_EINDOUBT)
+			session_set_in_doubt(s, err.msg);   /* netbuf kept: it holds what follows N */
+		else
+			remusd_session_set_state(s, rc == CKPT_EGUEST ? RS_STOPPED : RS_UNPROTECTED,
+			                         err.msg);
+	} else if (rc == CKPT_ESTOPPED) {
 		rnet_conn_send_bye(s->conn, CKPT_BYE_END, &(struct remus_err){ 0 });
 		rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
-		remusd_session_set_state(s, RS_UNPROTECTED, s->evacuating ?
-		    "evacuation is not available for this driver; unprotected" : "unprotected on request");
+		remusd_session_set_state(s, RS_UNPROTECTED, "unprotected on request");
 	} else if (rc == CKPT_EGUEST) {
 		remusd_session_set_state(s, RS_STOPPED, err.msg);
 	} else {
 		remusd_session_set_state(s, RS_UNPROTECTED, rc == 0 ? "protection ended" : err.msg);
 	}
-	if (s->nb_open) {
+	if (s->nb_open && s->state != RS_IN_DOUBT) {
 		pthread_mutex_lock(&s->net_lock);
 		netbuf_close(&s->nb);   /* released already on loss; nothing held now */
 		s->nb_open = false;
 		pthread_mutex_unlock(&s->net_lock);
 	}
+	pthread_mutex_lock(&s->lock);
+	stream_close_drbd_locked(s);
+	pthread_mutex_unlock(&s->lock);
 	return NULL;
+}
+
+void session_stream_request_handover(struct remusd_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->ssnd != NULL)
+		ckpt_stream_sender_request_handover(s->ssnd);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void session_stream_sync_state(struct remusd_session *s)
+{
+	struct ckpt_stats st = { 0 };
+	bool synced;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->ssnd != NULL)
+		ckpt_stream_sender_stats(s->ssnd, &st);
+	synced = s->state == RS_SYNCING && s->ssnd != NULL && st.acked > 0;
+	pthread_mutex_unlock(&s->lock);
+	if (synced)
+		remusd_session_set_state(s, RS_PROTECTED, "");
+}
+
+void session_destroy_copy(struct remusd_session *s, struct hv_guest *g)
+{
+#ifdef HV_HAVE_XEN
+	struct remus_err err = { 0 };
+
+	if (g != NULL && s->gc.type == REMUSD_GUEST_XEN) {
+		if (xen_guest_destroy_domain(g, XTL_WARN, &err) < 0)
+			log_warnx("guest %s: %s", s->name, err.msg);
+		xen_guest_release(g);
+		return;
+	}
+#endif
+	if (g != NULL)
+		s->hv->destroy(g);
 }
 
 /* Xen: xl's migration header with the guest's libxl configuration goes
@@ -113,9 +198,13 @@ int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_
 	}
 	sc.preamble = pre.data;
 	sc.preamble_len = pre.len;
-	if ((rc = stream_open_netbuf(s, err)) < 0) {
+	if ((rc = stream_open_netbuf(s, err)) < 0 || (rc = stream_open_drbd(s, DISKREP_PRIMARY, err)) < 0) {
 		stream_buf_free(&pre);
 		return rc;
+	}
+	if (s->gc.diskrep == RNET_DISKREP_DRBD) {
+		sc.dr_ops = s->dr;
+		sc.dr = s->disk;
 	}
 	sc.hv = s->hv;
 	sc.guest = s->guest;
@@ -123,6 +212,7 @@ int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_
 	sc.nb = s->nb_open ? &s->nb : NULL;
 	sc.interval_ms = s->gc.interval_ms;
 	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
+	sc.confirm_ms = REMUSD_EVAC_CONFIRM_XEN_MS;
 	pthread_mutex_lock(&s->lock);
 	ckpt_stream_sender_free(s->ssnd);
 	s->ssnd = NULL;
@@ -153,6 +243,9 @@ static int stream_prepare(void *arg, const char *json, size_t len, struct hv_gue
 	if (jg.type == XEN_GUEST_PV)
 		return remus_err_set(err, HV_EUNSUPP, "guest %s is classic PV: protect PVH or HVM guests",
 		                     s->name);
+	if (s->gc.diskrep == RNET_DISKREP_DRBD && jg.disks != 1)
+		return remus_err_set(err, -EINVAL, "guest %s has %u disks: diskrep = drbd replicates "
+		                     "exactly one (the replica gets %s)", s->name, jg.disks, s->gc.disk);
 	snprintf(name_buf, name_cap, "%s--backup", s->name);
 	gcfg->name = name_buf;
 	if (jg.max_mem_bytes > gcfg->mem_bytes)
@@ -166,16 +259,19 @@ static int stream_prepare(void *arg, const char *json, size_t len, struct hv_gue
 #endif
 }
 
-/* Before the replica runs: its PV devices from the guest's configuration. */
-static int stream_finish_replica(struct remusd_session *s, struct hv_guest *g,
-                                 struct remus_err *err)
+/* Before the replica runs (the engine promoted its disk already): its PV
+ * devices from the guest's configuration; with diskrep = drbd its disk is
+ * this host's DRBD device, not the primary's path. */
+static int stream_finish_replica(void *arg, struct hv_guest *g, struct remus_err *err)
 {
+	struct remusd_session *s = arg;
 #ifdef HV_HAVE_XEN
 	size_t len;
 	const char *json = ckpt_stream_receiver_config(s->srcv, &len);
 
 	if (s->gc.type == REMUSD_GUEST_XEN && json != NULL)
-		return xen_guest_attach_devices(g, json, len, XTL_WARN, err);
+		return xen_guest_attach_devices_on(g, json, len, s->gc.diskrep == RNET_DISKREP_DRBD ?
+		                                   s->gc.disk : NULL, XTL_WARN, err);
 #else
 	(void)s; (void)g; (void)err;
 #endif
@@ -207,6 +303,13 @@ static struct hv_guest *stream_adopt_replica(struct remusd_session *s, struct hv
 #endif
 }
 
+/* Tell the primary its hand-over was refused: it resumes its own copy. */
+static void stream_refuse_handover(struct remusd_session *s)
+{
+	rnet_conn_send_bye(s->conn, CKPT_BYE_REFUSED, &(struct remus_err){ 0 });
+	rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
+}
+
 /* Backup engine thread: the driver receives until the stream stops and
  * builds the replica from the last complete checkpoint; we start it. */
 static void *stream_backup_main(void *arg)
@@ -219,19 +322,28 @@ static void *stream_backup_main(void *arg)
 
 	rc = ckpt_stream_receiver_run(s->srcv, s->stop_pipe[0], &g, &err);
 	t0 = ckpt_now_us();
+	pthread_mutex_lock(&s->lock);
+	stream_close_drbd_locked(s);    /* promoted (or not): the handle's work is done */
+	pthread_mutex_unlock(&s->lock);
 	if (g == NULL) {
-		if (rc == 0)
+		if (rc == 0) {
 			remusd_session_set_state(s, RS_UNPROTECTED, "primary ended protection");
-		else
+		} else {
+			/* no replica (its disk or devices failed): a primary waiting
+			 * on a hand-over resumes its copy; a lost one never reads it */
+			stream_refuse_handover(s);
 			remusd_session_set_state(s, RS_FAILED, err.msg);
+		}
 		/* no guest runs here: a new run may take the session */
 		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
 		return NULL;
 	}
 	log_info("guest %s: failing over: %s", s->name, rc == CKPT_ESTOPPED ? "failover on command" :
-	         rc == CKPT_HANDOVER ? "hand-over from the primary" : err.msg);
-	if (stream_finish_replica(s, g, &err) < 0 || s->hv->start(g, &err) < 0) {
+	         rc == CKPT_HANDOVER ? "planned hand-over from the primary" : err.msg);
+	if (s->hv->start(g, &err) < 0) {
 		s->hv->destroy(g);
+		if (rc == CKPT_HANDOVER)    /* the primary resumes its copy */
+			stream_refuse_handover(s);
 		remusd_session_set_state(s, RS_FAILED, err.msg);
 		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
 		return NULL;
@@ -248,6 +360,7 @@ static void *stream_backup_main(void *arg)
 		rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
 	}
 	remusd_session_set_state(s, RS_ACTIVE, rc == CKPT_ESTOPPED ? "failover on command" :
+	                         rc == CKPT_HANDOVER ? "planned hand-over from the primary" :
 	                         "primary lost");
 	return NULL;
 }
@@ -257,9 +370,16 @@ int remusd_session_stream_receive(struct remusd_session *s, struct remus_err *er
 	struct hv_guest_config gcfg;
 	struct ckpt_stream_receiver_cfg rc = { .hv = s->hv, .guest_cfg = &gcfg, .conn = s->conn,
 	                                       .xl_header = s->gc.type == REMUSD_GUEST_XEN,
-	                                       .prepare = stream_prepare, .arg = s };
+	                                       .prepare = stream_prepare,
+	                                       .finish = stream_finish_replica, .arg = s };
 	int e;
 
+	if ((e = stream_open_drbd(s, DISKREP_BACKUP, err)) < 0)
+		return e;
+	if (s->gc.diskrep == RNET_DISKREP_DRBD) {
+		rc.dr_ops = s->dr;
+		rc.dr = s->disk;
+	}
 	remusd_guest_hvcfg(&s->gc, &gcfg);
 	pthread_mutex_lock(&s->lock);
 	ckpt_stream_receiver_free(s->srcv);
@@ -292,6 +412,27 @@ void remusd_session_stream_free(struct remusd_session *s)
 	s->srcv = NULL;
 }
 
+/* diskrep = drbd: the resource must be Primary here, connected, its peer
+ * up to date (what the backend's adopt demands at protect). */
+static uint32_t stream_check_drbd(struct remusd_session *s)
+{
+	struct diskrep_drbd_state st;
+	struct remus_err err = { 0 };
+
+	if (s->gc.diskrep != RNET_DISKREP_DRBD)
+		return 0;
+	if (diskrep_drbd_probe(s->gc.drbd_resource, &st, &err) < 0) {
+		log_info("check %s: drbd resource %s: %s", s->name, s->gc.drbd_resource, err.msg);
+		return CTL_CHECK_DISKREP_UNAVAILABLE;
+	}
+	log_info("check %s: drbd resource %s: role %s, connection %s, disk %s, peer disk %s",
+	         s->name, s->gc.drbd_resource, st.role, st.connection, st.disk, st.peer_disk);
+	if (strcmp(st.role, "Primary") != 0 || strcmp(st.connection, "Connected") != 0 ||
+	    strcmp(st.disk, "UpToDate") != 0 || strcmp(st.peer_disk, "UpToDate") != 0)
+		return CTL_CHECK_DISKREP_UNAVAILABLE;
+	return 0;
+}
+
 /* remusctl check of a Xen guest: the driver's reasons, as the control
  * protocol's fixed reasons (each also logged with the driver's text). */
 uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe)
@@ -320,6 +461,7 @@ uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe)
 		r |= CTL_CHECK_NETBUF_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
 	if ((why & (XEN_CHECK_DISK_NOT_DRBD | XEN_CHECK_NO_DRBD)) && !(unsafe & CTL_UNSAFE_NO_DISKREP))
 		r |= CTL_CHECK_DISKREP_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
+	r |= stream_check_drbd(s);
 #else
 	(void)s;
 	(void)unsafe;

@@ -32,12 +32,37 @@ static void put_stats(struct json_object *o, const struct ckpt_stats *st)
 	put_u64(o, "sync_bytes", st->sync_bytes);
 }
 
+/* diskrep = drbd: the resource's state now, as drbdsetup reports it (a
+ * tool run: not under the session lock). */
+static struct json_object *status_drbd(struct remusd_session *s)
+{
+	struct diskrep_drbd_state ds;
+	struct remus_err err = { 0 };
+	struct json_object *o;
+
+	if (s->gc.diskrep != RNET_DISKREP_DRBD)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "resource", json_object_new_string(s->gc.drbd_resource));
+	json_object_object_add(o, "device", json_object_new_string(s->gc.disk));
+	if (diskrep_drbd_probe(s->gc.drbd_resource, &ds, &err) < 0) {
+		json_object_object_add(o, "error", json_object_new_string(err.msg));
+		return o;
+	}
+	json_object_object_add(o, "role", json_object_new_string(ds.role));
+	json_object_object_add(o, "connection", json_object_new_string(ds.connection));
+	json_object_object_add(o, "disk", json_object_new_string(ds.disk));
+	json_object_object_add(o, "peer_disk", json_object_new_string(ds.peer_disk));
+	return o;
+}
+
 struct json_object *remusd_session_json(struct remusd_session *s)
 {
 	struct json_object *o = json_object_new_object(), *fo;
 	struct ckpt_stats st = { 0 };
 	enum remusd_state state;
 	bool ready = false;
+	struct json_object *drbd = status_drbd(s);
 
 	pthread_mutex_lock(&s->lock);
 	if (s->snd)
@@ -95,6 +120,8 @@ struct json_object *remusd_session_json(struct remusd_session *s)
 		json_object_object_add(d, "consistent", json_object_new_boolean(dc.consistent));
 		json_object_object_add(o, "disk", d);
 	}
+	if (drbd != NULL)
+		json_object_object_add(o, "drbd", drbd);
 	if (s->failover_done) {
 		fo = json_object_new_object();
 		put_u64(fo, "checkpoint", s->fo.checkpoint);

@@ -17,45 +17,59 @@
 #include <poll.h>
 #include <stdio.h>
 
+#include "ckpt/handover_impl.h"
 #include "ckpt/sender_impl.h"
 #include "netbuf/netbuf.h"
 
 /* Cancel: the guest runs here again, unprotected (held output released). */
-static int cancel(struct ckpt_sender *s, int rc, const char *phase, struct remus_err *err)
+int ckh_cancel(const struct hv_ops *hv, struct hv_guest *g, struct netbuf *nb, int rc,
+               const char *phase, struct remus_err *err)
 {
 	struct remus_err e2 = { 0 };
 	struct hv_info in;
 
-	s->final = false;
-	s->cfg.hv->info(s->cfg.guest, &in);
-	if (in.state == HV_PAUSED && s->cfg.hv->resume(s->cfg.guest, &e2) < 0)
+	hv->info(g, &in);
+	if (in.state == HV_PAUSED && hv->resume(g, &e2) < 0)
 		remus_err_wrap(err, "and resume failed: %.200s", e2.msg);
-	if (s->cfg.nb)
-		netbuf_release_all(s->cfg.nb);
+	if (nb)
+		netbuf_release_all(nb);
 	remus_err_wrap(err, "evacuation cancelled in %s, guest resumed here", phase);
 	return rc < 0 ? rc : CKPT_EPEER;
+}
+
+static int cancel(struct ckpt_sender *s, int rc, const char *phase, struct remus_err *err)
+{
+	s->final = false;
+	return ckh_cancel(s->cfg.hv, s->cfg.guest, s->cfg.nb, rc, phase, err);
 }
 
 /* In doubt: the backup may run the guest from checkpoint N, so nothing is
  * resumed nor released here (the guest stays paused, its output after N
  * held); err says why and what to look at. */
-static int in_doubt(struct ckpt_sender *s, struct remus_err *err)
+int ckh_in_doubt(uint64_t epoch, struct remus_err *err)
 {
 	char why[REMUS_ERR_MSG_MAX];
 
 	snprintf(why, sizeof(why), "%s", err->msg);
 	return remus_err_set(err, CKPT_EINDOUBT, "evacuation in doubt after final checkpoint %"
 	                     PRIu64 " (%.250s): the backup may run the guest; guest paused here",
-	                     s->epoch, why);
+	                     epoch, why);
+}
+
+int ckh_answer(uint64_t bye, struct remus_err *err)
+{
+	if (bye == CKPT_BYE_RUNNING)
+		return 0;
+	remus_err_set(err, CKPT_EPEER, "backup refused to take over (reason %" PRIu64 ")", bye);
+	return bye == CKPT_BYE_REFUSED ? 1 : CKPT_EPEER;
 }
 
 /* Wait for the backup's answer to BYE(HANDOVER): 0 on BYE(RUNNING),
  * 1 on BYE(REFUSED) (err says so), <0 when no answer came (link lost,
  * timeout).  Heartbeats are not judged here: the backup is busy
  * restoring, not sending them. */
-static int wait_confirm(struct ckpt_sender *s, uint32_t confirm_ms, struct remus_err *err)
+int ckh_wait_confirm(struct rnet_conn *c, uint32_t confirm_ms, struct remus_err *err)
 {
-	struct rnet_conn *c = s->cfg.conn;
 	uint64_t deadline = rnet_now_ms() + confirm_ms;
 	struct rnet_msg m;
 	int rc;
@@ -75,13 +89,8 @@ static int wait_confirm(struct ckpt_sender *s, uint32_t confirm_ms, struct remus
 			continue;
 		int frc = rnet_conn_feed(c, rnet_now_ms(), err);
 		while ((rc = rnet_conn_next(c, &m, err)) == 1)
-			if (m.type == RNET_MSG_BYE) {
-				if (m.u64 == CKPT_BYE_RUNNING)
-					return 0;
-				remus_err_set(err, CKPT_EPEER, "backup refused to take over (reason %"
-				              PRIu64 ")", m.u64);
-				return m.u64 == CKPT_BYE_REFUSED ? 1 : CKPT_EPEER;
-			}
+			if (m.type == RNET_MSG_BYE)
+				return ckh_answer(m.u64, err);
 		if (rc < 0 && rc != RNET_ECLOSED)
 			return rc;
 		if (frc < 0 || rc == RNET_ECLOSED) {
@@ -114,9 +123,9 @@ int ckpt_sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remu
 		return rc;
 	/* finish: the backup restores checkpoint N and confirms */
 	if (rnet_conn_send_bye(s->cfg.conn, CKPT_BYE_HANDOVER, err) < 0)
-		return in_doubt(s, err);
-	rc = wait_confirm(s, confirm_ms, err);
+		return ckh_in_doubt(s->epoch, err);
+	rc = ckh_wait_confirm(s->cfg.conn, confirm_ms, err);
 	if (rc == 1)
 		return cancel(s, CKPT_EPEER, "finish", err);
-	return rc < 0 ? in_doubt(s, err) : 0;
+	return rc < 0 ? ckh_in_doubt(s->epoch, err) : 0;
 }

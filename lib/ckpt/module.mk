@@ -4,11 +4,14 @@ LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/
 	lib/ckpt/stream_link.c lib/ckpt/stream_sender.c lib/ckpt/stream_receiver.c \
 	lib/ckpt/delta.c lib/ckpt/handover.c lib/ckpt/pagehash.c
 
-UNIT_TESTS += test_ckpt test_stream_link
+UNIT_TESTS += test_ckpt test_stream_link test_stream_handover
 # driver-owned loops with the Xen driver over the fake Xen (lib/hv/xen/module.mk)
 test_stream_link_SRCS := tests/unit/test_stream_link.c tests/unit/test_xen_common.c \
 	tests/unit/test_xen_fake.c tests/unit/test_net_util.c
 test_stream_link_WRAP = $(XEN_TEST_WRAP)
+test_stream_handover_SRCS := tests/unit/test_stream_handover.c tests/unit/test_xen_common.c \
+	tests/unit/test_xen_fake.c tests/unit/test_net_util.c
+test_stream_handover_WRAP = $(XEN_TEST_WRAP)
 test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pvm_testlib.c tests/unit/test_net_util.c
 
 # remusd (the daemon) and remusctl (the CLI).

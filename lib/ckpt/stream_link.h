@@ -11,10 +11,20 @@
  *    -> the `wait_checkpoint` hook, which also waits for the next tick and
  *    releases the netbuf epoch; `suspended` closes the netbuf epoch.
  *  backup:  RNET_MSG_STREAM frames -> bytes the driver reads; its
- *    `checkpoint` hook (a complete checkpoint staged) queues ACK(N).  When
+ *    `checkpoint` hook (a complete checkpoint staged) queues ACK(N); its
+ *    `stream_end` hook says the stream ended with END (a hand-over).  When
  *    the primary is lost (heartbeat timeout, closed link, error) or on a
  *    stop request, the pump ends the driver's input: libxc then fails over
  *    to the last complete checkpoint and restore_stream builds the replica.
+ *
+ * Disk (optional, a diskrep handle such as drbd for a Xen guest's disk):
+ *  primary: epoch_mark(N) while the guest is suspended for checkpoint N,
+ *    before any byte of N is written (so before N can be acknowledged);
+ *    epoch_acked(N) once ACK(N) arrived.
+ *  backup:  commit(N) for each complete checkpoint, before ACK(N); when a
+ *    replica is built: discard_uncommitted() and promote(), then `finish`
+ *    (the caller's device attach), in that order; a failure of either
+ *    destroys the paused replica: it never runs on a disk it cannot own.
  *
  * The rnet connection is only touched by the pump thread while a loop runs.
  */
@@ -25,6 +35,7 @@
 #include <stdint.h>
 
 #include "ckpt/ckpt.h"
+#include "diskrep/diskrep.h"
 
 struct ckpt_stream_sender_cfg {
 	const struct hv_ops *hv;      /* must have save_stream */
@@ -33,10 +44,14 @@ struct ckpt_stream_sender_cfg {
 	struct netbuf *nb;            /* NULL: no output buffering (unsafe) */
 	uint32_t interval_ms;         /* epoch length from suspend to suspend; 0: 25 ms */
 	uint32_t ack_timeout_ms;      /* ACK(N) later than this: peer lost; 0: 2000 */
+	uint32_t confirm_ms;          /* hand-over: the backup's answer within; 0: 5000 */
 	/* Sent before the driver's stream (Xen: xl's migration header with the
 	 * guest's configuration, which the backup needs for its devices). */
 	const void *preamble;         /* copied by _new */
 	size_t preamble_len;
+	/* Disk epochs (NULL: none); not owned. */
+	const struct diskrep_ops *dr_ops;
+	struct diskrep *dr;
 };
 
 struct ckpt_stream_sender;
@@ -52,6 +67,19 @@ void ckpt_stream_sender_free(struct ckpt_stream_sender *s);
 int  ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t max_epochs,
                             struct remus_err *err);
 void ckpt_stream_sender_stats(struct ckpt_stream_sender *s, struct ckpt_stats *out);
+/* Make the next stop request (stop_fd) a planned hand-over (evacuation) with
+ * ckpt_sender_handover's guarantees; call it before writing stop_fd (any
+ * thread).  ckpt_stream_sender_run then waits for every checkpoint's ACK
+ * (prepare), has the driver take a final checkpoint with the guest left
+ * suspended (perform; hv_stream_hooks.final), and once that is acknowledged
+ * ends the driver's stream with END (HV_STREAM_HANDED_OVER) and sends
+ * BYE(HANDOVER) (finish).  It returns 0 when the backup confirmed
+ * (BYE(RUNNING)): the guest is left suspended for the caller to destroy.
+ * CKPT_EINDOUBT: the final checkpoint was acknowledged but no answer came:
+ * the guest stays suspended, its later output held.  Other <0: cancelled
+ * (before the final ACK, or BYE(REFUSED)): the guest runs here again,
+ * unprotected, held output released, err names the phase. */
+void ckpt_stream_sender_request_handover(struct ckpt_stream_sender *s);
 
 struct ckpt_stream_receiver_cfg {
 	const struct hv_ops *hv;      /* must have restore_stream */
@@ -64,7 +92,13 @@ struct ckpt_stream_receiver_cfg {
 	bool xl_header;
 	int (*prepare)(void *arg, const char *json, size_t len, struct hv_guest_config *gcfg,
 	               char *name_buf, size_t name_cap, struct remus_err *err);
+	/* A replica was built (paused) and its disk promoted: attach its
+	 * devices.  Optional; on error the replica is destroyed. */
+	int (*finish)(void *arg, struct hv_guest *replica, struct remus_err *err);
 	void *arg;
+	/* Disk commits and the failover's promote (NULL: none); not owned. */
+	const struct diskrep_ops *dr_ops;
+	struct diskrep *dr;
 };
 
 struct ckpt_stream_receiver;

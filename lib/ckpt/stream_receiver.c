@@ -47,9 +47,12 @@ struct ckpt_stream_receiver {
 	size_t json_len;
 	uint64_t to_ack;
 	bool quit;
+	bool driver_end;            /* the driver read the stream's END: a hand-over */
 	enum recv_end end;
 	struct remus_err why;
 	struct ckpt_stats stats;
+	/* engine thread only */
+	struct remus_err disk_err;  /* why a commit failed */
 	/* pump only */
 	uint8_t *pend;
 	size_t pend_len, pend_off, pend_cap;
@@ -337,6 +340,49 @@ static void *pump_main(void *arg)
 	return NULL;
 }
 
+/* Checkpoint N is complete: its disk epoch too, before ACK(N). */
+static int stream_disk_commit(struct ckpt_stream_receiver *r, uint64_t n)
+{
+	struct remus_err e = { 0 };
+	int rc;
+
+	if (r->cfg.dr_ops == NULL)
+		return 0;
+	if ((rc = r->cfg.dr_ops->commit(r->cfg.dr, n, &e)) < 0)
+		return remus_err_set(&r->disk_err, rc, "diskrep %s: committing epoch %" PRIu64
+		                     " failed: %.400s", r->cfg.dr_ops->name, n, e.msg);
+	return 0;
+}
+
+/* The replica will run: its disk becomes the writable side (drbd:
+ * promote) before any device is attached, then the caller attaches them.
+ * Either failing destroys the paused replica; err says which. */
+static int stream_take_over(struct ckpt_stream_receiver *r, struct hv_guest **g,
+                            struct remus_err *err)
+{
+	struct remus_err e = { 0 };
+	const char *what = NULL;
+	int rc = 0;
+
+	if (r->cfg.dr_ops != NULL) {
+		if ((rc = r->cfg.dr_ops->discard_uncommitted(r->cfg.dr, &e)) < 0)
+			what = "discarding the uncommitted epoch";
+		else if ((rc = r->cfg.dr_ops->promote(r->cfg.dr, &e)) < 0)
+			what = "promoting the backup's disk";
+		if (rc < 0)
+			rc = remus_err_set(err, rc, "diskrep %s: %s failed after checkpoint %" PRIu64
+			                   ": %.300s; the replica was not started", r->cfg.dr_ops->name,
+			                   what, r->stats.checkpoints, e.msg);
+	}
+	if (rc == 0 && r->cfg.finish != NULL && (rc = r->cfg.finish(r->cfg.arg, *g, &e)) < 0)
+		rc = remus_err_set(err, rc, "%.400s; the replica was not started", e.msg);
+	if (rc < 0) {
+		r->cfg.hv->destroy(*g);
+		*g = NULL;
+	}
+	return rc;
+}
+
 /* Hook: the driver staged checkpoint N completely; acknowledge it. */
 static int hook_checkpoint(void *arg, int fd)
 {
@@ -344,6 +390,8 @@ static int hook_checkpoint(void *arg, int fd)
 
 	if (fd >= 0)
 		return 0;   /* this engine part does not read libxl records itself */
+	if (stream_disk_commit(r, r->stats.checkpoints + 1) < 0)
+		return 0;   /* not acknowledged: the driver fails, no replica */
 	pthread_mutex_lock(&r->lock);
 	r->to_ack = ++r->stats.checkpoints;
 	r->stats.epoch = r->stats.acked = r->to_ack;
@@ -354,9 +402,24 @@ static int hook_checkpoint(void *arg, int fd)
 	return 1;
 }
 
-/* Classify why the stream stopped, for a replica the driver built. */
+/* Hook: the driver read END right after a complete checkpoint: the
+ * primary ended the stream on purpose, at its final checkpoint. */
+static void hook_stream_end(void *arg)
+{
+	struct ckpt_stream_receiver *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	r->driver_end = true;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Classify why the stream stopped, for a replica the driver built.  An END
+ * the driver read is a hand-over even when the pump has not seen the
+ * BYE(HANDOVER) behind it (the driver may finish first). */
 static int run_result(struct ckpt_stream_receiver *r, struct hv_guest **g, struct remus_err *err)
 {
+	if (r->driver_end)
+		return CKPT_HANDOVER;
 	switch (r->end) {
 	case END_BYE:
 		r->cfg.hv->destroy(*g);     /* protection ended: the primary runs on */
@@ -379,7 +442,8 @@ static int run_result(struct ckpt_stream_receiver *r, struct hv_guest **g, struc
 int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
                              struct hv_guest **out, struct remus_err *err)
 {
-	struct hv_stream_hooks hooks = { .arg = r, .checkpoint = hook_checkpoint };
+	struct hv_stream_hooks hooks = { .arg = r, .checkpoint = hook_checkpoint,
+	                                 .stream_end = hook_stream_end };
 	struct hv_guest *g = NULL;
 	int rc;
 
@@ -392,7 +456,8 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 	}
 	r->stop_fd = stop_fd;
 	r->end = END_NONE;
-	r->quit = r->closing = false;
+	r->quit = r->closing = r->driver_end = false;
+	memset(&r->disk_err, 0, sizeof(r->disk_err));
 	r->stats.started_ms = rnet_now_ms();
 	if ((rc = pthread_create(&r->pump, NULL, pump_main, r)) != 0) {
 		ckl_close_pair(r->sp);
@@ -425,6 +490,8 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 	pthread_join(r->pump, NULL);
 	ckl_close_pair(r->sp);
 	ckl_close_pair(r->wake);
+	if (rc < 0 && r->disk_err.code != 0)   /* the driver only saw the hook fail */
+		return remus_err_set(err, r->disk_err.code, "%.480s", r->disk_err.msg);
 	if (rc < 0) {
 		if (r->stats.checkpoints == 0 && r->end != END_NONE)
 			return remus_err_set(err, CKPT_ENOREPLICA, "no complete checkpoint before the "
@@ -433,6 +500,14 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 	}
 	if ((rc = run_result(r, &g, err)) < 0 && g == NULL)
 		return rc;
+	if (g != NULL) {
+		struct remus_err why = *err;
+		int trc = stream_take_over(r, &g, err);
+
+		if (trc < 0)
+			return trc;
+		*err = why;     /* why the stream stopped, for the caller */
+	}
 	*out = g;
 	return rc;
 }

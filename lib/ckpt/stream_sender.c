@@ -4,6 +4,7 @@
  * forwards it as RNET_MSG_STREAM frames and collects ACKs; the hooks run on
  * the engine thread inside the driver's loop.
  */
+#include "ckpt/handover_impl.h"
 #include "ckpt/stream_link.h"
 #include "ckpt/stream_link_impl.h"
 
@@ -31,11 +32,16 @@ struct ckpt_stream_sender {
 	/* under lock: written by the pump, read by the engine thread */
 	uint64_t acked;
 	bool peer_lost, stop_requested, pump_done;
+	bool handover;              /* a stop request means: hand over */
+	bool got_bye;               /* the backup's BYE (peer_bye) arrived */
+	uint64_t peer_bye;
 	struct remus_err peer_err;
 	struct ckpt_stats stats;
 	/* engine thread only */
 	uint64_t epoch, max_epochs, t_epoch_us, t_suspended_us;
 	bool reached_max, stopped;
+	bool final;                 /* the next / last checkpoint is the hand-over's final one */
+	bool handed;                /* the final checkpoint was acknowledged */
 	struct remus_err hook_err;
 	/* pump only */
 	uint8_t *chunk;
@@ -72,6 +78,8 @@ int ckpt_stream_sender_new(const struct ckpt_stream_sender_cfg *cfg,
 		s->cfg.interval_ms = 25;
 	if (s->cfg.ack_timeout_ms == 0)
 		s->cfg.ack_timeout_ms = 2000;
+	if (s->cfg.confirm_ms == 0)
+		s->cfg.confirm_ms = 5000;
 	s->sp[0] = s->sp[1] = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	ckl_cond_init(&s->cond);
@@ -124,6 +132,11 @@ static int pump_take_msgs(struct ckpt_stream_sender *s, struct remus_err *err)
 			pthread_cond_broadcast(&s->cond);
 			pthread_mutex_unlock(&s->lock);
 		} else if (m.type == RNET_MSG_BYE) {
+			/* after a final checkpoint this may be the answer to the hand-over */
+			pthread_mutex_lock(&s->lock);
+			s->got_bye = true;
+			s->peer_bye = m.u64;
+			pthread_mutex_unlock(&s->lock);
 			return remus_err_set(err, CKPT_EPEER, "backup ended the link (BYE %" PRIu64 ")",
 			                     m.u64);
 		} else {
@@ -220,6 +233,35 @@ static void *pump_main(void *arg)
 	return NULL;
 }
 
+/* The guest is suspended for checkpoint N: every disk write of epoch N must
+ * be on the backup before N can be acknowledged (drbd: a flush). */
+static int stream_disk_mark(struct ckpt_stream_sender *s)
+{
+	struct remus_err e = { 0 };
+	int rc;
+
+	if (s->cfg.dr_ops == NULL)
+		return 0;
+	if ((rc = s->cfg.dr_ops->epoch_mark(s->cfg.dr, s->epoch, &e)) < 0)
+		return remus_err_set(&s->hook_err, rc, "diskrep %s: marking epoch %" PRIu64
+		                     " failed: %.400s", s->cfg.dr_ops->name, s->epoch, e.msg);
+	return 0;
+}
+
+/* ACK(N) arrived: the backup has checkpoint N. */
+static int stream_disk_acked(struct ckpt_stream_sender *s, uint64_t n)
+{
+	struct remus_err e = { 0 };
+	int rc;
+
+	if (s->cfg.dr_ops == NULL)
+		return 0;
+	if ((rc = s->cfg.dr_ops->epoch_acked(s->cfg.dr, n, &e)) < 0)
+		return remus_err_set(&s->hook_err, rc, "diskrep %s: epoch %" PRIu64
+		                     " acknowledged, but: %.400s", s->cfg.dr_ops->name, n, e.msg);
+	return 0;
+}
+
 /* Hook: the guest is suspended, checkpoint N begins: close its output epoch. */
 static int hook_suspended(void *arg)
 {
@@ -231,6 +273,8 @@ static int hook_suspended(void *arg)
 	if (s->cfg.nb != NULL && (rc = netbuf_epoch_close(s->cfg.nb, s->epoch)) < 0)
 		return remus_err_set(&s->hook_err, rc, "netbuf: closing epoch %" PRIu64 " failed",
 		                     s->epoch);
+	if ((rc = stream_disk_mark(s)) < 0)
+		return rc;
 	pthread_mutex_lock(&s->lock);
 	s->stats.epoch = s->epoch;
 	pthread_mutex_unlock(&s->lock);
@@ -261,10 +305,11 @@ static int hook_wait(void *arg)
 	int rc = 1;
 
 	pthread_mutex_lock(&s->lock);
-	while (s->acked < n && !s->peer_lost && !s->pump_done && !s->stop_requested &&
-	       ckpt_now_us() < deadline)
+	/* a hand-over needs every checkpoint acknowledged: a stop does not cut the wait */
+	while (s->acked < n && !s->peer_lost && !s->pump_done &&
+	       (!s->stop_requested || s->handover) && ckpt_now_us() < deadline)
 		ckl_cond_wait_until(&s->cond, &s->lock, deadline);
-	if (s->acked < n && s->stop_requested && !s->peer_lost) {
+	if (s->acked < n && s->stop_requested && !s->handover && !s->peer_lost) {
 		s->stopped = true;      /* unprotect: do not wait for this one */
 		pthread_mutex_unlock(&s->lock);
 		return 0;
@@ -282,8 +327,18 @@ static int hook_wait(void *arg)
 	s->stats.checkpoints++;
 	s->stats.last_ckpt_ms = rnet_now_ms();
 	pthread_mutex_unlock(&s->lock);
+	if (s->final) {
+		/* the backup holds the final checkpoint: it may run the guest from
+		 * here on, so the output of the epoch before it may leave */
+		s->handed = true;
+		if (s->cfg.nb != NULL)
+			netbuf_release(s->cfg.nb, n);
+		return HV_STREAM_HANDED_OVER;
+	}
 	if (s->cfg.nb != NULL && (rc = netbuf_release(s->cfg.nb, n)) < 0)
 		return remus_err_set(&s->hook_err, rc, "netbuf: releasing epoch %" PRIu64 " failed", n);
+	if ((rc = stream_disk_acked(s, n)) < 0)
+		return rc;
 	if (s->max_epochs != 0 && n >= s->max_epochs) {
 		s->reached_max = true;
 		return 0;
@@ -293,6 +348,12 @@ static int hook_wait(void *arg)
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop_requested && !s->peer_lost && ckpt_now_us() < deadline)
 		ckl_cond_wait_until(&s->cond, &s->lock, deadline);
+	if (s->stop_requested && s->handover && !s->peer_lost) {
+		/* prepare done (all acknowledged): take the final checkpoint now */
+		s->final = true;
+		pthread_mutex_unlock(&s->lock);
+		return 1;
+	}
 	if (s->stop_requested)
 		s->stopped = true;
 	rc = s->stop_requested ? 0 : s->peer_lost ? CKPT_EPEER : 1;
@@ -301,6 +362,14 @@ static int hook_wait(void *arg)
 	pthread_mutex_unlock(&s->lock);
 	s->t_epoch_us = ckpt_now_us();
 	return rc;
+}
+
+/* Hook: the checkpoint just taken is the final one, leave the guest suspended. */
+static bool hook_final(void *arg)
+{
+	const struct ckpt_stream_sender *s = arg;
+
+	return s->final;
 }
 
 /* Blocking write of all of buf (the pump drains the other end). */
@@ -344,13 +413,56 @@ static int run_result(struct ckpt_stream_sender *s, int rc, struct remus_err *er
 	return 0;
 }
 
+/* The driver's loop ended during a hand-over (a final checkpoint was
+ * started).  Before its ACK: cancel (the driver resumed the guest on its
+ * way out; resumed here otherwise).  After it: the backup may run the guest,
+ * which stays suspended here; the backup's answer decides (handover.c). */
+static int handover_result(struct ckpt_stream_sender *s, int rc, struct remus_err *err)
+{
+	bool got_bye, lost;
+	uint64_t bye;
+	int a;
+
+	if (!s->handed) {
+		if ((rc = run_result(s, rc, err)) == CKPT_EGUEST)
+			return rc;
+		return ckh_cancel(s->cfg.hv, s->cfg.guest, s->cfg.nb, rc, "perform", err);
+	}
+	if (rc < 0)
+		return ckh_in_doubt(s->epoch, err);
+	pthread_mutex_lock(&s->lock);
+	got_bye = s->got_bye;
+	bye = s->peer_bye;
+	lost = s->peer_lost;
+	pthread_mutex_unlock(&s->lock);
+	if (got_bye) {                  /* the backup answered before we asked */
+		a = ckh_answer(bye, err);
+	} else if (lost) {
+		remus_err_set(err, CKPT_EPEER, "%.400s", s->peer_err.msg);
+		a = CKPT_EPEER;
+	} else if ((a = rnet_conn_send_bye(s->cfg.conn, CKPT_BYE_HANDOVER, err)) >= 0) {
+		a = ckh_wait_confirm(s->cfg.conn, s->cfg.confirm_ms, err);
+	}
+	if (a == 1)
+		return ckh_cancel(s->cfg.hv, s->cfg.guest, s->cfg.nb, CKPT_EPEER, "finish", err);
+	return a < 0 ? ckh_in_doubt(s->epoch, err) : 0;
+}
+
+void ckpt_stream_sender_request_handover(struct ckpt_stream_sender *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->handover = true;
+	pthread_mutex_unlock(&s->lock);
+}
+
 int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t max_epochs,
                            struct remus_err *err)
 {
 	struct hv_stream_hooks hooks = {
 		.arg = s, .suspended = hook_suspended, .resumed = hook_resumed,
-		.wait_checkpoint = hook_wait,
+		.wait_checkpoint = hook_wait, .final = hook_final,
 	};
+	bool handover;
 	int rc;
 
 	if ((rc = ckl_socketpair(s->sp, err)) < 0)
@@ -360,7 +472,7 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 	s->epoch = 0;
 	s->acked = 0;
 	s->eof = s->peer_lost = s->stop_requested = s->pump_done = false;
-	s->reached_max = s->stopped = false;
+	s->reached_max = s->stopped = s->final = s->handed = s->got_bye = false;
 	s->chunk_len = 0;
 	memset(&s->hook_err, 0, sizeof(s->hook_err));
 	s->stats.started_ms = rnet_now_ms();
@@ -378,5 +490,13 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 	shutdown(s->sp[0], SHUT_WR);
 	pthread_join(s->pump, NULL);
 	ckl_close_pair(s->sp);
-	return run_result(s, rc, err);
+	if (s->final)
+		return handover_result(s, rc, err);
+	pthread_mutex_lock(&s->lock);
+	handover = s->handover && s->stop_requested;
+	pthread_mutex_unlock(&s->lock);
+	rc = run_result(s, rc, err);
+	if (handover && rc < 0 && rc != CKPT_EGUEST)   /* before the final checkpoint */
+		return ckh_cancel(s->cfg.hv, s->cfg.guest, s->cfg.nb, rc, "prepare", err);
+	return rc;
 }

@@ -127,8 +127,16 @@ struct hv_stream_hooks {
 	int (*suspended)(void *arg);
 	/* Primary: libxc wrote CHECKPOINT; write the libxl records + CHECKPOINT_END. */
 	int (*postcopy)(void *arg, int fd);
-	/* Primary: wait for ACK and the next tick. >0 go on, 0 stop cleanly, <0 error. */
+	/* Primary: wait for ACK and the next tick.  1 go on, 0 stop cleanly
+	 * (the guest runs on), HV_STREAM_HANDED_OVER: the final checkpoint of a
+	 * hand-over is acknowledged, end the stream with END and leave the guest
+	 * suspended; <0 error. */
 	int (*wait_checkpoint)(void *arg);
+	/* Primary, optional: asked before the guest is resumed after a
+	 * checkpoint; true when that checkpoint is the final one of a hand-over
+	 * (the guest stays suspended: resumed only if the hand-over is
+	 * cancelled). */
+	bool (*final)(void *arg);
 	/* Backup: libxc read CHECKPOINT.  With fd >= 0 the hook reads and stages
 	 * the libxl records up to CHECKPOINT_END itself; with fd = -1 the driver
 	 * already staged a complete checkpoint and the hook only acknowledges it
@@ -139,7 +147,13 @@ struct hv_stream_hooks {
 	/* Primary, optional: the guest runs again (postcopy resumed it), while
 	 * the checkpoint is still being sent; for the pause statistics. */
 	void (*resumed)(void *arg);
+	/* Backup, optional: the stream ended with its END records right after
+	 * a complete checkpoint (the primary handed the guest over), as opposed
+	 * to a stream that was cut (failover).  Called before restore_stream
+	 * returns the replica. */
+	void (*stream_end)(void *arg);
 };
+#define HV_STREAM_HANDED_OVER 2
 
 struct hv_ops {
 	const char *name;

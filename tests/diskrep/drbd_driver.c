@@ -2,7 +2,8 @@
  * Test driver for the drbd backend: opens it in a role with the tools found
  * through PATH (the test puts fake drbdadm/drbdsetup first), writes through
  * it, marks an epoch, promotes, closes, and prints what happened.
- *   diskrep-drbd-driver primary|backup|refuse CONF_DIR DEVICE_FILE
+ *   diskrep-drbd-driver [adopt-]primary|[adopt-]backup|refuse CONF_DIR DEVICE_FILE
+ * adopt-*: the resource is the operator's (remusd's Xen guests).
  */
 #include "diskrep/diskrep.h"
 
@@ -31,6 +32,10 @@ int main(int argc, char **argv)
 		return 2;
 	cfg.drbd.conf_dir = argv[2];
 	cfg.drbd.device = argv[3];
+	if (strncmp(argv[1], "adopt-", 6) == 0) {
+		cfg.drbd.adopt = true;
+		argv[1] += 6;
+	}
 	if (strcmp(argv[1], "refuse") == 0) {
 		cfg.unsafe = false;
 		if (ops->open(&cfg, &d, &err) != DISKREP_EUNSAFE)

@@ -50,4 +50,30 @@ grep -q "up remus-g1. failed (status 10)" "$dir/out" || fail "tool failure messa
 : > "$dir/log"
 "$drv" refuse "$dir" "$dir/drbd3" | grep -q "refused: drbd refused: stock DRBD" || fail "not refused without unsafe"
 [ ! -s "$dir/log" ] || fail "a refused configuration still ran drbd tools"
+# Adopting the operator's resource (remusd, Xen guests): no resource file,
+# no create-md/up/down; the role is checked; promote is drbdsetup primary.
+rm -f "$dir/remus-g1.res"; : > "$dir/log"
+FAKE_DRBD_ROLE=Primary "$drv" adopt-primary "$dir" "$dir/drbd3" > "$dir/out" || fail "adopt primary: $(cat "$dir/out")"
+grep -q "consistent=1 peer_lost=0 writes=1 marked=1" "$dir/out" || fail "adopt primary counters"
+echo "drbdsetup events2 --now remus-g1" > "$dir/want"
+diff -u "$dir/want" "$dir/log" || fail "adopt primary command sequence"
+[ ! -e "$dir/remus-g1.res" ] || fail "adopting wrote a resource file"
+
+: > "$dir/log"
+"$drv" adopt-backup "$dir" "$dir/drbd3" > "$dir/out" || fail "adopt backup: $(cat "$dir/out")"
+printf '%s\n' "drbdsetup events2 --now remus-g1" "drbdsetup primary $dir/drbd3" \
+	"drbdsetup events2 --now remus-g1" > "$dir/want"
+diff -u "$dir/want" "$dir/log" || fail "adopt backup/failover command sequence"
+
+: > "$dir/log"
+"$drv" adopt-primary "$dir" "$dir/drbd3" > "$dir/out" && fail "a Secondary resource was adopted as the primary"
+grep -q "drbd resource remus-g1 is Secondary here: the protected guest's host must be its Primary" "$dir/out" ||
+	fail "wrong-role message: $(cat "$dir/out")"
+: > "$dir/log"
+FAKE_DRBD_ROLE=Primary FAKE_DRBD_CONN=StandAlone "$drv" adopt-primary "$dir" "$dir/drbd3" > "$dir/out" &&
+	fail "a disconnected resource was adopted"
+grep -q "does not replicate (connection StandAlone, peer disk UpToDate)" "$dir/out" || fail "disconnected message: $(cat "$dir/out")"
+: > "$dir/log"
+FAKE_DRBD_FAIL=primary "$drv" adopt-backup "$dir" "$dir/drbd3" > "$dir/out" && fail "a failed promote was not reported"
+grep -q "'drbdsetup primary $dir/drbd3' failed" "$dir/out" || fail "promote failure message: $(cat "$dir/out")"
 echo "drbd backend: resource file and command sequences as expected (fake tools, no kernel module)"

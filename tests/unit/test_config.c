@@ -64,7 +64,13 @@ static void test_defaults_and_variants(void **state)
 		"netbuf = none\n"
 		"unsafe = no-netbuf, blackhole\n"
 		"[guest b]\n"
-		"type = xen\n";
+		"type = xen\n"
+		"[guest c]\n"
+		"type = xen\n"
+		"disk = /dev/drbd2\n"
+		"diskrep = drbd\n"
+		"drbd_resource = remus-b\n"
+		"unsafe = drbd-disk-ahead\n";
 	struct remus_err err = { 0 };
 	struct remusd_conf *c = NULL;
 
@@ -72,7 +78,7 @@ static void test_defaults_and_variants(void **state)
 	if (remusd_conf_parse("t.conf", text, sizeof(text) - 1, &c, &err) != 0)
 		fail_msg("%s", err.msg);
 	assert_true(c->tls);
-	assert_int_equal(c->nguests, 2);
+	assert_int_equal(c->nguests, 3);
 	assert_int_equal(c->guests[0].mem_mb, 1024);
 	assert_string_equal(c->guests[0].peer_host, "fd00::2");
 	assert_int_equal(c->guests[0].peer_port, 9000);
@@ -81,6 +87,11 @@ static void test_defaults_and_variants(void **state)
 	assert_int_equal(c->guests[0].interval_ms, 25);
 	assert_int_equal(c->guests[1].netbuf, REMUSD_NETBUF_PLUG);   /* xen default */
 	assert_int_equal(c->guests[1].peer_port, 0);
+	assert_string_equal(c->guests[1].drbd_resource, "");
+	assert_int_equal(c->guests[2].diskrep, RNET_DISKREP_DRBD);
+	assert_string_equal(c->guests[2].drbd_resource, "remus-b");
+	assert_string_equal(c->guests[2].disk, "/dev/drbd2");
+	assert_int_equal(c->guests[2].unsafe, REMUSD_UNSAFE_DRBD_DISK_AHEAD);
 	remusd_conf_free(c);
 }
 
@@ -122,7 +133,24 @@ static const struct bad_case bad_cases[] = {
 	{ GLOBAL "[guest a]\npeer = hostb:0\n", "port out of range 1..65535" },
 	{ GLOBAL "[guest a]\ntap = way-too-long-tap-name\n", "[guest a] tap: 'way-too-long-tap-name' must be 1..15 characters" },
 	{ GLOBAL "[guest a]\ninterval = 20000\n", "interval: 20000 out of range 1..10000 ms" },
-	{ GLOBAL "[guest a]\nunsafe = yolo\n", "'yolo' is not one of no-netbuf|no-diskrep|blackhole|none" },
+	{ GLOBAL "[guest a]\nunsafe = yolo\n", "'yolo' is not one of no-netbuf|no-diskrep|blackhole|drbd-disk-ahead|none" },
+#define XEN_DRBD "[guest x]\ntype = xen\ndiskrep = drbd\n"
+	{ GLOBAL XEN_DRBD "disk = /dev/drbd1\nunsafe = drbd-disk-ahead\n",
+	  "t.conf:3: [guest x]: diskrep = drbd needs drbd_resource" },
+	{ GLOBAL XEN_DRBD "disk = /dev/drbd1\ndrbd_resource = r0\n",
+	  "t.conf:3: [guest x]: diskrep = drbd: stock DRBD writes the backup's disk at once, so after a failover the disk may be one epoch ahead of the restored memory; add 'unsafe = drbd-disk-ahead'" },
+	{ GLOBAL XEN_DRBD "disk = drbd1\ndrbd_resource = r0\nunsafe = drbd-disk-ahead\n",
+	  "t.conf:3: [guest x]: diskrep = drbd: disk 'drbd1' must be this host's DRBD device" },
+	{ GLOBAL XEN_DRBD "drbd_resource = r0\n", "[guest x]: diskrep = drbd but no disk" },
+	{ GLOBAL XEN_DRBD "disk = /dev/drbd1\ndrbd_resource = r0.a\n",
+	  "t.conf:7: [guest x] drbd_resource: 'r0.a' has invalid character '.'" },
+	{ GLOBAL XEN_DRBD "disk = /dev/drbd1\ndrbd_resource = \n", "t.conf:7: [guest x] drbd_resource: '' must be 1..64 characters" },
+	{ GLOBAL XEN_DRBD "drbd_resource = r01234567890123456789012345678901234567890123456789012345678901234\n",
+	  "t.conf:6: [guest x] drbd_resource: 'r01234567890123456789012345678901234567890123456789012345678901234' must be 1..64 characters" },
+	{ GLOBAL "[guest x]\ntype = xen\ndisk = /dev/drbd1\ndrbd_resource = r0\nunsafe = no-diskrep\n",
+	  "t.conf:3: [guest x]: drbd_resource needs diskrep = drbd" },
+	{ GLOBAL "[guest x]\nimage = x\nmem = 1\ndiskrep = drbd\ndisk = /dev/drbd1\ndrbd_resource = r0\nunsafe = drbd-disk-ahead\n",
+	  "t.conf:3: [guest x]: diskrep = drbd needs type = xen" },
 	{ GLOBAL "[guest a]\nimage = x\nmem = 1\nnetbuf = none\n", "t.conf:3: [guest a]: netbuf = none weakens the guarantee; add 'unsafe = no-netbuf'" },
 	{ GLOBAL "[guest a]\nimage = x\nmem = 1\ndisk = d\ndiskrep = none\n", "add 'unsafe = no-diskrep'" },
 	{ GLOBAL "[guest a]\nimage = x\nmem = 1\ndiskrep = drbd\n", "[guest a]: diskrep = drbd but no disk" },

@@ -6,7 +6,9 @@
  * loop with the right code and message, the guest running and no fd
  * leaked.  Receiver: the replica is built from the last complete
  * checkpoint only, a clean BYE keeps no replica, xl's header is taken off
- * and checked before the driver reads.
+ * and checked before the driver reads.  Disk hooks with a fake diskrep
+ * backend: epoch_mark(N) inside checkpoint N's suspended window, commits
+ * per checkpoint, promote before the replica's devices, failures named.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -38,6 +40,88 @@ struct link {
 	struct tkeys keys;
 	struct side pri, bak;
 };
+
+/* ---- a fake diskrep backend: records what the engine asked, when ------ */
+
+struct diskrep {
+	uint64_t marks, marks_suspended, acked, commits, discards, promotes;
+	uint64_t mark_order_bad, commit_order_bad;
+	bool promote_paused;        /* the replica was paused (not started) at promote */
+	uint64_t fail_mark, fail_commit;    /* fail this epoch (0: never) */
+	bool fail_promote;
+	uint64_t finishes, finish_before_promote;
+};
+
+static int fdisk_mark(struct diskrep *d, uint64_t epoch, struct remus_err *err)
+{
+	if (epoch == d->fail_mark)
+		return remus_err_set(err, -EIO, "fake flush of epoch %llu failed",
+		                     (unsigned long long)epoch);
+	d->marks++;
+	if (fake.suspended)
+		d->marks_suspended++;
+	/* epoch N: the N-th mark, and ACK(N) not yet seen */
+	if (epoch != d->marks || d->acked != epoch - 1)
+		d->mark_order_bad++;
+	return 0;
+}
+
+static int fdisk_acked(struct diskrep *d, uint64_t epoch, struct remus_err *err)
+{
+	(void)err;
+	if (epoch != d->acked + 1 || epoch > d->marks)
+		d->mark_order_bad++;
+	d->acked = epoch;
+	return 0;
+}
+
+static int fdisk_commit(struct diskrep *d, uint64_t epoch, struct remus_err *err)
+{
+	if (epoch == d->fail_commit)
+		return remus_err_set(err, -EIO, "fake commit of epoch %llu failed",
+		                     (unsigned long long)epoch);
+	if (epoch != d->commits + 1)
+		d->commit_order_bad++;
+	d->commits = epoch;
+	return 0;
+}
+
+static int fdisk_discard(struct diskrep *d, struct remus_err *err)
+{
+	(void)err;
+	d->discards++;
+	return 0;
+}
+
+static int fdisk_promote(struct diskrep *d, struct remus_err *err)
+{
+	d->promote_paused = fake.exists && fake.paused;
+	if (d->fail_promote)
+		return remus_err_set(err, -EIO, "fake 'drbdsetup primary' refused");
+	d->promotes++;
+	return 0;
+}
+
+static const struct diskrep_ops fdisk_ops = {
+	.name = "fake", .epoch_mark = fdisk_mark, .epoch_acked = fdisk_acked,
+	.commit = fdisk_commit, .discard_uncommitted = fdisk_discard, .promote = fdisk_promote,
+};
+
+/* The receiver's `finish` (the session attaches the replica's devices). */
+static int fdisk_finish(void *arg, struct hv_guest *replica, struct remus_err *err)
+{
+	struct diskrep *d = arg;
+
+	(void)err;
+	assert_non_null(replica);
+	d->finishes++;
+	if (d->promotes == 0)
+		d->finish_before_promote++;
+	return 0;
+}
+
+/* Set by a test for send_run/receive_run: the disk they hook up. */
+static struct diskrep *disk_under_test;
 
 static int open_fds(void)
 {
@@ -148,6 +232,10 @@ static int send_run(struct link *l, struct fake_backup *b, uint64_t max_epochs, 
 
 	assert_int_equal(xen_hv_ops.create(&cfg, &g, err), 0);
 	sc.guest = g;
+	if (disk_under_test != NULL) {
+		sc.dr_ops = &fdisk_ops;
+		sc.dr = disk_under_test;
+	}
 	assert_int_equal(ckpt_stream_sender_new(&sc, &s, err), 0);
 	if (b != NULL) {
 		b->c = l->bak.conn;
@@ -402,6 +490,13 @@ static int receive_run(struct link *l, struct fake_primary *p, bool xl_header, i
 	size_t jl;
 	int rv;
 
+	if (disk_under_test != NULL) {
+		rc.dr_ops = &fdisk_ops;
+		rc.dr = disk_under_test;
+		rc.finish = fdisk_finish;
+		rc.arg = disk_under_test;
+		rc.prepare = NULL;
+	}
 	assert_int_equal(ckpt_stream_receiver_new(&rc, &r, err), 0);
 	p->c = l->pri.conn;
 	assert_int_equal(pthread_create(&p->th, NULL, primary_main, p), 0);
@@ -567,6 +662,174 @@ static void test_receiver_missing_xl_header(void **state)
 	free(data);
 }
 
+/* Disk epochs on the primary: epoch_mark(N) while the guest is suspended
+ * for checkpoint N, before ACK(N); epoch_acked(N) after it, in order. */
+static void test_sender_disk_epochs(void **state)
+{
+	struct fake_backup b = { .ack_upto = 4, .stop_w = -1 };
+	struct diskrep d = { 0 };
+	struct remus_err err = { 0 };
+	struct ckpt_stats st;
+	struct link l;
+	int fds;
+
+	(void)state;
+	xt_setup_host();
+	link_up(&l);
+	fds = open_fds();
+	disk_under_test = &d;
+	if (send_run(&l, &b, 4, -1, 10000, &st, &err) != 0)
+		fail_msg("sender: %s", err.msg);
+	disk_under_test = NULL;
+	assert_int_equal(st.acked, 4);
+	assert_int_equal(d.marks, 4);
+	assert_int_equal(d.marks_suspended, 4);
+	assert_int_equal(d.acked, 4);
+	assert_int_equal(d.mark_order_bad, 0);
+	assert_primary_clean(fds);
+	link_down(&l);
+}
+
+/* A failed disk flush ends protection with the backend's reason; the
+ * guest runs on (resumed), nothing leaks, checkpoint 2 was never acked. */
+static void test_sender_disk_mark_fails(void **state)
+{
+	struct fake_backup b = { .ack_upto = 4, .stop_w = -1 };
+	struct diskrep d = { .fail_mark = 2 };
+	struct remus_err err = { 0 };
+	struct ckpt_stats st;
+	struct link l;
+	int fds;
+
+	(void)state;
+	xt_setup_host();
+	link_up(&l);
+	fds = open_fds();
+	disk_under_test = &d;
+	assert_true(send_run(&l, &b, 4, -1, 10000, &st, &err) < 0);
+	disk_under_test = NULL;
+	if (strstr(err.msg, "diskrep fake: marking epoch 2 failed: fake flush of epoch 2 failed") == NULL)
+		fail_msg("unexpected error: %s", err.msg);
+	assert_int_equal(st.acked, 1);
+	assert_int_equal(d.marks, 1);
+	assert_primary_clean(fds);
+	link_down(&l);
+}
+
+/* Receiver with a disk: commit per complete checkpoint, then at failover
+ * discard + promote while the replica is still paused, and only then the
+ * caller's device attach (finish). */
+static void test_receiver_disk_promote_before_attach(void **state)
+{
+	struct fake_primary p = { .ncut = 3, .end = PRIM_CLOSE };
+	struct diskrep d = { 0 };
+	struct remus_err err = { 0 };
+	struct hv_guest *g = NULL;
+	struct ckpt_stats st;
+	struct link l;
+	uint8_t *data;
+	size_t len;
+	int fds;
+
+	(void)state;
+	make_stream(&data, &len);
+	p.data = data;
+	p.cut[0] = PROLOGUE + CKPT_BYTES;
+	p.cut[1] = PROLOGUE + 2 * CKPT_BYTES;
+	p.cut[2] = PROLOGUE + 3 * CKPT_BYTES - 8;      /* no CHECKPOINT_END 3 */
+	link_up(&l);
+	fds = open_fds();
+	disk_under_test = &d;
+	assert_int_equal(receive_run(&l, &p, false, -1, NULL, &g, &st, &err), CKPT_EPEER);
+	disk_under_test = NULL;
+	assert_non_null(strstr(err.msg, "primary lost after checkpoint 2"));
+	assert_non_null(g);
+	assert_int_equal(d.commits, 2);
+	assert_int_equal(d.commit_order_bad, 0);
+	assert_int_equal(d.discards, 1);
+	assert_int_equal(d.promotes, 1);
+	assert_true(d.promote_paused);
+	assert_int_equal(d.finishes, 1);
+	assert_int_equal(d.finish_before_promote, 0);
+	assert_true(fake.paused);                      /* the caller starts it */
+	xen_hv_ops.destroy(g);
+	assert_backup_clean(fds);
+	link_down(&l);
+	free(data);
+}
+
+/* The backup's disk cannot be promoted: no replica (destroyed, never
+ * started, no devices attached), and the error says so. */
+static void test_receiver_disk_promote_fails(void **state)
+{
+	struct fake_primary p = { .ncut = 2, .end = PRIM_CLOSE };
+	struct diskrep d = { .fail_promote = true };
+	struct remus_err err = { 0 };
+	struct hv_guest *g = NULL;
+	struct ckpt_stats st;
+	struct link l;
+	uint8_t *data;
+	size_t len;
+	int fds, rc;
+
+	(void)state;
+	make_stream(&data, &len);
+	p.data = data;
+	p.cut[0] = PROLOGUE + CKPT_BYTES;
+	p.cut[1] = PROLOGUE + 2 * CKPT_BYTES;
+	link_up(&l);
+	fds = open_fds();
+	disk_under_test = &d;
+	rc = receive_run(&l, &p, false, -1, NULL, &g, &st, &err);
+	disk_under_test = NULL;
+	assert_true(rc < 0);
+	assert_true(rc != CKPT_EPEER);
+	if (strstr(err.msg, "diskrep fake: promoting the backup's disk failed after checkpoint 2: "
+	                    "fake 'drbdsetup primary' refused; the replica was not started") == NULL)
+		fail_msg("unexpected error: %s", err.msg);
+	assert_null(g);
+	assert_int_equal(d.finishes, 0);
+	assert_true(d.promote_paused);
+	assert_backup_clean(fds);
+	link_down(&l);
+	free(data);
+}
+
+/* A commit fails: checkpoint 2 is not acknowledged, no replica is built
+ * on a disk in doubt, and the error names the commit. */
+static void test_receiver_disk_commit_fails(void **state)
+{
+	struct fake_primary p = { .ncut = 2, .end = PRIM_CLOSE };
+	struct diskrep d = { .fail_commit = 2 };
+	struct remus_err err = { 0 };
+	struct hv_guest *g = NULL;
+	struct ckpt_stats st;
+	struct link l;
+	uint8_t *data;
+	size_t len;
+	int fds;
+
+	(void)state;
+	make_stream(&data, &len);
+	p.data = data;
+	p.cut[0] = PROLOGUE + CKPT_BYTES;
+	p.cut[1] = PROLOGUE + 2 * CKPT_BYTES;
+	link_up(&l);
+	fds = open_fds();
+	disk_under_test = &d;
+	assert_true(receive_run(&l, &p, false, -1, NULL, &g, &st, &err) < 0);
+	disk_under_test = NULL;
+	if (strstr(err.msg, "diskrep fake: committing epoch 2 failed: fake commit of epoch 2 failed") == NULL)
+		fail_msg("unexpected error: %s", err.msg);
+	assert_null(g);
+	assert_int_equal(p.acks, 1);
+	assert_int_equal(d.commits, 1);
+	assert_int_equal(d.promotes, 0);
+	assert_backup_clean(fds);
+	link_down(&l);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -579,6 +842,11 @@ int main(void)
 		cmocka_unit_test(test_receiver_bye_keeps_nothing),
 		cmocka_unit_test(test_receiver_xl_header_and_stop),
 		cmocka_unit_test(test_receiver_missing_xl_header),
+		cmocka_unit_test(test_sender_disk_epochs),
+		cmocka_unit_test(test_sender_disk_mark_fails),
+		cmocka_unit_test(test_receiver_disk_promote_before_attach),
+		cmocka_unit_test(test_receiver_disk_promote_fails),
+		cmocka_unit_test(test_receiver_disk_commit_fails),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -12,6 +12,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <xentoollog.h>
 
 #include "hv/xen/xen.h"
 #include "stream/stream.h"
@@ -266,6 +267,112 @@ static void test_save_engine_hook_fails(void **state)
 	close(fd);
 }
 
+/* Save "web" with a hand-over at epoch 2 (final_at) into fd; g stays open. */
+static int save_handover(struct engine *e, struct hv_stream_hooks *h, int fd, int wait_fail_rc,
+    struct hv_guest **g, struct remus_err *err)
+{
+	struct hv_guest_config cfg = { .name = "web" };
+
+	xt_setup_host();
+	xt_engine_init(e, h, fd);
+	e->stop_after = 100;
+	e->final_at = 2;
+	if (wait_fail_rc != 0) {
+		e->wait_fail_at = 2;
+		e->wait_fail_rc = wait_fail_rc;
+	} else {
+		e->handed_at = 2;
+	}
+	assert_int_equal(xen_hv_ops.create(&cfg, g, err), 0);
+	return xen_hv_ops.save_stream(*g, fd, h, err);
+}
+
+/* Hand-over: the final checkpoint leaves the domain suspended; after its
+ * ACK the driver ends the stream with libxc's and libxl's END (libxc
+ * writes none when the checkpoint callback stops its Remus loop); a later
+ * resume (cancel after BYE(REFUSED), resume --force) is the cooperative
+ * suspend's cancel. */
+static void test_save_handover(void **state)
+{
+	static const uint8_t zero[16];
+	uint8_t tail[16];
+	struct remus_err err = { 0 };
+	struct hv_stream_hooks h;
+	struct hv_guest *g = NULL;
+	struct hv_info in;
+	struct engine e;
+	int fd = xt_memfd();
+
+	(void)state;
+	assert_int_equal(save_handover(&e, &h, fd, 0, &g, &err), 0);
+	assert_int_equal(fake.save_checkpoints, 2);
+	assert_true(e.suspended_at_final);
+	assert_true(fake.suspended);
+	assert_int_equal(fake.fast_resumes, 1);
+	assert_int_equal(fake.xs_resumes, 1);
+	assert_int_equal(lseek(fd, 0, SEEK_END), e.ends[1] + 16);
+	assert_int_equal(pread(fd, tail, sizeof(tail), e.ends[1]), 16);
+	assert_memory_equal(tail, zero, sizeof(zero));      /* END (libxc), END (libxl) */
+	assert_int_equal(xen_hv_ops.info(g, &in), 0);
+	assert_int_equal(in.state, HV_PAUSED);
+	assert_int_equal(xen_hv_ops.resume(g, &err), 0);
+	assert_false(fake.suspended);
+	assert_int_equal(fake.fast_resumes, 2);
+	assert_int_equal(fake.xs_resumes, 2);
+	xen_hv_ops.destroy(g);
+	assert_clean_primary();
+	close(fd);
+}
+
+/* No ACK for the final checkpoint (the engine's wait fails): cancelled,
+ * the domain resumes here (fast resume + xenstored told), no END sent. */
+static void test_save_handover_cancelled(void **state)
+{
+	struct remus_err err = { 0 };
+	struct hv_stream_hooks h;
+	struct hv_guest *g = NULL;
+	struct engine e;
+	int fd = xt_memfd();
+
+	(void)state;
+	assert_true(save_handover(&e, &h, fd, -EPIPE, &g, &err) < 0);
+	assert_non_null(strstr(err.msg, "engine wait hook failed"));
+	assert_true(e.suspended_at_final);
+	assert_int_equal(fake.fast_resumes, 2);
+	assert_int_equal(fake.xs_resumes, 2);
+	assert_int_equal(lseek(fd, 0, SEEK_END), e.ends[1]);
+	xen_hv_ops.destroy(g);
+	assert_clean_primary();
+	close(fd);
+}
+
+/* Confirmed: the primary's suspended copy is destroyed through libxl; a
+ * libxl failure says which domain and leaves no context open. */
+static void test_save_handover_destroy(void **state)
+{
+	struct remus_err err = { 0 };
+	struct hv_stream_hooks h;
+	struct hv_guest *g = NULL;
+	struct engine e;
+	int fd = xt_memfd();
+
+	(void)state;
+	assert_int_equal(save_handover(&e, &h, fd, 0, &g, &err), 0);
+	fake.fail = (struct fake_fail){ "libxl_domain_destroy", 1, EIO };
+	assert_true(xen_guest_destroy_domain(g, XTL_CRITICAL, &err) < 0);
+	assert_non_null(strstr(err.msg, "destroying domain 5 (web) failed"));
+	assert_true(fake.exists);
+	assert_int_equal(fake.libxl_open, 0);
+	assert_int_equal(xen_guest_destroy_domain(g, XTL_CRITICAL, &err), 0);
+	assert_false(fake.exists);
+	assert_int_equal(fake.domains_destroyed, 1);
+	assert_int_equal(fake.libxl_open, 0);
+	xen_guest_release(g);
+	assert_int_equal(fake.xc_open, 0);
+	assert_int_equal(fake.xs_open, 0);
+	close(fd);
+}
+
 /* The backup is gone before the first byte: EPIPE, not SIGPIPE. */
 static void test_save_peer_closed(void **state)
 {
@@ -418,6 +525,9 @@ int main(void)
 		cmocka_unit_test(test_save_guest_crashes_while_suspending),
 		cmocka_unit_test(test_save_engine_hook_fails),
 		cmocka_unit_test(test_save_peer_closed),
+		cmocka_unit_test(test_save_handover),
+		cmocka_unit_test(test_save_handover_cancelled),
+		cmocka_unit_test(test_save_handover_destroy),
 		cmocka_unit_test(test_check_reasons),
 		cmocka_unit_test(test_check_modules),
 		cmocka_unit_test(test_check_probe),

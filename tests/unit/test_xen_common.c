@@ -68,9 +68,29 @@ static int hook_wait(void *arg)
 	if (e->waits < MAX_EPOCHS)
 		e->ends[e->waits] = lseek(e->fd, 0, SEEK_CUR);
 	e->waits++;
+	if (e->final_at == e->waits)
+		e->suspended_at_final = fake.suspended;
 	if (e->wait_fail_at == e->waits)
 		return e->wait_fail_rc;
+	if (e->handed_at == e->waits)
+		return HV_STREAM_HANDED_OVER;
 	return e->waits < e->stop_after ? 1 : 0;
+}
+
+/* Primary: whether the checkpoint just taken is a hand-over's final one. */
+static bool hook_final(void *arg)
+{
+	const struct engine *e = arg;
+
+	return e->final_at != 0 && e->suspended_calls == e->final_at;
+}
+
+/* Backup: the stream ended with END (a hand-over). */
+static void hook_stream_end(void *arg)
+{
+	struct engine *e = arg;
+
+	e->stream_ends++;
 }
 
 /* Backup: the driver staged a complete checkpoint; acknowledge it. */
@@ -95,6 +115,8 @@ void xt_engine_init(struct engine *e, struct hv_stream_hooks *h, int fd)
 		.postcopy = NULL,
 		.wait_checkpoint = hook_wait,
 		.checkpoint = hook_checkpoint,
+		.final = hook_final,
+		.stream_end = hook_stream_end,
 	};
 	if (e->postcopy_writes_end)
 		h->postcopy = hook_postcopy;
@@ -116,9 +138,15 @@ int xt_save(struct engine *e, int fd, bool xs_records)
 	struct hv_guest *g = NULL;
 	bool own_end = e->postcopy_writes_end;
 	int stop = e->stop_after ? e->stop_after : 3, rc;
+	int final_at = e->final_at, handed_at = e->handed_at;
+	int fail_at = e->wait_fail_at, fail_rc = e->wait_fail_rc;
 
 	xt_engine_init(e, &h, fd);
 	e->stop_after = stop;
+	e->final_at = final_at;
+	e->handed_at = handed_at;
+	e->wait_fail_at = fail_at;
+	e->wait_fail_rc = fail_rc;
 	if (own_end) {
 		e->postcopy_writes_end = true;
 		h.postcopy = hook_postcopy;

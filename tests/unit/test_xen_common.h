@@ -19,6 +19,10 @@ struct engine {
 	int ckpt_fd_seen;
 	bool postcopy_writes_end;  /* engine hook writes CHECKPOINT_END itself */
 	bool not_suspended_in_hook;
+	int final_at;              /* hooks.final says epoch N is a hand-over's final one */
+	int handed_at;             /* wait hook returns HV_STREAM_HANDED_OVER at this wait */
+	bool suspended_at_final;   /* the guest was still suspended when the final wait ran */
+	int stream_ends;           /* backup: stream_end hook calls */
 	int fd;                    /* the stream fd (to note offsets) */
 	off_t ends[MAX_EPOCHS];    /* offset after each checkpoint's CHECKPOINT_END */
 };

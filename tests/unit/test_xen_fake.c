@@ -19,7 +19,8 @@ struct fake_xen fake;
 enum { F_OPEN, F_XS_OPEN, F_GETINFO, F_SHUTDOWN, F_RESUME, F_SAVE, F_RESTORE,
 	F_CREATE, F_MAXMEM, F_EVTCHN, F_INTRODUCE, F_XS_READ, F_XS_WRITE,
 	F_XS_PERMS, F_XS_DIR, F_TX_END, F_PHYSINFO, F_MAX_VCPUS, F_PAGING, F_XS_SETPERMS,
-	F_LIBXL_CTX, F_JSON, F_USERDATA, F_DISK_ADD, F_NIC_ADD, F_XS_RESUME, F_NFN };
+	F_LIBXL_CTX, F_JSON, F_USERDATA, F_DISK_ADD, F_NIC_ADD, F_XS_RESUME, F_DOM_DESTROY,
+	F_NFN };
 static const char *const fn_names[F_NFN] = {
 	"xc_interface_open", "xs_open", "xc_domain_getinfo", "xc_domain_shutdown",
 	"xc_domain_resume", "xc_domain_save", "xc_domain_restore", "xc_domain_create",
@@ -27,7 +28,7 @@ static const char *const fn_names[F_NFN] = {
 	"xs_read", "xs_write", "xs_get_permissions", "xs_directory", "xs_transaction_end",
 	"xc_physinfo", "xc_domain_max_vcpus", "xc_set_paging_mempool_size", "xs_set_permissions",
 	"libxl_ctx_alloc", "libxl_domain_config_from_json", "libxl_userdata_store",
-	"libxl_device_disk_add", "libxl_device_nic_add", "xs_resume_domain",
+	"libxl_device_disk_add", "libxl_device_nic_add", "xs_resume_domain", "libxl_domain_destroy",
 };
 
 void fake_reset(void)
@@ -286,6 +287,7 @@ int __wrap_xc_domain_restore(xc_interface *xch, int fd, uint32_t dom,
     unsigned console_evtchn, unsigned long *console_mfn, uint32_t console_domid,
     xc_stream_type_t type, struct restore_callbacks *cb, int send_back_fd)
 {
+	static const char end[8];   /* libxc END: type 0, length 0 */
 	char chunk[FAKE_CHUNK];
 	ssize_t n;
 
@@ -296,7 +298,14 @@ int __wrap_xc_domain_restore(xc_interface *xch, int fd, uint32_t dom,
 	if (type != XC_STREAM_REMUS || dom != fake.domid || cb == NULL || !cb->checkpoint)
 		return errno = EINVAL, -1;
 	for (;;) {
-		n = read(fd, chunk, sizeof(chunk));
+		/* record by record, as libxc reads: END is 8 bytes, a chunk 16 */
+		n = read(fd, chunk, sizeof(end));
+		if (n == (ssize_t)sizeof(end) && memcmp(chunk, end, sizeof(end)) == 0) {
+			fake.restore_saw_end = true;    /* stream complete at this checkpoint */
+			break;
+		}
+		if (n == (ssize_t)sizeof(end))
+			n += read(fd, chunk + sizeof(end), sizeof(chunk) - sizeof(end));
 		if (n != (ssize_t)sizeof(chunk))
 			break;                          /* EOF / short: failover if >= 1 */
 		fake.restore_result = cb->checkpoint(cb->data);
@@ -308,7 +317,7 @@ int __wrap_xc_domain_restore(xc_interface *xch, int fd, uint32_t dom,
 	}
 	if (fake.restore_checkpoints == 0)
 		return errno = EIO, -1;
-	fake.restore_failed_over = true;
+	fake.restore_failed_over = !fake.restore_saw_end;
 	*store_mfn = 0xfeffc;
 	*console_mfn = 0xfeffd;
 	return 0;
@@ -486,6 +495,18 @@ int __wrap_libxl_ctx_alloc(libxl_ctx **pctx, int version, unsigned flags, xentoo
 	return 0;
 }
 
+int __wrap_libxl_domain_destroy(libxl_ctx *ctx, uint32_t domid, const libxl_asyncop_how *how)
+{
+	(void)ctx; (void)how;
+	if (should_fail(F_DOM_DESTROY))
+		return ERROR_FAIL;
+	if (!fake.exists || domid != fake.domid)
+		return ERROR_INVAL;
+	fake.exists = fake.suspended = fake.coop_suspended = false;
+	fake.domains_destroyed++;
+	return 0;
+}
+
 int __wrap_libxl_ctx_free(libxl_ctx *ctx)
 {
 	if (ctx != NULL)
@@ -515,27 +536,41 @@ int __wrap_libxl_domain_config_from_json(libxl_ctx *ctx, libxl_domain_config *p,
 	return 0;
 }
 
+/* The configuration rendered back: names the disk's path, for the tests. */
+char *__wrap_libxl_domain_config_to_json(libxl_ctx *ctx, libxl_domain_config *p)
+{
+	char buf[128];
+
+	(void)ctx;
+	snprintf(buf, sizeof(buf), "{\"disk\":\"%s\"}",
+	    p->num_disks > 0 && p->disks[0].pdev_path ? p->disks[0].pdev_path : "");
+	return strdup(buf);
+}
+
 int __wrap_libxl_userdata_store(libxl_ctx *ctx, uint32_t domid, const char *what,
     const uint8_t *data, int len)
 {
-	(void)ctx; (void)data;
+	(void)ctx;
 	if (should_fail(F_USERDATA))
 		return ERROR_FAIL;
 	if (domid != fake.domid || strcmp(what, "libxl-json") != 0 || len <= 0)
 		return ERROR_INVAL;
 	fake.userdata_stored++;
+	snprintf(fake.userdata, sizeof(fake.userdata), "%.*s", len, (const char *)data);
 	return 0;
 }
 
 int __wrap_libxl_device_disk_add(libxl_ctx *ctx, uint32_t domid, libxl_device_disk *disk,
     const libxl_asyncop_how *how)
 {
-	(void)ctx; (void)disk; (void)how;
+	(void)ctx; (void)how;
 	if (should_fail(F_DISK_ADD))
 		return ERROR_FAIL;
 	if (domid != fake.domid || fake.userdata_stored == 0)
 		return ERROR_INVAL;
 	fake.disks_added++;
+	snprintf(fake.disk_path_added, sizeof(fake.disk_path_added), "%s",
+	    disk->pdev_path ? disk->pdev_path : "");
 	return 0;
 }
 

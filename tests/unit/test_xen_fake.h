@@ -39,6 +39,8 @@ struct fake_xen {
 	uint64_t paging_pool_bytes; /* xc_set_paging_mempool_size of the replica */
 	/* libxl */
 	int libxl_open, userdata_stored, disks_added, nics_added;
+	char disk_path_added[64];   /* pdev_path of the last disk added */
+	char userdata[128];         /* the last stored configuration (truncated) */
 	uint64_t json_max_memkb;    /* what the fake JSON parser reports */
 	/* xenstore */
 	struct fake_node nodes[FAKE_MAX_NODES];
@@ -50,9 +52,10 @@ struct fake_xen {
 	int restore_checkpoints;    /* checkpoints accepted by the fake restore */
 	int restore_result;         /* last return of the checkpoint callback */
 	bool restore_failed_over;
+	bool restore_saw_end;       /* the fake restore read libxc's END */
 	/* failure injection */
 	struct fake_fail fail;
-	int calls[40];
+	int calls[48];
 };
 
 extern struct fake_xen fake;

@@ -92,6 +92,7 @@ static void test_restore_failover_after_complete(void **state)
 	assert_int_equal(r.e.ckpt_calls, 3);
 	assert_int_equal(r.e.ckpt_fd_seen, -1);
 	assert_true(fake.restore_failed_over);
+	assert_int_equal(r.e.stream_ends, 0);     /* a cut stream, not a hand-over */
 	assert_int_equal(fake.introduced, 1);
 	assert_int_equal(fake.store_mfn_introduced, 0xfeffc);
 	n = fake_get_node("/local/domain/9/data/epoch");
@@ -124,6 +125,46 @@ static void test_restore_failover_after_complete(void **state)
 	assert_false(fake.paused);
 	xen_hv_ops.destroy(g);
 	assert_false(fake.exists);
+	assert_int_equal(fake.xc_open, 0);
+	assert_int_equal(fake.xs_open, 0);
+	close(fd);
+}
+
+/* A hand-over: the primary ends the stream with libxc's and libxl's END
+ * right after its final checkpoint (3).  libxc completes the stream at
+ * that checkpoint, the driver reads libxl's END and tells the engine
+ * (stream_end); the replica is checkpoint 3 as after a failover.  Without
+ * libxl's END behind libxc's (stream cut there) it is no hand-over. */
+static void test_restore_handover_end(void **state)
+{
+	struct rs_result r;
+	struct engine saved = { .stop_after = 100, .final_at = 3, .handed_at = 3 };
+	struct hv_guest *g;
+	int fd = xt_memfd();
+	off_t len;
+
+	(void)state;
+	xt_setup_host();
+	assert_int_equal(xt_save(&saved, fd, true), 0);
+	len = lseek(fd, 0, SEEK_END);
+	assert_int_equal(len, saved.ends[2] + 16);
+	restore_from(fd, &r, NULL, 1, &g);
+	if (r.rc != 0)
+		fail_msg("restore: %s", r.err.msg);
+	assert_int_equal(fake.restore_checkpoints, 3);
+	assert_true(fake.restore_saw_end);
+	assert_false(fake.restore_failed_over);
+	assert_int_equal(r.e.stream_ends, 1);
+	assert_string_equal(fake_get_node("/local/domain/9/data/epoch")->value, "epoch-3");
+	xen_hv_ops.destroy(g);
+	assert_false(fake.exists);
+	/* libxc's END without libxl's behind it */
+	assert_int_equal(ftruncate(fd, len - 8), 0);
+	restore_from(fd, &r, NULL, 1, &g);
+	assert_int_equal(r.rc, 0);
+	assert_true(fake.restore_saw_end);
+	assert_int_equal(r.e.stream_ends, 0);
+	xen_hv_ops.destroy(g);
 	assert_int_equal(fake.xc_open, 0);
 	assert_int_equal(fake.xs_open, 0);
 	close(fd);
@@ -327,6 +368,14 @@ static void test_attach_devices(void **state)
 	assert_int_equal(fake.nics_added, 1);
 	assert_int_equal(fake.libxl_open, 0);
 	xen_hv_ops.destroy(g);
+	/* the backup's own disk (diskrep = drbd): attached and stored there */
+	g = restored_replica(fd, &r);
+	assert_int_equal(xen_guest_attach_devices_on(g, json, sizeof(json), "/dev/drbd2", 5,
+	    &r.err), 0);
+	assert_string_equal(fake.disk_path_added, "/dev/drbd2");
+	assert_string_equal(fake.userdata, "{\"disk\":\"/dev/drbd2\"}");
+	assert_int_equal(fake.libxl_open, 0);
+	xen_hv_ops.destroy(g);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		g = restored_replica(fd, &r);
 		/* the next call of fn fails (xs_write was called by the restore) */
@@ -347,6 +396,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_restore_failover_after_complete),
+		cmocka_unit_test(test_restore_handover_end),
 		cmocka_unit_test(test_restore_partial_checkpoint_never_applied),
 		cmocka_unit_test(test_restore_corrupt_record),
 		cmocka_unit_test(test_restore_engine_written_end),

@@ -121,8 +121,26 @@ compare_table() {
 	printf '%-26s %-14s %-16s %-12s %s\n' "failover s (kill->answer)" "$(fig $r failover_s)" \
 		"$(fig $r xlrecv_failover_s)" "$(fig $x failover_s)" \
 		"$(ratio "$(fig $r failover_s)" "$(fig $x failover_s)")"
+	if [ -f "$RUN/out/35-remusd-xen-evacuate/results" ]; then
+		printf '%-26s %-14s %-16s %-12s %s\n' "evacuation s (cmd->answer)" \
+			"$(fig 35-remusd-xen-evacuate evacuation_s)" "-" "none" "-"
+	fi
 	printf '%-26s %-14s %-16s %s\n' "netbuf" "$(rest $r netbuf | cut -c1-14)" "off" "$(rest $x netbuf)"
 	printf '%-26s %-14s %-16s %s\n' "disk replication" "off (shared)" "off (shared)" "off (-d, shared)"
+}
+
+# The planned evacuation of the Xen guest (35): remusctl evacuate, remusd
+# to remusd with plug netbuf; `xl remus` has no such operation.
+evacuation_table() {
+	local e=35-remusd-xen-evacuate
+	[ -f "$RUN/out/$e/results" ] || return 0
+	printf '\nremusctl evacuate, Xen guest, remusd -> remusd, plug netbuf (35)\n'
+	printf '%-36s %s\n' "evacuate command s" "$(fig $e evacuate_cmd_s)"
+	printf '%-36s %s\n' "command -> final suspend s" "$(fig $e final_suspend_s)"
+	printf '%-36s %s\n' "no copy running s" "$(fig $e guest_stopped_s)"
+	printf '%-36s %s\n' "command -> service from the backup s" "$(fig $e evacuation_s)"
+	printf '%-36s %s\n' "copies running at once (max)" "$(fig $e copies_running_max)"
+	printf '%-36s %s\n' "counter answers that went back" "$(fig $e counter_went_back)"
 }
 
 # side_by_side XL_RESULTS OURS_RESULTS: one row per figure both recorded.
@@ -190,6 +208,7 @@ side_by_side() {
 		fi
 	fi
 	compare_table
+	evacuation_table
 	[ $failed -eq 0 ] && echo "xenlab-check: PASS" || echo "xenlab-check: FAIL"
 } | tee "$LAB/results.txt"
 grep -q '^xenlab-check: PASS' "$LAB/results.txt"

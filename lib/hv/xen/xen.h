@@ -93,6 +93,12 @@ int xen_guest_config_json(struct hv_guest *g, char **json, size_t *len, struct r
  * keeps running); closes the handles. */
 void xen_guest_release(struct hv_guest *g);
 
+/* Destroy the guest's domain through libxl (devices, hotplug state and
+ * xenstore home included, as `xl destroy`); the handle stays to be
+ * released.  For a primary's copy after a hand-over.  libxl's messages at
+ * log_level and above go to stderr. */
+int xen_guest_destroy_domain(struct hv_guest *g, int log_level, struct remus_err *err);
+
 /* The Xen domain id of a guest (attached or restored). */
 uint32_t xen_guest_domid(const struct hv_guest *g);
 
@@ -125,6 +131,13 @@ int xen_json_guest(const char *json, size_t len, struct xen_json_guest *out,
  */
 int xen_guest_attach_devices(struct hv_guest *g, const char *json, size_t len, int log_level,
     struct remus_err *err);
+/* The same, with the guest's one disk on this host's `disk_path` instead
+ * of the path in json (the backup's own DRBD device: on another host, or
+ * another minor on localhost, than the primary's); the configuration
+ * libxl stores for the domain says so too.  A configuration with other
+ * than one disk is refused. */
+int xen_guest_attach_devices_on(struct hv_guest *g, const char *json, size_t len,
+    const char *disk_path, int log_level, struct remus_err *err);
 
 extern const struct hv_ops xen_hv_ops;
 

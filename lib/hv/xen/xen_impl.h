@@ -21,6 +21,9 @@
 /* A cooperative one: the guest freezes its tasks and devices first (seconds
  * under emulation; libxl allows a minute). */
 #define XEN_COOP_SUSPEND_TIMEOUT_MS 30000u
+/* How long the backup waits for libxl's END behind libxc's (same write on
+ * the primary; only a cut stream leaves it out, and that one is at EOF). */
+#define XEN_END_WAIT_MS 5000u
 /* vCPUs the replica container allows (the stream's HVM context says how
  * many the guest uses). */
 #define XEN_RESTORE_MAX_VCPUS 8u
@@ -55,6 +58,7 @@ struct hv_guest {
 	struct remus_err *err;
 	bool suspended;         /* we suspended it and have not resumed it yet */
 	bool stopped;           /* the engine asked to stop cleanly */
+	bool handed;            /* hand-over: final checkpoint acknowledged, stay suspended */
 	bool cb_failed;         /* a callback recorded an error in err */
 };
 
@@ -97,5 +101,9 @@ int xen_save_stream(struct hv_guest *g, int fd, const struct hv_stream_hooks *ho
     struct remus_err *err);
 int xen_restore_stream(const struct hv_guest_config *cfg, int fd,
     const struct hv_stream_hooks *hooks, struct hv_guest **out, struct remus_err *err);
+/* Resume the domain save_stream suspended (fast resume when cooperative). */
+int xen_save_resume(struct hv_guest *g, struct remus_err *err);
+/* hv_ops.resume: a suspended domain resumes, a paused one is unpaused. */
+int xen_resume(struct hv_guest *g, struct remus_err *err);
 
 #endif

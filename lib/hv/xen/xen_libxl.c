@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libxl.h>
@@ -106,16 +107,47 @@ out:
 	return rc;
 }
 
+/* Put the guest's one disk on disk_path and re-render the stored JSON
+ * (*owned, freed by the caller) from the changed configuration. */
+static int xl_move_disk(struct xen_libxl *x, const char *disk_path, char **owned,
+    struct remus_err *err)
+{
+	char *p;
+
+	if (x->dc.num_disks != 1)
+		return remus_err_set(err, -EINVAL, "libxl: the guest has %d disks; a replica's "
+		    "disk can be moved to %s only when it has exactly one", x->dc.num_disks, disk_path);
+	if ((p = strdup(disk_path)) == NULL)
+		return remus_err_sys(err, ENOMEM, "libxl: the replica's disk path");
+	free(x->dc.disks[0].pdev_path);
+	x->dc.disks[0].pdev_path = p;
+	if ((*owned = libxl_domain_config_to_json(x->ctx, &x->dc)) == NULL)
+		return remus_err_set(err, -EIO, "libxl: rendering the replica's configuration");
+	return 0;
+}
+
 int xen_guest_attach_devices(struct hv_guest *g, const char *json, size_t len, int log_level,
     struct remus_err *err)
 {
+	return xen_guest_attach_devices_on(g, json, len, NULL, log_level, err);
+}
+
+int xen_guest_attach_devices_on(struct hv_guest *g, const char *json, size_t len,
+    const char *disk_path, int log_level, struct remus_err *err)
+{
 	struct xen_libxl x;
-	char path[64];
+	char path[64], *moved = NULL;
 	const char *type;
 	int i, rc;
 
 	if ((rc = xl_open(&x, json, len, log_level, err)) < 0)
 		return rc;
+	if (disk_path != NULL) {
+		if ((rc = xl_move_disk(&x, disk_path, &moved, err)) < 0)
+			goto out;
+		json = moved;
+		len = strlen(moved) + 1;
+	}
 	type = libxl_domain_type_to_string(x.dc.c_info.type);
 	snprintf(path, sizeof(path), "/libxl/%u/type", g->domid);
 	if (type == NULL || !xs_write(g->xsh, XBT_NULL, path, type, (unsigned)strlen(type))) {
@@ -143,6 +175,7 @@ int xen_guest_attach_devices(struct hv_guest *g, const char *json, size_t len, i
 	}
 	rc = 0;
 out:
+	free(moved);
 	xl_close(&x);
 	return rc;
 }

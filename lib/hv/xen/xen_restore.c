@@ -5,11 +5,16 @@
  * assembler (libxc_external: never a byte past the record).  Only a complete
  * checkpoint's records replace the committed ones; libxc itself keeps memory
  * and vCPU state at the last complete checkpoint and fails over on EOF.
+ *
+ * libxc returns 0 both when the stream was cut (failover) and when it read
+ * END (a hand-over: the primary ends the stream right after its final
+ * checkpoint, xen_save.c).  The libxl END behind libxc's tells them apart.
  */
 #include "hv/xen/xen.h"
 #include "hv/xen/xen_impl.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -89,6 +94,36 @@ static int restore_checkpoint_cb(void *data)
 		rs->internal_error = true;
 	}
 	return rc;
+}
+
+/* After libxc returned: whether the stream ended with END (libxc's, which
+ * libxc consumed, then libxl's) rather than being cut.  Reads at most the
+ * 8 bytes of libxl's END, waiting XEN_END_WAIT_MS for them at most (they
+ * follow libxc's in the same write); anything else is a cut stream. */
+static bool restore_stream_ended(struct xen_restore *rs)
+{
+	uint8_t buf[8];
+	size_t have = 0, used;
+	struct stream_ckpt *ck = NULL;
+	ssize_t n;
+
+	while (have < sizeof(buf)) {
+		struct pollfd p = { .fd = rs->g->fd, .events = POLLIN };
+
+		n = poll(&p, 1, XEN_END_WAIT_MS);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		n = read(rs->g->fd, buf + have, sizeof(buf) - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		have += (size_t)n;
+	}
+	return stream_asm_feed(&rs->as, buf, sizeof(buf), &used, &ck) == 1 && ck != NULL &&
+	    ck->final && rs->as.rd.pos == STREAM_POS_DONE;
 }
 
 /* libxc wants the restored domain suspended between checkpoints: it is
@@ -207,6 +242,8 @@ int xen_restore_stream(const struct hv_guest_config *cfg, int fd,
 		    g->domid, (unsigned long long)rs.checkpoints);
 		goto err;
 	}
+	if (restore_stream_ended(&rs) && hooks != NULL && hooks->stream_end != NULL)
+		hooks->stream_end(hooks->arg);
 	if ((rc = restore_finish(&rs, &home, err)) < 0)
 		goto err;
 	g->fd = -1;

@@ -8,6 +8,15 @@
  * CHECKPOINT, postcopy (resume), checkpoint (libxl records, wait).
  * An HVM guest's device model (QEMU) is stopped and saved after the guest
  * suspended and continued before it resumes, as libxl does (xen_emu.c).
+ *
+ * Hand-over (evacuation): the final checkpoint leaves the domain suspended
+ * (postcopy does not resume it); once the engine says it is acknowledged,
+ * the checkpoint callback returns 0, which in 4.17's Remus loop makes
+ * xc_domain_save() return 0 *without* writing libxc's END (save(): "rc <= 0
+ * goto err" with rc 0, and END is only written after the loop, which a
+ * checkpointed stream never leaves).  So the driver writes the two END
+ * records itself — libxc's, then libxl's, as a plain save ends — and the
+ * backup's libxc reaches END with the final checkpoint complete.
  */
 #include "hv/xen/xen.h"
 #include "hv/xen/xen_impl.h"
@@ -125,7 +134,7 @@ err:
  * devices connected) and tells xenstored the domain runs again; a replica
  * restored from the checkpoint instead sees 0 and reconnects its frontends.
  * Remote: the guest never made a hypercall, its registers stay as they are. */
-static int save_resume(struct hv_guest *g, struct remus_err *err)
+int xen_save_resume(struct hv_guest *g, struct remus_err *err)
 {
 	bool coop = g->suspend_mode == XEN_SUSPEND_COOPERATIVE;
 	struct remus_err qerr = { 0 };
@@ -155,7 +164,10 @@ static int save_postcopy_cb(void *data)
 {
 	struct hv_guest *g = data;
 
-	if (save_resume(g, g->err) < 0) {
+	/* the final checkpoint of a hand-over: stay suspended */
+	if (g->hooks->final != NULL && g->hooks->final(g->hooks->arg))
+		return 1;
+	if (xen_save_resume(g, g->err) < 0) {
 		remus_err_wrap(g->err, "postcopy");
 		save_fail(g);
 		return -1;
@@ -222,6 +234,10 @@ static int save_checkpoint_cb(void *data)
 		remus_err_wrap(g->err, "checkpoint: engine wait hook failed (%d)", rc);
 		goto err;
 	}
+	if (rc == HV_STREAM_HANDED_OVER) {
+		g->handed = true;       /* xc_domain_save returns 0, no END (see top) */
+		return 0;
+	}
 	if (rc == 0) {
 		g->stopped = true;
 		return 0;
@@ -270,6 +286,39 @@ static int save_put_prologue(struct hv_guest *g, int fd)
 	return rc;
 }
 
+/* After a hand-over's final checkpoint: libxc's END, then libxl's. */
+static int save_put_end(struct hv_guest *g, int fd)
+{
+	struct stream_buf b;
+	int rc;
+
+	stream_buf_init(&b);
+	if ((rc = stream_put_libxc_end(&b)) < 0 || (rc = stream_put_libxl_end(&b)) < 0)
+		remus_err_set(g->err, rc, "hand-over: encoding the END records");
+	else if ((rc = stream_buf_flush(&b, fd)) < 0)
+		remus_err_sys(g->err, -rc, "hand-over: writing the END records");
+	stream_buf_free(&b);
+	return rc;
+}
+
+/* hv_ops.resume: a domain left suspended (a hand-over cancelled after its
+ * final checkpoint, or resolved with `resume --force`) resumes as after a
+ * cancelled checkpoint (cooperative: fast resume + xenstored told); a
+ * paused one is unpaused. */
+int xen_resume(struct hv_guest *g, struct remus_err *err)
+{
+	xc_dominfo_t di;
+	int rc;
+
+	if ((rc = xen_domain_state(g, &di, err)) < 0)
+		return rc;
+	if (di.shutdown && di.shutdown_reason == SHUTDOWN_suspend)
+		return xen_save_resume(g, err);
+	if (di.paused && xc_domain_unpause(g->xch, g->domid) != 0)
+		return remus_err_sys(err, errno, "xen: unpausing domain %u failed", g->domid);
+	return 0;
+}
+
 /* What kind of guest libxc's Remus loop can carry with our callbacks. */
 static int save_supported(struct hv_guest *g, struct remus_err *err)
 {
@@ -299,7 +348,7 @@ int xen_save_stream(struct hv_guest *g, int fd, const struct hv_stream_hooks *ho
 	g->fd = fd;
 	g->hooks = hooks;
 	g->err = err;
-	g->suspended = g->stopped = g->cb_failed = false;
+	g->suspended = g->stopped = g->cb_failed = g->handed = false;
 	if (g->has_dm && (rc = xen_emu_open(g, err)) < 0)
 		goto out;
 	if ((rc = save_put_prologue(g, fd)) < 0)
@@ -312,12 +361,16 @@ int xen_save_stream(struct hv_guest *g, int fd, const struct hv_stream_hooks *ho
 		rc = remus_err_sys(err, saved_errno ? saved_errno : EIO,
 		    "save: xc_domain_save(XC_STREAM_REMUS) of domain %u failed (details in the libxc log)",
 		    g->domid);
+	} else if (g->handed) {
+		rc = save_put_end(g, fd);
 	}
 out:
-	if (g->suspended) {
+	/* after a hand-over's acknowledged final checkpoint the backup may run
+	 * the guest: never resume it here, whatever failed since */
+	if (g->suspended && !g->handed) {
 		struct remus_err rerr = { 0 };
 
-		if (save_resume(g, &rerr) < 0 && g->suspended)
+		if (xen_save_resume(g, &rerr) < 0 && g->suspended)
 			remus_err_wrap(err, "domain %u left suspended (resume failed too: %s)",
 			    g->domid, rerr.msg);
 	}

@@ -21,6 +21,16 @@
 #     primary domain: the backup daemon notices the lost link, libxc fails
 #     over to the last complete checkpoint, the replica gets its devices
 #     and runs, and the service answers again.
+# The guest's disk is on a DRBD pair in dom0 (two resources on loop devices
+# connected over 127.0.0.1, as scenario 50 makes them): the guest boots on
+# the primary minor (phase A's replica too); in phase B both daemons run
+# `diskrep = drbd`, the primary's remusd flushes the primary minor at every
+# checkpoint, the backup's promotes the secondary minor at failover and
+# gives the replica that minor (not the primary's path from xl's header).
+# The kill models the primary host's death: the guest is paused, its DRBD
+# link cut, its daemon killed, the domain destroyed.  The backup's lower
+# disk is read right then: it must hold everything the primary's did
+# (protocol C) and never be behind what the client saw (netbuf).
 # The figures line up with scenario 10 (xl remus) in report.sh.
 . ./lib.sh "$@"
 INTERVAL_MS=${INTERVAL_MS:-500}
@@ -28,16 +38,66 @@ WINDOW_S=${WINDOW_S:-20}
 D=/run/rxen
 mkdir -p "$D"
 
+# ---- the DRBD pair under the guest's disk ----
+# Minors, ports and names of their own: scenario 50 makes its pair later.
+RES_A=rxen-a RES_B=rxen-b MINOR_A=11 MINOR_B=12 DEV_A=/dev/drbd11 DEV_B=/dev/drbd12
+# drbd_res NAME MINOR DISK HOST ADDR PEER_ADDR: a DRBD 8.4 resource file
+# (this host and a peer name standing for the other side on localhost).
+drbd_res() {
+	cat >"$D/$1.res" <<-EOF
+	resource $1 {
+		net { protocol C; allow-two-primaries no; after-sb-0pri disconnect;
+		      after-sb-1pri disconnect; after-sb-2pri disconnect; }
+		disk { disk-flushes yes; md-flushes yes; }
+		on $4 { device /dev/drbd$2 minor $2; disk $3; address $5; meta-disk internal; }
+		on peer-of-$1 { device /dev/drbd$2 minor $2; disk $3; address $6; meta-disk internal; }
+	}
+	EOF
+}
+# drbd_sector0 DEV: the counter the guest last wrote to sector 0 of its disk.
+drbd_sector0() { dd if="$1" bs=512 count=1 iflag=direct 2>/dev/null | tr -d '\0' | head -n 1; }
+# domu_disk (lib.sh's, replaced): the pair, the primary minor Primary and
+# both UpToDate before the guest boots on it.
+domu_disk() {
+	local host t0
+	host=$(uname -n)
+	case $host in ''|'(none)'|localhost) hostname xenlab; host=xenlab ;; esac
+	for s in a b; do rm -f "/root/rxen-$s.img"; truncate -s 16M "/root/rxen-$s.img"; done
+	LA=$(losetup -f --show /root/rxen-a.img) && LB=$(losetup -f --show /root/rxen-b.img) || return 1
+	drbd_res $RES_A $MINOR_A "$LA" "$host" 127.0.0.1:7791 127.0.0.1:7792
+	drbd_res $RES_B $MINOR_B "$LB" "$host" 127.0.0.1:7792 127.0.0.1:7791
+	t0=$(now)
+	{
+		drbdadm -c "$D/$RES_B.res" create-md --force $RES_B && drbdadm -c "$D/$RES_B.res" up $RES_B &&
+		drbdadm -c "$D/$RES_A.res" create-md --force $RES_A && drbdadm -c "$D/$RES_A.res" up $RES_A &&
+		drbdadm -c "$D/$RES_A.res" primary --force $RES_A
+	} >>"$OUT/drbd.log" 2>&1 || { ts "drbd pair not up"; tail -n 20 "$OUT/drbd.log"; return 1; }
+	for _ in $(seq 1200); do
+		drbdsetup events2 --now $RES_B | grep -q 'peer-disk:UpToDate' &&
+			drbdsetup events2 --now $RES_A | grep -q 'peer-disk:UpToDate' && break
+		sleep 0.1
+	done
+	result drbd_initial_sync_s "$(elapsed "$t0" "$(now)")"
+	drbdsetup events2 --now $RES_A | grep -q 'peer-disk:UpToDate' || { ts "drbd pair not in sync"; cat /proc/drbd; return 1; }
+	sed "s|target=/dev/loop0|target=$DEV_A|" /etc/xen/domu.cfg >"$D/domu.cfg"
+	DOMU_CFG=$D/domu.cfg
+}
+drbd_teardown() {
+	for d in $(xl list | awk 'NR > 2 { print $2 }'); do xl destroy "$d" 2>/dev/null; done
+	drbdsetup down $RES_A 2>/dev/null; drbdsetup down $RES_B 2>/dev/null
+	[ -n "${LA:-}" ] && losetup -d "$LA" 2>/dev/null; [ -n "${LB:-}" ] && losetup -d "$LB" 2>/dev/null
+	rm -f /root/rxen-a.img /root/rxen-b.img
+}
+
 # field HOST NAME: a number from `remusctl status domu --json` of daemon HOST.
 field() { remusctl -s "$D/$1.sock" status domu --json 2>/dev/null | tr ',{}' '\n\n\n' |
 	sed -n "s/^ *\"$2\": *\"\{0,1\}\([^\"]*\)\"\{0,1\} *$/\1/p" | head -n 1; }
 
-# conf HOST PORT NETBUF UNSAFE: remus.conf of one daemon.  The heartbeat
+# conf HOST PORT NETBUF UNSAFE RESOURCE DEVICE: remus.conf of one daemon.  The heartbeat
 # timeout is long because under emulation one dom0 vCPU runs both daemons
 # and libxc on both sides (3 s of silence happened while the backup built
 # the replica's memory); a killed primary is noticed at once anyway (the
-# link closes).  Disk
-# replication is off by consent: on localhost both copies share the disk.
+# link closes).  The disk: this daemon's side of the DRBD pair.
 conf() {
 	cat >"$D/$1.conf" <<-EOF
 	[global]
@@ -54,6 +114,9 @@ conf() {
 	interval = $INTERVAL_MS
 	netbuf = $3
 	peer = 127.0.0.1:7576
+	disk = $6
+	diskrep = drbd
+	drbd_resource = $5
 	unsafe = $4
 	EOF
 }
@@ -145,7 +208,7 @@ protect_and_fail_over() {
 
 domu_up || { result check_domu_up FAIL; exit 1; }
 client_poll "$OUT/client.log" & poller=$!
-trap 'kill $poller 2>/dev/null; stop_daemons' EXIT
+trap 'kill $poller 2>/dev/null; stop_daemons; drbd_teardown' EXIT
 
 # ---- A: our stream into xl migrate-receive -r ----
 ts "A: remus-xen-send (cooperative suspend) into xl migrate-receive -r"
@@ -168,26 +231,27 @@ chmod 600 "$D/remus.key"
 # Network buffering with the plug backend on the guest's vif; if remusd
 # cannot set it up here, record why and protect without it.
 netbuf=plug
-conf a 7575 plug no-diskrep; conf b 7576 plug no-diskrep
+conf a 7575 plug drbd-disk-ahead $RES_A $DEV_A; conf b 7576 plug drbd-disk-ahead $RES_B $DEV_B
 start_daemon b && start_daemon a || { result check_daemons FAIL; exit 1; }
 remusctl -s "$D/a.sock" start domu || { result check_attach FAIL; exit 1; }
 result remusctl_check "$(remusctl -s "$D/a.sock" check domu 2>&1 | tr '\n' ';')"
 primary=$(xl domid domu)
 t_start=$(now)
-if ! out=$(remusctl -s "$D/a.sock" protect domu --unsafe no-diskrep 2>&1); then
+if ! out=$(remusctl -s "$D/a.sock" protect domu 2>&1); then
 	ts "protect with netbuf=plug failed: $out"
 	result netbuf "plug failed: $out"
 	netbuf=none
 	stop_daemons; sleep 1
-	conf a 7575 none no-netbuf,no-diskrep; conf b 7576 none no-netbuf,no-diskrep
+	conf a 7575 none no-netbuf,drbd-disk-ahead $RES_A $DEV_A
+	conf b 7576 none no-netbuf,drbd-disk-ahead $RES_B $DEV_B
 	start_daemon b && start_daemon a || { result check_daemons FAIL; exit 1; }
 	remusctl -s "$D/a.sock" start domu || { result check_attach FAIL; exit 1; }
 	t_start=$(now)
-	remusctl -s "$D/a.sock" protect domu --unsafe no-netbuf,no-diskrep || { result check_protect FAIL; tail -n 30 "$OUT"/remusd-*.log; exit 1; }
+	remusctl -s "$D/a.sock" protect domu --unsafe no-netbuf || { result check_protect FAIL; tail -n 30 "$OUT"/remusd-*.log; exit 1; }
 else
 	result netbuf "plug on vif$primary.0"
 fi
-result diskrep "off: the lab's disk is shared by both copies on localhost (docs/xenlab.md)"
+result diskrep "drbd: primary $RES_A ($DEV_A), backup $RES_B ($DEV_B), protocol C over 127.0.0.1"
 
 for _ in $(seq 600); do
 	[ "$(field a acked)" -ge 1 ] 2>/dev/null && break
@@ -212,10 +276,18 @@ result primary_state "$(field a state)"
 result backup_state "$(field b state)"
 check checkpoints_seen test $((n1 - n0)) -ge 3
 check primary_protected test "$(field a state)" = protected
+result drbd_primary_status "$(remusctl -s "$D/a.sock" status domu --json 2>/dev/null | tr -d ' \n' | grep -o '"drbd":{[^}]*}')"
+result drbd_epochs_marked "$(remusctl -s "$D/a.sock" status domu --json 2>/dev/null | tr -d ' \n' | grep -o '"epochs_marked":[0-9]*' | cut -d: -f2)"
 
+# The primary host dies: its guest stops, its DRBD link and its daemon go,
+# its domain is destroyed.  The backup's disk is read right then, below
+# DRBD, before the backup can promote it.
 last_seen=$(tail -n 1 "$OUT/client.log" | cut -d' ' -f2)
-ts "failover: kill -9 remusd a ($pid_a), destroy primary domid $primary; client last saw $last_seen"
+ts "failover: pause domid $primary, cut $RES_A, kill -9 remusd a ($pid_a), destroy; client last saw $last_seen"
 t_kill=$(now)
+xl pause "$primary"
+drbdadm -c "$D/$RES_A.res" disconnect $RES_A >>"$OUT/drbd.log" 2>&1
+disk_a=$(drbd_sector0 "$LA"); disk_b=$(drbd_sector0 "$LB")
 kill -9 "$pid_a"
 xl destroy "$primary"
 wait_service 240; up=$?
@@ -228,6 +300,24 @@ check backup_active test "$(field b state)" = active
 if [ "$netbuf" = plug ]; then
 	check output_commit test "${first_after:-0}" -ge "${last_seen:-0}"
 fi
+# The disk: the counter in sector 0 (written every 4th step) on each side
+# at the kill; the replica runs on the backup's minor, promoted.
+result drbd_disk_counter_primary "${disk_a:-none}"
+result drbd_disk_counter_backup "${disk_b:-none}"
+check drbd_disk_replicated test -n "$disk_b" -a "$disk_b" = "$disk_a"
+if [ "$netbuf" = plug ]; then
+	# memory restored >= what the client saw; the disk is never behind the
+	# memory checkpoint except by the write the guest had not issued yet
+	check drbd_disk_not_behind test "${disk_b:-0}" -ge $(( ${last_seen:-0} / 4 * 4 - 4 ))
+fi
+result drbd_disk_minus_first_answer "$(( ${disk_b:-0} - ${first_after:-0} )) (the disk may be one epoch ahead of the restored memory: unsafe = drbd-disk-ahead)"
+replica=$(xl domid domu--backup 2>/dev/null)
+result drbd_replica_disk "$(xenstore-read "/local/domain/0/backend/vbd/$replica/51712/params" 2>/dev/null || echo none)"
+check drbd_replica_on_backup_minor test "$(xenstore-read "/local/domain/0/backend/vbd/$replica/51712/params" 2>/dev/null)" = "$DEV_B"
+drbd_role() { drbdsetup events2 --now "$1" | grep -q "^exists resource .*role:$2"; }
+check drbd_backup_promoted drbd_role $RES_B Primary
+result drbd_backup_status "$(remusctl -s "$D/b.sock" status domu --json 2>/dev/null | tr -d ' \n' | grep -o '"drbd":{[^}]*}')"
+grep -h 'diskrep\|drbd' "$OUT"/remusd-*.log | grep -v 'libxl: debug' | tail -n 10
 xl list
 [ "$fails" -eq 0 ] || { grep -v 'libxl: debug' "$OUT/remusd-a.log" | tail -n 30; grep -v 'libxl: debug' "$OUT/remusd-b.log" | tail -n 40; }
 finish

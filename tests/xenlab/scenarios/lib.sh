@@ -94,3 +94,80 @@ finish() {
 	[ "$fails" -eq 0 ] || { ts "$fails check(s) failed"; exit 1; }
 	exit 0
 }
+
+# ---- a remusd pair on this dom0 (guest domu, type xen), in $RXEN ----------
+RXEN=/run/rxen
+# rxen_conf HOST PORT NETBUF UNSAFE: remus.conf of daemon HOST (a: 7575,
+# b: 7576, both naming b as the peer); interval $INTERVAL_MS.  The long
+# heartbeat timeout: one emulated dom0 vCPU runs both daemons and libxc on
+# both sides.
+rxen_conf() {
+	mkdir -p "$RXEN"
+	[ -s "$RXEN/remus.key" ] || { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RXEN/remus.key"; chmod 600 "$RXEN/remus.key"; }
+	cat >"$RXEN/$1.conf" <<-EOC
+	[global]
+	listen_address = 127.0.0.1
+	listen_port = $2
+	key_file = $RXEN/remus.key
+	control_socket = $RXEN/$1.sock
+	log_level = info
+	heartbeat_interval_ms = 200
+	heartbeat_timeout_ms = 20000
+	[guest domu]
+	type = xen
+	mem = 96M
+	interval = ${INTERVAL_MS:-500}
+	netbuf = $3
+	peer = 127.0.0.1:7576
+	unsafe = $4
+	EOC
+}
+# rxen_start HOST: start daemon HOST (log $OUT/remusd-HOST.log), pid in rxen_pid_HOST.
+rxen_start() {
+	remusd -c "$RXEN/$1.conf" >>"$OUT/remusd-$1.log" 2>&1 &
+	eval "rxen_pid_$1=$!"
+	for _ in $(seq 100); do [ -S "$RXEN/$1.sock" ] && return 0; sleep 0.1; done
+	ts "remusd $1 has no control socket"; tail -n 20 "$OUT/remusd-$1.log"; return 1
+}
+rxen_stop() {
+	for p in ${rxen_pid_a:-} ${rxen_pid_b:-}; do kill -9 "$p" 2>/dev/null; done
+	rm -f "$RXEN"/*.sock
+}
+# rxen_field HOST NAME: a value from `remusctl status domu --json` of HOST.
+rxen_field() {
+	remusctl -s "$RXEN/$1.sock" status domu --json 2>/dev/null | tr ',{}' '\n\n\n' |
+		sed -n "s/^ *\"$2\": *\"\{0,1\}\([^\"]*\)\"\{0,1\} *$/\1/p" | head -n 1
+}
+# rxen_wait_acked HOST N SECONDS: until HOST acknowledged N checkpoints; 0 if so.
+rxen_wait_acked() {
+	for _ in $(seq $(($3 * 2))); do
+		[ "$(rxen_field "$1" acked)" -ge "$2" ] 2>/dev/null && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
+# copies_watch FILE NAME...: in the background, every 0.2 s append "time
+# running names..." to FILE: how many of the named domains run (not paused,
+# suspended, crashed or gone) and which, until killed.
+copies_watch() {
+	local f=$1; shift
+	while true; do
+		echo "$(now) $(xl list 2>/dev/null | awk -v names=" $* " \
+			'NR > 1 && index(names, " " $1 " ") && $5 !~ /[psc]/ { n++; r = r " " $1 }
+			 END { print n + 0 r }')" >>"$f"
+		sleep 0.2
+	done
+}
+# first_running FILE NAME FROM: when copies_watch first saw NAME run at or after FROM.
+first_running() {
+	awk -v d="$2" -v t="$3" '$1 >= t { for (i = 3; i <= NF; i++) if ($i == d) { print $1; exit } }' "$1"
+}
+# first_none_running FILE FROM: when copies_watch first saw no copy run at or after FROM.
+first_none_running() { awk -v t="$2" '$1 >= t && $2 == 0 { print $1; exit }' "$1"; }
+# first_answer FILE FROM: the time of the client's first answer at or after FROM.
+first_answer() { awk -v t="$2" '$1 >= t { print $1; exit }' "$1"; }
+# copies_max FILE: the most copies seen running at once.
+copies_max() { awk '$2 > m { m = $2 } END { print m + 0 }' "$1"; }
+# counter_backwards FILE: answers of a client_poll log that went back (0: none).
+counter_backwards() { awk 'NR > 1 && $2 < last { n++ } { last = $2 } END { print n + 0 }' "$1"; }
