@@ -581,6 +581,9 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 	int rc;
 
 	*out = NULL;
+	if (!r->cfg.xl_header && stream_whole_ckpts(r))
+		return remus_err_set(err, CKPT_ECONFIG, "stream receiver: the driver reads whole "
+		                     "checkpoints for this guest, which needs xl's header");
 	if ((rc = ckl_socketpair(r->sp, err)) < 0)
 		return rc;
 	if (pipe2(r->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -592,9 +595,6 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 	r->mode_seen = r->gating = false;
 	r->mode_known = !r->cfg.xl_header && !stream_whole_ckpts(r);
 	r->forward = false;
-	if (!r->cfg.xl_header && stream_whole_ckpts(r))
-		return remus_err_set(err, CKPT_ECONFIG, "stream receiver: the driver reads whole "
-		                     "checkpoints for this guest, which needs xl's header");
 	r->quit = r->closing = r->driver_end = false;
 	memset(&r->disk_err, 0, sizeof(r->disk_err));
 	r->stats.started_ms = rnet_now_ms();
