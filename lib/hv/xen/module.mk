@@ -5,7 +5,7 @@ LIB_SRCS += lib/hv/xen/xen_ops.c lib/hv/xen/xen_save.c lib/hv/xen/xen_restore.c 
 	lib/hv/xen/xen_qmp.c lib/hv/xen/xen_emu.c lib/hv/xen/xen_destroy.c \
 	lib/hv/xen/xen_restore_dm.c
 CPPFLAGS += -DHV_HAVE_XEN
-DEPS_PKGS += libxen-dev
+DEPS_PKGS += libxen-dev libjson-c-dev
 
 # hv.c's registry references xen_hv_ops, so every program that asks for a
 # driver pulls the Xen libraries in: they go on the global link line
