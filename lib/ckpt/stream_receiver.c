@@ -228,36 +228,42 @@ static uint64_t gate_bound(const struct hv_guest_config *gcfg)
 /* Pump, whole-checkpoint mode: bytes from the primary go through the gate;
  * each complete checkpoint is appended for the driver (libxl) and then
  * acknowledged: the backup holds all of it.  A torn one stays in the gate
- * and is dropped with it. */
+ * and is dropped with it.  Bad data fails the stream, but only after the
+ * checkpoints completed before it went to the driver, as they would have
+ * had the primary's bytes been cut differently. */
 static int gate_in(struct ckpt_stream_receiver *r, const uint8_t *p, size_t len,
                    struct remus_err *err)
 {
 	const uint8_t *rel;
+	uint64_t done;
 	size_t rl;
 	int n, rc;
 
-	if ((n = stream_gate_feed(&r->gate, p, len)) < 0)
+	n = stream_gate_feed(&r->gate, p, len);
+	rel = stream_gate_released(&r->gate, &rl);
+	if (rl > 0) {
+		if ((rc = pend_append(r, rel, rl, err)) < 0)
+			return rc;
+		stream_gate_consume(&r->gate);
+		done = r->gate.checkpoints;
+		pthread_mutex_lock(&r->lock);
+		if (done > r->acked_sent) {
+			r->stats.checkpoints = r->stats.epoch = r->stats.acked = done;
+			r->stats.last_ckpt_ms = rnet_now_ms();
+			r->to_ack = done;
+		}
+		if (r->gate.ended)
+			r->driver_end = true;   /* END forwarded: the primary handed over */
+		pthread_mutex_unlock(&r->lock);
+		if (done > r->acked_sent) {
+			if ((rc = rnet_conn_send_ack(r->cfg.conn, done, err)) < 0)
+				return rc;
+			r->acked_sent = done;
+		}
+	}
+	if (n < 0)
 		return remus_err_set(err, CKPT_ESTREAM, "stream receiver: %.400s (after checkpoint %"
 		                     PRIu64 ")", r->gate.err.msg, r->gate.checkpoints);
-	rel = stream_gate_released(&r->gate, &rl);
-	if (rl == 0)
-		return 0;
-	if ((rc = pend_append(r, rel, rl, err)) < 0)
-		return rc;
-	stream_gate_consume(&r->gate);
-	pthread_mutex_lock(&r->lock);
-	if (n > 0) {
-		r->stats.checkpoints = r->stats.epoch = r->stats.acked = r->gate.checkpoints;
-		r->stats.last_ckpt_ms = rnet_now_ms();
-		r->to_ack = r->gate.checkpoints;
-	}
-	if (r->gate.ended)
-		r->driver_end = true;   /* END forwarded: the primary handed over */
-	pthread_mutex_unlock(&r->lock);
-	if (n > 0 && (rc = rnet_conn_send_ack(r->cfg.conn, r->gate.checkpoints, err)) < 0)
-		return rc;
-	if (n > 0)
-		r->acked_sent = r->gate.checkpoints;
 	return 0;
 }
 

@@ -97,9 +97,11 @@ int stream_gate_feed(struct stream_gate *g, const void *data, size_t len)
 	return done;
 }
 
+/* Also after a failure: what completed before the bad byte was whole and
+ * checked, whether it arrived in an earlier call or in the failing one. */
 const uint8_t *stream_gate_released(const struct stream_gate *g, size_t *len)
 {
-	*len = g->failed ? 0 : g->rel;
+	*len = g->rel;
 	return g->buf;
 }
 

@@ -42,7 +42,10 @@ void stream_gate_free(struct stream_gate *g);
  * Take bytes from the peer.  Returns the number of checkpoints that became
  * complete (>= 0; their bytes are now releasable, see stream_gate_released),
  * or <0 on bad data or a checkpoint over max_held: g->err names what was
- * wrong and where; the gate then stays failed and nothing more is released.
+ * wrong and where; the gate then stays failed.  The checkpoints (or END)
+ * that completed before the bad byte stay releasable, in the failing call
+ * as in an earlier one, so what is released never depends on how the
+ * bytes were cut into calls; nothing after them ever is.
  */
 int  stream_gate_feed(struct stream_gate *g, const void *data, size_t len);
 /* The releasable bytes (complete checkpoints, in order); *len 0: none. */

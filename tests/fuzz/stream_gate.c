@@ -32,14 +32,11 @@ static size_t run(const uint8_t *d, size_t len, size_t piece, uint64_t bound, ui
 		int rc = stream_gate_feed(&g, d + pos, n);
 
 		pos += n;
-		if (rc < 0) {
-			if (g.err.msg[0] == '\0')
-				abort();            /* a failure always says why */
-			*fail = 1;
-			break;
-		}
-		if (stream_gate_held(&g) > bound + piece)
+		if (rc < 0 && g.err.msg[0] == '\0')
+			abort();                /* a failure always says why */
+		if (rc >= 0 && stream_gate_held(&g) > bound + piece)
 			abort();
+		/* released: also what completed before a bad byte of this piece */
 		r = stream_gate_released(&g, &rl);
 		if (rc > 0 && rl == 0)
 			abort();                /* a complete checkpoint has bytes */
@@ -48,6 +45,10 @@ static size_t run(const uint8_t *d, size_t len, size_t piece, uint64_t bound, ui
 				abort();            /* released bytes are the input, in order */
 			out += rl;
 			stream_gate_consume(&g);
+		}
+		if (rc < 0) {
+			*fail = 1;
+			break;
 		}
 	}
 	*ckpts = g.checkpoints;

@@ -49,10 +49,9 @@ static void feed(struct stream_gate *g, const uint8_t *d, size_t len, size_t pie
 
 		f->rc = stream_gate_feed(g, d + pos, n);
 		pos += n;
-		if (f->rc < 0)
-			return;
-		f->ckpts += f->rc;
-		r = stream_gate_released(g, &rl);
+		if (f->rc > 0)
+			f->ckpts += f->rc;
+		r = stream_gate_released(g, &rl);     /* also after a failure */
 		if (rl > 0) {
 			assert_memory_equal(r, d + f->released, rl);
 			f->released += rl;
@@ -60,6 +59,8 @@ static void feed(struct stream_gate *g, const uint8_t *d, size_t len, size_t pie
 			f->at[f->nrel++] = f->released;
 			stream_gate_consume(g);
 		}
+		if (f->rc < 0)
+			return;
 	}
 }
 
@@ -181,6 +182,42 @@ static void test_gate_bad_data(void **state)
 	free(d1); free(d2);
 }
 
+/* What completed before bad data is released whatever the cut: bytes
+ * after END, or a corrupted second checkpoint, in the same call as the
+ * good part (found by the fuzz target: a single call released nothing). */
+static void test_gate_failure_keeps_complete(void **state)
+{
+	static const size_t pieces[] = { 1, 5, 1u << 20 };
+	size_t l1, l2, lc;
+	uint8_t *d2 = sample(2, 0, &l2), *dc = sample(2, 1, &lc), *dt;
+	struct stream_gate g;
+	struct fed f;
+
+	(void)state;
+	free(sample(1, 0, &l1));
+	dt = malloc(lc + 4);
+	assert_non_null(dt);
+	memcpy(dt, dc, lc);
+	memset(dt + lc, 0xab, 4);           /* trailing bytes after END */
+	d2[l1] ^= 0xff;                     /* checkpoint 2's first record type */
+	for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
+		stream_gate_init(&g, 1u << 20);
+		feed(&g, dt, lc + 4, pieces[k], &f);
+		assert_true(f.rc < 0);
+		assert_non_null(strstr(g.err.msg, "after the stream's END"));
+		assert_int_equal(f.released, lc);
+		assert_true(g.ended);
+		stream_gate_free(&g);
+		stream_gate_init(&g, 1u << 20);
+		feed(&g, d2, l2, pieces[k], &f);
+		assert_true(f.rc < 0);
+		assert_int_equal(f.released, l1);
+		assert_int_equal(g.checkpoints, 1);
+		stream_gate_free(&g);
+	}
+	free(d2); free(dc); free(dt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_gate_releases_end),
 		cmocka_unit_test(test_gate_bound),
 		cmocka_unit_test(test_gate_bad_data),
+		cmocka_unit_test(test_gate_failure_keeps_complete),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
