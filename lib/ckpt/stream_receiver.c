@@ -565,8 +565,9 @@ static int stream_decide_mode(struct ckpt_stream_receiver *r, struct remus_err *
 	fwd = stream_whole_ckpts(r);
 	if (fwd && r->cfg.dr_ops != NULL)
 		return remus_err_set(err, CKPT_ECONFIG, "stream receiver: diskrep %s cannot serve a "
-		                     "replica the driver restores whole (libxl attaches its disk when the "
-		                     "stream starts, before a failover could promote it)",
+		                     "replica the driver restores whole (libxl attaches the disk and "
+		                     "starts QEMU on it inside its restore, as soon as the stream ends, "
+		                     "before the engine could promote the backup's disk)",
 		                     r->cfg.dr_ops->name);
 	pthread_mutex_lock(&r->lock);
 	r->forward = fwd;

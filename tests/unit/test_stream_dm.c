@@ -453,8 +453,9 @@ static void test_dm_libxl_restore_fails(void **state)
 }
 
 /* A disk replication backend with such a guest is refused before libxl
- * is called (libxl attaches the disk at the stream's start, before any
- * failover could promote it). */
+ * is called (libxl attaches the disk and starts QEMU on it inside its
+ * restore as soon as the stream ends, before the engine could promote
+ * the backup's disk). */
 static void test_dm_diskrep_refused(void **state)
 {
 	struct dm_stream s;
