@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "stream/gate.h"
 #include "stream/stream.h"
 #include "util/bytes.h"
 
@@ -51,6 +52,8 @@ struct ckpt_stream_receiver {
 	enum recv_end end;
 	struct remus_err why;
 	struct ckpt_stats stats;
+	bool mode_known;            /* forward (or not) decided: bytes may go to the driver */
+	bool forward;               /* whole checkpoints only (restore_whole_checkpoints) */
 	/* engine thread only */
 	struct remus_err disk_err;  /* why a commit failed */
 	/* pump only */
@@ -58,6 +61,9 @@ struct ckpt_stream_receiver {
 	size_t pend_len, pend_off, pend_cap;
 	uint64_t acked_sent;
 	bool closing;
+	bool mode_seen;             /* mode_known, as the pump last read it */
+	bool gating;                /* bytes go through the gate, not straight to pend */
+	struct stream_gate gate;
 };
 
 int ckpt_stream_receiver_new(const struct ckpt_stream_receiver_cfg *cfg,
@@ -89,6 +95,7 @@ void ckpt_stream_receiver_free(struct ckpt_stream_receiver *r)
 	pthread_cond_destroy(&r->cond);
 	free(r->json);
 	free(r->pend);
+	stream_gate_free(&r->gate);
 	free(r);
 }
 
@@ -105,10 +112,11 @@ const char *ckpt_stream_receiver_config(const struct ckpt_stream_receiver *r, si
 	return r->json;
 }
 
-/* Whether pending bytes may go to the driver (xl's header is ours). */
+/* Whether pending bytes may go to the driver (xl's header is ours, and
+ * the engine decided whether they go through the gate). */
 static bool deliverable(const struct ckpt_stream_receiver *r)
 {
-	return (!r->cfg.xl_header || r->hdr_done) && r->pend_off < r->pend_len;
+	return (!r->cfg.xl_header || r->hdr_done) && r->mode_seen && r->pend_off < r->pend_len;
 }
 
 /* Pump: the stream stops here (first reason wins); deliver what is
@@ -207,6 +215,84 @@ static int take_xl_header(struct ckpt_stream_receiver *r, struct remus_err *err)
 	return rv;
 }
 
+/* The most bytes one checkpoint may hold in the gate: the first carries
+ * the whole RAM (4 KiB pages plus an 8-byte pfn word each), then the
+ * device model's state and the records around them. */
+static uint64_t gate_bound(const struct hv_guest_config *gcfg)
+{
+	uint64_t mem = gcfg->mem_bytes ? gcfg->mem_bytes : 1ull << 30;
+
+	return mem + mem / 512 + (64u << 20);
+}
+
+/* Pump, whole-checkpoint mode: bytes from the primary go through the gate;
+ * each complete checkpoint is appended for the driver (libxl) and then
+ * acknowledged: the backup holds all of it.  A torn one stays in the gate
+ * and is dropped with it.  Bad data fails the stream, but only after the
+ * checkpoints completed before it went to the driver, as they would have
+ * had the primary's bytes been cut differently. */
+static int gate_in(struct ckpt_stream_receiver *r, const uint8_t *p, size_t len,
+                   struct remus_err *err)
+{
+	const uint8_t *rel;
+	uint64_t done;
+	size_t rl;
+	int n, rc;
+
+	n = stream_gate_feed(&r->gate, p, len);
+	rel = stream_gate_released(&r->gate, &rl);
+	if (rl > 0) {
+		if ((rc = pend_append(r, rel, rl, err)) < 0)
+			return rc;
+		stream_gate_consume(&r->gate);
+		done = r->gate.checkpoints;
+		pthread_mutex_lock(&r->lock);
+		if (done > r->acked_sent) {
+			r->stats.checkpoints = r->stats.epoch = r->stats.acked = done;
+			r->stats.last_ckpt_ms = rnet_now_ms();
+			r->to_ack = done;
+		}
+		if (r->gate.ended)
+			r->driver_end = true;   /* END forwarded: the primary handed over */
+		pthread_mutex_unlock(&r->lock);
+		if (done > r->acked_sent) {
+			if ((rc = rnet_conn_send_ack(r->cfg.conn, done, err)) < 0)
+				return rc;
+			r->acked_sent = done;
+		}
+	}
+	if (n < 0)
+		return remus_err_set(err, CKPT_ESTREAM, "stream receiver: %.400s (after checkpoint %"
+		                     PRIu64 ")", r->gate.err.msg, r->gate.checkpoints);
+	return 0;
+}
+
+/* Pump: the engine decided how bytes go to the driver; in whole-checkpoint
+ * mode, what arrived after xl's header goes through the gate first. */
+static int pump_mode(struct ckpt_stream_receiver *r, struct remus_err *err)
+{
+	bool known, fwd;
+	size_t from, len;
+
+	if (r->mode_seen)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	known = r->mode_known;
+	fwd = r->forward;
+	pthread_mutex_unlock(&r->lock);
+	if (!known)
+		return 0;
+	r->mode_seen = true;
+	if (!fwd)
+		return 0;
+	r->gating = true;
+	stream_gate_init(&r->gate, gate_bound(&r->gcfg));
+	from = r->pend_off;
+	len = r->pend_len - r->pend_off;
+	r->pend_off = r->pend_len = 0;      /* the gate copies them first */
+	return len ? gate_in(r, r->pend + from, len, err) : 0;
+}
+
 /* Pump: messages from the primary. */
 static int pump_take_msgs(struct ckpt_stream_receiver *r, struct remus_err *err)
 {
@@ -216,12 +302,15 @@ static int pump_take_msgs(struct ckpt_stream_receiver *r, struct remus_err *err)
 	while (!r->closing && (rc = rnet_conn_next(r->cfg.conn, &m, err)) == 1) {
 		rc = 0;
 		if (m.type == RNET_MSG_STREAM) {
-			if ((rc = pend_append(r, m.body, m.len, err)) < 0)
+			if ((rc = r->gating ? gate_in(r, m.body, m.len, err) :
+			     pend_append(r, m.body, m.len, err)) < 0)
 				return rc;
 			pthread_mutex_lock(&r->lock);
 			r->stats.bytes += m.len;
 			pthread_mutex_unlock(&r->lock);
 			if (r->cfg.xl_header && !r->hdr_done && (rc = take_xl_header(r, err)) < 0)
+				return rc;
+			if ((rc = pump_mode(r, err)) < 0)
 				return rc;
 			/* a long backlog must not starve our heartbeats and ACKs */
 			if ((rc = rnet_conn_tick(r->cfg.conn, rnet_now_ms(), err)) < 0 ||
@@ -277,6 +366,21 @@ static int pump_ack(struct ckpt_stream_receiver *r, struct remus_err *err)
 	return 0;
 }
 
+/* Pump, closing: xl's header is here but the engine has not decided yet
+ * whether the bytes behind it go through the gate; wait for it unless the
+ * engine already gave up (quit). */
+static bool pump_waits_mode(struct ckpt_stream_receiver *r)
+{
+	bool quit;
+
+	if (r->mode_seen || (r->cfg.xl_header && !r->hdr_done) || r->pend_off == r->pend_len)
+		return false;
+	pthread_mutex_lock(&r->lock);
+	quit = r->quit;
+	pthread_mutex_unlock(&r->lock);
+	return !quit;
+}
+
 static void *pump_main(void *arg)
 {
 	struct ckpt_stream_receiver *r = arg;
@@ -284,7 +388,9 @@ static void *pump_main(void *arg)
 	struct remus_err err = { 0 };
 	int rc = 0;
 
-	while (!r->closing || deliverable(r)) {
+	/* closing, bytes still go to the driver, and to one that has not
+	 * started yet once the engine decided how (pump_mode) */
+	while (!r->closing || deliverable(r) || pump_waits_mode(r)) {
 		uint64_t now = rnet_now_ms();
 		bool room = r->pend_len - r->pend_off < PENDING_MAX;
 		struct pollfd p[4] = {
@@ -316,6 +422,8 @@ static void *pump_main(void *arg)
 			pump_end(r, END_STOPPED, &err);
 		}
 		if ((p[2].revents & POLLIN) && (rc = pump_ack(r, &err)) < 0)
+			pump_end(r, END_LOST, &err);
+		if ((rc = pump_mode(r, &err)) < 0)
 			pump_end(r, END_LOST, &err);
 		if (r->closing)
 			continue;
@@ -439,6 +547,38 @@ static int run_result(struct ckpt_stream_receiver *r, struct hv_guest **g, struc
 	}
 }
 
+/* Whether the driver reads whole checkpoints itself for this guest. */
+static bool stream_whole_ckpts(const struct ckpt_stream_receiver *r)
+{
+	return r->cfg.hv->restore_whole_checkpoints != NULL &&
+	    r->cfg.hv->restore_whole_checkpoints(&r->gcfg);
+}
+
+/* Engine thread, after xl's header: tell the driver the configuration and
+ * the pump whether the bytes go through the gate. */
+static int stream_decide_mode(struct ckpt_stream_receiver *r, struct remus_err *err)
+{
+	bool fwd;
+
+	r->gcfg.stream_config = r->json;
+	r->gcfg.stream_config_len = r->json_len;
+	fwd = stream_whole_ckpts(r);
+	if (fwd && r->cfg.dr_ops != NULL)
+		return remus_err_set(err, CKPT_ECONFIG, "stream receiver: diskrep %s cannot serve a "
+		                     "replica the driver restores whole (libxl attaches the disk and "
+		                     "starts QEMU on it inside its restore, as soon as the stream ends, "
+		                     "before the engine could promote the backup's disk)",
+		                     r->cfg.dr_ops->name);
+	pthread_mutex_lock(&r->lock);
+	r->forward = fwd;
+	r->mode_known = true;
+	pthread_mutex_unlock(&r->lock);
+	if (write(r->wake[1], "m", 1) < 0) {
+		/* full pipe: the pump wakes up anyway */
+	}
+	return 0;
+}
+
 int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
                              struct hv_guest **out, struct remus_err *err)
 {
@@ -448,6 +588,9 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 	int rc;
 
 	*out = NULL;
+	if (!r->cfg.xl_header && stream_whole_ckpts(r))
+		return remus_err_set(err, CKPT_ECONFIG, "stream receiver: the driver reads whole "
+		                     "checkpoints for this guest, which needs xl's header");
 	if ((rc = ckl_socketpair(r->sp, err)) < 0)
 		return rc;
 	if (pipe2(r->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -456,6 +599,9 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 	}
 	r->stop_fd = stop_fd;
 	r->end = END_NONE;
+	r->mode_seen = r->gating = false;
+	r->mode_known = !r->cfg.xl_header && !stream_whole_ckpts(r);
+	r->forward = false;
 	r->quit = r->closing = r->driver_end = false;
 	memset(&r->disk_err, 0, sizeof(r->disk_err));
 	r->stats.started_ms = rnet_now_ms();
@@ -476,6 +622,8 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 		if (rc == 0 && r->cfg.prepare != NULL)
 			rc = r->cfg.prepare(r->cfg.arg, r->json, r->json_len, &r->gcfg, r->name_buf,
 			                    sizeof(r->name_buf), err);
+		if (rc == 0)
+			rc = stream_decide_mode(r, err);
 	}
 	if (rc == 0)
 		rc = r->cfg.hv->restore_stream(&r->gcfg, r->sp[0], &hooks, &g, err);

@@ -77,6 +77,10 @@ struct hv_guest_config {
 	int console_fd;             /* guest console output, -1: discard */
 	struct hv_net_hook net;
 	struct hv_disk_hook disk_io;
+	/* The configuration the stream carried (Xen: the libxl JSON of xl's
+	 * header, NUL counted in the length); NULL: none. */
+	const char *stream_config;
+	size_t stream_config_len;
 };
 
 struct hv_info {
@@ -207,6 +211,12 @@ struct hv_ops {
 	int  (*restore_stream)(const struct hv_guest_config *cfg, int fd,
 	                       const struct hv_stream_hooks *hooks,
 	                       struct hv_guest **out, struct remus_err *err);
+	/* Optional: true when restore_stream of this configuration hands the
+	 * fd to a library that reads the whole stream itself (Xen: libxl for a
+	 * guest with a device model).  The engine then forwards only complete
+	 * checkpoints, acknowledges each itself once it holds it whole, and
+	 * ends the fd at failover; the `checkpoint` hook is not called. */
+	bool (*restore_whole_checkpoints)(const struct hv_guest_config *cfg);
 };
 
 /* Look a driver up by name ("pvm", "xen"); NULL if not built in. */

@@ -1,6 +1,7 @@
 # lib/stream: the Xen migration stream v2 codec (writer, reader, assembler).
 LIB_SRCS += lib/stream/buf.c lib/stream/writer.c lib/stream/reader.c \
-	lib/stream/records.c lib/stream/xenstore.c lib/stream/assembler.c
+	lib/stream/records.c lib/stream/xenstore.c lib/stream/assembler.c \
+	lib/stream/gate.c
 
 UNIT_TESTS += test_stream
 test_stream_SRCS := tests/unit/test_stream.c tests/unit/stream_sample.c
@@ -8,7 +9,8 @@ UNIT_TESTS += test_stream_errors
 test_stream_errors_SRCS := tests/unit/test_stream_errors.c tests/unit/stream_sample.c
 UNIT_TESTS += test_stream_asm
 test_stream_asm_SRCS := tests/unit/test_stream_asm.c tests/unit/stream_sample.c
-UNIT_TESTS += test_stream_xen
+UNIT_TESTS += test_stream_xen test_stream_gate
+test_stream_gate_SRCS := tests/unit/test_stream_gate.c tests/unit/stream_sample.c
 test_stream_xen_SRCS := tests/unit/test_stream_xen.c tests/unit/stream_sample.c
 
 # Xen's verify-stream-v2 (xen-utils-4.17), unpacked into the build tree once.
@@ -21,6 +23,12 @@ FUZZ_TARGETS += stream_reader
 stream_reader_SRCS := tests/fuzz/stream_reader.c
 stream_reader_SMOKE := 60
 stream_reader_CORPUS := tests/fuzz/corpus/stream_reader
+
+# The checkpoint gate (bytes from the primary, forwarded to libxl): hostile input.
+FUZZ_TARGETS += stream_gate
+stream_gate_SRCS := tests/fuzz/stream_gate.c
+stream_gate_SMOKE := 10
+stream_gate_CORPUS := tests/fuzz/corpus/stream_gate
 
 BENCHES += stream
 stream_SRCS := bench/stream.c

@@ -20,7 +20,7 @@ enum { F_OPEN, F_XS_OPEN, F_GETINFO, F_SHUTDOWN, F_RESUME, F_SAVE, F_RESTORE,
 	F_CREATE, F_MAXMEM, F_EVTCHN, F_INTRODUCE, F_XS_READ, F_XS_WRITE,
 	F_XS_PERMS, F_XS_DIR, F_TX_END, F_PHYSINFO, F_MAX_VCPUS, F_PAGING, F_XS_SETPERMS,
 	F_LIBXL_CTX, F_JSON, F_USERDATA, F_DISK_ADD, F_NIC_ADD, F_XS_RESUME, F_DOM_DESTROY,
-	F_NFN };
+	F_CREATE_RESTORE, F_NFN };
 static const char *const fn_names[F_NFN] = {
 	"xc_interface_open", "xs_open", "xc_domain_getinfo", "xc_domain_shutdown",
 	"xc_domain_resume", "xc_domain_save", "xc_domain_restore", "xc_domain_create",
@@ -29,10 +29,12 @@ static const char *const fn_names[F_NFN] = {
 	"xc_physinfo", "xc_domain_max_vcpus", "xc_set_paging_mempool_size", "xs_set_permissions",
 	"libxl_ctx_alloc", "libxl_domain_config_from_json", "libxl_userdata_store",
 	"libxl_device_disk_add", "libxl_device_nic_add", "xs_resume_domain", "libxl_domain_destroy",
+	"libxl_domain_create_restore",
 };
 
 void fake_reset(void)
 {
+	free(fake.libxl_restore_data);
 	memset(&fake, 0, sizeof(fake));
 	fake.domid = 5;
 	fake.exists = true;
@@ -515,15 +517,15 @@ int __wrap_libxl_ctx_free(libxl_ctx *ctx)
 	return 0;
 }
 
-/* Any text starting with '{' is "valid": a PVH guest "web" with one disk
- * (xvda) and one vif, max_memkb from the fake. */
+/* Any text starting with '{' is "valid": a PVH guest "web" (HVM with
+ * fake.json_hvm) with one disk (xvda) and one vif, max_memkb from the fake. */
 int __wrap_libxl_domain_config_from_json(libxl_ctx *ctx, libxl_domain_config *p, const char *s)
 {
 	(void)ctx;
 	if (should_fail(F_JSON) || s[0] != '{')
 		return ERROR_INVAL;
 	p->c_info.name = strdup("web");
-	p->c_info.type = LIBXL_DOMAIN_TYPE_PVH;
+	p->c_info.type = fake.json_hvm ? LIBXL_DOMAIN_TYPE_HVM : LIBXL_DOMAIN_TYPE_PVH;
 	p->b_info.max_memkb = fake.json_max_memkb;
 	p->b_info.max_vcpus = 1;
 	p->disks = calloc(1, sizeof(*p->disks));
@@ -583,5 +585,52 @@ int __wrap_libxl_device_nic_add(libxl_ctx *ctx, uint32_t domid, libxl_device_nic
 	if (domid != fake.domid || fake.userdata_stored == 0)
 		return ERROR_INVAL;
 	fake.nics_added++;
+	return 0;
+}
+
+/* libxl's restore of a guest with a device model: reads the stream it is
+ * given to its end (as libxl does at failover) and keeps every byte, for
+ * the tests to compare with what the primary sent.  A failure told by
+ * fake.fail happens before it reads anything (libxl failing to create the
+ * domain). */
+int __wrap_libxl_domain_create_restore(libxl_ctx *ctx, libxl_domain_config *d, uint32_t *domid,
+    int fd, int send_back_fd, const libxl_domain_restore_params *params,
+    const libxl_asyncop_how *ao, const libxl_asyncprogress_how *aop)
+{
+	char buf[4096];
+	ssize_t n;
+
+	(void)ctx; (void)send_back_fd; (void)ao; (void)aop;
+	if (should_fail(F_CREATE_RESTORE))
+		return ERROR_FAIL;
+	if (params->checkpointed_stream != LIBXL_CHECKPOINTED_STREAM_REMUS ||
+	    params->stream_version != 2 || d->c_info.name == NULL)
+		return ERROR_INVAL;
+	snprintf(fake.libxl_restore_name, sizeof(fake.libxl_restore_name), "%s", d->c_info.name);
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		uint8_t *nb = realloc(fake.libxl_restore_data, fake.libxl_restore_bytes + (size_t)n);
+
+		if (nb == NULL)
+			return ERROR_NOMEM;
+		memcpy(nb + fake.libxl_restore_bytes, buf, (size_t)n);
+		fake.libxl_restore_data = nb;
+		fake.libxl_restore_bytes += (size_t)n;
+	}
+	if (n < 0)
+		return ERROR_FAIL;
+	*domid = fake.created_domid;
+	fake.domid = fake.created_domid;
+	fake.exists = fake.paused = true;
+	fake.domains_created++;
+	return 0;
+}
+
+int __wrap_libxl_domain_unpause(libxl_ctx *ctx, uint32_t domid, const libxl_asyncop_how *how)
+{
+	(void)ctx; (void)how;
+	if (!fake.exists || domid != fake.domid)
+		return ERROR_INVAL;
+	fake.paused = false;
+	fake.unpauses++;
 	return 0;
 }

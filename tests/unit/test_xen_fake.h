@@ -39,6 +39,10 @@ struct fake_xen {
 	uint64_t paging_pool_bytes; /* xc_set_paging_mempool_size of the replica */
 	/* libxl */
 	int libxl_open, userdata_stored, disks_added, nics_added;
+	uint8_t *libxl_restore_data;   /* what the fake libxl restore read (heap) */
+	size_t libxl_restore_bytes;
+	char libxl_restore_name[64];   /* c_info.name it was given */
+	bool json_hvm;              /* the fake JSON parser reports an HVM guest */
 	char disk_path_added[64];   /* pdev_path of the last disk added */
 	char userdata[128];         /* the last stored configuration (truncated) */
 	uint64_t json_max_memkb;    /* what the fake JSON parser reports */

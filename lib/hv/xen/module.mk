@@ -2,7 +2,8 @@
 LIB_SRCS += lib/hv/xen/xen_ops.c lib/hv/xen/xen_save.c lib/hv/xen/xen_restore.c \
 	lib/hv/xen/xen_xs.c lib/hv/xen/xen_check.c lib/hv/xen/xen_probe.c \
 	lib/hv/xen/xen_libxl.c lib/hv/xen/xen_xlproto.c lib/hv/xen/xen_config.c \
-	lib/hv/xen/xen_destroy.c lib/hv/xen/xen_qmp.c lib/hv/xen/xen_emu.c
+	lib/hv/xen/xen_qmp.c lib/hv/xen/xen_emu.c lib/hv/xen/xen_destroy.c \
+	lib/hv/xen/xen_restore_dm.c
 CPPFLAGS += -DHV_HAVE_XEN
 DEPS_PKGS += libxen-dev libjson-c-dev
 
@@ -26,7 +27,8 @@ XEN_TEST_WRAP := xc_interface_open xc_interface_close xc_domain_getinfo \
 	xs_get_permissions xs_write xs_set_permissions xs_transaction_start \
 	xs_transaction_end xs_introduce_domain xs_resume_domain xc_domain_max_vcpus xc_set_paging_mempool_size \
 	libxl_ctx_alloc libxl_ctx_free libxl_domain_config_from_json libxl_userdata_store \
-	libxl_device_disk_add libxl_device_nic_add libxl_domain_destroy libxl_domain_config_to_json
+	libxl_device_disk_add libxl_device_nic_add libxl_domain_destroy libxl_domain_config_to_json \
+	libxl_domain_create_restore libxl_domain_unpause
 UNIT_TESTS += test_xen test_xen_restore test_xen_emu
 test_xen_SRCS := tests/unit/test_xen.c tests/unit/test_xen_common.c tests/unit/test_xen_fake.c
 test_xen_WRAP := $(XEN_TEST_WRAP)

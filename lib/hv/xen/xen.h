@@ -117,6 +117,7 @@ struct xen_json_guest {
 	enum xen_guest_kind type;
 	uint64_t max_mem_bytes;
 	unsigned vcpus, nics, disks;
+	bool device_model;      /* HVM: libxl starts QEMU for it */
 };
 /* json: len bytes, one NUL-terminated text (the NUL counted), <= 1 MiB. */
 int xen_json_guest(const char *json, size_t len, struct xen_json_guest *out,

@@ -46,6 +46,7 @@ struct hv_guest {
 	bool hvm;               /* PVH or HVM (an HVM container) */
 	bool has_dm;            /* a device model (QEMU) serves the domain */
 	bool owned;             /* built by restore_stream: destroy() kills it */
+	bool libxl_built;       /* built by libxl (with its QEMU): libxl unpauses/destroys it */
 	bool xs_records;        /* send REMUS_XENSTORE records with checkpoints */
 	enum xen_suspend_mode suspend_mode;
 	uint64_t mem_bytes;
@@ -101,6 +102,11 @@ int xen_save_stream(struct hv_guest *g, int fd, const struct hv_stream_hooks *ho
     struct remus_err *err);
 int xen_restore_stream(const struct hv_guest_config *cfg, int fd,
     const struct hv_stream_hooks *hooks, struct hv_guest **out, struct remus_err *err);
+/* xen_restore_dm.c: a guest with a device model, restored by libxl. */
+bool xen_restore_whole_checkpoints(const struct hv_guest_config *cfg);
+int  xen_restore_libxl(const struct hv_guest_config *cfg, int fd, struct hv_guest **out,
+    struct remus_err *err);
+int  xen_libxl_unpause(struct hv_guest *g, struct remus_err *err);
 /* Resume the domain save_stream suspended (fast resume when cooperative). */
 int xen_save_resume(struct hv_guest *g, struct remus_err *err);
 /* hv_ops.resume: a suspended domain resumes, a paused one is unpaused. */

@@ -97,6 +97,8 @@ int xen_json_guest(const char *json, size_t len, struct xen_json_guest *out,
 	out->vcpus = (unsigned)x.dc.b_info.max_vcpus;
 	out->nics = (unsigned)x.dc.num_nics;
 	out->disks = (unsigned)x.dc.num_disks;
+	/* libxl 4.17 starts a device model for every HVM guest (PVH: none) */
+	out->device_model = x.dc.c_info.type == LIBXL_DOMAIN_TYPE_HVM;
 	if (out->max_mem_bytes == 0 || out->max_mem_bytes / 1024u != x.dc.b_info.max_memkb) {
 		rc = remus_err_set(err, -EINVAL, "libxl: the domain configuration has no usable max_memkb");
 		goto out;
@@ -140,6 +142,11 @@ int xen_guest_attach_devices_on(struct hv_guest *g, const char *json, size_t len
 	const char *type;
 	int i, rc;
 
+	if (g->libxl_built && disk_path != NULL)
+		return remus_err_set(err, HV_EUNSUPP, "libxl: replica %s was restored by libxl with "
+		    "the configuration's own disk; it cannot be moved to %s", g->name, disk_path);
+	if (g->libxl_built)
+		return 0;   /* libxl attached its devices (and QEMU) while restoring */
 	if ((rc = xl_open(&x, json, len, log_level, err)) < 0)
 		return rc;
 	if (disk_path != NULL) {

@@ -87,6 +87,8 @@ err:
 /* Run a paused (restored) domain. */
 static int xen_start(struct hv_guest *g, struct remus_err *err)
 {
+	if (g->libxl_built)     /* QEMU continues with the domain */
+		return xen_libxl_unpause(g, err);
 	if (xc_domain_unpause(g->xch, g->domid) != 0)
 		return remus_err_sys(err, errno, "xen: unpausing domain %u failed", g->domid);
 	return 0;
@@ -98,8 +100,14 @@ void xen_guest_destroy(struct hv_guest *g)
 {
 	if (g == NULL)
 		return;
-	if (g->owned)
+	if (g->owned && g->libxl_built) {
+		struct remus_err e = { 0 };
+
+		if (xen_guest_destroy_domain(g, 4 /* XTL_ERROR */, &e) < 0)
+			xc_domain_destroy(g->xch, g->domid);   /* at least the domain */
+	} else if (g->owned) {
 		xc_domain_destroy(g->xch, g->domid);
+	}
 	xen_guest_close(g);
 }
 
@@ -186,4 +194,5 @@ const struct hv_ops xen_hv_ops = {
 	.announce = NULL,
 	.save_stream = xen_save_stream,
 	.restore_stream = xen_restore_stream,
+	.restore_whole_checkpoints = xen_restore_whole_checkpoints,
 };

@@ -216,6 +216,8 @@ int xen_restore_stream(const struct hv_guest_config *cfg, int fd,
 
 	if (cfg == NULL || cfg->name == NULL || cfg->mem_bytes == 0)
 		return remus_err_set(err, -EINVAL, "restore: the guest needs a name and a memory size");
+	if (xen_restore_whole_checkpoints(cfg))     /* QEMU: only libxl can start it */
+		return xen_restore_libxl(cfg, fd, out, err);
 	if ((rc = xen_guest_open(&g, err)) < 0)
 		return rc;
 	snprintf(g->name, sizeof(g->name), "%s", cfg->name);
