@@ -404,12 +404,16 @@ static void test_check_reasons(void **state)
 	in.shadow_paging = true;
 	assert_int_equal(xen_check(&in), 0);
 	in.kind = XEN_GUEST_HVM;
-	in.has_device_model = true;
+	in.has_device_model = true;        /* QEMU: fine without DRBD disks */
+	in.ndisks = 0;
+	assert_int_equal(xen_check(&in), 0);
 	in.disks = mixed;
 	in.ndisks = 2;
 	in.mod_ifb = false;
 	assert_int_equal(xen_check(&in),
 	    XEN_CHECK_DEVICE_MODEL | XEN_CHECK_DISK_NOT_DRBD | XEN_CHECK_NO_IFB);
+	in.has_device_model = false;       /* the same disks without QEMU */
+	assert_int_equal(xen_check(&in), XEN_CHECK_DISK_NOT_DRBD | XEN_CHECK_NO_IFB);
 	in = (struct xen_check_input){ .kind = XEN_GUEST_PVH };
 	assert_int_equal(xen_check(&in), XEN_CHECK_NO_SCH_PLUG | XEN_CHECK_NO_IFB);
 	for (unsigned b = 0; b < XEN_CHECK_NREASONS; b++)

@@ -16,7 +16,7 @@
 /* Why a Xen guest cannot be protected: a fixed list, one bit each. */
 enum xen_check_reason {
 	XEN_CHECK_PV_NO_SHADOW  = 1u << 0, /* classic PV: log-dirty needs shadow paging */
-	XEN_CHECK_DEVICE_MODEL  = 1u << 1, /* HVM with QEMU: a remusd backup cannot restart QEMU */
+	XEN_CHECK_DEVICE_MODEL  = 1u << 1, /* HVM with QEMU on DRBD: libxl opens the disk before promote */
 	XEN_CHECK_DISK_NOT_DRBD = 1u << 2, /* a disk is not a /dev/drbdN device */
 	XEN_CHECK_NO_SCH_PLUG   = 1u << 3, /* kernel module sch_plug unavailable */
 	XEN_CHECK_NO_IFB        = 1u << 4, /* kernel module ifb unavailable */

@@ -15,11 +15,14 @@ unsigned xen_check(const struct xen_check_input *in)
 
 	if (in->kind == XEN_GUEST_PV && !in->shadow_paging)
 		r |= XEN_CHECK_PV_NO_SHADOW;
-	if (in->has_device_model)
-		r |= XEN_CHECK_DEVICE_MODEL;
-	for (i = 0; i < in->ndisks; i++)
-		if (in->disks[i] == NULL || strncmp(in->disks[i], "/dev/drbd", 9) != 0)
+	for (i = 0; i < in->ndisks; i++) {
+		bool drbd = in->disks[i] != NULL && strncmp(in->disks[i], "/dev/drbd", 9) == 0;
+
+		if (!drbd)
 			r |= XEN_CHECK_DISK_NOT_DRBD;
+		else if (in->has_device_model)  /* libxl opens it before a promote */
+			r |= XEN_CHECK_DEVICE_MODEL;
+	}
 	if (!in->mod_sch_plug)
 		r |= XEN_CHECK_NO_SCH_PLUG;
 	if (!in->mod_ifb)
@@ -35,7 +38,7 @@ const char *xen_check_reason_text(unsigned reason)
 	case XEN_CHECK_PV_NO_SHADOW:
 		return "classic PV guest and Xen without shadow paging: log-dirty is unavailable (use PVH)";
 	case XEN_CHECK_DEVICE_MODEL:
-		return "HVM guest with a device model (QEMU): a remusd backup cannot restart QEMU from its state (Xen's own `xl migrate-receive -r` can)";
+		return "HVM guest with a device model (QEMU) on a DRBD disk: the backup restores it through libxl, which opens the disk before a failover could promote DRBD (PVH guests can use diskrep = drbd)";
 	case XEN_CHECK_DISK_NOT_DRBD:
 		return "a disk is not on DRBD (/dev/drbdN): its writes would not reach the backup";
 	case XEN_CHECK_NO_SCH_PLUG:
