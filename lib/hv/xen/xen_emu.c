@@ -203,9 +203,13 @@ int xen_emu_suspend(struct hv_guest *g, struct remus_err *err)
 	int rc;
 
 	e->state_len = 0;
-	if ((rc = xen_qmp_exec(e->qmp, "stop", NULL, -1, NULL, err)) < 0)
+	rc = xen_qmp_exec(e->qmp, "stop", NULL, -1, NULL, err);
+	/* unless QEMU refused it, it may have stopped: "cont" goes out anyway
+	 * (harmless on a running QEMU) */
+	if (rc != XEN_QMP_ECMD)
+		e->stopped = true;
+	if (rc < 0)
 		goto err;
-	e->stopped = true;
 	if ((rc = emu_add_state_fd(e, &fdset, err)) < 0)
 		goto err;
 	rc = emu_save_to_fdset(e, fdset, err);
@@ -346,7 +350,7 @@ int xen_emu_refuse_restore(const struct stream_ckpt *ck, struct remus_err *err)
 	if (b == NULL)
 		return 0;
 	return remus_err_set(err, HV_EUNSUPP,
-	    "restore: checkpoint %llu carries a device model's state (emulator %u, %s): a remusd backup cannot restart QEMU from it; protect an HVM guest with QEMU into `xl migrate-receive -r`, or use a PVH guest",
+	    "restore: checkpoint %llu carries a device model's state (emulator %u, %s) but came without xl's header naming the guest's configuration: a replica built here cannot restart QEMU from it (remusd's backup restores such guests through libxl when the primary sends that header, as remusd does)",
 	    (unsigned long long)ck->seq, b->id,
 	    b->type == STREAM_XL_EMULATOR_CONTEXT ? "EMULATOR_CONTEXT" : "EMULATOR_XENSTORE_DATA");
 }

@@ -25,6 +25,11 @@ struct xen_qmp {
 	size_t off, len;
 	int64_t next_id;
 	int qemu_major, qemu_minor, qemu_micro;
+	/* After a failure other than QEMU refusing a command (a bad or
+	 * misnumbered answer, a hang-up, a timeout) the byte stream is out of
+	 * step: the next command reconnects instead of reading stale answers,
+	 * so `cont` still reaches QEMU after a bad answer to `stop`. */
+	bool broken;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -313,10 +318,21 @@ static int qmp_call(struct xen_qmp *q, const char *cmd, struct json_object *args
 	return rc;
 }
 
+static int qmp_dial(struct xen_qmp *q, struct remus_err *err);
+
 int xen_qmp_exec(struct xen_qmp *q, const char *cmd, struct json_object *args,
     int payload_fd, struct json_object **ret, struct remus_err *err)
 {
-	return qmp_call(q, cmd, args, payload_fd, ret, err);
+	int rc;
+
+	if (q->broken && (rc = qmp_dial(q, err)) < 0) {
+		json_object_put(args);
+		return remus_err_wrap(err, "qmp: %s not sent: reconnecting after an earlier error", cmd);
+	}
+	rc = qmp_call(q, cmd, args, payload_fd, ret, err);
+	if (rc < 0 && rc != XEN_QMP_ECMD)
+		q->broken = true;
+	return rc;
 }
 
 bool xen_qmp_version_at_least(const struct xen_qmp *q, int major, int minor, int micro)
@@ -348,41 +364,52 @@ static int qmp_handshake(struct xen_qmp *q, struct remus_err *err)
 	return qmp_call(q, "qmp_capabilities", NULL, -1, NULL, err);
 }
 
-int xen_qmp_connect(struct xen_qmp **out, const char *path, struct remus_err *err)
+/* A fresh connection (and parser) to q->path, greeted and negotiated;
+ * q->broken stays set while it fails. */
+static int qmp_dial(struct xen_qmp *q, struct remus_err *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int rc;
+
+	if (q->fd >= 0)
+		close(q->fd);
+	xen_qmp_parser_free(&q->parser);
+	q->off = q->len = 0;
+	q->broken = true;
+	if ((rc = xen_qmp_parser_init(&q->parser, err)) < 0)
+		return rc;
+	memcpy(sa.sun_path, q->path, strlen(q->path));
+	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (q->fd < 0)
+		return remus_err_sys(err, errno, "qmp: socket");
+	if (connect(q->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		return remus_err_sys(err, errno,
+		    "qmp: connecting to the device model's QMP socket %s (is QEMU running for this domain?)",
+		    q->path);
+	if ((rc = qmp_handshake(q, err)) < 0)
+		return rc;
+	q->broken = false;
+	return 0;
+}
+
+int xen_qmp_connect(struct xen_qmp **out, const char *path, struct remus_err *err)
+{
 	struct xen_qmp *q;
 	int rc;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return remus_err_set(err, -ENAMETOOLONG, "qmp: socket path %s is too long", path);
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return remus_err_sys(err, ENOMEM, "qmp: allocating the client");
+	q->fd = -1;
 	q->next_id = 1;
 	snprintf(q->path, sizeof(q->path), "%s", path);
-	memcpy(sa.sun_path, path, strlen(path));
-	if ((rc = xen_qmp_parser_init(&q->parser, err)) < 0) {
-		free(q);
+	if ((rc = qmp_dial(q, err)) < 0) {
+		xen_qmp_close(q);
 		return rc;
 	}
-	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (q->fd < 0) {
-		rc = remus_err_sys(err, errno, "qmp: socket");
-		goto err;
-	}
-	if (connect(q->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		rc = remus_err_sys(err, errno,
-		    "qmp: connecting to the device model's QMP socket %s (is QEMU running for this domain?)",
-		    path);
-		goto err;
-	}
-	if ((rc = qmp_handshake(q, err)) < 0)
-		goto err;
 	*out = q;
 	return 0;
-err:
-	xen_qmp_close(q);
-	return rc;
 }
 
 void xen_qmp_close(struct xen_qmp *q)
