@@ -3,6 +3,8 @@
  * corrupted; only complete checkpoints' libxl records are ever applied, and
  * every failure leaves no domain and no handle behind. */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 
 #include "hv/xen/xen.h"
 #include "stream/stream.h"
+#include "util/relay.h"
 #include "test_xen_common.h"
 #include "test_xen_fake.h"
 
@@ -55,7 +58,8 @@ static void restore_from(int fd, struct rs_result *r, const char *fail_fn, int c
 	xt_engine_init(&r->e, &h, fd);
 	r->e.ckpt_rc = ckpt_rc;
 	memset(&r->err, 0, sizeof(r->err));
-	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	if (lseek(fd, 0, SEEK_SET) != 0)
+		assert_int_equal(errno, ESPIPE);     /* a pipe: read from where it is */
 	*out = NULL;
 	r->rc = xen_hv_ops.restore_stream(&cfg, fd, &h, out, &r->err);
 }
@@ -164,6 +168,61 @@ static void test_restore_partial_checkpoint_never_applied(void **state)
 		xen_hv_ops.destroy(g);
 		close(part);
 	}
+	close(fd);
+}
+
+struct relay_job {
+	struct relay_cfg cfg;
+	struct relay_result res;
+};
+
+static void *relay_job_main(void *arg)
+{
+	struct relay_job *j = arg;
+
+	relay_run(&j->cfg, &j->res);
+	close(j->cfg.out_fd);       /* the driver reads the end of the stream */
+	return NULL;
+}
+
+/* The sender hangs inside checkpoint 3 without closing its end (xl remus
+ * stopped, not killed): the relay in front of the driver ends the stream
+ * after the silence timeout, exactly like a lost stream, and the replica
+ * gets checkpoint 2. */
+static void test_restore_silent_sender(void **state)
+{
+	struct rs_result r;
+	struct engine saved;
+	struct hv_guest *g;
+	struct relay_job job;
+	pthread_t th;
+	int fd = make_stream(&saved), in[2], out[2];
+	off_t cut = saved.ends[1] + FAKE_CHUNK + 5;
+	char buf[4096];
+
+	(void)state;
+	assert_true(cut <= (off_t)sizeof(buf));
+	assert_int_equal(pread(fd, buf, (size_t)cut, 0), cut);
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	assert_int_equal(write(in[1], buf, (size_t)cut), cut);     /* in[1] stays open */
+	job.cfg = (struct relay_cfg){ .in_fd = in[0], .out_fd = out[1], .stop_fd = -1,
+		.silence_ms = 30 };
+	assert_int_equal(pthread_create(&th, NULL, relay_job_main, &job), 0);
+	restore_from(out[0], &r, NULL, 1, &g);
+	pthread_join(th, NULL);
+	if (r.rc != 0)
+		fail_msg("restore: %s", r.err.msg);
+	assert_int_equal(job.res.end, RELAY_SILENCE);
+	assert_int_equal(job.res.bytes, cut);
+	assert_int_equal(fake.restore_result, XGR_CHECKPOINT_FAILOVER);
+	assert_int_equal(fake.restore_checkpoints, 2);
+	assert_int_equal(r.e.ckpt_calls, 2);
+	assert_string_equal(fake_get_node("/local/domain/9/data/epoch")->value, "epoch-2");
+	xen_hv_ops.destroy(g);
+	close(in[0]);
+	close(in[1]);
+	close(out[0]);
 	close(fd);
 }
 
@@ -350,7 +409,7 @@ static void test_attach_devices(void **state)
  * each device, the unpause. */
 static void test_failover_phases(void **state)
 {
-	static const char *const steps[] = { "libxc", "home", "libxl", "disk xvda", "vif 0",
+	static const char *const steps[] = { "libxc", "home", "libxl", "disk:xvda", "vif:0",
 		"unpause" };
 	struct xen_failover_phases ph;
 	struct rs_result r;
@@ -480,6 +539,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_restore_failover_after_complete),
 		cmocka_unit_test(test_restore_partial_checkpoint_never_applied),
+		cmocka_unit_test(test_restore_silent_sender),
 		cmocka_unit_test(test_restore_corrupt_record),
 		cmocka_unit_test(test_restore_engine_written_end),
 		cmocka_unit_test(test_restore_failures),

@@ -126,8 +126,8 @@ int xen_guest_attach_devices(struct hv_guest *g, const char *json, size_t len, i
  * with the CLOCK_MONOTONIC time (us) at the end of the step, in order:
  * "libxc" (xc_domain_restore returned: the stream ended and libxc built the
  * last complete checkpoint), "home" (xenstore home, introduction, staged
- * nodes), "libxl" (libxl context, stored configuration), one "disk VDEV" /
- * "vif N" per device (hotplug scripts included), "unpause".  The caller
+ * nodes), "libxl" (libxl context, stored configuration), one "disk:VDEV" /
+ * "vif:N" per device (hotplug scripts included), "unpause".  The caller
  * knows when the stream itself ended (its relay or link pump).
  */
 #define XEN_PHASES_MAX 16

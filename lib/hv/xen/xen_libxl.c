@@ -138,7 +138,7 @@ int xen_guest_attach_devices(struct hv_guest *g, const char *json, size_t len, i
 			    x.dc.disks[i].vdev ? x.dc.disks[i].vdev : "?", g->domid);
 			goto out;
 		}
-		xen_phase_mark(g, "disk %.18s", x.dc.disks[i].vdev ? x.dc.disks[i].vdev : "?");
+		xen_phase_mark(g, "disk:%.18s", x.dc.disks[i].vdev ? x.dc.disks[i].vdev : "?");
 	}
 	for (i = 0; i < x.dc.num_nics; i++) {
 		if (libxl_device_nic_add(x.ctx, g->domid, &x.dc.nics[i], NULL) != 0) {
@@ -146,7 +146,7 @@ int xen_guest_attach_devices(struct hv_guest *g, const char *json, size_t len, i
 			    g->domid);
 			goto out;
 		}
-		xen_phase_mark(g, "vif %d", i);
+		xen_phase_mark(g, "vif:%d", i);
 	}
 	rc = 0;
 out:
