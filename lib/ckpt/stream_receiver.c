@@ -293,6 +293,10 @@ static void *pump_main(void *arg)
 
 		if (!r->closing && rnet_conn_want_write(c))
 			p[0].events |= POLLOUT;
+		/* not reading while the driver catches up (libxc building the
+		 * first checkpoint's memory): the primary's heartbeats wait
+		 * unread behind its stream, which is not silence */
+		rnet_conn_rx_hold(c, !room, now);
 		if (poll(p, 4, r->closing ? 1000 : (int)rnet_conn_next_tick_ms(c, now)) < 0 &&
 		    errno != EINTR) {
 			remus_err_sys(&err, errno, "stream receiver: poll");
