@@ -48,6 +48,7 @@ struct ckpt_stream_receiver {
 	uint64_t to_ack;
 	bool quit;
 	enum recv_end end;
+	uint64_t end_us;            /* when the pump noticed the end */
 	struct remus_err why;
 	struct ckpt_stats stats;
 	/* pump only */
@@ -96,6 +97,16 @@ void ckpt_stream_receiver_stats(struct ckpt_stream_receiver *r, struct ckpt_stat
 	pthread_mutex_unlock(&r->lock);
 }
 
+uint64_t ckpt_stream_receiver_end_us(struct ckpt_stream_receiver *r)
+{
+	uint64_t t;
+
+	pthread_mutex_lock(&r->lock);
+	t = r->end_us;
+	pthread_mutex_unlock(&r->lock);
+	return t;
+}
+
 const char *ckpt_stream_receiver_config(const struct ckpt_stream_receiver *r, size_t *len)
 {
 	*len = r->json_len;
@@ -115,6 +126,7 @@ static void pump_end(struct ckpt_stream_receiver *r, enum recv_end why, const st
 	pthread_mutex_lock(&r->lock);
 	if (r->end == END_NONE) {
 		r->end = why;
+		r->end_us = ckpt_now_us();
 		if (e != NULL)
 			r->why = *e;
 	}
