@@ -47,7 +47,7 @@ conf() {
 	control_socket = $D/$1.sock
 	log_level = info
 	heartbeat_interval_ms = 200
-	heartbeat_timeout_ms = 20000
+	heartbeat_timeout_ms = 3000
 	[guest domu]
 	type = xen
 	mem = 96M
@@ -225,6 +225,7 @@ result counter_before_failover "$last_seen"
 result counter_after_failover "${first_after:-none}"
 check service_after_failover test "$up" -eq 0
 check backup_active test "$(field b state)" = active
+check replica_named_domu domain_running domu
 if [ "$netbuf" = plug ]; then
 	check output_commit test "${first_after:-0}" -ge "${last_seen:-0}"
 fi
