@@ -386,6 +386,17 @@ int rnet_conn_tick(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err)
 		c->last_hb_tx = c->now;
 		c->st.heartbeats_tx++;
 	}
+	if (!c->rx_held && c->now - c->last_rx > c->hb_timeout) {
+		/* A caller that did not run for a while (a descheduled thread on a
+		 * busy host) has the peer's heartbeats waiting unread: read them
+		 * before calling the peer silent.  Bytes left unread because our
+		 * buffer is full are not silence either. */
+		rc = conn_fill(c, err);
+		if (rc < 0)
+			return rc;
+		if (c->rx_stalled)
+			c->last_rx = c->now;
+	}
 	if (!c->rx_held && c->now - c->last_rx > c->hb_timeout)
 		return remus_err_set(err, RNET_ETIMEOUT,
 				     "peer silent for %llu ms (timeout %u ms)",

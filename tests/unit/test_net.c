@@ -616,6 +616,32 @@ static void test_heartbeat_rx_hold(void **state)
 	side_free(&bak);
 }
 
+/* The caller itself stalled (its thread did not run for longer than the
+ * timeout) while the peer's heartbeat waited in the socket: tick reads it
+ * before judging, so only real silence times out. */
+static void test_heartbeat_own_stall_not_silence(void **state)
+{
+	struct remus_err err = { 0 };
+	struct rnet_stats st;
+	struct side pri, bak;
+
+	(void)state;
+	established(&pri, &bak);
+	assert_int_equal(rnet_conn_tick(pri.conn, 1000, &err), 0);
+	assert_int_equal(rnet_conn_tick(bak.conn, 1000, &err), 0);
+	assert_int_equal(rnet_conn_tick(bak.conn, 1020, &err), 0);   /* queues a heartbeat */
+	assert_int_equal(rnet_conn_flush(bak.conn, &err), 0);
+	assert_int_equal(rnet_wait_fd(rnet_conn_fd(pri.conn), POLLIN, rnet_now_ms() + 5000, &err), 0);
+	/* the primary's next look comes 4 s late: not the backup's fault */
+	assert_int_equal(rnet_conn_tick(pri.conn, 5000, &err), 0);
+	rnet_conn_stats(pri.conn, &st);
+	assert_int_equal(st.last_rx_ms, 5000);
+	assert_int_equal(rnet_conn_tick(pri.conn, 5200, &err), 0);
+	assert_int_equal(rnet_conn_tick(pri.conn, 5201, &err), RNET_ETIMEOUT);   /* now it is */
+	side_free(&pri);
+	side_free(&bak);
+}
+
 static void test_heartbeat_custom_interval(void **state)
 {
 	struct remus_err err = { 0 };
@@ -856,6 +882,7 @@ int main(void)
 		cmocka_unit_test(test_output_bound_enobufs),
 		cmocka_unit_test(test_heartbeat_timeout_detected),
 		cmocka_unit_test(test_heartbeat_rx_hold),
+		cmocka_unit_test(test_heartbeat_own_stall_not_silence),
 		cmocka_unit_test(test_heartbeat_custom_interval),
 		cmocka_unit_test(test_tls_handshake_and_stream),
 		cmocka_unit_test(test_tls_wrong_key_refused),
