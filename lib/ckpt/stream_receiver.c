@@ -25,7 +25,7 @@
 
 /* Received but not yet taken by the driver; above this the link is not
  * read until the driver catches up (heartbeats still go out). */
-#define PENDING_MAX (64u << 20)
+#define PENDING_MAX (16u << 20)
 /* The largest guest configuration accepted from xl's header. */
 #define XL_CONFIG_MAX (1u << 20)
 
@@ -135,13 +135,21 @@ static void pump_end(struct ckpt_stream_receiver *r, enum recv_end why, const st
 	r->closing = true;
 }
 
+/* Append to the pending bytes.  The buffer grows only when the live bytes
+ * do not fit; otherwise they move to the front.  (A fresh buffer at every
+ * wrap, as before, made the pump first-touch up to 128 MiB per wrap: under
+ * emulation that stalled it, and its heartbeats, for seconds.) */
 static int pend_append(struct ckpt_stream_receiver *r, const uint8_t *p, size_t len,
                        struct remus_err *err)
 {
-	if (r->pend_off > 0 && r->pend_off == r->pend_len)
-		r->pend_off = r->pend_len = 0;
-	if (len > r->pend_cap - r->pend_len) {
-		size_t live = r->pend_len - r->pend_off, cap = r->pend_cap ? r->pend_cap : 1u << 20;
+	size_t live = r->pend_len - r->pend_off;
+
+	if (len > r->pend_cap - r->pend_len && live + len <= r->pend_cap) {
+		memmove(r->pend, r->pend + r->pend_off, live);
+		r->pend_off = 0;
+		r->pend_len = live;
+	} else if (len > r->pend_cap - r->pend_len) {
+		size_t cap = r->pend_cap ? r->pend_cap : 1u << 20;
 		uint8_t *n;
 
 		while (cap < live + len)
