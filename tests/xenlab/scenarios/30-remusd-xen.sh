@@ -47,7 +47,7 @@ conf() {
 	control_socket = $D/$1.sock
 	log_level = info
 	heartbeat_interval_ms = 200
-	heartbeat_timeout_ms = 3000
+	heartbeat_timeout_ms = 20000
 	[guest domu]
 	type = xen
 	mem = 96M
