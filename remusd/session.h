@@ -79,6 +79,10 @@ struct remusd_session {
 	struct ckpt_progress progress;
 	struct ckpt_failover_times fo;
 	bool failover_done;
+	/* Xen backup: the failover's steps, each with its end in ms after the
+	 * stream stopped (status JSON "failover"."steps") */
+	struct { char step[24]; uint32_t end_ms; } fo_steps[16];
+	unsigned fo_nsteps;
 };
 
 /* What the sessions share: the daemon's config and key (read-only while

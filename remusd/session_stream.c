@@ -278,8 +278,10 @@ static int stream_finish_replica(void *arg, struct hv_guest *g, struct remus_err
 	return 0;
 }
 
-/* Xen: once the replica runs it is the guest; attach to it like a primary
- * attaches (a later remusd exit must not destroy it). */
+/* Xen: once the replica runs it is the guest.  It takes the guest's own
+ * name (as xl's receiver gives it) unless the old primary still holds it
+ * on this host, and is attached to like a primary (a later remusd exit
+ * must not destroy it). */
 static struct hv_guest *stream_adopt_replica(struct remusd_session *s, struct hv_guest *g)
 {
 #ifdef HV_HAVE_XEN
@@ -290,7 +292,12 @@ static struct hv_guest *stream_adopt_replica(struct remusd_session *s, struct hv
 
 	if (s->gc.type != REMUSD_GUEST_XEN)
 		return g;
-	snprintf(name, sizeof(name), "%s--backup", s->name);
+	snprintf(name, sizeof(name), "%s", xen_guest_name(g));
+	if (xen_guest_rename(g, s->name, &err) == 0)
+		snprintf(name, sizeof(name), "%s", s->name);
+	else
+		log_warnx("guest %s: %s; destroy the old primary, then: xl rename %s %s", s->name,
+		          err.msg, name, s->name);
 	if (s->hv->create(&cfg, &attached, &err) < 0) {
 		log_warnx("guest %s: keeping the replica's own handle: %s", s->name, err.msg);
 		return g;
@@ -310,6 +317,36 @@ static void stream_refuse_handover(struct remusd_session *s)
 	rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
 }
 
+/* Xen: where the failover spent its time, after the stream stopped. */
+static void stream_note_steps(struct remusd_session *s, struct hv_guest *g, uint64_t end_us)
+{
+#ifdef HV_HAVE_XEN
+	struct xen_failover_phases ph;
+	char line[512];
+	size_t off = 0;
+
+	if (s->gc.type != REMUSD_GUEST_XEN || end_us == 0)
+		return;
+	xen_guest_failover_phases(g, &ph);
+	pthread_mutex_lock(&s->lock);
+	s->fo_nsteps = 0;
+	for (unsigned i = 0; i < ph.n && i < sizeof(s->fo_steps) / sizeof(s->fo_steps[0]); i++) {
+		uint64_t ms = ph.p[i].end_us > end_us ? (ph.p[i].end_us - end_us) / 1000u : 0;
+
+		snprintf(s->fo_steps[i].step, sizeof(s->fo_steps[i].step), "%s", ph.p[i].step);
+		s->fo_steps[i].end_ms = (uint32_t)ms;
+		s->fo_nsteps++;
+		if (off < sizeof(line))
+			off += (size_t)snprintf(line + off, sizeof(line) - off, " %s@%" PRIu64 "ms",
+			                        ph.p[i].step, ms);
+	}
+	pthread_mutex_unlock(&s->lock);
+	log_info("guest %s: failover steps after the stream stopped:%s", s->name, line);
+#else
+	(void)s; (void)g; (void)end_us;
+#endif
+}
+
 /* Backup engine thread: the driver receives until the stream stops and
  * builds the replica from the last complete checkpoint; we start it. */
 static void *stream_backup_main(void *arg)
@@ -317,7 +354,7 @@ static void *stream_backup_main(void *arg)
 	struct remusd_session *s = arg;
 	struct remus_err err = { 0 };
 	struct hv_guest *g = NULL;
-	uint64_t t0;
+	uint64_t t0, end_us;
 	int rc;
 
 	rc = ckpt_stream_receiver_run(s->srcv, s->stop_pipe[0], &g, &err);
@@ -348,11 +385,13 @@ static void *stream_backup_main(void *arg)
 		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
 		return NULL;
 	}
+	end_us = ckpt_stream_receiver_end_us(s->srcv);
+	stream_note_steps(s, g, end_us);
 	g = stream_adopt_replica(s, g);
 	pthread_mutex_lock(&s->lock);
 	s->guest = g;
 	memset(&s->fo, 0, sizeof(s->fo));
-	s->fo.total_us = ckpt_now_us() - t0;
+	s->fo.total_us = ckpt_now_us() - (end_us != 0 && end_us < t0 ? end_us : t0);
 	s->failover_done = true;
 	pthread_mutex_unlock(&s->lock);
 	if (rc == CKPT_HANDOVER) {

@@ -128,6 +128,18 @@ struct json_object *remusd_session_json(struct remusd_session *s)
 		put_u64(fo, "restore_us", s->fo.restore_us);
 		put_u64(fo, "announce_us", s->fo.announce_us);
 		put_u64(fo, "total_us", s->fo.total_us);
+		if (s->fo_nsteps > 0) {
+			struct json_object *steps = json_object_new_array();
+
+			for (unsigned i = 0; i < s->fo_nsteps; i++) {
+				struct json_object *st = json_object_new_object();
+
+				json_object_object_add(st, "step", json_object_new_string(s->fo_steps[i].step));
+				put_u64(st, "end_ms", s->fo_steps[i].end_ms);
+				json_object_array_add(steps, st);
+			}
+			json_object_object_add(fo, "steps", steps);
+		}
 		json_object_object_add(o, "failover", fo);
 	}
 	pthread_mutex_unlock(&s->lock);

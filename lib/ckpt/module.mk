@@ -7,14 +7,14 @@ LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/
 UNIT_TESTS += test_ckpt test_stream_link test_stream_handover test_stream_dm
 # driver-owned loops with the Xen driver over the fake Xen (lib/hv/xen/module.mk)
 test_stream_link_SRCS := tests/unit/test_stream_link.c tests/unit/test_xen_common.c \
-	tests/unit/test_xen_fake.c tests/unit/test_net_util.c
+	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
 test_stream_link_WRAP = $(XEN_TEST_WRAP)
 test_stream_handover_SRCS := tests/unit/test_stream_handover.c tests/unit/test_xen_common.c \
-	tests/unit/test_xen_fake.c tests/unit/test_net_util.c
+	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
 test_stream_handover_WRAP = $(XEN_TEST_WRAP)
 # whole checkpoints into the fake libxl restore (a guest with a device model)
 test_stream_dm_SRCS := tests/unit/test_stream_dm.c tests/unit/test_xen_common.c \
-	tests/unit/test_xen_fake.c tests/unit/test_net_util.c tests/unit/stream_sample.c
+	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c tests/unit/stream_sample.c
 test_stream_dm_WRAP = $(XEN_TEST_WRAP)
 test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pvm_testlib.c tests/unit/test_net_util.c
 

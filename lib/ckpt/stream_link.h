@@ -115,6 +115,9 @@ void ckpt_stream_receiver_free(struct ckpt_stream_receiver *r);
 int  ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
                               struct hv_guest **out, struct remus_err *err);
 void ckpt_stream_receiver_stats(struct ckpt_stream_receiver *r, struct ckpt_stats *out);
+/* When the pump noticed the stream stop (ckpt_now_us clock; 0: not yet):
+ * the start of the backup's failover. */
+uint64_t ckpt_stream_receiver_end_us(struct ckpt_stream_receiver *r);
 /* The configuration from xl's header (NULL before it arrived). */
 const char *ckpt_stream_receiver_config(const struct ckpt_stream_receiver *r, size_t *len);
 

@@ -26,7 +26,7 @@
 
 /* Received but not yet taken by the driver; above this the link is not
  * read until the driver catches up (heartbeats still go out). */
-#define PENDING_MAX (64u << 20)
+#define PENDING_MAX (16u << 20)
 /* The largest guest configuration accepted from xl's header. */
 #define XL_CONFIG_MAX (1u << 20)
 
@@ -50,6 +50,7 @@ struct ckpt_stream_receiver {
 	bool quit;
 	bool driver_end;            /* the driver read the stream's END: a hand-over */
 	enum recv_end end;
+	uint64_t end_us;            /* when the pump noticed the end */
 	struct remus_err why;
 	struct ckpt_stats stats;
 	bool mode_known;            /* forward (or not) decided: bytes may go to the driver */
@@ -106,6 +107,16 @@ void ckpt_stream_receiver_stats(struct ckpt_stream_receiver *r, struct ckpt_stat
 	pthread_mutex_unlock(&r->lock);
 }
 
+uint64_t ckpt_stream_receiver_end_us(struct ckpt_stream_receiver *r)
+{
+	uint64_t t;
+
+	pthread_mutex_lock(&r->lock);
+	t = r->end_us;
+	pthread_mutex_unlock(&r->lock);
+	return t;
+}
+
 const char *ckpt_stream_receiver_config(const struct ckpt_stream_receiver *r, size_t *len)
 {
 	*len = r->json_len;
@@ -126,6 +137,7 @@ static void pump_end(struct ckpt_stream_receiver *r, enum recv_end why, const st
 	pthread_mutex_lock(&r->lock);
 	if (r->end == END_NONE) {
 		r->end = why;
+		r->end_us = ckpt_now_us();
 		if (e != NULL)
 			r->why = *e;
 	}
@@ -134,13 +146,21 @@ static void pump_end(struct ckpt_stream_receiver *r, enum recv_end why, const st
 	r->closing = true;
 }
 
+/* Append to the pending bytes.  The buffer grows only when the live bytes
+ * do not fit; otherwise they move to the front.  (A fresh buffer at every
+ * wrap, as before, made the pump first-touch up to 128 MiB per wrap: under
+ * emulation that stalled it, and its heartbeats, for seconds.) */
 static int pend_append(struct ckpt_stream_receiver *r, const uint8_t *p, size_t len,
                        struct remus_err *err)
 {
-	if (r->pend_off > 0 && r->pend_off == r->pend_len)
-		r->pend_off = r->pend_len = 0;
-	if (len > r->pend_cap - r->pend_len) {
-		size_t live = r->pend_len - r->pend_off, cap = r->pend_cap ? r->pend_cap : 1u << 20;
+	size_t live = r->pend_len - r->pend_off;
+
+	if (len > r->pend_cap - r->pend_len && live + len <= r->pend_cap) {
+		memmove(r->pend, r->pend + r->pend_off, live);
+		r->pend_off = 0;
+		r->pend_len = live;
+	} else if (len > r->pend_cap - r->pend_len) {
+		size_t cap = r->pend_cap ? r->pend_cap : 1u << 20;
 		uint8_t *n;
 
 		while (cap < live + len)
@@ -402,6 +422,10 @@ static void *pump_main(void *arg)
 
 		if (!r->closing && rnet_conn_want_write(c))
 			p[0].events |= POLLOUT;
+		/* not reading while the driver catches up (libxc building the
+		 * first checkpoint's memory): the primary's heartbeats wait
+		 * unread behind its stream, which is not silence */
+		rnet_conn_rx_hold(c, !room, now);
 		if (poll(p, 4, r->closing ? 1000 : (int)rnet_conn_next_tick_ms(c, now)) < 0 &&
 		    errno != EINTR) {
 			remus_err_sys(&err, errno, "stream receiver: poll");

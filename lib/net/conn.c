@@ -26,6 +26,7 @@ struct rnet_conn {
 	uint8_t *rx;
 	size_t rx_head, rx_tail;
 	bool rx_stalled;            /* last fill stopped on a full buffer */
+	bool rx_held;               /* the caller does not read: silence not judged */
 	uint8_t *inflated;          /* RNET_BODY_MAX, allocated on first use */
 	/* send side: [tx_head, tx_tail) waits for the socket */
 	uint8_t *tx;
@@ -385,11 +386,34 @@ int rnet_conn_tick(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err)
 		c->last_hb_tx = c->now;
 		c->st.heartbeats_tx++;
 	}
-	if (c->now - c->last_rx > c->hb_timeout)
+	if (!c->rx_held && c->now - c->last_rx > c->hb_timeout) {
+		/* A caller that did not run for a while (a descheduled thread on a
+		 * busy host) has the peer's heartbeats waiting unread: read them
+		 * before calling the peer silent.  Bytes left unread because our
+		 * buffer is full are not silence either. */
+		rc = conn_fill(c, err);
+		if (rc < 0)
+			return rc;
+		if (c->rx_stalled)
+			c->last_rx = c->now;
+	}
+	if (!c->rx_held && c->now - c->last_rx > c->hb_timeout)
 		return remus_err_set(err, RNET_ETIMEOUT,
 				     "peer silent for %llu ms (timeout %u ms)",
 				     (unsigned long long)(c->now - c->last_rx), c->hb_timeout);
 	return 0;
+}
+
+/* While the caller holds its reads (its own back-pressure), the peer's
+ * frames, heartbeats included, wait in the socket unread: its silence
+ * cannot be judged then.  Heartbeats still go out; on release the peer has
+ * a whole timeout from now. */
+void rnet_conn_rx_hold(struct rnet_conn *c, bool hold, uint64_t now_ms)
+{
+	conn_clock(c, now_ms);
+	if (c->rx_held && !hold)
+		c->last_rx = c->now;
+	c->rx_held = hold;
 }
 
 /* Poll timeout that wakes the caller for the next heartbeat or timeout. */
@@ -401,7 +425,7 @@ uint32_t rnet_conn_next_tick_ms(const struct rnet_conn *c, uint64_t now_ms)
 		return 0;
 	hb = c->last_hb_tx + c->hb_interval;
 	to = c->last_rx + c->hb_timeout + 1;
-	if (hb > to)
+	if (hb > to && !c->rx_held)
 		hb = to;
 	return hb > now_ms ? (uint32_t)(hb - now_ms) : 0;
 }

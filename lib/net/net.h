@@ -237,6 +237,10 @@ bool rnet_conn_want_write(const struct rnet_conn *c);
 /* Queue a heartbeat when due; RNET_ETIMEOUT when nothing was received for
  * longer than the timeout. */
 int rnet_conn_tick(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err);
+/* The caller stops reading for a while (its own back-pressure, e.g. a
+ * slow consumer): tick() does not time the peer out while held, since the
+ * peer's heartbeats wait unread; on release the timeout restarts. */
+void rnet_conn_rx_hold(struct rnet_conn *c, bool hold, uint64_t now_ms);
 /* Milliseconds from now_ms until tick() next has work (poll timeout). */
 uint32_t rnet_conn_next_tick_ms(const struct rnet_conn *c, uint64_t now_ms);
 void rnet_conn_stats(const struct rnet_conn *c, struct rnet_stats *st);

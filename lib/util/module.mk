@@ -2,3 +2,6 @@
 LIB_SRCS += lib/util/err.c lib/util/log.c lib/util/io.c
 UNIT_TESTS += test_util
 test_util_SRCS := tests/unit/test_util.c
+LIB_SRCS += lib/util/relay.c
+UNIT_TESTS += test_relay
+test_relay_SRCS := tests/unit/test_relay.c

@@ -588,6 +588,60 @@ static void test_heartbeat_timeout_detected(void **state)
 	side_free(&bak);
 }
 
+/* A receiver that stops reading on purpose (back-pressure: its consumer
+ * is slow) does not take the unread peer for a silent one; its own
+ * heartbeats keep going out, and once it reads again the timeout runs from
+ * the release. */
+static void test_heartbeat_rx_hold(void **state)
+{
+	struct remus_err err = { 0 };
+	struct rnet_stats st;
+	struct side pri, bak;
+
+	(void)state;
+	established(&pri, &bak);
+	assert_int_equal(rnet_conn_tick(bak.conn, 1000, &err), 0);
+	rnet_conn_rx_hold(bak.conn, true, 1100);
+	assert_int_equal(rnet_conn_tick(bak.conn, 1199, &err), 0);
+	assert_int_equal(rnet_conn_tick(bak.conn, 60000, &err), 0);   /* held: no timeout */
+	assert_int_equal(rnet_conn_next_tick_ms(bak.conn, 60000), 20);  /* the next heartbeat only */
+	rnet_conn_stats(bak.conn, &st);
+	assert_int_equal(st.heartbeats_tx, 2);
+	rnet_conn_rx_hold(bak.conn, true, 60001);
+	rnet_conn_rx_hold(bak.conn, false, 60005);
+	assert_int_equal(rnet_conn_next_tick_ms(bak.conn, 60005), 15);
+	assert_int_equal(rnet_conn_tick(bak.conn, 60205, &err), 0);     /* 200 ms since release */
+	assert_int_equal(rnet_conn_tick(bak.conn, 60206, &err), RNET_ETIMEOUT);
+	side_free(&pri);
+	side_free(&bak);
+}
+
+/* The caller itself stalled (its thread did not run for longer than the
+ * timeout) while the peer's heartbeat waited in the socket: tick reads it
+ * before judging, so only real silence times out. */
+static void test_heartbeat_own_stall_not_silence(void **state)
+{
+	struct remus_err err = { 0 };
+	struct rnet_stats st;
+	struct side pri, bak;
+
+	(void)state;
+	established(&pri, &bak);
+	assert_int_equal(rnet_conn_tick(pri.conn, 1000, &err), 0);
+	assert_int_equal(rnet_conn_tick(bak.conn, 1000, &err), 0);
+	assert_int_equal(rnet_conn_tick(bak.conn, 1020, &err), 0);   /* queues a heartbeat */
+	assert_int_equal(rnet_conn_flush(bak.conn, &err), 0);
+	assert_int_equal(rnet_wait_fd(rnet_conn_fd(pri.conn), POLLIN, rnet_now_ms() + 5000, &err), 0);
+	/* the primary's next look comes 4 s late: not the backup's fault */
+	assert_int_equal(rnet_conn_tick(pri.conn, 5000, &err), 0);
+	rnet_conn_stats(pri.conn, &st);
+	assert_int_equal(st.last_rx_ms, 5000);
+	assert_int_equal(rnet_conn_tick(pri.conn, 5200, &err), 0);
+	assert_int_equal(rnet_conn_tick(pri.conn, 5201, &err), RNET_ETIMEOUT);   /* now it is */
+	side_free(&pri);
+	side_free(&bak);
+}
+
 static void test_heartbeat_custom_interval(void **state)
 {
 	struct remus_err err = { 0 };
@@ -827,6 +881,8 @@ int main(void)
 		cmocka_unit_test(test_disk_channel_and_bye),
 		cmocka_unit_test(test_output_bound_enobufs),
 		cmocka_unit_test(test_heartbeat_timeout_detected),
+		cmocka_unit_test(test_heartbeat_rx_hold),
+		cmocka_unit_test(test_heartbeat_own_stall_not_silence),
 		cmocka_unit_test(test_heartbeat_custom_interval),
 		cmocka_unit_test(test_tls_handshake_and_stream),
 		cmocka_unit_test(test_tls_wrong_key_refused),

@@ -57,6 +57,10 @@ struct fake_xen {
 	int restore_result;         /* last return of the checkpoint callback */
 	bool restore_failed_over;
 	bool restore_saw_end;       /* the fake restore read libxc's END */
+	/* libxl_domain_rename and the @releaseDomain watch (test_xen_fake_rename.c) */
+	int renames, watches;
+	int watch_pipe[2];          /* readable: a watch event is pending */
+	uint32_t release_on_watch;  /* this domain is released when a watch is set */
 	/* failure injection */
 	struct fake_fail fail;
 	int calls[48];
@@ -70,5 +74,7 @@ void fake_set_node(const char *path, const char *value, unsigned owner,
 const struct fake_node *fake_get_node(const char *path);
 /* How often fn (a wrapped function's name) was called since the reset. */
 int fake_calls(const char *fn);
+/* Domain id's xenstore nodes go away and @releaseDomain fires. */
+void fake_release_domain(uint32_t id);
 
 #endif

@@ -3,6 +3,8 @@
  * corrupted; only complete checkpoints' libxl records are ever applied, and
  * every failure leaves no domain and no handle behind. */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 
 #include "hv/xen/xen.h"
 #include "stream/stream.h"
+#include "util/relay.h"
 #include "test_xen_common.h"
 #include "test_xen_fake.h"
 
@@ -39,10 +42,12 @@ static int make_stream(struct engine *saved)
 
 /* The backup host: a fresh fake with only dom0; restore from fd (rewound).
  * A restored guest is destroyed again only after the checks (owned). */
+static const char *replica_name = "web";
+
 static void restore_from(int fd, struct rs_result *r, const char *fail_fn, int ckpt_rc,
     struct hv_guest **out)
 {
-	struct hv_guest_config cfg = { .name = "web", .mem_bytes = 128u << 20 };
+	struct hv_guest_config cfg = { .name = replica_name, .mem_bytes = 128u << 20 };
 	struct hv_stream_hooks h;
 
 	fake_reset();
@@ -53,7 +58,8 @@ static void restore_from(int fd, struct rs_result *r, const char *fail_fn, int c
 	xt_engine_init(&r->e, &h, fd);
 	r->e.ckpt_rc = ckpt_rc;
 	memset(&r->err, 0, sizeof(r->err));
-	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	if (lseek(fd, 0, SEEK_SET) != 0)
+		assert_int_equal(errno, ESPIPE);     /* a pipe: read from where it is */
 	*out = NULL;
 	r->rc = xen_hv_ops.restore_stream(&cfg, fd, &h, out, &r->err);
 }
@@ -203,6 +209,61 @@ static void test_restore_partial_checkpoint_never_applied(void **state)
 		xen_hv_ops.destroy(g);
 		close(part);
 	}
+	close(fd);
+}
+
+struct relay_job {
+	struct relay_cfg cfg;
+	struct relay_result res;
+};
+
+static void *relay_job_main(void *arg)
+{
+	struct relay_job *j = arg;
+
+	relay_run(&j->cfg, &j->res);
+	close(j->cfg.out_fd);       /* the driver reads the end of the stream */
+	return NULL;
+}
+
+/* The sender hangs inside checkpoint 3 without closing its end (xl remus
+ * stopped, not killed): the relay in front of the driver ends the stream
+ * after the silence timeout, exactly like a lost stream, and the replica
+ * gets checkpoint 2. */
+static void test_restore_silent_sender(void **state)
+{
+	struct rs_result r;
+	struct engine saved;
+	struct hv_guest *g;
+	struct relay_job job;
+	pthread_t th;
+	int fd = make_stream(&saved), in[2], out[2];
+	off_t cut = saved.ends[1] + FAKE_CHUNK + 5;
+	char buf[4096];
+
+	(void)state;
+	assert_true(cut <= (off_t)sizeof(buf));
+	assert_int_equal(pread(fd, buf, (size_t)cut, 0), cut);
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	assert_int_equal(write(in[1], buf, (size_t)cut), cut);     /* in[1] stays open */
+	job.cfg = (struct relay_cfg){ .in_fd = in[0], .out_fd = out[1], .stop_fd = -1,
+		.silence_ms = 30 };
+	assert_int_equal(pthread_create(&th, NULL, relay_job_main, &job), 0);
+	restore_from(out[0], &r, NULL, 1, &g);
+	pthread_join(th, NULL);
+	if (r.rc != 0)
+		fail_msg("restore: %s", r.err.msg);
+	assert_int_equal(job.res.end, RELAY_SILENCE);
+	assert_int_equal(job.res.bytes, cut);
+	assert_int_equal(fake.restore_result, XGR_CHECKPOINT_FAILOVER);
+	assert_int_equal(fake.restore_checkpoints, 2);
+	assert_int_equal(r.e.ckpt_calls, 2);
+	assert_string_equal(fake_get_node("/local/domain/9/data/epoch")->value, "epoch-2");
+	xen_hv_ops.destroy(g);
+	close(in[0]);
+	close(in[1]);
+	close(out[0]);
 	close(fd);
 }
 
@@ -392,18 +453,152 @@ static void test_attach_devices(void **state)
 	close(fd);
 }
 
+/* The failover's steps are recorded in order, each with its end time:
+ * libxc's restore, the xenstore home, libxl's context and configuration,
+ * each device, the unpause. */
+static void test_failover_phases(void **state)
+{
+	static const char *const steps[] = { "libxc", "home", "libxl", "disk:xvda", "vif:0",
+		"unpause" };
+	struct xen_failover_phases ph;
+	struct rs_result r;
+	struct engine saved;
+	struct hv_guest *g;
+	uint64_t before, after;
+	int fd = make_stream(&saved);
+
+	(void)state;
+	before = xen_now_us();
+	g = restored_replica(fd, &r);
+	xen_guest_failover_phases(g, &ph);
+	assert_int_equal(ph.n, 2);
+	assert_int_equal(xen_guest_attach_devices(g, json, sizeof(json), 5, &r.err), 0);
+	assert_int_equal(xen_hv_ops.start(g, &r.err), 0);
+	after = xen_now_us();
+	xen_guest_failover_phases(g, &ph);
+	assert_int_equal(ph.n, sizeof(steps) / sizeof(steps[0]));
+	for (unsigned i = 0; i < ph.n; i++) {
+		assert_string_equal(ph.p[i].step, steps[i]);
+		assert_true(ph.p[i].end_us >= (i ? ph.p[i - 1].end_us : before));
+		assert_true(ph.p[i].end_us <= after);
+	}
+	xen_hv_ops.destroy(g);
+	close(fd);
+}
+
+/* A replica "web--backup" restored on a host where domain 5 (the old
+ * primary) may still be called "web". */
+static struct hv_guest *backup_replica(int fd, struct rs_result *r, bool primary_there)
+{
+	struct hv_guest *g;
+
+	replica_name = "web--backup";
+	g = restored_replica(fd, r);
+	replica_name = "web";
+	if (primary_there) {
+		fake_set_node("/local/domain/5", "", 0, 0, 0);
+		fake_set_node("/local/domain/5/name", "web", 0, 0, 0);
+	}
+	assert_string_equal(fake_get_node("/local/domain/9/name")->value, "web--backup");
+	return g;
+}
+
+/* After failover the replica takes the guest's name, as xl's receiver
+ * does; if libxl fails, the name is unchanged and nothing leaks. */
+static void test_rename(void **state)
+{
+	struct rs_result r;
+	struct engine saved;
+	struct hv_guest *g;
+	int fd = make_stream(&saved);
+
+	(void)state;
+	g = backup_replica(fd, &r, false);
+	assert_int_equal(xen_guest_rename(g, "web", &r.err), 0);
+	assert_string_equal(fake_get_node("/local/domain/9/name")->value, "web");
+	assert_string_equal(xen_guest_name(g), "web");
+	assert_int_equal(fake.renames, 1);
+	assert_int_equal(xen_guest_rename(g, "web", &r.err), 0);   /* already so named */
+	assert_int_equal(fake.renames, 1);
+	assert_int_equal(fake.libxl_open, 0);
+	xen_hv_ops.destroy(g);
+
+	g = backup_replica(fd, &r, false);
+	fake.fail = (struct fake_fail){ "libxl_domain_rename", 1, EIO };
+	assert_int_equal(xen_guest_rename(g, "web", &r.err), -EIO);
+	assert_non_null(strstr(r.err.msg, "could not rename domain 9 from 'web--backup' to 'web'"));
+	assert_string_equal(xen_guest_name(g), "web--backup");
+	assert_string_equal(fake_get_node("/local/domain/9/name")->value, "web--backup");
+	assert_int_equal(xen_guest_rename(g, "", &r.err), -EINVAL);
+	assert_int_equal(fake.libxl_open, 0);
+	xen_hv_ops.destroy(g);
+	assert_int_equal(fake.xs_open, 0);
+	close(fd);
+}
+
+/* On one host the old primary may still hold the name: the replica keeps
+ * its temporary name (the message says who holds it), and takes the name
+ * once that domain is released; a release of another domain, or none
+ * within the wait, leaves it as it is.  The watch is always removed. */
+static void test_rename_name_taken(void **state)
+{
+	struct rs_result r;
+	struct engine saved;
+	struct hv_guest *g;
+	int fd = make_stream(&saved);
+
+	(void)state;
+	g = backup_replica(fd, &r, true);
+	assert_int_equal(xen_guest_rename(g, "web", &r.err), -EEXIST);
+	assert_non_null(strstr(r.err.msg, "domain 5 is still named 'web'"));
+	assert_non_null(strstr(r.err.msg, "domain 9 keeps the name 'web--backup'"));
+	assert_int_equal(xen_guest_rename_when_free(g, "web", 0, &r.err), -EEXIST);
+	assert_int_equal(fake.watches, 0);
+	assert_int_equal(fake.renames, 0);
+	assert_int_equal(fake.libxl_open, 0);
+
+	fake.release_on_watch = 7;      /* another domain goes away */
+	fake_set_node("/local/domain/7", "", 0, 0, 0);
+	fake_set_node("/local/domain/7/name", "other", 0, 0, 0);
+	assert_int_equal(xen_guest_rename_when_free(g, "web", 20, &r.err), -EEXIST);
+	assert_null(fake_get_node("/local/domain/7/name"));
+	assert_string_equal(xen_guest_name(g), "web--backup");
+	assert_int_equal(fake.watches, 0);
+
+	fake.release_on_watch = 5;      /* the old primary is destroyed */
+	assert_int_equal(xen_guest_rename_when_free(g, "web", 60000, &r.err), 0);
+	assert_string_equal(fake_get_node("/local/domain/9/name")->value, "web");
+	assert_string_equal(xen_guest_name(g), "web");
+	assert_int_equal(fake.renames, 1);
+	assert_int_equal(fake.watches, 0);
+	assert_int_equal(fake.libxl_open, 0);
+	xen_hv_ops.destroy(g);
+
+	g = backup_replica(fd, &r, true);
+	fake.fail = (struct fake_fail){ "xs_watch", 1, EIO };
+	assert_true(xen_guest_rename_when_free(g, "web", 60000, &r.err) < 0);
+	assert_non_null(strstr(r.err.msg, "watching @releaseDomain"));
+	assert_string_equal(xen_guest_name(g), "web--backup");
+	xen_hv_ops.destroy(g);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_restore_failover_after_complete),
 		cmocka_unit_test(test_restore_handover_end),
 		cmocka_unit_test(test_restore_partial_checkpoint_never_applied),
+		cmocka_unit_test(test_restore_silent_sender),
 		cmocka_unit_test(test_restore_corrupt_record),
 		cmocka_unit_test(test_restore_engine_written_end),
 		cmocka_unit_test(test_restore_failures),
 		cmocka_unit_test(test_restore_bad_header),
 		cmocka_unit_test(test_json_guest),
 		cmocka_unit_test(test_attach_devices),
+		cmocka_unit_test(test_failover_phases),
+		cmocka_unit_test(test_rename),
+		cmocka_unit_test(test_rename_name_taken),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -148,7 +148,7 @@ side_by_side() {
 	local xl=$1 ours=$2 k a b
 	[ -f "$xl" ] && [ -f "$ours" ] || return 0
 	printf '\n%-24s %-28s %s\n' "xl remus receiver" "xl migrate-receive -r (10)" "remus-xl-receive (40)"
-	for k in first_checkpoint_s checkpoints_per_s pages_per_checkpoint failover_s; do
+	for k in first_checkpoint_s checkpoints_per_s pages_per_checkpoint failover_s stream_end failover_steps; do
 		a=$(awk -v k="$k" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "$xl")
 		b=$(awk -v k="$k" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "$ours")
 		printf '%-24s %-28s %s\n' "$k" "${a:--}" "${b:--}"

@@ -28,16 +28,18 @@ XEN_TEST_WRAP := xc_interface_open xc_interface_close xc_domain_getinfo \
 	xs_transaction_end xs_introduce_domain xs_resume_domain xc_domain_max_vcpus xc_set_paging_mempool_size \
 	libxl_ctx_alloc libxl_ctx_free libxl_domain_config_from_json libxl_userdata_store \
 	libxl_device_disk_add libxl_device_nic_add libxl_domain_destroy libxl_domain_config_to_json \
-	libxl_domain_create_restore libxl_domain_unpause
+	libxl_domain_create_restore libxl_domain_unpause libxl_domain_rename xs_watch xs_unwatch \
+	xs_fileno xs_check_watch
 UNIT_TESTS += test_xen test_xen_restore test_xen_emu
-test_xen_SRCS := tests/unit/test_xen.c tests/unit/test_xen_common.c tests/unit/test_xen_fake.c
+test_xen_SRCS := tests/unit/test_xen.c tests/unit/test_xen_common.c tests/unit/test_xen_fake.c \
+	tests/unit/test_xen_fake_rename.c
 test_xen_WRAP := $(XEN_TEST_WRAP)
 test_xen_restore_SRCS := tests/unit/test_xen_restore.c tests/unit/test_xen_common.c \
-	tests/unit/test_xen_fake.c
+	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c
 test_xen_restore_WRAP := $(XEN_TEST_WRAP)
 # The device model: a fake QEMU on a real QMP socket, the save loop's fake Xen.
 test_xen_emu_SRCS := tests/unit/test_xen_emu.c tests/unit/test_xen_common.c \
-	tests/unit/test_xen_fake.c
+	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c
 test_xen_emu_WRAP := $(XEN_TEST_WRAP)
 
 # xl's migration header from the peer (remus-xl-receive): hostile input.

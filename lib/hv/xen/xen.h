@@ -140,6 +140,43 @@ int xen_guest_attach_devices(struct hv_guest *g, const char *json, size_t len, i
 int xen_guest_attach_devices_on(struct hv_guest *g, const char *json, size_t len,
     const char *disk_path, int log_level, struct remus_err *err);
 
+/*
+ * Where a backup's failover spends its time: restore_stream,
+ * xen_guest_attach_devices and start() each append the steps they finish,
+ * with the CLOCK_MONOTONIC time (us) at the end of the step, in order:
+ * "libxc" (xc_domain_restore returned: the stream ended and libxc built the
+ * last complete checkpoint), "home" (xenstore home, introduction, staged
+ * nodes), "libxl" (libxl context, stored configuration), one "disk:VDEV" /
+ * "vif:N" per device (hotplug scripts included), "unpause".  The caller
+ * knows when the stream itself ended (its relay or link pump).
+ */
+#define XEN_PHASES_MAX 16
+struct xen_phase {
+	char step[24];
+	uint64_t end_us;
+};
+struct xen_failover_phases {
+	unsigned n;
+	struct xen_phase p[XEN_PHASES_MAX];
+};
+void xen_guest_failover_phases(const struct hv_guest *g, struct xen_failover_phases *out);
+/* CLOCK_MONOTONIC in microseconds: the clock of xen_phase.end_us. */
+uint64_t xen_now_us(void);
+
+/*
+ * Give the replica the guest's own name after failover, as xl's receiver
+ * does (libxl_domain_rename: xenstore name, /vm name, stored configuration).
+ * -EEXIST (message names the holder) while another domain has the name:
+ * on one host the old primary may still exist; the replica keeps its
+ * temporary name.  xen_guest_rename_when_free() retries each time a domain
+ * is released (xenstore's @releaseDomain) for at most wait_ms (0: once).
+ */
+int xen_guest_rename(struct hv_guest *g, const char *name, struct remus_err *err);
+int xen_guest_rename_when_free(struct hv_guest *g, const char *name, unsigned wait_ms,
+    struct remus_err *err);
+/* The domain's current name (what restore_stream or a rename gave it). */
+const char *xen_guest_name(const struct hv_guest *g);
+
 extern const struct hv_ops xen_hv_ops;
 
 #endif

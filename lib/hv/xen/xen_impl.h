@@ -61,6 +61,9 @@ struct hv_guest {
 	bool stopped;           /* the engine asked to stop cleanly */
 	bool handed;            /* hand-over: final checkpoint acknowledged, stay suspended */
 	bool cb_failed;         /* a callback recorded an error in err */
+
+	/* backup: the failover's steps (xen.h) */
+	struct xen_failover_phases phases;
 };
 
 /* xen_ops.c */
@@ -68,6 +71,9 @@ int  xen_guest_open(struct hv_guest **out, struct remus_err *err);
 void xen_guest_close(struct hv_guest *g);
 void xen_guest_destroy(struct hv_guest *g);
 int  xen_domain_state(struct hv_guest *g, xc_dominfo_t *info, struct remus_err *err);
+
+void xen_phase_mark(struct hv_guest *g, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* What the restored domain's xenstore home must name (ring pages, ports). */
 struct xen_home {

@@ -16,6 +16,7 @@
 #include "hv/xen/xen_impl.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,14 +44,14 @@ static void xl_close(struct xen_libxl *x)
 }
 
 /* A libxl context (messages at `level` and above to stderr) and the
- * domain configuration parsed from json. */
+ * domain configuration parsed from json (none if json is NULL). */
 static int xl_open(struct xen_libxl *x, const char *json, size_t len, int level,
     struct remus_err *err)
 {
 	int rc;
 
 	memset(x, 0, sizeof(*x));
-	if (len == 0 || len > XEN_XL_JSON_MAX || memchr(json, '\0', len) != json + len - 1)
+	if (json != NULL && (len == 0 || len > XEN_XL_JSON_MAX || memchr(json, '\0', len) != json + len - 1))
 		return remus_err_set(err, -EINVAL,
 		    "libxl: the domain configuration must be one NUL-terminated JSON text of at most %u bytes (got %zu bytes)",
 		    XEN_XL_JSON_MAX, len);
@@ -63,6 +64,8 @@ static int xl_open(struct xen_libxl *x, const char *json, size_t len, int level,
 		rc = remus_err_set(err, -EIO, "libxl: libxl_ctx_alloc failed (is this a Xen dom0?)");
 		goto err;
 	}
+	if (json == NULL)
+		return 0;
 	libxl_domain_config_init(&x->dc);
 	x->dc_init = true;
 	if ((rc = libxl_domain_config_from_json(x->ctx, &x->dc, json)) != 0) {
@@ -166,12 +169,14 @@ int xen_guest_attach_devices_on(struct hv_guest *g, const char *json, size_t len
 		rc = remus_err_set(err, -EIO, "libxl: storing the domain configuration of domain %u", g->domid);
 		goto out;
 	}
+	xen_phase_mark(g, "libxl");
 	for (i = 0; i < x.dc.num_disks; i++) {
 		if (libxl_device_disk_add(x.ctx, g->domid, &x.dc.disks[i], NULL) != 0) {
 			rc = remus_err_set(err, -EIO, "libxl: attaching disk %s to domain %u failed",
 			    x.dc.disks[i].vdev ? x.dc.disks[i].vdev : "?", g->domid);
 			goto out;
 		}
+		xen_phase_mark(g, "disk:%.18s", x.dc.disks[i].vdev ? x.dc.disks[i].vdev : "?");
 	}
 	for (i = 0; i < x.dc.num_nics; i++) {
 		if (libxl_device_nic_add(x.ctx, g->domid, &x.dc.nics[i], NULL) != 0) {
@@ -179,11 +184,88 @@ int xen_guest_attach_devices_on(struct hv_guest *g, const char *json, size_t len
 			    g->domid);
 			goto out;
 		}
+		xen_phase_mark(g, "vif:%d", i);
 	}
 	rc = 0;
 out:
 	free(moved);
 	xl_close(&x);
+	return rc;
+}
+
+int xen_guest_rename(struct hv_guest *g, const char *name, struct remus_err *err)
+{
+	struct remus_err e = { 0 };
+	struct xen_libxl x;
+	uint32_t holder;
+	int rc;
+
+	if (name == NULL || name[0] == '\0' || strlen(name) >= sizeof(g->name))
+		return remus_err_set(err, -EINVAL, "rename: a domain name of 1 to %zu bytes is needed",
+		    sizeof(g->name) - 1);
+	if (strcmp(name, g->name) == 0)
+		return 0;
+	/* libxl refuses a taken name with the same code as any bad argument:
+	 * look first, so the caller can tell "wait" from "failed". */
+	if (xen_xs_domid_by_name(g, name, &holder, &e) == 0 && holder != g->domid)
+		return remus_err_set(err, -EEXIST,
+		    "rename: domain %u is still named '%s' (the old primary?); domain %u keeps the name '%s'",
+		    holder, name, g->domid, g->name);
+	if ((rc = xl_open(&x, NULL, 0, XTL_ERROR, err)) < 0)
+		return rc;
+	if (libxl_domain_rename(x.ctx, g->domid, g->name, name) != 0)
+		rc = remus_err_set(err, -EIO, "rename: libxl could not rename domain %u from '%s' to '%s'",
+		    g->domid, g->name, name);
+	else
+		snprintf(g->name, sizeof(g->name), "%s", name);
+	xl_close(&x);
+	return rc;
+}
+
+/* Wait until xenstored reports a released domain (or wait_ms passed):
+ * 1 released, 0 timed out. */
+static int wait_release(struct hv_guest *g, uint64_t deadline_us, struct remus_err *err)
+{
+	struct pollfd p = { .fd = xs_fileno(g->xsh), .events = POLLIN };
+	uint64_t now = xen_now_us();
+	char **ev;
+
+	if (p.fd < 0)
+		return remus_err_sys(err, errno, "rename: xenstore watch descriptor");
+	if (now >= deadline_us)
+		return 0;
+	if (poll(&p, 1, (int)((deadline_us - now + 999) / 1000)) < 0 && errno != EINTR)
+		return remus_err_sys(err, errno, "rename: waiting for a xenstore watch");
+	if (!(p.revents & POLLIN))
+		return 0;
+	while ((ev = xs_check_watch(g->xsh)) != NULL)
+		free(ev);
+	return 1;
+}
+
+int xen_guest_rename_when_free(struct hv_guest *g, const char *name, unsigned wait_ms,
+    struct remus_err *err)
+{
+	uint64_t deadline = xen_now_us() + (uint64_t)wait_ms * 1000u;
+	bool watching = false;
+	int rc;
+
+	while ((rc = xen_guest_rename(g, name, err)) == -EEXIST && wait_ms > 0) {
+		if (!watching) {
+			if (!xs_watch(g->xsh, "@releaseDomain", "remus-rename"))
+				return remus_err_sys(err, errno, "rename: watching @releaseDomain");
+			watching = true;
+			continue;       /* released before the watch was set? look again */
+		}
+		if ((rc = wait_release(g, deadline, err)) < 0)
+			break;
+		if (rc == 0) {
+			rc = xen_guest_rename(g, name, err);
+			break;
+		}
+	}
+	if (watching)
+		xs_unwatch(g->xsh, "@releaseDomain", "remus-rename");
 	return rc;
 }
 

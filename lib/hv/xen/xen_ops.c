@@ -3,9 +3,11 @@
 #include "hv/xen/xen_impl.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Open the libxc and xenstore handles every driver operation needs. */
 int xen_guest_open(struct hv_guest **out, struct remus_err *err)
@@ -91,7 +93,41 @@ static int xen_start(struct hv_guest *g, struct remus_err *err)
 		return xen_libxl_unpause(g, err);
 	if (xc_domain_unpause(g->xch, g->domid) != 0)
 		return remus_err_sys(err, errno, "xen: unpausing domain %u failed", g->domid);
+	xen_phase_mark(g, "unpause");
 	return 0;
+}
+
+uint64_t xen_now_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+/* Record the end of one failover step (the last slot takes any overflow). */
+void xen_phase_mark(struct hv_guest *g, const char *fmt, ...)
+{
+	struct xen_phase *p;
+	va_list ap;
+
+	if (g->phases.n < XEN_PHASES_MAX)
+		g->phases.n++;
+	p = &g->phases.p[g->phases.n - 1];
+	va_start(ap, fmt);
+	vsnprintf(p->step, sizeof(p->step), fmt, ap);
+	va_end(ap);
+	p->end_us = xen_now_us();
+}
+
+void xen_guest_failover_phases(const struct hv_guest *g, struct xen_failover_phases *out)
+{
+	*out = g->phases;
+}
+
+const char *xen_guest_name(const struct hv_guest *g)
+{
+	return g->name;
 }
 
 /* Forget the guest; a domain this driver built (a backup replica that never

@@ -234,6 +234,7 @@ int xen_restore_stream(const struct hv_guest_config *cfg, int fd,
 		goto err;
 	rc = xc_domain_restore(g->xch, fd, g->domid, home.store_port, &home.store_mfn, 0,
 	    home.console_port, &home.console_mfn, 0, XC_STREAM_REMUS, &cb, -1);
+	xen_phase_mark(g, "libxc");
 	if (rs.internal_error) {
 		rc = err->code < 0 ? err->code : -EIO;
 		goto err;
@@ -248,6 +249,7 @@ int xen_restore_stream(const struct hv_guest_config *cfg, int fd,
 		hooks->stream_end(hooks->arg);
 	if ((rc = restore_finish(&rs, &home, err)) < 0)
 		goto err;
+	xen_phase_mark(g, "home");
 	g->fd = -1;
 	g->hooks = NULL;
 	*out = g;

@@ -297,6 +297,7 @@ result counter_before_failover "$last_seen"
 result counter_after_failover "${first_after:-none}"
 check service_after_failover test "$up" -eq 0
 check backup_active test "$(field b state)" = active
+check replica_named_domu domain_running domu
 if [ "$netbuf" = plug ]; then
 	check output_commit test "${first_after:-0}" -ge "${last_seen:-0}"
 fi
