@@ -1,4 +1,5 @@
 /* Helpers for the rnet unit tests (see test_net_util.h). */
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -140,4 +141,46 @@ bool pump(struct rnet_conn *a, struct rnet_conn *b, pump_msg_fn fn, void *arg,
 			(void)poll(pfd, 2, 100);
 	}
 	return done(arg);
+}
+
+void tlink_up(struct tlink *l)
+{
+	memset(l, 0, sizeof(*l));
+	tkeys_setup(&l->keys);
+	side_init(&l->pri, l->keys.good, true);
+	side_init(&l->bak, l->keys.good, false);
+	l->pri.p.hb_timeout_ms = l->bak.p.hb_timeout_ms = 30000;
+	side_pair_handshake(&l->pri, &l->bak);
+	assert_int_equal(l->pri.rc, 0);
+	assert_int_equal(l->bak.rc, 0);
+}
+
+void tlink_down(struct tlink *l)
+{
+	side_free(&l->pri);
+	side_free(&l->bak);
+	tkeys_cleanup(&l->keys);
+}
+
+void conn_flush_all(struct rnet_conn *c, unsigned wait_ms)
+{
+	struct remus_err err = { 0 };
+	uint64_t until = rnet_now_ms() + wait_ms;
+
+	while (rnet_conn_flush(c, &err) == 1 && rnet_now_ms() < until) {
+		struct pollfd p = { .fd = rnet_conn_fd(c), .events = POLLOUT };
+		poll(&p, 1, 100);
+	}
+}
+
+int open_fd_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
 }

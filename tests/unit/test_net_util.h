@@ -44,4 +44,17 @@ typedef void (*pump_msg_fn)(void *arg, bool at_primary, const struct rnet_msg *m
 bool pump(struct rnet_conn *a, struct rnet_conn *b, pump_msg_fn fn, void *arg,
 	  bool (*done)(void *arg), int *err_rc, struct remus_err *err);
 
+/* Two connected, authenticated rnet ends (primary, backup) over a
+ * socketpair, with a long heartbeat timeout; the stream-loop tests. */
+struct tlink {
+	struct tkeys keys;
+	struct side pri, bak;
+};
+void tlink_up(struct tlink *l);
+void tlink_down(struct tlink *l);
+/* Flush everything queued on c, waiting at most wait_ms. */
+void conn_flush_all(struct rnet_conn *c, unsigned wait_ms);
+/* How many fds this process has open (leak checks). */
+int open_fd_count(void);
+
 #endif

@@ -9,7 +9,6 @@
  * named; a disk replication that cannot serve such a replica is refused;
  * no fd, handle or domain is left behind.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -34,53 +33,6 @@
 #define PEER_WAIT_MS 10000u
 
 static const char json[] = "{\"c_info\":{\"type\":\"hvm\"}}";
-
-struct link {
-	struct tkeys keys;
-	struct side pri, bak;
-};
-
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	assert_non_null(d);
-	while (readdir(d) != NULL)
-		n++;
-	closedir(d);
-	return n;
-}
-
-static void link_up(struct link *l)
-{
-	memset(l, 0, sizeof(*l));
-	tkeys_setup(&l->keys);
-	side_init(&l->pri, l->keys.good, true);
-	side_init(&l->bak, l->keys.good, false);
-	l->pri.p.hb_timeout_ms = l->bak.p.hb_timeout_ms = 30000;
-	side_pair_handshake(&l->pri, &l->bak);
-	assert_int_equal(l->pri.rc, 0);
-	assert_int_equal(l->bak.rc, 0);
-}
-
-static void link_down(struct link *l)
-{
-	side_free(&l->pri);
-	side_free(&l->bak);
-	tkeys_cleanup(&l->keys);
-}
-
-static void flush_all(struct rnet_conn *c)
-{
-	struct remus_err err = { 0 };
-	uint64_t until = rnet_now_ms() + PEER_WAIT_MS;
-
-	while (rnet_conn_flush(c, &err) == 1 && rnet_now_ms() < until) {
-		struct pollfd p = { .fd = rnet_conn_fd(c), .events = POLLOUT };
-		poll(&p, 1, 100);
-	}
-}
 
 /* ---- the stream: xl's header (HVM), then a Remus stream ----------------- */
 
@@ -210,7 +162,7 @@ static void *primary_main(void *arg)
 		if (p->cut[i] > p->sent)
 			assert_int_equal(rnet_conn_send_stream(p->c, p->s->data + p->sent,
 			                                       p->cut[i] - p->sent, &err), 0);
-		flush_all(p->c);
+		conn_flush_all(p->c, PEER_WAIT_MS);
 		p->sent = p->cut[i];
 		prim_wait_ack(p, i);
 	}
@@ -222,7 +174,7 @@ static void *primary_main(void *arg)
 	}
 	assert_int_equal(rnet_conn_send_bye(p->c, p->end == PRIM_BYE_END ? CKPT_BYE_END :
 	                                    CKPT_BYE_HANDOVER, &err), 0);
-	flush_all(p->c);
+	conn_flush_all(p->c, PEER_WAIT_MS);
 	return NULL;
 }
 
@@ -263,7 +215,7 @@ static const struct diskrep_ops fdisk_ops = {
 	.commit = fdisk_noop, .discard_uncommitted = fdisk_noop2, .promote = fdisk_noop2,
 };
 
-static int receive_run(struct link *l, struct fake_primary *p, bool with_disk,
+static int receive_run(struct tlink *l, struct fake_primary *p, bool with_disk,
                        struct hv_guest **g, struct ckpt_stats *st, struct remus_err *err)
 {
 	struct hv_guest_config cfg = { .name = "web", .mem_bytes = 128u << 20 };
@@ -305,7 +257,7 @@ static void assert_backup_clean(int fds_before)
 	assert_int_equal(fake.xc_open, 0);
 	assert_int_equal(fake.xs_open, 0);
 	assert_int_equal(fake.libxl_open, 0);
-	assert_int_equal(open_fds(), fds_before);
+	assert_int_equal(open_fd_count(), fds_before);
 }
 
 /* Checkpoint 2 arrives without its last byte, then the rest of it with
@@ -319,7 +271,7 @@ static void test_dm_failover_torn_last(void **state)
 	struct remus_err err = { 0 };
 	struct hv_guest *g = NULL;
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	int fds;
 
 	(void)state;
@@ -329,8 +281,8 @@ static void test_dm_failover_torn_last(void **state)
 	p.want_ack[0] = 1;
 	p.cut[1] = ckpt_end(&s, 3) - 8;                 /* CHECKPOINT_END 3 cut */
 	p.want_ack[1] = 2;
-	link_up(&l);
-	fds = open_fds();
+	tlink_up(&l);
+	fds = open_fd_count();
 	assert_int_equal(receive_run(&l, &p, false, &g, &st, &err), CKPT_EPEER);
 	if (strstr(err.msg, "primary lost after checkpoint 2") == NULL)
 		fail_msg("unexpected error: %s", err.msg);
@@ -351,7 +303,7 @@ static void test_dm_failover_torn_last(void **state)
 	xen_hv_ops.destroy(g);
 	assert_int_equal(fake_calls("libxl_domain_destroy"), 1);
 	assert_backup_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 	free(s.data);
 }
 
@@ -364,7 +316,7 @@ static void test_dm_handover_end(void **state)
 	struct remus_err err = { 0 };
 	struct hv_guest *g = NULL;
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	int fds;
 
 	(void)state;
@@ -374,8 +326,8 @@ static void test_dm_handover_end(void **state)
 	p.want_ack[0] = 1;
 	p.cut[1] = s.len;                               /* checkpoints 2, 3 and END */
 	p.want_ack[1] = 3;
-	link_up(&l);
-	fds = open_fds();
+	tlink_up(&l);
+	fds = open_fd_count();
 	assert_int_equal(receive_run(&l, &p, false, &g, &st, &err), CKPT_HANDOVER);
 	assert_non_null(g);
 	assert_int_equal(p.early_acks, 0);
@@ -386,7 +338,7 @@ static void test_dm_handover_end(void **state)
 	assert_true(fake.paused);
 	xen_hv_ops.destroy(g);
 	assert_backup_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 	free(s.data);
 }
 
@@ -398,7 +350,7 @@ static void test_dm_bye_keeps_nothing(void **state)
 	struct remus_err err = { 0 };
 	struct hv_guest *g = NULL;
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	int fds;
 
 	(void)state;
@@ -406,15 +358,15 @@ static void test_dm_bye_keeps_nothing(void **state)
 	p.s = &s;
 	p.cut[0] = ckpt_end(&s, 2);
 	p.want_ack[0] = 2;
-	link_up(&l);
-	fds = open_fds();
+	tlink_up(&l);
+	fds = open_fd_count();
 	assert_int_equal(receive_run(&l, &p, false, &g, &st, &err), 0);
 	assert_null(g);
 	assert_int_equal(p.acks, 2);
 	assert_libxl_got(&s, ckpt_end(&s, 2));
 	assert_int_equal(fake.domains_created, 1);
 	assert_backup_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 	free(s.data);
 }
 
@@ -427,7 +379,7 @@ static void test_dm_libxl_restore_fails(void **state)
 	struct remus_err err = { 0 };
 	struct hv_guest *g = NULL;
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	int fds, rc;
 
 	(void)state;
@@ -436,8 +388,8 @@ static void test_dm_libxl_restore_fails(void **state)
 	p.end = PRIM_IDLE;
 	p.s = &s;
 	p.cut[0] = ckpt_end(&s, 1);
-	link_up(&l);
-	fds = open_fds();
+	tlink_up(&l);
+	fds = open_fd_count();
 	rc = receive_run(&l, &p, false, &g, &st, &err);
 	assert_true(rc < 0);
 	assert_true(rc != CKPT_EPEER && rc != CKPT_HANDOVER);
@@ -448,7 +400,7 @@ static void test_dm_libxl_restore_fails(void **state)
 	assert_int_equal(fake_calls("libxl_domain_create_restore"), 1);
 	assert_int_equal(fake.domains_created, 0);
 	assert_backup_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 	free(s.data);
 }
 
@@ -463,7 +415,7 @@ static void test_dm_diskrep_refused(void **state)
 	struct remus_err err = { 0 };
 	struct hv_guest *g = NULL;
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	int fds;
 
 	(void)state;
@@ -471,15 +423,15 @@ static void test_dm_diskrep_refused(void **state)
 	p.end = PRIM_IDLE;
 	p.s = &s;
 	p.cut[0] = ckpt_end(&s, 1);
-	link_up(&l);
-	fds = open_fds();
+	tlink_up(&l);
+	fds = open_fd_count();
 	assert_int_equal(receive_run(&l, &p, true, &g, &st, &err), CKPT_ECONFIG);
 	if (strstr(err.msg, "diskrep fake cannot serve a replica the driver restores whole") == NULL)
 		fail_msg("unexpected error: %s", err.msg);
 	assert_null(g);
 	assert_int_equal(fake_calls("libxl_domain_create_restore"), 0);
 	assert_backup_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 	free(s.data);
 }
 

@@ -7,7 +7,6 @@
  * guest (left suspended or resumed through the cooperative cancel), on the
  * wire (END after the final checkpoint, or none) and for leaks.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -53,18 +52,6 @@ struct hbackup {
 	int done;
 	pthread_t th;
 };
-
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	assert_non_null(d);
-	while (readdir(d) != NULL)
-		n++;
-	closedir(d);
-	return n;
-}
 
 static void bak_send(struct hbackup *b, bool ack, uint64_t v)
 {
@@ -189,7 +176,7 @@ static void run_handover(enum bak_mode mode, struct run *r)
 	assert_int_equal(pri.rc, 0);
 	assert_int_equal(bak.rc, 0);
 	assert_int_equal(pipe(stop), 0);
-	r->fds = open_fds();
+	r->fds = open_fd_count();
 	assert_int_equal(xen_hv_ops.create(&cfg, &g, &r->err), 0);
 	sc.guest = g;
 	sc.conn = pri.conn;
@@ -206,7 +193,7 @@ static void run_handover(enum bak_mode mode, struct run *r)
 	ckpt_stream_sender_stats(s, &r->st);
 	ckpt_stream_sender_free(s);
 	xen_hv_ops.destroy(g);      /* attached: the domain stays as it is */
-	assert_int_equal(open_fds(), r->fds);
+	assert_int_equal(open_fd_count(), r->fds);
 	assert_int_equal(fake.xc_open, 0);
 	assert_int_equal(fake.xs_open, 0);
 	assert_true(fake.exists);
@@ -394,7 +381,7 @@ static void test_receiver_handover_at_end(void **state)
 	side_init(&bak, keys.good, false);
 	pri.p.hb_timeout_ms = bak.p.hb_timeout_ms = 30000;
 	side_pair_handshake(&pri, &bak);
-	fds = open_fds();
+	fds = open_fd_count();
 	rc.conn = bak.conn;
 	assert_int_equal(ckpt_stream_receiver_new(&rc, &r, &err), 0);
 	p.c = pri.conn;
@@ -417,7 +404,7 @@ static void test_receiver_handover_at_end(void **state)
 	assert_int_equal(fake.domains_destroyed, fake.domains_created);
 	assert_int_equal(fake.xc_open, 0);
 	assert_int_equal(fake.xs_open, 0);
-	assert_int_equal(open_fds(), fds);
+	assert_int_equal(open_fd_count(), fds);
 	side_free(&pri);
 	side_free(&bak);
 	tkeys_cleanup(&keys);

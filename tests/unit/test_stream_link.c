@@ -10,7 +10,6 @@
  * backend: epoch_mark(N) inside checkpoint N's suspended window, commits
  * per checkpoint, promote before the replica's devices, failures named.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -35,11 +34,6 @@
 #define PROLOGUE (16u + 8u)                 /* libxl header + LIBXC_CONTEXT */
 #define CKPT_BYTES (FAKE_CHUNK + 8u)        /* libxc chunk + CHECKPOINT_END */
 #define PEER_WAIT_MS 10000u
-
-struct link {
-	struct tkeys keys;
-	struct side pri, bak;
-};
 
 /* ---- a fake diskrep backend: records what the engine asked, when ------ */
 
@@ -123,49 +117,6 @@ static int fdisk_finish(void *arg, struct hv_guest *replica, struct remus_err *e
 /* Set by a test for send_run/receive_run: the disk they hook up. */
 static struct diskrep *disk_under_test;
 
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	assert_non_null(d);
-	while (readdir(d) != NULL)
-		n++;
-	closedir(d);
-	return n;
-}
-
-static void link_up(struct link *l)
-{
-	memset(l, 0, sizeof(*l));
-	tkeys_setup(&l->keys);
-	side_init(&l->pri, l->keys.good, true);
-	side_init(&l->bak, l->keys.good, false);
-	l->pri.p.hb_timeout_ms = l->bak.p.hb_timeout_ms = 30000;
-	side_pair_handshake(&l->pri, &l->bak);
-	assert_int_equal(l->pri.rc, 0);
-	assert_int_equal(l->bak.rc, 0);
-}
-
-static void link_down(struct link *l)
-{
-	side_free(&l->pri);
-	side_free(&l->bak);
-	tkeys_cleanup(&l->keys);
-}
-
-/* Flush everything queued on c (bounded). */
-static void flush_all(struct rnet_conn *c)
-{
-	struct remus_err err = { 0 };
-	uint64_t until = rnet_now_ms() + PEER_WAIT_MS;
-
-	while (rnet_conn_flush(c, &err) == 1 && rnet_now_ms() < until) {
-		struct pollfd p = { .fd = rnet_conn_fd(c), .events = POLLOUT };
-		poll(&p, 1, 100);
-	}
-}
-
 /* ---- the test's backup, for the sender --------------------------------- */
 
 struct fake_backup {
@@ -205,7 +156,7 @@ static void *backup_main(void *arg)
 		while (b->acked < b->ack_upto &&
 		       b->bytes >= b->preamble + PROLOGUE + (b->acked + 1) * CKPT_BYTES) {
 			assert_int_equal(rnet_conn_send_ack(b->c, ++b->acked, &err), 0);
-			flush_all(b->c);
+			conn_flush_all(b->c, PEER_WAIT_MS);
 			if (b->stop_w >= 0 && b->acked == b->stop_after)
 				assert_int_equal(write(b->stop_w, "s", 1), 1);
 		}
@@ -219,7 +170,7 @@ static void *backup_main(void *arg)
 }
 
 /* Run the stream sender on "web" against the fake backup. */
-static int send_run(struct link *l, struct fake_backup *b, uint64_t max_epochs, int stop_fd,
+static int send_run(struct tlink *l, struct fake_backup *b, uint64_t max_epochs, int stop_fd,
                     uint32_t ack_timeout_ms, struct ckpt_stats *st, struct remus_err *err)
 {
 	struct hv_guest_config cfg = { .name = "web" };
@@ -260,7 +211,7 @@ static void assert_primary_clean(int fds_before)
 	assert_true(fake.exists);
 	assert_int_equal(fake.xc_open, 0);
 	assert_int_equal(fake.xs_open, 0);
-	assert_int_equal(open_fds(), fds_before);
+	assert_int_equal(open_fd_count(), fds_before);
 }
 
 static void test_sender_acked_epochs(void **state)
@@ -268,13 +219,13 @@ static void test_sender_acked_epochs(void **state)
 	struct fake_backup b = { .ack_upto = 3, .stop_w = -1 };
 	struct remus_err err = { 0 };
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	int fds;
 
 	(void)state;
 	xt_setup_host();
-	link_up(&l);
-	fds = open_fds();
+	tlink_up(&l);
+	fds = open_fd_count();
 	if (send_run(&l, &b, 3, -1, 10000, &st, &err) != 0)
 		fail_msg("sender: %s", err.msg);
 	assert_int_equal(st.acked, 3);
@@ -287,7 +238,7 @@ static void test_sender_acked_epochs(void **state)
 	assert_int_equal(b.bytes, 4 + PROLOGUE + 3 * CKPT_BYTES);
 	assert_int_equal(st.bytes, b.bytes);
 	assert_primary_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 }
 
 /* The backup stays silent: no ACK(1) within the timeout is a lost peer;
@@ -296,18 +247,18 @@ static void test_sender_ack_timeout(void **state)
 {
 	struct remus_err err = { 0 };
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	int fds;
 
 	(void)state;
 	xt_setup_host();
-	link_up(&l);
-	fds = open_fds();
+	tlink_up(&l);
+	fds = open_fd_count();
 	assert_int_equal(send_run(&l, NULL, 0, -1, 200, &st, &err), CKPT_EPEER);
 	assert_non_null(strstr(err.msg, "no ACK for checkpoint 1 within 200 ms"));
 	assert_int_equal(st.acked, 0);
 	assert_primary_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 }
 
 /* The backup's end is closed: the link error ends the loop. */
@@ -315,18 +266,18 @@ static void test_sender_link_lost(void **state)
 {
 	struct remus_err err = { 0 };
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	int fds;
 
 	(void)state;
 	xt_setup_host();
-	link_up(&l);
+	tlink_up(&l);
 	side_free(&l.bak);
-	fds = open_fds();
+	fds = open_fd_count();
 	assert_int_equal(send_run(&l, NULL, 0, -1, 10000, &st, &err), CKPT_EPEER);
 	assert_non_null(strstr(err.msg, "backup lost after checkpoint 0"));
 	assert_primary_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 }
 
 /* A stop request right after ACK(2): the loop ends, the guest runs. */
@@ -335,15 +286,15 @@ static void test_sender_stop(void **state)
 	struct fake_backup b = { .ack_upto = 1000, .stop_after = 2 };
 	struct remus_err err = { 0 };
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	int fds, stop[2];
 
 	(void)state;
 	xt_setup_host();
-	link_up(&l);
+	tlink_up(&l);
 	assert_int_equal(pipe(stop), 0);
 	b.stop_w = stop[1];
-	fds = open_fds();
+	fds = open_fd_count();
 	assert_int_equal(send_run(&l, &b, 0, stop[0], 10000, &st, &err), CKPT_ESTOPPED);
 	/* ACK(1) came before checkpoint 2 was sent; ACK(2) and the stop race,
 	 * and a stop does not wait for an ACK in flight */
@@ -352,7 +303,7 @@ static void test_sender_stop(void **state)
 	assert_primary_clean(fds);
 	close(stop[0]);
 	close(stop[1]);
-	link_down(&l);
+	tlink_down(&l);
 }
 
 /* libxc's own failure reaches the caller with the driver's message. */
@@ -360,18 +311,18 @@ static void test_sender_driver_fails(void **state)
 {
 	struct remus_err err = { 0 };
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	int fds;
 
 	(void)state;
 	xt_setup_host();
-	link_up(&l);
+	tlink_up(&l);
 	fake.fail = (struct fake_fail){ "xc_domain_save", 1, EIO };
-	fds = open_fds();
+	fds = open_fd_count();
 	assert_true(send_run(&l, NULL, 0, -1, 10000, &st, &err) < 0);
 	assert_non_null(strstr(err.msg, "xc_domain_save(XC_STREAM_REMUS) of domain 5 failed"));
 	assert_primary_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 }
 
 /* ---- the test's primary, for the receiver ------------------------------ */
@@ -419,14 +370,14 @@ static void *primary_main(void *arg)
 		if (p->cut[i] > from)
 			assert_int_equal(rnet_conn_send_stream(p->c, p->data + from, p->cut[i] - from,
 			                                       &err), 0);
-		flush_all(p->c);
+		conn_flush_all(p->c, PEER_WAIT_MS);
 		from = p->cut[i];
 		if (i + 1 < p->ncut || p->end == PRIM_STOP)
 			prim_wait_ack(p, (uint64_t)i + 1);
 	}
 	if (p->end == PRIM_BYE) {
 		assert_int_equal(rnet_conn_send_bye(p->c, CKPT_BYE_END, &err), 0);
-		flush_all(p->c);
+		conn_flush_all(p->c, PEER_WAIT_MS);
 	} else if (p->end == PRIM_STOP) {
 		assert_int_equal(write(p->stop_w, "s", 1), 1);
 	} else {
@@ -478,7 +429,7 @@ static int prepare_cb(void *arg, const char *json, size_t len, struct hv_guest_c
 }
 
 /* Run the stream receiver against the fake primary. */
-static int receive_run(struct link *l, struct fake_primary *p, bool xl_header, int stop_fd,
+static int receive_run(struct tlink *l, struct fake_primary *p, bool xl_header, int stop_fd,
                        struct prepared *pr, struct hv_guest **g, struct ckpt_stats *st,
                        struct remus_err *err)
 {
@@ -516,7 +467,7 @@ static void assert_backup_clean(int fds_before)
 	assert_int_equal(fake.domains_destroyed, fake.domains_created);
 	assert_int_equal(fake.xc_open, 0);
 	assert_int_equal(fake.xs_open, 0);
-	assert_int_equal(open_fds(), fds_before);
+	assert_int_equal(open_fd_count(), fds_before);
 }
 
 /* Checkpoints 1 and 2 acknowledged, checkpoint 3 cut before its
@@ -527,7 +478,7 @@ static void test_receiver_partial_never_applied(void **state)
 	struct remus_err err = { 0 };
 	struct hv_guest *g = NULL;
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	uint8_t *data;
 	size_t len;
 	int fds;
@@ -538,8 +489,8 @@ static void test_receiver_partial_never_applied(void **state)
 	p.cut[0] = PROLOGUE + CKPT_BYTES;
 	p.cut[1] = PROLOGUE + 2 * CKPT_BYTES;
 	p.cut[2] = PROLOGUE + 3 * CKPT_BYTES - 8;      /* no CHECKPOINT_END 3 */
-	link_up(&l);
-	fds = open_fds();
+	tlink_up(&l);
+	fds = open_fd_count();
 	assert_int_equal(receive_run(&l, &p, false, -1, NULL, &g, &st, &err), CKPT_EPEER);
 	assert_non_null(strstr(err.msg, "primary lost after checkpoint 2"));
 	assert_non_null(g);
@@ -550,7 +501,7 @@ static void test_receiver_partial_never_applied(void **state)
 	assert_true(fake.paused);                      /* the caller starts it */
 	xen_hv_ops.destroy(g);
 	assert_backup_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 	free(data);
 }
 
@@ -561,7 +512,7 @@ static void test_receiver_bye_keeps_nothing(void **state)
 	struct remus_err err = { 0 };
 	struct hv_guest *g = NULL;
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	uint8_t *data;
 	size_t len;
 	int fds;
@@ -571,13 +522,13 @@ static void test_receiver_bye_keeps_nothing(void **state)
 	p.data = data;
 	p.cut[0] = PROLOGUE + CKPT_BYTES;
 	p.cut[1] = PROLOGUE + 2 * CKPT_BYTES;
-	link_up(&l);
-	fds = open_fds();
+	tlink_up(&l);
+	fds = open_fd_count();
 	assert_int_equal(receive_run(&l, &p, false, -1, NULL, &g, &st, &err), 0);
 	assert_null(g);
 	assert_int_equal(st.checkpoints, 2);
 	assert_backup_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 	free(data);
 }
 
@@ -592,7 +543,7 @@ static void test_receiver_xl_header_and_stop(void **state)
 	struct hv_guest *g = NULL;
 	struct stream_buf b;
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	uint8_t *data, *all;
 	size_t len, hl;
 	int fds, stop[2];
@@ -612,8 +563,8 @@ static void test_receiver_xl_header_and_stop(void **state)
 	p.cut[0] = hl + PROLOGUE + CKPT_BYTES;
 	p.cut[1] = hl + PROLOGUE + 2 * CKPT_BYTES;
 	p.stop_w = stop[1];
-	link_up(&l);
-	fds = open_fds();
+	tlink_up(&l);
+	fds = open_fd_count();
 	assert_int_equal(receive_run(&l, &p, true, stop[0], &pr, &g, &st, &err), CKPT_ESTOPPED);
 	assert_non_null(g);
 	assert_string_equal(pr.json, json);
@@ -624,7 +575,7 @@ static void test_receiver_xl_header_and_stop(void **state)
 	assert_backup_clean(fds);
 	close(stop[0]);
 	close(stop[1]);
-	link_down(&l);
+	tlink_down(&l);
 	free(all);
 	free(data);
 }
@@ -640,7 +591,7 @@ static void test_receiver_missing_xl_header(void **state)
 	struct prepared pr = { { 0 }, 0 };
 	struct hv_guest *g = NULL;
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	uint8_t *data;
 	size_t len;
 	int fds;
@@ -649,8 +600,8 @@ static void test_receiver_missing_xl_header(void **state)
 	make_stream(&data, &len);
 	p.data = data;
 	p.cut[0] = len;
-	link_up(&l);
-	fds = open_fds();
+	tlink_up(&l);
+	fds = open_fd_count();
 	assert_int_equal(receive_run(&l, &p, true, -1, &pr, &g, &st, &err), CKPT_ENOREPLICA);
 	if (strstr(err.msg, "does not start with xl's migration header") == NULL)
 		fail_msg("unexpected error: %s", err.msg);
@@ -658,7 +609,7 @@ static void test_receiver_missing_xl_header(void **state)
 	assert_int_equal(pr.len, 0);
 	assert_int_equal(fake.domains_created, 0);
 	assert_backup_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 	free(data);
 }
 
@@ -670,13 +621,13 @@ static void test_sender_disk_epochs(void **state)
 	struct diskrep d = { 0 };
 	struct remus_err err = { 0 };
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	int fds;
 
 	(void)state;
 	xt_setup_host();
-	link_up(&l);
-	fds = open_fds();
+	tlink_up(&l);
+	fds = open_fd_count();
 	disk_under_test = &d;
 	if (send_run(&l, &b, 4, -1, 10000, &st, &err) != 0)
 		fail_msg("sender: %s", err.msg);
@@ -687,7 +638,7 @@ static void test_sender_disk_epochs(void **state)
 	assert_int_equal(d.acked, 4);
 	assert_int_equal(d.mark_order_bad, 0);
 	assert_primary_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 }
 
 /* A failed disk flush ends protection with the backend's reason; the
@@ -698,13 +649,13 @@ static void test_sender_disk_mark_fails(void **state)
 	struct diskrep d = { .fail_mark = 2 };
 	struct remus_err err = { 0 };
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	int fds;
 
 	(void)state;
 	xt_setup_host();
-	link_up(&l);
-	fds = open_fds();
+	tlink_up(&l);
+	fds = open_fd_count();
 	disk_under_test = &d;
 	assert_true(send_run(&l, &b, 4, -1, 10000, &st, &err) < 0);
 	disk_under_test = NULL;
@@ -713,7 +664,7 @@ static void test_sender_disk_mark_fails(void **state)
 	assert_int_equal(st.acked, 1);
 	assert_int_equal(d.marks, 1);
 	assert_primary_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 }
 
 /* Receiver with a disk: commit per complete checkpoint, then at failover
@@ -726,7 +677,7 @@ static void test_receiver_disk_promote_before_attach(void **state)
 	struct remus_err err = { 0 };
 	struct hv_guest *g = NULL;
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	uint8_t *data;
 	size_t len;
 	int fds;
@@ -737,8 +688,8 @@ static void test_receiver_disk_promote_before_attach(void **state)
 	p.cut[0] = PROLOGUE + CKPT_BYTES;
 	p.cut[1] = PROLOGUE + 2 * CKPT_BYTES;
 	p.cut[2] = PROLOGUE + 3 * CKPT_BYTES - 8;      /* no CHECKPOINT_END 3 */
-	link_up(&l);
-	fds = open_fds();
+	tlink_up(&l);
+	fds = open_fd_count();
 	disk_under_test = &d;
 	assert_int_equal(receive_run(&l, &p, false, -1, NULL, &g, &st, &err), CKPT_EPEER);
 	disk_under_test = NULL;
@@ -754,7 +705,7 @@ static void test_receiver_disk_promote_before_attach(void **state)
 	assert_true(fake.paused);                      /* the caller starts it */
 	xen_hv_ops.destroy(g);
 	assert_backup_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 	free(data);
 }
 
@@ -767,7 +718,7 @@ static void test_receiver_disk_promote_fails(void **state)
 	struct remus_err err = { 0 };
 	struct hv_guest *g = NULL;
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	uint8_t *data;
 	size_t len;
 	int fds, rc;
@@ -777,8 +728,8 @@ static void test_receiver_disk_promote_fails(void **state)
 	p.data = data;
 	p.cut[0] = PROLOGUE + CKPT_BYTES;
 	p.cut[1] = PROLOGUE + 2 * CKPT_BYTES;
-	link_up(&l);
-	fds = open_fds();
+	tlink_up(&l);
+	fds = open_fd_count();
 	disk_under_test = &d;
 	rc = receive_run(&l, &p, false, -1, NULL, &g, &st, &err);
 	disk_under_test = NULL;
@@ -791,7 +742,7 @@ static void test_receiver_disk_promote_fails(void **state)
 	assert_int_equal(d.finishes, 0);
 	assert_true(d.promote_paused);
 	assert_backup_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 	free(data);
 }
 
@@ -804,7 +755,7 @@ static void test_receiver_disk_commit_fails(void **state)
 	struct remus_err err = { 0 };
 	struct hv_guest *g = NULL;
 	struct ckpt_stats st;
-	struct link l;
+	struct tlink l;
 	uint8_t *data;
 	size_t len;
 	int fds;
@@ -814,8 +765,8 @@ static void test_receiver_disk_commit_fails(void **state)
 	p.data = data;
 	p.cut[0] = PROLOGUE + CKPT_BYTES;
 	p.cut[1] = PROLOGUE + 2 * CKPT_BYTES;
-	link_up(&l);
-	fds = open_fds();
+	tlink_up(&l);
+	fds = open_fd_count();
 	disk_under_test = &d;
 	assert_true(receive_run(&l, &p, false, -1, NULL, &g, &st, &err) < 0);
 	disk_under_test = NULL;
@@ -826,7 +777,7 @@ static void test_receiver_disk_commit_fails(void **state)
 	assert_int_equal(d.commits, 1);
 	assert_int_equal(d.promotes, 0);
 	assert_backup_clean(fds);
-	link_down(&l);
+	tlink_down(&l);
 	free(data);
 }
 
