@@ -31,6 +31,8 @@ struct diskrep {
 	pthread_mutex_t lock;       /* state and cnt: counters() runs on any thread */
 	struct diskrep_drbd_state state;
 	struct diskrep_counters cnt;
+	struct diskrep_drbd_conn conn;  /* endpoints, looked up at the first window */
+	bool conn_known;
 };
 
 /* Why a configuration breaks the checkpoint guarantee; NULL if it does
@@ -237,6 +239,95 @@ int diskrep_drbd_probe(const char *resource, struct diskrep_drbd_state *out,
 		return remus_err_set(err, DISKREP_ETOOL, "drbd resource %s not found in events2",
 		    resource);
 	return 0;
+}
+
+/* One whitespace-separated token of text[*pos..len) into tok (cap bytes
+ * with its NUL); 0 at the end, -1 if a token is longer than cap - 1. */
+static int next_token(const char *text, size_t len, size_t *pos, char *tok, size_t cap)
+{
+	size_t i = *pos, n = 0;
+
+	while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
+		i++;
+	while (i < len && text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r') {
+		if (n + 1 >= cap)
+			return -1;
+		tok[n++] = text[i++];
+	}
+	tok[n] = '\0';
+	*pos = i;
+	return n > 0;
+}
+
+/* "ipv4" + "127.0.0.1:7791;" -> "ipv4:127.0.0.1:7791" (drbdsetup 8.4's
+ * connection argument); anything else is refused. */
+static int take_address(const char *af, char *addr, char *out, struct remus_err *err)
+{
+	size_t n = strlen(addr);
+
+	if (n > 0 && addr[n - 1] == ';')
+		addr[--n] = '\0';
+	if (strcmp(af, "ipv4") != 0 && strcmp(af, "ipv6") != 0)
+		return remus_err_set(err, DISKREP_EPROTO, "drbdsetup show: address family '%.16s' "
+		                     "(ipv4 or ipv6 expected)", af);
+	if (n == 0 || strspn(addr, "0123456789abcdefABCDEF.:[]") != n || strchr(addr, ':') == NULL)
+		return remus_err_set(err, DISKREP_EPROTO, "drbdsetup show: '%.40s' is not addr:port",
+		                     addr);
+	snprintf(out, DISKREP_DRBD_ADDR_MAX, "%s:%s", af, addr);
+	return 0;
+}
+
+int diskrep_drbd_parse_show(const char *text, size_t len, struct diskrep_drbd_conn *out,
+                            struct remus_err *err)
+{
+	char tok[64], af[16], addr[64];
+	char *where = NULL;     /* the host section the next address belongs to */
+	size_t pos = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	while ((rc = next_token(text, len, &pos, tok, sizeof(tok))) > 0) {
+		if (strcmp(tok, "_this_host") == 0) {
+			where = out->local;
+		} else if (strcmp(tok, "_remote_host") == 0) {
+			where = out->peer;
+		} else if (strcmp(tok, "allow-two-primaries") == 0) {
+			if (next_token(text, len, &pos, tok, sizeof(tok)) <= 0)
+				break;
+			out->allow_two = strcmp(tok, "yes;") == 0;
+		} else if (strcmp(tok, "address") == 0 && where != NULL) {
+			if (where[0] != '\0')
+				return remus_err_set(err, DISKREP_EPROTO, "drbdsetup show: two addresses "
+				                     "for one host");
+			if (next_token(text, len, &pos, af, sizeof(af)) <= 0 ||
+			    next_token(text, len, &pos, addr, sizeof(addr)) <= 0)
+				return remus_err_set(err, DISKREP_EPROTO, "drbdsetup show: an address "
+				                     "without 'af addr:port'");
+			if ((rc = take_address(af, addr, where, err)) < 0)
+				return rc;
+			where = NULL;
+		}
+	}
+	if (rc < 0)
+		return remus_err_set(err, DISKREP_EPROTO, "drbdsetup show: a word longer than %zu "
+		                     "characters", sizeof(tok) - 1);
+	if (out->local[0] == '\0' || out->peer[0] == '\0')
+		return remus_err_set(err, DISKREP_EPROTO, "drbdsetup show: no %s address (is the "
+		                     "resource connected to its peer?)",
+		                     out->local[0] == '\0' ? "_this_host" : "_remote_host");
+	return 0;
+}
+
+int diskrep_drbd_show(const char *resource, struct diskrep_drbd_conn *out,
+                      struct remus_err *err)
+{
+	char text[8192];
+	char *argv[] = { "drbdsetup", "show", (char *)resource, NULL };
+	int rc = run_tool(argv, text, sizeof(text), err);
+
+	if (rc < 0)
+		return rc;
+	return diskrep_drbd_parse_show(text, strlen(text), out, err);
 }
 
 /* Refresh the state through drbdsetup events2 --now. */
@@ -457,6 +548,42 @@ static int drbd_promote(struct diskrep *d, struct remus_err *err)
 	return d->dev_fd >= 0 ? 0 : open_device(d, err);
 }
 
+/* The hand-over's dual-primary window: `drbdsetup net-options LOCAL PEER
+ * --allow-two-primaries=yes|no` on this side's connection (DRBD 8.4
+ * names a connection by its endpoints).  DRBD refuses `no` while both
+ * sides are Primary. */
+static int drbd_dual_primary(struct diskrep *d, bool allow, struct remus_err *err)
+{
+	char opt[40];
+	int rc;
+
+	if (!d->conn_known) {
+		if ((rc = diskrep_drbd_show(d->c.resource, &d->conn, err)) < 0)
+			return remus_err_wrap(err, "drbd resource %s", d->c.resource);
+		d->conn_known = true;
+	}
+	snprintf(opt, sizeof(opt), "--allow-two-primaries=%s", allow ? "yes" : "no");
+	char *argv[] = { "drbdsetup", "net-options", d->conn.local, d->conn.peer, opt, NULL };
+	return run_tool(argv, NULL, 0, err);
+}
+
+/* Secondary: close our handle on the device first (DRBD refuses to demote
+ * an open device), then drbdsetup secondary on the minor. */
+static int drbd_demote(struct diskrep *d, struct remus_err *err)
+{
+	char *argv[] = { "drbdsetup", "secondary", d->device, NULL };
+	int rc;
+
+	if (d->dev_fd >= 0) {
+		close(d->dev_fd);
+		d->dev_fd = -1;
+	}
+	if ((rc = d->c.adopt ? run_tool(argv, NULL, 0, err) : drbdadm(d, "secondary", NULL, err)) < 0)
+		return rc;
+	d->role = DISKREP_BACKUP;
+	return read_state(d, err);
+}
+
 /* DRBD moves and resyncs the data itself; these ops have no meaning. */
 static int drbd_unsupported(struct diskrep *d, struct remus_err *err)
 {
@@ -516,5 +643,7 @@ const struct diskrep_ops diskrep_drbd_ops = {
 	.commit = drbd_commit,
 	.discard_uncommitted = drbd_discard,
 	.promote = drbd_promote,
+	.dual_primary = drbd_dual_primary,
+	.demote = drbd_demote,
 	.counters = drbd_counters,
 };
