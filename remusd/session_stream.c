@@ -24,6 +24,8 @@
 /* How often the backup tries to close the dual-primary window after a
  * hand-over (0.5 s apart): the primary's confirm wait plus its destroy. */
 #define REMUSD_DRBD_WINDOW_TRIES 180
+/* How often the old primary tries to demote after its copy is destroyed. */
+#define REMUSD_DRBD_DEMOTE_TRIES 20
 
 bool remusd_session_driver_loop(const struct remusd_session *s)
 {
@@ -145,9 +147,18 @@ void session_stream_after_evacuation(struct remusd_session *s)
 {
 	struct remus_err err = { 0 };
 
+	const struct timespec step = { 0, 500 * 1000 * 1000 };
+	int rc = -1;
+
 	pthread_mutex_lock(&s->lock);
 	if (s->disk != NULL && s->gc.diskrep == RNET_DISKREP_DRBD) {
-		if (s->dr->demote(s->disk, &err) < 0)
+		/* blkback may hold the device a moment after libxl's destroy */
+		for (unsigned i = 0; i < REMUSD_DRBD_DEMOTE_TRIES && rc < 0; i++) {
+			memset(&err, 0, sizeof(err));
+			if ((rc = s->dr->demote(s->disk, &err)) < 0 && i + 1 < REMUSD_DRBD_DEMOTE_TRIES)
+				nanosleep(&step, NULL);
+		}
+		if (rc < 0)
 			log_warnx("guest %s: drbd resource %s stays Primary here: %s; with the guest "
 			          "running on the backup, run drbdsetup secondary %s and then "
 			          "allow-two-primaries=no on both sides", s->name, s->gc.drbd_resource,
