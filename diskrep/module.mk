@@ -23,7 +23,10 @@ UNIT_TESTS += test_diskrep test_diskrep_resync
 test_diskrep_SRCS := tests/unit/test_diskrep.c
 test_diskrep_resync_SRCS := tests/unit/test_diskrep_resync.c
 
-FUZZ_TARGETS += diskrep_wire diskrep_journal
+FUZZ_TARGETS += diskrep_wire diskrep_journal diskrep_drbd_show
+diskrep_drbd_show_SRCS := tests/fuzz/diskrep_drbd_show.c
+diskrep_drbd_show_SMOKE := 15
+diskrep_drbd_show_CORPUS := tests/fuzz/corpus/diskrep_drbd_show
 diskrep_wire_SRCS := tests/fuzz/diskrep_wire.c
 diskrep_wire_SMOKE := 15
 diskrep_wire_CORPUS := tests/fuzz/corpus/diskrep_wire

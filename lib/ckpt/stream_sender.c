@@ -354,6 +354,10 @@ static int hook_wait(void *arg)
 			remus_err_set(&s->hook_err, CKPT_EPEER, "no ACK for checkpoint %" PRIu64
 			              " within %" PRIu32 " ms", n, s->cfg.ack_timeout_ms);
 		pthread_mutex_unlock(&s->lock);
+		/* no final ACK: the hand-over is cancelled; close the window while
+		 * the guest is still suspended (the driver resumes it next) */
+		if (s->final)
+			stream_disk_window(s, false, &(struct remus_err){ 0 });
 		return CKPT_EPEER;
 	}
 	s->stats.acked = n;
