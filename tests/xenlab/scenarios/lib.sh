@@ -196,7 +196,7 @@ drbd_sector0() { dd if="$1" bs=512 count=1 iflag=direct 2>/dev/null | tr -d '\0'
 # drbd_role RES ROLE: the resource's role here is ROLE.
 drbd_role() { drbdsetup events2 --now "$1" | grep -q "^exists resource .*role:$2"; }
 # drbd_two_primaries RES: yes or no, allow-two-primaries of RES now.
-drbd_two_primaries() { drbdsetup show "$1" | grep -q 'allow-two-primaries *yes' && echo yes || echo no; }
+drbd_two_primaries() { drbdsetup show "$1" | grep -Eq 'allow-two-primaries[[:space:]]+yes' && echo yes || echo no; }
 # drbd_pair_up DIR: the pair (files in DIR), $RES_A Primary, both UpToDate;
 # DOMU_CFG becomes DIR/domu.cfg with the guest's disk on $DEV_A.
 drbd_pair_up() {
