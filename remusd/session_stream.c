@@ -145,9 +145,8 @@ void session_stream_request_handover(struct remusd_session *s)
  * device closed), then allow-two-primaries off again. */
 void session_stream_after_evacuation(struct remusd_session *s)
 {
-	struct remus_err err = { 0 };
-
 	const struct timespec step = { 0, 500 * 1000 * 1000 };
+	struct remus_err err = { 0 };
 	int rc = -1;
 
 	pthread_mutex_lock(&s->lock);
