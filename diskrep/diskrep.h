@@ -85,6 +85,21 @@ struct diskrep_drbd_state {
 };
 
 /* Ask drbdsetup for a resource's state (no handle: remusctl check/status). */
+/* The connection's two endpoints from `drbdsetup show RESOURCE` (DRBD 8.4
+ * names a connection by them, as "af:addr:port"): the `address` of the
+ * `_this_host` and `_remote_host` sections.  Tool output is checked like
+ * peer input (bounded, known address families, address characters only);
+ * allow_two says whether `allow-two-primaries yes;` is set. */
+#define DISKREP_DRBD_ADDR_MAX 80
+struct diskrep_drbd_conn {
+	char local[DISKREP_DRBD_ADDR_MAX], peer[DISKREP_DRBD_ADDR_MAX];
+	bool allow_two;
+};
+int diskrep_drbd_parse_show(const char *text, size_t len, struct diskrep_drbd_conn *out,
+                            struct remus_err *err);
+int diskrep_drbd_show(const char *resource, struct diskrep_drbd_conn *out,
+                      struct remus_err *err);
+
 int diskrep_drbd_probe(const char *resource, struct diskrep_drbd_state *out,
                        struct remus_err *err);
 
@@ -180,6 +195,16 @@ struct diskrep_ops {
 	int  (*discard_uncommitted)(struct diskrep *d, struct remus_err *err);
 	/* Failover: become the writable side (drbd: promote). */
 	int  (*promote)(struct diskrep *d, struct remus_err *err);
+	/* Planned hand-over with a disk that has one writer at a time (drbd
+	 * 8.4): open (allow) or close the window in which both hosts may be
+	 * its writable side, so the backup can promote while the primary's
+	 * suspended copy still holds its device.  Closing fails while both
+	 * sides are writable.  NULL: the backend needs no window. */
+	int  (*dual_primary)(struct diskrep *d, bool allow, struct remus_err *err);
+	/* Give the writable side up (drbd: Secondary): the primary once its
+	 * copy is destroyed, a backup that promoted but could not start the
+	 * replica.  Closes this handle's device first.  NULL: nothing to do. */
+	int  (*demote)(struct diskrep *d, struct remus_err *err);
 
 	void (*counters)(struct diskrep *d, struct diskrep_counters *out);
 };

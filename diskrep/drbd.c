@@ -31,6 +31,8 @@ struct diskrep {
 	pthread_mutex_t lock;       /* state and cnt: counters() runs on any thread */
 	struct diskrep_drbd_state state;
 	struct diskrep_counters cnt;
+	struct diskrep_drbd_conn conn;  /* endpoints, looked up at the first window */
+	bool conn_known;
 };
 
 /* Why a configuration breaks the checkpoint guarantee; NULL if it does
@@ -237,6 +239,18 @@ int diskrep_drbd_probe(const char *resource, struct diskrep_drbd_state *out,
 		return remus_err_set(err, DISKREP_ETOOL, "drbd resource %s not found in events2",
 		    resource);
 	return 0;
+}
+
+int diskrep_drbd_show(const char *resource, struct diskrep_drbd_conn *out,
+                      struct remus_err *err)
+{
+	char text[8192];
+	char *argv[] = { "drbdsetup", "show", (char *)resource, NULL };
+	int rc = run_tool(argv, text, sizeof(text), err);
+
+	if (rc < 0)
+		return rc;
+	return diskrep_drbd_parse_show(text, strlen(text), out, err);
 }
 
 /* Refresh the state through drbdsetup events2 --now. */
@@ -457,6 +471,42 @@ static int drbd_promote(struct diskrep *d, struct remus_err *err)
 	return d->dev_fd >= 0 ? 0 : open_device(d, err);
 }
 
+/* The hand-over's dual-primary window: `drbdsetup net-options LOCAL PEER
+ * --allow-two-primaries=yes|no` on this side's connection (DRBD 8.4
+ * names a connection by its endpoints).  DRBD refuses `no` while both
+ * sides are Primary. */
+static int drbd_dual_primary(struct diskrep *d, bool allow, struct remus_err *err)
+{
+	char opt[40];
+	int rc;
+
+	if (!d->conn_known) {
+		if ((rc = diskrep_drbd_show(d->c.resource, &d->conn, err)) < 0)
+			return remus_err_wrap(err, "drbd resource %s", d->c.resource);
+		d->conn_known = true;
+	}
+	snprintf(opt, sizeof(opt), "--allow-two-primaries=%s", allow ? "yes" : "no");
+	char *argv[] = { "drbdsetup", "net-options", d->conn.local, d->conn.peer, opt, NULL };
+	return run_tool(argv, NULL, 0, err);
+}
+
+/* Secondary: close our handle on the device first (DRBD refuses to demote
+ * an open device), then drbdsetup secondary on the minor. */
+static int drbd_demote(struct diskrep *d, struct remus_err *err)
+{
+	char *argv[] = { "drbdsetup", "secondary", d->device, NULL };
+	int rc;
+
+	if (d->dev_fd >= 0) {
+		close(d->dev_fd);
+		d->dev_fd = -1;
+	}
+	if ((rc = d->c.adopt ? run_tool(argv, NULL, 0, err) : drbdadm(d, "secondary", NULL, err)) < 0)
+		return rc;
+	d->role = DISKREP_BACKUP;
+	return read_state(d, err);
+}
+
 /* DRBD moves and resyncs the data itself; these ops have no meaning. */
 static int drbd_unsupported(struct diskrep *d, struct remus_err *err)
 {
@@ -516,5 +566,7 @@ const struct diskrep_ops diskrep_drbd_ops = {
 	.commit = drbd_commit,
 	.discard_uncommitted = drbd_discard,
 	.promote = drbd_promote,
+	.dual_primary = drbd_dual_primary,
+	.demote = drbd_demote,
 	.counters = drbd_counters,
 };

@@ -1,7 +1,7 @@
 # diskrep: disk replication tied to checkpoint epochs (builtin + drbd backends).
 LIB_SRCS += diskrep/diskrep.c diskrep/wire.c diskrep/stage.c diskrep/journal.c \
 	diskrep/commit.c diskrep/bitmap.c diskrep/builtin.c diskrep/builtin_backup.c \
-	diskrep/resync.c diskrep/drbd.c
+	diskrep/resync.c diskrep/drbd.c diskrep/drbd_show.c
 DEPS_PKGS += libxxhash-dev
 
 # Crash-consistency trial driver (used by the integration scripts and soak).
@@ -23,7 +23,10 @@ UNIT_TESTS += test_diskrep test_diskrep_resync
 test_diskrep_SRCS := tests/unit/test_diskrep.c
 test_diskrep_resync_SRCS := tests/unit/test_diskrep_resync.c
 
-FUZZ_TARGETS += diskrep_wire diskrep_journal
+FUZZ_TARGETS += diskrep_wire diskrep_journal diskrep_drbd_show
+diskrep_drbd_show_SRCS := tests/fuzz/diskrep_drbd_show.c
+diskrep_drbd_show_SMOKE := 15
+diskrep_drbd_show_CORPUS := tests/fuzz/corpus/diskrep_drbd_show
 diskrep_wire_SRCS := tests/fuzz/diskrep_wire.c
 diskrep_wire_SMOKE := 15
 diskrep_wire_CORPUS := tests/fuzz/corpus/diskrep_wire

@@ -25,6 +25,9 @@ void session_set_in_doubt(struct remusd_session *s, const char *why);
  * hand-over; and the end of the primary's copy once the backup runs it
  * (Xen: the domain destroyed through libxl, not only forgotten). */
 void session_stream_request_handover(struct remusd_session *s);
+/* After an evacuation confirmed and the copy here destroyed: diskrep =
+ * drbd demotes this side and closes the dual-primary window. */
+void session_stream_after_evacuation(struct remusd_session *s);
 /* A driver-owned loop is protected from ACK(1) on (no separate sync):
  * update a state still "syncing" (status does it too). */
 void session_stream_sync_state(struct remusd_session *s);

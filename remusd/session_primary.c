@@ -295,6 +295,8 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 	pthread_mutex_unlock(&s->lock);
 	session_destroy_copy(s, g);  /* paused since the final checkpoint */
 	log_info("guest %s: evacuated to %s, local copy destroyed", s->name, s->peer);
+	if (remusd_session_driver_loop(s))
+		session_stream_after_evacuation(s);
 	return 0;
 }
 

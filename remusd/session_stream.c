@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ckpt/stream_link.h"
 #include "remusd/ctl_proto.h"
@@ -19,6 +20,12 @@
 #include <xentoollog.h>
 #include "hv/xen/xen.h"
 #endif
+
+/* How often the backup tries to close the dual-primary window after a
+ * hand-over (0.5 s apart): the primary's confirm wait plus its destroy. */
+#define REMUSD_DRBD_WINDOW_TRIES 180
+/* How often the old primary tries to demote after its copy is destroyed. */
+#define REMUSD_DRBD_DEMOTE_TRIES 20
 
 bool remusd_session_driver_loop(const struct remusd_session *s)
 {
@@ -116,7 +123,8 @@ static void *stream_primary_main(void *arg)
 		pthread_mutex_unlock(&s->net_lock);
 	}
 	pthread_mutex_lock(&s->lock);
-	stream_close_drbd_locked(s);
+	if (s->state != RS_EVACUATED)   /* evacuated: demoted once the copy is gone */
+		stream_close_drbd_locked(s);
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }
@@ -126,6 +134,42 @@ void session_stream_request_handover(struct remusd_session *s)
 	pthread_mutex_lock(&s->lock);
 	if (s->ssnd != NULL)
 		ckpt_stream_sender_request_handover(s->ssnd);
+	pthread_mutex_unlock(&s->lock);
+	if (s->gc.diskrep == RNET_DISKREP_DRBD)
+		log_info("guest %s: hand-over: drbd resource %s opens its dual-primary window "
+		         "(allow-two-primaries) before the final checkpoint", s->name,
+		         s->gc.drbd_resource);
+}
+
+/* The old primary's DRBD side: Secondary (its copy is destroyed, the
+ * device closed), then allow-two-primaries off again. */
+void session_stream_after_evacuation(struct remusd_session *s)
+{
+	const struct timespec step = { 0, 500 * 1000 * 1000 };
+	struct remus_err err = { 0 };
+	int rc = -1;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->disk != NULL && s->gc.diskrep == RNET_DISKREP_DRBD) {
+		/* blkback may hold the device a moment after libxl's destroy */
+		for (unsigned i = 0; i < REMUSD_DRBD_DEMOTE_TRIES && rc < 0; i++) {
+			memset(&err, 0, sizeof(err));
+			if ((rc = s->dr->demote(s->disk, &err)) < 0 && i + 1 < REMUSD_DRBD_DEMOTE_TRIES)
+				nanosleep(&step, NULL);
+		}
+		if (rc < 0)
+			log_warnx("guest %s: drbd resource %s stays Primary here: %s; with the guest "
+			          "running on the backup, run drbdsetup secondary %s and then "
+			          "allow-two-primaries=no on both sides", s->name, s->gc.drbd_resource,
+			          err.msg, s->gc.disk);
+		else if (s->dr->dual_primary(s->disk, false, &err) < 0)
+			log_warnx("guest %s: drbd resource %s: Secondary here, but closing the "
+			          "dual-primary window failed: %s", s->name, s->gc.drbd_resource, err.msg);
+		else
+			log_info("guest %s: drbd resource %s: Secondary here, dual-primary window closed "
+			         "on this side", s->name, s->gc.drbd_resource);
+	}
+	stream_close_drbd_locked(s);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -347,6 +391,51 @@ static void stream_note_steps(struct remusd_session *s, struct hv_guest *g, uint
 #endif
 }
 
+/* A hand-over's replica could not start: this side's disk goes back to
+ * Secondary and the window closes, before the primary resumes its copy. */
+static void stream_backup_give_disk_back(struct remusd_session *s)
+{
+	struct remus_err err = { 0 };
+
+	pthread_mutex_lock(&s->lock);
+	if (s->disk != NULL && s->gc.diskrep == RNET_DISKREP_DRBD &&
+	    (s->dr->demote(s->disk, &err) < 0 || s->dr->dual_primary(s->disk, false, &err) < 0))
+		log_warnx("guest %s: drbd resource %s: giving the disk back failed: %s", s->name,
+		          s->gc.drbd_resource, err.msg);
+	stream_close_drbd_locked(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* After a hand-over the primary destroys its copy, demotes its side and
+ * closes the window there; DRBD refuses allow-two-primaries=no here while
+ * it is still Primary, so this side retries (every 0.5 s, for as long as
+ * the primary may take: its confirm wait plus the destroy). */
+static void stream_backup_close_window(struct remusd_session *s)
+{
+	const struct timespec step = { 0, 500 * 1000 * 1000 };
+	struct remus_err err = { 0 };
+	int rc = 0;
+
+	if (s->disk == NULL || s->gc.diskrep != RNET_DISKREP_DRBD)
+		return;
+	for (unsigned i = 0; i < REMUSD_DRBD_WINDOW_TRIES; i++) {
+		memset(&err, 0, sizeof(err));
+		if ((rc = s->dr->dual_primary(s->disk, false, &err)) == 0)
+			break;
+		nanosleep(&step, NULL);
+	}
+	if (rc == 0)
+		log_info("guest %s: drbd resource %s: dual-primary window closed (the old primary "
+		         "demoted)", s->name, s->gc.drbd_resource);
+	else
+		log_warnx("guest %s: drbd resource %s: the dual-primary window is still open: %s; "
+		          "once the old primary's side is Secondary, set allow-two-primaries=no here",
+		          s->name, s->gc.drbd_resource, err.msg);
+	pthread_mutex_lock(&s->lock);
+	stream_close_drbd_locked(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* Backup engine thread: the driver receives until the stream stops and
  * builds the replica from the last complete checkpoint; we start it. */
 static void *stream_backup_main(void *arg)
@@ -359,9 +448,14 @@ static void *stream_backup_main(void *arg)
 
 	rc = ckpt_stream_receiver_run(s->srcv, s->stop_pipe[0], &g, &err);
 	t0 = ckpt_now_us();
-	pthread_mutex_lock(&s->lock);
-	stream_close_drbd_locked(s);    /* promoted (or not): the handle's work is done */
-	pthread_mutex_unlock(&s->lock);
+	if (g == NULL || rc != CKPT_HANDOVER) {
+		pthread_mutex_lock(&s->lock);
+		stream_close_drbd_locked(s);    /* promoted (or not): the handle's work is done */
+		pthread_mutex_unlock(&s->lock);
+	} else if (s->gc.diskrep == RNET_DISKREP_DRBD) {
+		log_info("guest %s: hand-over: drbd resource %s promoted inside the dual-primary "
+		         "window", s->name, s->gc.drbd_resource);
+	}
 	if (g == NULL) {
 		if (rc == 0) {
 			remusd_session_set_state(s, RS_UNPROTECTED, "primary ended protection");
@@ -379,8 +473,10 @@ static void *stream_backup_main(void *arg)
 	         rc == CKPT_HANDOVER ? "planned hand-over from the primary" : err.msg);
 	if (s->hv->start(g, &err) < 0) {
 		s->hv->destroy(g);
-		if (rc == CKPT_HANDOVER)    /* the primary resumes its copy */
+		if (rc == CKPT_HANDOVER) {  /* the primary resumes its copy */
+			stream_backup_give_disk_back(s);
 			stream_refuse_handover(s);
+		}
 		remusd_session_set_state(s, RS_FAILED, err.msg);
 		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
 		return NULL;
@@ -401,6 +497,8 @@ static void *stream_backup_main(void *arg)
 	remusd_session_set_state(s, RS_ACTIVE, rc == CKPT_ESTOPPED ? "failover on command" :
 	                         rc == CKPT_HANDOVER ? "planned hand-over from the primary" :
 	                         "primary lost");
+	if (rc == CKPT_HANDOVER)
+		stream_backup_close_window(s);
 	return NULL;
 }
 

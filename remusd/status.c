@@ -53,6 +53,15 @@ static struct json_object *status_drbd(struct remusd_session *s)
 	json_object_object_add(o, "connection", json_object_new_string(ds.connection));
 	json_object_object_add(o, "disk", json_object_new_string(ds.disk));
 	json_object_object_add(o, "peer_disk", json_object_new_string(ds.peer_disk));
+	/* a hand-over's dual-primary window shows as allow_two_primaries; one
+	 * more tool run, so only around a hand-over, not while protecting */
+	struct diskrep_drbd_conn dc;
+	pthread_mutex_lock(&s->lock);
+	bool around_handover = s->evacuating || s->state == RS_IN_DOUBT ||
+	                       s->state == RS_ACTIVE || s->state == RS_EVACUATED;
+	pthread_mutex_unlock(&s->lock);
+	if (around_handover && diskrep_drbd_show(s->gc.drbd_resource, &dc, &err) == 0)
+		json_object_object_add(o, "allow_two_primaries", json_object_new_boolean(dc.allow_two));
 	return o;
 }
 

@@ -486,24 +486,41 @@ static int stream_disk_commit(struct ckpt_stream_receiver *r, uint64_t n)
 	return 0;
 }
 
+/* A hand-over's replica: the disk's dual-primary window on this side too
+ * (the primary opened its side before the final checkpoint; its suspended
+ * copy still holds its device).  Failover needs none: the primary is gone. */
+static int disk_window(struct ckpt_stream_receiver *r, bool open, struct remus_err *e)
+{
+	if (r->cfg.dr_ops->dual_primary == NULL)
+		return 0;
+	return r->cfg.dr_ops->dual_primary(r->cfg.dr, open, e);
+}
+
 /* The replica will run: its disk becomes the writable side (drbd:
- * promote) before any device is attached, then the caller attaches them.
- * Either failing destroys the paused replica; err says which. */
-static int stream_take_over(struct ckpt_stream_receiver *r, struct hv_guest **g,
+ * promote, in a hand-over inside the dual-primary window) before any
+ * device is attached, then the caller attaches them.  Either failing
+ * destroys the paused replica and gives the disk back (demote, window
+ * closed) so the primary may resume its copy; err says which. */
+static int stream_take_over(struct ckpt_stream_receiver *r, struct hv_guest **g, bool handover,
                             struct remus_err *err)
 {
-	struct remus_err e = { 0 };
+	const struct diskrep_ops *dr = r->cfg.dr_ops;
+	struct remus_err e = { 0 }, e2 = { 0 };
 	const char *what = NULL;
+	bool promoted = false;
 	int rc = 0;
 
-	if (r->cfg.dr_ops != NULL) {
-		if ((rc = r->cfg.dr_ops->discard_uncommitted(r->cfg.dr, &e)) < 0)
+	if (dr != NULL) {
+		if ((rc = dr->discard_uncommitted(r->cfg.dr, &e)) < 0)
 			what = "discarding the uncommitted epoch";
-		else if ((rc = r->cfg.dr_ops->promote(r->cfg.dr, &e)) < 0)
+		else if (handover && (rc = disk_window(r, true, &e)) < 0)
+			what = "opening the dual-primary window";
+		else if ((rc = dr->promote(r->cfg.dr, &e)) < 0)
 			what = "promoting the backup's disk";
+		promoted = rc == 0;
 		if (rc < 0)
 			rc = remus_err_set(err, rc, "diskrep %s: %s failed after checkpoint %" PRIu64
-			                   ": %.300s; the replica was not started", r->cfg.dr_ops->name,
+			                   ": %.300s; the replica was not started", dr->name,
 			                   what, r->stats.checkpoints, e.msg);
 	}
 	if (rc == 0 && r->cfg.finish != NULL && (rc = r->cfg.finish(r->cfg.arg, *g, &e)) < 0)
@@ -511,6 +528,10 @@ static int stream_take_over(struct ckpt_stream_receiver *r, struct hv_guest **g,
 	if (rc < 0) {
 		r->cfg.hv->destroy(*g);
 		*g = NULL;
+		if (promoted && dr->demote != NULL && dr->demote(r->cfg.dr, &e2) < 0)
+			remus_err_wrap(err, "and demoting failed (%.200s)", e2.msg);
+		if (dr != NULL && handover && disk_window(r, false, &e2) < 0)
+			remus_err_wrap(err, "and closing the dual-primary window failed (%.200s)", e2.msg);
 	}
 	return rc;
 }
@@ -674,7 +695,7 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 		return rc;
 	if (g != NULL) {
 		struct remus_err why = *err;
-		int trc = stream_take_over(r, &g, err);
+		int trc = stream_take_over(r, &g, rc == CKPT_HANDOVER, err);
 
 		if (trc < 0)
 			return trc;

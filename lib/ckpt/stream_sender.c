@@ -42,6 +42,7 @@ struct ckpt_stream_sender {
 	bool reached_max, stopped;
 	bool final;                 /* the next / last checkpoint is the hand-over's final one */
 	bool handed;                /* the final checkpoint was acknowledged */
+	bool window;                /* the disk's dual-primary window is open */
 	struct remus_err hook_err;
 	/* pump only */
 	uint8_t *chunk;
@@ -262,6 +263,38 @@ static int stream_disk_acked(struct ckpt_stream_sender *s, uint64_t n)
 	return 0;
 }
 
+/* The hand-over's dual-primary window of the disk (diskrep dual_primary:
+ * drbd 8.4 has one writer at a time, and the suspended copy here holds its
+ * device until it is destroyed).  Opened before the final checkpoint, so
+ * the backup can promote once it holds it; closed again on every cancel. */
+static int stream_disk_window(struct ckpt_stream_sender *s, bool open, struct remus_err *err)
+{
+	struct remus_err e = { 0 };
+	int rc;
+
+	if (s->cfg.dr_ops == NULL || s->cfg.dr_ops->dual_primary == NULL || s->window == open)
+		return 0;
+	if ((rc = s->cfg.dr_ops->dual_primary(s->cfg.dr, open, &e)) < 0)
+		return remus_err_set(err, rc, "diskrep %s: %s the dual-primary window failed: %.400s",
+		                     s->cfg.dr_ops->name, open ? "opening" : "closing", e.msg);
+	s->window = open;
+	return 0;
+}
+
+/* Cancel with the window closed first: the backup (which refused, or never
+ * held the final checkpoint) must not promote while the guest runs here. */
+static int cancel_closing_window(struct ckpt_stream_sender *s, int rc, const char *phase,
+                                 struct remus_err *err)
+{
+	struct remus_err e = { 0 };
+	bool closed = stream_disk_window(s, false, &e) == 0;
+
+	rc = ckh_cancel(s->cfg.hv, s->cfg.guest, s->cfg.nb, rc, phase, err);
+	if (!closed)
+		remus_err_wrap(err, "%.300s", e.msg);
+	return rc;
+}
+
 /* Hook: the guest is suspended, checkpoint N begins: close its output epoch. */
 static int hook_suspended(void *arg)
 {
@@ -321,6 +354,10 @@ static int hook_wait(void *arg)
 			remus_err_set(&s->hook_err, CKPT_EPEER, "no ACK for checkpoint %" PRIu64
 			              " within %" PRIu32 " ms", n, s->cfg.ack_timeout_ms);
 		pthread_mutex_unlock(&s->lock);
+		/* no final ACK: the hand-over is cancelled; close the window while
+		 * the guest is still suspended (the driver resumes it next) */
+		if (s->final)
+			stream_disk_window(s, false, &(struct remus_err){ 0 });
 		return CKPT_EPEER;
 	}
 	s->stats.acked = n;
@@ -349,9 +386,12 @@ static int hook_wait(void *arg)
 	while (!s->stop_requested && !s->peer_lost && ckpt_now_us() < deadline)
 		ckl_cond_wait_until(&s->cond, &s->lock, deadline);
 	if (s->stop_requested && s->handover && !s->peer_lost) {
-		/* prepare done (all acknowledged): take the final checkpoint now */
-		s->final = true;
+		/* prepare done (all acknowledged): take the final checkpoint now,
+		 * with the disk's dual-primary window open for the backup */
 		pthread_mutex_unlock(&s->lock);
+		if ((rc = stream_disk_window(s, true, &s->hook_err)) < 0)
+			return rc;
+		s->final = true;
 		return 1;
 	}
 	if (s->stop_requested)
@@ -413,6 +453,19 @@ static int run_result(struct ckpt_stream_sender *s, int rc, struct remus_err *er
 	return 0;
 }
 
+/* In doubt: the disk stays as it is (dual-primary window open if one was
+ * opened); err says what the operator must do with it. */
+static int handover_in_doubt(struct ckpt_stream_sender *s, struct remus_err *err)
+{
+	int rc = ckh_in_doubt(s->epoch, err);
+
+	if (s->window)
+		remus_err_wrap(err, "diskrep %s left dual-primary: demote the side that does not run "
+		               "the guest, then close the window on both (allow-two-primaries=no)",
+		               s->cfg.dr_ops->name);
+	return rc;
+}
+
 /* The driver's loop ended during a hand-over (a final checkpoint was
  * started).  Before its ACK: cancel (the driver resumed the guest on its
  * way out; resumed here otherwise).  After it: the backup may run the guest,
@@ -426,10 +479,10 @@ static int handover_result(struct ckpt_stream_sender *s, int rc, struct remus_er
 	if (!s->handed) {
 		if ((rc = run_result(s, rc, err)) == CKPT_EGUEST)
 			return rc;
-		return ckh_cancel(s->cfg.hv, s->cfg.guest, s->cfg.nb, rc, "perform", err);
+		return cancel_closing_window(s, rc, "perform", err);
 	}
 	if (rc < 0)
-		return ckh_in_doubt(s->epoch, err);
+		return handover_in_doubt(s, err);
 	pthread_mutex_lock(&s->lock);
 	got_bye = s->got_bye;
 	bye = s->peer_bye;
@@ -443,9 +496,9 @@ static int handover_result(struct ckpt_stream_sender *s, int rc, struct remus_er
 	} else if ((a = rnet_conn_send_bye(s->cfg.conn, CKPT_BYE_HANDOVER, err)) >= 0) {
 		a = ckh_wait_confirm(s->cfg.conn, s->cfg.confirm_ms, err);
 	}
-	if (a == 1)
-		return ckh_cancel(s->cfg.hv, s->cfg.guest, s->cfg.nb, CKPT_EPEER, "finish", err);
-	return a < 0 ? ckh_in_doubt(s->epoch, err) : 0;
+	if (a == 1)     /* the backup demoted its side before refusing */
+		return cancel_closing_window(s, CKPT_EPEER, "finish", err);
+	return a < 0 ? handover_in_doubt(s, err) : 0;
 }
 
 void ckpt_stream_sender_request_handover(struct ckpt_stream_sender *s)
@@ -472,7 +525,7 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 	s->epoch = 0;
 	s->acked = 0;
 	s->eof = s->peer_lost = s->stop_requested = s->pump_done = false;
-	s->reached_max = s->stopped = s->final = s->handed = s->got_bye = false;
+	s->reached_max = s->stopped = s->final = s->handed = s->got_bye = s->window = false;
 	s->chunk_len = 0;
 	memset(&s->hook_err, 0, sizeof(s->hook_err));
 	s->stats.started_ms = rnet_now_ms();
@@ -497,6 +550,6 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 	pthread_mutex_unlock(&s->lock);
 	rc = run_result(s, rc, err);
 	if (handover && rc < 0 && rc != CKPT_EGUEST)   /* before the final checkpoint */
-		return ckh_cancel(s->cfg.hv, s->cfg.guest, s->cfg.nb, rc, "prepare", err);
+		return cancel_closing_window(s, rc, "prepare", err);
 	return rc;
 }

@@ -4,6 +4,10 @@
  * it, marks an epoch, promotes, closes, and prints what happened.
  *   diskrep-drbd-driver [adopt-]primary|[adopt-]backup|refuse CONF_DIR DEVICE_FILE
  * adopt-*: the resource is the operator's (remusd's Xen guests).
+ *   diskrep-drbd-driver handover-primary|handover-refused CONF_DIR DEVICE_FILE
+ * a planned hand-over's dual-primary window on an adopted resource: the
+ * primary opens it, demotes and closes it; a backup that promoted inside it
+ * but refuses demotes and closes it.
  */
 #include "diskrep/diskrep.h"
 
@@ -14,6 +18,32 @@ static int fail(const char *what, const struct remus_err *err)
 {
 	printf("FAIL %s: %s\n", what, err->msg);
 	return 1;
+}
+
+/* The dual-primary window of a hand-over, one side of it. */
+static int handover(const struct diskrep_ops *ops, struct diskrep_config *cfg, bool primary)
+{
+	struct remus_err err = { 0 };
+	struct diskrep *d;
+
+	cfg->drbd.adopt = true;
+	cfg->role = primary ? DISKREP_PRIMARY : DISKREP_BACKUP;
+	if (ops->open(cfg, &d, &err) < 0)
+		return fail("open", &err);
+	if (ops->dual_primary(d, true, &err) < 0 ||
+	    (!primary && ops->promote(d, &err) < 0) ||
+	    ops->demote(d, &err) < 0 || ops->dual_primary(d, false, &err) < 0) {
+		ops->close(d);
+		return fail("hand-over window", &err);
+	}
+	/* demoted: the device is closed, guest I/O goes nowhere */
+	if (ops->flush(d, &err) != DISKREP_EUNSUPP) {
+		ops->close(d);
+		return fail("flush after demote", &err);
+	}
+	printf("window opened and closed\n");
+	ops->close(d);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -36,6 +66,8 @@ int main(int argc, char **argv)
 		cfg.drbd.adopt = true;
 		argv[1] += 6;
 	}
+	if (strcmp(argv[1], "handover-primary") == 0 || strcmp(argv[1], "handover-refused") == 0)
+		return handover(ops, &cfg, strcmp(argv[1], "handover-primary") == 0);
 	if (strcmp(argv[1], "refuse") == 0) {
 		cfg.unsafe = false;
 		if (ops->open(&cfg, &d, &err) != DISKREP_EUNSAFE)

@@ -76,4 +76,35 @@ grep -q "does not replicate (connection StandAlone, peer disk UpToDate)" "$dir/o
 : > "$dir/log"
 FAKE_DRBD_FAIL=primary "$drv" adopt-backup "$dir" "$dir/drbd3" > "$dir/out" && fail "a failed promote was not reported"
 grep -q "'drbdsetup primary $dir/drbd3' failed" "$dir/out" || fail "promote failure message: $(cat "$dir/out")"
+
+# A planned hand-over's dual-primary window (DRBD 8.4 names the connection
+# by the endpoints `drbdsetup show` gives): the primary opens it, demotes
+# after its copy is gone and closes it; a refusing backup that promoted
+# inside it demotes and closes it.
+c="ipv4:10.0.0.1:7789 ipv4:10.0.0.2:7789"
+: > "$dir/log"
+FAKE_DRBD_ROLE=Primary "$drv" handover-primary "$dir" "$dir/drbd3" > "$dir/out" || fail "hand-over primary: $(cat "$dir/out")"
+printf '%s\n' "drbdsetup events2 --now remus-g1" "drbdsetup show remus-g1" \
+	"drbdsetup net-options $c --allow-two-primaries=yes" "drbdsetup secondary $dir/drbd3" \
+	"drbdsetup events2 --now remus-g1" "drbdsetup net-options $c --allow-two-primaries=no" > "$dir/want"
+diff -u "$dir/want" "$dir/log" || fail "hand-over primary command sequence"
+: > "$dir/log"
+"$drv" handover-refused "$dir" "$dir/drbd3" > "$dir/out" || fail "hand-over refused: $(cat "$dir/out")"
+printf '%s\n' "drbdsetup events2 --now remus-g1" "drbdsetup show remus-g1" \
+	"drbdsetup net-options $c --allow-two-primaries=yes" "drbdsetup primary $dir/drbd3" \
+	"drbdsetup events2 --now remus-g1" "drbdsetup secondary $dir/drbd3" \
+	"drbdsetup events2 --now remus-g1" "drbdsetup net-options $c --allow-two-primaries=no" > "$dir/want"
+diff -u "$dir/want" "$dir/log" || fail "refused hand-over command sequence"
+: > "$dir/log"
+FAKE_DRBD_ROLE=Primary FAKE_DRBD_FAIL=net-options "$drv" handover-primary "$dir" "$dir/drbd3" > "$dir/out" &&
+	fail "a failing net-options was not reported"
+grep -q "'drbdsetup net-options $c --allow-two-primaries=yes' failed (status 10)" "$dir/out" ||
+	fail "net-options failure message: $(cat "$dir/out")"
+printf 'resource remus-g1 {\n    _this_host {\n        address ipv4 10.0.0.1:7789;\n    }\n}\n' > "$dir/show"
+: > "$dir/log"
+FAKE_DRBD_ROLE=Primary FAKE_DRBD_SHOW="$dir/show" "$drv" handover-primary "$dir" "$dir/drbd3" > "$dir/out" &&
+	fail "a resource without a peer address opened a window"
+grep -q "drbd resource remus-g1: drbdsetup show: no _remote_host address" "$dir/out" ||
+	fail "no-peer message: $(cat "$dir/out")"
+grep -q "net-options" "$dir/log" && fail "net-options ran without the peer's address"
 echo "drbd backend: resource file and command sequences as expected (fake tools, no kernel module)"

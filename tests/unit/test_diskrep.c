@@ -328,6 +328,46 @@ static void test_drbd_refused_without_unsafe(void **state)
 	assert_null(diskrep_backend("nope"));
 }
 
+/* `drbdsetup show` (8.4): the endpoints in drbdsetup 8.4's argument form,
+ * allow-two-primaries read; malformed output refused with the reason. */
+static void test_drbd_show_reader(void **state)
+{
+	static const char ok[] =
+	    "resource r {\n    net {\n        allow-two-primaries\tyes;\n    }\n"
+	    "    _remote_host {\n        address\t\t\tipv4 127.0.0.1:7792;\n    }\n"
+	    "    _this_host {\n        address\t\t\tipv6 [fd00::1]:7791;\n"
+	    "        volume 0 {\n            device\t\t\tminor 11;\n        }\n    }\n}\n";
+	static const struct { const char *text, *why; } bad[] = {
+		{ "_this_host { address ipv4 1.2.3.4:1; }", "no _remote_host address" },
+		{ "_this_host { address sdp 1.2.3.4:1; } _remote_host { address ipv4 1.2.3.4:2; }",
+		  "address family 'sdp'" },
+		{ "_this_host { address ipv4 1.2.3.4;rm:1; } _remote_host { address ipv4 1.2.3.4:2; }",
+		  "is not addr:port" },
+		{ "_this_host { address ipv4 1.2.3.4:1; } _this_host { address ipv4 1.2.3.4:3; }",
+		  "two addresses" },
+		{ "_remote_host { address", "without 'af addr:port'" },
+		{ "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		  "a word longer than 63" },
+	};
+	struct diskrep_drbd_conn c;
+	struct remus_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(diskrep_drbd_parse_show(ok, strlen(ok), &c, &err), 0);
+	assert_string_equal(c.local, "ipv6:[fd00::1]:7791");
+	assert_string_equal(c.peer, "ipv4:127.0.0.1:7792");
+	assert_true(c.allow_two);
+	/* the length bounds the text: cut before the remote host's address */
+	assert_int_equal(diskrep_drbd_parse_show(ok, 60, &c, &err), DISKREP_EPROTO);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(diskrep_drbd_parse_show(bad[i].text, strlen(bad[i].text), &c, &err),
+		                 DISKREP_EPROTO);
+		if (strstr(err.msg, bad[i].why) == NULL)
+			fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, bad[i].why);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -340,6 +380,7 @@ int main(void)
 		cmocka_unit_test(test_failed_commit_recovers_on_reopen),
 		cmocka_unit_test(test_journal_scan_rejects_torn_and_altered),
 		cmocka_unit_test(test_drbd_refused_without_unsafe),
+		cmocka_unit_test(test_drbd_show_reader),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "ckpt/stream_link.h"
+#include "diskrep/diskrep.h"
 #include "hv/xen/xen.h"
 #include "test_net_util.h"
 #include "test_xen_common.h"
@@ -52,6 +53,70 @@ struct hbackup {
 	int done;
 	pthread_t th;
 };
+
+/* A disk with one writer at a time (drbd 8.4's shape): records the
+ * hand-over's window and role changes in order, and what the guest was
+ * doing at each. */
+struct diskrep {
+	char seq[128];              /* "open,promote,demote,close" */
+	unsigned saves_at_open;     /* checkpoints taken when the window opened */
+	bool suspended_at_close;    /* the guest still suspended when it closed */
+	bool fail_open, fail_finish;
+};
+
+static void wdisk_note(struct diskrep *d, const char *what)
+{
+	size_t n = strlen(d->seq);
+
+	snprintf(d->seq + n, sizeof(d->seq) - n, "%s%s", n ? "," : "", what);
+}
+
+static int wdisk_mark(struct diskrep *d, uint64_t epoch, struct remus_err *err)
+{
+	(void)d; (void)epoch; (void)err;
+	return 0;
+}
+
+static int wdisk_nop(struct diskrep *d, struct remus_err *err)
+{
+	(void)d; (void)err;
+	return 0;
+}
+
+static int wdisk_window(struct diskrep *d, bool allow, struct remus_err *err)
+{
+	if (allow && d->fail_open)
+		return remus_err_set(err, DISKREP_ETOOL, "fake net-options refused");
+	if (allow)
+		d->saves_at_open = fake.save_checkpoints;
+	else
+		d->suspended_at_close = fake.suspended;
+	wdisk_note(d, allow ? "open" : "close");
+	return 0;
+}
+
+static int wdisk_promote(struct diskrep *d, struct remus_err *err)
+{
+	(void)err;
+	wdisk_note(d, "promote");
+	return 0;
+}
+
+static int wdisk_demote(struct diskrep *d, struct remus_err *err)
+{
+	(void)err;
+	wdisk_note(d, "demote");
+	return 0;
+}
+
+static const struct diskrep_ops wdisk_ops = {
+	.name = "window", .epoch_mark = wdisk_mark, .epoch_acked = wdisk_mark,
+	.commit = wdisk_mark, .discard_uncommitted = wdisk_nop, .promote = wdisk_promote,
+	.dual_primary = wdisk_window, .demote = wdisk_demote,
+};
+
+/* Set by a test before run_handover: the primary's disk (NULL: none). */
+static struct diskrep *hand_disk;
 
 static void bak_send(struct hbackup *b, bool ack, uint64_t v)
 {
@@ -134,8 +199,8 @@ static void *bak_main(void *arg)
 		}
 		if (!b->answered && bak_step(b) && !b->answered)
 			break;                              /* the link is lost on purpose */
-		if (b->answered && __atomic_load_n(&b->done, __ATOMIC_ACQUIRE))
-			break;
+		if (__atomic_load_n(&b->done, __ATOMIC_ACQUIRE))
+			break;                              /* the sender returned */
 		rnet_conn_tick(b->c, rnet_now_ms(), &err);
 		if (rnet_conn_want_write(b->c))
 			rnet_conn_flush(b->c, &err);
@@ -180,6 +245,10 @@ static void run_handover(enum bak_mode mode, struct run *r)
 	assert_int_equal(xen_hv_ops.create(&cfg, &g, &r->err), 0);
 	sc.guest = g;
 	sc.conn = pri.conn;
+	if (hand_disk != NULL) {
+		sc.dr_ops = &wdisk_ops;
+		sc.dr = hand_disk;
+	}
 	assert_int_equal(ckpt_stream_sender_new(&sc, &s, &r->err), 0);
 	/* remusd asks for the hand-over before it stops the engine */
 	ckpt_stream_sender_request_handover(s);
@@ -306,6 +375,109 @@ static void test_handover_cancelled_in_prepare(void **state)
 	assert_int_equal(r.b.bytes, BASE + CKPT_BYTES);
 }
 
+/* ---- the disk's dual-primary window (drbd 8.4) ------------------------- */
+
+/* Run a hand-over with the window disk d; the disk is unhooked after. */
+static void run_windowed(enum bak_mode mode, struct diskrep *d, struct run *r)
+{
+	hand_disk = d;
+	run_handover(mode, r);
+	hand_disk = NULL;
+}
+
+/* Confirmed: the window opened after checkpoint 1, before the final one,
+ * and stays open: the caller demotes once its copy is destroyed. */
+static void test_window_confirmed(void **state)
+{
+	struct diskrep d = { 0 };
+	struct run r;
+
+	(void)state;
+	run_windowed(BAK_CONFIRM, &d, &r);
+	if (r.rc != 0)
+		fail_msg("hand-over: %s", r.err.msg);
+	assert_string_equal(d.seq, "open");
+	assert_int_equal(d.saves_at_open, 1);
+	assert_true(fake.suspended);
+}
+
+/* Refused (the backup demoted first): the window closes before the guest
+ * resumes here. */
+static void test_window_refused(void **state)
+{
+	struct diskrep d = { 0 };
+	struct run r;
+
+	(void)state;
+	run_windowed(BAK_REFUSE, &d, &r);
+	assert_int_equal(r.rc, CKPT_EPEER);
+	assert_msg(&r, "evacuation cancelled in finish, guest resumed here");
+	assert_string_equal(d.seq, "open,close");
+	assert_true(d.suspended_at_close);
+	assert_false(fake.suspended);
+}
+
+/* Lost before ACK(final): cancelled, window closed (while the guest is
+ * suspended when the ACK wait notices the loss; after the driver's resume
+ * when libxc's write failed first), the guest runs here. */
+static void test_window_cancelled_before_ack(void **state)
+{
+	struct diskrep d = { 0 };
+	struct run r;
+
+	(void)state;
+	run_windowed(BAK_LOST_BEFORE_ACK, &d, &r);
+	assert_int_equal(r.rc, CKPT_EPEER);
+	assert_msg(&r, "evacuation cancelled in perform, guest resumed here");
+	assert_string_equal(d.seq, "open,close");
+	assert_false(fake.suspended);
+}
+
+/* In doubt: the window stays open and the message says what to do. */
+static void test_window_in_doubt(void **state)
+{
+	struct diskrep d = { 0 };
+	struct run r;
+
+	(void)state;
+	run_windowed(BAK_LOST_AFTER_ACK, &d, &r);
+	assert_int_equal(r.rc, CKPT_EINDOUBT);
+	assert_string_equal(d.seq, "open");
+	assert_msg(&r, "diskrep window left dual-primary: demote the side that does not run "
+	           "the guest");
+	assert_msg(&r, "evacuation in doubt after final checkpoint 2");
+	assert_true(fake.suspended);
+}
+
+/* Lost in prepare: the window never opened. */
+static void test_window_not_opened_in_prepare(void **state)
+{
+	struct diskrep d = { 0 };
+	struct run r;
+
+	(void)state;
+	run_windowed(BAK_LOST_IN_PREPARE, &d, &r);
+	assert_int_equal(r.rc, CKPT_EPEER);
+	assert_string_equal(d.seq, "");
+}
+
+/* The window cannot open: no final checkpoint, the guest runs on here. */
+static void test_window_open_fails(void **state)
+{
+	struct diskrep d = { .fail_open = true };
+	struct run r;
+
+	(void)state;
+	run_windowed(BAK_CONFIRM, &d, &r);
+	assert_int_equal(r.rc, DISKREP_ETOOL);
+	assert_msg(&r, "evacuation cancelled in prepare, guest resumed here");
+	assert_msg(&r, "opening the dual-primary window failed: fake net-options refused");
+	assert_string_equal(d.seq, "");
+	assert_int_equal(fake.save_checkpoints, 1);
+	assert_false(fake.suspended);
+	assert_false(bak_saw_end(&r.b));
+}
+
 /* ---- the backup's side ------------------------------------------------ */
 
 struct hprimary {
@@ -344,10 +516,19 @@ static void *prim_main(void *arg)
 	return NULL;
 }
 
-/* The receiver returns CKPT_HANDOVER with the replica of the final
- * checkpoint (3) when the driver read the stream's END, even though no
- * BYE(HANDOVER) came (the primary's may still be on its way). */
-static void test_receiver_handover_at_end(void **state)
+/* The receiver's `finish` (remusd attaches the replica's devices). */
+static int wdisk_finish(void *arg, struct hv_guest *replica, struct remus_err *err)
+{
+	struct diskrep *d = arg;
+
+	(void)replica;
+	wdisk_note(d, "finish");
+	return d->fail_finish ? remus_err_set(err, -EIO, "fake vbd attach failed") : 0;
+}
+
+/* The receiver of a hand-over stream ending in END after checkpoint 3,
+ * with disk d (NULL: none). */
+static void receiver_handover(struct diskrep *d)
 {
 	struct engine saved = { .stop_after = 100, .final_at = 3, .handed_at = 3 };
 	struct hv_guest_config cfg = { .name = "web", .mem_bytes = 128u << 20 };
@@ -363,7 +544,6 @@ static void test_receiver_handover_at_end(void **state)
 	int fd = xt_memfd(), fds, rv;
 	off_t n;
 
-	(void)state;
 	xt_setup_host();
 	assert_int_equal(xt_save(&saved, fd, false), 0);
 	n = lseek(fd, 0, SEEK_END);
@@ -383,6 +563,12 @@ static void test_receiver_handover_at_end(void **state)
 	side_pair_handshake(&pri, &bak);
 	fds = open_fd_count();
 	rc.conn = bak.conn;
+	if (d != NULL) {
+		rc.dr_ops = &wdisk_ops;
+		rc.dr = d;
+		rc.finish = wdisk_finish;
+		rc.arg = d;
+	}
 	assert_int_equal(ckpt_stream_receiver_new(&rc, &r, &err), 0);
 	p.c = pri.conn;
 	p.data = data;
@@ -391,14 +577,26 @@ static void test_receiver_handover_at_end(void **state)
 	rv = ckpt_stream_receiver_run(r, -1, &g, &err);
 	__atomic_store_n(&p.done, 1, __ATOMIC_RELEASE);
 	pthread_join(p.th, NULL);
-	if (rv != CKPT_HANDOVER)
-		fail_msg("receiver: %d %s", rv, err.msg);
-	assert_non_null(g);
+	if (d != NULL && d->fail_finish) {
+		/* not started: the disk given back, the window closed */
+		assert_true(rv < 0);
+		assert_null(g);
+		if (strstr(err.msg, "fake vbd attach failed; the replica was not started") == NULL)
+			fail_msg("receiver: %s", err.msg);
+		assert_string_equal(d->seq, "open,promote,finish,demote,close");
+	} else {
+		if (rv != CKPT_HANDOVER)
+			fail_msg("receiver: %d %s", rv, err.msg);
+		assert_non_null(g);
+		if (d != NULL)   /* promoted inside the window, then the devices */
+			assert_string_equal(d->seq, "open,promote,finish");
+	}
 	ckpt_stream_receiver_stats(r, &st);
 	assert_int_equal(st.checkpoints, 3);
 	assert_int_equal(fake.restore_checkpoints, 3);
 	assert_false(fake.restore_failed_over);
-	xen_hv_ops.destroy(g);
+	if (g != NULL)
+		xen_hv_ops.destroy(g);
 	ckpt_stream_receiver_free(r);
 	assert_false(fake.exists);
 	assert_int_equal(fake.domains_destroyed, fake.domains_created);
@@ -411,6 +609,34 @@ static void test_receiver_handover_at_end(void **state)
 	free(data);
 }
 
+/* The receiver returns CKPT_HANDOVER with the replica of the final
+ * checkpoint (3) when the driver read the stream's END, even though no
+ * BYE(HANDOVER) came (the primary's may still be on its way). */
+static void test_receiver_handover_at_end(void **state)
+{
+	(void)state;
+	receiver_handover(NULL);
+}
+
+/* A hand-over's replica: its disk promoted inside the window. */
+static void test_receiver_window_promote(void **state)
+{
+	struct diskrep d = { 0 };
+
+	(void)state;
+	receiver_handover(&d);
+}
+
+/* Promoted, but the replica cannot start: demoted and window closed
+ * before the refusal lets the primary resume. */
+static void test_receiver_window_given_back(void **state)
+{
+	struct diskrep d = { .fail_finish = true };
+
+	(void)state;
+	receiver_handover(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +647,14 @@ int main(void)
 		cmocka_unit_test(test_handover_in_doubt),
 		cmocka_unit_test(test_handover_cancelled_in_prepare),
 		cmocka_unit_test(test_receiver_handover_at_end),
+		cmocka_unit_test(test_window_confirmed),
+		cmocka_unit_test(test_window_refused),
+		cmocka_unit_test(test_window_cancelled_before_ack),
+		cmocka_unit_test(test_window_in_doubt),
+		cmocka_unit_test(test_window_not_opened_in_prepare),
+		cmocka_unit_test(test_window_open_fails),
+		cmocka_unit_test(test_receiver_window_promote),
+		cmocka_unit_test(test_receiver_window_given_back),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

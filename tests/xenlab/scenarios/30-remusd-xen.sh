@@ -38,56 +38,10 @@ WINDOW_S=${WINDOW_S:-20}
 D=/run/rxen
 mkdir -p "$D"
 
-# ---- the DRBD pair under the guest's disk ----
-# Minors, ports and names of their own: scenario 50 makes its pair later.
-RES_A=rxen-a RES_B=rxen-b MINOR_A=11 MINOR_B=12 DEV_A=/dev/drbd11 DEV_B=/dev/drbd12
-# drbd_res NAME MINOR DISK HOST ADDR PEER_ADDR: a DRBD 8.4 resource file
-# (this host and a peer name standing for the other side on localhost).
-drbd_res() {
-	cat >"$D/$1.res" <<-EOF
-	resource $1 {
-		net { protocol C; allow-two-primaries no; after-sb-0pri disconnect;
-		      after-sb-1pri disconnect; after-sb-2pri disconnect; }
-		disk { disk-flushes yes; md-flushes yes; }
-		on $4 { device /dev/drbd$2 minor $2; disk $3; address $5; meta-disk internal; }
-		on peer-of-$1 { device /dev/drbd$2 minor $2; disk $3; address $6; meta-disk internal; }
-	}
-	EOF
-}
-# drbd_sector0 DEV: the counter the guest last wrote to sector 0 of its disk.
-drbd_sector0() { dd if="$1" bs=512 count=1 iflag=direct 2>/dev/null | tr -d '\0' | head -n 1; }
+# ---- the DRBD pair under the guest's disk (lib.sh: drbd_pair_up) ----
 # domu_disk (lib.sh's, replaced): the pair, the primary minor Primary and
 # both UpToDate before the guest boots on it.
-domu_disk() {
-	local host t0
-	host=$(uname -n)
-	case $host in ''|'(none)'|localhost) hostname xenlab; host=xenlab ;; esac
-	for s in a b; do rm -f "/root/rxen-$s.img"; truncate -s 16M "/root/rxen-$s.img"; done
-	LA=$(losetup -f --show /root/rxen-a.img) && LB=$(losetup -f --show /root/rxen-b.img) || return 1
-	drbd_res $RES_A $MINOR_A "$LA" "$host" 127.0.0.1:7791 127.0.0.1:7792
-	drbd_res $RES_B $MINOR_B "$LB" "$host" 127.0.0.1:7792 127.0.0.1:7791
-	t0=$(now)
-	{
-		drbdadm -c "$D/$RES_B.res" create-md --force $RES_B && drbdadm -c "$D/$RES_B.res" up $RES_B &&
-		drbdadm -c "$D/$RES_A.res" create-md --force $RES_A && drbdadm -c "$D/$RES_A.res" up $RES_A &&
-		drbdadm -c "$D/$RES_A.res" primary --force $RES_A
-	} >>"$OUT/drbd.log" 2>&1 || { ts "drbd pair not up"; tail -n 20 "$OUT/drbd.log"; return 1; }
-	for _ in $(seq 1200); do
-		drbdsetup events2 --now $RES_B | grep -q 'peer-disk:UpToDate' &&
-			drbdsetup events2 --now $RES_A | grep -q 'peer-disk:UpToDate' && break
-		sleep 0.1
-	done
-	result drbd_initial_sync_s "$(elapsed "$t0" "$(now)")"
-	drbdsetup events2 --now $RES_A | grep -q 'peer-disk:UpToDate' || { ts "drbd pair not in sync"; cat /proc/drbd; return 1; }
-	sed "s|target=/dev/loop0|target=$DEV_A|" /etc/xen/domu.cfg >"$D/domu.cfg"
-	DOMU_CFG=$D/domu.cfg
-}
-drbd_teardown() {
-	for d in $(xl list | awk 'NR > 2 { print $2 }'); do xl destroy "$d" 2>/dev/null; done
-	drbdsetup down $RES_A 2>/dev/null; drbdsetup down $RES_B 2>/dev/null
-	[ -n "${LA:-}" ] && losetup -d "$LA" 2>/dev/null; [ -n "${LB:-}" ] && losetup -d "$LB" 2>/dev/null
-	rm -f /root/rxen-a.img /root/rxen-b.img
-}
+domu_disk() { drbd_pair_up "$D"; }
 
 # field HOST NAME: a number from `remusctl status domu --json` of daemon HOST.
 field() { remusctl -s "$D/$1.sock" status domu --json 2>/dev/null | tr ',{}' '\n\n\n' |
@@ -315,7 +269,6 @@ result drbd_disk_minus_first_answer "$(( ${disk_b:-0} - ${first_after:-0} )) (th
 replica=$(xl domid domu--backup 2>/dev/null)
 result drbd_replica_disk "$(xenstore-read "/local/domain/0/backend/vbd/$replica/51712/params" 2>/dev/null || echo none)"
 check drbd_replica_on_backup_minor test "$(xenstore-read "/local/domain/0/backend/vbd/$replica/51712/params" 2>/dev/null)" = "$DEV_B"
-drbd_role() { drbdsetup events2 --now "$1" | grep -q "^exists resource .*role:$2"; }
 check drbd_backup_promoted drbd_role $RES_B Primary
 result drbd_backup_status "$(remusctl -s "$D/b.sock" status domu --json 2>/dev/null | tr -d ' \n' | grep -o '"drbd":{[^}]*}')"
 grep -h 'diskrep\|drbd' "$OUT"/remusd-*.log | grep -v 'libxl: debug' | tail -n 10

@@ -97,7 +97,8 @@ finish() {
 
 # ---- a remusd pair on this dom0 (guest domu, type xen), in $RXEN ----------
 RXEN=/run/rxen
-# rxen_conf HOST PORT NETBUF UNSAFE: remus.conf of daemon HOST (a: 7575,
+# rxen_conf HOST PORT NETBUF UNSAFE [RESOURCE DEVICE]: remus.conf (with
+# RESOURCE: diskrep = drbd on this side's DEVICE of the pair) of daemon HOST (a: 7575,
 # b: 7576, both naming b as the peer); interval $INTERVAL_MS.  The long
 # heartbeat timeout: one emulated dom0 vCPU runs both daemons and libxc on
 # both sides.
@@ -121,6 +122,7 @@ rxen_conf() {
 	peer = 127.0.0.1:7576
 	unsafe = $4
 	EOC
+	[ -z "${5:-}" ] || printf 'disk = %s\ndiskrep = drbd\ndrbd_resource = %s\n' "$6" "$5" >>"$RXEN/$1.conf"
 }
 # rxen_start HOST: start daemon HOST (log $OUT/remusd-HOST.log), pid in rxen_pid_HOST.
 rxen_start() {
@@ -171,3 +173,60 @@ first_answer() { awk -v t="$2" '$1 >= t { print $1; exit }' "$1"; }
 copies_max() { awk '$2 > m { m = $2 } END { print m + 0 }' "$1"; }
 # counter_backwards FILE: answers of a client_poll log that went back (0: none).
 counter_backwards() { awk 'NR > 1 && $2 < last { n++ } { last = $2 } END { print n + 0 }' "$1"; }
+
+# ---- a DRBD pair in dom0 (scenarios 30 and 35) ----
+# Two resources on loop devices connected over 127.0.0.1, minors, ports and
+# names of their own (scenario 50 makes its pair later).
+RES_A=rxen-a RES_B=rxen-b MINOR_A=11 MINOR_B=12 DEV_A=/dev/drbd11 DEV_B=/dev/drbd12
+# drbd_res DIR NAME MINOR DISK HOST ADDR PEER_ADDR: a DRBD 8.4 resource file
+# (this host and a peer name standing for the other side on localhost).
+drbd_res() {
+	cat >"$1/$2.res" <<-EOF
+	resource $2 {
+		net { protocol C; allow-two-primaries no; after-sb-0pri disconnect;
+		      after-sb-1pri disconnect; after-sb-2pri disconnect; }
+		disk { disk-flushes yes; md-flushes yes; }
+		on $5 { device /dev/drbd$3 minor $3; disk $4; address $6; meta-disk internal; }
+		on peer-of-$2 { device /dev/drbd$3 minor $3; disk $4; address $7; meta-disk internal; }
+	}
+	EOF
+}
+# drbd_sector0 DEV: the counter the guest last wrote to sector 0 of its disk.
+drbd_sector0() { dd if="$1" bs=512 count=1 iflag=direct 2>/dev/null | tr -d '\0' | head -n 1; }
+# drbd_role RES ROLE: the resource's role here is ROLE.
+drbd_role() { drbdsetup events2 --now "$1" | grep -q "^exists resource .*role:$2"; }
+# drbd_two_primaries RES: yes or no, allow-two-primaries of RES now.
+drbd_two_primaries() { drbdsetup show "$1" | grep -Eq 'allow-two-primaries[[:space:]]+yes' && echo yes || echo no; }
+# drbd_pair_up DIR: the pair (files in DIR), $RES_A Primary, both UpToDate;
+# DOMU_CFG becomes DIR/domu.cfg with the guest's disk on $DEV_A.
+drbd_pair_up() {
+	local d=$1 host t0
+	mkdir -p "$d"
+	host=$(uname -n)
+	case $host in ''|'(none)'|localhost) hostname xenlab; host=xenlab ;; esac
+	for s in a b; do rm -f "/root/rxen-$s.img"; truncate -s 16M "/root/rxen-$s.img"; done
+	LA=$(losetup -f --show /root/rxen-a.img) && LB=$(losetup -f --show /root/rxen-b.img) || return 1
+	drbd_res "$d" $RES_A $MINOR_A "$LA" "$host" 127.0.0.1:7791 127.0.0.1:7792
+	drbd_res "$d" $RES_B $MINOR_B "$LB" "$host" 127.0.0.1:7792 127.0.0.1:7791
+	t0=$(now)
+	{
+		drbdadm -c "$d/$RES_B.res" create-md --force $RES_B && drbdadm -c "$d/$RES_B.res" up $RES_B &&
+		drbdadm -c "$d/$RES_A.res" create-md --force $RES_A && drbdadm -c "$d/$RES_A.res" up $RES_A &&
+		drbdadm -c "$d/$RES_A.res" primary --force $RES_A
+	} >>"$OUT/drbd.log" 2>&1 || { ts "drbd pair not up"; tail -n 20 "$OUT/drbd.log"; return 1; }
+	for _ in $(seq 1200); do
+		drbdsetup events2 --now $RES_B | grep -q 'peer-disk:UpToDate' &&
+			drbdsetup events2 --now $RES_A | grep -q 'peer-disk:UpToDate' && break
+		sleep 0.1
+	done
+	result drbd_initial_sync_s "$(elapsed "$t0" "$(now)")"
+	drbdsetup events2 --now $RES_A | grep -q 'peer-disk:UpToDate' || { ts "drbd pair not in sync"; cat /proc/drbd; return 1; }
+	sed "s|target=/dev/loop0|target=$DEV_A|" /etc/xen/domu.cfg >"$d/domu.cfg"
+	DOMU_CFG=$d/domu.cfg
+}
+drbd_teardown() {
+	for d in $(xl list | awk 'NR > 2 { print $2 }'); do xl destroy "$d" 2>/dev/null; done
+	drbdsetup down $RES_A 2>/dev/null; drbdsetup down $RES_B 2>/dev/null
+	[ -n "${LA:-}" ] && losetup -d "$LA" 2>/dev/null; [ -n "${LB:-}" ] && losetup -d "$LB" 2>/dev/null
+	rm -f /root/rxen-a.img /root/rxen-b.img
+}
