@@ -98,7 +98,8 @@ finish() {
 # ---- a remusd pair on this dom0 (guest domu, type xen), in $RXEN ----------
 RXEN=/run/rxen
 # rxen_conf HOST PORT NETBUF UNSAFE: remus.conf of daemon HOST (a: 7575,
-# b: 7576, both naming b as the peer); interval $INTERVAL_MS.  The long
+# b: 7576, both naming b as the peer); interval $INTERVAL_MS, memory
+# $RXEN_MEM (default 96M, the PVH guest's).  The long
 # heartbeat timeout: one emulated dom0 vCPU runs both daemons and libxc on
 # both sides.
 rxen_conf() {
@@ -115,7 +116,7 @@ rxen_conf() {
 	heartbeat_timeout_ms = 20000
 	[guest domu]
 	type = xen
-	mem = 96M
+	mem = ${RXEN_MEM:-96M}
 	interval = ${INTERVAL_MS:-500}
 	netbuf = $3
 	peer = 127.0.0.1:7576
