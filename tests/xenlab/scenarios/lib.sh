@@ -99,7 +99,8 @@ finish() {
 RXEN=/run/rxen
 # rxen_conf HOST PORT NETBUF UNSAFE [RESOURCE DEVICE]: remus.conf (with
 # RESOURCE: diskrep = drbd on this side's DEVICE of the pair) of daemon HOST (a: 7575,
-# b: 7576, both naming b as the peer); interval $INTERVAL_MS.  The long
+# b: 7576, both naming b as the peer); interval $INTERVAL_MS, memory
+# $RXEN_MEM (default 96M, the PVH guest's).  The long
 # heartbeat timeout: one emulated dom0 vCPU runs both daemons and libxc on
 # both sides.
 rxen_conf() {
@@ -116,7 +117,7 @@ rxen_conf() {
 	heartbeat_timeout_ms = 20000
 	[guest domu]
 	type = xen
-	mem = 96M
+	mem = ${RXEN_MEM:-96M}
 	interval = ${INTERVAL_MS:-500}
 	netbuf = $3
 	peer = 127.0.0.1:7576
