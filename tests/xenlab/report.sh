@@ -126,7 +126,8 @@ compare_table() {
 			"$(fig 35-remusd-xen-evacuate evacuation_s)" "-" "none" "-"
 	fi
 	printf '%-26s %-14s %-16s %s\n' "netbuf" "$(rest $r netbuf | cut -c1-14)" "off" "$(rest $x netbuf)"
-	printf '%-26s %-14s %-16s %s\n' "disk replication" "off (shared)" "off (shared)" "off (-d, shared)"
+	printf '%-26s %-14s %-16s %s\n' "disk replication" \
+		"$(rest $r diskrep | cut -d: -f1 | cut -c1-14)" "off (shared)" "off (-d, shared)"
 }
 
 # The planned evacuation of the Xen guest (35): remusctl evacuate, remusd

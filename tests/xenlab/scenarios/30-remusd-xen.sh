@@ -268,7 +268,7 @@ if [ "$netbuf" = plug ]; then
 	check drbd_disk_not_behind test "${disk_b:-0}" -ge $(( ${last_seen:-0} / 4 * 4 - 4 ))
 fi
 result drbd_disk_minus_first_answer "$(( ${disk_b:-0} - ${first_after:-0} )) (the disk may be one epoch ahead of the restored memory: unsafe = drbd-disk-ahead)"
-replica=$(xl domid domu--backup 2>/dev/null)
+replica=$(xl domid domu 2>/dev/null || xl domid domu--backup 2>/dev/null)  # renamed once free
 result drbd_replica_disk "$(xenstore-read "/local/domain/0/backend/vbd/$replica/51712/params" 2>/dev/null || echo none)"
 check drbd_replica_on_backup_minor test "$(xenstore-read "/local/domain/0/backend/vbd/$replica/51712/params" 2>/dev/null)" = "$DEV_B"
 check drbd_backup_promoted drbd_role $RES_B Primary
