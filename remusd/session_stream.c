@@ -41,6 +41,34 @@ static void stream_close_drbd_locked(struct remusd_session *s)
 	}
 }
 
+/* A BYE to the peer, flushed (best effort: a lost peer never reads it). */
+static void stream_send_bye(struct remusd_session *s, uint32_t code)
+{
+	rnet_conn_send_bye(s->conn, code, &(struct remus_err){ 0 });
+	rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
+}
+
+enum drbd_step { DRBD_DEMOTE, DRBD_WINDOW_CLOSE };
+
+/* One DRBD role or window change that waits on the other side or on
+ * blkback: tried every 0.5 s, at most `tries` times, without s->lock
+ * (status must not wait on it); 0, or the last failure in err. */
+static int stream_drbd_retry(struct remusd_session *s, enum drbd_step step, unsigned tries,
+                             struct remus_err *err)
+{
+	const struct timespec pause = { 0, 500 * 1000 * 1000 };
+	int rc = -1;
+
+	for (unsigned i = 0; i < tries && rc < 0; i++) {
+		memset(err, 0, sizeof(*err));
+		rc = step == DRBD_DEMOTE ? s->dr->demote(s->disk, err) :
+		     s->dr->dual_primary(s->disk, false, err);
+		if (rc < 0 && i + 1 < tries)
+			nanosleep(&pause, NULL);
+	}
+	return rc;
+}
+
 /* Output buffering for a Xen guest: the `plug` backend on its first vif. */
 static int stream_open_netbuf(struct remusd_session *s, struct remus_err *err)
 {
@@ -108,8 +136,7 @@ static void *stream_primary_main(void *arg)
 			remusd_session_set_state(s, rc == CKPT_EGUEST ? RS_STOPPED : RS_UNPROTECTED,
 			                         err.msg);
 	} else if (rc == CKPT_ESTOPPED) {
-		rnet_conn_send_bye(s->conn, CKPT_BYE_END, &(struct remus_err){ 0 });
-		rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
+		stream_send_bye(s, CKPT_BYE_END);
 		remusd_session_set_state(s, RS_UNPROTECTED, "unprotected on request");
 	} else if (rc == CKPT_EGUEST) {
 		remusd_session_set_state(s, RS_STOPPED, err.msg);
@@ -145,19 +172,12 @@ void session_stream_request_handover(struct remusd_session *s)
  * device closed), then allow-two-primaries off again. */
 void session_stream_after_evacuation(struct remusd_session *s)
 {
-	const struct timespec step = { 0, 500 * 1000 * 1000 };
 	struct remus_err err = { 0 };
-	int rc = -1;
 
-	pthread_mutex_lock(&s->lock);
+	/* the engine thread is done with s->disk (evacuated: no new run) */
 	if (s->disk != NULL && s->gc.diskrep == RNET_DISKREP_DRBD) {
 		/* blkback may hold the device a moment after libxl's destroy */
-		for (unsigned i = 0; i < REMUSD_DRBD_DEMOTE_TRIES && rc < 0; i++) {
-			memset(&err, 0, sizeof(err));
-			if ((rc = s->dr->demote(s->disk, &err)) < 0 && i + 1 < REMUSD_DRBD_DEMOTE_TRIES)
-				nanosleep(&step, NULL);
-		}
-		if (rc < 0)
+		if (stream_drbd_retry(s, DRBD_DEMOTE, REMUSD_DRBD_DEMOTE_TRIES, &err) < 0)
 			log_warnx("guest %s: drbd resource %s stays Primary here: %s; with the guest "
 			          "running on the backup, run drbdsetup secondary %s and then "
 			          "allow-two-primaries=no on both sides", s->name, s->gc.drbd_resource,
@@ -169,6 +189,7 @@ void session_stream_after_evacuation(struct remusd_session *s)
 			log_info("guest %s: drbd resource %s: Secondary here, dual-primary window closed "
 			         "on this side", s->name, s->gc.drbd_resource);
 	}
+	pthread_mutex_lock(&s->lock);
 	stream_close_drbd_locked(s);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -357,8 +378,7 @@ static struct hv_guest *stream_adopt_replica(struct remusd_session *s, struct hv
 /* Tell the primary its hand-over was refused: it resumes its own copy. */
 static void stream_refuse_handover(struct remusd_session *s)
 {
-	rnet_conn_send_bye(s->conn, CKPT_BYE_REFUSED, &(struct remus_err){ 0 });
-	rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
+	stream_send_bye(s, CKPT_BYE_REFUSED);
 }
 
 /* Xen: where the failover spent its time, after the stream stopped. */
@@ -412,19 +432,11 @@ static void stream_backup_give_disk_back(struct remusd_session *s)
  * the primary may take: its confirm wait plus the destroy). */
 static void stream_backup_close_window(struct remusd_session *s)
 {
-	const struct timespec step = { 0, 500 * 1000 * 1000 };
 	struct remus_err err = { 0 };
-	int rc = 0;
 
 	if (s->disk == NULL || s->gc.diskrep != RNET_DISKREP_DRBD)
 		return;
-	for (unsigned i = 0; i < REMUSD_DRBD_WINDOW_TRIES; i++) {
-		memset(&err, 0, sizeof(err));
-		if ((rc = s->dr->dual_primary(s->disk, false, &err)) == 0)
-			break;
-		nanosleep(&step, NULL);
-	}
-	if (rc == 0)
+	if (stream_drbd_retry(s, DRBD_WINDOW_CLOSE, REMUSD_DRBD_WINDOW_TRIES, &err) == 0)
 		log_info("guest %s: drbd resource %s: dual-primary window closed (the old primary "
 		         "demoted)", s->name, s->gc.drbd_resource);
 	else
@@ -491,8 +503,7 @@ static void *stream_backup_main(void *arg)
 	s->failover_done = true;
 	pthread_mutex_unlock(&s->lock);
 	if (rc == CKPT_HANDOVER) {
-		rnet_conn_send_bye(s->conn, CKPT_BYE_RUNNING, &(struct remus_err){ 0 });
-		rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
+		stream_send_bye(s, CKPT_BYE_RUNNING);
 	}
 	remusd_session_set_state(s, RS_ACTIVE, rc == CKPT_ESTOPPED ? "failover on command" :
 	                         rc == CKPT_HANDOVER ? "planned hand-over from the primary" :
