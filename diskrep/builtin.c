@@ -367,6 +367,7 @@ static void builtin_counters(struct diskrep *d, struct diskrep_counters *out)
 
 const struct diskrep_ops diskrep_builtin_ops = {
 	.name = "builtin",
+	.kind = DISKREP_KIND_BUILTIN,
 	.open = builtin_open,
 	.close = builtin_close,
 	.set_peer = builtin_set_peer,

@@ -14,15 +14,26 @@
 extern const struct diskrep_ops diskrep_builtin_ops;
 extern const struct diskrep_ops diskrep_drbd_ops;
 
+/* The registry: every backend built in. */
+static const struct diskrep_ops *const all_backends[] = {
+	&diskrep_builtin_ops, &diskrep_drbd_ops,
+};
+
 /* Find a backend by the name the configuration uses. */
 const struct diskrep_ops *diskrep_backend(const char *name)
 {
-	static const struct diskrep_ops *const all[] = {
-		&diskrep_builtin_ops, &diskrep_drbd_ops,
-	};
-	for (size_t i = 0; name && i < sizeof(all) / sizeof(all[0]); i++)
-		if (strcmp(all[i]->name, name) == 0)
-			return all[i];
+	for (size_t i = 0; name && i < sizeof(all_backends) / sizeof(all_backends[0]); i++)
+		if (strcmp(all_backends[i]->name, name) == 0)
+			return all_backends[i];
+	return NULL;
+}
+
+/* Find a backend by its kind (configuration value, HELLO byte). */
+const struct diskrep_ops *diskrep_backend_of(uint32_t kind)
+{
+	for (size_t i = 0; i < sizeof(all_backends) / sizeof(all_backends[0]); i++)
+		if ((uint32_t)all_backends[i]->kind == kind)
+			return all_backends[i];
 	return NULL;
 }
 

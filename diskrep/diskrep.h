@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "diskrep/kind.h"
 #include "hv/hv.h"
 #include "util/err.h"
 
@@ -112,6 +113,10 @@ struct diskrep_config {
 	uint32_t block_size;        /* resync/bitmap block; 0 = default */
 	uint64_t start_epoch;       /* primary: last epoch already marked */
 	bool unsafe;                /* accept configurations that weaken the guarantee */
+	/* A backend with adopts_device: the resource the operator runs under
+	 * the guest's disk (drbd: its resource name); `image` is this host's
+	 * device of it.  Same as drbd.adopt with drbd.resource/device. */
+	const char *resource;
 	struct diskrep_fault fault; /* test builds; zero = none */
 	struct diskrep_drbd_config drbd;
 };
@@ -155,8 +160,29 @@ struct diskrep_counters {
 
 struct diskrep;                 /* backend-owned, opaque */
 
+/* What a backend reports about the disk it replicates, as it names it
+ * (remusctl status shows the fields under the backend's name). */
+#define DISKREP_STATUS_FIELDS 8
+struct diskrep_status {
+	unsigned n;
+	struct {
+		const char *key;        /* static string */
+		bool is_bool, b;
+		char text[64];
+	} f[DISKREP_STATUS_FIELDS];
+};
+
 struct diskrep_ops {
 	const char *name;
+	enum diskrep_kind kind;     /* the configuration's and HELLO's value */
+	/* The backend replicates a block device the operator runs under the
+	 * guest's disk (opened with cfg.resource, cfg.image its device): the
+	 * hypervisor uses that device itself, no disk hook and no engine
+	 * channel; a replica's configuration must have exactly one disk, which
+	 * the backup points at its own device.  false: the engine carries the
+	 * backend's frames (RNET_MSG_DISK) and the guest's I/O goes through
+	 * the disk hook. */
+	bool adopts_device;
 
 	int  (*open)(const struct diskrep_config *cfg, struct diskrep **out,
 	             struct remus_err *err);
@@ -207,10 +233,23 @@ struct diskrep_ops {
 	int  (*demote)(struct diskrep *d, struct remus_err *err);
 
 	void (*counters)(struct diskrep *d, struct diskrep_counters *out);
+
+	/* Optional, without a handle (a tool run each: never under a lock
+	 * that status waits for).  status: fields describing the replicated
+	 * disk now; with `handover`, also the hand-over window's state.  On a
+	 * failed probe the fields filled so far stay and err says why. */
+	int  (*status)(const struct diskrep_config *cfg, bool handover,
+	               struct diskrep_status *out, struct remus_err *err);
+	/* Whether a guest can be protected from here on this disk (role,
+	 * replication): 0 yes, DISKREP_ESTATE no, other <0 unknown; `report`
+	 * always says what was seen (for the log). */
+	int  (*check)(const struct diskrep_config *cfg, struct remus_err *report);
 };
 
-/* Look a backend up by name ("builtin", "drbd"); NULL if unknown. */
+/* Look a backend up by name ("builtin", "drbd") or by kind; NULL if
+ * unknown (and for "none"). */
 const struct diskrep_ops *diskrep_backend(const char *name);
+const struct diskrep_ops *diskrep_backend_of(uint32_t kind);
 
 /* Adapter from the hypervisor's disk hook to a primary diskrep handle. */
 struct diskrep_hook {

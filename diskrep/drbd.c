@@ -336,9 +336,17 @@ static int open_device(struct diskrep *d, struct remus_err *err)
 static int drbd_open(const struct diskrep_config *cfg, struct diskrep **out,
                      struct remus_err *err)
 {
+	struct diskrep_config ac;
 	struct diskrep *d;
 	int rc;
 
+	if (cfg->resource != NULL) {    /* the generic way to name an adopted one */
+		ac = *cfg;
+		ac.drbd.adopt = true;
+		ac.drbd.resource = cfg->resource;
+		ac.drbd.device = cfg->image;
+		cfg = &ac;
+	}
 	if ((rc = check_config(cfg, err)) < 0)
 		return rc;
 	if ((d = calloc(1, sizeof(*d))) == NULL)
@@ -552,6 +560,8 @@ static void drbd_counters(struct diskrep *d, struct diskrep_counters *out)
 
 const struct diskrep_ops diskrep_drbd_ops = {
 	.name = "drbd",
+	.kind = DISKREP_KIND_DRBD,
+	.adopts_device = true,
 	.open = drbd_open,
 	.close = drbd_close,
 	.set_peer = drbd_set_peer,
@@ -569,4 +579,6 @@ const struct diskrep_ops diskrep_drbd_ops = {
 	.dual_primary = drbd_dual_primary,
 	.demote = drbd_demote,
 	.counters = drbd_counters,
+	.status = drbd_status,
+	.check = drbd_check,
 };

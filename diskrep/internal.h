@@ -164,4 +164,9 @@ void dr_bitmap_clear_all(struct dr_bitmap *b);
 uint64_t dr_bitmap_count(const struct dr_bitmap *b);
 int dr_bitmap_sync(struct dr_bitmap *b, struct remus_err *err);
 
+/* ---- drbd backend: status and check without a handle (drbd_status.c) -- */
+int drbd_status(const struct diskrep_config *cfg, bool handover, struct diskrep_status *out,
+                struct remus_err *err);
+int drbd_check(const struct diskrep_config *cfg, struct remus_err *report);
+
 #endif

@@ -1,7 +1,7 @@
 # diskrep: disk replication tied to checkpoint epochs (builtin + drbd backends).
 LIB_SRCS += diskrep/diskrep.c diskrep/wire.c diskrep/stage.c diskrep/journal.c \
 	diskrep/commit.c diskrep/bitmap.c diskrep/builtin.c diskrep/builtin_backup.c \
-	diskrep/resync.c diskrep/drbd.c diskrep/drbd_show.c
+	diskrep/resync.c diskrep/drbd.c diskrep/drbd_show.c diskrep/drbd_status.c
 DEPS_PKGS += libxxhash-dev
 
 # Crash-consistency trial driver (used by the integration scripts and soak).

@@ -15,6 +15,7 @@
 
 #include <ini.h>
 
+#include "diskrep/kind.h"
 #include "net/net.h"
 #include "remusd/config_impl.h"
 
@@ -30,8 +31,8 @@ static const struct conf_word netbuf_words[] = {
 	{ "inline", REMUSD_NETBUF_INLINE }, { "nfqueue", REMUSD_NETBUF_NFQUEUE },
 	{ "plug", REMUSD_NETBUF_PLUG }, { "none", REMUSD_NETBUF_NONE }, { NULL, 0 } };
 static const struct conf_word diskrep_words[] = {
-	{ "builtin", RNET_DISKREP_BUILTIN }, { "drbd", RNET_DISKREP_DRBD },
-	{ "none", RNET_DISKREP_NONE }, { NULL, 0 } };
+	{ "builtin", DISKREP_KIND_BUILTIN }, { "drbd", DISKREP_KIND_DRBD },
+	{ "none", DISKREP_KIND_NONE }, { NULL, 0 } };
 static const struct conf_word compress_words[] = {
 	{ "none", RNET_COMPRESS_NONE }, { "zlib", RNET_COMPRESS_ZLIB },
 	{ "delta", RNET_COMPRESS_DELTA }, { NULL, 0 } };
@@ -99,7 +100,7 @@ bool conf_ident_char(char c)
  * under the guest's disk; `disk` is this host's device of it. */
 static int conf_close_drbd(struct conf_parse *ps, const struct remusd_guest_conf *g)
 {
-	if (g->diskrep != RNET_DISKREP_DRBD)
+	if (g->diskrep != DISKREP_KIND_DRBD)
 		return g->drbd_resource[0] ? conf_err(ps, NULL, "[guest %s]: drbd_resource "
 			"needs diskrep = drbd", g->name) : 0;
 	if (g->type != REMUSD_GUEST_XEN)
@@ -131,7 +132,7 @@ static int conf_close_guest(struct conf_parse *ps, struct remusd_guest_conf *g)
 	if (!seen[GK_NETBUF])
 		g->netbuf = g->type == REMUSD_GUEST_PVM ? REMUSD_NETBUF_INLINE : REMUSD_NETBUF_PLUG;
 	if (!seen[GK_DISKREP])
-		g->diskrep = g->disk[0] ? RNET_DISKREP_BUILTIN : RNET_DISKREP_NONE;
+		g->diskrep = g->disk[0] ? DISKREP_KIND_BUILTIN : DISKREP_KIND_NONE;
 	if (g->type == REMUSD_GUEST_PVM && (!seen[GK_IMAGE] || !seen[GK_MEM]))
 		rc = conf_err(ps, NULL, "[guest %s]: a pvm guest needs image and mem", g->name);
 	else if (g->type != REMUSD_GUEST_PVM && g->netbuf == REMUSD_NETBUF_INLINE)
@@ -139,13 +140,13 @@ static int conf_close_guest(struct conf_parse *ps, struct remusd_guest_conf *g)
 	else if (g->netbuf == REMUSD_NETBUF_NONE && !(g->unsafe & REMUSD_UNSAFE_NO_NETBUF))
 		rc = conf_err(ps, NULL, "[guest %s]: netbuf = none weakens the guarantee; "
 			      "add 'unsafe = no-netbuf' to accept that", g->name);
-	else if (g->disk[0] && g->diskrep == RNET_DISKREP_NONE &&
+	else if (g->disk[0] && g->diskrep == DISKREP_KIND_NONE &&
 		 !(g->unsafe & REMUSD_UNSAFE_NO_DISKREP))
 		rc = conf_err(ps, NULL, "[guest %s]: disk without replication weakens the "
 			      "guarantee; add 'unsafe = no-diskrep' to accept that", g->name);
-	else if (!g->disk[0] && g->diskrep != RNET_DISKREP_NONE)
+	else if (!g->disk[0] && g->diskrep != DISKREP_KIND_NONE)
 		rc = conf_err(ps, NULL, "[guest %s]: diskrep = %s but no disk", g->name,
-			      rnet_diskrep_name(g->diskrep));
+			      diskrep_kind_name(g->diskrep));
 	else
 		rc = conf_close_drbd(ps, g);
 	ps->line = save;

@@ -66,7 +66,7 @@ struct remusd_guest_conf {
 	uint16_t peer_port;             /* 0: no peer configured */
 	uint32_t interval_ms;
 	uint32_t netbuf;                /* enum remusd_netbuf */
-	uint32_t diskrep;               /* enum rnet_diskrep */
+	uint32_t diskrep;               /* enum diskrep_kind (diskrep/kind.h) */
 	char drbd_resource[REMUSD_DRBD_RES_MAX]; /* diskrep = drbd: the adopted resource */
 	uint32_t compress;              /* enum rnet_compress */
 	uint32_t unsafe;                /* REMUSD_UNSAFE_* */

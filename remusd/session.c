@@ -66,12 +66,23 @@ struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bo
 	s->gc = *gc;
 	s->primary = primary;
 	s->hv = hv_driver(remusd_guest_type_name(gc->type));
+	s->dr = diskrep_backend_of(gc->diskrep);     /* NULL: none */
 	s->state = primary ? RS_IDLE : RS_RECEIVING;
 	s->state_since_ms = rnet_now_ms();
 	s->disk_sp[0] = s->disk_sp[1] = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->net_lock, NULL);
 	return s;
+}
+
+bool session_evacuating(struct remusd_session *s)
+{
+	bool e;
+
+	pthread_mutex_lock(&s->lock);
+	e = s->evacuating;
+	pthread_mutex_unlock(&s->lock);
+	return e;
 }
 
 /* Join the engine thread (after asking it to stop). */
@@ -136,6 +147,8 @@ void remusd_guest_hvcfg(const struct remusd_guest_conf *gc, struct hv_guest_conf
 void remusd_rnet_params(const struct remusd_env *env, const struct remusd_guest_conf *gc,
                         struct rnet_params *p)
 {
+	const struct diskrep_ops *dr;
+
 	memset(p, 0, sizeof(*p));
 	p->key = env->key;
 	p->tls = env->conf->tls;
@@ -145,14 +158,15 @@ void remusd_rnet_params(const struct remusd_env *env, const struct remusd_guest_
 	                        RNET_COMPRESS_BIT(RNET_COMPRESS_ZLIB) |
 	                        RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA);
 	p->caps.compress = gc->compress < RNET_COMPRESS_COUNT ? gc->compress : RNET_COMPRESS_NONE;
-	p->caps.diskrep = gc->disk[0] && gc->diskrep == RNET_DISKREP_BUILTIN ? RNET_DISKREP_BUILTIN
-	                                                                    : RNET_DISKREP_NONE;
+	/* negotiated: a backend whose frames the engine carries (one that
+	 * adopts the operator's device replicates outside our link) */
+	dr = diskrep_backend_of(gc->diskrep);
+	p->caps.diskrep = gc->disk[0] && dr != NULL && !dr->adopts_device ? dr->kind
+	                                                                  : DISKREP_KIND_NONE;
 	snprintf(p->caps.hv, sizeof(p->caps.hv), "%s", remusd_guest_type_name(gc->type));
 	snprintf(p->caps.guest, sizeof(p->caps.guest), "%s", gc->name);
 }
 
-/* The guest sent a frame (pvm monitor thread): out to the TAP, or held
- * by netbuf for its epoch while protected. */
 /* Open the guest's disk replication handle: see session_impl.h. */
 int session_open_disk(struct remusd_session *s, enum diskrep_role role, struct remus_err *err)
 {
@@ -160,13 +174,13 @@ int session_open_disk(struct remusd_session *s, enum diskrep_role role, struct r
 	char dir[REMUSD_PATH_MAX + 8];
 	int rc;
 
-	if (s->disk || !s->gc.disk[0] || s->gc.diskrep != RNET_DISKREP_BUILTIN)
+	/* a backend that adopts a device is opened per run (session_stream.c) */
+	if (s->disk || !s->gc.disk[0] || s->dr == NULL || s->dr->adopts_device)
 		return 0;
 	snprintf(dir, sizeof(dir), "%s.remus", s->gc.disk);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return remus_err_sys(err, errno, "guest %s: state folder %s", s->name, dir);
 	dc.state_dir = dir;
-	s->dr = diskrep_backend("builtin");
 	if ((rc = s->dr->open(&dc, &s->disk, err)) < 0)
 		return remus_err_wrap(err, "guest %s: diskrep", s->name);
 	return 0;

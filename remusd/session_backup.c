@@ -134,9 +134,12 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 	if (e < 0)
 		return e;
 	remusd_session_set_state(s, RS_RECEIVING, "");
+	/* before the thread exists: it may end at once and set it (a flag
+	 * cleared after pthread_create could erase that, and the session
+	 * would never take a new run) */
+	__atomic_store_n(&s->th_done, false, __ATOMIC_RELEASE);
 	if ((e = pthread_create(&s->th, NULL, backup_main, s)) != 0)
 		return remus_err_sys(err, e, "receive %s: thread", s->name);
-	s->th_done = false;
 	s->th_running = true;
 	return 0;
 }

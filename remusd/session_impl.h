@@ -1,5 +1,5 @@
 /* What remusd's session files (session.c, session_primary.c,
- * session_backup.c) share beyond the public session.h. */
+ * session_backup.c, session_stream*.c) share beyond the public session.h. */
 #ifndef REMUS_REMUSD_SESSION_IMPL_H
 #define REMUS_REMUSD_SESSION_IMPL_H
 
@@ -32,5 +32,20 @@ void session_stream_after_evacuation(struct remusd_session *s);
  * update a state still "syncing" (status does it too). */
 void session_stream_sync_state(struct remusd_session *s);
 void session_destroy_copy(struct remusd_session *s, struct hv_guest *g);
+
+/* Whether an evacuation was asked for (s->evacuating, read under s->lock). */
+bool session_evacuating(struct remusd_session *s);
+/* Disk backends that adopt the operator's device (diskrep_ops.adopts_device;
+ * session_stream*.c): configured so, and open in this run. */
+bool session_conf_adopts_disk(const struct remusd_session *s);
+bool session_disk_adopted(const struct remusd_session *s);
+int  stream_open_adopted(struct remusd_session *s, enum diskrep_role role, struct remus_err *err);
+void stream_close_adopted_locked(struct remusd_session *s);
+/* The role/window changes of an adopted disk that wait on the other side,
+ * retried 0.5 s apart without s->lock. */
+enum disk_step { DISK_DEMOTE, DISK_WINDOW_CLOSE };
+int  stream_disk_retry(struct remusd_session *s, enum disk_step step, unsigned tries,
+                       struct remus_err *err);
+void stream_send_bye(struct remusd_session *s, uint32_t code);
 
 #endif

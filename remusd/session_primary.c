@@ -119,7 +119,7 @@ static void *primary_main(void *arg)
 		remusd_session_set_state(s, RS_PROTECTED, "");
 		rc = ckpt_sender_run(s->snd, s->stop_pipe[0], 0, &err);
 	}
-	if (rc == CKPT_ESTOPPED && s->evacuating) {
+	if (rc == CKPT_ESTOPPED && session_evacuating(s)) {
 		log_info("guest %s: evacuating to %s", s->name, s->peer);
 		/* test hold point (hold.h): the hand-over is under way */
 		if (s->fault.hit)
@@ -280,11 +280,15 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 		return remus_err_set(err, -EINVAL, "guest %s is not protected (%s%s%s), nothing "
 		                     "to hand over to", s->name, remusd_state_name(s->state),
 		                     s->error[0] ? ": " : "", s->error);
+	pthread_mutex_lock(&s->lock);       /* the engine thread and status read it */
 	s->evacuating = true;
+	pthread_mutex_unlock(&s->lock);
 	if (remusd_session_driver_loop(s))
 		session_stream_request_handover(s);
 	session_join_engine(s);
+	pthread_mutex_lock(&s->lock);
 	s->evacuating = false;
+	pthread_mutex_unlock(&s->lock);
 	if (s->state != RS_EVACUATED)
 		return remus_err_set(err, s->state == RS_IN_DOUBT ? -EINPROGRESS : -EIO,
 		                     "guest %s: %s", s->name, s->error);

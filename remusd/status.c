@@ -32,36 +32,34 @@ static void put_stats(struct json_object *o, const struct ckpt_stats *st)
 	put_u64(o, "sync_bytes", st->sync_bytes);
 }
 
-/* diskrep = drbd: the resource's state now, as drbdsetup reports it (a
- * tool run: not under the session lock). */
-static struct json_object *status_drbd(struct remusd_session *s)
+/* A backend that adopts the operator's device reports on it (a tool run:
+ * not under the session lock), under its own name, with its own fields;
+ * around a hand-over also its dual-primary window. */
+static struct json_object *status_adopted_disk(struct remusd_session *s)
 {
-	struct diskrep_drbd_state ds;
+	struct diskrep_config dc = { .role = s->primary ? DISKREP_PRIMARY : DISKREP_BACKUP,
+	                             .peer_fd = -1, .image = s->gc.disk,
+	                             .resource = s->gc.drbd_resource };
+	struct diskrep_status ds;
 	struct remus_err err = { 0 };
 	struct json_object *o;
+	bool around_handover;
+	int rc;
 
-	if (s->gc.diskrep != RNET_DISKREP_DRBD)
+	if (!s->gc.disk[0] || s->dr == NULL || !s->dr->adopts_device || s->dr->status == NULL)
 		return NULL;
-	o = json_object_new_object();
-	json_object_object_add(o, "resource", json_object_new_string(s->gc.drbd_resource));
-	json_object_object_add(o, "device", json_object_new_string(s->gc.disk));
-	if (diskrep_drbd_probe(s->gc.drbd_resource, &ds, &err) < 0) {
-		json_object_object_add(o, "error", json_object_new_string(err.msg));
-		return o;
-	}
-	json_object_object_add(o, "role", json_object_new_string(ds.role));
-	json_object_object_add(o, "connection", json_object_new_string(ds.connection));
-	json_object_object_add(o, "disk", json_object_new_string(ds.disk));
-	json_object_object_add(o, "peer_disk", json_object_new_string(ds.peer_disk));
-	/* a hand-over's dual-primary window shows as allow_two_primaries; one
-	 * more tool run, so only around a hand-over, not while protecting */
-	struct diskrep_drbd_conn dc;
 	pthread_mutex_lock(&s->lock);
-	bool around_handover = s->evacuating || s->state == RS_IN_DOUBT ||
-	                       s->state == RS_ACTIVE || s->state == RS_EVACUATED;
+	around_handover = s->evacuating || s->state == RS_IN_DOUBT ||
+	                  s->state == RS_ACTIVE || s->state == RS_EVACUATED;
 	pthread_mutex_unlock(&s->lock);
-	if (around_handover && diskrep_drbd_show(s->gc.drbd_resource, &dc, &err) == 0)
-		json_object_object_add(o, "allow_two_primaries", json_object_new_boolean(dc.allow_two));
+	rc = s->dr->status(&dc, around_handover, &ds, &err);
+	o = json_object_new_object();
+	for (unsigned i = 0; i < ds.n; i++)
+		json_object_object_add(o, ds.f[i].key, ds.f[i].is_bool ?
+		                       json_object_new_boolean(ds.f[i].b) :
+		                       json_object_new_string(ds.f[i].text));
+	if (rc < 0)
+		json_object_object_add(o, "error", json_object_new_string(err.msg));
 	return o;
 }
 
@@ -71,7 +69,7 @@ struct json_object *remusd_session_json(struct remusd_session *s)
 	struct ckpt_stats st = { 0 };
 	enum remusd_state state;
 	bool ready = false;
-	struct json_object *drbd = status_drbd(s);
+	struct json_object *adopted = status_adopted_disk(s);
 
 	pthread_mutex_lock(&s->lock);
 	if (s->snd)
@@ -129,8 +127,8 @@ struct json_object *remusd_session_json(struct remusd_session *s)
 		json_object_object_add(d, "consistent", json_object_new_boolean(dc.consistent));
 		json_object_object_add(o, "disk", d);
 	}
-	if (drbd != NULL)
-		json_object_object_add(o, "drbd", drbd);
+	if (adopted != NULL)
+		json_object_object_add(o, s->dr->name, adopted);
 	if (s->failover_done) {
 		fo = json_object_new_object();
 		put_u64(fo, "checkpoint", s->fo.checkpoint);

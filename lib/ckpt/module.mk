@@ -21,7 +21,7 @@ test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pv
 # remusd (the daemon) and remusctl (the CLI).
 PROGRAMS += remusd remusctl
 remusd_SRCS = remusd/main.c remusd/session.c remusd/session_primary.c remusd/session_backup.c \
-	remusd/session_stream.c remusd/status.c remusd/hold.c remusd/fault.c remusd/guest_op.c \
+	remusd/session_stream.c remusd/session_stream_backup.c remusd/status.c remusd/hold.c remusd/fault.c remusd/guest_op.c \
 	$(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
 remusd_LDLIBS := -lsystemd
 remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)

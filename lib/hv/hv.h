@@ -159,6 +159,36 @@ struct hv_stream_hooks {
 };
 #define HV_STREAM_HANDED_OVER 2
 
+/* What a stream's guest configuration (hv_guest_config.stream_config) says
+ * the replica needs (describe_config). */
+struct hv_config_summary {
+	uint64_t max_mem_bytes;
+	unsigned nics, disks;
+};
+
+/* Where a backup's failover spent its time: the steps a driver finished,
+ * in order, each with its CLOCK_MONOTONIC end in us (failover_steps). */
+#define HV_STEPS_MAX 16
+struct hv_failover_steps {
+	unsigned n;
+	struct { char step[24]; uint64_t end_us; } p[HV_STEPS_MAX];
+};
+
+/* Why a guest cannot be protected, as the driver judges it (check): the
+ * engine's categories, and one line of the driver's own text per reason
+ * found (static strings). */
+enum hv_check_block {
+	HV_CHECK_UNSUPPORTED = 1u << 0,  /* this guest or host cannot be checkpointed */
+	HV_CHECK_NO_NETBUF   = 1u << 1,  /* output buffering unavailable on this host */
+	HV_CHECK_NO_DISKREP  = 1u << 2,  /* the guest's disks cannot be replicated */
+};
+#define HV_CHECK_TEXTS_MAX 16
+struct hv_check {
+	uint32_t blocks;                    /* enum hv_check_block bits */
+	unsigned n;
+	const char *text[HV_CHECK_TEXTS_MAX];
+};
+
 struct hv_ops {
 	const char *name;
 
@@ -217,6 +247,43 @@ struct hv_ops {
 	 * checkpoints, acknowledges each itself once it holds it whole, and
 	 * ends the fd at failover; the `checkpoint` hook is not called. */
 	bool (*restore_whole_checkpoints)(const struct hv_guest_config *cfg);
+
+	/* ---- Optional: what a daemon asks a driver whose guests it does not
+	 * build itself (Xen: the toolstack made them).  NULL: not needed. ---- */
+	/* Primary: bytes that go on the link before the stream, carrying the
+	 * guest's configuration for the backup (Xen: xl's migration header
+	 * with libxl's JSON); a backup of a driver with a preamble expects
+	 * one and hands its configuration to describe_config/finish_replica. */
+	int  (*preamble)(struct hv_guest *g, struct hv_blob *out, struct remus_err *err);
+	/* Primary: the host interface that carries the guest's output, for a
+	 * kernel netbuf (plug) when net_transmit is NULL (Xen: vif<domid>.0). */
+	int  (*output_ifname)(struct hv_guest *g, char *buf, size_t cap,
+	                      struct remus_err *err);
+	/* Backup: judge the configuration a preamble carried; HV_EUNSUPP (why
+	 * in err) for a guest this driver cannot replicate. */
+	int  (*describe_config)(const char *config, size_t len, struct hv_config_summary *out,
+	                        struct remus_err *err);
+	/* Backup, before start(): the replica's devices from the configuration
+	 * (config, len); `disk`, if not NULL, replaces the path of its one disk
+	 * (this host's device of a replicated disk). */
+	int  (*finish_replica)(struct hv_guest *g, const char *config, size_t len,
+	                       const char *disk, struct remus_err *err);
+	/* Backup, after a failover: the steps the driver finished. */
+	void (*failover_steps)(const struct hv_guest *g, struct hv_failover_steps *out);
+	/* The guest's current name, and a new one (a replica that took over
+	 * gets the guest's own; -EEXIST while another guest holds it). */
+	const char *(*guest_name)(const struct hv_guest *g);
+	int  (*rename)(struct hv_guest *g, const char *name, struct remus_err *err);
+	/* Forget the handle, leaving the guest as it is (a replica that took
+	 * over runs on; attach to it again with create()). */
+	void (*release)(struct hv_guest *g);
+	/* End the guest for good, devices and all (a primary's copy after a
+	 * hand-over: destroy() alone leaves an attached guest running); the
+	 * handle stays to be released. */
+	int  (*destroy_copy)(struct hv_guest *g, struct remus_err *err);
+	/* Why this guest cannot be protected from this host (remusctl check);
+	 * <0: the driver could not tell (err). */
+	int  (*check)(struct hv_guest *g, struct hv_check *out, struct remus_err *err);
 };
 
 /* Look a driver up by name ("pvm", "xen"); NULL if not built in. */

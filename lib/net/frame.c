@@ -128,11 +128,3 @@ const char *rnet_compress_name(uint32_t kind)
 
 	return kind < RNET_COMPRESS_COUNT ? names[kind] : "unknown";
 }
-
-/* Printable name of a disk replication backend. */
-const char *rnet_diskrep_name(uint32_t kind)
-{
-	static const char *const names[] = { "none", "builtin", "drbd" };
-
-	return kind < RNET_DISKREP_COUNT ? names[kind] : "unknown";
-}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "diskrep/kind.h"
 #include "net/net_impl.h"
 
 #define HELLO_OFF_VERSION  8
@@ -104,7 +105,7 @@ int rnet_hello_parse(const uint8_t *b, size_t len, struct rnet_hello *h,
 		return remus_err_set(err, RNET_EPROTO, "HELLO compression kind %u unknown",
 				     h->caps.compress);
 	h->caps.diskrep = b[HELLO_OFF_DISKREP];
-	if (h->caps.diskrep >= RNET_DISKREP_COUNT)
+	if (!diskrep_kind_valid(h->caps.diskrep))
 		return remus_err_set(err, RNET_EPROTO, "HELLO diskrep backend %u unknown",
 				     h->caps.diskrep);
 	if (b[HELLO_OFF_DISKREP + 1] | b[HELLO_OFF_DISKREP + 2] | b[HELLO_OFF_DISKREP + 3])
@@ -155,7 +156,7 @@ int rnet_caps_check(const struct rnet_caps *pri, const struct rnet_caps *bak,
 	if (pri->diskrep != bak->diskrep)
 		return remus_err_set(err, RNET_ECAPS,
 				     "diskrep backend mismatch: primary %s, backup %s",
-				     rnet_diskrep_name(pri->diskrep), rnet_diskrep_name(bak->diskrep));
+				     diskrep_kind_name(pri->diskrep), diskrep_kind_name(bak->diskrep));
 	if ((pri->flags ^ bak->flags) & RNET_CAP_XENSTORE)
 		return remus_err_set(err, RNET_ECAPS,
 				     "xenstore records mismatch: primary %s them, backup %s",

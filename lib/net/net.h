@@ -74,13 +74,6 @@ enum rnet_compress {
 };
 #define RNET_COMPRESS_BIT(k) (1u << (k))
 
-enum rnet_diskrep {
-	RNET_DISKREP_NONE = 0,
-	RNET_DISKREP_BUILTIN = 1,
-	RNET_DISKREP_DRBD = 2,
-	RNET_DISKREP_COUNT
-};
-
 #define RNET_CAP_XENSTORE 0x1u      /* xenstore records in the stream */
 
 /* What one side offers; the primary's `compress` is the session's choice. */
@@ -88,7 +81,8 @@ struct rnet_caps {
 	uint32_t compress_mask;     /* RNET_COMPRESS_BIT() of kinds understood */
 	uint32_t compress;          /* enum rnet_compress wanted (primary) */
 	uint32_t flags;             /* RNET_CAP_* */
-	uint8_t diskrep;            /* enum rnet_diskrep */
+	uint8_t diskrep;            /* disk replication backend: diskrep/kind.h's
+	                             * value, carried and compared, not owned here */
 	char hv[RNET_HV_MAX];       /* hypervisor driver name ("pvm", "xen") */
 	char guest[RNET_NAME_MAX];  /* guest identity */
 };
@@ -173,7 +167,6 @@ int rnet_zlib_unpack(const uint8_t *body, size_t len, uint8_t *out,
 		     size_t out_cap, size_t *out_len, struct remus_err *err);
 
 const char *rnet_compress_name(uint32_t kind);
-const char *rnet_diskrep_name(uint32_t kind);
 
 /* ---- connection setup (blocking up to params->handshake_ms) --------- */
 /* Simple callers and tests; a daemon serving several guests should use the

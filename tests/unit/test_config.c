@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "diskrep/kind.h"
 #include "net/net.h"
 #include "remusd/config.h"
 
@@ -43,7 +44,7 @@ static void test_example_file_parses(void **state)
 	assert_int_equal(g->peer_port, 7575);
 	assert_int_equal(g->interval_ms, 25);
 	assert_int_equal(g->netbuf, REMUSD_NETBUF_INLINE);
-	assert_int_equal(g->diskrep, RNET_DISKREP_BUILTIN);
+	assert_int_equal(g->diskrep, DISKREP_KIND_BUILTIN);
 	assert_int_equal(g->compress, RNET_COMPRESS_ZLIB);
 	assert_int_equal(g->unsafe, 0);
 	assert_null(remusd_conf_guest(c, "nope"));
@@ -83,12 +84,12 @@ static void test_defaults_and_variants(void **state)
 	assert_string_equal(c->guests[0].peer_host, "fd00::2");
 	assert_int_equal(c->guests[0].peer_port, 9000);
 	assert_int_equal(c->guests[0].unsafe, REMUSD_UNSAFE_NO_NETBUF | REMUSD_UNSAFE_BLACKHOLE);
-	assert_int_equal(c->guests[0].diskrep, RNET_DISKREP_NONE);
+	assert_int_equal(c->guests[0].diskrep, DISKREP_KIND_NONE);
 	assert_int_equal(c->guests[0].interval_ms, 25);
 	assert_int_equal(c->guests[1].netbuf, REMUSD_NETBUF_PLUG);   /* xen default */
 	assert_int_equal(c->guests[1].peer_port, 0);
 	assert_string_equal(c->guests[1].drbd_resource, "");
-	assert_int_equal(c->guests[2].diskrep, RNET_DISKREP_DRBD);
+	assert_int_equal(c->guests[2].diskrep, DISKREP_KIND_DRBD);
 	assert_string_equal(c->guests[2].drbd_resource, "remus-b");
 	assert_string_equal(c->guests[2].disk, "/dev/drbd2");
 	assert_int_equal(c->guests[2].unsafe, REMUSD_UNSAFE_DRBD_DISK_AHEAD);

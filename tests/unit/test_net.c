@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <zlib.h>
 
+#include "diskrep/kind.h"
 #include "net/net_impl.h"
 #include "test_net_util.h"
 
@@ -408,7 +409,7 @@ static void caps_mismatch_case(void (*tweak)(struct rnet_params *), const char *
 
 static void tw_guest(struct rnet_params *p) { snprintf(p->caps.guest, RNET_NAME_MAX, "web1"); }
 static void tw_hv(struct rnet_params *p) { snprintf(p->caps.hv, RNET_HV_MAX, "xen"); }
-static void tw_diskrep(struct rnet_params *p) { p->caps.diskrep = RNET_DISKREP_DRBD; }
+static void tw_diskrep(struct rnet_params *p) { p->caps.diskrep = DISKREP_KIND_DRBD; }
 static void tw_xs(struct rnet_params *p) { p->caps.flags = 0; }
 static void tw_delta(struct rnet_params *p) { p->caps.compress = RNET_COMPRESS_DELTA; }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "diskrep/kind.h"
 #include "test_net_util.h"
 
 void tkeys_write(struct tkeys *k, const char *name, const char *content, int mode,
@@ -61,7 +62,7 @@ void side_init(struct side *s, const char *keypath, bool primary)
 	s->p.caps.compress_mask = RNET_COMPRESS_BIT(RNET_COMPRESS_NONE) |
 				  RNET_COMPRESS_BIT(RNET_COMPRESS_ZLIB);
 	s->p.caps.compress = RNET_COMPRESS_NONE;
-	s->p.caps.diskrep = RNET_DISKREP_BUILTIN;
+	s->p.caps.diskrep = DISKREP_KIND_BUILTIN;
 	s->p.caps.flags = RNET_CAP_XENSTORE;
 	snprintf(s->p.caps.hv, sizeof(s->p.caps.hv), "pvm");
 	snprintf(s->p.caps.guest, sizeof(s->p.caps.guest), "kvstore");

@@ -3,7 +3,7 @@ LIB_SRCS += lib/hv/xen/xen_ops.c lib/hv/xen/xen_save.c lib/hv/xen/xen_restore.c 
 	lib/hv/xen/xen_xs.c lib/hv/xen/xen_check.c lib/hv/xen/xen_probe.c \
 	lib/hv/xen/xen_libxl.c lib/hv/xen/xen_xlproto.c lib/hv/xen/xen_config.c \
 	lib/hv/xen/xen_qmp.c lib/hv/xen/xen_emu.c lib/hv/xen/xen_destroy.c \
-	lib/hv/xen/xen_restore_dm.c
+	lib/hv/xen/xen_restore_dm.c lib/hv/xen/xen_daemon.c
 CPPFLAGS += -DHV_HAVE_XEN
 DEPS_PKGS += libxen-dev libjson-c-dev
 

@@ -118,4 +118,15 @@ int xen_save_resume(struct hv_guest *g, struct remus_err *err);
 /* hv_ops.resume: a suspended domain resumes, a paused one is unpaused. */
 int xen_resume(struct hv_guest *g, struct remus_err *err);
 
+/* The daemon-facing entries of xen_hv_ops (xen_daemon.c). */
+int  xen_daemon_preamble(struct hv_guest *g, struct hv_blob *out, struct remus_err *err);
+int  xen_daemon_output_ifname(struct hv_guest *g, char *buf, size_t cap, struct remus_err *err);
+int  xen_daemon_describe_config(const char *config, size_t len, struct hv_config_summary *out,
+                                struct remus_err *err);
+int  xen_daemon_finish_replica(struct hv_guest *g, const char *config, size_t len,
+                               const char *disk, struct remus_err *err);
+void xen_daemon_failover_steps(const struct hv_guest *g, struct hv_failover_steps *out);
+int  xen_daemon_destroy_copy(struct hv_guest *g, struct remus_err *err);
+int  xen_daemon_check(struct hv_guest *g, struct hv_check *out, struct remus_err *err);
+
 #endif
