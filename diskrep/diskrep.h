@@ -38,17 +38,17 @@
 #define DISKREP_DEFAULT_BLOCK   65536u      /* resync / bitmap granularity */
 #define DISKREP_DEFAULT_STAGE   (64u << 20) /* staged bytes kept in memory */
 
-enum diskrep_error {
-	DISKREP_EPROTO   = -7001, /* malformed or out-of-range peer message */
-	DISKREP_EEPOCH   = -7002, /* epoch out of order (backwards, gap, not ready) */
-	DISKREP_ERANGE   = -7003, /* offset/length outside the image or unaligned */
-	DISKREP_EPEER    = -7004, /* the peer link is gone; resync needed */
-	DISKREP_ECORRUPT = -7005, /* journal/state/bitmap file failed validation */
-	DISKREP_EUNSAFE  = -7006, /* configuration breaks the guarantee */
-	DISKREP_EUNSUPP  = -7007, /* op not offered by this backend/role */
-	DISKREP_ESTATE   = -7008, /* op not valid in the current state */
-	DISKREP_ETOOL    = -7009, /* an external tool (drbdadm) failed */
-};
+#define DISKREP_ERRORS(X) \
+	X(DISKREP_EPROTO,   -7001, "malformed or out-of-range peer message") \
+	X(DISKREP_EEPOCH,   -7002, "epoch out of order (backwards, gap, not ready)") \
+	X(DISKREP_ERANGE,   -7003, "offset/length outside the image or unaligned") \
+	X(DISKREP_EPEER,    -7004, "the peer link is gone; resync needed") \
+	X(DISKREP_ECORRUPT, -7005, "journal/state/bitmap file failed validation") \
+	X(DISKREP_EUNSAFE,  -7006, "configuration breaks the guarantee") \
+	X(DISKREP_EUNSUPP,  -7007, "op not offered by this backend/role") \
+	X(DISKREP_ESTATE,   -7008, "op not valid in the current state") \
+	X(DISKREP_ETOOL,    -7009, "an external tool (drbdadm) failed")
+enum diskrep_error { DISKREP_ERRORS(REMUS_ERR_ENUM) };
 
 enum diskrep_role { DISKREP_PRIMARY, DISKREP_BACKUP };
 

@@ -32,13 +32,13 @@
 
 #include "util/err.h"
 
-enum netbuf_error {
-	NETBUF_EEPOCH = -1001,   /* epoch number out of order (what, which) */
-	NETBUF_EBACKEND = -1002, /* the backend does not support this call */
-	NETBUF_ECONFIG = -1003,  /* bad configuration (which field) */
-	NETBUF_EFULL = -1004,    /* hold limit reached: the packet was dropped */
-	NETBUF_EPENDING = -1005, /* plug: one closed epoch is still unreleased */
-};
+#define NETBUF_ERRORS(X) \
+	X(NETBUF_EEPOCH,   -1001, "epoch number out of order (what, which)") \
+	X(NETBUF_EBACKEND, -1002, "the backend does not support this call") \
+	X(NETBUF_ECONFIG,  -1003, "bad configuration (which field)") \
+	X(NETBUF_EFULL,    -1004, "hold limit reached: the packet was dropped") \
+	X(NETBUF_EPENDING, -1005, "plug: one closed epoch is still unreleased")
+enum netbuf_error { NETBUF_ERRORS(REMUS_ERR_ENUM) };
 
 enum netbuf_mode {
 	NETBUF_PROTECTED = 0,    /* hold per epoch (after open) */

@@ -31,9 +31,9 @@
 #define REMUSD_DEFAULT_PORT    7575u
 #define REMUSD_DEFAULT_CTL     "/run/remus/remusd.sock"
 
-enum remusd_conf_error {
-	REMUSD_ECONF = -4001,   /* the configuration is invalid (file:line in msg) */
-};
+#define REMUSD_ERRORS(X) \
+	X(REMUSD_ECONF, -4001, "the configuration is invalid (file:line in msg)")
+enum remusd_conf_error { REMUSD_ERRORS(REMUS_ERR_ENUM) };
 
 enum remusd_guest_type { REMUSD_GUEST_PVM, REMUSD_GUEST_XEN };
 enum remusd_netbuf {

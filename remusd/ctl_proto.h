@@ -27,12 +27,12 @@
 #define CTL_GUEST_MAX   64u                /* guest field, NUL included */
 #define CTL_PEER_MAX    256u               /* "host:port" field */
 
-enum ctl_error {
-	CTL_EPROTO = -5001,     /* malformed message (what and where in err) */
-	CTL_EPERM  = -5002,     /* peer credentials refused */
-	CTL_ECLOSED = -5003,    /* the other side closed */
-	CTL_ETIMEOUT = -5004,
-};
+#define CTL_ERRORS(X) \
+	X(CTL_EPROTO,   -5001, "malformed message (what and where in err)") \
+	X(CTL_EPERM,    -5002, "peer credentials refused") \
+	X(CTL_ECLOSED,  -5003, "the other side closed") \
+	X(CTL_ETIMEOUT, -5004, "no complete message within the timeout")
+enum ctl_error { CTL_ERRORS(REMUS_ERR_ENUM) };
 
 enum ctl_type {
 	/* requests */

@@ -56,15 +56,15 @@ struct netbuf;
 struct diskrep;
 struct diskrep_ops;
 
-enum ckpt_error {
-	CKPT_EPEER    = -8001,  /* the peer went away (closed, timeout, error) */
-	CKPT_ESTREAM  = -8002,  /* the peer's stream was malformed */
-	CKPT_ESTOPPED = -8003,  /* stopped on request (stop fd / fault hook) */
-	CKPT_EGUEST   = -8004,  /* the guest crashed or exited */
-	CKPT_ENOREPLICA = -8005,/* failover asked before any checkpoint applied */
-	CKPT_ECONFIG  = -8006,  /* bad engine configuration (which field) */
-	CKPT_EINDOUBT = -8007,  /* hand-over: the backup may run the guest, unconfirmed */
-};
+#define CKPT_ERRORS(X) \
+	X(CKPT_EPEER,      -8001, "the peer went away (closed, timeout, error)") \
+	X(CKPT_ESTREAM,    -8002, "the peer's stream was malformed") \
+	X(CKPT_ESTOPPED,   -8003, "stopped on request (stop fd / fault hook)") \
+	X(CKPT_EGUEST,     -8004, "the guest crashed or exited") \
+	X(CKPT_ENOREPLICA, -8005, "failover asked before any checkpoint applied") \
+	X(CKPT_ECONFIG,    -8006, "bad engine configuration (which field)") \
+	X(CKPT_EINDOUBT,   -8007, "hand-over: the backup may run the guest, unconfirmed")
+enum ckpt_error { CKPT_ERRORS(REMUS_ERR_ENUM) };
 
 /* BYE reasons (u32) on the replication link. */
 enum ckpt_bye {

@@ -29,12 +29,12 @@
 
 struct hv_guest;        /* driver-owned, opaque to the engine */
 
-enum hv_error {
-	HV_EBADSTATE = -2001,   /* op not valid in the guest's current state */
-	HV_EBADBLOB  = -2002,   /* HVM/EMULATOR context failed to decode */
-	HV_ECRASHED  = -2003,   /* the guest crashed (reason in err) */
-	HV_EUNSUPP   = -2004,   /* the driver or host lacks the feature */
-};
+#define HV_ERRORS(X) \
+	X(HV_EBADSTATE, -2001, "op not valid in the guest's current state") \
+	X(HV_EBADBLOB,  -2002, "HVM/EMULATOR context failed to decode") \
+	X(HV_ECRASHED,  -2003, "the guest crashed (reason in err)") \
+	X(HV_EUNSUPP,   -2004, "the driver or host lacks the feature")
+enum hv_error { HV_ERRORS(REMUS_ERR_ENUM) };
 
 enum hv_run_state {
 	HV_CREATED,     /* built, not started */

@@ -40,18 +40,18 @@
 #define RNET_KEY_MIN        16u
 #define RNET_KEY_MAX        4096u
 
-enum rnet_error {
-	RNET_EPROTO    = -3001,  /* malformed frame or message from the peer */
-	RNET_EVERSION  = -3002,  /* protocol version or magic mismatch */
-	RNET_ECAPS     = -3003,  /* capability or guest identity mismatch */
-	RNET_EAUTH     = -3004,  /* authentication failed (wrong or no key) */
-	RNET_EKEY      = -3005,  /* our key file is unusable */
-	RNET_ETIMEOUT  = -3006,  /* peer silent past the timeout / deadline */
-	RNET_ECLOSED   = -3007,  /* peer closed the connection */
-	RNET_EREFUSED  = -3008,  /* peer sent an ERROR frame (its text in err) */
-	RNET_ETLS      = -3009,  /* TLS layer failure */
-	RNET_ENOBUFS   = -3010,  /* output queue above its bound: back off */
-};
+#define RNET_ERRORS(X) \
+	X(RNET_EPROTO,   -3001, "malformed frame or message from the peer") \
+	X(RNET_EVERSION, -3002, "protocol version or magic mismatch") \
+	X(RNET_ECAPS,    -3003, "capability or guest identity mismatch") \
+	X(RNET_EAUTH,    -3004, "authentication failed (wrong or no key)") \
+	X(RNET_EKEY,     -3005, "our key file is unusable") \
+	X(RNET_ETIMEOUT, -3006, "peer silent past the timeout / deadline") \
+	X(RNET_ECLOSED,  -3007, "peer closed the connection") \
+	X(RNET_EREFUSED, -3008, "peer sent an ERROR frame (its text in err)") \
+	X(RNET_ETLS,     -3009, "TLS layer failure") \
+	X(RNET_ENOBUFS,  -3010, "output queue above its bound: back off")
+enum rnet_error { RNET_ERRORS(REMUS_ERR_ENUM) };
 
 /* Frame types.  Handshake frames first, then the session channels. */
 enum rnet_msg_type {

@@ -62,17 +62,9 @@ const char *stream_item_name(const struct stream_rec *rec)
 
 const char *stream_strerror(int code)
 {
-	static const char *const names[] = {
-		"bad magic", "unsupported version", "big-endian stream",
-		"reserved bits set", "non-zero padding", "truncated stream",
-		"length overflow", "over the limit", "unknown record type",
-		"obsolete record", "bad record length", "PAGE_DATA count/length mismatch",
-		"PAGE_DATA count over the limit", "pfn reserved bits set",
-		"invalid pfn type", "bad domain header", "unknown emulator id",
-		"record in the wrong place", "checkpoint lacks a mandatory record",
-		"data after END", "malformed xenstore data", "malformed HVM blob",
-		"incomplete checkpoint discarded", "reader already failed",
-	};
+#define STREAM_ERR_TEXT(name, value, text) [(value) - STREAM_E_MAGIC] = text,
+	static const char *const names[] = { STREAM_ERRORS(STREAM_ERR_TEXT) };
+#undef STREAM_ERR_TEXT
 	if (code >= STREAM_E_MAGIC && code < STREAM_E_LAST)
 		return names[code - STREAM_E_MAGIC];
 	if (code < 0)

@@ -132,32 +132,34 @@ static inline bool stream_pfn_has_data(uint64_t w)
 /* ---- errors ------------------------------------------------------------- */
 
 /* Bad-data errors; each malformed input maps to exactly one of these. */
+#define STREAM_ERRORS(X) \
+	X(STREAM_E_MAGIC,        -6100, "bad magic") /* bad xl magic, libxl ident, libxc marker/ident */ \
+	X(STREAM_E_VERSION,      -6099, "unsupported version") /* unsupported stream version */ \
+	X(STREAM_E_ENDIAN,       -6098, "big-endian stream") /* big-endian stream (options bit 0) */ \
+	X(STREAM_E_RESERVED,     -6097, "reserved bits set") /* reserved bits/fields set */ \
+	X(STREAM_E_PADDING,      -6096, "non-zero padding") /* non-zero record padding */ \
+	X(STREAM_E_TRUNCATED,    -6095, "truncated stream") /* stream ends inside a header or record */ \
+	X(STREAM_E_OVERFLOW,     -6094, "length overflow") /* a length would overflow */ \
+	X(STREAM_E_TOO_BIG,      -6093, "over the limit") /* record or checkpoint over a configured limit */ \
+	X(STREAM_E_UNKNOWN_TYPE, -6092, "unknown record type") /* record type unknown in its layer */ \
+	X(STREAM_E_OBSOLETE,     -6091, "obsolete record") /* TOOLSTACK record (obsolete, never valid) */ \
+	X(STREAM_E_LENGTH,       -6090, "bad record length") /* body length wrong for the record type */ \
+	X(STREAM_E_PAGE_COUNT,   -6089, "PAGE_DATA count/length mismatch") /* PAGE_DATA count/length mismatch or count 0 */ \
+	X(STREAM_E_PAGE_LIMIT,   -6088, "PAGE_DATA count over the limit") /* PAGE_DATA count above max_pages */ \
+	X(STREAM_E_PFN_RESERVED, -6087, "pfn reserved bits set") /* pfn word with bits 52-59 set */ \
+	X(STREAM_E_PFN_TYPE,     -6086, "invalid pfn type") /* pfn word with an invalid type */ \
+	X(STREAM_E_DOMAIN,       -6085, "bad domain header") /* unknown domain type or page shift != 12 */ \
+	X(STREAM_E_EMULATOR,     -6084, "unknown emulator id") /* unknown emulator id */ \
+	X(STREAM_E_ORDER,        -6083, "record in the wrong place") /* record in the wrong place */ \
+	X(STREAM_E_MISSING,      -6082, "checkpoint lacks a mandatory record") /* checkpoint lacks a mandatory record */ \
+	X(STREAM_E_AFTER_END,    -6081, "data after END") /* bytes after the final END */ \
+	X(STREAM_E_XENSTORE,     -6080, "malformed xenstore data") /* malformed xenstore data */ \
+	X(STREAM_E_HVM_BLOB,     -6079, "malformed HVM blob") /* malformed HVM save blob */ \
+	X(STREAM_E_INCOMPLETE,   -6078, "incomplete checkpoint discarded") /* partial checkpoint discarded (EOF/abort) */ \
+	X(STREAM_E_FAILED,       -6077, "reader already failed") /* object already failed; see its err */
 enum stream_error {
-	STREAM_E_MAGIC = -1000,  /* bad xl magic, libxl ident, libxc marker/ident */
-	STREAM_E_VERSION,        /* unsupported stream version */
-	STREAM_E_ENDIAN,         /* big-endian stream (options bit 0) */
-	STREAM_E_RESERVED,       /* reserved bits/fields set */
-	STREAM_E_PADDING,        /* non-zero record padding */
-	STREAM_E_TRUNCATED,      /* stream ends inside a header or record */
-	STREAM_E_OVERFLOW,       /* a length would overflow */
-	STREAM_E_TOO_BIG,        /* record or checkpoint over a configured limit */
-	STREAM_E_UNKNOWN_TYPE,   /* record type unknown in its layer */
-	STREAM_E_OBSOLETE,       /* TOOLSTACK record (obsolete, never valid) */
-	STREAM_E_LENGTH,         /* body length wrong for the record type */
-	STREAM_E_PAGE_COUNT,     /* PAGE_DATA count/length mismatch or count 0 */
-	STREAM_E_PAGE_LIMIT,     /* PAGE_DATA count above max_pages */
-	STREAM_E_PFN_RESERVED,   /* pfn word with bits 52-59 set */
-	STREAM_E_PFN_TYPE,       /* pfn word with an invalid type */
-	STREAM_E_DOMAIN,         /* unknown domain type or page shift != 12 */
-	STREAM_E_EMULATOR,       /* unknown emulator id */
-	STREAM_E_ORDER,          /* record in the wrong place */
-	STREAM_E_MISSING,        /* checkpoint lacks a mandatory record */
-	STREAM_E_AFTER_END,      /* bytes after the final END */
-	STREAM_E_XENSTORE,       /* malformed xenstore data */
-	STREAM_E_HVM_BLOB,       /* malformed HVM save blob */
-	STREAM_E_INCOMPLETE,     /* partial checkpoint discarded (EOF/abort) */
-	STREAM_E_FAILED,         /* object already failed; see its err */
-	STREAM_E_LAST
+	STREAM_ERRORS(REMUS_ERR_ENUM)
+	STREAM_E_LAST = -6076     /* one past the last: codes ascend */
 };
 
 /* Short constant description of a stream_error or -errno code. */

@@ -12,6 +12,25 @@
 
 #define REMUS_ERR_MSG_MAX 512
 
+/*
+ * One error space: codes cross module borders (an engine returns what the
+ * transport or a backend returned), so no two modules' codes may be equal.
+ * -1 .. -999 are -errno; each module owns one thousand below, and lists its
+ * codes once as MODULE_ERRORS(X), X(name, value, text), from which its enum
+ * is made (tests/unit/test_errspace.c checks ranges, collisions and texts).
+ */
+#define REMUS_ERR_SPAN         1000
+#define REMUS_ERR_BASE_NETBUF  (-1000)  /* netbuf/netbuf.h      NETBUF_E*  */
+#define REMUS_ERR_BASE_HV      (-2000)  /* lib/hv/hv.h          HV_E*      */
+#define REMUS_ERR_BASE_RNET    (-3000)  /* lib/net/net.h        RNET_E*    */
+#define REMUS_ERR_BASE_REMUSD  (-4000)  /* remusd/config.h      REMUSD_E*  */
+#define REMUS_ERR_BASE_CTL     (-5000)  /* remusd/ctl_proto.h   CTL_E*     */
+#define REMUS_ERR_BASE_STREAM  (-6000)  /* lib/stream/stream.h  STREAM_E_* */
+#define REMUS_ERR_BASE_DISKREP (-7000)  /* diskrep/diskrep.h    DISKREP_E* */
+#define REMUS_ERR_BASE_CKPT    (-8000)  /* lib/ckpt/ckpt.h      CKPT_E*    */
+/* Turns one X(name, value, text) of a MODULE_ERRORS list into an enumerator. */
+#define REMUS_ERR_ENUM(name, value, text) name = (value),
+
 struct remus_err {
 	int code;                     /* last error code, 0 if none */
 	char msg[REMUS_ERR_MSG_MAX];  /* what failed, where, and what to do */

@@ -5,3 +5,6 @@ test_util_SRCS := tests/unit/test_util.c
 LIB_SRCS += lib/util/relay.c
 UNIT_TESTS += test_relay
 test_relay_SRCS := tests/unit/test_relay.c
+# One error space: every module's codes in its own range (lib/util/err.h).
+UNIT_TESTS += test_errspace
+test_errspace_SRCS := tests/unit/test_errspace.c
