@@ -51,6 +51,9 @@
 #include "hv/hv.h"
 #include "net/net.h"
 #include "util/err.h"
+#include "util/api.h"
+
+REMUS_API_BEGIN
 
 struct netbuf;
 struct diskrep;
@@ -222,5 +225,7 @@ void ckpt_receiver_stats(struct ckpt_receiver *r, struct ckpt_stats *out);
 const uint8_t *ckpt_receiver_ram(const struct ckpt_receiver *r);
 
 uint64_t ckpt_now_us(void);
+
+REMUS_API_END
 
 #endif

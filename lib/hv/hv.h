@@ -26,6 +26,9 @@
 #include <stdint.h>
 
 #include "util/err.h"
+#include "util/api.h"
+
+REMUS_API_BEGIN
 
 struct hv_guest;        /* driver-owned, opaque to the engine */
 
@@ -288,5 +291,7 @@ struct hv_ops {
 
 /* Look a driver up by name ("pvm", "xen"); NULL if not built in. */
 const struct hv_ops *hv_driver(const char *name);
+
+REMUS_API_END
 
 #endif

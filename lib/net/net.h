@@ -27,6 +27,9 @@
 #include <stdint.h>
 
 #include "util/err.h"
+#include "util/api.h"
+
+REMUS_API_BEGIN
 
 #define RNET_VERSION        1u
 #define RNET_MAGIC          "REMUSRPL"      /* 8 bytes, no NUL on the wire */
@@ -241,5 +244,7 @@ void rnet_conn_free(struct rnet_conn *c);
 
 /* CLOCK_MONOTONIC in milliseconds, for callers without their own clock. */
 uint64_t rnet_now_ms(void);
+
+REMUS_API_END
 
 #endif

@@ -33,6 +33,9 @@
 
 #include "util/err.h"
 #include "util/bytes.h"
+#include "util/api.h"
+
+REMUS_API_BEGIN
 
 /* ---- constants ---------------------------------------------------------- */
 
@@ -676,5 +679,7 @@ void stream_asm_take(struct stream_asm *a, struct stream_ckpt *dst);
 int stream_asm_eof(struct stream_asm *a);
 /* Give up (timeout, lost heartbeat): discard any partial checkpoint, record why. */
 int stream_asm_abort(struct stream_asm *a, const char *why);
+
+REMUS_API_END
 
 #endif

@@ -9,6 +9,9 @@
 #define REMUS_UTIL_ERR_H
 
 #include <stddef.h>
+#include "util/api.h"
+
+REMUS_API_BEGIN
 
 #define REMUS_ERR_MSG_MAX 512
 
@@ -49,5 +52,7 @@ int remus_err_wrap(struct remus_err *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 void remus_err_clear(struct remus_err *err);
+
+REMUS_API_END
 
 #endif

@@ -8,3 +8,5 @@ test_relay_SRCS := tests/unit/test_relay.c
 # One error space: every module's codes in its own range (lib/util/err.h).
 UNIT_TESTS += test_errspace
 test_errspace_SRCS := tests/unit/test_errspace.c
+# libremus exports only its documented API; installed headers compile alone.
+INTEG_TESTS += tests/integration/lib_api.sh

@@ -8,6 +8,9 @@
  * a planned hand-over's dual-primary window on an adopted resource: the
  * primary opens it, demotes and closes it; a backup that promoted inside it
  * but refuses demotes and closes it.
+ *   diskrep-drbd-driver report CONF_DIR DEVICE_FILE
+ * what remusd asks without a handle: status (with the hand-over window) and
+ * check of the resource named the generic way (cfg.resource, cfg.image).
  */
 #include "diskrep/diskrep.h"
 
@@ -46,6 +49,33 @@ static int handover(const struct diskrep_ops *ops, struct diskrep_config *cfg, b
 	return 0;
 }
 
+/* status and check without a handle, as remusctl status/check ask. */
+static int report(const struct diskrep_ops *ops, const char *device)
+{
+	struct diskrep_config cfg = { .role = DISKREP_PRIMARY, .peer_fd = -1,
+	                              .image = device, .resource = "remus-g1" };
+	struct remus_err err = { 0 };
+	struct diskrep_status st;
+	int rc;
+
+	if (diskrep_backend_of(DISKREP_KIND_DRBD) != ops || ops->kind != DISKREP_KIND_DRBD ||
+	    !ops->adopts_device || ops->status == NULL || ops->check == NULL)
+		return fail("registry", &err);
+	rc = ops->status(&cfg, true, &st, &err);
+	printf("status rc=%d", rc);
+	for (unsigned i = 0; i < st.n; i++) {
+		if (st.f[i].is_bool)
+			printf(" %s=%d", st.f[i].key, st.f[i].b);
+		else
+			printf(" %s=%s", st.f[i].key, st.f[i].text);
+	}
+	printf("%s%s\n", rc < 0 ? " error=" : "", rc < 0 ? err.msg : "");
+	rc = ops->check(&cfg, &err);
+	printf("check rc=%s: %s\n", rc == 0 ? "ready" : rc == DISKREP_ESTATE ? "not-ready" : "unknown",
+	       err.msg);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const struct diskrep_ops *ops = diskrep_backend("drbd");
@@ -66,6 +96,8 @@ int main(int argc, char **argv)
 		cfg.drbd.adopt = true;
 		argv[1] += 6;
 	}
+	if (strcmp(argv[1], "report") == 0)
+		return report(ops, argv[3]);
 	if (strcmp(argv[1], "handover-primary") == 0 || strcmp(argv[1], "handover-refused") == 0)
 		return handover(ops, &cfg, strcmp(argv[1], "handover-primary") == 0);
 	if (strcmp(argv[1], "refuse") == 0) {

@@ -107,4 +107,19 @@ FAKE_DRBD_ROLE=Primary FAKE_DRBD_SHOW="$dir/show" "$drv" handover-primary "$dir"
 grep -q "drbd resource remus-g1: drbdsetup show: no _remote_host address" "$dir/out" ||
 	fail "no-peer message: $(cat "$dir/out")"
 grep -q "net-options" "$dir/log" && fail "net-options ran without the peer's address"
+# What remusd asks without a handle: status (the hand-over window too) and
+# check, the resource named the generic way.
+FAKE_DRBD_ROLE=Primary "$drv" report "$dir" "$dir/drbd3" > "$dir/out" || fail "report: $(cat "$dir/out")"
+grep -qx "status rc=0 resource=remus-g1 device=$dir/drbd3 role=Primary connection=Connected disk=UpToDate peer_disk=UpToDate allow_two_primaries=1" "$dir/out" ||
+	fail "status of a replicating Primary: $(cat "$dir/out")"
+grep -qx "check rc=ready: drbd resource remus-g1: role Primary, connection Connected, disk UpToDate, peer disk UpToDate" "$dir/out" ||
+	fail "check of a replicating Primary: $(cat "$dir/out")"
+FAKE_DRBD_ROLE=Secondary "$drv" report "$dir" "$dir/drbd3" | grep -q "^check rc=not-ready: drbd resource remus-g1: role Secondary" ||
+	fail "a Secondary passed the check"
+FAKE_DRBD_ROLE=Primary FAKE_DRBD_CONN=StandAlone "$drv" report "$dir" "$dir/drbd3" | grep -q "^check rc=not-ready:" ||
+	fail "a disconnected Primary passed the check"
+FAKE_DRBD_FAIL=events2 "$drv" report "$dir" "$dir/drbd3" > "$dir/out"
+grep -q "^status rc=-7009 resource=remus-g1 device=$dir/drbd3 error=" "$dir/out" ||
+	fail "status with drbdsetup failing: $(cat "$dir/out")"
+grep -q "^check rc=unknown: drbd resource remus-g1: " "$dir/out" || fail "check with drbdsetup failing: $(cat "$dir/out")"
 echo "drbd backend: resource file and command sequences as expected (fake tools, no kernel module)"

@@ -47,6 +47,7 @@ __asm__(
 	".text\n"
 	".p2align 4\n"
 	".globl pvm_stub_final\n"
+	".hidden pvm_stub_final\n"
 	".type pvm_stub_final,@function\n"
 	"pvm_stub_final:\n"
 	"  mov %rdi, %r12\n  mov %rsi, %r13\n  mov %rdx, %r14\n"
