@@ -1,7 +1,7 @@
 # lib/ckpt: the checkpoint engine (sender epoch loop, receiver staging+commit,
 # failover).  Also registers remusd/remusctl and the engine's tests.
 LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/disk.c \
-	lib/ckpt/stream_link.c lib/ckpt/stream_sender.c lib/ckpt/stream_receiver.c \
+	lib/ckpt/stream_link.c lib/ckpt/stream_sender.c lib/ckpt/stream_receiver.c lib/ckpt/stream_receiver_pump.c \
 	lib/ckpt/delta.c lib/ckpt/handover.c lib/ckpt/pagehash.c
 
 UNIT_TESTS += test_ckpt test_stream_link test_stream_handover test_stream_dm

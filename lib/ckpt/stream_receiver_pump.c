@@ -1,0 +1,372 @@
+/*
+ * The pump of a driver-owned loop's backup side (stream_receiver.c): reads
+ * the link, takes xl's header, writes RNET_MSG_STREAM bodies into the
+ * socketpair the driver reads (through the checkpoint gate when the driver
+ * only takes whole checkpoints), sends the ACKs the engine queues, and ends
+ * the driver's input once the stream stops — after the bytes received.
+ */
+#include "ckpt/stream_link_impl.h"
+#include "ckpt/stream_receiver_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "stream/stream.h"
+#include "util/bytes.h"
+
+/* Whether pending bytes may go to the driver (xl's header is ours, and
+ * the engine decided whether they go through the gate). */
+static bool deliverable(const struct ckpt_stream_receiver *r)
+{
+	return (!r->cfg.xl_header || r->hdr_done) && r->mode_seen && r->pend_off < r->pend_len;
+}
+
+/* Pump: the stream stops here (first reason wins); deliver what is
+ * pending, then end the driver's input. */
+static void pump_end(struct ckpt_stream_receiver *r, enum recv_end why, const struct remus_err *e)
+{
+	pthread_mutex_lock(&r->lock);
+	if (r->end == END_NONE) {
+		r->end = why;
+		r->end_us = ckpt_now_us();
+		if (e != NULL)
+			r->why = *e;
+	}
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	r->closing = true;
+}
+
+/* Append to the pending bytes.  The buffer grows only when the live bytes
+ * do not fit; otherwise they move to the front.  (A fresh buffer at every
+ * wrap, as before, made the pump first-touch up to 128 MiB per wrap: under
+ * emulation that stalled it, and its heartbeats, for seconds.) */
+static int pend_append(struct ckpt_stream_receiver *r, const uint8_t *p, size_t len,
+                       struct remus_err *err)
+{
+	size_t live = r->pend_len - r->pend_off;
+
+	if (len > r->pend_cap - r->pend_len && live + len <= r->pend_cap) {
+		memmove(r->pend, r->pend + r->pend_off, live);
+		r->pend_off = 0;
+		r->pend_len = live;
+	} else if (len > r->pend_cap - r->pend_len) {
+		size_t cap = r->pend_cap ? r->pend_cap : 1u << 20;
+		uint8_t *n;
+
+		while (cap < live + len)
+			cap *= 2;
+		if ((n = malloc(cap)) == NULL)
+			return remus_err_sys(err, ENOMEM, "stream receiver: %zu pending bytes", live + len);
+		if (live)
+			memcpy(n, r->pend + r->pend_off, live);
+		free(r->pend);
+		r->pend = n;
+		r->pend_cap = cap;
+		r->pend_len = live;
+		r->pend_off = 0;
+	}
+	memcpy(r->pend + r->pend_len, p, len);
+	r->pend_len += len;
+	return 0;
+}
+
+/* Pump: take xl's migration header off the front of the stream once it is
+ * all here (hostile input: bounded, then checked by the stream reader). */
+static int take_xl_header(struct ckpt_stream_receiver *r, struct remus_err *err)
+{
+	struct stream_reader_cfg rc = { .start = STREAM_START_AUTO };
+	const uint8_t *p = r->pend + r->pend_off;
+	size_t have = r->pend_len - r->pend_off, need, off = 0, used;
+	struct stream_reader rd;
+	struct stream_rec rec;
+	uint32_t opt;
+	int rv = 0;
+
+	if (have < STREAM_XL_HDR_SIZE)
+		return 0;
+	if (memcmp(p, STREAM_XL_MAGIC, STREAM_XL_MAGIC_LEN) != 0)
+		return remus_err_set(err, CKPT_ESTREAM, "the stream does not start with xl's migration header");
+	if ((opt = get_le32(p + 44)) > XL_CONFIG_MAX + 4)
+		return remus_err_set(err, CKPT_ESTREAM, "xl's migration header: %" PRIu32
+		                     " bytes of optional data (at most %u)", opt, XL_CONFIG_MAX + 4);
+	need = STREAM_XL_HDR_SIZE + opt;
+	if (have < need)
+		return 0;
+	stream_reader_init(&rd, &rc);
+	while (off < need && rv == 0) {
+		rv = stream_reader_feed(&rd, p + off, need - off, &used, &rec);
+		off += used;
+	}
+	if (rv < 0) {
+		rv = remus_err_set(err, CKPT_ESTREAM, "xl's migration header: %.400s", rd.err.msg);
+	} else if (rv == 0 || rec.item != STREAM_ITEM_XL_HEADER || off != need) {
+		rv = remus_err_set(err, CKPT_ESTREAM, "xl's migration header is incomplete");
+	} else if (!(rec.u.xl.mandatory & STREAM_XL_MFLAG_JSON) || rec.u.xl.config_len == 0 ||
+	           rec.u.xl.config[rec.u.xl.config_len - 1] != '\0') {
+		rv = remus_err_set(err, CKPT_ESTREAM, "xl's migration header carries no JSON configuration");
+	} else {
+		char *json = malloc(rec.u.xl.config_len);
+
+		if (json == NULL) {
+			rv = remus_err_sys(err, ENOMEM, "stream receiver: the guest configuration");
+		} else {
+			memcpy(json, rec.u.xl.config, rec.u.xl.config_len);
+			pthread_mutex_lock(&r->lock);
+			r->json = json;
+			r->json_len = rec.u.xl.config_len;
+			r->hdr_done = true;
+			pthread_cond_broadcast(&r->cond);
+			pthread_mutex_unlock(&r->lock);
+			r->pend_off += need;
+			rv = 0;
+		}
+	}
+	stream_reader_free(&rd);
+	return rv;
+}
+
+/* The most bytes one checkpoint may hold in the gate: the first carries
+ * the whole RAM (4 KiB pages plus an 8-byte pfn word each), then the
+ * device model's state and the records around them. */
+static uint64_t gate_bound(const struct hv_guest_config *gcfg)
+{
+	uint64_t mem = gcfg->mem_bytes ? gcfg->mem_bytes : 1ull << 30;
+
+	return mem + mem / 512 + (64u << 20);
+}
+
+/* Pump, whole-checkpoint mode: bytes from the primary go through the gate;
+ * each complete checkpoint is appended for the driver (libxl) and then
+ * acknowledged: the backup holds all of it.  A torn one stays in the gate
+ * and is dropped with it.  Bad data fails the stream, but only after the
+ * checkpoints completed before it went to the driver, as they would have
+ * had the primary's bytes been cut differently. */
+static int gate_in(struct ckpt_stream_receiver *r, const uint8_t *p, size_t len,
+                   struct remus_err *err)
+{
+	const uint8_t *rel;
+	uint64_t done;
+	size_t rl;
+	int n, rc;
+
+	n = stream_gate_feed(&r->gate, p, len);
+	rel = stream_gate_released(&r->gate, &rl);
+	if (rl > 0) {
+		if ((rc = pend_append(r, rel, rl, err)) < 0)
+			return rc;
+		stream_gate_consume(&r->gate);
+		done = r->gate.checkpoints;
+		pthread_mutex_lock(&r->lock);
+		if (done > r->acked_sent) {
+			r->stats.checkpoints = r->stats.epoch = r->stats.acked = done;
+			r->stats.last_ckpt_ms = rnet_now_ms();
+			r->to_ack = done;
+		}
+		if (r->gate.ended)
+			r->driver_end = true;   /* END forwarded: the primary handed over */
+		pthread_mutex_unlock(&r->lock);
+		if (done > r->acked_sent) {
+			if ((rc = rnet_conn_send_ack(r->cfg.conn, done, err)) < 0)
+				return rc;
+			r->acked_sent = done;
+		}
+	}
+	if (n < 0)
+		return remus_err_set(err, CKPT_ESTREAM, "stream receiver: %.400s (after checkpoint %"
+		                     PRIu64 ")", r->gate.err.msg, r->gate.checkpoints);
+	return 0;
+}
+
+/* Pump: the engine decided how bytes go to the driver; in whole-checkpoint
+ * mode, what arrived after xl's header goes through the gate first. */
+static int pump_mode(struct ckpt_stream_receiver *r, struct remus_err *err)
+{
+	bool known, fwd;
+	size_t from, len;
+
+	if (r->mode_seen)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	known = r->mode_known;
+	fwd = r->forward;
+	pthread_mutex_unlock(&r->lock);
+	if (!known)
+		return 0;
+	r->mode_seen = true;
+	if (!fwd)
+		return 0;
+	r->gating = true;
+	stream_gate_init(&r->gate, gate_bound(&r->gcfg));
+	from = r->pend_off;
+	len = r->pend_len - r->pend_off;
+	r->pend_off = r->pend_len = 0;      /* the gate copies them first */
+	return len ? gate_in(r, r->pend + from, len, err) : 0;
+}
+
+/* Pump: messages from the primary. */
+static int pump_take_msgs(struct ckpt_stream_receiver *r, struct remus_err *err)
+{
+	struct rnet_msg m;
+	int rc = 0;
+
+	while (!r->closing && (rc = rnet_conn_next(r->cfg.conn, &m, err)) == 1) {
+		rc = 0;
+		if (m.type == RNET_MSG_STREAM) {
+			if ((rc = r->gating ? gate_in(r, m.body, m.len, err) :
+			     pend_append(r, m.body, m.len, err)) < 0)
+				return rc;
+			pthread_mutex_lock(&r->lock);
+			r->stats.bytes += m.len;
+			pthread_mutex_unlock(&r->lock);
+			if (r->cfg.xl_header && !r->hdr_done && (rc = take_xl_header(r, err)) < 0)
+				return rc;
+			if ((rc = pump_mode(r, err)) < 0)
+				return rc;
+			/* a long backlog must not starve our heartbeats and ACKs */
+			if ((rc = rnet_conn_tick(r->cfg.conn, rnet_now_ms(), err)) < 0 ||
+			    (rnet_conn_want_write(r->cfg.conn) &&
+			     (rc = rnet_conn_flush(r->cfg.conn, err)) < 0))
+				return rc;
+			if (r->pend_len - r->pend_off >= PENDING_MAX)
+				break;          /* the rest stays in rnet until the driver reads */
+		} else if (m.type == RNET_MSG_BYE) {
+			pump_end(r, m.u64 == CKPT_BYE_HANDOVER ? END_HANDOVER : END_BYE, NULL);
+		} else {
+			return remus_err_set(err, CKPT_ESTREAM, "primary sent unexpected message type %"
+			                     PRIu32 " on a driver-owned stream", m.type);
+		}
+	}
+	return r->closing ? 0 : rc;
+}
+
+/* Pump: hand pending bytes to the driver; -EPIPE once it stopped reading. */
+static int pump_deliver(struct ckpt_stream_receiver *r, struct remus_err *err)
+{
+	while (deliverable(r)) {
+		ssize_t n = write(r->sp[1], r->pend + r->pend_off, r->pend_len - r->pend_off);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		if (n < 0)
+			return remus_err_sys(err, errno, "stream receiver: the driver stopped reading");
+		r->pend_off += (size_t)n;
+	}
+	return 0;
+}
+
+/* Pump: the ACK the engine thread queued, if newer than the last sent. */
+static int pump_ack(struct ckpt_stream_receiver *r, struct remus_err *err)
+{
+	uint64_t n;
+	char buf[64];
+	int rc;
+
+	while (read(r->wake[0], buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&r->lock);
+	n = r->to_ack;
+	if (r->quit && !r->closing)
+		r->closing = true;
+	pthread_mutex_unlock(&r->lock);
+	if (n <= r->acked_sent || r->closing)
+		return 0;
+	if ((rc = rnet_conn_send_ack(r->cfg.conn, n, err)) < 0)
+		return rc;
+	r->acked_sent = n;
+	return 0;
+}
+
+/* Pump, closing: xl's header is here but the engine has not decided yet
+ * whether the bytes behind it go through the gate; wait for it unless the
+ * engine already gave up (quit). */
+static bool pump_waits_mode(struct ckpt_stream_receiver *r)
+{
+	bool quit;
+
+	if (r->mode_seen || (r->cfg.xl_header && !r->hdr_done) || r->pend_off == r->pend_len)
+		return false;
+	pthread_mutex_lock(&r->lock);
+	quit = r->quit;
+	pthread_mutex_unlock(&r->lock);
+	return !quit;
+}
+
+void *stream_recv_pump_main(void *arg)
+{
+	struct ckpt_stream_receiver *r = arg;
+	struct rnet_conn *c = r->cfg.conn;
+	struct remus_err err = { 0 };
+	int rc = 0;
+
+	/* closing, bytes still go to the driver, and to one that has not
+	 * started yet once the engine decided how (pump_mode) */
+	while (!r->closing || deliverable(r) || pump_waits_mode(r)) {
+		uint64_t now = rnet_now_ms();
+		bool room = r->pend_len - r->pend_off < PENDING_MAX;
+		struct pollfd p[4] = {
+			{ .fd = r->closing ? -1 : rnet_conn_fd(c), .events = room ? POLLIN : 0 },
+			{ .fd = deliverable(r) ? r->sp[1] : -1, .events = POLLOUT },
+			{ .fd = r->wake[0], .events = POLLIN },
+			{ .fd = r->closing ? -1 : r->stop_fd, .events = POLLIN },
+		};
+
+		if (!r->closing && rnet_conn_want_write(c))
+			p[0].events |= POLLOUT;
+		/* not reading while the driver catches up (libxc building the
+		 * first checkpoint's memory): the primary's heartbeats wait
+		 * unread behind its stream, which is not silence */
+		rnet_conn_rx_hold(c, !room, now);
+		if (poll(p, 4, r->closing ? 1000 : (int)rnet_conn_next_tick_ms(c, now)) < 0 &&
+		    errno != EINTR) {
+			remus_err_sys(&err, errno, "stream receiver: poll");
+			pump_end(r, END_LOST, &err);
+			continue;
+		}
+		if (p[1].revents & (POLLERR | POLLHUP)) {
+			remus_err_set(&err, -EPIPE, "stream receiver: the driver stopped reading");
+			pump_end(r, END_DRIVER, &err);
+			break;
+		}
+		if ((rc = pump_deliver(r, &err)) < 0) {
+			pump_end(r, END_DRIVER, &err);
+			break;
+		}
+		if (p[3].revents & POLLIN) {
+			remus_err_set(&err, CKPT_ESTOPPED, "stopped on request");
+			pump_end(r, END_STOPPED, &err);
+		}
+		if ((p[2].revents & POLLIN) && (rc = pump_ack(r, &err)) < 0)
+			pump_end(r, END_LOST, &err);
+		if ((rc = pump_mode(r, &err)) < 0)
+			pump_end(r, END_LOST, &err);
+		if (r->closing)
+			continue;
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			int frc = rnet_conn_feed(c, rnet_now_ms(), &err);
+
+			/* complete frames read before an EOF still count */
+			if ((rc = pump_take_msgs(r, &err)) < 0 || (!r->closing && (rc = frc) < 0)) {
+				pump_end(r, END_LOST, &err);
+				continue;
+			}
+		} else if (room && (rc = pump_take_msgs(r, &err)) < 0) {
+			/* frames left in rnet's buffer when the pending bytes were full */
+			pump_end(r, END_LOST, &err);
+			continue;
+		}
+		if ((rnet_conn_want_write(c) && (rc = rnet_conn_flush(c, &err)) < 0) ||
+		    (rc = rnet_conn_tick(c, rnet_now_ms(), &err)) < 0)
+			pump_end(r, END_LOST, &err);
+	}
+	shutdown(r->sp[1], SHUT_WR);    /* the driver reads the end of the stream */
+	return NULL;
+}
+
