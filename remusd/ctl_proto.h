@@ -168,6 +168,15 @@ int ctl_server_new(const char *path, ctl_handler fn, void *arg, struct ctl_serve
  * (code CTL_EPROTO) and is disconnected; other clients are untouched.
  * Returns the number of requests handled, or <0 only for server faults. */
 int ctl_server_poll(struct ctl_server *s, int timeout_ms, struct remus_err *err);
+/* The same round inside the caller's own poll set (remusd's one loop):
+ * ctl_server_pollfds fills pfd (at most max) with the listening socket and
+ * the clients to read, lowers *timeout_ms to 0 when a client must be read
+ * at once, and returns the count; after poll(), ctl_server_dispatch serves
+ * what those entries report (same return as ctl_server_poll). */
+struct pollfd;
+unsigned ctl_server_pollfds(struct ctl_server *s, struct pollfd *pfd, unsigned max,
+                            int *timeout_ms);
+int ctl_server_dispatch(struct ctl_server *s, const struct pollfd *pfd);
 void ctl_server_stats(const struct ctl_server *s, struct ctl_server_stats *st);
 /* A deferred reply was sent (sent_rc >= 0) or could not be (the client
  * went away meanwhile: it is dropped now).  The client is read again from

@@ -20,6 +20,8 @@ struct ctl_server {
 	struct ctl_conn *clients[CTL_SERVER_MAX_CLIENTS];
 	bool pending[CTL_SERVER_MAX_CLIENTS];   /* reply deferred: not read */
 	bool resumed[CTL_SERVER_MAX_CLIENTS];   /* read next round, ready or not */
+	unsigned idx[1 + CTL_SERVER_MAX_CLIENTS]; /* pollfd k -> client slot (pollfds) */
+	unsigned npfd;
 	struct ctl_server_stats st;
 };
 
@@ -144,33 +146,55 @@ static int ctl_server_serve(struct ctl_server *s, unsigned i)
 	}
 }
 
+/* The server's fds for the caller's poll set: see ctl_proto.h. */
+unsigned ctl_server_pollfds(struct ctl_server *s, struct pollfd *pfd, unsigned max,
+                            int *timeout_ms)
+{
+	unsigned n = 0, k;
+
+	if (max == 0)
+		return 0;
+	pfd[n++] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
+	for (k = 0; k < CTL_SERVER_MAX_CLIENTS && n < max; k++) {
+		if (s->clients[k] == NULL || s->pending[k])
+			continue;
+		if (s->resumed[k])
+			*timeout_ms = 0;
+		pfd[n] = (struct pollfd){ .fd = ctl_conn_fd(s->clients[k]), .events = POLLIN };
+		s->idx[n++] = k;
+	}
+	s->npfd = n;
+	return n;
+}
+
+/* Serve what the poll found on the fds of the last ctl_server_pollfds. */
+int ctl_server_dispatch(struct ctl_server *s, const struct pollfd *pfd)
+{
+	unsigned k;
+	int handled = 0;
+
+	for (k = 1; k < s->npfd; k++)
+		if (s->clients[s->idx[k]] != NULL && (pfd[k].revents || s->resumed[s->idx[k]])) {
+			s->resumed[s->idx[k]] = false;
+			handled += ctl_server_serve(s, s->idx[k]);
+		}
+	if (s->npfd > 0 && (pfd[0].revents & POLLIN))
+		ctl_server_accept_all(s);
+	s->npfd = 0;
+	return handled;
+}
+
 /* One round of the loop: serve readable clients, then accept newcomers. */
 int ctl_server_poll(struct ctl_server *s, int timeout_ms, struct remus_err *err)
 {
 	struct pollfd pfd[1 + CTL_SERVER_MAX_CLIENTS];
-	unsigned idx[1 + CTL_SERVER_MAX_CLIENTS], n = 1, k;
-	int rc, handled = 0;
+	unsigned n = ctl_server_pollfds(s, pfd, 1 + CTL_SERVER_MAX_CLIENTS, &timeout_ms);
 
-	pfd[0] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
-	for (k = 0; k < CTL_SERVER_MAX_CLIENTS; k++) {
-		if (s->clients[k] == NULL || s->pending[k])
-			continue;
-		if (s->resumed[k])
-			timeout_ms = 0;
-		pfd[n] = (struct pollfd){ .fd = ctl_conn_fd(s->clients[k]), .events = POLLIN };
-		idx[n++] = k;
-	}
-	rc = poll(pfd, n, timeout_ms);
-	if (rc < 0)
+	if (poll(pfd, n, timeout_ms) < 0) {
+		s->npfd = 0;
 		return errno == EINTR ? 0 : remus_err_sys(err, errno, "poll");
-	for (k = 1; k < n; k++)
-		if (pfd[k].revents || s->resumed[idx[k]]) {
-			s->resumed[idx[k]] = false;
-			handled += ctl_server_serve(s, idx[k]);
-		}
-	if (pfd[0].revents & POLLIN)
-		ctl_server_accept_all(s);
-	return handled;
+	}
+	return ctl_server_dispatch(s, pfd);
 }
 
 /* A deferred reply went out (or not): see ctl_proto.h. */

@@ -131,6 +131,10 @@ int ctl_accept(int lfd, struct ctl_conn **out, struct remus_err *err)
 		return remus_err_set(err, CTL_EPERM, "control client pid %d uid %u refused",
 				     (int)cred.pid, (unsigned)cred.uid);
 	}
+	/* room for a whole reply and a progress message: a server never waits
+	 * to answer a client that reads its replies */
+	int room = 2 * (int)CTL_MSG_MAX;
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
 	return ctl_conn_wrap(fd, out, err);
 }
 

@@ -20,10 +20,18 @@ const char *guest_op_name(uint32_t type)
 	switch (type) {
 	case CTL_PROTECT:
 		return "protect";
+	case CTL_UNPROTECT:
+		return "unprotect";
 	case CTL_EVACUATE:
 		return "evacuate";
 	case CTL_FAILOVER:
 		return "failover";
+	case CTL_RESUME:
+		return "resume";
+	case CTL_DESTROY:
+		return "destroy";
+	case GUEST_OP_RECEIVE:
+		return "a new replication run";
 	default:
 		return ctl_type_name(type);
 	}
@@ -42,12 +50,28 @@ static void *guest_op_main(void *arg)
 {
 	struct guest_op *op = arg;
 
-	if (op->type == CTL_PROTECT)
+	switch (op->type) {
+	case CTL_PROTECT:
 		op->rc = remusd_session_protect(op->s, &op->env, op->peer, &op->err);
-	else if (op->type == CTL_EVACUATE)
+		break;
+	case CTL_UNPROTECT:
+		op->rc = remusd_session_unprotect(op->s, &op->err);
+		break;
+	case CTL_EVACUATE:
 		op->rc = remusd_session_evacuate(op->s, &op->err);
-	else
+		break;
+	case CTL_RESUME:
+	case CTL_DESTROY:
+		op->rc = remusd_session_resolve(op->s, op->type == CTL_RESUME, &op->err);
+		break;
+	case GUEST_OP_RECEIVE:
+		op->rc = remusd_session_receive(op->s, op->conn, &op->err);   /* owns conn */
+		op->conn = NULL;
+		break;
+	default:
 		op->rc = remusd_session_failover(op->s, &op->err);
+		break;
+	}
 	__atomic_store_n(&op->done, true, __ATOMIC_RELEASE);
 	/* the pipe only wakes the loop: a full pipe has woken it already */
 	if (write(op->notify_fd, "x", 1) < 0 && errno != EAGAIN)
@@ -55,36 +79,72 @@ static void *guest_op_main(void *arg)
 	return NULL;
 }
 
+/* A free slot for an operation on s, or NULL (err says why). */
+static struct guest_op *guest_ops_slot(struct guest_ops *g, struct remusd_session *s,
+                                       struct remus_err *err)
+{
+	if (guest_ops_busy(g, s) != NULL) {
+		remus_err_set(err, -EBUSY, "guest %s: %s in progress", s->name,
+		              guest_op_name(guest_ops_busy(g, s)->type));
+		return NULL;
+	}
+	for (size_t i = 0; i < REMUSD_MAX_GUESTS; i++)
+		if (g->op[i].s == NULL) {
+			memset(&g->op[i], 0, sizeof(g->op[i]));
+			g->op[i].notify_fd = g->pipe[1];
+			return &g->op[i];
+		}
+	remus_err_set(err, -EBUSY, "guest %s: too many operations in progress", s->name);
+	return NULL;
+}
+
+/* Run a filled slot's operation on its worker. */
+static int guest_ops_run(struct guest_ops *g, struct guest_op *op, struct remusd_session *s,
+                         struct remus_err *err)
+{
+	int rc;
+
+	op->s = s;
+	if ((rc = pthread_create(&op->th, NULL, guest_op_main, op)) != 0) {
+		op->s = NULL;
+		return remus_err_sys(err, rc, "guest %s: %s thread", s->name, guest_op_name(op->type));
+	}
+	g->running++;
+	log_debug("guest %s: %s runs on a worker thread", s->name, guest_op_name(op->type));
+	return 0;
+}
+
 int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,
                     const struct ctl_msg *m, const struct remusd_env *env,
                     struct remus_err *err)
 {
-	struct guest_op *op = NULL;
-	int rc;
+	struct guest_op *op = guest_ops_slot(g, s, err);
 
-	if (guest_ops_busy(g, s) != NULL)
-		return remus_err_set(err, -EBUSY, "guest %s: %s in progress", s->name,
-		                     guest_op_name(guest_ops_busy(g, s)->type));
-	for (size_t i = 0; i < REMUSD_MAX_GUESTS && op == NULL; i++)
-		if (g->op[i].s == NULL)
-			op = &g->op[i];
 	if (op == NULL)
-		return remus_err_set(err, -EBUSY, "guest %s: too many operations in progress", s->name);
-	memset(op, 0, sizeof(*op));
+		return err->code;
 	op->c = c;
 	op->seq = m->seq;
 	op->type = m->type;
 	op->env = *env;
 	memcpy(op->peer, m->peer, strnlen(m->peer, sizeof(op->peer) - 1));
-	op->notify_fd = g->pipe[1];
-	op->s = s;
-	if ((rc = pthread_create(&op->th, NULL, guest_op_main, op)) != 0) {
-		op->s = NULL;
-		return remus_err_sys(err, rc, "guest %s: %s thread", s->name, guest_op_name(m->type));
+	return guest_ops_run(g, op, s, err);
+}
+
+int guest_ops_start_receive(struct guest_ops *g, struct remusd_session *s,
+                            struct rnet_conn *conn, struct remus_err *err)
+{
+	struct guest_op *op = guest_ops_slot(g, s, err);
+	int rc;
+
+	if (op == NULL) {
+		rnet_conn_free(conn);
+		return err->code;
 	}
-	g->running++;
-	log_debug("guest %s: %s runs on a worker thread", s->name, guest_op_name(m->type));
-	return 0;
+	op->type = GUEST_OP_RECEIVE;
+	op->conn = conn;
+	if ((rc = guest_ops_run(g, op, s, err)) < 0)
+		rnet_conn_free(conn);
+	return rc;
 }
 
 int guest_ops_fd(const struct guest_ops *g)

@@ -1,8 +1,10 @@
 /*
- * Long guest operations off remusd's main loop: the primary's hand-over
- * (evacuate, failover on the primary) and protect (connect + handshake)
- * run on a short-lived worker thread each, so the control socket keeps
- * answering.  The control reply is deferred (CTL_PENDING) and sent by the
+ * Guest operations off remusd's main loop: everything that waits on an
+ * engine thread, a peer, a restore or a tool — protect (connect +
+ * handshake), unprotect, the hand-over (evacuate, failover on the primary),
+ * the backup's failover (restore), resolving an evacuation in doubt, and
+ * taking a new replication run (which may wait for the last run's end) —
+ * runs on a short-lived worker thread each, so the loop never blocks.  The control reply is deferred (CTL_PENDING) and sent by the
  * loop when the worker is done; the loop learns of that through a pipe it
  * polls.  One operation per guest at a time; any other request acting on
  * that guest is refused while it runs (guest_ops_busy).
@@ -17,9 +19,14 @@
 #include "remusd/ctl_proto.h"
 #include "remusd/session.h"
 
+/* An operation no control client asked for: a backup session takes the
+ * authenticated link of a new run (remusd_session_receive). */
+#define GUEST_OP_RECEIVE 0x10000u
+
 struct guest_op {
 	struct remusd_session *s;      /* NULL: slot free */
-	struct ctl_conn *c;            /* the client waiting for the reply */
+	struct ctl_conn *c;            /* the client waiting for the reply; NULL: none */
+	struct rnet_conn *conn;        /* GUEST_OP_RECEIVE: the new run's link */
 	uint32_t seq, type;            /* its request */
 	struct remusd_env env;         /* protect: the loop defers reloads */
 	char peer[CTL_PEER_MAX];
@@ -39,11 +46,16 @@ struct guest_ops {
 int guest_ops_init(struct guest_ops *g, struct remus_err *err);
 /* The operation running on this guest, or NULL. */
 const struct guest_op *guest_ops_busy(const struct guest_ops *g, const struct remusd_session *s);
-/* Start `type` (CTL_PROTECT, CTL_EVACUATE, CTL_FAILOVER) of m on s; the
- * reply to c is deferred.  peer: protect's target (may be empty). */
+/* Start `type` (CTL_PROTECT, CTL_UNPROTECT, CTL_EVACUATE, CTL_FAILOVER,
+ * CTL_RESUME, CTL_DESTROY) of m on s; the reply to c is deferred.  peer:
+ * protect's target (may be empty). */
 int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,
                     const struct ctl_msg *m, const struct remusd_env *env,
                     struct remus_err *err);
+/* Start GUEST_OP_RECEIVE on backup session s with the new run's link (the
+ * operation owns conn: freed if the session cannot take it). */
+int guest_ops_start_receive(struct guest_ops *g, struct remusd_session *s,
+                            struct rnet_conn *conn, struct remus_err *err);
 /* The fd the loop polls for POLLIN. */
 int guest_ops_fd(const struct guest_ops *g);
 /* Join every finished worker and pass its operation to done() (which

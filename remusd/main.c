@@ -101,6 +101,11 @@ static struct remusd_session *get_session(struct daemon *d, const char *name, bo
 	return s;
 }
 
+/* Replies never wait on a client: the socket's send buffer holds a whole
+ * reply (ctl_accept sizes it), and a client that leaves its replies unread
+ * until one does not fit is dropped, not waited for. */
+#define REPLY_WAIT_MS 0
+
 /* Send a REPLY with a text or JSON payload. */
 static int reply(struct ctl_conn *c, uint32_t seq, int code, uint32_t fmt, const char *text)
 {
@@ -115,7 +120,7 @@ static int reply(struct ctl_conn *c, uint32_t seq, int code, uint32_t fmt, const
 	if (len > CTL_BODY_MAX - 64)
 		len = CTL_BODY_MAX - 64;
 	n = ctl_encode_reply(buf, cap, seq, code, fmt, text, len);
-	rc = n < 0 ? n : ctl_conn_send(c, buf, (size_t)n, 1000, &err);
+	rc = n < 0 ? n : ctl_conn_send(c, buf, (size_t)n, REPLY_WAIT_MS, &err);
 	free(buf);
 	return rc;
 }
@@ -217,7 +222,7 @@ static int handle_check(struct daemon *d, struct ctl_conn *c, const struct ctl_m
 	if ((n = busy_refusal(d, m->guest, &err)) < 0)
 		return reply(c, m->seq, n, CTL_FMT_TEXT, err.msg);
 	n = ctl_encode_check_reply(buf, sizeof(buf), m->seq, check_reasons(d, m->guest, 0));
-	return n < 0 ? n : ctl_conn_send(c, buf, (size_t)n, 1000, &err);
+	return n < 0 ? n : ctl_conn_send(c, buf, (size_t)n, REPLY_WAIT_MS, &err);
 }
 
 /* The requests that act on one guest. */
@@ -245,16 +250,13 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 		} else if ((rc = guest_ops_start(&d->ops, s, c, m, &d->env, &err)) == 0) {
 			return CTL_PENDING;   /* connect + handshake: off the loop */
 		}
-	} else if (m->type == CTL_UNPROTECT) {
-		rc = remusd_session_unprotect(s, &err);
-	} else if ((m->type == CTL_FAILOVER && s->primary) || m->type == CTL_EVACUATE) {
-		/* the hand-over: up to 2 x the ACK timeout + 5 s, off the loop */
+	} else if (m->type == CTL_UNPROTECT || m->type == CTL_FAILOVER || m->type == CTL_EVACUATE ||
+	           m->type == CTL_RESUME || m->type == CTL_DESTROY) {
+		/* each waits on an engine thread, a peer, a restore or the
+		 * driver (the hand-over: up to 2 x the ACK timeout + 5 s): off
+		 * the loop */
 		if ((rc = guest_ops_start(&d->ops, s, c, m, &d->env, &err)) == 0)
 			return CTL_PENDING;
-	} else if (m->type == CTL_FAILOVER) {
-		rc = remusd_session_failover(s, &err);
-	} else if (m->type == CTL_RESUME || m->type == CTL_DESTROY) {
-		rc = remusd_session_resolve(s, m->type == CTL_RESUME, &err);
 	} else {
 		rc = remus_err_set(&err, -ENOTSUP, "%s is not implemented yet", ctl_type_name(m->type));
 	}
@@ -269,6 +271,12 @@ static void guest_op_done(void *arg, struct guest_op *op)
 	struct daemon *d = arg;
 	int rc;
 
+	if (op->c == NULL) {            /* not asked for by a client */
+		if (op->rc < 0)
+			log_warnx("guest %s: %s: %s", op->s->name, guest_op_name(op->type),
+			          op->err.msg);
+		return;
+	}
 	if (op->rc < 0)
 		log_warnx("%s %s: %s", ctl_type_name(op->type), op->s->name, op->err.msg);
 	rc = reply(op->c, op->seq, op->rc < 0 ? op->rc : 0, CTL_FMT_TEXT,
@@ -386,10 +394,14 @@ static void peer_ready(struct daemon *d, const struct pending_peer *pp, struct r
 
 	/* the guest the primary named and choose_replica() accepted */
 	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, rnet_conn_peer_caps(conn)->guest);
-	if ((s = get_session(d, name, false, &err)) == NULL ||
-	    remusd_session_receive(s, conn, &err) < 0) {
-		if (s == NULL)
-			rnet_conn_free(conn);
+	if ((s = get_session(d, name, false, &err)) == NULL) {
+		rnet_conn_free(conn);
+		log_warnx("guest %s: cannot receive from %s: %s", name, pp->addr, err.msg);
+		return;
+	}
+	/* taking the run may wait for the last run's end: off the loop; a
+	 * session busy with an operation refuses it (the op owns conn) */
+	if (guest_ops_start_receive(&d->ops, s, conn, &err) < 0) {
 		log_warnx("guest %s: cannot receive from %s: %s", name, pp->addr, err.msg);
 		return;
 	}
@@ -434,21 +446,22 @@ static void reload(struct daemon *d)
 	d->env.conf = d->conf;
 }
 
+/* The loop's one poll set, in this order: pending handshakes, the
+ * listening socket, the guest operations' wake-up pipe, one event pipe per
+ * session, the control socket and its clients. */
+#define LOOP_FDS (REMUSD_MAX_PENDING_HS + 2 + REMUSD_MAX_GUESTS + 1 + CTL_SERVER_MAX_CLIENTS)
+
 static int serve(struct daemon *d)
 {
-	struct remus_err err = { 0 };
-
 	if (getenv("NOTIFY_SOCKET"))
 		sd_notify(0, "READY=1");
 	log_info("ready: replication port %u, control socket %s", d->conf->listen_port,
 	         d->conf->control_socket);
 	while (!got_stop) {
-		/* pending handshakes first, then the listening socket, then the
-		 * guest operations' wake-up pipe */
-		struct pollfd p[REMUSD_MAX_PENDING_HS + 2];
+		struct pollfd p[LOOP_FDS];
 		uint64_t now = rnet_now_ms();
-		int timeout = 10, n;
-		size_t i;
+		int timeout = 100, n;   /* bounds a signal that hit another thread */
+		size_t i, lis, ops, ses, ctl, nses;
 		if (got_reload && d->ops.running == 0)   /* workers read the conf */
 			reload(d);
 		for (i = 0; i < d->npending; i++) {
@@ -458,19 +471,32 @@ static int serve(struct daemon *d)
 			if (left < (uint32_t)timeout)
 				timeout = (int)left;
 		}
-		p[i] = (struct pollfd){ d->listen_fd, POLLIN, 0 };
-		p[i + 1] = (struct pollfd){ guest_ops_fd(&d->ops), POLLIN, 0 };
-		if ((n = poll(p, i + 2, timeout)) < 0 && errno != EINTR)
-			log_warn("poll");
-		if (n > 0 && (p[i + 1].revents & POLLIN))
+		lis = i;
+		ops = lis + 1;
+		ses = ops + 1;
+		p[lis] = (struct pollfd){ d->listen_fd, POLLIN, 0 };
+		p[ops] = (struct pollfd){ guest_ops_fd(&d->ops), POLLIN, 0 };
+		nses = d->nsessions;    /* sessions created below are polled next round */
+		for (i = 0; i < nses; i++)
+			p[ses + i] = (struct pollfd){ remusd_session_event_fd(d->sessions[i]), POLLIN, 0 };
+		ctl = ses + nses;
+		n = (int)ctl_server_pollfds(d->ctl, p + ctl, LOOP_FDS - (unsigned)ctl, &timeout);
+		if ((n = poll(p, ctl + (size_t)n, timeout)) < 0) {
+			if (errno != EINTR)
+				log_warn("poll");
+			continue;       /* a signal: the revents are not valid */
+		}
+		if (p[ops].revents & POLLIN)
 			guest_ops_reap(&d->ops, guest_op_done, d);
+		for (i = 0; i < nses; i++)
+			if (p[ses + i].revents & POLLIN)
+				remusd_session_events(d->sessions[i],
+				                      guest_ops_busy(&d->ops, d->sessions[i]) == NULL);
 		if (d->npending)
 			step_peers(d, p);
-		if (n > 0 && (p[i].revents & POLLIN))
+		if (p[lis].revents & POLLIN)
 			accept_peers(d);
-		/* control requests wait at most one short round of the above */
-		if (ctl_server_poll(d->ctl, d->npending ? 0 : 10, &err) < 0 && errno != EINTR)
-			log_warnx("control socket: %s", err.msg);
+		ctl_server_dispatch(d->ctl, p + ctl);
 	}
 	for (size_t i = 0; i < d->npending; i++)
 		rnet_hs_free(d->pending[i].hs);

@@ -62,6 +62,13 @@ struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bo
 		free(s);
 		return NULL;
 	}
+	if (pipe2(s->ev_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		remus_err_sys(err, errno, "session %s: event pipe", gc->name);
+		close(s->stop_pipe[0]);
+		close(s->stop_pipe[1]);
+		free(s);
+		return NULL;
+	}
 	snprintf(s->name, sizeof(s->name), "%s", gc->name);
 	s->gc = *gc;
 	s->primary = primary;
@@ -85,15 +92,81 @@ bool session_evacuating(struct remusd_session *s)
 	return e;
 }
 
+/* Take the engine thread for joining: exactly one of the loop and a
+ * worker joins it.  false: none to join. */
+static bool session_claim_thread(struct remusd_session *s, pthread_t *th)
+{
+	bool claimed;
+
+	pthread_mutex_lock(&s->lock);
+	claimed = s->th_running;
+	if (claimed)
+		*th = s->th;
+	s->th_running = false;
+	pthread_mutex_unlock(&s->lock);
+	return claimed;
+}
+
 /* Join the engine thread (after asking it to stop). */
 void session_join_engine(struct remusd_session *s)
 {
-	if (!s->th_running)
+	pthread_t th;
+
+	if (!session_claim_thread(s, &th))
 		return;
 	if (write(s->stop_pipe[1], "x", 1) < 0 && errno != EAGAIN)
 		log_warn("guest %s: stop pipe", s->name);
-	pthread_join(s->th, NULL);
-	s->th_running = false;
+	pthread_join(th, NULL);
+}
+
+bool session_engine_running(struct remusd_session *s)
+{
+	bool r;
+
+	pthread_mutex_lock(&s->lock);
+	r = s->th_running;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+void session_post(struct remusd_session *s, enum remusd_session_msg_type type)
+{
+	struct remusd_session_msg m = { .type = type };
+
+	pthread_mutex_lock(&s->lock);
+	m.state = s->state;
+	pthread_mutex_unlock(&s->lock);
+	/* a message is far below PIPE_BUF: written whole or not at all; a full
+	 * pipe means the loop has messages to read already */
+	if (write(s->ev_pipe[1], &m, sizeof(m)) != (ssize_t)sizeof(m))
+		log_warnx("guest %s: the loop's event pipe is full", s->name);
+}
+
+int remusd_session_event_fd(const struct remusd_session *s)
+{
+	return s->ev_pipe[0];
+}
+
+void remusd_session_events(struct remusd_session *s, bool may_join)
+{
+	struct remusd_session_msg m;
+	bool ended = false;
+	pthread_t th;
+	ssize_t n;
+
+	while ((n = read(s->ev_pipe[0], &m, sizeof(m))) > 0) {
+		if (n != (ssize_t)sizeof(m) || m.type != SESSION_MSG_ENDED) {
+			log_warnx("guest %s: bad session message (%zd bytes, type %u) ignored",
+			          s->name, n, n >= 4 ? m.type : 0);
+			continue;
+		}
+		log_debug("guest %s: engine ended (%s)", s->name, remusd_state_name(m.state));
+		ended = true;
+	}
+	/* the thread posted as its last act: joining it does not wait */
+	if (ended && may_join && __atomic_load_n(&s->th_done, __ATOMIC_ACQUIRE) &&
+	    session_claim_thread(s, &th))
+		pthread_join(th, NULL);
 }
 
 void remusd_session_free(struct remusd_session *s)
@@ -117,6 +190,8 @@ void remusd_session_free(struct remusd_session *s)
 	pthread_mutex_destroy(&s->net_lock);
 	close(s->stop_pipe[0]);
 	close(s->stop_pipe[1]);
+	close(s->ev_pipe[0]);
+	close(s->ev_pipe[1]);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -171,6 +246,7 @@ void remusd_rnet_params(const struct remusd_env *env, const struct remusd_guest_
 int session_open_disk(struct remusd_session *s, enum diskrep_role role, struct remus_err *err)
 {
 	struct diskrep_config dc = { .role = role, .image = s->gc.disk, .peer_fd = -1 };
+	struct diskrep *d = NULL;
 	char dir[REMUSD_PATH_MAX + 8];
 	int rc;
 
@@ -181,8 +257,11 @@ int session_open_disk(struct remusd_session *s, enum diskrep_role role, struct r
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return remus_err_sys(err, errno, "guest %s: state folder %s", s->name, dir);
 	dc.state_dir = dir;
-	if ((rc = s->dr->open(&dc, &s->disk, err)) < 0)
+	if ((rc = s->dr->open(&dc, &d, err)) < 0)
 		return remus_err_wrap(err, "guest %s: diskrep", s->name);
+	pthread_mutex_lock(&s->lock);       /* status reads it (a receive runs on a worker) */
+	s->disk = d;
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 

@@ -58,6 +58,7 @@ struct remusd_session {
 	bool th_done;                          /* backup: receiver ended, no guest runs here (atomic) */
 	bool evacuating;                       /* engine stop means: hand over */
 	int stop_pipe[2];                      /* main -> engine thread */
+	int ev_pipe[2];                        /* engine thread -> main: struct remusd_session_msg */
 	struct ckpt_fault fault;               /* test hooks: remusd/fault.h, hold.h */
 	char peer[REMUSD_HOST_MAX + 8];
 	/* guest NIC output (primary): straight to the TAP, or through netbuf
@@ -85,6 +86,17 @@ struct remusd_session {
 	unsigned fo_nsteps;
 };
 
+/* What a session's engine thread tells the loop (OpenBSD-style typed
+ * messages on the session's event pipe; the loop checks type and length). */
+enum remusd_session_msg_type {
+	SESSION_MSG_ENDED = 1,      /* the engine thread returned, no guest runs here:
+	                             * join it, a new run may take the session */
+};
+struct remusd_session_msg {
+	uint32_t type;              /* enum remusd_session_msg_type */
+	uint32_t state;             /* enum remusd_state when sent */
+};
+
 /* What the sessions share: the daemon's config and key (read-only while
  * sessions run; a reload swaps only the daemon's copy). */
 struct remusd_env {
@@ -97,6 +109,12 @@ struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bo
                                           struct remus_err *err);
 void remusd_session_free(struct remusd_session *s);
 void remusd_session_set_state(struct remusd_session *s, enum remusd_state st, const char *why);
+/* The fd the loop polls (POLLIN) for the session's messages. */
+int remusd_session_event_fd(const struct remusd_session *s);
+/* Loop: take the session's messages; on SESSION_MSG_ENDED join the ended
+ * engine thread unless may_join is false (an operation's worker owns the
+ * session and joins it itself).  Never waits on a running thread. */
+void remusd_session_events(struct remusd_session *s, bool may_join);
 
 /* Primary side. */
 int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err);

@@ -19,6 +19,9 @@ static void do_failover(struct remusd_session *s, const char *why)
 	struct hv_guest *g = NULL;
 
 	log_info("guest %s: failing over: %s", s->name, why);
+	/* test hold point (hold.h): a failover is in progress, nothing restored */
+	if (s->fault.hit)
+		(void)s->fault.hit(s->fault.arg, "failover-restore", 0);
 	remusd_guest_hvcfg(&s->gc, &cfg);
 	if (ckpt_receiver_failover(s->rcv, &cfg, &g, &t, &err) < 0) {
 		remusd_session_set_state(s, RS_FAILED, err.msg);
@@ -58,12 +61,14 @@ static void *backup_main(void *arg)
 		remusd_session_set_state(s, RS_UNPROTECTED, "primary ended protection");
 		session_disk_detach(s);
 		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
+		session_post(s, SESSION_MSG_ENDED);
 		return NULL;
 	}
 	do_failover(s, rc == CKPT_ESTOPPED ? "failover on command" : err.msg);
 	if (s->guest == NULL) {     /* failed (e.g. lost before checkpoint 1): a new run may come */
 		session_disk_detach(s);
 		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
+		session_post(s, SESSION_MSG_ENDED);
 	}
 	return NULL;
 }
@@ -73,10 +78,9 @@ static void *backup_main(void *arg)
  * moment to see the BYE that may precede the new connection. */
 static void reap_receiver(struct remusd_session *s)
 {
-	for (int i = 0; s->th_running && i < 200; i++) {
+	for (int i = 0; session_engine_running(s) && i < 200; i++) {
 		if (__atomic_load_n(&s->th_done, __ATOMIC_ACQUIRE)) {
-			pthread_join(s->th, NULL);
-			s->th_running = false;
+			session_join_engine(s);     /* ended: no wait (unless the loop did) */
 			return;
 		}
 		poll(NULL, 0, 10);
@@ -93,7 +97,7 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 
 	if (s->guest == NULL)
 		reap_receiver(s);
-	if (s->th_running || s->guest != NULL) {
+	if (session_engine_running(s) || s->guest != NULL) {
 		rnet_conn_free(conn);
 		return remus_err_set(err, -EBUSY, "guest %s is already %s here", s->name,
 		                     remusd_state_name(s->state));
@@ -140,7 +144,9 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 	__atomic_store_n(&s->th_done, false, __ATOMIC_RELEASE);
 	if ((e = pthread_create(&s->th, NULL, backup_main, s)) != 0)
 		return remus_err_sys(err, e, "receive %s: thread", s->name);
+	pthread_mutex_lock(&s->lock);
 	s->th_running = true;
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 
@@ -148,7 +154,7 @@ int remusd_session_failover(struct remusd_session *s, struct remus_err *err)
 {
 	if (s->primary)
 		return remusd_session_evacuate(s, err);
-	if (!s->th_running || s->state == RS_ACTIVE)
+	if (!session_engine_running(s) || s->state == RS_ACTIVE)
 		return remus_err_set(err, -EINVAL, "guest %s: nothing to fail over (%s)", s->name,
 		                     remusd_state_name(s->state));
 	session_join_engine(s);

@@ -5,8 +5,13 @@
 
 #include "remusd/session.h"
 
-/* Ask the engine thread to stop and join it (no-op if none runs). */
+/* Ask the engine thread to stop and join it (no-op if none runs, or if
+ * the loop joined it already). */
 void session_join_engine(struct remusd_session *s);
+/* Whether an engine thread runs (or ended and is not joined yet). */
+bool session_engine_running(struct remusd_session *s);
+/* Engine thread, last thing before it returns: tell the loop. */
+void session_post(struct remusd_session *s, enum remusd_session_msg_type type);
 /* Open the guest's disk replication handle (builtin backend) with its
  * state next to the image ("IMAGE.remus/"), not attached to a peer. */
 int  session_open_disk(struct remusd_session *s, enum diskrep_role role, struct remus_err *err);

@@ -257,13 +257,15 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 		return rc;
 	if ((rc = pthread_create(&s->th, NULL, primary_main, s)) != 0)
 		return remus_err_sys(err, rc, "protect %s: thread", s->name);
+	pthread_mutex_lock(&s->lock);
 	s->th_running = true;
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 
 int remusd_session_unprotect(struct remusd_session *s, struct remus_err *err)
 {
-	if (!s->primary || !s->th_running)
+	if (!s->primary || !session_engine_running(s))
 		return remus_err_set(err, -EINVAL, "guest %s is not protected from here", s->name);
 	session_join_engine(s);
 	return 0;
@@ -276,7 +278,7 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 		                     "this host holds its replica", s->name);
 	if (remusd_session_driver_loop(s))
 		session_stream_sync_state(s);
-	if (!s->th_running || s->state != RS_PROTECTED)
+	if (!session_engine_running(s) || s->state != RS_PROTECTED)
 		return remus_err_set(err, -EINVAL, "guest %s is not protected (%s%s%s), nothing "
 		                     "to hand over to", s->name, remusd_state_name(s->state),
 		                     s->error[0] ? ": " : "", s->error);
@@ -315,8 +317,11 @@ int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct re
 		/* the backup runs it: what the paused copy still holds never leaves */
 		if (s->nb_open)
 			netbuf_discard(&s->nb);
-		session_destroy_copy(s, s->guest);
+		pthread_mutex_lock(&s->lock);   /* status reads it (resolve runs on a worker) */
+		struct hv_guest *g = s->guest;
 		s->guest = NULL;
+		pthread_mutex_unlock(&s->lock);
+		session_destroy_copy(s, g);
 		remusd_session_set_state(s, RS_EVACUATED, "copy here destroyed by the operator "
 		                         "after an evacuation in doubt; the guest runs on the backup");
 		return 0;

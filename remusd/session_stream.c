@@ -275,7 +275,9 @@ int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_
 		return rc;
 	if ((rc = pthread_create(&s->th, NULL, stream_primary_main, s)) != 0)
 		return remus_err_sys(err, rc, "protect %s: thread", s->name);
+	pthread_mutex_lock(&s->lock);
 	s->th_running = true;
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 

@@ -184,6 +184,7 @@ static void *stream_backup_main(void *arg)
 		}
 		/* no guest runs here: a new run may take the session */
 		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
+		session_post(s, SESSION_MSG_ENDED);
 		return NULL;
 	}
 	log_info("guest %s: failing over: %s", s->name, rc == CKPT_ESTOPPED ? "failover on command" :
@@ -196,6 +197,7 @@ static void *stream_backup_main(void *arg)
 		}
 		remusd_session_set_state(s, RS_FAILED, err.msg);
 		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
+		session_post(s, SESSION_MSG_ENDED);
 		return NULL;
 	}
 	end_us = ckpt_stream_receiver_end_us(s->srcv);
@@ -245,6 +247,8 @@ int remusd_session_stream_receive(struct remusd_session *s, struct remus_err *er
 	__atomic_store_n(&s->th_done, false, __ATOMIC_RELEASE);
 	if ((e = pthread_create(&s->th, NULL, stream_backup_main, s)) != 0)
 		return remus_err_sys(err, e, "receive %s: thread", s->name);
+	pthread_mutex_lock(&s->lock);
 	s->th_running = true;
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }

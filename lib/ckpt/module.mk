@@ -33,6 +33,7 @@ INTEG_TESTS += tests/integration/remusd_failover.sh tests/integration/remusd_ref
 	tests/integration/remusd_resync_ram.sh tests/integration/remusd_two_replicas.sh \
 	tests/integration/remusd_evacuate.sh tests/integration/remusd_in_doubt.sh \
 	tests/integration/remusd_handshake.sh tests/integration/remusd_ctl_async.sh \
+	tests/integration/remusd_loop.sh \
 	tests/integration/demo.sh
 
 # Fault trials: kill the primary at random moments (50 in check, 500 in soak).
