@@ -516,6 +516,49 @@ static void test_check_probe(void **state)
 	assert_clean_primary();
 }
 
+/* What remusd asks the driver through hv_ops' daemon entries: the
+ * interface a kernel netbuf holds, and check's reasons in the engine's
+ * categories with the driver's texts (the disk facts as in
+ * test_check_probe; the host's modules are this machine's, not asserted). */
+static void test_daemon_entries(void **state)
+{
+	struct hv_guest_config cfg = { .name = "web" };
+	struct remus_err err = { 0 };
+	struct hv_guest *g = NULL;
+	struct hv_check hc;
+	char ifname[16];
+	bool named = false;
+
+	(void)state;
+	xt_setup_host();
+	assert_non_null(xen_hv_ops.preamble);
+	assert_non_null(xen_hv_ops.describe_config);
+	assert_non_null(xen_hv_ops.finish_replica);
+	assert_non_null(xen_hv_ops.release);
+	assert_non_null(xen_hv_ops.destroy_copy);
+	fake_set_node("/local/domain/0/backend", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/qdisk", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/qdisk/5", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/qdisk/5/51728", "", 0, 0, 0);
+	fake_set_node("/local/domain/0/backend/qdisk/5/51728/params", "/srv/web.img", 0, 0, 0);
+	assert_int_equal(xen_hv_ops.create(&cfg, &g, &err), 0);
+	assert_int_equal(xen_hv_ops.output_ifname(g, ifname, sizeof(ifname), &err), 0);
+	assert_string_equal(ifname, "vif5.0");
+	assert_int_equal(xen_hv_ops.output_ifname(g, ifname, 4, &err), -ENAMETOOLONG);
+	assert_int_equal(xen_hv_ops.check(g, &hc, &err), 0);
+	assert_true(hc.blocks & HV_CHECK_NO_DISKREP);
+	assert_false(hc.blocks & HV_CHECK_UNSUPPORTED);
+	assert_true(hc.n >= 1);
+	for (unsigned i = 0; i < hc.n; i++)
+		named |= strcmp(hc.text[i], xen_check_reason_text(XEN_CHECK_DISK_NOT_DRBD)) == 0;
+	assert_true(named);
+	fake.fail = (struct fake_fail){ "xs_read", fake_calls("xs_read") + 1, EACCES };
+	assert_true(xen_hv_ops.check(g, &hc, &err) < 0);
+	assert_true(err.msg[0] != '\0');
+	xen_hv_ops.destroy(g);
+	assert_clean_primary();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -535,6 +578,7 @@ int main(void)
 		cmocka_unit_test(test_check_reasons),
 		cmocka_unit_test(test_check_modules),
 		cmocka_unit_test(test_check_probe),
+		cmocka_unit_test(test_daemon_entries),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -401,6 +401,24 @@ static void test_json_guest(void **state)
 	assert_int_equal(fake.libxl_open, 0);
 }
 
+/* The daemon entry judging a stream's configuration: libxl's JSON read the
+ * same way, summarised for the replica (memory, vifs, disks). */
+static void test_daemon_describe(void **state)
+{
+	struct remus_err err = { 0 };
+	struct hv_config_summary cs;
+
+	(void)state;
+	fake_reset();
+	assert_int_equal(xen_hv_ops.describe_config(json, sizeof(json), &cs, &err), 0);
+	assert_int_equal(cs.max_mem_bytes, 128u << 20);
+	assert_int_equal(cs.nics, 1);
+	assert_int_equal(cs.disks, 1);
+	assert_true(xen_hv_ops.describe_config(json, sizeof(json) - 1, &cs, &err) < 0);
+	assert_non_null(strstr(err.msg, "NUL-terminated"));
+	assert_int_equal(fake.libxl_open, 0);
+}
+
 /* After failover the replica gets the guest's devices through libxl: its
  * type and stored configuration first (libxl's device add needs both),
  * then each disk and vif; each failing step is named, no context leaks,
@@ -595,6 +613,7 @@ int main(void)
 		cmocka_unit_test(test_restore_failures),
 		cmocka_unit_test(test_restore_bad_header),
 		cmocka_unit_test(test_json_guest),
+		cmocka_unit_test(test_daemon_describe),
 		cmocka_unit_test(test_attach_devices),
 		cmocka_unit_test(test_failover_phases),
 		cmocka_unit_test(test_rename),
