@@ -2,6 +2,7 @@
  * a table of length rules, and nothing accepted that is not exact. */
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "remusd/ctl_proto.h"
@@ -303,4 +304,18 @@ int ctl_parse(const uint8_t *buf, size_t len, struct ctl_msg *m, struct remus_er
 	}
 	rc = ctl_parse_body(buf + CTL_HDR_LEN, blen, m, err);
 	return rc < 0 ? remus_err_wrap(err, "%s", r->name) : 0;
+}
+
+/* Reasons as one line of text ("r1; r2"), for refusals. */
+void ctl_check_reasons_text(uint32_t r, char *buf, size_t cap)
+{
+	size_t off = 0;
+
+	if (cap == 0)
+		return;
+	buf[0] = 0;
+	for (uint32_t bit = 1; bit & CTL_CHECK_ALL; bit <<= 1)
+		if ((r & bit) && off < cap)
+			off += (size_t)snprintf(buf + off, cap - off, "%s%s", off ? "; " : "",
+			                        ctl_check_reason(bit));
 }

@@ -76,6 +76,8 @@ enum ctl_format { CTL_FMT_TEXT = 0, CTL_FMT_JSON = 1 };
 #define CTL_CHECK_ALL                0x7ffu
 /* Text of one reason bit ("peer unreachable"), NULL for unknown bits. */
 const char *ctl_check_reason(uint32_t bit);
+/* Every reason set in r as one line ("r1; r2"), cut to cap. */
+void ctl_check_reasons_text(uint32_t r, char *buf, size_t cap);
 
 enum ctl_phase { CTL_PHASE_MEMORY = 1, CTL_PHASE_DISK = 2, CTL_PHASE_FIRST_CKPT = 3 };
 

@@ -30,6 +30,8 @@ const char *guest_op_name(uint32_t type)
 		return "resume";
 	case CTL_DESTROY:
 		return "destroy";
+	case CTL_CHECK:
+		return "check";
 	case GUEST_OP_RECEIVE:
 		return "a new replication run";
 	default:
@@ -45,6 +47,20 @@ const struct guest_op *guest_ops_busy(const struct guest_ops *g, const struct re
 	return NULL;
 }
 
+/* Protect once the driver's and the disk's own probes find nothing that
+ * forbids it (they run tools: here, not on the loop). */
+static int protect_checked(struct guest_op *op)
+{
+	uint32_t r = remusd_session_driver_check(op->s, op->unsafe | op->s->gc.unsafe);
+	char why[512];
+
+	if (r != 0) {
+		ctl_check_reasons_text(r, why, sizeof(why));
+		return remus_err_set(&op->err, -EPERM, "cannot protect %s: %s", op->s->name, why);
+	}
+	return remusd_session_protect(op->s, &op->env, op->peer, &op->err);
+}
+
 /* The worker: the operation itself, then "done" to the loop. */
 static void *guest_op_main(void *arg)
 {
@@ -52,7 +68,11 @@ static void *guest_op_main(void *arg)
 
 	switch (op->type) {
 	case CTL_PROTECT:
-		op->rc = remusd_session_protect(op->s, &op->env, op->peer, &op->err);
+		op->rc = protect_checked(op);
+		break;
+	case CTL_CHECK:
+		op->check_bits |= remusd_session_driver_check(op->s, op->s->gc.unsafe);
+		op->rc = 0;
 		break;
 	case CTL_UNPROTECT:
 		op->rc = remusd_session_unprotect(op->s, &op->err);
@@ -116,7 +136,7 @@ static int guest_ops_run(struct guest_ops *g, struct guest_op *op, struct remusd
 
 int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,
                     const struct ctl_msg *m, const struct remusd_env *env,
-                    struct remus_err *err)
+                    uint32_t check_base, struct remus_err *err)
 {
 	struct guest_op *op = guest_ops_slot(g, s, err);
 
@@ -125,6 +145,8 @@ int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_co
 	op->c = c;
 	op->seq = m->seq;
 	op->type = m->type;
+	op->unsafe = m->unsafe;
+	op->check_bits = check_base;
 	op->env = *env;
 	memcpy(op->peer, m->peer, strnlen(m->peer, sizeof(op->peer) - 1));
 	return guest_ops_run(g, op, s, err);

@@ -32,6 +32,8 @@ struct guest_op {
 	char peer[CTL_PEER_MAX];
 	pthread_t th;
 	bool done;                     /* atomic: set by the worker last */
+	uint32_t unsafe;               /* protect: the request's unsafe flags */
+	uint32_t check_bits;           /* check: the loop's reasons, then the probes' */
 	int rc;                        /* result, err when < 0 */
 	struct remus_err err;
 	int notify_fd;                 /* write end of guest_ops' pipe */
@@ -47,11 +49,13 @@ int guest_ops_init(struct guest_ops *g, struct remus_err *err);
 /* The operation running on this guest, or NULL. */
 const struct guest_op *guest_ops_busy(const struct guest_ops *g, const struct remusd_session *s);
 /* Start `type` (CTL_PROTECT, CTL_UNPROTECT, CTL_EVACUATE, CTL_FAILOVER,
- * CTL_RESUME, CTL_DESTROY) of m on s; the reply to c is deferred.  peer:
- * protect's target (may be empty). */
+ * CTL_RESUME, CTL_DESTROY, CTL_CHECK) of m on s; the reply to c is
+ * deferred.  check_base: CTL_CHECK's reasons found without probes.  A
+ * protect first runs the driver's and the disk's probes (refused with the
+ * reasons they find). */
 int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,
                     const struct ctl_msg *m, const struct remusd_env *env,
-                    struct remus_err *err);
+                    uint32_t check_base, struct remus_err *err);
 /* Start GUEST_OP_RECEIVE on backup session s with the new run's link (the
  * operation owns conn: freed if the session cannot take it). */
 int guest_ops_start_receive(struct guest_ops *g, struct remusd_session *s,

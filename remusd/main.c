@@ -162,7 +162,10 @@ static int handle_list(struct daemon *d, struct ctl_conn *c, const struct ctl_ms
 	return reply(c, m->seq, 0, CTL_FMT_TEXT, text);
 }
 
-/* Why a guest cannot be protected, as the fixed list of reasons. */
+/* Why a guest cannot be protected, as the fixed list of reasons: what the
+ * configuration and the session say (no tool runs: the loop's part; the
+ * driver's and the disk backend's own probes run on a worker,
+ * guest_op.c). */
 static uint32_t check_reasons(struct daemon *d, const char *name, uint32_t unsafe)
 {
 	const struct remusd_guest_conf *gc = remusd_conf_guest(d->conf, name);
@@ -183,21 +186,7 @@ static uint32_t check_reasons(struct daemon *d, const char *name, uint32_t unsaf
 	if (gc->disk[0] && diskrep_backend_of(gc->diskrep) == NULL &&
 	    !(unsafe & CTL_UNSAFE_NO_DISKREP))
 		r |= CTL_CHECK_DISKREP_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
-	if (s && s->primary)
-		r |= remusd_session_driver_check(s, unsafe | gc->unsafe);
 	return r;
-}
-
-/* Reasons as text lines. */
-static void reasons_text(uint32_t r, char *buf, size_t cap)
-{
-	size_t off = 0;
-
-	buf[0] = 0;
-	for (uint32_t bit = 1; bit & CTL_CHECK_ALL; bit <<= 1)
-		if ((r & bit) && off < cap)
-			off += (size_t)snprintf(buf + off, cap - off, "%s%s", off ? "; " : "",
-			                        ctl_check_reason(bit));
 }
 
 /* Refuse a request on a guest whose operation runs on a worker (that
@@ -219,9 +208,19 @@ static int handle_check(struct daemon *d, struct ctl_conn *c, const struct ctl_m
 	uint8_t buf[64];
 	int n;
 
+	struct remusd_session *s = find_session(d, m->guest);
+	uint32_t r;
+
 	if ((n = busy_refusal(d, m->guest, &err)) < 0)
 		return reply(c, m->seq, n, CTL_FMT_TEXT, err.msg);
-	n = ctl_encode_check_reply(buf, sizeof(buf), m->seq, check_reasons(d, m->guest, 0));
+	r = check_reasons(d, m->guest, 0);
+	/* the driver's and the disk's probes run tools: on a worker */
+	if (r != CTL_CHECK_NO_SUCH_GUEST && remusd_session_check_probes(s)) {
+		if ((n = guest_ops_start(&d->ops, s, c, m, &d->env, r, &err)) == 0)
+			return CTL_PENDING;
+		return reply(c, m->seq, n, CTL_FMT_TEXT, err.msg);
+	}
+	n = ctl_encode_check_reply(buf, sizeof(buf), m->seq, r);
 	return n < 0 ? n : ctl_conn_send(c, buf, (size_t)n, REPLY_WAIT_MS, &err);
 }
 
@@ -245,17 +244,17 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 	} else if (m->type == CTL_PROTECT) {
 		r = check_reasons(d, m->guest, m->unsafe) & ~CTL_CHECK_ALREADY_PROTECTED;
 		if (r) {
-			reasons_text(r, why, sizeof(why));
+			ctl_check_reasons_text(r, why, sizeof(why));
 			rc = remus_err_set(&err, -EPERM, "cannot protect %s: %s", m->guest, why);
-		} else if ((rc = guest_ops_start(&d->ops, s, c, m, &d->env, &err)) == 0) {
-			return CTL_PENDING;   /* connect + handshake: off the loop */
+		} else if ((rc = guest_ops_start(&d->ops, s, c, m, &d->env, 0, &err)) == 0) {
+			return CTL_PENDING;   /* the driver's check, connect + handshake: off the loop */
 		}
 	} else if (m->type == CTL_UNPROTECT || m->type == CTL_FAILOVER || m->type == CTL_EVACUATE ||
 	           m->type == CTL_RESUME || m->type == CTL_DESTROY) {
 		/* each waits on an engine thread, a peer, a restore or the
 		 * driver (the hand-over: up to 2 x the ACK timeout + 5 s): off
 		 * the loop */
-		if ((rc = guest_ops_start(&d->ops, s, c, m, &d->env, &err)) == 0)
+		if ((rc = guest_ops_start(&d->ops, s, c, m, &d->env, 0, &err)) == 0)
 			return CTL_PENDING;
 	} else {
 		rc = remus_err_set(&err, -ENOTSUP, "%s is not implemented yet", ctl_type_name(m->type));
@@ -279,8 +278,16 @@ static void guest_op_done(void *arg, struct guest_op *op)
 	}
 	if (op->rc < 0)
 		log_warnx("%s %s: %s", ctl_type_name(op->type), op->s->name, op->err.msg);
-	rc = reply(op->c, op->seq, op->rc < 0 ? op->rc : 0, CTL_FMT_TEXT,
-	           op->rc < 0 ? op->err.msg : "ok");
+	if (op->type == CTL_CHECK && op->rc >= 0) {
+		uint8_t buf[64];
+		int n = ctl_encode_check_reply(buf, sizeof(buf), op->seq, op->check_bits);
+		struct remus_err err = { 0 };
+
+		rc = n < 0 ? n : ctl_conn_send(op->c, buf, (size_t)n, REPLY_WAIT_MS, &err);
+	} else {
+		rc = reply(op->c, op->seq, op->rc < 0 ? op->rc : 0, CTL_FMT_TEXT,
+		           op->rc < 0 ? op->err.msg : "ok");
+	}
 	if (rc < 0)
 		log_info("guest %s: %s ended, its client left meanwhile", op->s->name,
 		         guest_op_name(op->type));

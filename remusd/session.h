@@ -142,6 +142,9 @@ int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_
 int remusd_session_stream_receive(struct remusd_session *s, struct remus_err *err);
 void remusd_session_stream_stats(struct remusd_session *s, struct ckpt_stats *st);
 void remusd_session_stream_free(struct remusd_session *s);
+/* Whether the check of this session runs the driver's or the disk
+ * backend's probes (tool runs: not on the loop). */
+bool remusd_session_check_probes(const struct remusd_session *s);
 /* The driver's own reasons a guest cannot be protected (CTL_CHECK_* bits). */
 uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe);
 

@@ -297,6 +297,12 @@ void remusd_session_stream_free(struct remusd_session *s)
 	s->srcv = NULL;
 }
 
+bool remusd_session_check_probes(const struct remusd_session *s)
+{
+	return s != NULL && s->primary && s->guest != NULL && s->hv != NULL &&
+	       s->hv->check != NULL;
+}
+
 /* remusctl check of a guest whose driver judges it: the driver's reasons
  * as the control protocol's fixed reasons (each also logged with the
  * driver's text), and the adopted disk's state. */
