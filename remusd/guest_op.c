@@ -153,7 +153,7 @@ int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_co
 }
 
 int guest_ops_start_receive(struct guest_ops *g, struct remusd_session *s,
-                            struct rnet_conn *conn, struct remus_err *err)
+                            struct rnet_conn *conn, const char *addr, struct remus_err *err)
 {
 	struct guest_op *op = guest_ops_slot(g, s, err);
 	int rc;
@@ -164,6 +164,7 @@ int guest_ops_start_receive(struct guest_ops *g, struct remusd_session *s,
 	}
 	op->type = GUEST_OP_RECEIVE;
 	op->conn = conn;
+	memcpy(op->peer, addr, strnlen(addr, sizeof(op->peer) - 1));
 	if ((rc = guest_ops_run(g, op, s, err)) < 0)
 		rnet_conn_free(conn);
 	return rc;

@@ -56,10 +56,11 @@ const struct guest_op *guest_ops_busy(const struct guest_ops *g, const struct re
 int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,
                     const struct ctl_msg *m, const struct remusd_env *env,
                     uint32_t check_base, struct remus_err *err);
-/* Start GUEST_OP_RECEIVE on backup session s with the new run's link (the
- * operation owns conn: freed if the session cannot take it). */
+/* Start GUEST_OP_RECEIVE on backup session s with the new run's link from
+ * addr (kept in op->peer; the operation owns conn: freed if the session
+ * cannot take it). */
 int guest_ops_start_receive(struct guest_ops *g, struct remusd_session *s,
-                            struct rnet_conn *conn, struct remus_err *err);
+                            struct rnet_conn *conn, const char *addr, struct remus_err *err);
 /* The fd the loop polls for POLLIN. */
 int guest_ops_fd(const struct guest_ops *g);
 /* Join every finished worker and pass its operation to done() (which

@@ -270,10 +270,12 @@ static void guest_op_done(void *arg, struct guest_op *op)
 	struct daemon *d = arg;
 	int rc;
 
-	if (op->c == NULL) {            /* not asked for by a client */
+	if (op->type == GUEST_OP_RECEIVE) {     /* not asked for by a client */
 		if (op->rc < 0)
-			log_warnx("guest %s: %s: %s", op->s->name, guest_op_name(op->type),
+			log_warnx("guest %s: cannot receive from %s: %s", op->s->name, op->peer,
 			          op->err.msg);
+		else
+			log_info("guest %s: receiving from a primary at %s", op->s->name, op->peer);
 		return;
 	}
 	if (op->rc < 0)
@@ -408,11 +410,8 @@ static void peer_ready(struct daemon *d, const struct pending_peer *pp, struct r
 	}
 	/* taking the run may wait for the last run's end: off the loop; a
 	 * session busy with an operation refuses it (the op owns conn) */
-	if (guest_ops_start_receive(&d->ops, s, conn, &err) < 0) {
+	if (guest_ops_start_receive(&d->ops, s, conn, pp->addr, &err) < 0)
 		log_warnx("guest %s: cannot receive from %s: %s", name, pp->addr, err.msg);
-		return;
-	}
-	log_info("guest %s: receiving from a primary at %s", name, pp->addr);
 }
 
 /* Advance the handshakes whose socket is ready (pfd[i] belongs to

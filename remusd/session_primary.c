@@ -114,7 +114,6 @@ static void *primary_main(void *arg)
 	struct remus_err err = { 0 };
 	int rc;
 
-	remusd_session_set_state(s, RS_SYNCING, "");
 	if ((rc = ckpt_sender_sync(s->snd, &err)) == 0) {
 		remusd_session_set_state(s, RS_PROTECTED, "");
 		rc = ckpt_sender_run(s->snd, s->stop_pipe[0], 0, &err);
@@ -255,8 +254,14 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	pthread_mutex_unlock(&s->lock);
 	if (rc < 0)
 		return rc;
-	if ((rc = pthread_create(&s->th, NULL, primary_main, s)) != 0)
-		return remus_err_sys(err, rc, "protect %s: thread", s->name);
+	/* syncing before the reply: a client polling status after protect's
+	 * "ok" never sees the state of before */
+	remusd_session_set_state(s, RS_SYNCING, "");
+	if ((rc = pthread_create(&s->th, NULL, primary_main, s)) != 0) {
+		remus_err_sys(err, rc, "protect %s: thread", s->name);
+		remusd_session_set_state(s, RS_UNPROTECTED, err->msg);
+		return err->code;
+	}
 	pthread_mutex_lock(&s->lock);
 	s->th_running = true;
 	pthread_mutex_unlock(&s->lock);

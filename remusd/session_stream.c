@@ -132,7 +132,6 @@ static void *stream_primary_main(void *arg)
 	struct remus_err err = { 0 };
 	int rc;
 
-	remusd_session_set_state(s, RS_SYNCING, "");
 	rc = ckpt_stream_sender_run(s->ssnd, s->stop_pipe[0], 0, &err);
 	if (session_evacuating(s) && rc != CKPT_ESTOPPED) {
 		/* a hand-over was requested (session_stream_request_handover) */
@@ -273,8 +272,14 @@ int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_
 	hv_blob_free(&pre);
 	if (rc < 0)
 		return rc;
-	if ((rc = pthread_create(&s->th, NULL, stream_primary_main, s)) != 0)
-		return remus_err_sys(err, rc, "protect %s: thread", s->name);
+	/* syncing before the reply: a client polling status after protect's
+	 * "ok" never sees the state of before */
+	remusd_session_set_state(s, RS_SYNCING, "");
+	if ((rc = pthread_create(&s->th, NULL, stream_primary_main, s)) != 0) {
+		remus_err_sys(err, rc, "protect %s: thread", s->name);
+		remusd_session_set_state(s, RS_UNPROTECTED, err->msg);
+		return err->code;
+	}
 	pthread_mutex_lock(&s->lock);
 	s->th_running = true;
 	pthread_mutex_unlock(&s->lock);
