@@ -151,6 +151,7 @@ int cks_take_checkpoint(struct ckpt_sender *s, struct remus_err *err)
 	s->st.pages += s->dirty.count;
 	s->st.last_dirty = s->dirty.count;
 	s->st.last_ckpt_ms = rnet_now_ms();
+	cks_note_memory(s);
 	cks_unlock(s);
 	return cks_fault(s, "sent", n, err);
 }
@@ -382,7 +383,7 @@ static int disk_resync_finish(struct ckpt_sender *s, int prc, struct remus_err *
 	return 0;
 }
 
-int ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err)
+static int sender_sync(struct ckpt_sender *s, struct remus_err *err)
 {
 	uint64_t t0 = rnet_now_ms();
 	bool caught_up;
@@ -409,4 +410,17 @@ int ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err)
 	s->st.sync_bytes = s->st.wire_bytes;
 	cks_unlock(s);
 	return 0;
+}
+
+/* Runs with the connection's keepalive on: while a batch is copied or
+ * compressed, the backup still hears from us (see rnet_conn_keepalive). */
+int ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err)
+{
+	int rc = rnet_conn_keepalive(s->cfg.conn, true, err);
+
+	if (rc < 0)
+		return rc;
+	rc = sender_sync(s, err);
+	rnet_conn_keepalive(s->cfg.conn, false, NULL);
+	return rc;
 }

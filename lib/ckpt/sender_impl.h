@@ -62,6 +62,7 @@ int  cks_drain(struct ckpt_sender *s, struct remus_err *err);
 int  cks_wait_ack(struct ckpt_sender *s, uint64_t n, uint32_t timeout_ms, struct remus_err *err);
 int  cks_guest_alive(struct ckpt_sender *s, struct remus_err *err);
 int  cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err);
+void cks_note_memory(struct ckpt_sender *s);
 void cks_lock(struct ckpt_sender *s);
 void cks_unlock(struct ckpt_sender *s);
 
