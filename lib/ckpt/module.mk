@@ -56,8 +56,9 @@ soak-ckpt: $(CKPT_TRIALS_BIN)
 	BUILD=$(BUILD) CKPT_TRIALS=500 tests/fault/ckpt_trials.sh
 soak: soak-ckpt
 
-BENCHES += ckpt_bench
+BENCHES += ckpt_bench size_bench
 ckpt_bench_SRCS := bench/ckpt_bench.c
+size_bench_SRCS := bench/size_bench.c
 
 FUZZ_TARGETS += ckpt_recv
 ckpt_recv_SRCS := tests/fuzz/ckpt_recv.c
