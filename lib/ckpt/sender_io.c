@@ -74,6 +74,7 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->prog_lock, NULL);
 	s->offer.nr_pfns = s->info.nr_pfns;
+	s->live = hv->ram_view ? hv->ram_view(cfg->guest) : NULL;
 	s->st.started_ms = rnet_now_ms();
 	*out = s;
 	return 0;
@@ -237,13 +238,27 @@ static int send_stream(struct ckpt_sender *s, const void *p, size_t len, struct 
 	return rc;
 }
 
-/* Delta: pages of s->pages become PAGE/DELTA items, the rest RAW items. */
+/* Delta: pages of s->pages or of the live view become PAGE/DELTA items,
+ * the rest RAW items. */
 static int send_delta(struct ckpt_sender *s, const struct iovec *v, struct remus_err *err)
 {
 	const uint8_t *b = v->iov_base, *end = s->pages + s->pages_cap * STREAM_PAGE_SIZE;
 	size_t room = CKDX_OUT_MAX - 65536 - 2 * STREAM_PAGE_SIZE;
 	int rc;
 
+	if (s->live && b >= s->live && b < s->live + s->info.nr_pfns * STREAM_PAGE_SIZE &&
+	    (size_t)(b - s->live) % STREAM_PAGE_SIZE == 0 && v->iov_len % STREAM_PAGE_SIZE == 0) {
+		uint64_t pfn = (uint64_t)(b - s->live) / STREAM_PAGE_SIZE;
+		for (size_t k = 0; k < v->iov_len / STREAM_PAGE_SIZE; k++) {
+			ckdx_page(&s->dx, pfn + k, b + k * STREAM_PAGE_SIZE);
+			if (s->dx.len > room) {
+				if ((rc = send_stream(s, s->dx.out, s->dx.len, err)) < 0)
+					return rc;
+				s->dx.len = 0;
+			}
+		}
+		return 0;
+	}
 	if (b >= s->pages && b < end && (size_t)(b - s->pages) % STREAM_PAGE_SIZE == 0 &&
 	    v->iov_len % STREAM_PAGE_SIZE == 0) {
 		for (size_t k = 0; k < v->iov_len / STREAM_PAGE_SIZE; k++) {
@@ -281,6 +296,18 @@ int cks_send_out(struct ckpt_sender *s, struct remus_err *err)
 	if ((iov = malloc(nseg * sizeof(*iov))) == NULL)
 		return remus_err_sys(err, ENOMEM, "send: %zu segments", nseg);
 	n = (size_t)stream_buf_iov(&s->out, iov, (int)nseg);
+	if (!s->delta && stream_buf_size(&s->out) <= RNET_BODY_MAX) {
+		/* one record (pre-copy) or a small group: exactly one frame */
+		while ((rc = rnet_conn_send_streamv(s->cfg.conn, iov, (int)n, err)) == RNET_ENOBUFS)
+			if ((rc = cks_pump(s, -1, 100, err)) < 0)
+				break;
+		if (rc == 0) {
+			cks_lock(s);
+			s->st.wire_bytes += stream_buf_size(&s->out);
+			cks_unlock(s);
+		}
+		n = 0;
+	}
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = s->delta ? send_delta(s, &iov[i], err)
 		              : send_stream(s, iov[i].iov_base, iov[i].iov_len, err);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <linux/sockios.h>
 
 #include <zlib.h>
@@ -361,6 +362,102 @@ int rnet_conn_send_stream(struct rnet_conn *c, const void *buf, size_t len,
 {
 	owner_enter(c);
 	return owner_leave(c, conn_send_split(c, true, buf, len, err));
+}
+
+/* With both lanes empty, write a frame straight from the caller's pieces
+ * (the bulk of a live pre-copy goes from guest RAM to the socket with no
+ * copy of ours); what the socket does not take is queued as the rest of a
+ * begun frame.  1: done that way, 0: not applicable (queue normally). */
+static int conn_write_direct(struct rnet_conn *c, const struct iovec *iov, int n, size_t total,
+			     struct remus_err *err)
+{
+	struct iovec v[64];
+	uint8_t hdr[RNET_HDR_LEN];
+	size_t skip, rest;
+	ssize_t w;
+	int rc;
+
+	if (c->io->ops->writev == NULL || n + 1 > 64 || c->tx_head != c->tx_tail ||
+	    c->prio_head != c->prio_tail)
+		return 0;
+	rnet_frame_header(hdr, RNET_MSG_STREAM, (uint32_t)total);
+	v[0] = (struct iovec){ hdr, RNET_HDR_LEN };
+	memcpy(v + 1, iov, (size_t)n * sizeof(*iov));
+	w = c->io->ops->writev(c->io, v, n + 1, err);
+	if (w == -EAGAIN)
+		w = 0;
+	if (w < 0)
+		return (int)w;
+	c->st.bytes_tx += (uint64_t)w;
+	c->st.frames_tx++;
+	c->st.stream_bytes_tx += total;
+	if ((size_t)w == RNET_HDR_LEN + total)
+		return 1;
+	/* queue what is left of this frame: it has begun, so it ends the
+	 * data lane's first frame (tx_bound) */
+	rest = RNET_HDR_LEN + total - (size_t)w;
+	c->tx_head = c->tx_tail = c->tx_bound = 0;
+	if ((rc = conn_reserve(c, rest, true, err)) < 0)
+		return rc;
+	skip = (size_t)w;
+	for (int i = 0; i < n + 1; i++) {
+		size_t len = v[i].iov_len, off = 0;
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		off = skip;
+		skip = 0;
+		memcpy(c->tx + c->tx_tail, (const uint8_t *)v[i].iov_base + off, len - off);
+		c->tx_tail += len - off;
+	}
+	c->tx_bound = c->tx_tail;
+	return 1;
+}
+
+/* Queue stream bytes gathered from several pieces.  Up to a frame's worth
+ * (and without zlib) they become exactly one frame: a sender that passes
+ * one record at a time gets record-aligned frames, which the receiver's
+ * stream reader parses in place.  All-or-nothing against the bound. */
+int rnet_conn_send_streamv(struct rnet_conn *c, const struct iovec *iov, int n,
+			   struct remus_err *err)
+{
+	size_t total = 0, queued;
+	int rc = 0;
+
+	for (int i = 0; i < n; i++)
+		if (!ck_add_size(total, iov[i].iov_len, &total))
+			return remus_err_set(err, RNET_ENOBUFS, "stream pieces overflow");
+	owner_enter(c);
+	queued = c->tx_tail - c->tx_head;
+	if (total == 0) {
+		rc = 0;
+	} else if (total <= RNET_BODY_MAX && c->compress != RNET_COMPRESS_ZLIB &&
+		   (rc = conn_write_direct(c, iov, n, total, err)) != 0) {
+		rc = rc < 0 ? rc : 0;       /* 1: all written, or the rest queued */
+	} else if (total <= RNET_BODY_MAX && c->compress != RNET_COMPRESS_ZLIB) {
+		if (queued + RNET_HDR_LEN + total > c->outq_max)
+			rc = remus_err_set(err, RNET_ENOBUFS,
+					   "output queue full (%zu queued + %zu, bound %zu)",
+					   queued, total, c->outq_max);
+		else if ((rc = conn_reserve(c, RNET_HDR_LEN + total, false, err)) == 0) {
+			rnet_frame_header(c->tx + c->tx_tail, RNET_MSG_STREAM, (uint32_t)total);
+			c->tx_tail += RNET_HDR_LEN;
+			for (int i = 0; i < n; i++) {
+				memcpy(c->tx + c->tx_tail, iov[i].iov_base, iov[i].iov_len);
+				c->tx_tail += iov[i].iov_len;
+			}
+			c->st.frames_tx++;
+			c->st.stream_bytes_tx += total;
+		}
+	} else if (queued + total + (total / ZLIB_CHUNK + (size_t)n + 1) * RNET_HDR_LEN > c->outq_max) {
+		rc = remus_err_set(err, RNET_ENOBUFS, "output queue full (%zu queued + %zu, bound %zu)",
+				   queued, total, c->outq_max);
+	} else {
+		for (int i = 0; i < n && rc == 0; i++)
+			rc = conn_send_split(c, true, iov[i].iov_base, iov[i].iov_len, err);
+	}
+	return owner_leave(c, rc);
 }
 
 /* Queue an opaque diskrep message on its own channel. */

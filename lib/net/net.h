@@ -235,6 +235,12 @@ int rnet_conn_send_stream(struct rnet_conn *c, const void *buf, size_t len,
 			  struct remus_err *err);
 int rnet_conn_send_disk(struct rnet_conn *c, const void *buf, size_t len,
 			struct remus_err *err);
+/* Stream bytes gathered from pieces; up to RNET_BODY_MAX (and without
+ * zlib) exactly one frame, so a caller passing one record at a time gets
+ * record-aligned frames the peer parses without copying. */
+struct iovec;
+int rnet_conn_send_streamv(struct rnet_conn *c, const struct iovec *iov, int n,
+			   struct remus_err *err);
 int rnet_conn_send_ack(struct rnet_conn *c, uint64_t ckpt, struct remus_err *err);
 int rnet_conn_send_bye(struct rnet_conn *c, uint32_t reason, struct remus_err *err);
 /* The same, dropping queued data frames not yet begun first: for a side

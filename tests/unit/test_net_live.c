@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -304,6 +305,64 @@ static void test_bye_now_drops_unbegun_frames(void **state)
 	free(buf);
 }
 
+/* A record-sized frame written straight from the caller's pieces: when
+ * the socket takes only part of it, the rest is queued as the begun
+ * frame, a heartbeat queued meanwhile follows that frame (not inside
+ * it), and the peer gets the bytes exactly. */
+static void test_streamv_direct_partial_write(void **state)
+{
+	struct remus_err err = { 0 };
+	struct side pri, bak;
+	struct rnet_stats st;
+	struct rnet_msg m;
+	struct iovec v[3];
+	uint8_t *a = malloc(400000), *b = malloc(600000), *got = malloc(1000000);
+	size_t have = 0, frames = 0;
+	int small = 65536;
+
+	(void)state;
+	assert_true(a && b && got);
+	for (size_t i = 0; i < 400000; i++)
+		a[i] = (uint8_t)(i * 7);
+	for (size_t i = 0; i < 600000; i++)
+		b[i] = (uint8_t)(i * 13 + 1);
+	pair(&pri, &bak, 0, 0);
+	setsockopt(rnet_conn_fd(pri.conn), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	v[0] = (struct iovec){ a, 400000 };
+	v[1] = (struct iovec){ b, 600000 };
+	v[2] = (struct iovec){ a, 0 };
+	assert_int_equal(rnet_conn_send_streamv(pri.conn, v, 3, &err), 0);
+	rnet_conn_stats(pri.conn, &st);
+	assert_true(st.queued_bytes > 0);          /* the socket took only part */
+	assert_int_equal(st.frames_tx, 1);
+	assert_int_equal(rnet_conn_tick(pri.conn, 1000, &err), 0);
+	assert_int_equal(rnet_conn_tick(pri.conn, 1020, &err), 0);   /* heartbeat now */
+	while (have < 1000000) {
+		struct pollfd p[2] = { { rnet_conn_fd(pri.conn), POLLOUT, 0 },
+		                       { rnet_conn_fd(bak.conn), POLLIN, 0 } };
+		assert_true(poll(p, 2, 5000) > 0);
+		assert_true(rnet_conn_flush(pri.conn, &err) >= 0);
+		assert_int_equal(rnet_conn_feed(bak.conn, 1000, &err), 0);
+		while (rnet_conn_next(bak.conn, &m, &err) == 1) {
+			assert_int_equal(m.type, RNET_MSG_STREAM);
+			assert_int_equal(m.len, 1000000);          /* one frame, whole */
+			memcpy(got + have, m.body, m.len);
+			have += m.len;
+			frames++;
+		}
+	}
+	conn_flush_all(pri.conn, 5000);
+	assert_int_equal(frames, 1);
+	assert_memory_equal(got, a, 400000);
+	assert_memory_equal(got + 400000, b, 600000);
+	await_heartbeats(bak.conn, 1);
+	side_free(&pri);
+	side_free(&bak);
+	free(a);
+	free(b);
+	free(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -311,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_keepalive_answers_for_busy_owner),
 		cmocka_unit_test(test_keepalive_gives_up_on_wedged_owner),
 		cmocka_unit_test(test_bye_now_drops_unbegun_frames),
+		cmocka_unit_test(test_streamv_direct_partial_write),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
