@@ -249,8 +249,12 @@ static int send_delta(struct ckpt_sender *s, const struct iovec *v, struct remus
 	if (s->live && b >= s->live && b < s->live + s->info.nr_pfns * STREAM_PAGE_SIZE &&
 	    (size_t)(b - s->live) % STREAM_PAGE_SIZE == 0 && v->iov_len % STREAM_PAGE_SIZE == 0) {
 		uint64_t pfn = (uint64_t)(b - s->live) / STREAM_PAGE_SIZE;
+		uint8_t stable[STREAM_PAGE_SIZE];
 		for (size_t k = 0; k < v->iov_len / STREAM_PAGE_SIZE; k++) {
-			ckdx_page(&s->dx, pfn + k, b + k * STREAM_PAGE_SIZE);
+			/* the guest runs: read the page once, so that what is sent
+			 * and what the cache (mirrored by the backup) keeps agree */
+			memcpy(stable, b + k * STREAM_PAGE_SIZE, STREAM_PAGE_SIZE);
+			ckdx_page(&s->dx, pfn + k, stable);
 			if (s->dx.len > room) {
 				if ((rc = send_stream(s, s->dx.out, s->dx.len, err)) < 0)
 					return rc;
