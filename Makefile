@@ -13,6 +13,8 @@
 #   DEPS_PKGS       Debian packages the module needs (installed by `make deps`)
 #   CHECK_PREREQS   extra targets `make check` needs built first
 
+# The one version of remus: --version of every program, the man pages, remus.pc.
+REMUS_VERSION := 0.1.0
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 BUILD    ?= build
@@ -159,12 +161,17 @@ install: all
 	install -m 0755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libremus.so.0
 	ln -sf libremus.so.0 $(DESTDIR)$(PREFIX)/lib/libremus.so
 	# Generated here, not at build time, so a different PREFIX is never stale.
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@REQUIRES@|$(PKG_MODULES)|g' etc/remus.pc.in \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(REMUS_VERSION)|g' -e 's|@REQUIRES@|$(PKG_MODULES)|g' etc/remus.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/remus.pc
 	cd lib && find . -name '*.h' ! -name '*_impl.h' ! -path './*/internal*' \
 		-exec install -D -m 0644 {} $(DESTDIR)$(PREFIX)/include/remus/{} \;
 
 clean:
 	rm -rf $(BUILD)
+
+# `make print-VAR`: a variable's value, for tests that walk what the build
+# declares (e.g. every program and its sources).
+print-%:
+	@echo '$($*)'
 
 -include $(shell find $(BUILD)/obj $(BUILD)/asan/obj $(BUILD)/fuzz/obj -type f -name '*.d' 2>/dev/null)
