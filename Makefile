@@ -48,7 +48,7 @@ DEPS_PKGS := build-essential pkg-config clang python3 iproute2 iptables \
 
 MODULE_MKS := $(sort $(wildcard lib/*/module.mk lib/hv/*/module.mk \
 	netbuf/module.mk diskrep/module.mk remusd/module.mk guest/module.mk \
-	tools/*/module.mk tests/*/module.mk))
+	tools/*/module.mk tests/*/module.mk docs/man/module.mk))
 include $(MODULE_MKS)
 
 # ---- objects ------------------------------------------------------------
