@@ -17,6 +17,12 @@
 REMUS_VERSION := 0.1.0
 PREFIX   ?= /usr/local
 DESTDIR  ?=
+# Where `make install` puts what is not under bin/, lib/ and include/
+# (the Debian layout; /usr/local/lib/systemd/system is in systemd's path).
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+BASH_COMPLETION_DIR ?= $(PREFIX)/share/bash-completion/completions
+MAN_DIR  ?= $(PREFIX)/share/man
+DOC_DIR  ?= $(PREFIX)/share/doc/remus
 BUILD    ?= build
 CC       ?= gcc
 FUZZ_CC  ?= clang
@@ -165,6 +171,13 @@ install: all
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/remus.pc
 	cd lib && find . -name '*.h' ! -name '*_impl.h' ! -path './*/internal*' \
 		-exec install -D -m 0644 {} $(DESTDIR)$(PREFIX)/include/remus/{} \;
+	set -e; for m in $(MAN_PAGES); do \
+		install -D -m 0644 $$m $(DESTDIR)$(MAN_DIR)/man$${m##*.}/$${m##*/}; done
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' etc/remusd.service.in > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/remusd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/remusd.service
+	install -D -m 0644 etc/remusctl.bash-completion $(DESTDIR)$(BASH_COMPLETION_DIR)/remusctl
+	install -D -m 0644 etc/remus.conf.example $(DESTDIR)$(DOC_DIR)/remus.conf.example
 
 clean:
 	rm -rf $(BUILD)
