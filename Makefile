@@ -187,4 +187,8 @@ clean:
 print-%:
 	@echo '$($*)'
 
+# (not for print-VAR: it needs no dependencies, and a .d file half written
+# by a build running beside it must not break it)
+ifeq ($(filter print-%,$(MAKECMDGOALS)),)
 -include $(shell find $(BUILD)/obj $(BUILD)/asan/obj $(BUILD)/fuzz/obj -type f -name '*.d' 2>/dev/null)
+endif
