@@ -49,7 +49,7 @@ root=$stage/root/opt/remus-test
 nman=0
 for m in $(mk MAN_PAGES); do
 	f=$root/share/man/man${m##*.}/${m##*/}
-	[ -f "$f" ] && cmp -s "$m" "$f" || { echo "FAIL: man page ${m##*/} not installed as $f"; exit 1; }
+	{ [ -f "$f" ] && cmp -s "$m" "$f"; } || { echo "FAIL: man page ${m##*/} not installed as $f"; exit 1; }
 	nman=$((nman + 1))
 done
 [ "$nman" -ge 7 ] || { echo "FAIL: only $nman man pages installed"; exit 1; }
