@@ -140,11 +140,27 @@ static uint32_t parse_unsafe(const char *v)
 			f |= CTL_UNSAFE_BLACKHOLE;
 		else {
 			fprintf(stderr, "remusctl: unknown unsafe option '%s'\n", t);
+			free(dup);
 			usage_to(stderr, 2, find_subcmd("protect"));
 		}
 	}
 	free(dup);
 	return f;
+}
+
+/* --wait value: whole seconds, 1..86400. */
+static unsigned parse_wait(const char *v)
+{
+	char *end;
+	unsigned long s;
+
+	errno = 0;
+	s = strtoul(v, &end, 10);
+	if (errno || end == v || *end || s < 1 || s > 86400) {
+		fprintf(stderr, "remusctl: --wait wants 1..86400 seconds, not '%s'\n", v);
+		usage_to(stderr, 2, find_subcmd("protect"));
+	}
+	return (unsigned)s;
 }
 
 /* One request/reply round trip on a fresh connection; returns the reply
@@ -401,7 +417,7 @@ int main(int argc, char **argv)
 		else if (ch == 's')
 			o.sock = optarg;
 		else if (ch == 'w')
-			o.wait_s = (unsigned)atoi(optarg);
+			o.wait_s = parse_wait(optarg);
 		else if (ch == 'f')
 			o.force = true;
 		else if (ch == 'h')

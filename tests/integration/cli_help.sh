@@ -116,6 +116,8 @@ usage_err "remusctl (no command)" "$ctl" -s "$nosock"
 usage_err "remusctl no-such-command" "$ctl" -s "$nosock" no-such-command
 usage_err "remusctl evacuate (no guest)" "$ctl" -s "$nosock" evacuate
 usage_err "remusctl --unsafe bad" "$ctl" -s "$nosock" protect g --unsafe no-such
+usage_err "remusctl --wait bad" "$ctl" -s "$nosock" protect g --wait soon
+usage_err "remusctl --wait 0" "$ctl" -s "$nosock" protect g --wait 0
 usage_err "remusd without -c" "$BUILD/bin/remusd"
 
 [ "$fails" = 0 ] || { echo "cli_help: $fails failure(s)"; exit 1; }
