@@ -25,6 +25,7 @@
 #include "remusd/hold.h"
 #include "remusd/session.h"
 #include "util/log.h"
+#include "util/version.h"
 
 /* Replication peers whose handshake runs (non-blocking, in the main loop,
  * so a silent or slow peer never stalls the control socket); a peer beyond
@@ -511,10 +512,17 @@ static int serve(struct daemon *d)
 	return 0;
 }
 
-static void usage(void)
+/* Help to stdout (status 0) when asked for, to stderr (2) on a usage error. */
+static void usage(FILE *f, int status)
 {
-	fprintf(stderr, "usage: remusd -c remus.conf [-s control-socket] [-v]\n");
-	exit(2);
+	fprintf(f, "usage: remusd -c remus.conf [-s control-socket] [-v]\n"
+	        "options:\n"
+	        "  -c, --config FILE    the configuration (remus.conf(5)); required\n"
+	        "  -s, --socket PATH    control socket, overrides control_socket of the file\n"
+	        "  -v, --verbose        log debug messages too\n"
+	        "  -h, --help           this help\n"
+	        "  -V, --version        print the version\n");
+	exit(status);
 }
 
 int main(int argc, char **argv)
@@ -526,18 +534,29 @@ int main(int argc, char **argv)
 	const char *sock = NULL;
 	int ch, rc;
 
-	while ((ch = getopt(argc, argv, "c:s:v")) != -1) {
+	static const struct option lo[] = {
+		{ "config", required_argument, NULL, 'c' }, { "socket", required_argument, NULL, 's' },
+		{ "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 },
+	};
+
+	while ((ch = getopt_long(argc, argv, "c:s:vhV", lo, NULL)) != -1) {
 		if (ch == 'c')
 			d.conf_path = optarg;
 		else if (ch == 's')
 			sock = optarg;
 		else if (ch == 'v')
 			lc.verbose = 1;
-		else
-			usage();
+		else if (ch == 'h')
+			usage(stdout, 0);
+		else if (ch == 'V') {
+			remus_print_version("remusd");
+			return 0;
+		} else
+			usage(stderr, 2);
 	}
 	if (d.conf_path == NULL || optind != argc)
-		usage();
+		usage(stderr, 2);
 	log_init(&lc);
 	if (remusd_fault_parse(&d.fault, getenv(REMUSD_FAULT_ENV), &err) < 0)
 		fatalx("%s", err.msg);

@@ -44,8 +44,9 @@ void remusd_session_set_state(struct remusd_session *s, enum remusd_state st, co
 	if (why != NULL)
 		snprintf(s->error, sizeof(s->error), "%s", why);
 	pthread_mutex_unlock(&s->lock);
-	log_info("guest %s: %s -> %s%s%s", s->name, remusd_state_name(old), remusd_state_name(st),
-	         why ? ": " : "", why ? why : "");
+	log_about(LOG_INFO, &(struct log_about){ .guest = s->name }, "guest %s: %s -> %s%s%s",
+	          s->name, remusd_state_name(old), remusd_state_name(st), why ? ": " : "",
+	          why ? why : "");
 }
 
 struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bool primary,

@@ -103,7 +103,7 @@ void session_set_in_doubt(struct remusd_session *s, const char *why)
 	snprintf(msg, sizeof(msg), "%.240s. Check on %s whether %s runs there (remusctl status): "
 	         "if it does, `remusctl destroy %s` here; if not, `remusctl resume %s --force` "
 	         "here", why, s->peer, s->name, s->name, s->name);
-	log_warnx("guest %s: %s", s->name, msg);
+	log_about(LOG_WARNING, &(struct log_about){ .guest = s->name }, "guest %s: %s", s->name, msg);
 	remusd_session_set_state(s, RS_IN_DOUBT, msg);
 }
 

@@ -113,6 +113,10 @@ struct ckpt_stats {
 	uint64_t started_ms, last_ckpt_ms;
 	uint64_t sync_ms;             /* sender: start of sync -> checkpoint 1 acked */
 	uint64_t sync_bytes;          /* sender: stream bytes queued by then (wire) */
+	uint64_t mem_replica_bytes;   /* receiver: replica RAM actually held */
+	uint64_t mem_buffers_bytes;   /* engine buffers: copied or staged pages,
+	                               * delta cache, link queues (peak capacity) */
+	uint64_t keepalive_heartbeats;/* heartbeats sent for us while we were busy */
 };
 
 /* ---- sender ------------------------------------------------------------ */
@@ -129,7 +133,8 @@ struct ckpt_sender_cfg {
 	unsigned max_precopy_rounds;  /* 0: 5 */
 	uint64_t precopy_stop_pages;  /* stop pre-copy at this few dirty; 0: 256 */
 	uint32_t ack_timeout_ms;      /* unacked checkpoint counts as peer loss; 0: 2000 */
-	size_t delta_cache_pages;     /* delta compression's page cache; 0: 4096 */
+	size_t delta_cache_pages;     /* leave 0: delta's page cache is sized from the
+	                               * guest (the backup mirrors it, delta.c) */
 	ckpt_progress_fn progress;
 	void *progress_arg;
 	struct ckpt_fault fault;

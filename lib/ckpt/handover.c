@@ -101,7 +101,7 @@ int ckh_wait_confirm(struct rnet_conn *c, uint32_t confirm_ms, struct remus_err 
 	}
 }
 
-int ckpt_sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remus_err *err)
+static int sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remus_err *err)
 {
 	int rc;
 
@@ -128,4 +128,16 @@ int ckpt_sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remu
 	if (rc == 1)
 		return cancel(s, CKPT_EPEER, "finish", err);
 	return rc < 0 ? ckh_in_doubt(s->epoch, err) : 0;
+}
+
+/* The hand-over with the connection's keepalive on (see ckpt_sender_sync). */
+int ckpt_sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remus_err *err)
+{
+	int rc = rnet_conn_keepalive(s->cfg.conn, true, err);
+
+	if (rc < 0)
+		return rc;
+	rc = sender_handover(s, confirm_ms, err);
+	rnet_conn_keepalive(s->cfg.conn, false, NULL);
+	return rc;
 }

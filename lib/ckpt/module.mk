@@ -34,7 +34,14 @@ INTEG_TESTS += tests/integration/remusd_failover.sh tests/integration/remusd_ref
 	tests/integration/remusd_evacuate.sh tests/integration/remusd_in_doubt.sh \
 	tests/integration/remusd_handshake.sh tests/integration/remusd_ctl_async.sh \
 	tests/integration/remusd_loop.sh \
-	tests/integration/demo.sh
+	tests/integration/demo.sh tests/integration/remusd_bigguest.sh
+
+# Real-size guests: 256 MiB in check (above), 1 GiB and 4 GiB in soak.
+.PHONY: soak-bigguest
+soak-bigguest: all $(CHECK_PREREQS)
+	BUILD=$(BUILD) BIG_MEM=1G tests/integration/remusd_bigguest.sh
+	BUILD=$(BUILD) BIG_MEM=4G tests/integration/remusd_bigguest.sh
+soak: soak-bigguest
 
 # Fault trials: kill the primary at random moments (50 in check, 500 in soak).
 CKPT_TRIALS_BIN := $(BUILD)/tests/ckpt-trials
@@ -50,8 +57,9 @@ soak-ckpt: $(CKPT_TRIALS_BIN)
 	BUILD=$(BUILD) CKPT_TRIALS=500 tests/fault/ckpt_trials.sh
 soak: soak-ckpt
 
-BENCHES += ckpt_bench
+BENCHES += ckpt_bench size_bench
 ckpt_bench_SRCS := bench/ckpt_bench.c
+size_bench_SRCS := bench/size_bench.c
 
 FUZZ_TARGETS += ckpt_recv
 ckpt_recv_SRCS := tests/fuzz/ckpt_recv.c

@@ -59,7 +59,14 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 	stream_buf_init(&s->out);
 	ckd_init(&s->dl, cfg->dr ? cfg->disk_fd : -1);
 	s->delta = rnet_conn_compress(cfg->conn) == RNET_COMPRESS_DELTA;
-	if (s->delta && ckdx_init(&s->dx, cfg->delta_cache_pages, err) < 0) {
+	if (s->delta && cfg->delta_cache_pages && cfg->delta_cache_pages != ckdx_slots(s->info.nr_pfns)) {
+		size_t want = ckdx_slots(s->info.nr_pfns);
+		stream_buf_free(&s->out);
+		free(s);
+		return remus_err_set(err, CKPT_ECONFIG, "sender: delta_cache_pages must be 0 (the backup "
+		                     "mirrors a cache of %zu pages for this guest)", want);
+	}
+	if (s->delta && ckdx_init(&s->dx, ckdx_slots(s->info.nr_pfns), err) < 0) {
 		stream_buf_free(&s->out);
 		free(s);
 		return err->code;
@@ -67,6 +74,7 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->prog_lock, NULL);
 	s->offer.nr_pfns = s->info.nr_pfns;
+	s->live = hv->ram_view ? hv->ram_view(cfg->guest) : NULL;
 	s->st.started_ms = rnet_now_ms();
 	*out = s;
 	return 0;
@@ -94,6 +102,21 @@ void ckpt_sender_stats(struct ckpt_sender *s, struct ckpt_stats *out)
 	cks_lock(s);
 	*out = s->st;
 	cks_unlock(s);
+}
+
+/* Under the lock, from the engine thread: the buffers the engine holds
+ * for this guest (copied pages, records, delta cache, link queues). */
+void cks_note_memory(struct ckpt_sender *s)
+{
+	struct rnet_stats ns;
+	uint64_t b = (uint64_t)s->pages_cap * STREAM_PAGE_SIZE +
+	             (s->delta ? (uint64_t)s->dx.slots * (STREAM_PAGE_SIZE + 8) + CKDX_OUT_MAX : 0);
+
+	rnet_conn_stats(s->cfg.conn, &ns);
+	b += ns.queue_cap_bytes;
+	s->st.keepalive_heartbeats = ns.heartbeats_ka;
+	if (b > s->st.mem_buffers_bytes)
+		s->st.mem_buffers_bytes = b;
 }
 
 /* The backup acknowledged checkpoint n: its epoch's output may leave. */
@@ -195,27 +218,51 @@ int cks_forward_disk(struct ckpt_sender *s, struct remus_err *err)
 	return rc;
 }
 
-/* Queue bytes as stream frames, waiting for room at the queue's bound. */
+/* Queue bytes as stream frames, a frame's worth at a time so that no
+ * piece is ever larger than the transport's bound, waiting for room. */
 static int send_stream(struct ckpt_sender *s, const void *p, size_t len, struct remus_err *err)
 {
-	int rc;
+	const uint8_t *b = p;
+	int rc = 0;
 
-	while ((rc = rnet_conn_send_stream(s->cfg.conn, p, len, err)) == RNET_ENOBUFS)
-		if ((rc = cks_pump(s, -1, 100, err)) < 0)
-			return rc;
+	for (size_t off = 0; off < len && rc == 0; ) {
+		size_t n = len - off < RNET_BODY_MAX ? len - off : RNET_BODY_MAX;
+		while ((rc = rnet_conn_send_stream(s->cfg.conn, b + off, n, err)) == RNET_ENOBUFS)
+			if ((rc = cks_pump(s, -1, 100, err)) < 0)
+				return rc;
+		off += n;
+	}
 	cks_lock(s);
 	s->st.wire_bytes += len;
 	cks_unlock(s);
 	return rc;
 }
 
-/* Delta: pages of s->pages become PAGE/DELTA items, the rest RAW items. */
+/* Delta: pages of s->pages or of the live view become PAGE/DELTA items,
+ * the rest RAW items. */
 static int send_delta(struct ckpt_sender *s, const struct iovec *v, struct remus_err *err)
 {
 	const uint8_t *b = v->iov_base, *end = s->pages + s->pages_cap * STREAM_PAGE_SIZE;
 	size_t room = CKDX_OUT_MAX - 65536 - 2 * STREAM_PAGE_SIZE;
 	int rc;
 
+	if (s->live && b >= s->live && b < s->live + s->info.nr_pfns * STREAM_PAGE_SIZE &&
+	    (size_t)(b - s->live) % STREAM_PAGE_SIZE == 0 && v->iov_len % STREAM_PAGE_SIZE == 0) {
+		uint64_t pfn = (uint64_t)(b - s->live) / STREAM_PAGE_SIZE;
+		uint8_t stable[STREAM_PAGE_SIZE];
+		for (size_t k = 0; k < v->iov_len / STREAM_PAGE_SIZE; k++) {
+			/* the guest runs: read the page once, so that what is sent
+			 * and what the cache (mirrored by the backup) keeps agree */
+			memcpy(stable, b + k * STREAM_PAGE_SIZE, STREAM_PAGE_SIZE);
+			ckdx_page(&s->dx, pfn + k, stable);
+			if (s->dx.len > room) {
+				if ((rc = send_stream(s, s->dx.out, s->dx.len, err)) < 0)
+					return rc;
+				s->dx.len = 0;
+			}
+		}
+		return 0;
+	}
 	if (b >= s->pages && b < end && (size_t)(b - s->pages) % STREAM_PAGE_SIZE == 0 &&
 	    v->iov_len % STREAM_PAGE_SIZE == 0) {
 		for (size_t k = 0; k < v->iov_len / STREAM_PAGE_SIZE; k++) {
@@ -253,6 +300,18 @@ int cks_send_out(struct ckpt_sender *s, struct remus_err *err)
 	if ((iov = malloc(nseg * sizeof(*iov))) == NULL)
 		return remus_err_sys(err, ENOMEM, "send: %zu segments", nseg);
 	n = (size_t)stream_buf_iov(&s->out, iov, (int)nseg);
+	if (!s->delta && stream_buf_size(&s->out) <= RNET_BODY_MAX) {
+		/* one record (pre-copy) or a small group: exactly one frame */
+		while ((rc = rnet_conn_send_streamv(s->cfg.conn, iov, (int)n, err)) == RNET_ENOBUFS)
+			if ((rc = cks_pump(s, -1, 100, err)) < 0)
+				break;
+		if (rc == 0) {
+			cks_lock(s);
+			s->st.wire_bytes += stream_buf_size(&s->out);
+			cks_unlock(s);
+		}
+		n = 0;
+	}
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = s->delta ? send_delta(s, &iov[i], err)
 		              : send_stream(s, iov[i].iov_base, iov[i].iov_len, err);
@@ -305,14 +364,40 @@ int cks_wait_ack(struct ckpt_sender *s, uint64_t n, uint32_t timeout_ms, struct 
 	return 0;
 }
 
+/* Tell a backup that may still be listening that protection ended here,
+ * so that it never starts a second copy of a guest that runs on (BYE END
+ * makes it keep its replica and stay passive).  Queued checkpoint data not
+ * yet begun is dropped first: it is worthless now and must not hold the
+ * BYE back.  Bounded; a dead link simply does not carry it. */
+static void tell_backup_unprotected(struct ckpt_sender *s)
+{
+	struct rnet_conn *c = s->cfg.conn;
+	uint64_t deadline = rnet_now_ms() + 200;
+	struct remus_err e = { 0 };
+
+	if (rnet_conn_send_bye_now(c, CKPT_BYE_END, &e) < 0)
+		return;
+	while (rnet_conn_want_write(c) && rnet_now_ms() < deadline) {
+		struct pollfd p = { rnet_conn_fd(c), POLLOUT, 0 };
+		if (poll(&p, 1, 20) < 0 && errno != EINTR)
+			return;
+		if (rnet_conn_flush(c, &e) < 0)
+			return;
+	}
+}
+
 /* The engine cannot go on protecting: release what netbuf holds (the guest
- * runs on unprotected) and say why.  A fault-point stop leaves all as is. */
+ * runs on unprotected), tell the backup, and say why.  A fault-point stop
+ * leaves all as is. */
 int cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err)
 {
 	if (rc == CKPT_ESTOPPED || rc == CKPT_EGUEST)
 		return rc;
 	if (s->cfg.nb)
 		netbuf_release_all(s->cfg.nb);
+	rnet_conn_keepalive(s->cfg.conn, false, NULL);
+	if (s->peer_bye == 0)
+		tell_backup_unprotected(s);
 	if (rc != CKPT_EPEER)
 		remus_err_wrap(err, "backup lost");
 	return CKPT_EPEER;
@@ -331,8 +416,8 @@ int cks_guest_alive(struct ckpt_sender *s, struct remus_err *err)
 	return 0;
 }
 
-int ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
-                    struct remus_err *err)
+static int sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
+                      struct remus_err *err)
 {
 	uint64_t next_tick = rnet_now_ms() + s->interval_ms;
 	bool stretched = false;
@@ -374,4 +459,17 @@ int ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
 			return remus_err_set(err, CKPT_ESTOPPED, "stopped on request at epoch %" PRIu64,
 			                     s->epoch);
 	}
+}
+
+/* The epoch loop with the connection's keepalive on (see ckpt_sender_sync). */
+int ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
+                    struct remus_err *err)
+{
+	int rc = rnet_conn_keepalive(s->cfg.conn, true, err);
+
+	if (rc < 0)
+		return rc;
+	rc = sender_run(s, stop_fd, max_epochs, err);
+	rnet_conn_keepalive(s->cfg.conn, false, NULL);
+	return rc;
 }

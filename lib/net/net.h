@@ -113,6 +113,8 @@ struct rnet_params {
 	uint32_t hb_timeout_ms;     /* 0: RNET_HB_TIMEOUT_DEFAULT */
 	uint32_t handshake_ms;      /* 0: RNET_HANDSHAKE_DEFAULT */
 	size_t outq_max;            /* 0: RNET_OUTQ_DEFAULT */
+	uint32_t stall_max_ms;      /* keepalive answers for a busy owner at most
+	                             * this long; 0: RNET_STALL_MAX_DEFAULT */
 	/* Backup serving several guests: called with the primary's HELLO (not
 	 * yet authenticated) before ours is sent; it may replace our caps with
 	 * those of the guest the primary names.  The verdict on the caps still
@@ -123,7 +125,8 @@ struct rnet_params {
 #define RNET_HB_INTERVAL_DEFAULT 20u
 #define RNET_HB_TIMEOUT_DEFAULT  200u
 #define RNET_HANDSHAKE_DEFAULT   5000u
-#define RNET_OUTQ_DEFAULT        (64u << 20)
+#define RNET_OUTQ_DEFAULT        (8u << 20)
+#define RNET_STALL_MAX_DEFAULT   10000u
 
 /* One received message; `body` points into the connection's buffer and is
  * valid until the next feed/next call on that connection. */
@@ -139,7 +142,10 @@ struct rnet_stats {
 	uint64_t bytes_tx, bytes_rx;            /* wire bytes incl. headers */
 	uint64_t stream_bytes_tx, stream_bytes_rx;  /* payload before zlib */
 	uint64_t heartbeats_tx, heartbeats_rx;
+	uint64_t heartbeats_ka;                 /* of heartbeats_tx: sent by keepalive */
 	uint64_t last_rx_ms;
+	uint64_t queued_bytes;                  /* waiting in our queues now */
+	uint64_t queue_cap_bytes;               /* memory held by our buffers */
 };
 
 struct rnet_conn;
@@ -225,18 +231,39 @@ int rnet_conn_send_stream(struct rnet_conn *c, const void *buf, size_t len,
 			  struct remus_err *err);
 int rnet_conn_send_disk(struct rnet_conn *c, const void *buf, size_t len,
 			struct remus_err *err);
+/* Stream bytes gathered from pieces; up to RNET_BODY_MAX (and without
+ * zlib) exactly one frame, so a caller passing one record at a time gets
+ * record-aligned frames the peer parses without copying. */
+struct iovec;
+int rnet_conn_send_streamv(struct rnet_conn *c, const struct iovec *iov, int n,
+			   struct remus_err *err);
 int rnet_conn_send_ack(struct rnet_conn *c, uint64_t ckpt, struct remus_err *err);
 int rnet_conn_send_bye(struct rnet_conn *c, uint32_t reason, struct remus_err *err);
+/* The same, dropping queued data frames not yet begun first: for a side
+ * that gives up and must be heard at once (the BYE is not held behind
+ * bulk data that no longer matters). */
+int rnet_conn_send_bye_now(struct rnet_conn *c, uint32_t reason, struct remus_err *err);
 /* Write queued bytes; 0 when everything is out, 1 when some remain. */
 int rnet_conn_flush(struct rnet_conn *c, struct remus_err *err);
 bool rnet_conn_want_write(const struct rnet_conn *c);
 /* Queue a heartbeat when due; RNET_ETIMEOUT when nothing was received for
- * longer than the timeout. */
+ * longer than the timeout (the message says what this side was doing:
+ * bytes queued, bytes in the socket, when a byte last came, when the owner
+ * last ran).  HEARTBEAT and ACK frames travel on a priority lane: they are
+ * written at the next frame boundary of the bulk data, never behind it. */
 int rnet_conn_tick(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err);
 /* The caller stops reading for a while (its own back-pressure, e.g. a
  * slow consumer): tick() does not time the peer out while held, since the
  * peer's heartbeats wait unread; on release the timeout restarts. */
 void rnet_conn_rx_hold(struct rnet_conn *c, bool hold, uint64_t now_ms);
+/* Keepalive: a thread of the connection's own answers for an owner that
+ * is busy (applying, hashing, compressing a large checkpoint): whenever
+ * the owner has not called into the connection for a heartbeat interval,
+ * it sends heartbeats and writes the priority lane, for at most
+ * stall_max_ms of owner silence (a wedged owner must look dead).  It
+ * never reads: the owner judges the peer's silence, reading before it
+ * does.  Off by default; on/off from the owner, idempotent. */
+int  rnet_conn_keepalive(struct rnet_conn *c, bool on, struct remus_err *err);
 /* Milliseconds from now_ms until tick() next has work (poll timeout). */
 uint32_t rnet_conn_next_tick_ms(const struct rnet_conn *c, uint64_t now_ms);
 void rnet_conn_stats(const struct rnet_conn *c, struct rnet_stats *st);

@@ -159,10 +159,11 @@ static inline bool stream_pfn_has_data(uint64_t w)
 	X(STREAM_E_XENSTORE,     -6080, "malformed xenstore data") /* malformed xenstore data */ \
 	X(STREAM_E_HVM_BLOB,     -6079, "malformed HVM blob") /* malformed HVM save blob */ \
 	X(STREAM_E_INCOMPLETE,   -6078, "incomplete checkpoint discarded") /* partial checkpoint discarded (EOF/abort) */ \
-	X(STREAM_E_FAILED,       -6077, "reader already failed") /* object already failed; see its err */
+	X(STREAM_E_FAILED,       -6077, "reader already failed") /* object already failed; see its err */ \
+	X(STREAM_E_PFN_RANGE,    -6076, "pfn beyond the guest's memory") /* pfn beyond the guest's memory (first_pages sink) */
 enum stream_error {
 	STREAM_ERRORS(REMUS_ERR_ENUM)
-	STREAM_E_LAST = -6076     /* one past the last: codes ascend */
+	STREAM_E_LAST = -6075     /* one past the last: codes ascend */
 };
 
 /* Short constant description of a stream_error or -errno code. */

@@ -403,6 +403,12 @@ static int pvm_copy_pages(struct hv_guest *hg, const uint64_t *pfns, size_t n, v
 	return 0;
 }
 
+/* The guest's RAM as the monitor maps it (shared memfd, whole size). */
+static const uint8_t *pvm_ram_view(struct hv_guest *hg)
+{
+	return ((struct pvm_guest *)hg)->ram;
+}
+
 static int pvm_save_cpu(struct hv_guest *hg, struct hv_blob *out, struct remus_err *err)
 {
 	return post((struct pvm_guest *)hg, PVM_CMD_SAVE_CPU, out, err);
@@ -446,6 +452,7 @@ const struct hv_ops pvm_hv_ops = {
 	.resume = pvm_resume,
 	.dirty_log = pvm_dirty_log,
 	.copy_pages = pvm_copy_pages,
+	.ram_view = pvm_ram_view,
 	.save_cpu = pvm_save_cpu,
 	.save_devices = pvm_save_devices,
 	.restore = pvm_restore,
