@@ -45,6 +45,7 @@ static const struct conf_key global_keys[] = {
 	{ "tls", CONF_BOOL, conf_set_bool, C(tls), 0, 0, NULL, NULL },
 	{ "heartbeat_interval_ms", CONF_U32, conf_set_u32, C(hb_interval_ms), 1, 10000, " ms", NULL },
 	{ "heartbeat_timeout_ms", CONF_U32, conf_set_u32, C(hb_timeout_ms), 2, 60000, " ms", NULL },
+	{ "metrics_listen", CONF_HOSTPORT, conf_set_metrics, C(metrics_host), 0, 0, NULL, NULL },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL },
 };
 

@@ -23,6 +23,7 @@
 #include "remusd/fault.h"
 #include "remusd/guest_op.h"
 #include "remusd/hold.h"
+#include "remusd/metrics.h"
 #include "remusd/session.h"
 #include "util/log.h"
 
@@ -51,6 +52,7 @@ struct daemon {
 	bool has_hold;
 	struct remusd_fault fault;      /* REMUSD_FAULT (fault trials only) */
 	struct guest_ops ops;           /* evacuate / protect off the loop */
+	struct remusd_metrics *metrics; /* metrics_listen (NULL: off) */
 };
 
 static volatile sig_atomic_t got_stop, got_reload;
@@ -98,6 +100,7 @@ static struct remusd_session *get_session(struct daemon *d, const char *name, bo
 	else
 		s->fault = remusd_fault_hook(&d->fault);
 	d->sessions[d->nsessions++] = s;
+	remusd_metrics_add_session(d->metrics, s);
 	return s;
 }
 
@@ -352,6 +355,7 @@ static void accept_peers(struct daemon *d)
 		peer_name(fd, addr, sizeof(addr));
 		if (d->conf->nguests == 0 || d->npending == REMUSD_MAX_PENDING_HS) {
 			close(fd);
+			remusd_metrics_count(d->metrics, REMUSD_M_HS_REFUSED);
 			if (d->conf->nguests == 0)
 				log_warnx("refused a replication peer from %s: no guest configured", addr);
 			else
@@ -366,6 +370,7 @@ static void accept_peers(struct daemon *d)
 		p.choose_caps = choose_replica;
 		p.choose_arg = d;
 		if (rnet_hs_start(fd, false, &p, rnet_now_ms(), &pp->hs, &err) < 0) {
+			remusd_metrics_count(d->metrics, REMUSD_M_HS_REFUSED);
 			log_warnx("replication peer %s refused: %s", addr, err.msg);
 			continue;
 		}
@@ -413,6 +418,7 @@ static void step_peers(struct daemon *d, const struct pollfd *pfd)
 			continue;
 		if (rc < 0)
 			log_warnx("replication peer %s refused: %s", pp->addr, err.msg);
+		remusd_metrics_count(d->metrics, rc < 0 ? REMUSD_M_HS_REFUSED : REMUSD_M_HS_ACCEPTED);
 		rnet_hs_free(pp->hs);
 		if (rc == 1)
 			peer_ready(d, pp, conn);
@@ -538,7 +544,10 @@ int main(int argc, char **argv)
 		fatalx("%s", err.msg);
 	if (ctl_server_new(d.conf->control_socket, handle_ctl, &d, &d.ctl, &err) < 0)
 		fatalx("%s", err.msg);
+	if (remusd_metrics_start(d.conf, &d.metrics, &err) < 0)
+		fatalx("%s", err.msg);
 	rc = serve(&d);
+	remusd_metrics_stop(d.metrics);   /* before the sessions it reads go */
 	for (size_t i = 0; i < d.nsessions; i++)
 		remusd_session_free(d.sessions[i]);
 	ctl_server_free(d.ctl);

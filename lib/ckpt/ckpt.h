@@ -94,6 +94,13 @@ struct ckpt_progress {
 };
 typedef void (*ckpt_progress_fn)(void *arg, const struct ckpt_progress *p);
 
+/* Pause histogram: upper bounds (microseconds, inclusive) of the buckets,
+ * ckpt_pause_bounds_us[]; bucket CKPT_PAUSE_BUCKETS counts the longer
+ * pauses (Prometheus' +Inf minus the others).  Counts are per bucket, not
+ * cumulative. */
+#define CKPT_PAUSE_BUCKETS 12u
+extern const uint64_t ckpt_pause_bounds_us[CKPT_PAUSE_BUCKETS];
+
 struct ckpt_stats {
 	uint64_t epoch;               /* last checkpoint taken */
 	uint64_t acked;               /* last checkpoint acknowledged */
@@ -106,11 +113,17 @@ struct ckpt_stats {
 	uint64_t precopy_rounds, precopy_pages;
 	uint64_t precopy_skipped;     /* sender: round-1 pages the backup's replica held */
 	uint64_t last_pause_us, max_pause_us, total_pause_us;
+	uint64_t pauses;              /* pauses recorded (the histogram's count) */
+	uint64_t pause_hist[CKPT_PAUSE_BUCKETS + 1];
 	uint64_t last_dirty;          /* pages in the last checkpoint */
 	uint64_t started_ms, last_ckpt_ms;
 	uint64_t sync_ms;             /* sender: start of sync -> checkpoint 1 acked */
 	uint64_t sync_bytes;          /* sender: stream bytes queued by then (wire) */
 };
+
+/* Record one pause (guest suspended -> running again) in st: last, max,
+ * total and its histogram bucket.  The caller holds st's lock. */
+void ckpt_stats_add_pause(struct ckpt_stats *st, uint64_t us);
 
 /* ---- sender ------------------------------------------------------------ */
 

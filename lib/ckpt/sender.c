@@ -104,10 +104,7 @@ out:
 	}
 	dt = ckpt_now_us() - t0;
 	cks_lock(s);
-	s->st.last_pause_us = dt;
-	s->st.total_pause_us += dt;
-	if (dt > s->st.max_pause_us)
-		s->st.max_pause_us = dt;
+	ckpt_stats_add_pause(&s->st, dt);
 	cks_unlock(s);
 	return rc;
 }

@@ -322,10 +322,7 @@ static void hook_resumed(void *arg)
 	uint64_t pause = ckpt_now_us() - (s->epoch > 1 ? s->t_epoch_us : s->t_suspended_us);
 
 	pthread_mutex_lock(&s->lock);
-	s->stats.last_pause_us = pause;
-	if (pause > s->stats.max_pause_us)
-		s->stats.max_pause_us = pause;
-	s->stats.total_pause_us += pause;
+	ckpt_stats_add_pause(&s->stats, pause);
 	pthread_mutex_unlock(&s->lock);
 }
 
