@@ -50,7 +50,8 @@ enum ctl_type {
 	/* replies */
 	CTL_REPLY = 0x81,       /* i32 code, u32 format, payload */
 	CTL_PROGRESS = 0x82,    /* guest, u32 phase, u32 0, u64 done, u64 total */
-	CTL_CHECK_REPLY = 0x83, /* u32 reasons (CTL_CHECK_*), u32 0 */
+	CTL_CHECK_REPLY = 0x83, /* u32 reasons (CTL_CHECK_*), u32 detail length,
+	                         * detail text (printable, newlines) */
 };
 
 enum ctl_format { CTL_FMT_TEXT = 0, CTL_FMT_JSON = 1 };
@@ -73,7 +74,10 @@ enum ctl_format { CTL_FMT_TEXT = 0, CTL_FMT_JSON = 1 };
 #define CTL_CHECK_DISKREP_UNAVAILABLE 0x100u
 #define CTL_CHECK_HV_UNSUPPORTED     0x200u
 #define CTL_CHECK_UNSAFE_REQUIRED    0x400u
-#define CTL_CHECK_ALL                0x7ffu
+#define CTL_CHECK_PEER_CANNOT_HOLD   0x800u   /* name, memory or disk image there */
+#define CTL_CHECK_ALL                0xfffu
+/* CHECK_REPLY's detail text: the reasons' particulars, one per line. */
+#define CTL_CHECK_DETAIL_MAX         1024u
 /* Text of one reason bit ("peer unreachable"), NULL for unknown bits. */
 const char *ctl_check_reason(uint32_t bit);
 
@@ -91,7 +95,7 @@ struct ctl_msg {
 	size_t payload_len;
 	uint32_t phase;                 /* PROGRESS */
 	uint64_t done, total;           /* PROGRESS */
-	uint32_t reasons;               /* CHECK_REPLY */
+	uint32_t reasons;               /* CHECK_REPLY; its detail is payload */
 };
 
 const char *ctl_type_name(uint16_t type);
@@ -107,6 +111,10 @@ int ctl_encode_reply(uint8_t *buf, size_t cap, uint32_t seq, int32_t code,
 int ctl_encode_progress(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 			uint32_t phase, uint64_t done, uint64_t total);
 int ctl_encode_check_reply(uint8_t *buf, size_t cap, uint32_t seq, uint32_t reasons);
+/* The same with the particulars (NULL or "": none; longer than
+ * CTL_CHECK_DETAIL_MAX: cut; non-printable bytes become '?'). */
+int ctl_encode_check_detail(uint8_t *buf, size_t cap, uint32_t seq, uint32_t reasons,
+			    const char *detail);
 
 /* Judge a header alone (magic, version, known type, length allowed for the
  * type); *body_len is set.  Lets a reader refuse an oversized message

@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 #include <systemd/sd-daemon.h>
 
+#include "remusd/check_peer.h"
 #include "remusd/ctl_proto.h"
 #include "remusd/fault.h"
 #include "remusd/guest_op.h"
@@ -160,8 +161,10 @@ static int handle_list(struct daemon *d, struct ctl_conn *c, const struct ctl_ms
 	return reply(c, m->seq, 0, CTL_FMT_TEXT, text);
 }
 
-/* Why a guest cannot be protected, as the fixed list of reasons. */
-static uint32_t check_reasons(struct daemon *d, const char *name, uint32_t unsafe)
+/* Why a guest cannot be protected, as the fixed list of reasons (the
+ * driver's own only if with_driver: check asks it on its worker). */
+static uint32_t check_reasons(struct daemon *d, const char *name, uint32_t unsafe,
+                              bool with_driver)
 {
 	const struct remusd_guest_conf *gc = remusd_conf_guest(d->conf, name);
 	struct remusd_session *s = find_session(d, name);
@@ -181,8 +184,8 @@ static uint32_t check_reasons(struct daemon *d, const char *name, uint32_t unsaf
 	    !(gc->diskrep == RNET_DISKREP_DRBD && gc->type == REMUSD_GUEST_XEN) &&
 	    !(unsafe & CTL_UNSAFE_NO_DISKREP))
 		r |= CTL_CHECK_DISKREP_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
-	if (s && s->primary)
-		r |= remusd_session_driver_check(s, unsafe | gc->unsafe);
+	if (s && s->primary && with_driver)
+		r |= remusd_session_driver_check(s, unsafe | gc->unsafe, NULL, 0);
 	return r;
 }
 
@@ -211,16 +214,32 @@ static int busy_refusal(struct daemon *d, const char *guest, struct remus_err *e
 	                     guest_op_name(busy->type));
 }
 
+/* remusctl check: the local rules here, then the driver, key file and
+ * peer on a worker (check_peer.h); the reply is deferred. */
 static int handle_check(struct daemon *d, struct ctl_conn *c, const struct ctl_msg *m)
 {
+	const struct remusd_guest_conf *gc = remusd_conf_guest(d->conf, m->guest);
 	struct remus_err err = { 0 };
+	struct remusd_check *chk;
 	uint8_t buf[64];
 	int n;
 
 	if ((n = busy_refusal(d, m->guest, &err)) < 0)
 		return reply(c, m->seq, n, CTL_FMT_TEXT, err.msg);
-	n = ctl_encode_check_reply(buf, sizeof(buf), m->seq, check_reasons(d, m->guest, 0));
-	return n < 0 ? n : ctl_conn_send(c, buf, (size_t)n, 1000, &err);
+	if (gc == NULL) {
+		n = ctl_encode_check_reply(buf, sizeof(buf), m->seq, CTL_CHECK_NO_SUCH_GUEST);
+		return n < 0 ? n : ctl_conn_send(c, buf, (size_t)n, 1000, &err);
+	}
+	if ((chk = calloc(1, sizeof(*chk))) == NULL)
+		return reply(c, m->seq, -ENOMEM, CTL_FMT_TEXT, "check: out of memory");
+	chk->gc = *gc;
+	chk->env = d->env;
+	chk->s = find_session(d, m->guest);
+	chk->unsafe = gc->unsafe;
+	chk->reasons = check_reasons(d, m->guest, 0, false);
+	if ((n = guest_ops_start_check(&d->ops, chk->s, c, m, chk, &err)) < 0)
+		return reply(c, m->seq, n, CTL_FMT_TEXT, err.msg);
+	return CTL_PENDING;
 }
 
 /* The requests that act on one guest. */
@@ -241,7 +260,7 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 	} else if ((s = find_session(d, m->guest)) == NULL) {
 		rc = remus_err_set(&err, -ENOENT, "guest %s is not running here", m->guest);
 	} else if (m->type == CTL_PROTECT) {
-		r = check_reasons(d, m->guest, m->unsafe) & ~CTL_CHECK_ALREADY_PROTECTED;
+		r = check_reasons(d, m->guest, m->unsafe, true) & ~CTL_CHECK_ALREADY_PROTECTED;
 		if (r) {
 			reasons_text(r, why, sizeof(why));
 			rc = remus_err_set(&err, -EPERM, "cannot protect %s: %s", m->guest, why);
@@ -270,14 +289,22 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 static void guest_op_done(void *arg, struct guest_op *op)
 {
 	struct daemon *d = arg;
+	struct remus_err err = { 0 };
+	uint8_t buf[CTL_HDR_LEN + 8 + CTL_CHECK_DETAIL_MAX];
 	int rc;
 
 	if (op->rc < 0)
-		log_warnx("%s %s: %s", ctl_type_name(op->type), op->s->name, op->err.msg);
-	rc = reply(op->c, op->seq, op->rc < 0 ? op->rc : 0, CTL_FMT_TEXT,
-	           op->rc < 0 ? op->err.msg : "ok");
+		log_warnx("%s %s: %s", ctl_type_name(op->type), op->name, op->err.msg);
+	if (op->type == CTL_CHECK) {
+		rc = ctl_encode_check_detail(buf, sizeof(buf), op->seq, op->check->reasons,
+		                             op->check->detail);
+		rc = rc < 0 ? rc : ctl_conn_send(op->c, buf, (size_t)rc, 1000, &err);
+	} else {
+		rc = reply(op->c, op->seq, op->rc < 0 ? op->rc : 0, CTL_FMT_TEXT,
+		           op->rc < 0 ? op->err.msg : "ok");
+	}
 	if (rc < 0)
-		log_info("guest %s: %s ended, its client left meanwhile", op->s->name,
+		log_info("guest %s: %s ended, its client left meanwhile", op->name,
 		         guest_op_name(op->type));
 	ctl_server_finish(d->ctl, op->c, rc);
 }
@@ -311,6 +338,10 @@ static void choose_replica(void *arg, const struct rnet_caps *pri, struct rnet_c
 	struct remusd_session *s;
 	struct rnet_params p;
 
+	if (pri->flags & RNET_CAP_CHECK) {   /* answered after authentication */
+		remusd_check_caps(pri, self);
+		return;
+	}
 	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, pri->guest);
 	if ((gc = remusd_conf_guest(d->conf, name)) == NULL ||
 	    ((s = find_session(d, gc->name)) != NULL && s->primary))
@@ -391,6 +422,10 @@ static void peer_ready(struct daemon *d, const struct pending_peer *pp, struct r
 
 	/* the guest the primary named and choose_replica() accepted */
 	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, rnet_conn_peer_caps(conn)->guest);
+	if (rnet_conn_peer_caps(conn)->flags & RNET_CAP_CHECK) {   /* remusctl check there */
+		remusd_check_answer(&d->env, find_session(d, name), name, pp->addr, conn);
+		return;
+	}
 	if ((s = get_session(d, name, false, &err)) == NULL ||
 	    remusd_session_receive(s, conn, &err) < 0) {
 		if (s == NULL)

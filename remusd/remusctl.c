@@ -279,6 +279,13 @@ static int cmd_simple(const struct opts *o, uint16_t type, const char *guest)
 		for (uint32_t bit = 1; bit & CTL_CHECK_ALL; bit <<= 1)
 			if (rep.reasons & bit)
 				printf("%s: %s\n", guest, ctl_check_reason(bit));
+		/* the particulars (peer's answer, driver's texts), one a line */
+		for (size_t i = 0, start = 0; i <= rep.payload_len; i++)
+			if (i == rep.payload_len || rep.payload[i] == '\n') {
+				if (i > start)
+					printf("  %.*s\n", (int)(i - start), rep.payload + start);
+				start = i + 1;
+			}
 		ctl_conn_free(c);
 		return rep.reasons ? 1 : 0;
 	}

@@ -124,8 +124,10 @@ int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_
 int remusd_session_stream_receive(struct remusd_session *s, struct remus_err *err);
 void remusd_session_stream_stats(struct remusd_session *s, struct ckpt_stats *st);
 void remusd_session_stream_free(struct remusd_session *s);
-/* The driver's own reasons a guest cannot be protected (CTL_CHECK_* bits). */
-uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe);
+/* The driver's own reasons a guest cannot be protected (CTL_CHECK_* bits);
+ * their particulars are added to detail as lines (detail may be NULL). */
+uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe, char *detail,
+                                     size_t cap);
 
 /* Build the hv guest config from the guest's conf section. */
 void remusd_guest_hvcfg(const struct remusd_guest_conf *gc, struct hv_guest_config *out);

@@ -347,6 +347,16 @@ int rnet_conn_send_bye(struct rnet_conn *c, uint32_t reason, struct remus_err *e
 	return conn_queue(c, RNET_MSG_BYE, b, 4, NULL, 0, true, err);
 }
 
+/* Backup, check-only link: its one answer. */
+int rnet_conn_send_check(struct rnet_conn *c, const void *body, size_t len,
+			 struct remus_err *err)
+{
+	if (len < RNET_CHECK_MIN || len > RNET_CHECK_MAX)
+		return remus_err_set(err, -EINVAL, "CHECK body of %zu bytes, allowed %u..%u", len,
+				     RNET_CHECK_MIN, RNET_CHECK_MAX);
+	return conn_queue(c, RNET_MSG_CHECK, body, len, NULL, 0, true, err);
+}
+
 /* Write what the socket takes; the rest waits for POLLOUT. */
 int rnet_conn_flush(struct rnet_conn *c, struct remus_err *err)
 {

@@ -64,6 +64,8 @@ enum rnet_msg_type {
 	RNET_MSG_HEARTBEAT   = 19,  /* exact 8: u64 sender sequence */
 	RNET_MSG_DISK        = 20,  /* 1..RNET_BODY_MAX opaque diskrep bytes */
 	RNET_MSG_BYE         = 21,  /* exact 4: u32 reason, clean shutdown */
+	RNET_MSG_CHECK       = 22,  /* RNET_CHECK_MIN..MAX: the backup's answer to a
+	                             * check-only link (body: remusd's check_proto) */
 };
 
 enum rnet_compress {
@@ -82,6 +84,11 @@ enum rnet_diskrep {
 };
 
 #define RNET_CAP_XENSTORE 0x1u      /* xenstore records in the stream */
+/* A check-only link (remusctl check): after authentication the backup
+ * answers one RNET_MSG_CHECK and closes; no stream, nothing is started. */
+#define RNET_CAP_CHECK    0x2u
+#define RNET_CHECK_MIN    18u
+#define RNET_CHECK_MAX    (18u + 512u)
 
 /* What one side offers; the primary's `compress` is the session's choice. */
 struct rnet_caps {
@@ -231,6 +238,9 @@ int rnet_conn_send_disk(struct rnet_conn *c, const void *buf, size_t len,
 			struct remus_err *err);
 int rnet_conn_send_ack(struct rnet_conn *c, uint64_t ckpt, struct remus_err *err);
 int rnet_conn_send_bye(struct rnet_conn *c, uint32_t reason, struct remus_err *err);
+/* A check-only link's answer (the body is the caller's, length checked). */
+int rnet_conn_send_check(struct rnet_conn *c, const void *body, size_t len,
+			 struct remus_err *err);
 /* Write queued bytes; 0 when everything is out, 1 when some remain. */
 int rnet_conn_flush(struct rnet_conn *c, struct remus_err *err);
 bool rnet_conn_want_write(const struct rnet_conn *c);

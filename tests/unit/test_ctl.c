@@ -79,7 +79,15 @@ static void test_roundtrip_replies(void **state)
 	assert_int_equal(m.reasons, CTL_CHECK_NO_PEER | CTL_CHECK_NO_KEY);
 	assert_string_equal(ctl_check_reason(CTL_CHECK_PEER_UNREACHABLE), "peer unreachable");
 	assert_string_equal(ctl_check_reason(CTL_CHECK_UNSAFE_REQUIRED), "needs --unsafe");
-	assert_null(ctl_check_reason(CTL_CHECK_UNSAFE_REQUIRED << 1));
+	assert_string_equal(ctl_check_reason(CTL_CHECK_PEER_CANNOT_HOLD), "the peer cannot hold this guest");
+	assert_null(ctl_check_reason(CTL_CHECK_ALL + 1));   /* the first bit beyond the list */
+	/* the particulars travel with the reasons; unprintable bytes become '?' */
+	n = ctl_encode_check_detail(buf, sizeof(buf), 4, CTL_CHECK_PEER_REFUSED,
+	                            "peer h:1: authentication failed\nkey\tfile");
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), 0);
+	assert_int_equal(m.reasons, CTL_CHECK_PEER_REFUSED);
+	assert_int_equal(m.payload_len, strlen("peer h:1: authentication failed\nkey?file"));
+	assert_memory_equal(m.payload, "peer h:1: authentication failed\nkey?file", m.payload_len);
 	assert_int_equal(ctl_encode_reply(buf, sizeof(buf), 1, 0, 0, json, CTL_BODY_MAX), -ENOSPC);
 }
 
@@ -142,6 +150,13 @@ static void test_malformed_refused(void **state)
 	expect_refused((size_t)n, "NUL byte");
 	n = ctl_encode_check_reply(buf, sizeof(buf), 1, 0x10000);
 	expect_refused((size_t)n, "reasons 0x10000 unknown");
+	/* a detail length that disagrees with the body, an unprintable byte */
+	n = ctl_encode_check_detail(buf, sizeof(buf), 1, CTL_CHECK_NO_PEER, "abc");
+	buf[CTL_HDR_LEN + 7] = 2;
+	expect_refused((size_t)n, "CHECK_REPLY detail of 2 bytes in a body of 11");
+	n = ctl_encode_check_detail(buf, sizeof(buf), 1, CTL_CHECK_NO_PEER, "abc");
+	buf[CTL_HDR_LEN + 9] = 0x1b;
+	expect_refused((size_t)n, "detail byte 1 is not printable");
 }
 
 /* ---- client/server over a real unix socket -------------------------- */
