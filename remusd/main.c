@@ -178,7 +178,8 @@ static uint32_t check_reasons(struct daemon *d, const char *name, uint32_t unsaf
 		r |= CTL_CHECK_ALREADY_PROTECTED;
 	if (hv_driver(remusd_guest_type_name(gc->type)) == NULL)
 		r |= CTL_CHECK_HV_UNSUPPORTED;
-	if (gc->tap[0] && gc->netbuf != REMUSD_NETBUF_INLINE && !(unsafe & CTL_UNSAFE_NO_NETBUF))
+	if (gc->tap[0] && gc->netbuf != REMUSD_NETBUF_INLINE && gc->netbuf != REMUSD_NETBUF_NFQUEUE &&
+	    !(unsafe & CTL_UNSAFE_NO_NETBUF))
 		r |= CTL_CHECK_NETBUF_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
 	if (gc->disk[0] && gc->diskrep != RNET_DISKREP_BUILTIN &&
 	    !(gc->diskrep == RNET_DISKREP_DRBD && gc->type == REMUSD_GUEST_XEN) &&

@@ -24,6 +24,9 @@
  * devices through libxl and its hotplug scripts first (7-34 s measured in
  * the emulated lab); below remusctl's 60 s for the whole evacuation. */
 #define REMUSD_EVAC_CONFIRM_XEN_MS 45000u
+/* netbuf = nfqueue: NFQUEUE number of a guest = this + its index in the
+ * configuration (one queue per guest on the host). */
+#define REMUSD_NFQUEUE_BASE 7500u
 
 enum remusd_state {
 	RS_IDLE,            /* primary: guest running, not protected */
@@ -66,6 +69,11 @@ struct remusd_session {
 	bool nic_tx;                           /* frames go out by hv->net_transmit */
 	struct netbuf nb;
 	bool nb_open;
+	/* netbuf = nfqueue: the thread giving the kernel's queued packets their
+	 * verdicts (netbuf_dispatch) while nb is open, in any state */
+	pthread_t nb_pump;
+	bool nb_pump_running;
+	int nb_pump_stop[2];
 	/* disk replication (builtin): the handle, the guest's I/O adapter and
 	 * the socketpair carrying its frames ([0] diskrep, [1] engine) */
 	const struct diskrep_ops *dr;

@@ -34,7 +34,8 @@ static int session_guest_tx(void *arg, const void *frame, size_t len)
 	int rc;
 
 	pthread_mutex_lock(&s->net_lock);
-	if (s->nb_open)
+	/* nfqueue holds in the kernel, after the TAP: frames go out at once */
+	if (s->nb_open && s->gc.netbuf == REMUSD_NETBUF_INLINE)
 		rc = netbuf_guest_tx(&s->nb, frame, len);
 	else
 		rc = s->nic_tx ? session_nic_tx(s, frame, len) : -EIO;
@@ -173,15 +174,28 @@ static int split_peer(const char *peer, char *host, size_t cap, uint16_t *port,
 
 /* A fresh netbuf for a new protection (epochs restart at 1); the guest's
  * frames are held from now on. */
-static int open_netbuf(struct remusd_session *s, struct remus_err *err)
+static int open_netbuf(struct remusd_session *s, const struct remusd_env *env,
+                       struct remus_err *err)
 {
 	struct netbuf_config nc = { .backend = "inline", .tag = s->name, .first_epoch = 1,
 	                            .tx_fd = -1, .tx = session_nic_tx, .tx_arg = s };
+	char what[48];
 
 	if (!s->nic_tx || s->gc.netbuf == REMUSD_NETBUF_NONE)
 		return 0;
+	if (s->gc.netbuf == REMUSD_NETBUF_NFQUEUE) {
+		/* the TAP's ingress (the guest's output) goes through the kernel's
+		 * queue; one queue per guest: its place in the configuration */
+		const struct remusd_guest_conf *gc = remusd_conf_guest(env->conf, s->name);
+		nc.backend = "nfqueue";
+		nc.ifname = s->gc.tap;
+		nc.queue_num = (uint16_t)(REMUSD_NFQUEUE_BASE +
+		                          (gc ? (size_t)(gc - env->conf->guests) : REMUSD_MAX_GUESTS));
+		snprintf(what, sizeof(what), "nfqueue %u on %s", nc.queue_num, s->gc.tap);
+		return session_netbuf_open(s, &nc, what, err);
+	}
 	if (s->gc.netbuf != REMUSD_NETBUF_INLINE)
-		return remus_err_set(err, -ENOTSUP, "guest %s: netbuf %s is not wired to pvm yet",
+		return remus_err_set(err, -ENOTSUP, "guest %s: netbuf %s is not wired to pvm",
 		                     s->name, remusd_netbuf_name(s->gc.netbuf));
 	return session_netbuf_open(s, &nc, "inline", err);
 }
@@ -231,7 +245,7 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	pthread_mutex_unlock(&s->lock);
 	if (remusd_session_driver_loop(s))
 		return remusd_session_stream_protect(s, env, err);
-	if ((rc = open_netbuf(s, err)) < 0)
+	if ((rc = open_netbuf(s, env, err)) < 0)
 		return rc;
 	sc.nb = s->nb_open ? &s->nb : NULL;
 	if (s->disk) {

@@ -158,6 +158,8 @@ static const struct bad_case bad_cases[] = {
 	{ GLOBAL "[guest a]\npeer = hostb:0\n", "port out of range 1..65535" },
 	{ GLOBAL "[guest a]\ntap = way-too-long-tap-name\n", "[guest a] tap: 'way-too-long-tap-name' must be 1..15 characters" },
 	{ GLOBAL "[guest a]\ninterval = 20000\n", "interval: 20000 out of range 1..10000 ms" },
+	{ GLOBAL "[guest a]\nimage = x\nmem = 1\nnetbuf = nfqueue\n", "t.conf:3: [guest a]: netbuf = nfqueue needs tap" },
+	{ GLOBAL "[guest a]\ntype = xen\nnetbuf = nfqueue\n", "t.conf:3: [guest a]: netbuf = nfqueue is wired for pvm guests only" },
 	{ GLOBAL "[guest a]\nunsafe = yolo\n", "'yolo' is not one of no-netbuf|no-diskrep|blackhole|drbd-disk-ahead|none" },
 #define XEN_DRBD "[guest x]\ntype = xen\ndiskrep = drbd\n"
 	{ GLOBAL XEN_DRBD "disk = /dev/drbd1\nunsafe = drbd-disk-ahead\n",
