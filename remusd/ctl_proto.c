@@ -12,6 +12,7 @@
 #define GUEST_BODY    CTL_GUEST_MAX
 #define PROTECT_BODY  (CTL_GUEST_MAX + CTL_PEER_MAX + 4)
 #define PROGRESS_BODY (CTL_GUEST_MAX + 8 + 16)
+#define SET_BODY      (CTL_GUEST_MAX + 8)
 
 struct ctl_rule {
 	uint16_t type;
@@ -32,6 +33,7 @@ static const struct ctl_rule ctl_rules[] = {
 	{ CTL_START, "START", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_RESUME, "RESUME", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_DESTROY, "DESTROY", GUEST_BODY, GUEST_BODY, true },
+	{ CTL_SET, "SET", SET_BODY, SET_BODY, true },
 	{ CTL_REPLY, "REPLY", 8, CTL_BODY_MAX, false },
 	{ CTL_PROGRESS, "PROGRESS", PROGRESS_BODY, PROGRESS_BODY, true },
 	{ CTL_CHECK_REPLY, "CHECK_REPLY", 8, 8 + CTL_CHECK_DETAIL_MAX, false },
@@ -154,6 +156,22 @@ int ctl_encode_reply(uint8_t *buf, size_t cap, uint32_t seq, int32_t code,
 	return n;
 }
 
+/* SET: one setting of a running guest. */
+int ctl_encode_set(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
+		   uint32_t setting, uint32_t value)
+{
+	uint8_t *b = buf + CTL_HDR_LEN;
+	int n = ctl_put_header(buf, cap, CTL_SET, seq, SET_BODY);
+
+	if (n < 0)
+		return n;
+	if (ctl_put_field(b, CTL_GUEST_MAX, guest) < 0)
+		return -EINVAL;
+	put_be32(b + CTL_GUEST_MAX, setting);
+	put_be32(b + CTL_GUEST_MAX + 4, value);
+	return n;
+}
+
 /* Sync progress for protect's progress bar. */
 int ctl_encode_progress(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 			uint32_t phase, uint64_t done, uint64_t total)
@@ -268,6 +286,17 @@ static int ctl_parse_body(const uint8_t *b, uint32_t blen, struct ctl_msg *m,
 		m->payload_len = blen - 8;
 		if (memchr(m->payload, '\0', m->payload_len) != NULL)
 			return remus_err_set(err, CTL_EPROTO, "REPLY payload contains a NUL byte");
+		return 0;
+	case CTL_SET:
+		m->setting = get_be32(b + CTL_GUEST_MAX);
+		m->value = get_be32(b + CTL_GUEST_MAX + 4);
+		if (m->setting == CTL_SET_INTERVAL && (m->value < 1 || m->value > 10000))
+			return remus_err_set(err, CTL_EPROTO, "SET interval %u ms out of range 1..10000",
+					     m->value);
+		if (m->setting == CTL_SET_COMPRESSION && m->value > 2)
+			return remus_err_set(err, CTL_EPROTO, "SET compression %u unknown", m->value);
+		if (m->setting != CTL_SET_INTERVAL && m->setting != CTL_SET_COMPRESSION)
+			return remus_err_set(err, CTL_EPROTO, "SET setting %u unknown", m->setting);
 		return 0;
 	case CTL_PROGRESS:
 		m->phase = get_be32(b + CTL_GUEST_MAX);

@@ -276,6 +276,9 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 			return CTL_PENDING;
 	} else if (m->type == CTL_FAILOVER) {
 		rc = remusd_session_failover(s, &err);
+	} else if (m->type == CTL_SET) {
+		if ((rc = remusd_session_set(s, m->setting, m->value, why, sizeof(why), &err)) == 0)
+			return reply(c, m->seq, 0, CTL_FMT_TEXT, why);
 	} else if (m->type == CTL_RESUME || m->type == CTL_DESTROY) {
 		rc = remusd_session_resolve(s, m->type == CTL_RESUME, &err);
 	} else {

@@ -38,7 +38,8 @@ static void usage(void)
 	        "  list | status [GUEST] [--json] | stats [GUEST] [--json]\n"
 	        "  start GUEST | protect GUEST [--peer HOST[:PORT]] [--unsafe no-netbuf,no-diskrep]\n"
 	        "  unprotect GUEST | failover GUEST | evacuate GUEST | check GUEST\n"
-	        "  resume GUEST --force | destroy GUEST   (an in-doubt evacuation)\n");
+	        "  resume GUEST --force | destroy GUEST   (an in-doubt evacuation)\n"
+	        "  set GUEST interval=MS|compression=none|zlib|delta ...\n");
 	exit(2);
 }
 
@@ -299,6 +300,56 @@ static int cmd_simple(const struct opts *o, uint16_t type, const char *guest)
 	return type == CTL_PROTECT ? wait_protected(o, guest) : 0;
 }
 
+/* set GUEST KEY=VALUE...: each setting is one SET request, in order;
+ * the first refusal stops (what came before stays set). */
+static int cmd_set(const struct opts *o, const char *guest, char **kv, int n)
+{
+	static const char *const kinds[] = { "none", "zlib", "delta" };
+	uint8_t req[CTL_HDR_LEN + CTL_GUEST_MAX + 16];
+	struct ctl_conn *c = NULL;
+	struct ctl_msg rep;
+	int rc = 0;
+
+	if (n == 0)
+		usage();
+	for (int i = 0; i < n && rc == 0; i++) {
+		uint32_t setting = 0, value = 0;
+		char *end;
+		if (strncmp(kv[i], "interval=", 9) == 0) {
+			unsigned long v = strtoul(kv[i] + 9, &end, 10);
+			if (end == kv[i] + 9 || (*end && strcmp(end, "ms") != 0) || v < 1 || v > 10000) {
+				fprintf(stderr, "remusctl: %s: interval is 1..10000 (ms)\n", kv[i]);
+				return 2;
+			}
+			setting = CTL_SET_INTERVAL;
+			value = (uint32_t)v;
+		} else if (strncmp(kv[i], "compression=", 12) == 0) {
+			for (value = 0; value < 3 && strcmp(kv[i] + 12, kinds[value]) != 0; value++)
+				;
+			if (value == 3) {
+				fprintf(stderr, "remusctl: %s: compression is none, zlib or delta\n", kv[i]);
+				return 2;
+			}
+			setting = CTL_SET_COMPRESSION;
+		} else {
+			fprintf(stderr, "remusctl: %s: settable are interval=MS and compression=KIND\n",
+			        kv[i]);
+			return 2;
+		}
+		if (call(o, req, ctl_encode_set(req, sizeof(req), 1, guest, setting, value), &rep,
+		         &c) < 0)
+			return 1;
+		if (rep.type != CTL_REPLY || rep.code < 0) {
+			fprintf(stderr, "remusctl: %.*s\n", (int)rep.payload_len, rep.payload);
+			rc = 1;
+		} else {
+			printf("%.*s\n", (int)rep.payload_len, rep.payload);
+		}
+		ctl_conn_free(c);
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -332,6 +383,8 @@ int main(int argc, char **argv)
 		usage();
 	cmd = argv[optind++];
 	guest = optind < argc ? argv[optind++] : NULL;
+	if (strcmp(cmd, "set") == 0 && guest != NULL)
+		return cmd_set(&o, guest, argv + optind, argc - optind);
 	if (optind != argc)
 		usage();
 	if (strcmp(cmd, "list") == 0)

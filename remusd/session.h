@@ -125,6 +125,12 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 /* Failover now (backup) — stops receiving and restores. */
 int remusd_session_failover(struct remusd_session *s, struct remus_err *err);
 
+/* remusctl set (guest_set.c): interval or compression (CTL_SET_*) of a
+ * primary; running engines take it at their next epoch.  done: what was
+ * set, for the reply. */
+int remusd_session_set(struct remusd_session *s, uint32_t setting, uint32_t value,
+                       char *done, size_t cap, struct remus_err *err);
+
 /* Guests whose driver owns the checkpoint loop (Xen), session_stream.c. */
 bool remusd_session_driver_loop(const struct remusd_session *s);
 int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_env *env,

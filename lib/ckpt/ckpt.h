@@ -175,6 +175,13 @@ int  ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
 int  ckpt_sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remus_err *err);
 /* Snapshot of the counters (safe from another thread). */
 void ckpt_sender_stats(struct ckpt_sender *s, struct ckpt_stats *out);
+/* Change the epoch length or the stream's compression of a running
+ * sender, from any thread; applied when the next epoch starts (the tick
+ * already scheduled keeps its time).  Compression: the link's negotiated
+ * kind or none on a zlib link, delta only on a delta link (RNET_ECAPS
+ * otherwise, nothing changed).  ms: 1..10000. */
+int ckpt_sender_set_interval(struct ckpt_sender *s, uint32_t ms, struct remus_err *err);
+int ckpt_sender_set_compress(struct ckpt_sender *s, uint32_t kind, struct remus_err *err);
 
 /* ---- receiver ---------------------------------------------------------- */
 

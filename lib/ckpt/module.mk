@@ -23,7 +23,7 @@ PROGRAMS += remusd remusctl
 remusd_SRCS = remusd/main.c remusd/session.c remusd/session_primary.c remusd/session_backup.c \
 	remusd/session_stream.c remusd/status.c remusd/hold.c remusd/fault.c remusd/guest_op.c \
 	remusd/metrics.c remusd/metrics_text.c \
-	remusd/check_peer.c remusd/check_proto.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
+	remusd/check_peer.c remusd/check_proto.c remusd/guest_set.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
 remusd_LDLIBS := -lsystemd -lmicrohttpd
 # the metrics endpoint (libmicrohttpd) and its test's promtool (Debian: prometheus)
 DEPS_PKGS += libmicrohttpd-dev prometheus
@@ -37,7 +37,7 @@ INTEG_TESTS += tests/integration/remusd_failover.sh tests/integration/remusd_ref
 	tests/integration/remusd_evacuate.sh tests/integration/remusd_in_doubt.sh \
 	tests/integration/remusd_handshake.sh tests/integration/remusd_ctl_async.sh \
 	tests/integration/metrics.sh tests/integration/remusd_check.sh \
-	tests/integration/remusd_nfqueue.sh \
+	tests/integration/remusd_nfqueue.sh tests/integration/remusd_set.sh \
 	tests/integration/demo.sh
 
 # Fault trials: kill the primary at random moments (50 in check, 500 in soak).

@@ -40,6 +40,7 @@ struct ckpt_sender {
 	struct ckpt_stats st;
 	struct ckd_link dl;           /* disk channel */
 	bool delta;                   /* delta compression negotiated */
+	uint32_t want_compress;       /* atomic: ckpt_sender_set_compress, +1 (0: none asked) */
 	struct ckdx_tx dx;
 	bool final;                   /* hand-over: the guest stays paused */
 	uint32_t peer_bye;            /* backup's BYE reason + 1; 0: none */

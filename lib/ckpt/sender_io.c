@@ -89,6 +89,40 @@ void ckpt_sender_free(struct ckpt_sender *s)
 	free(s);
 }
 
+int ckpt_sender_set_interval(struct ckpt_sender *s, uint32_t ms, struct remus_err *err)
+{
+	if (ms < 1 || ms > 10000)
+		return remus_err_set(err, -EINVAL, "interval %" PRIu32 " ms out of range 1..10000", ms);
+	__atomic_store_n(&s->interval_ms, ms, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int ckpt_sender_set_compress(struct ckpt_sender *s, uint32_t kind, struct remus_err *err)
+{
+	uint32_t neg = rnet_conn_compress(s->cfg.conn);   /* fixed since the handshake */
+
+	if (kind >= RNET_COMPRESS_COUNT)
+		return remus_err_set(err, -EINVAL, "compression %" PRIu32 " unknown", kind);
+	if ((kind != RNET_COMPRESS_NONE && kind != neg) ||
+	    (neg == RNET_COMPRESS_DELTA && kind != RNET_COMPRESS_DELTA))
+		return remus_err_set(err, RNET_ECAPS, "compression %s: the link to the backup "
+		                     "negotiated %s; a running protection can only use %s",
+		                     rnet_compress_name(kind), rnet_compress_name(neg),
+		                     neg == RNET_COMPRESS_ZLIB ? "zlib or none" : rnet_compress_name(neg));
+	__atomic_store_n(&s->want_compress, kind + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* At the start of an epoch (sender thread): a compression asked for
+ * (validated when asked, so the link takes it). */
+static void cks_apply_settings(struct ckpt_sender *s)
+{
+	uint32_t want = __atomic_exchange_n(&s->want_compress, 0, __ATOMIC_ACQ_REL);
+
+	if (want != 0)
+		(void)rnet_conn_set_tx_compress(s->cfg.conn, want - 1, &(struct remus_err){ 0 });
+}
+
 void ckpt_sender_stats(struct ckpt_sender *s, struct ckpt_stats *out)
 {
 	cks_lock(s);
@@ -334,7 +368,7 @@ int cks_guest_alive(struct ckpt_sender *s, struct remus_err *err)
 int ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
                     struct remus_err *err)
 {
-	uint64_t next_tick = rnet_now_ms() + s->interval_ms;
+	uint64_t next_tick = rnet_now_ms() + __atomic_load_n(&s->interval_ms, __ATOMIC_RELAXED);
 	bool stretched = false;
 	int rc;
 
@@ -360,10 +394,11 @@ int ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
 					return rc;
 				if (s->acked == s->epoch)
 					s->sent_ms = now;
+				cks_apply_settings(s);
 				if ((rc = cks_take_checkpoint(s, err)))
 					return cks_lost(s, rc, err);
 				stretched = false;
-				next_tick = now + s->interval_ms;
+				next_tick = now + __atomic_load_n(&s->interval_ms, __ATOMIC_RELAXED);
 			}
 		}
 		now = rnet_now_ms();

@@ -19,7 +19,8 @@
 struct rnet_conn {
 	struct rnet_io *io;
 	struct rnet_caps peer;
-	uint32_t compress;
+	uint32_t compress;          /* negotiated */
+	uint32_t tx_compress;       /* what we send now: compress, or none */
 	uint32_t hb_interval, hb_timeout;
 	size_t outq_max;
 	/* receive side: [rx_head, rx_tail) holds unparsed bytes */
@@ -53,6 +54,7 @@ int rnet_conn_new(struct rnet_io *io, const struct rnet_params *p,
 	c->rx_stalled = true;       /* TLS may hold bytes read with the handshake */
 	c->peer = *peer;
 	c->compress = compress;
+	c->tx_compress = compress;
 	c->hb_interval = p->hb_interval_ms ? p->hb_interval_ms : RNET_HB_INTERVAL_DEFAULT;
 	c->hb_timeout = p->hb_timeout_ms ? p->hb_timeout_ms : RNET_HB_TIMEOUT_DEFAULT;
 	c->outq_max = p->outq_max ? p->outq_max : RNET_OUTQ_DEFAULT;
@@ -82,6 +84,23 @@ int rnet_conn_fd(const struct rnet_conn *c)
 const struct rnet_caps *rnet_conn_peer_caps(const struct rnet_conn *c)
 {
 	return &c->peer;
+}
+
+/* Send without zlib from now on, or with it again (only on a zlib link:
+ * the backup takes plain STREAM frames on any link, STREAM_ZLIB only on
+ * one that negotiated it). */
+int rnet_conn_set_tx_compress(struct rnet_conn *c, uint32_t kind, struct remus_err *err)
+{
+	if (kind != RNET_COMPRESS_NONE && kind != c->compress)
+		return remus_err_set(err, RNET_ECAPS, "compression %s: this link negotiated %s "
+				     "(only that or none until the next handshake)",
+				     rnet_compress_name(kind), rnet_compress_name(c->compress));
+	if (c->compress == RNET_COMPRESS_DELTA && kind != RNET_COMPRESS_DELTA)
+		return remus_err_set(err, RNET_ECAPS, "compression %s: this link negotiated delta, "
+				     "which the backup decodes for the whole run",
+				     rnet_compress_name(kind));
+	c->tx_compress = kind;
+	return 0;
 }
 
 /* The compression this session agreed on. */
@@ -270,7 +289,7 @@ static int conn_stream_chunk(struct rnet_conn *c, const uint8_t *p, size_t n,
 	uint8_t *z;
 	int rc;
 
-	if (c->compress != RNET_COMPRESS_ZLIB)
+	if (c->tx_compress != RNET_COMPRESS_ZLIB)
 		return conn_queue(c, RNET_MSG_STREAM, p, n, NULL, 0, false, err);
 	zlen = compressBound((uLong)n);
 	z = malloc(zlen);
@@ -290,7 +309,7 @@ static int conn_stream_chunk(struct rnet_conn *c, const uint8_t *p, size_t n,
 static int conn_send_split(struct rnet_conn *c, bool stream, const uint8_t *p, size_t len,
 			   struct remus_err *err)
 {
-	size_t chunk = stream && c->compress == RNET_COMPRESS_ZLIB ? ZLIB_CHUNK : RNET_BODY_MAX;
+	size_t chunk = stream && c->tx_compress == RNET_COMPRESS_ZLIB ? ZLIB_CHUNK : RNET_BODY_MAX;
 	size_t frames = len / chunk + 1, need, n;
 	int rc;
 

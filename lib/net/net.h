@@ -225,6 +225,10 @@ int rnet_conn_fd(const struct rnet_conn *c);
 /* The capabilities both sides agreed on (the peer's HELLO). */
 const struct rnet_caps *rnet_conn_peer_caps(const struct rnet_conn *c);
 uint32_t rnet_conn_compress(const struct rnet_conn *c);
+/* What stream data is sent with from now on: the negotiated kind, or none
+ * (a zlib link only; a delta link stays delta).  RNET_ECAPS otherwise.
+ * Not thread-safe: call it from the thread that sends. */
+int rnet_conn_set_tx_compress(struct rnet_conn *c, uint32_t kind, struct remus_err *err);
 /* Read what the socket has; RNET_ECLOSED on EOF. */
 int rnet_conn_feed(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err);
 /* Next complete message (1), none yet (0), or an error.  Heartbeats are

@@ -31,6 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n = ctl_encode_reply(again, sizeof(again), m.seq, m.code, m.format, m.payload,
 				     m.payload_len);
 		break;
+	case CTL_SET:
+		n = ctl_encode_set(again, sizeof(again), m.seq, m.guest, m.setting, m.value);
+		break;
 	case CTL_PROGRESS:
 		n = ctl_encode_progress(again, sizeof(again), m.seq, m.guest, m.phase, m.done, m.total);
 		break;

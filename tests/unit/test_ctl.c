@@ -53,6 +53,25 @@ static void test_roundtrip_requests(void **state)
 	assert_string_equal(m.peer, "host-b:7575");
 	assert_int_equal(m.unsafe, CTL_UNSAFE_NO_NETBUF);
 	assert_int_equal(ctl_encode_guest_req(buf, sizeof(buf), CTL_REPLY, 1, "x"), -EINVAL);
+	n = ctl_encode_set(buf, sizeof(buf), 5, "kv", CTL_SET_INTERVAL, 40);
+	assert_int_equal(n, CTL_HDR_LEN + CTL_GUEST_MAX + 8);
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), 0);
+	assert_int_equal(m.type, CTL_SET);
+	assert_string_equal(m.guest, "kv");
+	assert_int_equal(m.setting, CTL_SET_INTERVAL);
+	assert_int_equal(m.value, 40);
+	/* a SET the daemon must never act on */
+	n = ctl_encode_set(buf, sizeof(buf), 5, "kv", CTL_SET_INTERVAL, 0);
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), CTL_EPROTO);
+	assert_non_null(strstr(err.msg, "SET interval 0 ms out of range 1..10000"));
+	n = ctl_encode_set(buf, sizeof(buf), 5, "kv", CTL_SET_COMPRESSION, 3);
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), CTL_EPROTO);
+	assert_non_null(strstr(err.msg, "SET compression 3 unknown"));
+	n = ctl_encode_set(buf, sizeof(buf), 5, "kv", 9, 1);
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), CTL_EPROTO);
+	assert_non_null(strstr(err.msg, "SET setting 9 unknown"));
+	n = ctl_encode_set(buf, sizeof(buf), 5, "", CTL_SET_INTERVAL, 40);
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), CTL_EPROTO);   /* guest required */
 	assert_int_equal(ctl_encode_guest_req(buf, 20, CTL_STATUS, 1, "x"), -ENOSPC);
 }
 
