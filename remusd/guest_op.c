@@ -49,7 +49,7 @@ static void *guest_op_main(void *arg)
 	if (op->type == CTL_CHECK)
 		remusd_check_run(op->check);
 	else if (op->type == CTL_PROTECT)
-		op->rc = remusd_session_protect(op->s, &op->env, op->peer, &op->err);
+		op->rc = remusd_session_protect(op->s, &op->env, op->peer, op->unsafe, &op->err);
 	else if (op->type == CTL_EVACUATE)
 		op->rc = remusd_session_evacuate(op->s, &op->err);
 	else
@@ -107,6 +107,7 @@ int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_co
 	op->type = m->type;
 	op->env = *env;
 	memcpy(op->peer, m->peer, strnlen(m->peer, sizeof(op->peer) - 1));
+	op->unsafe = m->unsafe;
 	op->s = s;
 	snprintf(op->name, sizeof(op->name), "%s", s->name);
 	return op_run(g, op, err);

@@ -28,6 +28,7 @@ struct guest_op {
 	uint32_t seq, type;            /* its request */
 	struct remusd_env env;         /* protect: the loop defers reloads */
 	char peer[CTL_PEER_MAX];
+	uint32_t unsafe;               /* protect: CTL_UNSAFE_* asked for */
 	pthread_t th;
 	bool done;                     /* atomic: set by the worker last */
 	int rc;                        /* result, err when < 0 */

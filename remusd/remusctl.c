@@ -36,7 +36,7 @@ static void usage(void)
 	fprintf(stderr,
 	        "usage: remusctl [-s SOCKET] COMMAND\n"
 	        "  list | status [GUEST] [--json] | stats [GUEST] [--json]\n"
-	        "  start GUEST | protect GUEST [--peer HOST[:PORT]] [--unsafe no-netbuf,no-diskrep]\n"
+	        "  start GUEST | protect GUEST [--peer HOST[:PORT]] [--unsafe no-netbuf,no-diskrep,blackhole]\n"
 	        "  unprotect GUEST | failover GUEST | evacuate GUEST | check GUEST\n"
 	        "  resume GUEST --force | destroy GUEST   (an in-doubt evacuation)\n"
 	        "  set GUEST interval=MS|compression=none|zlib|delta ...\n");

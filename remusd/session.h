@@ -108,8 +108,10 @@ void remusd_session_set_state(struct remusd_session *s, enum remusd_state st, co
 
 /* Primary side. */
 int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err);
+/* unsafe: the request's CTL_UNSAFE_* (blackhole: no backup, checkpoints
+ * taken and dropped; also with the guest's `unsafe = blackhole`). */
 int remusd_session_protect(struct remusd_session *s, const struct remusd_env *env,
-                           const char *peer, struct remus_err *err);
+                           const char *peer, uint32_t unsafe, struct remus_err *err);
 int remusd_session_unprotect(struct remusd_session *s, struct remus_err *err);
 /* Planned hand-over to the backup (remusctl evacuate, or failover on the
  * primary): 0 once the backup confirmed and our copy is destroyed; else

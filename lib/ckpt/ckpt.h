@@ -130,7 +130,14 @@ void ckpt_stats_add_pause(struct ckpt_stats *st, uint64_t us);
 struct ckpt_sender_cfg {
 	const struct hv_ops *hv;
 	struct hv_guest *guest;
-	struct rnet_conn *conn;       /* handshaken; the engine does not own it */
+	struct rnet_conn *conn;       /* handshaken; the engine does not own it;
+	                               * NULL with blackhole */
+	/* No backup (unsafe, like `xl remus -b`): every checkpoint is taken and
+	 * encoded, its bytes counted and dropped, and it counts as acknowledged
+	 * once taken, so netbuf releases each epoch after its checkpoint.  For
+	 * measuring what protection costs a guest.  Needs conn and dr NULL; no
+	 * hand-over. */
+	bool blackhole;
 	struct netbuf *nb;            /* NULL: no output buffering (unsafe) */
 	const struct diskrep_ops *dr; /* NULL: no disk replication */
 	struct diskrep *disk;         /* primary handle, opened with start_epoch 0 */

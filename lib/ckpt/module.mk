@@ -38,6 +38,7 @@ INTEG_TESTS += tests/integration/remusd_failover.sh tests/integration/remusd_ref
 	tests/integration/remusd_handshake.sh tests/integration/remusd_ctl_async.sh \
 	tests/integration/metrics.sh tests/integration/remusd_check.sh \
 	tests/integration/remusd_nfqueue.sh tests/integration/remusd_set.sh \
+	tests/integration/remusd_blackhole.sh \
 	tests/integration/demo.sh
 
 # Fault trials: kill the primary at random moments (50 in check, 500 in soak).

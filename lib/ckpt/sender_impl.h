@@ -54,6 +54,8 @@ struct ckpt_sender {
 void cks_report(struct ckpt_sender *s);
 int  cks_fault(struct ckpt_sender *s, const char *point, uint64_t epoch, struct remus_err *err);
 int  cks_take_checkpoint(struct ckpt_sender *s, struct remus_err *err);
+/* Checkpoint n is acknowledged (by the backup, or at once: blackhole). */
+int  cks_handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err);
 int  cks_send_out(struct ckpt_sender *s, struct remus_err *err);
 int  cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_err *err);
 int  cks_forward_disk(struct ckpt_sender *s, struct remus_err *err);

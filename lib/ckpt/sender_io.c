@@ -33,8 +33,12 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 	const struct hv_ops *hv = cfg->hv;
 
 	*out = NULL;
-	if (hv == NULL || cfg->guest == NULL || cfg->conn == NULL)
-		return remus_err_set(err, CKPT_ECONFIG, "sender: hv, guest and conn are required");
+	if (hv == NULL || cfg->guest == NULL || (cfg->conn == NULL) != cfg->blackhole)
+		return remus_err_set(err, CKPT_ECONFIG, "sender: hv, guest and conn (none with "
+		                     "blackhole) are required");
+	if (cfg->blackhole && cfg->dr != NULL)
+		return remus_err_set(err, CKPT_ECONFIG, "sender: blackhole has no backup to "
+		                     "replicate the disk to");
 	if (!hv->suspend || !hv->resume || !hv->dirty_log || !hv->copy_pages || !hv->save_cpu ||
 	    !hv->save_devices || !hv->info)
 		return remus_err_set(err, CKPT_ECONFIG, "sender: driver %s has no step-by-step save ops",
@@ -58,7 +62,7 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 	s->stop_pages = cfg->precopy_stop_pages ? cfg->precopy_stop_pages : 256;
 	stream_buf_init(&s->out);
 	ckd_init(&s->dl, cfg->dr ? cfg->disk_fd : -1);
-	s->delta = rnet_conn_compress(cfg->conn) == RNET_COMPRESS_DELTA;
+	s->delta = cfg->conn && rnet_conn_compress(cfg->conn) == RNET_COMPRESS_DELTA;
 	if (s->delta && ckdx_init(&s->dx, cfg->delta_cache_pages, err) < 0) {
 		stream_buf_free(&s->out);
 		free(s);
@@ -67,6 +71,7 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->prog_lock, NULL);
 	s->offer.nr_pfns = s->info.nr_pfns;
+	s->offer.done = cfg->blackhole;      /* no replica offers anything */
 	s->st.started_ms = rnet_now_ms();
 	*out = s;
 	return 0;
@@ -99,8 +104,11 @@ int ckpt_sender_set_interval(struct ckpt_sender *s, uint32_t ms, struct remus_er
 
 int ckpt_sender_set_compress(struct ckpt_sender *s, uint32_t kind, struct remus_err *err)
 {
-	uint32_t neg = rnet_conn_compress(s->cfg.conn);   /* fixed since the handshake */
+	uint32_t neg;
 
+	if (s->cfg.conn == NULL)
+		return remus_err_set(err, -EINVAL, "compression: a blackhole run has no link");
+	neg = rnet_conn_compress(s->cfg.conn);   /* fixed since the handshake */
 	if (kind >= RNET_COMPRESS_COUNT)
 		return remus_err_set(err, -EINVAL, "compression %" PRIu32 " unknown", kind);
 	if ((kind != RNET_COMPRESS_NONE && kind != neg) ||
@@ -119,7 +127,7 @@ static void cks_apply_settings(struct ckpt_sender *s)
 {
 	uint32_t want = __atomic_exchange_n(&s->want_compress, 0, __ATOMIC_ACQ_REL);
 
-	if (want != 0)
+	if (want != 0 && s->cfg.conn != NULL)
 		(void)rnet_conn_set_tx_compress(s->cfg.conn, want - 1, &(struct remus_err){ 0 });
 }
 
@@ -131,7 +139,7 @@ void ckpt_sender_stats(struct ckpt_sender *s, struct ckpt_stats *out)
 }
 
 /* The backup acknowledged checkpoint n: its epoch's output may leave. */
-static int handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
+int cks_handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 {
 	int rc;
 
@@ -159,7 +167,7 @@ static int drain_msgs(struct ckpt_sender *s, struct remus_err *err)
 
 	while ((rc = rnet_conn_next(s->cfg.conn, &m, err)) == 1) {
 		if (m.type == RNET_MSG_ACK) {
-			if ((rc = handle_ack(s, m.u64, err)))
+			if ((rc = cks_handle_ack(s, m.u64, err)))
 				return rc;
 		} else if (m.type == RNET_MSG_STREAM) {
 			if ((rc = ckph_take(&s->offer, m.body, m.len, err)) < 0)
@@ -186,7 +194,7 @@ int cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_er
 {
 	struct rnet_conn *c = s->cfg.conn;
 	struct pollfd p[3] = {
-		{ rnet_conn_fd(c), (short)(POLLIN | (rnet_conn_want_write(c) ? POLLOUT : 0)), 0 },
+		{ -1, 0, 0 },
 		{ s->dl.fd, POLLIN, 0 },
 		{ stop_fd, POLLIN, 0 },
 	};
@@ -194,6 +202,12 @@ int cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_er
 	uint32_t hb;
 	int rc;
 
+	if (c == NULL) {   /* blackhole: only the stop request to wait for */
+		if (poll(p, stop_fd >= 0 ? 3 : 2, timeout_ms) < 0 && errno != EINTR)
+			return remus_err_sys(err, errno, "poll");
+		return stop_fd >= 0 && (p[2].revents & POLLIN) ? 1 : 0;
+	}
+	p[0] = (struct pollfd){ rnet_conn_fd(c), (short)(POLLIN | (rnet_conn_want_write(c) ? POLLOUT : 0)), 0 };
 	now = rnet_now_ms();
 	hb = rnet_conn_next_tick_ms(c, now);
 	if (timeout_ms < 0 || (uint32_t)timeout_ms > hb)
@@ -220,6 +234,8 @@ int cks_forward_disk(struct ckpt_sender *s, struct remus_err *err)
 	uint64_t deadline = rnet_now_ms() + s->ack_timeout_ms;
 	int rc;
 
+	if (s->cfg.conn == NULL)
+		return 0;
 	while ((rc = ckd_forward_out(&s->dl, s->cfg.conn, err)) == 1) {
 		if (rnet_now_ms() > deadline)
 			return remus_err_set(err, CKPT_EPEER, "disk channel: link queue stays full");
@@ -232,9 +248,9 @@ int cks_forward_disk(struct ckpt_sender *s, struct remus_err *err)
 /* Queue bytes as stream frames, waiting for room at the queue's bound. */
 static int send_stream(struct ckpt_sender *s, const void *p, size_t len, struct remus_err *err)
 {
-	int rc;
+	int rc = 0;
 
-	while ((rc = rnet_conn_send_stream(s->cfg.conn, p, len, err)) == RNET_ENOBUFS)
+	while (s->cfg.conn && (rc = rnet_conn_send_stream(s->cfg.conn, p, len, err)) == RNET_ENOBUFS)
 		if ((rc = cks_pump(s, -1, 100, err)) < 0)
 			return rc;
 	cks_lock(s);
@@ -310,7 +326,7 @@ int cks_drain(struct ckpt_sender *s, struct remus_err *err)
 	uint64_t deadline = rnet_now_ms() + s->ack_timeout_ms;
 	int rc;
 
-	while (rnet_conn_want_write(s->cfg.conn)) {
+	while (s->cfg.conn && rnet_conn_want_write(s->cfg.conn)) {
 		uint64_t now = rnet_now_ms();
 		if (now >= deadline)
 			return remus_err_set(err, CKPT_EPEER, "send queue not drained within %" PRIu32
@@ -382,7 +398,7 @@ int ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
 			                                 s->ack_timeout_ms), err);
 		if (now >= next_tick && (!max_epochs || s->epoch < max_epochs)) {
 			/* overrun policy: never queue N+1 behind unsent bytes of N */
-			if (rnet_conn_want_write(s->cfg.conn)) {
+			if (s->cfg.conn && rnet_conn_want_write(s->cfg.conn)) {
 				if (!stretched) {
 					cks_lock(s);
 					s->st.stretched++;
