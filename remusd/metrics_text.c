@@ -18,6 +18,7 @@
 struct snap {
 	char name[REMUSD_NAME_MAX];
 	bool primary;
+	bool blackhole;                 /* protected with no backup: no link */
 	enum remusd_state state;
 	uint64_t state_ms;
 	struct ckpt_stats st;
@@ -52,6 +53,7 @@ static void take_snap(struct remusd_session *s, struct snap *sn)
 	if (sn->state == RS_SYNCING && s->ssnd != NULL && sn->st.acked > 0)
 		sn->state = RS_PROTECTED;
 	sn->state_ms = rnet_now_ms() - s->state_since_ms;
+	sn->blackhole = strcmp(s->peer, "(blackhole)") == 0;
 	sn->pr = s->progress;
 	if (s->disk) {
 		s->dr->counters(s->disk, &sn->dc);
@@ -279,7 +281,7 @@ static void render_daemon(FILE *f, const struct snap *sn, size_t n, const uint64
 	for (size_t i = 0; i < n; i++)
 		switch (sn[i].state) {
 		case RS_SYNCING: case RS_PROTECTED: case RS_RECEIVING: case RS_REPLICA_READY:
-			peers++;
+			peers += !sn[i].blackhole;
 			break;
 		default:
 			break;
