@@ -64,6 +64,8 @@ enum rnet_msg_type {
 	RNET_MSG_HEARTBEAT   = 19,  /* exact 8: u64 sender sequence */
 	RNET_MSG_DISK        = 20,  /* 1..RNET_BODY_MAX opaque diskrep bytes */
 	RNET_MSG_BYE         = 21,  /* exact 4: u32 reason, clean shutdown */
+	RNET_MSG_CHECK       = 22,  /* RNET_CHECK_MIN..MAX: the backup's answer to a
+	                             * check-only link (body: remusd's check_proto) */
 };
 
 enum rnet_compress {
@@ -82,6 +84,11 @@ enum rnet_diskrep {
 };
 
 #define RNET_CAP_XENSTORE 0x1u      /* xenstore records in the stream */
+/* A check-only link (remusctl check): after authentication the backup
+ * answers one RNET_MSG_CHECK and closes; no stream, nothing is started. */
+#define RNET_CAP_CHECK    0x2u
+#define RNET_CHECK_MIN    18u
+#define RNET_CHECK_MAX    (18u + 512u)
 
 /* What one side offers; the primary's `compress` is the session's choice. */
 struct rnet_caps {
@@ -224,6 +231,10 @@ int rnet_conn_fd(const struct rnet_conn *c);
 /* The capabilities both sides agreed on (the peer's HELLO). */
 const struct rnet_caps *rnet_conn_peer_caps(const struct rnet_conn *c);
 uint32_t rnet_conn_compress(const struct rnet_conn *c);
+/* What stream data is sent with from now on: the negotiated kind, or none
+ * (a zlib link only; a delta link stays delta).  RNET_ECAPS otherwise.
+ * Not thread-safe: call it from the thread that sends. */
+int rnet_conn_set_tx_compress(struct rnet_conn *c, uint32_t kind, struct remus_err *err);
 /* Read what the socket has; RNET_ECLOSED on EOF. */
 int rnet_conn_feed(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err);
 /* Next complete message (1), none yet (0), or an error.  Heartbeats are
@@ -247,6 +258,9 @@ int rnet_conn_send_bye(struct rnet_conn *c, uint32_t reason, struct remus_err *e
  * that gives up and must be heard at once (the BYE is not held behind
  * bulk data that no longer matters). */
 int rnet_conn_send_bye_now(struct rnet_conn *c, uint32_t reason, struct remus_err *err);
+/* A check-only link's answer (the body is the caller's, length checked). */
+int rnet_conn_send_check(struct rnet_conn *c, const void *body, size_t len,
+			 struct remus_err *err);
 /* Write queued bytes; 0 when everything is out, 1 when some remain. */
 int rnet_conn_flush(struct rnet_conn *c, struct remus_err *err);
 bool rnet_conn_want_write(const struct rnet_conn *c);
