@@ -90,7 +90,7 @@ int rnet_key_derive(const struct rnet_key *key, const char *label,
 		    const uint8_t *data, size_t data_len,
 		    uint8_t out[RNET_MAC_LEN], struct remus_err *err)
 {
-	uint8_t msg[64 + 2 * RNET_HELLO_LEN];
+	uint8_t msg[64 + 2 * RNET_HELLO_LEN + RNET_CAPS_LEN];
 	size_t llen = strlen(label) + 1;
 	unsigned int outlen = 0;
 
