@@ -313,6 +313,8 @@ int cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err)
 		return rc;
 	if (s->cfg.nb)
 		netbuf_release_all(s->cfg.nb);
+	if (rc == HV_EUNRESTORABLE)     /* a checkpoint restore would refuse */
+		return rc;
 	if (rc != CKPT_EPEER)
 		remus_err_wrap(err, "backup lost");
 	return CKPT_EPEER;

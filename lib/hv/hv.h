@@ -34,6 +34,7 @@ enum hv_error {
 	HV_EBADBLOB  = -2002,   /* HVM/EMULATOR context failed to decode */
 	HV_ECRASHED  = -2003,   /* the guest crashed (reason in err) */
 	HV_EUNSUPP   = -2004,   /* the driver or host lacks the feature */
+	HV_EUNRESTORABLE = -2005, /* captured state fails the restore's own checks */
 };
 
 enum hv_run_state {
@@ -179,7 +180,9 @@ struct hv_ops {
 	/* Copy `n` pages (pfns[i]) into dst (n * page_size bytes). */
 	int  (*copy_pages)(struct hv_guest *g, const uint64_t *pfns, size_t n,
 	                   void *dst, struct remus_err *err);
-	/* Guest paused: vCPU state as an HVM_CONTEXT record body. */
+	/* Guest paused: vCPU state as an HVM_CONTEXT record body.  Like
+	 * save_devices, HV_EUNRESTORABLE when the state would fail restore's
+	 * checks (a checkpoint that cannot be restored is never taken). */
 	int  (*save_cpu)(struct hv_guest *g, struct hv_blob *out,
 	                 struct remus_err *err);
 	/* Guest paused: device state as an EMULATOR_CONTEXT blob (versioned). */
@@ -191,6 +194,12 @@ struct hv_ops {
 	int  (*restore)(const struct hv_guest_config *cfg,
 	                const struct hv_checkpoint *ck, struct hv_guest **out,
 	                struct remus_err *err);
+	/* Optional: would restore accept these blobs?  The same checks restore
+	 * makes, without building anything; HV_EUNRESTORABLE naming the first
+	 * failure.  The backup calls it before committing a checkpoint. */
+	int  (*validate_checkpoint)(const uint8_t *hvm_context, size_t hvm_len,
+	                            const uint8_t *emu_context, size_t emu_len,
+	                            struct remus_err *err);
 	/* Ask the guest to announce itself on the network (gratuitous ARP). */
 	int  (*announce)(struct hv_guest *g, struct remus_err *err);
 

@@ -124,7 +124,10 @@ static void test_delta_codec(void **state)
  * applied only once its CHECKPOINT_END is in, and only whole. */
 static void test_feed_applies_complete_checkpoints_only(void **state)
 {
-	struct ckpt_receiver_cfg cfg = { .hv = &pvm_hv_ops, .ram_bytes = 64 * 4096 };
+	/* the sample is a Xen guest's stream: pvm's own restore checks are
+	 * left out here (the next test has them) */
+	struct hv_ops no_validate = pvm_hv_ops;
+	struct ckpt_receiver_cfg cfg = { .hv = &no_validate, .ram_bytes = 64 * 4096 };
 	struct ckpt_receiver *r;
 	struct remus_err err = { 0 };
 	struct ckpt_stats st;
@@ -133,6 +136,7 @@ static void test_feed_applies_complete_checkpoints_only(void **state)
 	size_t n;
 
 	(void)state;
+	no_validate.validate_checkpoint = NULL;
 	assert_non_null(f);
 	n = fread(buf, 1, sizeof(buf), f);
 	fclose(f);
@@ -150,6 +154,32 @@ static void test_feed_applies_complete_checkpoints_only(void **state)
 	assert_int_equal(ckpt_receiver_feed(r, "garbage!", 8, &err), CKPT_ESTREAM);
 	ckpt_receiver_stats(r, &st);
 	assert_int_equal(st.checkpoints, 2);
+	ckpt_receiver_free(r);
+}
+
+/* A checkpoint the driver's restore would refuse (a Xen vCPU offered to
+ * pvm) is never applied nor acknowledged: HV_EUNRESTORABLE, replica
+ * untouched. */
+static void test_unrestorable_checkpoint_not_applied(void **state)
+{
+	struct ckpt_receiver_cfg cfg = { .hv = &pvm_hv_ops, .ram_bytes = 64 * 4096 };
+	struct ckpt_receiver *r;
+	struct remus_err err = { 0 };
+	struct ckpt_stats st;
+	uint8_t buf[65536], zero[4096] = { 0 };
+	FILE *f = fopen("tests/data/stream/two-checkpoints.bin", "rb");
+	size_t n;
+
+	(void)state;
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	assert_int_equal(ckpt_receiver_new(&cfg, &r, &err), 0);
+	assert_int_equal(ckpt_receiver_feed(r, buf, n, &err), HV_EUNRESTORABLE);
+	assert_non_null(strstr(err.msg, "checkpoint 1: checkpoint would not restore: hvm context"));
+	ckpt_receiver_stats(r, &st);
+	assert_int_equal(st.checkpoints, 0);
+	assert_memory_equal(ckpt_receiver_ram(r), zero, 4096);
 	ckpt_receiver_free(r);
 }
 
@@ -396,6 +426,7 @@ int main(void)
 		cmocka_unit_test(test_partial_dropped_replica_continues),
 		cmocka_unit_test(test_netbuf_released_on_ack),
 		cmocka_unit_test(test_feed_applies_complete_checkpoints_only),
+		cmocka_unit_test(test_unrestorable_checkpoint_not_applied),
 		cmocka_unit_test(test_delta_replica_continues),
 		cmocka_unit_test(test_delta_codec),
 		cmocka_unit_test(test_handover_confirmed),

@@ -403,14 +403,40 @@ static int pvm_copy_pages(struct hv_guest *hg, const uint64_t *pfns, size_t n, v
 	return 0;
 }
 
-static int pvm_save_cpu(struct hv_guest *hg, struct hv_blob *out, struct remus_err *err)
+/* A capture that restore would refuse: the same message, its own code. */
+static int unrestorable(int rc, struct remus_err *err)
 {
-	return post((struct pvm_guest *)hg, PVM_CMD_SAVE_CPU, out, err);
+	if (rc != HV_EBADBLOB)
+		return rc;
+	remus_err_wrap(err, "checkpoint would not restore");
+	if (err != NULL)
+		err->code = HV_EUNRESTORABLE;
+	return HV_EUNRESTORABLE;
 }
 
+/* The vCPU is checked by pvm_cpu_encode with restore's own rules
+ * (pvm_vcpu_validate); the rest of the blob is fixed by construction. */
+static int pvm_save_cpu(struct hv_guest *hg, struct hv_blob *out, struct remus_err *err)
+{
+	return unrestorable(post((struct pvm_guest *)hg, PVM_CMD_SAVE_CPU, out, err), err);
+}
+
+/* The device blob goes through restore's decoder before it is handed out. */
 static int pvm_save_devices(struct hv_guest *hg, struct hv_blob *out, struct remus_err *err)
 {
-	return post((struct pvm_guest *)hg, PVM_CMD_SAVE_DEV, out, err);
+	struct pvm_emu e = { 0 };
+	int rc = post((struct pvm_guest *)hg, PVM_CMD_SAVE_DEV, out, err);
+
+	if (rc == 0)
+		rc = pvm_emu_decode(out->data, out->len, &e, err);
+	pvm_emu_free(&e);
+	return unrestorable(rc, err);
+}
+
+static int pvm_validate_checkpoint(const uint8_t *hvm, size_t hvm_len, const uint8_t *emu,
+                                   size_t emu_len, struct remus_err *err)
+{
+	return pvm_checkpoint_validate(hvm, hvm_len, emu, emu_len, err);
 }
 
 static int pvm_announce(struct hv_guest *hg, struct remus_err *err)
@@ -449,6 +475,7 @@ const struct hv_ops pvm_hv_ops = {
 	.save_cpu = pvm_save_cpu,
 	.save_devices = pvm_save_devices,
 	.restore = pvm_restore,
+	.validate_checkpoint = pvm_validate_checkpoint,
 	.announce = pvm_announce,
 	.net_transmit = pvm_net_transmit,
 	.save_stream = NULL,
