@@ -96,6 +96,7 @@ struct hv_info {
 	enum hv_run_state state;
 	int exit_code;              /* HV_EXITED */
 	char reason[128];           /* HV_CRASHED: why */
+	uint64_t console_dropped;   /* console bytes dropped: nobody read them */
 };
 
 /* A growable byte buffer used for HVM_CONTEXT / EMULATOR_CONTEXT blobs. */

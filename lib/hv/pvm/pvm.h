@@ -79,6 +79,12 @@ struct pvm_elf {
 	unsigned nsegs;
 	struct pvm_elf_seg segs[PVM_ELF_MAX_SEGS];
 };
+/* Console bytes as printed to a terminal or log: C0 controls (but \n, \t)
+ * and DEL as \xHH.  Returns bytes written to out; *consumed input bytes
+ * (stops before an escape that would not fit). */
+size_t pvm_console_escape(const uint8_t *in, size_t n, uint8_t *out, size_t cap,
+                          size_t *consumed);
+
 int pvm_elf_parse(const uint8_t *img, size_t len, uint64_t ram_bytes,
                   struct pvm_elf *out, struct remus_err *err);
 

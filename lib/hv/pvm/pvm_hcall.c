@@ -74,16 +74,10 @@ uint32_t pvm_wait_events(struct pvm_guest *g, uint64_t deadline, bool consume)
 static int64_t hc_console(struct pvm_guest *g, const struct user_regs_struct *r)
 {
 	const uint8_t *p = gptr(g, r->rdi, r->rsi);
-	uint64_t done = 0;
 
 	if (p == NULL)
 		return -PVM_EFAULT;
-	while (g->console_fd >= 0 && done < r->rsi) {
-		ssize_t n = write(g->console_fd, p + done, r->rsi - done);
-		if (n <= 0)
-			break;              /* a closed console does not stop the guest */
-		done += (uint64_t)n;
-	}
+	pvm_console_write(&g->con, p, r->rsi);     /* never blocks */
 	g->emu.console_bytes += r->rsi;
 	return (int64_t)r->rsi;
 }
