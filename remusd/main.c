@@ -53,6 +53,7 @@ struct daemon {
 	/* their warnings, rate-limited: silent peers (dropped, timed out) and
 	 * peers that said something wrong, each class on its own budget */
 	struct ratelim warn_idle, warn_bad;
+	struct ratelim warn_ctl;        /* refused control clients */
 	struct remusd_hold hold;        /* test hold points (REMUSD_HOLD) */
 	bool has_hold;
 	struct remusd_fault fault;      /* REMUSD_FAULT (fault trials only) */
@@ -354,6 +355,16 @@ static void peer_warn_flush(struct daemon *d)
 		log_warnx("%" PRIu64 " similar warnings about silent replication peers suppressed", n);
 	if ((n = ratelim_flush(&d->warn_bad, now)))
 		log_warnx("%" PRIu64 " similar warnings about refused replication peers suppressed", n);
+	if ((n = ratelim_flush(&d->warn_ctl, now)))
+		log_warnx("%" PRIu64 " similar warnings about refused control clients suppressed", n);
+}
+
+/* The control server refused a client: say so, rate-limited. */
+static void ctl_refused(void *arg, const char *why)
+{
+	struct daemon *d = arg;
+
+	peer_warn(&d->warn_ctl, "control socket: %s", why);
 }
 
 /* Primaries connecting: accept every waiting one and start its handshake
@@ -459,6 +470,8 @@ static void reload(struct daemon *d)
 		log_warnx("reload refused, keeping the old configuration: %s", err.msg);
 	else
 		log_info("configuration reloaded");
+	if (d->conf->file_warning[0])
+		log_warnx("%s", d->conf->file_warning);
 	d->env.conf = d->conf;
 }
 
@@ -521,6 +534,7 @@ int main(int argc, char **argv)
 		.pending = { .total = REMUSD_MAX_PENDING_HS, .per_source = REMUSD_PENDING_PER_SRC },
 		.warn_idle = RATELIM_INIT(REMUSD_PEER_WARN_BURST, REMUSD_PEER_WARN_WINDOW_MS),
 		.warn_bad = RATELIM_INIT(REMUSD_PEER_WARN_BURST, REMUSD_PEER_WARN_WINDOW_MS),
+		.warn_ctl = RATELIM_INIT(REMUSD_PEER_WARN_BURST, REMUSD_PEER_WARN_WINDOW_MS),
 	};
 	struct log_cfg lc = { .progname = "remusd" };
 	struct remus_err err = { 0 };
@@ -548,6 +562,8 @@ int main(int argc, char **argv)
 		          d.fault.point, d.fault.min_epoch);
 	if (remusd_conf_load(d.conf_path, &d.conf, &err) < 0)
 		fatalx("%s", err.msg);
+	if (d.conf->file_warning[0])
+		log_warnx("%s", d.conf->file_warning);
 	if (sock)
 		snprintf(d.conf->control_socket, sizeof(d.conf->control_socket), "%s", sock);
 	if (rnet_key_load(d.conf->key_file, &d.key, &err) < 0)
@@ -572,6 +588,7 @@ int main(int argc, char **argv)
 		fatalx("%s", err.msg);
 	if (ctl_server_new(d.conf->control_socket, handle_ctl, &d, &d.ctl, &err) < 0)
 		fatalx("%s", err.msg);
+	ctl_server_on_refuse(d.ctl, ctl_refused);
 	rc = serve(&d);
 	for (size_t i = 0; i < d.nsessions; i++)
 		remusd_session_free(d.sessions[i]);

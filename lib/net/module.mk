@@ -6,6 +6,8 @@ UNIT_TESTS += test_net
 test_net_SRCS := tests/unit/test_net.c tests/unit/test_net_util.c
 UNIT_TESTS += test_net_hs
 test_net_hs_SRCS := tests/unit/test_net_hs.c tests/unit/test_net_util.c
+UNIT_TESTS += test_net_key
+test_net_key_SRCS := tests/unit/test_net_key.c tests/unit/test_net_util.c
 FUZZ_TARGETS += net_frame net_hello
 net_frame_SRCS := tests/fuzz/net_frame.c
 net_frame_SMOKE := 15
@@ -21,3 +23,7 @@ net_handshake_SMOKE := 10
 net_handshake_CORPUS := tests/fuzz/corpus/net_handshake
 # An unauthenticated flood of the replication port vs. an authenticated primary.
 INTEG_TESTS += tests/integration/remusd_hs_flood.sh
+FUZZ_TARGETS += net_key
+net_key_SRCS := tests/fuzz/net_key.c
+net_key_SMOKE := 10
+net_key_CORPUS := tests/fuzz/corpus/net_key

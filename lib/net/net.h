@@ -37,8 +37,9 @@
 #define RNET_NAME_MAX       64u             /* guest name field, NUL incl. */
 #define RNET_HV_MAX         16u             /* hv driver name field */
 #define RNET_ERRTEXT_MAX    256u            /* ERROR frame body */
-#define RNET_KEY_MIN        16u
-#define RNET_KEY_MAX        4096u
+#define RNET_KEY_MIN        32u             /* decoded bytes: 256 bits */
+#define RNET_KEY_MAX        4096u           /* decoded bytes */
+#define RNET_KEY_FILE_MAX   (2 * RNET_KEY_MAX + 2)  /* hex text + CR LF */
 
 enum rnet_error {
 	RNET_EPROTO    = -3001,  /* malformed frame or message from the peer */
@@ -106,8 +107,9 @@ struct rnet_hello {
 	uint8_t nonce[RNET_NONCE_LEN];
 };
 
-/* Pre-shared key, loaded from a file that must be mode 0600 (or stricter)
- * and owned by the effective user. */
+/* Pre-shared key, loaded from a regular file that must be mode 0600 (or
+ * stricter) and owned by the effective user, holding the key as hex or
+ * base64 text (at least 32 bytes decoded). */
 struct rnet_key {
 	uint8_t bytes[RNET_KEY_MAX];
 	size_t len;
@@ -158,6 +160,11 @@ struct rnet_conn;
 int rnet_key_load(const char *path, struct rnet_key *key, struct remus_err *err);
 
 /* ---- pure codecs (fuzzed) ------------------------------------------ */
+/* A key file's text (hex if only hex digits, else padded base64; one
+ * trailing newline) into the key: at least RNET_KEY_MIN bytes decoded.
+ * `path` only names the file in errors. */
+int rnet_key_parse(const uint8_t *text, size_t n, const char *path, struct rnet_key *key,
+		   struct remus_err *err);
 /* Parse a frame header+body at the front of `buf`.  Returns 1 with *msg
  * and *consumed set, 0 if more bytes are needed, or RNET_EPROTO (unknown
  * type, bad length for the type, oversized) — an oversized header is
