@@ -168,6 +168,12 @@ static bool fault_signal(int sig)
 /* Handle one waitpid() status of the running guest. */
 static void handle_stop(struct pvm_guest *g, int st)
 {
+	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS) {
+		g->pid = 0;
+		pvm_guest_fail(g, HV_CRASHED, 0, "guest killed by the sandbox (seccomp, SIGSYS): a "
+		               "system call that bypassed the hypercall path (e.g. the vsyscall page)");
+		return;
+	}
 	if (WIFEXITED(st) || WIFSIGNALED(st)) {
 		g->pid = 0;
 		pvm_guest_fail(g, HV_CRASHED, 0, "guest process %s %d",
