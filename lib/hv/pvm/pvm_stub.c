@@ -52,12 +52,18 @@ enum { STUB_E_GO = 60, STUB_E_MAP, STUB_E_UFFD, STUB_E_API, STUB_E_REG, STUB_E_M
        STUB_E_CAPS, STUB_E_SECCOMP };
 
 /*
- * Last step, in assembly because it unmaps the stack it would run on:
- * munmap each (addr, len) pair, then the stack, then kill(pid, SIGSTOP).
- * rdi = pairs, rsi = count, rdx = stack start, rcx = stack length, r8 = pid.
+ * Last steps, in assembly because they unmap the stack they would run on
+ * and because no compiled code (nor a sanitizer's runtime) may run once
+ * the sandbox is on: seccomp(SET_MODE_FILTER, prog) (on failure exit
+ * STUB_E_SECCOMP), munmap each (addr, len) pair, then the stack, then
+ * kill(pid, SIGSTOP).  rdi = pairs, rsi = count, rdx = stack start,
+ * rcx = stack length, r8 = pid, r9 = the seccomp filter program.
  */
 void pvm_stub_final(const uint64_t *pairs, uint64_t n, uint64_t stk,
-                    uint64_t stklen, uint64_t pid) __attribute__((noreturn));
+                    uint64_t stklen, uint64_t pid, const struct sock_fprog *prog)
+	__attribute__((noreturn));
+_Static_assert(STUB_E_SECCOMP == 67 && SECCOMP_SET_MODE_FILTER == 1 && __NR_seccomp == 317,
+               "numbers in pvm_stub_final");
 __asm__(
 	".text\n"
 	".p2align 12\n"         /* alone at the start of a page: the one kept */
@@ -66,6 +72,9 @@ __asm__(
 	"pvm_stub_final:\n"
 	"  mov %rdi, %r12\n  mov %rsi, %r13\n  mov %rdx, %r14\n"
 	"  mov %rcx, %r15\n  mov %r8, %rbx\n"
+	"  mov $1, %edi\n  xor %esi, %esi\n  mov %r9, %rdx\n  mov $317, %eax\n  syscall\n"
+	"  test %rax, %rax\n  jz 1f\n"
+	"  mov $67, %edi\n  mov $60, %eax\n  syscall\n  ud2\n"
 	"1: test %r13, %r13\n  jz 2f\n"
 	"  mov (%r12), %rdi\n  mov 8(%r12), %rsi\n  mov $11, %eax\n  syscall\n"
 	"  add $16, %r12\n  dec %r13\n  jmp 1b\n"
@@ -166,11 +175,13 @@ static void stub_drop_caps(void)
 
 /* The sandbox filter: kill the process on any system call the kernel would
  * run, except munmap and kill from the stub's final page (its last steps).
- * SYSEMU stops come before seccomp, so hypercalls never get here. */
-static void stub_seccomp(void)
+ * SYSEMU stops come before seccomp, so hypercalls never get here.  Built
+ * into f[STUB_FILTER_LEN]; pvm_stub_final installs it. */
+#define STUB_FILTER_LEN 15
+static void stub_filter(struct sock_filter *out, struct sock_fprog *prog)
 {
 	uint64_t page = stub_code_page();
-	struct sock_filter f[] = {
+	const struct sock_filter f[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
@@ -188,10 +199,11 @@ static void stub_seccomp(void)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
-	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+	_Static_assert(sizeof(f) / sizeof(f[0]) == STUB_FILTER_LEN, "filter length");
 
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-		_exit(STUB_E_SECCOMP);
+	memcpy(out, f, sizeof(f));
+	prog->len = STUB_FILTER_LEN;
+	prog->filter = out;
 }
 
 /* Register guest RAM with a WP-async userfaultfd; the fd stays open. */
@@ -230,6 +242,8 @@ static void stub_main(struct pvm_guest *g, int go_fd)
 {
 	static char maps[32768];
 	uint64_t pairs[2 * STUB_MAX_RANGES], stk = 0, stklen = 0;
+	struct sock_filter filter[STUB_FILTER_LEN];
+	struct sock_fprog prog;
 	char c;
 	int keep = -1, n;
 	pid_t self;
@@ -261,8 +275,9 @@ static void stub_main(struct pvm_guest *g, int go_fd)
 	}
 	self = getpid();
 	stub_drop_caps();
-	stub_seccomp();                 /* nothing but the final munmap/kill from here */
-	pvm_stub_final(pairs, (uint64_t)n, stk, stklen, (uint64_t)self);
+	stub_filter(filter, &prog);
+	/* the sandbox goes on inside: nothing but its munmap/kill after it */
+	pvm_stub_final(pairs, (uint64_t)n, stk, stklen, (uint64_t)self, &prog);
 }
 
 /* Name a stub's early exit for the error message. */
