@@ -186,6 +186,10 @@ int ctl_server_new(const char *path, ctl_handler fn, void *arg, struct ctl_serve
  * (code CTL_EPROTO) and is disconnected; other clients are untouched.
  * Returns the number of requests handled, or <0 only for server faults. */
 int ctl_server_poll(struct ctl_server *s, int timeout_ms, struct remus_err *err);
+/* Called (with the handler's arg) for every refused client: a uid other
+ * than root or ours, a malformed request, too many clients. */
+typedef void (*ctl_refusal_fn)(void *arg, const char *why);
+void ctl_server_on_refuse(struct ctl_server *s, ctl_refusal_fn fn);
 void ctl_server_stats(const struct ctl_server *s, struct ctl_server_stats *st);
 /* A deferred reply was sent (sent_rc >= 0) or could not be (the client
  * went away meanwhile: it is dropped now).  The client is read again from

@@ -37,7 +37,8 @@ enum remusd_state {
 	RS_RECEIVING,       /* backup: before the first complete checkpoint */
 	RS_REPLICA_READY,   /* backup: replica holds checkpoint N */
 	RS_ACTIVE,          /* backup: failed over, guest running here */
-	RS_FAILED,          /* backup: failover impossible (reason in error) */
+	RS_FAILED,          /* backup: failover impossible; either side: a checkpoint
+	                     * would not restore, protection ended (reason in error) */
 	RS_EVACUATED,       /* primary: handed over to the backup, copy destroyed */
 	RS_IN_DOUBT,        /* primary: hand-over unconfirmed after the final
 	                     * checkpoint; guest paused until the operator

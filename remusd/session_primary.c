@@ -144,6 +144,12 @@ static void *primary_main(void *arg)
 		remusd_session_set_state(s, RS_UNPROTECTED, "unprotected on request");
 	} else if (rc == CKPT_EGUEST) {
 		remusd_session_set_state(s, RS_STOPPED, err.msg);
+	} else if (rc == HV_EUNRESTORABLE) {
+		/* protected must mean restorable: the checkpoint was not sent, the
+		 * backup keeps the last good one and must not fail over from it */
+		rnet_conn_send_bye(s->conn, CKPT_BYE_END, &(struct remus_err){ 0 });
+		rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
+		remusd_session_set_state(s, RS_FAILED, err.msg);
 	} else {
 		remusd_session_set_state(s, RS_UNPROTECTED, err.msg);
 	}

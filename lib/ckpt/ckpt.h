@@ -72,6 +72,7 @@ enum ckpt_bye {
 	CKPT_BYE_HANDOVER = 1,  /* primary: the last checkpoint is final, take over */
 	CKPT_BYE_RUNNING  = 2,  /* backup: confirm, the guest runs here now */
 	CKPT_BYE_REFUSED  = 3,  /* backup: cancel, could not start the guest */
+	CKPT_BYE_UNRESTORABLE = 4, /* backup: a checkpoint failed restore's checks */
 };
 #define CKPT_HANDOVER 1         /* ckpt_receiver_run: primary handed over */
 

@@ -450,6 +450,8 @@ int cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err)
 	rnet_conn_keepalive(s->cfg.conn, false, NULL);
 	if (s->peer_bye == 0 && s->cfg.conn != NULL)
 		tell_backup_unprotected(s);
+	if (rc == HV_EUNRESTORABLE)     /* a checkpoint restore would refuse */
+		return rc;
 	if (rc != CKPT_EPEER)
 		remus_err_wrap(err, "backup lost");
 	return CKPT_EPEER;

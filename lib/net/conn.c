@@ -195,6 +195,7 @@ static int conn_deliver(struct rnet_conn *c, struct rnet_msg *m, struct remus_er
 				     (int)(m->len - 4), (const char *)m->body + 4);
 	case RNET_MSG_HELLO:
 	case RNET_MSG_AUTH:
+	case RNET_MSG_CAPS:
 		return remus_err_set(err, RNET_EPROTO, "handshake frame %u after the handshake",
 				     m->type);
 	default:

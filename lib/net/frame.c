@@ -20,6 +20,7 @@ static const struct frame_rule frame_rules[] = {
 	{ RNET_MSG_HELLO,       "HELLO",       10, RNET_HELLO_LEN },
 	{ RNET_MSG_AUTH,        "AUTH",        RNET_MAC_LEN, RNET_MAC_LEN },
 	{ RNET_MSG_ERROR,       "ERROR",       5, 4 + RNET_ERRTEXT_MAX },
+	{ RNET_MSG_CAPS,        "CAPS",        RNET_CAPS_MSG_LEN, RNET_CAPS_MSG_LEN },
 	{ RNET_MSG_STREAM,      "STREAM",      1, RNET_BODY_MAX },
 	{ RNET_MSG_STREAM_ZLIB, "STREAM_ZLIB", 5, RNET_BODY_MAX },
 	{ RNET_MSG_ACK,         "ACK",         8, 8 },

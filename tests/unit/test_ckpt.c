@@ -125,7 +125,10 @@ static void test_delta_codec(void **state)
  * applied only once its CHECKPOINT_END is in, and only whole. */
 static void test_feed_applies_complete_checkpoints_only(void **state)
 {
-	struct ckpt_receiver_cfg cfg = { .hv = &pvm_hv_ops, .ram_bytes = 64 * 4096 };
+	/* the sample is a Xen guest's stream: pvm's own restore checks are
+	 * left out here (the next test has them) */
+	struct hv_ops no_validate = pvm_hv_ops;
+	struct ckpt_receiver_cfg cfg = { .hv = &no_validate, .ram_bytes = 64 * 4096 };
 	struct ckpt_receiver *r;
 	struct remus_err err = { 0 };
 	struct ckpt_stats st;
@@ -134,6 +137,7 @@ static void test_feed_applies_complete_checkpoints_only(void **state)
 	size_t n;
 
 	(void)state;
+	no_validate.validate_checkpoint = NULL;
 	assert_non_null(f);
 	n = fread(buf, 1, sizeof(buf), f);
 	fclose(f);
@@ -151,6 +155,40 @@ static void test_feed_applies_complete_checkpoints_only(void **state)
 	assert_int_equal(ckpt_receiver_feed(r, "garbage!", 8, &err), CKPT_ESTREAM);
 	ckpt_receiver_stats(r, &st);
 	assert_int_equal(st.checkpoints, 2);
+	ckpt_receiver_free(r);
+}
+
+/* A checkpoint the driver's restore would refuse (a Xen vCPU offered to
+ * pvm) is never applied nor acknowledged: HV_EUNRESTORABLE, replica
+ * untouched. */
+static void test_unrestorable_checkpoint_not_applied(void **state)
+{
+	struct ckpt_receiver_cfg cfg = { .hv = &pvm_hv_ops, .ram_bytes = 64 * 4096 };
+	struct ckpt_receiver *r;
+	struct remus_err err = { 0 };
+	struct ckpt_stats st;
+	uint8_t buf[65536];
+	FILE *f = fopen("tests/data/stream/two-checkpoints.bin", "rb");
+	size_t n;
+
+	(void)state;
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	assert_int_equal(ckpt_receiver_new(&cfg, &r, &err), 0);
+	assert_int_equal(ckpt_receiver_feed(r, buf, n, &err), HV_EUNRESTORABLE);
+	assert_non_null(strstr(err.msg, "checkpoint 1: checkpoint would not restore: hvm context"));
+	ckpt_receiver_stats(r, &st);
+	assert_int_equal(st.checkpoints, 0);
+	/* checkpoint 1's pages are written in place as they arrive (the
+	 * initial sync), so "not applied" means: no replica to fail over to */
+	{
+		struct hv_guest_config gcfg = { .name = "t", .mem_bytes = 64 * 4096, .console_fd = -1 };
+		struct ckpt_failover_times t;
+		struct hv_guest *g = NULL;
+		assert_int_equal(ckpt_receiver_failover(r, &gcfg, &g, &t, &err), CKPT_ENOREPLICA);
+		assert_null(g);
+	}
 	ckpt_receiver_free(r);
 }
 
@@ -460,6 +498,7 @@ int main(void)
 		cmocka_unit_test(test_partial_dropped_replica_continues),
 		cmocka_unit_test(test_netbuf_released_on_ack),
 		cmocka_unit_test(test_feed_applies_complete_checkpoints_only),
+		cmocka_unit_test(test_unrestorable_checkpoint_not_applied),
 		cmocka_unit_test(test_delta_replica_continues),
 		cmocka_unit_test(test_delta_codec),
 		cmocka_unit_test(test_handover_confirmed),

@@ -338,12 +338,12 @@ static void test_version_mismatch_named(void **state)
 
 	(void)state;
 	rawp_start(&r);
-	rawp_hello(&r, RNET_VERSION + 1, nonce);
+	rawp_hello(&r, RNET_VERSION + 1, nonce);   /* 3 */
 	assert_int_equal(rawp_recv(&r, body, sizeof(body), &len), RNET_MSG_ERROR);
 	assert_int_equal(get_be32(body), (uint32_t)-RNET_EVERSION);
-	assert_non_null(memmem(body, len, "version mismatch: peer speaks 2, we speak 1", 43));
+	assert_non_null(memmem(body, len, "version mismatch: peer speaks 3, we speak 2", 43));
 	assert_int_equal(rawp_finish(&r), RNET_EVERSION);
-	assert_non_null(strstr(r.bak.err.msg, "peer speaks 2"));
+	assert_non_null(strstr(r.bak.err.msg, "peer speaks 3"));
 }
 
 static void test_garbage_refused(void **state)
