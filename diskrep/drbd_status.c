@@ -81,6 +81,8 @@ int drbd_check(const struct diskrep_config *cfg, struct remus_err *report)
 	              res, st.role, st.connection, st.disk, st.peer_disk);
 	if (strcmp(st.role, "Primary") != 0 || strcmp(st.connection, "Connected") != 0 ||
 	    strcmp(st.disk, "UpToDate") != 0 || strcmp(st.peer_disk, "UpToDate") != 0)
-		return DISKREP_ESTATE;
+		return remus_err_set(report, DISKREP_ESTATE, "drbd resource %s: role %s, connection "
+		                     "%s, disk %s, peer disk %s (needs Primary, Connected, UpToDate, "
+		                     "UpToDate)", res, st.role, st.connection, st.disk, st.peer_disk);
 	return 0;
 }

@@ -37,6 +37,9 @@ static const struct conf_word compress_words[] = {
 	{ "none", RNET_COMPRESS_NONE }, { "zlib", RNET_COMPRESS_ZLIB },
 	{ "delta", RNET_COMPRESS_DELTA }, { NULL, 0 } };
 
+static const struct conf_word global_unsafe_words[] = {
+	{ "file-permissions", 1 }, { "none", 0 }, { NULL, 0 } };
+
 static const struct conf_key global_keys[] = {
 	{ "listen_address", CONF_STR, conf_set_str, C(listen_addr), 0, 0, NULL, NULL },
 	{ "listen_port", CONF_U32, conf_set_u32, C(listen_port), 1, 65535, NULL, NULL },
@@ -46,6 +49,8 @@ static const struct conf_key global_keys[] = {
 	{ "tls", CONF_BOOL, conf_set_bool, C(tls), 0, 0, NULL, NULL },
 	{ "heartbeat_interval_ms", CONF_U32, conf_set_u32, C(hb_interval_ms), 1, 10000, " ms", NULL },
 	{ "heartbeat_timeout_ms", CONF_U32, conf_set_u32, C(hb_timeout_ms), 2, 60000, " ms", NULL },
+	{ "metrics_listen", CONF_HOSTPORT, conf_set_metrics, C(metrics_host), 0, 0, NULL, NULL },
+	{ "unsafe", CONF_ENUM, conf_set_enum, C(unsafe_files), 0, 0, NULL, global_unsafe_words },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL },
 };
 
@@ -137,6 +142,12 @@ static int conf_close_guest(struct conf_parse *ps, struct remusd_guest_conf *g)
 		rc = conf_err(ps, NULL, "[guest %s]: a pvm guest needs image and mem", g->name);
 	else if (g->type != REMUSD_GUEST_PVM && g->netbuf == REMUSD_NETBUF_INLINE)
 		rc = conf_err(ps, NULL, "[guest %s]: netbuf = inline needs type = pvm", g->name);
+	else if (g->type != REMUSD_GUEST_PVM && g->netbuf == REMUSD_NETBUF_NFQUEUE)
+		rc = conf_err(ps, NULL, "[guest %s]: netbuf = nfqueue is wired for pvm guests "
+			      "only (a xen guest's vif is held by netbuf = plug)", g->name);
+	else if (g->netbuf == REMUSD_NETBUF_NFQUEUE && !g->tap[0])
+		rc = conf_err(ps, NULL, "[guest %s]: netbuf = nfqueue needs tap (the queue holds "
+			      "the TAP's traffic)", g->name);
 	else if (g->netbuf == REMUSD_NETBUF_NONE && !(g->unsafe & REMUSD_UNSAFE_NO_NETBUF))
 		rc = conf_err(ps, NULL, "[guest %s]: netbuf = none weakens the guarantee; "
 			      "add 'unsafe = no-netbuf' to accept that", g->name);
@@ -400,6 +411,10 @@ int remusd_conf_load(const char *path, struct remusd_conf **out, struct remus_er
 		return rc;
 	rc = remusd_conf_parse(path, text, len, out, err);
 	free(text);
+	if (rc == 0 && (rc = remusd_conf_check_files(path, *out, err)) < 0) {
+		remusd_conf_free(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 

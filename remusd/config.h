@@ -2,8 +2,9 @@
  * remus.conf: the daemon's configuration, INI in the spirit of xl.cfg.
  *
  *   [global]                      listen_address, listen_port, key_file,
- *                                 control_socket, log_level, tls,
- *                                 heartbeat_interval_ms, heartbeat_timeout_ms
+ *                                 control_socket, log_level, tls, unsafe,
+ *                                 heartbeat_interval_ms, heartbeat_timeout_ms,
+ *                                 metrics_listen
  *   [guest NAME]                  type, image, mem, tap, mac, ip, disk, peer,
  *                                 interval, netbuf, diskrep, drbd_resource,
  *                                 compression, unsafe
@@ -80,6 +81,10 @@ struct remusd_conf {
 	uint32_t log_level;             /* enum remusd_log_level */
 	bool tls;
 	uint32_t hb_interval_ms, hb_timeout_ms;
+	char metrics_host[REMUSD_HOST_MAX];   /* metrics_listen's numeric address */
+	uint16_t metrics_port;          /* 0: no metrics endpoint (default) */
+	uint32_t unsafe_files;          /* [global] unsafe = file-permissions */
+	char file_warning[REMUSD_PATH_MAX + 256]; /* what that override let pass */
 	size_t nguests;
 	struct remusd_guest_conf guests[REMUSD_MAX_GUESTS];
 };
@@ -93,6 +98,11 @@ int remusd_conf_load(const char *path, struct remusd_conf **out, struct remus_er
  * the new file is entirely valid; on error *cur is untouched. */
 int remusd_conf_reload(const char *path, struct remusd_conf **cur, struct remus_err *err);
 void remusd_conf_free(struct remusd_conf *c);
+/* The config file and every file it names (key, images, disks) owned by
+ * root or us and not writable by group/others; else REMUSD_ECONF naming
+ * the file, or with unsafe_files the reason in c->file_warning (to log).
+ * remusd_conf_load/reload call it. */
+int remusd_conf_check_files(const char *conf_path, struct remusd_conf *c, struct remus_err *err);
 
 const struct remusd_guest_conf *remusd_conf_guest(const struct remusd_conf *c,
 						  const char *name);

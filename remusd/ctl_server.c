@@ -17,6 +17,7 @@ struct ctl_server {
 	char path[108];
 	ctl_handler fn;
 	void *arg;
+	ctl_refusal_fn on_refuse;       /* told of every refused client */
 	struct ctl_conn *clients[CTL_SERVER_MAX_CLIENTS];
 	bool pending[CTL_SERVER_MAX_CLIENTS];   /* reply deferred: not read */
 	bool resumed[CTL_SERVER_MAX_CLIENTS];   /* read next round, ready or not */
@@ -52,6 +53,19 @@ int ctl_server_new(const char *path, ctl_handler fn, void *arg, struct ctl_serve
 	return 0;
 }
 
+void ctl_server_on_refuse(struct ctl_server *s, ctl_refusal_fn fn)
+{
+	s->on_refuse = fn;
+}
+
+/* Count a refusal and tell the owner why (it decides whether to log). */
+static void ctl_server_refused(struct ctl_server *s, const char *why)
+{
+	s->st.refused++;
+	if (s->on_refuse)
+		s->on_refuse(s->arg, why);
+}
+
 /* Drop one client slot. */
 static void ctl_server_drop(struct ctl_server *s, unsigned i)
 {
@@ -73,7 +87,7 @@ static void ctl_server_refuse(struct ctl_server *s, unsigned i, const struct rem
 			     strlen(why->msg));
 	if (n > 0)
 		(void)ctl_conn_send(s->clients[i], buf, (size_t)n, 100, &ignored);
-	s->st.refused++;
+	ctl_server_refused(s, why->msg);
 	ctl_server_drop(s, i);
 }
 
@@ -90,7 +104,7 @@ static void ctl_server_accept_all(struct ctl_server *s)
 		if (rc == -EAGAIN)
 			return;
 		if (rc < 0) {
-			s->st.refused++;
+			ctl_server_refused(s, err.msg);
 			if (rc != CTL_EPERM)
 				return;
 			continue;
@@ -99,7 +113,7 @@ static void ctl_server_accept_all(struct ctl_server *s)
 			;
 		if (i == CTL_SERVER_MAX_CLIENTS) {
 			ctl_conn_free(c);
-			s->st.refused++;
+			ctl_server_refused(s, "control client refused: too many clients");
 			continue;
 		}
 		s->clients[i] = c;

@@ -1,6 +1,8 @@
 /* Long guest operations on worker threads: see guest_op.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -42,7 +44,7 @@ const char *guest_op_name(uint32_t type)
 const struct guest_op *guest_ops_busy(const struct guest_ops *g, const struct remusd_session *s)
 {
 	for (size_t i = 0; i < REMUSD_MAX_GUESTS; i++)
-		if (g->op[i].s == s)
+		if (g->op[i].used && g->op[i].s == s && s != NULL)
 			return &g->op[i];
 	return NULL;
 }
@@ -51,14 +53,14 @@ const struct guest_op *guest_ops_busy(const struct guest_ops *g, const struct re
  * forbids it (they run tools: here, not on the loop). */
 static int protect_checked(struct guest_op *op)
 {
-	uint32_t r = remusd_session_driver_check(op->s, op->unsafe | op->s->gc.unsafe);
+	uint32_t r = remusd_session_driver_check(op->s, op->unsafe | op->s->gc.unsafe, NULL, 0);
 	char why[512];
 
 	if (r != 0) {
 		ctl_check_reasons_text(r, why, sizeof(why));
 		return remus_err_set(&op->err, -EPERM, "cannot protect %s: %s", op->s->name, why);
 	}
-	return remusd_session_protect(op->s, &op->env, op->peer, &op->err);
+	return remusd_session_protect(op->s, &op->env, op->peer, op->unsafe, &op->err);
 }
 
 /* The worker: the operation itself, then "done" to the loop. */
@@ -67,12 +69,11 @@ static void *guest_op_main(void *arg)
 	struct guest_op *op = arg;
 
 	switch (op->type) {
+	case CTL_CHECK:
+		remusd_check_run(op->check);
+		break;
 	case CTL_PROTECT:
 		op->rc = protect_checked(op);
-		break;
-	case CTL_CHECK:
-		op->check_bits |= remusd_session_driver_check(op->s, op->s->gc.unsafe);
-		op->rc = 0;
 		break;
 	case CTL_UNPROTECT:
 		op->rc = remusd_session_unprotect(op->s, &op->err);
@@ -95,78 +96,108 @@ static void *guest_op_main(void *arg)
 	__atomic_store_n(&op->done, true, __ATOMIC_RELEASE);
 	/* the pipe only wakes the loop: a full pipe has woken it already */
 	if (write(op->notify_fd, "x", 1) < 0 && errno != EAGAIN)
-		log_warn("guest %s: operation done, cannot wake the loop", op->s->name);
+		log_warn("guest %s: operation done, cannot wake the loop", op->name);
 	return NULL;
 }
 
-/* A free slot for an operation on s, or NULL (err says why). */
-static struct guest_op *guest_ops_slot(struct guest_ops *g, struct remusd_session *s,
-                                       struct remus_err *err)
+/* A free slot for an operation on the guest `name`, or NULL (err set). */
+static struct guest_op *op_slot(struct guest_ops *g, struct remusd_session *s, const char *name,
+                                struct remus_err *err)
 {
 	if (guest_ops_busy(g, s) != NULL) {
-		remus_err_set(err, -EBUSY, "guest %s: %s in progress", s->name,
+		remus_err_set(err, -EBUSY, "guest %s: %s in progress", name,
 		              guest_op_name(guest_ops_busy(g, s)->type));
 		return NULL;
 	}
 	for (size_t i = 0; i < REMUSD_MAX_GUESTS; i++)
-		if (g->op[i].s == NULL) {
-			memset(&g->op[i], 0, sizeof(g->op[i]));
-			g->op[i].notify_fd = g->pipe[1];
+		if (!g->op[i].used)
 			return &g->op[i];
-		}
-	remus_err_set(err, -EBUSY, "guest %s: too many operations in progress", s->name);
+	remus_err_set(err, -EBUSY, "guest %s: too many operations in progress", name);
 	return NULL;
 }
 
-/* Run a filled slot's operation on its worker. */
-static int guest_ops_run(struct guest_ops *g, struct guest_op *op, struct remusd_session *s,
-                         struct remus_err *err)
+/* Run a filled slot on its worker thread. */
+static int op_run(struct guest_ops *g, struct guest_op *op, struct remus_err *err)
 {
 	int rc;
 
-	op->s = s;
+	op->notify_fd = g->pipe[1];
+	op->used = true;
 	if ((rc = pthread_create(&op->th, NULL, guest_op_main, op)) != 0) {
-		op->s = NULL;
-		return remus_err_sys(err, rc, "guest %s: %s thread", s->name, guest_op_name(op->type));
+		op->used = false;
+		return remus_err_sys(err, rc, "guest %s: %s thread", op->name, guest_op_name(op->type));
 	}
 	g->running++;
-	log_debug("guest %s: %s runs on a worker thread", s->name, guest_op_name(op->type));
+	log_debug("guest %s: %s runs on a worker thread", op->name, guest_op_name(op->type));
 	return 0;
 }
 
 int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,
                     const struct ctl_msg *m, const struct remusd_env *env,
-                    uint32_t check_base, struct remus_err *err)
+                    struct remus_err *err)
 {
-	struct guest_op *op = guest_ops_slot(g, s, err);
+	struct guest_op *op = op_slot(g, s, s->name, err);
 
 	if (op == NULL)
-		return err->code;
+		return -EBUSY;
+	memset(op, 0, sizeof(*op));
 	op->c = c;
 	op->seq = m->seq;
 	op->type = m->type;
-	op->unsafe = m->unsafe;
-	op->check_bits = check_base;
 	op->env = *env;
 	memcpy(op->peer, m->peer, strnlen(m->peer, sizeof(op->peer) - 1));
-	return guest_ops_run(g, op, s, err);
+	op->unsafe = m->unsafe;
+	op->s = s;
+	snprintf(op->name, sizeof(op->name), "%s", s->name);
+	return op_run(g, op, err);
 }
 
 int guest_ops_start_receive(struct guest_ops *g, struct remusd_session *s,
                             struct rnet_conn *conn, const char *addr, struct remus_err *err)
 {
-	struct guest_op *op = guest_ops_slot(g, s, err);
+	struct guest_op *op = op_slot(g, s, s->name, err);
 	int rc;
 
 	if (op == NULL) {
 		rnet_conn_free(conn);
-		return err->code;
+		return -EBUSY;
 	}
+	memset(op, 0, sizeof(*op));
 	op->type = GUEST_OP_RECEIVE;
 	op->conn = conn;
 	memcpy(op->peer, addr, strnlen(addr, sizeof(op->peer) - 1));
-	if ((rc = guest_ops_run(g, op, s, err)) < 0)
+	op->s = s;
+	snprintf(op->name, sizeof(op->name), "%s", s->name);
+	if ((rc = op_run(g, op, err)) < 0) {
+		op->conn = NULL;
 		rnet_conn_free(conn);
+	}
+	return rc;
+}
+
+int guest_ops_start_check(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,
+                          const struct ctl_msg *m, struct remusd_check *chk,
+                          struct remus_err *err)
+{
+	struct guest_op *op = op_slot(g, s, chk->gc.name, err);
+	int rc;
+
+	if (op == NULL) {
+		free(chk);
+		return -EBUSY;
+	}
+	memset(op, 0, sizeof(*op));
+	op->c = c;
+	op->seq = m->seq;
+	op->type = CTL_CHECK;
+	op->env = chk->env;
+	op->s = s;
+	op->check = chk;
+	snprintf(op->name, sizeof(op->name), "%s", chk->gc.name);
+	if ((rc = op_run(g, op, err)) < 0) {
+		free(chk);
+		op->check = NULL;
+	}
 	return rc;
 }
 
@@ -183,10 +214,13 @@ void guest_ops_reap(struct guest_ops *g, void (*done)(void *arg, struct guest_op
 		;
 	for (size_t i = 0; i < REMUSD_MAX_GUESTS; i++) {
 		struct guest_op *op = &g->op[i];
-		if (op->s == NULL || !__atomic_load_n(&op->done, __ATOMIC_ACQUIRE))
+		if (!op->used || !__atomic_load_n(&op->done, __ATOMIC_ACQUIRE))
 			continue;
 		pthread_join(op->th, NULL);
 		done(arg, op);
+		free(op->check);
+		op->check = NULL;
+		op->used = false;
 		op->s = NULL;
 		g->running--;
 	}
@@ -195,10 +229,13 @@ void guest_ops_reap(struct guest_ops *g, void (*done)(void *arg, struct guest_op
 void guest_ops_free(struct guest_ops *g)
 {
 	for (size_t i = 0; i < REMUSD_MAX_GUESTS; i++)
-		if (g->op[i].s != NULL) {
-			log_info("guest %s: waiting for its %s to end", g->op[i].s->name,
+		if (g->op[i].used) {
+			log_info("guest %s: waiting for its %s to end", g->op[i].name,
 			         guest_op_name(g->op[i].type));
 			pthread_join(g->op[i].th, NULL);
+			free(g->op[i].check);
+			g->op[i].check = NULL;
+			g->op[i].used = false;
 			g->op[i].s = NULL;
 		}
 	g->running = 0;

@@ -1,10 +1,11 @@
 /*
  * Guest operations off remusd's main loop: everything that waits on an
- * engine thread, a peer, a restore or a tool — protect (connect +
- * handshake), unprotect, the hand-over (evacuate, failover on the primary),
- * the backup's failover (restore), resolving an evacuation in doubt, and
- * taking a new replication run (which may wait for the last run's end) —
- * runs on a short-lived worker thread each, so the loop never blocks.  The control reply is deferred (CTL_PENDING) and sent by the
+ * engine thread, a peer, a restore or a tool — protect (the driver's
+ * probes, connect + handshake), unprotect, the hand-over (evacuate,
+ * failover on the primary), the backup's failover (restore), resolving an
+ * evacuation in doubt, check, and taking a new replication run (which may
+ * wait for the last run's end) — runs on a short-lived worker thread each,
+ * so the loop never blocks.  The control reply is deferred (CTL_PENDING) and sent by the
  * loop when the worker is done; the loop learns of that through a pipe it
  * polls.  One operation per guest at a time; any other request acting on
  * that guest is refused while it runs (guest_ops_busy).
@@ -16,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "remusd/check_peer.h"
 #include "remusd/ctl_proto.h"
 #include "remusd/session.h"
 
@@ -24,16 +26,19 @@
 #define GUEST_OP_RECEIVE 0x10000u
 
 struct guest_op {
-	struct remusd_session *s;      /* NULL: slot free */
+	bool used;                     /* false: slot free */
+	struct remusd_session *s;      /* NULL only for a check of a guest
+	                                * without a session here */
+	char name[REMUSD_NAME_MAX];    /* the guest's, for messages */
+	struct remusd_check *check;    /* CTL_CHECK: inputs and results (owned) */
 	struct ctl_conn *c;            /* the client waiting for the reply; NULL: none */
 	struct rnet_conn *conn;        /* GUEST_OP_RECEIVE: the new run's link */
 	uint32_t seq, type;            /* its request */
 	struct remusd_env env;         /* protect: the loop defers reloads */
 	char peer[CTL_PEER_MAX];
+	uint32_t unsafe;               /* protect: CTL_UNSAFE_* asked for */
 	pthread_t th;
 	bool done;                     /* atomic: set by the worker last */
-	uint32_t unsafe;               /* protect: the request's unsafe flags */
-	uint32_t check_bits;           /* check: the loop's reasons, then the probes' */
 	int rc;                        /* result, err when < 0 */
 	struct remus_err err;
 	int notify_fd;                 /* write end of guest_ops' pipe */
@@ -49,18 +54,22 @@ int guest_ops_init(struct guest_ops *g, struct remus_err *err);
 /* The operation running on this guest, or NULL. */
 const struct guest_op *guest_ops_busy(const struct guest_ops *g, const struct remusd_session *s);
 /* Start `type` (CTL_PROTECT, CTL_UNPROTECT, CTL_EVACUATE, CTL_FAILOVER,
- * CTL_RESUME, CTL_DESTROY, CTL_CHECK) of m on s; the reply to c is
- * deferred.  check_base: CTL_CHECK's reasons found without probes.  A
- * protect first runs the driver's and the disk's probes (refused with the
- * reasons they find). */
+ * CTL_RESUME, CTL_DESTROY) of m on s; the reply to c is deferred.  peer:
+ * protect's target (may be empty).  A protect first runs the driver's and
+ * the disk's probes (refused with the reasons they find). */
 int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,
                     const struct ctl_msg *m, const struct remusd_env *env,
-                    uint32_t check_base, struct remus_err *err);
+                    struct remus_err *err);
 /* Start GUEST_OP_RECEIVE on backup session s with the new run's link from
  * addr (kept in op->peer; the operation owns conn: freed if the session
  * cannot take it). */
 int guest_ops_start_receive(struct guest_ops *g, struct remusd_session *s,
                             struct rnet_conn *conn, const char *addr, struct remus_err *err);
+/* Start `remusctl check` of a guest (s may be NULL: not running here);
+ * takes chk (also on failure).  The reply to c is deferred. */
+int guest_ops_start_check(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,
+                          const struct ctl_msg *m, struct remusd_check *chk,
+                          struct remus_err *err);
 /* The fd the loop polls for POLLIN. */
 int guest_ops_fd(const struct guest_ops *g);
 /* Join every finished worker and pass its operation to done() (which

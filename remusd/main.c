@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,23 +20,28 @@
 #include <json-c/json.h>
 #include <systemd/sd-daemon.h>
 
+#include "remusd/check_peer.h"
 #include "remusd/ctl_proto.h"
 #include "remusd/fault.h"
 #include "remusd/guest_op.h"
 #include "remusd/hold.h"
+#include "remusd/metrics.h"
 #include "remusd/session.h"
 #include "util/log.h"
 #include "util/version.h"
+#include "util/ratelim.h"
 
 /* Replication peers whose handshake runs (non-blocking, in the main loop,
- * so a silent or slow peer never stalls the control socket); a peer beyond
- * the bound is refused at once. */
-#define REMUSD_MAX_PENDING_HS 8u
-
-struct pending_peer {
-	struct rnet_hs *hs;
-	char addr[INET6_ADDRSTRLEN + 8];
-};
+ * so a silent or slow peer never stalls the control socket): bounded in
+ * total and per source address, the oldest evicted to make room (lib/net
+ * hs_limit.c); the primary's HELLO is due within REMUSD_HELLO_MS. */
+#define REMUSD_MAX_PENDING_HS 32u
+#define REMUSD_PENDING_PER_SRC 4u
+#define REMUSD_HELLO_MS 1000u
+/* Warnings unauthenticated peers can cause: at most 5 lines per 10 s for
+ * each class (dropped or timed out / refused for what they sent). */
+#define REMUSD_PEER_WARN_BURST 5u
+#define REMUSD_PEER_WARN_WINDOW_MS 10000u
 
 struct daemon {
 	const char *conf_path;
@@ -46,12 +52,16 @@ struct daemon {
 	int listen_fd;
 	struct remusd_session *sessions[REMUSD_MAX_GUESTS];
 	size_t nsessions;
-	struct pending_peer pending[REMUSD_MAX_PENDING_HS];
-	size_t npending;
+	struct rnet_hs_pool pending;    /* unauthenticated replication peers */
+	/* their warnings, rate-limited: silent peers (dropped, timed out) and
+	 * peers that said something wrong, each class on its own budget */
+	struct ratelim warn_idle, warn_bad;
+	struct ratelim warn_ctl;        /* refused control clients */
 	struct remusd_hold hold;        /* test hold points (REMUSD_HOLD) */
 	bool has_hold;
 	struct remusd_fault fault;      /* REMUSD_FAULT (fault trials only) */
 	struct guest_ops ops;           /* evacuate / protect off the loop */
+	struct remusd_metrics *metrics; /* metrics_listen (NULL: off) */
 };
 
 static volatile sig_atomic_t got_stop, got_reload;
@@ -99,6 +109,7 @@ static struct remusd_session *get_session(struct daemon *d, const char *name, bo
 	else
 		s->fault = remusd_fault_hook(&d->fault);
 	d->sessions[d->nsessions++] = s;
+	remusd_metrics_add_session(d->metrics, s);
 	return s;
 }
 
@@ -164,9 +175,8 @@ static int handle_list(struct daemon *d, struct ctl_conn *c, const struct ctl_ms
 }
 
 /* Why a guest cannot be protected, as the fixed list of reasons: what the
- * configuration and the session say (no tool runs: the loop's part; the
- * driver's and the disk backend's own probes run on a worker,
- * guest_op.c). */
+ * configuration and the session say (no tool runs: the driver's and the
+ * disk backend's probes run on the guest's worker, for check and protect). */
 static uint32_t check_reasons(struct daemon *d, const char *name, uint32_t unsafe)
 {
 	const struct remusd_guest_conf *gc = remusd_conf_guest(d->conf, name);
@@ -181,7 +191,8 @@ static uint32_t check_reasons(struct daemon *d, const char *name, uint32_t unsaf
 		r |= CTL_CHECK_ALREADY_PROTECTED;
 	if (hv_driver(remusd_guest_type_name(gc->type)) == NULL)
 		r |= CTL_CHECK_HV_UNSUPPORTED;
-	if (gc->tap[0] && gc->netbuf != REMUSD_NETBUF_INLINE && !(unsafe & CTL_UNSAFE_NO_NETBUF))
+	if (gc->tap[0] && gc->netbuf != REMUSD_NETBUF_INLINE && gc->netbuf != REMUSD_NETBUF_NFQUEUE &&
+	    !(unsafe & CTL_UNSAFE_NO_NETBUF))
 		r |= CTL_CHECK_NETBUF_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
 	/* the configuration pairs a backend only with a driver it serves */
 	if (gc->disk[0] && diskrep_backend_of(gc->diskrep) == NULL &&
@@ -203,26 +214,32 @@ static int busy_refusal(struct daemon *d, const char *guest, struct remus_err *e
 	                     guest_op_name(busy->type));
 }
 
+/* remusctl check: the local rules here, then the driver, key file and
+ * peer on a worker (check_peer.h); the reply is deferred. */
 static int handle_check(struct daemon *d, struct ctl_conn *c, const struct ctl_msg *m)
 {
+	const struct remusd_guest_conf *gc = remusd_conf_guest(d->conf, m->guest);
 	struct remus_err err = { 0 };
+	struct remusd_check *chk;
 	uint8_t buf[64];
 	int n;
 
-	struct remusd_session *s = find_session(d, m->guest);
-	uint32_t r;
-
 	if ((n = busy_refusal(d, m->guest, &err)) < 0)
 		return reply(c, m->seq, n, CTL_FMT_TEXT, err.msg);
-	r = check_reasons(d, m->guest, 0);
-	/* the driver's and the disk's probes run tools: on a worker */
-	if (r != CTL_CHECK_NO_SUCH_GUEST && remusd_session_check_probes(s)) {
-		if ((n = guest_ops_start(&d->ops, s, c, m, &d->env, r, &err)) == 0)
-			return CTL_PENDING;
-		return reply(c, m->seq, n, CTL_FMT_TEXT, err.msg);
+	if (gc == NULL) {
+		n = ctl_encode_check_reply(buf, sizeof(buf), m->seq, CTL_CHECK_NO_SUCH_GUEST);
+		return n < 0 ? n : ctl_conn_send(c, buf, (size_t)n, REPLY_WAIT_MS, &err);
 	}
-	n = ctl_encode_check_reply(buf, sizeof(buf), m->seq, r);
-	return n < 0 ? n : ctl_conn_send(c, buf, (size_t)n, REPLY_WAIT_MS, &err);
+	if ((chk = calloc(1, sizeof(*chk))) == NULL)
+		return reply(c, m->seq, -ENOMEM, CTL_FMT_TEXT, "check: out of memory");
+	chk->gc = *gc;
+	chk->env = d->env;
+	chk->s = find_session(d, m->guest);
+	chk->unsafe = gc->unsafe;
+	chk->reasons = check_reasons(d, m->guest, 0);
+	if ((n = guest_ops_start_check(&d->ops, chk->s, c, m, chk, &err)) < 0)
+		return reply(c, m->seq, n, CTL_FMT_TEXT, err.msg);
+	return CTL_PENDING;
 }
 
 /* The requests that act on one guest. */
@@ -243,20 +260,24 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 	} else if ((s = find_session(d, m->guest)) == NULL) {
 		rc = remus_err_set(&err, -ENOENT, "guest %s is not running here", m->guest);
 	} else if (m->type == CTL_PROTECT) {
+		/* the driver's and the disk's probes run on the worker first */
 		r = check_reasons(d, m->guest, m->unsafe) & ~CTL_CHECK_ALREADY_PROTECTED;
 		if (r) {
 			ctl_check_reasons_text(r, why, sizeof(why));
 			rc = remus_err_set(&err, -EPERM, "cannot protect %s: %s", m->guest, why);
-		} else if ((rc = guest_ops_start(&d->ops, s, c, m, &d->env, 0, &err)) == 0) {
-			return CTL_PENDING;   /* the driver's check, connect + handshake: off the loop */
+		} else if ((rc = guest_ops_start(&d->ops, s, c, m, &d->env, &err)) == 0) {
+			return CTL_PENDING;   /* probes, connect + handshake: off the loop */
 		}
 	} else if (m->type == CTL_UNPROTECT || m->type == CTL_FAILOVER || m->type == CTL_EVACUATE ||
 	           m->type == CTL_RESUME || m->type == CTL_DESTROY) {
 		/* each waits on an engine thread, a peer, a restore or the
 		 * driver (the hand-over: up to 2 x the ACK timeout + 5 s): off
 		 * the loop */
-		if ((rc = guest_ops_start(&d->ops, s, c, m, &d->env, 0, &err)) == 0)
+		if ((rc = guest_ops_start(&d->ops, s, c, m, &d->env, &err)) == 0)
 			return CTL_PENDING;
+	} else if (m->type == CTL_SET) {
+		if ((rc = remusd_session_set(s, m->setting, m->value, why, sizeof(why), &err)) == 0)
+			return reply(c, m->seq, 0, CTL_FMT_TEXT, why);
 	} else {
 		rc = remus_err_set(&err, -ENOTSUP, "%s is not implemented yet", ctl_type_name(m->type));
 	}
@@ -269,30 +290,30 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 static void guest_op_done(void *arg, struct guest_op *op)
 {
 	struct daemon *d = arg;
+	struct remus_err err = { 0 };
+	uint8_t buf[CTL_HDR_LEN + 8 + CTL_CHECK_DETAIL_MAX];
 	int rc;
 
 	if (op->type == GUEST_OP_RECEIVE) {     /* not asked for by a client */
 		if (op->rc < 0)
-			log_warnx("guest %s: cannot receive from %s: %s", op->s->name, op->peer,
+			log_warnx("guest %s: cannot receive from %s: %s", op->name, op->peer,
 			          op->err.msg);
 		else
-			log_info("guest %s: receiving from a primary at %s", op->s->name, op->peer);
+			log_info("guest %s: receiving from a primary at %s", op->name, op->peer);
 		return;
 	}
 	if (op->rc < 0)
-		log_warnx("%s %s: %s", ctl_type_name(op->type), op->s->name, op->err.msg);
-	if (op->type == CTL_CHECK && op->rc >= 0) {
-		uint8_t buf[64];
-		int n = ctl_encode_check_reply(buf, sizeof(buf), op->seq, op->check_bits);
-		struct remus_err err = { 0 };
-
-		rc = n < 0 ? n : ctl_conn_send(op->c, buf, (size_t)n, REPLY_WAIT_MS, &err);
+		log_warnx("%s %s: %s", ctl_type_name(op->type), op->name, op->err.msg);
+	if (op->type == CTL_CHECK) {
+		rc = ctl_encode_check_detail(buf, sizeof(buf), op->seq, op->check->reasons,
+		                             op->check->detail);
+		rc = rc < 0 ? rc : ctl_conn_send(op->c, buf, (size_t)rc, REPLY_WAIT_MS, &err);
 	} else {
 		rc = reply(op->c, op->seq, op->rc < 0 ? op->rc : 0, CTL_FMT_TEXT,
 		           op->rc < 0 ? op->err.msg : "ok");
 	}
 	if (rc < 0)
-		log_info("guest %s: %s ended, its client left meanwhile", op->s->name,
+		log_info("guest %s: %s ended, its client left meanwhile", op->name,
 		         guest_op_name(op->type));
 	ctl_server_finish(d->ctl, op->c, rc);
 }
@@ -315,9 +336,10 @@ static int handle_ctl(void *arg, struct ctl_conn *c, const struct ctl_msg *m)
 	}
 }
 
-/* Handshake hook: the primary's HELLO names the guest it replicates; if it
- * is configured here and not running here as a primary, answer with that
- * guest's capabilities (several replicas per daemon, one per guest). */
+/* Handshake hook, called once the primary has proved the key: its HELLO
+ * names the guest it replicates; if it is configured here and not running
+ * here as a primary, answer with that guest's capabilities (several
+ * replicas per daemon, one per guest). */
 static void choose_replica(void *arg, const struct rnet_caps *pri, struct rnet_caps *self)
 {
 	struct daemon *d = arg;
@@ -326,6 +348,10 @@ static void choose_replica(void *arg, const struct rnet_caps *pri, struct rnet_c
 	struct remusd_session *s;
 	struct rnet_params p;
 
+	if (pri->flags & RNET_CAP_CHECK) {   /* answered after authentication */
+		remusd_check_caps(pri, self);
+		return;
+	}
 	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, pri->guest);
 	if ((gc = remusd_conf_guest(d->conf, name)) == NULL ||
 	    ((s = find_session(d, gc->name)) != NULL && s->primary))
@@ -334,61 +360,94 @@ static void choose_replica(void *arg, const struct rnet_caps *pri, struct rnet_c
 	*self = p.caps;
 }
 
-/* "address:port" of an accepted socket, for the logs. */
-static void peer_name(int fd, char *buf, size_t cap)
+/* A warning an unauthenticated peer caused: rate-limited, the next line
+ * that gets through says how many were suppressed. */
+static void peer_warn(struct ratelim *rl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void peer_warn(struct ratelim *rl, const char *fmt, ...)
 {
-	struct sockaddr_storage ss = { 0 };
-	socklen_t len = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
+	char line[512];
+	uint64_t suppressed = 0;
+	va_list ap;
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
-		ss.ss_family = AF_UNSPEC;
-	if (ss.ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-	}
-	snprintf(buf, cap, "%s:%u", host, port);
+	if (!ratelim_allow(rl, rnet_now_ms(), &suppressed))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (suppressed)
+		log_warnx("%s (%" PRIu64 " similar warnings suppressed)", line, suppressed);
+	else
+		log_warnx("%s", line);
+}
+
+/* Warnings about peers suppressed in a window that is over: say how many,
+ * even when the flood has stopped. */
+static void peer_warn_flush(struct daemon *d)
+{
+	uint64_t now = rnet_now_ms(), n;
+
+	if ((n = ratelim_flush(&d->warn_idle, now)))
+		log_warnx("%" PRIu64 " similar warnings about silent replication peers suppressed", n);
+	if ((n = ratelim_flush(&d->warn_bad, now)))
+		log_warnx("%" PRIu64 " similar warnings about refused replication peers suppressed", n);
+	if ((n = ratelim_flush(&d->warn_ctl, now)))
+		log_warnx("%" PRIu64 " similar warnings about refused control clients suppressed", n);
+}
+
+/* The control server refused a client: say so, rate-limited. */
+static void ctl_refused(void *arg, const char *why)
+{
+	struct daemon *d = arg;
+
+	peer_warn(&d->warn_ctl, "control socket: %s", why);
 }
 
 /* Primaries connecting: accept every waiting one and start its handshake
- * (it runs on in serve()'s loop). */
+ * (it runs on in serve()'s loop), evicting the oldest pending one of the
+ * same source, or of the source holding the most, when full. */
 static void accept_peers(struct daemon *d)
 {
 	struct remus_err err = { 0 };
+	struct rnet_peer_src src;
 	struct rnet_params p;
-	char addr[INET6_ADDRSTRLEN + 8];
+	char addr[sizeof(d->pending.e[0].name)];
+	long victim;
 	int fd;
 
 	while ((fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		struct pending_peer *pp = &d->pending[d->npending];
-		peer_name(fd, addr, sizeof(addr));
-		if (d->conf->nguests == 0 || d->npending == REMUSD_MAX_PENDING_HS) {
+		struct rnet_hs_entry *pe;
+		rnet_peer_src_of(fd, &src, addr, sizeof(addr));
+		if (d->conf->nguests == 0) {
 			close(fd);
-			if (d->conf->nguests == 0)
-				log_warnx("refused a replication peer from %s: no guest configured", addr);
-			else
-				log_warnx("refused a replication peer from %s: %u handshakes already "
-				          "pending", addr, REMUSD_MAX_PENDING_HS);
+			remusd_metrics_count(d->metrics, REMUSD_M_HS_REFUSED);
+			peer_warn(&d->warn_bad, "refused a replication peer from %s: no guest configured", addr);
 			continue;
 		}
-		/* until the primary's HELLO names a guest we hold: a name no guest
-		 * can have, so the verdict after authentication is a clear mismatch */
+		if ((victim = rnet_hs_pool_victim(&d->pending, &src)) >= 0) {
+			peer_warn(&d->warn_idle, "replication peer %s dropped: handshake pending for %" PRIu64
+			          " ms, making room for %s (%zu pending)", d->pending.e[victim].name,
+			          rnet_now_ms() - d->pending.e[victim].started_ms, addr, d->pending.n);
+			rnet_hs_pool_drop(&d->pending, (size_t)victim);
+		}
+		/* the guest's caps are chosen once the primary has authenticated
+		 * (choose_replica); until then a name no guest can have, so the
+		 * verdict is a clear mismatch */
 		remusd_rnet_params(&d->env, &d->conf->guests[0], &p);
 		snprintf(p.caps.guest, sizeof(p.caps.guest), "(no-replica-here)");
 		p.choose_caps = choose_replica;
 		p.choose_arg = d;
-		if (rnet_hs_start(fd, false, &p, rnet_now_ms(), &pp->hs, &err) < 0) {
-			log_warnx("replication peer %s refused: %s", addr, err.msg);
+		p.hello_ms = REMUSD_HELLO_MS;
+		pe = &d->pending.e[d->pending.n];
+		if (rnet_hs_start(fd, false, &p, rnet_now_ms(), &pe->hs, &err) < 0) {
+			remusd_metrics_count(d->metrics, REMUSD_M_HS_REFUSED);
+			peer_warn(&d->warn_bad, "replication peer %s refused: %s", addr, err.msg);
 			continue;
 		}
-		snprintf(pp->addr, sizeof(pp->addr), "%s", addr);
-		d->npending++;
+		pe->src = src;
+		pe->started_ms = rnet_now_ms();
+		snprintf(pe->name, sizeof(pe->name), "%s", addr);
+		d->pending.n++;
 		log_debug("replication peer %s: handshake started", addr);
 	}
 	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -396,7 +455,7 @@ static void accept_peers(struct daemon *d)
 }
 
 /* A handshake succeeded: hand the authenticated link to a backup session. */
-static void peer_ready(struct daemon *d, const struct pending_peer *pp, struct rnet_conn *conn)
+static void peer_ready(struct daemon *d, const struct rnet_hs_entry *pp, struct rnet_conn *conn)
 {
 	struct remus_err err = { 0 };
 	struct remusd_session *s;
@@ -404,15 +463,19 @@ static void peer_ready(struct daemon *d, const struct pending_peer *pp, struct r
 
 	/* the guest the primary named and choose_replica() accepted */
 	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, rnet_conn_peer_caps(conn)->guest);
+	if (rnet_conn_peer_caps(conn)->flags & RNET_CAP_CHECK) {   /* remusctl check there */
+		remusd_check_answer(&d->env, find_session(d, name), name, pp->name, conn);
+		return;
+	}
 	if ((s = get_session(d, name, false, &err)) == NULL) {
 		rnet_conn_free(conn);
-		log_warnx("guest %s: cannot receive from %s: %s", name, pp->addr, err.msg);
+		log_warnx("guest %s: cannot receive from %s: %s", name, pp->name, err.msg);
 		return;
 	}
 	/* taking the run may wait for the last run's end: off the loop; a
 	 * session busy with an operation refuses it (the op owns conn) */
-	if (guest_ops_start_receive(&d->ops, s, conn, pp->addr, &err) < 0)
-		log_warnx("guest %s: cannot receive from %s: %s", name, pp->addr, err.msg);
+	if (guest_ops_start_receive(&d->ops, s, conn, pp->name, &err) < 0)
+		log_warnx("guest %s: cannot receive from %s: %s", name, pp->name, err.msg);
 }
 
 /* Advance the handshakes whose socket is ready (pfd[i] belongs to
@@ -421,8 +484,8 @@ static void step_peers(struct daemon *d, const struct pollfd *pfd)
 {
 	uint64_t now = rnet_now_ms();
 
-	for (size_t i = d->npending; i-- > 0;) {
-		struct pending_peer *pp = &d->pending[i];
+	for (size_t i = d->pending.n; i-- > 0;) {
+		struct rnet_hs_entry *pp = &d->pending.e[i];
 		struct remus_err err = { 0 };
 		struct rnet_conn *conn = NULL;
 		int rc;
@@ -431,12 +494,13 @@ static void step_peers(struct daemon *d, const struct pollfd *pfd)
 		if ((rc = rnet_hs_step(pp->hs, now, &conn, &err)) == 0)
 			continue;
 		if (rc < 0)
-			log_warnx("replication peer %s refused: %s", pp->addr, err.msg);
-		rnet_hs_free(pp->hs);
+			peer_warn(rc == RNET_ETIMEOUT ? &d->warn_idle : &d->warn_bad,
+			          "replication peer %s refused: %s", pp->name, err.msg);
+		remusd_metrics_count(d->metrics, rc < 0 ? REMUSD_M_HS_REFUSED : REMUSD_M_HS_ACCEPTED);
 		if (rc == 1)
 			peer_ready(d, pp, conn);
 		/* i's successors were stepped already: the last one may move here */
-		d->pending[i] = d->pending[--d->npending];
+		rnet_hs_pool_drop(&d->pending, i);
 	}
 }
 
@@ -450,6 +514,8 @@ static void reload(struct daemon *d)
 		log_warnx("reload refused, keeping the old configuration: %s", err.msg);
 	else
 		log_info("configuration reloaded");
+	if (d->conf->file_warning[0])
+		log_warnx("%s", d->conf->file_warning);
 	d->env.conf = d->conf;
 }
 
@@ -471,10 +537,10 @@ static int serve(struct daemon *d)
 		size_t i, lis, ops, ses, ctl, nses;
 		if (got_reload && d->ops.running == 0)   /* workers read the conf */
 			reload(d);
-		for (i = 0; i < d->npending; i++) {
-			uint32_t left = rnet_hs_next_ms(d->pending[i].hs, now);
-			p[i] = (struct pollfd){ rnet_hs_fd(d->pending[i].hs),
-			                        rnet_hs_events(d->pending[i].hs), 0 };
+		for (i = 0; i < d->pending.n; i++) {
+			uint32_t left = rnet_hs_next_ms(d->pending.e[i].hs, now);
+			p[i] = (struct pollfd){ rnet_hs_fd(d->pending.e[i].hs),
+			                        rnet_hs_events(d->pending.e[i].hs), 0 };
 			if (left < (uint32_t)timeout)
 				timeout = (int)left;
 		}
@@ -499,14 +565,15 @@ static int serve(struct daemon *d)
 			if (p[ses + i].revents & POLLIN)
 				remusd_session_events(d->sessions[i],
 				                      guest_ops_busy(&d->ops, d->sessions[i]) == NULL);
-		if (d->npending)
+		if (d->pending.n)
 			step_peers(d, p);
+		peer_warn_flush(d);
 		if (p[lis].revents & POLLIN)
 			accept_peers(d);
 		ctl_server_dispatch(d->ctl, p + ctl);
 	}
-	for (size_t i = 0; i < d->npending; i++)
-		rnet_hs_free(d->pending[i].hs);
+	while (d->pending.n)
+		rnet_hs_pool_drop(&d->pending, 0);
 	log_info("stopping");
 	guest_ops_free(&d->ops);   /* each bounded; their clients get no reply */
 	return 0;
@@ -527,7 +594,13 @@ static void usage(FILE *f, int status)
 
 int main(int argc, char **argv)
 {
-	struct daemon d = { .listen_fd = -1 };
+	struct daemon d = {
+		.listen_fd = -1,
+		.pending = { .total = REMUSD_MAX_PENDING_HS, .per_source = REMUSD_PENDING_PER_SRC },
+		.warn_idle = RATELIM_INIT(REMUSD_PEER_WARN_BURST, REMUSD_PEER_WARN_WINDOW_MS),
+		.warn_bad = RATELIM_INIT(REMUSD_PEER_WARN_BURST, REMUSD_PEER_WARN_WINDOW_MS),
+		.warn_ctl = RATELIM_INIT(REMUSD_PEER_WARN_BURST, REMUSD_PEER_WARN_WINDOW_MS),
+	};
 	struct log_cfg lc = { .progname = "remusd" };
 	struct remus_err err = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -565,6 +638,8 @@ int main(int argc, char **argv)
 		          d.fault.point, d.fault.min_epoch);
 	if (remusd_conf_load(d.conf_path, &d.conf, &err) < 0)
 		fatalx("%s", err.msg);
+	if (d.conf->file_warning[0])
+		log_warnx("%s", d.conf->file_warning);
 	if (sock)
 		snprintf(d.conf->control_socket, sizeof(d.conf->control_socket), "%s", sock);
 	if (rnet_key_load(d.conf->key_file, &d.key, &err) < 0)
@@ -589,7 +664,11 @@ int main(int argc, char **argv)
 		fatalx("%s", err.msg);
 	if (ctl_server_new(d.conf->control_socket, handle_ctl, &d, &d.ctl, &err) < 0)
 		fatalx("%s", err.msg);
+	if (remusd_metrics_start(d.conf, &d.metrics, &err) < 0)
+		fatalx("%s", err.msg);
+	ctl_server_on_refuse(d.ctl, ctl_refused);
 	rc = serve(&d);
+	remusd_metrics_stop(d.metrics);   /* before the sessions it reads go */
 	for (size_t i = 0; i < d.nsessions; i++)
 		remusd_session_free(d.sessions[i]);
 	ctl_server_free(d.ctl);

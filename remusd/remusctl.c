@@ -71,6 +71,8 @@ static const struct subcmd subcmds[] = {
 	{ "check", "GUEST", 0, "list why the guest cannot be protected (exit 1 if any)" },
 	{ "resume", "GUEST", OPT_FORCE, "run an in-doubt guest here again, unprotected" },
 	{ "destroy", "GUEST", 0, "destroy the paused copy of an in-doubt guest here" },
+	{ "set", "GUEST KEY=VALUE...", 0,
+	  "change interval=MS or compression=none|zlib|delta, from the next epoch" },
 };
 #define NSUBCMDS (sizeof(subcmds) / sizeof(subcmds[0]))
 
@@ -378,6 +380,13 @@ static int cmd_simple(const struct opts *o, uint16_t type, const char *guest)
 		for (uint32_t bit = 1; bit & CTL_CHECK_ALL; bit <<= 1)
 			if (rep.reasons & bit)
 				printf("%s: %s\n", guest, ctl_check_reason(bit));
+		/* the particulars (peer's answer, driver's texts), one a line */
+		for (size_t i = 0, start = 0; i <= rep.payload_len; i++)
+			if (i == rep.payload_len || rep.payload[i] == '\n') {
+				if (i > start)
+					printf("  %.*s\n", (int)(i - start), rep.payload + start);
+				start = i + 1;
+			}
 		ctl_conn_free(c);
 		return rep.reasons ? 1 : 0;
 	}
@@ -389,6 +398,69 @@ static int cmd_simple(const struct opts *o, uint16_t type, const char *guest)
 	if (rep.code < 0)
 		return 1;
 	return type == CTL_PROTECT ? wait_protected(o, guest) : 0;
+}
+
+/* set GUEST KEY=VALUE...: each setting is one SET request, in order;
+ * the first refusal stops (what came before stays set). */
+/* Parse one KEY=VALUE of `set`; 0, or -1 with the reason printed. */
+static int parse_setting(const char *kv, uint32_t *setting, uint32_t *value)
+{
+	static const char *const kinds[] = { "none", "zlib", "delta" };
+	char *end;
+
+	if (strncmp(kv, "interval=", 9) == 0) {
+		unsigned long v = strtoul(kv + 9, &end, 10);
+		if (end == kv + 9 || (*end && strcmp(end, "ms") != 0) || v < 1 || v > 10000) {
+			fprintf(stderr, "remusctl: %s: interval is 1..10000 (ms)\n", kv);
+			return -1;
+		}
+		*setting = CTL_SET_INTERVAL;
+		*value = (uint32_t)v;
+		return 0;
+	}
+	if (strncmp(kv, "compression=", 12) == 0) {
+		for (*value = 0; *value < 3 && strcmp(kv + 12, kinds[*value]) != 0; (*value)++)
+			;
+		if (*value == 3) {
+			fprintf(stderr, "remusctl: %s: compression is none, zlib or delta\n", kv);
+			return -1;
+		}
+		*setting = CTL_SET_COMPRESSION;
+		return 0;
+	}
+	fprintf(stderr, "remusctl: %s: settable are interval=MS and compression=KIND\n", kv);
+	return -1;
+}
+
+/* set GUEST KEY=VALUE...: every pair is checked before any is sent, so a
+ * typo changes nothing. */
+static int cmd_set(const struct opts *o, const char *guest, char **kv, int n)
+{
+	uint8_t req[CTL_HDR_LEN + CTL_GUEST_MAX + 16];
+	struct ctl_conn *c = NULL;
+	struct ctl_msg rep;
+	uint32_t setting, value;
+	int rc = 0;
+
+	if (n == 0)
+		usage_to(stderr, 2, find_subcmd("set"));
+	for (int i = 0; i < n; i++)
+		if (parse_setting(kv[i], &setting, &value) < 0)
+			usage_to(stderr, 2, find_subcmd("set"));
+	for (int i = 0; i < n && rc == 0; i++) {
+		(void)parse_setting(kv[i], &setting, &value);
+		if (call(o, req, ctl_encode_set(req, sizeof(req), 1, guest, setting, value), &rep,
+		         &c) < 0)
+			return 1;
+		if (rep.type != CTL_REPLY || rep.code < 0) {
+			fprintf(stderr, "remusctl: %.*s\n", (int)rep.payload_len, rep.payload);
+			rc = 1;
+		} else {
+			printf("%.*s\n", (int)rep.payload_len, rep.payload);
+		}
+		ctl_conn_free(c);
+	}
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -441,6 +513,8 @@ int main(int argc, char **argv)
 	if (help)
 		usage_to(stdout, 0, sc);
 	guest = optind < argc ? argv[optind++] : NULL;
+	if (strcmp(cmd, "set") == 0 && guest != NULL)
+		return cmd_set(&o, guest, argv + optind, argc - optind);
 	if (optind != argc)
 		usage_to(stderr, 2, sc);
 	if (strcmp(cmd, "list") == 0)

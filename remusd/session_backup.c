@@ -59,6 +59,15 @@ static void *backup_main(void *arg)
 			log_warnx("guest %s: hand-over answer: %s", s->name, err.msg);
 		return NULL;
 	}
+	if (rc == HV_EUNRESTORABLE) {
+		/* the primary runs on: no failover from here; tell it why we stop */
+		rnet_conn_send_bye(s->conn, CKPT_BYE_UNRESTORABLE, &(struct remus_err){ 0 });
+		rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
+		remusd_session_set_state(s, RS_FAILED, err.msg);
+		session_disk_detach(s);
+		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
+		return NULL;
+	}
 	if (rc == 0) {
 		remusd_session_set_state(s, RS_UNPROTECTED, "primary ended protection");
 		session_disk_detach(s);

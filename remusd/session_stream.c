@@ -9,6 +9,7 @@
  * operator's device and has a hand-over window (diskrep.h).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -302,16 +303,33 @@ void remusd_session_stream_free(struct remusd_session *s)
 	s->srcv = NULL;
 }
 
-bool remusd_session_check_probes(const struct remusd_session *s)
+/* One of check's particulars: logged, and added as a line of the
+ * client's detail (detail may be NULL). */
+static void check_note(struct remusd_session *s, char *detail, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void check_note(struct remusd_session *s, char *detail, size_t cap, const char *fmt, ...)
 {
-	return s != NULL && s->primary && s->guest != NULL && s->hv != NULL &&
-	       s->hv->check != NULL;
+	char line[REMUS_ERR_MSG_MAX];
+	size_t off;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_info("check %s: %s", s->name, line);
+	if (detail == NULL || cap == 0)
+		return;
+	off = strnlen(detail, cap);
+	if (off + 2 < cap)
+		snprintf(detail + off, cap - off, "%s%s", off ? "\n" : "", line);
 }
 
 /* remusctl check of a guest whose driver judges it: the driver's reasons
- * as the control protocol's fixed reasons (each also logged with the
- * driver's text), and the adopted disk's state. */
-uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe)
+ * as the control protocol's fixed reasons, each with the driver's text in
+ * detail (and the log), and the adopted disk's state (its report in
+ * detail when it is not ready). */
+uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe, char *detail,
+                                     size_t cap)
 {
 	struct remus_err err = { 0 };
 	struct hv_check hc;
@@ -320,11 +338,11 @@ uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe)
 	if (s == NULL || s->guest == NULL || s->hv == NULL || s->hv->check == NULL)
 		return 0;
 	if (s->hv->check(s->guest, &hc, &err) < 0) {
-		log_warnx("check %s: %s", s->name, err.msg);
+		check_note(s, detail, cap, "%s", err.msg);
 		return CTL_CHECK_HV_UNSUPPORTED;
 	}
 	for (unsigned i = 0; i < hc.n; i++)
-		log_info("check %s: %s", s->name, hc.text[i]);
+		check_note(s, detail, cap, "%s", hc.text[i]);
 	if (hc.blocks & HV_CHECK_UNSUPPORTED)
 		r |= CTL_CHECK_HV_UNSUPPORTED;
 	if ((hc.blocks & HV_CHECK_NO_NETBUF) && s->gc.netbuf != REMUSD_NETBUF_NONE &&
@@ -336,9 +354,12 @@ uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe)
 		struct diskrep_config dc = { .role = DISKREP_PRIMARY, .peer_fd = -1,
 		                             .image = s->gc.disk, .resource = s->gc.drbd_resource };
 
-		if (s->dr->check(&dc, &err) < 0)
+		if (s->dr->check(&dc, &err) < 0) {
 			r |= CTL_CHECK_DISKREP_UNAVAILABLE;
-		log_info("check %s: %s", s->name, err.msg);
+			check_note(s, detail, cap, "%s", err.msg);
+		} else {
+			log_info("check %s: %s", s->name, err.msg);
+		}
 	}
 	return r;
 }

@@ -105,6 +105,8 @@ static int sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct re
 {
 	int rc;
 
+	if (s->cfg.blackhole)
+		return remus_err_set(err, CKPT_ENOREPLICA, "a blackhole run has no backup to hand over to");
 	/* prepare: the replica holds every checkpoint taken so far */
 	if (s->acked == 0)
 		return cancel(s, remus_err_set(err, CKPT_ENOREPLICA, "no checkpoint acknowledged yet"),

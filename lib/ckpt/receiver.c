@@ -263,6 +263,14 @@ static int check_ckpt(struct ckpt_receiver *r, const struct stream_ckpt *c,
 	if (c->seq != r->applied + 1)
 		return remus_err_set(err, CKPT_ESTREAM, "checkpoint %" PRIu64 " after %" PRIu64,
 		                     c->seq, r->applied);
+	/* the restore's own checks: a checkpoint it would refuse is never
+	 * acknowledged (HV_EUNRESTORABLE) */
+	if (r->cfg.hv->validate_checkpoint &&
+	    r->cfg.hv->validate_checkpoint(c->hvm_ctx, c->hvm_ctx_len, (*emu)->data, (*emu)->len,
+	                                   err) < 0) {
+		remus_err_wrap(err, "checkpoint %" PRIu64, c->seq);
+		return HV_EUNRESTORABLE;
+	}
 	return 0;
 }
 
@@ -397,7 +405,7 @@ static int stream_lost(struct ckpt_receiver *r, int rc, struct remus_err *err)
 	r->stop_us = ckpt_now_us();
 	snprintf(why, sizeof(why), "%s", err->msg);
 	stream_asm_abort(&r->as, why);
-	if (rc == CKPT_ESTREAM || rc == CKPT_ESTOPPED)
+	if (rc == CKPT_ESTREAM || rc == CKPT_ESTOPPED || rc == HV_EUNRESTORABLE)
 		return rc;
 	return remus_err_set(err, CKPT_EPEER, "primary lost: %.400s", why);
 }

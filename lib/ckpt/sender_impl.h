@@ -45,6 +45,7 @@ struct ckpt_sender {
 	struct ckpt_stats st;
 	struct ckd_link dl;           /* disk channel */
 	bool delta;                   /* delta compression negotiated */
+	uint32_t want_compress;       /* atomic: ckpt_sender_set_compress, +1 (0: none asked) */
 	struct ckdx_tx dx;
 	bool final;                   /* hand-over: the guest stays paused */
 	uint32_t peer_bye;            /* backup's BYE reason + 1; 0: none */
@@ -58,6 +59,8 @@ struct ckpt_sender {
 void cks_report(struct ckpt_sender *s);
 int  cks_fault(struct ckpt_sender *s, const char *point, uint64_t epoch, struct remus_err *err);
 int  cks_take_checkpoint(struct ckpt_sender *s, struct remus_err *err);
+/* Checkpoint n is acknowledged (by the backup, or at once: blackhole). */
+int  cks_handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err);
 int  cks_send_out(struct ckpt_sender *s, struct remus_err *err);
 int  cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_err *err);
 int  cks_forward_disk(struct ckpt_sender *s, struct remus_err *err);

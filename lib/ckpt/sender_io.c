@@ -33,8 +33,12 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 	const struct hv_ops *hv = cfg->hv;
 
 	*out = NULL;
-	if (hv == NULL || cfg->guest == NULL || cfg->conn == NULL)
-		return remus_err_set(err, CKPT_ECONFIG, "sender: hv, guest and conn are required");
+	if (hv == NULL || cfg->guest == NULL || (cfg->conn == NULL) != cfg->blackhole)
+		return remus_err_set(err, CKPT_ECONFIG, "sender: hv, guest and conn (none with "
+		                     "blackhole) are required");
+	if (cfg->blackhole && cfg->dr != NULL)
+		return remus_err_set(err, CKPT_ECONFIG, "sender: blackhole has no backup to "
+		                     "replicate the disk to");
 	if (!hv->suspend || !hv->resume || !hv->dirty_log || !hv->copy_pages || !hv->save_cpu ||
 	    !hv->save_devices || !hv->info)
 		return remus_err_set(err, CKPT_ECONFIG, "sender: driver %s has no step-by-step save ops",
@@ -58,7 +62,7 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 	s->stop_pages = cfg->precopy_stop_pages ? cfg->precopy_stop_pages : 256;
 	stream_buf_init(&s->out);
 	ckd_init(&s->dl, cfg->dr ? cfg->disk_fd : -1);
-	s->delta = rnet_conn_compress(cfg->conn) == RNET_COMPRESS_DELTA;
+	s->delta = cfg->conn && rnet_conn_compress(cfg->conn) == RNET_COMPRESS_DELTA;
 	if (s->delta && cfg->delta_cache_pages && cfg->delta_cache_pages != ckdx_slots(s->info.nr_pfns)) {
 		size_t want = ckdx_slots(s->info.nr_pfns);
 		stream_buf_free(&s->out);
@@ -75,6 +79,7 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 	pthread_mutex_init(&s->prog_lock, NULL);
 	s->offer.nr_pfns = s->info.nr_pfns;
 	s->live = hv->ram_view ? hv->ram_view(cfg->guest) : NULL;
+	s->offer.done = cfg->blackhole;      /* no replica offers anything */
 	s->st.started_ms = rnet_now_ms();
 	*out = s;
 	return 0;
@@ -97,6 +102,43 @@ void ckpt_sender_free(struct ckpt_sender *s)
 	free(s);
 }
 
+int ckpt_sender_set_interval(struct ckpt_sender *s, uint32_t ms, struct remus_err *err)
+{
+	if (ms < 1 || ms > 10000)
+		return remus_err_set(err, -EINVAL, "interval %" PRIu32 " ms out of range 1..10000", ms);
+	__atomic_store_n(&s->interval_ms, ms, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int ckpt_sender_set_compress(struct ckpt_sender *s, uint32_t kind, struct remus_err *err)
+{
+	uint32_t neg;
+
+	if (s->cfg.conn == NULL)
+		return remus_err_set(err, -EINVAL, "compression: a blackhole run has no link");
+	neg = rnet_conn_compress(s->cfg.conn);   /* fixed since the handshake */
+	if (kind >= RNET_COMPRESS_COUNT)
+		return remus_err_set(err, -EINVAL, "compression %" PRIu32 " unknown", kind);
+	if ((kind != RNET_COMPRESS_NONE && kind != neg) ||
+	    (neg == RNET_COMPRESS_DELTA && kind != RNET_COMPRESS_DELTA))
+		return remus_err_set(err, RNET_ECAPS, "compression %s: the link to the backup "
+		                     "negotiated %s; a running protection can only use %s",
+		                     rnet_compress_name(kind), rnet_compress_name(neg),
+		                     neg == RNET_COMPRESS_ZLIB ? "zlib or none" : rnet_compress_name(neg));
+	__atomic_store_n(&s->want_compress, kind + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* At the start of an epoch (sender thread): a compression asked for
+ * (validated when asked, so the link takes it). */
+static void cks_apply_settings(struct ckpt_sender *s)
+{
+	uint32_t want = __atomic_exchange_n(&s->want_compress, 0, __ATOMIC_ACQ_REL);
+
+	if (want != 0 && s->cfg.conn != NULL)
+		(void)rnet_conn_set_tx_compress(s->cfg.conn, want - 1, &(struct remus_err){ 0 });
+}
+
 void ckpt_sender_stats(struct ckpt_sender *s, struct ckpt_stats *out)
 {
 	cks_lock(s);
@@ -112,15 +154,17 @@ void cks_note_memory(struct ckpt_sender *s)
 	uint64_t b = (uint64_t)s->pages_cap * STREAM_PAGE_SIZE +
 	             (s->delta ? (uint64_t)s->dx.slots * (STREAM_PAGE_SIZE + 8) + CKDX_OUT_MAX : 0);
 
-	rnet_conn_stats(s->cfg.conn, &ns);
-	b += ns.queue_cap_bytes;
-	s->st.keepalive_heartbeats = ns.heartbeats_ka;
+	if (s->cfg.conn != NULL) {
+		rnet_conn_stats(s->cfg.conn, &ns);
+		b += ns.queue_cap_bytes;
+		s->st.keepalive_heartbeats = ns.heartbeats_ka;
+	}
 	if (b > s->st.mem_buffers_bytes)
 		s->st.mem_buffers_bytes = b;
 }
 
 /* The backup acknowledged checkpoint n: its epoch's output may leave. */
-static int handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
+int cks_handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 {
 	int rc;
 
@@ -148,7 +192,7 @@ static int drain_msgs(struct ckpt_sender *s, struct remus_err *err)
 
 	while ((rc = rnet_conn_next(s->cfg.conn, &m, err)) == 1) {
 		if (m.type == RNET_MSG_ACK) {
-			if ((rc = handle_ack(s, m.u64, err)))
+			if ((rc = cks_handle_ack(s, m.u64, err)))
 				return rc;
 		} else if (m.type == RNET_MSG_STREAM) {
 			if ((rc = ckph_take(&s->offer, m.body, m.len, err)) < 0)
@@ -175,7 +219,7 @@ int cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_er
 {
 	struct rnet_conn *c = s->cfg.conn;
 	struct pollfd p[3] = {
-		{ rnet_conn_fd(c), (short)(POLLIN | (rnet_conn_want_write(c) ? POLLOUT : 0)), 0 },
+		{ -1, 0, 0 },
 		{ s->dl.fd, POLLIN, 0 },
 		{ stop_fd, POLLIN, 0 },
 	};
@@ -183,6 +227,12 @@ int cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_er
 	uint32_t hb;
 	int rc;
 
+	if (c == NULL) {   /* blackhole: only the stop request to wait for */
+		if (poll(p, stop_fd >= 0 ? 3 : 2, timeout_ms) < 0 && errno != EINTR)
+			return remus_err_sys(err, errno, "poll");
+		return stop_fd >= 0 && (p[2].revents & POLLIN) ? 1 : 0;
+	}
+	p[0] = (struct pollfd){ rnet_conn_fd(c), (short)(POLLIN | (rnet_conn_want_write(c) ? POLLOUT : 0)), 0 };
 	now = rnet_now_ms();
 	hb = rnet_conn_next_tick_ms(c, now);
 	if (timeout_ms < 0 || (uint32_t)timeout_ms > hb)
@@ -209,6 +259,8 @@ int cks_forward_disk(struct ckpt_sender *s, struct remus_err *err)
 	uint64_t deadline = rnet_now_ms() + s->ack_timeout_ms;
 	int rc;
 
+	if (s->cfg.conn == NULL)
+		return 0;
 	while ((rc = ckd_forward_out(&s->dl, s->cfg.conn, err)) == 1) {
 		if (rnet_now_ms() > deadline)
 			return remus_err_set(err, CKPT_EPEER, "disk channel: link queue stays full");
@@ -225,7 +277,7 @@ static int send_stream(struct ckpt_sender *s, const void *p, size_t len, struct 
 	const uint8_t *b = p;
 	int rc = 0;
 
-	for (size_t off = 0; off < len && rc == 0; ) {
+	for (size_t off = 0; s->cfg.conn && off < len && rc == 0; ) {
 		size_t n = len - off < RNET_BODY_MAX ? len - off : RNET_BODY_MAX;
 		while ((rc = rnet_conn_send_stream(s->cfg.conn, b + off, n, err)) == RNET_ENOBUFS)
 			if ((rc = cks_pump(s, -1, 100, err)) < 0)
@@ -300,7 +352,7 @@ int cks_send_out(struct ckpt_sender *s, struct remus_err *err)
 	if ((iov = malloc(nseg * sizeof(*iov))) == NULL)
 		return remus_err_sys(err, ENOMEM, "send: %zu segments", nseg);
 	n = (size_t)stream_buf_iov(&s->out, iov, (int)nseg);
-	if (!s->delta && stream_buf_size(&s->out) <= RNET_BODY_MAX) {
+	if (s->cfg.conn && !s->delta && stream_buf_size(&s->out) <= RNET_BODY_MAX) {
 		/* one record (pre-copy) or a small group: exactly one frame */
 		while ((rc = rnet_conn_send_streamv(s->cfg.conn, iov, (int)n, err)) == RNET_ENOBUFS)
 			if ((rc = cks_pump(s, -1, 100, err)) < 0)
@@ -335,7 +387,7 @@ int cks_drain(struct ckpt_sender *s, struct remus_err *err)
 	uint64_t deadline = rnet_now_ms() + s->ack_timeout_ms;
 	int rc;
 
-	while (rnet_conn_want_write(s->cfg.conn)) {
+	while (s->cfg.conn && rnet_conn_want_write(s->cfg.conn)) {
 		uint64_t now = rnet_now_ms();
 		if (now >= deadline)
 			return remus_err_set(err, CKPT_EPEER, "send queue not drained within %" PRIu32
@@ -396,8 +448,10 @@ int cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err)
 	if (s->cfg.nb)
 		netbuf_release_all(s->cfg.nb);
 	rnet_conn_keepalive(s->cfg.conn, false, NULL);
-	if (s->peer_bye == 0)
+	if (s->peer_bye == 0 && s->cfg.conn != NULL)
 		tell_backup_unprotected(s);
+	if (rc == HV_EUNRESTORABLE)     /* a checkpoint restore would refuse */
+		return rc;
 	if (rc != CKPT_EPEER)
 		remus_err_wrap(err, "backup lost");
 	return CKPT_EPEER;
@@ -419,7 +473,7 @@ int cks_guest_alive(struct ckpt_sender *s, struct remus_err *err)
 static int sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
                       struct remus_err *err)
 {
-	uint64_t next_tick = rnet_now_ms() + s->interval_ms;
+	uint64_t next_tick = rnet_now_ms() + __atomic_load_n(&s->interval_ms, __ATOMIC_RELAXED);
 	bool stretched = false;
 	int rc;
 
@@ -433,7 +487,7 @@ static int sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
 			                                 s->ack_timeout_ms), err);
 		if (now >= next_tick && (!max_epochs || s->epoch < max_epochs)) {
 			/* overrun policy: never queue N+1 behind unsent bytes of N */
-			if (rnet_conn_want_write(s->cfg.conn)) {
+			if (s->cfg.conn && rnet_conn_want_write(s->cfg.conn)) {
 				if (!stretched) {
 					cks_lock(s);
 					s->st.stretched++;
@@ -445,10 +499,11 @@ static int sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
 					return rc;
 				if (s->acked == s->epoch)
 					s->sent_ms = now;
+				cks_apply_settings(s);
 				if ((rc = cks_take_checkpoint(s, err)))
 					return cks_lost(s, rc, err);
 				stretched = false;
-				next_tick = now + s->interval_ms;
+				next_tick = now + __atomic_load_n(&s->interval_ms, __ATOMIC_RELAXED);
 			}
 		}
 		now = rnet_now_ms();

@@ -36,7 +36,8 @@ struct hv_guest;        /* driver-owned, opaque to the engine */
 	X(HV_EBADSTATE, -2001, "op not valid in the guest's current state") \
 	X(HV_EBADBLOB,  -2002, "HVM/EMULATOR context failed to decode") \
 	X(HV_ECRASHED,  -2003, "the guest crashed (reason in err)") \
-	X(HV_EUNSUPP,   -2004, "the driver or host lacks the feature")
+	X(HV_EUNSUPP,   -2004, "the driver or host lacks the feature") \
+	X(HV_EUNRESTORABLE, -2005, "captured state fails the restore's own checks")
 enum hv_error { HV_ERRORS(REMUS_ERR_ENUM) };
 
 enum hv_run_state {
@@ -98,6 +99,7 @@ struct hv_info {
 	enum hv_run_state state;
 	int exit_code;              /* HV_EXITED */
 	char reason[128];           /* HV_CRASHED: why */
+	uint64_t console_dropped;   /* console bytes dropped: nobody read them */
 };
 
 /* A growable byte buffer used for HVM_CONTEXT / EMULATOR_CONTEXT blobs. */
@@ -217,7 +219,9 @@ struct hv_ops {
 	 * running: a page it changes meanwhile is in the next dirty log and
 	 * goes again.  NULL: pre-copy pauses and copies batch by batch. */
 	const uint8_t *(*ram_view)(struct hv_guest *g);
-	/* Guest paused: vCPU state as an HVM_CONTEXT record body. */
+	/* Guest paused: vCPU state as an HVM_CONTEXT record body.  Like
+	 * save_devices, HV_EUNRESTORABLE when the state would fail restore's
+	 * checks (a checkpoint that cannot be restored is never taken). */
 	int  (*save_cpu)(struct hv_guest *g, struct hv_blob *out,
 	                 struct remus_err *err);
 	/* Guest paused: device state as an EMULATOR_CONTEXT blob (versioned). */
@@ -229,6 +233,12 @@ struct hv_ops {
 	int  (*restore)(const struct hv_guest_config *cfg,
 	                const struct hv_checkpoint *ck, struct hv_guest **out,
 	                struct remus_err *err);
+	/* Optional: would restore accept these blobs?  The same checks restore
+	 * makes, without building anything; HV_EUNRESTORABLE naming the first
+	 * failure.  The backup calls it before committing a checkpoint. */
+	int  (*validate_checkpoint)(const uint8_t *hvm_context, size_t hvm_len,
+	                            const uint8_t *emu_context, size_t emu_len,
+	                            struct remus_err *err);
 	/* Ask the guest to announce itself on the network (gratuitous ARP). */
 	int  (*announce)(struct hv_guest *g, struct remus_err *err);
 

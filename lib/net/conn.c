@@ -37,6 +37,7 @@ int rnet_conn_new(struct rnet_io *io, const struct rnet_params *p,
 	c->rx_stalled = true;       /* TLS may hold bytes read with the handshake */
 	c->peer = *peer;
 	c->compress = compress;
+	c->tx_compress = compress;
 	c->hb_interval = p->hb_interval_ms ? p->hb_interval_ms : RNET_HB_INTERVAL_DEFAULT;
 	c->hb_timeout = p->hb_timeout_ms ? p->hb_timeout_ms : RNET_HB_TIMEOUT_DEFAULT;
 	c->outq_max = p->outq_max ? p->outq_max : RNET_OUTQ_DEFAULT;
@@ -71,6 +72,25 @@ int rnet_conn_fd(const struct rnet_conn *c)
 const struct rnet_caps *rnet_conn_peer_caps(const struct rnet_conn *c)
 {
 	return &c->peer;
+}
+
+/* Send without zlib from now on, or with it again (only on a zlib link:
+ * the backup takes plain STREAM frames on any link, STREAM_ZLIB only on
+ * one that negotiated it). */
+int rnet_conn_set_tx_compress(struct rnet_conn *c, uint32_t kind, struct remus_err *err)
+{
+	if (kind != RNET_COMPRESS_NONE && kind != c->compress)
+		return remus_err_set(err, RNET_ECAPS, "compression %s: this link negotiated %s "
+				     "(only that or none until the next handshake)",
+				     rnet_compress_name(kind), rnet_compress_name(c->compress));
+	if (c->compress == RNET_COMPRESS_DELTA && kind != RNET_COMPRESS_DELTA)
+		return remus_err_set(err, RNET_ECAPS, "compression %s: this link negotiated delta, "
+				     "which the backup decodes for the whole run",
+				     rnet_compress_name(kind));
+	pthread_mutex_lock(&c->lk);     /* any thread: the engine reads it per chunk */
+	c->tx_compress = kind;
+	pthread_mutex_unlock(&c->lk);
+	return 0;
 }
 
 /* The compression this session agreed on. */
@@ -175,6 +195,7 @@ static int conn_deliver(struct rnet_conn *c, struct rnet_msg *m, struct remus_er
 				     (int)(m->len - 4), (const char *)m->body + 4);
 	case RNET_MSG_HELLO:
 	case RNET_MSG_AUTH:
+	case RNET_MSG_CAPS:
 		return remus_err_set(err, RNET_EPROTO, "handshake frame %u after the handshake",
 				     m->type);
 	default:
@@ -311,7 +332,7 @@ static int conn_stream_chunk(struct rnet_conn *c, const uint8_t *p, size_t n,
 	uint8_t *z;
 	int rc;
 
-	if (c->compress != RNET_COMPRESS_ZLIB)
+	if (c->tx_compress != RNET_COMPRESS_ZLIB)
 		return conn_queue(c, RNET_MSG_STREAM, p, n, NULL, 0, false, err);
 	zlen = compressBound((uLong)n);
 	z = malloc(zlen);
@@ -331,7 +352,7 @@ static int conn_stream_chunk(struct rnet_conn *c, const uint8_t *p, size_t n,
 static int conn_send_split(struct rnet_conn *c, bool stream, const uint8_t *p, size_t len,
 			   struct remus_err *err)
 {
-	size_t chunk = stream && c->compress == RNET_COMPRESS_ZLIB ? ZLIB_CHUNK : RNET_BODY_MAX;
+	size_t chunk = stream && c->tx_compress == RNET_COMPRESS_ZLIB ? ZLIB_CHUNK : RNET_BODY_MAX;
 	size_t frames = len / chunk + 1, need, n;
 	int rc;
 
@@ -432,10 +453,10 @@ int rnet_conn_send_streamv(struct rnet_conn *c, const struct iovec *iov, int n,
 	queued = c->tx_tail - c->tx_head;
 	if (total == 0) {
 		rc = 0;
-	} else if (total <= RNET_BODY_MAX && c->compress != RNET_COMPRESS_ZLIB &&
+	} else if (total <= RNET_BODY_MAX && c->tx_compress != RNET_COMPRESS_ZLIB &&
 		   (rc = conn_write_direct(c, iov, n, total, err)) != 0) {
 		rc = rc < 0 ? rc : 0;       /* 1: all written, or the rest queued */
-	} else if (total <= RNET_BODY_MAX && c->compress != RNET_COMPRESS_ZLIB) {
+	} else if (total <= RNET_BODY_MAX && c->tx_compress != RNET_COMPRESS_ZLIB) {
 		if (queued + RNET_HDR_LEN + total > c->outq_max)
 			rc = remus_err_set(err, RNET_ENOBUFS,
 					   "output queue full (%zu queued + %zu, bound %zu)",
@@ -488,6 +509,17 @@ int rnet_conn_send_bye(struct rnet_conn *c, uint32_t reason, struct remus_err *e
 	put_be32(b, reason);
 	owner_enter(c);
 	return owner_leave(c, conn_queue(c, RNET_MSG_BYE, b, 4, NULL, 0, true, err));
+}
+
+/* Backup, check-only link: its one answer. */
+int rnet_conn_send_check(struct rnet_conn *c, const void *body, size_t len,
+			 struct remus_err *err)
+{
+	if (len < RNET_CHECK_MIN || len > RNET_CHECK_MAX)
+		return remus_err_set(err, -EINVAL, "CHECK body of %zu bytes, allowed %u..%u", len,
+				     RNET_CHECK_MIN, RNET_CHECK_MAX);
+	owner_enter(c);
+	return owner_leave(c, conn_queue(c, RNET_MSG_CHECK, body, len, NULL, 0, true, err));
 }
 
 /* Move the data lane's frame boundary past what has been written. */

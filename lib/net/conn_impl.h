@@ -24,7 +24,8 @@ struct rnet_conn {
 	pthread_mutex_t lk;
 	struct rnet_io *io;
 	struct rnet_caps peer;
-	uint32_t compress;
+	uint32_t compress;          /* negotiated */
+	uint32_t tx_compress;       /* what we send now: compress, or none */
 	uint32_t hb_interval, hb_timeout, stall_max;
 	size_t outq_max;
 	/* receive side: [rx_head, rx_tail) holds unparsed bytes */

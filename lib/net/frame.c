@@ -20,12 +20,14 @@ static const struct frame_rule frame_rules[] = {
 	{ RNET_MSG_HELLO,       "HELLO",       10, RNET_HELLO_LEN },
 	{ RNET_MSG_AUTH,        "AUTH",        RNET_MAC_LEN, RNET_MAC_LEN },
 	{ RNET_MSG_ERROR,       "ERROR",       5, 4 + RNET_ERRTEXT_MAX },
+	{ RNET_MSG_CAPS,        "CAPS",        RNET_CAPS_MSG_LEN, RNET_CAPS_MSG_LEN },
 	{ RNET_MSG_STREAM,      "STREAM",      1, RNET_BODY_MAX },
 	{ RNET_MSG_STREAM_ZLIB, "STREAM_ZLIB", 5, RNET_BODY_MAX },
 	{ RNET_MSG_ACK,         "ACK",         8, 8 },
 	{ RNET_MSG_HEARTBEAT,   "HEARTBEAT",   8, 8 },
 	{ RNET_MSG_DISK,        "DISK",        1, RNET_BODY_MAX },
 	{ RNET_MSG_BYE,         "BYE",         4, 4 },
+	{ RNET_MSG_CHECK,       "CHECK",       RNET_CHECK_MIN, RNET_CHECK_MAX },
 };
 
 /* Look up the rule of a frame type; NULL for a type we do not speak. */

@@ -1,11 +1,14 @@
 /*
  * rnet connection setup, as a non-blocking state machine the daemon can
  * drive from its poll loop (and a blocking wrapper for simple callers):
- *   P->B HELLO, B->P HELLO, P->B AUTH(primary), B->P AUTH(backup) | ERROR
+ *   P->B HELLO, B->P HELLO(neutral), P->B AUTH(primary),
+ *   B->P AUTH(backup) CAPS(backup's caps + MAC) | ERROR
  * Each HELLO carries a fresh random nonce and both proofs are HMACs over
- * both HELLOs, so a recorded answer never fits a new connection.  Any
- * refusal is sent to the peer as an ERROR frame (code + text) before
- * closing, so both logs name the same reason.
+ * both HELLOs, so a recorded answer never fits a new connection.  The
+ * backup says nothing about the guests it holds before the primary has
+ * proved the key: its HELLO is neutral, its caps come in CAPS, bound to
+ * this handshake by a MAC.  Any refusal is sent to the peer as an ERROR
+ * frame (code + text) before closing, so both logs name the same reason.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,9 +29,11 @@
 
 #define AUTH_LABEL_PRIMARY "remus auth primary v1"
 #define AUTH_LABEL_BACKUP  "remus auth backup v1"
+#define CAPS_LABEL_BACKUP  "remus caps backup v2"
 #define HS_FRAME_MAX (RNET_HDR_LEN + RNET_HELLO_LEN + 4 + RNET_ERRTEXT_MAX)
+_Static_assert(RNET_CAPS_MSG_LEN + RNET_MAC_LEN < HS_FRAME_MAX, "AUTH+CAPS fit");
 
-enum hs_state { HS_TLS, HS_RECV_HELLO, HS_RECV_AUTH, HS_DONE, HS_FAILED };
+enum hs_state { HS_TLS, HS_RECV_HELLO, HS_RECV_AUTH, HS_RECV_CAPS, HS_DONE, HS_FAILED };
 
 struct rnet_hs {
 	struct rnet_io *io;
@@ -36,6 +41,7 @@ struct rnet_hs {
 	bool primary;
 	enum hs_state state;
 	uint64_t deadline;
+	uint64_t hello_deadline;        /* backup: the primary's HELLO by then */
 	short events;                   /* what the last step waits for */
 	uint8_t transcript[2 * RNET_HELLO_LEN];   /* primary's HELLO, backup's */
 	struct rnet_hello self, peer;
@@ -180,13 +186,16 @@ static int hs_recv(struct rnet_hs *hs, uint32_t want, const char *what, struct r
 	return 1;
 }
 
-/* Our HELLO, into our half of the transcript. */
+/* Our HELLO, into our half of the transcript: the primary's names its
+ * guest and caps, the backup's is neutral (its caps follow in CAPS). */
 static int hs_make_hello(struct rnet_hs *hs, struct remus_err *err)
 {
 	uint8_t *mine = hs->transcript + (hs->primary ? 0 : RNET_HELLO_LEN);
 
 	hs->self.version = RNET_VERSION;
-	hs->self.caps = hs->p.caps;
+	memset(&hs->self.caps, 0, sizeof(hs->self.caps));
+	if (hs->primary)
+		hs->self.caps = hs->p.caps;
 	if (RAND_bytes(hs->self.nonce, RNET_NONCE_LEN) != 1)
 		return remus_err_set(err, RNET_EKEY, "no randomness for the handshake nonce");
 	if (rnet_hello_encode(&hs->self, mine) < 0)
@@ -208,8 +217,19 @@ static int hs_queue_proof(struct rnet_hs *hs, struct remus_err *err)
 	return rc;
 }
 
+/* The MAC binding the backup's caps block to this handshake. */
+static int hs_caps_mac(struct rnet_hs *hs, const uint8_t caps[RNET_CAPS_LEN],
+		       uint8_t mac[RNET_MAC_LEN], struct remus_err *err)
+{
+	uint8_t data[2 * RNET_HELLO_LEN + RNET_CAPS_LEN];
+
+	memcpy(data, hs->transcript, sizeof(hs->transcript));
+	memcpy(data + sizeof(hs->transcript), caps, RNET_CAPS_LEN);
+	return rnet_key_derive(hs->p.key, CAPS_LABEL_BACKUP, data, sizeof(data), mac, err);
+}
+
 /* The peer's HELLO: judge version and form; the backup answers with its
- * own, the primary goes straight to its proof. */
+ * own (neutral), the primary goes straight to its proof. */
 static int hs_on_hello(struct rnet_hs *hs, struct remus_err *err)
 {
 	uint8_t *mine = hs->transcript + (hs->primary ? 0 : RNET_HELLO_LEN);
@@ -218,26 +238,50 @@ static int hs_on_hello(struct rnet_hs *hs, struct remus_err *err)
 
 	if (rc < 0)
 		return hs_refuse(hs, rc, err);
+	if (hs->primary && !rnet_caps_neutral(&hs->peer.caps))
+		return hs_refuse(hs, remus_err_set(err, RNET_EPROTO,
+				 "backup's HELLO discloses capabilities before authentication"), err);
+	if (!hs->primary && rnet_caps_neutral(&hs->peer.caps))
+		return hs_refuse(hs, remus_err_set(err, RNET_EPROTO,
+				 "primary's HELLO names no guest or capabilities"), err);
 	memcpy(theirs, hs->msg.body, RNET_HELLO_LEN);
 	hs->state = HS_RECV_AUTH;
+	hs->hello_deadline = 0;
 	if (!hs->primary) {
-		if (hs->p.choose_caps) {     /* a daemon with several replicas */
-			hs->p.choose_caps(hs->p.choose_arg, &hs->peer.caps, &hs->p.caps);
-			if ((rc = hs_make_hello(hs, err)) < 0)
-				return rc;
-		}
 		hs_queue(hs, RNET_MSG_HELLO, mine, RNET_HELLO_LEN);
 		return 0;
 	}
 	return hs_queue_proof(hs, err);
 }
 
-/* The peer's proof (constant-time check), then the capability verdict,
- * which is only given to an authenticated peer. */
+/* Backup, the primary authenticated: choose our caps for the guest it
+ * names, give the verdict, then prove ourselves and disclose the caps. */
+static int hs_backup_answer(struct rnet_hs *hs, struct remus_err *err)
+{
+	uint8_t body[RNET_CAPS_MSG_LEN];
+	int rc;
+
+	if (hs->p.choose_caps)      /* a daemon with several replicas */
+		hs->p.choose_caps(hs->p.choose_arg, &hs->peer.caps, &hs->p.caps);
+	hs->self.caps = hs->p.caps;
+	rc = rnet_caps_check(&hs->peer.caps, &hs->self.caps, err);
+	if (rc < 0)
+		return hs_refuse(hs, rc, err);
+	if (rnet_caps_encode(&hs->self.caps, body) < 0)
+		return remus_err_set(err, -EINVAL, "guest or hv name too long for CAPS");
+	if ((rc = hs_queue_proof(hs, err)) < 0 ||
+	    (rc = hs_caps_mac(hs, body, body + RNET_CAPS_LEN, err)) < 0)
+		return rc;
+	hs_queue(hs, RNET_MSG_CAPS, body, sizeof(body));
+	OPENSSL_cleanse(body, sizeof(body));
+	hs->state = HS_DONE;
+	return 0;
+}
+
+/* The peer's proof (constant-time check); the capability verdict is only
+ * given to an authenticated peer. */
 static int hs_on_auth(struct rnet_hs *hs, struct remus_err *err)
 {
-	const struct rnet_caps *pri = hs->primary ? &hs->self.caps : &hs->peer.caps;
-	const struct rnet_caps *bak = hs->primary ? &hs->peer.caps : &hs->self.caps;
 	uint8_t mac[RNET_MAC_LEN];
 	int rc, same;
 
@@ -250,11 +294,35 @@ static int hs_on_auth(struct rnet_hs *hs, struct remus_err *err)
 	if (!same)
 		return hs_refuse(hs, remus_err_set(err, RNET_EAUTH,
 				 "authentication failed: the peer does not hold our key"), err);
-	rc = rnet_caps_check(pri, bak, err);
+	if (!hs->primary)
+		return hs_backup_answer(hs, err);
+	hs->state = HS_RECV_CAPS;
+	return 0;
+}
+
+/* Primary: the authenticated backup's caps (MAC over this handshake), then
+ * the same verdict the backup gave. */
+static int hs_on_caps(struct rnet_hs *hs, struct remus_err *err)
+{
+	uint8_t mac[RNET_MAC_LEN];
+	int rc, same;
+
+	rc = hs_caps_mac(hs, hs->msg.body, mac, err);
+	if (rc < 0)
+		return rc;
+	same = CRYPTO_memcmp(mac, hs->msg.body + RNET_CAPS_LEN, RNET_MAC_LEN) == 0;
+	OPENSSL_cleanse(mac, sizeof(mac));
+	if (!same)
+		return hs_refuse(hs, remus_err_set(err, RNET_EAUTH,
+				 "backup's capabilities fail their MAC"), err);
+	rc = rnet_caps_parse(hs->msg.body, RNET_CAPS_LEN, &hs->peer.caps, err);
+	if (rc < 0)
+		return hs_refuse(hs, rc, err);
+	rc = rnet_caps_check(&hs->self.caps, &hs->peer.caps, err);
 	if (rc < 0)
 		return hs_refuse(hs, rc, err);
 	hs->state = HS_DONE;
-	return hs->primary ? 0 : hs_queue_proof(hs, err);
+	return 0;
 }
 
 /* Leave the TLS phase: the primary speaks first. */
@@ -263,6 +331,27 @@ static void hs_after_tls(struct rnet_hs *hs)
 	hs->state = HS_RECV_HELLO;
 	if (hs->primary)
 		hs_queue(hs, RNET_MSG_HELLO, hs->transcript, RNET_HELLO_LEN);
+}
+
+/* Receive and handle the frame the current state waits for: 1 handled,
+ * 0 more bytes needed, <0 error. */
+static int hs_recv_state(struct rnet_hs *hs, struct remus_err *err)
+{
+	static const struct {
+		uint32_t type;
+		const char *name;
+		int (*on)(struct rnet_hs *, struct remus_err *);
+	} want[] = {
+		[HS_RECV_HELLO] = { RNET_MSG_HELLO, "HELLO", hs_on_hello },
+		[HS_RECV_AUTH]  = { RNET_MSG_AUTH, "AUTH", hs_on_auth },
+		[HS_RECV_CAPS]  = { RNET_MSG_CAPS, "CAPS", hs_on_caps },
+	};
+	int rc = hs_recv(hs, want[hs->state].type, want[hs->state].name, err);
+
+	if (rc <= 0)
+		return rc;
+	rc = want[hs->state].on(hs, err);
+	return rc < 0 ? rc : 1;
 }
 
 /* Advance the handshake as far as the socket allows without blocking. */
@@ -274,6 +363,9 @@ int rnet_hs_step(struct rnet_hs *hs, uint64_t now_ms, struct rnet_conn **conn,
 	*conn = NULL;
 	if (now_ms >= hs->deadline)
 		return remus_err_set(err, RNET_ETIMEOUT, "handshake timed out");
+	if (hs->hello_deadline && now_ms >= hs->hello_deadline)
+		return remus_err_set(err, RNET_ETIMEOUT, "handshake timed out: no HELLO within %u ms",
+				     hs->p.hello_ms);
 	for (;;) {
 		if (hs->state == HS_TLS) {
 			rc = rnet_io_tls_step(hs->io, &hs->events, err);
@@ -298,13 +390,11 @@ int rnet_hs_step(struct rnet_hs *hs, uint64_t now_ms, struct rnet_conn **conn,
 			hs->io = NULL;
 			return rc < 0 ? rc : 1;
 		}
-		rc = hs_recv(hs, hs->state == HS_RECV_HELLO ? RNET_MSG_HELLO : RNET_MSG_AUTH,
-			     hs->state == HS_RECV_HELLO ? "HELLO" : "AUTH", err);
-		if (rc <= 0)
-			return rc;
-		rc = hs->state == HS_RECV_HELLO ? hs_on_hello(hs, err) : hs_on_auth(hs, err);
+		rc = hs_recv_state(hs, err);
 		if (rc < 0)
 			return rc;
+		if (rc == 0)
+			return 0;
 	}
 }
 
@@ -339,6 +429,8 @@ int rnet_hs_start(int fd, bool primary, const struct rnet_params *p, uint64_t no
 	hs->p = *p;
 	hs->primary = primary;
 	hs->deadline = now_ms + (p->handshake_ms ? p->handshake_ms : RNET_HANDSHAKE_DEFAULT);
+	if (!primary && p->hello_ms && now_ms + p->hello_ms < hs->deadline)
+		hs->hello_deadline = now_ms + p->hello_ms;
 	hs->events = POLLIN;
 	rc = hs_prepare_fd(fd, err);
 	if (rc == 0)
@@ -371,10 +463,21 @@ short rnet_hs_events(const struct rnet_hs *hs)
 	return hs->events;
 }
 
-/* Time left before the handshake deadline, for the poll timeout. */
+/* Time left before the next deadline (HELLO or whole handshake), for the
+ * poll timeout. */
 uint32_t rnet_hs_next_ms(const struct rnet_hs *hs, uint64_t now_ms)
 {
-	return hs->deadline > now_ms ? (uint32_t)(hs->deadline - now_ms) : 0;
+	uint64_t due = hs->deadline;
+
+	if (hs->hello_deadline && hs->hello_deadline < due)
+		due = hs->hello_deadline;
+	return due > now_ms ? (uint32_t)(due - now_ms) : 0;
+}
+
+/* Has the peer's HELLO arrived (the handshake made real progress)? */
+bool rnet_hs_got_hello(const struct rnet_hs *hs)
+{
+	return hs->state != HS_TLS && hs->state != HS_RECV_HELLO;
 }
 
 /* Drop a finished or abandoned handshake (and its socket if not handed on). */

@@ -1,9 +1,12 @@
 /*
- * The HELLO message (version 1, 136 bytes, big-endian):
- *   magic[8] "REMUSRPL" | u16 version | u16 flags (RNET_CAP_*)
- *   u32 compress_mask | u32 compress | u8 diskrep | u8 pad[3] = 0
- *   char hv[16] | char guest[64] (NUL-padded) | u8 nonce[32]
- * and the capability agreement between primary and backup.
+ * The HELLO message (version 2, 136 bytes, big-endian):
+ *   magic[8] "REMUSRPL" | u16 version | caps[94] | u8 nonce[32]
+ * where caps (also the body of CAPS before its MAC) is
+ *   u16 flags (RNET_CAP_*) | u32 compress_mask | u32 compress
+ *   | u8 diskrep | u8 pad[3] = 0 | char hv[16] | char guest[64] (NUL-padded)
+ * and the capability agreement between primary and backup.  The layout is
+ * version 1's; version 2 only adds that the backup's HELLO carries neutral
+ * caps (all zero) and its real ones follow in CAPS after authentication.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,13 +16,15 @@
 #include "net/net_impl.h"
 
 #define HELLO_OFF_VERSION  8
-#define HELLO_OFF_FLAGS    10
-#define HELLO_OFF_CMASK    12
-#define HELLO_OFF_CKIND    16
-#define HELLO_OFF_DISKREP  20
-#define HELLO_OFF_HV       24
-#define HELLO_OFF_GUEST    (HELLO_OFF_HV + RNET_HV_MAX)
-#define HELLO_OFF_NONCE    (HELLO_OFF_GUEST + RNET_NAME_MAX)
+#define HELLO_OFF_CAPS     10
+#define HELLO_OFF_NONCE    (HELLO_OFF_CAPS + RNET_CAPS_LEN)
+#define CAPS_OFF_FLAGS     0
+#define CAPS_OFF_CMASK     2
+#define CAPS_OFF_CKIND     6
+#define CAPS_OFF_DISKREP   10
+#define CAPS_OFF_HV        14
+#define CAPS_OFF_GUEST     (CAPS_OFF_HV + RNET_HV_MAX)
+_Static_assert(CAPS_OFF_GUEST + RNET_NAME_MAX == RNET_CAPS_LEN, "caps layout");
 _Static_assert(HELLO_OFF_NONCE + RNET_NONCE_LEN == RNET_HELLO_LEN, "HELLO layout");
 
 /* A name field must be NUL-terminated inside the field, printable, and
@@ -55,18 +60,76 @@ static int hello_put_name(uint8_t *f, size_t cap, const char *s)
 	return 0;
 }
 
+/* Serialise a caps block; -EINVAL if a name does not fit its field. */
+static int caps_put(uint8_t *f, const struct rnet_caps *c)
+{
+	memset(f, 0, RNET_CAPS_LEN);
+	put_be16(f + CAPS_OFF_FLAGS, (uint16_t)c->flags);
+	put_be32(f + CAPS_OFF_CMASK, c->compress_mask);
+	put_be32(f + CAPS_OFF_CKIND, c->compress);
+	f[CAPS_OFF_DISKREP] = c->diskrep;
+	if (hello_put_name(f + CAPS_OFF_HV, RNET_HV_MAX, c->hv) < 0 ||
+	    hello_put_name(f + CAPS_OFF_GUEST, RNET_NAME_MAX, c->guest) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* Decode a caps block; empty names only when `neutral_ok` and then every
+ * other field must be zero too (a neutral block, nothing disclosed). */
+static int caps_get(const uint8_t *f, struct rnet_caps *c, bool neutral_ok,
+		    struct remus_err *err)
+{
+	uint16_t flags;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	flags = get_be16(f + CAPS_OFF_FLAGS);
+	if (flags & ~(RNET_CAP_XENSTORE | RNET_CAP_CHECK))
+		return remus_err_set(err, RNET_EPROTO, "HELLO has unknown flags 0x%04x", flags);
+	c->flags = flags;
+	c->compress_mask = get_be32(f + CAPS_OFF_CMASK);
+	if (c->compress_mask >> RNET_COMPRESS_COUNT)
+		return remus_err_set(err, RNET_EPROTO, "HELLO compression mask 0x%x unknown",
+				     c->compress_mask);
+	c->compress = get_be32(f + CAPS_OFF_CKIND);
+	if (c->compress >= RNET_COMPRESS_COUNT)
+		return remus_err_set(err, RNET_EPROTO, "HELLO compression kind %u unknown",
+				     c->compress);
+	c->diskrep = f[CAPS_OFF_DISKREP];
+	if (!diskrep_kind_valid(c->diskrep))
+		return remus_err_set(err, RNET_EPROTO, "HELLO diskrep backend %u unknown",
+				     c->diskrep);
+	if (f[CAPS_OFF_DISKREP + 1] | f[CAPS_OFF_DISKREP + 2] | f[CAPS_OFF_DISKREP + 3])
+		return remus_err_set(err, RNET_EPROTO, "HELLO reserved bytes not zero");
+	rc = hello_name_ok(f + CAPS_OFF_HV, RNET_HV_MAX, "hypervisor driver", neutral_ok, err);
+	if (rc < 0)
+		return rc;
+	rc = hello_name_ok(f + CAPS_OFF_GUEST, RNET_NAME_MAX, "guest", neutral_ok, err);
+	if (rc < 0)
+		return rc;
+	memcpy(c->hv, f + CAPS_OFF_HV, RNET_HV_MAX);
+	memcpy(c->guest, f + CAPS_OFF_GUEST, RNET_NAME_MAX);
+	if ((c->hv[0] == 0 || c->guest[0] == 0) && !rnet_caps_neutral(c))
+		return remus_err_set(err, RNET_EPROTO,
+				     "HELLO capabilities half empty: hv '%.15s', guest '%.63s'",
+				     c->hv, c->guest);
+	return 0;
+}
+
+/* Neutral caps: what a v2 backup says before authentication. */
+bool rnet_caps_neutral(const struct rnet_caps *c)
+{
+	return c->flags == 0 && c->compress_mask == 0 && c->compress == 0 &&
+	       c->diskrep == 0 && c->hv[0] == 0 && c->guest[0] == 0;
+}
+
 /* Serialise our HELLO; -EINVAL if a name does not fit its field. */
 int rnet_hello_encode(const struct rnet_hello *h, uint8_t out[RNET_HELLO_LEN])
 {
 	memset(out, 0, RNET_HELLO_LEN);
 	memcpy(out, RNET_MAGIC, 8);
 	put_be16(out + HELLO_OFF_VERSION, h->version);
-	put_be16(out + HELLO_OFF_FLAGS, (uint16_t)h->caps.flags);
-	put_be32(out + HELLO_OFF_CMASK, h->caps.compress_mask);
-	put_be32(out + HELLO_OFF_CKIND, h->caps.compress);
-	out[HELLO_OFF_DISKREP] = h->caps.diskrep;
-	if (hello_put_name(out + HELLO_OFF_HV, RNET_HV_MAX, h->caps.hv) < 0 ||
-	    hello_put_name(out + HELLO_OFF_GUEST, RNET_NAME_MAX, h->caps.guest) < 0)
+	if (caps_put(out + HELLO_OFF_CAPS, &h->caps) < 0)
 		return -EINVAL;
 	memcpy(out + HELLO_OFF_NONCE, h->nonce, RNET_NONCE_LEN);
 	return 0;
@@ -77,7 +140,6 @@ int rnet_hello_encode(const struct rnet_hello *h, uint8_t out[RNET_HELLO_LEN])
 int rnet_hello_parse(const uint8_t *b, size_t len, struct rnet_hello *h,
 		     struct remus_err *err)
 {
-	uint16_t flags;
 	int rc;
 
 	memset(h, 0, sizeof(*h));
@@ -92,34 +154,26 @@ int rnet_hello_parse(const uint8_t *b, size_t len, struct rnet_hello *h,
 	if (len != RNET_HELLO_LEN)
 		return remus_err_set(err, RNET_EPROTO, "HELLO length %zu, expected %u",
 				     len, RNET_HELLO_LEN);
-	flags = get_be16(b + HELLO_OFF_FLAGS);
-	if (flags & ~RNET_CAP_XENSTORE)
-		return remus_err_set(err, RNET_EPROTO, "HELLO has unknown flags 0x%04x", flags);
-	h->caps.flags = flags;
-	h->caps.compress_mask = get_be32(b + HELLO_OFF_CMASK);
-	if (h->caps.compress_mask >> RNET_COMPRESS_COUNT)
-		return remus_err_set(err, RNET_EPROTO, "HELLO compression mask 0x%x unknown",
-				     h->caps.compress_mask);
-	h->caps.compress = get_be32(b + HELLO_OFF_CKIND);
-	if (h->caps.compress >= RNET_COMPRESS_COUNT)
-		return remus_err_set(err, RNET_EPROTO, "HELLO compression kind %u unknown",
-				     h->caps.compress);
-	h->caps.diskrep = b[HELLO_OFF_DISKREP];
-	if (!diskrep_kind_valid(h->caps.diskrep))
-		return remus_err_set(err, RNET_EPROTO, "HELLO diskrep backend %u unknown",
-				     h->caps.diskrep);
-	if (b[HELLO_OFF_DISKREP + 1] | b[HELLO_OFF_DISKREP + 2] | b[HELLO_OFF_DISKREP + 3])
-		return remus_err_set(err, RNET_EPROTO, "HELLO reserved bytes not zero");
-	rc = hello_name_ok(b + HELLO_OFF_HV, RNET_HV_MAX, "hypervisor driver", false, err);
+	rc = caps_get(b + HELLO_OFF_CAPS, &h->caps, true, err);
 	if (rc < 0)
 		return rc;
-	rc = hello_name_ok(b + HELLO_OFF_GUEST, RNET_NAME_MAX, "guest", false, err);
-	if (rc < 0)
-		return rc;
-	memcpy(h->caps.hv, b + HELLO_OFF_HV, RNET_HV_MAX);
-	memcpy(h->caps.guest, b + HELLO_OFF_GUEST, RNET_NAME_MAX);
 	memcpy(h->nonce, b + HELLO_OFF_NONCE, RNET_NONCE_LEN);
 	return 0;
+}
+
+/* The caps block of a CAPS frame (complete caps, names required). */
+int rnet_caps_encode(const struct rnet_caps *caps, uint8_t out[RNET_CAPS_LEN])
+{
+	return caps_put(out, caps);
+}
+
+int rnet_caps_parse(const uint8_t *b, size_t len, struct rnet_caps *caps,
+		    struct remus_err *err)
+{
+	if (len != RNET_CAPS_LEN)
+		return remus_err_set(err, RNET_EPROTO, "capabilities block length %zu, expected %u",
+				     len, RNET_CAPS_LEN);
+	return caps_get(b, caps, false, err);
 }
 
 /* Render a compression mask as "none,zlib" for mismatch messages. */

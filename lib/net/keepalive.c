@@ -69,6 +69,8 @@ int rnet_conn_keepalive(struct rnet_conn *c, bool on, struct remus_err *err)
 	pthread_condattr_t a;
 	int rc;
 
+	if (c == NULL)              /* no link (a blackhole run): nothing to keep */
+		return 0;
 	if (!on) {
 		rnet_keepalive_stop(c);
 		return 0;

@@ -31,7 +31,7 @@
 
 REMUS_API_BEGIN
 
-#define RNET_VERSION        1u
+#define RNET_VERSION        2u              /* 2: backup caps after auth (CAPS) */
 #define RNET_MAGIC          "REMUSRPL"      /* 8 bytes, no NUL on the wire */
 #define RNET_NONCE_LEN      32u
 #define RNET_MAC_LEN        32u             /* HMAC-SHA256 */
@@ -40,8 +40,9 @@ REMUS_API_BEGIN
 #define RNET_NAME_MAX       64u             /* guest name field, NUL incl. */
 #define RNET_HV_MAX         16u             /* hv driver name field */
 #define RNET_ERRTEXT_MAX    256u            /* ERROR frame body */
-#define RNET_KEY_MIN        16u
-#define RNET_KEY_MAX        4096u
+#define RNET_KEY_MIN        32u             /* decoded bytes: 256 bits */
+#define RNET_KEY_MAX        4096u           /* decoded bytes */
+#define RNET_KEY_FILE_MAX   (2 * RNET_KEY_MAX + 2)  /* hex text + CR LF */
 
 #define RNET_ERRORS(X) \
 	X(RNET_EPROTO,   -3001, "malformed frame or message from the peer") \
@@ -61,12 +62,15 @@ enum rnet_msg_type {
 	RNET_MSG_HELLO       = 1,   /* exact RNET_HELLO_LEN (version 1) */
 	RNET_MSG_AUTH        = 2,   /* exact RNET_MAC_LEN */
 	RNET_MSG_ERROR       = 3,   /* u32 code (-RNET_E*), 1..RNET_ERRTEXT_MAX text */
+	RNET_MSG_CAPS        = 4,   /* exact RNET_CAPS_MSG_LEN: backup's caps + MAC */
 	RNET_MSG_STREAM      = 16,  /* 1..RNET_BODY_MAX migration-stream bytes */
 	RNET_MSG_STREAM_ZLIB = 17,  /* u32 raw length + zlib data */
 	RNET_MSG_ACK         = 18,  /* exact 8: u64 checkpoint number */
 	RNET_MSG_HEARTBEAT   = 19,  /* exact 8: u64 sender sequence */
 	RNET_MSG_DISK        = 20,  /* 1..RNET_BODY_MAX opaque diskrep bytes */
 	RNET_MSG_BYE         = 21,  /* exact 4: u32 reason, clean shutdown */
+	RNET_MSG_CHECK       = 22,  /* RNET_CHECK_MIN..MAX: the backup's answer to a
+	                             * check-only link (body: remusd's check_proto) */
 };
 
 enum rnet_compress {
@@ -78,6 +82,11 @@ enum rnet_compress {
 #define RNET_COMPRESS_BIT(k) (1u << (k))
 
 #define RNET_CAP_XENSTORE 0x1u      /* xenstore records in the stream */
+/* A check-only link (remusctl check): after authentication the backup
+ * answers one RNET_MSG_CHECK and closes; no stream, nothing is started. */
+#define RNET_CAP_CHECK    0x2u
+#define RNET_CHECK_MIN    18u
+#define RNET_CHECK_MAX    (18u + 512u)
 
 /* What one side offers; the primary's `compress` is the session's choice. */
 struct rnet_caps {
@@ -90,16 +99,21 @@ struct rnet_caps {
 	char guest[RNET_NAME_MAX];  /* guest identity */
 };
 
-/* A decoded HELLO (see rnet_hello_parse). */
+/* A decoded HELLO (see rnet_hello_parse).  Version 2: the backup's HELLO
+ * is neutral (no capabilities, empty names); it discloses its real caps
+ * only in the CAPS frame, after the primary has proved the key. */
 #define RNET_HELLO_LEN 136u
+#define RNET_CAPS_LEN  94u          /* the caps block of HELLO and CAPS */
+#define RNET_CAPS_MSG_LEN (RNET_CAPS_LEN + RNET_MAC_LEN)
 struct rnet_hello {
 	uint16_t version;
 	struct rnet_caps caps;
 	uint8_t nonce[RNET_NONCE_LEN];
 };
 
-/* Pre-shared key, loaded from a file that must be mode 0600 (or stricter)
- * and owned by the effective user. */
+/* Pre-shared key, loaded from a regular file that must be mode 0600 (or
+ * stricter) and owned by the effective user, holding the key as hex or
+ * base64 text (at least 32 bytes decoded). */
 struct rnet_key {
 	uint8_t bytes[RNET_KEY_MAX];
 	size_t len;
@@ -112,13 +126,15 @@ struct rnet_params {
 	uint32_t hb_interval_ms;    /* 0: RNET_HB_INTERVAL_DEFAULT */
 	uint32_t hb_timeout_ms;     /* 0: RNET_HB_TIMEOUT_DEFAULT */
 	uint32_t handshake_ms;      /* 0: RNET_HANDSHAKE_DEFAULT */
+	uint32_t hello_ms;          /* backup: the primary's HELLO must be in
+	                             * within this (0: only handshake_ms) */
 	size_t outq_max;            /* 0: RNET_OUTQ_DEFAULT */
 	uint32_t stall_max_ms;      /* keepalive answers for a busy owner at most
 	                             * this long; 0: RNET_STALL_MAX_DEFAULT */
-	/* Backup serving several guests: called with the primary's HELLO (not
-	 * yet authenticated) before ours is sent; it may replace our caps with
-	 * those of the guest the primary names.  The verdict on the caps still
-	 * comes only after authentication.  NULL: `caps` as given. */
+	/* Backup serving several guests: called with the primary's caps once
+	 * the primary has proved the key (never before: what a backup holds is
+	 * nobody else's business); it may replace our caps with those of the
+	 * guest the primary names.  NULL: `caps` as given. */
 	void (*choose_caps)(void *arg, const struct rnet_caps *primary, struct rnet_caps *self);
 	void *choose_arg;
 };
@@ -154,6 +170,11 @@ struct rnet_conn;
 int rnet_key_load(const char *path, struct rnet_key *key, struct remus_err *err);
 
 /* ---- pure codecs (fuzzed) ------------------------------------------ */
+/* A key file's text (hex if only hex digits, else padded base64; one
+ * trailing newline) into the key: at least RNET_KEY_MIN bytes decoded.
+ * `path` only names the file in errors. */
+int rnet_key_parse(const uint8_t *text, size_t n, const char *path, struct rnet_key *key,
+		   struct remus_err *err);
 /* Parse a frame header+body at the front of `buf`.  Returns 1 with *msg
  * and *consumed set, 0 if more bytes are needed, or RNET_EPROTO (unknown
  * type, bad length for the type, oversized) — an oversized header is
@@ -164,8 +185,14 @@ int rnet_frame_parse(const uint8_t *buf, size_t len, struct rnet_msg *msg,
 void rnet_frame_header(uint8_t hdr[RNET_HDR_LEN], uint32_t type, uint32_t len);
 
 int rnet_hello_encode(const struct rnet_hello *h, uint8_t out[RNET_HELLO_LEN]);
+/* A HELLO's caps are either complete (names set) or neutral (all zero). */
 int rnet_hello_parse(const uint8_t *body, size_t len, struct rnet_hello *h,
 		     struct remus_err *err);
+bool rnet_caps_neutral(const struct rnet_caps *caps);
+/* The caps block alone (the body of CAPS before its MAC); names required. */
+int rnet_caps_encode(const struct rnet_caps *caps, uint8_t out[RNET_CAPS_LEN]);
+int rnet_caps_parse(const uint8_t *b, size_t len, struct rnet_caps *caps,
+		    struct remus_err *err);
 /* Is `peer` (backup's HELLO) compatible with `self` (primary's HELLO)?
  * RNET_ECAPS naming the first mismatch otherwise. */
 int rnet_caps_check(const struct rnet_caps *primary,
@@ -210,16 +237,50 @@ int rnet_hs_fd(const struct rnet_hs *hs);
 short rnet_hs_events(const struct rnet_hs *hs);
 uint32_t rnet_hs_next_ms(const struct rnet_hs *hs, uint64_t now_ms);
 void rnet_hs_free(struct rnet_hs *hs);
+/* Has the peer's HELLO arrived (for eviction: silent peers go first)? */
+bool rnet_hs_got_hello(const struct rnet_hs *hs);
 /* Backup: accept one pending peer and start its handshake; -EAGAIN if
  * nobody waits. */
 int rnet_accept_start(int lfd, const struct rnet_params *p, uint64_t now_ms,
 		      struct rnet_hs **out, struct remus_err *err);
+
+/* ---- admission of unauthenticated peers (hs_limit.c) ---------------- */
+/* A backup's pending handshakes are bounded per source and in total.  A
+ * newcomer is never refused for lack of room: the oldest handshake of its
+ * own source makes way when that source is at its cap; otherwise, when the
+ * table is full, the oldest of the source holding the most (silent ones,
+ * without a HELLO yet, before those that sent one).  So a flood from a few
+ * addresses only ever evicts itself, and a peer that completes its
+ * handshake in a round trip is not kept out. */
+#define RNET_HS_POOL_MAX 64u
+struct rnet_peer_src { uint8_t b[16]; };    /* IPv4 (mapped) or IPv6 /64 */
+struct rnet_hs_pool {
+	size_t total, per_source;               /* bounds, <= RNET_HS_POOL_MAX */
+	size_t n;
+	struct rnet_hs_entry {
+		struct rnet_hs *hs;
+		struct rnet_peer_src src;
+		uint64_t started_ms;
+		char name[56];                  /* "address:port", for logs */
+	} e[RNET_HS_POOL_MAX];
+};
+/* The source of an accepted socket and its printable "address:port". */
+void rnet_peer_src_of(int fd, struct rnet_peer_src *src, char *name, size_t cap);
+/* Index of the entry to evict so one from `src` can start, or -1 if there
+ * is room.  Pure: entries' hs may be NULL (then counted as silent). */
+long rnet_hs_pool_victim(const struct rnet_hs_pool *pool, const struct rnet_peer_src *src);
+/* Remove entry i (freeing its handshake); the last entry moves into i. */
+void rnet_hs_pool_drop(struct rnet_hs_pool *pool, size_t i);
 
 /* ---- established connection (non-blocking) ------------------------- */
 int rnet_conn_fd(const struct rnet_conn *c);
 /* The capabilities both sides agreed on (the peer's HELLO). */
 const struct rnet_caps *rnet_conn_peer_caps(const struct rnet_conn *c);
 uint32_t rnet_conn_compress(const struct rnet_conn *c);
+/* What stream data is sent with from now on: the negotiated kind, or none
+ * (a zlib link only; a delta link stays delta).  RNET_ECAPS otherwise.
+ * Not thread-safe: call it from the thread that sends. */
+int rnet_conn_set_tx_compress(struct rnet_conn *c, uint32_t kind, struct remus_err *err);
 /* Read what the socket has; RNET_ECLOSED on EOF. */
 int rnet_conn_feed(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err);
 /* Next complete message (1), none yet (0), or an error.  Heartbeats are
@@ -243,6 +304,9 @@ int rnet_conn_send_bye(struct rnet_conn *c, uint32_t reason, struct remus_err *e
  * that gives up and must be heard at once (the BYE is not held behind
  * bulk data that no longer matters). */
 int rnet_conn_send_bye_now(struct rnet_conn *c, uint32_t reason, struct remus_err *err);
+/* A check-only link's answer (the body is the caller's, length checked). */
+int rnet_conn_send_check(struct rnet_conn *c, const void *body, size_t len,
+			 struct remus_err *err);
 /* Write queued bytes; 0 when everything is out, 1 when some remain. */
 int rnet_conn_flush(struct rnet_conn *c, struct remus_err *err);
 bool rnet_conn_want_write(const struct rnet_conn *c);

@@ -101,7 +101,7 @@ int rnet_listen(const char *addr, uint16_t port, struct remus_err *err)
 		goto out;
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 16) < 0) {
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
 		rc = remus_err_sys(err, errno, "listen on %s:%u", addr ? addr : "*", port);
 		close(fd);
 		goto out;

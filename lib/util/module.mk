@@ -2,7 +2,7 @@
 LIB_SRCS += lib/util/err.c lib/util/log.c lib/util/io.c lib/util/version.c
 UNIT_TESTS += test_util
 test_util_SRCS := tests/unit/test_util.c
-LIB_SRCS += lib/util/relay.c
+LIB_SRCS += lib/util/relay.c lib/util/ratelim.c
 UNIT_TESTS += test_relay
 test_relay_SRCS := tests/unit/test_relay.c
 # One error space: every module's codes in its own range (lib/util/err.h).
@@ -16,3 +16,5 @@ REMUS_VERSION_OBJS := $(BUILD)/obj/lib/util/version.o $(BUILD)/asan/obj/lib/util
 	$(BUILD)/fuzz/obj/lib/util/version.o
 $(REMUS_VERSION_OBJS): CPPFLAGS += -DREMUS_VERSION='"$(REMUS_VERSION)"'
 $(REMUS_VERSION_OBJS): Makefile
+UNIT_TESTS += test_ratelim
+test_ratelim_SRCS := tests/unit/test_ratelim.c

@@ -4,16 +4,17 @@
 #  1. silent TCP peers (connect, send nothing) hold connections to B's
 #     replication port: `remusctl status` and `list` on B answer while all
 #     of them are still open (B accepted every one: its handshakes are
-#     pending, not blocking); one more beyond the bound of 8 pending
-#     handshakes is refused at once, and the silent ones are dropped at the
-#     handshake timeout, each with a log line;
+#     pending, not blocking); one more beyond the bound of 4 pending
+#     handshakes per source address makes the oldest of them go at once
+#     (evicted, not the newcomer refused), and the silent ones are dropped
+#     at the HELLO deadline, each with a log line;
 #  2. garbage on the replication port is refused with a log line naming
 #     the peer and what was wrong;
 # and the protected guest keeps being checkpointed throughout.
 cd "$(dirname "$0")/../.." || exit 1
 TAG=${TAG:-hs$$}
 . tests/integration/remusd_lib.sh
-MAX_PENDING=8
+MAX_PENDING=4    # per source address (REMUSD_PENDING_PER_SRC)
 
 # remusd_conns: established connections on B's replication port that B's
 # remusd has accepted (queued ones have no owner yet).
@@ -78,12 +79,14 @@ if shut:
     sys.exit("silent connections %s were closed before status returned" % shut)
 print("all %d silent connections still open after status" % n)
 extra = socket.create_connection((host, 7575), timeout=5)
-if not closed_within(extra, 5):
-    sys.exit("connection beyond %d pending handshakes was not refused" % n)
-print("connection %d refused at once" % (n + 1))
-if not all(closed_within(s, 20) for s in socks):
-    sys.exit("silent connections were not dropped at the handshake timeout")
-print("silent connections dropped at the handshake timeout")
+if not closed_within(socks[0], 5):
+    sys.exit("connection beyond %d pending handshakes did not evict the oldest" % n)
+if not is_open(extra):
+    sys.exit("the newest connection was refused instead of the oldest evicted")
+print("connection %d evicted the oldest at once" % (n + 1))
+if not all(closed_within(s, 20) for s in socks[1:] + [extra]):
+    sys.exit("silent connections were not dropped at the HELLO deadline")
+print("silent connections dropped at the HELLO deadline")
 PY
 SILENT=$!
 PIDS+=($SILENT)
@@ -101,9 +104,9 @@ ctl b list >/dev/null || fail "list on host-b failed"
 touch "$TMPD/silent.check"
 wait "$SILENT" || fail "silent peers: $(cat "$TMPD/silent.log")"
 cat "$TMPD/silent.log"
-grep -q "refused a replication peer from $IP_A:[0-9]*: $MAX_PENDING handshakes already pending" \
-	"$TMPD/remusd-b.log" || fail "no log line for the refused extra peer"
-grep -q "replication peer $IP_A:[0-9]* refused: handshake timed out" "$TMPD/remusd-b.log" ||
+grep -q "replication peer $IP_A:[0-9]* dropped: handshake pending for [0-9]* ms, making room for $IP_A:" \
+	"$TMPD/remusd-b.log" || fail "no log line for the evicted oldest peer"
+grep -q "replication peer $IP_A:[0-9]* refused: handshake timed out: no HELLO within" "$TMPD/remusd-b.log" ||
 	fail "no log line for the timed-out silent peers"
 still_protected
 

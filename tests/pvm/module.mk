@@ -1,6 +1,7 @@
 # tests/pvm: pvm's own freestanding test guests (until the guest kit lands)
 # and its integration scripts.
-PVM_TEST_GUESTS := counter dirtier waiter hcloop echo disk bad_wildptr bad_syscall bad_segv bad_spin
+PVM_TEST_GUESTS := counter dirtier waiter hcloop echo disk bad_wildptr bad_syscall bad_segv bad_spin \
+	compat chatty bad_int80 bad_vsyscall bad_compat_int80
 PVM_TEST_ELFS := $(addprefix $(BUILD)/tests/pvm/,$(addsuffix .elf,$(PVM_TEST_GUESTS)))
 PVM_GUEST_CFLAGS := -O2 -std=gnu11 -Wall -Wextra -Werror -ffreestanding -nostdlib -static \
 	-fno-pic -no-pie -fno-stack-protector -fcf-protection=none -mavx2 \
@@ -28,3 +29,12 @@ UNIT_TESTS += test_pvm_codec
 test_pvm_codec_SRCS := tests/unit/test_pvm_codec.c tools/pvm/pvm_ctl.c
 INTEG_TESTS += tests/pvm/pvm_tap.sh
 INTEG_TESTS += tests/pvm/pvm_kvstore.sh
+UNIT_TESTS += test_pvm_valid
+test_pvm_valid_SRCS := tests/unit/test_pvm_valid.c tests/unit/pvm_testlib.c
+# remusd: a checkpoint restore would refuse ends protection (state failed).
+INTEG_TESTS += tests/integration/remusd_unrestorable.sh
+UNIT_TESTS += test_pvm_console
+test_pvm_console_SRCS := tests/unit/test_pvm_console.c tests/unit/pvm_testlib.c
+INTEG_TESTS += tests/pvm/pvm_console.sh
+UNIT_TESTS += test_pvm_sandbox
+test_pvm_sandbox_SRCS := tests/unit/test_pvm_sandbox.c tests/unit/pvm_testlib.c

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "ckpt/delta_impl.h"
+#include "diskrep/diskrep.h"
 #include "ckpt/pagehash_impl.h"
 #include "ckpt_testlib.h"
 
@@ -124,7 +125,10 @@ static void test_delta_codec(void **state)
  * applied only once its CHECKPOINT_END is in, and only whole. */
 static void test_feed_applies_complete_checkpoints_only(void **state)
 {
-	struct ckpt_receiver_cfg cfg = { .hv = &pvm_hv_ops, .ram_bytes = 64 * 4096 };
+	/* the sample is a Xen guest's stream: pvm's own restore checks are
+	 * left out here (the next test has them) */
+	struct hv_ops no_validate = pvm_hv_ops;
+	struct ckpt_receiver_cfg cfg = { .hv = &no_validate, .ram_bytes = 64 * 4096 };
 	struct ckpt_receiver *r;
 	struct remus_err err = { 0 };
 	struct ckpt_stats st;
@@ -133,6 +137,7 @@ static void test_feed_applies_complete_checkpoints_only(void **state)
 	size_t n;
 
 	(void)state;
+	no_validate.validate_checkpoint = NULL;
 	assert_non_null(f);
 	n = fread(buf, 1, sizeof(buf), f);
 	fclose(f);
@@ -150,6 +155,40 @@ static void test_feed_applies_complete_checkpoints_only(void **state)
 	assert_int_equal(ckpt_receiver_feed(r, "garbage!", 8, &err), CKPT_ESTREAM);
 	ckpt_receiver_stats(r, &st);
 	assert_int_equal(st.checkpoints, 2);
+	ckpt_receiver_free(r);
+}
+
+/* A checkpoint the driver's restore would refuse (a Xen vCPU offered to
+ * pvm) is never applied nor acknowledged: HV_EUNRESTORABLE, replica
+ * untouched. */
+static void test_unrestorable_checkpoint_not_applied(void **state)
+{
+	struct ckpt_receiver_cfg cfg = { .hv = &pvm_hv_ops, .ram_bytes = 64 * 4096 };
+	struct ckpt_receiver *r;
+	struct remus_err err = { 0 };
+	struct ckpt_stats st;
+	uint8_t buf[65536];
+	FILE *f = fopen("tests/data/stream/two-checkpoints.bin", "rb");
+	size_t n;
+
+	(void)state;
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	assert_int_equal(ckpt_receiver_new(&cfg, &r, &err), 0);
+	assert_int_equal(ckpt_receiver_feed(r, buf, n, &err), HV_EUNRESTORABLE);
+	assert_non_null(strstr(err.msg, "checkpoint 1: checkpoint would not restore: hvm context"));
+	ckpt_receiver_stats(r, &st);
+	assert_int_equal(st.checkpoints, 0);
+	/* checkpoint 1's pages are written in place as they arrive (the
+	 * initial sync), so "not applied" means: no replica to fail over to */
+	{
+		struct hv_guest_config gcfg = { .name = "t", .mem_bytes = 64 * 4096, .console_fd = -1 };
+		struct ckpt_failover_times t;
+		struct hv_guest *g = NULL;
+		assert_int_equal(ckpt_receiver_failover(r, &gcfg, &g, &t, &err), CKPT_ENOREPLICA);
+		assert_null(g);
+	}
 	ckpt_receiver_free(r);
 }
 
@@ -349,6 +388,69 @@ static void test_handover_link_lost_after_final_ack(void **state)
 	rig_down(&r);
 }
 
+/* Blackhole (unsafe = blackhole): no link at all; each checkpoint is
+ * taken, encoded, counted and dropped, and counts as acknowledged at
+ * once, so netbuf releases every epoch right after its checkpoint. */
+static int count_out(void *arg, const void *frame, size_t len)
+{
+	(void)frame;
+	(void)len;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+static int bh_hook(void *arg, const char *point, uint64_t epoch)
+{
+	uint8_t frame[64] = { 0 };
+
+	(void)epoch;
+	if (strcmp(point, "paused") == 0)   /* one guest frame per epoch */
+		assert_int_equal(netbuf_guest_tx(arg, frame, sizeof(frame)), 0);
+	return 0;
+}
+
+static void test_blackhole_run(void **state)
+{
+	struct netbuf nb = { 0 };
+	uint64_t out = 0;
+	struct netbuf_config nc = { .backend = "inline", .tag = "ckpt-bh", .first_epoch = 1,
+	                            .tx_fd = -1, .tx = count_out, .tx_arg = &out };
+	struct ckpt_sender_cfg sc = { .hv = &pvm_hv_ops, .interval_ms = 5, .blackhole = true,
+	                              .nb = &nb, .fault = { &nb, bh_hook } };
+	struct hv_guest_config gcfg;
+	struct remus_err err = { 0 };
+	struct ckpt_sender *snd = NULL;
+	struct netbuf_stats ns;
+	struct ckpt_stats st;
+
+	(void)state;
+	pt_config(&gcfg, "ckpt-bh", "counter", MEM, -1);
+	sc.guest = pt_boot(&gcfg);
+	assert_int_equal(netbuf_open(&nb, &nc), 0);
+	sc.dr = diskrep_backend("builtin");     /* a disk needs a backup */
+	assert_int_equal(ckpt_sender_new(&sc, &snd, &err), CKPT_ECONFIG);
+	assert_non_null(strstr(err.msg, "blackhole has no backup"));
+	sc.dr = NULL;
+	assert_int_equal(ckpt_sender_new(&sc, &snd, &err), 0);
+	assert_int_equal(ckpt_sender_sync(snd, &err), 0);
+	assert_int_equal(ckpt_sender_run(snd, -1, 6, &err), 0);
+	ckpt_sender_stats(snd, &st);
+	assert_true(st.epoch >= 6);
+	assert_int_equal(st.acked, st.epoch);
+	assert_int_equal(st.checkpoints, st.epoch);
+	assert_true(st.bytes > MEM / 2);         /* the whole RAM was encoded */
+	netbuf_get_stats(&nb, &ns);
+	assert_int_equal(ns.released_packets, out);
+	assert_true(out >= st.epoch - 1);        /* all but the open epoch's */
+	assert_true(ns.held_packets <= 1);
+	assert_int_equal(ckpt_sender_handover(snd, 1000, &err), CKPT_ENOREPLICA);
+	assert_true(ckpt_sender_set_compress(snd, RNET_COMPRESS_NONE, &err) < 0);
+	assert_int_equal(ckpt_sender_set_interval(snd, 7, &err), 0);
+	ckpt_sender_free(snd);
+	pvm_hv_ops.destroy(sc.guest);
+	netbuf_close(&nb);
+}
+
 /* The primary's decoder of page-hash offers: chunks in order cover the
  * guest's pages exactly; anything else is refused with the reason. */
 static void test_pagehash_offer_decoder(void **state)
@@ -396,12 +498,14 @@ int main(void)
 		cmocka_unit_test(test_partial_dropped_replica_continues),
 		cmocka_unit_test(test_netbuf_released_on_ack),
 		cmocka_unit_test(test_feed_applies_complete_checkpoints_only),
+		cmocka_unit_test(test_unrestorable_checkpoint_not_applied),
 		cmocka_unit_test(test_delta_replica_continues),
 		cmocka_unit_test(test_delta_codec),
 		cmocka_unit_test(test_handover_confirmed),
 		cmocka_unit_test(test_handover_refused_resumes),
 		cmocka_unit_test(test_handover_link_lost_in_doubt),
 		cmocka_unit_test(test_handover_link_lost_after_final_ack),
+		cmocka_unit_test(test_blackhole_run),
 		cmocka_unit_test(test_pagehash_offer_decoder),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,9 +35,9 @@ void tkeys_setup(struct tkeys *k)
 
 	snprintf(k->dir, sizeof(k->dir), "%s/rnet-test-XXXXXX", tmp);
 	assert_non_null(mkdtemp(k->dir));
-	tkeys_write(k, "good.key", "0123456789abcdef0123456789abcdef\n", 0600,
+	tkeys_write(k, "good.key", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n", 0600,
 		    k->good, sizeof(k->good));
-	tkeys_write(k, "other.key", "fedcba9876543210fedcba9876543210\n", 0600,
+	tkeys_write(k, "other.key", "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210\n", 0600,
 		    k->other, sizeof(k->other));
 }
 

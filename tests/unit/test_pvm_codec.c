@@ -206,15 +206,17 @@ static void test_ctl_messages(void **state)
 	m.reply.rc = -22;
 	m.reply.state = HV_RUNNING;
 	m.reply.ram_bytes = 1 << 24;
+	m.reply.console_dropped = 123456789012ULL;
 	strcpy(m.reply.msg, "hello");
 	n = pvm_ctl_encode(&m, buf, sizeof(buf));
 	assert_int_equal(n, sizeof(buf));
 	assert_int_equal(pvm_ctl_decode(buf, n, &d, &err), 0);
 	assert_int_equal(d.reply.rc, -22);
 	assert_string_equal(d.reply.msg, "hello");
+	assert_int_equal(d.reply.console_dropped, 123456789012ULL);
 	assert_int_equal(pvm_ctl_decode(buf, n - 1, &d, &err), -EPROTO);
 	buf[n - 1] = 'x';
-	memset(buf + 32, 'x', PVM_CTL_MSG_MAX);
+	memset(buf + 40, 'x', PVM_CTL_MSG_MAX);      /* the message field */
 	assert_int_equal(pvm_ctl_decode(buf, n, &d, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "NUL"));
 	m.type = PVM_CTL_SAVE;

@@ -242,6 +242,7 @@ static int serve(const struct hv_ops *ops, struct hv_guest *g, int c)
 	ops->info(g, &in);
 	r.reply.state = in.state;
 	r.reply.ram_bytes = in.ram_bytes;
+	r.reply.console_dropped = in.console_dropped;
 	if (r.reply.rc == 0)
 		copy_str(r.reply.msg, sizeof(r.reply.msg), in.reason);
 	if (pvm_ctl_send(c, &r, -1, &err) < 0)
@@ -420,7 +421,7 @@ static int cmd_list(void)
 
 	if (pvm_ctl_dir(dir, sizeof(dir), &err) < 0)
 		fatalx("%s", err.msg);
-	printf("%-24s %-8s %10s\n", "NAME", "STATE", "MEM(MiB)");
+	printf("%-24s %-8s %10s %16s\n", "NAME", "STATE", "MEM(MiB)", "CONSOLE-DROPPED");
 	if ((d = opendir(dir)) == NULL)
 		return 0;
 	while ((de = readdir(d)) != NULL) {
@@ -431,8 +432,9 @@ static int cmd_list(void)
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (ctl_call(path, PVM_CTL_INFO, -1, &r, &err) < 0)
 			continue;           /* stale socket */
-		printf("%-24.*s %-8s %10llu\n", (int)(n - 5), de->d_name, state_name(r.reply.state),
-		       (unsigned long long)(r.reply.ram_bytes >> 20));
+		printf("%-24.*s %-8s %10llu %16llu\n", (int)(n - 5), de->d_name, state_name(r.reply.state),
+		       (unsigned long long)(r.reply.ram_bytes >> 20),
+		       (unsigned long long)r.reply.console_dropped);
 	}
 	closedir(d);
 	return 0;

@@ -30,7 +30,8 @@ size_t pvm_ctl_encode(const struct pvm_ctl_msg *m, uint8_t *buf, size_t cap)
 		put_le32(buf + 16, (uint32_t)m->reply.rc);
 		put_le32(buf + 20, m->reply.state);
 		put_le64(buf + 24, m->reply.ram_bytes);
-		memcpy(buf + 32, m->reply.msg, PVM_CTL_MSG_MAX - 1);
+		put_le64(buf + 32, m->reply.console_dropped);
+		memcpy(buf + 40, m->reply.msg, PVM_CTL_MSG_MAX - 1);
 	}
 	return PVM_CTL_HDR_SIZE + plen;
 }
@@ -63,15 +64,16 @@ int pvm_ctl_decode(const uint8_t *buf, size_t len, struct pvm_ctl_msg *m,
 		m->reply.rc = (int32_t)get_le32(buf + 16);
 		m->reply.state = get_le32(buf + 20);
 		m->reply.ram_bytes = get_le64(buf + 24);
+		m->reply.console_dropped = get_le64(buf + 32);
 		if (m->reply.state > HV_EXITED)
 			return remus_err_set(err, -EPROTO, "control: reply state %u unknown", m->reply.state);
-		const uint8_t *nul = memchr(buf + 32, 0, PVM_CTL_MSG_MAX);
+		const uint8_t *nul = memchr(buf + 40, 0, PVM_CTL_MSG_MAX);
 		if (nul == NULL)
 			return remus_err_set(err, -EPROTO, "control: reply message not NUL-terminated");
-		for (const uint8_t *q = nul; q < buf + 32 + PVM_CTL_MSG_MAX; q++)
+		for (const uint8_t *q = nul; q < buf + 40 + PVM_CTL_MSG_MAX; q++)
 			if (*q != 0)
 				return remus_err_set(err, -EPROTO, "control: bytes after the reply message's NUL");
-		memcpy(m->reply.msg, buf + 32, PVM_CTL_MSG_MAX);
+		memcpy(m->reply.msg, buf + 40, PVM_CTL_MSG_MAX);
 	}
 	return 0;
 }

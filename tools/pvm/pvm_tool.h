@@ -14,7 +14,7 @@
 
 /* ---- control messages: 16-byte header + fixed per-type payload ---- */
 #define PVM_CTL_MAGIC    0x434d5650u        /* "PVMC" */
-#define PVM_CTL_VERSION  1u
+#define PVM_CTL_VERSION  2u                 /* 2: console_dropped in REPLY */
 #define PVM_CTL_HDR_SIZE 16u
 #define PVM_CTL_MSG_MAX  256u
 
@@ -28,9 +28,10 @@ struct pvm_ctl_reply {
 	int32_t rc;             /* 0 or negative error */
 	uint32_t state;         /* enum hv_run_state */
 	uint64_t ram_bytes;
+	uint64_t console_dropped;   /* console bytes nobody read (hv_info) */
 	char msg[PVM_CTL_MSG_MAX];   /* NUL-terminated */
 };
-#define PVM_CTL_REPLY_SIZE (16u + PVM_CTL_MSG_MAX)
+#define PVM_CTL_REPLY_SIZE (24u + PVM_CTL_MSG_MAX)
 
 struct pvm_ctl_msg {
 	uint32_t type;

@@ -33,6 +33,14 @@ int pvm_cpu_encode(const struct pvm_vcpu *v, struct hv_blob *out,
                    struct remus_err *err);
 int pvm_cpu_decode(const uint8_t *buf, size_t len, struct pvm_vcpu *v,
                    struct remus_err *err);
+/* The rules a vCPU must meet to be restored (64-bit user selectors, user
+ * rflags, XSAVE header within xcr0): used by decode (restore) and encode
+ * (capture), so a checkpoint restore would refuse is never taken. */
+int pvm_vcpu_validate(const struct pvm_vcpu *v, struct remus_err *err);
+/* Both blobs of a checkpoint through restore's decoders, nothing built:
+ * 0, or HV_EUNRESTORABLE with "checkpoint would not restore: <why>". */
+int pvm_checkpoint_validate(const uint8_t *hvm, size_t hvm_len, const uint8_t *emu,
+                            size_t emu_len, struct remus_err *err);
 
 /* Device state carried in EMULATOR_CONTEXT (versioned, see pvm_emu.c). */
 #define PVM_EMU_MAX_RXQ 256
@@ -71,6 +79,12 @@ struct pvm_elf {
 	unsigned nsegs;
 	struct pvm_elf_seg segs[PVM_ELF_MAX_SEGS];
 };
+/* Console bytes as printed to a terminal or log: C0 controls (but \n, \t)
+ * and DEL as \xHH.  Returns bytes written to out; *consumed input bytes
+ * (stops before an escape that would not fit). */
+size_t pvm_console_escape(const uint8_t *in, size_t n, uint8_t *out, size_t cap,
+                          size_t *consumed);
+
 int pvm_elf_parse(const uint8_t *img, size_t len, uint64_t ram_bytes,
                   struct pvm_elf *out, struct remus_err *err);
 

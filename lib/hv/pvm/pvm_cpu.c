@@ -6,6 +6,7 @@
  * (control registers, segment limits/attributes, MSRs) carry the fixed
  * values of a 64-bit user context and are checked on decode.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <string.h>
@@ -78,8 +79,8 @@ int pvm_cpu_encode(const struct pvm_vcpu *v, struct hv_blob *out,
 	unsigned a, bx, cx, dx;
 	int rc;
 
-	if (v->xsave_len < XSAVE_MIN || v->xsave_len > PVM_XSAVE_MAX)
-		return remus_err_set(err, HV_EBADBLOB, "hvm context: xsave length %u", v->xsave_len);
+	if ((rc = pvm_vcpu_validate(v, err)))
+		return rc;
 	if (__get_cpuid(1, &a, &bx, &cx, &dx))
 		h.cpuid = a;
 	memset(&c, 0, sizeof(c));
@@ -153,20 +154,44 @@ static int check_fixed(const struct hvm_hw_cpu *c, struct remus_err *err)
 	fill_fixed(&ref);
 	if (c->cr0 != ref.cr0 || c->cr4 != ref.cr4 || c->msr_efer != ref.msr_efer)
 		return remus_err_set(err, HV_EBADBLOB, "hvm context: CPU: control registers/EFER differ from a pvm vCPU");
-	if (c->cs_sel != PVM_USER_CS || c->ss_sel != PVM_USER_SS)
-		return remus_err_set(err, HV_EBADBLOB, "hvm context: CPU: cs=%#x ss=%#x, not 64-bit user selectors",
-		                     c->cs_sel, c->ss_sel);
-	if ((c->ds_sel != 0 && c->ds_sel != PVM_USER_SS) || (c->es_sel != 0 && c->es_sel != PVM_USER_SS) ||
-	    (c->fs_sel != 0 && c->fs_sel != PVM_USER_SS) || (c->gs_sel != 0 && c->gs_sel != PVM_USER_SS))
-		return remus_err_set(err, HV_EBADBLOB, "hvm context: CPU: bad data segment selector");
 	if (c->pending_event != 0)
 		return remus_err_set(err, HV_EBADBLOB, "hvm context: CPU: pending event %#x not supported",
 		                     c->pending_event);
 	if (!(c->flags & XEN_X86_FPU_INITIALISED))
 		return remus_err_set(err, HV_EBADBLOB, "hvm context: CPU: FPU not initialised");
-	if (!(c->rflags & 0x2) || (c->rflags & ~0x00000000003f7fd7ULL) || (c->rflags & 0x3000))
+	return 0;
+}
+
+/* A data segment selector a 64-bit user vCPU may hold. */
+static bool data_sel_ok(uint16_t sel)
+{
+	return sel == 0 || sel == PVM_USER_SS;
+}
+
+int pvm_vcpu_validate(const struct pvm_vcpu *v, struct remus_err *err)
+{
+	uint64_t bv, comp;
+
+	if (v->cs != PVM_USER_CS || v->ss != PVM_USER_SS)
+		return remus_err_set(err, HV_EBADBLOB, "hvm context: CPU: cs=%#x ss=%#x, not 64-bit user selectors",
+		                     v->cs, v->ss);
+	if (!data_sel_ok(v->ds) || !data_sel_ok(v->es) || !data_sel_ok(v->fs) || !data_sel_ok(v->gs))
+		return remus_err_set(err, HV_EBADBLOB, "hvm context: CPU: bad data segment selector");
+	if (!(v->rflags & 0x2) || (v->rflags & ~0x00000000003f7fd7ULL) || (v->rflags & 0x3000))
 		return remus_err_set(err, HV_EBADBLOB, "hvm context: CPU: rflags %#llx invalid for user mode",
-		                     (unsigned long long)c->rflags);
+		                     (unsigned long long)v->rflags);
+	if (v->xsave_len < XSAVE_MIN || v->xsave_len > PVM_XSAVE_MAX)
+		return remus_err_set(err, HV_EBADBLOB, "hvm context: xsave length %u", v->xsave_len);
+	if ((v->xcr0 & 3) != 3)
+		return remus_err_set(err, HV_EBADBLOB, "hvm context: CPU_XSAVE xcr0 %#llx invalid",
+		                     (unsigned long long)v->xcr0);
+	memcpy(&bv, v->xsave + XSAVE_HDR_OFF, 8);
+	memcpy(&comp, v->xsave + XSAVE_HDR_OFF + 8, 8);
+	if (bv & ~v->xcr0)
+		return remus_err_set(err, HV_EBADBLOB, "hvm context: CPU_XSAVE xstate_bv %#llx outside xcr0",
+		                     (unsigned long long)bv);
+	if (comp != 0)
+		return remus_err_set(err, HV_EBADBLOB, "hvm context: CPU_XSAVE compacted format not supported");
 	return 0;
 }
 
@@ -189,24 +214,16 @@ static int xsave_from_rec(const uint8_t *body, uint32_t blen, const struct hvm_h
 {
 	size_t head = offsetof(struct hvm_hw_cpu_xsave, save_area);
 	struct hvm_hw_cpu_xsave xh;
-	uint64_t bv, comp;
 
 	if (blen < head + XSAVE_MIN || blen > head + PVM_XSAVE_MAX)
 		return remus_err_set(err, HV_EBADBLOB, "hvm context: CPU_XSAVE length %u out of range", blen);
 	memcpy(&xh, body, head);
-	if ((xh.xcr0 & 3) != 3 || xh.xcr0_accum != xh.xcr0)
+	if (xh.xcr0_accum != xh.xcr0)
 		return remus_err_set(err, HV_EBADBLOB, "hvm context: CPU_XSAVE xcr0 %#llx invalid",
 		                     (unsigned long long)xh.xcr0);
 	v->xcr0 = xh.xcr0;
 	v->xsave_len = blen - (uint32_t)head;
 	memcpy(v->xsave, body + head, v->xsave_len);
-	memcpy(&bv, v->xsave + XSAVE_HDR_OFF, 8);
-	memcpy(&comp, v->xsave + XSAVE_HDR_OFF + 8, 8);
-	if (bv & ~xh.xcr0)
-		return remus_err_set(err, HV_EBADBLOB, "hvm context: CPU_XSAVE xstate_bv %#llx outside xcr0",
-		                     (unsigned long long)bv);
-	if (comp != 0)
-		return remus_err_set(err, HV_EBADBLOB, "hvm context: CPU_XSAVE compacted format not supported");
 	if (memcmp(c->fpu_regs, v->xsave, sizeof(c->fpu_regs)) != 0)
 		return remus_err_set(err, HV_EBADBLOB, "hvm context: CPU fpu_regs disagree with CPU_XSAVE");
 	return 0;
@@ -243,11 +260,34 @@ int pvm_cpu_decode(const uint8_t *buf, size_t len, struct pvm_vcpu *v,
 		return rc;
 	if ((rc = xsave_from_rec(body, blen, &c, v, err)))
 		return rc;
+	if ((rc = pvm_vcpu_validate(v, err)))
+		return rc;
 	if ((rc = get_rec(buf, len, &off, HVM_SAVE_CODE(END), &body, &blen, err)))
 		return rc;
 	if (blen != 0)
 		return remus_err_set(err, HV_EBADBLOB, "hvm context: END with length %u", blen);
 	if (off != len)
 		return remus_err_set(err, HV_EBADBLOB, "hvm context: %zu trailing bytes after END", len - off);
+	return 0;
+}
+
+int pvm_checkpoint_validate(const uint8_t *hvm, size_t hvm_len, const uint8_t *emu,
+                            size_t emu_len, struct remus_err *err)
+{
+	struct pvm_vcpu *v = malloc(sizeof(*v));
+	struct pvm_emu e = { 0 };
+	int rc;
+
+	if (v == NULL)
+		return remus_err_sys(err, ENOMEM, "pvm: validate checkpoint");
+	rc = pvm_cpu_decode(hvm, hvm_len, v, err);
+	if (rc == 0)
+		rc = pvm_emu_decode(emu, emu_len, &e, err);
+	pvm_emu_free(&e);
+	free(v);
+	if (rc < 0) {
+		remus_err_wrap(err, "checkpoint would not restore");
+		return err ? (err->code = HV_EUNRESTORABLE) : HV_EUNRESTORABLE;
+	}
 	return 0;
 }

@@ -74,16 +74,10 @@ uint32_t pvm_wait_events(struct pvm_guest *g, uint64_t deadline, bool consume)
 static int64_t hc_console(struct pvm_guest *g, const struct user_regs_struct *r)
 {
 	const uint8_t *p = gptr(g, r->rdi, r->rsi);
-	uint64_t done = 0;
 
 	if (p == NULL)
 		return -PVM_EFAULT;
-	while (g->console_fd >= 0 && done < r->rsi) {
-		ssize_t n = write(g->console_fd, p + done, r->rsi - done);
-		if (n <= 0)
-			break;              /* a closed console does not stop the guest */
-		done += (uint64_t)n;
-	}
+	pvm_console_write(&g->con, p, r->rsi);     /* never blocks */
 	g->emu.console_bytes += r->rsi;
 	return (int64_t)r->rsi;
 }
@@ -262,6 +256,24 @@ static const pvm_hc_fn hc_table[] = {
 enum pvm_hc_next pvm_hcall(struct pvm_guest *g, struct user_regs_struct *r)
 {
 	uint64_t nr = r->orig_rax, idx = nr - PVM_HC_CONSOLE_WRITE;
+	const uint8_t *insn = gptr(g, r->rip - 2, 2);
+
+	/* a hypercall is the 64-bit `syscall` instruction in guest RAM; int
+	 * $0x80 and calls from 32-bit compatibility mode stop here too */
+	if (r->cs != 0x33) {
+		pvm_guest_fail(g, HV_CRASHED, 0, "system call %#llx from 32-bit compatibility mode "
+		               "(cs %#llx) at rip %#llx: not a pvm hypercall", (unsigned long long)nr,
+		               (unsigned long long)r->cs, (unsigned long long)r->rip);
+		return PVM_HC_STOP;
+	}
+	if (insn == NULL || insn[0] != 0x0f || insn[1] != 0x05) {
+		pvm_guest_fail(g, HV_CRASHED, 0, "system call %#llx by %s at rip %#llx: not a pvm "
+		               "hypercall (only `syscall` is)", (unsigned long long)nr,
+		               insn && insn[0] == 0xcd && insn[1] == 0x80 ? "int $0x80" :
+		               insn ? "an instruction other than syscall" : "code outside guest RAM",
+		               (unsigned long long)r->rip);
+		return PVM_HC_STOP;
+	}
 
 	if (nr == PVM_HC_EXIT) {
 		pvm_guest_fail(g, HV_EXITED, (int)(int64_t)r->rdi, "guest called exit(%lld)",

@@ -41,6 +41,22 @@ enum pvm_run {
 	PVM_R_DEAD,         /* exited or crashed; process reaped */
 };
 
+/* The console's bounded, never-blocking output (pvm_console.c). */
+#define PVM_CONSOLE_BUF (64u << 10)
+struct pvm_console {
+	int fd;                         /* where bytes go (ours or console_fd) */
+	int own_fd;                     /* our non-blocking reopen, or -1 */
+	bool is_socket, escape;
+	uint8_t *buf;                   /* ring of PVM_CONSOLE_BUF */
+	size_t head, len;
+	uint64_t dropped;               /* guest bytes that did not fit */
+};
+int pvm_console_init(struct pvm_console *c, int fd, struct remus_err *err);
+void pvm_console_write(struct pvm_console *c, const uint8_t *p, size_t n);
+void pvm_console_flush(struct pvm_console *c);
+bool pvm_console_pending(const struct pvm_console *c);
+void pvm_console_free(struct pvm_console *c);
+
 /* Outcome of one hypercall. */
 enum pvm_hc_next { PVM_HC_CONT, PVM_HC_BLOCK, PVM_HC_STOP };
 
@@ -57,6 +73,7 @@ struct pvm_guest {
 
 	/* devices */
 	int console_fd, tap_fd, disk_fd;
+	struct pvm_console con;         /* in front of console_fd */
 	struct pvm_emu emu;             /* counters, clock, events; rxq is a ring */
 	struct pvm_frame *rxq;          /* PVM_EMU_MAX_RXQ slots */
 	uint32_t rxq_head;

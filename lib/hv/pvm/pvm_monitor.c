@@ -168,6 +168,12 @@ static bool fault_signal(int sig)
 /* Handle one waitpid() status of the running guest. */
 static void handle_stop(struct pvm_guest *g, int st)
 {
+	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS) {
+		g->pid = 0;
+		pvm_guest_fail(g, HV_CRASHED, 0, "guest killed by the sandbox (seccomp, SIGSYS): a "
+		               "system call that bypassed the hypercall path (e.g. the vsyscall page)");
+		return;
+	}
 	if (WIFEXITED(st) || WIFSIGNALED(st)) {
 		g->pid = 0;
 		pvm_guest_fail(g, HV_CRASHED, 0, "guest process %s %d",
@@ -219,7 +225,7 @@ static void wait_check(struct pvm_guest *g)
 /* Sleep until the engine posts a command, a frame arrives or the WAIT deadline. */
 static void idle_poll(struct pvm_guest *g)
 {
-	struct pollfd p[2] = { { g->evfd, POLLIN, 0 }, { g->tap_fd, POLLIN, 0 } };
+	struct pollfd p[3] = { { g->evfd, POLLIN, 0 } };
 	struct timespec ts, *tsp = NULL;
 	nfds_t n = 1;
 	uint64_t v;
@@ -236,10 +242,13 @@ static void idle_poll(struct pvm_guest *g)
 		ts.tv_nsec = (long)(d % 1000000000ULL);
 		tsp = &ts;
 		if (g->tap_fd >= 0)
-			n = 2;
+			p[n++] = (struct pollfd){ g->tap_fd, POLLIN, 0 };
 	}
+	if (pvm_console_pending(&g->con))     /* the rest of the console output */
+		p[n++] = (struct pollfd){ g->con.fd, POLLOUT, 0 };
 	if (ppoll(p, n, tsp, NULL) > 0 && (p[0].revents & POLLIN))
 		(void)!read(g->evfd, &v, sizeof(v));
+	pvm_console_flush(&g->con);
 	if (g->run == PVM_R_WAIT)
 		wait_check(g);
 }

@@ -80,10 +80,12 @@ static int guest_alloc(const struct hv_guest_config *cfg, uint64_t ram_bytes,
 {
 	struct pvm_guest *g = calloc(1, sizeof(*g));
 	static const uint8_t zero[6];
+	int rc;
 
 	if (g == NULL)
 		return remus_err_sys(err, ENOMEM, "pvm: guest");
 	g->ram_fd = g->console_fd = g->tap_fd = g->disk_fd = g->evfd = g->pagemap_fd = -1;
+	g->con.fd = g->con.own_fd = -1;
 	g->ram = MAP_FAILED;
 	*out = g;
 	if (ram_bytes == 0 || ram_bytes % PVM_PAGE_SIZE || ram_bytes > PVM_RAM_MAX)
@@ -104,6 +106,8 @@ static int guest_alloc(const struct hv_guest_config *cfg, uint64_t ram_bytes,
 	g->prefix = cfg->ipv4_prefix;
 	if (cfg->console_fd >= 0 && (g->console_fd = fcntl(cfg->console_fd, F_DUPFD_CLOEXEC, 3)) < 0)
 		return remus_err_sys(err, errno, "pvm: dup console fd");
+	if ((rc = pvm_console_init(&g->con, g->console_fd, err)) < 0)
+		return rc;
 	if ((g->rxq = calloc(PVM_EMU_MAX_RXQ, sizeof(*g->rxq))) == NULL)
 		return remus_err_sys(err, ENOMEM, "pvm: receive queue");
 	if (cfg->tap && (g->tap_fd = open_tap(cfg->tap, err)) < 0)
@@ -224,6 +228,7 @@ static void pvm_destroy(struct hv_guest *hg)
 		pthread_cond_destroy(&g->cv);
 	}
 	pvm_dirty_free(g);
+	pvm_console_free(&g->con);
 	if (g->ram != MAP_FAILED)
 		munmap(g->ram, g->ram_bytes);
 	int fds[] = { g->ram_fd, g->console_fd, g->tap_fd, g->disk_fd, g->evfd, g->pagemap_fd };
@@ -358,6 +363,7 @@ static int pvm_info(struct hv_guest *hg, struct hv_info *out)
 	out->has_disk = g->disk_fd >= 0;
 	out->has_emulator = true;
 	out->dirty_mode = g->dirty_mode;
+	out->console_dropped = __atomic_load_n(&g->con.dropped, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&g->mu);
 	out->state = g->state;
 	out->exit_code = g->exit_code;
@@ -409,14 +415,40 @@ static const uint8_t *pvm_ram_view(struct hv_guest *hg)
 	return ((struct pvm_guest *)hg)->ram;
 }
 
-static int pvm_save_cpu(struct hv_guest *hg, struct hv_blob *out, struct remus_err *err)
+/* A capture that restore would refuse: the same message, its own code. */
+static int unrestorable(int rc, struct remus_err *err)
 {
-	return post((struct pvm_guest *)hg, PVM_CMD_SAVE_CPU, out, err);
+	if (rc != HV_EBADBLOB)
+		return rc;
+	remus_err_wrap(err, "checkpoint would not restore");
+	if (err != NULL)
+		err->code = HV_EUNRESTORABLE;
+	return HV_EUNRESTORABLE;
 }
 
+/* The vCPU is checked by pvm_cpu_encode with restore's own rules
+ * (pvm_vcpu_validate); the rest of the blob is fixed by construction. */
+static int pvm_save_cpu(struct hv_guest *hg, struct hv_blob *out, struct remus_err *err)
+{
+	return unrestorable(post((struct pvm_guest *)hg, PVM_CMD_SAVE_CPU, out, err), err);
+}
+
+/* The device blob goes through restore's decoder before it is handed out. */
 static int pvm_save_devices(struct hv_guest *hg, struct hv_blob *out, struct remus_err *err)
 {
-	return post((struct pvm_guest *)hg, PVM_CMD_SAVE_DEV, out, err);
+	struct pvm_emu e = { 0 };
+	int rc = post((struct pvm_guest *)hg, PVM_CMD_SAVE_DEV, out, err);
+
+	if (rc == 0)
+		rc = pvm_emu_decode(out->data, out->len, &e, err);
+	pvm_emu_free(&e);
+	return unrestorable(rc, err);
+}
+
+static int pvm_validate_checkpoint(const uint8_t *hvm, size_t hvm_len, const uint8_t *emu,
+                                   size_t emu_len, struct remus_err *err)
+{
+	return pvm_checkpoint_validate(hvm, hvm_len, emu, emu_len, err);
 }
 
 static int pvm_announce(struct hv_guest *hg, struct remus_err *err)
@@ -456,6 +488,7 @@ const struct hv_ops pvm_hv_ops = {
 	.save_cpu = pvm_save_cpu,
 	.save_devices = pvm_save_devices,
 	.restore = pvm_restore,
+	.validate_checkpoint = pvm_validate_checkpoint,
 	.announce = pvm_announce,
 	.net_transmit = pvm_net_transmit,
 	.save_stream = NULL,

@@ -2,11 +2,25 @@
  * The stub: the process that becomes the guest.  Forked by the monitor
  * thread (which then seizes it), it maps guest RAM at PVM_RAM_BASE,
  * creates the dirty-log userfaultfd (WP-async), closes every other fd,
- * unmaps every mapping it can and stops itself with SIGSTOP.  Runs after
- * fork() in a threaded process: raw system calls only, no allocation.
+ * drops every capability, installs the sandbox's seccomp filter, unmaps
+ * every mapping but guest RAM and the one page of its own final code, and
+ * stops itself with SIGSTOP.  Runs after fork() in a threaded process:
+ * raw system calls only, no allocation.
+ *
+ * The second wall.  Every system call instruction of the guest stops at
+ * ptrace's SYSEMU first (the monitor's hypercalls; the kernel then skips
+ * the call without consulting seccomp: tests/unit/test_pvm_sandbox.c
+ * proves that order on the running kernel).  What reaches the kernel by
+ * another path — the vsyscall page's emulation, which does consult
+ * seccomp — meets a filter that kills the process: only munmap and kill
+ * issued from the stub's own page pass, for its last two steps.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <linux/userfaultfd.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -34,24 +48,34 @@
 #define STUB_MAX_RANGES 512
 
 /* Exit codes of a stub that failed before stopping (named in errors). */
-enum { STUB_E_GO = 60, STUB_E_MAP, STUB_E_UFFD, STUB_E_API, STUB_E_REG, STUB_E_MAPS };
+enum { STUB_E_GO = 60, STUB_E_MAP, STUB_E_UFFD, STUB_E_API, STUB_E_REG, STUB_E_MAPS,
+       STUB_E_CAPS, STUB_E_SECCOMP };
 
 /*
- * Last step, in assembly because it unmaps the stack it would run on:
- * munmap each (addr, len) pair, then the stack, then kill(pid, SIGSTOP).
- * rdi = pairs, rsi = count, rdx = stack start, rcx = stack length, r8 = pid.
+ * Last steps, in assembly because they unmap the stack they would run on
+ * and because no compiled code (nor a sanitizer's runtime) may run once
+ * the sandbox is on: seccomp(SET_MODE_FILTER, prog) (on failure exit
+ * STUB_E_SECCOMP), munmap each (addr, len) pair, then the stack, then
+ * kill(pid, SIGSTOP).  rdi = pairs, rsi = count, rdx = stack start,
+ * rcx = stack length, r8 = pid, r9 = the seccomp filter program.
  */
 void pvm_stub_final(const uint64_t *pairs, uint64_t n, uint64_t stk,
-                    uint64_t stklen, uint64_t pid) __attribute__((noreturn));
+                    uint64_t stklen, uint64_t pid, const struct sock_fprog *prog)
+	__attribute__((noreturn));
+_Static_assert(STUB_E_SECCOMP == 67 && SECCOMP_SET_MODE_FILTER == 1 && __NR_seccomp == 317,
+               "numbers in pvm_stub_final");
 __asm__(
 	".text\n"
-	".p2align 4\n"
+	".p2align 12\n"         /* alone at the start of a page: the one kept */
 	".globl pvm_stub_final\n"
 	".hidden pvm_stub_final\n"
 	".type pvm_stub_final,@function\n"
 	"pvm_stub_final:\n"
 	"  mov %rdi, %r12\n  mov %rsi, %r13\n  mov %rdx, %r14\n"
 	"  mov %rcx, %r15\n  mov %r8, %rbx\n"
+	"  mov $1, %edi\n  xor %esi, %esi\n  mov %r9, %rdx\n  mov $317, %eax\n  syscall\n"
+	"  test %rax, %rax\n  jz 1f\n"
+	"  mov $67, %edi\n  mov $60, %eax\n  syscall\n  ud2\n"
 	"1: test %r13, %r13\n  jz 2f\n"
 	"  mov (%r12), %rdi\n  mov 8(%r12), %rsi\n  mov $11, %eax\n  syscall\n"
 	"  add $16, %r12\n  dec %r13\n  jmp 1b\n"
@@ -72,12 +96,32 @@ static uint64_t stub_hex(const char **p)
 	}
 }
 
-/* Collect the mappings to drop; report the stack and the final code's vma. */
+/* Queue one range to unmap; -1 when the list is full. */
+static int stub_push(uint64_t *pairs, int *count, uint64_t lo, uint64_t hi)
+{
+	if (hi <= lo)
+		return 0;
+	if (*count == STUB_MAX_RANGES)
+		return -1;
+	pairs[2 * *count] = lo;
+	pairs[2 * *count + 1] = hi - lo;
+	(*count)++;
+	return 0;
+}
+
+/* The page holding pvm_stub_final (page-aligned, far shorter than a page). */
+static uint64_t stub_code_page(void)
+{
+	return (uint64_t)&pvm_stub_final & ~(uint64_t)(PVM_PAGE_SIZE - 1);
+}
+
+/* Collect the mappings to drop: all but guest RAM, the stack (dropped last
+ * by the final code itself) and the final code's page. */
 static int stub_ranges(char *buf, size_t cap, uint64_t *pairs, uint64_t *stk,
                        uint64_t *stklen)
 {
 	uint64_t sp = (uint64_t)__builtin_frame_address(0);
-	uint64_t code = (uint64_t)&pvm_stub_final;
+	uint64_t code = stub_code_page();
 	size_t len = 0;
 	ssize_t n;
 	int fd, count = 0;
@@ -103,15 +147,64 @@ static int stub_ranges(char *buf, size_t cap, uint64_t *pairs, uint64_t *stk,
 		if (lo == PVM_RAM_BASE)
 			continue;
 		if (sp >= lo && sp < hi) { *stk = lo; *stklen = hi - lo; continue; }
-		if (code >= lo && code < hi)
+		if (code >= lo && code < hi) {      /* keep one page of the host's text */
+			if (stub_push(pairs, &count, lo, code) < 0 ||
+			    stub_push(pairs, &count, code + PVM_PAGE_SIZE, hi) < 0)
+				return -1;
 			continue;
-		if (count == STUB_MAX_RANGES)
+		}
+		if (stub_push(pairs, &count, lo, hi) < 0)
 			return -1;
-		pairs[2 * count] = lo;
-		pairs[2 * count + 1] = hi - lo;
-		count++;
 	}
 	return count;
+}
+
+/* No capability left, in any set, nor a way to regain one. */
+static void stub_drop_caps(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct none[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
+
+	for (int c = 0; c <= CAP_LAST_CAP; c++)
+		if (syscall(SYS_prctl, PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+			_exit(STUB_E_CAPS);
+	if (syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
+	    syscall(SYS_capset, &hdr, none) < 0 ||
+	    syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		_exit(STUB_E_CAPS);
+}
+
+/* The sandbox filter: kill the process on any system call the kernel would
+ * run, except munmap and kill from the stub's final page (its last steps).
+ * SYSEMU stops come before seccomp, so hypercalls never get here.  Built
+ * into f[STUB_FILTER_LEN]; pvm_stub_final installs it. */
+#define STUB_FILTER_LEN 15
+static void stub_filter(struct sock_filter *out, struct sock_fprog *prog)
+{
+	uint64_t page = stub_code_page();
+	const struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		/* instruction_pointer's page == the stub's page (high, then low word) */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer) + 4),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(page >> 32), 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer)),
+		BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 12),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)page >> 12, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_munmap, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_kill, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	_Static_assert(sizeof(f) / sizeof(f[0]) == STUB_FILTER_LEN, "filter length");
+
+	memcpy(out, f, sizeof(f));
+	prog->len = STUB_FILTER_LEN;
+	prog->filter = out;
 }
 
 /* Register guest RAM with a WP-async userfaultfd; the fd stays open. */
@@ -150,8 +243,11 @@ static void stub_main(struct pvm_guest *g, int go_fd)
 {
 	static char maps[32768];
 	uint64_t pairs[2 * STUB_MAX_RANGES], stk = 0, stklen = 0;
+	struct sock_filter filter[STUB_FILTER_LEN];
+	struct sock_fprog prog;
 	char c;
 	int keep = -1, n;
+	pid_t self;
 	void *at;
 
 	if (read(go_fd, &c, 1) != 1)
@@ -178,7 +274,11 @@ static void stub_main(struct pvm_guest *g, int go_fd)
 	} else {
 		syscall(SYS_close_range, 0, ~0U, 0);
 	}
-	pvm_stub_final(pairs, (uint64_t)n, stk, stklen, (uint64_t)getpid());
+	self = getpid();
+	stub_drop_caps();
+	stub_filter(filter, &prog);
+	/* the sandbox goes on inside: nothing but its munmap/kill after it */
+	pvm_stub_final(pairs, (uint64_t)n, stk, stklen, (uint64_t)self, &prog);
 }
 
 /* Name a stub's early exit for the error message. */
@@ -191,6 +291,8 @@ static const char *stub_step(int code)
 	case STUB_E_API:  return "enabling userfaultfd WP-async";
 	case STUB_E_REG:  return "registering RAM for write-protect";
 	case STUB_E_MAPS: return "reading its own mappings";
+	case STUB_E_CAPS: return "dropping its capabilities";
+	case STUB_E_SECCOMP: return "installing the seccomp sandbox";
 	default:          return "unknown step";
 	}
 }

@@ -1,0 +1,167 @@
+/*
+ * The pvm guest's second wall (lib/hv/pvm/pvm_stub.c): the guest process
+ * runs with no capability, no_new_privs, a seccomp filter that kills on
+ * any system call the kernel would run, and only guest RAM plus one page
+ * of host code mapped.  On this kernel ptrace's SYSEMU stop comes before
+ * seccomp, so hypercalls still work under the filter (the first test).
+ * Then each way around the hypercall path is a clean crash with a reason
+ * and nothing of it happens: int $0x80, int $0x80 from compatibility
+ * mode, the vsyscall page.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "hv/pvm/pvm_impl.h"
+#include "pvm_testlib.h"
+
+#define MEM (16ULL << 20)
+
+/* One line "Key:\tvalue" of /proc/PID/status, value into out. */
+static void proc_status(pid_t pid, const char *key, char *out, size_t cap)
+{
+	char path[64], line[256];
+	size_t kl = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	out[0] = 0;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
+			snprintf(out, cap, "%s", line + kl + 1 + strspn(line + kl + 1, " \t"));
+			out[strcspn(out, "\n")] = 0;
+		}
+	fclose(f);
+}
+
+/* Hypercalls work with the filter on (SYSEMU first); the process has no
+ * capability, no_new_privs, seccomp in filter mode, and maps only RAM and
+ * one page of the host binary (plus the kernel's vsyscall entry). */
+static void test_sandboxed_guest_runs(void **state)
+{
+	struct hv_guest_config cfg;
+	struct hv_guest *g;
+	char line[256], v[128], path[64];
+	unsigned vmas = 0, host_pages = 0;
+	int pfd[2];
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(pipe(pfd), 0);
+	pt_config(&cfg, "compat", "compat", MEM, pfd[1]);  /* prints via hypercalls */
+	g = pt_boot(&cfg);
+	assert_true(pt_read_line(pfd[0], line, sizeof(line), 10));
+	assert_string_equal(line, "compat: 64-bit");
+	pid_t pid = ((struct pvm_guest *)g)->pid;
+	proc_status(pid, "Seccomp", v, sizeof(v));
+	assert_string_equal(v, "2");
+	proc_status(pid, "NoNewPrivs", v, sizeof(v));
+	assert_string_equal(v, "1");
+	proc_status(pid, "CapEff", v, sizeof(v));
+	assert_string_equal(v, "0000000000000000");
+	proc_status(pid, "CapPrm", v, sizeof(v));
+	assert_string_equal(v, "0000000000000000");
+	proc_status(pid, "CapBnd", v, sizeof(v));
+	assert_string_equal(v, "0000000000000000");
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		assert_int_equal(sscanf(line, "%lx-%lx", &lo, &hi), 2);
+		if (strstr(line, "[vsyscall]"))
+			continue;
+		vmas++;
+		if (lo == PVM_RAM_BASE) {
+			assert_int_equal(hi - lo, MEM);
+		} else {
+			assert_int_equal(hi - lo, 4096);      /* the stub's one page */
+			assert_non_null(strstr(line, " r-xp "));
+			host_pages++;
+		}
+	}
+	fclose(f);
+	assert_int_equal(vmas, 2);
+	assert_int_equal(host_pages, 1);
+	pvm_hv_ops.destroy(g);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+/* Run a bad guest to its crash; its console output into out. */
+static struct hv_info crash_of(const char *guest, char *out, size_t cap)
+{
+	struct hv_guest_config cfg;
+	struct hv_guest *g;
+	struct hv_info in;
+	ssize_t n;
+	int pfd[2];
+
+	assert_int_equal(pipe(pfd), 0);
+	pt_config(&cfg, guest, guest, MEM, pfd[1]);
+	g = pt_boot(&cfg);
+	pt_wait_state(g, HV_CRASHED, 20);
+	pvm_hv_ops.info(g, &in);
+	pvm_hv_ops.destroy(g);
+	close(pfd[1]);
+	n = read(pfd[0], out, cap - 1);
+	out[n > 0 ? n : 0] = 0;
+	close(pfd[0]);
+	return in;
+}
+
+static void test_int80_crashes(void **state)
+{
+	char con[512];
+	struct hv_info in = crash_of("bad_int80", con, sizeof(con));
+
+	(void)state;
+	if (strstr(in.reason, "by int $0x80 at rip") == NULL)
+		fail_msg("reason: %s", in.reason);
+	assert_non_null(strstr(in.reason, "not a pvm hypercall"));
+	assert_string_equal(con, "bad_int80: before\n");      /* nothing of it ran */
+}
+
+static void test_compat_int80_crashes(void **state)
+{
+	char con[512];
+	struct hv_info in = crash_of("bad_compat_int80", con, sizeof(con));
+
+	(void)state;
+	if (strstr(in.reason, "from 32-bit compatibility mode (cs 0x23)") == NULL)
+		fail_msg("reason: %s", in.reason);
+	assert_string_equal(con, "bad_compat_int80: before\n");
+}
+
+static void test_vsyscall_killed_by_seccomp(void **state)
+{
+	char con[512];
+	struct hv_info in = crash_of("bad_vsyscall", con, sizeof(con));
+
+	(void)state;
+	print_message("reason: %s\n", in.reason);
+	if (strstr(in.reason, "killed by the sandbox (seccomp, SIGSYS)") == NULL &&
+	    strstr(in.reason, "guest fault: Segmentation fault") == NULL)   /* vsyscall=none */
+		fail_msg("reason: %s", in.reason);
+	assert_string_equal(con, "bad_vsyscall: before\n");   /* time() never returned */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sandboxed_guest_runs),
+		cmocka_unit_test(test_int80_crashes),
+		cmocka_unit_test(test_compat_int80_crashes),
+		cmocka_unit_test(test_vsyscall_killed_by_seccomp),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
