@@ -1,0 +1,51 @@
+/*
+ * remusd's daemon state, shared by the loop (main.c) and its control
+ * requests (control.c).  Only the loop's thread touches it.
+ */
+#ifndef REMUS_REMUSD_DAEMON_H
+#define REMUS_REMUSD_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "net/net.h"
+#include "remusd/ctl_proto.h"
+#include "remusd/fault.h"
+#include "remusd/guest_op.h"
+#include "remusd/hold.h"
+#include "remusd/metrics.h"
+#include "remusd/session.h"
+#include "util/ratelim.h"
+
+struct daemon {
+	const char *conf_path;
+	struct remusd_conf *conf;
+	struct rnet_key key;
+	struct remusd_env env;
+	struct ctl_server *ctl;
+	int listen_fd;
+	struct remusd_session *sessions[REMUSD_MAX_GUESTS];
+	size_t nsessions;
+	struct rnet_hs_pool pending;    /* unauthenticated replication peers */
+	/* their warnings, rate-limited: silent peers (dropped, timed out) and
+	 * peers that said something wrong, each class on its own budget */
+	struct ratelim warn_idle, warn_bad;
+	struct ratelim warn_ctl;        /* refused control clients */
+	struct remusd_hold hold;        /* test hold points (REMUSD_HOLD) */
+	bool has_hold;
+	struct remusd_fault fault;      /* REMUSD_FAULT (fault trials only) */
+	struct guest_ops ops;           /* evacuate / protect off the loop */
+	struct remusd_metrics *metrics; /* metrics_listen (NULL: off) */
+};
+
+/* The session of a guest, or NULL. */
+struct remusd_session *daemon_find_session(struct daemon *d, const char *name);
+/* The session of a configured guest, created in the given role if new. */
+struct remusd_session *daemon_get_session(struct daemon *d, const char *name, bool primary,
+                                          struct remus_err *err);
+/* Control-socket dispatch (the ctl_server's handler; arg: the daemon). */
+int daemon_handle_ctl(void *arg, struct ctl_conn *c, const struct ctl_msg *m);
+/* A worker finished its operation: the deferred reply goes out now. */
+void daemon_guest_op_done(void *arg, struct guest_op *op);
+
+#endif
