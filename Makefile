@@ -46,7 +46,7 @@ DEPS_PKGS := build-essential pkg-config clang python3 iproute2 iptables \
 
 MODULE_MKS := $(sort $(wildcard lib/*/module.mk lib/hv/*/module.mk \
 	netbuf/module.mk diskrep/module.mk remusd/module.mk guest/module.mk \
-	tools/*/module.mk tests/*/module.mk))
+	tools/*/module.mk tests/*/module.mk bench/module.mk))
 include $(MODULE_MKS)
 
 # ---- objects ------------------------------------------------------------
@@ -145,7 +145,7 @@ fuzz: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BINS)
-	@set -e; for b in $(BENCHES); do echo "== bench/$$b"; $(BUILD)/bench/$$b; done
+	@BUILD=$(BUILD) bench/run.sh $(BENCHES)
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -1,0 +1,20 @@
+#!/bin/bash
+# make bench: run every benchmark (each prints its same-run ratios), keep
+# their rows in bench/results/latest.json and regenerate docs/performance.md
+# with its plots (docs/perf/*.png).
+# Usage: BUILD=build [BENCH_QUICK=1] bench/run.sh BENCH...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export BUILD
+rows=$(mktemp "${TMPDIR:-/tmp}/remus-bench-rows.XXXXXX")
+trap 'rm -f "$rows"' EXIT
+export BENCH_ROWS=$rows
+for b in "$@"; do
+	echo "== bench/$b"
+	"$BUILD/bench/$b"
+done
+unset BENCH_ROWS
+mkdir -p bench/results docs/perf
+python3 bench/collect.py "$rows" bench/results/latest.json
+python3 bench/report.py bench/results/latest.json docs/performance.md docs/perf
