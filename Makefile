@@ -24,7 +24,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 
-PKG_MODULES := zlib libnl-3.0 libnl-route-3.0 libnetfilter_queue libmnl libcrypto libssl inih json-c libxxhash
+PKG_MODULES := zlib libzstd libnl-3.0 libnl-route-3.0 libnetfilter_queue libmnl libcrypto libssl inih json-c libxxhash
 WARN     := -Wall -Wextra -Werror
 CPPFLAGS := -I. -Ilib -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g

@@ -22,7 +22,7 @@
 #define HANDSHAKES   200
 #define XFER_FULL    (128ull << 20)
 #define ROUNDS       3
-#define MODES        3
+#define MODES        4
 #define CHUNK        (256u << 10)
 
 static uint64_t XFER_BYTES = XFER_FULL;   /* a quarter with BENCH_QUICK */
@@ -252,9 +252,9 @@ int main(void)
 	struct sockaddr_in sin;
 	socklen_t sl = sizeof(sin);
 	struct peer cl, srv;
-	static const char *const mode[MODES] = { "rnet", "rnet+tls", "rnet+zlib" };
-	static const char *const goal[MODES] = { "ratio >= 0.8", "ratio >= 0.6", NULL };
-	static const double goal_min[MODES] = { 0.8, 0.6, 0 };
+	static const char *const mode[MODES] = { "rnet", "rnet+tls", "rnet+zlib", "rnet+zstd" };
+	static const char *const goal[MODES] = { "ratio >= 0.8", "ratio >= 0.6", NULL, "ratio >= 0.8" };
+	static const double goal_min[MODES] = { 0.8, 0.6, 0, 0.8 };
 	double raw_hs, hs, tls_hs, raw_mbs[ROUNDS], ratio[MODES][ROUNDS];
 	char name[96];
 	uint16_t port;
@@ -264,7 +264,8 @@ int main(void)
 		XFER_BYTES = XFER_FULL / 4;
 	memset(key.bytes, 0x5a, key.len);
 	p.caps.compress_mask = RNET_COMPRESS_BIT(RNET_COMPRESS_NONE) |
-			       RNET_COMPRESS_BIT(RNET_COMPRESS_ZLIB);
+			       RNET_COMPRESS_BIT(RNET_COMPRESS_ZLIB) |
+			       RNET_COMPRESS_BIT(RNET_COMPRESS_ZSTD);
 	strcpy(p.caps.hv, "pvm");
 	strcpy(p.caps.guest, "bench");
 	lfd = rnet_listen("127.0.0.1", 0, &err);
@@ -298,8 +299,9 @@ int main(void)
 		ratio[0][r] = xfer_case(lfd, port, true, false, RNET_COMPRESS_NONE, &p) / raw_mbs[r];
 		ratio[1][r] = xfer_case(lfd, port, true, true, RNET_COMPRESS_NONE, &p) / raw_mbs[r];
 		ratio[2][r] = xfer_case(lfd, port, true, false, RNET_COMPRESS_ZLIB, &p) / raw_mbs[r];
-		printf("round %d: tcp %.0f MB/s; ratios rnet %.2f, rnet+tls %.2f, rnet+zlib %.2f\n",
-		       r + 1, raw_mbs[r], ratio[0][r], ratio[1][r], ratio[2][r]);
+		ratio[3][r] = xfer_case(lfd, port, true, false, RNET_COMPRESS_ZSTD, &p) / raw_mbs[r];
+		printf("round %d: tcp %.0f MB/s; ratios rnet %.2f, rnet+tls %.2f, rnet+zlib %.2f, rnet+zstd %.2f\n",
+		       r + 1, raw_mbs[r], ratio[0][r], ratio[1][r], ratio[2][r], ratio[3][r]);
 	}
 	double tcp = median3(raw_mbs);
 	for (int m = 0; m < MODES; m++) {
@@ -308,9 +310,9 @@ int main(void)
 		bench_row(name, rt * tcp, "MB/s", tcp, rt, goal[m], goal[m] ? rt >= goal_min[m] : BENCH_NO_GOAL);
 	}
 	printf("stream %llu MiB x %d rounds, median ratio to loopback TCP: "
-	       "rnet %.2f, rnet+tls %.2f, rnet+zlib %.2f\n",
+	       "rnet %.2f, rnet+tls %.2f, rnet+zlib %.2f, rnet+zstd %.2f\n",
 	       (unsigned long long)(XFER_BYTES >> 20), ROUNDS, median3(ratio[0]),
-	       median3(ratio[1]), median3(ratio[2]));
+	       median3(ratio[1]), median3(ratio[2]), median3(ratio[3]));
 	close(lfd);
 	return 0;
 }

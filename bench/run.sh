@@ -1,7 +1,8 @@
 #!/bin/bash
 # make bench: run every benchmark (each prints its same-run ratios), keep
 # their rows in bench/results/latest.json and regenerate docs/performance.md
-# with its plots (docs/perf/*.png).
+# with its plots (docs/perf/*.png).  Besides the programs, the kvstore
+# compression sweep (bench/kvstore_compress.sh, make demo once per kind).
 # Usage: BUILD=build [BENCH_QUICK=1] bench/run.sh BENCH...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ for b in "$@"; do
 	echo "== bench/$b"
 	"$BUILD/bench/$b"
 done
+echo "== bench/kvstore_compress.sh"
+bench/kvstore_compress.sh
 unset BENCH_ROWS
 mkdir -p bench/results docs/perf
 python3 bench/collect.py "$rows" bench/results/latest.json

@@ -34,7 +34,8 @@ static const struct conf_word diskrep_words[] = {
 	{ "none", RNET_DISKREP_NONE }, { NULL, 0 } };
 static const struct conf_word compress_words[] = {
 	{ "none", RNET_COMPRESS_NONE }, { "zlib", RNET_COMPRESS_ZLIB },
-	{ "delta", RNET_COMPRESS_DELTA }, { NULL, 0 } };
+	{ "delta", RNET_COMPRESS_DELTA }, { "zstd", RNET_COMPRESS_ZSTD },
+	{ "delta+zstd", RNET_COMPRESS_DELTA_ZSTD }, { NULL, 0 } };
 
 static const struct conf_key global_keys[] = {
 	{ "listen_address", CONF_STR, conf_set_str, C(listen_addr), 0, 0, NULL, NULL },

@@ -143,7 +143,9 @@ void remusd_rnet_params(const struct remusd_env *env, const struct remusd_guest_
 	p->hb_timeout_ms = env->conf->hb_timeout_ms;
 	p->caps.compress_mask = RNET_COMPRESS_BIT(RNET_COMPRESS_NONE) |
 	                        RNET_COMPRESS_BIT(RNET_COMPRESS_ZLIB) |
-	                        RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA);
+	                        RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA) |
+	                        RNET_COMPRESS_BIT(RNET_COMPRESS_ZSTD) |
+	                        RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA_ZSTD);
 	p->caps.compress = gc->compress < RNET_COMPRESS_COUNT ? gc->compress : RNET_COMPRESS_NONE;
 	p->caps.diskrep = gc->disk[0] && gc->diskrep == RNET_DISKREP_BUILTIN ? RNET_DISKREP_BUILTIN
 	                                                                    : RNET_DISKREP_NONE;

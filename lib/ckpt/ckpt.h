@@ -102,7 +102,8 @@ struct ckpt_stats {
 	uint64_t stretched;           /* sender: ticks skipped, N still sending */
 	uint64_t pages;               /* pages sent / applied in checkpoints */
 	uint64_t bytes;               /* stream bytes sent / received */
-	uint64_t wire_bytes;          /* sender: queued after delta compression */
+	uint64_t wire_bytes;          /* sender: stream frames queued on the wire, after
+	                               * delta and rnet compression, headers incl. */
 	uint64_t precopy_rounds, precopy_pages;
 	uint64_t precopy_skipped;     /* sender: round-1 pages the backup's replica held */
 	uint64_t last_pause_us, max_pause_us, total_pause_us;

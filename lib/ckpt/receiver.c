@@ -59,7 +59,7 @@ int ckpt_receiver_new(const struct ckpt_receiver_cfg *cfg, struct ckpt_receiver 
 	r->nr_pfns = cfg->ram_bytes / STREAM_PAGE_SIZE;
 	r->ram = MAP_FAILED;
 	ckd_init(&r->dl, cfg->dr ? cfg->disk_fd : -1);
-	r->delta = cfg->conn && rnet_conn_compress(cfg->conn) == RNET_COMPRESS_DELTA;
+	r->delta = cfg->conn && rnet_compress_delta(rnet_conn_compress(cfg->conn));
 	acfg.max_ckpt_pages = r->nr_pfns * RECV_PRECOPY_PASSES;
 	stream_asm_init(&r->as, &acfg);
 	pthread_mutex_init(&r->lock, NULL);
@@ -99,7 +99,7 @@ int ckpt_receiver_restart(struct ckpt_receiver *r, const struct ckpt_receiver_cf
 {
 	struct stream_asm_cfg acfg = { .reader = { .start = STREAM_START_LIBXL },
 	                               .max_ckpt_pages = r->nr_pfns * RECV_PRECOPY_PASSES };
-	bool delta = cfg->conn && rnet_conn_compress(cfg->conn) == RNET_COMPRESS_DELTA;
+	bool delta = cfg->conn && rnet_compress_delta(rnet_conn_compress(cfg->conn));
 
 	if (cfg->hv != r->cfg.hv || cfg->ram_bytes != r->cfg.ram_bytes)
 		return remus_err_set(err, CKPT_ECONFIG, "receiver restart: the guest's driver or RAM "

@@ -58,7 +58,7 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 	s->stop_pages = cfg->precopy_stop_pages ? cfg->precopy_stop_pages : 256;
 	stream_buf_init(&s->out);
 	ckd_init(&s->dl, cfg->dr ? cfg->disk_fd : -1);
-	s->delta = rnet_conn_compress(cfg->conn) == RNET_COMPRESS_DELTA;
+	s->delta = rnet_compress_delta(rnet_conn_compress(cfg->conn));
 	if (s->delta && ckdx_init(&s->dx, cfg->delta_cache_pages, err) < 0) {
 		stream_buf_free(&s->out);
 		free(s);
@@ -195,16 +195,21 @@ int cks_forward_disk(struct ckpt_sender *s, struct remus_err *err)
 	return rc;
 }
 
-/* Queue bytes as stream frames, waiting for room at the queue's bound. */
+/* Queue bytes as stream frames, waiting for room at the queue's bound.
+ * wire_bytes counts the frames rnet queued for them, after its
+ * compression (headers included), not the bytes handed to it. */
 static int send_stream(struct ckpt_sender *s, const void *p, size_t len, struct remus_err *err)
 {
+	struct rnet_stats before, after;
 	int rc;
 
+	rnet_conn_stats(s->cfg.conn, &before);
 	while ((rc = rnet_conn_send_stream(s->cfg.conn, p, len, err)) == RNET_ENOBUFS)
 		if ((rc = cks_pump(s, -1, 100, err)) < 0)
 			return rc;
+	rnet_conn_stats(s->cfg.conn, &after);
 	cks_lock(s);
-	s->st.wire_bytes += len;
+	s->st.wire_bytes += after.stream_wire_tx - before.stream_wire_tx;
 	cks_unlock(s);
 	return rc;
 }

@@ -8,10 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zlib.h>
-
 #include "util/checked.h"
-#include "net/net_impl.h"
+#include "net/compress_impl.h"
 
 #define RX_CAP        (RNET_HDR_LEN + RNET_BODY_MAX)
 #define ZLIB_CHUNK    (256u << 10)   /* raw bytes per compressed frame */
@@ -28,6 +26,7 @@ struct rnet_conn {
 	bool rx_stalled;            /* last fill stopped on a full buffer */
 	bool rx_held;               /* the caller does not read: silence not judged */
 	uint8_t *inflated;          /* RNET_BODY_MAX, allocated on first use */
+	struct rnet_codec *codec;   /* send-side compressor, made on first use */
 	/* send side: [tx_head, tx_tail) waits for the socket */
 	uint8_t *tx;
 	size_t tx_head, tx_tail, tx_cap;
@@ -68,6 +67,7 @@ void rnet_conn_free(struct rnet_conn *c)
 	rnet_io_free(c->io);
 	free(c->rx);
 	free(c->inflated);
+	rnet_codec_free(c->codec);
 	free(c->tx);
 	free(c);
 }
@@ -149,13 +149,10 @@ static int conn_deliver(struct rnet_conn *c, struct rnet_msg *m, struct remus_er
 		c->st.heartbeats_rx++;
 		return 0;
 	case RNET_MSG_STREAM_ZLIB:
-		if (c->compress != RNET_COMPRESS_ZLIB)
-			return remus_err_set(err, RNET_EPROTO,
-					     "zlib stream frame, but %s compression was negotiated",
-					     rnet_compress_name(c->compress));
+	case RNET_MSG_STREAM_ZSTD:
 		if (c->inflated == NULL && (c->inflated = malloc(RNET_BODY_MAX)) == NULL)
 			return remus_err_sys(err, ENOMEM, "rnet inflate buffer");
-		rc = rnet_zlib_unpack(m->body, m->len, c->inflated, RNET_BODY_MAX, &raw, err);
+		rc = rnet_stream_unpack(c->compress, m, c->inflated, RNET_BODY_MAX, &raw, err);
 		if (rc < 0)
 			return rc;
 		m->type = RNET_MSG_STREAM;
@@ -260,29 +257,21 @@ static int conn_queue(struct rnet_conn *c, uint32_t type, const void *a, size_t 
 	return 0;
 }
 
-/* Queue one chunk of stream data, zlib-compressed when negotiated and
- * worthwhile; incompressible chunks go out as plain STREAM frames. */
+/* Queue one chunk of stream data, compressed (compress.c) when negotiated
+ * and worthwhile; incompressible chunks go out as plain STREAM frames.
+ * stream_wire_tx counts the frame as it goes on the wire. */
 static int conn_stream_chunk(struct rnet_conn *c, const uint8_t *p, size_t n,
 			     struct remus_err *err)
 {
-	uint8_t hdr[4];
-	uLongf zlen;
-	uint8_t *z;
+	struct rnet_packed pk;
 	int rc;
 
-	if (c->compress != RNET_COMPRESS_ZLIB)
-		return conn_queue(c, RNET_MSG_STREAM, p, n, NULL, 0, false, err);
-	zlen = compressBound((uLong)n);
-	z = malloc(zlen);
-	if (z == NULL)
-		return remus_err_sys(err, ENOMEM, "rnet deflate buffer");
-	if (compress2(z, &zlen, p, (uLong)n, 1) == Z_OK && zlen + 4 < n) {
-		put_be32(hdr, (uint32_t)n);
-		rc = conn_queue(c, RNET_MSG_STREAM_ZLIB, hdr, 4, z, zlen, false, err);
-	} else {
-		rc = conn_queue(c, RNET_MSG_STREAM, p, n, NULL, 0, false, err);
-	}
-	free(z);
+	if ((rc = rnet_codec_pack(&c->codec, c->compress, p, n, &pk, err)) < 0)
+		return rc;
+	rc = conn_queue(c, pk.type, pk.hlen ? pk.hdr : pk.body, pk.hlen ? pk.hlen : pk.len,
+			pk.hlen ? pk.body : NULL, pk.hlen ? pk.len : 0, false, err);
+	if (rc == 0)
+		c->st.stream_wire_tx += RNET_HDR_LEN + pk.hlen + pk.len;
 	return rc;
 }
 

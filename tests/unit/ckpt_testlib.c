@@ -68,8 +68,9 @@ void rig_up(struct rig *r, bool with_netbuf, uint32_t compress)
 	side_init(&r->bak, r->keys.good, false);
 	/* a loaded test machine (ASan, shared CPUs) must not fake a peer loss */
 	r->pri.p.hb_timeout_ms = r->bak.p.hb_timeout_ms = 30000;
-	r->pri.p.caps.compress_mask |= RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA);
-	r->bak.p.caps.compress_mask |= RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA);
+	r->pri.p.caps.compress_mask |= RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA) |
+	        RNET_COMPRESS_BIT(RNET_COMPRESS_ZSTD) | RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA_ZSTD);
+	r->bak.p.caps.compress_mask = r->pri.p.caps.compress_mask;
 	r->pri.p.caps.compress = compress;
 	side_pair_handshake(&r->pri, &r->bak);
 	assert_int_equal(r->pri.rc, 0);
