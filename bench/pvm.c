@@ -4,7 +4,8 @@
  * restore time, each next to a baseline measured in the same run
  * (a native system call, memcpy of the same pages) as a ratio.
  * The dirty sweep also runs at 1 % of 64 MiB and 1 GiB (pause vs guest
- * RAM).  Guests come from $BUILD/tests/pvm (make check builds them).
+ * RAM), and again for a copy-on-write guest (capture_begin: scan and
+ * write-protect in the pause, copy-out after it while the guest runs).  Guests come from $BUILD/tests/pvm (make check builds them).
  * Each figure is also a row for bench/results (bench/rows.h).
  */
 #include <poll.h>
@@ -42,7 +43,7 @@ static void die(const char *what, const struct remus_err *err)
 	exit(1);
 }
 
-static struct hv_guest *boot(const char *guest, uint64_t mem, int console)
+static struct hv_guest *boot_cfg(const char *guest, uint64_t mem, int console, bool cow)
 {
 	static char path[512];
 	struct hv_guest_config cfg = { .name = guest, .mem_bytes = mem, .console_fd = console };
@@ -53,9 +54,15 @@ static struct hv_guest *boot(const char *guest, uint64_t mem, int console)
 	snprintf(path, sizeof(path), "%s/tests/pvm/%s.elf", b ? b : "build", guest);
 	cfg.image = path;
 	cfg.cpu = sched_getcpu();
+	cfg.cow_capture = cow;
 	if (pvm_hv_ops.create(&cfg, &g, &err) < 0 || pvm_hv_ops.start(g, &err) < 0)
 		die(guest, &err);
 	return g;
+}
+
+static struct hv_guest *boot(const char *guest, uint64_t mem, int console)
+{
+	return boot_cfg(guest, mem, console, false);
 }
 
 /* Median of a native syscall, in microseconds. */
@@ -172,6 +179,79 @@ static void bench_dirty(const char *mode, uint64_t mem, int rounds)
 	close(p[1]);
 }
 
+/* Copy-on-write capture of the same dirty sets: the pause holds the scan
+ * and the write-protection of the dirty runs; the copy-out runs after it,
+ * with the guest running, and is printed beside the memcpy baseline. */
+static void bench_cow(uint64_t mem, int rounds)
+{
+	struct remus_err err = { 0 };
+	struct hv_pfn_list l = { 0 };
+	struct pvm_cow_stats st0, st1;
+	static const int pct_x[3] = { 1, 10, 100 };
+	uint8_t *dst = malloc(mem), *src = malloc(mem);
+	const uint8_t *pages;
+	char name[128];
+	int p[2];
+
+	if (dst == NULL || src == NULL || pipe(p) < 0)
+		die("alloc", NULL);
+	memset(dst, 1, mem);
+	memset(src, 2, mem);
+	struct hv_guest *g = boot_cfg("dirtier", mem, p[1], true);
+	for (int k = 0; k < rounds; k++) {
+		pvm_hv_ops.suspend(g, &err);                    /* start from a clean log */
+		if (pvm_hv_ops.capture_begin(g, &l, &err) < 0 || pvm_hv_ops.resume(g, &err) < 0 ||
+		    pvm_hv_ops.capture_wait(g, &pages, &err) < 0)
+			die("capture", &err);
+		pvm_hv_ops.announce(g, &err);
+		read_line(p[0]);
+		pvm_hv_ops.suspend(g, &err);
+		pvm_cow_get_stats(g, &st0);
+		double t0 = now_us();
+		if (pvm_hv_ops.capture_begin(g, &l, &err) < 0)
+			die("capture_begin", &err);
+		double t1 = now_us();
+		pvm_hv_ops.resume(g, &err);
+		double t2 = now_us();
+		if (pvm_hv_ops.capture_wait(g, &pages, &err) < 0)
+			die("capture_wait", &err);
+		double t3 = now_us(), base = 1e18;
+		pvm_cow_get_stats(g, &st1);
+		for (int rep = 0; rep < 3; rep++) {             /* baseline: memcpy of as many pages */
+			double a = now_us();
+			for (size_t i = 0; i < l.count; i++)
+				memcpy(dst + i * 4096, src + l.pfns[i] * 4096, 4096);
+			double b = now_us() - a;
+			base = b < base ? b : base;
+		}
+		printf("cow   %-4d%% of %4llu MiB (%6zu pages): scan+protect %7.0f us | copy-out %7.0f us "
+		       "(guest running, %llu pages copied by its faults) | memcpy %7.0f us | ratio %.2fx\n",
+		       pct_x[k], (unsigned long long)(mem >> 20), l.count, t1 - t0, t3 - t2,
+		       (unsigned long long)(st1.fault_copies - st0.fault_copies), base, (t1 - t0) / base);
+		if (mem == BIG) {
+			bool goal = k == 0;
+			snprintf(name, sizeof(name), "pause_vs_dirty: copy-on-write scan+protect, 256 MiB @ %d",
+			         pct_x[k]);
+			bench_row(name, t1 - t0, "us", base, (t1 - t0) / base, goal ? "value <= 500 us" : NULL,
+			          goal ? t1 - t0 <= 500 : BENCH_NO_GOAL);
+			snprintf(name, sizeof(name), "pvm cow copy-out with the guest running, %d%% of 256 MiB",
+			         pct_x[k]);
+			bench_row(name, t3 - t2, "us", base, (t3 - t2) / base, NULL, BENCH_NO_GOAL);
+		}
+		if (k == 0) {
+			snprintf(name, sizeof(name), "pause_vs_ram: copy-on-write scan+protect, 1%% dirty @ %llu",
+			         (unsigned long long)(mem >> 20));
+			bench_row(name, t1 - t0, "us", base, (t1 - t0) / base, NULL, BENCH_NO_GOAL);
+		}
+	}
+	pvm_hv_ops.destroy(g);
+	hv_pfn_list_free(&l);
+	free(dst);
+	free(src);
+	close(p[0]);
+	close(p[1]);
+}
+
 static void bench_hypercall(double sys_us)
 {
 	int p[2];
@@ -247,6 +327,10 @@ int main(void)
 	bench_dirty(NULL, 64ULL << 20, 1);
 	if (!bench_quick())
 		bench_dirty(NULL, 1ULL << 30, 1);
+	bench_cow(BIG, 3);
+	bench_cow(64ULL << 20, 1);
+	if (!bench_quick())
+		bench_cow(1ULL << 30, 1);
 	bench_restore(16ULL << 20);
 	bench_restore(BIG);
 	return 0;
