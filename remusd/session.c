@@ -131,6 +131,7 @@ void remusd_guest_hvcfg(const struct remusd_guest_conf *gc, struct hv_guest_conf
 	out->disk = gc->disk[0] ? gc->disk : NULL;
 	out->cpu = -1;
 	out->console_fd = -1;
+	out->cow_capture = gc->capture == REMUSD_CAPTURE_COW;
 }
 
 void remusd_rnet_params(const struct remusd_env *env, const struct remusd_guest_conf *gc,

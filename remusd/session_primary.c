@@ -245,6 +245,7 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	sc.guest = s->guest;
 	sc.conn = s->conn;
 	sc.interval_ms = s->gc.interval_ms;
+	sc.cow_capture = s->gc.capture == REMUSD_CAPTURE_COW;
 	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
 	sc.progress = on_progress;
 	sc.progress_arg = s;

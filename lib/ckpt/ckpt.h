@@ -128,6 +128,9 @@ struct ckpt_sender_cfg {
 	uint64_t precopy_stop_pages;  /* stop pre-copy at this few dirty; 0: 256 */
 	uint32_t ack_timeout_ms;      /* unacked checkpoint counts as peer loss; 0: 2000 */
 	size_t delta_cache_pages;     /* delta compression's page cache; 0: 4096 */
+	bool cow_capture;             /* capture with hv capture_begin/capture_wait (the
+	                               * guest was created with cow_capture): the guest
+	                               * resumes before its dirty pages are copied */
 	ckpt_progress_fn progress;
 	void *progress_arg;
 	struct ckpt_fault fault;

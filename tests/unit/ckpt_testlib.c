@@ -20,6 +20,27 @@ static void *receiver_main(void *arg)
 	return NULL;
 }
 
+/* Copy-on-write rig, guest running during copy-out with the helper held:
+ * wait (bounded) until the counter guest's write to its state page, which
+ * every checkpoint holds, was served by copying it. */
+static void rig_cow_wait_fault(struct rig *r)
+{
+	struct pvm_cow_stats st;
+	struct timespec t0, now, d = { 0, 200000 };
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pvm_cow_get_stats(r->g, &st);
+		if (st.fault_copies > r->cow_fault_copies)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec > 20)
+			fail_msg("the guest never wrote a captured page during copy-out");
+		nanosleep(&d, NULL);
+	}
+	r->cow_fault_copies = st.fault_copies;
+}
+
 /* Fault hook: note the counter at every pause, stop at the chosen point. */
 int rig_hook(void *arg, const char *point, uint64_t epoch)
 {
@@ -27,6 +48,10 @@ int rig_hook(void *arg, const char *point, uint64_t epoch)
 
 	if (strcmp(point, "paused") == 0 && epoch <= MAX_EPOCHS)
 		r->counter_at[epoch] = pt_peek(r->g, COUNTER_OFF);
+	if (r->cow && strcmp(point, "paused") == 0)
+		pvm_cow_hold(r->g, true);       /* only the guest's writes copy, until the wait */
+	if (r->cow && strcmp(point, "copy-out") == 0)
+		rig_cow_wait_fault(r);
 	if (strcmp(point, "paused") == 0 && r->nb.ops != NULL) {
 		/* one frame per epoch, sent while epoch `epoch` is still open */
 		uint8_t frame[64] = { 0 };
@@ -57,7 +82,7 @@ static int frame_out(void *arg, const void *frame, size_t len)
 	return 0;
 }
 
-void rig_up(struct rig *r, bool with_netbuf, uint32_t compress)
+static void rig_up_opts(struct rig *r, bool with_netbuf, uint32_t compress, bool cow)
 {
 	struct ckpt_receiver_cfg rc = { .hv = &pvm_hv_ops, .ram_bytes = MEM };
 	struct remus_err err = { 0 };
@@ -76,6 +101,7 @@ void rig_up(struct rig *r, bool with_netbuf, uint32_t compress)
 	assert_int_equal(r->pri.rc, 0);
 	assert_int_equal(r->bak.rc, 0);
 	pt_config(&r->gcfg, "ckpt-counter", "counter", MEM, -1);
+	r->gcfg.cow_capture = r->cow = cow;
 	r->g = pt_boot(&r->gcfg);
 	rc.conn = r->bak.conn;
 	assert_int_equal(ckpt_receiver_new(&rc, &r->rcv, &err), 0);
@@ -85,6 +111,16 @@ void rig_up(struct rig *r, bool with_netbuf, uint32_t compress)
 		                            .tx_fd = -1, .tx = frame_out, .tx_arg = r };
 		assert_int_equal(netbuf_open(&r->nb, &nc), 0);
 	}
+}
+
+void rig_up(struct rig *r, bool with_netbuf, uint32_t compress)
+{
+	rig_up_opts(r, with_netbuf, compress, false);
+}
+
+void rig_up_cow(struct rig *r, bool with_netbuf, uint32_t compress)
+{
+	rig_up_opts(r, with_netbuf, compress, true);
 }
 
 void rig_down(struct rig *r)
@@ -105,7 +141,7 @@ void run_until_fault(struct rig *r)
 {
 	struct ckpt_sender_cfg sc = {
 		.hv = &pvm_hv_ops, .guest = r->g, .conn = r->pri.conn, .interval_ms = 5,
-		.nb = r->nb.ops ? &r->nb : NULL, .fault = { r, rig_hook },
+		.nb = r->nb.ops ? &r->nb : NULL, .fault = { r, rig_hook }, .cow_capture = r->cow,
 	};
 	struct ckpt_stats st;
 	struct ckpt_sender *snd = NULL;
