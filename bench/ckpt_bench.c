@@ -60,7 +60,7 @@ static void die(const char *what, const struct remus_err *err)
  * the sender's stats (also as they were when the sync ended) and the
  * checkpoint rate. */
 static void run_engine(struct hv_guest *g, uint64_t mem, uint32_t interval, uint32_t run_ms,
-                       uint32_t compress, struct ckpt_stats *st, double *rate,
+                       uint32_t compress, bool cow, struct ckpt_stats *st, double *rate,
                        struct ckpt_stats *at_sync)
 {
 	struct rnet_key key = { .len = 32 };
@@ -96,7 +96,8 @@ static void run_engine(struct hv_guest *g, uint64_t mem, uint32_t interval, uint
 	/* a slow kind (zlib on a loaded machine) falls behind: measure its
 	 * rate, do not call that a lost backup */
 	struct ckpt_sender_cfg sc = { .hv = &pvm_hv_ops, .guest = g, .conn = a.c,
-	                              .interval_ms = interval, .ack_timeout_ms = 30000 };
+	                              .interval_ms = interval, .ack_timeout_ms = 30000,
+	                              .cow_capture = cow };
 	if (ckpt_receiver_new(&rc, &rcv, &err) < 0 || ckpt_sender_new(&sc, &snd, &err) < 0)
 		die("engine", &err);
 	pthread_create(&tr, NULL, recv_main, rcv);
@@ -123,7 +124,7 @@ static void bench_interval(struct hv_guest *g, uint32_t interval, uint32_t run_m
 	double rate, tick = 1000.0 / interval, pause;
 	char name[96];
 
-	run_engine(g, MEM, interval, run_ms, RNET_COMPRESS_NONE, &st, &rate, &st0);
+	run_engine(g, MEM, interval, run_ms, RNET_COMPRESS_NONE, false, &st, &rate, &st0);
 	pause = (double)st.total_pause_us / (double)st.checkpoints;
 	printf("[%u ms tick] checkpoint pause: mean %.1f us, max %llu us, %.0f dirty pages last = %.1fx bare\n",
 	       interval, pause, (unsigned long long)st.max_pause_us, (double)st.last_dirty, pause / bare_us);
@@ -147,7 +148,7 @@ static void bench_compress(struct hv_guest *g, uint64_t mem, const char *workloa
 
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 		/* the sync is the same for every kind: count the checkpoints only */
-		run_engine(g, mem, 25, run_ms, kinds[k], &st, &rate, &st0);
+		run_engine(g, mem, 25, run_ms, kinds[k], false, &st, &rate, &st0);
 		double bytes = (double)(st.bytes - st0.bytes), wire = (double)(st.wire_bytes - st0.wire_bytes);
 		double ratio = bytes > 0 ? wire / bytes : NAN, pause = (double)st.total_pause_us / (double)st.checkpoints;
 		bool goal = kinds[k] != RNET_COMPRESS_NONE;
@@ -164,8 +165,26 @@ static void bench_compress(struct hv_guest *g, uint64_t mem, const char *workloa
 	}
 }
 
+/* Mean checkpoint pause of the engine with copy-on-write capture (a
+ * guest created for it) beside stop-and-copy of the same guest image, same
+ * run, 25 ms tick. */
+static void bench_cow(struct hv_guest *copy_g, struct hv_guest *cow_g, uint32_t run_ms)
+{
+	struct ckpt_stats st, st0;
+	double rate, pause[2];
+
+	run_engine(copy_g, MEM, 25, run_ms, RNET_COMPRESS_NONE, false, &st, &rate, &st0);
+	pause[0] = (double)st.total_pause_us / (double)st.checkpoints;
+	run_engine(cow_g, MEM, 25, run_ms, RNET_COMPRESS_NONE, true, &st, &rate, &st0);
+	pause[1] = (double)st.total_pause_us / (double)st.checkpoints;
+	printf("ckpt pause, counter guest, 25 ms: stop-and-copy %.0f us, copy-on-write %.0f us = %.2fx "
+	       "(%.1f ckpt/s)\n", pause[0], pause[1], pause[1] / pause[0], rate);
+	bench_row("ckpt pause with copy-on-write capture, counter guest 16 MiB, 25 ms tick", pause[1],
+	          "us", pause[0], pause[1] / pause[0], NULL, BENCH_NO_GOAL);
+}
+
 /* Boot a guest image from $BUILD (path relative to it). */
-static struct hv_guest *boot(const char *rel, uint64_t mem)
+static struct hv_guest *boot_cfg(const char *rel, uint64_t mem, bool cow)
 {
 	struct hv_guest_config cfg = { .name = "bench", .mem_bytes = mem, .console_fd = -1 };
 	struct remus_err err = { 0 };
@@ -176,9 +195,15 @@ static struct hv_guest *boot(const char *rel, uint64_t mem)
 	snprintf(image, sizeof(image), "%s/%s", build ? build : "build", rel);
 	cfg.image = image;
 	cfg.cpu = sched_getcpu();
+	cfg.cow_capture = cow;
 	if (pvm_hv_ops.create(&cfg, &g, &err) < 0 || pvm_hv_ops.start(g, &err) < 0)
 		die(rel, &err);
 	return g;
+}
+
+static struct hv_guest *boot(const char *rel, uint64_t mem)
+{
+	return boot_cfg(rel, mem, false);
 }
 
 int main(void)
@@ -201,6 +226,9 @@ int main(void)
 	for (size_t i = 0; i < sizeof(intervals) / sizeof(intervals[0]); i++)
 		bench_interval(g, intervals[i], run_ms, (double)bare / 200.0);
 	bench_compress(g, MEM, "counter", run_ms);
+	struct hv_guest *cg = boot_cfg("tests/pvm/counter.elf", MEM, true);
+	bench_cow(g, cg, run_ms);
+	pvm_hv_ops.destroy(cg);
 	pvm_hv_ops.destroy(g);
 	g = boot("guest/dirtier.elf", 64u << 20);
 	bench_compress(g, 64u << 20, "dirtier", run_ms);

@@ -184,6 +184,10 @@ def main():
             "%d rows carry a goal: %d met, %d not met." % (
                 len(goals), sum(1 for r in goals if r["met"]),
                 sum(1 for r in goals if not r["met"])), ""]
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "performance_notes.md")
+    if os.path.exists(notes):
+        with open(notes, encoding="utf-8") as f:
+            doc += [f.read().rstrip("\n"), ""]
     with tempfile.TemporaryDirectory() as tmp:
         for key, title, xl, yl, logx, kind, goal in FIGURES:
             png = os.path.join(plot_dir, key + ".png")
