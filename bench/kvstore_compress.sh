@@ -5,6 +5,7 @@
 # same run for all.  Prints and records (bench/rows.h's row format, to
 # $BENCH_ROWS) the wire/stream byte ratio, the mean pause and the rate of
 # each kind.  Needs root (network namespaces); prints a skip line otherwise.
+# BENCH_QUICK=1: none, zstd and delta+zstd only.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 if [ "$(id -u)" != 0 ]; then
@@ -17,7 +18,9 @@ row() {  # name value unit baseline ratio goal met  (baseline/ratio/goal/met: JS
 		"$1" "$2" "$3" "$4" "$5" "$6" "$7" >>"$BENCH_ROWS"
 }
 none_pause=
-for kind in none zlib zstd delta delta+zstd; do
+kinds="none zlib zstd delta delta+zstd"
+[ -n "${BENCH_QUICK:-}" ] && [ "$BENCH_QUICK" != 0 ] && kinds="none zstd delta+zstd"
+for kind in $kinds; do
 	out=$(COMPRESSION=$kind TAG=kvc$$ tests/integration/demo.sh 2>&1)
 	rc=$?
 	line=$(grep -E '^  bytes \(stream / wire\) ' <<<"$out")
