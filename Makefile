@@ -13,8 +13,16 @@
 #   DEPS_PKGS       Debian packages the module needs (installed by `make deps`)
 #   CHECK_PREREQS   extra targets `make check` needs built first
 
+# The one version of remus: --version of every program, the man pages, remus.pc.
+REMUS_VERSION := 0.1.0
 PREFIX   ?= /usr/local
 DESTDIR  ?=
+# Where `make install` puts what is not under bin/, lib/ and include/
+# (the Debian layout; /usr/local/lib/systemd/system is in systemd's path).
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+BASH_COMPLETION_DIR ?= $(PREFIX)/share/bash-completion/completions
+MAN_DIR  ?= $(PREFIX)/share/man
+DOC_DIR  ?= $(PREFIX)/share/doc/remus
 BUILD    ?= build
 CC       ?= gcc
 FUZZ_CC  ?= clang
@@ -24,7 +32,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 
-PKG_MODULES := zlib libzstd libnl-3.0 libnl-route-3.0 libnetfilter_queue libmnl libcrypto libssl inih json-c libxxhash
+PKG_MODULES := zlib libzstd libnl-3.0 libnl-route-3.0 libnetfilter_queue libmnl libcrypto libssl inih json-c libxxhash libsystemd
 WARN     := -Wall -Wextra -Werror
 CPPFLAGS := -I. -Ilib -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
@@ -46,7 +54,7 @@ DEPS_PKGS := build-essential pkg-config clang python3 iproute2 iptables \
 
 MODULE_MKS := $(sort $(wildcard lib/*/module.mk lib/hv/*/module.mk \
 	netbuf/module.mk diskrep/module.mk remusd/module.mk guest/module.mk \
-	tools/*/module.mk tests/*/module.mk bench/module.mk))
+	tools/*/module.mk tests/*/module.mk docs/man/module.mk bench/module.mk))
 include $(MODULE_MKS)
 
 # ---- objects ------------------------------------------------------------
@@ -159,12 +167,28 @@ install: all
 	install -m 0755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libremus.so.0
 	ln -sf libremus.so.0 $(DESTDIR)$(PREFIX)/lib/libremus.so
 	# Generated here, not at build time, so a different PREFIX is never stale.
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@REQUIRES@|$(PKG_MODULES)|g' etc/remus.pc.in \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(REMUS_VERSION)|g' -e 's|@REQUIRES@|$(PKG_MODULES)|g' etc/remus.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/remus.pc
 	cd lib && find . -name '*.h' ! -name '*_impl.h' ! -path './*/internal*' \
 		-exec install -D -m 0644 {} $(DESTDIR)$(PREFIX)/include/remus/{} \;
+	set -e; for m in $(MAN_PAGES); do \
+		install -D -m 0644 $$m $(DESTDIR)$(MAN_DIR)/man$${m##*.}/$${m##*/}; done
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' etc/remusd.service.in > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/remusd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/remusd.service
+	install -D -m 0644 etc/remusctl.bash-completion $(DESTDIR)$(BASH_COMPLETION_DIR)/remusctl
+	install -D -m 0644 etc/remus.conf.example $(DESTDIR)$(DOC_DIR)/remus.conf.example
 
 clean:
 	rm -rf $(BUILD)
 
+# `make print-VAR`: a variable's value, for tests that walk what the build
+# declares (e.g. every program and its sources).
+print-%:
+	@echo '$($*)'
+
+# (not for print-VAR: it needs no dependencies, and a .d file half written
+# by a build running beside it must not break it)
+ifeq ($(filter print-%,$(MAKECMDGOALS)),)
 -include $(shell find $(BUILD)/obj $(BUILD)/asan/obj $(BUILD)/fuzz/obj -type f -name '*.d' 2>/dev/null)
+endif

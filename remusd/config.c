@@ -48,6 +48,7 @@ static const struct conf_key global_keys[] = {
 	{ "tls", CONF_BOOL, conf_set_bool, C(tls), 0, 0, NULL, NULL },
 	{ "heartbeat_interval_ms", CONF_U32, conf_set_u32, C(hb_interval_ms), 1, 10000, " ms", NULL },
 	{ "heartbeat_timeout_ms", CONF_U32, conf_set_u32, C(hb_timeout_ms), 2, 60000, " ms", NULL },
+	{ "metrics_listen", CONF_HOSTPORT, conf_set_metrics, C(metrics_host), 0, 0, NULL, NULL },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL },
 };
 
@@ -140,6 +141,12 @@ static int conf_close_guest(struct conf_parse *ps, struct remusd_guest_conf *g)
 		rc = conf_err(ps, NULL, "[guest %s]: a pvm guest needs image and mem", g->name);
 	else if (g->type != REMUSD_GUEST_PVM && g->netbuf == REMUSD_NETBUF_INLINE)
 		rc = conf_err(ps, NULL, "[guest %s]: netbuf = inline needs type = pvm", g->name);
+	else if (g->type != REMUSD_GUEST_PVM && g->netbuf == REMUSD_NETBUF_NFQUEUE)
+		rc = conf_err(ps, NULL, "[guest %s]: netbuf = nfqueue is wired for pvm guests "
+			      "only (a xen guest's vif is held by netbuf = plug)", g->name);
+	else if (g->netbuf == REMUSD_NETBUF_NFQUEUE && !g->tap[0])
+		rc = conf_err(ps, NULL, "[guest %s]: netbuf = nfqueue needs tap (the queue holds "
+			      "the TAP's traffic)", g->name);
 	else if (g->type != REMUSD_GUEST_PVM && g->capture == REMUSD_CAPTURE_COW)
 		rc = conf_err(ps, NULL, "[guest %s]: capture = cow needs type = pvm", g->name);
 	else if (g->netbuf == REMUSD_NETBUF_NONE && !(g->unsafe & REMUSD_UNSAFE_NO_NETBUF))

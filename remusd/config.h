@@ -3,7 +3,8 @@
  *
  *   [global]                      listen_address, listen_port, key_file,
  *                                 control_socket, log_level, tls,
- *                                 heartbeat_interval_ms, heartbeat_timeout_ms
+ *                                 heartbeat_interval_ms, heartbeat_timeout_ms,
+ *                                 metrics_listen
  *   [guest NAME]                  type, image, mem, tap, mac, ip, disk, peer,
  *                                 interval, netbuf, diskrep, drbd_resource,
  *                                 compression, capture, unsafe
@@ -83,6 +84,8 @@ struct remusd_conf {
 	uint32_t log_level;             /* enum remusd_log_level */
 	bool tls;
 	uint32_t hb_interval_ms, hb_timeout_ms;
+	char metrics_host[REMUSD_HOST_MAX];   /* metrics_listen's numeric address */
+	uint16_t metrics_port;          /* 0: no metrics endpoint (default) */
 	size_t nguests;
 	struct remusd_guest_conf guests[REMUSD_MAX_GUESTS];
 };

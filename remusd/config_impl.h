@@ -59,6 +59,7 @@ int conf_set_bool(struct conf_parse *ps, const struct conf_key *k, void *base, c
 int conf_set_mac(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v);
 int conf_set_ip(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v);
 int conf_set_hostport(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v);
+int conf_set_metrics(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v);
 int conf_set_unsafe(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v);
 int conf_set_drbd_res(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v);
 

@@ -161,10 +161,11 @@ int conf_set_ip(struct conf_parse *ps, const struct conf_key *k, void *base, con
 	return 0;
 }
 
-/* host:port, or [v6addr]:port; the port is required. */
-int conf_set_hostport(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v)
+/* host:port, or [v6addr]:port, into host (cap bytes) and *port; the port
+ * is required. */
+static int split_hostport(struct conf_parse *ps, const struct conf_key *k, const char *v,
+			  char *hostbuf, size_t cap, uint16_t *portp)
 {
-	struct remusd_guest_conf *g = base;
 	const char *colon, *host = v, *end;
 	size_t hlen;
 	uint64_t port;
@@ -183,13 +184,40 @@ int conf_set_hostport(struct conf_parse *ps, const struct conf_key *k, void *bas
 			return conf_err(ps, k->name, "'%s' lacks :port", v);
 		hlen = (size_t)(colon - v);
 	}
-	if (hlen == 0 || hlen >= sizeof(g->peer_host))
+	if (hlen == 0 || hlen >= cap)
 		return conf_err(ps, k->name, "'%s' has an empty or overlong host", v);
 	if (!parse_u64(colon + 1, &port, &end) || *end != '\0' || port < 1 || port > 65535)
 		return conf_err(ps, k->name, "'%s': port out of range 1..65535", v);
-	memcpy(g->peer_host, host, hlen);
-	g->peer_host[hlen] = '\0';
-	g->peer_port = (uint16_t)port;
+	memcpy(hostbuf, host, hlen);
+	hostbuf[hlen] = '\0';
+	*portp = (uint16_t)port;
+	return 0;
+}
+
+int conf_set_hostport(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v)
+{
+	struct remusd_guest_conf *g = base;
+
+	return split_hostport(ps, k, v, g->peer_host, sizeof(g->peer_host), &g->peer_port);
+}
+
+/* metrics_listen: ADDR:PORT or [V6ADDR]:PORT with a numeric address (the
+ * HTTP server binds to it; no name lookup at start). */
+int conf_set_metrics(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v)
+{
+	struct remusd_conf *c = base;
+	char host[REMUSD_HOST_MAX];
+	uint8_t buf[16];
+	uint16_t port;
+	int rc;
+
+	if ((rc = split_hostport(ps, k, v, host, sizeof(host), &port)) < 0)
+		return rc;
+	if (inet_pton(v[0] == '[' ? AF_INET6 : AF_INET, host, buf) != 1)
+		return conf_err(ps, k->name, "'%s': '%s' is not a numeric IP%s address", v, host,
+				v[0] == '[' ? "v6" : "v4");
+	memcpy(c->metrics_host, host, strlen(host) + 1);
+	c->metrics_port = port;
 	return 0;
 }
 

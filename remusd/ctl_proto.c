@@ -12,6 +12,7 @@
 #define GUEST_BODY    CTL_GUEST_MAX
 #define PROTECT_BODY  (CTL_GUEST_MAX + CTL_PEER_MAX + 4)
 #define PROGRESS_BODY (CTL_GUEST_MAX + 8 + 16)
+#define SET_BODY      (CTL_GUEST_MAX + 8)
 
 struct ctl_rule {
 	uint16_t type;
@@ -32,9 +33,10 @@ static const struct ctl_rule ctl_rules[] = {
 	{ CTL_START, "START", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_RESUME, "RESUME", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_DESTROY, "DESTROY", GUEST_BODY, GUEST_BODY, true },
+	{ CTL_SET, "SET", SET_BODY, SET_BODY, true },
 	{ CTL_REPLY, "REPLY", 8, CTL_BODY_MAX, false },
 	{ CTL_PROGRESS, "PROGRESS", PROGRESS_BODY, PROGRESS_BODY, true },
-	{ CTL_CHECK_REPLY, "CHECK_REPLY", 8, 8, false },
+	{ CTL_CHECK_REPLY, "CHECK_REPLY", 8, 8 + CTL_CHECK_DETAIL_MAX, false },
 };
 
 static const struct ctl_rule *ctl_rule_of(uint16_t type)
@@ -63,7 +65,7 @@ const char *ctl_check_reason(uint32_t bit)
 		"no peer configured", "peer unreachable", "peer refused the handshake",
 		"no usable key file", "network buffering unavailable",
 		"disk replication unavailable", "hypervisor driver cannot checkpoint",
-		"needs --unsafe",
+		"needs --unsafe", "the peer cannot hold this guest",
 	};
 	unsigned i;
 
@@ -154,6 +156,22 @@ int ctl_encode_reply(uint8_t *buf, size_t cap, uint32_t seq, int32_t code,
 	return n;
 }
 
+/* SET: one setting of a running guest. */
+int ctl_encode_set(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
+		   uint32_t setting, uint32_t value)
+{
+	uint8_t *b = buf + CTL_HDR_LEN;
+	int n = ctl_put_header(buf, cap, CTL_SET, seq, SET_BODY);
+
+	if (n < 0)
+		return n;
+	if (ctl_put_field(b, CTL_GUEST_MAX, guest) < 0)
+		return -EINVAL;
+	put_be32(b + CTL_GUEST_MAX, setting);
+	put_be32(b + CTL_GUEST_MAX + 4, value);
+	return n;
+}
+
 /* Sync progress for protect's progress bar. */
 int ctl_encode_progress(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 			uint32_t phase, uint64_t done, uint64_t total)
@@ -174,10 +192,23 @@ int ctl_encode_progress(uint8_t *buf, size_t cap, uint32_t seq, const char *gues
 /* The reasons a guest cannot be protected. */
 int ctl_encode_check_reply(uint8_t *buf, size_t cap, uint32_t seq, uint32_t reasons)
 {
-	int n = ctl_put_header(buf, cap, CTL_CHECK_REPLY, seq, 8);
+	return ctl_encode_check_detail(buf, cap, seq, reasons, NULL);
+}
 
-	if (n >= 0)
-		put_be32(buf + CTL_HDR_LEN, reasons);
+int ctl_encode_check_detail(uint8_t *buf, size_t cap, uint32_t seq, uint32_t reasons,
+			    const char *detail)
+{
+	size_t len = detail ? strnlen(detail, CTL_CHECK_DETAIL_MAX) : 0;
+	int n = ctl_put_header(buf, cap, CTL_CHECK_REPLY, seq, 8 + len);
+
+	if (n < 0)
+		return n;
+	put_be32(buf + CTL_HDR_LEN, reasons);
+	put_be32(buf + CTL_HDR_LEN + 4, (uint32_t)len);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)detail[i];
+		buf[CTL_HDR_LEN + 8 + i] = (ch == '\n' || (ch >= 0x20 && ch < 0x7f)) ? ch : '?';
+	}
 	return n;
 }
 
@@ -256,6 +287,17 @@ static int ctl_parse_body(const uint8_t *b, uint32_t blen, struct ctl_msg *m,
 		if (memchr(m->payload, '\0', m->payload_len) != NULL)
 			return remus_err_set(err, CTL_EPROTO, "REPLY payload contains a NUL byte");
 		return 0;
+	case CTL_SET:
+		m->setting = get_be32(b + CTL_GUEST_MAX);
+		m->value = get_be32(b + CTL_GUEST_MAX + 4);
+		if (m->setting == CTL_SET_INTERVAL && (m->value < 1 || m->value > 10000))
+			return remus_err_set(err, CTL_EPROTO, "SET interval %u ms out of range 1..10000",
+					     m->value);
+		if (m->setting == CTL_SET_COMPRESSION && m->value > 2)
+			return remus_err_set(err, CTL_EPROTO, "SET compression %u unknown", m->value);
+		if (m->setting != CTL_SET_INTERVAL && m->setting != CTL_SET_COMPRESSION)
+			return remus_err_set(err, CTL_EPROTO, "SET setting %u unknown", m->setting);
+		return 0;
 	case CTL_PROGRESS:
 		m->phase = get_be32(b + CTL_GUEST_MAX);
 		m->done = get_be64(b + CTL_GUEST_MAX + 8);
@@ -268,9 +310,18 @@ static int ctl_parse_body(const uint8_t *b, uint32_t blen, struct ctl_msg *m,
 		return 0;
 	case CTL_CHECK_REPLY:
 		m->reasons = get_be32(b);
-		if ((m->reasons & ~CTL_CHECK_ALL) || get_be32(b + 4) != 0)
+		if (m->reasons & ~CTL_CHECK_ALL)
 			return remus_err_set(err, CTL_EPROTO, "CHECK_REPLY reasons 0x%x unknown",
 					     m->reasons);
+		if (get_be32(b + 4) != blen - 8)
+			return remus_err_set(err, CTL_EPROTO, "CHECK_REPLY detail of %u bytes in a "
+					     "body of %u", get_be32(b + 4), blen);
+		m->payload = (const char *)b + 8;
+		m->payload_len = blen - 8;
+		for (size_t i = 0; i < m->payload_len; i++)
+			if (m->payload[i] != '\n' && (m->payload[i] < 0x20 || m->payload[i] > 0x7e))
+				return remus_err_set(err, CTL_EPROTO, "CHECK_REPLY detail byte %zu "
+						     "is not printable", i);
 		return 0;
 	default:
 		return 0;
@@ -295,7 +346,7 @@ int ctl_parse(const uint8_t *buf, size_t len, struct ctl_msg *m, struct remus_er
 	r = ctl_rule_of(type);
 	m->type = type;
 	m->seq = get_be32(buf + 12);
-	if (r->max >= GUEST_BODY && type != CTL_REPLY) {
+	if (r->max >= GUEST_BODY && type != CTL_REPLY && type != CTL_CHECK_REPLY) {
 		rc = ctl_get_field(buf + CTL_HDR_LEN, CTL_GUEST_MAX, true, r->guest_required,
 				   "guest", m->guest, err);
 		if (rc < 0)

@@ -47,10 +47,12 @@ enum ctl_type {
 	CTL_START = 9,          /* guest */
 	CTL_RESUME = 10,        /* guest: resume an in-doubt guest here (forced) */
 	CTL_DESTROY = 11,       /* guest: destroy an in-doubt guest's copy here */
+	CTL_SET = 12,           /* guest, u32 setting (CTL_SET_*), u32 value */
 	/* replies */
 	CTL_REPLY = 0x81,       /* i32 code, u32 format, payload */
 	CTL_PROGRESS = 0x82,    /* guest, u32 phase, u32 0, u64 done, u64 total */
-	CTL_CHECK_REPLY = 0x83, /* u32 reasons (CTL_CHECK_*), u32 0 */
+	CTL_CHECK_REPLY = 0x83, /* u32 reasons (CTL_CHECK_*), u32 detail length,
+	                         * detail text (printable, newlines) */
 };
 
 enum ctl_format { CTL_FMT_TEXT = 0, CTL_FMT_JSON = 1 };
@@ -73,9 +75,18 @@ enum ctl_format { CTL_FMT_TEXT = 0, CTL_FMT_JSON = 1 };
 #define CTL_CHECK_DISKREP_UNAVAILABLE 0x100u
 #define CTL_CHECK_HV_UNSUPPORTED     0x200u
 #define CTL_CHECK_UNSAFE_REQUIRED    0x400u
-#define CTL_CHECK_ALL                0x7ffu
+#define CTL_CHECK_PEER_CANNOT_HOLD   0x800u   /* name, memory or disk image there */
+#define CTL_CHECK_ALL                0xfffu
+/* CHECK_REPLY's detail text: the reasons' particulars, one per line. */
+#define CTL_CHECK_DETAIL_MAX         1024u
 /* Text of one reason bit ("peer unreachable"), NULL for unknown bits. */
 const char *ctl_check_reason(uint32_t bit);
+
+/* remusctl set GUEST KEY=VALUE: what may change on a running guest. */
+enum ctl_setting {
+	CTL_SET_INTERVAL = 1,     /* epoch length, 1..10000 ms */
+	CTL_SET_COMPRESSION = 2,  /* enum rnet_compress: 0 none, 1 zlib, 2 delta */
+};
 
 enum ctl_phase { CTL_PHASE_MEMORY = 1, CTL_PHASE_DISK = 2, CTL_PHASE_FIRST_CKPT = 3 };
 
@@ -91,7 +102,8 @@ struct ctl_msg {
 	size_t payload_len;
 	uint32_t phase;                 /* PROGRESS */
 	uint64_t done, total;           /* PROGRESS */
-	uint32_t reasons;               /* CHECK_REPLY */
+	uint32_t reasons;               /* CHECK_REPLY; its detail is payload */
+	uint32_t setting, value;        /* SET */
 };
 
 const char *ctl_type_name(uint16_t type);
@@ -106,7 +118,13 @@ int ctl_encode_reply(uint8_t *buf, size_t cap, uint32_t seq, int32_t code,
 		     uint32_t format, const char *payload, size_t len);
 int ctl_encode_progress(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 			uint32_t phase, uint64_t done, uint64_t total);
+int ctl_encode_set(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
+		   uint32_t setting, uint32_t value);
 int ctl_encode_check_reply(uint8_t *buf, size_t cap, uint32_t seq, uint32_t reasons);
+/* The same with the particulars (NULL or "": none; longer than
+ * CTL_CHECK_DETAIL_MAX: cut; non-printable bytes become '?'). */
+int ctl_encode_check_detail(uint8_t *buf, size_t cap, uint32_t seq, uint32_t reasons,
+			    const char *detail);
 
 /* Judge a header alone (magic, version, known type, length allowed for the
  * type); *body_len is set.  Lets a reader refuse an oversized message

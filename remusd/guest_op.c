@@ -1,6 +1,8 @@
 /* Long guest operations on worker threads: see guest_op.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -24,6 +26,8 @@ const char *guest_op_name(uint32_t type)
 		return "evacuate";
 	case CTL_FAILOVER:
 		return "failover";
+	case CTL_CHECK:
+		return "check";
 	default:
 		return ctl_type_name(type);
 	}
@@ -32,7 +36,7 @@ const char *guest_op_name(uint32_t type)
 const struct guest_op *guest_ops_busy(const struct guest_ops *g, const struct remusd_session *s)
 {
 	for (size_t i = 0; i < REMUSD_MAX_GUESTS; i++)
-		if (g->op[i].s == s)
+		if (g->op[i].used && g->op[i].s == s && s != NULL)
 			return &g->op[i];
 	return NULL;
 }
@@ -42,8 +46,10 @@ static void *guest_op_main(void *arg)
 {
 	struct guest_op *op = arg;
 
-	if (op->type == CTL_PROTECT)
-		op->rc = remusd_session_protect(op->s, &op->env, op->peer, &op->err);
+	if (op->type == CTL_CHECK)
+		remusd_check_run(op->check);
+	else if (op->type == CTL_PROTECT)
+		op->rc = remusd_session_protect(op->s, &op->env, op->peer, op->unsafe, &op->err);
 	else if (op->type == CTL_EVACUATE)
 		op->rc = remusd_session_evacuate(op->s, &op->err);
 	else
@@ -51,40 +57,86 @@ static void *guest_op_main(void *arg)
 	__atomic_store_n(&op->done, true, __ATOMIC_RELEASE);
 	/* the pipe only wakes the loop: a full pipe has woken it already */
 	if (write(op->notify_fd, "x", 1) < 0 && errno != EAGAIN)
-		log_warn("guest %s: operation done, cannot wake the loop", op->s->name);
+		log_warn("guest %s: operation done, cannot wake the loop", op->name);
 	return NULL;
+}
+
+/* A free slot for an operation on the guest `name`, or NULL (err set). */
+static struct guest_op *op_slot(struct guest_ops *g, struct remusd_session *s, const char *name,
+                                struct remus_err *err)
+{
+	if (guest_ops_busy(g, s) != NULL) {
+		remus_err_set(err, -EBUSY, "guest %s: %s in progress", name,
+		              guest_op_name(guest_ops_busy(g, s)->type));
+		return NULL;
+	}
+	for (size_t i = 0; i < REMUSD_MAX_GUESTS; i++)
+		if (!g->op[i].used)
+			return &g->op[i];
+	remus_err_set(err, -EBUSY, "guest %s: too many operations in progress", name);
+	return NULL;
+}
+
+/* Run a filled slot on its worker thread. */
+static int op_run(struct guest_ops *g, struct guest_op *op, struct remus_err *err)
+{
+	int rc;
+
+	op->notify_fd = g->pipe[1];
+	op->used = true;
+	if ((rc = pthread_create(&op->th, NULL, guest_op_main, op)) != 0) {
+		op->used = false;
+		return remus_err_sys(err, rc, "guest %s: %s thread", op->name, guest_op_name(op->type));
+	}
+	g->running++;
+	log_debug("guest %s: %s runs on a worker thread", op->name, guest_op_name(op->type));
+	return 0;
 }
 
 int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,
                     const struct ctl_msg *m, const struct remusd_env *env,
                     struct remus_err *err)
 {
-	struct guest_op *op = NULL;
-	int rc;
+	struct guest_op *op = op_slot(g, s, s->name, err);
 
-	if (guest_ops_busy(g, s) != NULL)
-		return remus_err_set(err, -EBUSY, "guest %s: %s in progress", s->name,
-		                     guest_op_name(guest_ops_busy(g, s)->type));
-	for (size_t i = 0; i < REMUSD_MAX_GUESTS && op == NULL; i++)
-		if (g->op[i].s == NULL)
-			op = &g->op[i];
 	if (op == NULL)
-		return remus_err_set(err, -EBUSY, "guest %s: too many operations in progress", s->name);
+		return -EBUSY;
 	memset(op, 0, sizeof(*op));
 	op->c = c;
 	op->seq = m->seq;
 	op->type = m->type;
 	op->env = *env;
 	memcpy(op->peer, m->peer, strnlen(m->peer, sizeof(op->peer) - 1));
-	op->notify_fd = g->pipe[1];
+	op->unsafe = m->unsafe;
 	op->s = s;
-	if ((rc = pthread_create(&op->th, NULL, guest_op_main, op)) != 0) {
-		op->s = NULL;
-		return remus_err_sys(err, rc, "guest %s: %s thread", s->name, guest_op_name(m->type));
+	snprintf(op->name, sizeof(op->name), "%s", s->name);
+	return op_run(g, op, err);
+}
+
+int guest_ops_start_check(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,
+                          const struct ctl_msg *m, struct remusd_check *chk,
+                          struct remus_err *err)
+{
+	struct guest_op *op = op_slot(g, s, chk->gc.name, err);
+	int rc;
+
+	if (op == NULL) {
+		free(chk);
+		return -EBUSY;
 	}
-	g->running++;
-	log_debug("guest %s: %s runs on a worker thread", s->name, guest_op_name(m->type));
-	return 0;
+	memset(op, 0, sizeof(*op));
+	op->c = c;
+	op->seq = m->seq;
+	op->type = CTL_CHECK;
+	op->env = chk->env;
+	op->s = s;
+	op->check = chk;
+	snprintf(op->name, sizeof(op->name), "%s", chk->gc.name);
+	if ((rc = op_run(g, op, err)) < 0) {
+		free(chk);
+		op->check = NULL;
+	}
+	return rc;
 }
 
 int guest_ops_fd(const struct guest_ops *g)
@@ -100,10 +152,13 @@ void guest_ops_reap(struct guest_ops *g, void (*done)(void *arg, struct guest_op
 		;
 	for (size_t i = 0; i < REMUSD_MAX_GUESTS; i++) {
 		struct guest_op *op = &g->op[i];
-		if (op->s == NULL || !__atomic_load_n(&op->done, __ATOMIC_ACQUIRE))
+		if (!op->used || !__atomic_load_n(&op->done, __ATOMIC_ACQUIRE))
 			continue;
 		pthread_join(op->th, NULL);
 		done(arg, op);
+		free(op->check);
+		op->check = NULL;
+		op->used = false;
 		op->s = NULL;
 		g->running--;
 	}
@@ -112,10 +167,13 @@ void guest_ops_reap(struct guest_ops *g, void (*done)(void *arg, struct guest_op
 void guest_ops_free(struct guest_ops *g)
 {
 	for (size_t i = 0; i < REMUSD_MAX_GUESTS; i++)
-		if (g->op[i].s != NULL) {
-			log_info("guest %s: waiting for its %s to end", g->op[i].s->name,
+		if (g->op[i].used) {
+			log_info("guest %s: waiting for its %s to end", g->op[i].name,
 			         guest_op_name(g->op[i].type));
 			pthread_join(g->op[i].th, NULL);
+			free(g->op[i].check);
+			g->op[i].check = NULL;
+			g->op[i].used = false;
 			g->op[i].s = NULL;
 		}
 	g->running = 0;

@@ -14,15 +14,21 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "remusd/check_peer.h"
 #include "remusd/ctl_proto.h"
 #include "remusd/session.h"
 
 struct guest_op {
-	struct remusd_session *s;      /* NULL: slot free */
+	bool used;                     /* false: slot free */
+	struct remusd_session *s;      /* NULL only for a check of a guest
+	                                * without a session here */
+	char name[REMUSD_NAME_MAX];    /* the guest's, for messages */
+	struct remusd_check *check;    /* CTL_CHECK: inputs and results (owned) */
 	struct ctl_conn *c;            /* the client waiting for the reply */
 	uint32_t seq, type;            /* its request */
 	struct remusd_env env;         /* protect: the loop defers reloads */
 	char peer[CTL_PEER_MAX];
+	uint32_t unsafe;               /* protect: CTL_UNSAFE_* asked for */
 	pthread_t th;
 	bool done;                     /* atomic: set by the worker last */
 	int rc;                        /* result, err when < 0 */
@@ -44,6 +50,11 @@ const struct guest_op *guest_ops_busy(const struct guest_ops *g, const struct re
 int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,
                     const struct ctl_msg *m, const struct remusd_env *env,
                     struct remus_err *err);
+/* Start `remusctl check` of a guest (s may be NULL: not running here);
+ * takes chk (also on failure).  The reply to c is deferred. */
+int guest_ops_start_check(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,
+                          const struct ctl_msg *m, struct remusd_check *chk,
+                          struct remus_err *err);
 /* The fd the loop polls for POLLIN. */
 int guest_ops_fd(const struct guest_ops *g);
 /* Join every finished worker and pass its operation to done() (which

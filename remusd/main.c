@@ -19,12 +19,15 @@
 #include <json-c/json.h>
 #include <systemd/sd-daemon.h>
 
+#include "remusd/check_peer.h"
 #include "remusd/ctl_proto.h"
 #include "remusd/fault.h"
 #include "remusd/guest_op.h"
 #include "remusd/hold.h"
+#include "remusd/metrics.h"
 #include "remusd/session.h"
 #include "util/log.h"
+#include "util/version.h"
 
 /* Replication peers whose handshake runs (non-blocking, in the main loop,
  * so a silent or slow peer never stalls the control socket); a peer beyond
@@ -51,6 +54,7 @@ struct daemon {
 	bool has_hold;
 	struct remusd_fault fault;      /* REMUSD_FAULT (fault trials only) */
 	struct guest_ops ops;           /* evacuate / protect off the loop */
+	struct remusd_metrics *metrics; /* metrics_listen (NULL: off) */
 };
 
 static volatile sig_atomic_t got_stop, got_reload;
@@ -98,6 +102,7 @@ static struct remusd_session *get_session(struct daemon *d, const char *name, bo
 	else
 		s->fault = remusd_fault_hook(&d->fault);
 	d->sessions[d->nsessions++] = s;
+	remusd_metrics_add_session(d->metrics, s);
 	return s;
 }
 
@@ -157,8 +162,10 @@ static int handle_list(struct daemon *d, struct ctl_conn *c, const struct ctl_ms
 	return reply(c, m->seq, 0, CTL_FMT_TEXT, text);
 }
 
-/* Why a guest cannot be protected, as the fixed list of reasons. */
-static uint32_t check_reasons(struct daemon *d, const char *name, uint32_t unsafe)
+/* Why a guest cannot be protected, as the fixed list of reasons (the
+ * driver's own only if with_driver: check asks it on its worker). */
+static uint32_t check_reasons(struct daemon *d, const char *name, uint32_t unsafe,
+                              bool with_driver)
 {
 	const struct remusd_guest_conf *gc = remusd_conf_guest(d->conf, name);
 	struct remusd_session *s = find_session(d, name);
@@ -172,14 +179,15 @@ static uint32_t check_reasons(struct daemon *d, const char *name, uint32_t unsaf
 		r |= CTL_CHECK_ALREADY_PROTECTED;
 	if (hv_driver(remusd_guest_type_name(gc->type)) == NULL)
 		r |= CTL_CHECK_HV_UNSUPPORTED;
-	if (gc->tap[0] && gc->netbuf != REMUSD_NETBUF_INLINE && !(unsafe & CTL_UNSAFE_NO_NETBUF))
+	if (gc->tap[0] && gc->netbuf != REMUSD_NETBUF_INLINE && gc->netbuf != REMUSD_NETBUF_NFQUEUE &&
+	    !(unsafe & CTL_UNSAFE_NO_NETBUF))
 		r |= CTL_CHECK_NETBUF_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
 	if (gc->disk[0] && gc->diskrep != RNET_DISKREP_BUILTIN &&
 	    !(gc->diskrep == RNET_DISKREP_DRBD && gc->type == REMUSD_GUEST_XEN) &&
 	    !(unsafe & CTL_UNSAFE_NO_DISKREP))
 		r |= CTL_CHECK_DISKREP_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
-	if (s && s->primary)
-		r |= remusd_session_driver_check(s, unsafe | gc->unsafe);
+	if (s && s->primary && with_driver)
+		r |= remusd_session_driver_check(s, unsafe | gc->unsafe, NULL, 0);
 	return r;
 }
 
@@ -208,16 +216,32 @@ static int busy_refusal(struct daemon *d, const char *guest, struct remus_err *e
 	                     guest_op_name(busy->type));
 }
 
+/* remusctl check: the local rules here, then the driver, key file and
+ * peer on a worker (check_peer.h); the reply is deferred. */
 static int handle_check(struct daemon *d, struct ctl_conn *c, const struct ctl_msg *m)
 {
+	const struct remusd_guest_conf *gc = remusd_conf_guest(d->conf, m->guest);
 	struct remus_err err = { 0 };
+	struct remusd_check *chk;
 	uint8_t buf[64];
 	int n;
 
 	if ((n = busy_refusal(d, m->guest, &err)) < 0)
 		return reply(c, m->seq, n, CTL_FMT_TEXT, err.msg);
-	n = ctl_encode_check_reply(buf, sizeof(buf), m->seq, check_reasons(d, m->guest, 0));
-	return n < 0 ? n : ctl_conn_send(c, buf, (size_t)n, 1000, &err);
+	if (gc == NULL) {
+		n = ctl_encode_check_reply(buf, sizeof(buf), m->seq, CTL_CHECK_NO_SUCH_GUEST);
+		return n < 0 ? n : ctl_conn_send(c, buf, (size_t)n, 1000, &err);
+	}
+	if ((chk = calloc(1, sizeof(*chk))) == NULL)
+		return reply(c, m->seq, -ENOMEM, CTL_FMT_TEXT, "check: out of memory");
+	chk->gc = *gc;
+	chk->env = d->env;
+	chk->s = find_session(d, m->guest);
+	chk->unsafe = gc->unsafe;
+	chk->reasons = check_reasons(d, m->guest, 0, false);
+	if ((n = guest_ops_start_check(&d->ops, chk->s, c, m, chk, &err)) < 0)
+		return reply(c, m->seq, n, CTL_FMT_TEXT, err.msg);
+	return CTL_PENDING;
 }
 
 /* The requests that act on one guest. */
@@ -238,7 +262,7 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 	} else if ((s = find_session(d, m->guest)) == NULL) {
 		rc = remus_err_set(&err, -ENOENT, "guest %s is not running here", m->guest);
 	} else if (m->type == CTL_PROTECT) {
-		r = check_reasons(d, m->guest, m->unsafe) & ~CTL_CHECK_ALREADY_PROTECTED;
+		r = check_reasons(d, m->guest, m->unsafe, true) & ~CTL_CHECK_ALREADY_PROTECTED;
 		if (r) {
 			reasons_text(r, why, sizeof(why));
 			rc = remus_err_set(&err, -EPERM, "cannot protect %s: %s", m->guest, why);
@@ -253,6 +277,9 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 			return CTL_PENDING;
 	} else if (m->type == CTL_FAILOVER) {
 		rc = remusd_session_failover(s, &err);
+	} else if (m->type == CTL_SET) {
+		if ((rc = remusd_session_set(s, m->setting, m->value, why, sizeof(why), &err)) == 0)
+			return reply(c, m->seq, 0, CTL_FMT_TEXT, why);
 	} else if (m->type == CTL_RESUME || m->type == CTL_DESTROY) {
 		rc = remusd_session_resolve(s, m->type == CTL_RESUME, &err);
 	} else {
@@ -267,14 +294,22 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 static void guest_op_done(void *arg, struct guest_op *op)
 {
 	struct daemon *d = arg;
+	struct remus_err err = { 0 };
+	uint8_t buf[CTL_HDR_LEN + 8 + CTL_CHECK_DETAIL_MAX];
 	int rc;
 
 	if (op->rc < 0)
-		log_warnx("%s %s: %s", ctl_type_name(op->type), op->s->name, op->err.msg);
-	rc = reply(op->c, op->seq, op->rc < 0 ? op->rc : 0, CTL_FMT_TEXT,
-	           op->rc < 0 ? op->err.msg : "ok");
+		log_warnx("%s %s: %s", ctl_type_name(op->type), op->name, op->err.msg);
+	if (op->type == CTL_CHECK) {
+		rc = ctl_encode_check_detail(buf, sizeof(buf), op->seq, op->check->reasons,
+		                             op->check->detail);
+		rc = rc < 0 ? rc : ctl_conn_send(op->c, buf, (size_t)rc, 1000, &err);
+	} else {
+		rc = reply(op->c, op->seq, op->rc < 0 ? op->rc : 0, CTL_FMT_TEXT,
+		           op->rc < 0 ? op->err.msg : "ok");
+	}
 	if (rc < 0)
-		log_info("guest %s: %s ended, its client left meanwhile", op->s->name,
+		log_info("guest %s: %s ended, its client left meanwhile", op->name,
 		         guest_op_name(op->type));
 	ctl_server_finish(d->ctl, op->c, rc);
 }
@@ -308,6 +343,10 @@ static void choose_replica(void *arg, const struct rnet_caps *pri, struct rnet_c
 	struct remusd_session *s;
 	struct rnet_params p;
 
+	if (pri->flags & RNET_CAP_CHECK) {   /* answered after authentication */
+		remusd_check_caps(pri, self);
+		return;
+	}
 	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, pri->guest);
 	if ((gc = remusd_conf_guest(d->conf, name)) == NULL ||
 	    ((s = find_session(d, gc->name)) != NULL && s->primary))
@@ -352,6 +391,7 @@ static void accept_peers(struct daemon *d)
 		peer_name(fd, addr, sizeof(addr));
 		if (d->conf->nguests == 0 || d->npending == REMUSD_MAX_PENDING_HS) {
 			close(fd);
+			remusd_metrics_count(d->metrics, REMUSD_M_HS_REFUSED);
 			if (d->conf->nguests == 0)
 				log_warnx("refused a replication peer from %s: no guest configured", addr);
 			else
@@ -366,6 +406,7 @@ static void accept_peers(struct daemon *d)
 		p.choose_caps = choose_replica;
 		p.choose_arg = d;
 		if (rnet_hs_start(fd, false, &p, rnet_now_ms(), &pp->hs, &err) < 0) {
+			remusd_metrics_count(d->metrics, REMUSD_M_HS_REFUSED);
 			log_warnx("replication peer %s refused: %s", addr, err.msg);
 			continue;
 		}
@@ -386,6 +427,10 @@ static void peer_ready(struct daemon *d, const struct pending_peer *pp, struct r
 
 	/* the guest the primary named and choose_replica() accepted */
 	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, rnet_conn_peer_caps(conn)->guest);
+	if (rnet_conn_peer_caps(conn)->flags & RNET_CAP_CHECK) {   /* remusctl check there */
+		remusd_check_answer(&d->env, find_session(d, name), name, pp->addr, conn);
+		return;
+	}
 	if ((s = get_session(d, name, false, &err)) == NULL ||
 	    remusd_session_receive(s, conn, &err) < 0) {
 		if (s == NULL)
@@ -413,6 +458,7 @@ static void step_peers(struct daemon *d, const struct pollfd *pfd)
 			continue;
 		if (rc < 0)
 			log_warnx("replication peer %s refused: %s", pp->addr, err.msg);
+		remusd_metrics_count(d->metrics, rc < 0 ? REMUSD_M_HS_REFUSED : REMUSD_M_HS_ACCEPTED);
 		rnet_hs_free(pp->hs);
 		if (rc == 1)
 			peer_ready(d, pp, conn);
@@ -479,10 +525,17 @@ static int serve(struct daemon *d)
 	return 0;
 }
 
-static void usage(void)
+/* Help to stdout (status 0) when asked for, to stderr (2) on a usage error. */
+static void usage(FILE *f, int status)
 {
-	fprintf(stderr, "usage: remusd -c remus.conf [-s control-socket] [-v]\n");
-	exit(2);
+	fprintf(f, "usage: remusd -c remus.conf [-s control-socket] [-v]\n"
+	        "options:\n"
+	        "  -c, --config FILE    the configuration (remus.conf(5)); required\n"
+	        "  -s, --socket PATH    control socket, overrides control_socket of the file\n"
+	        "  -v, --verbose        log debug messages too\n"
+	        "  -h, --help           this help\n"
+	        "  -V, --version        print the version\n");
+	exit(status);
 }
 
 int main(int argc, char **argv)
@@ -494,18 +547,29 @@ int main(int argc, char **argv)
 	const char *sock = NULL;
 	int ch, rc;
 
-	while ((ch = getopt(argc, argv, "c:s:v")) != -1) {
+	static const struct option lo[] = {
+		{ "config", required_argument, NULL, 'c' }, { "socket", required_argument, NULL, 's' },
+		{ "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 },
+	};
+
+	while ((ch = getopt_long(argc, argv, "c:s:vhV", lo, NULL)) != -1) {
 		if (ch == 'c')
 			d.conf_path = optarg;
 		else if (ch == 's')
 			sock = optarg;
 		else if (ch == 'v')
 			lc.verbose = 1;
-		else
-			usage();
+		else if (ch == 'h')
+			usage(stdout, 0);
+		else if (ch == 'V') {
+			remus_print_version("remusd");
+			return 0;
+		} else
+			usage(stderr, 2);
 	}
 	if (d.conf_path == NULL || optind != argc)
-		usage();
+		usage(stderr, 2);
 	log_init(&lc);
 	if (remusd_fault_parse(&d.fault, getenv(REMUSD_FAULT_ENV), &err) < 0)
 		fatalx("%s", err.msg);
@@ -538,7 +602,10 @@ int main(int argc, char **argv)
 		fatalx("%s", err.msg);
 	if (ctl_server_new(d.conf->control_socket, handle_ctl, &d, &d.ctl, &err) < 0)
 		fatalx("%s", err.msg);
+	if (remusd_metrics_start(d.conf, &d.metrics, &err) < 0)
+		fatalx("%s", err.msg);
 	rc = serve(&d);
+	remusd_metrics_stop(d.metrics);   /* before the sessions it reads go */
 	for (size_t i = 0; i < d.nsessions; i++)
 		remusd_session_free(d.sessions[i]);
 	ctl_server_free(d.ctl);

@@ -16,3 +16,8 @@ ctl_parse_SMOKE := 10
 ctl_parse_CORPUS := tests/fuzz/corpus/ctl_parse
 UNIT_TESTS += test_ctl_defer
 test_ctl_defer_SRCS := tests/unit/test_ctl_defer.c $(REMUSD_CTL_SRCS)
+# remusctl check's peer contact: the backup's answer on a check-only link
+FUZZ_TARGETS += check_answer
+check_answer_SRCS := tests/fuzz/check_answer.c remusd/check_proto.c
+check_answer_SMOKE := 10
+check_answer_CORPUS := tests/fuzz/corpus/check_answer

@@ -16,6 +16,7 @@
 
 #include "remusd/config.h"
 #include "remusd/ctl_proto.h"
+#include "util/version.h"
 
 #define CALL_TIMEOUT_MS 10000u
 /* evacuate / failover on the primary: three bounded phases on the daemon */
@@ -31,15 +32,99 @@ struct opts {
 	bool force;
 };
 
+/* Options a subcommand takes (beyond the global -s/--socket). */
+enum {
+	OPT_JSON = 1u << 0, OPT_PEER = 1u << 1, OPT_UNSAFE = 1u << 2, OPT_WAIT = 1u << 3,
+	OPT_FORCE = 1u << 4,
+};
+
+struct opt_help {
+	unsigned bit;
+	const char *synopsis, *what;
+};
+
+static const struct opt_help opt_helps[] = {
+	{ OPT_JSON, "--json", "print the daemon's JSON as is" },
+	{ OPT_PEER, "--peer HOST[:PORT]", "the backup's remusd (default: the guest's peer)" },
+	{ OPT_UNSAFE, "--unsafe LIST", "consent to weaker protection: no-netbuf,no-diskrep,blackhole" },
+	{ OPT_WAIT, "--wait SECONDS", "give up waiting for `protected' after SECONDS (120)" },
+	{ OPT_FORCE, "--force", "run an in-doubt guest here: the backup does not run it" },
+};
+
+/* The subcommands: what usage lists and what main dispatches on. */
+struct subcmd {
+	const char *name, *args;
+	unsigned opts;
+	const char *what;
+};
+
+static const struct subcmd subcmds[] = {
+	{ "list", "", 0, "list the configured guests" },
+	{ "status", "[GUEST]", OPT_JSON, "state and counters of one or all guests" },
+	{ "stats", "[GUEST]", OPT_JSON, "statistics of one or all guests" },
+	{ "start", "GUEST", 0, "run a configured guest under this daemon" },
+	{ "protect", "GUEST", OPT_PEER | OPT_UNSAFE | OPT_WAIT,
+	  "replicate to the backup; returns once protected" },
+	{ "unprotect", "GUEST", 0, "stop replicating; the guest keeps running" },
+	{ "failover", "GUEST", 0, "backup: run the replica now; primary: as evacuate" },
+	{ "evacuate", "GUEST", 0, "planned hand-over of a protected guest to the backup" },
+	{ "check", "GUEST", 0, "list why the guest cannot be protected (exit 1 if any)" },
+	{ "resume", "GUEST", OPT_FORCE, "run an in-doubt guest here again, unprotected" },
+	{ "destroy", "GUEST", 0, "destroy the paused copy of an in-doubt guest here" },
+	{ "set", "GUEST KEY=VALUE...", 0,
+	  "change interval=MS or compression=none|zlib|delta, from the next epoch" },
+};
+#define NSUBCMDS (sizeof(subcmds) / sizeof(subcmds[0]))
+
+static const struct subcmd *find_subcmd(const char *name)
+{
+	for (size_t i = 0; i < NSUBCMDS; i++)
+		if (strcmp(subcmds[i].name, name) == 0)
+			return &subcmds[i];
+	return NULL;
+}
+
+static void print_synopsis(FILE *f, const struct subcmd *sc)
+{
+	fprintf(f, "  remusctl [-s SOCKET] %s%s%s", sc->name, sc->args[0] ? " " : "", sc->args);
+	for (size_t i = 0; i < sizeof(opt_helps) / sizeof(opt_helps[0]); i++)
+		if (sc->opts & opt_helps[i].bit)
+			fprintf(f, " [%s]", opt_helps[i].synopsis);
+	fprintf(f, "\n");
+}
+
+/* Options of one subcommand (or all of them, sc NULL), one per line. */
+static void print_options(FILE *f, const struct subcmd *sc)
+{
+	fprintf(f, "options:\n"
+	        "  -s, --socket PATH     remusd's control socket (%s)\n", REMUSD_DEFAULT_CTL);
+	for (size_t i = 0; i < sizeof(opt_helps) / sizeof(opt_helps[0]); i++)
+		if (sc == NULL || (sc->opts & opt_helps[i].bit))
+			fprintf(f, "  %-21s %s\n", opt_helps[i].synopsis, opt_helps[i].what);
+	fprintf(f, "  -h, --help            this help (after a command: that command's)\n"
+	        "  -V, --version         print the version\n");
+}
+
+/* Help: to stdout with status 0 when asked for, to stderr with 2 on a
+ * usage error.  sc: one subcommand's help, NULL: all. */
+static void usage_to(FILE *f, int status, const struct subcmd *sc)
+{
+	if (sc) {
+		fprintf(f, "usage:\n");
+		print_synopsis(f, sc);
+		fprintf(f, "%s\n", sc->what);
+	} else {
+		fprintf(f, "usage: remusctl [-s SOCKET] COMMAND [GUEST] [OPTIONS]\ncommands:\n");
+		for (size_t i = 0; i < NSUBCMDS; i++)
+			fprintf(f, "  %-10s %-8s %s\n", subcmds[i].name, subcmds[i].args, subcmds[i].what);
+	}
+	print_options(f, sc);
+	exit(status);
+}
+
 static void usage(void)
 {
-	fprintf(stderr,
-	        "usage: remusctl [-s SOCKET] COMMAND\n"
-	        "  list | status [GUEST] [--json] | stats [GUEST] [--json]\n"
-	        "  start GUEST | protect GUEST [--peer HOST[:PORT]] [--unsafe no-netbuf,no-diskrep]\n"
-	        "  unprotect GUEST | failover GUEST | evacuate GUEST | check GUEST\n"
-	        "  resume GUEST --force | destroy GUEST   (an in-doubt evacuation)\n");
-	exit(2);
+	usage_to(stderr, 2, NULL);
 }
 
 /* --unsafe value: comma-separated list. */
@@ -57,11 +142,27 @@ static uint32_t parse_unsafe(const char *v)
 			f |= CTL_UNSAFE_BLACKHOLE;
 		else {
 			fprintf(stderr, "remusctl: unknown unsafe option '%s'\n", t);
-			exit(2);
+			free(dup);
+			usage_to(stderr, 2, find_subcmd("protect"));
 		}
 	}
 	free(dup);
 	return f;
+}
+
+/* --wait value: whole seconds, 1..86400. */
+static unsigned parse_wait(const char *v)
+{
+	char *end;
+	unsigned long s;
+
+	errno = 0;
+	s = strtoul(v, &end, 10);
+	if (errno || end == v || *end || s < 1 || s > 86400) {
+		fprintf(stderr, "remusctl: --wait wants 1..86400 seconds, not '%s'\n", v);
+		usage_to(stderr, 2, find_subcmd("protect"));
+	}
+	return (unsigned)s;
 }
 
 /* One request/reply round trip on a fresh connection; returns the reply
@@ -279,6 +380,13 @@ static int cmd_simple(const struct opts *o, uint16_t type, const char *guest)
 		for (uint32_t bit = 1; bit & CTL_CHECK_ALL; bit <<= 1)
 			if (rep.reasons & bit)
 				printf("%s: %s\n", guest, ctl_check_reason(bit));
+		/* the particulars (peer's answer, driver's texts), one a line */
+		for (size_t i = 0, start = 0; i <= rep.payload_len; i++)
+			if (i == rep.payload_len || rep.payload[i] == '\n') {
+				if (i > start)
+					printf("  %.*s\n", (int)(i - start), rep.payload + start);
+				start = i + 1;
+			}
 		ctl_conn_free(c);
 		return rep.reasons ? 1 : 0;
 	}
@@ -292,20 +400,86 @@ static int cmd_simple(const struct opts *o, uint16_t type, const char *guest)
 	return type == CTL_PROTECT ? wait_protected(o, guest) : 0;
 }
 
+/* set GUEST KEY=VALUE...: each setting is one SET request, in order;
+ * the first refusal stops (what came before stays set). */
+/* Parse one KEY=VALUE of `set`; 0, or -1 with the reason printed. */
+static int parse_setting(const char *kv, uint32_t *setting, uint32_t *value)
+{
+	static const char *const kinds[] = { "none", "zlib", "delta" };
+	char *end;
+
+	if (strncmp(kv, "interval=", 9) == 0) {
+		unsigned long v = strtoul(kv + 9, &end, 10);
+		if (end == kv + 9 || (*end && strcmp(end, "ms") != 0) || v < 1 || v > 10000) {
+			fprintf(stderr, "remusctl: %s: interval is 1..10000 (ms)\n", kv);
+			return -1;
+		}
+		*setting = CTL_SET_INTERVAL;
+		*value = (uint32_t)v;
+		return 0;
+	}
+	if (strncmp(kv, "compression=", 12) == 0) {
+		for (*value = 0; *value < 3 && strcmp(kv + 12, kinds[*value]) != 0; (*value)++)
+			;
+		if (*value == 3) {
+			fprintf(stderr, "remusctl: %s: compression is none, zlib or delta\n", kv);
+			return -1;
+		}
+		*setting = CTL_SET_COMPRESSION;
+		return 0;
+	}
+	fprintf(stderr, "remusctl: %s: settable are interval=MS and compression=KIND\n", kv);
+	return -1;
+}
+
+/* set GUEST KEY=VALUE...: every pair is checked before any is sent, so a
+ * typo changes nothing. */
+static int cmd_set(const struct opts *o, const char *guest, char **kv, int n)
+{
+	uint8_t req[CTL_HDR_LEN + CTL_GUEST_MAX + 16];
+	struct ctl_conn *c = NULL;
+	struct ctl_msg rep;
+	uint32_t setting, value;
+	int rc = 0;
+
+	if (n == 0)
+		usage_to(stderr, 2, find_subcmd("set"));
+	for (int i = 0; i < n; i++)
+		if (parse_setting(kv[i], &setting, &value) < 0)
+			usage_to(stderr, 2, find_subcmd("set"));
+	for (int i = 0; i < n && rc == 0; i++) {
+		(void)parse_setting(kv[i], &setting, &value);
+		if (call(o, req, ctl_encode_set(req, sizeof(req), 1, guest, setting, value), &rep,
+		         &c) < 0)
+			return 1;
+		if (rep.type != CTL_REPLY || rep.code < 0) {
+			fprintf(stderr, "remusctl: %.*s\n", (int)rep.payload_len, rep.payload);
+			rc = 1;
+		} else {
+			printf("%.*s\n", (int)rep.payload_len, rep.payload);
+		}
+		ctl_conn_free(c);
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "json", no_argument, NULL, 'j' }, { "peer", required_argument, NULL, 'p' },
 		{ "unsafe", required_argument, NULL, 'u' }, { "socket", required_argument, NULL, 's' },
 		{ "wait", required_argument, NULL, 'w' }, { "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .sock = REMUSD_DEFAULT_CTL, .wait_s = 120 };
+	const struct subcmd *sc;
 	const char *cmd, *guest;
+	bool help = false;
 	int ch;
 
 	/* GNU getopt permutes: options may follow the command and guest */
-	while ((ch = getopt_long(argc, argv, "s:", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "s:hV", lo, NULL)) != -1) {
 		if (ch == 'j')
 			o.json = true;
 		else if (ch == 'p')
@@ -315,18 +489,34 @@ int main(int argc, char **argv)
 		else if (ch == 's')
 			o.sock = optarg;
 		else if (ch == 'w')
-			o.wait_s = (unsigned)atoi(optarg);
+			o.wait_s = parse_wait(optarg);
 		else if (ch == 'f')
 			o.force = true;
-		else
+		else if (ch == 'h')
+			help = true;
+		else if (ch == 'V') {
+			remus_print_version("remusctl");
+			return 0;
+		} else
 			usage();
 	}
-	if (optind >= argc)
+	if (optind >= argc) {
+		if (help)
+			usage_to(stdout, 0, NULL);
 		usage();
+	}
 	cmd = argv[optind++];
-	guest = optind < argc ? argv[optind++] : NULL;
-	if (optind != argc)
+	if ((sc = find_subcmd(cmd)) == NULL) {
+		fprintf(stderr, "remusctl: unknown command '%s'\n", cmd);
 		usage();
+	}
+	if (help)
+		usage_to(stdout, 0, sc);
+	guest = optind < argc ? argv[optind++] : NULL;
+	if (strcmp(cmd, "set") == 0 && guest != NULL)
+		return cmd_set(&o, guest, argv + optind, argc - optind);
+	if (optind != argc)
+		usage_to(stderr, 2, sc);
 	if (strcmp(cmd, "list") == 0)
 		return cmd_simple(&o, CTL_LIST, NULL);
 	if (strcmp(cmd, "status") == 0)
@@ -334,7 +524,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "stats") == 0)
 		return cmd_status(&o, CTL_STATS, guest);
 	if (guest == NULL)
-		usage();
+		usage_to(stderr, 2, sc);
 	if (strcmp(cmd, "start") == 0)
 		return cmd_simple(&o, CTL_START, guest);
 	if (strcmp(cmd, "protect") == 0)

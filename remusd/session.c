@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <net/if.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +45,9 @@ void remusd_session_set_state(struct remusd_session *s, enum remusd_state st, co
 	if (why != NULL)
 		snprintf(s->error, sizeof(s->error), "%s", why);
 	pthread_mutex_unlock(&s->lock);
-	log_info("guest %s: %s -> %s%s%s", s->name, remusd_state_name(old), remusd_state_name(st),
-	         why ? ": " : "", why ? why : "");
+	log_about(LOG_INFO, &(struct log_about){ .guest = s->name }, "guest %s: %s -> %s%s%s",
+	          s->name, remusd_state_name(old), remusd_state_name(st), why ? ": " : "",
+	          why ? why : "");
 }
 
 struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bool primary,
@@ -69,6 +71,7 @@ struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bo
 	s->state = primary ? RS_IDLE : RS_RECEIVING;
 	s->state_since_ms = rnet_now_ms();
 	s->disk_sp[0] = s->disk_sp[1] = -1;
+	s->nb_pump_stop[0] = s->nb_pump_stop[1] = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->net_lock, NULL);
 	return s;
@@ -96,6 +99,7 @@ void remusd_session_free(struct remusd_session *s)
 	rnet_conn_free(s->conn);
 	if (s->guest)
 		s->hv->destroy(s->guest);
+	session_nb_pump_stop(s);
 	if (s->nb_open)
 		netbuf_close(&s->nb);
 	if (s->disk)
@@ -204,11 +208,67 @@ int session_disk_channel(struct remusd_session *s, struct remus_err *err)
 	return 0;
 }
 
+/* The nfqueue pump: verdicts for what the kernel queued, until told to
+ * stop.  The netbuf front end serialises dispatch with the engine's
+ * epoch_close/release. */
+static void *nb_pump_main(void *arg)
+{
+	struct remusd_session *s = arg;
+	struct pollfd p[2] = { { netbuf_fd(&s->nb), POLLIN, 0 }, { s->nb_pump_stop[0], POLLIN, 0 } };
+
+	for (;;) {
+		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+			log_warn("guest %s: netbuf pump: poll", s->name);
+			break;
+		}
+		if (p[1].revents)
+			break;
+		if ((p[0].revents & POLLIN) && netbuf_dispatch(&s->nb) < 0)
+			log_warnx("guest %s: netbuf: %s", s->name, s->nb.err.msg);
+		if (p[0].revents & (POLLERR | POLLNVAL))
+			break;
+	}
+	return NULL;
+}
+
+/* Start the pump if the open netbuf has an fd to serve (nfqueue). */
+static int nb_pump_start(struct remusd_session *s, struct remus_err *err)
+{
+	int rc;
+
+	if (netbuf_fd(&s->nb) < 0)
+		return 0;
+	if (pipe2(s->nb_pump_stop, O_CLOEXEC | O_NONBLOCK) < 0)
+		return remus_err_sys(err, errno, "guest %s: netbuf pump pipe", s->name);
+	if ((rc = pthread_create(&s->nb_pump, NULL, nb_pump_main, s)) != 0) {
+		close(s->nb_pump_stop[0]);
+		close(s->nb_pump_stop[1]);
+		s->nb_pump_stop[0] = s->nb_pump_stop[1] = -1;
+		return remus_err_sys(err, rc, "guest %s: netbuf pump", s->name);
+	}
+	s->nb_pump_running = true;
+	return 0;
+}
+
+void session_nb_pump_stop(struct remusd_session *s)
+{
+	if (!s->nb_pump_running)
+		return;
+	if (write(s->nb_pump_stop[1], "x", 1) < 0)
+		log_warn("guest %s: netbuf pump stop", s->name);
+	pthread_join(s->nb_pump, NULL);
+	close(s->nb_pump_stop[0]);
+	close(s->nb_pump_stop[1]);
+	s->nb_pump_stop[0] = s->nb_pump_stop[1] = -1;
+	s->nb_pump_running = false;
+}
+
 int session_netbuf_open(struct remusd_session *s, const struct netbuf_config *nc,
                         const char *what, struct remus_err *err)
 {
 	int rc;
 
+	session_nb_pump_stop(s);
 	pthread_mutex_lock(&s->net_lock);
 	if (s->nb_open)
 		netbuf_close(&s->nb);
@@ -219,6 +279,12 @@ int session_netbuf_open(struct remusd_session *s, const struct netbuf_config *nc
 	else
 		s->nb_open = true;
 	pthread_mutex_unlock(&s->net_lock);
+	if (rc == 0 && (rc = nb_pump_start(s, err)) < 0) {
+		pthread_mutex_lock(&s->net_lock);
+		netbuf_close(&s->nb);
+		s->nb_open = false;
+		pthread_mutex_unlock(&s->net_lock);
+	}
 	return rc;
 }
 

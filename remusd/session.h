@@ -24,6 +24,9 @@
  * devices through libxl and its hotplug scripts first (7-34 s measured in
  * the emulated lab); below remusctl's 60 s for the whole evacuation. */
 #define REMUSD_EVAC_CONFIRM_XEN_MS 45000u
+/* netbuf = nfqueue: NFQUEUE number of a guest = this + its index in the
+ * configuration (one queue per guest on the host). */
+#define REMUSD_NFQUEUE_BASE 7500u
 
 enum remusd_state {
 	RS_IDLE,            /* primary: guest running, not protected */
@@ -66,6 +69,11 @@ struct remusd_session {
 	bool nic_tx;                           /* frames go out by hv->net_transmit */
 	struct netbuf nb;
 	bool nb_open;
+	/* netbuf = nfqueue: the thread giving the kernel's queued packets their
+	 * verdicts (netbuf_dispatch) while nb is open, in any state */
+	pthread_t nb_pump;
+	bool nb_pump_running;
+	int nb_pump_stop[2];
 	/* disk replication (builtin): the handle, the guest's I/O adapter and
 	 * the socketpair carrying its frames ([0] diskrep, [1] engine) */
 	const struct diskrep_ops *dr;
@@ -100,8 +108,10 @@ void remusd_session_set_state(struct remusd_session *s, enum remusd_state st, co
 
 /* Primary side. */
 int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err);
+/* unsafe: the request's CTL_UNSAFE_* (blackhole: no backup, checkpoints
+ * taken and dropped; also with the guest's `unsafe = blackhole`). */
 int remusd_session_protect(struct remusd_session *s, const struct remusd_env *env,
-                           const char *peer, struct remus_err *err);
+                           const char *peer, uint32_t unsafe, struct remus_err *err);
 int remusd_session_unprotect(struct remusd_session *s, struct remus_err *err);
 /* Planned hand-over to the backup (remusctl evacuate, or failover on the
  * primary): 0 once the backup confirmed and our copy is destroyed; else
@@ -117,6 +127,12 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 /* Failover now (backup) — stops receiving and restores. */
 int remusd_session_failover(struct remusd_session *s, struct remus_err *err);
 
+/* remusctl set (guest_set.c): interval or compression (CTL_SET_*) of a
+ * primary; running engines take it at their next epoch.  done: what was
+ * set, for the reply. */
+int remusd_session_set(struct remusd_session *s, uint32_t setting, uint32_t value,
+                       char *done, size_t cap, struct remus_err *err);
+
 /* Guests whose driver owns the checkpoint loop (Xen), session_stream.c. */
 bool remusd_session_driver_loop(const struct remusd_session *s);
 int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_env *env,
@@ -124,8 +140,10 @@ int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_
 int remusd_session_stream_receive(struct remusd_session *s, struct remus_err *err);
 void remusd_session_stream_stats(struct remusd_session *s, struct ckpt_stats *st);
 void remusd_session_stream_free(struct remusd_session *s);
-/* The driver's own reasons a guest cannot be protected (CTL_CHECK_* bits). */
-uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe);
+/* The driver's own reasons a guest cannot be protected (CTL_CHECK_* bits);
+ * their particulars are added to detail as lines (detail may be NULL). */
+uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe, char *detail,
+                                     size_t cap);
 
 /* Build the hv guest config from the guest's conf section. */
 void remusd_guest_hvcfg(const struct remusd_guest_conf *gc, struct hv_guest_config *out);

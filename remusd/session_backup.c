@@ -18,7 +18,8 @@ static void do_failover(struct remusd_session *s, const char *why)
 	struct remus_err err = { 0 };
 	struct hv_guest *g = NULL;
 
-	log_info("guest %s: failing over: %s", s->name, why);
+	log_about(LOG_INFO, &(struct log_about){ .guest = s->name }, "guest %s: failing over: %s",
+	          s->name, why);
 	remusd_guest_hvcfg(&s->gc, &cfg);
 	if (ckpt_receiver_failover(s->rcv, &cfg, &g, &t, &err) < 0) {
 		remusd_session_set_state(s, RS_FAILED, err.msg);
@@ -29,8 +30,9 @@ static void do_failover(struct remusd_session *s, const char *why)
 	s->fo = t;
 	s->failover_done = true;
 	pthread_mutex_unlock(&s->lock);
-	log_info("guest %s: restored checkpoint %" PRIu64 " in %" PRIu64 " us (total %" PRIu64 " us)",
-	         s->name, t.checkpoint, t.restore_us, t.total_us);
+	log_about(LOG_INFO, &(struct log_about){ .guest = s->name, .epoch = t.checkpoint, .has_epoch = true },
+	          "guest %s: restored checkpoint %" PRIu64 " in %" PRIu64 " us (total %" PRIu64 " us)",
+	          s->name, t.checkpoint, t.restore_us, t.total_us);
 	remusd_session_set_state(s, RS_ACTIVE, why);
 }
 

@@ -13,6 +13,9 @@ int  session_open_disk(struct remusd_session *s, enum diskrep_role role, struct 
 /* Attach the handle to a fresh socketpair for a new run (disk_sp[0]
  * diskrep's end, disk_sp[1] the engine's, non-blocking). */
 int  session_disk_channel(struct remusd_session *s, struct remus_err *err);
+/* Stop a netbuf's nfqueue pump thread (no-op if none runs); before
+ * netbuf_close. */
+void session_nb_pump_stop(struct remusd_session *s);
 /* Detach the handle and close the channel (end of a run). */
 void session_disk_detach(struct remusd_session *s);
 /* A fresh netbuf for a new protection run (the old one closed); `what`

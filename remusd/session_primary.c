@@ -34,7 +34,8 @@ static int session_guest_tx(void *arg, const void *frame, size_t len)
 	int rc;
 
 	pthread_mutex_lock(&s->net_lock);
-	if (s->nb_open)
+	/* nfqueue holds in the kernel, after the TAP: frames go out at once */
+	if (s->nb_open && s->gc.netbuf == REMUSD_NETBUF_INLINE)
 		rc = netbuf_guest_tx(&s->nb, frame, len);
 	else
 		rc = s->nic_tx ? session_nic_tx(s, frame, len) : -EIO;
@@ -103,7 +104,7 @@ void session_set_in_doubt(struct remusd_session *s, const char *why)
 	snprintf(msg, sizeof(msg), "%.240s. Check on %s whether %s runs there (remusctl status): "
 	         "if it does, `remusctl destroy %s` here; if not, `remusctl resume %s --force` "
 	         "here", why, s->peer, s->name, s->name, s->name);
-	log_warnx("guest %s: %s", s->name, msg);
+	log_about(LOG_WARNING, &(struct log_about){ .guest = s->name }, "guest %s: %s", s->name, msg);
 	remusd_session_set_state(s, RS_IN_DOUBT, msg);
 }
 
@@ -136,8 +137,10 @@ static void *primary_main(void *arg)
 		 * passes at once */
 		if (s->nb_open)
 			netbuf_release_all(&s->nb);
-		rnet_conn_send_bye(s->conn, 0, &(struct remus_err){ 0 });
-		rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
+		if (s->conn) {   /* none in a blackhole run */
+			rnet_conn_send_bye(s->conn, 0, &(struct remus_err){ 0 });
+			rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
+		}
 		remusd_session_set_state(s, RS_UNPROTECTED, "unprotected on request");
 	} else if (rc == CKPT_EGUEST) {
 		remusd_session_set_state(s, RS_STOPPED, err.msg);
@@ -173,22 +176,37 @@ static int split_peer(const char *peer, char *host, size_t cap, uint16_t *port,
 
 /* A fresh netbuf for a new protection (epochs restart at 1); the guest's
  * frames are held from now on. */
-static int open_netbuf(struct remusd_session *s, struct remus_err *err)
+static int open_netbuf(struct remusd_session *s, const struct remusd_env *env,
+                       struct remus_err *err)
 {
 	struct netbuf_config nc = { .backend = "inline", .tag = s->name, .first_epoch = 1,
 	                            .tx_fd = -1, .tx = session_nic_tx, .tx_arg = s };
+	char what[48];
 
 	if (!s->nic_tx || s->gc.netbuf == REMUSD_NETBUF_NONE)
 		return 0;
+	if (s->gc.netbuf == REMUSD_NETBUF_NFQUEUE) {
+		/* the TAP's ingress (the guest's output) goes through the kernel's
+		 * queue; one queue per guest: its place in the configuration */
+		const struct remusd_guest_conf *gc = remusd_conf_guest(env->conf, s->name);
+		nc.backend = "nfqueue";
+		nc.ifname = s->gc.tap;
+		nc.queue_num = (uint16_t)(REMUSD_NFQUEUE_BASE +
+		                          (gc ? (size_t)(gc - env->conf->guests) : REMUSD_MAX_GUESTS));
+		snprintf(what, sizeof(what), "nfqueue %u on %s", nc.queue_num, s->gc.tap);
+		return session_netbuf_open(s, &nc, what, err);
+	}
 	if (s->gc.netbuf != REMUSD_NETBUF_INLINE)
-		return remus_err_set(err, -ENOTSUP, "guest %s: netbuf %s is not wired to pvm yet",
+		return remus_err_set(err, -ENOTSUP, "guest %s: netbuf %s is not wired to pvm",
 		                     s->name, remusd_netbuf_name(s->gc.netbuf));
 	return session_netbuf_open(s, &nc, "inline", err);
 }
 
 int remusd_session_protect(struct remusd_session *s, const struct remusd_env *env,
-                           const char *peer, struct remus_err *err)
+                           const char *peer, uint32_t unsafe, struct remus_err *err)
 {
+	/* unsafe = blackhole (or --unsafe blackhole): no backup at all */
+	bool blackhole = ((unsafe | s->gc.unsafe) & REMUSD_UNSAFE_BLACKHOLE) != 0;   /* = CTL_UNSAFE_* */
 	struct ckpt_sender_cfg sc = { 0 };
 	struct rnet_params p;
 	char host[REMUSD_HOST_MAX];
@@ -204,12 +222,22 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	if (s->state == RS_IN_DOUBT)
 		return remus_err_set(err, -EBUSY, "guest %s: evacuation in doubt, resolve it first "
 		                     "(remusctl resume --force, or destroy)", s->name);
-	if (peer == NULL || peer[0] == 0) {
+	if (blackhole && remusd_session_driver_loop(s))
+		return remus_err_set(err, -ENOTSUP, "guest %s: blackhole is for guests remusd "
+		                     "checkpoints itself (pvm); a %s driver's stream needs a backup",
+		                     s->name, remusd_guest_type_name(s->gc.type));
+	if (blackhole && s->disk)
+		return remus_err_set(err, -EINVAL, "guest %s: blackhole: its disk is replicated "
+		                     "(diskrep = builtin) and there is no backup; run it with "
+		                     "diskrep = none and unsafe = no-diskrep", s->name);
+	if (blackhole) {
+		peer = "(blackhole)";
+	} else if (peer == NULL || peer[0] == 0) {
 		if (s->gc.peer_host[0] == 0)
 			return remus_err_set(err, -EINVAL, "guest %s: no peer given or configured", s->name);
 		peer = s->gc.peer_host;
 	}
-	if ((rc = split_peer(peer, host, sizeof(host), &port, err)))
+	if (!blackhole && (rc = split_peer(peer, host, sizeof(host), &port, err)))
 		return rc;
 	session_join_engine(s);
 	while (read(s->stop_pipe[0], buf, sizeof(buf)) > 0)
@@ -224,14 +252,20 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	/* test hold point (hold.h): protect is connecting */
 	if (s->fault.hit)
 		(void)s->fault.hit(s->fault.arg, "protect-connect", 0);
-	if ((rc = rnet_connect(host, port, &p, &s->conn, err)) < 0)
+	if (!blackhole && (rc = rnet_connect(host, port, &p, &s->conn, err)) < 0)
 		return remus_err_wrap(err, "protect %s", s->name);
 	pthread_mutex_lock(&s->lock);      /* status reads it */
-	snprintf(s->peer, sizeof(s->peer), "%s:%u", host, port);
+	if (blackhole)
+		snprintf(s->peer, sizeof(s->peer), "%s", peer);
+	else
+		snprintf(s->peer, sizeof(s->peer), "%s:%u", host, port);
 	pthread_mutex_unlock(&s->lock);
+	if (blackhole)
+		log_warnx("guest %s: blackhole run: checkpoints are taken and dropped, no backup "
+		          "holds them (unsafe)", s->name);
 	if (remusd_session_driver_loop(s))
 		return remusd_session_stream_protect(s, env, err);
-	if ((rc = open_netbuf(s, err)) < 0)
+	if ((rc = open_netbuf(s, env, err)) < 0)
 		return rc;
 	sc.nb = s->nb_open ? &s->nb : NULL;
 	if (s->disk) {
@@ -244,6 +278,7 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	sc.hv = s->hv;
 	sc.guest = s->guest;
 	sc.conn = s->conn;
+	sc.blackhole = blackhole;
 	sc.interval_ms = s->gc.interval_ms;
 	sc.cow_capture = s->gc.capture == REMUSD_CAPTURE_COW;
 	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
@@ -281,6 +316,9 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 		return remus_err_set(err, -EINVAL, "guest %s is not protected (%s%s%s), nothing "
 		                     "to hand over to", s->name, remusd_state_name(s->state),
 		                     s->error[0] ? ": " : "", s->error);
+	if (s->snd != NULL && s->conn == NULL)
+		return remus_err_set(err, -EINVAL, "guest %s: a blackhole run has no backup to hand "
+		                     "over to", s->name);
 	s->evacuating = true;
 	if (remusd_session_driver_loop(s))
 		session_stream_request_handover(s);

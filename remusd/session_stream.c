@@ -5,6 +5,7 @@
  * machine, next to session.c's step-loop engine.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -560,9 +561,30 @@ void remusd_session_stream_free(struct remusd_session *s)
 	s->srcv = NULL;
 }
 
-/* diskrep = drbd: the resource must be Primary here, connected, its peer
- * up to date (what the backend's adopt demands at protect). */
-static uint32_t stream_check_drbd(struct remusd_session *s)
+/* One of check's particulars: logged, and added as a line of the
+ * client's detail (detail may be NULL). */
+static void check_note(struct remusd_session *s, char *detail, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void check_note(struct remusd_session *s, char *detail, size_t cap, const char *fmt, ...)
+{
+	char line[REMUS_ERR_MSG_MAX];
+	size_t off;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_info("check %s: %s", s->name, line);
+	if (detail == NULL || cap == 0)
+		return;
+	off = strnlen(detail, cap);
+	if (off + 2 < cap)
+		snprintf(detail + off, cap - off, "%s%s", off ? "\n" : "", line);
+}
+
+#ifdef HV_HAVE_XEN
+/* diskrep = drbd: the adopted resource must be ready for protection. */
+static uint32_t stream_check_drbd(struct remusd_session *s, char *detail, size_t cap)
 {
 	struct diskrep_drbd_state st;
 	struct remus_err err = { 0 };
@@ -570,20 +592,27 @@ static uint32_t stream_check_drbd(struct remusd_session *s)
 	if (s->gc.diskrep != RNET_DISKREP_DRBD)
 		return 0;
 	if (diskrep_drbd_probe(s->gc.drbd_resource, &st, &err) < 0) {
-		log_info("check %s: drbd resource %s: %s", s->name, s->gc.drbd_resource, err.msg);
+		check_note(s, detail, cap, "drbd resource %s: %s", s->gc.drbd_resource, err.msg);
+		return CTL_CHECK_DISKREP_UNAVAILABLE;
+	}
+	if (strcmp(st.role, "Primary") != 0 || strcmp(st.connection, "Connected") != 0 ||
+	    strcmp(st.disk, "UpToDate") != 0 || strcmp(st.peer_disk, "UpToDate") != 0) {
+		check_note(s, detail, cap, "drbd resource %s: role %s, connection %s, disk %s, peer "
+		           "disk %s (needs Primary, Connected, UpToDate, UpToDate)", s->gc.drbd_resource,
+		           st.role, st.connection, st.disk, st.peer_disk);
 		return CTL_CHECK_DISKREP_UNAVAILABLE;
 	}
 	log_info("check %s: drbd resource %s: role %s, connection %s, disk %s, peer disk %s",
 	         s->name, s->gc.drbd_resource, st.role, st.connection, st.disk, st.peer_disk);
-	if (strcmp(st.role, "Primary") != 0 || strcmp(st.connection, "Connected") != 0 ||
-	    strcmp(st.disk, "UpToDate") != 0 || strcmp(st.peer_disk, "UpToDate") != 0)
-		return CTL_CHECK_DISKREP_UNAVAILABLE;
 	return 0;
 }
+#endif
 
 /* remusctl check of a Xen guest: the driver's reasons, as the control
- * protocol's fixed reasons (each also logged with the driver's text). */
-uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe)
+ * protocol's fixed reasons, each with the driver's text in detail (and
+ * the log). */
+uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe, char *detail,
+                                     size_t cap)
 {
 	uint32_t r = 0;
 #ifdef HV_HAVE_XEN
@@ -594,14 +623,14 @@ uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe)
 	if (s == NULL || s->guest == NULL || s->gc.type != REMUSD_GUEST_XEN)
 		return 0;
 	if (xen_check_probe(s->guest, "/", &in, &err) < 0) {
-		log_warnx("check %s: %s", s->name, err.msg);
+		check_note(s, detail, cap, "%s", err.msg);
 		return CTL_CHECK_HV_UNSUPPORTED;
 	}
 	why = xen_check(&in);
 	xen_check_input_free(&in);
 	for (unsigned bit = 1; bit < (1u << XEN_CHECK_NREASONS); bit <<= 1)
 		if (why & bit)
-			log_info("check %s: %s", s->name, xen_check_reason_text(bit));
+			check_note(s, detail, cap, "%s", xen_check_reason_text(bit));
 	if (why & (XEN_CHECK_PV_NO_SHADOW | XEN_CHECK_DEVICE_MODEL))
 		r |= CTL_CHECK_HV_UNSUPPORTED;
 	if ((why & (XEN_CHECK_NO_SCH_PLUG | XEN_CHECK_NO_IFB)) && s->gc.netbuf != REMUSD_NETBUF_NONE &&
@@ -609,10 +638,13 @@ uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe)
 		r |= CTL_CHECK_NETBUF_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
 	if ((why & (XEN_CHECK_DISK_NOT_DRBD | XEN_CHECK_NO_DRBD)) && !(unsafe & CTL_UNSAFE_NO_DISKREP))
 		r |= CTL_CHECK_DISKREP_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
-	r |= stream_check_drbd(s);
+	r |= stream_check_drbd(s, detail, cap);
 #else
 	(void)s;
 	(void)unsafe;
+	(void)detail;
+	(void)cap;
+	(void)check_note;
 #endif
 	return r;
 }

@@ -32,6 +32,21 @@ static void put_stats(struct json_object *o, const struct ckpt_stats *st)
 	put_u64(o, "sync_bytes", st->sync_bytes);
 }
 
+/* What this guest costs the daemon in memory: the replica it holds (a
+ * backup) and the engine's buffers (both ends), against the guest's RAM. */
+static void put_memory(struct json_object *o, const struct ckpt_stats *st, uint64_t ram)
+{
+	struct json_object *m = json_object_new_object();
+
+	put_u64(m, "guest_bytes", ram);
+	put_u64(m, "replica_bytes", st->mem_replica_bytes);
+	put_u64(m, "buffers_bytes", st->mem_buffers_bytes);
+	json_object_object_add(m, "ratio", json_object_new_double(
+	    ram ? (double)(st->mem_replica_bytes + st->mem_buffers_bytes) / (double)ram : 0.0));
+	json_object_object_add(o, "memory", m);
+	put_u64(o, "keepalive_heartbeats", st->keepalive_heartbeats);
+}
+
 /* diskrep = drbd: the resource's state now, as drbdsetup reports it (a
  * tool run: not under the session lock). */
 static struct json_object *status_drbd(struct remusd_session *s)
@@ -98,6 +113,7 @@ struct json_object *remusd_session_json(struct remusd_session *s)
 	json_object_object_add(o, "message", json_object_new_string(s->error));
 	put_u64(o, "interval_ms", s->gc.interval_ms);
 	put_stats(o, &st);
+	put_memory(o, &st, (uint64_t)s->gc.mem_mb << 20);
 	put_u64(o, "sync_round", s->progress.round);
 	put_u64(o, "sync_done", s->progress.pages_sent);
 	put_u64(o, "sync_total", s->progress.pages_total);

@@ -94,6 +94,13 @@ struct ckpt_progress {
 };
 typedef void (*ckpt_progress_fn)(void *arg, const struct ckpt_progress *p);
 
+/* Pause histogram: upper bounds (microseconds, inclusive) of the buckets,
+ * ckpt_pause_bounds_us[]; bucket CKPT_PAUSE_BUCKETS counts the longer
+ * pauses (Prometheus' +Inf minus the others).  Counts are per bucket, not
+ * cumulative. */
+#define CKPT_PAUSE_BUCKETS 12u
+extern const uint64_t ckpt_pause_bounds_us[CKPT_PAUSE_BUCKETS];
+
 struct ckpt_stats {
 	uint64_t epoch;               /* last checkpoint taken */
 	uint64_t acked;               /* last checkpoint acknowledged */
@@ -107,18 +114,35 @@ struct ckpt_stats {
 	uint64_t precopy_rounds, precopy_pages;
 	uint64_t precopy_skipped;     /* sender: round-1 pages the backup's replica held */
 	uint64_t last_pause_us, max_pause_us, total_pause_us;
+	uint64_t pauses;              /* pauses recorded (the histogram's count) */
+	uint64_t pause_hist[CKPT_PAUSE_BUCKETS + 1];
 	uint64_t last_dirty;          /* pages in the last checkpoint */
 	uint64_t started_ms, last_ckpt_ms;
 	uint64_t sync_ms;             /* sender: start of sync -> checkpoint 1 acked */
 	uint64_t sync_bytes;          /* sender: stream bytes queued by then (wire) */
+	uint64_t mem_replica_bytes;   /* receiver: replica RAM actually held */
+	uint64_t mem_buffers_bytes;   /* engine buffers: copied or staged pages,
+	                               * delta cache, link queues (peak capacity) */
+	uint64_t keepalive_heartbeats;/* heartbeats sent for us while we were busy */
 };
+
+/* Record one pause (guest suspended -> running again) in st: last, max,
+ * total and its histogram bucket.  The caller holds st's lock. */
+void ckpt_stats_add_pause(struct ckpt_stats *st, uint64_t us);
 
 /* ---- sender ------------------------------------------------------------ */
 
 struct ckpt_sender_cfg {
 	const struct hv_ops *hv;
 	struct hv_guest *guest;
-	struct rnet_conn *conn;       /* handshaken; the engine does not own it */
+	struct rnet_conn *conn;       /* handshaken; the engine does not own it;
+	                               * NULL with blackhole */
+	/* No backup (unsafe, like `xl remus -b`): every checkpoint is taken and
+	 * encoded, its bytes counted and dropped, and it counts as acknowledged
+	 * once taken, so netbuf releases each epoch after its checkpoint.  For
+	 * measuring what protection costs a guest.  Needs conn and dr NULL; no
+	 * hand-over. */
+	bool blackhole;
 	struct netbuf *nb;            /* NULL: no output buffering (unsafe) */
 	const struct diskrep_ops *dr; /* NULL: no disk replication */
 	struct diskrep *disk;         /* primary handle, opened with start_epoch 0 */
@@ -127,7 +151,8 @@ struct ckpt_sender_cfg {
 	unsigned max_precopy_rounds;  /* 0: 5 */
 	uint64_t precopy_stop_pages;  /* stop pre-copy at this few dirty; 0: 256 */
 	uint32_t ack_timeout_ms;      /* unacked checkpoint counts as peer loss; 0: 2000 */
-	size_t delta_cache_pages;     /* delta compression's page cache; 0: 4096 */
+	size_t delta_cache_pages;     /* leave 0: delta's page cache is sized from the
+	                               * guest (the backup mirrors it, delta.c) */
 	bool cow_capture;             /* capture with hv capture_begin/capture_wait (the
 	                               * guest was created with cow_capture): the guest
 	                               * resumes before its dirty pages are copied */
@@ -166,6 +191,13 @@ int  ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
 int  ckpt_sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remus_err *err);
 /* Snapshot of the counters (safe from another thread). */
 void ckpt_sender_stats(struct ckpt_sender *s, struct ckpt_stats *out);
+/* Change the epoch length or the stream's compression of a running
+ * sender, from any thread; applied when the next epoch starts (the tick
+ * already scheduled keeps its time).  Compression: the link's negotiated
+ * kind or none on a zlib link, delta only on a delta link (RNET_ECAPS
+ * otherwise, nothing changed).  ms: 1..10000. */
+int ckpt_sender_set_interval(struct ckpt_sender *s, uint32_t ms, struct remus_err *err);
+int ckpt_sender_set_compress(struct ckpt_sender *s, uint32_t kind, struct remus_err *err);
 
 /* ---- receiver ---------------------------------------------------------- */
 

@@ -2,14 +2,19 @@
  * Delta compression of page data (negotiated as RNET_COMPRESS_DELTA): a
  * page goes out XORed against the copy last sent for the same pfn and
  * zero-run encoded, like xl remus's compression.  The sender keeps a
- * bounded, direct-mapped cache of last-sent pages; the receiver keeps a
- * shadow of every page it received and rebuilds the exact stream bytes
- * before the assembler sees them.
+ * bounded, direct-mapped cache of last-sent pages (ckdx_slots() of the
+ * guest's size, slot = pfn % slots); the receiver mirrors that cache from
+ * the items themselves and rebuilds the exact stream bytes before the
+ * assembler sees them.  The mirror costs what the sender's cache costs,
+ * not a second copy of the guest's RAM.  A DELTA is only ever decoded
+ * against a mirror slot that holds its pfn, and such a slot holds the
+ * last content received for that pfn: whatever the two sides' slot
+ * counts, a delta is never applied to the wrong base.
  *
  * Container (inside RNET_MSG_STREAM bodies; items may straddle bodies):
  *   u8 kind = 0 RAW,   u32 len (<= 64 KiB), len stream bytes
- *   u8 kind = 1 PAGE,  u64 pfn, 4096 bytes            (shadow := page)
- *   u8 kind = 2 DELTA, u64 pfn, u32 len, len bytes    (page := shadow ^ runs)
+ *   u8 kind = 1 PAGE,  u64 pfn, 4096 bytes            (slot := page)
+ *   u8 kind = 2 DELTA, u64 pfn, u32 len, len bytes    (page := slot ^ runs)
  * Runs: {u16 zero bytes, u16 literal bytes, literal XOR bytes}... covering
  * exactly 4096 bytes.  All little-endian.
  */
@@ -17,7 +22,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "ckpt/delta_impl.h"
 #include "util/bytes.h"
@@ -78,6 +82,15 @@ int ckpt_delta_decode(uint8_t *page, const uint8_t *in, size_t len, struct remus
 	if (o != len)
 		return remus_err_set(err, CKPT_ESTREAM, "delta: %zu bytes after the page's runs", len - o);
 	return 0;
+}
+
+/* Cache slots for a guest of nr_pfns pages: 1/16 of its RAM, between
+ * 256 pages (1 MiB) and 4096 pages (16 MiB); both sides compute it. */
+size_t ckdx_slots(uint64_t nr_pfns)
+{
+	uint64_t n = nr_pfns / 16;
+
+	return (size_t)(n < 256 ? 256 : n > 4096 ? 4096 : n);
 }
 
 /* ---- sender ---------------------------------------------------------- */
@@ -150,19 +163,21 @@ int ckdx_rx_init(struct ckdx_rx *x, uint64_t ram_bytes, struct remus_err *err)
 {
 	memset(x, 0, sizeof(*x));
 	x->nr_pfns = ram_bytes / PAGE;
-	x->shadow = mmap(NULL, ram_bytes, PROT_READ | PROT_WRITE,
-	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (x->shadow == MAP_FAILED) {
-		x->shadow = NULL;
-		return remus_err_sys(err, errno, "delta shadow of %" PRIu64 " bytes", ram_bytes);
+	x->slots = ckdx_slots(x->nr_pfns);
+	x->tag = malloc(x->slots * sizeof(*x->tag));
+	x->cache = malloc(x->slots * PAGE);
+	if (x->tag == NULL || x->cache == NULL) {
+		ckdx_rx_free(x);
+		return remus_err_sys(err, ENOMEM, "delta mirror of %zu pages", ckdx_slots(ram_bytes / PAGE));
 	}
+	memset(x->tag, 0xff, x->slots * sizeof(*x->tag));
 	return 0;
 }
 
 void ckdx_rx_free(struct ckdx_rx *x)
 {
-	if (x->shadow)
-		munmap(x->shadow, x->nr_pfns * PAGE);
+	free(x->tag);
+	free(x->cache);
 	free(x->in);
 	free(x->plain);
 	memset(x, 0, sizeof(*x));
@@ -187,6 +202,7 @@ static int64_t rx_item(struct ckdx_rx *x, const uint8_t *p, size_t avail, struct
 {
 	uint64_t pfn;
 	uint32_t n;
+	size_t slot;
 	uint8_t *page;
 
 	if (avail < 1)
@@ -209,16 +225,21 @@ static int64_t rx_item(struct ckdx_rx *x, const uint8_t *p, size_t avail, struct
 	if (pfn >= x->nr_pfns)
 		return remus_err_set(err, CKPT_ESTREAM, "delta: pfn %#" PRIx64 " beyond %" PRIu64 " pages",
 		                     pfn, x->nr_pfns);
-	page = x->shadow + pfn * PAGE;
+	slot = (size_t)(pfn % x->slots);
+	page = x->cache + slot * PAGE;
 	n = p[0] == CKDX_PAGE ? PAGE : get_le32(p + 9);
 	if (n > PAGE)
 		return remus_err_set(err, CKPT_ESTREAM, "delta: %u encoded bytes for one page", n);
 	if (avail < (p[0] == CKDX_PAGE ? 9u : 13u) + n)
 		return 0;
+	if (p[0] == CKDX_DELTA && x->tag[slot] != pfn)
+		return remus_err_set(err, CKPT_ESTREAM, "delta: pfn %#" PRIx64 " has no base here "
+		                     "(its mirror slot holds %#" PRIx64 ")", pfn, x->tag[slot]);
 	if (p[0] == CKDX_PAGE)
 		memcpy(page, p + 9, PAGE);
 	else if (ckpt_delta_decode(page, p + 13, n, err) < 0)
 		return CKPT_ESTREAM;
+	x->tag[slot] = pfn;
 	if (grow(&x->plain, &x->plain_cap, x->plain_len + PAGE, err) < 0)
 		return -ENOMEM;
 	memcpy(x->plain + x->plain_len, page, PAGE);

@@ -21,7 +21,9 @@ struct ckdx_tx {
 
 struct ckdx_rx {
 	uint64_t nr_pfns;
-	uint8_t *shadow;                /* last received content of every page */
+	size_t slots;                   /* mirror of the sender's cache */
+	uint64_t *tag;                  /* pfn held by each slot, ~0: none */
+	uint8_t *cache;                 /* slots x 4096: last content of tag[] */
 	uint8_t *in;                    /* container bytes not yet a whole item */
 	size_t in_len, in_cap;
 	uint8_t *plain;                 /* rebuilt stream bytes of the last feed */
@@ -33,6 +35,7 @@ size_t ckpt_delta_encode(const uint8_t *old, const uint8_t *cur, uint8_t *out, s
 /* Apply runs to page (old content in, new content out). */
 int  ckpt_delta_decode(uint8_t *page, const uint8_t *in, size_t len, struct remus_err *err);
 
+size_t ckdx_slots(uint64_t nr_pfns);
 int  ckdx_init(struct ckdx_tx *t, size_t slots, struct remus_err *err);
 void ckdx_free(struct ckdx_tx *t);
 void ckdx_raw(struct ckdx_tx *t, const uint8_t *p, size_t len);

@@ -101,10 +101,12 @@ int ckh_wait_confirm(struct rnet_conn *c, uint32_t confirm_ms, struct remus_err 
 	}
 }
 
-int ckpt_sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remus_err *err)
+static int sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remus_err *err)
 {
 	int rc;
 
+	if (s->cfg.blackhole)
+		return remus_err_set(err, CKPT_ENOREPLICA, "a blackhole run has no backup to hand over to");
 	/* prepare: the replica holds every checkpoint taken so far */
 	if (s->acked == 0)
 		return cancel(s, remus_err_set(err, CKPT_ENOREPLICA, "no checkpoint acknowledged yet"),
@@ -128,4 +130,16 @@ int ckpt_sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remu
 	if (rc == 1)
 		return cancel(s, CKPT_EPEER, "finish", err);
 	return rc < 0 ? ckh_in_doubt(s->epoch, err) : 0;
+}
+
+/* The hand-over with the connection's keepalive on (see ckpt_sender_sync). */
+int ckpt_sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remus_err *err)
+{
+	int rc = rnet_conn_keepalive(s->cfg.conn, true, err);
+
+	if (rc < 0)
+		return rc;
+	rc = sender_handover(s, confirm_ms, err);
+	rnet_conn_keepalive(s->cfg.conn, false, NULL);
+	return rc;
 }

@@ -2,7 +2,7 @@
 # failover).  Also registers remusd/remusctl and the engine's tests.
 LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/disk.c \
 	lib/ckpt/stream_link.c lib/ckpt/stream_sender.c lib/ckpt/stream_receiver.c \
-	lib/ckpt/delta.c lib/ckpt/handover.c lib/ckpt/pagehash.c
+	lib/ckpt/delta.c lib/ckpt/handover.c lib/ckpt/pagehash.c lib/ckpt/stats.c
 
 UNIT_TESTS += test_ckpt test_stream_link test_stream_handover test_stream_dm
 # driver-owned loops with the Xen driver over the fake Xen (lib/hv/xen/module.mk)
@@ -22,8 +22,11 @@ test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pv
 PROGRAMS += remusd remusctl
 remusd_SRCS = remusd/main.c remusd/session.c remusd/session_primary.c remusd/session_backup.c \
 	remusd/session_stream.c remusd/status.c remusd/hold.c remusd/fault.c remusd/guest_op.c \
-	$(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
-remusd_LDLIBS := -lsystemd
+	remusd/metrics.c remusd/metrics_text.c \
+	remusd/check_peer.c remusd/check_proto.c remusd/guest_set.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
+remusd_LDLIBS := -lsystemd -lmicrohttpd
+# the metrics endpoint (libmicrohttpd) and its test's promtool (Debian: prometheus)
+DEPS_PKGS += libmicrohttpd-dev prometheus
 remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)
 
 # End to end: two daemons in namespaces, failover of the counter guest;
@@ -33,7 +36,17 @@ INTEG_TESTS += tests/integration/remusd_failover.sh tests/integration/remusd_ref
 	tests/integration/remusd_resync_ram.sh tests/integration/remusd_two_replicas.sh \
 	tests/integration/remusd_evacuate.sh tests/integration/remusd_in_doubt.sh \
 	tests/integration/remusd_handshake.sh tests/integration/remusd_ctl_async.sh \
-	tests/integration/demo.sh
+	tests/integration/metrics.sh tests/integration/remusd_check.sh \
+	tests/integration/remusd_nfqueue.sh tests/integration/remusd_set.sh \
+	tests/integration/remusd_blackhole.sh \
+	tests/integration/demo.sh tests/integration/remusd_bigguest.sh
+
+# Real-size guests: 256 MiB in check (above), 1 GiB and 4 GiB in soak.
+.PHONY: soak-bigguest
+soak-bigguest: all $(CHECK_PREREQS)
+	BUILD=$(BUILD) BIG_MEM=1G tests/integration/remusd_bigguest.sh
+	BUILD=$(BUILD) BIG_MEM=4G tests/integration/remusd_bigguest.sh
+soak: soak-bigguest
 
 # Fault trials: kill the primary at random moments (50 in check, 500 in soak).
 CKPT_TRIALS_BIN := $(BUILD)/tests/ckpt-trials
@@ -49,8 +62,9 @@ soak-ckpt: $(CKPT_TRIALS_BIN)
 	BUILD=$(BUILD) CKPT_TRIALS=500 tests/fault/ckpt_trials.sh
 soak: soak-ckpt
 
-BENCHES += ckpt_bench
+BENCHES += ckpt_bench size_bench
 ckpt_bench_SRCS := bench/ckpt_bench.c
+size_bench_SRCS := bench/size_bench.c
 
 FUZZ_TARGETS += ckpt_recv
 ckpt_recv_SRCS := tests/fuzz/ckpt_recv.c

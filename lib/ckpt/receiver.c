@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ckpt/ckpt.h"
@@ -19,9 +20,6 @@
 #include "ckpt/pagehash_impl.h"
 #include "diskrep/diskrep.h"
 #include "stream/stream.h"
-
-/* Sender rounds are clamped to this; checkpoint 1 carries them all. */
-#define RECV_PRECOPY_PASSES 10u
 
 struct ckpt_receiver {
 	struct ckpt_receiver_cfg cfg;
@@ -42,10 +40,46 @@ struct ckpt_receiver {
 	struct ckpt_stats st;
 };
 
+/* Checkpoint 1's pages (the initial sync's pre-copy rounds and the first
+ * pause) go straight into the replica: no failover is possible before
+ * checkpoint 1 is whole (ckpt_receiver_failover needs an applied one), so
+ * nothing torn can ever be restored, and a large guest needs neither a
+ * staged second copy of its RAM nor one long apply at the end. */
+static int sync_pages(void *arg, const struct stream_page_data *pd)
+{
+	struct ckpt_receiver *r = arg;
+	const uint8_t *src = pd->pages;
+	uint64_t n = 0;
+
+	for (uint32_t i = 0; i < pd->count; i++) {
+		uint64_t w = stream_pd_pfn(pd, i), pfn = w & STREAM_PFN_MASK;
+		if (!stream_pfn_has_data(w))
+			continue;
+		if (pfn >= r->nr_pfns)
+			return STREAM_E_PFN_RANGE;
+		memcpy(r->ram + pfn * STREAM_PAGE_SIZE, src, STREAM_PAGE_SIZE);
+		src += STREAM_PAGE_SIZE;
+		n++;
+	}
+	pthread_mutex_lock(&r->lock);
+	r->st.pages += n;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+/* The assembler of one run: checkpoint 1 in place, later ones staged. */
+static void asm_start(struct ckpt_receiver *r)
+{
+	struct stream_asm_cfg acfg = { .reader = { .start = STREAM_START_LIBXL },
+	                               .max_ckpt_pages = r->nr_pfns,
+	                               .first_pages = sync_pages, .first_pages_arg = r };
+
+	stream_asm_init(&r->as, &acfg);
+}
+
 int ckpt_receiver_new(const struct ckpt_receiver_cfg *cfg, struct ckpt_receiver **out,
                       struct remus_err *err)
 {
-	struct stream_asm_cfg acfg = { .reader = { .start = STREAM_START_LIBXL } };
 	struct ckpt_receiver *r;
 
 	*out = NULL;
@@ -60,8 +94,7 @@ int ckpt_receiver_new(const struct ckpt_receiver_cfg *cfg, struct ckpt_receiver 
 	r->ram = MAP_FAILED;
 	ckd_init(&r->dl, cfg->dr ? cfg->disk_fd : -1);
 	r->delta = cfg->conn && rnet_compress_delta(rnet_conn_compress(cfg->conn));
-	acfg.max_ckpt_pages = r->nr_pfns * RECV_PRECOPY_PASSES;
-	stream_asm_init(&r->as, &acfg);
+	asm_start(r);
 	pthread_mutex_init(&r->lock, NULL);
 	r->ram_fd = memfd_create("remus-replica", MFD_CLOEXEC);
 	if (r->ram_fd < 0 || ftruncate(r->ram_fd, (off_t)cfg->ram_bytes) < 0 ||
@@ -97,8 +130,6 @@ void ckpt_receiver_free(struct ckpt_receiver *r)
 int ckpt_receiver_restart(struct ckpt_receiver *r, const struct ckpt_receiver_cfg *cfg,
                           struct remus_err *err)
 {
-	struct stream_asm_cfg acfg = { .reader = { .start = STREAM_START_LIBXL },
-	                               .max_ckpt_pages = r->nr_pfns * RECV_PRECOPY_PASSES };
 	bool delta = cfg->conn && rnet_compress_delta(rnet_conn_compress(cfg->conn));
 
 	if (cfg->hv != r->cfg.hv || cfg->ram_bytes != r->cfg.ram_bytes)
@@ -116,7 +147,7 @@ int ckpt_receiver_restart(struct ckpt_receiver *r, const struct ckpt_receiver_cf
 	r->bye_reason = 0;
 	r->disk_ready = 0;
 	stream_asm_free(&r->as);
-	stream_asm_init(&r->as, &acfg);
+	asm_start(r);
 	ckd_free(&r->dl);
 	ckd_init(&r->dl, cfg->dr ? cfg->disk_fd : -1);
 	pthread_mutex_lock(&r->lock);
@@ -178,10 +209,15 @@ static int send_offer(struct ckpt_receiver *r, struct remus_err *err)
 
 void ckpt_receiver_stats(struct ckpt_receiver *r, struct ckpt_stats *out)
 {
+	struct stat sb;
+
 	pthread_mutex_lock(&r->lock);
 	*out = r->st;
 	out->discarded = r->as.discarded;
 	pthread_mutex_unlock(&r->lock);
+	/* the replica's memfd: what it really holds, not its size */
+	if (r->ram_fd >= 0 && fstat(r->ram_fd, &sb) == 0)
+		out->mem_replica_bytes = (uint64_t)sb.st_blocks * 512u;
 }
 
 const uint8_t *ckpt_receiver_ram(const struct ckpt_receiver *r)
@@ -230,6 +266,24 @@ static int check_ckpt(struct ckpt_receiver *r, const struct stream_ckpt *c,
 	return 0;
 }
 
+/* Under r->lock: what the engine's buffers hold now (the replica apart). */
+static void note_memory(struct ckpt_receiver *r)
+{
+	struct rnet_stats ns = { 0 };
+	uint64_t b = (uint64_t)r->as.staged.cap_pages * (STREAM_PAGE_SIZE + sizeof(uint64_t)) +
+	             (uint64_t)r->as.map_cap * sizeof(*r->as.map) +
+	             (r->delta ? (uint64_t)r->dx.slots * (STREAM_PAGE_SIZE + 8) + r->dx.in_cap +
+	                         r->dx.plain_cap : 0);
+
+	if (r->cfg.conn) {
+		rnet_conn_stats(r->cfg.conn, &ns);
+		b += ns.queue_cap_bytes;
+		r->st.keepalive_heartbeats = ns.heartbeats_ka;
+	}
+	if (b > r->st.mem_buffers_bytes)
+		r->st.mem_buffers_bytes = b;
+}
+
 /* Apply one complete checkpoint to the replica and acknowledge it. */
 static int apply_ckpt(struct ckpt_receiver *r, const struct stream_ckpt *c, struct remus_err *err)
 {
@@ -257,6 +311,7 @@ static int apply_ckpt(struct ckpt_receiver *r, const struct stream_ckpt *c, stru
 	r->st.pages += c->npages;
 	r->st.last_dirty = c->npages;
 	r->st.last_ckpt_ms = rnet_now_ms();
+	note_memory(r);
 	pthread_mutex_unlock(&r->lock);
 	return r->cfg.conn ? rnet_conn_send_ack(r->cfg.conn, c->seq, err) : 0;
 }
@@ -347,13 +402,12 @@ static int stream_lost(struct ckpt_receiver *r, int rc, struct remus_err *err)
 	return remus_err_set(err, CKPT_EPEER, "primary lost: %.400s", why);
 }
 
-int ckpt_receiver_run(struct ckpt_receiver *r, int stop_fd, struct remus_err *err)
+/* The receive loop proper (ckpt_receiver_run wraps it in the keepalive). */
+static int receive_loop(struct ckpt_receiver *r, int stop_fd, struct remus_err *err)
 {
 	struct rnet_conn *c = r->cfg.conn;
 	int rc = 0;
 
-	if (c == NULL)
-		return remus_err_set(err, CKPT_ECONFIG, "receiver: run needs a link");
 	if ((rc = send_offer(r, err)) < 0)
 		return stream_lost(r, rc, err);
 
@@ -390,6 +444,26 @@ int ckpt_receiver_run(struct ckpt_receiver *r, int stop_fd, struct remus_err *er
 		    (rc = rnet_conn_tick(c, now, err)) < 0)
 			return stream_lost(r, rc, err);
 	}
+}
+
+/* While the loop is busy (hashing the offer, staging or applying a large
+ * checkpoint) the connection's keepalive answers for it, so the primary
+ * never takes a busy backup for a dead one; it ends with the loop, so a
+ * backup that stopped receiving never looks alive. */
+int ckpt_receiver_run(struct ckpt_receiver *r, int stop_fd, struct remus_err *err)
+{
+	int rc;
+
+	if (r->cfg.conn == NULL)
+		return remus_err_set(err, CKPT_ECONFIG, "receiver: run needs a link");
+	if ((rc = rnet_conn_keepalive(r->cfg.conn, true, err)) < 0)
+		return rc;
+	rc = receive_loop(r, stop_fd, err);
+	rnet_conn_keepalive(r->cfg.conn, false, NULL);
+	pthread_mutex_lock(&r->lock);
+	note_memory(r);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
 }
 
 /* The primary waits for this answer before it destroys or resumes its

@@ -45,9 +45,10 @@ static int reserve_pages(struct ckpt_sender *s, size_t n, struct remus_err *err)
 }
 
 /* Append PAGE_DATA records (at most 1024 pfns each) for pages copied into
- * s->pages; referenced, copied by the transport when queued. */
-static int put_pages(struct ckpt_sender *s, const uint64_t *pfns, size_t n,
-                     struct remus_err *err)
+ * s->pages, or (live) for the pages themselves in the driver's view of the
+ * guest's RAM; referenced, copied by the transport when queued. */
+static int put_pages_from(struct ckpt_sender *s, const uint64_t *pfns, size_t n, bool live,
+                          struct remus_err *err)
 {
 	const void *ptr[STREAM_DEFAULT_MAX_PAGES];
 	int rc;
@@ -56,11 +57,18 @@ static int put_pages(struct ckpt_sender *s, const uint64_t *pfns, size_t n,
 	for (size_t i = 0; i < n; i += STREAM_DEFAULT_MAX_PAGES) {
 		uint32_t cnt = (uint32_t)(n - i < STREAM_DEFAULT_MAX_PAGES ? n - i : STREAM_DEFAULT_MAX_PAGES);
 		for (uint32_t k = 0; k < cnt; k++)
-			ptr[k] = s->pages + (i + k) * STREAM_PAGE_SIZE;
+			ptr[k] = live ? s->live + pfns[i + k] * STREAM_PAGE_SIZE
+			              : s->pages + (i + k) * STREAM_PAGE_SIZE;
 		if ((rc = stream_put_page_data(&s->out, pfns + i, ptr, cnt, STREAM_REF)) < 0)
 			return remus_err_set(err, rc, "PAGE_DATA: %s", stream_strerror(rc));
 	}
 	return 0;
+}
+
+static int put_pages(struct ckpt_sender *s, const uint64_t *pfns, size_t n,
+                     struct remus_err *err)
+{
+	return put_pages_from(s, pfns, n, false, err);
 }
 
 /* Copy pfns[0..n) out of the paused guest into s->pages. */
@@ -112,10 +120,7 @@ out:
 	}
 	dt = ckpt_now_us() - t0;
 	cks_lock(s);
-	s->st.last_pause_us = dt;
-	s->st.total_pause_us += dt;
-	if (dt > s->st.max_pause_us)
-		s->st.max_pause_us = dt;
+	ckpt_stats_add_pause(&s->st, dt);
 	cks_unlock(s);
 	if (begun) {                    /* always ended, so the next begin works */
 		struct remus_err e2 = { 0 };
@@ -171,8 +176,12 @@ int cks_take_checkpoint(struct ckpt_sender *s, struct remus_err *err)
 	s->st.pages += s->dirty.count;
 	s->st.last_dirty = s->dirty.count;
 	s->st.last_ckpt_ms = rnet_now_ms();
+	cks_note_memory(s);
 	cks_unlock(s);
-	return cks_fault(s, "sent", n, err);
+	if ((rc = cks_fault(s, "sent", n, err)))
+		return rc;
+	/* blackhole: nobody to wait for, the checkpoint counts as held */
+	return s->cfg.blackhole ? cks_handle_ack(s, n, err) : 0;
 }
 
 /* Round 1 over a backup that holds a replica: keep only the copied pages
@@ -193,9 +202,43 @@ static size_t drop_known(struct ckpt_sender *s, const uint64_t *pfns, size_t n, 
 	return j;
 }
 
-/* One pre-copy pass over pfns[0..n): short pauses of at most one batch
- * each, the guest runs in between.  With `known`, pages the backup's
- * replica already holds (same hash) are not sent. */
+/* One live pre-copy pass straight from the driver's view of guest RAM:
+ * no pause at all (the dirty log was cleared before, so a page changed
+ * while it is read goes again next round), one record per frame. */
+static int precopy_live(struct ckpt_sender *s, const uint64_t *pfns, size_t n, bool known,
+                        uint64_t *sent, struct remus_err *err)
+{
+	uint64_t keep[CKPT_RECORD_PAGES];
+	int rc;
+
+	for (size_t i = 0; i < n; i += CKPT_RECORD_PAGES) {
+		size_t cnt = n - i < CKPT_RECORD_PAGES ? n - i : CKPT_RECORD_PAGES, kept = 0;
+		const uint64_t *batch = pfns + i;
+		if (known) {
+			for (size_t k = 0; k < cnt; k++)
+				if (ckph_page_hash(s->live + batch[k] * STREAM_PAGE_SIZE) !=
+				    s->offer.hash[batch[k]])
+					keep[kept++] = batch[k];
+			batch = keep;
+			cnt = kept;
+		}
+		if ((rc = put_pages_from(s, batch, cnt, true, err)) || (rc = cks_send_out(s, err)))
+			return rc;
+		*sent += cnt;
+		cks_lock(s);
+		s->prog.pages_sent = i + (n - i < CKPT_RECORD_PAGES ? n - i : CKPT_RECORD_PAGES);
+		s->prog.bytes_sent = s->st.wire_bytes;
+		cks_unlock(s);
+		if ((i / CKPT_RECORD_PAGES) % 4 == 3 || i + CKPT_RECORD_PAGES >= n)
+			cks_report(s);
+	}
+	return 0;
+}
+
+/* One pre-copy pass over pfns[0..n): live from the driver's RAM view when
+ * it has one, else short pauses of at most one batch each, the guest
+ * running in between.  With `known`, pages the backup's replica already
+ * holds (same hash) are not sent. */
 static int precopy_pass(struct ckpt_sender *s, const uint64_t *pfns, size_t n, bool known,
                         struct remus_err *err)
 {
@@ -207,6 +250,16 @@ static int precopy_pass(struct ckpt_sender *s, const uint64_t *pfns, size_t n, b
 	s->prog.pages_total = n;
 	s->prog.pages_sent = 0;
 	cks_unlock(s);
+	if (s->live) {
+		if ((rc = precopy_live(s, pfns, n, known, &sent, err)))
+			return rc;
+		n = 0;
+		cks_lock(s);
+		s->st.precopy_pages += sent;
+		s->st.precopy_skipped += s->prog.pages_total - sent;
+		cks_unlock(s);
+		return 0;
+	}
 	for (size_t i = 0; i < n; i += STREAM_DEFAULT_MAX_PAGES) {
 		size_t cnt = n - i < STREAM_DEFAULT_MAX_PAGES ? n - i : STREAM_DEFAULT_MAX_PAGES;
 		if ((rc = s->cfg.hv->suspend(s->cfg.guest, err)) < 0)
@@ -402,7 +455,7 @@ static int disk_resync_finish(struct ckpt_sender *s, int prc, struct remus_err *
 	return 0;
 }
 
-int ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err)
+static int sender_sync(struct ckpt_sender *s, struct remus_err *err)
 {
 	uint64_t t0 = rnet_now_ms();
 	bool caught_up;
@@ -429,4 +482,17 @@ int ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err)
 	s->st.sync_bytes = s->st.wire_bytes;
 	cks_unlock(s);
 	return 0;
+}
+
+/* Runs with the connection's keepalive on: while a batch is copied or
+ * compressed, the backup still hears from us (see rnet_conn_keepalive). */
+int ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err)
+{
+	int rc = rnet_conn_keepalive(s->cfg.conn, true, err);
+
+	if (rc < 0)
+		return rc;
+	rc = sender_sync(s, err);
+	rnet_conn_keepalive(s->cfg.conn, false, NULL);
+	return rc;
 }

@@ -12,6 +12,10 @@
 #include "stream/stream.h"
 
 #define CKPT_MAX_PRECOPY_ROUNDS 8u
+/* Pre-copy PAGE_DATA records are cut to fit one rnet frame (header, pfn
+ * list and pages within RNET_BODY_MAX), and each goes out as one frame:
+ * the backup's stream reader then parses them in place, no copy. */
+#define CKPT_RECORD_PAGES 255u
 
 /* The disk resync of the initial synchronisation (helper thread). */
 struct resync_job {
@@ -31,6 +35,7 @@ struct ckpt_sender {
 	struct stream_buf out;        /* records being queued */
 	struct hv_pfn_list dirty;
 	uint8_t *pages;               /* copied pages (pre-faulted, reused) */
+	const uint8_t *live;          /* the driver's view of guest RAM, or NULL */
 	size_t pages_cap;
 	struct hv_blob hvm, emu;
 	uint64_t epoch;               /* last checkpoint taken */
@@ -40,6 +45,7 @@ struct ckpt_sender {
 	struct ckpt_stats st;
 	struct ckd_link dl;           /* disk channel */
 	bool delta;                   /* delta compression negotiated */
+	uint32_t want_compress;       /* atomic: ckpt_sender_set_compress, +1 (0: none asked) */
 	struct ckdx_tx dx;
 	bool final;                   /* hand-over: the guest stays paused */
 	uint32_t peer_bye;            /* backup's BYE reason + 1; 0: none */
@@ -53,6 +59,8 @@ struct ckpt_sender {
 void cks_report(struct ckpt_sender *s);
 int  cks_fault(struct ckpt_sender *s, const char *point, uint64_t epoch, struct remus_err *err);
 int  cks_take_checkpoint(struct ckpt_sender *s, struct remus_err *err);
+/* Checkpoint n is acknowledged (by the backup, or at once: blackhole). */
+int  cks_handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err);
 int  cks_send_out(struct ckpt_sender *s, struct remus_err *err);
 int  cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_err *err);
 int  cks_forward_disk(struct ckpt_sender *s, struct remus_err *err);
@@ -62,6 +70,7 @@ int  cks_drain(struct ckpt_sender *s, struct remus_err *err);
 int  cks_wait_ack(struct ckpt_sender *s, uint64_t n, uint32_t timeout_ms, struct remus_err *err);
 int  cks_guest_alive(struct ckpt_sender *s, struct remus_err *err);
 int  cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err);
+void cks_note_memory(struct ckpt_sender *s);
 void cks_lock(struct ckpt_sender *s);
 void cks_unlock(struct ckpt_sender *s);
 

@@ -33,8 +33,12 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 	const struct hv_ops *hv = cfg->hv;
 
 	*out = NULL;
-	if (hv == NULL || cfg->guest == NULL || cfg->conn == NULL)
-		return remus_err_set(err, CKPT_ECONFIG, "sender: hv, guest and conn are required");
+	if (hv == NULL || cfg->guest == NULL || (cfg->conn == NULL) != cfg->blackhole)
+		return remus_err_set(err, CKPT_ECONFIG, "sender: hv, guest and conn (none with "
+		                     "blackhole) are required");
+	if (cfg->blackhole && cfg->dr != NULL)
+		return remus_err_set(err, CKPT_ECONFIG, "sender: blackhole has no backup to "
+		                     "replicate the disk to");
 	if (!hv->suspend || !hv->resume || !hv->dirty_log || !hv->copy_pages || !hv->save_cpu ||
 	    !hv->save_devices || !hv->info)
 		return remus_err_set(err, CKPT_ECONFIG, "sender: driver %s has no step-by-step save ops",
@@ -58,8 +62,15 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 	s->stop_pages = cfg->precopy_stop_pages ? cfg->precopy_stop_pages : 256;
 	stream_buf_init(&s->out);
 	ckd_init(&s->dl, cfg->dr ? cfg->disk_fd : -1);
-	s->delta = rnet_compress_delta(rnet_conn_compress(cfg->conn));
-	if (s->delta && ckdx_init(&s->dx, cfg->delta_cache_pages, err) < 0) {
+	s->delta = cfg->conn && rnet_compress_delta(rnet_conn_compress(cfg->conn));
+	if (s->delta && cfg->delta_cache_pages && cfg->delta_cache_pages != ckdx_slots(s->info.nr_pfns)) {
+		size_t want = ckdx_slots(s->info.nr_pfns);
+		stream_buf_free(&s->out);
+		free(s);
+		return remus_err_set(err, CKPT_ECONFIG, "sender: delta_cache_pages must be 0 (the backup "
+		                     "mirrors a cache of %zu pages for this guest)", want);
+	}
+	if (s->delta && ckdx_init(&s->dx, ckdx_slots(s->info.nr_pfns), err) < 0) {
 		stream_buf_free(&s->out);
 		free(s);
 		return err->code;
@@ -67,6 +78,8 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->prog_lock, NULL);
 	s->offer.nr_pfns = s->info.nr_pfns;
+	s->live = hv->ram_view ? hv->ram_view(cfg->guest) : NULL;
+	s->offer.done = cfg->blackhole;      /* no replica offers anything */
 	s->st.started_ms = rnet_now_ms();
 	*out = s;
 	return 0;
@@ -89,6 +102,44 @@ void ckpt_sender_free(struct ckpt_sender *s)
 	free(s);
 }
 
+int ckpt_sender_set_interval(struct ckpt_sender *s, uint32_t ms, struct remus_err *err)
+{
+	if (ms < 1 || ms > 10000)
+		return remus_err_set(err, -EINVAL, "interval %" PRIu32 " ms out of range 1..10000", ms);
+	__atomic_store_n(&s->interval_ms, ms, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int ckpt_sender_set_compress(struct ckpt_sender *s, uint32_t kind, struct remus_err *err)
+{
+	uint32_t neg;
+
+	if (s->cfg.conn == NULL)
+		return remus_err_set(err, -EINVAL, "compression: a blackhole run has no link");
+	neg = rnet_conn_compress(s->cfg.conn);   /* fixed since the handshake */
+	if (kind >= RNET_COMPRESS_COUNT)
+		return remus_err_set(err, -EINVAL, "compression %" PRIu32 " unknown", kind);
+	if ((kind != RNET_COMPRESS_NONE && kind != neg) ||
+	    (rnet_compress_delta(neg) && kind != neg))
+		return remus_err_set(err, RNET_ECAPS, "compression %s: the link to the backup "
+		                     "negotiated %s; a running protection can only use %s",
+		                     rnet_compress_name(kind), rnet_compress_name(neg),
+		                     neg == RNET_COMPRESS_ZLIB ? "zlib or none" :
+		                     neg == RNET_COMPRESS_ZSTD ? "zstd or none" : rnet_compress_name(neg));
+	__atomic_store_n(&s->want_compress, kind + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* At the start of an epoch (sender thread): a compression asked for
+ * (validated when asked, so the link takes it). */
+static void cks_apply_settings(struct ckpt_sender *s)
+{
+	uint32_t want = __atomic_exchange_n(&s->want_compress, 0, __ATOMIC_ACQ_REL);
+
+	if (want != 0 && s->cfg.conn != NULL)
+		(void)rnet_conn_set_tx_compress(s->cfg.conn, want - 1, &(struct remus_err){ 0 });
+}
+
 void ckpt_sender_stats(struct ckpt_sender *s, struct ckpt_stats *out)
 {
 	cks_lock(s);
@@ -96,8 +147,25 @@ void ckpt_sender_stats(struct ckpt_sender *s, struct ckpt_stats *out)
 	cks_unlock(s);
 }
 
+/* Under the lock, from the engine thread: the buffers the engine holds
+ * for this guest (copied pages, records, delta cache, link queues). */
+void cks_note_memory(struct ckpt_sender *s)
+{
+	struct rnet_stats ns;
+	uint64_t b = (uint64_t)s->pages_cap * STREAM_PAGE_SIZE +
+	             (s->delta ? (uint64_t)s->dx.slots * (STREAM_PAGE_SIZE + 8) + CKDX_OUT_MAX : 0);
+
+	if (s->cfg.conn != NULL) {
+		rnet_conn_stats(s->cfg.conn, &ns);
+		b += ns.queue_cap_bytes;
+		s->st.keepalive_heartbeats = ns.heartbeats_ka;
+	}
+	if (b > s->st.mem_buffers_bytes)
+		s->st.mem_buffers_bytes = b;
+}
+
 /* The backup acknowledged checkpoint n: its epoch's output may leave. */
-static int handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
+int cks_handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 {
 	int rc;
 
@@ -125,7 +193,7 @@ static int drain_msgs(struct ckpt_sender *s, struct remus_err *err)
 
 	while ((rc = rnet_conn_next(s->cfg.conn, &m, err)) == 1) {
 		if (m.type == RNET_MSG_ACK) {
-			if ((rc = handle_ack(s, m.u64, err)))
+			if ((rc = cks_handle_ack(s, m.u64, err)))
 				return rc;
 		} else if (m.type == RNET_MSG_STREAM) {
 			if ((rc = ckph_take(&s->offer, m.body, m.len, err)) < 0)
@@ -152,7 +220,7 @@ int cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_er
 {
 	struct rnet_conn *c = s->cfg.conn;
 	struct pollfd p[3] = {
-		{ rnet_conn_fd(c), (short)(POLLIN | (rnet_conn_want_write(c) ? POLLOUT : 0)), 0 },
+		{ -1, 0, 0 },
 		{ s->dl.fd, POLLIN, 0 },
 		{ stop_fd, POLLIN, 0 },
 	};
@@ -160,6 +228,12 @@ int cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_er
 	uint32_t hb;
 	int rc;
 
+	if (c == NULL) {   /* blackhole: only the stop request to wait for */
+		if (poll(p, stop_fd >= 0 ? 3 : 2, timeout_ms) < 0 && errno != EINTR)
+			return remus_err_sys(err, errno, "poll");
+		return stop_fd >= 0 && (p[2].revents & POLLIN) ? 1 : 0;
+	}
+	p[0] = (struct pollfd){ rnet_conn_fd(c), (short)(POLLIN | (rnet_conn_want_write(c) ? POLLOUT : 0)), 0 };
 	now = rnet_now_ms();
 	hb = rnet_conn_next_tick_ms(c, now);
 	if (timeout_ms < 0 || (uint32_t)timeout_ms > hb)
@@ -186,6 +260,8 @@ int cks_forward_disk(struct ckpt_sender *s, struct remus_err *err)
 	uint64_t deadline = rnet_now_ms() + s->ack_timeout_ms;
 	int rc;
 
+	if (s->cfg.conn == NULL)
+		return 0;
 	while ((rc = ckd_forward_out(&s->dl, s->cfg.conn, err)) == 1) {
 		if (rnet_now_ms() > deadline)
 			return remus_err_set(err, CKPT_EPEER, "disk channel: link queue stays full");
@@ -195,32 +271,66 @@ int cks_forward_disk(struct ckpt_sender *s, struct remus_err *err)
 	return rc;
 }
 
-/* Queue bytes as stream frames, waiting for room at the queue's bound.
- * wire_bytes counts the frames rnet queued for them, after its
- * compression (headers included), not the bytes handed to it. */
+/* Stream frames rnet queued so far, headers included, after compression. */
+static uint64_t stream_wire(const struct ckpt_sender *s)
+{
+	struct rnet_stats st;
+
+	if (s->cfg.conn == NULL)
+		return 0;
+	rnet_conn_stats(s->cfg.conn, &st);
+	return st.stream_wire_tx;
+}
+
+/* Queue bytes as stream frames, a frame's worth at a time so that no
+ * piece is ever larger than the transport's bound, waiting for room.
+ * wire_bytes counts the frames rnet queued for them (after its
+ * compression), not the bytes handed in; without a link (blackhole) the
+ * bytes that would have gone. */
 static int send_stream(struct ckpt_sender *s, const void *p, size_t len, struct remus_err *err)
 {
-	struct rnet_stats before, after;
-	int rc;
+	const uint8_t *b = p;
+	uint64_t w0 = stream_wire(s);
+	int rc = 0;
 
-	rnet_conn_stats(s->cfg.conn, &before);
-	while ((rc = rnet_conn_send_stream(s->cfg.conn, p, len, err)) == RNET_ENOBUFS)
-		if ((rc = cks_pump(s, -1, 100, err)) < 0)
-			return rc;
-	rnet_conn_stats(s->cfg.conn, &after);
+	for (size_t off = 0; s->cfg.conn && off < len && rc == 0; ) {
+		size_t n = len - off < RNET_BODY_MAX ? len - off : RNET_BODY_MAX;
+		while ((rc = rnet_conn_send_stream(s->cfg.conn, b + off, n, err)) == RNET_ENOBUFS)
+			if ((rc = cks_pump(s, -1, 100, err)) < 0)
+				return rc;
+		off += n;
+	}
 	cks_lock(s);
-	s->st.wire_bytes += after.stream_wire_tx - before.stream_wire_tx;
+	s->st.wire_bytes += s->cfg.conn ? stream_wire(s) - w0 : len;
 	cks_unlock(s);
 	return rc;
 }
 
-/* Delta: pages of s->pages become PAGE/DELTA items, the rest RAW items. */
+/* Delta: pages of s->pages or of the live view become PAGE/DELTA items,
+ * the rest RAW items. */
 static int send_delta(struct ckpt_sender *s, const struct iovec *v, struct remus_err *err)
 {
 	const uint8_t *b = v->iov_base, *end = s->pages + s->pages_cap * STREAM_PAGE_SIZE;
 	size_t room = CKDX_OUT_MAX - 65536 - 2 * STREAM_PAGE_SIZE;
 	int rc;
 
+	if (s->live && b >= s->live && b < s->live + s->info.nr_pfns * STREAM_PAGE_SIZE &&
+	    (size_t)(b - s->live) % STREAM_PAGE_SIZE == 0 && v->iov_len % STREAM_PAGE_SIZE == 0) {
+		uint64_t pfn = (uint64_t)(b - s->live) / STREAM_PAGE_SIZE;
+		uint8_t stable[STREAM_PAGE_SIZE];
+		for (size_t k = 0; k < v->iov_len / STREAM_PAGE_SIZE; k++) {
+			/* the guest runs: read the page once, so that what is sent
+			 * and what the cache (mirrored by the backup) keeps agree */
+			memcpy(stable, b + k * STREAM_PAGE_SIZE, STREAM_PAGE_SIZE);
+			ckdx_page(&s->dx, pfn + k, stable);
+			if (s->dx.len > room) {
+				if ((rc = send_stream(s, s->dx.out, s->dx.len, err)) < 0)
+					return rc;
+				s->dx.len = 0;
+			}
+		}
+		return 0;
+	}
 	if (b >= s->pages && b < end && (size_t)(b - s->pages) % STREAM_PAGE_SIZE == 0 &&
 	    v->iov_len % STREAM_PAGE_SIZE == 0) {
 		for (size_t k = 0; k < v->iov_len / STREAM_PAGE_SIZE; k++) {
@@ -258,6 +368,19 @@ int cks_send_out(struct ckpt_sender *s, struct remus_err *err)
 	if ((iov = malloc(nseg * sizeof(*iov))) == NULL)
 		return remus_err_sys(err, ENOMEM, "send: %zu segments", nseg);
 	n = (size_t)stream_buf_iov(&s->out, iov, (int)nseg);
+	if (s->cfg.conn && !s->delta && stream_buf_size(&s->out) <= RNET_BODY_MAX) {
+		/* one record (pre-copy) or a small group: exactly one frame */
+		uint64_t w0 = stream_wire(s);
+		while ((rc = rnet_conn_send_streamv(s->cfg.conn, iov, (int)n, err)) == RNET_ENOBUFS)
+			if ((rc = cks_pump(s, -1, 100, err)) < 0)
+				break;
+		if (rc == 0) {
+			cks_lock(s);
+			s->st.wire_bytes += stream_wire(s) - w0;
+			cks_unlock(s);
+		}
+		n = 0;
+	}
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = s->delta ? send_delta(s, &iov[i], err)
 		              : send_stream(s, iov[i].iov_base, iov[i].iov_len, err);
@@ -281,7 +404,7 @@ int cks_drain(struct ckpt_sender *s, struct remus_err *err)
 	uint64_t deadline = rnet_now_ms() + s->ack_timeout_ms;
 	int rc;
 
-	while (rnet_conn_want_write(s->cfg.conn)) {
+	while (s->cfg.conn && rnet_conn_want_write(s->cfg.conn)) {
 		uint64_t now = rnet_now_ms();
 		if (now >= deadline)
 			return remus_err_set(err, CKPT_EPEER, "send queue not drained within %" PRIu32
@@ -310,14 +433,40 @@ int cks_wait_ack(struct ckpt_sender *s, uint64_t n, uint32_t timeout_ms, struct 
 	return 0;
 }
 
+/* Tell a backup that may still be listening that protection ended here,
+ * so that it never starts a second copy of a guest that runs on (BYE END
+ * makes it keep its replica and stay passive).  Queued checkpoint data not
+ * yet begun is dropped first: it is worthless now and must not hold the
+ * BYE back.  Bounded; a dead link simply does not carry it. */
+static void tell_backup_unprotected(struct ckpt_sender *s)
+{
+	struct rnet_conn *c = s->cfg.conn;
+	uint64_t deadline = rnet_now_ms() + 200;
+	struct remus_err e = { 0 };
+
+	if (rnet_conn_send_bye_now(c, CKPT_BYE_END, &e) < 0)
+		return;
+	while (rnet_conn_want_write(c) && rnet_now_ms() < deadline) {
+		struct pollfd p = { rnet_conn_fd(c), POLLOUT, 0 };
+		if (poll(&p, 1, 20) < 0 && errno != EINTR)
+			return;
+		if (rnet_conn_flush(c, &e) < 0)
+			return;
+	}
+}
+
 /* The engine cannot go on protecting: release what netbuf holds (the guest
- * runs on unprotected) and say why.  A fault-point stop leaves all as is. */
+ * runs on unprotected), tell the backup, and say why.  A fault-point stop
+ * leaves all as is. */
 int cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err)
 {
 	if (rc == CKPT_ESTOPPED || rc == CKPT_EGUEST)
 		return rc;
 	if (s->cfg.nb)
 		netbuf_release_all(s->cfg.nb);
+	rnet_conn_keepalive(s->cfg.conn, false, NULL);
+	if (s->peer_bye == 0 && s->cfg.conn != NULL)
+		tell_backup_unprotected(s);
 	if (rc != CKPT_EPEER)
 		remus_err_wrap(err, "backup lost");
 	return CKPT_EPEER;
@@ -336,10 +485,10 @@ int cks_guest_alive(struct ckpt_sender *s, struct remus_err *err)
 	return 0;
 }
 
-int ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
-                    struct remus_err *err)
+static int sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
+                      struct remus_err *err)
 {
-	uint64_t next_tick = rnet_now_ms() + s->interval_ms;
+	uint64_t next_tick = rnet_now_ms() + __atomic_load_n(&s->interval_ms, __ATOMIC_RELAXED);
 	bool stretched = false;
 	int rc;
 
@@ -353,7 +502,7 @@ int ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
 			                                 s->ack_timeout_ms), err);
 		if (now >= next_tick && (!max_epochs || s->epoch < max_epochs)) {
 			/* overrun policy: never queue N+1 behind unsent bytes of N */
-			if (rnet_conn_want_write(s->cfg.conn)) {
+			if (s->cfg.conn && rnet_conn_want_write(s->cfg.conn)) {
 				if (!stretched) {
 					cks_lock(s);
 					s->st.stretched++;
@@ -365,10 +514,11 @@ int ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
 					return rc;
 				if (s->acked == s->epoch)
 					s->sent_ms = now;
+				cks_apply_settings(s);
 				if ((rc = cks_take_checkpoint(s, err)))
 					return cks_lost(s, rc, err);
 				stretched = false;
-				next_tick = now + s->interval_ms;
+				next_tick = now + __atomic_load_n(&s->interval_ms, __ATOMIC_RELAXED);
 			}
 		}
 		now = rnet_now_ms();
@@ -379,4 +529,17 @@ int ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
 			return remus_err_set(err, CKPT_ESTOPPED, "stopped on request at epoch %" PRIu64,
 			                     s->epoch);
 	}
+}
+
+/* The epoch loop with the connection's keepalive on (see ckpt_sender_sync). */
+int ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
+                    struct remus_err *err)
+{
+	int rc = rnet_conn_keepalive(s->cfg.conn, true, err);
+
+	if (rc < 0)
+		return rc;
+	rc = sender_run(s, stop_fd, max_epochs, err);
+	rnet_conn_keepalive(s->cfg.conn, false, NULL);
+	return rc;
 }

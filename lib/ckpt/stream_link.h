@@ -67,6 +67,9 @@ void ckpt_stream_sender_free(struct ckpt_stream_sender *s);
 int  ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t max_epochs,
                             struct remus_err *err);
 void ckpt_stream_sender_stats(struct ckpt_stream_sender *s, struct ckpt_stats *out);
+/* Epoch length from the next epoch on (any thread; 1..10000 ms). */
+int  ckpt_stream_sender_set_interval(struct ckpt_stream_sender *s, uint32_t ms,
+                                     struct remus_err *err);
 /* Make the next stop request (stop_fd) a planned hand-over (evacuation) with
  * ckpt_sender_handover's guarantees; call it before writing stop_fd (any
  * thread).  ckpt_stream_sender_run then waits for every checkpoint's ACK

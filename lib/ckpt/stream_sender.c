@@ -99,6 +99,15 @@ void ckpt_stream_sender_free(struct ckpt_stream_sender *s)
 	free(s);
 }
 
+int ckpt_stream_sender_set_interval(struct ckpt_stream_sender *s, uint32_t ms,
+                                    struct remus_err *err)
+{
+	if (ms < 1 || ms > 10000)
+		return remus_err_set(err, -EINVAL, "interval %" PRIu32 " ms out of range 1..10000", ms);
+	__atomic_store_n(&s->cfg.interval_ms, ms, __ATOMIC_RELAXED);
+	return 0;
+}
+
 void ckpt_stream_sender_stats(struct ckpt_stream_sender *s, struct ckpt_stats *out)
 {
 	pthread_mutex_lock(&s->lock);
@@ -326,10 +335,7 @@ static void hook_resumed(void *arg)
 	uint64_t pause = ckpt_now_us() - (s->epoch > 1 ? s->t_epoch_us : s->t_suspended_us);
 
 	pthread_mutex_lock(&s->lock);
-	s->stats.last_pause_us = pause;
-	if (pause > s->stats.max_pause_us)
-		s->stats.max_pause_us = pause;
-	s->stats.total_pause_us += pause;
+	ckpt_stats_add_pause(&s->stats, pause);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -385,7 +391,8 @@ static int hook_wait(void *arg)
 		return 0;
 	}
 	/* the next epoch starts one interval after this one started */
-	deadline = s->t_suspended_us + (uint64_t)s->cfg.interval_ms * 1000u;
+	deadline = s->t_suspended_us +
+	           (uint64_t)__atomic_load_n(&s->cfg.interval_ms, __ATOMIC_RELAXED) * 1000u;
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop_requested && !s->peer_lost && ckpt_now_us() < deadline)
 		ckl_cond_wait_until(&s->cond, &s->lock, deadline);

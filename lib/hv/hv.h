@@ -183,6 +183,11 @@ struct hv_ops {
 	/* Copy `n` pages (pfns[i]) into dst (n * page_size bytes). */
 	int  (*copy_pages)(struct hv_guest *g, const uint64_t *pfns, size_t n,
 	                   void *dst, struct remus_err *err);
+	/* Optional: a read-only view of the whole guest RAM, valid while the
+	 * guest exists.  Live pre-copy sends straight from it, the guest
+	 * running: a page it changes meanwhile is in the next dirty log and
+	 * goes again.  NULL: pre-copy pauses and copies batch by batch. */
+	const uint8_t *(*ram_view)(struct hv_guest *g);
 	/* Optional copy-on-write capture, an alternative to dirty_log +
 	 * copy_pages that lets the guest run while its pages are copied out.
 	 * capture_begin (guest paused): the dirty set as dirty_log reports it,

@@ -5,36 +5,19 @@
  * an idle link still carries bytes both ways.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <linux/sockios.h>
 
 #include "util/checked.h"
 #include "net/compress_impl.h"
+#include "net/conn_impl.h"
 
 #define RX_CAP        (RNET_HDR_LEN + RNET_BODY_MAX)
 #define ZLIB_CHUNK    (256u << 10)   /* raw bytes per compressed frame */
-
-struct rnet_conn {
-	struct rnet_io *io;
-	struct rnet_caps peer;
-	uint32_t compress;
-	uint32_t hb_interval, hb_timeout;
-	size_t outq_max;
-	/* receive side: [rx_head, rx_tail) holds unparsed bytes */
-	uint8_t *rx;
-	size_t rx_head, rx_tail;
-	bool rx_stalled;            /* last fill stopped on a full buffer */
-	bool rx_held;               /* the caller does not read: silence not judged */
-	uint8_t *inflated;          /* RNET_BODY_MAX, allocated on first use */
-	struct rnet_codec *codec;   /* send-side compressor, made on first use */
-	/* send side: [tx_head, tx_tail) waits for the socket */
-	uint8_t *tx;
-	size_t tx_head, tx_tail, tx_cap;
-	/* clock: set by the first feed/tick */
-	bool clock_started;
-	uint64_t now, last_rx, last_hb_tx, hb_seq;
-	struct rnet_stats st;
-};
 
 /* Take over an authenticated io (freed here on failure too). */
 int rnet_conn_new(struct rnet_io *io, const struct rnet_params *p,
@@ -48,13 +31,17 @@ int rnet_conn_new(struct rnet_io *io, const struct rnet_params *p,
 		rnet_io_free(io);
 		return remus_err_sys(err, ENOMEM, "rnet connection buffers");
 	}
+	pthread_mutex_init(&c->lk, NULL);
 	c->io = io;
 	c->rx_stalled = true;       /* TLS may hold bytes read with the handshake */
 	c->peer = *peer;
 	c->compress = compress;
+	c->tx_compress = compress;
 	c->hb_interval = p->hb_interval_ms ? p->hb_interval_ms : RNET_HB_INTERVAL_DEFAULT;
 	c->hb_timeout = p->hb_timeout_ms ? p->hb_timeout_ms : RNET_HB_TIMEOUT_DEFAULT;
 	c->outq_max = p->outq_max ? p->outq_max : RNET_OUTQ_DEFAULT;
+	c->stall_max = p->stall_max_ms ? p->stall_max_ms : RNET_STALL_MAX_DEFAULT;
+	c->owner_real_ms = rnet_now_ms();
 	*out = c;
 	return 0;
 }
@@ -64,11 +51,14 @@ void rnet_conn_free(struct rnet_conn *c)
 {
 	if (c == NULL)
 		return;
+	rnet_keepalive_stop(c);
 	rnet_io_free(c->io);
 	free(c->rx);
 	free(c->inflated);
 	rnet_codec_free(c->codec);
 	free(c->tx);
+	free(c->prio);
+	pthread_mutex_destroy(&c->lk);
 	free(c);
 }
 
@@ -82,6 +72,25 @@ int rnet_conn_fd(const struct rnet_conn *c)
 const struct rnet_caps *rnet_conn_peer_caps(const struct rnet_conn *c)
 {
 	return &c->peer;
+}
+
+/* Send without zlib from now on, or with it again (only on a zlib link:
+ * the backup takes plain STREAM frames on any link, STREAM_ZLIB only on
+ * one that negotiated it). */
+int rnet_conn_set_tx_compress(struct rnet_conn *c, uint32_t kind, struct remus_err *err)
+{
+	if (kind != RNET_COMPRESS_NONE && kind != c->compress)
+		return remus_err_set(err, RNET_ECAPS, "compression %s: this link negotiated %s "
+				     "(only that or none until the next handshake)",
+				     rnet_compress_name(kind), rnet_compress_name(c->compress));
+	if (rnet_compress_delta(c->compress) && kind != c->compress)
+		return remus_err_set(err, RNET_ECAPS, "compression %s: this link negotiated %s, "
+				     "which the backup decodes for the whole run",
+				     rnet_compress_name(kind), rnet_compress_name(c->compress));
+	pthread_mutex_lock(&c->lk);     /* any thread: the engine reads it per chunk */
+	c->tx_compress = kind;
+	pthread_mutex_unlock(&c->lk);
+	return 0;
 }
 
 /* The compression this session agreed on. */
@@ -101,6 +110,20 @@ static void conn_clock(struct rnet_conn *c, uint64_t now)
 	}
 	if (now > c->now)
 		c->now = now;
+}
+
+/* Every public call runs under the lock and marks the owner alive for the
+ * keepalive thread (which takes the lock itself, never through these). */
+static void owner_enter(struct rnet_conn *c)
+{
+	pthread_mutex_lock(&c->lk);
+	c->owner_real_ms = rnet_now_ms();
+}
+
+static int owner_leave(struct rnet_conn *c, int rc)
+{
+	pthread_mutex_unlock(&c->lk);
+	return rc;
 }
 
 /* Read until the socket would block or the buffer is full. */
@@ -133,8 +156,9 @@ static int conn_fill(struct rnet_conn *c, struct remus_err *err)
 /* Pull what the socket has; the clock marks the peer alive if bytes came. */
 int rnet_conn_feed(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err)
 {
+	owner_enter(c);
 	conn_clock(c, now_ms);
-	return conn_fill(c, err);
+	return owner_leave(c, conn_fill(c, err));
 }
 
 /* Turn a parsed frame into what the caller sees: inflate zlib stream data,
@@ -176,7 +200,7 @@ static int conn_deliver(struct rnet_conn *c, struct rnet_msg *m, struct remus_er
 }
 
 /* Hand out the next whole message, refusing bad frames before use. */
-int rnet_conn_next(struct rnet_conn *c, struct rnet_msg *msg, struct remus_err *err)
+static int conn_next(struct rnet_conn *c, struct rnet_msg *msg, struct remus_err *err)
 {
 	size_t used = 0, before;
 	int rc;
@@ -206,12 +230,33 @@ int rnet_conn_next(struct rnet_conn *c, struct rnet_msg *msg, struct remus_err *
 	}
 }
 
-/* Make room for `need` more queued bytes, or refuse if over the bound
- * (`force` lets tiny control frames through so heartbeats never starve). */
+int rnet_conn_next(struct rnet_conn *c, struct rnet_msg *msg, struct remus_err *err)
+{
+	owner_enter(c);
+	return owner_leave(c, conn_next(c, msg, err));
+}
+
+/* Grow a byte queue's buffer to hold `want` bytes (doubling). */
+static int queue_grow(uint8_t **buf, size_t *capp, size_t want, struct remus_err *err)
+{
+	size_t cap = *capp ? *capp : 64u << 10;
+	uint8_t *nb;
+
+	while (cap < want)
+		if (!ck_mul_size(cap, 2, &cap))
+			return remus_err_set(err, RNET_ENOBUFS, "output queue size overflow");
+	if ((nb = realloc(*buf, cap)) == NULL)
+		return remus_err_sys(err, ENOMEM, "rnet output queue");
+	*buf = nb;
+	*capp = cap;
+	return 0;
+}
+
+/* Make room for `need` more bytes on the data lane, or refuse if over the
+ * bound (`force` lets an in-order control frame such as BYE through). */
 static int conn_reserve(struct rnet_conn *c, size_t need, bool force, struct remus_err *err)
 {
-	size_t queued = c->tx_tail - c->tx_head, want, cap;
-	uint8_t *nt;
+	size_t queued = c->tx_tail - c->tx_head, want;
 
 	if (!ck_add_size(queued, need, &want))
 		return remus_err_set(err, RNET_ENOBUFS, "output queue size overflow");
@@ -221,19 +266,35 @@ static int conn_reserve(struct rnet_conn *c, size_t need, bool force, struct rem
 				     queued, c->outq_max);
 	if (c->tx_head > 0 && c->tx_tail + need > c->tx_cap) {
 		memmove(c->tx, c->tx + c->tx_head, queued);
+		c->tx_bound -= c->tx_head;
 		c->tx_head = 0;
 		c->tx_tail = queued;
 	}
 	if (c->tx_tail + need <= c->tx_cap)
 		return 0;
-	cap = c->tx_cap ? c->tx_cap : 64u << 10;
-	while (cap < want)
-		cap *= 2;
-	nt = realloc(c->tx, cap);
-	if (nt == NULL)
-		return remus_err_sys(err, ENOMEM, "rnet output queue");
-	c->tx = nt;
-	c->tx_cap = cap;
+	return queue_grow(&c->tx, &c->tx_cap, c->tx_tail + need, err);
+}
+
+/* Append one small frame to the priority lane (never refused for room:
+ * it is what keeps the link alive). */
+static int conn_queue_prio(struct rnet_conn *c, uint32_t type, const void *body, size_t len,
+			   struct remus_err *err)
+{
+	size_t queued = c->prio_tail - c->prio_head;
+	int rc;
+
+	if (c->prio_head > 0 && !c->prio_mid) {
+		memmove(c->prio, c->prio + c->prio_head, queued);
+		c->prio_head = 0;
+		c->prio_tail = queued;
+	}
+	if (c->prio_tail + RNET_HDR_LEN + len > c->prio_cap &&
+	    (rc = queue_grow(&c->prio, &c->prio_cap, c->prio_tail + RNET_HDR_LEN + len, err)) < 0)
+		return rc;
+	rnet_frame_header(c->prio + c->prio_tail, type, (uint32_t)len);
+	memcpy(c->prio + c->prio_tail + RNET_HDR_LEN, body, len);
+	c->prio_tail += RNET_HDR_LEN + len;
+	c->st.frames_tx++;
 	return 0;
 }
 
@@ -266,7 +327,7 @@ static int conn_stream_chunk(struct rnet_conn *c, const uint8_t *p, size_t n,
 	struct rnet_packed pk;
 	int rc;
 
-	if ((rc = rnet_codec_pack(&c->codec, c->compress, p, n, &pk, err)) < 0)
+	if ((rc = rnet_codec_pack(&c->codec, c->tx_compress, p, n, &pk, err)) < 0)
 		return rc;
 	rc = conn_queue(c, pk.type, pk.hlen ? pk.hdr : pk.body, pk.hlen ? pk.hlen : pk.len,
 			pk.hlen ? pk.body : NULL, pk.hlen ? pk.len : 0, false, err);
@@ -279,7 +340,7 @@ static int conn_stream_chunk(struct rnet_conn *c, const uint8_t *p, size_t n,
 static int conn_send_split(struct rnet_conn *c, bool stream, const uint8_t *p, size_t len,
 			   struct remus_err *err)
 {
-	size_t chunk = stream && c->compress == RNET_COMPRESS_ZLIB ? ZLIB_CHUNK : RNET_BODY_MAX;
+	size_t chunk = stream && c->tx_compress == RNET_COMPRESS_ZLIB ? ZLIB_CHUNK : RNET_BODY_MAX;
 	size_t frames = len / chunk + 1, need, n;
 	int rc;
 
@@ -308,72 +369,280 @@ static int conn_send_split(struct rnet_conn *c, bool stream, const uint8_t *p, s
 int rnet_conn_send_stream(struct rnet_conn *c, const void *buf, size_t len,
 			  struct remus_err *err)
 {
-	return conn_send_split(c, true, buf, len, err);
+	owner_enter(c);
+	return owner_leave(c, conn_send_split(c, true, buf, len, err));
+}
+
+/* With both lanes empty, write a frame straight from the caller's pieces
+ * (the bulk of a live pre-copy goes from guest RAM to the socket with no
+ * copy of ours); what the socket does not take is queued as the rest of a
+ * begun frame.  1: done that way, 0: not applicable (queue normally). */
+static int conn_write_direct(struct rnet_conn *c, const struct iovec *iov, int n, size_t total,
+			     struct remus_err *err)
+{
+	struct iovec v[64];
+	uint8_t hdr[RNET_HDR_LEN];
+	size_t skip, rest;
+	ssize_t w;
+	int rc;
+
+	if (c->io->ops->writev == NULL || n + 1 > 64 || c->tx_head != c->tx_tail ||
+	    c->prio_head != c->prio_tail)
+		return 0;
+	rnet_frame_header(hdr, RNET_MSG_STREAM, (uint32_t)total);
+	v[0] = (struct iovec){ hdr, RNET_HDR_LEN };
+	memcpy(v + 1, iov, (size_t)n * sizeof(*iov));
+	w = c->io->ops->writev(c->io, v, n + 1, err);
+	if (w == -EAGAIN)
+		w = 0;
+	if (w < 0)
+		return (int)w;
+	c->st.bytes_tx += (uint64_t)w;
+	c->st.frames_tx++;
+	c->st.stream_bytes_tx += total;
+	c->st.stream_wire_tx += RNET_HDR_LEN + total;
+	if ((size_t)w == RNET_HDR_LEN + total)
+		return 1;
+	/* queue what is left of this frame: it has begun, so it ends the
+	 * data lane's first frame (tx_bound) */
+	rest = RNET_HDR_LEN + total - (size_t)w;
+	c->tx_head = c->tx_tail = c->tx_bound = 0;
+	if ((rc = conn_reserve(c, rest, true, err)) < 0)
+		return rc;
+	skip = (size_t)w;
+	for (int i = 0; i < n + 1; i++) {
+		size_t len = v[i].iov_len, off = 0;
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		off = skip;
+		skip = 0;
+		memcpy(c->tx + c->tx_tail, (const uint8_t *)v[i].iov_base + off, len - off);
+		c->tx_tail += len - off;
+	}
+	c->tx_bound = c->tx_tail;
+	return 1;
+}
+
+/* Queue stream bytes gathered from several pieces.  Up to a frame's worth
+ * (and without zlib) they become exactly one frame: a sender that passes
+ * one record at a time gets record-aligned frames, which the receiver's
+ * stream reader parses in place.  All-or-nothing against the bound. */
+int rnet_conn_send_streamv(struct rnet_conn *c, const struct iovec *iov, int n,
+			   struct remus_err *err)
+{
+	size_t total = 0, queued;
+	bool packs;
+	int rc = 0;
+
+	for (int i = 0; i < n; i++)
+		if (!ck_add_size(total, iov[i].iov_len, &total))
+			return remus_err_set(err, RNET_ENOBUFS, "stream pieces overflow");
+	owner_enter(c);
+	packs = rnet_compress_frame(c->tx_compress) != RNET_MSG_STREAM;   /* compresses chunks */
+	queued = c->tx_tail - c->tx_head;
+	if (total == 0) {
+		rc = 0;
+	} else if (total <= RNET_BODY_MAX && !packs &&
+		   (rc = conn_write_direct(c, iov, n, total, err)) != 0) {
+		rc = rc < 0 ? rc : 0;       /* 1: all written, or the rest queued */
+	} else if (total <= RNET_BODY_MAX && !packs) {
+		if (queued + RNET_HDR_LEN + total > c->outq_max)
+			rc = remus_err_set(err, RNET_ENOBUFS,
+					   "output queue full (%zu queued + %zu, bound %zu)",
+					   queued, total, c->outq_max);
+		else if ((rc = conn_reserve(c, RNET_HDR_LEN + total, false, err)) == 0) {
+			rnet_frame_header(c->tx + c->tx_tail, RNET_MSG_STREAM, (uint32_t)total);
+			c->tx_tail += RNET_HDR_LEN;
+			for (int i = 0; i < n; i++) {
+				memcpy(c->tx + c->tx_tail, iov[i].iov_base, iov[i].iov_len);
+				c->tx_tail += iov[i].iov_len;
+			}
+			c->st.frames_tx++;
+			c->st.stream_bytes_tx += total;
+			c->st.stream_wire_tx += RNET_HDR_LEN + total;
+		}
+	} else if (queued + total + (total / ZLIB_CHUNK + (size_t)n + 1) * RNET_HDR_LEN > c->outq_max) {
+		rc = remus_err_set(err, RNET_ENOBUFS, "output queue full (%zu queued + %zu, bound %zu)",
+				   queued, total, c->outq_max);
+	} else {
+		for (int i = 0; i < n && rc == 0; i++)
+			rc = conn_send_split(c, true, iov[i].iov_base, iov[i].iov_len, err);
+	}
+	return owner_leave(c, rc);
 }
 
 /* Queue an opaque diskrep message on its own channel. */
 int rnet_conn_send_disk(struct rnet_conn *c, const void *buf, size_t len,
 			struct remus_err *err)
 {
-	return conn_send_split(c, false, buf, len, err);
+	owner_enter(c);
+	return owner_leave(c, conn_send_split(c, false, buf, len, err));
 }
 
-/* Backup: acknowledge checkpoint N so the primary releases its output. */
+/* Backup: acknowledge checkpoint N so the primary releases its output;
+ * on the priority lane (an ACK never waits behind bulk data). */
 int rnet_conn_send_ack(struct rnet_conn *c, uint64_t ckpt, struct remus_err *err)
 {
 	uint8_t b[8];
 
 	put_be64(b, ckpt);
-	return conn_queue(c, RNET_MSG_ACK, b, 8, NULL, 0, true, err);
+	owner_enter(c);
+	return owner_leave(c, conn_queue_prio(c, RNET_MSG_ACK, b, 8, err));
 }
 
-/* Announce a clean shutdown, so the peer does not fail over. */
+/* Announce a clean shutdown, so the peer does not fail over.  In order on
+ * the data lane: it must come after the stream it ends. */
 int rnet_conn_send_bye(struct rnet_conn *c, uint32_t reason, struct remus_err *err)
 {
 	uint8_t b[4];
 
 	put_be32(b, reason);
-	return conn_queue(c, RNET_MSG_BYE, b, 4, NULL, 0, true, err);
+	owner_enter(c);
+	return owner_leave(c, conn_queue(c, RNET_MSG_BYE, b, 4, NULL, 0, true, err));
 }
 
-/* Write what the socket takes; the rest waits for POLLOUT. */
-int rnet_conn_flush(struct rnet_conn *c, struct remus_err *err)
+/* Backup, check-only link: its one answer. */
+int rnet_conn_send_check(struct rnet_conn *c, const void *body, size_t len,
+			 struct remus_err *err)
+{
+	if (len < RNET_CHECK_MIN || len > RNET_CHECK_MAX)
+		return remus_err_set(err, -EINVAL, "CHECK body of %zu bytes, allowed %u..%u", len,
+				     RNET_CHECK_MIN, RNET_CHECK_MAX);
+	owner_enter(c);
+	return owner_leave(c, conn_queue(c, RNET_MSG_CHECK, body, len, NULL, 0, true, err));
+}
+
+/* Move the data lane's frame boundary past what has been written. */
+static void conn_advance_bound(struct rnet_conn *c)
+{
+	while (c->tx_bound < c->tx_head && c->tx_bound + RNET_HDR_LEN <= c->tx_tail)
+		c->tx_bound += RNET_HDR_LEN + get_be32(c->tx + c->tx_bound + 4);
+}
+
+/* Protection ends now: drop queued data frames not yet begun (the one
+ * being written must finish, or the peer would misparse what follows),
+ * then queue BYE; the caller flushes. */
+int rnet_conn_send_bye_now(struct rnet_conn *c, uint32_t reason, struct remus_err *err)
+{
+	uint8_t b[4];
+
+	put_be32(b, reason);
+	owner_enter(c);
+	c->tx_tail = c->tx_bound > c->tx_head ? c->tx_bound : c->tx_head;
+	return owner_leave(c, conn_queue(c, RNET_MSG_BYE, b, 4, NULL, 0, true, err));
+}
+
+/* Write one lane's bytes; n > 0 written, -EAGAIN, or an error. */
+static ssize_t conn_write(struct rnet_conn *c, const uint8_t *p, size_t len,
+			  struct remus_err *err)
+{
+	ssize_t n = c->io->ops->write(c->io, p, len, err);
+
+	if (n > 0)
+		c->st.bytes_tx += (uint64_t)n;
+	return n;
+}
+
+/* Write what the socket takes.  The priority lane goes first whenever the
+ * data lane is at a frame boundary; while priority frames wait, data is
+ * written only up to the end of the frame already begun. */
+int rnet_conn_flush_locked(struct rnet_conn *c, struct remus_err *err)
 {
 	ssize_t n;
 
-	while (c->tx_head < c->tx_tail) {
-		n = c->io->ops->write(c->io, c->tx + c->tx_head, c->tx_tail - c->tx_head, err);
+	for (;;) {
+		bool prio = c->prio_head < c->prio_tail;
+		if (prio && (c->prio_mid || c->tx_head == c->tx_bound || c->tx_head == c->tx_tail)) {
+			n = conn_write(c, c->prio + c->prio_head, c->prio_tail - c->prio_head, err);
+			if (n == -EAGAIN)
+				return 1;
+			if (n < 0)
+				return (int)n;
+			c->prio_head += (size_t)n;
+			c->prio_mid = c->prio_head < c->prio_tail;
+			if (!c->prio_mid)
+				c->prio_head = c->prio_tail = 0;
+			continue;
+		}
+		if (c->tx_head == c->tx_tail)
+			break;
+		n = conn_write(c, c->tx + c->tx_head,
+			       (prio ? c->tx_bound : c->tx_tail) - c->tx_head, err);
 		if (n == -EAGAIN)
 			return 1;
 		if (n < 0)
 			return (int)n;
 		c->tx_head += (size_t)n;
-		c->st.bytes_tx += (uint64_t)n;
+		conn_advance_bound(c);
 	}
-	c->tx_head = c->tx_tail = 0;
+	c->tx_head = c->tx_tail = c->tx_bound = 0;
 	return 0;
+}
+
+/* Write what the socket takes; the rest waits for POLLOUT. */
+int rnet_conn_flush(struct rnet_conn *c, struct remus_err *err)
+{
+	owner_enter(c);
+	return owner_leave(c, rnet_conn_flush_locked(c, err));
 }
 
 /* Whether the caller should poll for POLLOUT. */
 bool rnet_conn_want_write(const struct rnet_conn *c)
 {
-	return c->tx_head < c->tx_tail;
+	struct rnet_conn *m = (struct rnet_conn *)c;   /* the lock only */
+	bool want;
+
+	pthread_mutex_lock(&m->lk);
+	want = c->tx_head < c->tx_tail || c->prio_head < c->prio_tail;
+	pthread_mutex_unlock(&m->lk);
+	return want;
 }
 
-/* Heartbeat and liveness: the failure detector the engine polls. */
-int rnet_conn_tick(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err)
+/* Under lk: a heartbeat on the priority lane. */
+int rnet_conn_queue_heartbeat(struct rnet_conn *c, struct remus_err *err)
 {
 	uint8_t b[8];
 	int rc;
 
+	put_be64(b, ++c->hb_seq);
+	if ((rc = conn_queue_prio(c, RNET_MSG_HEARTBEAT, b, 8, err)) < 0)
+		return rc;
+	c->st.heartbeats_tx++;
+	return 0;
+}
+
+/* What this side was doing when it calls the peer silent: the numbers an
+ * operator needs to tell a dead peer from a stalled host. */
+static int conn_silence(struct rnet_conn *c, struct remus_err *err)
+{
+	int outq = 0, inq = 0;
+
+	if (ioctl(c->io->fd, SIOCOUTQ, &outq) < 0)
+		outq = -1;
+	if (ioctl(c->io->fd, SIOCINQ, &inq) < 0)
+		inq = -1;
+	return remus_err_set(err, RNET_ETIMEOUT,
+			     "peer silent for %llu ms (timeout %u ms); here: %zu bytes queued, "
+			     "%d unsent in the socket, %d unread, %llu bytes received in all, "
+			     "%llu heartbeats sent",
+			     (unsigned long long)(c->now - c->last_rx), c->hb_timeout,
+			     (c->tx_tail - c->tx_head) + (c->prio_tail - c->prio_head), outq, inq,
+			     (unsigned long long)c->st.bytes_rx,
+			     (unsigned long long)c->st.heartbeats_tx);
+}
+
+/* Heartbeat and liveness: the failure detector the engine polls. */
+static int conn_tick(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err)
+{
+	int rc;
+
 	conn_clock(c, now_ms);
 	if (c->now - c->last_hb_tx >= c->hb_interval) {
-		put_be64(b, ++c->hb_seq);
-		rc = conn_queue(c, RNET_MSG_HEARTBEAT, b, 8, NULL, 0, true, err);
-		if (rc < 0)
+		if ((rc = rnet_conn_queue_heartbeat(c, err)) < 0)
 			return rc;
 		c->last_hb_tx = c->now;
-		c->st.heartbeats_tx++;
 	}
 	if (!c->rx_held && c->now - c->last_rx > c->hb_timeout) {
 		/* A caller that did not run for a while (a descheduled thread on a
@@ -387,10 +656,14 @@ int rnet_conn_tick(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err)
 			c->last_rx = c->now;
 	}
 	if (!c->rx_held && c->now - c->last_rx > c->hb_timeout)
-		return remus_err_set(err, RNET_ETIMEOUT,
-				     "peer silent for %llu ms (timeout %u ms)",
-				     (unsigned long long)(c->now - c->last_rx), c->hb_timeout);
+		return conn_silence(c, err);
 	return 0;
+}
+
+int rnet_conn_tick(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err)
+{
+	owner_enter(c);
+	return owner_leave(c, conn_tick(c, now_ms, err));
 }
 
 /* While the caller holds its reads (its own back-pressure), the peer's
@@ -399,29 +672,42 @@ int rnet_conn_tick(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err)
  * a whole timeout from now. */
 void rnet_conn_rx_hold(struct rnet_conn *c, bool hold, uint64_t now_ms)
 {
+	owner_enter(c);
 	conn_clock(c, now_ms);
 	if (c->rx_held && !hold)
 		c->last_rx = c->now;
 	c->rx_held = hold;
+	owner_leave(c, 0);
 }
 
 /* Poll timeout that wakes the caller for the next heartbeat or timeout. */
 uint32_t rnet_conn_next_tick_ms(const struct rnet_conn *c, uint64_t now_ms)
 {
+	struct rnet_conn *m = (struct rnet_conn *)c;   /* the lock only */
 	uint64_t hb, to;
 
-	if (!c->clock_started)
+	pthread_mutex_lock(&m->lk);
+	if (!c->clock_started) {
+		pthread_mutex_unlock(&m->lk);
 		return 0;
+	}
 	hb = c->last_hb_tx + c->hb_interval;
 	to = c->last_rx + c->hb_timeout + 1;
 	if (hb > to && !c->rx_held)
 		hb = to;
+	pthread_mutex_unlock(&m->lk);
 	return hb > now_ms ? (uint32_t)(hb - now_ms) : 0;
 }
 
 /* Counters for remusctl stats. */
 void rnet_conn_stats(const struct rnet_conn *c, struct rnet_stats *st)
 {
+	struct rnet_conn *m = (struct rnet_conn *)c;   /* the lock only */
+
+	pthread_mutex_lock(&m->lk);
 	*st = c->st;
 	st->last_rx_ms = c->last_rx;
+	st->queued_bytes = (c->tx_tail - c->tx_head) + (c->prio_tail - c->prio_head);
+	st->queue_cap_bytes = c->tx_cap + c->prio_cap + RX_CAP + (c->inflated ? RNET_BODY_MAX : 0);
+	pthread_mutex_unlock(&m->lk);
 }

@@ -26,6 +26,7 @@ static const struct frame_rule frame_rules[] = {
 	{ RNET_MSG_HEARTBEAT,   "HEARTBEAT",   8, 8 },
 	{ RNET_MSG_DISK,        "DISK",        1, RNET_BODY_MAX },
 	{ RNET_MSG_BYE,         "BYE",         4, 4 },
+	{ RNET_MSG_CHECK,       "CHECK",       RNET_CHECK_MIN, RNET_CHECK_MAX },
 	{ RNET_MSG_STREAM_ZSTD, "STREAM_ZSTD", 5, RNET_BODY_MAX },
 };
 

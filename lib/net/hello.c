@@ -92,7 +92,7 @@ int rnet_hello_parse(const uint8_t *b, size_t len, struct rnet_hello *h,
 		return remus_err_set(err, RNET_EPROTO, "HELLO length %zu, expected %u",
 				     len, RNET_HELLO_LEN);
 	flags = get_be16(b + HELLO_OFF_FLAGS);
-	if (flags & ~RNET_CAP_XENSTORE)
+	if (flags & ~(RNET_CAP_XENSTORE | RNET_CAP_CHECK))
 		return remus_err_set(err, RNET_EPROTO, "HELLO has unknown flags 0x%04x", flags);
 	h->caps.flags = flags;
 	h->caps.compress_mask = get_be32(b + HELLO_OFF_CMASK);

@@ -35,6 +35,22 @@ static ssize_t plain_write(struct rnet_io *io, const void *buf, size_t len,
 	return remus_err_sys(err, errno, "send");
 }
 
+/* Gathered write straight from the caller's pieces (no staging copy). */
+static ssize_t plain_writev(struct rnet_io *io, const struct iovec *iov, int n,
+			    struct remus_err *err)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
+	ssize_t w = sendmsg(io->fd, &m, MSG_NOSIGNAL);
+
+	if (w >= 0)
+		return w;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return -EAGAIN;
+	if (errno == EPIPE || errno == ECONNRESET)
+		return remus_err_set(err, RNET_ECLOSED, "peer closed the connection");
+	return remus_err_sys(err, errno, "sendmsg");
+}
+
 /* Plain sockets buffer nothing in user space. */
 static size_t plain_pending(struct rnet_io *io)
 {
@@ -52,6 +68,7 @@ static const struct rnet_io_ops plain_ops = {
 	.name = "tcp",
 	.read = plain_read,
 	.write = plain_write,
+	.writev = plain_writev,
 	.pending = plain_pending,
 	.free = plain_free,
 };

@@ -1,10 +1,11 @@
 # lib/net: the replication transport (rnet_*): handshake, auth, TLS, frames.
 LIB_SRCS += lib/net/key.c lib/net/frame.c lib/net/hello.c lib/net/io_plain.c \
 	lib/net/io_tls.c lib/net/handshake.c lib/net/socket.c lib/net/conn.c \
-	lib/net/compress.c
+	lib/net/keepalive.c lib/net/compress.c
 DEPS_PKGS += libzstd-dev
-UNIT_TESTS += test_net
+UNIT_TESTS += test_net test_net_live
 test_net_SRCS := tests/unit/test_net.c tests/unit/test_net_util.c
+test_net_live_SRCS := tests/unit/test_net_live.c tests/unit/test_net_util.c
 UNIT_TESTS += test_net_compress
 test_net_compress_SRCS := tests/unit/test_net_compress.c tests/unit/test_net_util.c
 FUZZ_TARGETS += net_frame net_hello

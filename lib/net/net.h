@@ -64,7 +64,9 @@ enum rnet_msg_type {
 	RNET_MSG_HEARTBEAT   = 19,  /* exact 8: u64 sender sequence */
 	RNET_MSG_DISK        = 20,  /* 1..RNET_BODY_MAX opaque diskrep bytes */
 	RNET_MSG_BYE         = 21,  /* exact 4: u32 reason, clean shutdown */
-	RNET_MSG_STREAM_ZSTD = 22,  /* u32 raw length + one zstd frame */
+	RNET_MSG_CHECK       = 22,  /* RNET_CHECK_MIN..MAX: the backup's answer to a
+	                             * check-only link (body: remusd's check_proto) */
+	RNET_MSG_STREAM_ZSTD = 23,  /* u32 raw length + one zstd frame */
 };
 
 enum rnet_compress {
@@ -85,6 +87,11 @@ enum rnet_diskrep {
 };
 
 #define RNET_CAP_XENSTORE 0x1u      /* xenstore records in the stream */
+/* A check-only link (remusctl check): after authentication the backup
+ * answers one RNET_MSG_CHECK and closes; no stream, nothing is started. */
+#define RNET_CAP_CHECK    0x2u
+#define RNET_CHECK_MIN    18u
+#define RNET_CHECK_MAX    (18u + 512u)
 
 /* What one side offers; the primary's `compress` is the session's choice. */
 struct rnet_caps {
@@ -119,6 +126,8 @@ struct rnet_params {
 	uint32_t hb_timeout_ms;     /* 0: RNET_HB_TIMEOUT_DEFAULT */
 	uint32_t handshake_ms;      /* 0: RNET_HANDSHAKE_DEFAULT */
 	size_t outq_max;            /* 0: RNET_OUTQ_DEFAULT */
+	uint32_t stall_max_ms;      /* keepalive answers for a busy owner at most
+	                             * this long; 0: RNET_STALL_MAX_DEFAULT */
 	/* Backup serving several guests: called with the primary's HELLO (not
 	 * yet authenticated) before ours is sent; it may replace our caps with
 	 * those of the guest the primary names.  The verdict on the caps still
@@ -129,7 +138,8 @@ struct rnet_params {
 #define RNET_HB_INTERVAL_DEFAULT 20u
 #define RNET_HB_TIMEOUT_DEFAULT  200u
 #define RNET_HANDSHAKE_DEFAULT   5000u
-#define RNET_OUTQ_DEFAULT        (64u << 20)
+#define RNET_OUTQ_DEFAULT        (8u << 20)
+#define RNET_STALL_MAX_DEFAULT   10000u
 
 /* One received message; `body` points into the connection's buffer and is
  * valid until the next feed/next call on that connection. */
@@ -146,7 +156,10 @@ struct rnet_stats {
 	uint64_t stream_bytes_tx, stream_bytes_rx;  /* payload before compression */
 	uint64_t stream_wire_tx;    /* stream frames queued, headers incl., as sent */
 	uint64_t heartbeats_tx, heartbeats_rx;
+	uint64_t heartbeats_ka;                 /* of heartbeats_tx: sent by keepalive */
 	uint64_t last_rx_ms;
+	uint64_t queued_bytes;                  /* waiting in our queues now */
+	uint64_t queue_cap_bytes;               /* memory held by our buffers */
 };
 
 struct rnet_conn;
@@ -228,6 +241,10 @@ int rnet_conn_fd(const struct rnet_conn *c);
 /* The capabilities both sides agreed on (the peer's HELLO). */
 const struct rnet_caps *rnet_conn_peer_caps(const struct rnet_conn *c);
 uint32_t rnet_conn_compress(const struct rnet_conn *c);
+/* What stream data is sent with from now on: the negotiated kind, or none
+ * (a zlib link only; a delta link stays delta).  RNET_ECAPS otherwise.
+ * Not thread-safe: call it from the thread that sends. */
+int rnet_conn_set_tx_compress(struct rnet_conn *c, uint32_t kind, struct remus_err *err);
 /* Read what the socket has; RNET_ECLOSED on EOF. */
 int rnet_conn_feed(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err);
 /* Next complete message (1), none yet (0), or an error.  Heartbeats are
@@ -239,18 +256,42 @@ int rnet_conn_send_stream(struct rnet_conn *c, const void *buf, size_t len,
 			  struct remus_err *err);
 int rnet_conn_send_disk(struct rnet_conn *c, const void *buf, size_t len,
 			struct remus_err *err);
+/* Stream bytes gathered from pieces; up to RNET_BODY_MAX (and without
+ * zlib) exactly one frame, so a caller passing one record at a time gets
+ * record-aligned frames the peer parses without copying. */
+struct iovec;
+int rnet_conn_send_streamv(struct rnet_conn *c, const struct iovec *iov, int n,
+			   struct remus_err *err);
 int rnet_conn_send_ack(struct rnet_conn *c, uint64_t ckpt, struct remus_err *err);
 int rnet_conn_send_bye(struct rnet_conn *c, uint32_t reason, struct remus_err *err);
+/* The same, dropping queued data frames not yet begun first: for a side
+ * that gives up and must be heard at once (the BYE is not held behind
+ * bulk data that no longer matters). */
+int rnet_conn_send_bye_now(struct rnet_conn *c, uint32_t reason, struct remus_err *err);
+/* A check-only link's answer (the body is the caller's, length checked). */
+int rnet_conn_send_check(struct rnet_conn *c, const void *body, size_t len,
+			 struct remus_err *err);
 /* Write queued bytes; 0 when everything is out, 1 when some remain. */
 int rnet_conn_flush(struct rnet_conn *c, struct remus_err *err);
 bool rnet_conn_want_write(const struct rnet_conn *c);
 /* Queue a heartbeat when due; RNET_ETIMEOUT when nothing was received for
- * longer than the timeout. */
+ * longer than the timeout (the message says what this side was doing:
+ * bytes queued, bytes in the socket, when a byte last came, when the owner
+ * last ran).  HEARTBEAT and ACK frames travel on a priority lane: they are
+ * written at the next frame boundary of the bulk data, never behind it. */
 int rnet_conn_tick(struct rnet_conn *c, uint64_t now_ms, struct remus_err *err);
 /* The caller stops reading for a while (its own back-pressure, e.g. a
  * slow consumer): tick() does not time the peer out while held, since the
  * peer's heartbeats wait unread; on release the timeout restarts. */
 void rnet_conn_rx_hold(struct rnet_conn *c, bool hold, uint64_t now_ms);
+/* Keepalive: a thread of the connection's own answers for an owner that
+ * is busy (applying, hashing, compressing a large checkpoint): whenever
+ * the owner has not called into the connection for a heartbeat interval,
+ * it sends heartbeats and writes the priority lane, for at most
+ * stall_max_ms of owner silence (a wedged owner must look dead).  It
+ * never reads: the owner judges the peer's silence, reading before it
+ * does.  Off by default; on/off from the owner, idempotent. */
+int  rnet_conn_keepalive(struct rnet_conn *c, bool on, struct remus_err *err);
 /* Milliseconds from now_ms until tick() next has work (poll timeout). */
 uint32_t rnet_conn_next_tick_ms(const struct rnet_conn *c, uint64_t now_ms);
 void rnet_conn_stats(const struct rnet_conn *c, struct rnet_stats *st);

@@ -6,6 +6,7 @@
 #define REMUS_NET_IMPL_H
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "net/net.h"
 #include "util/bytes.h"
@@ -18,6 +19,8 @@ struct rnet_io_ops {
 	const char *name;
 	ssize_t (*read)(struct rnet_io *io, void *buf, size_t len, struct remus_err *err);
 	ssize_t (*write)(struct rnet_io *io, const void *buf, size_t len, struct remus_err *err);
+	/* Optional gathered write (same returns); NULL: not offered (TLS). */
+	ssize_t (*writev)(struct rnet_io *io, const struct iovec *iov, int n, struct remus_err *err);
 	/* Bytes already decrypted and buffered inside the layer. */
 	size_t (*pending)(struct rnet_io *io);
 	void (*free)(struct rnet_io *io);

@@ -84,6 +84,8 @@ void stream_asm_init(struct stream_asm *a, const struct stream_asm_cfg *cfg)
 	memset(a, 0, sizeof(*a));
 	stream_reader_init(&a->rd, cfg ? &cfg->reader : NULL);
 	a->max_ckpt_pages = cfg ? cfg->max_ckpt_pages : 0;
+	a->first_pages = cfg ? cfg->first_pages : NULL;
+	a->first_pages_arg = cfg ? cfg->first_pages_arg : NULL;
 }
 
 void stream_asm_free(struct stream_asm *a)
@@ -262,6 +264,9 @@ static int stage_pages(struct stream_asm *a, const struct stream_page_data *pd)
 	const uint8_t *src = pd->pages;
 	uint32_t i;
 
+	if (a->first_pages != NULL && a->delivered == 0) {
+		return a->first_pages(a->first_pages_arg, pd);
+	}
 	if (reserve_pages(c, c->npages + pd->npages) < 0 ||
 	    reserve_map(a, c->npages + pd->npages) < 0 ||
 	    grow((void **)&c->nodata, &c->cap_nodata, c->nnodata + pd->count, sizeof(*c->nodata)) < 0)
@@ -414,6 +419,9 @@ int stream_asm_push(struct stream_asm *a, const struct stream_rec *rec, struct s
 		if (rc == STREAM_E_TOO_BIG)
 			snprintf(why, sizeof(why), "record at offset %" PRIu64 ": more than %" PRIu64
 			    " pages staged", rec->offset, a->max_ckpt_pages);
+		else if (rc == STREAM_E_PFN_RANGE)
+			snprintf(why, sizeof(why), "record at offset %" PRIu64 ": pfn beyond the "
+			    "guest's memory", rec->offset);
 		else
 			snprintf(why, sizeof(why), "record at offset %" PRIu64 ": out of memory",
 			    rec->offset);

@@ -72,6 +72,7 @@ const char *stream_strerror(int code)
 		"record in the wrong place", "checkpoint lacks a mandatory record",
 		"data after END", "malformed xenstore data", "malformed HVM blob",
 		"incomplete checkpoint discarded", "reader already failed",
+		"pfn beyond the guest's memory",
 	};
 	if (code >= STREAM_E_MAGIC && code < STREAM_E_LAST)
 		return names[code - STREAM_E_MAGIC];

@@ -157,6 +157,7 @@ enum stream_error {
 	STREAM_E_HVM_BLOB,       /* malformed HVM save blob */
 	STREAM_E_INCOMPLETE,     /* partial checkpoint discarded (EOF/abort) */
 	STREAM_E_FAILED,         /* object already failed; see its err */
+	STREAM_E_PFN_RANGE,      /* pfn beyond the guest's memory (first_pages sink) */
 	STREAM_E_LAST
 };
 
@@ -626,6 +627,14 @@ struct stream_asm_cfg {
 	/* distinct pages staged per checkpoint (set it to the guest's RAM
 	 * pages); 0 = no limit */
 	uint64_t max_ckpt_pages;
+	/* Pages of the first checkpoint (before any checkpoint was handed
+	 * over) go to this sink instead of the staging arena.  For a receiver
+	 * that has no replica to protect yet: it writes the initial sync in
+	 * place, so a large guest needs neither a second copy of its RAM nor a
+	 * long apply.  0 or a negative STREAM_E_* (then the checkpoint is
+	 * discarded like any bad one).  NULL: stage as usual. */
+	int (*first_pages)(void *arg, const struct stream_page_data *pd);
+	void *first_pages_arg;
 };
 
 struct stream_pfn_slot {
@@ -638,6 +647,8 @@ struct stream_asm {
 	struct stream_reader rd;
 	struct remus_err err;
 	uint64_t max_ckpt_pages;
+	int (*first_pages)(void *arg, const struct stream_page_data *pd);
+	void *first_pages_arg;
 	uint32_t libxc_version, dom_type, xen_major, xen_minor;  /* from the headers */
 	struct stream_pfn_slot *map;   /* pfn -> slot of the staged arena */
 	size_t map_cap;

@@ -31,12 +31,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n = ctl_encode_reply(again, sizeof(again), m.seq, m.code, m.format, m.payload,
 				     m.payload_len);
 		break;
+	case CTL_SET:
+		n = ctl_encode_set(again, sizeof(again), m.seq, m.guest, m.setting, m.value);
+		break;
 	case CTL_PROGRESS:
 		n = ctl_encode_progress(again, sizeof(again), m.seq, m.guest, m.phase, m.done, m.total);
 		break;
-	case CTL_CHECK_REPLY:
-		n = ctl_encode_check_reply(again, sizeof(again), m.seq, m.reasons);
+	case CTL_CHECK_REPLY: {
+		char detail[CTL_CHECK_DETAIL_MAX + 1];
+		if (m.payload_len > CTL_CHECK_DETAIL_MAX)
+			abort();
+		memcpy(detail, m.payload, m.payload_len);
+		detail[m.payload_len] = 0;
+		n = ctl_encode_check_detail(again, sizeof(again), m.seq, m.reasons, detail);
 		break;
+	}
 	default:
 		n = ctl_encode_guest_req(again, sizeof(again), m.type, m.seq, m.guest);
 		break;

@@ -1,3 +1,4 @@
 # Build-system checks owned by the foundation: install layout, deps script.
 INTEG_TESTS += tests/integration/build_install.sh tests/integration/build_deps.sh \
+	tests/integration/cli_help.sh tests/integration/log_journal.sh \
 	tests/integration/build_runner.sh

@@ -84,7 +84,7 @@ kvstore_conf() {
 		"[guest $G]"
 		"type = pvm"
 		"image = $PWD/$BUILD/guest/kvstore.elf"
-		"mem = 32M"
+		"mem = ${MEM:-32M}"
 		"tap = tap0"
 		"mac = 02:77:00:00:00:10"
 		"ip = $GUEST_IP/24"

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "ckpt/delta_impl.h"
+#include "diskrep/diskrep.h"
 #include "ckpt/pagehash_impl.h"
 #include "ckpt_testlib.h"
 
@@ -433,6 +434,69 @@ static void test_handover_link_lost_after_final_ack(void **state)
 	rig_down(&r);
 }
 
+/* Blackhole (unsafe = blackhole): no link at all; each checkpoint is
+ * taken, encoded, counted and dropped, and counts as acknowledged at
+ * once, so netbuf releases every epoch right after its checkpoint. */
+static int count_out(void *arg, const void *frame, size_t len)
+{
+	(void)frame;
+	(void)len;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+static int bh_hook(void *arg, const char *point, uint64_t epoch)
+{
+	uint8_t frame[64] = { 0 };
+
+	(void)epoch;
+	if (strcmp(point, "paused") == 0)   /* one guest frame per epoch */
+		assert_int_equal(netbuf_guest_tx(arg, frame, sizeof(frame)), 0);
+	return 0;
+}
+
+static void test_blackhole_run(void **state)
+{
+	struct netbuf nb = { 0 };
+	uint64_t out = 0;
+	struct netbuf_config nc = { .backend = "inline", .tag = "ckpt-bh", .first_epoch = 1,
+	                            .tx_fd = -1, .tx = count_out, .tx_arg = &out };
+	struct ckpt_sender_cfg sc = { .hv = &pvm_hv_ops, .interval_ms = 5, .blackhole = true,
+	                              .nb = &nb, .fault = { &nb, bh_hook } };
+	struct hv_guest_config gcfg;
+	struct remus_err err = { 0 };
+	struct ckpt_sender *snd = NULL;
+	struct netbuf_stats ns;
+	struct ckpt_stats st;
+
+	(void)state;
+	pt_config(&gcfg, "ckpt-bh", "counter", MEM, -1);
+	sc.guest = pt_boot(&gcfg);
+	assert_int_equal(netbuf_open(&nb, &nc), 0);
+	sc.dr = diskrep_backend("builtin");     /* a disk needs a backup */
+	assert_int_equal(ckpt_sender_new(&sc, &snd, &err), CKPT_ECONFIG);
+	assert_non_null(strstr(err.msg, "blackhole has no backup"));
+	sc.dr = NULL;
+	assert_int_equal(ckpt_sender_new(&sc, &snd, &err), 0);
+	assert_int_equal(ckpt_sender_sync(snd, &err), 0);
+	assert_int_equal(ckpt_sender_run(snd, -1, 6, &err), 0);
+	ckpt_sender_stats(snd, &st);
+	assert_true(st.epoch >= 6);
+	assert_int_equal(st.acked, st.epoch);
+	assert_int_equal(st.checkpoints, st.epoch);
+	assert_true(st.bytes > MEM / 2);         /* the whole RAM was encoded */
+	netbuf_get_stats(&nb, &ns);
+	assert_int_equal(ns.released_packets, out);
+	assert_true(out >= st.epoch - 1);        /* all but the open epoch's */
+	assert_true(ns.held_packets <= 1);
+	assert_int_equal(ckpt_sender_handover(snd, 1000, &err), CKPT_ENOREPLICA);
+	assert_true(ckpt_sender_set_compress(snd, RNET_COMPRESS_NONE, &err) < 0);
+	assert_int_equal(ckpt_sender_set_interval(snd, 7, &err), 0);
+	ckpt_sender_free(snd);
+	pvm_hv_ops.destroy(sc.guest);
+	netbuf_close(&nb);
+}
+
 /* The primary's decoder of page-hash offers: chunks in order cover the
  * guest's pages exactly; anything else is refused with the reason. */
 static void test_pagehash_offer_decoder(void **state)
@@ -491,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_handover_refused_resumes),
 		cmocka_unit_test(test_handover_link_lost_in_doubt),
 		cmocka_unit_test(test_handover_link_lost_after_final_ack),
+		cmocka_unit_test(test_blackhole_run),
 		cmocka_unit_test(test_pagehash_offer_decoder),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -50,6 +50,27 @@ static void test_example_file_parses(void **state)
 	remusd_conf_free(c);
 }
 
+/* metrics_listen: a numeric v4 or v6 address and a port. */
+static void test_metrics_listen(void **state)
+{
+	static const char *const text[] = {
+		"[global]\nkey_file = k\nmetrics_listen = 127.0.0.1:9475\n",
+		"[global]\nkey_file = k\nmetrics_listen = [::1]:9476\n",
+	};
+	static const char *const host[] = { "127.0.0.1", "::1" };
+	struct remus_err err = { 0 };
+
+	(void)state;
+	for (unsigned i = 0; i < 2; i++) {
+		struct remusd_conf *c = NULL;
+		if (remusd_conf_parse("t.conf", text[i], strlen(text[i]), &c, &err) != 0)
+			fail_msg("%s", err.msg);
+		assert_string_equal(c->metrics_host, host[i]);
+		assert_int_equal(c->metrics_port, 9475 + i);
+		remusd_conf_free(c);
+	}
+}
+
 static void test_defaults_and_variants(void **state)
 {
 	static const char text[] =
@@ -80,6 +101,7 @@ static void test_defaults_and_variants(void **state)
 	if (remusd_conf_parse("t.conf", text, sizeof(text) - 1, &c, &err) != 0)
 		fail_msg("%s", err.msg);
 	assert_true(c->tls);
+	assert_int_equal(c->metrics_port, 0);    /* metrics off by default */
 	assert_int_equal(c->nguests, 3);
 	assert_int_equal(c->guests[0].mem_mb, 1024);
 	assert_string_equal(c->guests[0].peer_host, "fd00::2");
@@ -116,6 +138,9 @@ static const struct bad_case bad_cases[] = {
 	{ GLOBAL "tls = on\ntls = off\n", "t.conf:4: [global] tls: repeated (first set at line 3)" },
 	{ GLOBAL "heartbeat_interval_ms = 0\n", "t.conf:3: [global] heartbeat_interval_ms: 0 out of range 1..10000 ms" },
 	{ GLOBAL "heartbeat_interval_ms = 300\n", "t.conf:1: [global] heartbeat_timeout_ms: 200 ms must exceed the interval (300 ms)" },
+	{ GLOBAL "metrics_listen = localhost:9100\n", "t.conf:3: [global] metrics_listen: 'localhost:9100': 'localhost' is not a numeric IPv4 address" },
+	{ GLOBAL "metrics_listen = 127.0.0.1\n", "t.conf:3: [global] metrics_listen: '127.0.0.1' lacks :port" },
+	{ GLOBAL "metrics_listen = [::1]:0\n", "metrics_listen: '[::1]:0': port out of range 1..65535" },
 	{ "[global]\nlisten_port = 1\n", "t.conf:1: [global] key_file: missing: authentication is mandatory" },
 	{ "key_file = x\n" GLOBAL, "t.conf:1: 'key_file' outside any section" },
 	{ GLOBAL "[global]\n", "t.conf:3: [global] repeated (first at line 1)" },
@@ -138,6 +163,8 @@ static const struct bad_case bad_cases[] = {
 	{ GLOBAL "[guest a]\npeer = hostb:0\n", "port out of range 1..65535" },
 	{ GLOBAL "[guest a]\ntap = way-too-long-tap-name\n", "[guest a] tap: 'way-too-long-tap-name' must be 1..15 characters" },
 	{ GLOBAL "[guest a]\ninterval = 20000\n", "interval: 20000 out of range 1..10000 ms" },
+	{ GLOBAL "[guest a]\nimage = x\nmem = 1\nnetbuf = nfqueue\n", "t.conf:3: [guest a]: netbuf = nfqueue needs tap" },
+	{ GLOBAL "[guest a]\ntype = xen\nnetbuf = nfqueue\n", "t.conf:3: [guest a]: netbuf = nfqueue is wired for pvm guests only" },
 	{ GLOBAL "[guest a]\nunsafe = yolo\n", "'yolo' is not one of no-netbuf|no-diskrep|blackhole|drbd-disk-ahead|none" },
 #define XEN_DRBD "[guest x]\ntype = xen\ndiskrep = drbd\n"
 	{ GLOBAL XEN_DRBD "disk = /dev/drbd1\nunsafe = drbd-disk-ahead\n",
@@ -252,6 +279,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_example_file_parses),
 		cmocka_unit_test(test_defaults_and_variants),
+		cmocka_unit_test(test_metrics_listen),
 		cmocka_unit_test(test_bad_configs_refused),
 		cmocka_unit_test(test_hostile_bytes_refused),
 		cmocka_unit_test(test_reload_all_or_nothing),

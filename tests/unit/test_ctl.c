@@ -53,6 +53,25 @@ static void test_roundtrip_requests(void **state)
 	assert_string_equal(m.peer, "host-b:7575");
 	assert_int_equal(m.unsafe, CTL_UNSAFE_NO_NETBUF);
 	assert_int_equal(ctl_encode_guest_req(buf, sizeof(buf), CTL_REPLY, 1, "x"), -EINVAL);
+	n = ctl_encode_set(buf, sizeof(buf), 5, "kv", CTL_SET_INTERVAL, 40);
+	assert_int_equal(n, CTL_HDR_LEN + CTL_GUEST_MAX + 8);
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), 0);
+	assert_int_equal(m.type, CTL_SET);
+	assert_string_equal(m.guest, "kv");
+	assert_int_equal(m.setting, CTL_SET_INTERVAL);
+	assert_int_equal(m.value, 40);
+	/* a SET the daemon must never act on */
+	n = ctl_encode_set(buf, sizeof(buf), 5, "kv", CTL_SET_INTERVAL, 0);
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), CTL_EPROTO);
+	assert_non_null(strstr(err.msg, "SET interval 0 ms out of range 1..10000"));
+	n = ctl_encode_set(buf, sizeof(buf), 5, "kv", CTL_SET_COMPRESSION, 3);
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), CTL_EPROTO);
+	assert_non_null(strstr(err.msg, "SET compression 3 unknown"));
+	n = ctl_encode_set(buf, sizeof(buf), 5, "kv", 9, 1);
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), CTL_EPROTO);
+	assert_non_null(strstr(err.msg, "SET setting 9 unknown"));
+	n = ctl_encode_set(buf, sizeof(buf), 5, "", CTL_SET_INTERVAL, 40);
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), CTL_EPROTO);   /* guest required */
 	assert_int_equal(ctl_encode_guest_req(buf, 20, CTL_STATUS, 1, "x"), -ENOSPC);
 }
 
@@ -79,7 +98,15 @@ static void test_roundtrip_replies(void **state)
 	assert_int_equal(m.reasons, CTL_CHECK_NO_PEER | CTL_CHECK_NO_KEY);
 	assert_string_equal(ctl_check_reason(CTL_CHECK_PEER_UNREACHABLE), "peer unreachable");
 	assert_string_equal(ctl_check_reason(CTL_CHECK_UNSAFE_REQUIRED), "needs --unsafe");
-	assert_null(ctl_check_reason(CTL_CHECK_UNSAFE_REQUIRED << 1));
+	assert_string_equal(ctl_check_reason(CTL_CHECK_PEER_CANNOT_HOLD), "the peer cannot hold this guest");
+	assert_null(ctl_check_reason(CTL_CHECK_ALL + 1));   /* the first bit beyond the list */
+	/* the particulars travel with the reasons; unprintable bytes become '?' */
+	n = ctl_encode_check_detail(buf, sizeof(buf), 4, CTL_CHECK_PEER_REFUSED,
+	                            "peer h:1: authentication failed\nkey\tfile");
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), 0);
+	assert_int_equal(m.reasons, CTL_CHECK_PEER_REFUSED);
+	assert_int_equal(m.payload_len, strlen("peer h:1: authentication failed\nkey?file"));
+	assert_memory_equal(m.payload, "peer h:1: authentication failed\nkey?file", m.payload_len);
 	assert_int_equal(ctl_encode_reply(buf, sizeof(buf), 1, 0, 0, json, CTL_BODY_MAX), -ENOSPC);
 }
 
@@ -142,6 +169,13 @@ static void test_malformed_refused(void **state)
 	expect_refused((size_t)n, "NUL byte");
 	n = ctl_encode_check_reply(buf, sizeof(buf), 1, 0x10000);
 	expect_refused((size_t)n, "reasons 0x10000 unknown");
+	/* a detail length that disagrees with the body, an unprintable byte */
+	n = ctl_encode_check_detail(buf, sizeof(buf), 1, CTL_CHECK_NO_PEER, "abc");
+	buf[CTL_HDR_LEN + 7] = 2;
+	expect_refused((size_t)n, "CHECK_REPLY detail of 2 bytes in a body of 11");
+	n = ctl_encode_check_detail(buf, sizeof(buf), 1, CTL_CHECK_NO_PEER, "abc");
+	buf[CTL_HDR_LEN + 9] = 0x1b;
+	expect_refused((size_t)n, "detail byte 1 is not printable");
 }
 
 /* ---- client/server over a real unix socket -------------------------- */

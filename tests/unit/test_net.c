@@ -152,6 +152,44 @@ static void test_zlib_negotiated_roundtrip(void **state)
 	side_free(&bak);
 }
 
+/* remusctl set compression: a zlib link may send plain (and zlib again),
+ * never a kind it did not negotiate; a none link stays none. */
+static void test_tx_compress_within_negotiated(void **state)
+{
+	struct remus_err err = { 0 };
+	struct side pri, bak;
+	struct rnet_stats st0, st1;
+
+	(void)state;
+	side_init(&pri, keys.good, true);
+	side_init(&bak, keys.good, false);
+	pri.p.caps.compress = RNET_COMPRESS_ZLIB;
+	side_pair_handshake(&pri, &bak);
+	assert_int_equal(pri.rc, 0);
+	assert_int_equal(rnet_conn_set_tx_compress(pri.conn, RNET_COMPRESS_NONE, &err), 0);
+	rnet_conn_stats(pri.conn, &st0);
+	xfer_check(&pri, &bak, 1u << 20, true);     /* compressible, yet sent plain */
+	rnet_conn_stats(pri.conn, &st1);
+	assert_true(st1.bytes_tx - st0.bytes_tx >= 1u << 20);
+	assert_int_equal(rnet_conn_compress(pri.conn), RNET_COMPRESS_ZLIB);   /* negotiated */
+	assert_int_equal(rnet_conn_set_tx_compress(pri.conn, RNET_COMPRESS_DELTA, &err), RNET_ECAPS);
+	assert_non_null(strstr(err.msg, "this link negotiated zlib"));
+	assert_int_equal(rnet_conn_set_tx_compress(pri.conn, RNET_COMPRESS_ZLIB, &err), 0);
+	xfer_check(&pri, &bak, 1u << 20, true);
+	rnet_conn_stats(pri.conn, &st0);
+	assert_true(st0.bytes_tx - st1.bytes_tx < (1u << 20) / 4);   /* zlib again */
+	side_free(&pri);
+	side_free(&bak);
+
+	side_init(&pri, keys.good, true);
+	side_init(&bak, keys.good, false);
+	side_pair_handshake(&pri, &bak);
+	assert_int_equal(rnet_conn_set_tx_compress(pri.conn, RNET_COMPRESS_ZLIB, &err), RNET_ECAPS);
+	assert_non_null(strstr(err.msg, "compression zlib: this link negotiated none"));
+	side_free(&pri);
+	side_free(&bak);
+}
+
 static void test_wrong_key_refused_both_sides(void **state)
 {
 	struct side pri, bak;
@@ -868,6 +906,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_handshake_ok_and_stream_exact),
 		cmocka_unit_test(test_zlib_negotiated_roundtrip),
+		cmocka_unit_test(test_tx_compress_within_negotiated),
 		cmocka_unit_test(test_wrong_key_refused_both_sides),
 		cmocka_unit_test(test_no_key_refused),
 		cmocka_unit_test(test_key_file_checks),

@@ -31,6 +31,7 @@
 #include "hv/pvm/pvm.h"
 #include "tools/pvm/pvm_tool.h"
 #include "util/log.h"
+#include "util/version.h"
 
 /* Bounded string copy that always terminates (truncation is fine here). */
 static void copy_str(char *dst, size_t cap, const char *src)
@@ -46,16 +47,44 @@ static const char *state_name(uint32_t s)
 	return s <= HV_EXITED ? n[s] : "?";
 }
 
-static void usage(void)
+/* Help to stdout (status 0) when asked for, to stderr (2) on a usage error. */
+static void usage_to(FILE *f, int status)
 {
-	fprintf(stderr,
+	fprintf(f,
 	        "usage: pvm run [OPTIONS] GUEST.elf\n"
 	        "       pvm save NAME FILE\n"
 	        "       pvm restore [OPTIONS] FILE\n"
 	        "       pvm list\n"
-	        "options: --name NAME  --mem SIZE (64M)  --tap IF  --mac MAC  --ip A.B.C.D/N\n"
-	        "         --gw A.B.C.D  --disk IMG  --cpu N|none (default: the current CPU)\n");
-	exit(2);
+	        "options of run and restore:\n"
+	        "  --name NAME      the guest's name (default: the image's file name)\n"
+	        "  --mem SIZE       guest RAM, e.g. 64M, 1G (64M)\n"
+	        "  --tap IF         attach the guest's NIC to this TAP interface\n"
+	        "  --mac MAC        the NIC's MAC address\n"
+	        "  --ip A.B.C.D/N   the guest's IPv4 address and prefix\n"
+	        "  --gw A.B.C.D     the guest's default gateway\n"
+	        "  --disk IMG       the guest's disk image\n"
+	        "  --cpu N|none     pin the vCPU thread to CPU N (default: the current CPU)\n"
+	        "  -h, --help       this help\n"
+	        "  -V, --version    print the version\n");
+	exit(status);
+}
+
+static void usage(void)
+{
+	usage_to(stderr, 2);
+}
+
+/* `pvm CMD ... --help` for the commands without options of their own. */
+static void help_if_asked(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+			usage_to(stdout, 0);
+		if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
+			remus_print_version("pvm");
+			exit(0);
+		}
+	}
 }
 
 /* "64M", "1G", "4096K" or bytes. */
@@ -121,6 +150,7 @@ static void parse_opts(int argc, char **argv, struct hv_guest_config *cfg)
 		{ "tap", required_argument, NULL, 't' }, { "disk", required_argument, NULL, 'd' },
 		{ "cpu", required_argument, NULL, 'c' }, { "mac", required_argument, NULL, 'M' },
 		{ "ip", required_argument, NULL, 'i' }, { "gw", required_argument, NULL, 'g' },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -129,7 +159,7 @@ static void parse_opts(int argc, char **argv, struct hv_guest_config *cfg)
 	cfg->mem_bytes = 64ULL << 20;
 	cfg->console_fd = STDOUT_FILENO;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'n': cfg->name = optarg; break;
 		case 'm': cfg->mem_bytes = parse_size(optarg); break;
@@ -139,6 +169,8 @@ static void parse_opts(int argc, char **argv, struct hv_guest_config *cfg)
 		case 'M': parse_mac(optarg, cfg->mac); break;
 		case 'i': parse_cidr(optarg, cfg); break;
 		case 'g': parse_ipv4(optarg, cfg->ipv4_gw); break;
+		case 'h': usage_to(stdout, 0); break;
+		case 'V': remus_print_version("pvm"); exit(0);
 		default: usage();
 		}
 	}
@@ -413,6 +445,11 @@ int main(int argc, char **argv)
 	log_init(&lc);
 	if (argc < 2)
 		usage();
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0)
+		help_if_asked(2, argv);
+	if (strcmp(argv[1], "save") == 0 || strcmp(argv[1], "list") == 0)
+		help_if_asked(argc, argv);
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(argv[1], "restore") == 0)

@@ -21,6 +21,7 @@
 
 #include "stream/stream.h"
 #include "tools/remus-stream/remus-stream.h"
+#include "util/version.h"
 
 #define EXIT_INVALID 1
 #define EXIT_USAGE   2
@@ -52,6 +53,8 @@ static void usage(FILE *f)
 	    "                      (the layout Xen's verify-stream-v2 reads)\n"
 	    "  --xen-only          reject remus extension records (REMUS_XENSTORE)\n"
 	    "  --max-body BYTES    largest record body accepted (default 64 MiB)\n"
+	    "  -h, --help          this help\n"
+	    "  -V, --version       print the version\n"
 	    "exit status: 0 valid, 1 invalid, 2 usage or I/O error\n");
 }
 
@@ -201,6 +204,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "xen-only", no_argument, NULL, 'x' },
 		{ "max-body", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -212,10 +216,13 @@ static int parse(int argc, char **argv, struct opts *o)
 	else if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		exit(0);
+	} else if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
+		remus_print_version("remus-stream");
+		exit(0);
 	} else if (strcmp(argv[1], "check") != 0)
 		return -1;
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'j': o->json = true; break;
 		case 'f': o->flat = true; break;
@@ -230,6 +237,7 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		}
 		case 'h': usage(stdout); exit(0);
+		case 'V': remus_print_version("remus-stream"); exit(0);
 		default: return -1;
 		}
 	}

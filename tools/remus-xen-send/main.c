@@ -14,6 +14,7 @@
  * by Xen's receiver; remusd's own path goes over the replication link.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "hv/xen/xen.h"
 #include "stream/stream.h"
 #include "util/err.h"
+#include "util/version.h"
 
 /* What `xl migrate-receive` writes on its stdout when it is ready. */
 static const char receiver_banner[] = "xl migration receiver ready, send binary domain data.\n";
@@ -161,16 +163,41 @@ static int send_preamble(int to_fd, int from_fd, const char *json, size_t json_l
 	return rc;
 }
 
+/* Help to stdout (status 0) when asked for, to stderr (2) on a usage error. */
+static int usage(FILE *f, int status)
+{
+	fprintf(f, "usage: remus-xen-send [-i INTERVAL_MS] [-c CHECKPOINTS] [-R] DOMAIN 'RECEIVER COMMAND'\n"
+	    "Protect a running Xen domain towards `xl migrate-receive -r` (RECEIVER COMMAND).\n"
+	    "options:\n"
+	    "  -i, --interval MS       epoch length (500)\n"
+	    "  -c, --checkpoints N     stop after N checkpoints (0: until killed)\n"
+	    "  -R, --remote-suspend    suspend the guest from outside (no guest help)\n"
+	    "                          instead of cooperatively\n"
+	    "  -h, --help              this help\n"
+	    "  -V, --version           print the version\n");
+	return status;
+}
+
+/* 0: run; -1: usage error; 1: help or version printed. */
 static int parse_args(int argc, char **argv, struct send_opts *o)
 {
+	static const struct option lo[] = {
+		{ "interval", required_argument, NULL, 'i' },
+		{ "checkpoints", required_argument, NULL, 'c' },
+		{ "remote-suspend", no_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int c;
 
 	*o = (struct send_opts){ .interval_ms = 500, .suspend = XEN_SUSPEND_COOPERATIVE };
-	while ((c = getopt(argc, argv, "i:c:R")) != -1) {
+	while ((c = getopt_long(argc, argv, "i:c:RhV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'i': o->interval_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'c': o->count = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'R': o->suspend = XEN_SUSPEND_REMOTE; break;
+		case 'h': usage(stdout, 0); return 1;
+		case 'V': remus_print_version("remus-xen-send"); return 1;
 		default: return -1;
 		}
 	}
@@ -193,11 +220,9 @@ int main(int argc, char **argv)
 	size_t json_len = 0;
 	pid_t child;
 
-	if (parse_args(argc, argv, &o) < 0) {
-		fprintf(stderr, "usage: remus-xen-send [-i INTERVAL_MS] [-c CHECKPOINTS] [-R] DOMAIN 'RECEIVER COMMAND'\n"
-		    "  -R  suspend the guest from outside (no guest help) instead of cooperatively\n");
-		return 2;
-	}
+	if ((rc = parse_args(argc, argv, &o)) != 0)
+		return rc > 0 ? 0 : usage(stderr, 2);
+	rc = 1;
 	signal(SIGPIPE, SIG_IGN);
 	if (ops == NULL) {
 		fprintf(stderr, "remus-xen-send: built without the Xen driver\n");

@@ -42,6 +42,7 @@
 #include "hv/xen/xen.h"
 #include "stream/stream.h"
 #include "util/relay.h"
+#include "util/version.h"
 
 /* `xl remus`'s default interval (ms), when -i is not given. */
 #define XL_REMUS_DEFAULT_INTERVAL_MS 200u
@@ -101,14 +102,17 @@ static void usage(FILE *f)
 	fprintf(f,
 	    "usage: remus-xl-receive [-v] [-i MS] [-t MS] [-W S] [-s STATS] [-N NAME]\n"
 	    "Receive `xl remus` on stdin/stdout (use as its receiver command with -s '').\n"
-	    "  -v        report every checkpoint on stderr, and libxl's debug messages\n"
-	    "  -i MS     the checkpoint interval given to `xl remus -i` (default %u)\n"
-	    "  -t MS     fail over after MS without a byte from the sender\n"
-	    "            (default 10 x the interval, at least %u; 0: only when the stream ends)\n"
-	    "  -W S      after failover, wait up to S seconds for the guest's name to be\n"
-	    "            free (the old primary on this host) to rename the replica (default %u)\n"
-	    "  -s STATS  append \"checkpoint N SECONDS\" lines, the failover and its steps to STATS\n"
-	    "  -N NAME   the replica's name until failover (default: the guest's name + \"--backup\")\n",
+	    "options:\n"
+	    "  -v, --verbose        report every checkpoint on stderr, and libxl's debug messages\n"
+	    "  -i, --interval MS    the checkpoint interval given to `xl remus -i` (default %u)\n"
+	    "  -t, --timeout MS     fail over after MS without a byte from the sender\n"
+	    "                       (default 10 x the interval, at least %u; 0: only when the stream ends)\n"
+	    "  -W, --name-wait S    after failover, wait up to S seconds for the guest's name to be\n"
+	    "                       free (the old primary on this host) to rename the replica (default %u)\n"
+	    "  -s, --stats STATS    append \"checkpoint N SECONDS\" lines, the failover and its steps to STATS\n"
+	    "  -N, --name NAME      the replica's name until failover (default: the guest's name + \"--backup\")\n"
+	    "  -h, --help           this help\n"
+	    "  -V, --version        print the version\n",
 	    XL_REMUS_DEFAULT_INTERVAL_MS, SILENCE_MIN_MS, NAME_WAIT_DEFAULT_S);
 }
 
@@ -244,7 +248,15 @@ int main(int argc, char **argv)
 	double t_fail;
 	int opt, rc;
 
-	while ((opt = getopt(argc, argv, "vs:N:i:t:W:h")) != -1) {
+	static const struct option lo[] = {
+		{ "verbose", no_argument, NULL, 'v' }, { "stats", required_argument, NULL, 's' },
+		{ "name", required_argument, NULL, 'N' }, { "interval", required_argument, NULL, 'i' },
+		{ "timeout", required_argument, NULL, 't' }, { "name-wait", required_argument, NULL, 'W' },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((opt = getopt_long(argc, argv, "vs:N:i:t:W:hV", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'v': rx.verbose = true; break;
 		case 's': stats = optarg; break;
@@ -269,6 +281,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'h': usage(stdout); return 0;
+		case 'V': remus_print_version("remus-xl-receive"); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

@@ -436,6 +436,12 @@ static int pvm_capture_wait(struct hv_guest *hg, const uint8_t **pages, struct r
 	return pvm_cow_wait(g, pages, err);
 }
 
+/* The guest's RAM as the monitor maps it (shared memfd, whole size). */
+static const uint8_t *pvm_ram_view(struct hv_guest *hg)
+{
+	return ((struct pvm_guest *)hg)->ram;
+}
+
 static int pvm_save_cpu(struct hv_guest *hg, struct hv_blob *out, struct remus_err *err)
 {
 	return post((struct pvm_guest *)hg, PVM_CMD_SAVE_CPU, out, err);
@@ -481,6 +487,7 @@ const struct hv_ops pvm_hv_ops = {
 	.copy_pages = pvm_copy_pages,
 	.capture_begin = pvm_capture_begin,
 	.capture_wait = pvm_capture_wait,
+	.ram_view = pvm_ram_view,
 	.save_cpu = pvm_save_cpu,
 	.save_devices = pvm_save_devices,
 	.restore = pvm_restore,

@@ -1,0 +1,44 @@
+/*
+ * `remusctl check GUEST` beyond the local rules: the primary contacts the
+ * guest's peer over a check-only replication link (RNET_CAP_CHECK: the
+ * usual handshake and authentication, then one answer; nothing starts
+ * there) and asks whether it could hold the guest (name free, memory,
+ * disk image, type).  It runs on a guest-operation worker (guest_op.h):
+ * connect, handshake and answer are bounded (3 s + 3 s), and the daemon's
+ * loop keeps serving meanwhile.  The backup answers from its loop at the
+ * end of the handshake (remusd_check_answer: a few stat() calls).
+ */
+#ifndef REMUS_REMUSD_CHECK_PEER_H
+#define REMUS_REMUSD_CHECK_PEER_H
+
+#include <stdint.h>
+
+#include "remusd/ctl_proto.h"
+#include "remusd/session.h"
+
+#define REMUSD_CHECK_CONNECT_MS 3000u   /* connect + handshake */
+#define REMUSD_CHECK_ANSWER_MS  3000u   /* then the answer */
+
+/* One check: what the loop found, then what the worker adds. */
+struct remusd_check {
+	struct remusd_guest_conf gc;     /* copy: a reload waits for the worker */
+	struct remusd_env env;
+	struct remusd_session *s;        /* NULL: the guest has no session here */
+	uint32_t unsafe;                 /* of the configuration */
+	uint32_t reasons;                /* CTL_CHECK_* */
+	char detail[CTL_CHECK_DETAIL_MAX + 1];
+};
+
+/* Worker: the driver's own reasons (Xen), the key file, the peer. */
+void remusd_check_run(struct remusd_check *c);
+
+/* Backup, in choose_caps: a check-only link is answered whatever guest it
+ * names, so mirror the primary's capabilities (the verdict on them is in
+ * the answer, after authentication). */
+void remusd_check_caps(const struct rnet_caps *pri, struct rnet_caps *self);
+/* Backup: answer an authenticated check-only link and close it.  s: the
+ * guest's session here, if any. */
+void remusd_check_answer(const struct remusd_env *env, struct remusd_session *s,
+                         const char *name, const char *from, struct rnet_conn *conn);
+
+#endif
