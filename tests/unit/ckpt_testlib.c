@@ -21,17 +21,21 @@ static void *receiver_main(void *arg)
 }
 
 /* Copy-on-write rig, guest running during copy-out with the helper held:
- * wait (bounded) until the counter guest's write to its state page, which
- * every checkpoint holds, was served by copying it. */
+ * when the capture holds the counter guest's state page (it does unless
+ * the guest did not run since the last capture, as right after the sync),
+ * wait (bounded) until the guest's next write to it was served by copying
+ * it first. */
 static void rig_cow_wait_fault(struct rig *r)
 {
 	struct pvm_cow_stats st;
 	struct timespec t0, now, d = { 0, 200000 };
 
+	if (!pvm_cow_captured(r->g, COUNTER_OFF / PVM_PAGE_SIZE))
+		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		pvm_cow_get_stats(r->g, &st);
-		if (st.fault_copies > r->cow_fault_copies)
+		if (st.fault_copies > r->cow_fault_copies)    /* since the pause */
 			break;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - t0.tv_sec > 20)
@@ -39,6 +43,7 @@ static void rig_cow_wait_fault(struct rig *r)
 		nanosleep(&d, NULL);
 	}
 	r->cow_fault_copies = st.fault_copies;
+	r->cow_copied_writes++;
 }
 
 /* Fault hook: note the counter at every pause, stop at the chosen point. */
@@ -48,8 +53,12 @@ int rig_hook(void *arg, const char *point, uint64_t epoch)
 
 	if (strcmp(point, "paused") == 0 && epoch <= MAX_EPOCHS)
 		r->counter_at[epoch] = pt_peek(r->g, COUNTER_OFF);
-	if (r->cow && strcmp(point, "paused") == 0)
+	if (r->cow && strcmp(point, "paused") == 0) {
+		struct pvm_cow_stats st;
 		pvm_cow_hold(r->g, true);       /* only the guest's writes copy, until the wait */
+		pvm_cow_get_stats(r->g, &st);
+		r->cow_fault_copies = st.fault_copies;
+	}
 	if (r->cow && strcmp(point, "copy-out") == 0)
 		rig_cow_wait_fault(r);
 	if (strcmp(point, "paused") == 0 && r->nb.ops != NULL) {

@@ -39,7 +39,8 @@ struct rig {
 	struct remus_err serr;
 	uint64_t acked_at_stop;
 	bool cow;                       /* copy-on-write capture (rig_up_cow) */
-	uint64_t cow_fault_copies;      /* pages the guest's writes copied during copy-out */
+	uint64_t cow_fault_copies;      /* fault copies counted at the last pause */
+	uint64_t cow_copied_writes;     /* checkpoints whose state page a guest write copied */
 };
 
 /* compress: RNET_COMPRESS_* the primary asks for (both sides offer all). */

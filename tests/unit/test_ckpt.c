@@ -105,8 +105,8 @@ static void test_cow_capture_replica_continues(void **state)
 	run_until_fault(&r);
 	if (r.src != CKPT_ESTOPPED)
 		fail_msg("sender: %s; receiver: %s", r.serr.msg, r.rerr.msg);
-	/* each of checkpoints 1..6 had a page copied by a guest write */
-	assert_true(r.cow_fault_copies >= 6);
+	/* checkpoints that held the state page had it copied by a guest write */
+	assert_true(r.cow_copied_writes >= 1);
 	ckpt_receiver_stats(r.rcv, &st);
 	assert_int_equal(st.checkpoints, 5);
 	assert_int_equal(st.discarded, 1);

@@ -85,5 +85,7 @@ void pvm_cow_get_stats(struct hv_guest *g, struct pvm_cow_stats *out);
 /* Tests: while held, the copy-out helper copies nothing, so only guest
  * faults and device writes copy pages; releasing lets it finish. */
 void pvm_cow_hold(struct hv_guest *g, bool hold);
+/* Tests: is pfn in the capture begun last (and not yet waited for)? */
+bool pvm_cow_captured(struct hv_guest *g, uint64_t pfn);
 
 #endif

@@ -402,6 +402,20 @@ void pvm_cow_get_stats(struct hv_guest *hg, struct pvm_cow_stats *out)
 	pthread_mutex_unlock(&c->mu);
 }
 
+bool pvm_cow_captured(struct hv_guest *hg, uint64_t pfn)
+{
+	struct pvm_guest *g = (struct pvm_guest *)hg;
+	struct pvm_cow *c = g->cow_state;
+	bool in;
+
+	if (c == NULL || pfn >= g->nr_pfns)
+		return false;
+	pthread_mutex_lock(&c->mu);
+	in = c->active && c->idx[pfn] != 0;
+	pthread_mutex_unlock(&c->mu);
+	return in;
+}
+
 void pvm_cow_hold(struct hv_guest *hg, bool hold)
 {
 	struct pvm_guest *g = (struct pvm_guest *)hg;
