@@ -32,7 +32,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 
-PKG_MODULES := zlib libnl-3.0 libnl-route-3.0 libnetfilter_queue libmnl libcrypto libssl inih json-c libxxhash libsystemd
+PKG_MODULES := zlib libzstd libnl-3.0 libnl-route-3.0 libnetfilter_queue libmnl libcrypto libssl inih json-c libxxhash libsystemd
 WARN     := -Wall -Wextra -Werror
 CPPFLAGS := -I. -Ilib -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
@@ -54,7 +54,7 @@ DEPS_PKGS := build-essential pkg-config clang python3 iproute2 iptables \
 
 MODULE_MKS := $(sort $(wildcard lib/*/module.mk lib/hv/*/module.mk \
 	netbuf/module.mk diskrep/module.mk remusd/module.mk guest/module.mk \
-	tools/*/module.mk tests/*/module.mk docs/man/module.mk))
+	tools/*/module.mk tests/*/module.mk docs/man/module.mk bench/module.mk))
 include $(MODULE_MKS)
 
 # ---- objects ------------------------------------------------------------
@@ -161,7 +161,7 @@ fuzz: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BINS)
-	@set -e; for b in $(BENCHES); do echo "== bench/$$b"; $(BUILD)/bench/$$b; done
+	@BUILD=$(BUILD) bench/run.sh $(BENCHES)
 
 demo: deps
 	@$(MAKE) --no-print-directory all

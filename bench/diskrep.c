@@ -6,6 +6,7 @@
  *   images: every block sent) / sequential read of the image.
  */
 #include "diskrep/diskrep.h"
+#include "rows.h"
 
 #include <fcntl.h>
 #include <stdbool.h>
@@ -194,6 +195,12 @@ int main(void)
 	printf("resync, all differ     %8.1f MiB/s  ratio %.2f\n", rs_diff / 1048576, rs_diff / rd);
 	printf("resync, identical      %8.1f MiB/s  ratio %.2f (hashes only)\n",
 	    rs_same / 1048576, rs_same / rd);
+	bench_row("diskrep replicated write", rep / 1048576, "MiB/s", loc_ep / 1048576, rep / loc_ep,
+	          NULL, BENCH_NO_GOAL);
+	bench_row("diskrep resync, all blocks differ", rs_diff / 1048576, "MiB/s", rd / 1048576,
+	          rs_diff / rd, NULL, BENCH_NO_GOAL);
+	bench_row("diskrep resync, identical", rs_same / 1048576, "MiB/s", rd / 1048576, rs_same / rd,
+	          NULL, BENCH_NO_GOAL);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", bn.dir);
 	free(data);
 	return system(cmd) == 0 ? 0 : 1;

@@ -1,7 +1,8 @@
 /*
  * lib/net benchmark: handshake time and STREAM throughput through rnet
  * framing, each printed as a ratio to plain loopback TCP measured in the
- * same run (connect+accept; raw write/read of the same bytes).
+ * same run (connect+accept; raw write/read of the same bytes).  Each
+ * figure is also a bench/results row (bench/rows.h).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -16,11 +17,15 @@
 #include <unistd.h>
 
 #include "net/net.h"
+#include "rows.h"
 
 #define HANDSHAKES   200
-#define XFER_BYTES   (128ull << 20)
+#define XFER_FULL    (128ull << 20)
 #define ROUNDS       3
+#define MODES        4
 #define CHUNK        (256u << 10)
+
+static uint64_t XFER_BYTES = XFER_FULL;   /* a quarter with BENCH_QUICK */
 
 struct peer {
 	struct rnet_params p;
@@ -247,13 +252,20 @@ int main(void)
 	struct sockaddr_in sin;
 	socklen_t sl = sizeof(sin);
 	struct peer cl, srv;
-	double raw_hs, hs, tls_hs, raw_mbs, ratio[3][ROUNDS];
+	static const char *const mode[MODES] = { "rnet", "rnet+tls", "rnet+zlib", "rnet+zstd" };
+	static const char *const goal[MODES] = { "ratio >= 0.8", "ratio >= 0.6", NULL, "ratio >= 0.8" };
+	static const double goal_min[MODES] = { 0.8, 0.6, 0, 0.8 };
+	double raw_hs, hs, tls_hs, raw_mbs[ROUNDS], ratio[MODES][ROUNDS];
+	char name[96];
 	uint16_t port;
 	int lfd, r;
 
+	if (bench_quick())
+		XFER_BYTES = XFER_FULL / 4;
 	memset(key.bytes, 0x5a, key.len);
 	p.caps.compress_mask = RNET_COMPRESS_BIT(RNET_COMPRESS_NONE) |
-			       RNET_COMPRESS_BIT(RNET_COMPRESS_ZLIB);
+			       RNET_COMPRESS_BIT(RNET_COMPRESS_ZLIB) |
+			       RNET_COMPRESS_BIT(RNET_COMPRESS_ZSTD);
 	strcpy(p.caps.hv, "pvm");
 	strcpy(p.caps.guest, "bench");
 	lfd = rnet_listen("127.0.0.1", 0, &err);
@@ -276,21 +288,31 @@ int main(void)
 	rnet_conn_free(srv.conn);
 	printf("handshake: tcp connect %.1f us, rnet %.1f us (x%.1f), rnet+tls %.1f us (x%.1f)\n",
 	       raw_hs * 1e6, hs * 1e6, hs / raw_hs, tls_hs * 1e6, tls_hs / raw_hs);
+	bench_row("rnet handshake", hs * 1e6, "us", raw_hs * 1e6, hs / raw_hs, NULL, BENCH_NO_GOAL);
+	bench_row("rnet+tls handshake", tls_hs * 1e6, "us", raw_hs * 1e6, tls_hs / raw_hs, NULL,
+		  BENCH_NO_GOAL);
 
 	/* interleaved rounds so a busy machine hits every variant alike;
 	 * the reported ratio is the median of the per-round ratios */
 	for (r = 0; r < ROUNDS; r++) {
-		raw_mbs = xfer_case(lfd, port, false, false, RNET_COMPRESS_NONE, &p);
-		ratio[0][r] = xfer_case(lfd, port, true, false, RNET_COMPRESS_NONE, &p) / raw_mbs;
-		ratio[1][r] = xfer_case(lfd, port, true, true, RNET_COMPRESS_NONE, &p) / raw_mbs;
-		ratio[2][r] = xfer_case(lfd, port, true, false, RNET_COMPRESS_ZLIB, &p) / raw_mbs;
-		printf("round %d: tcp %.0f MB/s; ratios rnet %.2f, rnet+tls %.2f, rnet+zlib %.2f\n",
-		       r + 1, raw_mbs, ratio[0][r], ratio[1][r], ratio[2][r]);
+		raw_mbs[r] = xfer_case(lfd, port, false, false, RNET_COMPRESS_NONE, &p);
+		ratio[0][r] = xfer_case(lfd, port, true, false, RNET_COMPRESS_NONE, &p) / raw_mbs[r];
+		ratio[1][r] = xfer_case(lfd, port, true, true, RNET_COMPRESS_NONE, &p) / raw_mbs[r];
+		ratio[2][r] = xfer_case(lfd, port, true, false, RNET_COMPRESS_ZLIB, &p) / raw_mbs[r];
+		ratio[3][r] = xfer_case(lfd, port, true, false, RNET_COMPRESS_ZSTD, &p) / raw_mbs[r];
+		printf("round %d: tcp %.0f MB/s; ratios rnet %.2f, rnet+tls %.2f, rnet+zlib %.2f, rnet+zstd %.2f\n",
+		       r + 1, raw_mbs[r], ratio[0][r], ratio[1][r], ratio[2][r], ratio[3][r]);
+	}
+	double tcp = median3(raw_mbs);
+	for (int m = 0; m < MODES; m++) {
+		double rt = median3(ratio[m]);
+		snprintf(name, sizeof(name), "stream_throughput: %s", mode[m]);
+		bench_row(name, rt * tcp, "MB/s", tcp, rt, goal[m], goal[m] ? rt >= goal_min[m] : BENCH_NO_GOAL);
 	}
 	printf("stream %llu MiB x %d rounds, median ratio to loopback TCP: "
-	       "rnet %.2f, rnet+tls %.2f, rnet+zlib %.2f\n",
+	       "rnet %.2f, rnet+tls %.2f, rnet+zlib %.2f, rnet+zstd %.2f\n",
 	       (unsigned long long)(XFER_BYTES >> 20), ROUNDS, median3(ratio[0]),
-	       median3(ratio[1]), median3(ratio[2]));
+	       median3(ratio[1]), median3(ratio[2]), median3(ratio[3]));
 	close(lfd);
 	return 0;
 }

@@ -3,7 +3,10 @@
  * 256 MiB guest (exact and hashing modes), hypercall round trip and
  * restore time, each next to a baseline measured in the same run
  * (a native system call, memcpy of the same pages) as a ratio.
- * Guests come from $BUILD/tests/pvm (make check builds them).
+ * The dirty sweep also runs at 1 % of 64 MiB and 1 GiB (pause vs guest
+ * RAM), and again for a copy-on-write guest (capture_begin: scan and
+ * write-protect in the pause, copy-out after it while the guest runs).  Guests come from $BUILD/tests/pvm (make check builds them).
+ * Each figure is also a row for bench/results (bench/rows.h).
  */
 #include <poll.h>
 #include <sched.h>
@@ -17,6 +20,7 @@
 
 #include "guest/abi/pvm_hypercall.h"
 #include "hv/pvm/pvm.h"
+#include "rows.h"
 
 #define BIG (256ULL << 20)
 
@@ -39,7 +43,7 @@ static void die(const char *what, const struct remus_err *err)
 	exit(1);
 }
 
-static struct hv_guest *boot(const char *guest, uint64_t mem, int console)
+static struct hv_guest *boot_cfg(const char *guest, uint64_t mem, int console, bool cow)
 {
 	static char path[512];
 	struct hv_guest_config cfg = { .name = guest, .mem_bytes = mem, .console_fd = console };
@@ -50,9 +54,15 @@ static struct hv_guest *boot(const char *guest, uint64_t mem, int console)
 	snprintf(path, sizeof(path), "%s/tests/pvm/%s.elf", b ? b : "build", guest);
 	cfg.image = path;
 	cfg.cpu = sched_getcpu();
+	cfg.cow_capture = cow;
 	if (pvm_hv_ops.create(&cfg, &g, &err) < 0 || pvm_hv_ops.start(g, &err) < 0)
 		die(guest, &err);
 	return g;
+}
+
+static struct hv_guest *boot(const char *guest, uint64_t mem, int console)
+{
+	return boot_cfg(guest, mem, console, false);
 }
 
 /* Median of a native syscall, in microseconds. */
@@ -82,6 +92,8 @@ static void bench_pause(double sys_us)
 	qsort(d, 1000, sizeof(d[0]), cmp_d);
 	printf("pause latency: median %.1f us, p99 %.1f us | native syscall %.3f us | ratio %.0fx / %.0fx\n",
 	       d[500], d[990], sys_us, d[500] / sys_us, d[990] / sys_us);
+	bench_row("pvm suspend latency, median", d[500], "us", sys_us, d[500] / sys_us, NULL, BENCH_NO_GOAL);
+	bench_row("pvm suspend latency, p99", d[990], "us", sys_us, d[990] / sys_us, NULL, BENCH_NO_GOAL);
 	pvm_hv_ops.destroy(g);
 }
 
@@ -96,23 +108,27 @@ static void read_line(int fd)
 	} while (c != '\n');
 }
 
-static void bench_dirty(const char *mode)
+/* Scan + copy of the dirty set after rounds 0..rounds-1 of the dirtier
+ * guest (1, 10, 100 % of RAM above 16 MiB) in a guest of `mem` bytes. */
+static void bench_dirty(const char *mode, uint64_t mem, int rounds)
 {
 	struct remus_err err = { 0 };
 	struct hv_pfn_list l = { 0 };
 	static const char *pct[3] = { "1%", "10%", "100%" };
-	uint8_t *dst = malloc(BIG), *src = malloc(BIG);
+	static const int pct_x[3] = { 1, 10, 100 };
+	uint8_t *dst = malloc(mem), *src = malloc(mem);
+	char name[128];
 	int p[2];
 
 	if (dst == NULL || src == NULL || pipe(p) < 0)
 		die("alloc", NULL);
-	memset(dst, 1, BIG);                 /* pre-faulted, as the engine keeps it */
-	memset(src, 2, BIG);
+	memset(dst, 1, mem);                 /* pre-faulted, as the engine keeps it */
+	memset(src, 2, mem);
 	if (mode)
 		setenv("REMUS_PVM_DIRTY", mode, 1);
-	struct hv_guest *g = boot("dirtier", BIG, p[1]);
+	struct hv_guest *g = boot("dirtier", mem, p[1]);
 	unsetenv("REMUS_PVM_DIRTY");
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < rounds; k++) {
 		pvm_hv_ops.suspend(g, &err);
 		pvm_hv_ops.dirty_log(g, &l, &err);
 		pvm_hv_ops.resume(g, &err);
@@ -134,10 +150,99 @@ static void bench_dirty(const char *mode)
 			copy = b - a < copy ? b - a : copy;
 			base = c - b < base ? c - b : base;
 		}
-		printf("dirty %-5s %-4s of 256 MiB (%6zu pages): scan %8.0f us + copy %7.0f us | memcpy %7.0f us | ratio %.2fx\n",
-		       mode ? mode : "exact", pct[k], l.count, t1 - t0, copy, base,
-		       (t1 - t0 + copy) / base);
+		printf("dirty %-5s %-4s of %4llu MiB (%6zu pages): scan %8.0f us + copy %7.0f us | memcpy %7.0f us | ratio %.2fx\n",
+		       mode ? mode : "exact", pct[k], (unsigned long long)(mem >> 20), l.count, t1 - t0,
+		       copy, base, (t1 - t0 + copy) / base);
+		double pause = t1 - t0 + copy;
+		if (mem == BIG) {
+			bool goal = k == 0 && mode == NULL;
+			snprintf(name, sizeof(name), "pause_vs_dirty: stop-and-copy %s scan+copy, 256 MiB @ %d",
+			         mode ? mode : "exact", pct_x[k]);
+			bench_row(name, pause, "us", base, pause / base, goal ? "value <= 500 us" : NULL,
+			          goal ? pause <= 500 : BENCH_NO_GOAL);
+			snprintf(name, sizeof(name), "pvm dirty scan %s, %d%% of 256 MiB", mode ? mode : "exact",
+			         pct_x[k]);
+			bench_row(name, t1 - t0, "us", base, (t1 - t0) / base, NULL, BENCH_NO_GOAL);
+		}
+		if (k == 0 && mode == NULL) {
+			snprintf(name, sizeof(name), "pause_vs_ram: stop-and-copy scan+copy, 1%% dirty @ %llu",
+			         (unsigned long long)(mem >> 20));
+			bench_row(name, pause, "us", base, pause / base, NULL, BENCH_NO_GOAL);
+		}
 		pvm_hv_ops.resume(g, &err);
+	}
+	pvm_hv_ops.destroy(g);
+	hv_pfn_list_free(&l);
+	free(dst);
+	free(src);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* Copy-on-write capture of the same dirty sets: the pause holds the scan
+ * and the write-protection of the dirty runs; the copy-out runs after it,
+ * with the guest running, and is printed beside the memcpy baseline. */
+static void bench_cow(uint64_t mem, int rounds)
+{
+	struct remus_err err = { 0 };
+	struct hv_pfn_list l = { 0 };
+	struct pvm_cow_stats st0, st1;
+	static const int pct_x[3] = { 1, 10, 100 };
+	uint8_t *dst = malloc(mem), *src = malloc(mem);
+	const uint8_t *pages;
+	char name[128];
+	int p[2];
+
+	if (dst == NULL || src == NULL || pipe(p) < 0)
+		die("alloc", NULL);
+	memset(dst, 1, mem);
+	memset(src, 2, mem);
+	struct hv_guest *g = boot_cfg("dirtier", mem, p[1], true);
+	for (int k = 0; k < rounds; k++) {
+		pvm_hv_ops.suspend(g, &err);                    /* start from a clean log */
+		if (pvm_hv_ops.capture_begin(g, &l, &err) < 0 || pvm_hv_ops.resume(g, &err) < 0 ||
+		    pvm_hv_ops.capture_wait(g, &pages, &err) < 0)
+			die("capture", &err);
+		pvm_hv_ops.announce(g, &err);
+		read_line(p[0]);
+		pvm_hv_ops.suspend(g, &err);
+		pvm_cow_get_stats(g, &st0);
+		double t0 = now_us();
+		if (pvm_hv_ops.capture_begin(g, &l, &err) < 0)
+			die("capture_begin", &err);
+		double t1 = now_us();
+		pvm_hv_ops.resume(g, &err);
+		double t2 = now_us();
+		if (pvm_hv_ops.capture_wait(g, &pages, &err) < 0)
+			die("capture_wait", &err);
+		double t3 = now_us(), base = 1e18;
+		pvm_cow_get_stats(g, &st1);
+		for (int rep = 0; rep < 3; rep++) {             /* baseline: memcpy of as many pages */
+			double a = now_us();
+			for (size_t i = 0; i < l.count; i++)
+				memcpy(dst + i * 4096, src + l.pfns[i] * 4096, 4096);
+			double b = now_us() - a;
+			base = b < base ? b : base;
+		}
+		printf("cow   %-4d%% of %4llu MiB (%6zu pages): scan+protect %7.0f us | copy-out %7.0f us "
+		       "(guest running, %llu pages copied by its faults) | memcpy %7.0f us | ratio %.2fx\n",
+		       pct_x[k], (unsigned long long)(mem >> 20), l.count, t1 - t0, t3 - t2,
+		       (unsigned long long)(st1.fault_copies - st0.fault_copies), base, (t1 - t0) / base);
+		if (mem == BIG) {
+			bool goal = k == 0;
+			snprintf(name, sizeof(name), "pause_vs_dirty: copy-on-write scan+protect, 256 MiB @ %d",
+			         pct_x[k]);
+			bench_row(name, t1 - t0, "us", base, (t1 - t0) / base, goal ? "value <= 500 us" : NULL,
+			          goal ? t1 - t0 <= 500 : BENCH_NO_GOAL);
+			snprintf(name, sizeof(name), "pvm cow copy-out with the guest running, %d%% of 256 MiB",
+			         pct_x[k]);
+			bench_row(name, t3 - t2, "us", base, (t3 - t2) / base, NULL, BENCH_NO_GOAL);
+		}
+		if (k == 0) {
+			snprintf(name, sizeof(name), "pause_vs_ram: copy-on-write scan+protect, 1%% dirty @ %llu",
+			         (unsigned long long)(mem >> 20));
+			bench_row(name, t1 - t0, "us", base, (t1 - t0) / base, NULL, BENCH_NO_GOAL);
+		}
 	}
 	pvm_hv_ops.destroy(g);
 	hv_pfn_list_free(&l);
@@ -160,6 +265,7 @@ static void bench_hypercall(double sys_us)
 			break;
 	double us = strtod(line + 6, NULL) / 1000 / 100000;
 	printf("hypercall round trip: %.2f us | native syscall %.3f us | ratio %.0fx\n", us, sys_us, us / sys_us);
+	bench_row("pvm hypercall round trip", us, "us", sys_us, us / sys_us, NULL, BENCH_NO_GOAL);
 	pvm_hv_ops.destroy(g);
 	close(p[0]);
 	close(p[1]);
@@ -198,6 +304,9 @@ static void bench_restore(uint64_t mem)
 		die("memcpy baseline", NULL);
 	printf("restore %3llu MiB (live memfd): %.1f ms | memcpy of the RAM %.1f ms | ratio %.2fx\n",
 	       (unsigned long long)(mem >> 20), restore_us / 1000, base_us / 1000, restore_us / base_us);
+	char name[64];
+	snprintf(name, sizeof(name), "pvm restore of %llu MiB", (unsigned long long)(mem >> 20));
+	bench_row(name, restore_us / 1000, "ms", base_us / 1000, restore_us / base_us, NULL, BENCH_NO_GOAL);
 	pvm_hv_ops.destroy(r);
 	munmap(ram, mem);
 	close(fd);
@@ -213,8 +322,15 @@ int main(void)
 
 	bench_pause(sys_us);
 	bench_hypercall(sys_us);
-	bench_dirty(NULL);
-	bench_dirty("hash");
+	bench_dirty(NULL, BIG, 3);
+	bench_dirty("hash", BIG, 3);
+	bench_dirty(NULL, 64ULL << 20, 1);
+	if (!bench_quick())
+		bench_dirty(NULL, 1ULL << 30, 1);
+	bench_cow(BIG, 3);
+	bench_cow(64ULL << 20, 1);
+	if (!bench_quick())
+		bench_cow(1ULL << 30, 1);
 	bench_restore(16ULL << 20);
 	bench_restore(BIG);
 	return 0;

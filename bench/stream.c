@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "rows.h"
 #include "stream/stream.h"
 
 static double now(void)
@@ -260,6 +261,10 @@ int main(int argc, char **argv)
 		qsort(ratio[k], (size_t)rounds, sizeof(double), cmp_double);
 		printf("  %-40s %8.2f GB/s  %7.2fx memcpy (median ratio)\n", names[k],
 		    (double)c.flat_len / best_op[k] / 1e9, ratio[k][rounds / 2]);
+		char name[96];
+		snprintf(name, sizeof(name), "stream codec: %s", names[k]);
+		bench_row(name, (double)c.flat_len / best_op[k] / 1e9, "GB/s",
+		          (double)c.flat_len / best_base / 1e9, ratio[k][rounds / 2], NULL, BENCH_NO_GOAL);
 	}
 	if (sum == 42)
 		printf("\n");   /* keep the touched data alive */

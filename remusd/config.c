@@ -33,9 +33,12 @@ static const struct conf_word netbuf_words[] = {
 static const struct conf_word diskrep_words[] = {
 	{ "builtin", DISKREP_KIND_BUILTIN }, { "drbd", DISKREP_KIND_DRBD },
 	{ "none", DISKREP_KIND_NONE }, { NULL, 0 } };
+static const struct conf_word capture_words[] = {
+	{ "copy", REMUSD_CAPTURE_COPY }, { "cow", REMUSD_CAPTURE_COW }, { NULL, 0 } };
 static const struct conf_word compress_words[] = {
 	{ "none", RNET_COMPRESS_NONE }, { "zlib", RNET_COMPRESS_ZLIB },
-	{ "delta", RNET_COMPRESS_DELTA }, { NULL, 0 } };
+	{ "delta", RNET_COMPRESS_DELTA }, { "zstd", RNET_COMPRESS_ZSTD },
+	{ "delta+zstd", RNET_COMPRESS_DELTA_ZSTD }, { NULL, 0 } };
 
 static const struct conf_word global_unsafe_words[] = {
 	{ "file-permissions", 1 }, { "none", 0 }, { NULL, 0 } };
@@ -55,7 +58,7 @@ static const struct conf_key global_keys[] = {
 };
 
 enum { GK_TYPE, GK_IMAGE, GK_MEM, GK_TAP, GK_MAC, GK_IP, GK_DISK, GK_PEER,
-       GK_INTERVAL, GK_NETBUF, GK_DISKREP, GK_COMPRESS, GK_UNSAFE, GK_DRBD_RES };
+       GK_INTERVAL, GK_NETBUF, GK_DISKREP, GK_COMPRESS, GK_UNSAFE, GK_DRBD_RES, GK_CAPTURE };
 static const struct conf_key guest_keys[] = {
 	[GK_TYPE] = { "type", CONF_ENUM, conf_set_enum, G(type), 0, 0, NULL, type_words },
 	[GK_IMAGE] = { "image", CONF_STR, conf_set_str, G(image), 0, 0, NULL, NULL },
@@ -71,6 +74,7 @@ static const struct conf_key guest_keys[] = {
 	[GK_COMPRESS] = { "compression", CONF_ENUM, conf_set_enum, G(compress), 0, 0, NULL, compress_words },
 	[GK_UNSAFE] = { "unsafe", CONF_UNSAFE, conf_set_unsafe, G(unsafe), 0, 0, NULL, NULL },
 	[GK_DRBD_RES] = { "drbd_resource", CONF_STR, conf_set_drbd_res, G(drbd_resource), 0, 0, NULL, NULL },
+	[GK_CAPTURE] = { "capture", CONF_ENUM, conf_set_enum, G(capture), 0, 0, NULL, capture_words },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL },
 };
 
@@ -148,6 +152,8 @@ static int conf_close_guest(struct conf_parse *ps, struct remusd_guest_conf *g)
 	else if (g->netbuf == REMUSD_NETBUF_NFQUEUE && !g->tap[0])
 		rc = conf_err(ps, NULL, "[guest %s]: netbuf = nfqueue needs tap (the queue holds "
 			      "the TAP's traffic)", g->name);
+	else if (g->type != REMUSD_GUEST_PVM && g->capture == REMUSD_CAPTURE_COW)
+		rc = conf_err(ps, NULL, "[guest %s]: capture = cow needs type = pvm", g->name);
 	else if (g->netbuf == REMUSD_NETBUF_NONE && !(g->unsafe & REMUSD_UNSAFE_NO_NETBUF))
 		rc = conf_err(ps, NULL, "[guest %s]: netbuf = none weakens the guarantee; "
 			      "add 'unsafe = no-netbuf' to accept that", g->name);

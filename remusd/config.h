@@ -7,7 +7,7 @@
  *                                 metrics_listen
  *   [guest NAME]                  type, image, mem, tap, mac, ip, disk, peer,
  *                                 interval, netbuf, diskrep, drbd_resource,
- *                                 compression, unsafe
+ *                                 compression, capture, unsafe
  *
  * Parsing is all-or-nothing: a file is parsed into a fresh structure that
  * is only returned when every line and every cross-key rule is valid; any
@@ -37,6 +37,8 @@
 enum remusd_conf_error { REMUSD_ERRORS(REMUS_ERR_ENUM) };
 
 enum remusd_guest_type { REMUSD_GUEST_PVM, REMUSD_GUEST_XEN };
+enum remusd_capture { REMUSD_CAPTURE_COPY, REMUSD_CAPTURE_COW };
+
 enum remusd_netbuf {
 	REMUSD_NETBUF_INLINE, REMUSD_NETBUF_NFQUEUE, REMUSD_NETBUF_PLUG, REMUSD_NETBUF_NONE
 };
@@ -70,6 +72,7 @@ struct remusd_guest_conf {
 	uint32_t diskrep;               /* enum diskrep_kind (diskrep/kind.h) */
 	char drbd_resource[REMUSD_DRBD_RES_MAX]; /* diskrep = drbd: the adopted resource */
 	uint32_t compress;              /* enum rnet_compress */
+	uint32_t capture;               /* enum remusd_capture */
 	uint32_t unsafe;                /* REMUSD_UNSAFE_* */
 };
 

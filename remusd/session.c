@@ -221,6 +221,7 @@ void remusd_guest_hvcfg(const struct remusd_guest_conf *gc, struct hv_guest_conf
 	out->disk = gc->disk[0] ? gc->disk : NULL;
 	out->cpu = -1;
 	out->console_fd = -1;
+	out->cow_capture = gc->capture == REMUSD_CAPTURE_COW;
 }
 
 void remusd_rnet_params(const struct remusd_env *env, const struct remusd_guest_conf *gc,
@@ -235,7 +236,9 @@ void remusd_rnet_params(const struct remusd_env *env, const struct remusd_guest_
 	p->hb_timeout_ms = env->conf->hb_timeout_ms;
 	p->caps.compress_mask = RNET_COMPRESS_BIT(RNET_COMPRESS_NONE) |
 	                        RNET_COMPRESS_BIT(RNET_COMPRESS_ZLIB) |
-	                        RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA);
+	                        RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA) |
+	                        RNET_COMPRESS_BIT(RNET_COMPRESS_ZSTD) |
+	                        RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA_ZSTD);
 	p->caps.compress = gc->compress < RNET_COMPRESS_COUNT ? gc->compress : RNET_COMPRESS_NONE;
 	/* negotiated: a backend whose frames the engine carries (one that
 	 * adopts the operator's device replicates outside our link) */

@@ -285,6 +285,7 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	sc.conn = s->conn;
 	sc.blackhole = blackhole;
 	sc.interval_ms = s->gc.interval_ms;
+	sc.cow_capture = s->gc.capture == REMUSD_CAPTURE_COW;
 	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
 	sc.progress = on_progress;
 	sc.progress_arg = s;

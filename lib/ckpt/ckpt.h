@@ -113,7 +113,8 @@ struct ckpt_stats {
 	uint64_t stretched;           /* sender: ticks skipped, N still sending */
 	uint64_t pages;               /* pages sent / applied in checkpoints */
 	uint64_t bytes;               /* stream bytes sent / received */
-	uint64_t wire_bytes;          /* sender: queued after delta compression */
+	uint64_t wire_bytes;          /* sender: stream frames queued on the wire, after
+	                               * delta and rnet compression, headers incl. */
 	uint64_t precopy_rounds, precopy_pages;
 	uint64_t precopy_skipped;     /* sender: round-1 pages the backup's replica held */
 	uint64_t last_pause_us, max_pause_us, total_pause_us;
@@ -156,6 +157,9 @@ struct ckpt_sender_cfg {
 	uint32_t ack_timeout_ms;      /* unacked checkpoint counts as peer loss; 0: 2000 */
 	size_t delta_cache_pages;     /* leave 0: delta's page cache is sized from the
 	                               * guest (the backup mirrors it, delta.c) */
+	bool cow_capture;             /* capture with hv capture_begin/capture_wait (the
+	                               * guest was created with cow_capture): the guest
+	                               * resumes before its dirty pages are copied */
 	ckpt_progress_fn progress;
 	void *progress_arg;
 	struct ckpt_fault fault;

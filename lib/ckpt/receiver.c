@@ -93,7 +93,7 @@ int ckpt_receiver_new(const struct ckpt_receiver_cfg *cfg, struct ckpt_receiver 
 	r->nr_pfns = cfg->ram_bytes / STREAM_PAGE_SIZE;
 	r->ram = MAP_FAILED;
 	ckd_init(&r->dl, cfg->dr ? cfg->disk_fd : -1);
-	r->delta = cfg->conn && rnet_conn_compress(cfg->conn) == RNET_COMPRESS_DELTA;
+	r->delta = cfg->conn && rnet_compress_delta(rnet_conn_compress(cfg->conn));
 	asm_start(r);
 	pthread_mutex_init(&r->lock, NULL);
 	r->ram_fd = memfd_create("remus-replica", MFD_CLOEXEC);
@@ -130,7 +130,7 @@ void ckpt_receiver_free(struct ckpt_receiver *r)
 int ckpt_receiver_restart(struct ckpt_receiver *r, const struct ckpt_receiver_cfg *cfg,
                           struct remus_err *err)
 {
-	bool delta = cfg->conn && rnet_conn_compress(cfg->conn) == RNET_COMPRESS_DELTA;
+	bool delta = cfg->conn && rnet_compress_delta(rnet_conn_compress(cfg->conn));
 
 	if (cfg->hv != r->cfg.hv || cfg->ram_bytes != r->cfg.ram_bytes)
 		return remus_err_set(err, CKPT_ECONFIG, "receiver restart: the guest's driver or RAM "

@@ -85,20 +85,28 @@ static int copy_paused(struct ckpt_sender *s, const uint64_t *pfns, size_t n,
 }
 
 /* The guest-paused part of epoch N (steps 2-6); returns with the guest
- * running again, also on error when it can. */
+ * running again, also on error when it can.  With copy-on-write capture
+ * the pause only lists and protects the dirty pages; they are copied out
+ * after the resume (capture_wait), outside the pause. */
 static int capture(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 {
 	const struct hv_ops *hv = s->cfg.hv;
+	bool cow = s->cfg.cow_capture && hv->capture_begin && hv->capture_wait, begun = false;
 	uint64_t t0 = ckpt_now_us(), dt;
+	const uint8_t *cow_pages;
 	int rc;
 
 	if (s->cfg.nb && (rc = netbuf_epoch_close(s->cfg.nb, n)) < 0)
 		return remus_err_set(err, rc, "netbuf close epoch %" PRIu64 ": %s", n, s->cfg.nb->err.msg);
 	if ((rc = hv->suspend(s->cfg.guest, err)) < 0)
 		return remus_err_wrap(err, "suspend for checkpoint %" PRIu64 "", n);
-	if ((rc = cks_fault(s, "paused", n, err)) ||
-	    (rc = hv->dirty_log(s->cfg.guest, &s->dirty, err)) < 0 ||
-	    (rc = copy_paused(s, s->dirty.pfns, s->dirty.count, err)) ||
+	if ((rc = cks_fault(s, "paused", n, err)))
+		goto out;
+	if (cow)
+		begun = (rc = hv->capture_begin(s->cfg.guest, &s->dirty, err)) == 0;
+	if ((cow && rc < 0) ||
+	    (!cow && ((rc = hv->dirty_log(s->cfg.guest, &s->dirty, err)) < 0 ||
+	              (rc = copy_paused(s, s->dirty.pfns, s->dirty.count, err)))) ||
 	    (rc = hv->save_cpu(s->cfg.guest, &s->hvm, err)) < 0 ||
 	    (rc = hv->save_devices(s->cfg.guest, &s->emu, err)) < 0 ||
 	    (s->cfg.dr && (rc = s->cfg.dr->epoch_mark(s->cfg.disk, n, err)) < 0))
@@ -114,6 +122,18 @@ out:
 	cks_lock(s);
 	ckpt_stats_add_pause(&s->st, dt);
 	cks_unlock(s);
+	if (begun) {                    /* always ended, so the next begin works */
+		struct remus_err e2 = { 0 };
+		int rc2;
+		/* test builds: the guest runs while its pages are being copied */
+		if (rc == 0)
+			rc = cks_fault(s, "copy-out", n, err);
+		rc2 = hv->capture_wait(s->cfg.guest, &cow_pages, rc ? &e2 : err);
+		if (rc == 0 && rc2 < 0)
+			rc = remus_err_wrap(err, "copy-out of checkpoint %" PRIu64, n);
+		if (rc == 0 && (rc = reserve_pages(s, s->dirty.count, err)) == 0 && s->dirty.count)
+			memcpy(s->pages, cow_pages, s->dirty.count * STREAM_PAGE_SIZE);
+	}
 	return rc;
 }
 

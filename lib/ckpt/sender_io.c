@@ -62,7 +62,7 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 	s->stop_pages = cfg->precopy_stop_pages ? cfg->precopy_stop_pages : 256;
 	stream_buf_init(&s->out);
 	ckd_init(&s->dl, cfg->dr ? cfg->disk_fd : -1);
-	s->delta = cfg->conn && rnet_conn_compress(cfg->conn) == RNET_COMPRESS_DELTA;
+	s->delta = cfg->conn && rnet_compress_delta(rnet_conn_compress(cfg->conn));
 	if (s->delta && cfg->delta_cache_pages && cfg->delta_cache_pages != ckdx_slots(s->info.nr_pfns)) {
 		size_t want = ckdx_slots(s->info.nr_pfns);
 		stream_buf_free(&s->out);
@@ -120,11 +120,12 @@ int ckpt_sender_set_compress(struct ckpt_sender *s, uint32_t kind, struct remus_
 	if (kind >= RNET_COMPRESS_COUNT)
 		return remus_err_set(err, -EINVAL, "compression %" PRIu32 " unknown", kind);
 	if ((kind != RNET_COMPRESS_NONE && kind != neg) ||
-	    (neg == RNET_COMPRESS_DELTA && kind != RNET_COMPRESS_DELTA))
+	    (rnet_compress_delta(neg) && kind != neg))
 		return remus_err_set(err, RNET_ECAPS, "compression %s: the link to the backup "
 		                     "negotiated %s; a running protection can only use %s",
 		                     rnet_compress_name(kind), rnet_compress_name(neg),
-		                     neg == RNET_COMPRESS_ZLIB ? "zlib or none" : rnet_compress_name(neg));
+		                     neg == RNET_COMPRESS_ZLIB ? "zlib or none" :
+		                     neg == RNET_COMPRESS_ZSTD ? "zstd or none" : rnet_compress_name(neg));
 	__atomic_store_n(&s->want_compress, kind + 1, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -270,11 +271,26 @@ int cks_forward_disk(struct ckpt_sender *s, struct remus_err *err)
 	return rc;
 }
 
+/* Stream frames rnet queued so far, headers included, after compression. */
+static uint64_t stream_wire(const struct ckpt_sender *s)
+{
+	struct rnet_stats st;
+
+	if (s->cfg.conn == NULL)
+		return 0;
+	rnet_conn_stats(s->cfg.conn, &st);
+	return st.stream_wire_tx;
+}
+
 /* Queue bytes as stream frames, a frame's worth at a time so that no
- * piece is ever larger than the transport's bound, waiting for room. */
+ * piece is ever larger than the transport's bound, waiting for room.
+ * wire_bytes counts the frames rnet queued for them (after its
+ * compression), not the bytes handed in; without a link (blackhole) the
+ * bytes that would have gone. */
 static int send_stream(struct ckpt_sender *s, const void *p, size_t len, struct remus_err *err)
 {
 	const uint8_t *b = p;
+	uint64_t w0 = stream_wire(s);
 	int rc = 0;
 
 	for (size_t off = 0; s->cfg.conn && off < len && rc == 0; ) {
@@ -285,7 +301,7 @@ static int send_stream(struct ckpt_sender *s, const void *p, size_t len, struct 
 		off += n;
 	}
 	cks_lock(s);
-	s->st.wire_bytes += len;
+	s->st.wire_bytes += s->cfg.conn ? stream_wire(s) - w0 : len;
 	cks_unlock(s);
 	return rc;
 }
@@ -354,12 +370,13 @@ int cks_send_out(struct ckpt_sender *s, struct remus_err *err)
 	n = (size_t)stream_buf_iov(&s->out, iov, (int)nseg);
 	if (s->cfg.conn && !s->delta && stream_buf_size(&s->out) <= RNET_BODY_MAX) {
 		/* one record (pre-copy) or a small group: exactly one frame */
+		uint64_t w0 = stream_wire(s);
 		while ((rc = rnet_conn_send_streamv(s->cfg.conn, iov, (int)n, err)) == RNET_ENOBUFS)
 			if ((rc = cks_pump(s, -1, 100, err)) < 0)
 				break;
 		if (rc == 0) {
 			cks_lock(s);
-			s->st.wire_bytes += stream_buf_size(&s->out);
+			s->st.wire_bytes += stream_wire(s) - w0;
 			cks_unlock(s);
 		}
 		n = 0;

@@ -160,6 +160,7 @@ static int pump_take_msgs(struct ckpt_stream_sender *s, struct remus_err *err)
 /* Pump: forward the driver's bytes; a full output queue keeps the chunk. */
 static int pump_forward(struct ckpt_stream_sender *s, bool readable, struct remus_err *err)
 {
+	struct rnet_stats before, after;
 	ssize_t n;
 	int rc;
 
@@ -174,13 +175,16 @@ static int pump_forward(struct ckpt_stream_sender *s, bool readable, struct remu
 	}
 	if (s->chunk_len == 0)
 		return 0;
+	rnet_conn_stats(s->cfg.conn, &before);
 	rc = rnet_conn_send_stream(s->cfg.conn, s->chunk, s->chunk_len, err);
 	if (rc == RNET_ENOBUFS)
 		return 0;
 	if (rc < 0)
 		return rc;
+	rnet_conn_stats(s->cfg.conn, &after);
 	pthread_mutex_lock(&s->lock);
 	s->stats.bytes += s->chunk_len;
+	s->stats.wire_bytes += after.stream_wire_tx - before.stream_wire_tx;   /* compressed */
 	pthread_mutex_unlock(&s->lock);
 	s->chunk_len = 0;
 	return 0;

@@ -85,6 +85,10 @@ struct hv_guest_config {
 	 * header, NUL counted in the length); NULL: none. */
 	const char *stream_config;
 	size_t stream_config_len;
+	/* Ask for copy-on-write capture (capture_begin/capture_wait); a driver
+	 * that cannot set the guest up for it fails create/restore with
+	 * HV_EUNSUPP.  Default off: see docs/performance.md for its costs. */
+	bool cow_capture;
 };
 
 struct hv_info {
@@ -219,6 +223,20 @@ struct hv_ops {
 	 * running: a page it changes meanwhile is in the next dirty log and
 	 * goes again.  NULL: pre-copy pauses and copies batch by batch. */
 	const uint8_t *(*ram_view)(struct hv_guest *g);
+	/* Optional copy-on-write capture, an alternative to dirty_log +
+	 * copy_pages that lets the guest run while its pages are copied out.
+	 * capture_begin (guest paused): the dirty set as dirty_log reports it,
+	 * with those pages write-protected so the guest may resume at once; a
+	 * page the guest (or a device model) writes before it is copied is
+	 * copied first.  capture_wait (any state, after capture_begin): wait
+	 * until every page is copied; *pages then holds out->count pages in list
+	 * order with their content as at capture_begin, valid until the next
+	 * capture_begin.  HV_EUNSUPP when the guest was not created with
+	 * cow_capture; NULL when the driver has none. */
+	int  (*capture_begin)(struct hv_guest *g, struct hv_pfn_list *out,
+	                      struct remus_err *err);
+	int  (*capture_wait)(struct hv_guest *g, const uint8_t **pages,
+	                     struct remus_err *err);
 	/* Guest paused: vCPU state as an HVM_CONTEXT record body.  Like
 	 * save_devices, HV_EUNRESTORABLE when the state would fail restore's
 	 * checks (a checkpoint that cannot be restored is never taken). */

@@ -12,9 +12,8 @@
 #include <sys/uio.h>
 #include <linux/sockios.h>
 
-#include <zlib.h>
-
 #include "util/checked.h"
+#include "net/compress_impl.h"
 #include "net/conn_impl.h"
 
 #define RX_CAP        (RNET_HDR_LEN + RNET_BODY_MAX)
@@ -56,6 +55,7 @@ void rnet_conn_free(struct rnet_conn *c)
 	rnet_io_free(c->io);
 	free(c->rx);
 	free(c->inflated);
+	rnet_codec_free(c->codec);
 	free(c->tx);
 	free(c->prio);
 	pthread_mutex_destroy(&c->lk);
@@ -83,10 +83,10 @@ int rnet_conn_set_tx_compress(struct rnet_conn *c, uint32_t kind, struct remus_e
 		return remus_err_set(err, RNET_ECAPS, "compression %s: this link negotiated %s "
 				     "(only that or none until the next handshake)",
 				     rnet_compress_name(kind), rnet_compress_name(c->compress));
-	if (c->compress == RNET_COMPRESS_DELTA && kind != RNET_COMPRESS_DELTA)
-		return remus_err_set(err, RNET_ECAPS, "compression %s: this link negotiated delta, "
+	if (rnet_compress_delta(c->compress) && kind != c->compress)
+		return remus_err_set(err, RNET_ECAPS, "compression %s: this link negotiated %s, "
 				     "which the backup decodes for the whole run",
-				     rnet_compress_name(kind));
+				     rnet_compress_name(kind), rnet_compress_name(c->compress));
 	pthread_mutex_lock(&c->lk);     /* any thread: the engine reads it per chunk */
 	c->tx_compress = kind;
 	pthread_mutex_unlock(&c->lk);
@@ -173,13 +173,10 @@ static int conn_deliver(struct rnet_conn *c, struct rnet_msg *m, struct remus_er
 		c->st.heartbeats_rx++;
 		return 0;
 	case RNET_MSG_STREAM_ZLIB:
-		if (c->compress != RNET_COMPRESS_ZLIB)
-			return remus_err_set(err, RNET_EPROTO,
-					     "zlib stream frame, but %s compression was negotiated",
-					     rnet_compress_name(c->compress));
+	case RNET_MSG_STREAM_ZSTD:
 		if (c->inflated == NULL && (c->inflated = malloc(RNET_BODY_MAX)) == NULL)
 			return remus_err_sys(err, ENOMEM, "rnet inflate buffer");
-		rc = rnet_zlib_unpack(m->body, m->len, c->inflated, RNET_BODY_MAX, &raw, err);
+		rc = rnet_stream_unpack(c->compress, m, c->inflated, RNET_BODY_MAX, &raw, err);
 		if (rc < 0)
 			return rc;
 		m->type = RNET_MSG_STREAM;
@@ -322,29 +319,21 @@ static int conn_queue(struct rnet_conn *c, uint32_t type, const void *a, size_t 
 	return 0;
 }
 
-/* Queue one chunk of stream data, zlib-compressed when negotiated and
- * worthwhile; incompressible chunks go out as plain STREAM frames. */
+/* Queue one chunk of stream data, compressed (compress.c) when negotiated
+ * and worthwhile; incompressible chunks go out as plain STREAM frames.
+ * stream_wire_tx counts the frame as it goes on the wire. */
 static int conn_stream_chunk(struct rnet_conn *c, const uint8_t *p, size_t n,
 			     struct remus_err *err)
 {
-	uint8_t hdr[4];
-	uLongf zlen;
-	uint8_t *z;
+	struct rnet_packed pk;
 	int rc;
 
-	if (c->tx_compress != RNET_COMPRESS_ZLIB)
-		return conn_queue(c, RNET_MSG_STREAM, p, n, NULL, 0, false, err);
-	zlen = compressBound((uLong)n);
-	z = malloc(zlen);
-	if (z == NULL)
-		return remus_err_sys(err, ENOMEM, "rnet deflate buffer");
-	if (compress2(z, &zlen, p, (uLong)n, 1) == Z_OK && zlen + 4 < n) {
-		put_be32(hdr, (uint32_t)n);
-		rc = conn_queue(c, RNET_MSG_STREAM_ZLIB, hdr, 4, z, zlen, false, err);
-	} else {
-		rc = conn_queue(c, RNET_MSG_STREAM, p, n, NULL, 0, false, err);
-	}
-	free(z);
+	if ((rc = rnet_codec_pack(&c->codec, c->tx_compress, p, n, &pk, err)) < 0)
+		return rc;
+	rc = conn_queue(c, pk.type, pk.hlen ? pk.hdr : pk.body, pk.hlen ? pk.hlen : pk.len,
+			pk.hlen ? pk.body : NULL, pk.hlen ? pk.len : 0, false, err);
+	if (rc == 0)
+		c->st.stream_wire_tx += RNET_HDR_LEN + pk.hlen + pk.len;
 	return rc;
 }
 
@@ -412,6 +401,7 @@ static int conn_write_direct(struct rnet_conn *c, const struct iovec *iov, int n
 	c->st.bytes_tx += (uint64_t)w;
 	c->st.frames_tx++;
 	c->st.stream_bytes_tx += total;
+	c->st.stream_wire_tx += RNET_HDR_LEN + total;
 	if ((size_t)w == RNET_HDR_LEN + total)
 		return 1;
 	/* queue what is left of this frame: it has begun, so it ends the
@@ -444,19 +434,21 @@ int rnet_conn_send_streamv(struct rnet_conn *c, const struct iovec *iov, int n,
 			   struct remus_err *err)
 {
 	size_t total = 0, queued;
+	bool packs;
 	int rc = 0;
 
 	for (int i = 0; i < n; i++)
 		if (!ck_add_size(total, iov[i].iov_len, &total))
 			return remus_err_set(err, RNET_ENOBUFS, "stream pieces overflow");
 	owner_enter(c);
+	packs = rnet_compress_frame(c->tx_compress) != RNET_MSG_STREAM;   /* compresses chunks */
 	queued = c->tx_tail - c->tx_head;
 	if (total == 0) {
 		rc = 0;
-	} else if (total <= RNET_BODY_MAX && c->tx_compress != RNET_COMPRESS_ZLIB &&
+	} else if (total <= RNET_BODY_MAX && !packs &&
 		   (rc = conn_write_direct(c, iov, n, total, err)) != 0) {
 		rc = rc < 0 ? rc : 0;       /* 1: all written, or the rest queued */
-	} else if (total <= RNET_BODY_MAX && c->tx_compress != RNET_COMPRESS_ZLIB) {
+	} else if (total <= RNET_BODY_MAX && !packs) {
 		if (queued + RNET_HDR_LEN + total > c->outq_max)
 			rc = remus_err_set(err, RNET_ENOBUFS,
 					   "output queue full (%zu queued + %zu, bound %zu)",
@@ -470,6 +462,7 @@ int rnet_conn_send_streamv(struct rnet_conn *c, const struct iovec *iov, int n,
 			}
 			c->st.frames_tx++;
 			c->st.stream_bytes_tx += total;
+			c->st.stream_wire_tx += RNET_HDR_LEN + total;
 		}
 	} else if (queued + total + (total / ZLIB_CHUNK + (size_t)n + 1) * RNET_HDR_LEN > c->outq_max) {
 		rc = remus_err_set(err, RNET_ENOBUFS, "output queue full (%zu queued + %zu, bound %zu)",

@@ -34,6 +34,7 @@ struct rnet_conn {
 	bool rx_stalled;            /* last fill stopped on a full buffer */
 	bool rx_held;               /* the caller does not read: silence not judged */
 	uint8_t *inflated;          /* RNET_BODY_MAX, allocated on first use */
+	struct rnet_codec *codec;   /* send-side compressor (compress.c), made on first use */
 	/* data lane: [tx_head, tx_tail) waits for the socket; tx_bound is the
 	 * start of the first frame not yet begun (a frame boundary >= tx_head) */
 	uint8_t *tx;

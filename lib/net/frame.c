@@ -28,6 +28,7 @@ static const struct frame_rule frame_rules[] = {
 	{ RNET_MSG_DISK,        "DISK",        1, RNET_BODY_MAX },
 	{ RNET_MSG_BYE,         "BYE",         4, 4 },
 	{ RNET_MSG_CHECK,       "CHECK",       RNET_CHECK_MIN, RNET_CHECK_MAX },
+	{ RNET_MSG_STREAM_ZSTD, "STREAM_ZSTD", 5, RNET_BODY_MAX },
 };
 
 /* Look up the rule of a frame type; NULL for a type we do not speak. */
@@ -126,7 +127,7 @@ out:
 /* Printable name of a compression kind, for messages and config. */
 const char *rnet_compress_name(uint32_t kind)
 {
-	static const char *const names[] = { "none", "zlib", "delta" };
+	static const char *const names[] = { "none", "zlib", "delta", "zstd", "delta+zstd" };
 
 	return kind < RNET_COMPRESS_COUNT ? names[kind] : "unknown";
 }

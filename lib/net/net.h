@@ -71,12 +71,15 @@ enum rnet_msg_type {
 	RNET_MSG_BYE         = 21,  /* exact 4: u32 reason, clean shutdown */
 	RNET_MSG_CHECK       = 22,  /* RNET_CHECK_MIN..MAX: the backup's answer to a
 	                             * check-only link (body: remusd's check_proto) */
+	RNET_MSG_STREAM_ZSTD = 23,  /* u32 raw length + one zstd frame */
 };
 
 enum rnet_compress {
 	RNET_COMPRESS_NONE  = 0,
 	RNET_COMPRESS_ZLIB  = 1,
 	RNET_COMPRESS_DELTA = 2,    /* done by the engine; rnet just carries it */
+	RNET_COMPRESS_ZSTD  = 3,
+	RNET_COMPRESS_DELTA_ZSTD = 4,   /* the engine's delta, then zstd by rnet */
 	RNET_COMPRESS_COUNT
 };
 #define RNET_COMPRESS_BIT(k) (1u << (k))
@@ -156,7 +159,8 @@ struct rnet_msg {
 struct rnet_stats {
 	uint64_t frames_tx, frames_rx;
 	uint64_t bytes_tx, bytes_rx;            /* wire bytes incl. headers */
-	uint64_t stream_bytes_tx, stream_bytes_rx;  /* payload before zlib */
+	uint64_t stream_bytes_tx, stream_bytes_rx;  /* payload before compression */
+	uint64_t stream_wire_tx;    /* stream frames queued, headers incl., as sent */
 	uint64_t heartbeats_tx, heartbeats_rx;
 	uint64_t heartbeats_ka;                 /* of heartbeats_tx: sent by keepalive */
 	uint64_t last_rx_ms;
@@ -202,7 +206,13 @@ int rnet_caps_check(const struct rnet_caps *primary,
 int rnet_zlib_unpack(const uint8_t *body, size_t len, uint8_t *out,
 		     size_t out_cap, size_t *out_len, struct remus_err *err);
 
+/* The same for a STREAM_ZSTD body (u32 raw length, one zstd frame). */
+int rnet_zstd_unpack(const uint8_t *body, size_t len, uint8_t *out,
+		     size_t out_cap, size_t *out_len, struct remus_err *err);
+
 const char *rnet_compress_name(uint32_t kind);
+/* Whether the engine delta-encodes page data under this kind. */
+bool rnet_compress_delta(uint32_t kind);
 
 /* ---- connection setup (blocking up to params->handshake_ms) --------- */
 /* Simple callers and tests; a daemon serving several guests should use the

@@ -6,7 +6,10 @@
  * complete checkpoint K, no older than the last one the primary saw
  * acknowledged (no acknowledged state lost), at most the partial one was
  * dropped, no guest output of an unapplied epoch was ever released, and
- * the replica restored from K runs on consistently.
+ * the replica restored from K runs on consistently.  Every fourth trial
+ * captures copy-on-write: the guest runs on while its pages are copied,
+ * its writes to captured pages copied first (the rig holds the copy-out
+ * helper until one was), and the kill can land during that copy-out.
  * CKPT_TRIALS (default 50) trials, CKPT_SEED (default: time) seed.
  */
 #include <pthread.h>
@@ -62,8 +65,12 @@ static void trial(unsigned n, unsigned seed)
 	unsigned pick = (unsigned)rand_r(&seed) % 4;
 	uint64_t replica, applied;
 
-	/* every compression kind takes its share of the trials */
-	rig_up(&r, true, n % 3);
+	/* every compression kind takes its share of the trials, and so does
+	 * copy-on-write capture */
+	if (n % 4 == 3)
+		rig_up_cow(&r, true, n % 3);
+	else
+		rig_up(&r, true, n % 3);
 	r.stop_point = points[pick] ? points[pick] : "never";
 	r.stop_epoch = 2 + (unsigned)rand_r(&seed) % 8;
 	k.r = &r;
@@ -93,8 +100,8 @@ static void trial(unsigned n, unsigned seed)
 		         (unsigned long long)replica, (unsigned long long)applied,
 		         (unsigned long long)r.counter_at[applied]);
 	failover_and_check(&r, r.counter_at[applied]);
-	printf("trial %u: %s@%llu: backup at %llu (primary saw %llu acked), %llu partial dropped, "
-	       "%llu frames released\n", n, points[pick] ? points[pick] : "timer",
+	printf("trial %u%s: %s@%llu: backup at %llu (primary saw %llu acked), %llu partial dropped, "
+	       "%llu frames released\n", n, r.cow ? " (cow)" : "", points[pick] ? points[pick] : "timer",
 	       (unsigned long long)(points[pick] ? r.stop_epoch : k.after_us),
 	       (unsigned long long)applied, (unsigned long long)r.acked_at_stop,
 	       (unsigned long long)st.discarded, (unsigned long long)r.frames_out);

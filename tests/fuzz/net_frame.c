@@ -1,5 +1,6 @@
 /* libFuzzer target: the rnet frame parser over a receive buffer, and the
- * zlib inflater for STREAM_ZLIB bodies, as a connection would use them. */
+ * zlib / zstd unpackers for STREAM_ZLIB / STREAM_ZSTD bodies, as a
+ * connection would use them. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,6 +24,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (m.type == RNET_MSG_STREAM_ZLIB &&
 		    rnet_zlib_unpack(m.body, m.len, out, sizeof(out), &raw, &err) == 0 &&
+		    (raw == 0 || raw > RNET_BODY_MAX))
+			abort();
+		if (m.type == RNET_MSG_STREAM_ZSTD &&
+		    rnet_zstd_unpack(m.body, m.len, out, sizeof(out), &raw, &err) == 0 &&
 		    (raw == 0 || raw > RNET_BODY_MAX))
 			abort();
 		off += used;

@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "guest/net/net_impl.h"
+#include "bench/rows.h"
 
 /* Monotonic seconds. */
 static double bench_now(void)
@@ -38,6 +39,7 @@ static void bench_crc(void)
 	t_z = bench_now() - t0;
 	printf("crc32: rt %.0f MB/s, zlib %.0f MB/s, time ratio rt/zlib %.2f%s\n", len / t_rt / 1e6,
 	       len / t_z / 1e6, t_rt / t_z, a == b ? "" : " (MISMATCH)");
+	bench_row("guest rt crc32 time", t_rt * 1e3, "ms", t_z * 1e3, t_rt / t_z, NULL, BENCH_NO_GOAL);
 	free(buf);
 }
 
@@ -78,6 +80,8 @@ static void bench_heap(void)
 		free(slot[s]);
 	printf("heap: rt %.1f ns/op, malloc %.1f ns/op, time ratio rt/malloc %.2f\n",
 	       t_rt / ROUNDS * 1e9, t_libc / ROUNDS * 1e9, t_rt / t_libc);
+	bench_row("guest rt heap op", t_rt / ROUNDS * 1e9, "ns", t_libc / ROUNDS * 1e9, t_rt / t_libc,
+	          NULL, BENCH_NO_GOAL);
 	free(region);
 }
 
@@ -140,6 +144,8 @@ static void bench_rx(void)
 	printf("udp rx: stack %.0f ns/frame, frame copy %.0f ns/frame, time ratio %.1f (%s)\n",
 	       t_net / FRAMES * 1e9, t_copy / FRAMES * 1e9, t_net / t_copy,
 	       got == (size_t)FRAMES * PAY ? "all delivered" : "LOST FRAMES");
+	bench_row("guest udp rx per frame", t_net / FRAMES * 1e9, "ns", t_copy / FRAMES * 1e9,
+	          t_net / t_copy, NULL, BENCH_NO_GOAL);
 	net_destroy(n);
 }
 

@@ -73,6 +73,7 @@ print("  checkpoints sent by host-a : %d (acked %d, stretched epochs %d)" % (a["
 print("  epoch length               : %d ms interval, pause avg %d us, max %d us" % (a["interval_ms"], a["avg_pause_us"], a["max_pause_us"]))
 print("  checkpoint rate            : %.1f /s" % (a["checkpoints"] * 1000.0 / max(a["uptime_ms"], 1)))
 print("  stream bytes               : %.1f MiB, %.1f MiB on the wire (%s)" % (a["bytes"] / 1048576.0, a["wire_bytes"] / 1048576.0, sys.argv[3]))
+print("  bytes (stream / wire)      : %d / %d = %.3fx" % (a["bytes"], a["wire_bytes"], a["wire_bytes"] / max(a["bytes"], 1)))
 print("  checkpoints applied on B   : %d, partial dropped %d" % (b["checkpoints"], b["discarded"]))
 d = b.get("disk", {})
 print("  disk on B                  : %d staged writes, committed up to epoch %d" % (d.get("staged_writes", 0), d.get("committed_epoch", 0)))

@@ -20,6 +20,32 @@ static void *receiver_main(void *arg)
 	return NULL;
 }
 
+/* Copy-on-write rig, guest running during copy-out with the helper held:
+ * when the capture holds the counter guest's state page (it does unless
+ * the guest did not run since the last capture, as right after the sync),
+ * wait (bounded) until the guest's next write to it was served by copying
+ * it first. */
+static void rig_cow_wait_fault(struct rig *r)
+{
+	struct pvm_cow_stats st;
+	struct timespec t0, now, d = { 0, 200000 };
+
+	if (!pvm_cow_captured(r->g, COUNTER_OFF / PVM_PAGE_SIZE))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pvm_cow_get_stats(r->g, &st);
+		if (st.fault_copies > r->cow_fault_copies)    /* since the pause */
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec > 20)
+			fail_msg("the guest never wrote a captured page during copy-out");
+		nanosleep(&d, NULL);
+	}
+	r->cow_fault_copies = st.fault_copies;
+	r->cow_copied_writes++;
+}
+
 /* Fault hook: note the counter at every pause, stop at the chosen point. */
 int rig_hook(void *arg, const char *point, uint64_t epoch)
 {
@@ -27,6 +53,14 @@ int rig_hook(void *arg, const char *point, uint64_t epoch)
 
 	if (strcmp(point, "paused") == 0 && epoch <= MAX_EPOCHS)
 		r->counter_at[epoch] = pt_peek(r->g, COUNTER_OFF);
+	if (r->cow && strcmp(point, "paused") == 0) {
+		struct pvm_cow_stats st;
+		pvm_cow_hold(r->g, true);       /* only the guest's writes copy, until the wait */
+		pvm_cow_get_stats(r->g, &st);
+		r->cow_fault_copies = st.fault_copies;
+	}
+	if (r->cow && strcmp(point, "copy-out") == 0)
+		rig_cow_wait_fault(r);
 	if (strcmp(point, "paused") == 0 && r->nb.ops != NULL) {
 		/* one frame per epoch, sent while epoch `epoch` is still open */
 		uint8_t frame[64] = { 0 };
@@ -57,7 +91,7 @@ static int frame_out(void *arg, const void *frame, size_t len)
 	return 0;
 }
 
-void rig_up(struct rig *r, bool with_netbuf, uint32_t compress)
+static void rig_up_opts(struct rig *r, bool with_netbuf, uint32_t compress, bool cow)
 {
 	struct ckpt_receiver_cfg rc = { .hv = &pvm_hv_ops, .ram_bytes = MEM };
 	struct remus_err err = { 0 };
@@ -68,13 +102,15 @@ void rig_up(struct rig *r, bool with_netbuf, uint32_t compress)
 	side_init(&r->bak, r->keys.good, false);
 	/* a loaded test machine (ASan, shared CPUs) must not fake a peer loss */
 	r->pri.p.hb_timeout_ms = r->bak.p.hb_timeout_ms = 30000;
-	r->pri.p.caps.compress_mask |= RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA);
-	r->bak.p.caps.compress_mask |= RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA);
+	r->pri.p.caps.compress_mask |= RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA) |
+	        RNET_COMPRESS_BIT(RNET_COMPRESS_ZSTD) | RNET_COMPRESS_BIT(RNET_COMPRESS_DELTA_ZSTD);
+	r->bak.p.caps.compress_mask = r->pri.p.caps.compress_mask;
 	r->pri.p.caps.compress = compress;
 	side_pair_handshake(&r->pri, &r->bak);
 	assert_int_equal(r->pri.rc, 0);
 	assert_int_equal(r->bak.rc, 0);
 	pt_config(&r->gcfg, "ckpt-counter", "counter", MEM, -1);
+	r->gcfg.cow_capture = r->cow = cow;
 	r->g = pt_boot(&r->gcfg);
 	rc.conn = r->bak.conn;
 	assert_int_equal(ckpt_receiver_new(&rc, &r->rcv, &err), 0);
@@ -84,6 +120,16 @@ void rig_up(struct rig *r, bool with_netbuf, uint32_t compress)
 		                            .tx_fd = -1, .tx = frame_out, .tx_arg = r };
 		assert_int_equal(netbuf_open(&r->nb, &nc), 0);
 	}
+}
+
+void rig_up(struct rig *r, bool with_netbuf, uint32_t compress)
+{
+	rig_up_opts(r, with_netbuf, compress, false);
+}
+
+void rig_up_cow(struct rig *r, bool with_netbuf, uint32_t compress)
+{
+	rig_up_opts(r, with_netbuf, compress, true);
 }
 
 void rig_down(struct rig *r)
@@ -104,7 +150,7 @@ void run_until_fault(struct rig *r)
 {
 	struct ckpt_sender_cfg sc = {
 		.hv = &pvm_hv_ops, .guest = r->g, .conn = r->pri.conn, .interval_ms = 5,
-		.nb = r->nb.ops ? &r->nb : NULL, .fault = { r, rig_hook },
+		.nb = r->nb.ops ? &r->nb : NULL, .fault = { r, rig_hook }, .cow_capture = r->cow,
 	};
 	struct ckpt_stats st;
 	struct ckpt_sender *snd = NULL;

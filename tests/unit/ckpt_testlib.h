@@ -38,10 +38,16 @@ struct rig {
 	int src;                        /* sender's return */
 	struct remus_err serr;
 	uint64_t acked_at_stop;
+	bool cow;                       /* copy-on-write capture (rig_up_cow) */
+	uint64_t cow_fault_copies;      /* fault copies counted at the last pause */
+	uint64_t cow_copied_writes;     /* checkpoints whose state page a guest write copied */
 };
 
 /* compress: RNET_COMPRESS_* the primary asks for (both sides offer all). */
 void rig_up(struct rig *r, bool with_netbuf, uint32_t compress);
+/* The same with the guest created for copy-on-write capture, which the
+ * sender then uses. */
+void rig_up_cow(struct rig *r, bool with_netbuf, uint32_t compress);
 void rig_down(struct rig *r);
 /* Sync, then run the sender until it stops (fault point or kill), then
  * the primary "dies" and the receiver sees the stream end. */

@@ -1,8 +1,10 @@
 /*
  * Dirty-log exactness on a 256 MiB guest at 1 %, 10 % and 100 % of its
  * pages, in the exact (uffd WP-async) mode and in the forced hashing
- * fallback: every page the guest wrote is reported, no other page of the
- * pattern area is, and the page the monitor wrote (INFO) is reported.
+ * fallback, and for a copy-on-write guest (synchronous WP userfaultfd,
+ * re-protected per run): every page the guest wrote is reported, no other
+ * page of the pattern area is, and the page the monitor wrote (INFO) is
+ * reported.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -61,7 +63,7 @@ static void check_round(const struct hv_pfn_list *l, uint64_t k)
 	              l->count - (size_t)expected);
 }
 
-static void run_dirty(enum hv_dirty_mode want_mode)
+static void run_dirty(enum hv_dirty_mode want_mode, bool cow)
 {
 	struct hv_guest_config cfg;
 	struct remus_err err = { 0 };
@@ -72,6 +74,7 @@ static void run_dirty(enum hv_dirty_mode want_mode)
 
 	assert_int_equal(pipe(p), 0);
 	pt_config(&cfg, "dirty", "dirtier", MEM, p[1]);
+	cfg.cow_capture = cow;
 	struct hv_guest *g = pt_boot(&cfg);
 	pvm_hv_ops.info(g, &in);
 	assert_int_equal(in.dirty_mode, want_mode);
@@ -99,14 +102,21 @@ static void test_dirty_exact(void **state)
 {
 	(void)state;
 	unsetenv("REMUS_PVM_DIRTY");
-	run_dirty(HV_DIRTY_EXACT);
+	run_dirty(HV_DIRTY_EXACT, false);
+}
+
+static void test_dirty_exact_cow(void **state)
+{
+	(void)state;
+	unsetenv("REMUS_PVM_DIRTY");
+	run_dirty(HV_DIRTY_EXACT, true);
 }
 
 static void test_dirty_hash_fallback(void **state)
 {
 	(void)state;
 	setenv("REMUS_PVM_DIRTY", "hash", 1);
-	run_dirty(HV_DIRTY_HASH);
+	run_dirty(HV_DIRTY_HASH, false);
 	unsetenv("REMUS_PVM_DIRTY");
 }
 
@@ -115,6 +125,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dirty_exact),
 		cmocka_unit_test(test_dirty_hash_fallback),
+		cmocka_unit_test(test_dirty_exact_cow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

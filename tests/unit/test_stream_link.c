@@ -237,6 +237,9 @@ static void test_sender_acked_epochs(void **state)
 	assert_int_equal(b.head[4], 0x4c);     /* "LibxlFmt", big-endian */
 	assert_int_equal(b.bytes, 4 + PROLOGUE + 3 * CKPT_BYTES);
 	assert_int_equal(st.bytes, b.bytes);
+	/* wire_bytes: the frames that carried them (was never counted here) */
+	assert_true(st.wire_bytes >= st.bytes + RNET_HDR_LEN);
+	assert_true(st.wire_bytes <= 2 * st.bytes);
 	assert_primary_clean(fds);
 	tlink_down(&l);
 }

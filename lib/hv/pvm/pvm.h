@@ -88,4 +88,18 @@ size_t pvm_console_escape(const uint8_t *in, size_t n, uint8_t *out, size_t cap,
 int pvm_elf_parse(const uint8_t *img, size_t len, uint64_t ram_bytes,
                   struct pvm_elf *out, struct remus_err *err);
 
+/* Copy-on-write capture counters of a cow guest (zero otherwise). */
+struct pvm_cow_stats {
+	uint64_t captures, pages;     /* capture_begin calls, pages captured */
+	uint64_t faults;              /* guest write faults served (tracking + capture) */
+	uint64_t fault_copies;        /* captured pages copied by a guest write fault */
+	uint64_t guard_copies;        /* ... by a device model about to write them */
+};
+void pvm_cow_get_stats(struct hv_guest *g, struct pvm_cow_stats *out);
+/* Tests: while held, the copy-out helper copies nothing, so only guest
+ * faults and device writes copy pages; releasing lets it finish. */
+void pvm_cow_hold(struct hv_guest *g, bool hold);
+/* Tests: is pfn in the capture begun last (and not yet waited for)? */
+bool pvm_cow_captured(struct hv_guest *g, uint64_t pfn);
+
 #endif

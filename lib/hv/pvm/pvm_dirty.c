@@ -6,6 +6,10 @@
  * every page and report those whose hash changed, O(RAM) per call.
  * Pages the monitor itself wrote (device models) are kept in a bitmap
  * and merged in both modes.
+ * Copy-on-write guests (pvm_cow.c) have a synchronous WP userfaultfd
+ * instead: the scan only reads which pages lost their protection (the
+ * guest's write faults lifted it) and the collected list is protected
+ * again with one ioctl per run.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,7 +37,13 @@ int pvm_dirty_init(struct pvm_guest *g, bool want_exact, struct remus_err *err)
 {
 	size_t words = (g->nr_pfns + 63) / 64;
 
-	g->dirty_mode = (want_exact && pvm_uffd_wp_async_supported()) ? HV_DIRTY_EXACT : HV_DIRTY_HASH;
+	if (g->cow && !pvm_uffd_wp_sync_supported())
+		return remus_err_set(err, HV_EUNSUPP, "pvm: copy-on-write capture needs userfaultfd "
+		                     "write-protect on shmem, which this kernel lacks");
+	if (g->cow)
+		want_exact = true;
+	g->dirty_mode = (want_exact && (g->cow || pvm_uffd_wp_async_supported())) ? HV_DIRTY_EXACT
+	                                                                          : HV_DIRTY_HASH;
 	g->dev_dirty = calloc(words, sizeof(uint64_t));
 	g->scan_bits = calloc(words, sizeof(uint64_t));
 	if (g->dev_dirty == NULL || g->scan_bits == NULL)
@@ -77,7 +87,7 @@ static int dirty_scan(struct pvm_guest *g, struct remus_err *err)
 	struct pvm_page_region *vec = g->scan_vec;
 	struct pvm_scan_arg a = {
 		.size = sizeof(a),
-		.flags = PVM_SCAN_WP_MATCHING | PVM_SCAN_CHECK_WPASYNC,
+		.flags = g->cow ? 0 : PVM_SCAN_WP_MATCHING | PVM_SCAN_CHECK_WPASYNC,
 		.start = PVM_RAM_BASE,
 		.end = PVM_RAM_BASE + g->ram_bytes,
 		.vec = (uint64_t)(uintptr_t)vec,
@@ -154,5 +164,5 @@ int pvm_dirty_collect(struct pvm_guest *g, struct hv_pfn_list *out,
 		}
 	}
 	memset(g->dev_dirty, 0, words * sizeof(uint64_t));
-	return 0;
+	return g->cow ? pvm_cow_protect(g, out, err) : 0;
 }

@@ -27,12 +27,15 @@ uint64_t pvm_guest_mono(const struct pvm_guest *g)
 	return (uint64_t)((int64_t)host_mono() + g->mono_offset);
 }
 
-/* Translate a guest range to a monitor pointer; NULL if not inside RAM. */
+/* Translate a guest range to a monitor pointer; NULL if not inside RAM.
+ * A copy-on-write capture in progress gets its pages copied first, as the
+ * monitor may write there. */
 static uint8_t *gptr(struct pvm_guest *g, uint64_t gva, uint64_t len)
 {
 	uint64_t off = gva - PVM_RAM_BASE;
 	if (gva < PVM_RAM_BASE || off > g->ram_bytes || len > g->ram_bytes - off)
 		return NULL;
+	pvm_cow_guard(g, off, len);
 	return g->ram + off;
 }
 

@@ -81,6 +81,8 @@ struct pvm_guest {
 
 	/* dirty log */
 	enum hv_dirty_mode dirty_mode;
+	bool cow;                       /* RAM under a synchronous WP uffd (pvm_cow.c) */
+	struct pvm_cow *cow_state;      /* made when the stub is up */
 	int pagemap_fd;
 	uint64_t *dev_dirty;            /* bitmap: pages the monitor wrote */
 	uint64_t *scan_bits;            /* scratch bitmap */
@@ -130,6 +132,20 @@ enum pvm_hc_next pvm_hcall(struct pvm_guest *g, struct user_regs_struct *r);
 uint32_t pvm_wait_events(struct pvm_guest *g, uint64_t deadline, bool consume);
 uint64_t pvm_guest_mono(const struct pvm_guest *g);
 void pvm_net_poll(struct pvm_guest *g);
+
+/* pvm_cow.c: copy-on-write capture of cow guests.  The stub leaves its
+ * synchronous WP userfaultfd at this fd number for the monitor to take. */
+#define PVM_COW_UFFD_FD 3
+bool pvm_uffd_wp_sync_supported(void);
+int pvm_cow_attach(struct pvm_guest *g, struct remus_err *err);
+void pvm_cow_detach(struct pvm_guest *g);
+/* Write-protect the listed pages (runs, one ioctl each): dirty tracking
+ * of cow guests, and the capture's protection. */
+int pvm_cow_protect(struct pvm_guest *g, const struct hv_pfn_list *l, struct remus_err *err);
+/* The monitor is about to write [off, off+len) of guest RAM. */
+void pvm_cow_guard(struct pvm_guest *g, uint64_t off, uint64_t len);
+int pvm_cow_begin(struct pvm_guest *g, const struct hv_pfn_list *l, struct remus_err *err);
+int pvm_cow_wait(struct pvm_guest *g, const uint8_t **pages, struct remus_err *err);
 
 /* pvm_dirty.c */
 int pvm_dirty_init(struct pvm_guest *g, bool want_exact, struct remus_err *err);

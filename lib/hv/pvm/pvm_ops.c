@@ -104,6 +104,7 @@ static int guest_alloc(const struct hv_guest_config *cfg, uint64_t ram_bytes,
 	memcpy(g->ip, cfg->ipv4_addr, 4);
 	memcpy(g->gw, cfg->ipv4_gw, 4);
 	g->prefix = cfg->ipv4_prefix;
+	g->cow = cfg->cow_capture;
 	if (cfg->console_fd >= 0 && (g->console_fd = fcntl(cfg->console_fd, F_DUPFD_CLOEXEC, 3)) < 0)
 		return remus_err_sys(err, errno, "pvm: dup console fd");
 	if ((rc = pvm_console_init(&g->con, g->console_fd, err)) < 0)
@@ -227,6 +228,7 @@ static void pvm_destroy(struct hv_guest *hg)
 		pthread_mutex_destroy(&g->mu);
 		pthread_cond_destroy(&g->cv);
 	}
+	pvm_cow_detach(g);
 	pvm_dirty_free(g);
 	pvm_console_free(&g->con);
 	if (g->ram != MAP_FAILED)
@@ -409,6 +411,37 @@ static int pvm_copy_pages(struct hv_guest *hg, const uint64_t *pfns, size_t n, v
 	return 0;
 }
 
+/* Copy-on-write capture: the dirty set (protected by the scan), then the
+ * copy-out starts; see pvm_cow.c. */
+static int pvm_capture_begin(struct hv_guest *hg, struct hv_pfn_list *out, struct remus_err *err)
+{
+	struct pvm_guest *g = (struct pvm_guest *)hg;
+	enum hv_run_state st;
+	int rc;
+
+	if (!g->cow || g->cow_state == NULL)
+		return remus_err_set(err, HV_EUNSUPP, "pvm: guest %s was not created for copy-on-write "
+		                     "capture", g->name);
+	pthread_mutex_lock(&g->mu);
+	st = g->state;
+	pthread_mutex_unlock(&g->mu);
+	if (st == HV_RUNNING)
+		return remus_err_set(err, HV_EBADSTATE, "pvm: capture_begin: guest is running");
+	if ((rc = post(g, PVM_CMD_DIRTY, out, err)) < 0)
+		return rc;
+	return pvm_cow_begin(g, out, err);
+}
+
+static int pvm_capture_wait(struct hv_guest *hg, const uint8_t **pages, struct remus_err *err)
+{
+	struct pvm_guest *g = (struct pvm_guest *)hg;
+
+	if (!g->cow || g->cow_state == NULL)
+		return remus_err_set(err, HV_EUNSUPP, "pvm: guest %s was not created for copy-on-write "
+		                     "capture", g->name);
+	return pvm_cow_wait(g, pages, err);
+}
+
 /* The guest's RAM as the monitor maps it (shared memfd, whole size). */
 static const uint8_t *pvm_ram_view(struct hv_guest *hg)
 {
@@ -484,6 +517,8 @@ const struct hv_ops pvm_hv_ops = {
 	.resume = pvm_resume,
 	.dirty_log = pvm_dirty_log,
 	.copy_pages = pvm_copy_pages,
+	.capture_begin = pvm_capture_begin,
+	.capture_wait = pvm_capture_wait,
 	.ram_view = pvm_ram_view,
 	.save_cpu = pvm_save_cpu,
 	.save_devices = pvm_save_devices,

@@ -207,10 +207,15 @@ static void stub_filter(struct sock_filter *out, struct sock_fprog *prog)
 	prog->filter = out;
 }
 
-/* Register guest RAM with a WP-async userfaultfd; the fd stays open. */
-static int stub_uffd(uint64_t ram_bytes)
+/* Register guest RAM with a WP-async userfaultfd (the dirty log), or for
+ * a copy-on-write guest a synchronous one, moved to PVM_COW_UFFD_FD where
+ * the monitor takes it (pvm_cow.c); the fd stays open. */
+static int stub_uffd(uint64_t ram_bytes, bool cow)
 {
-	struct uffdio_api api = { .api = UFFD_API, .features = PVM_UFFD_FEATURES };
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = cow ? UFFD_FEATURE_WP_HUGETLBFS_SHMEM : PVM_UFFD_FEATURES,
+	};
 	struct uffdio_register reg = {
 		.range = { .start = PVM_RAM_BASE, .len = ram_bytes },
 		.mode = UFFDIO_REGISTER_MODE_WP,
@@ -223,6 +228,12 @@ static int stub_uffd(uint64_t ram_bytes)
 		_exit(STUB_E_API);
 	if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0)
 		_exit(STUB_E_REG);
+	if (cow && fd != PVM_COW_UFFD_FD) {
+		if (dup2(fd, PVM_COW_UFFD_FD) < 0)
+			_exit(STUB_E_UFFD);
+		close(fd);
+		fd = PVM_COW_UFFD_FD;
+	}
 	return fd;
 }
 
@@ -262,7 +273,7 @@ static void stub_main(struct pvm_guest *g, int go_fd)
 	if (at != (void *)PVM_RAM_BASE)
 		_exit(STUB_E_MAP);
 	if (g->dirty_mode == HV_DIRTY_EXACT)
-		keep = stub_uffd(g->ram_bytes);
+		keep = stub_uffd(g->ram_bytes, g->cow);
 	stub_unregister_rseq();
 	n = stub_ranges(maps, sizeof(maps), pairs, &stk, &stklen);
 	if (n < 0 || stklen == 0)
@@ -288,7 +299,7 @@ static const char *stub_step(int code)
 	case STUB_E_GO:   return "waiting for the monitor";
 	case STUB_E_MAP:  return "mapping RAM at the RAM base (address taken?)";
 	case STUB_E_UFFD: return "creating the userfaultfd";
-	case STUB_E_API:  return "enabling userfaultfd WP-async";
+	case STUB_E_API:  return "enabling userfaultfd write-protect (WP-async, or on shmem)";
 	case STUB_E_REG:  return "registering RAM for write-protect";
 	case STUB_E_MAPS: return "reading its own mappings";
 	case STUB_E_CAPS: return "dropping its capabilities";
@@ -346,6 +357,8 @@ int pvm_stub_spawn(struct pvm_guest *g, struct remus_err *err)
 		rc = remus_err_sys(err, errno, "pvm: open %s", path);
 		goto kill;
 	}
+	if (g->cow && (rc = pvm_cow_attach(g, err)) < 0)
+		goto kill;
 	rc = 0;
 	goto out;
 kill:

@@ -1,0 +1,29 @@
+#!/bin/bash
+# make bench: run every benchmark (each prints its same-run ratios), keep
+# their rows in bench/results/latest.json and regenerate docs/performance.md
+# with its plots (docs/perf/*.png).  Besides the programs, the kvstore
+# compression sweep (bench/kvstore_compress.sh, make demo once per kind).
+# Usage: BUILD=build [BENCH_QUICK=1] bench/run.sh BENCH...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export BUILD
+rows=$(mktemp "${TMPDIR:-/tmp}/remus-bench-rows.XXXXXX")
+trap 'rm -f "$rows"' EXIT
+export BENCH_ROWS=$rows
+# A bench that fails is reported at the end; the others' rows are kept.
+failed=()
+for b in "$@"; do
+	echo "== bench/$b"
+	"$BUILD/bench/$b" || failed+=("$b")
+done
+echo "== bench/kvstore_compress.sh"
+bench/kvstore_compress.sh || failed+=(kvstore_compress.sh)
+unset BENCH_ROWS
+mkdir -p bench/results docs/perf
+python3 bench/collect.py "$rows" bench/results/latest.json
+python3 bench/report.py bench/results/latest.json docs/performance.md docs/perf
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "bench: FAILED: ${failed[*]} (their rows are missing from latest.json)" >&2
+	exit 1
+fi
