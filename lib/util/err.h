@@ -24,7 +24,7 @@ REMUS_API_BEGIN
  */
 #define REMUS_ERR_SPAN         1000
 #define REMUS_ERR_BASE_NETBUF  (-1000)  /* netbuf/netbuf.h      NETBUF_E*  */
-#define REMUS_ERR_BASE_HV      (-2000)  /* lib/hv/hv.h          HV_E*      */
+#define REMUS_ERR_BASE_HV      (-2000)  /* lib/hv/hv.h HV_E*; drivers' own from -2101 */
 #define REMUS_ERR_BASE_RNET    (-3000)  /* lib/net/net.h        RNET_E*    */
 #define REMUS_ERR_BASE_REMUSD  (-4000)  /* remusd/config.h      REMUSD_E*  */
 #define REMUS_ERR_BASE_CTL     (-5000)  /* remusd/ctl_proto.h   CTL_E*     */

@@ -1,6 +1,7 @@
 /*
  * One error space (lib/util/err.h): every module's named codes, taken from
- * the MODULE_ERRORS lists their enums are made from, lie in the module's
+ * the MODULE_ERRORS lists their enums are made from (a driver's own, like
+ * the Xen driver's QMP code, in hv's range), lie in the module's
  * own range below the errno values, no two are equal, and each has a name
  * and a text of its own.  The checker is shown to fail on a table that
  * breaks each rule.
@@ -16,6 +17,7 @@
 #include "ckpt/ckpt.h"
 #include "diskrep/diskrep.h"
 #include "hv/hv.h"
+#include "hv/xen/xen_qmp.h"
 #include "net/net.h"
 #include "netbuf/netbuf.h"
 #include "remusd/config.h"
@@ -41,6 +43,7 @@ struct code {
 static const struct code all_codes[] = {
 	NETBUF_ERRORS(X_NETBUF)
 	HV_ERRORS(X_HV)
+	XEN_QMP_ERRORS(X_HV)        /* a driver's own codes: in hv's range */
 	RNET_ERRORS(X_RNET)
 	REMUSD_ERRORS(X_REMUSD)
 	CTL_ERRORS(X_CTL)

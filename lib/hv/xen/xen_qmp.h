@@ -22,9 +22,13 @@
 /* How long one command may take (libxl allows the log-dirty switch 10 s). */
 #define XEN_QMP_TIMEOUT_MS 10000
 
-/* Codes of QMP failures (beyond -errno of the socket). */
+/* Codes of QMP failures (beyond -errno of the socket).  The Xen driver's
+ * own codes lie in hv's range of the one error space (lib/util/err.h),
+ * from -2101 (it was -5001, control protocol's CTL_EPROTO). */
 #define XEN_QMP_EPROTO  (-71)    /* -EPROTO: not QMP, or out of order */
-#define XEN_QMP_ECMD    (-5001)  /* QEMU answered the command with an error */
+#define XEN_QMP_ERRORS(X) \
+	X(XEN_QMP_ECMD, -2101, "QEMU answered the command with an error")
+enum xen_qmp_error { XEN_QMP_ERRORS(REMUS_ERR_ENUM) };
 
 enum xen_qmp_kind {
 	XEN_QMP_GREETING,        /* {"QMP": {"version": ...}} */
