@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench/rows.h"
 #include "ckpt/ckpt.h"
 #include "hv/pvm/pvm.h"
 
@@ -165,6 +166,24 @@ static void run_size(uint64_t mem, const char *image, unsigned epochs, const str
 		die("run", &err);
 	ckpt_sender_stats(snd, &st);
 	ckpt_receiver_stats(rcv, &rst);
+	if (!epochs) {
+		char name[160];
+		double tput = (double)mem / sync_s / 1048576.0, ratio = (double)mem / sync_s / base;
+		snprintf(name, sizeof(name), "initial sync throughput vs guest RAM: idle guest @ %llu",
+		         (unsigned long long)(mem >> 20));
+		bench_row(name, tput, "MiB/s", base / 1048576.0, ratio, "ratio >= 0.8", ratio >= 0.8);
+		snprintf(name, sizeof(name), "time to protected vs guest RAM: idle guest @ %llu",
+		         (unsigned long long)(mem >> 20));
+		bench_row(name, sync_s, "s", NAN, NAN, NULL, BENCH_NO_GOAL);
+		snprintf(name, sizeof(name), "backup memory vs guest RAM: replica+buffers @ %llu",
+		         (unsigned long long)(mem >> 20));
+		ratio = (double)(rst.mem_replica_bytes + rst.mem_buffers_bytes) / (double)mem;
+		bench_row(name, ratio, "x RAM", 1.0, ratio, "ratio <= 1.2", ratio <= 1.2);
+		snprintf(name, sizeof(name), "primary memory vs guest RAM: engine buffers @ %llu",
+		         (unsigned long long)(mem >> 20));
+		ratio = (double)st.mem_buffers_bytes / (double)mem;
+		bench_row(name, ratio, "x RAM", 1.0, ratio, "ratio <= 0.3", ratio <= 0.3);
+	}
 	if (!epochs)
 		printf("RAM %4llu MiB, idle guest: initial sync %.0f MiB/s = %.2fx plain loopback TCP "
 		       "(%.0f MiB/s; goal >= 0.8x: %s); time to protected %.2f s; memory: primary "
@@ -174,7 +193,14 @@ static void run_size(uint64_t mem, const char *image, unsigned epochs, const str
 		       (double)mem / sync_s / base >= 0.8 ? "met" : "not met", sync_s,
 		       (double)st.mem_buffers_bytes / (double)mem,
 		       (double)(rst.mem_replica_bytes + rst.mem_buffers_bytes) / (double)mem);
-	else
+	else {
+		char name[160];
+		double pause = (double)st.total_pause_us / (double)st.checkpoints;
+		snprintf(name, sizeof(name), "checkpoint pause vs guest RAM (engine): counter guest @ %llu",
+		         (unsigned long long)(mem >> 20));
+		bench_row(name, pause, "us", bare, pause / bare, NULL, BENCH_NO_GOAL);
+	}
+	if (epochs)
 		printf("RAM %4llu MiB, counter guest: checkpoint pause mean %.0f us = %.1fx a bare "
 		       "suspend+resume (%.0f us), max %llu us, %llu dirty pages last\n",
 		       (unsigned long long)(mem >> 20), (double)st.total_pause_us / (double)st.checkpoints,

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -154,6 +155,37 @@ static void test_vsyscall_killed_by_seccomp(void **state)
 	assert_string_equal(con, "bad_vsyscall: before\n");   /* time() never returned */
 }
 
+/* Regression: the stub read its parent's mappings into one 32 KiB buffer
+ * and failed ("reading its own mappings") once a busy parent (threads,
+ * sanitizer shadows) had more; 1500 separate mappings in the parent now
+ * still leave the guest with RAM and one host page. */
+static void test_guest_from_parent_with_many_mappings(void **state)
+{
+	enum { N = 1500 };
+	struct hv_guest_config cfg;
+	struct hv_guest *g;
+	char line[256];
+	void *m[N];
+	int pfd[2];
+
+	(void)state;
+	for (int i = 0; i < N; i++) {   /* alternate protections: no merging */
+		m[i] = mmap(NULL, 4096, i % 2 ? PROT_READ : PROT_READ | PROT_WRITE,
+		            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		assert_true(m[i] != MAP_FAILED);
+	}
+	assert_int_equal(pipe(pfd), 0);
+	pt_config(&cfg, "compat", "compat", MEM, pfd[1]);
+	g = pt_boot(&cfg);
+	assert_true(pt_read_line(pfd[0], line, sizeof(line), 10));
+	assert_string_equal(line, "compat: 64-bit");
+	pvm_hv_ops.destroy(g);
+	close(pfd[0]);
+	close(pfd[1]);
+	for (int i = 0; i < N; i++)
+		munmap(m[i], 4096);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -161,6 +193,7 @@ int main(void)
 		cmocka_unit_test(test_int80_crashes),
 		cmocka_unit_test(test_compat_int80_crashes),
 		cmocka_unit_test(test_vsyscall_killed_by_seccomp),
+		cmocka_unit_test(test_guest_from_parent_with_many_mappings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

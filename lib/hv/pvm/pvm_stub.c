@@ -45,7 +45,7 @@
 #endif
 #define PVM_UFFD_FEATURES (UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED)
 
-#define STUB_MAX_RANGES 512
+#define STUB_MAX_RANGES 2048
 
 /* Exit codes of a stub that failed before stopping (named in errors). */
 enum { STUB_E_GO = 60, STUB_E_MAP, STUB_E_UFFD, STUB_E_API, STUB_E_REG, STUB_E_MAPS,
@@ -115,48 +115,71 @@ static uint64_t stub_code_page(void)
 	return (uint64_t)&pvm_stub_final & ~(uint64_t)(PVM_PAGE_SIZE - 1);
 }
 
+/* Sort one line of /proc/self/maps ("lo-hi ...") into the ranges to drop. */
+static int stub_range_line(const char *p, uint64_t sp, uint64_t code, uint64_t *pairs,
+                           int *count, uint64_t *stk, uint64_t *stklen)
+{
+	uint64_t lo = stub_hex(&p), hi;
+
+	if (*p++ != '-')
+		return -1;
+	hi = stub_hex(&p);
+	if (lo >= 0xffffffffff600000ULL)            /* vsyscall: not a vma */
+		return 0;
+	if (lo == PVM_RAM_BASE)
+		return 0;
+	if (sp >= lo && sp < hi) {
+		*stk = lo;
+		*stklen = hi - lo;
+		return 0;
+	}
+	if (code >= lo && code < hi)                /* keep one page of the host's text */
+		return stub_push(pairs, count, lo, code) < 0 ||
+		       stub_push(pairs, count, code + PVM_PAGE_SIZE, hi) < 0 ? -1 : 0;
+	return stub_push(pairs, count, lo, hi);
+}
+
 /* Collect the mappings to drop: all but guest RAM, the stack (dropped last
- * by the final code itself) and the final code's page. */
+ * by the final code itself) and the final code's page.  The maps text is
+ * read a buffer at a time, whole lines parsed and the rest carried over:
+ * a forked child inherits every mapping of its parent (thread stacks,
+ * sanitizer shadows), which can run past any fixed buffer. */
 static int stub_ranges(char *buf, size_t cap, uint64_t *pairs, uint64_t *stk,
                        uint64_t *stklen)
 {
 	uint64_t sp = (uint64_t)__builtin_frame_address(0);
 	uint64_t code = stub_code_page();
-	size_t len = 0;
+	size_t have = 0;
+	bool eof = false;
 	ssize_t n;
-	int fd, count = 0;
+	int fd, count = 0, rc = 0;
 
 	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	while (len + 1 < cap && (n = read(fd, buf + len, cap - 1 - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	buf[len] = 0;
-	for (const char *p = buf; *p; ) {
-		uint64_t lo = stub_hex(&p), hi;
-		if (*p++ != '-')
-			return -1;
-		hi = stub_hex(&p);
-		while (*p && *p != '\n')
-			p++;
-		if (*p)
-			p++;
-		if (lo >= 0xffffffffff600000ULL)            /* vsyscall: not a vma */
-			continue;
-		if (lo == PVM_RAM_BASE)
-			continue;
-		if (sp >= lo && sp < hi) { *stk = lo; *stklen = hi - lo; continue; }
-		if (code >= lo && code < hi) {      /* keep one page of the host's text */
-			if (stub_push(pairs, &count, lo, code) < 0 ||
-			    stub_push(pairs, &count, code + PVM_PAGE_SIZE, hi) < 0)
-				return -1;
-			continue;
+	while (!eof && rc == 0) {
+		char *start = buf, *nl;
+		if ((n = read(fd, buf + have, cap - 1 - have)) < 0) {
+			rc = -1;
+			break;
 		}
-		if (stub_push(pairs, &count, lo, hi) < 0)
-			return -1;
+		eof = n == 0;
+		have += (size_t)n;
+		buf[have] = 0;
+		while (rc == 0 && (nl = memchr(start, '\n', (size_t)(buf + have - start))) != NULL) {
+			*nl = 0;
+			rc = stub_range_line(start, sp, code, pairs, &count, stk, stklen);
+			start = nl + 1;
+		}
+		if (rc == 0 && eof && start < buf + have)
+			rc = stub_range_line(start, sp, code, pairs, &count, stk, stklen);
+		have = (size_t)(buf + have - start);
+		if (have + 1 >= cap)                    /* one line longer than the buffer */
+			rc = -1;
+		memmove(buf, start, have);
 	}
-	return count;
+	close(fd);
+	return rc < 0 ? -1 : count;
 }
 
 /* No capability left, in any set, nor a way to regain one. */
