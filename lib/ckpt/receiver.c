@@ -402,12 +402,18 @@ static int stream_lost(struct ckpt_receiver *r, int rc, struct remus_err *err)
 {
 	char why[REMUS_ERR_MSG_MAX];
 
+	size_t staged = r->as.staged.npages;
+
 	r->stop_us = ckpt_now_us();
 	snprintf(why, sizeof(why), "%s", err->msg);
 	stream_asm_abort(&r->as, why);
 	if (rc == CKPT_ESTREAM || rc == CKPT_ESTOPPED || rc == HV_EUNRESTORABLE)
 		return rc;
-	return remus_err_set(err, CKPT_EPEER, "primary lost: %.400s", why);
+	/* what this side was doing, for telling a dead primary from a stall */
+	return remus_err_set(err, CKPT_EPEER, "primary lost: %.400s (receiving checkpoint %" PRIu64
+	                     "%s, %zu pages staged of it, %" PRIu64 " applied)", why, r->applied + 1,
+	                     r->applied == 0 ? " (the initial sync, written in place)" : "",
+	                     staged, r->applied);
 }
 
 /* The receive loop proper (ckpt_receiver_run wraps it in the keepalive). */

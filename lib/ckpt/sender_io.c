@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -471,6 +472,14 @@ int cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err)
 		return rc;
 	if (rc != CKPT_EPEER)
 		remus_err_wrap(err, "backup lost");
+	/* what this side was doing, for telling a dead backup from a stall */
+	if (err != NULL) {
+		char was[REMUS_ERR_MSG_MAX];
+		int code = err->code;
+		snprintf(was, sizeof(was), "%s", err->msg);
+		remus_err_set(err, code, "%.400s (checkpoint %" PRIu64 " taken, %" PRIu64
+		              " acknowledged)", was, s->epoch, s->acked);
+	}
 	return CKPT_EPEER;
 }
 
