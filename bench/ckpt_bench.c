@@ -19,27 +19,11 @@
 
 #include "ckpt/ckpt.h"
 #include "hv/pvm/pvm.h"
+#include "link.h"
 #include "rows.h"
 
 #define MEM       (16u << 20)
 #define RUN_MS    1500u          /* per interval; BENCH_QUICK: a third */
-
-struct hs {
-	int fd;
-	bool primary;
-	struct rnet_params p;
-	struct rnet_conn *c;
-	int rc;
-	struct remus_err err;
-};
-
-static void *hs_main(void *arg)
-{
-	struct hs *h = arg;
-
-	h->rc = rnet_handshake_fd(h->fd, h->primary, &h->p, &h->c, &h->err);
-	return NULL;
-}
 
 static void *recv_main(void *arg)
 {
@@ -64,11 +48,11 @@ static void run_engine(struct hv_guest *g, uint64_t mem, uint32_t interval, uint
                        struct ckpt_stats *at_sync)
 {
 	struct rnet_key key = { .len = 32 };
-	struct hs a = { .primary = true }, b = { .primary = false };
 	struct remus_err err = { 0 };
+	struct rnet_conn *pri, *bak;
 	struct ckpt_receiver *rcv;
 	struct ckpt_sender *snd;
-	pthread_t ta, tb, tr;
+	pthread_t tr;
 	uint32_t epochs = run_ms / interval;
 	int sp[2];
 	uint64_t t0;
@@ -76,26 +60,11 @@ static void run_engine(struct hv_guest *g, uint64_t mem, uint32_t interval, uint
 	memset(key.bytes, 0x5a, key.len);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 		die("socketpair", NULL);
-	a.fd = sp[0];
-	b.fd = sp[1];
-	a.p.key = b.p.key = &key;
-	a.p.hb_timeout_ms = b.p.hb_timeout_ms = 5000;
-	a.p.caps.compress_mask = b.p.caps.compress_mask = (1u << RNET_COMPRESS_COUNT) - 1;
-	a.p.caps.compress = compress;
-	strcpy(a.p.caps.hv, "pvm");
-	strcpy(b.p.caps.hv, "pvm");
-	strcpy(a.p.caps.guest, "bench");
-	strcpy(b.p.caps.guest, "bench");
-	pthread_create(&ta, NULL, hs_main, &a);
-	pthread_create(&tb, NULL, hs_main, &b);
-	pthread_join(ta, NULL);
-	pthread_join(tb, NULL);
-	if (a.rc < 0 || b.rc < 0)
-		die("handshake", a.rc < 0 ? &a.err : &b.err);
-	struct ckpt_receiver_cfg rc = { .hv = &pvm_hv_ops, .conn = b.c, .ram_bytes = mem };
+	bench_link_up(sp, &key, compress, 5000, &pri, &bak);
+	struct ckpt_receiver_cfg rc = { .hv = &pvm_hv_ops, .conn = bak, .ram_bytes = mem };
 	/* a slow kind (zlib on a loaded machine) falls behind: measure its
 	 * rate, do not call that a lost backup */
-	struct ckpt_sender_cfg sc = { .hv = &pvm_hv_ops, .guest = g, .conn = a.c,
+	struct ckpt_sender_cfg sc = { .hv = &pvm_hv_ops, .guest = g, .conn = pri,
 	                              .interval_ms = interval, .ack_timeout_ms = 30000,
 	                              .cow_capture = cow };
 	if (ckpt_receiver_new(&rc, &rcv, &err) < 0 || ckpt_sender_new(&sc, &snd, &err) < 0)
@@ -113,8 +82,8 @@ static void run_engine(struct hv_guest *g, uint64_t mem, uint32_t interval, uint
 	pthread_join(tr, NULL);
 	ckpt_sender_free(snd);
 	ckpt_receiver_free(rcv);
-	rnet_conn_free(a.c);
-	rnet_conn_free(b.c);
+	rnet_conn_free(pri);
+	rnet_conn_free(bak);
 }
 
 /* Checkpoint pause and rate at one interval (no compression). */

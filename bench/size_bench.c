@@ -22,7 +22,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bench/rows.h"
+#include "link.h"
+#include "rows.h"
 #include "ckpt/ckpt.h"
 #include "hv/pvm/pvm.h"
 
@@ -94,16 +95,6 @@ static double tcp_rate(uint64_t total)
 	return (double)total / ((double)t0 / 1e6);
 }
 
-struct hs { int fd; bool primary; struct rnet_params p; struct rnet_conn *c; int rc; struct remus_err err; };
-
-static void *hs_main(void *arg)
-{
-	struct hs *h = arg;
-
-	h->rc = rnet_handshake_fd(h->fd, h->primary, &h->p, &h->c, &h->err);
-	return NULL;
-}
-
 static void *recv_main(void *arg)
 {
 	struct remus_err err = { 0 };
@@ -117,13 +108,13 @@ static void run_size(uint64_t mem, const char *image, unsigned epochs, const str
 {
 	struct hv_guest_config cfg = { .name = "bench", .mem_bytes = mem, .console_fd = -1, .cpu = -1,
 	                               .image = image };
-	struct hs a = { .primary = true }, b = { .primary = false };
+	struct rnet_conn *pri, *bak;
 	struct remus_err err = { 0 };
 	struct ckpt_receiver *rcv;
 	struct ckpt_sender *snd;
 	struct ckpt_stats st, rst;
 	struct hv_guest *g = NULL;
-	pthread_t ta, tb, tr;
+	pthread_t tr;
 	double base = epochs ? 0 : tcp_rate(mem), sync_s, bare = 0;
 	int sv[2];
 	uint64_t t0;
@@ -138,22 +129,9 @@ static void run_size(uint64_t mem, const char *image, unsigned epochs, const str
 		usleep(1000);
 	}
 	tcp_pair(sv);
-	a.fd = sv[0];
-	b.fd = sv[1];
-	a.p.key = b.p.key = key;
-	a.p.caps.compress_mask = b.p.caps.compress_mask = RNET_COMPRESS_BIT(RNET_COMPRESS_NONE);
-	strcpy(a.p.caps.hv, "pvm");
-	strcpy(b.p.caps.hv, "pvm");
-	strcpy(a.p.caps.guest, "bench");
-	strcpy(b.p.caps.guest, "bench");
-	pthread_create(&ta, NULL, hs_main, &a);
-	pthread_create(&tb, NULL, hs_main, &b);
-	pthread_join(ta, NULL);
-	pthread_join(tb, NULL);
-	if (a.rc < 0 || b.rc < 0)
-		die("handshake", a.rc < 0 ? &a.err : &b.err);
-	struct ckpt_receiver_cfg rc = { .hv = &pvm_hv_ops, .conn = b.c, .ram_bytes = mem };
-	struct ckpt_sender_cfg sc = { .hv = &pvm_hv_ops, .guest = g, .conn = a.c,
+	bench_link_up(sv, key, RNET_COMPRESS_NONE, 0, &pri, &bak);
+	struct ckpt_receiver_cfg rc = { .hv = &pvm_hv_ops, .conn = bak, .ram_bytes = mem };
+	struct ckpt_sender_cfg sc = { .hv = &pvm_hv_ops, .guest = g, .conn = pri,
 	                              .interval_ms = INTERVAL };
 	if (ckpt_receiver_new(&rc, &rcv, &err) < 0 || ckpt_sender_new(&sc, &snd, &err) < 0)
 		die("engine", &err);
@@ -211,8 +189,8 @@ static void run_size(uint64_t mem, const char *image, unsigned epochs, const str
 	pthread_join(tr, NULL);
 	ckpt_sender_free(snd);
 	ckpt_receiver_free(rcv);
-	rnet_conn_free(a.c);
-	rnet_conn_free(b.c);
+	rnet_conn_free(pri);
+	rnet_conn_free(bak);
 	pvm_hv_ops.destroy(g);
 }
 

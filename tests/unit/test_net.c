@@ -22,21 +22,6 @@
 #include "net/net_impl.h"
 #include "test_net_util.h"
 
-static struct tkeys keys;
-
-static int setup(void **state)
-{
-	(void)state;
-	tkeys_setup(&keys);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tkeys_cleanup(&keys);
-	return 0;
-}
 
 /* ---- a transfer checked byte for byte ----------------------------- */
 struct xfer {
@@ -115,8 +100,8 @@ static void test_handshake_ok_and_stream_exact(void **state)
 	struct rnet_stats st;
 
 	(void)state;
-	side_init(&pri, keys.good, true);
-	side_init(&bak, keys.good, false);
+	side_init(&pri, tkeys_group.good, true);
+	side_init(&bak, tkeys_group.good, false);
 	side_pair_handshake(&pri, &bak);
 	assert_int_equal(pri.rc, 0);
 	assert_int_equal(bak.rc, 0);
@@ -136,8 +121,8 @@ static void test_zlib_negotiated_roundtrip(void **state)
 	struct rnet_stats st;
 
 	(void)state;
-	side_init(&pri, keys.good, true);
-	side_init(&bak, keys.good, false);
+	side_init(&pri, tkeys_group.good, true);
+	side_init(&bak, tkeys_group.good, false);
 	pri.p.caps.compress = RNET_COMPRESS_ZLIB;
 	side_pair_handshake(&pri, &bak);
 	assert_int_equal(pri.rc, 0);
@@ -162,8 +147,8 @@ static void test_tx_compress_within_negotiated(void **state)
 	struct rnet_stats st0, st1;
 
 	(void)state;
-	side_init(&pri, keys.good, true);
-	side_init(&bak, keys.good, false);
+	side_init(&pri, tkeys_group.good, true);
+	side_init(&bak, tkeys_group.good, false);
 	pri.p.caps.compress = RNET_COMPRESS_ZLIB;
 	side_pair_handshake(&pri, &bak);
 	assert_int_equal(pri.rc, 0);
@@ -182,8 +167,8 @@ static void test_tx_compress_within_negotiated(void **state)
 	side_free(&pri);
 	side_free(&bak);
 
-	side_init(&pri, keys.good, true);
-	side_init(&bak, keys.good, false);
+	side_init(&pri, tkeys_group.good, true);
+	side_init(&bak, tkeys_group.good, false);
 	side_pair_handshake(&pri, &bak);
 	assert_int_equal(rnet_conn_set_tx_compress(pri.conn, RNET_COMPRESS_ZLIB, &err), RNET_ECAPS);
 	assert_non_null(strstr(err.msg, "compression zlib: this link negotiated none"));
@@ -196,8 +181,8 @@ static void test_wrong_key_refused_both_sides(void **state)
 	struct side pri, bak;
 
 	(void)state;
-	side_init(&pri, keys.good, true);
-	side_init(&bak, keys.other, false);
+	side_init(&pri, tkeys_group.good, true);
+	side_init(&bak, tkeys_group.other, false);
 	side_pair_handshake(&pri, &bak);
 	assert_int_equal(bak.rc, RNET_EAUTH);
 	assert_non_null(strstr(bak.err.msg, "authentication failed"));
@@ -230,28 +215,28 @@ static void test_key_file_checks(void **state)
 	char path[256], missing[256];
 
 	(void)state;
-	tkeys_write(&keys, "open.key", "0123456789abcdef0123456789abcdef", 0644,
+	tkeys_write(&tkeys_group, "open.key", "0123456789abcdef0123456789abcdef", 0644,
 		    path, sizeof(path));
 	assert_int_equal(rnet_key_load(path, &k, &err), RNET_EKEY);
 	assert_non_null(strstr(err.msg, "mode 0644 is too open"));
 	assert_int_equal(k.len, 0);
-	tkeys_write(&keys, "short.key", "tooshort\n", 0600, path, sizeof(path));
+	tkeys_write(&tkeys_group, "short.key", "tooshort\n", 0600, path, sizeof(path));
 	assert_int_equal(rnet_key_load(path, &k, &err), RNET_EKEY);
 	assert_non_null(strstr(err.msg, "short.key"));
-	snprintf(missing, sizeof(missing), "%s/none.key", keys.dir);
+	snprintf(missing, sizeof(missing), "%s/none.key", tkeys_group.dir);
 	assert_int_equal(rnet_key_load(missing, &k, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "none.key: No such file"));
-	assert_int_equal(rnet_key_load(keys.good, &k, &err), 0);
+	assert_int_equal(rnet_key_load(tkeys_group.good, &k, &err), 0);
 	assert_int_equal(k.len, 32);   /* trailing newline dropped */
 	/* a key file planted by someone else, even with the right mode */
-	tkeys_write(&keys, "theirs.key", "0123456789abcdef0123456789abcdef", 0600,
+	tkeys_write(&tkeys_group, "theirs.key", "0123456789abcdef0123456789abcdef", 0600,
 		    path, sizeof(path));
 	assert_int_equal(chown(path, geteuid() + 1, (gid_t)-1), 0);
 	assert_int_equal(rnet_key_load(path, &k, &err), RNET_EKEY);
 	assert_non_null(strstr(err.msg, "not by us"));
 	/* a symlink to a good key is not followed */
-	snprintf(missing, sizeof(missing), "%s/link.key", keys.dir);
-	assert_int_equal(symlink(keys.good, missing), 0);
+	snprintf(missing, sizeof(missing), "%s/link.key", tkeys_group.dir);
+	assert_int_equal(symlink(tkeys_group.good, missing), 0);
 	assert_int_equal(rnet_key_load(missing, &k, &err), -ELOOP);
 }
 
@@ -274,7 +259,7 @@ static void rawp_start(struct rawp *r)
 {
 	int sv[2];
 
-	side_init(&r->bak, keys.good, false);
+	side_init(&r->bak, tkeys_group.good, false);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	r->fd = sv[0];
 	r->bak.fd = sv[1];
@@ -433,8 +418,8 @@ static void caps_mismatch_case(void (*tweak)(struct rnet_params *), const char *
 {
 	struct side pri, bak;
 
-	side_init(&pri, keys.good, true);
-	side_init(&bak, keys.good, false);
+	side_init(&pri, tkeys_group.good, true);
+	side_init(&bak, tkeys_group.good, false);
 	tweak(&pri.p);
 	side_pair_handshake(&pri, &bak);
 	assert_int_equal(bak.rc, RNET_ECAPS);
@@ -464,8 +449,8 @@ static void test_caps_mismatch_named(void **state)
 /* ---- the frame layer after the handshake --------------------------- */
 static void established(struct side *pri, struct side *bak)
 {
-	side_init(pri, keys.good, true);
-	side_init(bak, keys.good, false);
+	side_init(pri, tkeys_group.good, true);
+	side_init(bak, tkeys_group.good, false);
 	side_pair_handshake(pri, bak);
 	assert_int_equal(pri->rc, 0);
 	assert_int_equal(bak->rc, 0);
@@ -521,8 +506,8 @@ static void test_bad_frames_refused(void **state)
 	side_free(&bak);
 
 	/* zlib agreed: a frame that inflates to more than it declares */
-	side_init(&pri, keys.good, true);
-	side_init(&bak, keys.good, false);
+	side_init(&pri, tkeys_group.good, true);
+	side_init(&bak, tkeys_group.good, false);
 	pri.p.caps.compress = RNET_COMPRESS_ZLIB;
 	side_pair_handshake(&pri, &bak);
 	assert_int_equal(bak.rc, 0);
@@ -575,8 +560,8 @@ static void test_output_bound_enobufs(void **state)
 	struct rnet_stats before, after;
 
 	(void)state;
-	side_init(&pri, keys.good, true);
-	side_init(&bak, keys.good, false);
+	side_init(&pri, tkeys_group.good, true);
+	side_init(&bak, tkeys_group.good, false);
 	pri.p.outq_max = 100000;
 	side_pair_handshake(&pri, &bak);
 	assert_int_equal(pri.rc, 0);
@@ -689,8 +674,8 @@ static void test_heartbeat_custom_interval(void **state)
 	uint64_t t;
 
 	(void)state;
-	side_init(&pri, keys.good, true);
-	side_init(&bak, keys.good, false);
+	side_init(&pri, tkeys_group.good, true);
+	side_init(&bak, tkeys_group.good, false);
 	pri.p.hb_interval_ms = 50;
 	pri.p.hb_timeout_ms = 500;
 	side_pair_handshake(&pri, &bak);
@@ -710,8 +695,8 @@ static void test_tls_handshake_and_stream(void **state)
 	struct side pri, bak;
 
 	(void)state;
-	side_init(&pri, keys.good, true);
-	side_init(&bak, keys.good, false);
+	side_init(&pri, tkeys_group.good, true);
+	side_init(&bak, tkeys_group.good, false);
 	pri.p.tls = bak.p.tls = true;
 	pri.p.caps.compress = RNET_COMPRESS_ZLIB;
 	side_pair_handshake(&pri, &bak);
@@ -728,8 +713,8 @@ static void test_tls_wrong_key_refused(void **state)
 	struct side pri, bak;
 
 	(void)state;
-	side_init(&pri, keys.good, true);
-	side_init(&bak, keys.other, false);
+	side_init(&pri, tkeys_group.good, true);
+	side_init(&bak, tkeys_group.other, false);
 	pri.p.tls = bak.p.tls = true;
 	side_pair_handshake(&pri, &bak);
 	assert_int_equal(pri.rc, RNET_EAUTH);
@@ -742,8 +727,8 @@ static void test_tls_on_one_side_only(void **state)
 	struct side pri, bak;
 
 	(void)state;
-	side_init(&pri, keys.good, true);
-	side_init(&bak, keys.good, false);
+	side_init(&pri, tkeys_group.good, true);
+	side_init(&bak, tkeys_group.good, false);
 	bak.p.tls = true;
 	pri.p.handshake_ms = 2000;
 	side_pair_handshake(&pri, &bak);
@@ -751,8 +736,8 @@ static void test_tls_on_one_side_only(void **state)
 	assert_non_null(strstr(bak.err.msg, "peer does not speak TLS"));
 	assert_true(pri.rc < 0);
 
-	side_init(&pri, keys.good, true);
-	side_init(&bak, keys.good, false);
+	side_init(&pri, tkeys_group.good, true);
+	side_init(&bak, tkeys_group.good, false);
 	pri.p.tls = true;
 	side_pair_handshake(&pri, &bak);
 	assert_int_equal(bak.rc, RNET_EPROTO);
@@ -770,8 +755,8 @@ static void nonblocking_case(bool tls)
 	struct pollfd pfd[2];
 	int sv[2], rp = 0, rb = 0, rounds;
 
-	side_init(&pri, keys.good, true);
-	side_init(&bak, keys.good, false);
+	side_init(&pri, tkeys_group.good, true);
+	side_init(&bak, tkeys_group.good, false);
 	pri.p.tls = bak.p.tls = tls;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(rnet_hs_start(sv[0], true, &pri.p, 0, &hp, &err), 0);
@@ -815,7 +800,7 @@ static void test_silent_peer_times_out(void **state)
 	int sv[2];
 
 	(void)state;
-	side_init(&bak, keys.good, false);
+	side_init(&bak, tkeys_group.good, false);
 	bak.p.handshake_ms = 3000;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(rnet_hs_start(sv[1], false, &bak.p, 500, &hs, &err), 0);
@@ -854,8 +839,8 @@ static void tcp_case(bool tls)
 	struct side bak;
 	int lfd, rc;
 
-	side_init(&bak, keys.good, false);
-	side_init(&cl.s, keys.good, true);
+	side_init(&bak, tkeys_group.good, false);
+	side_init(&cl.s, tkeys_group.good, true);
 	bak.p.tls = cl.s.p.tls = tls;
 	lfd = rnet_listen("127.0.0.1", 0, &err);
 	assert_true(lfd >= 0);
@@ -891,7 +876,7 @@ static void test_connect_refused_named(void **state)
 	socklen_t sl = sizeof(sin);
 
 	(void)state;
-	side_init(&pri, keys.good, true);
+	side_init(&pri, tkeys_group.good, true);
 	lfd = rnet_listen("127.0.0.1", 0, &err);   /* find a free port, then free it */
 	assert_true(lfd >= 0);
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
@@ -933,5 +918,5 @@ int main(void)
 		cmocka_unit_test(test_connect_refused_named),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tkeys_group_setup, tkeys_group_teardown);
 }

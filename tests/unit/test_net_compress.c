@@ -15,21 +15,6 @@
 #include "net/net_impl.h"
 #include "test_net_util.h"
 
-static struct tkeys keys;
-
-static int setup(void **state)
-{
-	(void)state;
-	tkeys_setup(&keys);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tkeys_cleanup(&keys);
-	return 0;
-}
 
 struct rx {
 	uint8_t *got;
@@ -57,8 +42,8 @@ static bool rx_done(void *arg)
 /* A pair that negotiated `kind` (both sides offer every kind). */
 static void pair_up(struct side *pri, struct side *bak, uint32_t kind)
 {
-	side_init(pri, keys.good, true);
-	side_init(bak, keys.good, false);
+	side_init(pri, tkeys_group.good, true);
+	side_init(bak, tkeys_group.good, false);
 	pri->p.caps.compress_mask = bak->p.caps.compress_mask = (1u << RNET_COMPRESS_COUNT) - 1;
 	pri->p.caps.compress = kind;
 	side_pair_handshake(pri, bak);
@@ -238,5 +223,5 @@ int main(void)
 		cmocka_unit_test(test_zstd_frame_without_zstd_refused),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tkeys_group_setup, tkeys_group_teardown);
 }

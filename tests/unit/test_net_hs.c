@@ -20,21 +20,6 @@
 #include "net/net_impl.h"
 #include "test_net_util.h"
 
-static struct tkeys keys;
-
-static int setup(void **state)
-{
-	(void)state;
-	tkeys_setup(&keys);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tkeys_cleanup(&keys);
-	return 0;
-}
 
 /* ---- a hand-driven peer over a socketpair --------------------------- */
 struct raw {
@@ -65,7 +50,7 @@ static void raw_start(struct raw *r, bool primary)
 	int sv[2];
 
 	memset(r, 0, sizeof(*r));
-	side_init(&r->other, keys.good, primary);
+	side_init(&r->other, tkeys_group.good, primary);
 	r->other.p.choose_caps = count_choose;
 	r->other.p.choose_arg = r;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -263,7 +248,7 @@ static void test_hello_deadline(void **state)
 	int sv[2];
 
 	(void)state;
-	side_init(&bak, keys.good, false);
+	side_init(&bak, tkeys_group.good, false);
 	bak.p.handshake_ms = 5000;
 	bak.p.hello_ms = 300;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -420,5 +405,5 @@ int main(void)
 		cmocka_unit_test(test_peer_src_of_tcp),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tkeys_group_setup, tkeys_group_teardown);
 }

@@ -18,28 +18,13 @@
 #include "net/net.h"
 #include "test_net_util.h"
 
-static struct tkeys keys;
-
-static int setup(void **state)
-{
-	(void)state;
-	tkeys_setup(&keys);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tkeys_cleanup(&keys);
-	return 0;
-}
 
 /* Write `len` bytes to dir/name, mode 0600; the path into buf. */
 static void write_bytes(const char *name, const void *data, size_t len, char *buf, size_t cap)
 {
 	int fd;
 
-	snprintf(buf, cap, "%s/%s", keys.dir, name);
+	snprintf(buf, cap, "%s/%s", tkeys_group.dir, name);
 	fd = open(buf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, data, len), (ssize_t)len);
@@ -152,14 +137,14 @@ static void test_not_regular_refused(void **state)
 	char path[256];
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/fifo.key", keys.dir);
+	snprintf(path, sizeof(path), "%s/fifo.key", tkeys_group.dir);
 	assert_int_equal(mkfifo(path, 0600), 0);
 	refused(path, "not a regular file");
-	snprintf(path, sizeof(path), "%s/dir.key", keys.dir);
+	snprintf(path, sizeof(path), "%s/dir.key", tkeys_group.dir);
 	assert_int_equal(mkdir(path, 0700), 0);
 	refused(path, "not a regular file");
-	snprintf(path, sizeof(path), "%s/link.key", keys.dir);
-	assert_int_equal(symlink(keys.good, path), 0);
+	snprintf(path, sizeof(path), "%s/link.key", tkeys_group.dir);
+	assert_int_equal(symlink(tkeys_group.good, path), 0);
 	assert_int_equal(rnet_key_load(path, &k, &err), -ELOOP);
 }
 
@@ -173,5 +158,5 @@ int main(void)
 		cmocka_unit_test(test_not_regular_refused),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tkeys_group_setup, tkeys_group_teardown);
 }

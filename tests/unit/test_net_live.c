@@ -27,26 +27,11 @@
 
 #define BULK (64u << 20)
 
-static struct tkeys keys;
-
-static int setup(void **state)
-{
-	(void)state;
-	tkeys_setup(&keys);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	tkeys_cleanup(&keys);
-	return 0;
-}
 
 static void pair(struct side *pri, struct side *bak, size_t outq, uint32_t stall_max)
 {
-	side_init(pri, keys.good, true);
-	side_init(bak, keys.good, false);
+	side_init(pri, tkeys_group.good, true);
+	side_init(bak, tkeys_group.good, false);
 	pri->p.outq_max = bak->p.outq_max = outq;
 	pri->p.stall_max_ms = bak->p.stall_max_ms = stall_max;
 	side_pair_handshake(pri, bak);
@@ -372,5 +357,5 @@ int main(void)
 		cmocka_unit_test(test_bye_now_drops_unbegun_frames),
 		cmocka_unit_test(test_streamv_direct_partial_write),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tkeys_group_setup, tkeys_group_teardown);
 }

@@ -29,6 +29,22 @@ void tkeys_write(struct tkeys *k, const char *name, const char *content, int mod
 	close(fd);
 }
 
+struct tkeys tkeys_group;
+
+int tkeys_group_setup(void **state)
+{
+	(void)state;
+	tkeys_setup(&tkeys_group);
+	return 0;
+}
+
+int tkeys_group_teardown(void **state)
+{
+	(void)state;
+	tkeys_cleanup(&tkeys_group);
+	return 0;
+}
+
 void tkeys_setup(struct tkeys *k)
 {
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";

@@ -27,6 +27,10 @@ struct tkeys {
 };
 
 void tkeys_setup(struct tkeys *k);
+/* The key folder of one test file's group (cmocka group setup/teardown). */
+extern struct tkeys tkeys_group;
+int tkeys_group_setup(void **state);
+int tkeys_group_teardown(void **state);
 void tkeys_cleanup(struct tkeys *k);
 /* Write `content` to dir/name with `mode`; returns the path in buf. */
 void tkeys_write(struct tkeys *k, const char *name, const char *content, int mode,
