@@ -54,6 +54,20 @@ struct rnet_conn {
 	struct rnet_stats st;
 };
 
+/* Every public call runs under the lock and marks the owner alive for the
+ * keepalive thread (which takes the lock itself, never through these). */
+static inline void owner_enter(struct rnet_conn *c)
+{
+	pthread_mutex_lock(&c->lk);
+	c->owner_real_ms = rnet_now_ms();
+}
+
+static inline int owner_leave(struct rnet_conn *c, int rc)
+{
+	pthread_mutex_unlock(&c->lk);
+	return rc;
+}
+
 /* Under lk: queue a heartbeat on the priority lane. */
 int  rnet_conn_queue_heartbeat(struct rnet_conn *c, struct remus_err *err);
 /* Under lk: write what the socket takes (priority lane first at a frame

@@ -1,6 +1,6 @@
 # lib/net: the replication transport (rnet_*): handshake, auth, TLS, frames.
 LIB_SRCS += lib/net/key.c lib/net/frame.c lib/net/hello.c lib/net/io_plain.c \
-	lib/net/io_tls.c lib/net/handshake.c lib/net/socket.c lib/net/conn.c \
+	lib/net/io_tls.c lib/net/handshake.c lib/net/socket.c lib/net/conn.c lib/net/conn_send.c \
 	lib/net/keepalive.c lib/net/hs_limit.c lib/net/compress.c
 DEPS_PKGS += libzstd-dev
 UNIT_TESTS += test_net test_net_live
