@@ -45,11 +45,32 @@ struct ckpt_receiver {
  * checkpoint 1 is whole (ckpt_receiver_failover needs an applied one), so
  * nothing torn can ever be restored, and a large guest needs neither a
  * staged second copy of its RAM nor one long apply at the end. */
+/* Write a run of n whole pages at pfn into the replica through its memfd:
+ * the kernel fills the new pages from our bytes, where a store through the
+ * mapping would first fault each page in and clear it (a quarter of a
+ * 1 GiB sync's time went to clearing pages about to be overwritten). */
+static int replica_write(struct ckpt_receiver *r, uint64_t pfn, const uint8_t *src, uint64_t n)
+{
+	size_t len = (size_t)n * STREAM_PAGE_SIZE, done = 0;
+	ssize_t w;
+
+	while (done < len) {
+		w = pwrite(r->ram_fd, src + done, len - done, (off_t)(pfn * STREAM_PAGE_SIZE + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		done += (size_t)w;
+	}
+	return 0;
+}
+
 static int sync_pages(void *arg, const struct stream_page_data *pd)
 {
 	struct ckpt_receiver *r = arg;
-	const uint8_t *src = pd->pages;
-	uint64_t n = 0;
+	const uint8_t *src = pd->pages, *run_src = NULL;
+	uint64_t n = 0, run_pfn = 0, run_len = 0;
+	int rc;
 
 	for (uint32_t i = 0; i < pd->count; i++) {
 		uint64_t w = stream_pd_pfn(pd, i), pfn = w & STREAM_PFN_MASK;
@@ -57,10 +78,20 @@ static int sync_pages(void *arg, const struct stream_page_data *pd)
 			continue;
 		if (pfn >= r->nr_pfns)
 			return STREAM_E_PFN_RANGE;
-		memcpy(r->ram + pfn * STREAM_PAGE_SIZE, src, STREAM_PAGE_SIZE);
+		if (run_len && pfn == run_pfn + run_len && src == run_src + run_len * STREAM_PAGE_SIZE) {
+			run_len++;
+		} else {
+			if (run_len && (rc = replica_write(r, run_pfn, run_src, run_len)) < 0)
+				return rc;
+			run_pfn = pfn;
+			run_src = src;
+			run_len = 1;
+		}
 		src += STREAM_PAGE_SIZE;
 		n++;
 	}
+	if (run_len && (rc = replica_write(r, run_pfn, run_src, run_len)) < 0)
+		return rc;
 	pthread_mutex_lock(&r->lock);
 	r->st.pages += n;
 	pthread_mutex_unlock(&r->lock);

@@ -423,8 +423,8 @@ int stream_asm_push(struct stream_asm *a, const struct stream_rec *rec, struct s
 			snprintf(why, sizeof(why), "record at offset %" PRIu64 ": pfn beyond the "
 			    "guest's memory", rec->offset);
 		else
-			snprintf(why, sizeof(why), "record at offset %" PRIu64 ": out of memory",
-			    rec->offset);
+			snprintf(why, sizeof(why), "record at offset %" PRIu64 ": %s",
+			    rec->offset, rc == -ENOMEM ? "out of memory" : stream_strerror(rc));
 		return discard(a, rc, why);
 	}
 	if (rc == 1) {
