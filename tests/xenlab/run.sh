@@ -4,7 +4,7 @@
 # table and check the captured streams on the host.  Exit 0 only when every
 # scenario passed.  QEMU runs under `timeout` and is stopped by its PID; the
 # full serial log is kept at $BUILD/xenlab/serial.log.
-# Environment: XENLAB_TIMEOUT (seconds for the whole boot, default 840),
+# Environment: XENLAB_TIMEOUT (seconds for the whole boot, default 1140),
 # XENLAB_SCENARIOS (glob of scenario names to run, default all), XENLAB_SMP
 # (emulated CPUs, default 2: dom0 and the guests get one each), XENLAB_HVM
 # (1: the image has QEMU for scenario 60, which gets 600 s instead of 420).
@@ -14,7 +14,7 @@ BUILD=${BUILD:-build}
 SRC=$(cd "$(dirname "$0")" && pwd)
 LAB=$(cd "$BUILD/xenlab" && pwd)
 RUN=$LAB/run
-TIMEOUT=${XENLAB_TIMEOUT:-840}
+TIMEOUT=${XENLAB_TIMEOUT:-1140}
 PICK=${XENLAB_SCENARIOS:-*}
 SMP=${XENLAB_SMP:-2}
 for f in xen.elf vmlinuz dom0.cpio; do
