@@ -42,11 +42,10 @@ INTEG_TESTS += tests/integration/remusd_failover.sh tests/integration/remusd_ref
 	tests/integration/remusd_blackhole.sh \
 	tests/integration/demo.sh tests/integration/remusd_bigguest.sh
 
-# Real-size guests: 256 MiB in check (above), 1 GiB and 4 GiB in soak.
+# Real-size guests: 256 MiB in check (above), 1 GiB (pvm's largest) in soak.
 .PHONY: soak-bigguest
 soak-bigguest: all $(CHECK_PREREQS)
 	BUILD=$(BUILD) BIG_MEM=1G tests/integration/remusd_bigguest.sh
-	BUILD=$(BUILD) BIG_MEM=4G tests/integration/remusd_bigguest.sh
 soak: soak-bigguest
 
 # Fault trials: kill the primary at random moments (50 in check, 500 in soak).
