@@ -7,14 +7,7 @@
 #  - an unknown option exits 2 with the usage on stderr, nothing on stdout;
 #  - remusctl: every command the code dispatches on is in the help, and
 #    each has its own `remusctl CMD --help`; a missing guest exits 2.
-set -euo pipefail
-BUILD=${BUILD:-build}
-cd "$(dirname "$0")/../.."
-mk() { make -s --no-print-directory BUILD="$BUILD" "print-$1"; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/cli_lib.sh"
 
 version=$(mk REMUS_VERSION)
 [ -n "$version" ] || { echo "FAIL: REMUS_VERSION is empty"; exit 1; }

@@ -8,14 +8,7 @@
 #  - remusctl's commands and options agree between --help, remusctl.8 and
 #    docs/remusctl.md; remus.conf's keys between the parser's tables
 #    (remusd/config.c), remus.conf.5 and docs/config.md.
-set -euo pipefail
-BUILD=${BUILD:-build}
-cd "$(dirname "$0")/../.."
-mk() { make -s --no-print-directory BUILD="$BUILD" "print-$1"; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/cli_lib.sh"
 export LC_ALL=C.UTF-8 MANWIDTH=80
 
 command -v man >/dev/null || { echo "SKIP: man (man-db) is not installed"; exit 77; }
