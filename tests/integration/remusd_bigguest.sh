@@ -102,6 +102,13 @@ wait_field b $G state active 30
 wait_acked $(( before + 200 )) 60
 kill -TERM "$CLIENT_PID"
 wait "$CLIENT_PID"
+# the watcher samples at its own pace: wait (bounded) for its first sample
+# of the backup active with the old primary gone before stopping it
+for i in $(seq 200); do
+	grep -q '^|active$' "$TMPD/states" && break
+	kill -0 "$WATCH" 2>/dev/null || fail "the status watcher died"
+	sleep 0.1
+done
 touch "$TMPD/stop-watch"
 wait "$WATCH" 2>/dev/null
 # never two copies: no sample with the backup active while the primary
