@@ -307,51 +307,56 @@ static int send_stream(struct ckpt_sender *s, const void *p, size_t len, struct 
 	return rc;
 }
 
+/* Send the delta container once it is nearly full (room for one more
+ * raw item or page stays). */
+static int delta_spill(struct ckpt_sender *s, struct remus_err *err)
+{
+	int rc;
+
+	if (s->dx.len <= CKDX_OUT_MAX - 65536 - 2 * STREAM_PAGE_SIZE)
+		return 0;
+	if ((rc = send_stream(s, s->dx.out, s->dx.len, err)) < 0)
+		return rc;
+	s->dx.len = 0;
+	return 0;
+}
+
 /* Delta: pages of s->pages or of the live view become PAGE/DELTA items,
  * the rest RAW items. */
 static int send_delta(struct ckpt_sender *s, const struct iovec *v, struct remus_err *err)
 {
 	const uint8_t *b = v->iov_base, *end = s->pages + s->pages_cap * STREAM_PAGE_SIZE;
-	size_t room = CKDX_OUT_MAX - 65536 - 2 * STREAM_PAGE_SIZE;
+	bool whole = v->iov_len % STREAM_PAGE_SIZE == 0;
+	bool live = whole && s->live && b >= s->live &&
+	            b < s->live + s->info.nr_pfns * STREAM_PAGE_SIZE &&
+	            (size_t)(b - s->live) % STREAM_PAGE_SIZE == 0;
+	bool copied = whole && !live && b >= s->pages && b < end &&
+	              (size_t)(b - s->pages) % STREAM_PAGE_SIZE == 0;
+	uint8_t stable[STREAM_PAGE_SIZE];
 	int rc;
 
-	if (s->live && b >= s->live && b < s->live + s->info.nr_pfns * STREAM_PAGE_SIZE &&
-	    (size_t)(b - s->live) % STREAM_PAGE_SIZE == 0 && v->iov_len % STREAM_PAGE_SIZE == 0) {
-		uint64_t pfn = (uint64_t)(b - s->live) / STREAM_PAGE_SIZE;
-		uint8_t stable[STREAM_PAGE_SIZE];
+	if (live || copied) {
+		/* page k is pfn base + k of the live view, or cur_pfns[base + k] */
+		size_t base = (size_t)(b - (live ? s->live : s->pages)) / STREAM_PAGE_SIZE;
 		for (size_t k = 0; k < v->iov_len / STREAM_PAGE_SIZE; k++) {
-			/* the guest runs: read the page once, so that what is sent
-			 * and what the cache (mirrored by the backup) keeps agree */
-			memcpy(stable, b + k * STREAM_PAGE_SIZE, STREAM_PAGE_SIZE);
-			ckdx_page(&s->dx, pfn + k, stable);
-			if (s->dx.len > room) {
-				if ((rc = send_stream(s, s->dx.out, s->dx.len, err)) < 0)
-					return rc;
-				s->dx.len = 0;
+			const uint8_t *pg = b + k * STREAM_PAGE_SIZE;
+			if (live) {
+				/* the guest runs: read the page once, so that what is
+				 * sent and what the cache (mirrored by the backup)
+				 * keeps agree */
+				memcpy(stable, pg, STREAM_PAGE_SIZE);
+				pg = stable;
 			}
-		}
-		return 0;
-	}
-	if (b >= s->pages && b < end && (size_t)(b - s->pages) % STREAM_PAGE_SIZE == 0 &&
-	    v->iov_len % STREAM_PAGE_SIZE == 0) {
-		for (size_t k = 0; k < v->iov_len / STREAM_PAGE_SIZE; k++) {
-			size_t idx = (size_t)(b - s->pages) / STREAM_PAGE_SIZE + k;
-			ckdx_page(&s->dx, s->cur_pfns[idx], b + k * STREAM_PAGE_SIZE);
-			if (s->dx.len > room) {
-				if ((rc = send_stream(s, s->dx.out, s->dx.len, err)) < 0)
-					return rc;
-				s->dx.len = 0;
-			}
+			ckdx_page(&s->dx, live ? base + k : s->cur_pfns[base + k], pg);
+			if ((rc = delta_spill(s, err)) < 0)
+				return rc;
 		}
 		return 0;
 	}
 	for (size_t off = 0; off < v->iov_len; off += 65536) {
 		ckdx_raw(&s->dx, b + off, v->iov_len - off < 65536 ? v->iov_len - off : 65536);
-		if (s->dx.len > room) {
-			if ((rc = send_stream(s, s->dx.out, s->dx.len, err)) < 0)
-				return rc;
-			s->dx.len = 0;
-		}
+		if ((rc = delta_spill(s, err)) < 0)
+			return rc;
 	}
 	return 0;
 }
