@@ -24,6 +24,11 @@ pair() {
 	rm -f "$TMPD"/[ab].sock "$TMPD"/handover-started.*
 	ip -n "$NS_A" link set rep0 up
 	ip -n "$NS_B" link set rep0 up
+	# the link just came back up: wait (bounded) until A reaches B, or the
+	# first connect can fail with "No route to host" while it settles
+	for p in $(seq 20); do
+		ip netns exec "$NS_A" ping -c 1 -W 1 "$IP_B" >/dev/null 2>&1 && break
+	done
 	write_conf a "${GUEST[@]}" "peer = $IP_B:7575"
 	write_conf b "${GUEST[@]}" "peer = $IP_A:7575"
 	start_daemon a
