@@ -2,7 +2,7 @@
  * Delta compression of page data (negotiated as RNET_COMPRESS_DELTA): a
  * page goes out XORed against the copy last sent for the same pfn and
  * zero-run encoded, like xl remus's compression.  The sender keeps a
- * bounded, direct-mapped cache of last-sent pages (ckdx_slots() of the
+ * bounded, direct-mapped cache of last-sent pages (delta_slots() of the
  * guest's size, slot = pfn % slots); the receiver mirrors that cache from
  * the items themselves and rebuilds the exact stream bytes before the
  * assembler sees them.  The mirror costs what the sender's cache costs,
@@ -86,7 +86,7 @@ int ckpt_delta_decode(uint8_t *page, const uint8_t *in, size_t len, struct remus
 
 /* Cache slots for a guest of nr_pfns pages: 1/16 of its RAM, between
  * 256 pages (1 MiB) and 4096 pages (16 MiB); both sides compute it. */
-size_t ckdx_slots(uint64_t nr_pfns)
+size_t delta_slots(uint64_t nr_pfns)
 {
 	uint64_t n = nr_pfns / 16;
 
@@ -95,7 +95,7 @@ size_t ckdx_slots(uint64_t nr_pfns)
 
 /* ---- sender ---------------------------------------------------------- */
 
-int ckdx_init(struct ckdx_tx *t, size_t slots, struct remus_err *err)
+int delta_init(struct delta_tx *t, size_t slots, struct remus_err *err)
 {
 	memset(t, 0, sizeof(*t));
 	t->slots = slots ? slots : 4096;
@@ -103,14 +103,14 @@ int ckdx_init(struct ckdx_tx *t, size_t slots, struct remus_err *err)
 	t->cache = malloc(t->slots * PAGE);
 	t->out = malloc(CKDX_OUT_MAX);
 	if (!t->tag || !t->cache || !t->out) {
-		ckdx_free(t);
+		delta_free(t);
 		return remus_err_sys(err, ENOMEM, "delta cache of %zu pages", slots);
 	}
 	memset(t->tag, 0xff, t->slots * sizeof(*t->tag));
 	return 0;
 }
 
-void ckdx_free(struct ckdx_tx *t)
+void delta_free(struct delta_tx *t)
 {
 	free(t->tag);
 	free(t->cache);
@@ -119,7 +119,7 @@ void ckdx_free(struct ckdx_tx *t)
 }
 
 /* Append raw stream bytes (split into items of at most 64 KiB). */
-void ckdx_raw(struct ckdx_tx *t, const uint8_t *p, size_t len)
+void delta_raw(struct delta_tx *t, const uint8_t *p, size_t len)
 {
 	while (len) {
 		size_t n = len < 65536 ? len : 65536;
@@ -133,7 +133,7 @@ void ckdx_raw(struct ckdx_tx *t, const uint8_t *p, size_t len)
 }
 
 /* Append one page: a delta against the cached copy, or the page itself. */
-void ckdx_page(struct ckdx_tx *t, uint64_t pfn, const uint8_t *page)
+void delta_page(struct delta_tx *t, uint64_t pfn, const uint8_t *page)
 {
 	size_t slot = (size_t)(pfn % t->slots), n = 0;
 	uint8_t *old = t->cache + slot * PAGE;
@@ -159,22 +159,22 @@ void ckdx_page(struct ckdx_tx *t, uint64_t pfn, const uint8_t *page)
 
 /* ---- receiver --------------------------------------------------------- */
 
-int ckdx_rx_init(struct ckdx_rx *x, uint64_t ram_bytes, struct remus_err *err)
+int delta_rx_init(struct delta_rx *x, uint64_t ram_bytes, struct remus_err *err)
 {
 	memset(x, 0, sizeof(*x));
 	x->nr_pfns = ram_bytes / PAGE;
-	x->slots = ckdx_slots(x->nr_pfns);
+	x->slots = delta_slots(x->nr_pfns);
 	x->tag = malloc(x->slots * sizeof(*x->tag));
 	x->cache = malloc(x->slots * PAGE);
 	if (x->tag == NULL || x->cache == NULL) {
-		ckdx_rx_free(x);
-		return remus_err_sys(err, ENOMEM, "delta mirror of %zu pages", ckdx_slots(ram_bytes / PAGE));
+		delta_rx_free(x);
+		return remus_err_sys(err, ENOMEM, "delta mirror of %zu pages", delta_slots(ram_bytes / PAGE));
 	}
 	memset(x->tag, 0xff, x->slots * sizeof(*x->tag));
 	return 0;
 }
 
-void ckdx_rx_free(struct ckdx_rx *x)
+void delta_rx_free(struct delta_rx *x)
 {
 	free(x->tag);
 	free(x->cache);
@@ -198,7 +198,7 @@ static int grow(uint8_t **b, size_t *cap, size_t need, struct remus_err *err)
 }
 
 /* Decode one whole item at p (avail bytes); 0 if incomplete, else its size. */
-static int64_t rx_item(struct ckdx_rx *x, const uint8_t *p, size_t avail, struct remus_err *err)
+static int64_t rx_item(struct delta_rx *x, const uint8_t *p, size_t avail, struct remus_err *err)
 {
 	uint64_t pfn;
 	uint32_t n;
@@ -247,7 +247,7 @@ static int64_t rx_item(struct ckdx_rx *x, const uint8_t *p, size_t avail, struct
 	return (p[0] == CKDX_PAGE ? 9 : 13) + (int64_t)n;
 }
 
-int ckdx_rx_feed(struct ckdx_rx *x, const uint8_t *p, size_t len, struct remus_err *err)
+int delta_rx_feed(struct delta_rx *x, const uint8_t *p, size_t len, struct remus_err *err)
 {
 	size_t off = 0;
 	int64_t n;

@@ -10,7 +10,7 @@
 enum { CKDX_RAW = 0, CKDX_PAGE = 1, CKDX_DELTA = 2 };
 #define CKDX_OUT_MAX (1u << 20)     /* flush the container before it is this full */
 
-struct ckdx_tx {
+struct delta_tx {
 	size_t slots;
 	uint64_t *tag;                  /* pfn held by each cache slot, ~0: none */
 	uint8_t *cache;                 /* slots x 4096 */
@@ -19,7 +19,7 @@ struct ckdx_tx {
 	uint64_t full_pages, delta_pages;
 };
 
-struct ckdx_rx {
+struct delta_rx {
 	uint64_t nr_pfns;
 	size_t slots;                   /* mirror of the sender's cache */
 	uint64_t *tag;                  /* pfn held by each slot, ~0: none */
@@ -35,15 +35,15 @@ size_t ckpt_delta_encode(const uint8_t *old, const uint8_t *cur, uint8_t *out, s
 /* Apply runs to page (old content in, new content out). */
 int  ckpt_delta_decode(uint8_t *page, const uint8_t *in, size_t len, struct remus_err *err);
 
-size_t ckdx_slots(uint64_t nr_pfns);
-int  ckdx_init(struct ckdx_tx *t, size_t slots, struct remus_err *err);
-void ckdx_free(struct ckdx_tx *t);
-void ckdx_raw(struct ckdx_tx *t, const uint8_t *p, size_t len);
-void ckdx_page(struct ckdx_tx *t, uint64_t pfn, const uint8_t *page);
+size_t delta_slots(uint64_t nr_pfns);
+int  delta_init(struct delta_tx *t, size_t slots, struct remus_err *err);
+void delta_free(struct delta_tx *t);
+void delta_raw(struct delta_tx *t, const uint8_t *p, size_t len);
+void delta_page(struct delta_tx *t, uint64_t pfn, const uint8_t *page);
 
-int  ckdx_rx_init(struct ckdx_rx *x, uint64_t ram_bytes, struct remus_err *err);
-void ckdx_rx_free(struct ckdx_rx *x);
+int  delta_rx_init(struct delta_rx *x, uint64_t ram_bytes, struct remus_err *err);
+void delta_rx_free(struct delta_rx *x);
 /* Container bytes in; rebuilt stream bytes in x->plain[0..plain_len). */
-int  ckdx_rx_feed(struct ckdx_rx *x, const uint8_t *p, size_t len, struct remus_err *err);
+int  delta_rx_feed(struct delta_rx *x, const uint8_t *p, size_t len, struct remus_err *err);
 
 #endif

@@ -22,13 +22,13 @@
 #define DISK_HDR_LEN   8u
 #define DISK_FRAME_MAX (DISK_HDR_LEN + 64u + DISKREP_MAX_WRITE)
 
-void ckd_init(struct ckd_link *l, int fd)
+void disk_channel_init(struct disk_channel *l, int fd)
 {
 	memset(l, 0, sizeof(*l));
 	l->fd = fd;
 }
 
-void ckd_free(struct ckd_link *l)
+void disk_channel_free(struct disk_channel *l)
 {
 	free(l->pend);
 	free(l->in);
@@ -38,7 +38,7 @@ void ckd_free(struct ckd_link *l)
 
 /* Queue what diskrep wrote on the link.  Returns 0 when the socket is
  * drained, 1 when the link's queue is full (call again after a flush). */
-int ckd_forward_out(struct ckd_link *l, struct rnet_conn *c, struct remus_err *err)
+int disk_channel_forward_out(struct disk_channel *l, struct rnet_conn *c, struct remus_err *err)
 {
 	ssize_t n;
 	int rc;
@@ -71,7 +71,7 @@ int ckd_forward_out(struct ckd_link *l, struct rnet_conn *c, struct remus_err *e
 }
 
 /* Primary: bytes from the backup's diskrep (resync replies) to ours. */
-int ckd_write_in(struct ckd_link *l, const uint8_t *p, size_t len, struct remus_err *err)
+int disk_channel_write_in(struct disk_channel *l, const uint8_t *p, size_t len, struct remus_err *err)
 {
 	while (len > 0) {
 		ssize_t n = write(l->fd, p, len);
@@ -92,7 +92,7 @@ int ckd_write_in(struct ckd_link *l, const uint8_t *p, size_t len, struct remus_
 }
 
 /* Backup: append link bytes, deliver every complete frame to diskrep. */
-int ckd_deliver_in(struct ckd_link *l, const struct diskrep_ops *dr, struct diskrep *d,
+int disk_channel_deliver_in(struct disk_channel *l, const struct diskrep_ops *dr, struct diskrep *d,
                    const uint8_t *p, size_t len, uint64_t *ready, struct remus_err *err)
 {
 	size_t off = 0;

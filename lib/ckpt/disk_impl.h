@@ -7,7 +7,7 @@
 
 #include "ckpt/ckpt.h"
 
-struct ckd_link {
+struct disk_channel {
 	int fd;                 /* our end of diskrep's peer socketpair, -1: none */
 	uint8_t *pend;          /* read from fd, not yet queued on the link */
 	size_t pend_len;
@@ -16,11 +16,11 @@ struct ckd_link {
 	uint64_t bytes_out, bytes_in;
 };
 
-void ckd_init(struct ckd_link *l, int fd);
-void ckd_free(struct ckd_link *l);
-int  ckd_forward_out(struct ckd_link *l, struct rnet_conn *c, struct remus_err *err);
-int  ckd_write_in(struct ckd_link *l, const uint8_t *p, size_t len, struct remus_err *err);
-int  ckd_deliver_in(struct ckd_link *l, const struct diskrep_ops *dr, struct diskrep *d,
+void disk_channel_init(struct disk_channel *l, int fd);
+void disk_channel_free(struct disk_channel *l);
+int  disk_channel_forward_out(struct disk_channel *l, struct rnet_conn *c, struct remus_err *err);
+int  disk_channel_write_in(struct disk_channel *l, const uint8_t *p, size_t len, struct remus_err *err);
+int  disk_channel_deliver_in(struct disk_channel *l, const struct diskrep_ops *dr, struct diskrep *d,
                     const uint8_t *p, size_t len, uint64_t *ready, struct remus_err *err);
 
 #endif

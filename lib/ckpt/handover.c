@@ -22,7 +22,7 @@
 #include "netbuf/netbuf.h"
 
 /* Cancel: the guest runs here again, unprotected (held output released). */
-int ckh_cancel(const struct hv_ops *hv, struct hv_guest *g, struct netbuf *nb, int rc,
+int handover_cancel(const struct hv_ops *hv, struct hv_guest *g, struct netbuf *nb, int rc,
                const char *phase, struct remus_err *err)
 {
 	struct remus_err e2 = { 0 };
@@ -40,13 +40,13 @@ int ckh_cancel(const struct hv_ops *hv, struct hv_guest *g, struct netbuf *nb, i
 static int cancel(struct ckpt_sender *s, int rc, const char *phase, struct remus_err *err)
 {
 	s->final = false;
-	return ckh_cancel(s->cfg.hv, s->cfg.guest, s->cfg.nb, rc, phase, err);
+	return handover_cancel(s->cfg.hv, s->cfg.guest, s->cfg.nb, rc, phase, err);
 }
 
 /* In doubt: the backup may run the guest from checkpoint N, so nothing is
  * resumed nor released here (the guest stays paused, its output after N
  * held); err says why and what to look at. */
-int ckh_in_doubt(uint64_t epoch, struct remus_err *err)
+int handover_in_doubt_error(uint64_t epoch, struct remus_err *err)
 {
 	char why[REMUS_ERR_MSG_MAX];
 
@@ -56,7 +56,7 @@ int ckh_in_doubt(uint64_t epoch, struct remus_err *err)
 	                     epoch, why);
 }
 
-int ckh_answer(uint64_t bye, struct remus_err *err)
+int handover_answer(uint64_t bye, struct remus_err *err)
 {
 	if (bye == CKPT_BYE_RUNNING)
 		return 0;
@@ -68,7 +68,7 @@ int ckh_answer(uint64_t bye, struct remus_err *err)
  * 1 on BYE(REFUSED) (err says so), <0 when no answer came (link lost,
  * timeout).  Heartbeats are not judged here: the backup is busy
  * restoring, not sending them. */
-int ckh_wait_confirm(struct rnet_conn *c, uint32_t confirm_ms, struct remus_err *err)
+int handover_wait_confirm(struct rnet_conn *c, uint32_t confirm_ms, struct remus_err *err)
 {
 	uint64_t deadline = rnet_now_ms() + confirm_ms;
 	struct rnet_msg m;
@@ -90,7 +90,7 @@ int ckh_wait_confirm(struct rnet_conn *c, uint32_t confirm_ms, struct remus_err 
 		int frc = rnet_conn_feed(c, rnet_now_ms(), err);
 		while ((rc = rnet_conn_next(c, &m, err)) == 1)
 			if (m.type == RNET_MSG_BYE)
-				return ckh_answer(m.u64, err);
+				return handover_answer(m.u64, err);
 		if (rc < 0 && rc != RNET_ECLOSED)
 			return rc;
 		if (frc < 0 || rc == RNET_ECLOSED) {
@@ -111,25 +111,25 @@ static int sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct re
 	if (s->acked == 0)
 		return cancel(s, remus_err_set(err, CKPT_ENOREPLICA, "no checkpoint acknowledged yet"),
 		              "prepare", err);
-	if ((rc = cks_guest_alive(s, err)) < 0)
+	if ((rc = sender_guest_alive(s, err)) < 0)
 		return rc;
-	if ((rc = cks_drain(s, err)) || (rc = cks_wait_ack(s, s->epoch, s->ack_timeout_ms, err)))
+	if ((rc = sender_drain(s, err)) || (rc = sender_wait_ack(s, s->epoch, s->ack_timeout_ms, err)))
 		return cancel(s, rc, "prepare", err);
 	/* perform: the final checkpoint, guest paused from here on */
 	s->final = true;
-	if ((rc = cks_take_checkpoint(s, err)) || (rc = cks_drain(s, err)) ||
-	    (rc = cks_wait_ack(s, s->epoch, s->ack_timeout_ms, err)))
+	if ((rc = sender_take_checkpoint(s, err)) || (rc = sender_drain(s, err)) ||
+	    (rc = sender_wait_ack(s, s->epoch, s->ack_timeout_ms, err)))
 		return cancel(s, rc, "perform", err);
 	/* the backup holds N: from here on it may run the guest */
-	if ((rc = cks_fault(s, "final-acked", s->epoch, err)) < 0)
+	if ((rc = sender_fault(s, "final-acked", s->epoch, err)) < 0)
 		return rc;
 	/* finish: the backup restores checkpoint N and confirms */
 	if (rnet_conn_send_bye(s->cfg.conn, CKPT_BYE_HANDOVER, err) < 0)
-		return ckh_in_doubt(s->epoch, err);
-	rc = ckh_wait_confirm(s->cfg.conn, confirm_ms, err);
+		return handover_in_doubt_error(s->epoch, err);
+	rc = handover_wait_confirm(s->cfg.conn, confirm_ms, err);
 	if (rc == 1)
 		return cancel(s, CKPT_EPEER, "finish", err);
-	return rc < 0 ? ckh_in_doubt(s->epoch, err) : 0;
+	return rc < 0 ? handover_in_doubt_error(s->epoch, err) : 0;
 }
 
 /* The hand-over with the connection's keepalive on (see ckpt_sender_sync). */

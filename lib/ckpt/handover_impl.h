@@ -15,15 +15,15 @@
 /* Cancel: resume the guest if it is paused/suspended, release what netbuf
  * (may be NULL) holds; err says which phase failed.  Returns rc if it is
  * negative, else CKPT_EPEER. */
-int ckh_cancel(const struct hv_ops *hv, struct hv_guest *g, struct netbuf *nb, int rc,
+int handover_cancel(const struct hv_ops *hv, struct hv_guest *g, struct netbuf *nb, int rc,
                const char *phase, struct remus_err *err);
 /* In doubt after final checkpoint `epoch`: nothing resumed nor released;
  * err (which says why) is rewritten into CKPT_EINDOUBT's message. */
-int ckh_in_doubt(uint64_t epoch, struct remus_err *err);
+int handover_in_doubt_error(uint64_t epoch, struct remus_err *err);
 /* The backup's BYE on conn within confirm_ms: 0 BYE(RUNNING), 1 BYE(REFUSED)
  * (err says so), <0 none (link lost, timeout, another reason). */
-int ckh_wait_confirm(struct rnet_conn *c, uint32_t confirm_ms, struct remus_err *err);
-/* A BYE already received (by a pump thread) mapped like ckh_wait_confirm. */
-int ckh_answer(uint64_t bye, struct remus_err *err);
+int handover_wait_confirm(struct rnet_conn *c, uint32_t confirm_ms, struct remus_err *err);
+/* A BYE already received (by a pump thread) mapped like handover_wait_confirm. */
+int handover_answer(uint64_t bye, struct remus_err *err);
 
 #endif

@@ -13,12 +13,12 @@
 #include "stream/stream.h"
 #include "util/bytes.h"
 
-uint64_t ckph_page_hash(const void *page)
+uint64_t pagehash_of_page(const void *page)
 {
 	return XXH3_64bits(page, STREAM_PAGE_SIZE);
 }
 
-size_t ckph_encode(uint8_t *out, uint64_t first, const uint64_t *hashes, uint32_t count,
+size_t pagehash_encode(uint8_t *out, uint64_t first, const uint64_t *hashes, uint32_t count,
                    bool last)
 {
 	put_le32(out, CKPH_MAGIC);
@@ -31,7 +31,7 @@ size_t ckph_encode(uint8_t *out, uint64_t first, const uint64_t *hashes, uint32_
 	return CKPH_HDR_LEN + 8 * (size_t)count;
 }
 
-int ckph_take(struct ckph_offer *o, const uint8_t *p, size_t len, struct remus_err *err)
+int pagehash_take(struct pagehash_offer *o, const uint8_t *p, size_t len, struct remus_err *err)
 {
 	uint64_t first;
 	uint32_t flags, count;
@@ -70,7 +70,7 @@ int ckph_take(struct ckph_offer *o, const uint8_t *p, size_t len, struct remus_e
 	return 0;
 }
 
-void ckph_free(struct ckph_offer *o)
+void pagehash_free(struct pagehash_offer *o)
 {
 	free(o->hash);
 	memset(o, 0, sizeof(*o));

@@ -25,7 +25,7 @@
 #define CKPH_LAST       1u
 
 /* The primary's view of an offer being received. */
-struct ckph_offer {
+struct pagehash_offer {
 	uint64_t nr_pfns;
 	uint64_t *hash;         /* nr_pfns entries once a replica is offered */
 	uint64_t next;          /* next pfn expected */
@@ -33,13 +33,13 @@ struct ckph_offer {
 	bool have;              /* a replica was offered (hash[] valid) */
 };
 
-uint64_t ckph_page_hash(const void *page);
+uint64_t pagehash_of_page(const void *page);
 /* Encode the chunk of `count` hashes from `first` into out (room for
  * CKPH_HDR_LEN + 8 * count bytes); returns its length. */
-size_t ckph_encode(uint8_t *out, uint64_t first, const uint64_t *hashes, uint32_t count,
+size_t pagehash_encode(uint8_t *out, uint64_t first, const uint64_t *hashes, uint32_t count,
                    bool last);
 /* Take one chunk from the backup (hostile bytes: every field checked). */
-int  ckph_take(struct ckph_offer *o, const uint8_t *p, size_t len, struct remus_err *err);
-void ckph_free(struct ckph_offer *o);
+int  pagehash_take(struct pagehash_offer *o, const uint8_t *p, size_t len, struct remus_err *err);
+void pagehash_free(struct pagehash_offer *o);
 
 #endif

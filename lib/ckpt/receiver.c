@@ -32,10 +32,10 @@ struct ckpt_receiver {
 	uint64_t stop_us;             /* when the stream stopped */
 	uint32_t bye_reason;          /* of the primary's BYE (enum ckpt_bye) */
 	struct stream_asm as;
-	struct ckd_link dl;           /* disk channel */
+	struct disk_channel dl;           /* disk channel */
 	uint64_t disk_ready;          /* last disk epoch fully staged */
 	bool delta;                   /* delta compression negotiated */
-	struct ckdx_rx dx;
+	struct delta_rx dx;
 	pthread_mutex_t lock;
 	struct ckpt_stats st;
 };
@@ -123,7 +123,7 @@ int ckpt_receiver_new(const struct ckpt_receiver_cfg *cfg, struct ckpt_receiver 
 	r->cfg = *cfg;
 	r->nr_pfns = cfg->ram_bytes / STREAM_PAGE_SIZE;
 	r->ram = MAP_FAILED;
-	ckd_init(&r->dl, cfg->dr ? cfg->disk_fd : -1);
+	disk_channel_init(&r->dl, cfg->dr ? cfg->disk_fd : -1);
 	r->delta = cfg->conn && rnet_compress_delta(rnet_conn_compress(cfg->conn));
 	asm_start(r);
 	pthread_mutex_init(&r->lock, NULL);
@@ -131,7 +131,7 @@ int ckpt_receiver_new(const struct ckpt_receiver_cfg *cfg, struct ckpt_receiver 
 	if (r->ram_fd < 0 || ftruncate(r->ram_fd, (off_t)cfg->ram_bytes) < 0 ||
 	    (r->ram = mmap(NULL, cfg->ram_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
 	                   r->ram_fd, 0)) == MAP_FAILED ||
-	    (r->delta && ckdx_rx_init(&r->dx, cfg->ram_bytes, err) < 0)) {
+	    (r->delta && delta_rx_init(&r->dx, cfg->ram_bytes, err) < 0)) {
 		int e = errno;
 		ckpt_receiver_free(r);
 		return remus_err_sys(err, e, "replica RAM of %" PRIu64 " bytes", cfg->ram_bytes);
@@ -152,8 +152,8 @@ void ckpt_receiver_free(struct ckpt_receiver *r)
 	hv_blob_free(&r->hvm);
 	hv_blob_free(&r->emu);
 	stream_asm_free(&r->as);
-	ckd_free(&r->dl);
-	ckdx_rx_free(&r->dx);
+	disk_channel_free(&r->dl);
+	delta_rx_free(&r->dx);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -167,8 +167,8 @@ int ckpt_receiver_restart(struct ckpt_receiver *r, const struct ckpt_receiver_cf
 		return remus_err_set(err, CKPT_ECONFIG, "receiver restart: the guest's driver or RAM "
 		                     "size changed (%" PRIu64 " -> %" PRIu64 " bytes)",
 		                     r->cfg.ram_bytes, cfg->ram_bytes);
-	ckdx_rx_free(&r->dx);
-	if (delta && ckdx_rx_init(&r->dx, cfg->ram_bytes, err) < 0)
+	delta_rx_free(&r->dx);
+	if (delta && delta_rx_init(&r->dx, cfg->ram_bytes, err) < 0)
 		return err->code;
 	r->has_replica = r->has_replica || r->applied > 0;
 	r->cfg = *cfg;
@@ -179,8 +179,8 @@ int ckpt_receiver_restart(struct ckpt_receiver *r, const struct ckpt_receiver_cf
 	r->disk_ready = 0;
 	stream_asm_free(&r->as);
 	asm_start(r);
-	ckd_free(&r->dl);
-	ckd_init(&r->dl, cfg->dr ? cfg->disk_fd : -1);
+	disk_channel_free(&r->dl);
+	disk_channel_init(&r->dl, cfg->dr ? cfg->disk_fd : -1);
 	pthread_mutex_lock(&r->lock);
 	memset(&r->st, 0, sizeof(r->st));
 	r->st.started_ms = rnet_now_ms();
@@ -216,7 +216,7 @@ static int send_offer(struct ckpt_receiver *r, struct remus_err *err)
 
 	if (!r->has_replica) {
 		uint8_t empty[CKPH_HDR_LEN];
-		return offer_send(r->cfg.conn, empty, ckph_encode(empty, 0, NULL, 0, true), err);
+		return offer_send(r->cfg.conn, empty, pagehash_encode(empty, 0, NULL, 0, true), err);
 	}
 	h = malloc(CKPH_MAX_COUNT * sizeof(*h));
 	buf = malloc(CKPH_HDR_LEN + 8 * (size_t)CKPH_MAX_COUNT);
@@ -229,8 +229,8 @@ static int send_offer(struct ckpt_receiver *r, struct remus_err *err)
 		uint32_t n = r->nr_pfns - first < CKPH_MAX_COUNT ? (uint32_t)(r->nr_pfns - first)
 		                                                 : CKPH_MAX_COUNT;
 		for (uint32_t i = 0; i < n; i++)
-			h[i] = ckph_page_hash(r->ram + (first + i) * STREAM_PAGE_SIZE);
-		rc = offer_send(r->cfg.conn, buf, ckph_encode(buf, first, h, n,
+			h[i] = pagehash_of_page(r->ram + (first + i) * STREAM_PAGE_SIZE);
+		rc = offer_send(r->cfg.conn, buf, pagehash_encode(buf, first, h, n,
 		                                              first + n == r->nr_pfns), err);
 	}
 	free(h);
@@ -402,7 +402,7 @@ static int drain_msgs(struct ckpt_receiver *r, struct remus_err *err)
 		if (rc != 1)
 			continue;
 		if (m.type == RNET_MSG_STREAM) {
-			if (r->delta && (rc = ckdx_rx_feed(&r->dx, m.body, m.len, err)) < 0)
+			if (r->delta && (rc = delta_rx_feed(&r->dx, m.body, m.len, err)) < 0)
 				return rc;
 			if ((rc = r->delta ? take_stream(r, r->dx.plain, r->dx.plain_len, err)
 			                   : take_stream(r, m.body, m.len, err)))
@@ -413,7 +413,7 @@ static int drain_msgs(struct ckpt_receiver *r, struct remus_err *err)
 			     (rc = rnet_conn_flush(r->cfg.conn, err)) < 0))
 				return rc;
 		} else if (m.type == RNET_MSG_DISK && r->cfg.dr) {
-			if ((rc = ckd_deliver_in(&r->dl, r->cfg.dr, r->cfg.disk, m.body, m.len,
+			if ((rc = disk_channel_deliver_in(&r->dl, r->cfg.dr, r->cfg.disk, m.body, m.len,
 			                         &r->disk_ready, err)) < 0)
 				return rc == CKPT_ESTREAM ? rc : remus_err_set(err, CKPT_ESTREAM, "%.480s",
 				                                                err->msg);
@@ -484,7 +484,7 @@ static int receive_loop(struct ckpt_receiver *r, int stop_fd, struct remus_err *
 			stream_asm_abort(&r->as, "primary ended the stream");
 			return r->bye_reason == CKPT_BYE_HANDOVER ? CKPT_HANDOVER : 0;
 		}
-		if ((rc = ckd_forward_out(&r->dl, c, err)) < 0 ||   /* resync replies */
+		if ((rc = disk_channel_forward_out(&r->dl, c, err)) < 0 ||   /* resync replies */
 		    (rnet_conn_want_write(c) && (rc = rnet_conn_flush(c, err)) < 0) ||
 		    (rc = rnet_conn_tick(c, now, err)) < 0)
 			return stream_lost(r, rc, err);

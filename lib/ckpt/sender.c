@@ -18,7 +18,7 @@
 #include "util/checked.h"
 
 /* Call the named fault point; non-zero from the hook stops the engine. */
-int cks_fault(struct ckpt_sender *s, const char *point, uint64_t epoch,
+int sender_fault(struct ckpt_sender *s, const char *point, uint64_t epoch,
               struct remus_err *err)
 {
 	if (s->cfg.fault.hit == NULL || s->cfg.fault.hit(s->cfg.fault.arg, point, epoch) == 0)
@@ -100,7 +100,7 @@ static int capture(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 		return remus_err_set(err, rc, "netbuf close epoch %" PRIu64 ": %s", n, s->cfg.nb->err.msg);
 	if ((rc = hv->suspend(s->cfg.guest, err)) < 0)
 		return remus_err_wrap(err, "suspend for checkpoint %" PRIu64 "", n);
-	if ((rc = cks_fault(s, "paused", n, err)))
+	if ((rc = sender_fault(s, "paused", n, err)))
 		goto out;
 	if (cow)
 		begun = (rc = hv->capture_begin(s->cfg.guest, &s->dirty, err)) == 0;
@@ -119,15 +119,15 @@ out:
 			rc = remus_err_wrap(err, "resume after checkpoint %" PRIu64 "", n);
 	}
 	dt = ckpt_now_us() - t0;
-	cks_lock(s);
+	sender_lock(s);
 	ckpt_stats_add_pause(&s->st, dt);
-	cks_unlock(s);
+	sender_unlock(s);
 	if (begun) {                    /* always ended, so the next begin works */
 		struct remus_err e2 = { 0 };
 		int rc2;
 		/* test builds: the guest runs while its pages are being copied */
 		if (rc == 0)
-			rc = cks_fault(s, "copy-out", n, err);
+			rc = sender_fault(s, "copy-out", n, err);
 		rc2 = hv->capture_wait(s->cfg.guest, &cow_pages, rc ? &e2 : err);
 		if (rc == 0 && rc2 < 0)
 			rc = remus_err_wrap(err, "copy-out of checkpoint %" PRIu64, n);
@@ -140,14 +140,14 @@ out:
 /* Epoch N: capture while paused, then queue the checkpoint's records:
  * libxc PAGE_DATA..., TSC_INFO, HVM_CONTEXT, HVM_PARAMS, CHECKPOINT,
  * then libxl EMULATOR_CONTEXT, CHECKPOINT_END. */
-int cks_take_checkpoint(struct ckpt_sender *s, struct remus_err *err)
+int sender_take_checkpoint(struct ckpt_sender *s, struct remus_err *err)
 {
 	uint64_t n = s->epoch + 1;
 	struct stream_tsc_info tsc = { .mode = 0, .khz = 0, .nsec = ckpt_now_us() * 1000,
 	                               .incarnation = (uint32_t)n };
 	int rc;
 
-	if ((rc = capture(s, n, err)) || (rc = cks_forward_disk(s, err)))
+	if ((rc = capture(s, n, err)) || (rc = sender_forward_disk(s, err)))
 		return rc;
 	s->epoch = n;
 	if ((rc = put_pages(s, s->dirty.pfns, s->dirty.count, err)) ||
@@ -157,31 +157,31 @@ int cks_take_checkpoint(struct ckpt_sender *s, struct remus_err *err)
 	    (rc = stream_put_checkpoint(&s->out)) < 0)
 		return rc < 0 && !err->code ? remus_err_set(err, rc, "checkpoint %" PRIu64 ": %s", n,
 		                                            stream_strerror(rc)) : rc;
-	if ((rc = cks_send_out(s, err)))
+	if ((rc = sender_send_out(s, err)))
 		return rc;
 	/* test builds: the fault point sees CHECKPOINT on the wire, not queued */
-	if (s->cfg.fault.hit && ((rc = cks_drain(s, err)) ||
-	                         (rc = cks_fault(s, "sent-checkpoint", n, err))))
+	if (s->cfg.fault.hit && ((rc = sender_drain(s, err)) ||
+	                         (rc = sender_fault(s, "sent-checkpoint", n, err))))
 		return rc;
 	if ((rc = stream_put_emulator_context(&s->out, STREAM_EMU_UNKNOWN, 0, s->emu.data,
 	                                      s->emu.len, STREAM_REF)) < 0 ||
 	    (rc = stream_put_checkpoint_end(&s->out)) < 0)
 		return remus_err_set(err, rc, "checkpoint %" PRIu64 " libxl records: %s", n,
 		                     stream_strerror(rc));
-	if ((rc = cks_send_out(s, err)))
+	if ((rc = sender_send_out(s, err)))
 		return rc;
-	cks_lock(s);
+	sender_lock(s);
 	s->st.epoch = n;
 	s->st.checkpoints++;
 	s->st.pages += s->dirty.count;
 	s->st.last_dirty = s->dirty.count;
 	s->st.last_ckpt_ms = rnet_now_ms();
-	cks_note_memory(s);
-	cks_unlock(s);
-	if ((rc = cks_fault(s, "sent", n, err)))
+	sender_note_memory(s);
+	sender_unlock(s);
+	if ((rc = sender_fault(s, "sent", n, err)))
 		return rc;
 	/* blackhole: nobody to wait for, the checkpoint counts as held */
-	return s->cfg.blackhole ? cks_handle_ack(s, n, err) : 0;
+	return s->cfg.blackhole ? sender_handle_ack(s, n, err) : 0;
 }
 
 /* Round 1 over a backup that holds a replica: keep only the copied pages
@@ -193,7 +193,7 @@ static size_t drop_known(struct ckpt_sender *s, const uint64_t *pfns, size_t n, 
 
 	for (size_t k = 0; k < n; k++) {
 		const uint8_t *pg = s->pages + k * STREAM_PAGE_SIZE;
-		if (ckph_page_hash(pg) == s->offer.hash[pfns[k]])
+		if (pagehash_of_page(pg) == s->offer.hash[pfns[k]])
 			continue;
 		if (j != k)
 			memcpy(s->pages + j * STREAM_PAGE_SIZE, pg, STREAM_PAGE_SIZE);
@@ -216,21 +216,21 @@ static int precopy_live(struct ckpt_sender *s, const uint64_t *pfns, size_t n, b
 		const uint64_t *batch = pfns + i;
 		if (known) {
 			for (size_t k = 0; k < cnt; k++)
-				if (ckph_page_hash(s->live + batch[k] * STREAM_PAGE_SIZE) !=
+				if (pagehash_of_page(s->live + batch[k] * STREAM_PAGE_SIZE) !=
 				    s->offer.hash[batch[k]])
 					keep[kept++] = batch[k];
 			batch = keep;
 			cnt = kept;
 		}
-		if ((rc = put_pages_from(s, batch, cnt, true, err)) || (rc = cks_send_out(s, err)))
+		if ((rc = put_pages_from(s, batch, cnt, true, err)) || (rc = sender_send_out(s, err)))
 			return rc;
 		*sent += cnt;
-		cks_lock(s);
+		sender_lock(s);
 		s->prog.pages_sent = i + (n - i < CKPT_RECORD_PAGES ? n - i : CKPT_RECORD_PAGES);
 		s->prog.bytes_sent = s->st.wire_bytes;
-		cks_unlock(s);
+		sender_unlock(s);
 		if ((i / CKPT_RECORD_PAGES) % 4 == 3 || i + CKPT_RECORD_PAGES >= n)
-			cks_report(s);
+			sender_report(s);
 	}
 	return 0;
 }
@@ -246,18 +246,18 @@ static int precopy_pass(struct ckpt_sender *s, const uint64_t *pfns, size_t n, b
 	uint64_t sent = 0;
 	int rc;
 
-	cks_lock(s);
+	sender_lock(s);
 	s->prog.pages_total = n;
 	s->prog.pages_sent = 0;
-	cks_unlock(s);
+	sender_unlock(s);
 	if (s->live) {
 		if ((rc = precopy_live(s, pfns, n, known, &sent, err)))
 			return rc;
 		n = 0;
-		cks_lock(s);
+		sender_lock(s);
 		s->st.precopy_pages += sent;
 		s->st.precopy_skipped += s->prog.pages_total - sent;
-		cks_unlock(s);
+		sender_unlock(s);
 		return 0;
 	}
 	for (size_t i = 0; i < n; i += STREAM_DEFAULT_MAX_PAGES) {
@@ -277,18 +277,18 @@ static int precopy_pass(struct ckpt_sender *s, const uint64_t *pfns, size_t n, b
 			rc = put_pages(s, pfns + i, cnt, err);
 			sent += cnt;
 		}
-		if (rc || (rc = cks_send_out(s, err)))
+		if (rc || (rc = sender_send_out(s, err)))
 			return rc;
-		cks_lock(s);
+		sender_lock(s);
 		s->prog.pages_sent += cnt;
 		s->prog.bytes_sent = s->st.wire_bytes;
-		cks_unlock(s);
-		cks_report(s);
+		sender_unlock(s);
+		sender_report(s);
 	}
-	cks_lock(s);
+	sender_lock(s);
 	s->st.precopy_pages += sent;
 	s->st.precopy_skipped += n - sent;
-	cks_unlock(s);
+	sender_unlock(s);
 	return 0;
 }
 
@@ -308,10 +308,10 @@ static int read_dirty(struct ckpt_sender *s, struct remus_err *err)
 /* Start RAM round `round` (progress). */
 static void begin_round(struct ckpt_sender *s, unsigned round)
 {
-	cks_lock(s);
+	sender_lock(s);
 	s->prog.round = round;
 	s->st.precopy_rounds = round;
-	cks_unlock(s);
+	sender_unlock(s);
 }
 
 /* One more round: the pages dirtied since the last one. */
@@ -337,7 +337,7 @@ static int wait_offer(struct ckpt_sender *s, struct remus_err *err)
 		if (now >= deadline)
 			return remus_err_set(err, CKPT_EPEER, "no page-hash offer from the backup within "
 			                     "%u ms", CKPT_FIRST_ACK_MS);
-		if ((rc = cks_pump(s, -1, (int)(deadline - now), err)) < 0)
+		if ((rc = sender_pump(s, -1, (int)(deadline - now), err)) < 0)
 			return rc;
 	}
 	return 0;
@@ -356,7 +356,7 @@ static int precopy(struct ckpt_sender *s, struct remus_err *err)
 	                                         : STREAM_DOM_X86_HVM, 4, 17)) < 0 ||
 	    (rc = stream_put_static_data_end(&s->out)) < 0)
 		return remus_err_set(err, rc, "stream headers: %s", stream_strerror(rc));
-	if ((rc = cks_send_out(s, err)) || (rc = wait_offer(s, err)) || (rc = read_dirty(s, err)))
+	if ((rc = sender_send_out(s, err)) || (rc = wait_offer(s, err)) || (rc = read_dirty(s, err)))
 		return rc;
 	if ((all = malloc(s->info.nr_pfns * sizeof(*all))) == NULL)
 		return remus_err_sys(err, ENOMEM, "pfn list of %" PRIu64 " pages", s->info.nr_pfns);
@@ -373,16 +373,16 @@ static int precopy(struct ckpt_sender *s, struct remus_err *err)
 
 /* Hand the progress so far to the caller's callback (from the engine or
  * the disk resync thread; prog_lock keeps the snapshots in order). */
-void cks_report(struct ckpt_sender *s)
+void sender_report(struct ckpt_sender *s)
 {
 	struct ckpt_progress p;
 
 	if (s->cfg.progress == NULL)
 		return;
 	pthread_mutex_lock(&s->prog_lock);
-	cks_lock(s);
+	sender_lock(s);
 	p = s->prog;
-	cks_unlock(s);
+	sender_unlock(s);
 	s->cfg.progress(s->cfg.progress_arg, &p);
 	pthread_mutex_unlock(&s->prog_lock);
 }
@@ -392,12 +392,12 @@ static void on_disk_progress(void *arg, const struct diskrep_progress *dp)
 {
 	struct ckpt_sender *s = arg;
 
-	cks_lock(s);
+	sender_lock(s);
 	s->prog.disk_done_bytes = dp->done_bytes;
 	s->prog.disk_total_bytes = dp->total_bytes;
 	s->prog.disk_blocks_sent = dp->blocks_sent;
-	cks_unlock(s);
-	cks_report(s);
+	sender_unlock(s);
+	sender_report(s);
 }
 
 /* Helper thread: diskrep's blocking resync over the disk channel. */
@@ -436,7 +436,7 @@ static int disk_resync_finish(struct ckpt_sender *s, int prc, struct remus_err *
 	if (!j->running)
 		return prc;
 	while (prc == 0 && !__atomic_load_n(&j->done, __ATOMIC_ACQUIRE))
-		if ((prc = cks_pump(s, -1, 5, err)) > 0)
+		if ((prc = sender_pump(s, -1, 5, err)) > 0)
 			prc = 0;
 	if (prc < 0)
 		shutdown(s->dl.fd, SHUT_RDWR);
@@ -448,10 +448,10 @@ static int disk_resync_finish(struct ckpt_sender *s, int prc, struct remus_err *
 		*err = j->err;
 		return j->rc;
 	}
-	cks_lock(s);
+	sender_lock(s);
 	s->prog.disk_done = true;
-	cks_unlock(s);
-	cks_report(s);
+	sender_unlock(s);
+	sender_report(s);
 	return 0;
 }
 
@@ -465,22 +465,22 @@ static int sender_sync(struct ckpt_sender *s, struct remus_err *err)
 		return remus_err_set(err, CKPT_ECONFIG, "sync: already synchronised (epoch %" PRIu64 ")",
 		                     s->epoch);
 	if (s->cfg.dr && (rc = disk_resync_start(s, err)))
-		return cks_lost(s, rc, err);
+		return sender_lost(s, rc, err);
 	rc = precopy(s, err);
 	/* a disk resync that outlasted pre-copy: one more RAM round after it,
 	 * so that checkpoint 1 (a pause) stays small */
 	caught_up = !s->rs.running || __atomic_load_n(&s->rs.done, __ATOMIC_ACQUIRE);
 	if ((rc = disk_resync_finish(s, rc, err)) == 0 && !caught_up)
 		rc = precopy_round(s, err);
-	if (rc || (rc = cks_take_checkpoint(s, err)))
-		return cks_lost(s, rc, err);
-	if ((rc = cks_wait_ack(s, 1, s->ack_timeout_ms > CKPT_FIRST_ACK_MS ? s->ack_timeout_ms
+	if (rc || (rc = sender_take_checkpoint(s, err)))
+		return sender_lost(s, rc, err);
+	if ((rc = sender_wait_ack(s, 1, s->ack_timeout_ms > CKPT_FIRST_ACK_MS ? s->ack_timeout_ms
 	                                                                  : CKPT_FIRST_ACK_MS, err)))
 		return rc;
-	cks_lock(s);
+	sender_lock(s);
 	s->st.sync_ms = rnet_now_ms() - t0;
 	s->st.sync_bytes = s->st.wire_bytes;
-	cks_unlock(s);
+	sender_unlock(s);
 	return 0;
 }
 

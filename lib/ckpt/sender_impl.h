@@ -43,35 +43,35 @@ struct ckpt_sender {
 	uint64_t sent_ms;             /* when the oldest unacked one was taken */
 	pthread_mutex_t lock;         /* guards st */
 	struct ckpt_stats st;
-	struct ckd_link dl;           /* disk channel */
+	struct disk_channel dl;           /* disk channel */
 	bool delta;                   /* delta compression negotiated */
 	uint32_t want_compress;       /* atomic: ckpt_sender_set_compress, +1 (0: none asked) */
-	struct ckdx_tx dx;
+	struct delta_tx dx;
 	bool final;                   /* hand-over: the guest stays paused */
 	uint32_t peer_bye;            /* backup's BYE reason + 1; 0: none */
 	const uint64_t *cur_pfns;     /* pfns of the pages in s->pages being queued */
 	struct ckpt_progress prog;    /* initial sync (guarded by lock) */
 	pthread_mutex_t prog_lock;    /* orders progress reports */
 	struct resync_job rs;
-	struct ckph_offer offer;      /* what the backup's replica RAM holds */
+	struct pagehash_offer offer;      /* what the backup's replica RAM holds */
 };
 
-void cks_report(struct ckpt_sender *s);
-int  cks_fault(struct ckpt_sender *s, const char *point, uint64_t epoch, struct remus_err *err);
-int  cks_take_checkpoint(struct ckpt_sender *s, struct remus_err *err);
+void sender_report(struct ckpt_sender *s);
+int  sender_fault(struct ckpt_sender *s, const char *point, uint64_t epoch, struct remus_err *err);
+int  sender_take_checkpoint(struct ckpt_sender *s, struct remus_err *err);
 /* Checkpoint n is acknowledged (by the backup, or at once: blackhole). */
-int  cks_handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err);
-int  cks_send_out(struct ckpt_sender *s, struct remus_err *err);
-int  cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_err *err);
-int  cks_forward_disk(struct ckpt_sender *s, struct remus_err *err);
-int  cks_drain(struct ckpt_sender *s, struct remus_err *err);
+int  sender_handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err);
+int  sender_send_out(struct ckpt_sender *s, struct remus_err *err);
+int  sender_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_err *err);
+int  sender_forward_disk(struct ckpt_sender *s, struct remus_err *err);
+int  sender_drain(struct ckpt_sender *s, struct remus_err *err);
 /* The backup may take long to apply the whole first checkpoint. */
 #define CKPT_FIRST_ACK_MS 60000u
-int  cks_wait_ack(struct ckpt_sender *s, uint64_t n, uint32_t timeout_ms, struct remus_err *err);
-int  cks_guest_alive(struct ckpt_sender *s, struct remus_err *err);
-int  cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err);
-void cks_note_memory(struct ckpt_sender *s);
-void cks_lock(struct ckpt_sender *s);
-void cks_unlock(struct ckpt_sender *s);
+int  sender_wait_ack(struct ckpt_sender *s, uint64_t n, uint32_t timeout_ms, struct remus_err *err);
+int  sender_guest_alive(struct ckpt_sender *s, struct remus_err *err);
+int  sender_lost(struct ckpt_sender *s, int rc, struct remus_err *err);
+void sender_note_memory(struct ckpt_sender *s);
+void sender_lock(struct ckpt_sender *s);
+void sender_unlock(struct ckpt_sender *s);
 
 #endif

@@ -24,8 +24,8 @@ uint64_t ckpt_now_us(void)
 	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
 }
 
-void cks_lock(struct ckpt_sender *s) { pthread_mutex_lock(&s->lock); }
-void cks_unlock(struct ckpt_sender *s) { pthread_mutex_unlock(&s->lock); }
+void sender_lock(struct ckpt_sender *s) { pthread_mutex_lock(&s->lock); }
+void sender_unlock(struct ckpt_sender *s) { pthread_mutex_unlock(&s->lock); }
 
 int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
                     struct remus_err *err)
@@ -62,16 +62,16 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 		s->max_rounds = CKPT_MAX_PRECOPY_ROUNDS;
 	s->stop_pages = cfg->precopy_stop_pages ? cfg->precopy_stop_pages : 256;
 	stream_buf_init(&s->out);
-	ckd_init(&s->dl, cfg->dr ? cfg->disk_fd : -1);
+	disk_channel_init(&s->dl, cfg->dr ? cfg->disk_fd : -1);
 	s->delta = cfg->conn && rnet_compress_delta(rnet_conn_compress(cfg->conn));
-	if (s->delta && cfg->delta_cache_pages && cfg->delta_cache_pages != ckdx_slots(s->info.nr_pfns)) {
-		size_t want = ckdx_slots(s->info.nr_pfns);
+	if (s->delta && cfg->delta_cache_pages && cfg->delta_cache_pages != delta_slots(s->info.nr_pfns)) {
+		size_t want = delta_slots(s->info.nr_pfns);
 		stream_buf_free(&s->out);
 		free(s);
 		return remus_err_set(err, CKPT_ECONFIG, "sender: delta_cache_pages must be 0 (the backup "
 		                     "mirrors a cache of %zu pages for this guest)", want);
 	}
-	if (s->delta && ckdx_init(&s->dx, ckdx_slots(s->info.nr_pfns), err) < 0) {
+	if (s->delta && delta_init(&s->dx, delta_slots(s->info.nr_pfns), err) < 0) {
 		stream_buf_free(&s->out);
 		free(s);
 		return err->code;
@@ -95,9 +95,9 @@ void ckpt_sender_free(struct ckpt_sender *s)
 	hv_blob_free(&s->hvm);
 	hv_blob_free(&s->emu);
 	free(s->pages);
-	ckd_free(&s->dl);
-	ckdx_free(&s->dx);
-	ckph_free(&s->offer);
+	disk_channel_free(&s->dl);
+	delta_free(&s->dx);
+	pagehash_free(&s->offer);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->prog_lock);
 	free(s);
@@ -133,7 +133,7 @@ int ckpt_sender_set_compress(struct ckpt_sender *s, uint32_t kind, struct remus_
 
 /* At the start of an epoch (sender thread): a compression asked for
  * (validated when asked, so the link takes it). */
-static void cks_apply_settings(struct ckpt_sender *s)
+static void sender_apply_settings(struct ckpt_sender *s)
 {
 	uint32_t want = __atomic_exchange_n(&s->want_compress, 0, __ATOMIC_ACQ_REL);
 
@@ -143,14 +143,14 @@ static void cks_apply_settings(struct ckpt_sender *s)
 
 void ckpt_sender_stats(struct ckpt_sender *s, struct ckpt_stats *out)
 {
-	cks_lock(s);
+	sender_lock(s);
 	*out = s->st;
-	cks_unlock(s);
+	sender_unlock(s);
 }
 
 /* Under the lock, from the engine thread: the buffers the engine holds
  * for this guest (copied pages, records, delta cache, link queues). */
-void cks_note_memory(struct ckpt_sender *s)
+void sender_note_memory(struct ckpt_sender *s)
 {
 	struct rnet_stats ns;
 	uint64_t b = (uint64_t)s->pages_cap * STREAM_PAGE_SIZE +
@@ -166,7 +166,7 @@ void cks_note_memory(struct ckpt_sender *s)
 }
 
 /* The backup acknowledged checkpoint n: its epoch's output may leave. */
-int cks_handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
+int sender_handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 {
 	int rc;
 
@@ -180,9 +180,9 @@ int cks_handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 	if (s->cfg.dr && (rc = s->cfg.dr->epoch_acked(s->cfg.disk, n, err)) < 0)
 		return remus_err_wrap(err, "disk epoch %" PRIu64 " acked", n);
 	s->acked = n;
-	cks_lock(s);
+	sender_lock(s);
 	s->st.acked = n;
-	cks_unlock(s);
+	sender_unlock(s);
 	return 0;
 }
 
@@ -194,13 +194,13 @@ static int drain_msgs(struct ckpt_sender *s, struct remus_err *err)
 
 	while ((rc = rnet_conn_next(s->cfg.conn, &m, err)) == 1) {
 		if (m.type == RNET_MSG_ACK) {
-			if ((rc = cks_handle_ack(s, m.u64, err)))
+			if ((rc = sender_handle_ack(s, m.u64, err)))
 				return rc;
 		} else if (m.type == RNET_MSG_STREAM) {
-			if ((rc = ckph_take(&s->offer, m.body, m.len, err)) < 0)
+			if ((rc = pagehash_take(&s->offer, m.body, m.len, err)) < 0)
 				return rc;
 		} else if (m.type == RNET_MSG_DISK && s->dl.fd >= 0) {
-			if ((rc = ckd_write_in(&s->dl, m.body, m.len, err)) < 0)
+			if ((rc = disk_channel_write_in(&s->dl, m.body, m.len, err)) < 0)
 				return rc;
 		} else if (m.type == RNET_MSG_BYE) {
 			s->peer_bye = (uint32_t)m.u64 + 1;
@@ -217,7 +217,7 @@ static int drain_msgs(struct ckpt_sender *s, struct remus_err *err)
 
 /* Wait up to timeout_ms for the connection (and stop_fd); handle what came.
  * Returns 1 when stop_fd is readable, 0 otherwise, <0 on error. */
-int cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_err *err)
+int sender_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_err *err)
 {
 	struct rnet_conn *c = s->cfg.conn;
 	struct pollfd p[3] = {
@@ -245,7 +245,7 @@ int cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_er
 	if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
 	    ((rc = rnet_conn_feed(c, now, err)) < 0 || (rc = drain_msgs(s, err)) < 0))
 		return rc;
-	if ((rc = ckd_forward_out(&s->dl, c, err)) < 0)
+	if ((rc = disk_channel_forward_out(&s->dl, c, err)) < 0)
 		return rc;
 	if (rnet_conn_want_write(c) && (rc = rnet_conn_flush(c, err)) < 0)
 		return rc;
@@ -256,17 +256,17 @@ int cks_pump(struct ckpt_sender *s, int stop_fd, int timeout_ms, struct remus_er
 
 /* Everything diskrep wrote so far (epoch N's marker included) goes on the
  * link before checkpoint N's records. */
-int cks_forward_disk(struct ckpt_sender *s, struct remus_err *err)
+int sender_forward_disk(struct ckpt_sender *s, struct remus_err *err)
 {
 	uint64_t deadline = rnet_now_ms() + s->ack_timeout_ms;
 	int rc;
 
 	if (s->cfg.conn == NULL)
 		return 0;
-	while ((rc = ckd_forward_out(&s->dl, s->cfg.conn, err)) == 1) {
+	while ((rc = disk_channel_forward_out(&s->dl, s->cfg.conn, err)) == 1) {
 		if (rnet_now_ms() > deadline)
 			return remus_err_set(err, CKPT_EPEER, "disk channel: link queue stays full");
-		if ((rc = cks_pump(s, -1, 10, err)) < 0)
+		if ((rc = sender_pump(s, -1, 10, err)) < 0)
 			return rc;
 	}
 	return rc;
@@ -297,13 +297,13 @@ static int send_stream(struct ckpt_sender *s, const void *p, size_t len, struct 
 	for (size_t off = 0; s->cfg.conn && off < len && rc == 0; ) {
 		size_t n = len - off < RNET_BODY_MAX ? len - off : RNET_BODY_MAX;
 		while ((rc = rnet_conn_send_stream(s->cfg.conn, b + off, n, err)) == RNET_ENOBUFS)
-			if ((rc = cks_pump(s, -1, 100, err)) < 0)
+			if ((rc = sender_pump(s, -1, 100, err)) < 0)
 				return rc;
 		off += n;
 	}
-	cks_lock(s);
+	sender_lock(s);
 	s->st.wire_bytes += s->cfg.conn ? stream_wire(s) - w0 : len;
-	cks_unlock(s);
+	sender_unlock(s);
 	return rc;
 }
 
@@ -347,14 +347,14 @@ static int send_delta(struct ckpt_sender *s, const struct iovec *v, struct remus
 				memcpy(stable, pg, STREAM_PAGE_SIZE);
 				pg = stable;
 			}
-			ckdx_page(&s->dx, live ? base + k : s->cur_pfns[base + k], pg);
+			delta_page(&s->dx, live ? base + k : s->cur_pfns[base + k], pg);
 			if ((rc = delta_spill(s, err)) < 0)
 				return rc;
 		}
 		return 0;
 	}
 	for (size_t off = 0; off < v->iov_len; off += 65536) {
-		ckdx_raw(&s->dx, b + off, v->iov_len - off < 65536 ? v->iov_len - off : 65536);
+		delta_raw(&s->dx, b + off, v->iov_len - off < 65536 ? v->iov_len - off : 65536);
 		if ((rc = delta_spill(s, err)) < 0)
 			return rc;
 	}
@@ -363,7 +363,7 @@ static int send_delta(struct ckpt_sender *s, const struct iovec *v, struct remus
 
 /* Queue everything in s->out on the connection, waiting for room when the
  * transport's queue is at its bound; then forget it. */
-int cks_send_out(struct ckpt_sender *s, struct remus_err *err)
+int sender_send_out(struct ckpt_sender *s, struct remus_err *err)
 {
 	size_t nseg = s->out.nsegs, n;
 	struct iovec *iov;
@@ -378,12 +378,12 @@ int cks_send_out(struct ckpt_sender *s, struct remus_err *err)
 		/* one record (pre-copy) or a small group: exactly one frame */
 		uint64_t w0 = stream_wire(s);
 		while ((rc = rnet_conn_send_streamv(s->cfg.conn, iov, (int)n, err)) == RNET_ENOBUFS)
-			if ((rc = cks_pump(s, -1, 100, err)) < 0)
+			if ((rc = sender_pump(s, -1, 100, err)) < 0)
 				break;
 		if (rc == 0) {
-			cks_lock(s);
+			sender_lock(s);
 			s->st.wire_bytes += stream_wire(s) - w0;
-			cks_unlock(s);
+			sender_unlock(s);
 		}
 		n = 0;
 	}
@@ -395,17 +395,17 @@ int cks_send_out(struct ckpt_sender *s, struct remus_err *err)
 		s->dx.len = 0;
 	}
 	free(iov);
-	cks_lock(s);
+	sender_lock(s);
 	s->st.bytes += stream_buf_size(&s->out);
-	cks_unlock(s);
+	sender_unlock(s);
 	stream_buf_reset(&s->out);
 	if (rc == 0)    /* write what fits, take ACKs, keep heartbeats going */
-		rc = cks_pump(s, -1, 0, err);
+		rc = sender_pump(s, -1, 0, err);
 	return rc < 0 ? rc : 0;
 }
 
 /* Wait (bounded by the ack timeout) until everything queued is written. */
-int cks_drain(struct ckpt_sender *s, struct remus_err *err)
+int sender_drain(struct ckpt_sender *s, struct remus_err *err)
 {
 	uint64_t deadline = rnet_now_ms() + s->ack_timeout_ms;
 	int rc;
@@ -415,7 +415,7 @@ int cks_drain(struct ckpt_sender *s, struct remus_err *err)
 		if (now >= deadline)
 			return remus_err_set(err, CKPT_EPEER, "send queue not drained within %" PRIu32
 			                     " ms", s->ack_timeout_ms);
-		if ((rc = cks_pump(s, -1, (int)(deadline - now), err)) < 0)
+		if ((rc = sender_pump(s, -1, (int)(deadline - now), err)) < 0)
 			return rc;
 	}
 	return 0;
@@ -423,7 +423,7 @@ int cks_drain(struct ckpt_sender *s, struct remus_err *err)
 
 /* Wait (bounded by timeout_ms) until checkpoint n is acknowledged; the
  * heartbeats meanwhile tell a busy backup from a dead one. */
-int cks_wait_ack(struct ckpt_sender *s, uint64_t n, uint32_t timeout_ms, struct remus_err *err)
+int sender_wait_ack(struct ckpt_sender *s, uint64_t n, uint32_t timeout_ms, struct remus_err *err)
 {
 	uint64_t deadline = rnet_now_ms() + timeout_ms;
 	int rc;
@@ -431,10 +431,10 @@ int cks_wait_ack(struct ckpt_sender *s, uint64_t n, uint32_t timeout_ms, struct 
 	while (s->acked < n) {
 		uint64_t now = rnet_now_ms();
 		if (now >= deadline)
-			return cks_lost(s, remus_err_set(err, CKPT_EPEER, "no ACK of checkpoint %" PRIu64
+			return sender_lost(s, remus_err_set(err, CKPT_EPEER, "no ACK of checkpoint %" PRIu64
 			                                 " within %" PRIu32 " ms", n, timeout_ms), err);
-		if ((rc = cks_pump(s, -1, (int)(deadline - now), err)) < 0)
-			return cks_lost(s, rc, err);
+		if ((rc = sender_pump(s, -1, (int)(deadline - now), err)) < 0)
+			return sender_lost(s, rc, err);
 	}
 	return 0;
 }
@@ -464,7 +464,7 @@ static void tell_backup_unprotected(struct ckpt_sender *s)
 /* The engine cannot go on protecting: release what netbuf holds (the guest
  * runs on unprotected), tell the backup, and say why.  A fault-point stop
  * leaves all as is. */
-int cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err)
+int sender_lost(struct ckpt_sender *s, int rc, struct remus_err *err)
 {
 	if (rc == CKPT_ESTOPPED || rc == CKPT_EGUEST)
 		return rc;
@@ -489,7 +489,7 @@ int cks_lost(struct ckpt_sender *s, int rc, struct remus_err *err)
 }
 
 /* Is the guest still alive? */
-int cks_guest_alive(struct ckpt_sender *s, struct remus_err *err)
+int sender_guest_alive(struct ckpt_sender *s, struct remus_err *err)
 {
 	struct hv_info in;
 
@@ -513,34 +513,34 @@ static int sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
 		if (max_epochs && s->acked >= max_epochs)
 			return 0;
 		if (s->acked < s->epoch && now - s->sent_ms > s->ack_timeout_ms)
-			return cks_lost(s, remus_err_set(err, CKPT_EPEER, "no ACK of checkpoint %" PRIu64
+			return sender_lost(s, remus_err_set(err, CKPT_EPEER, "no ACK of checkpoint %" PRIu64
 			                                 " within %" PRIu32 " ms", s->acked + 1,
 			                                 s->ack_timeout_ms), err);
 		if (now >= next_tick && (!max_epochs || s->epoch < max_epochs)) {
 			/* overrun policy: never queue N+1 behind unsent bytes of N */
 			if (s->cfg.conn && rnet_conn_want_write(s->cfg.conn)) {
 				if (!stretched) {
-					cks_lock(s);
+					sender_lock(s);
 					s->st.stretched++;
-					cks_unlock(s);
+					sender_unlock(s);
 				}
 				stretched = true;
 			} else {
-				if ((rc = cks_guest_alive(s, err)))
+				if ((rc = sender_guest_alive(s, err)))
 					return rc;
 				if (s->acked == s->epoch)
 					s->sent_ms = now;
-				cks_apply_settings(s);
-				if ((rc = cks_take_checkpoint(s, err)))
-					return cks_lost(s, rc, err);
+				sender_apply_settings(s);
+				if ((rc = sender_take_checkpoint(s, err)))
+					return sender_lost(s, rc, err);
 				stretched = false;
 				next_tick = now + __atomic_load_n(&s->interval_ms, __ATOMIC_RELAXED);
 			}
 		}
 		now = rnet_now_ms();
-		rc = cks_pump(s, stop_fd, stretched ? 1 : (int)(next_tick > now ? next_tick - now : 0), err);
+		rc = sender_pump(s, stop_fd, stretched ? 1 : (int)(next_tick > now ? next_tick - now : 0), err);
 		if (rc < 0)
-			return cks_lost(s, rc, err);
+			return sender_lost(s, rc, err);
 		if (rc == 1)
 			return remus_err_set(err, CKPT_ESTOPPED, "stopped on request at epoch %" PRIu64,
 			                     s->epoch);

@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-void ckl_cond_init(pthread_cond_t *c)
+void cond_init_monotonic(pthread_cond_t *c)
 {
 	pthread_condattr_t a;
 
@@ -17,7 +17,7 @@ void ckl_cond_init(pthread_cond_t *c)
 	pthread_condattr_destroy(&a);
 }
 
-void ckl_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, uint64_t deadline_us)
+void cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, uint64_t deadline_us)
 {
 	struct timespec ts = { (time_t)(deadline_us / 1000000u),
 	                       (long)(deadline_us % 1000000u) * 1000L };
@@ -25,7 +25,7 @@ void ckl_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, uint64_t deadlin
 	pthread_cond_timedwait(c, m, &ts);
 }
 
-int ckl_socketpair(int sp[2], struct remus_err *err)
+int wake_pair_open(int sp[2], struct remus_err *err)
 {
 	int big = 4 << 20;
 
@@ -40,13 +40,13 @@ int ckl_socketpair(int sp[2], struct remus_err *err)
 	if (fcntl(sp[1], F_SETFL, O_NONBLOCK) < 0) {
 		int e = errno;
 
-		ckl_close_pair(sp);
+		wake_pair_close(sp);
 		return remus_err_sys(err, e, "stream link: non-blocking pump end");
 	}
 	return 0;
 }
 
-void ckl_close_pair(int sp[2])
+void wake_pair_close(int sp[2])
 {
 	for (int i = 0; i < 2; i++) {
 		if (sp[i] >= 0)

@@ -8,12 +8,12 @@
 #include "util/err.h"
 
 /* A condition variable timed on CLOCK_MONOTONIC (ckpt_now_us). */
-void ckl_cond_init(pthread_cond_t *c);
+void cond_init_monotonic(pthread_cond_t *c);
 /* Wait until signalled or until deadline_us (ckpt_now_us clock). */
-void ckl_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, uint64_t deadline_us);
+void cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, uint64_t deadline_us);
 /* sp[0] for the driver (blocking), sp[1] for the pump (non-blocking); both
  * with large buffers so a checkpoint rarely waits on the pump. */
-int  ckl_socketpair(int sp[2], struct remus_err *err);
-void ckl_close_pair(int sp[2]);
+int  wake_pair_open(int sp[2], struct remus_err *err);
+void wake_pair_close(int sp[2]);
 
 #endif

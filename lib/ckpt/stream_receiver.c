@@ -43,7 +43,7 @@ int ckpt_stream_receiver_new(const struct ckpt_stream_receiver_cfg *cfg,
 	r->cfg.guest_cfg = &r->gcfg;
 	r->sp[0] = r->sp[1] = r->wake[0] = r->wake[1] = -1;
 	pthread_mutex_init(&r->lock, NULL);
-	ckl_cond_init(&r->cond);
+	cond_init_monotonic(&r->cond);
 	*out = r;
 	return 0;
 }
@@ -247,10 +247,10 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 	if (!r->cfg.xl_header && stream_whole_ckpts(r))
 		return remus_err_set(err, CKPT_ECONFIG, "stream receiver: the driver reads whole "
 		                     "checkpoints for this guest, which needs xl's header");
-	if ((rc = ckl_socketpair(r->sp, err)) < 0)
+	if ((rc = wake_pair_open(r->sp, err)) < 0)
 		return rc;
 	if (pipe2(r->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
-		ckl_close_pair(r->sp);
+		wake_pair_close(r->sp);
 		return remus_err_sys(err, errno, "stream receiver: pipe");
 	}
 	r->stop_fd = stop_fd;
@@ -262,15 +262,15 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 	memset(&r->disk_err, 0, sizeof(r->disk_err));
 	r->stats.started_ms = rnet_now_ms();
 	if ((rc = pthread_create(&r->pump, NULL, stream_recv_pump_main, r)) != 0) {
-		ckl_close_pair(r->sp);
-		ckl_close_pair(r->wake);
+		wake_pair_close(r->sp);
+		wake_pair_close(r->wake);
 		return remus_err_sys(err, rc, "stream receiver: pump thread");
 	}
 	rc = 0;
 	if (r->cfg.xl_header) {   /* the guest's configuration first */
 		pthread_mutex_lock(&r->lock);
 		while (!r->hdr_done && r->end == END_NONE)
-			ckl_cond_wait_until(&r->cond, &r->lock, ckpt_now_us() + 1000000u);
+			cond_wait_until(&r->cond, &r->lock, ckpt_now_us() + 1000000u);
 		if (!r->hdr_done)
 			rc = remus_err_set(err, CKPT_ENOREPLICA, "the stream stopped before xl's header "
 			                   "(%.400s)", r->end == END_NONE ? "?" : r->why.msg);
@@ -292,8 +292,8 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 		/* full pipe: the pump wakes up anyway */
 	}
 	pthread_join(r->pump, NULL);
-	ckl_close_pair(r->sp);
-	ckl_close_pair(r->wake);
+	wake_pair_close(r->sp);
+	wake_pair_close(r->wake);
 	if (rc < 0 && r->disk_err.code != 0)   /* the driver only saw the hook fail */
 		return remus_err_set(err, r->disk_err.code, "%.480s", r->disk_err.msg);
 	if (rc < 0) {

@@ -83,7 +83,7 @@ int ckpt_stream_sender_new(const struct ckpt_stream_sender_cfg *cfg,
 		s->cfg.confirm_ms = 5000;
 	s->sp[0] = s->sp[1] = -1;
 	pthread_mutex_init(&s->lock, NULL);
-	ckl_cond_init(&s->cond);
+	cond_init_monotonic(&s->cond);
 	*out = s;
 	return 0;
 }
@@ -302,7 +302,7 @@ static int cancel_closing_window(struct ckpt_stream_sender *s, int rc, const cha
 	struct remus_err e = { 0 };
 	bool closed = stream_disk_window(s, false, &e) == 0;
 
-	rc = ckh_cancel(s->cfg.hv, s->cfg.guest, s->cfg.nb, rc, phase, err);
+	rc = handover_cancel(s->cfg.hv, s->cfg.guest, s->cfg.nb, rc, phase, err);
 	if (!closed)
 		remus_err_wrap(err, "%.300s", e.msg);
 	return rc;
@@ -351,7 +351,7 @@ static int hook_wait(void *arg)
 	/* a hand-over needs every checkpoint acknowledged: a stop does not cut the wait */
 	while (s->acked < n && !s->peer_lost && !s->pump_done &&
 	       (!s->stop_requested || s->handover) && ckpt_now_us() < deadline)
-		ckl_cond_wait_until(&s->cond, &s->lock, deadline);
+		cond_wait_until(&s->cond, &s->lock, deadline);
 	if (s->acked < n && s->stop_requested && !s->handover && !s->peer_lost) {
 		s->stopped = true;      /* unprotect: do not wait for this one */
 		pthread_mutex_unlock(&s->lock);
@@ -395,7 +395,7 @@ static int hook_wait(void *arg)
 	           (uint64_t)__atomic_load_n(&s->cfg.interval_ms, __ATOMIC_RELAXED) * 1000u;
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop_requested && !s->peer_lost && ckpt_now_us() < deadline)
-		ckl_cond_wait_until(&s->cond, &s->lock, deadline);
+		cond_wait_until(&s->cond, &s->lock, deadline);
 	if (s->stop_requested && s->handover && !s->peer_lost) {
 		/* prepare done (all acknowledged): take the final checkpoint now,
 		 * with the disk's dual-primary window open for the backup */
@@ -468,7 +468,7 @@ static int run_result(struct ckpt_stream_sender *s, int rc, struct remus_err *er
  * opened); err says what the operator must do with it. */
 static int handover_in_doubt(struct ckpt_stream_sender *s, struct remus_err *err)
 {
-	int rc = ckh_in_doubt(s->epoch, err);
+	int rc = handover_in_doubt_error(s->epoch, err);
 
 	if (s->window)
 		remus_err_wrap(err, "diskrep %s left dual-primary: demote the side that does not run "
@@ -500,12 +500,12 @@ static int handover_result(struct ckpt_stream_sender *s, int rc, struct remus_er
 	lost = s->peer_lost;
 	pthread_mutex_unlock(&s->lock);
 	if (got_bye) {                  /* the backup answered before we asked */
-		a = ckh_answer(bye, err);
+		a = handover_answer(bye, err);
 	} else if (lost) {
 		remus_err_set(err, CKPT_EPEER, "%.400s", s->peer_err.msg);
 		a = CKPT_EPEER;
 	} else if ((a = rnet_conn_send_bye(s->cfg.conn, CKPT_BYE_HANDOVER, err)) >= 0) {
-		a = ckh_wait_confirm(s->cfg.conn, s->cfg.confirm_ms, err);
+		a = handover_wait_confirm(s->cfg.conn, s->cfg.confirm_ms, err);
 	}
 	if (a == 1)     /* the backup demoted its side before refusing */
 		return cancel_closing_window(s, CKPT_EPEER, "finish", err);
@@ -529,7 +529,7 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 	bool handover;
 	int rc;
 
-	if ((rc = ckl_socketpair(s->sp, err)) < 0)
+	if ((rc = wake_pair_open(s->sp, err)) < 0)
 		return rc;
 	s->stop_fd = stop_fd;
 	s->max_epochs = max_epochs;
@@ -541,7 +541,7 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 	memset(&s->hook_err, 0, sizeof(s->hook_err));
 	s->stats.started_ms = rnet_now_ms();
 	if ((rc = pthread_create(&s->pump, NULL, pump_main, s)) != 0) {
-		ckl_close_pair(s->sp);
+		wake_pair_close(s->sp);
 		return remus_err_sys(err, rc, "stream sender: pump thread");
 	}
 	s->t_epoch_us = ckpt_now_us();
@@ -553,7 +553,7 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 	/* the pump sends what is left, then sees the end of the stream */
 	shutdown(s->sp[0], SHUT_WR);
 	pthread_join(s->pump, NULL);
-	ckl_close_pair(s->sp);
+	wake_pair_close(s->sp);
 	if (s->final)
 		return handover_result(s, rc, err);
 	pthread_mutex_lock(&s->lock);

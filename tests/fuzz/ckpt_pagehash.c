@@ -11,7 +11,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct ckph_offer o = { .nr_pfns = 1 + (size ? data[0] : 0) };
+	struct pagehash_offer o = { .nr_pfns = 1 + (size ? data[0] : 0) };
 	struct remus_err err = { 0 };
 	size_t off = size ? 1 : 0;
 
@@ -20,12 +20,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += 2;
 		if (len > size - off)
 			len = size - off;
-		if (ckph_take(&o, data + off, len, &err) < 0)
+		if (pagehash_take(&o, data + off, len, &err) < 0)
 			break;
 		off += len;
 	}
 	if (o.have && (!o.done || o.next != o.nr_pfns || o.hash == NULL))
 		abort();
-	ckph_free(&o);
+	pagehash_free(&o);
 	return 0;
 }

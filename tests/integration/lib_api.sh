@@ -18,7 +18,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 nm -D --defined-only "$so" | awk '{print $3}' | sort -u > "$stage/dyn"
 nm --defined-only "$ar" 2>/dev/null | awk 'NF == 3 {print $3}' | sort -u > "$stage/static"
-internal="log_init log_warnx fatal fatalx st_fail relay_run ckd_deliver_in diskrep_backend
+internal="log_init log_warnx fatal fatalx st_fail relay_run disk_channel_deliver_in diskrep_backend
 	diskrep_drbd_probe netbuf_open xen_guest_rename xen_daemon_check pvm_hv_ops xen_hv_ops
 	pvm_stub_final ckpt_stream_sender_new"
 public="remus_err_set remus_err_wrap stream_strerror stream_reader_init stream_put_xl_header

@@ -530,39 +530,39 @@ static void test_pagehash_offer_decoder(void **state)
 {
 	uint64_t h[4] = { 11, 22, 33, 44 };
 	uint8_t b[CKPH_HDR_LEN + 8 * 4];
-	struct ckph_offer o = { .nr_pfns = 4 };
+	struct pagehash_offer o = { .nr_pfns = 4 };
 	struct remus_err err = { 0 };
 	size_t n;
 	(void)state;
 
-	n = ckph_encode(b, 0, h, 2, false);
-	assert_int_equal(ckph_take(&o, b, n, &err), 0);
+	n = pagehash_encode(b, 0, h, 2, false);
+	assert_int_equal(pagehash_take(&o, b, n, &err), 0);
 	assert_false(o.done);
-	n = ckph_encode(b, 1, h, 1, false);               /* overlaps: out of order */
-	assert_int_equal(ckph_take(&o, b, n, &err), CKPT_ESTREAM);
-	n = ckph_encode(b, 2, h + 2, 2, true);
-	assert_int_equal(ckph_take(&o, b, n - 1, &err), CKPT_ESTREAM);   /* short */
-	assert_int_equal(ckph_take(&o, b, n, &err), 0);
+	n = pagehash_encode(b, 1, h, 1, false);               /* overlaps: out of order */
+	assert_int_equal(pagehash_take(&o, b, n, &err), CKPT_ESTREAM);
+	n = pagehash_encode(b, 2, h + 2, 2, true);
+	assert_int_equal(pagehash_take(&o, b, n - 1, &err), CKPT_ESTREAM);   /* short */
+	assert_int_equal(pagehash_take(&o, b, n, &err), 0);
 	assert_true(o.done && o.have);
 	assert_int_equal(o.hash[3], 44);
-	assert_int_equal(ckph_take(&o, b, n, &err), CKPT_ESTREAM);       /* after the last */
-	ckph_free(&o);
+	assert_int_equal(pagehash_take(&o, b, n, &err), CKPT_ESTREAM);       /* after the last */
+	pagehash_free(&o);
 
-	o = (struct ckph_offer){ .nr_pfns = 4 };
-	n = ckph_encode(b, 0, h, 3, true);                /* ends short of the guest */
-	assert_int_equal(ckph_take(&o, b, n, &err), CKPT_ESTREAM);
+	o = (struct pagehash_offer){ .nr_pfns = 4 };
+	n = pagehash_encode(b, 0, h, 3, true);                /* ends short of the guest */
+	assert_int_equal(pagehash_take(&o, b, n, &err), CKPT_ESTREAM);
 	assert_non_null(strstr(err.msg, "ends at pfn 3 of 4"));
-	ckph_free(&o);
-	o = (struct ckph_offer){ .nr_pfns = 2 };
-	n = ckph_encode(b, 0, h, 3, true);                /* beyond the guest */
-	assert_int_equal(ckph_take(&o, b, n, &err), CKPT_ESTREAM);
-	ckph_free(&o);
-	o = (struct ckph_offer){ .nr_pfns = 4 };
-	n = ckph_encode(b, 0, NULL, 0, true);             /* no replica */
-	assert_int_equal(ckph_take(&o, b, n, &err), 0);
+	pagehash_free(&o);
+	o = (struct pagehash_offer){ .nr_pfns = 2 };
+	n = pagehash_encode(b, 0, h, 3, true);                /* beyond the guest */
+	assert_int_equal(pagehash_take(&o, b, n, &err), CKPT_ESTREAM);
+	pagehash_free(&o);
+	o = (struct pagehash_offer){ .nr_pfns = 4 };
+	n = pagehash_encode(b, 0, NULL, 0, true);             /* no replica */
+	assert_int_equal(pagehash_take(&o, b, n, &err), 0);
 	assert_true(o.done);
 	assert_false(o.have);
-	ckph_free(&o);
+	pagehash_free(&o);
 }
 
 int main(void)
