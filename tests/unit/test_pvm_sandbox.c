@@ -6,8 +6,9 @@
  * seccomp, so hypercalls still work under the filter (the first test).
  * Then each way around the hypercall path is a clean crash with a reason
  * and nothing of it happens: int $0x80, int $0x80 from compatibility
- * mode, the vsyscall page.
+ * mode, the vsyscall page, the vDSO.
  */
+#include <dlfcn.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -155,6 +156,45 @@ static void test_vsyscall_killed_by_seccomp(void **state)
 	assert_string_equal(con, "bad_vsyscall: before\n");   /* time() never returned */
 }
 
+/* The vDSO: its clock_gettime ran in the host's address space without any
+ * system call; the stub unmapped it, so a guest calling it (the monitor's
+ * address of it, the same in the forked stub) faults right there. */
+static void test_vdso_call_faults(void **state)
+{
+	struct hv_guest_config cfg;
+	struct hv_guest *g;
+	struct hv_info in;
+	char line[256], want[64], con[512];
+	void *vdso, *fn;
+	ssize_t n;
+	int pfd[2];
+
+	(void)state;
+	vdso = dlopen("linux-vdso.so.1", RTLD_LAZY | RTLD_NOLOAD);
+	if (vdso == NULL)
+		skip();   /* a kernel without a vDSO has nothing to test */
+	fn = dlsym(vdso, "__vdso_clock_gettime");
+	assert_non_null(fn);
+	assert_int_equal(pipe(pfd), 0);
+	pt_config(&cfg, "bad_vdso", "bad_vdso", MEM, pfd[1]);
+	g = pt_boot(&cfg);
+	assert_true(pt_read_line(pfd[0], line, sizeof(line), 10));
+	assert_string_equal(line, "bad_vdso: before");
+	memcpy(((struct pvm_guest *)g)->ram + (1u << 20), &fn, sizeof(fn));
+	pt_wait_state(g, HV_CRASHED, 20);
+	pvm_hv_ops.info(g, &in);
+	pvm_hv_ops.destroy(g);
+	close(pfd[1]);
+	n = read(pfd[0], con, sizeof(con) - 1);
+	con[n > 0 ? n : 0] = 0;
+	close(pfd[0]);
+	dlclose(vdso);
+	snprintf(want, sizeof(want), "at rip %#llx (address %p,", (unsigned long long)(uintptr_t)fn, fn);
+	if (strstr(in.reason, "guest fault: Segmentation fault") == NULL || strstr(in.reason, want) == NULL)
+		fail_msg("reason: %s (expected a fault at the vDSO's clock_gettime %p)", in.reason, fn);
+	assert_string_equal(con, "");   /* clock_gettime never returned */
+}
+
 /* Regression: the stub read its parent's mappings into one 32 KiB buffer
  * and failed ("reading its own mappings") once a busy parent (threads,
  * sanitizer shadows) had more; 1500 separate mappings in the parent now
@@ -193,6 +233,7 @@ int main(void)
 		cmocka_unit_test(test_int80_crashes),
 		cmocka_unit_test(test_compat_int80_crashes),
 		cmocka_unit_test(test_vsyscall_killed_by_seccomp),
+		cmocka_unit_test(test_vdso_call_faults),
 		cmocka_unit_test(test_guest_from_parent_with_many_mappings),
 	};
 
