@@ -44,9 +44,27 @@ static void proc_status(pid_t pid, const char *key, char *out, size_t cap)
 	fclose(f);
 }
 
+/* The namespaces the guest process has of its own. */
+static const char *const own_ns[] = { "user", "pid", "mnt", "net", "ipc", "uts" };
+
+/* /proc/PID/ns/NAME is not this process's namespace of that kind. */
+static void assert_ns_differs(pid_t pid, const char *name)
+{
+	char path[64], mine[64] = "", its[64] = "";
+
+	snprintf(path, sizeof(path), "/proc/self/ns/%s", name);
+	assert_true(readlink(path, mine, sizeof(mine) - 1) > 0);
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, name);
+	assert_true(readlink(path, its, sizeof(its) - 1) > 0);
+	if (strcmp(mine, its) == 0)
+		fail_msg("the guest process shares the %s namespace %s", name, its);
+}
+
 /* Hypercalls work with the filter on (SYSEMU first); the process has no
- * capability, no_new_privs, seccomp in filter mode, and maps only RAM and
- * one page of the host binary (plus the kernel's vsyscall entry). */
+ * capability, no_new_privs, seccomp in filter mode, runs as uid/gid nobody
+ * in its own user, pid, mount, network, IPC and UTS namespaces (as pid 1),
+ * and maps only RAM and one page of the host binary (plus the kernel's
+ * vsyscall entry). */
 static void test_sandboxed_guest_runs(void **state)
 {
 	struct hv_guest_config cfg;
@@ -73,6 +91,17 @@ static void test_sandboxed_guest_runs(void **state)
 	assert_string_equal(v, "0000000000000000");
 	proc_status(pid, "CapBnd", v, sizeof(v));
 	assert_string_equal(v, "0000000000000000");
+	proc_status(pid, "Uid", v, sizeof(v));
+	assert_string_equal(v, "65534\t65534\t65534\t65534");
+	proc_status(pid, "Gid", v, sizeof(v));
+	assert_string_equal(v, "65534\t65534\t65534\t65534");
+	proc_status(pid, "Groups", v, sizeof(v));
+	assert_string_equal(v, "");
+	proc_status(pid, "NSpid", v, sizeof(v));     /* "<host pid>\t1" */
+	assert_non_null(strstr(v, "\t1"));
+	assert_string_equal(strstr(v, "\t1"), "\t1");
+	for (size_t i = 0; i < sizeof(own_ns) / sizeof(own_ns[0]); i++)
+		assert_ns_differs(pid, own_ns[i]);
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	f = fopen(path, "r");
 	assert_non_null(f);
