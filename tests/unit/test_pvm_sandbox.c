@@ -5,8 +5,8 @@
  * of host code mapped.  On this kernel ptrace's SYSEMU stop comes before
  * seccomp, so hypercalls still work under the filter (the first test).
  * Then each way around the hypercall path is a clean crash with a reason
- * and nothing of it happens: int $0x80, int $0x80 from compatibility
- * mode, the vsyscall page, the vDSO.
+ * and nothing of it happens: int $0x80, int $0x80 and `syscall` from
+ * compatibility mode, the vsyscall page, the vDSO.
  */
 #include <dlfcn.h>
 #include <setjmp.h>
@@ -172,6 +172,21 @@ static void test_compat_int80_crashes(void **state)
 	assert_string_equal(con, "bad_compat_int80: before\n");
 }
 
+/* `syscall` from compatibility mode: AMD runs it into the compat entry
+ * (a SYSEMU stop from cs 0x23), Intel raises #UD; both are a crash. */
+static void test_compat_syscall_crashes(void **state)
+{
+	char con[512];
+	struct hv_info in = crash_of("bad_compat_syscall", con, sizeof(con));
+
+	(void)state;
+	print_message("reason: %s\n", in.reason);
+	if (strstr(in.reason, "from 32-bit compatibility mode (cs 0x23)") == NULL &&
+	    strstr(in.reason, "guest fault: Illegal instruction") == NULL)
+		fail_msg("reason: %s", in.reason);
+	assert_string_equal(con, "bad_compat_syscall: before\n");
+}
+
 static void test_vsyscall_killed_by_seccomp(void **state)
 {
 	char con[512];
@@ -261,6 +276,7 @@ int main(void)
 		cmocka_unit_test(test_sandboxed_guest_runs),
 		cmocka_unit_test(test_int80_crashes),
 		cmocka_unit_test(test_compat_int80_crashes),
+		cmocka_unit_test(test_compat_syscall_crashes),
 		cmocka_unit_test(test_vsyscall_killed_by_seccomp),
 		cmocka_unit_test(test_vdso_call_faults),
 		cmocka_unit_test(test_guest_from_parent_with_many_mappings),
