@@ -13,8 +13,6 @@
 /* Received but not yet taken by the driver; above this the link is not
  * read until the driver catches up (heartbeats still go out). */
 #define PENDING_MAX (16u << 20)
-/* The largest guest configuration accepted from xl's header. */
-#define XL_CONFIG_MAX (1u << 20)
 
 enum recv_end { END_NONE, END_LOST, END_STOPPED, END_BYE, END_HANDOVER, END_DRIVER };
 
