@@ -57,6 +57,7 @@ void ckpt_stream_receiver_free(struct ckpt_stream_receiver *r)
 	free(r->json);
 	free(r->pend);
 	stream_gate_free(&r->gate);
+	delta_rx_free(&r->dx);
 	free(r);
 }
 
@@ -261,6 +262,11 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 	r->quit = r->closing = r->driver_end = false;
 	memset(&r->disk_err, 0, sizeof(r->disk_err));
 	r->stats.started_ms = rnet_now_ms();
+	/* delta: a fresh mirror, sized by the primary's first item (CACHE) */
+	delta_rx_free(&r->dx);
+	r->delta = rnet_compress_delta(rnet_conn_compress(r->cfg.conn));
+	if (r->delta)
+		delta_rx_init_announced(&r->dx, STREAM_PFN_MASK + 1);
 	if ((rc = pthread_create(&r->pump, NULL, stream_recv_pump_main, r)) != 0) {
 		wake_pair_close(r->sp);
 		wake_pair_close(r->wake);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ckpt/delta_impl.h"
 #include "ckpt/stream_link.h"
 #include "stream/gate.h"
 
@@ -49,6 +50,8 @@ struct ckpt_stream_receiver {
 	bool mode_seen;             /* mode_known, as the pump last read it */
 	bool gating;                /* bytes go through the gate, not straight to pend */
 	struct stream_gate gate;
+	bool delta;                 /* delta negotiated: frames are delta containers */
+	struct delta_rx dx;         /* mirror of the primary's page cache */
 };
 
 /* The pump thread (pthread start routine; arg: the receiver). */

@@ -194,11 +194,27 @@ static int pump_take_msgs(struct ckpt_stream_receiver *r, struct remus_err *err)
 	while (!r->closing && (rc = rnet_conn_next(r->cfg.conn, &m, err)) == 1) {
 		rc = 0;
 		if (m.type == RNET_MSG_STREAM) {
-			if ((rc = r->gating ? gate_in(r, m.body, m.len, err) :
-			     pend_append(r, m.body, m.len, err)) < 0)
+			const uint8_t *b = m.body;
+			size_t n = m.len;
+
+			/* delta: the primary's exact stream bytes, rebuilt first; a
+			 * bad frame hands on nothing of itself */
+			if (r->delta && (rc = delta_rx_feed(&r->dx, m.body, m.len, err)) < 0) {
+				if (rc == -ENOMEM)
+					return rc;
+				err->code = CKPT_ESTREAM;
+				return remus_err_wrap(err, "corrupt delta frame after checkpoint %"
+				                      PRIu64, r->stats.checkpoints);
+			}
+			if (r->delta) {
+				b = r->dx.plain;
+				n = r->dx.plain_len;
+			}
+			if (n > 0 && (rc = r->gating ? gate_in(r, b, n, err) :
+			              pend_append(r, b, n, err)) < 0)
 				return rc;
 			pthread_mutex_lock(&r->lock);
-			r->stats.bytes += m.len;
+			r->stats.bytes += n;
 			pthread_mutex_unlock(&r->lock);
 			if (r->cfg.xl_header && !r->hdr_done && (rc = take_xl_header(r, err)) < 0)
 				return rc;
