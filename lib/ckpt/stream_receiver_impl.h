@@ -54,6 +54,9 @@ struct ckpt_stream_receiver {
 	struct delta_rx dx;         /* mirror of the primary's page cache */
 };
 
+/* Fault point "applying" of checkpoint N; true: stop (the stream ends). */
+bool stream_recv_fault(struct ckpt_stream_receiver *r, uint64_t n);
+
 /* The pump thread (pthread start routine; arg: the receiver). */
 void *stream_recv_pump_main(void *arg);
 

@@ -6,6 +6,7 @@
  * driver's loop (this file).  With delta compression negotiated the pump
  * sends the driver's pages as deltas (stream_delta.c).
  */
+#include "ckpt/fault_impl.h"
 #include "ckpt/handover_impl.h"
 #include "ckpt/stream_link.h"
 #include "ckpt/stream_link_impl.h"
@@ -17,10 +18,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "netbuf/netbuf.h"
+#include "stream/stream.h"
 
 int ckpt_stream_sender_new(const struct ckpt_stream_sender_cfg *cfg,
                            struct ckpt_stream_sender **out, struct remus_err *err)
@@ -150,6 +153,59 @@ static int cancel_closing_window(struct ckpt_stream_sender *s, int rc, const cha
 	return rc;
 }
 
+/* Test builds: wait (bounded by the ACK timeout) until every byte the
+ * driver wrote so far is on the link, so that a fault point sees what it
+ * names on the wire and not queued (as sender_drain does for pvm). */
+static void stream_drain(struct ckpt_stream_sender *s)
+{
+	uint64_t deadline = ckpt_now_us() + (uint64_t)s->cfg.ack_timeout_ms * 1000u;
+	int unread = 1;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->pump_done && ckpt_now_us() < deadline) {
+		/* under the lock: a read the pump made is already noted */
+		if (ioctl(s->sp[1], FIONREAD, &unread) < 0)
+			break;
+		if (unread == 0 && s->drained)
+			break;
+		cond_wait_until(&s->cond, &s->lock, unread > 0 ? ckpt_now_us() + 1000u : deadline);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Fault point `point` of checkpoint N (test builds): a stop ends the run
+ * as if the primary were killed here (run_fault_result). */
+static int stream_fault(struct ckpt_stream_sender *s, const char *point, bool drain)
+{
+	if (s->cfg.fault.hit == NULL)
+		return 0;
+	if (drain)
+		stream_drain(s);
+	if (ckpt_fault(&s->cfg.fault, point, s->epoch, &s->hook_err) == 0)
+		return 0;
+	s->fault_stopped = true;
+	return CKPT_ESTOPPED;
+}
+
+/* Hook (test builds): libxc wrote CHECKPOINT and the driver the device
+ * records; the fault point, then the checkpoint's CHECKPOINT_END (the
+ * driver leaves it to a hook it has). */
+static int hook_postcopy(void *arg, int fd)
+{
+	struct ckpt_stream_sender *s = arg;
+	struct stream_buf b;
+	int rc;
+
+	if ((rc = stream_fault(s, CKPT_FAULT_SENT_CHECKPOINT, true)) < 0)
+		return rc;
+	stream_buf_init(&b);
+	if ((rc = stream_put_checkpoint_end(&b)) == 0 && (rc = stream_buf_flush(&b, fd)) < 0)
+		remus_err_sys(&s->hook_err, -rc, "writing CHECKPOINT_END of checkpoint %" PRIu64,
+		              s->epoch);
+	stream_buf_free(&b);
+	return rc;
+}
+
 /* Hook: the guest is suspended, checkpoint N begins: close its output epoch. */
 static int hook_suspended(void *arg)
 {
@@ -161,7 +217,7 @@ static int hook_suspended(void *arg)
 	if (s->cfg.nb != NULL && (rc = netbuf_epoch_close(s->cfg.nb, s->epoch)) < 0)
 		return remus_err_set(&s->hook_err, rc, "netbuf: closing epoch %" PRIu64 " failed",
 		                     s->epoch);
-	if ((rc = stream_disk_mark(s)) < 0)
+	if ((rc = stream_fault(s, CKPT_FAULT_PAUSED, false)) < 0 || (rc = stream_disk_mark(s)) < 0)
 		return rc;
 	pthread_mutex_lock(&s->lock);
 	s->stats.epoch = s->epoch;
@@ -186,9 +242,12 @@ static void hook_resumed(void *arg)
 static int hook_wait(void *arg)
 {
 	struct ckpt_stream_sender *s = arg;
-	uint64_t n = s->epoch, deadline = ckpt_now_us() + (uint64_t)s->cfg.ack_timeout_ms * 1000u;
-	int rc = 1;
+	uint64_t n = s->epoch, deadline;
+	int rc;
 
+	if ((rc = stream_fault(s, CKPT_FAULT_SENT, true)) < 0)
+		return rc;
+	deadline = ckpt_now_us() + (uint64_t)s->cfg.ack_timeout_ms * 1000u;
 	pthread_mutex_lock(&s->lock);
 	/* a hand-over needs every checkpoint acknowledged: a stop does not cut the wait */
 	while (s->acked < n && !s->peer_lost && !s->pump_done &&
@@ -222,6 +281,8 @@ static int hook_wait(void *arg)
 		s->handed = true;
 		if (s->cfg.nb != NULL)
 			netbuf_release(s->cfg.nb, n);
+		if ((rc = stream_fault(s, CKPT_FAULT_FINAL_ACKED, false)) < 0)
+			return rc;
 		return HV_STREAM_HANDED_OVER;
 	}
 	if (s->cfg.nb != NULL && (rc = netbuf_release(s->cfg.nb, n)) < 0)
@@ -383,6 +444,7 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 	struct hv_stream_hooks hooks = {
 		.arg = s, .suspended = hook_suspended, .resumed = hook_resumed,
 		.wait_checkpoint = hook_wait, .final = hook_final,
+		.postcopy = s->cfg.fault.hit != NULL ? hook_postcopy : NULL,
 	};
 	bool handover;
 	int rc;
@@ -395,6 +457,7 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 	s->acked = 0;
 	s->eof = s->peer_lost = s->stop_requested = s->pump_done = false;
 	s->reached_max = s->stopped = s->final = s->handed = s->got_bye = s->window = false;
+	s->fault_stopped = s->drained = false;
 	s->chunk_len = 0;
 	memset(&s->hook_err, 0, sizeof(s->hook_err));
 	if ((rc = stream_delta_start(s, err)) < 0)
@@ -414,6 +477,8 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 	shutdown(s->sp[0], SHUT_WR);
 	pthread_join(s->pump, NULL);
 	wake_pair_close(s->sp);
+	if (s->fault_stopped)   /* as if killed: nothing released, nothing resumed here */
+		return remus_err_set(err, CKPT_ESTOPPED, "%.480s", s->hook_err.msg);
 	if (s->final)
 		return handover_result(s, rc, err);
 	pthread_mutex_lock(&s->lock);

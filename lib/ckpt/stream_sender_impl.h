@@ -29,12 +29,14 @@ struct ckpt_stream_sender {
 	uint64_t peer_bye;
 	struct remus_err peer_err;
 	struct ckpt_stats stats;
+	bool drained;               /* test builds: the pump forwarded all it read */
 	/* engine thread only */
 	uint64_t epoch, max_epochs, t_epoch_us, t_suspended_us;
 	bool reached_max, stopped;
 	bool final;                 /* the next / last checkpoint is the hand-over's final one */
 	bool handed;                /* the final checkpoint was acknowledged */
 	bool window;                /* the disk's dual-primary window is open */
+	bool fault_stopped;         /* a fault point said stop (hook_err says which) */
 	struct remus_err hook_err;
 	/* pump only */
 	uint8_t *chunk;

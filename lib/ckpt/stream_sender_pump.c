@@ -114,6 +114,36 @@ static bool pump_idle(const struct ckpt_stream_sender *s)
 	return s->chunk_len == 0 && (!s->delta || stream_delta_pending(&s->dtx) == 0);
 }
 
+/* Pump: the driver's next bytes.  Test builds (fault points) read under
+ * the lock, so that the engine, seeing none left to read, knows they are
+ * either forwarded or not yet (drained false): see stream_drain. */
+static ssize_t pump_read(struct ckpt_stream_sender *s)
+{
+	ssize_t n;
+
+	if (s->cfg.fault.hit == NULL)
+		return read(s->sp[1], s->chunk, SEND_CHUNK);
+	pthread_mutex_lock(&s->lock);
+	n = read(s->sp[1], s->chunk, SEND_CHUNK);
+	if (n > 0)
+		s->drained = false;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+/* Pump, test builds: all it read is queued and written to the link. */
+static void pump_note_drained(struct ckpt_stream_sender *s)
+{
+	if (s->cfg.fault.hit == NULL || !pump_idle(s) || rnet_conn_want_write(s->cfg.conn))
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (!s->drained) {
+		s->drained = true;
+		pthread_cond_broadcast(&s->cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* Pump: forward the driver's bytes; a full output queue keeps them. */
 static int pump_forward(struct ckpt_stream_sender *s, bool readable, struct remus_err *err)
 {
@@ -121,7 +151,7 @@ static int pump_forward(struct ckpt_stream_sender *s, bool readable, struct remu
 	int rc;
 
 	if (readable && pump_idle(s) && !s->eof) {
-		n = read(s->sp[1], s->chunk, SEND_CHUNK);
+		n = pump_read(s);
 		if (n == 0)
 			s->eof = true;
 		else if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -191,6 +221,7 @@ void *stream_send_pump_main(void *arg)
 			break;
 		if (rnet_conn_want_write(c) && (rc = rnet_conn_flush(c, &err)) < 0)
 			break;
+		pump_note_drained(s);
 	}
 	if (rc < 0)
 		pump_lost(s, &err);
