@@ -184,6 +184,9 @@ static int stream_fault(struct ckpt_stream_sender *s, const char *point, bool dr
 	if (ckpt_fault(&s->cfg.fault, point, s->epoch, &s->hook_err) == 0)
 		return 0;
 	s->fault_stopped = true;
+	pthread_mutex_lock(&s->lock);
+	s->killed = true;       /* the pump sends nothing more */
+	pthread_mutex_unlock(&s->lock);
 	return CKPT_ESTOPPED;
 }
 
@@ -281,8 +284,9 @@ static int hook_wait(void *arg)
 		s->handed = true;
 		if (s->cfg.nb != NULL)
 			netbuf_release(s->cfg.nb, n);
-		if ((rc = stream_fault(s, CKPT_FAULT_FINAL_ACKED, false)) < 0)
-			return rc;
+		/* a stop here still says "handed over": the driver must never
+		 * resume the guest now (its END records are not sent) */
+		stream_fault(s, CKPT_FAULT_FINAL_ACKED, false);
 		return HV_STREAM_HANDED_OVER;
 	}
 	if (s->cfg.nb != NULL && (rc = netbuf_release(s->cfg.nb, n)) < 0)
@@ -457,7 +461,7 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 	s->acked = 0;
 	s->eof = s->peer_lost = s->stop_requested = s->pump_done = false;
 	s->reached_max = s->stopped = s->final = s->handed = s->got_bye = s->window = false;
-	s->fault_stopped = s->drained = false;
+	s->fault_stopped = s->drained = s->killed = false;
 	s->chunk_len = 0;
 	memset(&s->hook_err, 0, sizeof(s->hook_err));
 	if ((rc = stream_delta_start(s, err)) < 0)

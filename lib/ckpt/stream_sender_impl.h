@@ -30,6 +30,7 @@ struct ckpt_stream_sender {
 	struct remus_err peer_err;
 	struct ckpt_stats stats;
 	bool drained;               /* test builds: the pump forwarded all it read */
+	bool killed;                /* test builds: stopped at a fault point, send nothing more */
 	/* engine thread only */
 	uint64_t epoch, max_epochs, t_epoch_us, t_suspended_us;
 	bool reached_max, stopped;

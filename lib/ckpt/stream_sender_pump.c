@@ -144,11 +144,36 @@ static void pump_note_drained(struct ckpt_stream_sender *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* Pump, test builds: stopped at a fault point as if killed?  Then what
+ * the driver writes from now on never leaves (a dead primary sends
+ * nothing): it is read and dropped. */
+static bool pump_killed(struct ckpt_stream_sender *s, bool readable)
+{
+	bool killed;
+
+	if (s->cfg.fault.hit == NULL)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	killed = s->killed;
+	pthread_mutex_unlock(&s->lock);
+	if (!killed)
+		return false;
+	s->chunk_len = 0;
+	if (s->delta)
+		s->dtx.out_off = s->dtx.out_len;
+	if (readable && !s->eof && read(s->sp[1], s->chunk, SEND_CHUNK) == 0)
+		s->eof = true;
+	return true;
+}
+
 /* Pump: forward the driver's bytes; a full output queue keeps them. */
 static int pump_forward(struct ckpt_stream_sender *s, bool readable, struct remus_err *err)
 {
 	ssize_t n;
 	int rc;
+
+	if (pump_killed(s, readable))
+		return 0;
 
 	if (readable && pump_idle(s) && !s->eof) {
 		n = pump_read(s);
