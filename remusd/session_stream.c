@@ -265,6 +265,7 @@ int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_
 	sc.interval_ms = s->gc.interval_ms;
 	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
 	sc.confirm_ms = REMUSD_EVAC_CONFIRM_XEN_MS;
+	sc.fault = s->fault;
 	pthread_mutex_lock(&s->lock);
 	ckpt_stream_sender_free(s->ssnd);
 	s->ssnd = NULL;

@@ -225,7 +225,8 @@ int remusd_session_stream_receive(struct remusd_session *s, struct remus_err *er
 	struct ckpt_stream_receiver_cfg rc = { .hv = s->hv, .guest_cfg = &gcfg, .conn = s->conn,
 	                                       .xl_header = s->hv->preamble != NULL,
 	                                       .prepare = stream_prepare,
-	                                       .finish = stream_finish_replica, .arg = s };
+	                                       .finish = stream_finish_replica, .arg = s,
+	                                       .fault = s->fault };
 	int e;
 
 	if ((e = stream_open_adopted(s, DISKREP_BACKUP, err)) < 0)
