@@ -105,9 +105,11 @@ static void *bak_main(void *arg)
 	while (rnet_now_ms() < until && !__atomic_load_n(&b->done, __ATOMIC_ACQUIRE)) {
 		struct pollfd p = { .fd = rnet_conn_fd(b->c), .events = POLLIN };
 
+		bool gone;
+
 		poll(&p, 1, 50);
-		if (rnet_conn_feed(b->c, rnet_now_ms(), &err) < 0)
-			break;
+		/* the primary gone: the frames read with its EOF still count */
+		gone = rnet_conn_feed(b->c, rnet_now_ms(), &err) < 0;
 		while (rnet_conn_next(b->c, &m, &err) == 1) {
 			if (m.type != RNET_MSG_STREAM)
 				continue;
@@ -119,6 +121,8 @@ static void *bak_main(void *arg)
 				fail_msg("backup: %s", err.msg);
 			bak_take(b, b->dx.plain, b->dx.plain_len);
 		}
+		if (gone)
+			break;
 		rnet_conn_tick(b->c, rnet_now_ms(), &err);
 		if (rnet_conn_want_write(b->c))
 			rnet_conn_flush(b->c, &err);

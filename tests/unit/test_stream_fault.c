@@ -100,18 +100,18 @@ static void *bak_main(void *arg)
 
 	while (rnet_now_ms() < until) {
 		struct pollfd p = { .fd = rnet_conn_fd(b->c), .events = POLLIN };
-		bool more = false;
+		bool more = false, gone;
 
 		poll(&p, 1, 50);
-		if (rnet_conn_feed(b->c, rnet_now_ms(), &err) < 0)
-			break;          /* the primary is gone */
+		/* the primary gone: the frames read with its EOF still count */
+		gone = rnet_conn_feed(b->c, rnet_now_ms(), &err) < 0;
 		while (rnet_conn_next(b->c, &m, &err) == 1) {
 			if (m.type == RNET_MSG_STREAM) {
 				assert_int_equal(stream_buf_append(&b->got, m.body, m.len), 0);
 				more = true;
 			}
 		}
-		if (more) {
+		if (more && !gone) {   /* a gone primary waits for no ACK */
 			unsigned n = find_ckpt_ends(stream_buf_flat(&b->got), stream_buf_size(&b->got),
 			                            ends, FAKE_PAGES_MAX_CKPT);
 
@@ -120,6 +120,8 @@ static void *bak_main(void *arg)
 				conn_flush_all(b->c, PEER_WAIT_MS);
 			}
 		}
+		if (gone)
+			break;
 		rnet_conn_tick(b->c, rnet_now_ms(), &err);
 		if (rnet_conn_want_write(b->c))
 			rnet_conn_flush(b->c, &err);
