@@ -30,6 +30,6 @@ test_ctl_refuse_SRCS := tests/unit/test_ctl_refuse.c $(REMUSD_CTL_SRCS)
 # the checkpoint loop" (session_step.c: the engine's own loop, pvm;
 # session_driver.c: the driver's loop, Xen).  remusd_SRCS takes them.
 REMUSD_SESSION_SRCS := remusd/session_fsm.c remusd/session.c remusd/session_primary.c \
-	remusd/session_backup.c remusd/session_step.c remusd/session_driver.c remusd/session_disk.c
+	remusd/session_backup.c remusd/session_step.c remusd/session_driver.c
 UNIT_TESTS += test_session_fsm
 test_session_fsm_SRCS := tests/unit/test_session_fsm.c remusd/session_fsm.c

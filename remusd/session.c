@@ -2,20 +2,21 @@
  * Per-guest sessions of remusd: the one place a session's state moves
  * (checked against session_fsm.c's table), what both roles share
  * (creation, the engine thread, status counters, hypervisor and rnet
- * parameters, the driver's check).  The primary's side is in
+ * parameters, the disk replication handle and the netbuf of a run).  The primary's side is in
  * session_primary.c, the backup's in session_backup.c; who drives the
  * checkpoint loop in session_step.c (pvm) and session_driver.c (Xen).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include "remusd/ctl_proto.h"
 #include "remusd/session_impl.h"
 #include "util/log.h"
 
@@ -198,9 +199,7 @@ void remusd_session_free(struct remusd_session *s)
 	rnet_conn_free(s->conn);
 	if (s->guest)
 		s->hv->destroy(s->guest);
-	session_nb_pump_stop(s);
-	if (s->nb_open)
-		netbuf_close(&s->nb);
+	session_netbuf_close(s);
 	if (s->disk)
 		s->dr->close(s->disk);
 	for (int i = 0; i < 2; i++)
@@ -304,63 +303,108 @@ void remusd_rnet_params(const struct remusd_env *env, const struct remusd_guest_
 	snprintf(p->caps.guest, sizeof(p->caps.guest), "%s", gc->name);
 }
 
-/* One of check's particulars: logged, and added as a line of the
- * client's detail (detail may be NULL). */
-static void check_note(struct remusd_session *s, char *detail, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void check_note(struct remusd_session *s, char *detail, size_t cap, const char *fmt, ...)
+/* Open the guest's disk replication handle: see session_impl.h. */
+int session_open_disk(struct remusd_session *s, enum diskrep_role role, struct remus_err *err)
 {
-	char line[REMUS_ERR_MSG_MAX];
-	size_t off;
-	va_list ap;
+	struct diskrep_config dc = { .role = role, .image = s->gc.disk, .peer_fd = -1 };
+	struct diskrep *d = NULL;
+	char dir[REMUSD_PATH_MAX + 8];
+	int rc;
 
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	log_info("check %s: %s", s->name, line);
-	if (detail == NULL || cap == 0)
-		return;
-	off = strnlen(detail, cap);
-	if (off + 2 < cap)
-		snprintf(detail + off, cap - off, "%s%s", off ? "\n" : "", line);
+	/* a backend that adopts a device is opened per run (session_driver.c) */
+	if (s->disk || !s->gc.disk[0] || s->dr == NULL || s->dr->adopts_device)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s.remus", s->gc.disk);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return remus_err_sys(err, errno, "guest %s: state folder %s", s->name, dir);
+	dc.state_dir = dir;
+	if ((rc = s->dr->open(&dc, &d, err)) < 0)
+		return remus_err_wrap(err, "guest %s: diskrep", s->name);
+	pthread_mutex_lock(&s->lock);       /* status reads it (a receive runs on a worker) */
+	s->disk = d;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }
 
-/* remusctl check of a guest whose driver judges it: the driver's reasons
- * as the control protocol's fixed reasons, each with the driver's text in
- * detail (and the log), and the adopted disk's state (its report in
- * detail when it is not ready). */
-uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe, char *detail,
-                                     size_t cap)
+/* The nfqueue pump: verdicts for what the kernel queued, until told to
+ * stop.  The netbuf front end serialises dispatch with the engine's
+ * epoch_close/release. */
+static void *nb_pump_main(void *arg)
 {
-	struct remus_err err = { 0 };
-	struct hv_check hc;
-	uint32_t r = 0;
+	struct remusd_session *s = arg;
+	struct pollfd p[2] = { { netbuf_fd(&s->nb), POLLIN, 0 }, { s->nb_pump_stop[0], POLLIN, 0 } };
 
-	if (s == NULL || s->guest == NULL || s->hv == NULL || s->hv->check == NULL)
-		return 0;
-	if (s->hv->check(s->guest, &hc, &err) < 0) {
-		check_note(s, detail, cap, "%s", err.msg);
-		return CTL_CHECK_HV_UNSUPPORTED;
-	}
-	for (unsigned i = 0; i < hc.n; i++)
-		check_note(s, detail, cap, "%s", hc.text[i]);
-	if (hc.blocks & HV_CHECK_UNSUPPORTED)
-		r |= CTL_CHECK_HV_UNSUPPORTED;
-	if ((hc.blocks & HV_CHECK_NO_NETBUF) && s->gc.netbuf != REMUSD_NETBUF_NONE &&
-	    !(unsafe & CTL_UNSAFE_NO_NETBUF))
-		r |= CTL_CHECK_NETBUF_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
-	if ((hc.blocks & HV_CHECK_NO_DISKREP) && !(unsafe & CTL_UNSAFE_NO_DISKREP))
-		r |= CTL_CHECK_DISKREP_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
-	if (session_conf_adopts_disk(s) && s->dr->check != NULL) {
-		struct diskrep_config dc = { .role = DISKREP_PRIMARY, .peer_fd = -1,
-		                             .image = s->gc.disk, .resource = s->gc.drbd_resource };
-
-		if (s->dr->check(&dc, &err) < 0) {
-			r |= CTL_CHECK_DISKREP_UNAVAILABLE;
-			check_note(s, detail, cap, "%s", err.msg);
-		} else {
-			log_info("check %s: %s", s->name, err.msg);
+	for (;;) {
+		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+			log_warn("guest %s: netbuf pump: poll", s->name);
+			break;
 		}
+		if (p[1].revents)
+			break;
+		if ((p[0].revents & POLLIN) && netbuf_dispatch(&s->nb) < 0)
+			log_warnx("guest %s: netbuf: %s", s->name, s->nb.err.msg);
+		if (p[0].revents & (POLLERR | POLLNVAL))
+			break;
 	}
-	return r;
+	return NULL;
+}
+
+/* Start the pump if the open netbuf has an fd to serve (nfqueue). */
+static int nb_pump_start(struct remusd_session *s, struct remus_err *err)
+{
+	int rc;
+
+	if (netbuf_fd(&s->nb) < 0)
+		return 0;
+	if (pipe2(s->nb_pump_stop, O_CLOEXEC | O_NONBLOCK) < 0)
+		return remus_err_sys(err, errno, "guest %s: netbuf pump pipe", s->name);
+	if ((rc = pthread_create(&s->nb_pump, NULL, nb_pump_main, s)) != 0) {
+		close(s->nb_pump_stop[0]);
+		close(s->nb_pump_stop[1]);
+		s->nb_pump_stop[0] = s->nb_pump_stop[1] = -1;
+		return remus_err_sys(err, rc, "guest %s: netbuf pump", s->name);
+	}
+	s->nb_pump_running = true;
+	return 0;
+}
+
+static void nb_pump_stop(struct remusd_session *s)
+{
+	if (!s->nb_pump_running)
+		return;
+	if (write(s->nb_pump_stop[1], "x", 1) < 0)
+		log_warn("guest %s: netbuf pump stop", s->name);
+	pthread_join(s->nb_pump, NULL);
+	close(s->nb_pump_stop[0]);
+	close(s->nb_pump_stop[1]);
+	s->nb_pump_stop[0] = s->nb_pump_stop[1] = -1;
+	s->nb_pump_running = false;
+}
+
+void session_netbuf_close(struct remusd_session *s)
+{
+	nb_pump_stop(s);
+	pthread_mutex_lock(&s->net_lock);
+	if (s->nb_open)
+		netbuf_close(&s->nb);
+	s->nb_open = false;
+	pthread_mutex_unlock(&s->net_lock);
+}
+
+int session_netbuf_open(struct remusd_session *s, const struct netbuf_config *nc,
+                        const char *what, struct remus_err *err)
+{
+	int rc;
+
+	session_netbuf_close(s);
+	pthread_mutex_lock(&s->net_lock);
+	memset(&s->nb, 0, sizeof(s->nb));
+	if ((rc = netbuf_open(&s->nb, nc)) < 0)
+		remus_err_set(err, rc, "guest %s: netbuf %s: %s", s->name, what, s->nb.err.msg);
+	else
+		s->nb_open = true;
+	pthread_mutex_unlock(&s->net_lock);
+	if (rc == 0 && (rc = nb_pump_start(s, err)) < 0)
+		session_netbuf_close(s);
+	return rc;
 }

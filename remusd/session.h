@@ -143,10 +143,6 @@ int remusd_session_failover(struct remusd_session *s, struct remus_err *err);
 int remusd_session_set(struct remusd_session *s, uint32_t setting, uint32_t value,
                        char *done, size_t cap, struct remus_err *err);
 
-/* The driver's own reasons a guest cannot be protected (CTL_CHECK_* bits);
- * their particulars are added to detail as lines (detail may be NULL). */
-uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe, char *detail,
-                                     size_t cap);
 
 /* Build the hv guest config from the guest's conf section. */
 void remusd_guest_hvcfg(const struct remusd_guest_conf *gc, struct hv_guest_config *out);

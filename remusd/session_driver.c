@@ -30,41 +30,76 @@
  * hand-over (0.5 s apart): the primary's confirm wait plus its destroy. */
 #define REMUSD_WINDOW_CLOSE_TRIES 180
 
+/* The configuration replicates the guest's disk by adopting its device. */
+static bool conf_adopts_disk(const struct remusd_session *s)
+{
+	return s->gc.disk[0] && s->dr != NULL && s->dr->adopts_device;
+}
+
+/* The guest's disk is a device the backend adopted (it is not the
+ * engine's: no channel, no hook), open in this run. */
+static bool disk_adopted(const struct remusd_session *s)
+{
+	return s->disk != NULL && s->dr != NULL && s->dr->adopts_device;
+}
+
 /* The run's adopted disk handle goes (the resource stays as it is). */
 static void close_adopted_locked(struct remusd_session *s)
 {
-	if (session_disk_adopted(s)) {
+	if (disk_adopted(s)) {
 		s->dr->close(s->disk);
 		s->disk = NULL;
 	}
 }
 
-/* The role/window changes of an adopted disk that wait on the other side. */
-enum disk_step { DISK_DEMOTE, DISK_WINDOW_CLOSE };
-
-/* One role or window change of an adopted disk that waits on the other
- * side or on the driver's backends: tried every 0.5 s, at most `tries`
- * times, without s->lock (status must not wait on it); 0, or the last
- * failure in err. */
-static int disk_retry(struct remusd_session *s, enum disk_step step, unsigned tries,
+/* Demote (or close the dual-primary window of) an adopted disk, which
+ * waits on the other side or the driver's backends: tried every 0.5 s, at
+ * most `tries` times, without s->lock (status must not wait on it). */
+static int disk_retry(struct remusd_session *s, bool demote, unsigned tries,
                       struct remus_err *err)
 {
 	const struct timespec pause = { 0, 500 * 1000 * 1000 };
-	int rc = -1;
+	int rc = 0;
 
-	for (unsigned i = 0; i < tries && rc < 0; i++) {
+	for (unsigned i = 0; i < tries; i++) {
 		memset(err, 0, sizeof(*err));
-		rc = step == DISK_DEMOTE ? s->dr->demote(s->disk, err) :
-		     s->dr->dual_primary(s->disk, false, err);
-		if (rc < 0 && i + 1 < tries)
+		rc = demote ? s->dr->demote(s->disk, err) : s->dr->dual_primary(s->disk, false, err);
+		if (rc == 0)
+			break;
+		if (i + 1 < tries)
 			nanosleep(&pause, NULL);
 	}
 	return rc;
 }
 
+/* After a hand-over (or a cancelled one) this side of an adopted disk lets
+ * go: Secondary (demote_tries, 0: stays as it is), then the dual-primary
+ * window closed (close_tries: the backend refuses while the other side is
+ * still writable); then the handle goes, the resource stays. */
+static void disk_let_go(struct remusd_session *s, unsigned demote_tries, unsigned close_tries)
+{
+	struct remus_err err = { 0 };
+
+	if (disk_adopted(s) && s->dr->demote != NULL && s->dr->dual_primary != NULL) {
+		if (disk_retry(s, true, demote_tries, &err) < 0 ||
+		    disk_retry(s, false, close_tries, &err) < 0)
+			log_warnx("guest %s: %s resource %s: %s; once the guest runs on one side "
+			          "only, make the other side Secondary (drbdsetup secondary) and set "
+			          "allow-two-primaries=no on both", s->name, s->dr->name,
+			          s->gc.drbd_resource, err.msg);
+		else
+			log_info("guest %s: %s resource %s: %sdual-primary window closed on this side",
+			         s->name, s->dr->name, s->gc.drbd_resource,
+			         demote_tries ? "Secondary here, " : "");
+	}
+	pthread_mutex_lock(&s->lock);
+	close_adopted_locked(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* Output buffering for a guest whose output the kernel carries: the
  * `plug` backend on the interface the driver names. */
-static int stream_open_netbuf(struct remusd_session *s, struct remus_err *err)
+static int open_plug_netbuf(struct remusd_session *s, struct remus_err *err)
 {
 	char ifname[32], what[48];
 	struct netbuf_config nc = { .backend = "plug", .tag = s->name, .first_epoch = 1,
@@ -98,7 +133,7 @@ static int open_adopted(struct remusd_session *s, enum diskrep_role role, struct
 	struct diskrep *d = NULL;
 	int rc;
 
-	if (!session_conf_adopts_disk(s))
+	if (!conf_adopts_disk(s))
 		return 0;
 	if ((rc = s->dr->open(&dc, &d, err)) < 0)
 		return remus_err_wrap(err, "guest %s: diskrep %s (%s on %s)", s->name, s->dr->name,
@@ -125,12 +160,12 @@ static int driver_protect(struct remusd_session *s, const struct remusd_env *env
 	}
 	sc.preamble = pre.data;
 	sc.preamble_len = pre.len;
-	if ((rc = stream_open_netbuf(s, err)) < 0 ||
+	if ((rc = open_plug_netbuf(s, err)) < 0 ||
 	    (rc = open_adopted(s, DISKREP_PRIMARY, err)) < 0) {
 		hv_blob_free(&pre);
 		return rc;
 	}
-	if (session_disk_adopted(s)) {
+	if (disk_adopted(s)) {
 		sc.dr_ops = s->dr;
 		sc.dr = s->disk;
 	}
@@ -161,7 +196,7 @@ static void driver_request_handover(struct remusd_session *s)
 	if (s->ssnd != NULL)
 		ckpt_stream_sender_request_handover(s->ssnd);
 	pthread_mutex_unlock(&s->lock);
-	if (session_disk_adopted(s) && s->dr->dual_primary != NULL)
+	if (disk_adopted(s) && s->dr->dual_primary != NULL)
 		log_info("guest %s: hand-over: %s resource %s opens its dual-primary window "
 		         "(allow-two-primaries) before the final checkpoint", s->name, s->dr->name,
 		         s->gc.drbd_resource);
@@ -175,50 +210,25 @@ static void driver_end_run(struct remusd_session *s)
 {
 	if (!s->primary)
 		return;
-	if (s->nb_open && s->state != RS_IN_DOUBT) {
-		pthread_mutex_lock(&s->net_lock);
-		netbuf_close(&s->nb);
-		s->nb_open = false;
-		pthread_mutex_unlock(&s->net_lock);
-	}
+	if (s->state != RS_IN_DOUBT)
+		session_netbuf_close(s);
 	pthread_mutex_lock(&s->lock);
 	if (s->state != RS_EVACUATED)
 		close_adopted_locked(s);
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* The old primary's adopted disk: Secondary (its copy is destroyed, the
- * device closed), then the dual-primary window closed again. */
+/* The old primary's adopted disk, its copy destroyed (the driver's disk
+ * backend may hold the device a moment after the destroy). */
 static void driver_after_evacuation(struct remusd_session *s)
 {
-	struct remus_err err = { 0 };
-
-	/* the engine thread is done with s->disk (evacuated: no new run) */
-	if (session_disk_adopted(s) && s->dr->demote != NULL && s->dr->dual_primary != NULL) {
-		/* the driver's disk backend may hold the device a moment after
-		 * the copy's destroy */
-		if (disk_retry(s, DISK_DEMOTE, REMUSD_DEMOTE_TRIES, &err) < 0)
-			log_warnx("guest %s: %s resource %s stays Primary here: %s; with the guest "
-			          "running on the backup, run drbdsetup secondary %s and then "
-			          "allow-two-primaries=no on both sides", s->name, s->dr->name,
-			          s->gc.drbd_resource, err.msg, s->gc.disk);
-		else if (s->dr->dual_primary(s->disk, false, &err) < 0)
-			log_warnx("guest %s: %s resource %s: Secondary here, but closing the "
-			          "dual-primary window failed: %s", s->name, s->dr->name,
-			          s->gc.drbd_resource, err.msg);
-		else
-			log_info("guest %s: %s resource %s: Secondary here, dual-primary window closed "
-			         "on this side", s->name, s->dr->name, s->gc.drbd_resource);
-	}
-	pthread_mutex_lock(&s->lock);
-	close_adopted_locked(s);
-	pthread_mutex_unlock(&s->lock);
+	disk_let_go(s, REMUSD_DEMOTE_TRIES, 1);
 }
 
 /* The replica gets the name "<guest>--backup" (the primary may run on
  * this host under its own name, as with `xl remus` to localhost) and the
  * memory the guest's configuration gives it. */
-static int stream_prepare(void *arg, const char *json, size_t len, struct hv_guest_config *gcfg,
+static int replica_prepare(void *arg, const char *json, size_t len, struct hv_guest_config *gcfg,
                           char *name_buf, size_t name_cap, struct remus_err *err)
 {
 	struct remusd_session *s = arg;
@@ -230,7 +240,7 @@ static int stream_prepare(void *arg, const char *json, size_t len, struct hv_gue
 		return rc == HV_EUNSUPP ? remus_err_wrap(err, "guest %s", s->name)
 		                        : remus_err_wrap(err, "guest %s: the primary's configuration",
 		                                         s->name);
-	if (session_conf_adopts_disk(s) && cs.disks != 1)
+	if (conf_adopts_disk(s) && cs.disks != 1)
 		return remus_err_set(err, -EINVAL, "guest %s has %u disks: diskrep = %s replicates "
 		                     "exactly one (the replica gets %s)", s->name, cs.disks,
 		                     s->dr->name, s->gc.disk);
@@ -246,14 +256,14 @@ static int stream_prepare(void *arg, const char *json, size_t len, struct hv_gue
 /* Before the replica runs (the engine promoted its disk already): its
  * devices from the guest's configuration; with an adopted disk its disk is
  * this host's device, not the primary's path. */
-static int stream_finish_replica(void *arg, struct hv_guest *g, struct remus_err *err)
+static int replica_finish(void *arg, struct hv_guest *g, struct remus_err *err)
 {
 	struct remusd_session *s = arg;
 	size_t len;
 	const char *json = ckpt_stream_receiver_config(s->srcv, &len);
 
 	if (s->hv->finish_replica != NULL && json != NULL)
-		return s->hv->finish_replica(g, json, len, session_conf_adopts_disk(s) ?
+		return s->hv->finish_replica(g, json, len, conf_adopts_disk(s) ?
 		                             s->gc.disk : NULL, err);
 	return 0;
 }
@@ -262,7 +272,7 @@ static int stream_finish_replica(void *arg, struct hv_guest *g, struct remus_err
  * (as xl's receiver gives it) unless the old primary still holds it on
  * this host, and is attached to like a primary (a later remusd exit must
  * not destroy it). */
-static struct hv_guest *stream_adopt_replica(struct remusd_session *s, struct hv_guest *g)
+static struct hv_guest *replica_adopt(struct remusd_session *s, struct hv_guest *g)
 {
 	char name[REMUSD_NAME_MAX + 16];
 	struct hv_guest_config cfg = { .name = name, .cpu = -1, .console_fd = -1 };
@@ -286,7 +296,7 @@ static struct hv_guest *stream_adopt_replica(struct remusd_session *s, struct hv
 }
 
 /* Where the failover spent its time, after the stream stopped. */
-static void stream_note_steps(struct remusd_session *s, struct hv_guest *g, uint64_t end_us)
+static void note_failover_steps(struct remusd_session *s, struct hv_guest *g, uint64_t end_us)
 {
 	struct hv_failover_steps ph;
 	char line[512];
@@ -312,55 +322,18 @@ static void stream_note_steps(struct remusd_session *s, struct hv_guest *g, uint
 	log_info("guest %s: failover steps after the stream stopped:%s", s->name, line);
 }
 
-/* A hand-over's replica could not start: this side's disk goes back to
- * Secondary and the window closes, before the primary resumes its copy. */
-static void stream_backup_give_disk_back(struct remusd_session *s)
-{
-	struct remus_err err = { 0 };
-
-	pthread_mutex_lock(&s->lock);
-	if (session_disk_adopted(s) && s->dr->demote != NULL && s->dr->dual_primary != NULL &&
-	    (s->dr->demote(s->disk, &err) < 0 || s->dr->dual_primary(s->disk, false, &err) < 0))
-		log_warnx("guest %s: %s resource %s: giving the disk back failed: %s", s->name,
-		          s->dr->name, s->gc.drbd_resource, err.msg);
-	close_adopted_locked(s);
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* After a hand-over the primary destroys its copy, demotes its side and
- * closes the window there; the backend refuses to close it here while that
- * side is still writable, so this side retries (every 0.5 s, for as long
- * as the primary may take: its confirm wait plus the destroy). */
-static void stream_backup_close_window(struct remusd_session *s)
-{
-	struct remus_err err = { 0 };
-
-	if (!session_disk_adopted(s) || s->dr->dual_primary == NULL)
-		return;
-	if (disk_retry(s, DISK_WINDOW_CLOSE, REMUSD_WINDOW_CLOSE_TRIES, &err) == 0)
-		log_info("guest %s: %s resource %s: dual-primary window closed (the old primary "
-		         "demoted)", s->name, s->dr->name, s->gc.drbd_resource);
-	else
-		log_warnx("guest %s: %s resource %s: the dual-primary window is still open: %s; "
-		          "once the old primary's side is Secondary, set allow-two-primaries=no here",
-		          s->name, s->dr->name, s->gc.drbd_resource, err.msg);
-	pthread_mutex_lock(&s->lock);
-	close_adopted_locked(s);
-	pthread_mutex_unlock(&s->lock);
-}
-
 static int driver_receive(struct remusd_session *s, struct remus_err *err)
 {
 	struct hv_guest_config gcfg;
 	struct ckpt_stream_receiver_cfg rc = { .hv = s->hv, .guest_cfg = &gcfg, .conn = s->conn,
 	                                       .xl_header = s->hv->preamble != NULL,
-	                                       .prepare = stream_prepare,
-	                                       .finish = stream_finish_replica, .arg = s };
+	                                       .prepare = replica_prepare,
+	                                       .finish = replica_finish, .arg = s };
 	int e;
 
 	if ((e = open_adopted(s, DISKREP_BACKUP, err)) < 0)
 		return e;
-	if (session_disk_adopted(s)) {
+	if (disk_adopted(s)) {
 		rc.dr_ops = s->dr;
 		rc.dr = s->disk;
 	}
@@ -385,7 +358,7 @@ static int driver_receive_run(struct remusd_session *s, struct remus_err *err)
 		pthread_mutex_lock(&s->lock);
 		close_adopted_locked(s);  /* promoted (or not): the handle's work is done */
 		pthread_mutex_unlock(&s->lock);
-	} else if (session_disk_adopted(s)) {
+	} else if (disk_adopted(s)) {
 		log_info("guest %s: hand-over: %s resource %s promoted inside the dual-primary "
 		         "window", s->name, s->dr->name, s->gc.drbd_resource);
 	}
@@ -410,13 +383,13 @@ static int driver_take_over(struct remusd_session *s, int rc, struct remus_err *
 	}
 	if ((e = s->hv->start(g, err)) < 0) {
 		s->hv->destroy(g);
-		if (rc == CKPT_HANDOVER)    /* the primary resumes its copy */
-			stream_backup_give_disk_back(s);
+		if (rc == CKPT_HANDOVER)    /* the primary resumes its copy: disk back first */
+			disk_let_go(s, 1, 1);
 		return e;
 	}
 	end_us = ckpt_stream_receiver_end_us(s->srcv);
-	stream_note_steps(s, g, end_us);
-	g = stream_adopt_replica(s, g);
+	note_failover_steps(s, g, end_us);
+	g = replica_adopt(s, g);
 	pthread_mutex_lock(&s->lock);
 	s->guest = g;
 	memset(&s->fo, 0, sizeof(s->fo));
@@ -430,8 +403,8 @@ static int driver_take_over(struct remusd_session *s, int rc, struct remus_err *
 static void driver_answer(struct remusd_session *s, bool running)
 {
 	session_send_bye(s, running ? CKPT_BYE_RUNNING : CKPT_BYE_REFUSED);
-	if (running)
-		stream_backup_close_window(s);
+	if (running)   /* once the old primary demoted: its confirm wait plus the destroy */
+		disk_let_go(s, 0, REMUSD_WINDOW_CLOSE_TRIES);
 }
 
 static bool driver_stats(struct remusd_session *s, struct ckpt_stats *st)
@@ -457,7 +430,6 @@ static void driver_free(struct remusd_session *s)
 }
 
 const struct session_engine session_driver_engine = {
-	.name = "driver",
 	.blackhole = false,
 	.protect = driver_protect,
 	.run = driver_run,
@@ -470,6 +442,5 @@ const struct session_engine session_driver_engine = {
 	.answer = driver_answer,
 	.stats = driver_stats,
 	.set_interval = driver_set_interval,
-	.set_compress = NULL,
 	.free = driver_free,
 };

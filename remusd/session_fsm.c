@@ -25,10 +25,6 @@ static const struct {
 	[RS_FAILED] = { "failed", PHASE_FAILED },
 };
 
-static const char *const phases[PHASE_COUNT] = {
-	"idle", "syncing", "protected", "evacuating", "in-doubt", "active", "failed",
-};
-
 static const char *const events[SE_COUNT] = {
 	[SE_START] = "start", [SE_PROTECT] = "protect", [SE_SYNCED] = "synced",
 	[SE_EVACUATE] = "evacuate", [SE_HANDED_OVER] = "handed-over",
@@ -41,71 +37,43 @@ static const char *const events[SE_COUNT] = {
 
 #define P 1u    /* primary */
 #define B 2u    /* backup */
+#define S(st) (1u << (st))
+/* the states a run is in: a primary's protection, a backup's reception */
+#define RUN_P (S(RS_SYNCING) | S(RS_PROTECTED) | S(RS_EVACUATING))
+#define RUN_B (S(RS_RECEIVING) | S(RS_REPLICA_READY))
+/* a primary's guest here, no run */
+#define REST_P (S(RS_IDLE) | S(RS_UNPROTECTED) | S(RS_STOPPED) | S(RS_FAILED))
 
-/* role(s), from, event -> to */
+/* role, any of these states, event -> state */
 static const struct move {
-	unsigned roles;
-	enum remusd_state from;
+	unsigned role, from;
 	enum remusd_event ev;
 	enum remusd_state to;
 } moves[] = {
-	/* primary: a guest here, unprotected */
-	{ P, RS_IDLE, SE_START, RS_IDLE },
-	{ P, RS_UNPROTECTED, SE_START, RS_IDLE },
-	{ P, RS_STOPPED, SE_START, RS_IDLE },
-	{ P, RS_FAILED, SE_START, RS_IDLE },
-	{ P, RS_IDLE, SE_PROTECT, RS_SYNCING },
-	{ P, RS_UNPROTECTED, SE_PROTECT, RS_SYNCING },
-	{ P, RS_STOPPED, SE_PROTECT, RS_SYNCING },
-	{ P, RS_FAILED, SE_PROTECT, RS_SYNCING },
-	/* primary: a protection run (syncing, protected, evacuating) ends */
-	{ P, RS_SYNCING, SE_SYNCED, RS_PROTECTED },
-	{ P, RS_PROTECTED, SE_SYNCED, RS_PROTECTED },
-	{ P, RS_EVACUATING, SE_SYNCED, RS_EVACUATING },
-	{ P, RS_PROTECTED, SE_EVACUATE, RS_EVACUATING },
-	{ P, RS_SYNCING, SE_UNPROTECT, RS_UNPROTECTED },
-	{ P, RS_PROTECTED, SE_UNPROTECT, RS_UNPROTECTED },
-	{ P, RS_EVACUATING, SE_UNPROTECT, RS_UNPROTECTED },
-	{ P, RS_SYNCING, SE_LOST, RS_UNPROTECTED },
-	{ P, RS_PROTECTED, SE_LOST, RS_UNPROTECTED },
-	{ P, RS_EVACUATING, SE_LOST, RS_UNPROTECTED },   /* hand-over cancelled */
-	{ P, RS_SYNCING, SE_GUEST_GONE, RS_STOPPED },
-	{ P, RS_PROTECTED, SE_GUEST_GONE, RS_STOPPED },
-	{ P, RS_EVACUATING, SE_GUEST_GONE, RS_STOPPED },
-	{ P, RS_SYNCING, SE_UNRESTORABLE, RS_FAILED },
-	{ P, RS_PROTECTED, SE_UNRESTORABLE, RS_FAILED },
-	{ P, RS_EVACUATING, SE_UNRESTORABLE, RS_FAILED },
-	/* primary: the hand-over's outcome, and the operator's word on a doubt */
-	{ P, RS_EVACUATING, SE_HANDED_OVER, RS_EVACUATED },
-	{ P, RS_EVACUATING, SE_HANDOVER_DOUBT, RS_IN_DOUBT },
-	{ P, RS_IN_DOUBT, SE_RESUME_HERE, RS_UNPROTECTED },
-	{ P, RS_IN_DOUBT, SE_DESTROY_HERE, RS_EVACUATED },
-	/* backup: a run starts where none is going on */
-	{ B, RS_RECEIVING, SE_RECEIVE, RS_RECEIVING },
-	{ B, RS_REPLICA_READY, SE_RECEIVE, RS_RECEIVING },
-	{ B, RS_UNPROTECTED, SE_RECEIVE, RS_RECEIVING },
-	{ B, RS_FAILED, SE_RECEIVE, RS_RECEIVING },
-	{ B, RS_RECEIVING, SE_CHECKPOINT, RS_REPLICA_READY },
-	{ B, RS_REPLICA_READY, SE_CHECKPOINT, RS_REPLICA_READY },
-	/* backup: the run ends */
-	{ B, RS_RECEIVING, SE_UNPROTECT, RS_UNPROTECTED },
-	{ B, RS_REPLICA_READY, SE_UNPROTECT, RS_UNPROTECTED },
-	{ B, RS_RECEIVING, SE_UNRESTORABLE, RS_FAILED },
-	{ B, RS_REPLICA_READY, SE_UNRESTORABLE, RS_FAILED },
-	{ B, RS_RECEIVING, SE_TAKEN_OVER, RS_ACTIVE },
-	{ B, RS_REPLICA_READY, SE_TAKEN_OVER, RS_ACTIVE },
-	{ B, RS_RECEIVING, SE_TAKEOVER_FAILED, RS_FAILED },
-	{ B, RS_REPLICA_READY, SE_TAKEOVER_FAILED, RS_FAILED },
+	{ P, REST_P, SE_START, RS_IDLE },
+	{ P, REST_P, SE_PROTECT, RS_SYNCING },
+	{ P, S(RS_SYNCING) | S(RS_PROTECTED), SE_SYNCED, RS_PROTECTED },
+	{ P, S(RS_EVACUATING), SE_SYNCED, RS_EVACUATING },
+	{ P, S(RS_PROTECTED), SE_EVACUATE, RS_EVACUATING },
+	{ P, RUN_P, SE_UNPROTECT, RS_UNPROTECTED },
+	{ P, RUN_P, SE_LOST, RS_UNPROTECTED },          /* evacuating: cancelled */
+	{ P, RUN_P, SE_GUEST_GONE, RS_STOPPED },
+	{ P, RUN_P, SE_UNRESTORABLE, RS_FAILED },
+	{ P, S(RS_EVACUATING), SE_HANDED_OVER, RS_EVACUATED },
+	{ P, S(RS_EVACUATING), SE_HANDOVER_DOUBT, RS_IN_DOUBT },
+	{ P, S(RS_IN_DOUBT), SE_RESUME_HERE, RS_UNPROTECTED },
+	{ P, S(RS_IN_DOUBT), SE_DESTROY_HERE, RS_EVACUATED },
+	{ B, RUN_B | S(RS_UNPROTECTED) | S(RS_FAILED), SE_RECEIVE, RS_RECEIVING },
+	{ B, RUN_B, SE_CHECKPOINT, RS_REPLICA_READY },
+	{ B, RUN_B, SE_UNPROTECT, RS_UNPROTECTED },
+	{ B, RUN_B, SE_UNRESTORABLE, RS_FAILED },
+	{ B, RUN_B, SE_TAKEN_OVER, RS_ACTIVE },
+	{ B, RUN_B, SE_TAKEOVER_FAILED, RS_FAILED },
 };
 
 const char *remusd_state_name(enum remusd_state s)
 {
 	return (unsigned)s < RS_COUNT ? states[s].name : "?";
-}
-
-const char *remusd_phase_name(enum remusd_phase p)
-{
-	return (unsigned)p < PHASE_COUNT ? phases[p] : "?";
 }
 
 const char *remusd_event_name(enum remusd_event e)
@@ -120,10 +88,11 @@ enum remusd_phase remusd_state_phase(enum remusd_state s)
 
 int remusd_fsm_next(bool primary, enum remusd_state from, enum remusd_event ev)
 {
-	unsigned role = primary ? P : B;
-
+	if ((unsigned)from >= RS_COUNT)
+		return -1;
 	for (size_t i = 0; i < sizeof(moves) / sizeof(moves[0]); i++)
-		if ((moves[i].roles & role) && moves[i].from == from && moves[i].ev == ev)
+		if (moves[i].role == (primary ? P : B) && (moves[i].from & S(from)) &&
+		    moves[i].ev == ev)
 			return (int)moves[i].to;
 	return -1;
 }

@@ -20,46 +20,41 @@ enum remusd_state {
 	RS_RECEIVING,       /* backup: before the first complete checkpoint */
 	RS_REPLICA_READY,   /* backup: replica holds checkpoint N */
 	RS_ACTIVE,          /* backup: failed over, guest running here */
-	RS_FAILED,          /* backup: failover impossible; either side: a checkpoint
-	                     * would not restore, protection ended (reason in error) */
+	RS_FAILED,          /* a checkpoint would not restore, or failover impossible */
 	RS_EVACUATED,       /* primary: handed over to the backup, copy destroyed */
-	RS_IN_DOUBT,        /* primary: hand-over unconfirmed after the final
-	                     * checkpoint; guest paused until the operator
-	                     * resolves (resume --force here, or destroy) */
+	RS_IN_DOUBT,        /* primary: hand-over unconfirmed, guest paused here */
 	RS_EVACUATING,      /* primary: a hand-over to the backup is under way */
 	RS_COUNT
 };
 
+/* The phase of each state, the same for both roles. */
 enum remusd_phase {
 	PHASE_IDLE, PHASE_SYNCING, PHASE_PROTECTED, PHASE_EVACUATING, PHASE_IN_DOUBT,
-	PHASE_ACTIVE, PHASE_FAILED, PHASE_COUNT
+	PHASE_ACTIVE, PHASE_FAILED
 };
 
-/* What moves a session. */
+/* What moves a session (P: primary, B: backup; docs/engine.md). */
 enum remusd_event {
-	SE_START,           /* primary: the guest was started here */
-	SE_PROTECT,         /* primary: a protection run begins (engine built) */
-	SE_SYNCED,          /* primary: checkpoint 1 acknowledged */
-	SE_EVACUATE,        /* primary: a hand-over was asked for */
-	SE_HANDED_OVER,     /* primary: the backup confirmed it runs the guest */
-	SE_HANDOVER_DOUBT,  /* primary: final checkpoint acknowledged, no answer */
-	SE_UNPROTECT,       /* protection ended on request (primary: unprotect;
-	                     * backup: the primary's BYE) */
-	SE_LOST,            /* primary: protection ended by an error or a lost
-	                     * backup; the guest runs on, unprotected */
-	SE_GUEST_GONE,      /* primary: the guest exited or crashed */
+	SE_START,           /* P: the guest was started here */
+	SE_PROTECT,         /* P: a protection run begins (engine built) */
+	SE_SYNCED,          /* P: checkpoint 1 acknowledged */
+	SE_EVACUATE,        /* P: a hand-over was asked for */
+	SE_HANDED_OVER,     /* P: the backup confirmed it runs the guest */
+	SE_HANDOVER_DOUBT,  /* P: final checkpoint acknowledged, no answer */
+	SE_UNPROTECT,       /* protection ended on request (B: the primary's BYE) */
+	SE_LOST,            /* P: ended by an error or a lost backup; guest runs on */
+	SE_GUEST_GONE,      /* P: the guest exited or crashed */
 	SE_UNRESTORABLE,    /* a checkpoint would not restore: protection ends */
-	SE_RESUME_HERE,     /* primary, in doubt: the operator resumes the copy here */
-	SE_DESTROY_HERE,    /* primary, in doubt: the operator destroys the copy here */
-	SE_RECEIVE,         /* backup: a primary's run was accepted */
-	SE_CHECKPOINT,      /* backup: the replica holds a complete checkpoint */
-	SE_TAKEN_OVER,      /* backup: failed over, the guest runs here */
-	SE_TAKEOVER_FAILED, /* backup: failover impossible (reason in error) */
+	SE_RESUME_HERE,     /* P, in doubt: the operator resumes the copy here */
+	SE_DESTROY_HERE,    /* P, in doubt: the operator destroys the copy here */
+	SE_RECEIVE,         /* B: a primary's run was accepted */
+	SE_CHECKPOINT,      /* B: the replica holds a complete checkpoint */
+	SE_TAKEN_OVER,      /* B: failed over, the guest runs here */
+	SE_TAKEOVER_FAILED, /* B: failover impossible (reason in error) */
 	SE_COUNT
 };
 
 const char *remusd_state_name(enum remusd_state s);
-const char *remusd_phase_name(enum remusd_phase p);
 const char *remusd_event_name(enum remusd_event e);
 /* The phase a state belongs to. */
 enum remusd_phase remusd_state_phase(enum remusd_state s);

@@ -10,7 +10,6 @@
  * calls these hooks and makes every state move itself.  Each runs on the
  * operation's worker or the engine thread, never on the loop. */
 struct session_engine {
-	const char *name;
 	bool blackhole;     /* can checkpoint with no backup (unsafe = blackhole) */
 	/* Primary: build the run's engine on s->conn (NULL: blackhole) with
 	 * its netbuf and disk. */
@@ -75,25 +74,14 @@ int  session_nic_tx(void *arg, const void *frame, size_t len);
 /* A BYE to the peer, flushed (best effort: a lost peer never reads it). */
 void session_send_bye(struct remusd_session *s, uint32_t code);
 
-/* session_disk.c: the disk replication handle and the netbuf. */
 /* Open the guest's disk replication handle (builtin backend) with its
  * state next to the image ("IMAGE.remus/"), not attached to a peer. */
 int  session_open_disk(struct remusd_session *s, enum diskrep_role role, struct remus_err *err);
-/* Attach the handle to a fresh socketpair for a new run (disk_sp[0]
- * diskrep's end, disk_sp[1] the engine's, non-blocking). */
-int  session_disk_channel(struct remusd_session *s, struct remus_err *err);
-/* Detach the handle and close the channel (end of a run). */
-void session_disk_detach(struct remusd_session *s);
-/* Stop a netbuf's nfqueue pump thread (no-op if none runs); before
- * netbuf_close. */
-void session_nb_pump_stop(struct remusd_session *s);
+/* The run's netbuf goes (its nfqueue pump first); nothing it holds leaves. */
+void session_netbuf_close(struct remusd_session *s);
 /* A fresh netbuf for a new protection run (the old one closed); `what`
  * names the backend and device in the error. */
 int  session_netbuf_open(struct remusd_session *s, const struct netbuf_config *nc,
                          const char *what, struct remus_err *err);
-/* Disk backends that adopt the operator's device (diskrep_ops.adopts_device):
- * configured so, and open in this run. */
-bool session_conf_adopts_disk(const struct remusd_session *s);
-bool session_disk_adopted(const struct remusd_session *s);
 
 #endif

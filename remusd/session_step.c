@@ -6,9 +6,12 @@
  * session_primary.c and session_backup.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "remusd/session_impl.h"
 #include "util/log.h"
@@ -16,6 +19,48 @@
 /* How long an evacuating primary waits for the backup to confirm that the
  * guest runs there (restore + start) before it resumes its own copy. */
 #define REMUSD_EVAC_CONFIRM_MS 5000u
+
+/* A fresh disk channel for a new run: nothing of an earlier run (frames
+ * the engine never read) can reach the new peer. */
+static int disk_channel(struct remusd_session *s, struct remus_err *err)
+{
+	int sp[2], big = 16 << 20, rc;
+
+	if (s->disk == NULL)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return remus_err_sys(err, errno, "guest %s: disk channel", s->name);
+	for (int i = 0; i < 2; i++) {   /* room, so guest writes rarely wait */
+		setsockopt(sp[i], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
+		setsockopt(sp[i], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	}
+	if (fcntl(sp[1], F_SETFL, O_NONBLOCK) < 0) {
+		rc = remus_err_sys(err, errno, "guest %s: disk channel", s->name);
+		close(sp[0]);
+		close(sp[1]);
+		return rc;
+	}
+	s->dr->set_peer(s->disk, sp[0], err);     /* replaces the old fd first */
+	for (int i = 0; i < 2; i++) {
+		if (s->disk_sp[i] >= 0)
+			close(s->disk_sp[i]);
+		s->disk_sp[i] = sp[i];
+	}
+	return 0;
+}
+
+/* The run is over: diskrep stops sending (a primary's writes only mark
+ * its bitmap, so the guest never waits on a channel nobody reads). */
+static void disk_detach(struct remusd_session *s)
+{
+	if (s->disk)
+		s->dr->set_peer(s->disk, -1, &(struct remus_err){ 0 });
+	for (int i = 0; i < 2; i++)
+		if (s->disk_sp[i] >= 0) {
+			close(s->disk_sp[i]);
+			s->disk_sp[i] = -1;
+		}
+}
 
 /* A fresh netbuf for a new protection (epochs restart at 1); the guest's
  * frames are held from now on. */
@@ -65,7 +110,7 @@ static int step_protect(struct remusd_session *s, const struct remusd_env *env, 
 		return rc;
 	sc.nb = s->nb_open ? &s->nb : NULL;
 	if (s->disk) {
-		if ((rc = session_disk_channel(s, err)) < 0)
+		if ((rc = disk_channel(s, err)) < 0)
 			return rc;
 		sc.dr = s->dr;
 		sc.disk = s->disk;
@@ -114,7 +159,7 @@ static int step_hand_over(struct remusd_session *s, int rc, struct remus_err *er
 /* The run is over (either role): the disk channel goes. */
 static void step_end_run(struct remusd_session *s)
 {
-	session_disk_detach(s);
+	disk_detach(s);
 }
 
 static int step_receive(struct remusd_session *s, struct remus_err *err)
@@ -128,7 +173,7 @@ static int step_receive(struct remusd_session *s, struct remus_err *err)
 		return e;
 	/* a new run: whatever the last one left staged or half-received goes */
 	if (s->disk && ((e = s->dr->discard_uncommitted(s->disk, err)) < 0 ||
-	                (e = session_disk_channel(s, err)) < 0))
+	                (e = disk_channel(s, err)) < 0))
 		return e;
 	if (s->disk) {
 		rc.dr = s->dr;
@@ -212,7 +257,6 @@ static void step_free(struct remusd_session *s)
 }
 
 const struct session_engine session_step_engine = {
-	.name = "step",
 	.blackhole = true,
 	.protect = step_protect,
 	.run = step_run,

@@ -146,7 +146,6 @@ static void test_names_and_phases(void **state)
 	assert_string_equal(remusd_state_name(RS_COUNT), "?");
 	for (int e = 0; e < SE_COUNT; e++)
 		assert_string_not_equal(remusd_event_name(e), "?");
-	assert_string_equal(remusd_phase_name(PHASE_IN_DOUBT), "in-doubt");
 }
 
 int main(void)
