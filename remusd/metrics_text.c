@@ -268,15 +268,10 @@ static void render_daemon(FILE *f, const struct snap *sn, size_t n, const uint64
 {
 	unsigned peers = 0;
 
-	for (size_t i = 0; i < n; i++)
-		switch (sn[i].state) {
-		case RS_SYNCING: case RS_PROTECTED: case RS_EVACUATING: case RS_RECEIVING:
-		case RS_REPLICA_READY:
-			peers += !sn[i].blackhole;
-			break;
-		default:
-			break;
-		}
+	for (size_t i = 0; i < n; i++) {   /* a run is on: syncing, protected, evacuating */
+		enum remusd_phase ph = remusd_state_phase(sn[i].state);
+		peers += !sn[i].blackhole && ph >= PHASE_SYNCING && ph <= PHASE_EVACUATING;
+	}
 	family(f, "remus_peers", "gauge", "Replication links up now (one per protected or received guest).");
 	fprintf(f, "remus_peers %u\n", peers);
 	family(f, "remus_handshakes_accepted_total", "counter",

@@ -30,8 +30,8 @@ int remusd_session_move(struct remusd_session *s, enum remusd_event ev, const ch
 	to = remusd_fsm_next(s->primary, old, ev);
 	if (to < 0 || (to == (int)old && why == NULL)) {
 		pthread_mutex_unlock(&s->lock);
-		if (to < 0)
-			log_about(LOG_WARNING, &(struct log_about){ .guest = s->name },
+		if (to < 0)     /* a status refresh racing a real move: quietly */
+			log_about(why ? LOG_WARNING : LOG_DEBUG, &(struct log_about){ .guest = s->name },
 			          "guest %s: %s refused in state %s (%s)%s%s", s->name,
 			          remusd_event_name(ev), remusd_state_name(old),
 			          s->primary ? "primary" : "backup", why ? ": " : "", why ? why : "");

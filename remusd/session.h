@@ -99,9 +99,9 @@ struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bo
 void remusd_session_free(struct remusd_session *s);
 /* Every state change: the table (session_fsm.c) says whether `ev` may move
  * the session from where it is; the move is logged (guest, old -> new,
- * why), a refused one too, and leaves the state.  why: the state's message
- * (NULL keeps the last one; a move to the same state with why NULL is
- * silent).  The new state, or -1 when refused. */
+ * why), a refused one too (a warning; why NULL: debug), and leaves the
+ * state.  why: the state's message (NULL keeps the last one; a move to the
+ * same state with why NULL is silent).  The new state, or -1 when refused. */
 int remusd_session_move(struct remusd_session *s, enum remusd_event ev, const char *why);
 /* The engine's counters and the state as they show it (status, metrics):
  * a backup holding a complete checkpoint is replica-ready, a primary whose

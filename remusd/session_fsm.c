@@ -7,33 +7,14 @@
 
 #include "remusd/session_fsm.h"
 
+#define STATE_ROW(name, text, phase) [name] = { text, phase },
 static const struct {
 	const char *name;
 	enum remusd_phase phase;
-} states[RS_COUNT] = {
-	[RS_IDLE] = { "idle", PHASE_IDLE },
-	[RS_UNPROTECTED] = { "unprotected", PHASE_IDLE },
-	[RS_STOPPED] = { "stopped", PHASE_IDLE },
-	[RS_EVACUATED] = { "evacuated", PHASE_IDLE },
-	[RS_SYNCING] = { "syncing", PHASE_SYNCING },
-	[RS_RECEIVING] = { "receiving", PHASE_SYNCING },
-	[RS_PROTECTED] = { "protected", PHASE_PROTECTED },
-	[RS_REPLICA_READY] = { "replica-ready", PHASE_PROTECTED },
-	[RS_EVACUATING] = { "evacuating", PHASE_EVACUATING },
-	[RS_IN_DOUBT] = { "in-doubt", PHASE_IN_DOUBT },
-	[RS_ACTIVE] = { "active", PHASE_ACTIVE },
-	[RS_FAILED] = { "failed", PHASE_FAILED },
-};
+} states[RS_COUNT] = { REMUSD_STATES(STATE_ROW) };
 
-static const char *const events[SE_COUNT] = {
-	[SE_START] = "start", [SE_PROTECT] = "protect", [SE_SYNCED] = "synced",
-	[SE_EVACUATE] = "evacuate", [SE_HANDED_OVER] = "handed-over",
-	[SE_HANDOVER_DOUBT] = "handover-unconfirmed", [SE_UNPROTECT] = "unprotect",
-	[SE_LOST] = "lost", [SE_GUEST_GONE] = "guest-gone", [SE_UNRESTORABLE] = "unrestorable",
-	[SE_RESUME_HERE] = "resume-here", [SE_DESTROY_HERE] = "destroy-here",
-	[SE_RECEIVE] = "receive", [SE_CHECKPOINT] = "checkpoint", [SE_TAKEN_OVER] = "taken-over",
-	[SE_TAKEOVER_FAILED] = "takeover-failed",
-};
+#define EVENT_NAME(name, text) [name] = text,
+static const char *const events[SE_COUNT] = { REMUSD_EVENTS(EVENT_NAME) };
 
 #define P 1u    /* primary */
 #define B 2u    /* backup */

@@ -10,49 +10,49 @@
 
 #include <stdbool.h>
 
-/* The states status, remusctl and metrics print (names in session_fsm.c). */
-enum remusd_state {
-	RS_IDLE,            /* primary: guest running, not protected */
-	RS_SYNCING,         /* initial synchronisation */
-	RS_PROTECTED,       /* checkpointing */
-	RS_UNPROTECTED,     /* backup lost or unprotect: running alone; backup: no run */
-	RS_STOPPED,         /* guest exited or crashed */
-	RS_RECEIVING,       /* backup: before the first complete checkpoint */
-	RS_REPLICA_READY,   /* backup: replica holds checkpoint N */
-	RS_ACTIVE,          /* backup: failed over, guest running here */
-	RS_FAILED,          /* a checkpoint would not restore, or failover impossible */
-	RS_EVACUATED,       /* primary: handed over to the backup, copy destroyed */
-	RS_IN_DOUBT,        /* primary: hand-over unconfirmed, guest paused here */
-	RS_EVACUATING,      /* primary: a hand-over to the backup is under way */
-	RS_COUNT
-};
-
 /* The phase of each state, the same for both roles. */
 enum remusd_phase {
 	PHASE_IDLE, PHASE_SYNCING, PHASE_PROTECTED, PHASE_EVACUATING, PHASE_IN_DOUBT,
 	PHASE_ACTIVE, PHASE_FAILED
 };
 
-/* What moves a session (P: primary, B: backup; docs/engine.md). */
-enum remusd_event {
-	SE_START,           /* P: the guest was started here */
-	SE_PROTECT,         /* P: a protection run begins (engine built) */
-	SE_SYNCED,          /* P: checkpoint 1 acknowledged */
-	SE_EVACUATE,        /* P: a hand-over was asked for */
-	SE_HANDED_OVER,     /* P: the backup confirmed it runs the guest */
-	SE_HANDOVER_DOUBT,  /* P: final checkpoint acknowledged, no answer */
-	SE_UNPROTECT,       /* protection ended on request (B: the primary's BYE) */
-	SE_LOST,            /* P: ended by an error or a lost backup; guest runs on */
-	SE_GUEST_GONE,      /* P: the guest exited or crashed */
-	SE_UNRESTORABLE,    /* a checkpoint would not restore: protection ends */
-	SE_RESUME_HERE,     /* P, in doubt: the operator resumes the copy here */
-	SE_DESTROY_HERE,    /* P, in doubt: the operator destroys the copy here */
-	SE_RECEIVE,         /* B: a primary's run was accepted */
-	SE_CHECKPOINT,      /* B: the replica holds a complete checkpoint */
-	SE_TAKEN_OVER,      /* B: failed over, the guest runs here */
-	SE_TAKEOVER_FAILED, /* B: failover impossible (reason in error) */
-	SE_COUNT
-};
+/* The states status, remusctl and metrics print: name, printed name, phase. */
+#define REMUSD_STATES(X) \
+	X(RS_IDLE, "idle", PHASE_IDLE)                  /* P: guest running, not protected */ \
+	X(RS_SYNCING, "syncing", PHASE_SYNCING)         /* P: initial synchronisation */ \
+	X(RS_PROTECTED, "protected", PHASE_PROTECTED)   /* P: checkpointing */ \
+	X(RS_UNPROTECTED, "unprotected", PHASE_IDLE)    /* P: running alone; B: no run */ \
+	X(RS_STOPPED, "stopped", PHASE_IDLE)            /* P: guest exited or crashed */ \
+	X(RS_RECEIVING, "receiving", PHASE_SYNCING)     /* B: no complete checkpoint yet */ \
+	X(RS_REPLICA_READY, "replica-ready", PHASE_PROTECTED) /* B: replica holds one */ \
+	X(RS_ACTIVE, "active", PHASE_ACTIVE)            /* B: failed over, guest runs here */ \
+	X(RS_FAILED, "failed", PHASE_FAILED)    /* unrestorable checkpoint, failover impossible */ \
+	X(RS_EVACUATED, "evacuated", PHASE_IDLE)        /* P: handed over, copy destroyed */ \
+	X(RS_IN_DOUBT, "in-doubt", PHASE_IN_DOUBT)      /* P: hand-over unconfirmed, paused */ \
+	X(RS_EVACUATING, "evacuating", PHASE_EVACUATING) /* P: a hand-over under way */
+#define REMUSD_STATE_ENUM(name, text, phase) name,
+enum remusd_state { REMUSD_STATES(REMUSD_STATE_ENUM) RS_COUNT };
+
+/* What moves a session (P: primary, B: backup; docs/engine.md): name, printed name. */
+#define REMUSD_EVENTS(X) \
+	X(SE_START, "start")                  /* P: the guest was started here */ \
+	X(SE_PROTECT, "protect")              /* P: a protection run begins (engine built) */ \
+	X(SE_SYNCED, "synced")                /* P: checkpoint 1 acknowledged */ \
+	X(SE_EVACUATE, "evacuate")            /* P: a hand-over was asked for */ \
+	X(SE_HANDED_OVER, "handed-over")      /* P: the backup confirmed it runs the guest */ \
+	X(SE_HANDOVER_DOUBT, "handover-unconfirmed") /* P: final checkpoint acked, no answer */ \
+	X(SE_UNPROTECT, "unprotect")          /* ended on request (B: the primary's BYE) */ \
+	X(SE_LOST, "lost")                    /* P: an error or a lost backup; guest runs on */ \
+	X(SE_GUEST_GONE, "guest-gone")        /* P: the guest exited or crashed */ \
+	X(SE_UNRESTORABLE, "unrestorable")    /* a checkpoint would not restore */ \
+	X(SE_RESUME_HERE, "resume-here")      /* P, in doubt: the operator resumes it here */ \
+	X(SE_DESTROY_HERE, "destroy-here")    /* P, in doubt: the operator destroys it here */ \
+	X(SE_RECEIVE, "receive")              /* B: a primary's run was accepted */ \
+	X(SE_CHECKPOINT, "checkpoint")        /* B: the replica holds a complete checkpoint */ \
+	X(SE_TAKEN_OVER, "taken-over")        /* B: failed over, the guest runs here */ \
+	X(SE_TAKEOVER_FAILED, "takeover-failed") /* B: failover impossible */
+#define REMUSD_EVENT_ENUM(name, text) name,
+enum remusd_event { REMUSD_EVENTS(REMUSD_EVENT_ENUM) SE_COUNT };
 
 const char *remusd_state_name(enum remusd_state s);
 const char *remusd_event_name(enum remusd_event e);

@@ -141,29 +141,6 @@ static void *primary_main(void *arg)
 	return NULL;
 }
 
-/* "host:port" -> parts; port defaults to the configured peer's. */
-static int split_peer(const char *peer, char *host, size_t cap, uint16_t *port,
-                      struct remus_err *err)
-{
-	const char *colon = strrchr(peer, ':');
-	size_t hl = colon ? (size_t)(colon - peer) : strlen(peer);
-	long v;
-
-	if (hl == 0 || hl >= cap)
-		return remus_err_set(err, -EINVAL, "peer '%s': bad host", peer);
-	memcpy(host, peer, hl);
-	host[hl] = 0;
-	if (colon) {
-		v = strtol(colon + 1, NULL, 10);
-		if (v <= 0 || v > 65535)
-			return remus_err_set(err, -EINVAL, "peer '%s': bad port", peer);
-		*port = (uint16_t)v;
-	} else if (*port == 0) {
-		*port = REMUSD_DEFAULT_PORT;
-	}
-	return 0;
-}
-
 /* Why this session cannot start a protection run now (0: it can). */
 static int protect_refusal(struct remusd_session *s, bool blackhole, struct remus_err *err)
 {
@@ -198,6 +175,7 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	struct rnet_params p;
 	char host[REMUSD_HOST_MAX];
 	uint16_t port = s->gc.peer_port;
+	const char *why;
 	char buf[16];
 	int rc;
 
@@ -210,8 +188,10 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 			return remus_err_set(err, -EINVAL, "guest %s: no peer given or configured", s->name);
 		peer = s->gc.peer_host;
 	}
-	if (!blackhole && (rc = split_peer(peer, host, sizeof(host), &port, err)))
-		return rc;
+	if (!blackhole && (why = remusd_split_hostport(peer, true, host, sizeof(host), &port)))
+		return remus_err_set(err, -EINVAL, "peer '%s'%s", peer, why);
+	if (port == 0)
+		port = REMUSD_DEFAULT_PORT;
 	session_join_engine(s);
 	while (read(s->stop_pipe[0], buf, sizeof(buf)) > 0)
 		;
