@@ -18,8 +18,8 @@
 static void *backup_main(void *arg)
 {
 	struct remusd_session *s = arg;
-	struct remus_err err = { 0 };
-	const char *why;
+	struct remus_err err = { 0 };      /* take_over keeps or replaces the run's */
+	char why[REMUS_ERR_MSG_MAX];
 	bool handover;
 	int rc;
 
@@ -41,8 +41,8 @@ static void *backup_main(void *arg)
 		remusd_session_move(s, SE_TAKEOVER_FAILED, "stopped at fault point handover-started");
 		return NULL;
 	}
-	why = rc == CKPT_ESTOPPED ? "failover on command" :
-	      handover ? "planned hand-over from the primary" : err.msg;
+	snprintf(why, sizeof(why), "%s", rc == CKPT_ESTOPPED ? "failover on command" :
+	         handover ? "planned hand-over from the primary" : err.msg);
 	log_about(LOG_INFO, &(struct log_about){ .guest = s->name }, "guest %s: failing over: %s",
 	          s->name, why);
 	/* test hold point (hold.h): a failover is in progress, nothing started */
