@@ -33,3 +33,9 @@ REMUSD_SESSION_SRCS := remusd/session_fsm.c remusd/session.c remusd/session_prim
 	remusd/session_backup.c remusd/session_step.c remusd/session_driver.c
 UNIT_TESTS += test_session_fsm
 test_session_fsm_SRCS := tests/unit/test_session_fsm.c remusd/session_fsm.c
+# The session machine with the driver's own loop (Xen) over the fake Xen.
+UNIT_TESTS += test_session_driver
+test_session_driver_SRCS := tests/unit/test_session_driver.c $(REMUSD_SESSION_SRCS) \
+	$(REMUSD_CONF_SRCS) tests/unit/test_xen_common.c tests/unit/test_xen_fake.c \
+	tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
+test_session_driver_WRAP = $(XEN_TEST_WRAP) libxl_retrieve_domain_configuration

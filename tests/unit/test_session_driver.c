@@ -1,0 +1,288 @@
+/*
+ * remusd's session machine with the driver's own loop (Xen), primary side:
+ * a session of a Xen guest over the fake Xen (test_xen_fake.c) protects it
+ * to a backup the test plays on a thread (a real rnet link on loopback),
+ * then unprotects it or hands it over.  The states it walks
+ * (syncing -> protected -> unprotected | evacuating -> evacuated), what the
+ * backup is told (BYE(END), BYE(HANDOVER)) and the guest's fate are those
+ * the session machine writes once for every driver.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <libxl.h>
+
+#include "hv/xen/xen.h"
+#include "remusd/session_impl.h"
+#include "test_net_util.h"
+#include "test_xen_common.h"
+#include "test_xen_fake.h"
+
+#define PROLOGUE (16u + 8u)                 /* libxl header + LIBXC_CONTEXT */
+#define CKPT_BYTES (FAKE_CHUNK + 8u)        /* libxc chunk + CHECKPOINT_END */
+#define WAIT_MS 10000u
+
+/* The fake host has no libxl state: the guest's configuration is the fake
+ * JSON encoder's (the preamble the primary sends first). */
+int __wrap_libxl_retrieve_domain_configuration(libxl_ctx *ctx, uint32_t domid,
+                                               libxl_domain_config *dc, const libxl_asyncop_how *ao);
+int __wrap_libxl_retrieve_domain_configuration(libxl_ctx *ctx, uint32_t domid,
+                                               libxl_domain_config *dc, const libxl_asyncop_how *ao)
+{
+	(void)ctx; (void)domid; (void)dc; (void)ao;
+	return 0;
+}
+
+/* The backup the test plays: ACKs each whole checkpoint, notes BYEs,
+ * answers a hand-over with BYE(RUNNING). */
+struct bak {
+	int lfd;
+	struct rnet_params p;
+	uint64_t base;              /* stream bytes before checkpoint 1 */
+	uint64_t bytes, acked;
+	int hs_rc;
+	bool saw_bye, saw_handover, answered;
+	uint64_t bye;
+	int done;
+	pthread_t th;
+};
+
+static void bak_send(struct rnet_conn *c, bool ack, uint64_t v)
+{
+	struct remus_err err = { 0 };
+
+	if (ack)
+		rnet_conn_send_ack(c, v, &err);
+	else
+		rnet_conn_send_bye(c, (uint32_t)v, &err);
+	conn_flush_all(c, WAIT_MS);
+}
+
+static void *bak_main(void *arg)
+{
+	struct bak *b = arg;
+	struct remus_err err = { 0 };
+	struct pollfd lp = { .fd = b->lfd, .events = POLLIN };
+	uint64_t until = rnet_now_ms() + WAIT_MS;
+	struct rnet_conn *c = NULL;
+	struct rnet_msg m;
+	int fd;
+
+	if (poll(&lp, 1, WAIT_MS) != 1 || (fd = accept(b->lfd, NULL, NULL)) < 0 ||
+	    (b->hs_rc = rnet_handshake_fd(fd, false, &b->p, &c, &err)) < 0) {
+		b->hs_rc = b->hs_rc ? b->hs_rc : -1;
+		return NULL;
+	}
+	while (rnet_now_ms() < until && !__atomic_load_n(&b->done, __ATOMIC_ACQUIRE)) {
+		struct pollfd p = { .fd = rnet_conn_fd(c), .events = POLLIN };
+
+		poll(&p, 1, 20);
+		if (rnet_conn_feed(c, rnet_now_ms(), &err) < 0)
+			break;
+		while (rnet_conn_next(c, &m, &err) == 1) {
+			if (m.type == RNET_MSG_STREAM)
+				b->bytes += m.len;
+			if (m.type == RNET_MSG_BYE && m.u64 == CKPT_BYE_HANDOVER)
+				b->saw_handover = true;
+			else if (m.type == RNET_MSG_BYE) {
+				b->bye = m.u64;
+				__atomic_store_n(&b->saw_bye, true, __ATOMIC_RELEASE);
+			}
+		}
+		while (b->bytes >= b->base + (b->acked + 1) * CKPT_BYTES)
+			bak_send(c, true, ++b->acked);
+		if (b->saw_handover && !b->answered) {
+			bak_send(c, false, CKPT_BYE_RUNNING);
+			b->answered = true;
+		}
+		rnet_conn_tick(c, rnet_now_ms(), &err);
+		if (rnet_conn_want_write(c))
+			rnet_conn_flush(c, &err);
+	}
+	rnet_conn_free(c);
+	return NULL;
+}
+
+struct rig {
+	struct tkeys keys;
+	struct rnet_key key;
+	struct remusd_conf conf;
+	struct remusd_env env;
+	struct remusd_guest_conf gc;
+	struct remusd_session *s;
+	struct bak b;
+	char peer[32];
+};
+
+/* A Xen guest "web" running under its session, and a backup listening. */
+static void rig_up(struct rig *r)
+{
+	struct remus_err err = { 0 };
+	struct hv_guest_config cfg = { .name = "web" };
+	struct hv_guest *g = NULL;
+	struct hv_blob pre = { 0 };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+
+	memset(r, 0, sizeof(*r));
+	xt_setup_host();
+	tkeys_setup(&r->keys);
+	assert_int_equal(rnet_key_load(r->keys.good, &r->key, &err), 0);
+	r->conf.hb_interval_ms = 100;
+	r->conf.hb_timeout_ms = 30000;
+	r->env = (struct remusd_env){ &r->conf, &r->key };
+	snprintf(r->gc.name, sizeof(r->gc.name), "web");
+	r->gc.type = REMUSD_GUEST_XEN;
+	r->gc.mem_mb = 16;
+	r->gc.interval_ms = 60000;          /* checkpoint 1, then only the final one */
+	r->gc.netbuf = REMUSD_NETBUF_NONE;
+	r->s = remusd_session_new(&r->gc, true, &err);
+	assert_non_null(r->s);
+	assert_ptr_equal(r->s->eng, &session_driver_engine);
+	if (remusd_session_start_guest(r->s, &err) < 0)
+		fail_msg("start: %s", err.msg);
+	assert_int_equal(r->s->state, RS_IDLE);
+	/* the stream starts with xl's header: as long as the driver's preamble */
+	assert_int_equal(xen_hv_ops.create(&cfg, &g, &err), 0);
+	assert_int_equal(xen_hv_ops.preamble(g, &pre, &err), 0);
+	r->b.base = pre.len + PROLOGUE;
+	hv_blob_free(&pre);
+	xen_hv_ops.destroy(g);              /* attached: the domain stays */
+	remusd_rnet_params(&r->env, &r->gc, &r->b.p);
+	r->b.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(r->b.lfd >= 0);
+	assert_int_equal(bind(r->b.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(r->b.lfd, 1), 0);
+	assert_int_equal(getsockname(r->b.lfd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(r->peer, sizeof(r->peer), "127.0.0.1:%u", ntohs(sa.sin_port));
+	assert_int_equal(pthread_create(&r->b.th, NULL, bak_main, &r->b), 0);
+}
+
+/* Protect, and wait (bounded) until checkpoint 1 is acknowledged. */
+static void rig_protect(struct rig *r)
+{
+	struct remus_err err = { 0 };
+	uint64_t until = rnet_now_ms() + WAIT_MS;
+
+	if (remusd_session_protect(r->s, &r->env, r->peer, 0, &err) < 0)
+		fail_msg("protect: %s", err.msg);
+	assert_int_equal(r->s->state, RS_SYNCING);
+	while (session_state(r->s) != RS_PROTECTED && rnet_now_ms() < until) {
+		poll(NULL, 0, 10);
+		remusd_session_refresh(r->s);
+	}
+	assert_int_equal(session_state(r->s), RS_PROTECTED);
+	assert_int_equal(fake.save_checkpoints, 1);
+}
+
+static void rig_down(struct rig *r)
+{
+	__atomic_store_n(&r->b.done, 1, __ATOMIC_RELEASE);
+	pthread_join(r->b.th, NULL);
+	assert_int_equal(r->b.hs_rc, 0);
+	close(r->b.lfd);
+	remusd_session_free(r->s);
+	assert_int_equal(fake.xc_open, 0);
+	tkeys_cleanup(&r->keys);
+}
+
+/* Unprotect: the backup is told BYE(END) (keep the replica, do not fail
+ * over), the guest runs on, unprotected. */
+static void test_unprotect(void **state)
+{
+	struct remus_err err = { 0 };
+	struct rig r;
+
+	(void)state;
+	rig_up(&r);
+	rig_protect(&r);
+	assert_int_equal(remusd_session_unprotect(r.s, &err), 0);
+	assert_int_equal(r.s->state, RS_UNPROTECTED);
+	assert_string_equal(r.s->error, "unprotected on request");
+	for (uint64_t until = rnet_now_ms() + WAIT_MS;
+	     !__atomic_load_n(&r.b.saw_bye, __ATOMIC_ACQUIRE) && rnet_now_ms() < until;)
+		poll(NULL, 0, 10);
+	assert_true(r.b.saw_bye);
+	assert_int_equal(r.b.bye, CKPT_BYE_END);
+	assert_false(r.b.saw_handover);
+	assert_false(fake.suspended);
+	assert_true(fake.exists);
+	assert_non_null(r.s->guest);
+	/* a second evacuate or unprotect has nothing to act on */
+	assert_true(remusd_session_evacuate(r.s, &err) < 0);
+	assert_non_null(strstr(err.msg, "is not protected (unprotected"));
+	rig_down(&r);
+}
+
+/* Evacuate: the session is evacuating while the driver's loop hands over
+ * (final checkpoint 2, BYE(HANDOVER)), the backup confirms, the copy here
+ * is destroyed and the session ends evacuated; start is refused then. */
+static void test_evacuate_confirmed(void **state)
+{
+	struct remus_err err = { 0 };
+	struct rig r;
+
+	(void)state;
+	rig_up(&r);
+	rig_protect(&r);
+	if (remusd_session_evacuate(r.s, &err) < 0)
+		fail_msg("evacuate: %s", err.msg);
+	assert_int_equal(r.s->state, RS_EVACUATED);
+	assert_true(r.b.saw_handover);
+	assert_int_equal(r.b.acked, 2);
+	assert_int_equal(fake.save_checkpoints, 2);
+	assert_null(r.s->guest);
+	assert_false(fake.exists);          /* the handed-over copy ends for good */
+	assert_true(remusd_session_start_guest(r.s, &err) < 0);
+	assert_non_null(strstr(err.msg, "was evacuated"));
+	rig_down(&r);
+}
+
+/* A blackhole run needs an engine that checkpoints with no backup: the
+ * driver's loop is refused before anything is connected. */
+static void test_blackhole_refused(void **state)
+{
+	struct remus_err err = { 0 };
+	struct rig r;
+
+	(void)state;
+	rig_up(&r);
+	assert_int_equal(remusd_session_protect(r.s, &r.env, NULL, REMUSD_UNSAFE_BLACKHOLE, &err),
+	                 -ENOTSUP);
+	assert_non_null(strstr(err.msg, "needs a backup"));
+	assert_int_equal(r.s->state, RS_IDLE);
+	/* the backup's accept would wait in vain: connect it once to end it */
+	{
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
+
+		getsockname(r.b.lfd, (struct sockaddr *)&sa, &sl);
+		connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+		close(fd);
+	}
+	pthread_join(r.b.th, NULL);
+	close(r.b.lfd);
+	remusd_session_free(r.s);
+	tkeys_cleanup(&r.keys);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unprotect),
+		cmocka_unit_test(test_evacuate_confirmed),
+		cmocka_unit_test(test_blackhole_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
