@@ -1,10 +1,10 @@
 /*
- * remusd's session machine with the driver's own loop (Xen), primary side:
- * a session of a Xen guest over the fake Xen (test_xen_fake.c) protects it
- * to a backup the test plays on a thread (a real rnet link on loopback),
- * then unprotects it or hands it over.  The states it walks
- * (syncing -> protected -> unprotected | evacuating -> evacuated), what the
- * backup is told (BYE(END), BYE(HANDOVER)) and the guest's fate are those
+ * remusd's session machine with the driver's own loop (Xen) over the fake
+ * Xen (test_xen_fake.c).  Primary: a session protects the guest to a backup
+ * the test plays on a thread (a real rnet link on loopback), then
+ * unprotects it or hands it over.  Backup: a session receives the fake
+ * primary's stream and fails over when it dies.  The states walked, what
+ * the peer is told (BYE(END), BYE(HANDOVER)) and the guest's fate are those
  * the session machine writes once for every driver.
  */
 #include <arpa/inet.h>
@@ -18,12 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <libxl.h>
 
 #include "hv/xen/xen.h"
 #include "remusd/session_impl.h"
+#include "stream/stream.h"
 #include "test_net_util.h"
 #include "test_xen_common.h"
 #include "test_xen_fake.h"
@@ -277,12 +279,103 @@ static void test_blackhole_refused(void **state)
 	tkeys_cleanup(&r.keys);
 }
 
+/* The primary's stream of the fake guest: xl's header, then the driver's
+ * 3 checkpoints; the fake host becomes the backup host (dom0 only). */
+static uint8_t *primary_stream(size_t *hl)
+{
+	static const char json[] = "{\"c_info\":{}}";
+	struct engine e = { 0 };
+	struct stream_buf b;
+	int fd = xt_memfd();
+	uint8_t *all;
+	off_t n;
+
+	xt_setup_host();
+	assert_int_equal(xt_save(&e, fd, false), 0);
+	n = lseek(fd, 0, SEEK_END);
+	stream_buf_init(&b);
+	assert_int_equal(stream_put_xl_header(&b, json, sizeof(json)), 0);
+	*hl = b.len;
+	all = malloc(b.len + (size_t)n);
+	assert_non_null(all);
+	memcpy(all, b.data, b.len);
+	assert_int_equal(pread(fd, all + b.len, (size_t)n, 0), n);
+	stream_buf_free(&b);
+	close(fd);
+	fake_reset();
+	fake_set_node("/local/domain", "", 0, 0, 0);
+	fake_set_node("/local/domain/0", "", 0, 0, 0);
+	fake.exists = false;
+	return all;
+}
+
+/* Backup: checkpoints 1 and 2 arrive and are acknowledged, then the
+ * primary dies: the session fails over by itself (receiving ->
+ * replica-ready -> active), the replica built from checkpoint 2 runs
+ * under the guest's own name. */
+static void test_backup_fails_over(void **state)
+{
+	struct remusd_guest_conf gc = { .name = "web", .type = REMUSD_GUEST_XEN, .mem_mb = 128,
+	                                .netbuf = REMUSD_NETBUF_NONE };
+	struct remus_err err = { 0 };
+	struct remusd_session *s;
+	struct rnet_msg m;
+	struct tlink l;
+	uint64_t acks = 0, until;
+	size_t hl;
+	uint8_t *all;
+
+	(void)state;
+	all = primary_stream(&hl);
+	tlink_up(&l);
+	s = remusd_session_new(&gc, false, &err);
+	assert_non_null(s);
+	assert_int_equal(remusd_session_receive(s, l.bak.conn, &err), 0);   /* owns it */
+	l.bak.conn = NULL;
+	assert_int_equal(rnet_conn_send_stream(l.pri.conn, all, hl + PROLOGUE + 2 * CKPT_BYTES,
+	                                       &err), 0);
+	conn_flush_all(l.pri.conn, WAIT_MS);
+	for (until = rnet_now_ms() + WAIT_MS; acks < 2 && rnet_now_ms() < until;) {
+		struct pollfd p = { .fd = rnet_conn_fd(l.pri.conn), .events = POLLIN };
+
+		poll(&p, 1, 20);
+		if (rnet_conn_feed(l.pri.conn, rnet_now_ms(), &err) < 0)
+			break;
+		while (rnet_conn_next(l.pri.conn, &m, &err) == 1)
+			if (m.type == RNET_MSG_ACK)
+				acks = m.u64;
+	}
+	assert_int_equal(acks, 2);
+	remusd_session_refresh(s);
+	assert_int_equal(session_state(s), RS_REPLICA_READY);
+	shutdown(rnet_conn_fd(l.pri.conn), SHUT_RDWR);      /* the primary dies */
+	for (until = rnet_now_ms() + WAIT_MS;
+	     session_state(s) != RS_ACTIVE && rnet_now_ms() < until;)
+		poll(NULL, 0, 10);
+	if (session_state(s) != RS_ACTIVE)
+		fail_msg("backup %s: %s", remusd_state_name(s->state), s->error);
+	assert_non_null(s->guest);
+	assert_true(s->failover_done);
+	assert_int_equal(fake.restore_checkpoints, 2);
+	assert_true(fake.exists);
+	assert_false(fake.paused);
+	/* a new run is refused while the guest runs here */
+	tlink_down(&l);
+	tlink_up(&l);
+	assert_int_equal(remusd_session_receive(s, l.bak.conn, &err), -EBUSY);
+	l.bak.conn = NULL;
+	remusd_session_free(s);
+	tlink_down(&l);
+	free(all);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unprotect),
 		cmocka_unit_test(test_evacuate_confirmed),
 		cmocka_unit_test(test_blackhole_refused),
+		cmocka_unit_test(test_backup_fails_over),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
