@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,6 +310,44 @@ static uint8_t *primary_stream(size_t *hl)
 	return all;
 }
 
+/* The fake primary (the test): send `len` stream bytes, then wait
+ * (bounded) for ACK(want); BYEs seen are noted in *bye (UINT64_MAX: none). */
+static uint64_t prim_send(struct rnet_conn *c, const uint8_t *p, size_t len, uint64_t want,
+                          uint64_t *bye)
+{
+	struct remus_err err = { 0 };
+	uint64_t acks = 0, until = rnet_now_ms() + WAIT_MS;
+	struct rnet_msg m;
+
+	if (len > 0)
+		assert_int_equal(rnet_conn_send_stream(c, p, len, &err), 0);
+	conn_flush_all(c, WAIT_MS);
+	while ((acks < want || (bye != NULL && *bye == UINT64_MAX)) && rnet_now_ms() < until) {
+		struct pollfd pf = { .fd = rnet_conn_fd(c), .events = POLLIN };
+
+		poll(&pf, 1, 20);
+		if (rnet_conn_feed(c, rnet_now_ms(), &err) < 0)
+			break;
+		while (rnet_conn_next(c, &m, &err) == 1)
+			if (m.type == RNET_MSG_ACK)
+				acks = m.u64;
+			else if (m.type == RNET_MSG_BYE && bye != NULL)
+				*bye = m.u64;
+	}
+	return acks;
+}
+
+/* Wait (bounded) until the session is in state st. */
+static void wait_state(struct remusd_session *s, enum remusd_state st)
+{
+	for (uint64_t until = rnet_now_ms() + WAIT_MS;
+	     session_state(s) != st && rnet_now_ms() < until;)
+		poll(NULL, 0, 10);
+	if (session_state(s) != st)
+		fail_msg("%s, not %s: %s", remusd_state_name(s->state), remusd_state_name(st),
+		         s->error);
+}
+
 /* Backup: checkpoints 1 and 2 arrive and are acknowledged, then the
  * primary dies: the session fails over by itself (receiving ->
  * replica-ready -> active), the replica built from checkpoint 2 runs
@@ -319,9 +358,8 @@ static void test_backup_fails_over(void **state)
 	                                .netbuf = REMUSD_NETBUF_NONE };
 	struct remus_err err = { 0 };
 	struct remusd_session *s;
-	struct rnet_msg m;
 	struct tlink l;
-	uint64_t acks = 0, until;
+	uint64_t acks;
 	size_t hl;
 	uint8_t *all;
 
@@ -332,28 +370,12 @@ static void test_backup_fails_over(void **state)
 	assert_non_null(s);
 	assert_int_equal(remusd_session_receive(s, l.bak.conn, &err), 0);   /* owns it */
 	l.bak.conn = NULL;
-	assert_int_equal(rnet_conn_send_stream(l.pri.conn, all, hl + PROLOGUE + 2 * CKPT_BYTES,
-	                                       &err), 0);
-	conn_flush_all(l.pri.conn, WAIT_MS);
-	for (until = rnet_now_ms() + WAIT_MS; acks < 2 && rnet_now_ms() < until;) {
-		struct pollfd p = { .fd = rnet_conn_fd(l.pri.conn), .events = POLLIN };
-
-		poll(&p, 1, 20);
-		if (rnet_conn_feed(l.pri.conn, rnet_now_ms(), &err) < 0)
-			break;
-		while (rnet_conn_next(l.pri.conn, &m, &err) == 1)
-			if (m.type == RNET_MSG_ACK)
-				acks = m.u64;
-	}
+	acks = prim_send(l.pri.conn, all, hl + PROLOGUE + 2 * CKPT_BYTES, 2, NULL);
 	assert_int_equal(acks, 2);
 	remusd_session_refresh(s);
 	assert_int_equal(session_state(s), RS_REPLICA_READY);
 	shutdown(rnet_conn_fd(l.pri.conn), SHUT_RDWR);      /* the primary dies */
-	for (until = rnet_now_ms() + WAIT_MS;
-	     session_state(s) != RS_ACTIVE && rnet_now_ms() < until;)
-		poll(NULL, 0, 10);
-	if (session_state(s) != RS_ACTIVE)
-		fail_msg("backup %s: %s", remusd_state_name(s->state), s->error);
+	wait_state(s, RS_ACTIVE);
 	assert_non_null(s->guest);
 	assert_true(s->failover_done);
 	assert_int_equal(fake.restore_checkpoints, 2);
@@ -369,6 +391,42 @@ static void test_backup_fails_over(void **state)
 	free(all);
 }
 
+/* Backup, a planned hand-over: after checkpoint 2 the primary ends the
+ * stream with END and says BYE(HANDOVER): the session takes over and
+ * answers BYE(RUNNING). */
+static void test_backup_handover(void **state)
+{
+	static const uint8_t end[16];           /* libxc END + libxl END */
+	struct remusd_guest_conf gc = { .name = "web", .type = REMUSD_GUEST_XEN, .mem_mb = 128,
+	                                .netbuf = REMUSD_NETBUF_NONE };
+	struct remus_err err = { 0 };
+	struct remusd_session *s;
+	uint64_t bye = UINT64_MAX;
+	struct tlink l;
+	size_t hl;
+	uint8_t *all;
+
+	(void)state;
+	all = primary_stream(&hl);
+	tlink_up(&l);
+	s = remusd_session_new(&gc, false, &err);
+	assert_non_null(s);
+	assert_int_equal(remusd_session_receive(s, l.bak.conn, &err), 0);
+	l.bak.conn = NULL;
+	assert_int_equal(prim_send(l.pri.conn, all, hl + PROLOGUE + 2 * CKPT_BYTES, 2, NULL), 2);
+	assert_int_equal(rnet_conn_send_stream(l.pri.conn, end, sizeof(end), &err), 0);
+	assert_int_equal(rnet_conn_send_bye(l.pri.conn, CKPT_BYE_HANDOVER, &err), 0);
+	prim_send(l.pri.conn, NULL, 0, 0, &bye);
+	assert_int_equal(bye, CKPT_BYE_RUNNING);
+	wait_state(s, RS_ACTIVE);
+	assert_string_equal(s->error, "planned hand-over from the primary");
+	assert_int_equal(fake.restore_checkpoints, 2);
+	assert_true(fake.exists);
+	remusd_session_free(s);
+	tlink_down(&l);
+	free(all);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -376,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_evacuate_confirmed),
 		cmocka_unit_test(test_blackhole_refused),
 		cmocka_unit_test(test_backup_fails_over),
+		cmocka_unit_test(test_backup_handover),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
