@@ -27,6 +27,7 @@ BUILD    ?= build
 CC       ?= gcc
 FUZZ_CC  ?= clang
 FUZZ_TIME ?= 300
+FUZZ_RUNS ?= 10000000
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -140,7 +141,7 @@ FUZZ_BINS    := $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 BENCH_BINS   := $(addprefix $(BUILD)/bench/,$(BENCHES))
 
 # ---- user-facing targets -------------------------------------------------
-.PHONY: all deps check unit integration fuzz fuzz-smoke bench demo soak install clean
+.PHONY: all deps check unit integration fuzz fuzz-smoke fuzz-campaign bench demo soak install clean
 all: $(LIB_A) $(LIB_SO) $(BIN_PROGRAMS) $(ALL_EXTRA)
 
 deps:
@@ -158,6 +159,13 @@ fuzz: deps
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 	@BUILD=$(BUILD) scripts/run-tests.sh --fuzz \
 		"$(foreach f,$(FUZZ_TARGETS),$(f):$(FUZZ_TIME):$($(f)_CORPUS))"
+
+# `make fuzz-campaign`: FUZZ_RUNS executions of each target (or of those in
+# FUZZ_CAMPAIGN), what adds coverage merged into the corpora in the tree.
+fuzz-campaign: deps
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+	@BUILD=$(BUILD) scripts/fuzz-campaign.sh $(FUZZ_RUNS) \
+		"$(foreach f,$(or $(FUZZ_CAMPAIGN),$(FUZZ_TARGETS)),$(f):$($(f)_CORPUS))"
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BINS)

@@ -176,6 +176,7 @@ static int driver_protect(struct remusd_session *s, const struct remusd_env *env
 	sc.interval_ms = s->gc.interval_ms;
 	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
 	sc.confirm_ms = REMUSD_EVAC_CONFIRM_XEN_MS;
+	sc.fault = s->fault;
 	pthread_mutex_lock(&s->lock);
 	rc = ckpt_stream_sender_new(&sc, &s->ssnd, err);
 	pthread_mutex_unlock(&s->lock);
@@ -328,7 +329,8 @@ static int driver_receive(struct remusd_session *s, struct remus_err *err)
 	struct ckpt_stream_receiver_cfg rc = { .hv = s->hv, .guest_cfg = &gcfg, .conn = s->conn,
 	                                       .xl_header = s->hv->preamble != NULL,
 	                                       .prepare = replica_prepare,
-	                                       .finish = replica_finish, .arg = s };
+	                                       .finish = replica_finish, .arg = s,
+	                                       .fault = s->fault };
 	int e;
 
 	if ((e = open_adopted(s, DISKREP_BACKUP, err)) < 0)

@@ -15,6 +15,13 @@
  *   u8 kind = 0 RAW,   u32 len (<= 64 KiB), len stream bytes
  *   u8 kind = 1 PAGE,  u64 pfn, 4096 bytes            (slot := page)
  *   u8 kind = 2 DELTA, u64 pfn, u32 len, len bytes    (page := slot ^ runs)
+ *   u8 kind = 3 CACHE, u32 slots (256..4096)          (first item only)
+ * CACHE is for a backup that does not know the guest's size when the
+ * stream starts (a driver-owned loop: the Xen driver's libxc stream, where
+ * the guest's configuration comes in-band): the sender says how many slots
+ * its cache has (delta_slots() of the guest, the same rule) and the mirror
+ * is sized from it.  A backup that sized its mirror from the guest's RAM
+ * refuses it.
  * Runs: {u16 zero bytes, u16 literal bytes, literal XOR bytes}... covering
  * exactly 4096 bytes.  All little-endian.
  */
@@ -157,6 +164,15 @@ void delta_page(struct delta_tx *t, uint64_t pfn, const uint8_t *page)
 	t->tag[slot] = pfn;
 }
 
+/* Append the CACHE item: the first of a stream whose backup sizes its
+ * mirror from it (delta_rx_init_announced). */
+void delta_cache_item(struct delta_tx *t)
+{
+	t->out[t->len] = CKDX_CACHE;
+	put_le32(t->out + t->len + 1, (uint32_t)t->slots);
+	t->len += 5;
+}
+
 /* ---- receiver --------------------------------------------------------- */
 
 int delta_rx_init(struct delta_rx *x, uint64_t ram_bytes, struct remus_err *err)
@@ -171,6 +187,14 @@ int delta_rx_init(struct delta_rx *x, uint64_t ram_bytes, struct remus_err *err)
 		return remus_err_sys(err, ENOMEM, "delta mirror of %zu pages", delta_slots(ram_bytes / PAGE));
 	}
 	memset(x->tag, 0xff, x->slots * sizeof(*x->tag));
+	return 0;
+}
+
+int delta_rx_init_announced(struct delta_rx *x, uint64_t pfn_limit)
+{
+	memset(x, 0, sizeof(*x));
+	x->nr_pfns = pfn_limit;
+	x->announced = true;
 	return 0;
 }
 
@@ -197,6 +221,30 @@ static int grow(uint8_t **b, size_t *cap, size_t need, struct remus_err *err)
 	return 0;
 }
 
+/* CACHE: size the mirror as the sender's cache, once, before any other
+ * item, and only for a mirror that waits for it. */
+static int64_t rx_cache(struct delta_rx *x, const uint8_t *p, size_t avail, struct remus_err *err)
+{
+	uint32_t n;
+
+	if (!x->announced || x->slots != 0 || x->items != 0)
+		return remus_err_set(err, CKPT_ESTREAM, "delta: a cache size (CACHE) %s",
+		                     x->announced ? "after the stream's first item" :
+		                     "where the backup sized its cache from the guest");
+	if (avail < 5)
+		return 0;
+	if ((n = get_le32(p + 1)) < delta_slots(0) || n > delta_slots(UINT64_MAX))
+		return remus_err_set(err, CKPT_ESTREAM, "delta: cache of %u slots (%zu..%zu)", n,
+		                     delta_slots(0), delta_slots(UINT64_MAX));
+	x->tag = malloc(n * sizeof(*x->tag));
+	x->cache = malloc((size_t)n * PAGE);
+	if (x->tag == NULL || x->cache == NULL)
+		return remus_err_sys(err, ENOMEM, "delta mirror of %u pages", n);
+	memset(x->tag, 0xff, n * sizeof(*x->tag));
+	x->slots = n;
+	return 5;
+}
+
 /* Decode one whole item at p (avail bytes); 0 if incomplete, else its size. */
 static int64_t rx_item(struct delta_rx *x, const uint8_t *p, size_t avail, struct remus_err *err)
 {
@@ -207,10 +255,17 @@ static int64_t rx_item(struct delta_rx *x, const uint8_t *p, size_t avail, struc
 
 	if (avail < 1)
 		return 0;
+	if (p[0] == CKDX_CACHE)
+		return rx_cache(x, p, avail, err);
+	if (x->slots == 0)
+		return remus_err_set(err, CKPT_ESTREAM, "delta: item of kind %u before the sender's "
+		                     "cache size (CACHE)", p[0]);
 	if (p[0] == CKDX_RAW) {
 		if (avail < 5 || avail < 5 + (size_t)(n = get_le32(p + 1)))
 			return avail >= 5 && get_le32(p + 1) > 65536 ?
 			       remus_err_set(err, CKPT_ESTREAM, "delta: raw item of %u bytes", get_le32(p + 1)) : 0;
+		if (n == 0)
+			return 5;
 		if (grow(&x->plain, &x->plain_cap, x->plain_len + n, err) < 0)
 			return -ENOMEM;
 		memcpy(x->plain + x->plain_len, p + 5, n);
@@ -235,10 +290,16 @@ static int64_t rx_item(struct delta_rx *x, const uint8_t *p, size_t avail, struc
 	if (p[0] == CKDX_DELTA && x->tag[slot] != pfn)
 		return remus_err_set(err, CKPT_ESTREAM, "delta: pfn %#" PRIx64 " has no base here "
 		                     "(its mirror slot holds %#" PRIx64 ")", pfn, x->tag[slot]);
-	if (p[0] == CKDX_PAGE)
+	if (p[0] == CKDX_PAGE) {
 		memcpy(page, p + 9, PAGE);
-	else if (ckpt_delta_decode(page, p + 13, n, err) < 0)
-		return CKPT_ESTREAM;
+	} else {
+		uint8_t next[PAGE];     /* the slot changes only if all runs are good */
+
+		memcpy(next, page, PAGE);
+		if (ckpt_delta_decode(next, p + 13, n, err) < 0)
+			return CKPT_ESTREAM;
+		memcpy(page, next, PAGE);
+	}
 	x->tag[slot] = pfn;
 	if (grow(&x->plain, &x->plain_cap, x->plain_len + PAGE, err) < 0)
 		return -ENOMEM;
@@ -257,8 +318,10 @@ int delta_rx_feed(struct delta_rx *x, const uint8_t *p, size_t len, struct remus
 	memcpy(x->in + x->in_len, p, len);
 	x->in_len += len;
 	x->plain_len = 0;
-	while ((n = rx_item(x, x->in + off, x->in_len - off, err)) > 0)
+	while ((n = rx_item(x, x->in + off, x->in_len - off, err)) > 0) {
 		off += (size_t)n;
+		x->items++;
+	}
 	if (n < 0)
 		return (int)n;
 	memmove(x->in, x->in + off, x->in_len - off);

@@ -2,12 +2,13 @@
 #ifndef REMUS_CKPT_DELTA_IMPL_H
 #define REMUS_CKPT_DELTA_IMPL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "ckpt/ckpt.h"
 
-enum { CKDX_RAW = 0, CKDX_PAGE = 1, CKDX_DELTA = 2 };
+enum { CKDX_RAW = 0, CKDX_PAGE = 1, CKDX_DELTA = 2, CKDX_CACHE = 3 };
 #define CKDX_OUT_MAX (1u << 20)     /* flush the container before it is this full */
 
 struct delta_tx {
@@ -28,6 +29,8 @@ struct delta_rx {
 	size_t in_len, in_cap;
 	uint8_t *plain;                 /* rebuilt stream bytes of the last feed */
 	size_t plain_len, plain_cap;
+	bool announced;                 /* slots come from the stream's CACHE item */
+	uint64_t items;                 /* items decoded so far */
 };
 
 /* Encode cur as runs against old into out (cap bytes); 0 if it does not fit. */
@@ -40,8 +43,11 @@ int  delta_init(struct delta_tx *t, size_t slots, struct remus_err *err);
 void delta_free(struct delta_tx *t);
 void delta_raw(struct delta_tx *t, const uint8_t *p, size_t len);
 void delta_page(struct delta_tx *t, uint64_t pfn, const uint8_t *page);
+void delta_cache_item(struct delta_tx *t);
 
 int  delta_rx_init(struct delta_rx *x, uint64_t ram_bytes, struct remus_err *err);
+/* A mirror sized by the stream's CACHE item; pfns below pfn_limit. */
+int  delta_rx_init_announced(struct delta_rx *x, uint64_t pfn_limit);
 void delta_rx_free(struct delta_rx *x);
 /* Container bytes in; rebuilt stream bytes in x->plain[0..plain_len). */
 int  delta_rx_feed(struct delta_rx *x, const uint8_t *p, size_t len, struct remus_err *err);

@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <stdio.h>
 
+#include "ckpt/fault_impl.h"
 #include "ckpt/handover_impl.h"
 #include "ckpt/sender_impl.h"
 #include "netbuf/netbuf.h"
@@ -121,7 +122,7 @@ static int sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct re
 	    (rc = sender_wait_ack(s, s->epoch, s->ack_timeout_ms, err)))
 		return cancel(s, rc, "perform", err);
 	/* the backup holds N: from here on it may run the guest */
-	if ((rc = sender_fault(s, "final-acked", s->epoch, err)) < 0)
+	if ((rc = sender_fault(s, CKPT_FAULT_FINAL_ACKED, s->epoch, err)) < 0)
 		return rc;
 	/* finish: the backup restores checkpoint N and confirms */
 	if (rnet_conn_send_bye(s->cfg.conn, CKPT_BYE_HANDOVER, err) < 0)

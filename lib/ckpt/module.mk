@@ -1,14 +1,24 @@
 # lib/ckpt: the checkpoint engine (sender epoch loop, receiver staging+commit,
 # failover).  Also registers remusd/remusctl and the engine's tests.
 LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/disk.c \
-	lib/ckpt/stream_link.c lib/ckpt/stream_sender.c lib/ckpt/stream_receiver.c lib/ckpt/stream_receiver_pump.c \
-	lib/ckpt/delta.c lib/ckpt/handover.c lib/ckpt/pagehash.c lib/ckpt/stats.c
+	lib/ckpt/stream_link.c lib/ckpt/stream_sender.c lib/ckpt/stream_sender_pump.c lib/ckpt/stream_delta.c lib/ckpt/stream_receiver.c lib/ckpt/stream_receiver_pump.c \
+	lib/ckpt/delta.c lib/ckpt/handover.c lib/ckpt/pagehash.c lib/ckpt/stats.c lib/ckpt/fault.c
 
-UNIT_TESTS += test_ckpt test_stream_link test_stream_handover test_stream_dm
+UNIT_TESTS += test_ckpt test_stream_link test_stream_handover test_stream_dm test_stream_delta test_stream_fault
 # driver-owned loops with the Xen driver over the fake Xen (lib/hv/xen/module.mk)
 test_stream_link_SRCS := tests/unit/test_stream_link.c tests/unit/test_xen_common.c \
 	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
 test_stream_link_WRAP = $(XEN_TEST_WRAP)
+# delta compression of the Xen driver's stream (a fake guest with real pages)
+test_stream_delta_SRCS := tests/unit/test_stream_delta.c tests/unit/test_xen_common.c \
+	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_xen_fake_pages.c \
+	tests/unit/test_net_util.c
+test_stream_delta_WRAP = $(XEN_TEST_WRAP)
+# the engine's fault points on the Xen path (the same guest)
+test_stream_fault_SRCS := tests/unit/test_stream_fault.c tests/unit/test_xen_common.c \
+	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_xen_fake_pages.c \
+	tests/unit/test_net_util.c
+test_stream_fault_WRAP = $(XEN_TEST_WRAP)
 test_stream_handover_SRCS := tests/unit/test_stream_handover.c tests/unit/test_xen_common.c \
 	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
 test_stream_handover_WRAP = $(XEN_TEST_WRAP)
@@ -74,3 +84,10 @@ FUZZ_TARGETS += ckpt_pagehash
 ckpt_pagehash_SRCS := tests/fuzz/ckpt_pagehash.c
 ckpt_pagehash_SMOKE := 10
 ckpt_pagehash_CORPUS := tests/fuzz/corpus/ckpt_pagehash
+
+# Delta compression of a driver's stream (encoder round trip) and the
+# backup's mirror (container bytes from the primary): hostile input.
+FUZZ_TARGETS += ckpt_stream_delta
+ckpt_stream_delta_SRCS := tests/fuzz/ckpt_stream_delta.c
+ckpt_stream_delta_SMOKE := 10
+ckpt_stream_delta_CORPUS := tests/fuzz/corpus/ckpt_stream_delta

@@ -16,6 +16,7 @@
 
 #include "ckpt/ckpt.h"
 #include "ckpt/delta_impl.h"
+#include "ckpt/fault_impl.h"
 #include "ckpt/disk_impl.h"
 #include "ckpt/pagehash_impl.h"
 #include "diskrep/diskrep.h"
@@ -334,8 +335,8 @@ static int apply_ckpt(struct ckpt_receiver *r, const struct stream_ckpt *c, stru
 	if ((rc = keep_blob(&r->hvm, c->hvm_ctx, c->hvm_ctx_len, err)) ||
 	    (rc = keep_blob(&r->emu, emu->data, emu->len, err)))
 		return rc;
-	if (r->cfg.fault.hit && r->cfg.fault.hit(r->cfg.fault.arg, "applying", c->seq))
-		return remus_err_set(err, CKPT_ESTOPPED, "stopped while applying %" PRIu64, c->seq);
+	if ((rc = ckpt_fault(&r->cfg.fault, CKPT_FAULT_APPLYING, c->seq, err)) < 0)
+		return rc;
 	/* disk first (journaled, crash-safe), then memory: both are at N
 	 * before N is acknowledged */
 	if (r->cfg.dr && (rc = r->cfg.dr->commit(r->cfg.disk, c->seq, err)) < 0)

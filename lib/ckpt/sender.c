@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ckpt/fault_impl.h"
 #include "ckpt/sender_impl.h"
 #include "diskrep/diskrep.h"
 #include "netbuf/netbuf.h"
@@ -21,10 +22,7 @@
 int sender_fault(struct ckpt_sender *s, const char *point, uint64_t epoch,
               struct remus_err *err)
 {
-	if (s->cfg.fault.hit == NULL || s->cfg.fault.hit(s->cfg.fault.arg, point, epoch) == 0)
-		return 0;
-	return remus_err_set(err, CKPT_ESTOPPED, "stopped at fault point %s (epoch %" PRIu64 ")",
-	                     point, epoch);
+	return ckpt_fault(&s->cfg.fault, point, epoch, err);
 }
 
 /* Make room for n copied pages in the checkpoint buffer (grows, never shrinks). */
@@ -100,7 +98,7 @@ static int capture(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 		return remus_err_set(err, rc, "netbuf close epoch %" PRIu64 ": %s", n, s->cfg.nb->err.msg);
 	if ((rc = hv->suspend(s->cfg.guest, err)) < 0)
 		return remus_err_wrap(err, "suspend for checkpoint %" PRIu64 "", n);
-	if ((rc = sender_fault(s, "paused", n, err)))
+	if ((rc = sender_fault(s, CKPT_FAULT_PAUSED, n, err)))
 		goto out;
 	if (cow)
 		begun = (rc = hv->capture_begin(s->cfg.guest, &s->dirty, err)) == 0;
@@ -127,7 +125,7 @@ out:
 		int rc2;
 		/* test builds: the guest runs while its pages are being copied */
 		if (rc == 0)
-			rc = sender_fault(s, "copy-out", n, err);
+			rc = sender_fault(s, CKPT_FAULT_COPY_OUT, n, err);
 		rc2 = hv->capture_wait(s->cfg.guest, &cow_pages, rc ? &e2 : err);
 		if (rc == 0 && rc2 < 0)
 			rc = remus_err_wrap(err, "copy-out of checkpoint %" PRIu64, n);
@@ -161,7 +159,7 @@ int sender_take_checkpoint(struct ckpt_sender *s, struct remus_err *err)
 		return rc;
 	/* test builds: the fault point sees CHECKPOINT on the wire, not queued */
 	if (s->cfg.fault.hit && ((rc = sender_drain(s, err)) ||
-	                         (rc = sender_fault(s, "sent-checkpoint", n, err))))
+	                         (rc = sender_fault(s, CKPT_FAULT_SENT_CHECKPOINT, n, err))))
 		return rc;
 	if ((rc = stream_put_emulator_context(&s->out, STREAM_EMU_UNKNOWN, 0, s->emu.data,
 	                                      s->emu.len, STREAM_REF)) < 0 ||
@@ -178,7 +176,7 @@ int sender_take_checkpoint(struct ckpt_sender *s, struct remus_err *err)
 	s->st.last_ckpt_ms = rnet_now_ms();
 	sender_note_memory(s);
 	sender_unlock(s);
-	if ((rc = sender_fault(s, "sent", n, err)))
+	if ((rc = sender_fault(s, CKPT_FAULT_SENT, n, err)))
 		return rc;
 	/* blackhole: nobody to wait for, the checkpoint counts as held */
 	return s->cfg.blackhole ? sender_handle_ack(s, n, err) : 0;

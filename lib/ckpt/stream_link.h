@@ -52,6 +52,11 @@ struct ckpt_stream_sender_cfg {
 	/* Disk epochs (NULL: none); not owned. */
 	const struct diskrep_ops *dr_ops;
 	struct diskrep *dr;
+	/* Test builds: the engine's fault points at the pvm sender's moments
+	 * ("paused", "sent-checkpoint", "sent", "final-acked"; fault_impl.h).
+	 * A stop there ends the run with CKPT_ESTOPPED as if killed: nothing
+	 * more is sent, netbuf keeps what it holds. */
+	struct ckpt_fault fault;
 };
 
 struct ckpt_stream_sender;
@@ -102,6 +107,9 @@ struct ckpt_stream_receiver_cfg {
 	/* Disk commits and the failover's promote (NULL: none); not owned. */
 	const struct diskrep_ops *dr_ops;
 	struct diskrep *dr;
+	/* Test builds: "applying" (checkpoint N complete, not committed or
+	 * acknowledged); a stop there fails over without N (CKPT_ESTOPPED). */
+	struct ckpt_fault fault;
 };
 
 struct ckpt_stream_receiver;

@@ -9,6 +9,7 @@
  * This file: the engine thread's side (the driver's hooks, commit and
  * take-over); the pump is stream_receiver_pump.c.
  */
+#include "ckpt/fault_impl.h"
 #include "ckpt/stream_link.h"
 #include "ckpt/stream_link_impl.h"
 #include "ckpt/stream_receiver_impl.h"
@@ -57,6 +58,7 @@ void ckpt_stream_receiver_free(struct ckpt_stream_receiver *r)
 	free(r->json);
 	free(r->pend);
 	stream_gate_free(&r->gate);
+	delta_rx_free(&r->dx);
 	free(r);
 }
 
@@ -147,6 +149,27 @@ static int stream_take_over(struct ckpt_stream_receiver *r, struct hv_guest **g,
 	return rc;
 }
 
+/* Fault point "applying" of checkpoint N (test builds; engine thread or
+ * pump): true when the hook says stop, the stream then ends stopped. */
+bool stream_recv_fault(struct ckpt_stream_receiver *r, uint64_t n)
+{
+	struct remus_err e = { 0 };
+
+	if (ckpt_fault(&r->cfg.fault, CKPT_FAULT_APPLYING, n, &e) == 0)
+		return false;
+	pthread_mutex_lock(&r->lock);
+	/* stopped here, as if killed: that is the end even if the pump saw
+	 * the primary go first (its bytes were all in) */
+	if (r->end == END_NONE || r->end == END_LOST) {
+		r->end = END_STOPPED;
+		r->end_us = ckpt_now_us();
+		r->why = e;
+	}
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	return true;
+}
+
 /* Hook: the driver staged checkpoint N completely; acknowledge it. */
 static int hook_checkpoint(void *arg, int fd)
 {
@@ -154,6 +177,8 @@ static int hook_checkpoint(void *arg, int fd)
 
 	if (fd >= 0)
 		return 0;   /* this engine part does not read libxl records itself */
+	if (stream_recv_fault(r, r->stats.checkpoints + 1))
+		return 2;   /* stop: fail over without committing or acknowledging N */
 	if (stream_disk_commit(r, r->stats.checkpoints + 1) < 0)
 		return 0;   /* not acknowledged: the driver fails, no replica */
 	pthread_mutex_lock(&r->lock);
@@ -191,8 +216,9 @@ static int run_result(struct ckpt_stream_receiver *r, struct hv_guest **g, struc
 		return 0;
 	case END_HANDOVER:
 		return CKPT_HANDOVER;
-	case END_STOPPED:
-		return remus_err_set(err, CKPT_ESTOPPED, "stopped on request after checkpoint %" PRIu64,
+	case END_STOPPED:       /* on request, or at a fault point (test builds) */
+		return remus_err_set(err, CKPT_ESTOPPED, "%.300s after checkpoint %" PRIu64,
+		                     r->why.msg[0] ? r->why.msg : "stopped on request",
 		                     r->stats.checkpoints);
 	case END_LOST:
 		return remus_err_set(err, CKPT_EPEER, "primary lost after checkpoint %" PRIu64 ": %.400s",
@@ -261,6 +287,11 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 	r->quit = r->closing = r->driver_end = false;
 	memset(&r->disk_err, 0, sizeof(r->disk_err));
 	r->stats.started_ms = rnet_now_ms();
+	/* delta: a fresh mirror, sized by the primary's first item (CACHE) */
+	delta_rx_free(&r->dx);
+	r->delta = rnet_compress_delta(rnet_conn_compress(r->cfg.conn));
+	if (r->delta)
+		delta_rx_init_announced(&r->dx, STREAM_PFN_MASK + 1);
 	if ((rc = pthread_create(&r->pump, NULL, stream_recv_pump_main, r)) != 0) {
 		wake_pair_close(r->sp);
 		wake_pair_close(r->wake);

@@ -7,14 +7,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ckpt/delta_impl.h"
 #include "ckpt/stream_link.h"
 #include "stream/gate.h"
 
 /* Received but not yet taken by the driver; above this the link is not
  * read until the driver catches up (heartbeats still go out). */
 #define PENDING_MAX (16u << 20)
-/* The largest guest configuration accepted from xl's header. */
-#define XL_CONFIG_MAX (1u << 20)
 
 enum recv_end { END_NONE, END_LOST, END_STOPPED, END_BYE, END_HANDOVER, END_DRIVER };
 
@@ -51,7 +50,12 @@ struct ckpt_stream_receiver {
 	bool mode_seen;             /* mode_known, as the pump last read it */
 	bool gating;                /* bytes go through the gate, not straight to pend */
 	struct stream_gate gate;
+	bool delta;                 /* delta negotiated: frames are delta containers */
+	struct delta_rx dx;         /* mirror of the primary's page cache */
 };
+
+/* Fault point "applying" of checkpoint N; true: stop (the stream ends). */
+bool stream_recv_fault(struct ckpt_stream_receiver *r, uint64_t n);
 
 /* The pump thread (pthread start routine; arg: the receiver). */
 void *stream_recv_pump_main(void *arg);

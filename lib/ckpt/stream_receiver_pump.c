@@ -79,58 +79,32 @@ static int pend_append(struct ckpt_stream_receiver *r, const uint8_t *p, size_t 
 }
 
 /* Pump: take xl's migration header off the front of the stream once it is
- * all here (hostile input: bounded, then checked by the stream reader). */
+ * all here (hostile input: lib/stream's one strict check, which bounds it
+ * before it is buffered). */
 static int take_xl_header(struct ckpt_stream_receiver *r, struct remus_err *err)
 {
-	struct stream_reader_cfg rc = { .start = STREAM_START_AUTO };
 	const uint8_t *p = r->pend + r->pend_off;
-	size_t have = r->pend_len - r->pend_off, need, off = 0, used;
-	struct stream_reader rd;
-	struct stream_rec rec;
-	uint32_t opt;
-	int rv = 0;
+	size_t have = r->pend_len - r->pend_off, need;
+	const char *config;
+	uint32_t config_len;
+	char *json;
+	int rc;
 
-	if (have < STREAM_XL_HDR_SIZE)
+	if ((rc = stream_xl_header_take(p, have, &need, &config, &config_len, err)) < 0)
+		return err->code = CKPT_ESTREAM;        /* the message says what was wrong */
+	if (rc == 0)
 		return 0;
-	if (memcmp(p, STREAM_XL_MAGIC, STREAM_XL_MAGIC_LEN) != 0)
-		return remus_err_set(err, CKPT_ESTREAM, "the stream does not start with xl's migration header");
-	if ((opt = get_le32(p + 44)) > XL_CONFIG_MAX + 4)
-		return remus_err_set(err, CKPT_ESTREAM, "xl's migration header: %" PRIu32
-		                     " bytes of optional data (at most %u)", opt, XL_CONFIG_MAX + 4);
-	need = STREAM_XL_HDR_SIZE + opt;
-	if (have < need)
-		return 0;
-	stream_reader_init(&rd, &rc);
-	while (off < need && rv == 0) {
-		rv = stream_reader_feed(&rd, p + off, need - off, &used, &rec);
-		off += used;
-	}
-	if (rv < 0) {
-		rv = remus_err_set(err, CKPT_ESTREAM, "xl's migration header: %.400s", rd.err.msg);
-	} else if (rv == 0 || rec.item != STREAM_ITEM_XL_HEADER || off != need) {
-		rv = remus_err_set(err, CKPT_ESTREAM, "xl's migration header is incomplete");
-	} else if (!(rec.u.xl.mandatory & STREAM_XL_MFLAG_JSON) || rec.u.xl.config_len == 0 ||
-	           rec.u.xl.config[rec.u.xl.config_len - 1] != '\0') {
-		rv = remus_err_set(err, CKPT_ESTREAM, "xl's migration header carries no JSON configuration");
-	} else {
-		char *json = malloc(rec.u.xl.config_len);
-
-		if (json == NULL) {
-			rv = remus_err_sys(err, ENOMEM, "stream receiver: the guest configuration");
-		} else {
-			memcpy(json, rec.u.xl.config, rec.u.xl.config_len);
-			pthread_mutex_lock(&r->lock);
-			r->json = json;
-			r->json_len = rec.u.xl.config_len;
-			r->hdr_done = true;
-			pthread_cond_broadcast(&r->cond);
-			pthread_mutex_unlock(&r->lock);
-			r->pend_off += need;
-			rv = 0;
-		}
-	}
-	stream_reader_free(&rd);
-	return rv;
+	if ((json = malloc(config_len)) == NULL)
+		return remus_err_sys(err, ENOMEM, "stream receiver: the guest configuration");
+	memcpy(json, config, config_len);
+	pthread_mutex_lock(&r->lock);
+	r->json = json;
+	r->json_len = config_len;
+	r->hdr_done = true;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	r->pend_off += need;
+	return 0;
 }
 
 /* The most bytes one checkpoint may hold in the gate: the first carries
@@ -159,6 +133,14 @@ static int gate_in(struct ckpt_stream_receiver *r, const uint8_t *p, size_t len,
 
 	n = stream_gate_feed(&r->gate, p, len);
 	rel = stream_gate_released(&r->gate, &rl);
+	/* test builds: "applying" of each checkpoint released; a stop holds
+	 * back all this feed released (they go to the driver together) */
+	for (uint64_t k = r->acked_sent + 1; rl > 0 && k <= r->gate.checkpoints; k++) {
+		if (stream_recv_fault(r, k)) {
+			r->closing = true;
+			return 0;
+		}
+	}
 	if (rl > 0) {
 		if ((rc = pend_append(r, rel, rl, err)) < 0)
 			return rc;
@@ -220,11 +202,27 @@ static int pump_take_msgs(struct ckpt_stream_receiver *r, struct remus_err *err)
 	while (!r->closing && (rc = rnet_conn_next(r->cfg.conn, &m, err)) == 1) {
 		rc = 0;
 		if (m.type == RNET_MSG_STREAM) {
-			if ((rc = r->gating ? gate_in(r, m.body, m.len, err) :
-			     pend_append(r, m.body, m.len, err)) < 0)
+			const uint8_t *b = m.body;
+			size_t n = m.len;
+
+			/* delta: the primary's exact stream bytes, rebuilt first; a
+			 * bad frame hands on nothing of itself */
+			if (r->delta && (rc = delta_rx_feed(&r->dx, m.body, m.len, err)) < 0) {
+				if (rc == -ENOMEM)
+					return rc;
+				err->code = CKPT_ESTREAM;
+				return remus_err_wrap(err, "corrupt delta frame after checkpoint %"
+				                      PRIu64, r->stats.checkpoints);
+			}
+			if (r->delta) {
+				b = r->dx.plain;
+				n = r->dx.plain_len;
+			}
+			if (n > 0 && (rc = r->gating ? gate_in(r, b, n, err) :
+			              pend_append(r, b, n, err)) < 0)
 				return rc;
 			pthread_mutex_lock(&r->lock);
-			r->stats.bytes += m.len;
+			r->stats.bytes += n;
 			pthread_mutex_unlock(&r->lock);
 			if (r->cfg.xl_header && !r->hdr_done && (rc = take_xl_header(r, err)) < 0)
 				return rc;

@@ -1,12 +1,16 @@
 /*
  * Primary side of a driver-owned checkpoint loop (stream_link.h): the
  * driver writes the migration stream into a socketpair, the pump thread
- * forwards it as RNET_MSG_STREAM frames and collects ACKs; the hooks run on
- * the engine thread inside the driver's loop.
+ * forwards it as RNET_MSG_STREAM frames and collects ACKs
+ * (stream_sender_pump.c); the hooks run on the engine thread inside the
+ * driver's loop (this file).  With delta compression negotiated the pump
+ * sends the driver's pages as deltas (stream_delta.c).
  */
+#include "ckpt/fault_impl.h"
 #include "ckpt/handover_impl.h"
 #include "ckpt/stream_link.h"
 #include "ckpt/stream_link_impl.h"
+#include "ckpt/stream_sender_impl.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,41 +18,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "netbuf/netbuf.h"
-
-#define SEND_CHUNK (256u * 1024u)
-
-struct ckpt_stream_sender {
-	struct ckpt_stream_sender_cfg cfg;
-	int sp[2];                  /* [0] the driver writes, [1] the pump reads */
-	int stop_fd;
-	pthread_t pump;
-	bool pump_started;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	/* under lock: written by the pump, read by the engine thread */
-	uint64_t acked;
-	bool peer_lost, stop_requested, pump_done;
-	bool handover;              /* a stop request means: hand over */
-	bool got_bye;               /* the backup's BYE (peer_bye) arrived */
-	uint64_t peer_bye;
-	struct remus_err peer_err;
-	struct ckpt_stats stats;
-	/* engine thread only */
-	uint64_t epoch, max_epochs, t_epoch_us, t_suspended_us;
-	bool reached_max, stopped;
-	bool final;                 /* the next / last checkpoint is the hand-over's final one */
-	bool handed;                /* the final checkpoint was acknowledged */
-	bool window;                /* the disk's dual-primary window is open */
-	struct remus_err hook_err;
-	/* pump only */
-	uint8_t *chunk;
-	size_t chunk_len;
-	bool eof;
-};
+#include "stream/stream.h"
 
 int ckpt_stream_sender_new(const struct ckpt_stream_sender_cfg *cfg,
                            struct ckpt_stream_sender **out, struct remus_err *err)
@@ -96,6 +71,7 @@ void ckpt_stream_sender_free(struct ckpt_stream_sender *s)
 	pthread_cond_destroy(&s->cond);
 	free((void *)s->cfg.preamble);
 	free(s->chunk);
+	stream_delta_free(&s->dtx);
 	free(s);
 }
 
@@ -115,137 +91,6 @@ void ckpt_stream_sender_stats(struct ckpt_stream_sender *s, struct ckpt_stats *o
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* Pump: the link failed; wake the engine and make the driver's writes fail. */
-static void pump_lost(struct ckpt_stream_sender *s, const struct remus_err *why)
-{
-	pthread_mutex_lock(&s->lock);
-	if (!s->peer_lost) {
-		s->peer_lost = true;
-		s->peer_err = *why;
-	}
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-	shutdown(s->sp[1], SHUT_RDWR);
-}
-
-/* Pump: whatever the backup sent (heartbeats are consumed by rnet). */
-static int pump_take_msgs(struct ckpt_stream_sender *s, struct remus_err *err)
-{
-	struct rnet_msg m;
-	int rc;
-
-	while ((rc = rnet_conn_next(s->cfg.conn, &m, err)) == 1) {
-		if (m.type == RNET_MSG_ACK) {
-			pthread_mutex_lock(&s->lock);
-			if (m.u64 > s->acked)
-				s->acked = m.u64;
-			pthread_cond_broadcast(&s->cond);
-			pthread_mutex_unlock(&s->lock);
-		} else if (m.type == RNET_MSG_BYE) {
-			/* after a final checkpoint this may be the answer to the hand-over */
-			pthread_mutex_lock(&s->lock);
-			s->got_bye = true;
-			s->peer_bye = m.u64;
-			pthread_mutex_unlock(&s->lock);
-			return remus_err_set(err, CKPT_EPEER, "backup ended the link (BYE %" PRIu64 ")",
-			                     m.u64);
-		} else {
-			return remus_err_set(err, CKPT_ESTREAM, "backup sent unexpected message type %"
-			                     PRIu32, m.type);
-		}
-	}
-	return rc;
-}
-
-/* Pump: forward the driver's bytes; a full output queue keeps the chunk. */
-static int pump_forward(struct ckpt_stream_sender *s, bool readable, struct remus_err *err)
-{
-	struct rnet_stats before, after;
-	ssize_t n;
-	int rc;
-
-	if (readable && s->chunk_len == 0 && !s->eof) {
-		n = read(s->sp[1], s->chunk, SEND_CHUNK);
-		if (n == 0)
-			s->eof = true;
-		else if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return remus_err_sys(err, errno, "stream sender: reading the driver's stream");
-		else if (n > 0)
-			s->chunk_len = (size_t)n;
-	}
-	if (s->chunk_len == 0)
-		return 0;
-	rnet_conn_stats(s->cfg.conn, &before);
-	rc = rnet_conn_send_stream(s->cfg.conn, s->chunk, s->chunk_len, err);
-	if (rc == RNET_ENOBUFS)
-		return 0;
-	if (rc < 0)
-		return rc;
-	rnet_conn_stats(s->cfg.conn, &after);
-	pthread_mutex_lock(&s->lock);
-	s->stats.bytes += s->chunk_len;
-	s->stats.wire_bytes += after.stream_wire_tx - before.stream_wire_tx;   /* compressed */
-	pthread_mutex_unlock(&s->lock);
-	s->chunk_len = 0;
-	return 0;
-}
-
-static void *pump_main(void *arg)
-{
-	struct ckpt_stream_sender *s = arg;
-	struct rnet_conn *c = s->cfg.conn;
-	struct remus_err err = { 0 };
-	int rc;
-
-	for (;;) {
-		uint64_t now = rnet_now_ms();
-		bool watch_stop;
-		struct pollfd p[3] = {
-			{ .fd = s->chunk_len == 0 && !s->eof ? s->sp[1] : -1, .events = POLLIN },
-			{ .fd = rnet_conn_fd(c), .events = POLLIN },
-			{ .fd = -1, .events = POLLIN },
-		};
-
-		if ((rc = rnet_conn_tick(c, now, &err)) < 0)
-			break;
-		if (s->eof && s->chunk_len == 0 && !rnet_conn_want_write(c))
-			break;                          /* the driver is done, all sent */
-		pthread_mutex_lock(&s->lock);
-		watch_stop = !s->stop_requested && s->stop_fd >= 0;
-		pthread_mutex_unlock(&s->lock);
-		if (watch_stop)
-			p[2].fd = s->stop_fd;
-		if (rnet_conn_want_write(c))
-			p[1].events |= POLLOUT;
-		if (poll(p, 3, (int)rnet_conn_next_tick_ms(c, now)) < 0 && errno != EINTR) {
-			rc = remus_err_sys(&err, errno, "stream sender: poll");
-			break;
-		}
-		if (p[2].revents & POLLIN) {
-			pthread_mutex_lock(&s->lock);
-			s->stop_requested = true;
-			pthread_cond_broadcast(&s->cond);
-			pthread_mutex_unlock(&s->lock);
-		}
-		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-			int frc = rnet_conn_feed(c, rnet_now_ms(), &err);
-
-			if ((rc = pump_take_msgs(s, &err)) < 0 || (rc = frc) < 0)
-				break;
-		}
-		if ((rc = pump_forward(s, (p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0, &err)) < 0)
-			break;
-		if (rnet_conn_want_write(c) && (rc = rnet_conn_flush(c, &err)) < 0)
-			break;
-	}
-	if (rc < 0)
-		pump_lost(s, &err);
-	pthread_mutex_lock(&s->lock);
-	s->pump_done = true;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-	return NULL;
-}
 
 /* The guest is suspended for checkpoint N: every disk write of epoch N must
  * be on the backup before N can be acknowledged (drbd: a flush). */
@@ -308,6 +153,62 @@ static int cancel_closing_window(struct ckpt_stream_sender *s, int rc, const cha
 	return rc;
 }
 
+/* Test builds: wait (bounded by the ACK timeout) until every byte the
+ * driver wrote so far is on the link, so that a fault point sees what it
+ * names on the wire and not queued (as sender_drain does for pvm). */
+static void stream_drain(struct ckpt_stream_sender *s)
+{
+	uint64_t deadline = ckpt_now_us() + (uint64_t)s->cfg.ack_timeout_ms * 1000u;
+	int unread = 1;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->pump_done && ckpt_now_us() < deadline) {
+		/* under the lock: a read the pump made is already noted */
+		if (ioctl(s->sp[1], FIONREAD, &unread) < 0)
+			break;
+		if (unread == 0 && s->drained)
+			break;
+		cond_wait_until(&s->cond, &s->lock, unread > 0 ? ckpt_now_us() + 1000u : deadline);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Fault point `point` of checkpoint N (test builds): a stop ends the run
+ * as if the primary were killed here (run_fault_result). */
+static int stream_fault(struct ckpt_stream_sender *s, const char *point, bool drain)
+{
+	if (s->cfg.fault.hit == NULL)
+		return 0;
+	if (drain)
+		stream_drain(s);
+	if (ckpt_fault(&s->cfg.fault, point, s->epoch, &s->hook_err) == 0)
+		return 0;
+	s->fault_stopped = true;
+	pthread_mutex_lock(&s->lock);
+	s->killed = true;       /* the pump sends nothing more */
+	pthread_mutex_unlock(&s->lock);
+	return CKPT_ESTOPPED;
+}
+
+/* Hook (test builds): libxc wrote CHECKPOINT and the driver the device
+ * records; the fault point, then the checkpoint's CHECKPOINT_END (the
+ * driver leaves it to a hook it has). */
+static int hook_postcopy(void *arg, int fd)
+{
+	struct ckpt_stream_sender *s = arg;
+	struct stream_buf b;
+	int rc;
+
+	if ((rc = stream_fault(s, CKPT_FAULT_SENT_CHECKPOINT, true)) < 0)
+		return rc;
+	stream_buf_init(&b);
+	if ((rc = stream_put_checkpoint_end(&b)) == 0 && (rc = stream_buf_flush(&b, fd)) < 0)
+		remus_err_sys(&s->hook_err, -rc, "writing CHECKPOINT_END of checkpoint %" PRIu64,
+		              s->epoch);
+	stream_buf_free(&b);
+	return rc;
+}
+
 /* Hook: the guest is suspended, checkpoint N begins: close its output epoch. */
 static int hook_suspended(void *arg)
 {
@@ -319,7 +220,7 @@ static int hook_suspended(void *arg)
 	if (s->cfg.nb != NULL && (rc = netbuf_epoch_close(s->cfg.nb, s->epoch)) < 0)
 		return remus_err_set(&s->hook_err, rc, "netbuf: closing epoch %" PRIu64 " failed",
 		                     s->epoch);
-	if ((rc = stream_disk_mark(s)) < 0)
+	if ((rc = stream_fault(s, CKPT_FAULT_PAUSED, false)) < 0 || (rc = stream_disk_mark(s)) < 0)
 		return rc;
 	pthread_mutex_lock(&s->lock);
 	s->stats.epoch = s->epoch;
@@ -344,9 +245,12 @@ static void hook_resumed(void *arg)
 static int hook_wait(void *arg)
 {
 	struct ckpt_stream_sender *s = arg;
-	uint64_t n = s->epoch, deadline = ckpt_now_us() + (uint64_t)s->cfg.ack_timeout_ms * 1000u;
-	int rc = 1;
+	uint64_t n = s->epoch, deadline;
+	int rc;
 
+	if ((rc = stream_fault(s, CKPT_FAULT_SENT, true)) < 0)
+		return rc;
+	deadline = ckpt_now_us() + (uint64_t)s->cfg.ack_timeout_ms * 1000u;
 	pthread_mutex_lock(&s->lock);
 	/* a hand-over needs every checkpoint acknowledged: a stop does not cut the wait */
 	while (s->acked < n && !s->peer_lost && !s->pump_done &&
@@ -380,6 +284,9 @@ static int hook_wait(void *arg)
 		s->handed = true;
 		if (s->cfg.nb != NULL)
 			netbuf_release(s->cfg.nb, n);
+		/* a stop here still says "handed over": the driver must never
+		 * resume the guest now (its END records are not sent) */
+		stream_fault(s, CKPT_FAULT_FINAL_ACKED, false);
 		return HV_STREAM_HANDED_OVER;
 	}
 	if (s->cfg.nb != NULL && (rc = netbuf_release(s->cfg.nb, n)) < 0)
@@ -512,6 +419,22 @@ static int handover_result(struct ckpt_stream_sender *s, int rc, struct remus_er
 	return a < 0 ? handover_in_doubt(s, err) : 0;
 }
 
+/* Delta negotiated on the link: a fresh encoder for this run, its cache
+ * sized from the guest as the pvm sender's (the backup learns the size
+ * from the stream: it does not know the guest's pages). */
+static int stream_delta_start(struct ckpt_stream_sender *s, struct remus_err *err)
+{
+	struct hv_info info = { 0 };
+
+	stream_delta_free(&s->dtx);
+	s->delta = rnet_compress_delta(rnet_conn_compress(s->cfg.conn));
+	if (!s->delta)
+		return 0;
+	if (s->cfg.hv->info == NULL || s->cfg.hv->info(s->cfg.guest, &info) < 0)
+		info.nr_pfns = 0;       /* the smallest cache; the backup follows */
+	return stream_delta_init(&s->dtx, delta_slots(info.nr_pfns), err);
+}
+
 void ckpt_stream_sender_request_handover(struct ckpt_stream_sender *s)
 {
 	pthread_mutex_lock(&s->lock);
@@ -525,6 +448,7 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 	struct hv_stream_hooks hooks = {
 		.arg = s, .suspended = hook_suspended, .resumed = hook_resumed,
 		.wait_checkpoint = hook_wait, .final = hook_final,
+		.postcopy = s->cfg.fault.hit != NULL ? hook_postcopy : NULL,
 	};
 	bool handover;
 	int rc;
@@ -537,10 +461,13 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 	s->acked = 0;
 	s->eof = s->peer_lost = s->stop_requested = s->pump_done = false;
 	s->reached_max = s->stopped = s->final = s->handed = s->got_bye = s->window = false;
+	s->fault_stopped = s->drained = s->killed = false;
 	s->chunk_len = 0;
 	memset(&s->hook_err, 0, sizeof(s->hook_err));
+	if ((rc = stream_delta_start(s, err)) < 0)
+		return rc;
 	s->stats.started_ms = rnet_now_ms();
-	if ((rc = pthread_create(&s->pump, NULL, pump_main, s)) != 0) {
+	if ((rc = pthread_create(&s->pump, NULL, stream_send_pump_main, s)) != 0) {
 		wake_pair_close(s->sp);
 		return remus_err_sys(err, rc, "stream sender: pump thread");
 	}
@@ -554,6 +481,8 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 	shutdown(s->sp[0], SHUT_WR);
 	pthread_join(s->pump, NULL);
 	wake_pair_close(s->sp);
+	if (s->fault_stopped)   /* as if killed: nothing released, nothing resumed here */
+		return remus_err_set(err, CKPT_ESTOPPED, "%.480s", s->hook_err.msg);
 	if (s->final)
 		return handover_result(s, rc, err);
 	pthread_mutex_lock(&s->lock);

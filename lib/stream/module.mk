@@ -1,7 +1,7 @@
 # lib/stream: the Xen migration stream v2 codec (writer, reader, assembler).
 LIB_SRCS += lib/stream/buf.c lib/stream/writer.c lib/stream/reader.c \
 	lib/stream/records.c lib/stream/xenstore.c lib/stream/assembler.c \
-	lib/stream/gate.c
+	lib/stream/gate.c lib/stream/xlheader.c
 
 UNIT_TESTS += test_stream
 test_stream_SRCS := tests/unit/test_stream.c tests/unit/stream_sample.c
@@ -9,7 +9,8 @@ UNIT_TESTS += test_stream_errors
 test_stream_errors_SRCS := tests/unit/test_stream_errors.c tests/unit/stream_sample.c
 UNIT_TESTS += test_stream_asm
 test_stream_asm_SRCS := tests/unit/test_stream_asm.c tests/unit/stream_sample.c
-UNIT_TESTS += test_stream_xen test_stream_gate
+UNIT_TESTS += test_stream_xen test_stream_gate test_stream_xlhdr
+test_stream_xlhdr_SRCS := tests/unit/test_stream_xlhdr.c
 test_stream_gate_SRCS := tests/unit/test_stream_gate.c tests/unit/stream_sample.c
 test_stream_xen_SRCS := tests/unit/test_stream_xen.c tests/unit/stream_sample.c
 

@@ -66,6 +66,8 @@ REMUS_API_BEGIN
 #define STREAM_XL_BYTEORDER      0x01020304u
 #define STREAM_XL_MFLAG_JSON     (1u << 0)
 #define STREAM_XL_MFLAG_STREAMV2 (1u << 1)
+/* The largest guest configuration accepted in xl's header (with its NUL). */
+#define STREAM_XL_CONFIG_MAX     (1u << 20)
 
 /* libxl record types. */
 enum stream_libxl_type {
@@ -160,10 +162,11 @@ static inline bool stream_pfn_has_data(uint64_t w)
 	X(STREAM_E_HVM_BLOB,     -6079, "malformed HVM blob") /* malformed HVM save blob */ \
 	X(STREAM_E_INCOMPLETE,   -6078, "incomplete checkpoint discarded") /* partial checkpoint discarded (EOF/abort) */ \
 	X(STREAM_E_FAILED,       -6077, "reader already failed") /* object already failed; see its err */ \
-	X(STREAM_E_PFN_RANGE,    -6076, "pfn beyond the guest's memory") /* pfn beyond the guest's memory (first_pages sink) */
+	X(STREAM_E_PFN_RANGE,    -6076, "pfn beyond the guest's memory") /* pfn beyond the guest's memory (first_pages sink) */ \
+	X(STREAM_E_XL_CONFIG,    -6075, "xl header without one JSON configuration") /* xl header: no JSON flag, or its configuration not one NUL-terminated text */
 enum stream_error {
 	STREAM_ERRORS(REMUS_ERR_ENUM)
-	STREAM_E_LAST = -6075     /* one past the last: codes ascend */
+	STREAM_E_LAST = -6074     /* one past the last: codes ascend */
 };
 
 /* Short constant description of a stream_error or -errno code. */
@@ -579,6 +582,22 @@ size_t stream_reader_want(const struct stream_reader *r);
  */
 #define STREAM_EOF_CHECKPOINT 1
 int stream_reader_eof(struct stream_reader *r);
+
+/*
+ * xl's migration header at the front of p[0..len), as a peer sends it
+ * before the libxl stream (`xl migrate`, `xl remus`, our stream sender's
+ * preamble): the one strict check every reader of it uses.  xl's magic,
+ * byte order, STREAMv2 and JSON mandatory flags, optional data of at most
+ * 4 + STREAM_XL_CONFIG_MAX bytes, and a configuration that is one
+ * NUL-terminated text (no other NUL) of 1..STREAM_XL_CONFIG_MAX bytes.
+ * Returns 1 when the whole header is in p: *hdr_len its size, *config
+ * points into p (*config_len bytes, the NUL included); 0 when more bytes
+ * are needed (*hdr_len: how many the header needs at least, known once
+ * its first 48 bytes are in); <0 (a stream_error, the reason in err) as
+ * soon as the bytes in hand are bad.  Never reads past p[len).
+ */
+int stream_xl_header_take(const uint8_t *p, size_t len, size_t *hdr_len,
+    const char **config, uint32_t *config_len, struct remus_err *err);
 
 const char *stream_libxl_type_name(uint32_t type);
 const char *stream_libxc_type_name(uint32_t type);

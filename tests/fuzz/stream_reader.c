@@ -6,7 +6,11 @@
  *   - reading in pieces gives exactly the outcome of reading in one piece
  *     (same items, same result code, same error message);
  *   - the assembler hands over checkpoints in sequence, never after an
- *     error, and every handed-over blob parses with its iterator.
+ *     error, and every handed-over blob parses with its iterator;
+ *   - xl's header check (stream_xl_header_take, what both the Xen driver
+ *     and the engine's stream receiver use on a peer's header): what it
+ *     accepts is one NUL-terminated text inside the header, and every
+ *     shorter prefix only asks for more bytes.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -89,6 +93,33 @@ static void check_ckpt(const struct stream_ckpt *c)
 			abort();
 }
 
+/* xl's header check on the whole input and on prefixes of it. */
+static void check_xl_header(const uint8_t *d, size_t len)
+{
+	struct remus_err err = { 0 };
+	const char *cfg;
+	uint32_t cl;
+	size_t hl, h2;
+	int rc = stream_xl_header_take(d, len, &hl, &cfg, &cl, &err);
+
+	if (rc < 0) {
+		if (err.msg[0] == '\0' || cfg != NULL)
+			abort();
+		return;
+	}
+	if (rc == 0) {
+		if (hl <= len && len >= STREAM_XL_HDR_SIZE)
+			abort();       /* asks for more than it has */
+		return;
+	}
+	if (hl > len || cl == 0 || cl > STREAM_XL_CONFIG_MAX ||
+	    (const uint8_t *)cfg < d || (const uint8_t *)cfg + cl > d + hl ||
+	    cfg[cl - 1] != '\0' || strlen(cfg) != cl - 1)
+		abort();
+	if (stream_xl_header_take(d, hl - 1, &h2, &cfg, &cl, &err) != 0)
+		abort();       /* one byte short: not yet, and never an error */
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct stream_reader_cfg cfg;
@@ -105,6 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	piece = data[1] ? data[1] : 1;
 	data += 2;
 	size -= 2;
+	check_xl_header(data, size);
 
 	/* piecewise == one piece */
 	r1 = read_stream(&cfg, data, size, size ? size : 1, &i1, m1, sizeof(m1));

@@ -1,7 +1,7 @@
 # tests/pvm: pvm's own freestanding test guests (until the guest kit lands)
 # and its integration scripts.
 PVM_TEST_GUESTS := counter dirtier waiter hcloop echo disk bad_wildptr bad_syscall bad_segv bad_spin \
-	compat chatty bad_int80 bad_vsyscall bad_compat_int80
+	compat chatty bad_int80 bad_vsyscall bad_compat_int80 bad_vdso bad_compat_syscall
 PVM_TEST_ELFS := $(addprefix $(BUILD)/tests/pvm/,$(addsuffix .elf,$(PVM_TEST_GUESTS)))
 PVM_GUEST_CFLAGS := -O2 -std=gnu11 -Wall -Wextra -Werror -ffreestanding -nostdlib -static \
 	-fno-pic -no-pie -fno-stack-protector -fcf-protection=none -mavx2 \

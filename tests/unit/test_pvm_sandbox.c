@@ -5,9 +5,10 @@
  * of host code mapped.  On this kernel ptrace's SYSEMU stop comes before
  * seccomp, so hypercalls still work under the filter (the first test).
  * Then each way around the hypercall path is a clean crash with a reason
- * and nothing of it happens: int $0x80, int $0x80 from compatibility
- * mode, the vsyscall page.
+ * and nothing of it happens: int $0x80, int $0x80 and `syscall` from
+ * compatibility mode, the vsyscall page, the vDSO.
  */
+#include <dlfcn.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,9 +44,27 @@ static void proc_status(pid_t pid, const char *key, char *out, size_t cap)
 	fclose(f);
 }
 
+/* The namespaces the guest process has of its own. */
+static const char *const own_ns[] = { "user", "pid", "mnt", "net", "ipc", "uts" };
+
+/* /proc/PID/ns/NAME is not this process's namespace of that kind. */
+static void assert_ns_differs(pid_t pid, const char *name)
+{
+	char path[64], mine[64] = "", its[64] = "";
+
+	snprintf(path, sizeof(path), "/proc/self/ns/%s", name);
+	assert_true(readlink(path, mine, sizeof(mine) - 1) > 0);
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, name);
+	assert_true(readlink(path, its, sizeof(its) - 1) > 0);
+	if (strcmp(mine, its) == 0)
+		fail_msg("the guest process shares the %s namespace %s", name, its);
+}
+
 /* Hypercalls work with the filter on (SYSEMU first); the process has no
- * capability, no_new_privs, seccomp in filter mode, and maps only RAM and
- * one page of the host binary (plus the kernel's vsyscall entry). */
+ * capability, no_new_privs, seccomp in filter mode, runs as uid/gid nobody
+ * in its own user, pid, mount, network, IPC and UTS namespaces (as pid 1),
+ * and maps only RAM and one page of the host binary (plus the kernel's
+ * vsyscall entry). */
 static void test_sandboxed_guest_runs(void **state)
 {
 	struct hv_guest_config cfg;
@@ -72,6 +91,17 @@ static void test_sandboxed_guest_runs(void **state)
 	assert_string_equal(v, "0000000000000000");
 	proc_status(pid, "CapBnd", v, sizeof(v));
 	assert_string_equal(v, "0000000000000000");
+	proc_status(pid, "Uid", v, sizeof(v));
+	assert_string_equal(v, "65534\t65534\t65534\t65534");
+	proc_status(pid, "Gid", v, sizeof(v));
+	assert_string_equal(v, "65534\t65534\t65534\t65534");
+	proc_status(pid, "Groups", v, sizeof(v));
+	assert_string_equal(v, "");
+	proc_status(pid, "NSpid", v, sizeof(v));     /* "<host pid>\t1" */
+	assert_non_null(strstr(v, "\t1"));
+	assert_string_equal(strstr(v, "\t1"), "\t1");
+	for (size_t i = 0; i < sizeof(own_ns) / sizeof(own_ns[0]); i++)
+		assert_ns_differs(pid, own_ns[i]);
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	f = fopen(path, "r");
 	assert_non_null(f);
@@ -142,6 +172,21 @@ static void test_compat_int80_crashes(void **state)
 	assert_string_equal(con, "bad_compat_int80: before\n");
 }
 
+/* `syscall` from compatibility mode: AMD runs it into the compat entry
+ * (a SYSEMU stop from cs 0x23), Intel raises #UD; both are a crash. */
+static void test_compat_syscall_crashes(void **state)
+{
+	char con[512];
+	struct hv_info in = crash_of("bad_compat_syscall", con, sizeof(con));
+
+	(void)state;
+	print_message("reason: %s\n", in.reason);
+	if (strstr(in.reason, "from 32-bit compatibility mode (cs 0x23)") == NULL &&
+	    strstr(in.reason, "guest fault: Illegal instruction") == NULL)
+		fail_msg("reason: %s", in.reason);
+	assert_string_equal(con, "bad_compat_syscall: before\n");
+}
+
 static void test_vsyscall_killed_by_seccomp(void **state)
 {
 	char con[512];
@@ -153,6 +198,45 @@ static void test_vsyscall_killed_by_seccomp(void **state)
 	    strstr(in.reason, "guest fault: Segmentation fault") == NULL)   /* vsyscall=none */
 		fail_msg("reason: %s", in.reason);
 	assert_string_equal(con, "bad_vsyscall: before\n");   /* time() never returned */
+}
+
+/* The vDSO: its clock_gettime ran in the host's address space without any
+ * system call; the stub unmapped it, so a guest calling it (the monitor's
+ * address of it, the same in the forked stub) faults right there. */
+static void test_vdso_call_faults(void **state)
+{
+	struct hv_guest_config cfg;
+	struct hv_guest *g;
+	struct hv_info in;
+	char line[256], want[64], con[512];
+	void *vdso, *fn;
+	ssize_t n;
+	int pfd[2];
+
+	(void)state;
+	vdso = dlopen("linux-vdso.so.1", RTLD_LAZY | RTLD_NOLOAD);
+	if (vdso == NULL)
+		skip();   /* a kernel without a vDSO has nothing to test */
+	fn = dlsym(vdso, "__vdso_clock_gettime");
+	assert_non_null(fn);
+	assert_int_equal(pipe(pfd), 0);
+	pt_config(&cfg, "bad_vdso", "bad_vdso", MEM, pfd[1]);
+	g = pt_boot(&cfg);
+	assert_true(pt_read_line(pfd[0], line, sizeof(line), 10));
+	assert_string_equal(line, "bad_vdso: before");
+	memcpy(((struct pvm_guest *)g)->ram + (1u << 20), &fn, sizeof(fn));
+	pt_wait_state(g, HV_CRASHED, 20);
+	pvm_hv_ops.info(g, &in);
+	pvm_hv_ops.destroy(g);
+	close(pfd[1]);
+	n = read(pfd[0], con, sizeof(con) - 1);
+	con[n > 0 ? n : 0] = 0;
+	close(pfd[0]);
+	dlclose(vdso);
+	snprintf(want, sizeof(want), "at rip %#llx (address %p,", (unsigned long long)(uintptr_t)fn, fn);
+	if (strstr(in.reason, "guest fault: Segmentation fault") == NULL || strstr(in.reason, want) == NULL)
+		fail_msg("reason: %s (expected a fault at the vDSO's clock_gettime %p)", in.reason, fn);
+	assert_string_equal(con, "");   /* clock_gettime never returned */
 }
 
 /* Regression: the stub read its parent's mappings into one 32 KiB buffer
@@ -192,7 +276,9 @@ int main(void)
 		cmocka_unit_test(test_sandboxed_guest_runs),
 		cmocka_unit_test(test_int80_crashes),
 		cmocka_unit_test(test_compat_int80_crashes),
+		cmocka_unit_test(test_compat_syscall_crashes),
 		cmocka_unit_test(test_vsyscall_killed_by_seccomp),
+		cmocka_unit_test(test_vdso_call_faults),
 		cmocka_unit_test(test_guest_from_parent_with_many_mappings),
 	};
 

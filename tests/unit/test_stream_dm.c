@@ -215,13 +215,16 @@ static const struct diskrep_ops fdisk_ops = {
 	.commit = fdisk_noop, .discard_uncommitted = fdisk_noop2, .promote = fdisk_noop2,
 };
 
+/* Set by a test: the receiver's fault hook (test builds' fault points). */
+static struct ckpt_fault dm_fault;
+
 static int receive_run(struct tlink *l, struct fake_primary *p, bool with_disk,
                        struct hv_guest **g, struct ckpt_stats *st, struct remus_err *err)
 {
 	struct hv_guest_config cfg = { .name = "web", .mem_bytes = 128u << 20 };
 	struct ckpt_stream_receiver_cfg rc = { .hv = &xen_hv_ops, .guest_cfg = &cfg,
 	                                       .conn = l->bak.conn, .xl_header = true,
-	                                       .prepare = prepare_cb };
+	                                       .prepare = prepare_cb, .fault = dm_fault };
 	struct ckpt_stream_receiver *r = NULL;
 	struct diskrep disk = { 0 };
 	int rv;
@@ -302,6 +305,52 @@ static void test_dm_failover_torn_last(void **state)
 	assert_int_equal(fake.unpauses, 1);
 	xen_hv_ops.destroy(g);
 	assert_int_equal(fake_calls("libxl_domain_destroy"), 1);
+	assert_backup_clean(fds);
+	tlink_down(&l);
+	free(s.data);
+}
+
+/* Stop at "applying" of checkpoint 2 (fault point, test builds): libxl
+ * gets checkpoint 1 only, ACK(2) never goes out, the run ends stopped. */
+static int stop_applying_2(void *arg, const char *point, uint64_t epoch)
+{
+	int *fired = arg;
+
+	if (strcmp(point, "applying") != 0 || epoch != 2)
+		return 0;
+	++*fired;
+	return 1;
+}
+
+static void test_dm_fault_applying(void **state)
+{
+	struct dm_stream s;
+	struct fake_primary p = { .ncut = 2, .end = PRIM_CLOSE };
+	struct remus_err err = { 0 };
+	struct hv_guest *g = NULL;
+	struct ckpt_stats st;
+	struct tlink l;
+	int fds, fired = 0;
+
+	(void)state;
+	make_stream(&s, false);
+	p.s = &s;
+	p.cut[0] = ckpt_end(&s, 1);
+	p.want_ack[0] = 1;
+	p.cut[1] = ckpt_end(&s, 3);
+	dm_fault = (struct ckpt_fault){ &fired, stop_applying_2 };
+	tlink_up(&l);
+	fds = open_fd_count();
+	assert_int_equal(receive_run(&l, &p, false, &g, &st, &err), CKPT_ESTOPPED);
+	dm_fault = (struct ckpt_fault){ 0 };
+	if (strstr(err.msg, "stopped at fault point applying (epoch 2) after checkpoint 1") == NULL)
+		fail_msg("unexpected error: %s", err.msg);
+	assert_int_equal(fired, 1);
+	assert_non_null(g);
+	assert_int_equal(st.acked, 1);
+	assert_int_equal(p.acks, 1);
+	assert_libxl_got(&s, ckpt_end(&s, 1));
+	xen_hv_ops.destroy(g);
 	assert_backup_clean(fds);
 	tlink_down(&l);
 	free(s.data);
@@ -446,6 +495,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_dm_failover_torn_last, teardown),
+		cmocka_unit_test_teardown(test_dm_fault_applying, teardown),
 		cmocka_unit_test_teardown(test_dm_handover_end, teardown),
 		cmocka_unit_test_teardown(test_dm_bye_keeps_nothing, teardown),
 		cmocka_unit_test_teardown(test_dm_libxl_restore_fails, teardown),

@@ -117,6 +117,8 @@ static const struct diskrep_ops wdisk_ops = {
 
 /* Set by a test before run_handover: the primary's disk (NULL: none). */
 static struct diskrep *hand_disk;
+/* Set by a test: the sender's fault hook (test builds' fault points). */
+static struct ckpt_fault hand_fault;
 
 static void bak_send(struct hbackup *b, bool ack, uint64_t v)
 {
@@ -245,6 +247,7 @@ static void run_handover(enum bak_mode mode, struct run *r)
 	assert_int_equal(xen_hv_ops.create(&cfg, &g, &r->err), 0);
 	sc.guest = g;
 	sc.conn = pri.conn;
+	sc.fault = hand_fault;
 	if (hand_disk != NULL) {
 		sc.dr_ops = &wdisk_ops;
 		sc.dr = hand_disk;
@@ -342,6 +345,37 @@ static void test_handover_cancelled_before_ack(void **state)
 	assert_false(fake.suspended);
 	assert_int_equal(fake.fast_resumes, 2);
 	assert_int_equal(fake.xs_resumes, 2);
+}
+
+/* Fault point "final-acked" (test builds): right after ACK(final) the
+ * primary stops as if killed: the guest stays suspended, no BYE(HANDOVER). */
+static int stop_final_acked(void *arg, const char *point, uint64_t epoch)
+{
+	int *fired = arg;
+
+	if (strcmp(point, "final-acked") != 0 || epoch != 2)
+		return 0;
+	++*fired;
+	return 1;
+}
+
+static void test_handover_fault_final_acked(void **state)
+{
+	struct run r;
+	int fired = 0;
+
+	(void)state;
+	hand_fault = (struct ckpt_fault){ &fired, stop_final_acked };
+	run_handover(BAK_CONFIRM, &r);
+	hand_fault = (struct ckpt_fault){ 0 };
+	assert_int_equal(r.rc, CKPT_ESTOPPED);
+	assert_msg(&r, "stopped at fault point final-acked (epoch 2)");
+	assert_int_equal(fired, 1);
+	assert_int_equal(r.st.acked, 2);
+	assert_false(r.b.saw_handover);
+	assert_false(bak_saw_end(&r.b));            /* nothing left after the point */
+	assert_true(fake.suspended);
+	assert_int_equal(fake.fast_resumes, 1);     /* checkpoint 1 only */
 }
 
 /* ACK(final) arrived, then nothing: the backup may run the guest, so it
@@ -641,6 +675,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_handover_confirmed),
+		cmocka_unit_test(test_handover_fault_final_acked),
 		cmocka_unit_test(test_handover_confirmed_early),
 		cmocka_unit_test(test_handover_refused),
 		cmocka_unit_test(test_handover_cancelled_before_ack),

@@ -30,6 +30,7 @@
 #include "test_net_util.h"
 #include "test_xen_common.h"
 #include "test_xen_fake.h"
+#include "xl_header_cases.h"
 
 #define PROLOGUE (16u + 8u)                 /* libxl header + LIBXC_CONTEXT */
 #define CKPT_BYTES (FAKE_CHUNK + 8u)        /* libxc chunk + CHECKPOINT_END */
@@ -616,6 +617,48 @@ static void test_receiver_missing_xl_header(void **state)
 	free(data);
 }
 
+/* Each bad xl header of xl_header_cases.h in front of a good stream: the
+ * one strict check refuses it with its reason, before the driver builds
+ * anything (the same cases as the Xen driver's xl receiver, test_xen.c). */
+static void test_receiver_bad_xl_headers(void **state)
+{
+	uint8_t *data, *all, *hdr;
+	size_t len, hl;
+
+	(void)state;
+	for (size_t i = 0; i < XL_NBAD; i++) {
+		struct fake_primary p = { .ncut = 1, .end = PRIM_BYE };
+		struct remus_err err = { 0 };
+		struct prepared pr = { { 0 }, 0 };
+		struct hv_guest *g = NULL;
+		struct ckpt_stats st;
+		struct tlink l;
+		int fds;
+
+		make_stream(&data, &len);
+		hdr = xl_case_bytes(&xl_bad_cases[i], &hl);
+		all = malloc(hl + len);
+		assert_non_null(all);
+		memcpy(all, hdr, hl);
+		memcpy(all + hl, data, len);
+		p.data = all;
+		p.cut[0] = hl + len;
+		tlink_up(&l);
+		fds = open_fd_count();
+		assert_int_equal(receive_run(&l, &p, true, -1, &pr, &g, &st, &err), CKPT_ENOREPLICA);
+		if (strstr(err.msg, xl_bad_cases[i].why) == NULL)
+			fail_msg("%s: unexpected error: %s", xl_bad_cases[i].name, err.msg);
+		assert_null(g);
+		assert_int_equal(pr.len, 0);
+		assert_int_equal(fake.domains_created, 0);
+		assert_backup_clean(fds);
+		tlink_down(&l);
+		free(all);
+		free(hdr);
+		free(data);
+	}
+}
+
 /* Disk epochs on the primary: epoch_mark(N) while the guest is suspended
  * for checkpoint N, before ACK(N); epoch_acked(N) after it, in order. */
 static void test_sender_disk_epochs(void **state)
@@ -796,6 +839,7 @@ int main(void)
 		cmocka_unit_test(test_receiver_bye_keeps_nothing),
 		cmocka_unit_test(test_receiver_xl_header_and_stop),
 		cmocka_unit_test(test_receiver_missing_xl_header),
+		cmocka_unit_test(test_receiver_bad_xl_headers),
 		cmocka_unit_test(test_sender_disk_epochs),
 		cmocka_unit_test(test_sender_disk_mark_fails),
 		cmocka_unit_test(test_receiver_disk_promote_before_attach),

@@ -18,6 +18,7 @@
 #include "stream/stream.h"
 #include "test_xen_common.h"
 #include "test_xen_fake.h"
+#include "xl_header_cases.h"
 
 /* No handle outlives the guest, and the guest is running, not suspended. */
 static void assert_clean_primary(void)
@@ -559,6 +560,53 @@ static void test_daemon_entries(void **state)
 	assert_clean_primary();
 }
 
+/* xl's header from a peer (remus-xl-receive): the bad cases of
+ * xl_header_cases.h are refused by the one strict check with its reason;
+ * a good one is read without a byte of the stream behind it. */
+static void test_xl_header_reader(void **state)
+{
+	static const char json[] = "{\"c_info\":{}}";
+	struct remus_err err = { 0 };
+	struct stream_buf b;
+	char *cfg;
+	size_t len, hl;
+
+	(void)state;
+	for (size_t i = 0; i < XL_NBAD; i++) {
+		int fd = xt_memfd();
+		uint8_t *p = xl_case_bytes(&xl_bad_cases[i], &len);
+
+		assert_int_equal(write(fd, p, len), (ssize_t)len);
+		assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+		cfg = (char *)1;
+		assert_int_equal(xen_xl_read_header(fd, &cfg, &len, &err), -EPROTO);
+		if (strstr(err.msg, xl_bad_cases[i].why) == NULL)
+			fail_msg("%s: '%s' lacks '%s'", xl_bad_cases[i].name, err.msg,
+			         xl_bad_cases[i].why);
+		assert_null(cfg);
+		free(p);
+		close(fd);
+	}
+	stream_buf_init(&b);
+	assert_int_equal(stream_put_xl_header(&b, json, sizeof(json)), 0);
+	hl = stream_buf_size(&b);
+	assert_int_equal(stream_put_libxl_header(&b), 0);
+	{
+		int fd = xt_memfd();
+
+		assert_int_equal(write(fd, stream_buf_flat(&b), stream_buf_size(&b)),
+		                 (ssize_t)stream_buf_size(&b));
+		assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+		assert_int_equal(xen_xl_read_header(fd, &cfg, &len, &err), 0);
+		assert_int_equal(len, sizeof(json));
+		assert_string_equal(cfg, json);
+		assert_int_equal(lseek(fd, 0, SEEK_CUR), (off_t)hl);
+		free(cfg);
+		close(fd);
+	}
+	stream_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -579,6 +627,7 @@ int main(void)
 		cmocka_unit_test(test_check_modules),
 		cmocka_unit_test(test_check_probe),
 		cmocka_unit_test(test_daemon_entries),
+		cmocka_unit_test(test_xl_header_reader),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

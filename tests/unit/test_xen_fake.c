@@ -268,7 +268,8 @@ int __wrap_xc_domain_save(xc_interface *xch, int fd, uint32_t dom, uint32_t flag
 			rc = -1;                        /* "Guest failed to suspend" */
 			break;
 		}
-		if (!fake.suspended || put_chunk(fd, fake.save_checkpoints + 1) < 0) {
+		if (!fake.suspended || (fake.put_libxc ? fake.put_libxc(fd, fake.save_checkpoints + 1) :
+		                        put_chunk(fd, fake.save_checkpoints + 1)) < 0) {
 			rc = -1;                        /* "Domain has not been suspended" */
 			break;
 		}
@@ -284,15 +285,30 @@ int __wrap_xc_domain_save(xc_interface *xch, int fd, uint32_t dom, uint32_t flag
 	return rc;
 }
 
-int __wrap_xc_domain_restore(xc_interface *xch, int fd, uint32_t dom,
-    unsigned store_evtchn, unsigned long *store_mfn, uint32_t store_domid,
-    unsigned console_evtchn, unsigned long *console_mfn, uint32_t console_domid,
-    xc_stream_type_t type, struct restore_callbacks *cb, int send_back_fd)
+/* The next checkpoint's libxc records, read as libxc reads them (record
+ * by record: END is 8 bytes, a chunk 16): 1 a checkpoint (its callback
+ * follows), 2 END, 0 the stream stopped. */
+static int next_checkpoint(int fd)
 {
 	static const char end[8];   /* libxc END: type 0, length 0 */
 	char chunk[FAKE_CHUNK];
 	ssize_t n;
 
+	if (fake.read_libxc != NULL)
+		return fake.read_libxc(fd);
+	n = read(fd, chunk, sizeof(end));
+	if (n == (ssize_t)sizeof(end) && memcmp(chunk, end, sizeof(end)) == 0)
+		return 2;
+	if (n == (ssize_t)sizeof(end))
+		n += read(fd, chunk + sizeof(end), sizeof(chunk) - sizeof(end));
+	return n == (ssize_t)sizeof(chunk);
+}
+
+int __wrap_xc_domain_restore(xc_interface *xch, int fd, uint32_t dom,
+    unsigned store_evtchn, unsigned long *store_mfn, uint32_t store_domid,
+    unsigned console_evtchn, unsigned long *console_mfn, uint32_t console_domid,
+    xc_stream_type_t type, struct restore_callbacks *cb, int send_back_fd)
+{
 	(void)xch; (void)store_evtchn; (void)store_domid; (void)console_evtchn;
 	(void)console_domid; (void)send_back_fd;
 	if (should_fail(F_RESTORE))
@@ -300,16 +316,12 @@ int __wrap_xc_domain_restore(xc_interface *xch, int fd, uint32_t dom,
 	if (type != XC_STREAM_REMUS || dom != fake.domid || cb == NULL || !cb->checkpoint)
 		return errno = EINVAL, -1;
 	for (;;) {
-		/* record by record, as libxc reads: END is 8 bytes, a chunk 16 */
-		n = read(fd, chunk, sizeof(end));
-		if (n == (ssize_t)sizeof(end) && memcmp(chunk, end, sizeof(end)) == 0) {
+		int rr = next_checkpoint(fd);
+
+		if (rr == 2)
 			fake.restore_saw_end = true;    /* stream complete at this checkpoint */
-			break;
-		}
-		if (n == (ssize_t)sizeof(end))
-			n += read(fd, chunk + sizeof(end), sizeof(chunk) - sizeof(end));
-		if (n != (ssize_t)sizeof(chunk))
-			break;                          /* EOF / short: failover if >= 1 */
+		if (rr != 1)
+			break;                          /* END, or EOF / short: failover if >= 1 */
 		fake.restore_result = cb->checkpoint(cb->data);
 		if (fake.restore_result == XGR_CHECKPOINT_ERROR)
 			return errno = EIO, -1;

@@ -61,6 +61,13 @@ struct fake_xen {
 	int renames, watches;
 	int watch_pipe[2];          /* readable: a watch event is pending */
 	uint32_t release_on_watch;  /* this domain is released when a watch is set */
+	/* A test's own libxc stream (test_xen_fake_pages.c), instead of the
+	 * fixed chunks: the fake save writes checkpoint n's libxc records
+	 * with put_libxc (0 ok), the fake restore reads libxc's records with
+	 * read_libxc: 1 a CHECKPOINT record was read (the checkpoint callback
+	 * follows), 2 END, 0 the stream stopped. */
+	int (*put_libxc)(int fd, int n);
+	int (*read_libxc)(int fd);
 	/* failure injection */
 	struct fake_fail fail;
 	int calls[48];

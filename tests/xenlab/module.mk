@@ -2,7 +2,7 @@
 # Not part of `make check`: `make xenlab` builds the lab (and installs the host
 # tools it needs), `make xenlab-check` boots it and runs the scenarios.
 XENLAB_PKGS := qemu-system-x86 cpio debootstrap e2fsprogs kmod python3
-XENLAB_TIMEOUT ?= 840
+XENLAB_TIMEOUT ?= 1140
 
 .PHONY: xenlab xenlab-check
 xenlab: all

@@ -9,7 +9,7 @@ SRC=$(cd "$(dirname "$0")" && pwd)
 BIN=$(cd "$LAB/.." && pwd)/bin
 # Xen's own stream checker, from xen-utils-4.17 (tools/remus-stream/fetch-xen-verify.sh).
 XENV=$(cd "$LAB/.." && pwd)/tools/xen-utils-4.17/root/usr/lib/xen-4.17
-failed=0
+failed=0 failed_names=
 
 # applied_of NAME: how many checkpoints Xen's receiver applied from the
 # captured stream NAME (its -vvv log line per processed CHECKPOINT_END, as
@@ -170,7 +170,7 @@ side_by_side() {
 		124|137) verdict=FAIL; secs="timed out after ${secs}s" ;;
 		*) verdict=FAIL ;;
 		esac
-		[ "$verdict" = PASS ] || failed=1
+		[ "$verdict" = PASS ] || { failed=1; failed_names="$failed_names $name"; }
 		printf '%-24s %-6s %s\n' "$name" "$verdict" "${secs:-?}"
 		[ -f "$out/results" ] && grep -v '^scenario_seconds ' "$out/results" | sed 's/^/    /'
 	done
@@ -210,6 +210,12 @@ side_by_side() {
 	fi
 	compare_table
 	evacuation_table
+	# Last, so that a CI log that keeps only its tail still says why: the
+	# end of each failed scenario's own log (its checks and diagnostics).
+	for name in $failed_names; do
+		printf '\n%s failed; the end of its log (all of it: %s):\n' "$name" "$RUN/out/$name/log"
+		grep -v 'libxl: debug' "$RUN/out/$name/log" 2>/dev/null | tail -n 25 | cut -c1-200 | sed 's/^/    /'
+	done
 	[ $failed -eq 0 ] && echo "xenlab-check: PASS" || echo "xenlab-check: FAIL"
 } | tee "$LAB/results.txt"
 grep -q '^xenlab-check: PASS' "$LAB/results.txt"

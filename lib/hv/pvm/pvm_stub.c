@@ -2,7 +2,7 @@
  * The stub: the process that becomes the guest.  Forked by the monitor
  * thread (which then seizes it), it maps guest RAM at PVM_RAM_BASE,
  * creates the dirty-log userfaultfd (WP-async), closes every other fd,
- * drops every capability, installs the sandbox's seccomp filter, unmaps
+ * enters its own namespaces as uid nobody, drops every capability, installs the sandbox's seccomp filter, unmaps
  * every mapping but guest RAM and the one page of its own final code, and
  * stops itself with SIGSTOP.  Runs after fork() in a threaded process:
  * raw system calls only, no allocation.
@@ -22,6 +22,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <linux/userfaultfd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -49,7 +50,11 @@
 
 /* Exit codes of a stub that failed before stopping (named in errors). */
 enum { STUB_E_GO = 60, STUB_E_MAP, STUB_E_UFFD, STUB_E_API, STUB_E_REG, STUB_E_MAPS,
-       STUB_E_CAPS, STUB_E_SECCOMP };
+       STUB_E_CAPS, STUB_E_SECCOMP, STUB_E_NS, STUB_E_ID, STUB_E_USERNS };
+
+/* The identity a guest process runs under when remus runs as root: the
+ * kernel's overflow uid/gid, "nobody", which owns nothing on the host. */
+#define STUB_GUEST_ID 65534u
 
 /*
  * Last steps, in assembly because they unmap the stack they would run on
@@ -197,6 +202,31 @@ static void stub_drop_caps(void)
 		_exit(STUB_E_CAPS);
 }
 
+/* Own namespaces and no identity of the host's.  As root: new mount,
+ * network, IPC and UTS namespaces (the pid namespace came with the clone),
+ * then uid and gid nobody with no supplementary group, then, unprivileged,
+ * an own user namespace without uid maps; not as root, the user namespace
+ * first, which lets an unprivileged process take the others.  Raw system
+ * calls: glibc's set*id would signal threads this process does not have. */
+static void stub_confine(void)
+{
+	const long others = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
+	const unsigned id = STUB_GUEST_ID;
+
+	if (syscall(SYS_geteuid) != 0) {
+		if (syscall(SYS_unshare, CLONE_NEWUSER | others) < 0)
+			_exit(STUB_E_USERNS);
+		return;
+	}
+	if (syscall(SYS_unshare, others) < 0)
+		_exit(STUB_E_NS);
+	if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, id, id, id) < 0 ||
+	    syscall(SYS_setresuid, id, id, id) < 0)
+		_exit(STUB_E_ID);
+	if (syscall(SYS_unshare, CLONE_NEWUSER) < 0)
+		_exit(STUB_E_USERNS);
+}
+
 /* The sandbox filter: kill the process on any system call the kernel would
  * run, except munmap and kill from the stub's final page (its last steps).
  * SYSEMU stops come before seccomp, so hypercalls never get here.  Built
@@ -308,7 +338,8 @@ static void stub_main(struct pvm_guest *g, int go_fd)
 	} else {
 		syscall(SYS_close_range, 0, ~0U, 0);
 	}
-	self = getpid();
+	stub_confine();
+	self = (pid_t)syscall(SYS_getpid);   /* 1 in its own pid namespace */
 	stub_drop_caps();
 	stub_filter(filter, &prog);
 	/* the sandbox goes on inside: nothing but its munmap/kill after it */
@@ -327,6 +358,11 @@ static const char *stub_step(int code)
 	case STUB_E_MAPS: return "reading its own mappings";
 	case STUB_E_CAPS: return "dropping its capabilities";
 	case STUB_E_SECCOMP: return "installing the seccomp sandbox";
+	case STUB_E_NS:   return "entering its own mount, network, IPC and UTS namespaces";
+	case STUB_E_ID:   return "switching to uid/gid nobody (65534)";
+	case STUB_E_USERNS: return "entering its own user namespace (are unprivileged user "
+	                           "namespaces disabled? sysctl user.max_user_namespaces, "
+	                           "kernel.unprivileged_userns_clone)";
 	default:          return "unknown step";
 	}
 }
@@ -339,7 +375,9 @@ int pvm_stub_spawn(struct pvm_guest *g, struct remus_err *err)
 
 	if (pipe2(go, O_CLOEXEC) < 0)
 		return remus_err_sys(err, errno, "pvm: pipe");
-	pid = fork();
+	/* fork() with, as root, an own pid namespace for the guest process
+	 * (glibc's fork cannot add the flag; the child runs raw calls only) */
+	pid = (pid_t)syscall(SYS_clone, SIGCHLD | (geteuid() == 0 ? CLONE_NEWPID : 0), NULL, NULL, NULL, 0);
 	if (pid < 0) {
 		rc = remus_err_sys(err, errno, "pvm: fork stub");
 		goto out;

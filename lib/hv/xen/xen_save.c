@@ -207,8 +207,11 @@ static int save_put_checkpoint_end(struct hv_guest *g, int fd)
 	int rc;
 
 	if (g->hooks->postcopy != NULL) {
-		if ((rc = g->hooks->postcopy(g->hooks->arg, fd)) < 0)
-			return remus_err_wrap(g->err, "checkpoint: engine postcopy hook failed (%d)", rc);
+		/* the hook's code, not err's: the hook keeps its message itself */
+		if ((rc = g->hooks->postcopy(g->hooks->arg, fd)) < 0) {
+			remus_err_wrap(g->err, "checkpoint: engine postcopy hook failed (%d)", rc);
+			return rc;
+		}
 		return 0;
 	}
 	stream_buf_init(&b);

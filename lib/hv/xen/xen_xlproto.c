@@ -5,10 +5,12 @@
  * JSON configuration, and the libxl stream follows on the same fd.  Remus
  * has no message after that in either direction.
  *
- * The header is read with remus's stream reader, exactly as many bytes as it
- * wants, so nothing of the libxl stream that follows is consumed.  The bytes
- * come from the peer: the reader bounds and checks them; the configuration
- * must be one NUL-terminated text of at most XEN_XL_JSON_MAX bytes.
+ * The header is read exactly as many bytes as it announces, so nothing of
+ * the libxl stream that follows is consumed.  The bytes come from the peer:
+ * they go through lib/stream's one strict check (stream_xl_header_take),
+ * the same the engine's stream receiver uses: bounded before anything is
+ * buffered, the configuration one NUL-terminated text of at most
+ * XEN_XL_JSON_MAX (= STREAM_XL_CONFIG_MAX) bytes.
  */
 #include "hv/xen/xen.h"
 
@@ -18,6 +20,8 @@
 #include <unistd.h>
 
 #include "stream/stream.h"
+
+_Static_assert(XEN_XL_JSON_MAX == STREAM_XL_CONFIG_MAX, "one bound for xl's configuration");
 
 static const char xl_banner[] = "xl migration receiver ready, send binary domain data.\n";
 
@@ -34,69 +38,63 @@ int xen_xl_send_banner(int fd, struct remus_err *err)
 	return rc < 0 ? remus_err_sys(err, -rc, "writing xl's receiver banner") : 0;
 }
 
-/* Check the header item and copy its configuration out. */
-static int xl_take_config(const struct stream_rec *rec, char **json, size_t *len,
-    struct remus_err *err)
+/* Read exactly len bytes (never more: libxl's stream follows on fd). */
+static int xl_read_exact(int fd, uint8_t *p, size_t len, struct remus_err *err)
 {
-	uint32_t n = rec->u.xl.config_len;
+	size_t off = 0;
 
-	if (rec->item != STREAM_ITEM_XL_HEADER)
-		return remus_err_set(err, -EPROTO, "the stream does not start with xl's migration header");
-	if (!(rec->u.xl.mandatory & STREAM_XL_MFLAG_STREAMV2) ||
-	    !(rec->u.xl.mandatory & STREAM_XL_MFLAG_JSON))
-		return remus_err_set(err, -EPROTO,
-		    "xl's migration header lacks a v2 stream or a JSON configuration (flags %#x)",
-		    rec->u.xl.mandatory);
-	if (n == 0 || n > XEN_XL_JSON_MAX || rec->u.xl.config[n - 1] != '\0' ||
-	    memchr(rec->u.xl.config, '\0', n - 1) != NULL)
-		return remus_err_set(err, -EPROTO,
-		    "xl's domain configuration must be one NUL-terminated text of 1..%u bytes (got %u bytes)",
-		    XEN_XL_JSON_MAX, n);
-	if ((*json = malloc(n)) == NULL)
-		return remus_err_sys(err, ENOMEM, "copying the domain configuration");
-	memcpy(*json, rec->u.xl.config, n);
-	*len = n;
+	while (off < len) {
+		ssize_t n = read(fd, p + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return remus_err_sys(err, errno, "reading xl's migration header");
+		if (n == 0)
+			return remus_err_set(err, -EPIPE, "the sender closed the stream inside xl's "
+			    "migration header");
+		off += (size_t)n;
+	}
 	return 0;
 }
 
 int xen_xl_read_header(int fd, char **json, size_t *len, struct remus_err *err)
 {
-	struct stream_reader_cfg cfg = { .start = STREAM_START_AUTO };
-	struct stream_reader rd;
-	struct stream_rec rec;
-	uint8_t buf[4096];
-	size_t want, used;
-	ssize_t n;
+	uint8_t *buf = NULL, *nb;
+	const char *config;
+	uint32_t config_len;
+	size_t have = 0, need = STREAM_XL_HDR_SIZE;
 	int rc;
 
 	*json = NULL;
 	*len = 0;
-	stream_reader_init(&rd, &cfg);
+	/* the fixed part, then the length it announces (bounded by the check) */
 	for (;;) {
-		want = stream_reader_want(&rd);
-		if (want > sizeof(buf))
-			want = sizeof(buf);
-		n = read(fd, buf, want);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = remus_err_sys(err, errno, "reading xl's migration header");
+		if ((nb = realloc(buf, need)) == NULL) {
+			rc = remus_err_sys(err, ENOMEM, "xl's migration header of %zu bytes", need);
 			break;
 		}
-		if (n == 0) {
-			rc = remus_err_set(err, -EPIPE, "the sender closed the stream inside xl's migration header");
+		buf = nb;
+		if ((rc = xl_read_exact(fd, buf + have, need - have, err)) < 0)
 			break;
-		}
-		rc = stream_reader_feed(&rd, buf, (size_t)n, &used, &rec);
+		have = need;
+		rc = stream_xl_header_take(buf, have, &need, &config, &config_len, err);
 		if (rc < 0) {
-			rc = remus_err_set(err, rc, "xl's migration header: %s", rd.err.msg);
+			rc = err->code = -EPROTO;       /* the peer broke xl's protocol */
 			break;
 		}
 		if (rc == 1) {
-			rc = xl_take_config(&rec, json, len, err);
+			/* one text with its NUL: move it to the front, hand the buffer over */
+			memmove(buf, config, config_len);
+			*json = (char *)buf;
+			*len = config_len;
+			return 0;
+		}
+		if (need <= have) {     /* cannot happen: the check wants more each time */
+			rc = remus_err_set(err, -EPROTO, "xl's migration header: no progress");
 			break;
 		}
 	}
-	stream_reader_free(&rd);
+	free(buf);
 	return rc;
 }

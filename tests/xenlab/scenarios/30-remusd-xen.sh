@@ -172,7 +172,7 @@ mkdir -p "$OUT/streams"
 t0=$(now)
 mv "$D/xen-send.stream" "$OUT/streams/" && result xlrecv_stream_moved_s "$(elapsed "$t0" "$(now)")"
 check xlrecv_service_after_failover test "$up" -eq 0
-[ "$up" -eq 0 ] || { grep -v 'libxl: debug' "$OUT/send.log" | tail -n 40; exit 1; }
+[ "$up" -eq 0 ] || { failover_diag "$OUT/send.log"; exit 1; }
 # xl names the replica domu--incoming and renames it domu once it can.
 xl domid domu >/dev/null 2>&1 || xl rename domu--incoming domu
 check xlrecv_replica_running domain_running domu

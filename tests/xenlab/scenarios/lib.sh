@@ -90,6 +90,19 @@ kill_xl_remus() {
 # remus_log_tail LOG: the sender's and receiver's own messages (no libxl debug).
 remus_log_tail() { grep -v 'libxl: debug' "$1" | tail -n 40; }
 
+# failover_diag LOG: why a replica's service did not come back: Xen's log,
+# the guest's console, dom0's links (the vif on the bridge), the domains
+# and, last (a log cut to its tail keeps them), the sender's and receiver's
+# own messages.
+failover_diag() {
+	ts "failover diagnostics"
+	xl dmesg | tail -n 5
+	tail -n 8 /var/log/xen/console/guest-domu.log 2>/dev/null
+	ip -br link | grep -E "vif|xenbr"
+	xl list
+	remus_log_tail "$1" | tail -n 20
+}
+
 finish() {
 	[ "$fails" -eq 0 ] || { ts "$fails check(s) failed"; exit 1; }
 	exit 0
