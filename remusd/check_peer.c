@@ -33,6 +33,55 @@ static void add_text(char *buf, size_t cap, const char *sep, const char *fmt, ..
 	va_end(ap);
 }
 
+/* One of check's particulars: logged, and added as a line of the
+ * client's detail (detail may be NULL). */
+static void check_note(const char *guest, char *detail, size_t cap, const char *line)
+{
+	log_info("check %s: %s", guest, line);
+	if (detail != NULL)
+		add_text(detail, cap, "\n", "%s", line);
+}
+
+/* remusctl check of a guest whose driver judges it: the driver's reasons
+ * as the control protocol's fixed reasons, each with the driver's text in
+ * detail (and the log), and the adopted disk's state (its report in
+ * detail when it is not ready). */
+uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe, char *detail,
+                                     size_t cap)
+{
+	struct remus_err err = { 0 };
+	struct hv_check hc;
+	uint32_t r = 0;
+
+	if (s == NULL || s->guest == NULL || s->hv == NULL || s->hv->check == NULL)
+		return 0;
+	if (s->hv->check(s->guest, &hc, &err) < 0) {
+		check_note(s->name, detail, cap, err.msg);
+		return CTL_CHECK_HV_UNSUPPORTED;
+	}
+	for (unsigned i = 0; i < hc.n; i++)
+		check_note(s->name, detail, cap, hc.text[i]);
+	if (hc.blocks & HV_CHECK_UNSUPPORTED)
+		r |= CTL_CHECK_HV_UNSUPPORTED;
+	if ((hc.blocks & HV_CHECK_NO_NETBUF) && s->gc.netbuf != REMUSD_NETBUF_NONE &&
+	    !(unsafe & CTL_UNSAFE_NO_NETBUF))
+		r |= CTL_CHECK_NETBUF_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
+	if ((hc.blocks & HV_CHECK_NO_DISKREP) && !(unsafe & CTL_UNSAFE_NO_DISKREP))
+		r |= CTL_CHECK_DISKREP_UNAVAILABLE | CTL_CHECK_UNSAFE_REQUIRED;
+	if (s->gc.disk[0] && s->dr != NULL && s->dr->adopts_device && s->dr->check != NULL) {
+		struct diskrep_config dc = { .role = DISKREP_PRIMARY, .peer_fd = -1,
+		                             .image = s->gc.disk, .resource = s->gc.drbd_resource };
+
+		if (s->dr->check(&dc, &err) < 0) {
+			r |= CTL_CHECK_DISKREP_UNAVAILABLE;
+			check_note(s->name, detail, cap, err.msg);
+		} else {
+			log_info("check %s: %s", s->name, err.msg);
+		}
+	}
+	return r;
+}
+
 /* Size of a disk image or block device (lseek to the end). */
 static int disk_size(const char *path, uint64_t *bytes, struct remus_err *err)
 {
@@ -87,7 +136,8 @@ static bool session_busy(struct remusd_session *s, char *why, size_t cap)
 	st = s->state;
 	pthread_mutex_unlock(&s->lock);
 	switch (st) {
-	case RS_IDLE: case RS_SYNCING: case RS_PROTECTED: case RS_UNPROTECTED: case RS_IN_DOUBT:
+	case RS_IDLE: case RS_SYNCING: case RS_PROTECTED: case RS_EVACUATING: case RS_UNPROTECTED:
+	case RS_IN_DOUBT:
 	case RS_RECEIVING: case RS_REPLICA_READY: case RS_ACTIVE:
 		snprintf(why, cap, "guest %s %s there (state %s)", s->name,
 		         s->primary || st == RS_ACTIVE ? "runs" : "is being received", remusd_state_name(st));

@@ -41,4 +41,9 @@ void remusd_check_caps(const struct rnet_caps *pri, struct rnet_caps *self);
 void remusd_check_answer(const struct remusd_env *env, struct remusd_session *s,
                          const char *name, const char *from, struct rnet_conn *conn);
 
+/* The driver's own reasons a guest cannot be protected (CTL_CHECK_* bits);
+ * their particulars are added to detail as lines (detail may be NULL). */
+uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe, char *detail,
+                                     size_t cap);
+
 #endif

@@ -113,4 +113,10 @@ const struct remusd_guest_conf *remusd_conf_guest(const struct remusd_conf *c,
 const char *remusd_netbuf_name(uint32_t v);
 const char *remusd_guest_type_name(uint32_t v);
 
+/* "host:port" or "[v6addr]:port" into host (cap bytes) and *port; with
+ * port_optional a bare host leaves *port as it is.  NULL, or what is wrong
+ * with v (to follow it in a message). */
+const char *remusd_split_hostport(const char *v, bool port_optional, char *host, size_t cap,
+                                  uint16_t *port);
+
 #endif

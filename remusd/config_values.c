@@ -161,10 +161,8 @@ int conf_set_ip(struct conf_parse *ps, const struct conf_key *k, void *base, con
 	return 0;
 }
 
-/* host:port, or [v6addr]:port, into host (cap bytes) and *port; the port
- * is required. */
-static int split_hostport(struct conf_parse *ps, const struct conf_key *k, const char *v,
-			  char *hostbuf, size_t cap, uint16_t *portp)
+const char *remusd_split_hostport(const char *v, bool port_optional, char *hostbuf, size_t cap,
+                                  uint16_t *portp)
 {
 	const char *colon, *host = v, *end;
 	size_t hlen;
@@ -174,24 +172,35 @@ static int split_hostport(struct conf_parse *ps, const struct conf_key *k, const
 		const char *rb = strchr(v, ']');
 
 		if (rb == NULL || rb[1] != ':')
-			return conf_err(ps, k->name, "'%s' is not [address]:port", v);
+			return " is not [address]:port";
 		host = v + 1;
 		hlen = (size_t)(rb - host);
 		colon = rb + 1;
 	} else {
 		colon = strrchr(v, ':');
-		if (colon == NULL)
-			return conf_err(ps, k->name, "'%s' lacks :port", v);
-		hlen = (size_t)(colon - v);
+		if (colon == NULL && !port_optional)
+			return " lacks :port";
+		hlen = colon ? (size_t)(colon - v) : strlen(v);
 	}
 	if (hlen == 0 || hlen >= cap)
-		return conf_err(ps, k->name, "'%s' has an empty or overlong host", v);
-	if (!parse_u64(colon + 1, &port, &end) || *end != '\0' || port < 1 || port > 65535)
-		return conf_err(ps, k->name, "'%s': port out of range 1..65535", v);
+		return " has an empty or overlong host";
+	if (colon && (!parse_u64(colon + 1, &port, &end) || *end != '\0' || port < 1 ||
+	              port > 65535))
+		return ": port out of range 1..65535";
 	memcpy(hostbuf, host, hlen);
 	hostbuf[hlen] = '\0';
-	*portp = (uint16_t)port;
-	return 0;
+	if (colon)
+		*portp = (uint16_t)port;
+	return NULL;
+}
+
+/* A key's host:port (or [v6addr]:port), the port required. */
+static int split_hostport(struct conf_parse *ps, const struct conf_key *k, const char *v,
+			  char *hostbuf, size_t cap, uint16_t *portp)
+{
+	const char *why = remusd_split_hostport(v, false, hostbuf, cap, portp);
+
+	return why ? conf_err(ps, k->name, "'%s'%s", v, why) : 0;
 }
 
 int conf_set_hostport(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v)

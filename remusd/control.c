@@ -89,7 +89,7 @@ static uint32_t check_reasons(struct daemon *d, const char *name, uint32_t unsaf
 		return CTL_CHECK_NO_SUCH_GUEST;
 	if (s == NULL || s->guest == NULL || !s->primary)
 		r |= CTL_CHECK_NOT_RUNNING;
-	if (s && (s->state == RS_SYNCING || s->state == RS_PROTECTED))
+	if (s && (s->state == RS_SYNCING || s->state == RS_PROTECTED || s->state == RS_EVACUATING))
 		r |= CTL_CHECK_ALREADY_PROTECTED;
 	if (hv_driver(remusd_guest_type_name(gc->type)) == NULL)
 		r |= CTL_CHECK_HV_UNSUPPORTED;

@@ -9,9 +9,8 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "ckpt/stream_link.h"
 #include "remusd/ctl_proto.h"
-#include "remusd/session.h"
+#include "remusd/session_impl.h"
 
 int remusd_session_set(struct remusd_session *s, uint32_t setting, uint32_t value,
                        char *done, size_t cap, struct remus_err *err)
@@ -24,21 +23,20 @@ int remusd_session_set(struct remusd_session *s, uint32_t setting, uint32_t valu
 		return remus_err_set(err, -EINVAL, "guest %s: set acts on the primary, this host "
 		                     "holds its replica", s->name);
 	pthread_mutex_lock(&s->lock);   /* the engine pointers change under it */
-	running = (s->state == RS_SYNCING || s->state == RS_PROTECTED) && (s->snd || s->ssnd);
+	running = (s->state == RS_SYNCING || s->state == RS_PROTECTED) &&
+	          s->eng->stats(s, &(struct ckpt_stats){ 0 });
 	if (running)
 		when = "from the next epoch";
 	if (setting == CTL_SET_INTERVAL) {
-		if (running && s->snd)
-			rc = ckpt_sender_set_interval(s->snd, value, err);
-		else if (running)
-			rc = ckpt_stream_sender_set_interval(s->ssnd, value, err);
+		if (running)
+			rc = s->eng->set_interval(s, value, err);
 		if (rc == 0) {
 			s->gc.interval_ms = value;
 			snprintf(done, cap, "%s: interval = %u ms %s", s->name, value, when);
 		}
 	} else if (setting == CTL_SET_COMPRESSION && value < RNET_COMPRESS_COUNT) {
-		if (running && s->snd)
-			rc = ckpt_sender_set_compress(s->snd, value, err);
+		if (running && s->eng->set_compress != NULL)
+			rc = s->eng->set_compress(s, value, err);
 		else if (running && value != s->gc.compress)
 			rc = remus_err_set(err, RNET_ECAPS, "compression %s: a driver-owned loop (%s) "
 			                   "keeps %s for the whole protection",

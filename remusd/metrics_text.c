@@ -12,7 +12,7 @@
 
 #include "remusd/metrics.h"
 
-#define NSTATES (RS_IN_DOUBT + 1)
+#define NSTATES RS_COUNT
 
 /* What one scrape shows of a session. */
 struct snap {
@@ -40,18 +40,8 @@ static void take_snap(struct remusd_session *s, struct snap *sn)
 	snprintf(sn->name, sizeof(sn->name), "%s", s->name);
 	sn->primary = s->primary;
 	pthread_mutex_lock(&s->lock);
-	if (s->snd)
-		ckpt_sender_stats(s->snd, &sn->st);
-	else if (s->rcv)
-		ckpt_receiver_stats(s->rcv, &sn->st);
-	else
-		remusd_session_stream_stats(s, &sn->st);
-	sn->state = s->state;
 	/* as status shows it, without changing it (a scrape only reads) */
-	if (sn->state == RS_RECEIVING && sn->st.checkpoints > 0)
-		sn->state = RS_REPLICA_READY;
-	if (sn->state == RS_SYNCING && s->ssnd != NULL && sn->st.acked > 0)
-		sn->state = RS_PROTECTED;
+	sn->state = remusd_session_stats_locked(s, &sn->st);
 	sn->state_ms = rnet_now_ms() - s->state_since_ms;
 	sn->blackhole = strcmp(s->peer, "(blackhole)") == 0;
 	sn->pr = s->progress;
@@ -278,14 +268,10 @@ static void render_daemon(FILE *f, const struct snap *sn, size_t n, const uint64
 {
 	unsigned peers = 0;
 
-	for (size_t i = 0; i < n; i++)
-		switch (sn[i].state) {
-		case RS_SYNCING: case RS_PROTECTED: case RS_RECEIVING: case RS_REPLICA_READY:
-			peers += !sn[i].blackhole;
-			break;
-		default:
-			break;
-		}
+	for (size_t i = 0; i < n; i++) {   /* a run is on: syncing, protected, evacuating */
+		enum remusd_phase ph = remusd_state_phase(sn[i].state);
+		peers += !sn[i].blackhole && ph >= PHASE_SYNCING && ph <= PHASE_EVACUATING;
+	}
 	family(f, "remus_peers", "gauge", "Replication links up now (one per protected or received guest).");
 	fprintf(f, "remus_peers %u\n", peers);
 	family(f, "remus_handshakes_accepted_total", "counter",

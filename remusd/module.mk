@@ -25,3 +25,17 @@ check_answer_SMOKE := 10
 check_answer_CORPUS := tests/fuzz/corpus/check_answer
 UNIT_TESTS += test_ctl_refuse
 test_ctl_refuse_SRCS := tests/unit/test_ctl_refuse.c $(REMUSD_CTL_SRCS)
+# The per-guest sessions: one state machine (session_fsm.c, the table), what
+# both roles share, each role's side, and one engine file per "who drives
+# the checkpoint loop" (session_step.c: the engine's own loop, pvm;
+# session_driver.c: the driver's loop, Xen).  remusd_SRCS takes them.
+REMUSD_SESSION_SRCS := remusd/session_fsm.c remusd/session.c remusd/session_primary.c \
+	remusd/session_backup.c remusd/session_step.c remusd/session_driver.c
+UNIT_TESTS += test_session_fsm
+test_session_fsm_SRCS := tests/unit/test_session_fsm.c remusd/session_fsm.c
+# The session machine with the driver's own loop (Xen) over the fake Xen.
+UNIT_TESTS += test_session_driver
+test_session_driver_SRCS := tests/unit/test_session_driver.c $(REMUSD_SESSION_SRCS) \
+	$(REMUSD_CONF_SRCS) tests/unit/test_xen_common.c tests/unit/test_xen_fake.c \
+	tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
+test_session_driver_WRAP = $(XEN_TEST_WRAP) libxl_retrieve_domain_configuration

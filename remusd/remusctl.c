@@ -56,23 +56,24 @@ struct subcmd {
 	const char *name, *args;
 	unsigned opts;
 	const char *what;
+	uint32_t type;      /* the request it sends (CTL_*) */
 };
 
 static const struct subcmd subcmds[] = {
-	{ "list", "", 0, "list the configured guests" },
-	{ "status", "[GUEST]", OPT_JSON, "state and counters of one or all guests" },
-	{ "stats", "[GUEST]", OPT_JSON, "statistics of one or all guests" },
-	{ "start", "GUEST", 0, "run a configured guest under this daemon" },
+	{ "list", "", 0, "list the configured guests", CTL_LIST },
+	{ "status", "[GUEST]", OPT_JSON, "state and counters of one or all guests", CTL_STATUS },
+	{ "stats", "[GUEST]", OPT_JSON, "statistics of one or all guests", CTL_STATS },
+	{ "start", "GUEST", 0, "run a configured guest under this daemon", CTL_START },
 	{ "protect", "GUEST", OPT_PEER | OPT_UNSAFE | OPT_WAIT,
-	  "replicate to the backup; returns once protected" },
-	{ "unprotect", "GUEST", 0, "stop replicating; the guest keeps running" },
-	{ "failover", "GUEST", 0, "backup: run the replica now; primary: as evacuate" },
-	{ "evacuate", "GUEST", 0, "planned hand-over of a protected guest to the backup" },
-	{ "check", "GUEST", 0, "list why the guest cannot be protected (exit 1 if any)" },
-	{ "resume", "GUEST", OPT_FORCE, "run an in-doubt guest here again, unprotected" },
-	{ "destroy", "GUEST", 0, "destroy the paused copy of an in-doubt guest here" },
+	  "replicate to the backup; returns once protected", CTL_PROTECT },
+	{ "unprotect", "GUEST", 0, "stop replicating; the guest keeps running", CTL_UNPROTECT },
+	{ "failover", "GUEST", 0, "backup: run the replica now; primary: as evacuate", CTL_FAILOVER },
+	{ "evacuate", "GUEST", 0, "planned hand-over of a protected guest to the backup", CTL_EVACUATE },
+	{ "check", "GUEST", 0, "list why the guest cannot be protected (exit 1 if any)", CTL_CHECK },
+	{ "resume", "GUEST", OPT_FORCE, "run an in-doubt guest here again, unprotected", CTL_RESUME },
+	{ "destroy", "GUEST", 0, "destroy the paused copy of an in-doubt guest here", CTL_DESTROY },
 	{ "set", "GUEST KEY=VALUE...", 0,
-	  "change interval=MS or compression=none|zlib|delta, from the next epoch" },
+	  "change interval=MS or compression=none|zlib|delta, from the next epoch", CTL_SET },
 };
 #define NSUBCMDS (sizeof(subcmds) / sizeof(subcmds[0]))
 
@@ -513,42 +514,24 @@ int main(int argc, char **argv)
 	if (help)
 		usage_to(stdout, 0, sc);
 	guest = optind < argc ? argv[optind++] : NULL;
-	if (strcmp(cmd, "set") == 0 && guest != NULL)
+	if (sc->type == CTL_SET && guest != NULL)
 		return cmd_set(&o, guest, argv + optind, argc - optind);
 	if (optind != argc)
 		usage_to(stderr, 2, sc);
-	if (strcmp(cmd, "list") == 0)
+	if (sc->type == CTL_LIST)
 		return cmd_simple(&o, CTL_LIST, NULL);
-	if (strcmp(cmd, "status") == 0)
-		return cmd_status(&o, CTL_STATUS, guest);
-	if (strcmp(cmd, "stats") == 0)
-		return cmd_status(&o, CTL_STATS, guest);
+	if (sc->type == CTL_STATUS || sc->type == CTL_STATS)
+		return cmd_status(&o, sc->type, guest);
 	if (guest == NULL)
 		usage_to(stderr, 2, sc);
-	if (strcmp(cmd, "start") == 0)
-		return cmd_simple(&o, CTL_START, guest);
-	if (strcmp(cmd, "protect") == 0)
-		return cmd_simple(&o, CTL_PROTECT, guest);
-	if (strcmp(cmd, "unprotect") == 0)
-		return cmd_simple(&o, CTL_UNPROTECT, guest);
-	if (strcmp(cmd, "destroy") == 0)
-		return cmd_simple(&o, CTL_DESTROY, guest);
-	if (strcmp(cmd, "resume") == 0) {
-		/* two copies would run if the backup runs the guest too */
-		if (!o.force) {
-			fprintf(stderr, "remusctl: resume %s needs --force: first make sure the "
-			        "backup does not run it (remusctl status %s on the backup)\n",
-			        guest, guest);
-			return 1;
-		}
-		return cmd_simple(&o, CTL_RESUME, guest);
+	/* two copies would run if the backup runs the guest too */
+	if (sc->type == CTL_RESUME && !o.force) {
+		fprintf(stderr, "remusctl: resume %s needs --force: first make sure the "
+		        "backup does not run it (remusctl status %s on the backup)\n",
+		        guest, guest);
+		return 1;
 	}
-	o.timeout_ms = HANDOVER_TIMEOUT_MS;
-	if (strcmp(cmd, "failover") == 0)
-		return cmd_simple(&o, CTL_FAILOVER, guest);
-	if (strcmp(cmd, "evacuate") == 0)
-		return cmd_simple(&o, CTL_EVACUATE, guest);
-	if (strcmp(cmd, "check") == 0)
-		return cmd_simple(&o, CTL_CHECK, guest);
-	usage();
+	if (sc->type == CTL_FAILOVER || sc->type == CTL_EVACUATE || sc->type == CTL_CHECK)
+		o.timeout_ms = HANDOVER_TIMEOUT_MS;
+	return cmd_simple(&o, sc->type, guest);
 }

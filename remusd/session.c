@@ -1,14 +1,14 @@
 /*
- * Per-guest sessions of remusd: the state machine and what both roles
- * share (creation, the engine thread's stop, the disk replication handle,
- * hypervisor and rnet parameters).  The primary's side is in
- * session_primary.c, the backup's in session_backup.c.
+ * Per-guest sessions of remusd: the one place a session's state moves
+ * (checked against session_fsm.c's table), what both roles share
+ * (creation, the engine thread, status counters, hypervisor and rnet
+ * parameters, the disk replication handle and the netbuf of a run).  The primary's side is in
+ * session_primary.c, the backup's in session_backup.c; who drives the
+ * checkpoint loop in session_step.c (pvm) and session_driver.c (Xen).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <net/if.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,34 +20,42 @@
 #include "remusd/session_impl.h"
 #include "util/log.h"
 
-static const char *const state_names[] = {
-	[RS_IDLE] = "idle", [RS_SYNCING] = "syncing", [RS_PROTECTED] = "protected",
-	[RS_UNPROTECTED] = "unprotected", [RS_STOPPED] = "stopped",
-	[RS_RECEIVING] = "receiving", [RS_REPLICA_READY] = "replica-ready",
-	[RS_ACTIVE] = "active", [RS_FAILED] = "failed", [RS_EVACUATED] = "evacuated",
-	[RS_IN_DOUBT] = "in-doubt",
-};
-
-const char *remusd_state_name(enum remusd_state s)
-{
-	return (unsigned)s < sizeof(state_names) / sizeof(state_names[0]) ? state_names[s] : "?";
-}
-
-/* Every transition goes through here: logged with guest and epoch. */
-void remusd_session_set_state(struct remusd_session *s, enum remusd_state st, const char *why)
+int remusd_session_move(struct remusd_session *s, enum remusd_event ev, const char *why)
 {
 	enum remusd_state old;
+	int to;
 
 	pthread_mutex_lock(&s->lock);
 	old = s->state;
-	s->state = st;
+	to = remusd_fsm_next(s->primary, old, ev);
+	if (to < 0 || (to == (int)old && why == NULL)) {
+		pthread_mutex_unlock(&s->lock);
+		if (to < 0)     /* a status refresh racing a real move: quietly */
+			log_about(why ? LOG_WARNING : LOG_DEBUG, &(struct log_about){ .guest = s->name },
+			          "guest %s: %s refused in state %s (%s)%s%s", s->name,
+			          remusd_event_name(ev), remusd_state_name(old),
+			          s->primary ? "primary" : "backup", why ? ": " : "", why ? why : "");
+		return to;
+	}
+	s->state = (enum remusd_state)to;
 	s->state_since_ms = rnet_now_ms();
 	if (why != NULL)
 		snprintf(s->error, sizeof(s->error), "%s", why);
 	pthread_mutex_unlock(&s->lock);
 	log_about(LOG_INFO, &(struct log_about){ .guest = s->name }, "guest %s: %s -> %s%s%s",
-	          s->name, remusd_state_name(old), remusd_state_name(st), why ? ": " : "",
+	          s->name, remusd_state_name(old), remusd_state_name(to), why && why[0] ? ": " : "",
 	          why ? why : "");
+	return to;
+}
+
+enum remusd_state session_state(struct remusd_session *s)
+{
+	enum remusd_state st;
+
+	pthread_mutex_lock(&s->lock);
+	st = s->state;
+	pthread_mutex_unlock(&s->lock);
+	return st;
 }
 
 struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bool primary,
@@ -75,6 +83,9 @@ struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bo
 	s->gc = *gc;
 	s->primary = primary;
 	s->hv = hv_driver(remusd_guest_type_name(gc->type));
+	/* a driver with its own save/restore loop drives the checkpoints */
+	s->eng = s->hv != NULL && s->hv->save_stream != NULL && s->hv->restore_stream != NULL
+	         ? &session_driver_engine : &session_step_engine;
 	s->dr = diskrep_backend_of(gc->diskrep);     /* NULL: none */
 	s->state = primary ? RS_IDLE : RS_RECEIVING;
 	s->state_since_ms = rnet_now_ms();
@@ -83,16 +94,6 @@ struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bo
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->net_lock, NULL);
 	return s;
-}
-
-bool session_evacuating(struct remusd_session *s)
-{
-	bool e;
-
-	pthread_mutex_lock(&s->lock);
-	e = s->evacuating;
-	pthread_mutex_unlock(&s->lock);
-	return e;
 }
 
 /* Take the engine thread for joining: exactly one of the loop and a
@@ -132,10 +133,27 @@ bool session_engine_running(struct remusd_session *s)
 	return r;
 }
 
-void session_post(struct remusd_session *s, enum remusd_session_msg_type type)
+/* Start the engine thread: th_done cleared before it exists (it may end
+ * at once and set it; a flag cleared after pthread_create could erase that,
+ * and the session would never take a new run). */
+int session_start_engine(struct remusd_session *s, void *(*main)(void *), struct remus_err *err)
 {
-	struct remusd_session_msg m = { .type = type };
+	int rc;
 
+	__atomic_store_n(&s->th_done, false, __ATOMIC_RELEASE);
+	if ((rc = pthread_create(&s->th, NULL, main, s)) != 0)
+		return remus_err_sys(err, rc, "guest %s: engine thread", s->name);
+	pthread_mutex_lock(&s->lock);
+	s->th_running = true;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+void session_ended(struct remusd_session *s)
+{
+	struct remusd_session_msg m = { .type = SESSION_MSG_ENDED };
+
+	__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&s->lock);
 	m.state = s->state;
 	pthread_mutex_unlock(&s->lock);
@@ -177,15 +195,11 @@ void remusd_session_free(struct remusd_session *s)
 	if (s == NULL)
 		return;
 	session_join_engine(s);
-	ckpt_sender_free(s->snd);
-	ckpt_receiver_free(s->rcv);
-	remusd_session_stream_free(s);
+	s->eng->free(s);
 	rnet_conn_free(s->conn);
 	if (s->guest)
 		s->hv->destroy(s->guest);
-	session_nb_pump_stop(s);
-	if (s->nb_open)
-		netbuf_close(&s->nb);
+	session_netbuf_close(s);
 	if (s->disk)
 		s->dr->close(s->disk);
 	for (int i = 0; i < 2; i++)
@@ -198,6 +212,46 @@ void remusd_session_free(struct remusd_session *s)
 	close(s->ev_pipe[1]);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
+}
+
+enum remusd_state remusd_session_stats_locked(struct remusd_session *s, struct ckpt_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!s->eng->stats(s, st))
+		return s->state;
+	if (s->state == RS_RECEIVING && st->checkpoints > 0)
+		return RS_REPLICA_READY;
+	/* protected from ACK(1) on (a driver's loop has no separate sync) */
+	if (s->state == RS_SYNCING && st->acked > 0)
+		return RS_PROTECTED;
+	return s->state;
+}
+
+void remusd_session_refresh(struct remusd_session *s)
+{
+	struct ckpt_stats st;
+	enum remusd_state seen;
+
+	pthread_mutex_lock(&s->lock);
+	seen = remusd_session_stats_locked(s, &st);
+	pthread_mutex_unlock(&s->lock);
+	if (seen == RS_REPLICA_READY)
+		remusd_session_move(s, SE_CHECKPOINT, NULL);
+	else if (seen == RS_PROTECTED)
+		remusd_session_move(s, SE_SYNCED, NULL);
+}
+
+int session_hit(struct remusd_session *s, const char *point)
+{
+	return s->fault.hit ? s->fault.hit(s->fault.arg, point, 0) : 0;
+}
+
+void session_send_bye(struct remusd_session *s, uint32_t code)
+{
+	if (s->conn == NULL)    /* none in a blackhole run */
+		return;
+	rnet_conn_send_bye(s->conn, code, &(struct remus_err){ 0 });
+	rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
 }
 
 void remusd_guest_hvcfg(const struct remusd_guest_conf *gc, struct hv_guest_config *out)
@@ -257,7 +311,7 @@ int session_open_disk(struct remusd_session *s, enum diskrep_role role, struct r
 	char dir[REMUSD_PATH_MAX + 8];
 	int rc;
 
-	/* a backend that adopts a device is opened per run (session_stream.c) */
+	/* a backend that adopts a device is opened per run (session_driver.c) */
 	if (s->disk || !s->gc.disk[0] || s->dr == NULL || s->dr->adopts_device)
 		return 0;
 	snprintf(dir, sizeof(dir), "%s.remus", s->gc.disk);
@@ -269,35 +323,6 @@ int session_open_disk(struct remusd_session *s, enum diskrep_role role, struct r
 	pthread_mutex_lock(&s->lock);       /* status reads it (a receive runs on a worker) */
 	s->disk = d;
 	pthread_mutex_unlock(&s->lock);
-	return 0;
-}
-
-/* A fresh disk channel for a new run: nothing of an earlier run (frames
- * the engine never read) can reach the new peer. */
-int session_disk_channel(struct remusd_session *s, struct remus_err *err)
-{
-	int sp[2], big = 16 << 20, rc;
-
-	if (s->disk == NULL)
-		return 0;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-		return remus_err_sys(err, errno, "guest %s: disk channel", s->name);
-	for (int i = 0; i < 2; i++) {   /* room, so guest writes rarely wait */
-		setsockopt(sp[i], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
-		setsockopt(sp[i], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
-	}
-	if (fcntl(sp[1], F_SETFL, O_NONBLOCK) < 0) {
-		rc = remus_err_sys(err, errno, "guest %s: disk channel", s->name);
-		close(sp[0]);
-		close(sp[1]);
-		return rc;
-	}
-	s->dr->set_peer(s->disk, sp[0], err);     /* replaces the old fd first */
-	for (int i = 0; i < 2; i++) {
-		if (s->disk_sp[i] >= 0)
-			close(s->disk_sp[i]);
-		s->disk_sp[i] = sp[i];
-	}
 	return 0;
 }
 
@@ -343,7 +368,7 @@ static int nb_pump_start(struct remusd_session *s, struct remus_err *err)
 	return 0;
 }
 
-void session_nb_pump_stop(struct remusd_session *s)
+static void nb_pump_stop(struct remusd_session *s)
 {
 	if (!s->nb_pump_running)
 		return;
@@ -356,40 +381,30 @@ void session_nb_pump_stop(struct remusd_session *s)
 	s->nb_pump_running = false;
 }
 
+void session_netbuf_close(struct remusd_session *s)
+{
+	nb_pump_stop(s);
+	pthread_mutex_lock(&s->net_lock);
+	if (s->nb_open)
+		netbuf_close(&s->nb);
+	s->nb_open = false;
+	pthread_mutex_unlock(&s->net_lock);
+}
+
 int session_netbuf_open(struct remusd_session *s, const struct netbuf_config *nc,
                         const char *what, struct remus_err *err)
 {
 	int rc;
 
-	session_nb_pump_stop(s);
+	session_netbuf_close(s);
 	pthread_mutex_lock(&s->net_lock);
-	if (s->nb_open)
-		netbuf_close(&s->nb);
-	s->nb_open = false;
 	memset(&s->nb, 0, sizeof(s->nb));
 	if ((rc = netbuf_open(&s->nb, nc)) < 0)
 		remus_err_set(err, rc, "guest %s: netbuf %s: %s", s->name, what, s->nb.err.msg);
 	else
 		s->nb_open = true;
 	pthread_mutex_unlock(&s->net_lock);
-	if (rc == 0 && (rc = nb_pump_start(s, err)) < 0) {
-		pthread_mutex_lock(&s->net_lock);
-		netbuf_close(&s->nb);
-		s->nb_open = false;
-		pthread_mutex_unlock(&s->net_lock);
-	}
+	if (rc == 0 && (rc = nb_pump_start(s, err)) < 0)
+		session_netbuf_close(s);
 	return rc;
-}
-
-/* The run is over: diskrep stops sending (a primary's writes only mark
- * its bitmap, so the guest never waits on a channel nobody reads). */
-void session_disk_detach(struct remusd_session *s)
-{
-	if (s->disk)
-		s->dr->set_peer(s->disk, -1, &(struct remus_err){ 0 });
-	for (int i = 0; i < 2; i++)
-		if (s->disk_sp[i] >= 0) {
-			close(s->disk_sp[i]);
-			s->disk_sp[i] = -1;
-		}
 }

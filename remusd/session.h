@@ -1,8 +1,9 @@
 /*
- * remusd's per-guest sessions: the state machine of architecture.md
- * (primary: idle -> syncing -> protected -> {evacuated | unprotected};
- * backup: receiving -> replica-ready -> active), each session's engine
- * thread, and the JSON status of all of them.
+ * remusd's per-guest sessions: one state machine for both roles and every
+ * driver (session_fsm.h, the table in docs/engine.md), each session's
+ * engine thread, and the JSON status of all of them.  What differs between
+ * drivers is only who drives the checkpoint loop: a small engine ops table
+ * (session_impl.h), like libxc's save_ops.
  */
 #ifndef REMUS_REMUSD_SESSION_H
 #define REMUS_REMUSD_SESSION_H
@@ -16,34 +17,13 @@
 #include "diskrep/diskrep.h"
 #include "netbuf/netbuf.h"
 #include "remusd/config.h"
+#include "remusd/session_fsm.h"
 
-/* How long an evacuating primary waits for the backup to confirm that the
- * guest runs there (restore + start) before it resumes its own copy. */
-#define REMUSD_EVAC_CONFIRM_MS 5000u
-/* The same for a driver-owned loop (Xen): the backup builds the replica's
- * devices through libxl and its hotplug scripts first (7-34 s measured in
- * the emulated lab); below remusctl's 60 s for the whole evacuation. */
-#define REMUSD_EVAC_CONFIRM_XEN_MS 45000u
 /* netbuf = nfqueue: NFQUEUE number of a guest = this + its index in the
  * configuration (one queue per guest on the host). */
 #define REMUSD_NFQUEUE_BASE 7500u
 
-enum remusd_state {
-	RS_IDLE,            /* primary: guest running, not protected */
-	RS_SYNCING,         /* initial synchronisation */
-	RS_PROTECTED,       /* checkpointing */
-	RS_UNPROTECTED,     /* backup lost or unprotect: running alone */
-	RS_STOPPED,         /* guest exited or crashed */
-	RS_RECEIVING,       /* backup: before the first complete checkpoint */
-	RS_REPLICA_READY,   /* backup: replica holds checkpoint N */
-	RS_ACTIVE,          /* backup: failed over, guest running here */
-	RS_FAILED,          /* backup: failover impossible; either side: a checkpoint
-	                     * would not restore, protection ended (reason in error) */
-	RS_EVACUATED,       /* primary: handed over to the backup, copy destroyed */
-	RS_IN_DOUBT,        /* primary: hand-over unconfirmed after the final
-	                     * checkpoint; guest paused until the operator
-	                     * resolves (resume --force here, or destroy) */
-};
+struct session_engine;
 
 struct remusd_session {
 	char name[REMUSD_NAME_MAX];
@@ -54,13 +34,14 @@ struct remusd_session {
 	struct rnet_conn *conn;
 	struct ckpt_sender *snd;
 	struct ckpt_receiver *rcv;
-	/* engine of a driver-owned loop (session_stream.c) */
-	struct ckpt_stream_sender *ssnd;
+	/* who drives the checkpoint loop (session_step.c, session_driver.c) */
+	const struct session_engine *eng;
+	struct ckpt_stream_sender *ssnd;       /* the driver's loop's engine */
 	struct ckpt_stream_receiver *srcv;
+	struct hv_guest *replica;              /* its backup: built, not started yet */
 	pthread_t th;
 	bool th_running;
 	bool th_done;                          /* backup: receiver ended, no guest runs here (atomic) */
-	bool evacuating;                       /* engine stop means: hand over */
 	int stop_pipe[2];                      /* main -> engine thread */
 	int ev_pipe[2];                        /* engine thread -> main: struct remusd_session_msg */
 	struct ckpt_fault fault;               /* test hooks: remusd/fault.h, hold.h */
@@ -83,7 +64,7 @@ struct remusd_session {
 	struct diskrep_hook dhook;
 	int disk_sp[2];
 	pthread_mutex_t lock;                  /* guards the fields below */
-	enum remusd_state state;
+	enum remusd_state state;               /* moved by remusd_session_move only */
 	uint64_t state_since_ms;
 	char error[REMUS_ERR_MSG_MAX];
 	struct ckpt_progress progress;
@@ -91,7 +72,7 @@ struct remusd_session {
 	bool failover_done;
 	/* Xen backup: the failover's steps, each with its end in ms after the
 	 * stream stopped (status JSON "failover"."steps") */
-	struct { char step[24]; uint32_t end_ms; } fo_steps[16];
+	struct { char step[24]; uint32_t end_ms; } fo_steps[16];   /* Xen backup */
 	unsigned fo_nsteps;
 };
 
@@ -113,11 +94,21 @@ struct remusd_env {
 	const struct rnet_key *key;
 };
 
-const char *remusd_state_name(enum remusd_state s);
 struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bool primary,
                                           struct remus_err *err);
 void remusd_session_free(struct remusd_session *s);
-void remusd_session_set_state(struct remusd_session *s, enum remusd_state st, const char *why);
+/* Every state change: the table (session_fsm.c) says whether `ev` may move
+ * the session from where it is; the move is logged (guest, old -> new,
+ * why), a refused one too (a warning; why NULL: debug), and leaves the
+ * state.  why: the state's message (NULL keeps the last one; a move to the
+ * same state with why NULL is silent).  The new state, or -1 when refused. */
+int remusd_session_move(struct remusd_session *s, enum remusd_event ev, const char *why);
+/* The engine's counters and the state as they show it (status, metrics):
+ * a backup holding a complete checkpoint is replica-ready, a primary whose
+ * checkpoint 1 was acknowledged protected.  Under s->lock. */
+enum remusd_state remusd_session_stats_locked(struct remusd_session *s, struct ckpt_stats *st);
+/* The same, and the state moved accordingly (not under s->lock). */
+void remusd_session_refresh(struct remusd_session *s);
 /* The fd the loop polls (POLLIN) for the session's messages. */
 int remusd_session_event_fd(const struct remusd_session *s);
 /* Loop: take the session's messages; on SESSION_MSG_ENDED join the ended
@@ -152,17 +143,6 @@ int remusd_session_failover(struct remusd_session *s, struct remus_err *err);
 int remusd_session_set(struct remusd_session *s, uint32_t setting, uint32_t value,
                        char *done, size_t cap, struct remus_err *err);
 
-/* Guests whose driver owns the checkpoint loop (Xen), session_stream.c. */
-bool remusd_session_driver_loop(const struct remusd_session *s);
-int remusd_session_stream_protect(struct remusd_session *s, const struct remusd_env *env,
-                                  struct remus_err *err);
-int remusd_session_stream_receive(struct remusd_session *s, struct remus_err *err);
-void remusd_session_stream_stats(struct remusd_session *s, struct ckpt_stats *st);
-void remusd_session_stream_free(struct remusd_session *s);
-/* The driver's own reasons a guest cannot be protected (CTL_CHECK_* bits);
- * their particulars are added to detail as lines (detail may be NULL). */
-uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe, char *detail,
-                                     size_t cap);
 
 /* Build the hv guest config from the guest's conf section. */
 void remusd_guest_hvcfg(const struct remusd_guest_conf *gc, struct hv_guest_config *out);

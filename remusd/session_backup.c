@@ -1,9 +1,11 @@
 /*
- * remusd sessions, backup side: receive a primary's checkpoints on an
- * engine thread, fail over when the primary is lost or on command.
+ * remusd sessions, backup side, for every driver: take a primary's run,
+ * receive on the engine thread until the stream stops, then fail over
+ * (primary lost, on command, or a planned hand-over) or keep the replica
+ * passive (the primary's BYE).  How a run ended is classified here once;
+ * the engine only receives and builds the replica.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,76 +13,52 @@
 #include "remusd/session_impl.h"
 #include "util/log.h"
 
-static void do_failover(struct remusd_session *s, const char *why)
-{
-	struct hv_guest_config cfg;
-	struct ckpt_failover_times t;
-	struct remus_err err = { 0 };
-	struct hv_guest *g = NULL;
-
-	log_about(LOG_INFO, &(struct log_about){ .guest = s->name }, "guest %s: failing over: %s",
-	          s->name, why);
-	/* test hold point (hold.h): a failover is in progress, nothing restored */
-	if (s->fault.hit)
-		(void)s->fault.hit(s->fault.arg, "failover-restore", 0);
-	remusd_guest_hvcfg(&s->gc, &cfg);
-	if (ckpt_receiver_failover(s->rcv, &cfg, &g, &t, &err) < 0) {
-		remusd_session_set_state(s, RS_FAILED, err.msg);
-		return;
-	}
-	pthread_mutex_lock(&s->lock);
-	s->guest = g;
-	s->fo = t;
-	s->failover_done = true;
-	pthread_mutex_unlock(&s->lock);
-	log_about(LOG_INFO, &(struct log_about){ .guest = s->name, .epoch = t.checkpoint, .has_epoch = true },
-	          "guest %s: restored checkpoint %" PRIu64 " in %" PRIu64 " us (total %" PRIu64 " us)",
-	          s->name, t.checkpoint, t.restore_us, t.total_us);
-	remusd_session_set_state(s, RS_ACTIVE, why);
-}
-
-/* Backup engine thread: receive until the stream stops, then fail over. */
+/* Backup engine thread: receive until the stream stops, then the one
+ * classification of why. */
 static void *backup_main(void *arg)
 {
 	struct remusd_session *s = arg;
-	struct remus_err err = { 0 };
+	struct remus_err err = { 0 };      /* take_over keeps or replaces the run's */
+	char why[REMUS_ERR_MSG_MAX];
+	bool handover;
 	int rc;
 
-	rc = ckpt_receiver_run(s->rcv, s->stop_pipe[0], &err);
-	if (rc == CKPT_HANDOVER) {
-		/* test builds: the hand-over arrived, nothing restored yet; a
-		 * non-zero hook stops here as if this daemon died */
-		if (s->fault.hit && s->fault.hit(s->fault.arg, "handover-started", 0)) {
-			remusd_session_set_state(s, RS_FAILED, "stopped at fault point handover-started");
-			return NULL;
-		}
-		do_failover(s, "planned hand-over from the primary");
-		if (ckpt_receiver_confirm(s->rcv, s->state == RS_ACTIVE, &err) < 0)
-			log_warnx("guest %s: hand-over answer: %s", s->name, err.msg);
-		return NULL;
+	rc = s->eng->receive_run(s, &err);
+	if (rc == 0) {
+		remusd_session_move(s, SE_UNPROTECT, "primary ended protection");
+		goto ended;
 	}
 	if (rc == HV_EUNRESTORABLE) {
 		/* the primary runs on: no failover from here; tell it why we stop */
-		rnet_conn_send_bye(s->conn, CKPT_BYE_UNRESTORABLE, &(struct remus_err){ 0 });
-		rnet_conn_flush(s->conn, &(struct remus_err){ 0 });
-		remusd_session_set_state(s, RS_FAILED, err.msg);
-		session_disk_detach(s);
-		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
+		session_send_bye(s, CKPT_BYE_UNRESTORABLE);
+		remusd_session_move(s, SE_UNRESTORABLE, err.msg);
+		goto ended;
+	}
+	handover = rc == CKPT_HANDOVER;
+	/* test builds: the hand-over arrived, nothing restored yet; a non-zero
+	 * hook stops here as if this daemon died */
+	if (handover && session_hit(s, "handover-started")) {
+		remusd_session_move(s, SE_TAKEOVER_FAILED, "stopped at fault point handover-started");
 		return NULL;
 	}
-	if (rc == 0) {
-		remusd_session_set_state(s, RS_UNPROTECTED, "primary ended protection");
-		session_disk_detach(s);
-		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
-		session_post(s, SESSION_MSG_ENDED);
+	snprintf(why, sizeof(why), "%s", rc == CKPT_ESTOPPED ? "failover on command" :
+	         handover ? "planned hand-over from the primary" : err.msg);
+	log_about(LOG_INFO, &(struct log_about){ .guest = s->name }, "guest %s: failing over: %s",
+	          s->name, why);
+	/* test hold point (hold.h): a failover is in progress, nothing started */
+	(void)session_hit(s, "failover-restore");
+	if (s->eng->take_over(s, rc, &err) == 0)
+		remusd_session_move(s, SE_TAKEN_OVER, why);
+	else
+		remusd_session_move(s, SE_TAKEOVER_FAILED, err.msg);
+	if (handover)
+		s->eng->answer(s, s->guest != NULL);
+	if (s->guest != NULL)
 		return NULL;
-	}
-	do_failover(s, rc == CKPT_ESTOPPED ? "failover on command" : err.msg);
-	if (s->guest == NULL) {     /* failed (e.g. lost before checkpoint 1): a new run may come */
-		session_disk_detach(s);
-		__atomic_store_n(&s->th_done, true, __ATOMIC_RELEASE);
-		session_post(s, SESSION_MSG_ENDED);
-	}
+ended:
+	/* no guest runs here: a new run may take the session */
+	s->eng->end_run(s);
+	session_ended(s);
 	return NULL;
 }
 
@@ -101,63 +79,26 @@ static void reap_receiver(struct remusd_session *s)
 int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
                            struct remus_err *err)
 {
-	struct ckpt_receiver_cfg rc = { .hv = s->hv, .conn = conn,
-	                                .ram_bytes = (uint64_t)s->gc.mem_mb << 20,
-	                                .fault = s->fault };
-	int e;
+	int rc;
 
 	if (s->guest == NULL)
 		reap_receiver(s);
-	if (session_engine_running(s) || s->guest != NULL) {
+	if (session_engine_running(s) || s->guest != NULL ||
+	    remusd_fsm_next(s->primary, s->state, SE_RECEIVE) < 0) {
 		rnet_conn_free(conn);
 		return remus_err_set(err, -EBUSY, "guest %s is already %s here", s->name,
 		                     remusd_state_name(s->state));
 	}
-	if (remusd_session_driver_loop(s)) {   /* Xen: the driver owns the loop */
-		rnet_conn_free(s->conn);
-		s->conn = conn;
-		return remusd_session_stream_receive(s, err);
-	}
-	if ((e = session_open_disk(s, DISKREP_BACKUP, err)) < 0) {
-		rnet_conn_free(conn);
-		return e;
-	}
-	/* a new run: whatever the last one left staged or half-received goes */
-	if (s->disk && ((e = s->dr->discard_uncommitted(s->disk, err)) < 0 ||
-	                (e = session_disk_channel(s, err)) < 0)) {
-		rnet_conn_free(conn);
-		return e;
-	}
-	if (s->disk) {
-		rc.dr = s->dr;
-		rc.disk = s->disk;
-		rc.disk_fd = s->disk_sp[1];
-	}
 	rnet_conn_free(s->conn);
 	s->conn = conn;
-	pthread_mutex_lock(&s->lock);
-	/* a replica kept from an earlier run (BYE, unprotect) is offered to
-	 * the primary by page hashes: only what changed is sent again */
-	if (s->rcv == NULL || ckpt_receiver_restart(s->rcv, &rc, err) < 0) {
-		ckpt_receiver_free(s->rcv);
-		s->rcv = NULL;
-		e = ckpt_receiver_new(&rc, &s->rcv, err);
-	} else {
-		e = 0;
+	if ((rc = s->eng->receive(s, err)) < 0) {
+		rnet_conn_free(s->conn);
+		s->conn = NULL;
+		return rc;
 	}
-	pthread_mutex_unlock(&s->lock);
-	if (e < 0)
-		return e;
-	remusd_session_set_state(s, RS_RECEIVING, "");
-	/* before the thread exists: it may end at once and set it (a flag
-	 * cleared after pthread_create could erase that, and the session
-	 * would never take a new run) */
-	__atomic_store_n(&s->th_done, false, __ATOMIC_RELEASE);
-	if ((e = pthread_create(&s->th, NULL, backup_main, s)) != 0)
-		return remus_err_sys(err, e, "receive %s: thread", s->name);
-	pthread_mutex_lock(&s->lock);
-	s->th_running = true;
-	pthread_mutex_unlock(&s->lock);
+	remusd_session_move(s, SE_RECEIVE, "");
+	if ((rc = session_start_engine(s, backup_main, err)) < 0)
+		return remus_err_wrap(err, "receive %s", s->name);
 	return 0;
 }
 

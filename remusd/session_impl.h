@@ -1,59 +1,87 @@
-/* What remusd's session files (session.c, session_primary.c,
- * session_backup.c, session_stream*.c) share beyond the public session.h. */
+/* What remusd's session files share beyond the public session.h: the
+ * engine ops table and the helpers of both roles. */
 #ifndef REMUS_REMUSD_SESSION_IMPL_H
 #define REMUS_REMUSD_SESSION_IMPL_H
 
 #include "remusd/session.h"
+
+/* Who drives the checkpoint loop: the only thing that differs between
+ * drivers.  The session machine (session_primary.c, session_backup.c)
+ * calls these hooks and makes every state move itself.  Each runs on the
+ * operation's worker or the engine thread, never on the loop. */
+struct session_engine {
+	bool blackhole;     /* can checkpoint with no backup (unsafe = blackhole) */
+	/* Primary: build the run's engine on s->conn (NULL: blackhole) with
+	 * its netbuf and disk. */
+	int  (*protect)(struct remusd_session *s, const struct remusd_env *env, bool blackhole,
+	                struct remus_err *err);
+	/* Primary, engine thread: checkpoint until stop, loss or error (a
+	 * CKPT_* / HV_* code); moves SE_SYNCED when checkpoint 1 is acked. */
+	int  (*run)(struct remusd_session *s, struct remus_err *err);
+	/* Primary, engine thread, an evacuation asked for: the hand-over after
+	 * run returned rc; 0 confirmed, CKPT_EINDOUBT, other: cancelled (NULL:
+	 * run does the hand-over itself). */
+	int  (*hand_over)(struct remusd_session *s, int rc, struct remus_err *err);
+	/* Primary, before the stop request: the next stop is a hand-over (NULL: none needed). */
+	void (*request_handover)(struct remusd_session *s);
+	/* Primary: the run ended (state moved already).  Backup: it ended
+	 * with no guest running here. */
+	void (*end_run)(struct remusd_session *s);
+	/* Primary: the hand-over confirmed and the copy here destroyed (NULL: nothing). */
+	void (*after_evacuation)(struct remusd_session *s);
+	/* Backup: build the run's receiver on s->conn. */
+	int  (*receive)(struct remusd_session *s, struct remus_err *err);
+	/* Backup, engine thread: receive until the stream stops; 0: the
+	 * primary ended protection; CKPT_HANDOVER, CKPT_ESTOPPED, other <0. */
+	int  (*receive_run)(struct remusd_session *s, struct remus_err *err);
+	/* Backup, engine thread: the guest runs here from the last complete
+	 * checkpoint (s->guest, s->fo set), or <0 with nothing running. */
+	int  (*take_over)(struct remusd_session *s, int rc, struct remus_err *err);
+	/* Backup: answer a hand-over (after the state moved). */
+	void (*answer)(struct remusd_session *s, bool running);
+	/* The engine's counters (under s->lock); false: no engine. */
+	bool (*stats)(struct remusd_session *s, struct ckpt_stats *st);
+	/* remusctl set on a running engine (set_compress NULL: fixed per run). */
+	int  (*set_interval)(struct remusd_session *s, uint32_t ms, struct remus_err *err);
+	int  (*set_compress)(struct remusd_session *s, uint32_t kind, struct remus_err *err);
+	/* Free the engine objects of both roles (no thread runs). */
+	void (*free)(struct remusd_session *s);
+};
+
+/* The engine's own step loop (pvm), session_step.c. */
+extern const struct session_engine session_step_engine;
+/* The driver's own loop (save_stream/restore_stream: Xen), session_driver.c. */
+extern const struct session_engine session_driver_engine;
 
 /* Ask the engine thread to stop and join it (no-op if none runs, or if
  * the loop joined it already). */
 void session_join_engine(struct remusd_session *s);
 /* Whether an engine thread runs (or ended and is not joined yet). */
 bool session_engine_running(struct remusd_session *s);
-/* Engine thread, last thing before it returns: tell the loop. */
-void session_post(struct remusd_session *s, enum remusd_session_msg_type type);
+/* Start the engine thread (th_running set, th_done cleared before). */
+int  session_start_engine(struct remusd_session *s, void *(*main)(void *),
+                          struct remus_err *err);
+/* Backup engine thread, last thing when no guest runs here: a new run may
+ * take the session; tell the loop. */
+void session_ended(struct remusd_session *s);
+/* The session's state (under s->lock). */
+enum remusd_state session_state(struct remusd_session *s);
+/* A test hold or fault point (remusd/hold.h, fault.h); its verdict. */
+int  session_hit(struct remusd_session *s, const char *point);
+/* A frame onto the guest NIC's backend, where the guest's own frames
+ * would go (netbuf's released frames; arg: the session). */
+int  session_nic_tx(void *arg, const void *frame, size_t len);
+/* A BYE to the peer, flushed (best effort: a lost peer never reads it). */
+void session_send_bye(struct remusd_session *s, uint32_t code);
+
 /* Open the guest's disk replication handle (builtin backend) with its
  * state next to the image ("IMAGE.remus/"), not attached to a peer. */
 int  session_open_disk(struct remusd_session *s, enum diskrep_role role, struct remus_err *err);
-/* Attach the handle to a fresh socketpair for a new run (disk_sp[0]
- * diskrep's end, disk_sp[1] the engine's, non-blocking). */
-int  session_disk_channel(struct remusd_session *s, struct remus_err *err);
-/* Stop a netbuf's nfqueue pump thread (no-op if none runs); before
- * netbuf_close. */
-void session_nb_pump_stop(struct remusd_session *s);
-/* Detach the handle and close the channel (end of a run). */
-void session_disk_detach(struct remusd_session *s);
+/* The run's netbuf goes (its nfqueue pump first); nothing it holds leaves. */
+void session_netbuf_close(struct remusd_session *s);
 /* A fresh netbuf for a new protection run (the old one closed); `what`
  * names the backend and device in the error. */
 int  session_netbuf_open(struct remusd_session *s, const struct netbuf_config *nc,
                          const char *what, struct remus_err *err);
-/* An evacuation left in doubt: state in-doubt with what to check and do. */
-void session_set_in_doubt(struct remusd_session *s, const char *why);
-/* Driver-owned loops (session_stream.c): the next engine stop is a
- * hand-over; and the end of the primary's copy once the backup runs it
- * (Xen: the domain destroyed through libxl, not only forgotten). */
-void session_stream_request_handover(struct remusd_session *s);
-/* After an evacuation confirmed and the copy here destroyed: diskrep =
- * drbd demotes this side and closes the dual-primary window. */
-void session_stream_after_evacuation(struct remusd_session *s);
-/* A driver-owned loop is protected from ACK(1) on (no separate sync):
- * update a state still "syncing" (status does it too). */
-void session_stream_sync_state(struct remusd_session *s);
-void session_destroy_copy(struct remusd_session *s, struct hv_guest *g);
-
-/* Whether an evacuation was asked for (s->evacuating, read under s->lock). */
-bool session_evacuating(struct remusd_session *s);
-/* Disk backends that adopt the operator's device (diskrep_ops.adopts_device;
- * session_stream*.c): configured so, and open in this run. */
-bool session_conf_adopts_disk(const struct remusd_session *s);
-bool session_disk_adopted(const struct remusd_session *s);
-int  stream_open_adopted(struct remusd_session *s, enum diskrep_role role, struct remus_err *err);
-void stream_close_adopted_locked(struct remusd_session *s);
-/* The role/window changes of an adopted disk that wait on the other side,
- * retried 0.5 s apart without s->lock. */
-enum disk_step { DISK_DEMOTE, DISK_WINDOW_CLOSE };
-int  stream_disk_retry(struct remusd_session *s, enum disk_step step, unsigned tries,
-                       struct remus_err *err);
-void stream_send_bye(struct remusd_session *s, uint32_t code);
 
 #endif

@@ -64,7 +64,7 @@ static struct json_object *status_adopted_disk(struct remusd_session *s)
 	if (!s->gc.disk[0] || s->dr == NULL || !s->dr->adopts_device || s->dr->status == NULL)
 		return NULL;
 	pthread_mutex_lock(&s->lock);
-	around_handover = s->evacuating || s->state == RS_IN_DOUBT ||
+	around_handover = s->state == RS_EVACUATING || s->state == RS_IN_DOUBT ||
 	                  s->state == RS_ACTIVE || s->state == RS_EVACUATED;
 	pthread_mutex_unlock(&s->lock);
 	rc = s->dr->status(&dc, around_handover, &ds, &err);
@@ -81,28 +81,13 @@ static struct json_object *status_adopted_disk(struct remusd_session *s)
 struct json_object *remusd_session_json(struct remusd_session *s)
 {
 	struct json_object *o = json_object_new_object(), *fo;
-	struct ckpt_stats st = { 0 };
+	struct ckpt_stats st;
 	enum remusd_state state;
-	bool ready = false;
 	struct json_object *adopted = status_adopted_disk(s);
 
+	remusd_session_refresh(s);
 	pthread_mutex_lock(&s->lock);
-	if (s->snd)
-		ckpt_sender_stats(s->snd, &st);
-	else if (s->rcv)
-		ckpt_receiver_stats(s->rcv, &st);
-	else
-		remusd_session_stream_stats(s, &st);
-	ready = s->state == RS_RECEIVING && st.checkpoints > 0;
-	/* a driver-owned loop has no separate sync: protected from ACK(1) */
-	bool synced = s->state == RS_SYNCING && s->ssnd != NULL && st.acked > 0;
-	pthread_mutex_unlock(&s->lock);
-	if (ready)
-		remusd_session_set_state(s, RS_REPLICA_READY, "");
-	if (synced)
-		remusd_session_set_state(s, RS_PROTECTED, "");
-	pthread_mutex_lock(&s->lock);
-	state = s->state;
+	state = remusd_session_stats_locked(s, &st);
 	json_object_object_add(o, "name", json_object_new_string(s->name));
 	json_object_object_add(o, "role", json_object_new_string(s->primary ? "primary" : "backup"));
 	json_object_object_add(o, "state", json_object_new_string(remusd_state_name(state)));

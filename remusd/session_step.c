@@ -1,0 +1,273 @@
+/*
+ * The engine drives the checkpoint loop itself (pvm): lib/ckpt's sender
+ * steps the driver (suspend, dirty log, copy, resume) and its receiver
+ * stages and commits, with netbuf inline/nfqueue and the builtin disk's
+ * channel.  Hooks of struct session_engine; the state machine is in
+ * session_primary.c and session_backup.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "remusd/session_impl.h"
+#include "util/log.h"
+
+/* How long an evacuating primary waits for the backup to confirm that the
+ * guest runs there (restore + start) before it resumes its own copy. */
+#define REMUSD_EVAC_CONFIRM_MS 5000u
+
+/* A fresh disk channel for a new run: nothing of an earlier run (frames
+ * the engine never read) can reach the new peer. */
+static int disk_channel(struct remusd_session *s, struct remus_err *err)
+{
+	int sp[2], big = 16 << 20, rc;
+
+	if (s->disk == NULL)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return remus_err_sys(err, errno, "guest %s: disk channel", s->name);
+	for (int i = 0; i < 2; i++) {   /* room, so guest writes rarely wait */
+		setsockopt(sp[i], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
+		setsockopt(sp[i], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	}
+	if (fcntl(sp[1], F_SETFL, O_NONBLOCK) < 0) {
+		rc = remus_err_sys(err, errno, "guest %s: disk channel", s->name);
+		close(sp[0]);
+		close(sp[1]);
+		return rc;
+	}
+	s->dr->set_peer(s->disk, sp[0], err);     /* replaces the old fd first */
+	for (int i = 0; i < 2; i++) {
+		if (s->disk_sp[i] >= 0)
+			close(s->disk_sp[i]);
+		s->disk_sp[i] = sp[i];
+	}
+	return 0;
+}
+
+/* The run is over: diskrep stops sending (a primary's writes only mark
+ * its bitmap, so the guest never waits on a channel nobody reads). */
+static void disk_detach(struct remusd_session *s)
+{
+	if (s->disk)
+		s->dr->set_peer(s->disk, -1, &(struct remus_err){ 0 });
+	for (int i = 0; i < 2; i++)
+		if (s->disk_sp[i] >= 0) {
+			close(s->disk_sp[i]);
+			s->disk_sp[i] = -1;
+		}
+}
+
+/* A fresh netbuf for a new protection (epochs restart at 1); the guest's
+ * frames are held from now on. */
+static int open_netbuf(struct remusd_session *s, const struct remusd_env *env,
+                       struct remus_err *err)
+{
+	struct netbuf_config nc = { .backend = "inline", .tag = s->name, .first_epoch = 1,
+	                            .tx_fd = -1, .tx = session_nic_tx, .tx_arg = s };
+	char what[48];
+
+	if (!s->nic_tx || s->gc.netbuf == REMUSD_NETBUF_NONE)
+		return 0;
+	if (s->gc.netbuf == REMUSD_NETBUF_NFQUEUE) {
+		/* the TAP's ingress (the guest's output) goes through the kernel's
+		 * queue; one queue per guest: its place in the configuration */
+		const struct remusd_guest_conf *gc = remusd_conf_guest(env->conf, s->name);
+		nc.backend = "nfqueue";
+		nc.ifname = s->gc.tap;
+		nc.queue_num = (uint16_t)(REMUSD_NFQUEUE_BASE +
+		                          (gc ? (size_t)(gc - env->conf->guests) : REMUSD_MAX_GUESTS));
+		snprintf(what, sizeof(what), "nfqueue %u on %s", nc.queue_num, s->gc.tap);
+		return session_netbuf_open(s, &nc, what, err);
+	}
+	if (s->gc.netbuf != REMUSD_NETBUF_INLINE)
+		return remus_err_set(err, -ENOTSUP, "guest %s: netbuf %s is not wired to pvm",
+		                     s->name, remusd_netbuf_name(s->gc.netbuf));
+	return session_netbuf_open(s, &nc, "inline", err);
+}
+
+/* Sync progress from the engine thread or its disk resync thread. */
+static void on_progress(void *arg, const struct ckpt_progress *p)
+{
+	struct remusd_session *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	s->progress = *p;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int step_protect(struct remusd_session *s, const struct remusd_env *env, bool blackhole,
+                        struct remus_err *err)
+{
+	struct ckpt_sender_cfg sc = { 0 };
+	int rc;
+
+	if ((rc = open_netbuf(s, env, err)) < 0)
+		return rc;
+	sc.nb = s->nb_open ? &s->nb : NULL;
+	if (s->disk) {
+		if ((rc = disk_channel(s, err)) < 0)
+			return rc;
+		sc.dr = s->dr;
+		sc.disk = s->disk;
+		sc.disk_fd = s->disk_sp[1];
+	}
+	sc.hv = s->hv;
+	sc.guest = s->guest;
+	sc.conn = s->conn;
+	sc.blackhole = blackhole;
+	sc.interval_ms = s->gc.interval_ms;
+	sc.cow_capture = s->gc.capture == REMUSD_CAPTURE_COW;
+	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
+	sc.progress = on_progress;
+	sc.progress_arg = s;
+	sc.fault = s->fault;
+	pthread_mutex_lock(&s->lock);
+	memset(&s->progress, 0, sizeof(s->progress));
+	rc = ckpt_sender_new(&sc, &s->snd, err);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* Sync, then the epoch loop until stop or loss. */
+static int step_run(struct remusd_session *s, struct remus_err *err)
+{
+	int rc;
+
+	if ((rc = ckpt_sender_sync(s->snd, err)) < 0)
+		return rc;
+	remusd_session_move(s, SE_SYNCED, NULL);
+	return ckpt_sender_run(s->snd, s->stop_pipe[0], 0, err);
+}
+
+/* The loop stopped for a hand-over: prepare, perform, finish
+ * (lib/ckpt/handover.c). */
+static int step_hand_over(struct remusd_session *s, int rc, struct remus_err *err)
+{
+	if (rc != CKPT_ESTOPPED)
+		return rc;
+	log_info("guest %s: evacuating to %s", s->name, s->peer);
+	/* test hold point (hold.h): the hand-over is under way */
+	(void)session_hit(s, "handover-prepare");
+	return ckpt_sender_handover(s->snd, REMUSD_EVAC_CONFIRM_MS, err);
+}
+
+/* The run is over (either role): the disk channel goes. */
+static void step_end_run(struct remusd_session *s)
+{
+	disk_detach(s);
+}
+
+static int step_receive(struct remusd_session *s, struct remus_err *err)
+{
+	struct ckpt_receiver_cfg rc = { .hv = s->hv, .conn = s->conn,
+	                                .ram_bytes = (uint64_t)s->gc.mem_mb << 20,
+	                                .fault = s->fault };
+	int e;
+
+	if ((e = session_open_disk(s, DISKREP_BACKUP, err)) < 0)
+		return e;
+	/* a new run: whatever the last one left staged or half-received goes */
+	if (s->disk && ((e = s->dr->discard_uncommitted(s->disk, err)) < 0 ||
+	                (e = disk_channel(s, err)) < 0))
+		return e;
+	if (s->disk) {
+		rc.dr = s->dr;
+		rc.disk = s->disk;
+		rc.disk_fd = s->disk_sp[1];
+	}
+	pthread_mutex_lock(&s->lock);
+	/* a replica kept from an earlier run (BYE, unprotect) is offered to
+	 * the primary by page hashes: only what changed is sent again */
+	if (s->rcv == NULL || ckpt_receiver_restart(s->rcv, &rc, err) < 0) {
+		ckpt_receiver_free(s->rcv);
+		s->rcv = NULL;
+		e = ckpt_receiver_new(&rc, &s->rcv, err);
+	} else {
+		e = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+static int step_receive_run(struct remusd_session *s, struct remus_err *err)
+{
+	return ckpt_receiver_run(s->rcv, s->stop_pipe[0], err);
+}
+
+/* Restore the replica from the last applied checkpoint and start it. */
+static int step_take_over(struct remusd_session *s, int rc, struct remus_err *err)
+{
+	struct hv_guest_config cfg;
+	struct ckpt_failover_times t;
+	struct hv_guest *g = NULL;
+
+	(void)rc;
+	remusd_guest_hvcfg(&s->gc, &cfg);
+	if ((rc = ckpt_receiver_failover(s->rcv, &cfg, &g, &t, err)) < 0)
+		return rc;
+	pthread_mutex_lock(&s->lock);
+	s->guest = g;
+	s->fo = t;
+	s->failover_done = true;
+	pthread_mutex_unlock(&s->lock);
+	log_about(LOG_INFO, &(struct log_about){ .guest = s->name, .epoch = t.checkpoint, .has_epoch = true },
+	          "guest %s: restored checkpoint %" PRIu64 " in %" PRIu64 " us (total %" PRIu64 " us)",
+	          s->name, t.checkpoint, t.restore_us, t.total_us);
+	return 0;
+}
+
+static void step_answer(struct remusd_session *s, bool running)
+{
+	struct remus_err err = { 0 };
+
+	if (ckpt_receiver_confirm(s->rcv, running, &err) < 0)
+		log_warnx("guest %s: hand-over answer: %s", s->name, err.msg);
+}
+
+static bool step_stats(struct remusd_session *s, struct ckpt_stats *st)
+{
+	if (s->snd)
+		ckpt_sender_stats(s->snd, st);
+	else if (s->rcv)
+		ckpt_receiver_stats(s->rcv, st);
+	return s->snd != NULL || s->rcv != NULL;
+}
+
+static int step_set_interval(struct remusd_session *s, uint32_t ms, struct remus_err *err)
+{
+	return ckpt_sender_set_interval(s->snd, ms, err);
+}
+
+static int step_set_compress(struct remusd_session *s, uint32_t kind, struct remus_err *err)
+{
+	return ckpt_sender_set_compress(s->snd, kind, err);
+}
+
+static void step_free(struct remusd_session *s)
+{
+	ckpt_sender_free(s->snd);
+	ckpt_receiver_free(s->rcv);
+	s->snd = NULL;
+	s->rcv = NULL;
+}
+
+const struct session_engine session_step_engine = {
+	.blackhole = true,
+	.protect = step_protect,
+	.run = step_run,
+	.hand_over = step_hand_over,
+	.end_run = step_end_run,
+	.receive = step_receive,
+	.receive_run = step_receive_run,
+	.take_over = step_take_over,
+	.answer = step_answer,
+	.stats = step_stats,
+	.set_interval = step_set_interval,
+	.set_compress = step_set_compress,
+	.free = step_free,
+};

@@ -1,0 +1,159 @@
+/*
+ * remusd's session state machine: every (role, state, event) is walked;
+ * the moves listed here (the table of docs/engine.md, written out again
+ * as the specification) are allowed and go where they say, every other
+ * one is refused.  The printed state names are the ones status, remusctl,
+ * metrics and the tests read: they stay as they are.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "remusd/session_fsm.h"
+
+struct allowed { bool primary; enum remusd_state from; enum remusd_event ev; enum remusd_state to; };
+
+static const struct allowed spec[] = {
+	/* primary */
+	{ true, RS_IDLE, SE_START, RS_IDLE },
+	{ true, RS_UNPROTECTED, SE_START, RS_IDLE },
+	{ true, RS_STOPPED, SE_START, RS_IDLE },
+	{ true, RS_FAILED, SE_START, RS_IDLE },
+	{ true, RS_IDLE, SE_PROTECT, RS_SYNCING },
+	{ true, RS_UNPROTECTED, SE_PROTECT, RS_SYNCING },
+	{ true, RS_STOPPED, SE_PROTECT, RS_SYNCING },
+	{ true, RS_FAILED, SE_PROTECT, RS_SYNCING },
+	{ true, RS_SYNCING, SE_SYNCED, RS_PROTECTED },
+	{ true, RS_PROTECTED, SE_SYNCED, RS_PROTECTED },
+	{ true, RS_EVACUATING, SE_SYNCED, RS_EVACUATING },
+	{ true, RS_PROTECTED, SE_EVACUATE, RS_EVACUATING },
+	{ true, RS_EVACUATING, SE_HANDED_OVER, RS_EVACUATED },
+	{ true, RS_EVACUATING, SE_HANDOVER_DOUBT, RS_IN_DOUBT },
+	{ true, RS_IN_DOUBT, SE_RESUME_HERE, RS_UNPROTECTED },
+	{ true, RS_IN_DOUBT, SE_DESTROY_HERE, RS_EVACUATED },
+	{ true, RS_SYNCING, SE_UNPROTECT, RS_UNPROTECTED },
+	{ true, RS_PROTECTED, SE_UNPROTECT, RS_UNPROTECTED },
+	{ true, RS_EVACUATING, SE_UNPROTECT, RS_UNPROTECTED },
+	{ true, RS_SYNCING, SE_LOST, RS_UNPROTECTED },
+	{ true, RS_PROTECTED, SE_LOST, RS_UNPROTECTED },
+	{ true, RS_EVACUATING, SE_LOST, RS_UNPROTECTED },
+	{ true, RS_SYNCING, SE_GUEST_GONE, RS_STOPPED },
+	{ true, RS_PROTECTED, SE_GUEST_GONE, RS_STOPPED },
+	{ true, RS_EVACUATING, SE_GUEST_GONE, RS_STOPPED },
+	{ true, RS_SYNCING, SE_UNRESTORABLE, RS_FAILED },
+	{ true, RS_PROTECTED, SE_UNRESTORABLE, RS_FAILED },
+	{ true, RS_EVACUATING, SE_UNRESTORABLE, RS_FAILED },
+	/* backup */
+	{ false, RS_RECEIVING, SE_RECEIVE, RS_RECEIVING },
+	{ false, RS_REPLICA_READY, SE_RECEIVE, RS_RECEIVING },
+	{ false, RS_UNPROTECTED, SE_RECEIVE, RS_RECEIVING },
+	{ false, RS_FAILED, SE_RECEIVE, RS_RECEIVING },
+	{ false, RS_RECEIVING, SE_CHECKPOINT, RS_REPLICA_READY },
+	{ false, RS_REPLICA_READY, SE_CHECKPOINT, RS_REPLICA_READY },
+	{ false, RS_RECEIVING, SE_UNPROTECT, RS_UNPROTECTED },
+	{ false, RS_REPLICA_READY, SE_UNPROTECT, RS_UNPROTECTED },
+	{ false, RS_RECEIVING, SE_UNRESTORABLE, RS_FAILED },
+	{ false, RS_REPLICA_READY, SE_UNRESTORABLE, RS_FAILED },
+	{ false, RS_RECEIVING, SE_TAKEN_OVER, RS_ACTIVE },
+	{ false, RS_REPLICA_READY, SE_TAKEN_OVER, RS_ACTIVE },
+	{ false, RS_RECEIVING, SE_TAKEOVER_FAILED, RS_FAILED },
+	{ false, RS_REPLICA_READY, SE_TAKEOVER_FAILED, RS_FAILED },
+};
+
+static int expected(bool primary, enum remusd_state from, enum remusd_event ev)
+{
+	for (size_t i = 0; i < sizeof(spec) / sizeof(spec[0]); i++)
+		if (spec[i].primary == primary && spec[i].from == from && spec[i].ev == ev)
+			return (int)spec[i].to;
+	return -1;
+}
+
+/* Every combination: the allowed ones go where the spec says, the rest
+ * are refused; both kinds are really met. */
+static void test_walk_every_move(void **state)
+{
+	unsigned allowed = 0, refused = 0;
+
+	(void)state;
+	for (int role = 0; role < 2; role++)
+		for (int st = 0; st < RS_COUNT; st++)
+			for (int ev = 0; ev < SE_COUNT; ev++) {
+				int want = expected(role == 0, st, ev);
+				int got = remusd_fsm_next(role == 0, st, ev);
+
+				if (got != want)
+					fail_msg("%s %s + %s: got %s, want %s", role == 0 ? "primary" : "backup",
+					         remusd_state_name(st), remusd_event_name(ev),
+					         got < 0 ? "refused" : remusd_state_name(got),
+					         want < 0 ? "refused" : remusd_state_name(want));
+				if (want < 0)
+					refused++;
+				else
+					allowed++;
+			}
+	assert_int_equal(allowed, sizeof(spec) / sizeof(spec[0]));
+	assert_int_equal(allowed + refused, 2u * RS_COUNT * SE_COUNT);
+}
+
+/* Some refusals named on their own: the rules the daemon relies on. */
+static void test_refusals_that_matter(void **state)
+{
+	(void)state;
+	/* a hand-over starts only from protected */
+	assert_int_equal(remusd_fsm_next(true, RS_SYNCING, SE_EVACUATE), -1);
+	assert_int_equal(remusd_fsm_next(true, RS_IN_DOUBT, SE_EVACUATE), -1);
+	/* no new protection of a copy in doubt or handed over, or twice */
+	assert_int_equal(remusd_fsm_next(true, RS_IN_DOUBT, SE_PROTECT), -1);
+	assert_int_equal(remusd_fsm_next(true, RS_EVACUATED, SE_PROTECT), -1);
+	assert_int_equal(remusd_fsm_next(true, RS_PROTECTED, SE_PROTECT), -1);
+	assert_int_equal(remusd_fsm_next(true, RS_EVACUATED, SE_START), -1);
+	/* the doubt is resolved by the operator only */
+	assert_int_equal(remusd_fsm_next(true, RS_IN_DOUBT, SE_LOST), -1);
+	assert_int_equal(remusd_fsm_next(true, RS_PROTECTED, SE_RESUME_HERE), -1);
+	/* a backup running the guest takes no new run; roles never mix */
+	assert_int_equal(remusd_fsm_next(false, RS_ACTIVE, SE_RECEIVE), -1);
+	assert_int_equal(remusd_fsm_next(false, RS_IDLE, SE_START), -1);
+	assert_int_equal(remusd_fsm_next(false, RS_ACTIVE, SE_PROTECT), -1);
+	assert_int_equal(remusd_fsm_next(true, RS_IDLE, SE_RECEIVE), -1);
+	/* out of range */
+	assert_int_equal(remusd_fsm_next(true, RS_COUNT, SE_START), -1);
+	assert_int_equal(remusd_fsm_next(true, RS_IDLE, SE_COUNT), -1);
+}
+
+/* The printed names and each state's phase. */
+static void test_names_and_phases(void **state)
+{
+	static const struct { enum remusd_state s; const char *name; enum remusd_phase ph; } want[] = {
+		{ RS_IDLE, "idle", PHASE_IDLE }, { RS_SYNCING, "syncing", PHASE_SYNCING },
+		{ RS_PROTECTED, "protected", PHASE_PROTECTED },
+		{ RS_UNPROTECTED, "unprotected", PHASE_IDLE }, { RS_STOPPED, "stopped", PHASE_IDLE },
+		{ RS_RECEIVING, "receiving", PHASE_SYNCING },
+		{ RS_REPLICA_READY, "replica-ready", PHASE_PROTECTED },
+		{ RS_ACTIVE, "active", PHASE_ACTIVE }, { RS_FAILED, "failed", PHASE_FAILED },
+		{ RS_EVACUATED, "evacuated", PHASE_IDLE }, { RS_IN_DOUBT, "in-doubt", PHASE_IN_DOUBT },
+		{ RS_EVACUATING, "evacuating", PHASE_EVACUATING },
+	};
+
+	(void)state;
+	assert_int_equal(sizeof(want) / sizeof(want[0]), RS_COUNT);
+	for (size_t i = 0; i < RS_COUNT; i++) {
+		assert_string_equal(remusd_state_name(want[i].s), want[i].name);
+		assert_int_equal(remusd_state_phase(want[i].s), want[i].ph);
+	}
+	assert_string_equal(remusd_state_name(RS_COUNT), "?");
+	for (int e = 0; e < SE_COUNT; e++)
+		assert_string_not_equal(remusd_event_name(e), "?");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_walk_every_move),
+		cmocka_unit_test(test_refusals_that_matter),
+		cmocka_unit_test(test_names_and_phases),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
