@@ -137,8 +137,8 @@ for way in SIGKILL SIGSTOP; do
 	what=$([ $way = SIGKILL ] && echo "primary remusd SIGKILLed" || echo "primary host frozen (SIGSTOP)")
 	echo "failover, $what: median ${f} ms to the replica's first output (goal <= $goal ms)," \
 		"client gap ${g} ms, host-b detect -> running ${d} ms"
-	row "failover: $way, death -> first output" "$f" ms "$HB_B" \
+	row "failover: $way to output" "$f" ms "$HB_B" \
 		"$(python3 -c "print('%.4f' % ($f / $HB_B))")" "\"value <= timeout + 20 ms\"" "$met"
-	row "failover: $way, client gap" "$g" ms "$HB_B" "$(python3 -c "print('%.4f' % ($g / $HB_B))")" null null
+	row "failover: $way client gap" "$g" ms "$HB_B" "$(python3 -c "print('%.4f' % ($g / $HB_B))")" null null
 	row "failover $way: host-b detect -> guest running" "$d" ms null null null null
 done
