@@ -31,14 +31,10 @@ INTERVAL=25
 TRIALS=${FAILOVER_TRIALS:-3}
 [ -n "${BENCH_QUICK:-}" ] && [ "$BENCH_QUICK" != 0 ] && TRIALS=1
 . tests/integration/remusd_lib.sh
+. bench/sys_lib.sh
 . tests/integration/remusd_lan.sh
 . tests/fault/remusd_fault_lib.sh
 
-row() {  # name value unit baseline ratio goal met  (baseline/ratio/goal/met: JSON)
-	[ -n "${BENCH_ROWS:-}" ] || return 0
-	printf '{"name": "%s", "value": %s, "unit": "%s", "baseline": %s, "ratio": %s, "goal": %s, "met": %s}\n' \
-		"$1" "$2" "$3" "$4" "$5" "$6" "$7" >>"$BENCH_ROWS"
-}
 
 # Everything a trial started is gone before the next one starts.
 end_trial() {
@@ -119,8 +115,6 @@ PY
 		"host-b detect -> running $(( DETECT_US / 1000 )) ms"
 }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
 hosts_setup
 trap demo_cleanup EXIT
 lan_setup
@@ -133,12 +127,12 @@ for way in SIGKILL SIGSTOP; do
 	done
 	f=$(median "${fo[@]}") g=$(median "${gap[@]}") d=$(median "${det[@]}")
 	goal=$(( HB_B + 20 ))
-	met=$(python3 -c "print('true' if $f <= $goal else 'false')")
+	met=$(calc "$f <= $goal")
 	what=$([ $way = SIGKILL ] && echo "primary remusd SIGKILLed" || echo "primary host frozen (SIGSTOP)")
 	echo "failover, $what: median ${f} ms to the replica's first output (goal <= $goal ms)," \
 		"client gap ${g} ms, host-b detect -> running ${d} ms"
-	row "failover: $way to output" "$f" ms "$HB_B" \
-		"$(python3 -c "print('%.4f' % ($f / $HB_B))")" "\"value <= timeout + 20 ms\"" "$met"
-	row "failover: $way client gap" "$g" ms "$HB_B" "$(python3 -c "print('%.4f' % ($g / $HB_B))")" null null
+	row "failover: $way to output" "$f" ms "$HB_B" "$(ratio "$f" "$HB_B")" \
+		'"value <= timeout + 20 ms"' "$met"
+	row "failover: $way client gap" "$g" ms "$HB_B" "$(ratio "$g" "$HB_B")" null null
 	row "failover $way: host-b detect -> guest running" "$d" ms null null null null
 done

@@ -23,13 +23,9 @@ WINDOW=${MANY_GUESTS_WINDOW:-10}
 [ -n "${BENCH_QUICK:-}" ] && [ "$BENCH_QUICK" != 0 ] && WINDOW=3
 COUNTS="1 4 16"
 . tests/integration/remusd_lib.sh
+. bench/sys_lib.sh
 [ -f "$BUILD/guest/counter.elf" ] || skip "guest kit counter guest not built"
 
-row() {  # name value unit baseline ratio goal met  (baseline/ratio/goal/met: JSON)
-	[ -n "${BENCH_ROWS:-}" ] || return 0
-	printf '{"name": "%s", "value": %s, "unit": "%s", "baseline": %s, "ratio": %s, "goal": %s, "met": %s}\n' \
-		"$1" "$2" "$3" "$4" "$5" "$6" "$7" >>"$BENCH_ROWS"
-}
 
 # guests_conf N: both hosts' remus.conf with guests g1..gN.
 guests_conf() {
@@ -66,7 +62,7 @@ print(t, sum(g.get("checkpoints", 0) for g in gs),
 hosts_setup
 HZ=$(getconf CLK_TCK)
 echo "many guests: counter guests of 8 MiB at 25 ms, one remusd pair, a ${WINDOW} s window each"
-rate1= cpua1= cpub1=
+rate1='' cpua1='' cpub1=''
 for n in $COUNTS; do
 	rm -f "$TMPD"/{a,b}.sock
 	guests_conf "$n"
@@ -90,12 +86,13 @@ dt = ($t1 - $t0) / 1e9
 print('%.2f %.2f %.2f' % (($c1 - $c0) / dt / $n, ($a1 - $a0) / $HZ / dt / $n * 100,
                           ($b1 - $b0) / $HZ / dt / $n * 100))")
 	[ -n "$rate1" ] || { rate1=$rate cpua1=$cpua cpub1=$cpub; }
-	ratio() { python3 -c "print('%.4f' % ($1 / $2) if $2 > 0 else 'null')"; }
 	rr=$(ratio "$rate" "$rate1")
-	met=$(python3 -c "print('true' if $rr >= 0.9 else 'false')")
+	met=$(calc "$rr >= 0.9")
 	echo "$n guest(s): $rate checkpoints/s per guest = ${rr}x one guest's;" \
 		"daemon CPU per guest: primary $cpua %, backup $cpub % of a core (one guest: $cpua1 %, $cpub1 %)"
 	row "many_guests_rate: checkpoints/s per guest @ $n" "$rate" 1/s "$rate1" "$rr" '"ratio >= 0.9"' "$met"
-	row "many_guests_cpu: primary remusd @ $n" "$cpua" "% of a core per guest" "$cpua1" "$(ratio "$cpua" "$cpua1")" null null
-	row "many_guests_cpu: backup remusd @ $n" "$cpub" "% of a core per guest" "$cpub1" "$(ratio "$cpub" "$cpub1")" null null
+	row "many_guests_cpu: primary remusd @ $n" "$cpua" "% of a core per guest" "$cpua1" \
+		"$(ratio "$cpua" "$cpua1")" null null
+	row "many_guests_cpu: backup remusd @ $n" "$cpub" "% of a core per guest" "$cpub1" \
+		"$(ratio "$cpub" "$cpub1")" null null
 done

@@ -43,6 +43,9 @@ FIGURES = [
      "", "ms (points: the heartbeat timeout)", False, "bars",
      "primary death -> the replica's first output <= timeout + 20 ms, for SIGKILL "
      "and for a frozen primary (issue 21)"),
+    ("evacuate", "Switchover pause: remusctl evacuate vs QEMU 7.2 TCG live migration (32 MiB)",
+     "", "ms (point: the QEMU downtime of the same run)", False, "bars",
+     "evacuate's pause <= 0.5x QEMU's migration downtime (issue 21)"),
     ("many_guests_rate", "Checkpoint rate per guest vs guests on one daemon pair (40 Hz)",
      "guests", "checkpoints/s per guest", True, "lines",
      "per-guest rate >= 0.9x the one-guest rate of the same run"),
