@@ -75,10 +75,25 @@ trial() {
 	wait_probe 0 3 10
 	ctl a protect $G --wait 30 >"$TMPD/protect.out" 2>&1 ||
 		fail "protect: $(cat "$TMPD/protect.out"); host-a: $(jfields a state message)"
-	wait_ge a $G acked 20 20
+	# 20 checkpoints acknowledged; a loaded machine can starve host-a's
+	# heartbeats past 100 ms meanwhile: host-b then took over from a live
+	# primary, and this trial measures nothing
+	local acked=0 deadline=$(( SECONDS + 20 ))
+	while [ $SECONDS -lt $deadline ]; do
+		read -r state _ < <(jfields b state)
+		[ "$state" = active ] && break
+		read -r acked _ < <(jfields a acked)
+		[[ $acked =~ ^[0-9]+$ ]] && [ "$acked" -ge 20 ] && break
+		sleep 0.1
+	done
+	[ "$state" = active ] || [ "$acked" -ge 20 ] || fail "$way: host-a: $acked checkpoints acknowledged in 20 s"
 	read -r state _ < <(jfields b state)
-	[ "$state" = replica-ready ] ||
-		fail "$way: host-b is '$state' before host-a died (a heartbeat timeout of $HB_B ms too short for this machine's load?)"
+	if [ "$state" != replica-ready ]; then
+		echo "  note: host-b was '$state' before host-a died (heartbeats late on a loaded machine); trial again"
+		stop_probe
+		end_trial
+		return 2
+	fi
 	if [ "$way" = SIGKILL ]; then
 		pids=$PID_a
 	else
@@ -107,10 +122,15 @@ for line in open(sys.argv[1]):
 if last_old is None or first_new is None:
     sys.exit("failover: the probe lacks datagrams of the old primary or the replica")
 if first_new <= t_kill:
-    sys.exit("failover: the replica spoke before host-a died")
+    print("early early")     # host-b took over from a live host-a
+    sys.exit(0)
 print("%.1f %.1f" % ((first_new - t_kill) / 1000.0, (first_new - last_old) / 1000.0))
 PY
 	) || fail "$way: no failover figures from the probe's record"
+	if [ "$FO_MS" = early ]; then
+		echo "  note: host-b's guest spoke before host-a died (heartbeats late on a loaded machine); trial again"
+		return 2
+	fi
 	echo "  $way: failover ${FO_MS} ms (signal -> first output of the replica), client gap ${GAP_MS} ms," \
 		"host-b detect -> running $(( DETECT_US / 1000 )) ms"
 }
@@ -122,7 +142,12 @@ echo "failover: udpseq guest at $INTERVAL ms, host-b heartbeat_timeout_ms = $HB_
 for way in SIGKILL SIGSTOP; do
 	fo=() gap=() det=()
 	for i in $(seq "$TRIALS"); do
-		trial $way 2> >(grep -v ' Killed ' >&2)
+		for _ in 1 2 3; do
+			rc=0
+			trial $way 2> >(grep -v ' Killed ' >&2) || rc=$?
+			[ $rc = 2 ] || break
+		done
+		[ $rc = 0 ] || fail "$way: host-b took over from a live host-a in 3 attempts"
 		fo+=("$FO_MS") gap+=("$GAP_MS") det+=("$(( DETECT_US / 1000 ))")
 	done
 	f=$(median "${fo[@]}") g=$(median "${gap[@]}") d=$(median "${det[@]}")
