@@ -41,9 +41,9 @@ TRIALS=${EVACUATE_TRIALS:-3}
 . tests/fault/remusd_fault_lib.sh
 
 # qemu_migrate N: a source and a destination QEMU, the source migrated
-# once; prints QEMU's downtime (ms).
+# once; sets QEMU_MS (QEMU's downtime, ms).
 qemu_migrate() {
-	local port=$(( 40000 + ($$ + $1) % 20000 )) src dst ms
+	local port=$(( 40000 + ($$ + $1) % 20000 )) src dst
 	local disk=(-drive "file=$BUILD/bench/qemu-dirtier.img,format=raw,if=ide,snapshot=on")
 	qemu-system-x86_64 -accel tcg -machine pc -m ${MEM_MB}M -display none -nodefaults "${disk[@]}" \
 		-qmp "unix:$TMPD/dst.qmp,server=on,wait=off" -incoming "tcp:127.0.0.1:$port" \
@@ -56,7 +56,7 @@ qemu_migrate() {
 	wait_file "$TMPD/dst.qmp" 10
 	wait_file "$TMPD/src.qmp" 10
 	sleep 0.5    # SeaBIOS boots the writer; migrating the BIOS itself would measure nothing
-	ms=$(python3 - "$TMPD/src.qmp" "$port" <<'PY'
+	QEMU_MS=$(python3 - "$TMPD/src.qmp" "$port" <<'PY'
 import json, socket, sys, time
 
 s = socket.socket(socket.AF_UNIX)
@@ -89,12 +89,11 @@ while True:
     time.sleep(0.01)
 print(r["downtime"])
 PY
-	) || fail "QEMU migration: $ms"
-	kill -9 $src $dst 2>/dev/null
-	wait $src $dst 2>/dev/null
+	) || fail "QEMU migration: $QEMU_MS"
+	kill -9 "$src" "$dst" 2>/dev/null
+	wait "$src" "$dst" 2>/dev/null
 	PIDS=()
 	rm -f "$TMPD"/{src,dst}.qmp
-	echo "$ms"
 }
 
 # evacuate_once: the udpseq guest protected and evacuated; sets GAP_MS
@@ -150,7 +149,8 @@ lan_setup
 echo "evacuate vs QEMU migration: ${MEM_MB} MiB guests, $TRIALS trial(s) each"
 qd=() gaps=() totals=()
 for i in $(seq "$TRIALS"); do
-	qd+=("$(qemu_migrate "$i")")
+	qemu_migrate "$i"
+	qd+=("$QEMU_MS")
 	evacuate_once 2> >(grep -v ' Killed ' >&2)
 	gaps+=("$GAP_MS") totals+=("$TOTAL_MS")
 	echo "  QEMU downtime ${qd[-1]} ms; remus evacuate: client gap $GAP_MS ms, host-b hand-over -> running $TOTAL_MS ms"
