@@ -7,8 +7,9 @@
 # heartbeat_timeout_ms = 100.  Then host-a dies, two ways:
 #   SIGKILL  its remusd is killed (the guest dies with it; the replication
 #            connection closes at once)
-#   SIGSTOP  every process of host-a is frozen (remusd and its guest): no
-#            FIN, host-b must notice the silence (heartbeat timeout)
+#   SIGSTOP  host-a's remusd and every process under it (its guest) are
+#            frozen: no FIN, host-b must notice the silence (heartbeat
+#            timeout)
 # Measured, all on CLOCK_MONOTONIC (one clock for every namespace):
 #   failover    the signal -> the first datagram of the restored guest at
 #               the client (the replica's first released output);
@@ -39,7 +40,7 @@ TRIALS=${FAILOVER_TRIALS:-3}
 # Everything a trial started is gone before the next one starts.
 end_trial() {
 	local p
-	for p in $(ip netns pids "$NS_A" 2>/dev/null) "${PIDS[@]}"; do
+	for p in $(descendants "$PID_a") $(ip netns pids "$NS_A" 2>/dev/null) "${PIDS[@]}"; do
 		kill -9 "$p" 2>/dev/null
 		kill -CONT "$p" 2>/dev/null
 	done
@@ -60,6 +61,22 @@ for p in pids:
     os.kill(p, sig)
 print(t)
 PY
+}
+
+# descendants PID: every process under PID (host-a's guests: pvm runs each
+# in a process of its own, in namespaces of its own).
+descendants() {
+	ps -e -o pid=,ppid= | awk -v root="$1" '
+		{ parent[$1] = $2 }
+		END {
+			for (p in parent) {
+				q = parent[p]
+				while (q != "" && q != root && q > 1)
+					q = parent[q]
+				if (q == root)
+					printf "%s ", p
+			}
+		}'
 }
 
 # trial WAY (SIGKILL | SIGSTOP): one failover; sets FO_MS GAP_MS DETECT_MS.
@@ -97,7 +114,7 @@ trial() {
 	if [ "$way" = SIGKILL ]; then
 		pids=$PID_a
 	else
-		pids=$(ip netns pids "$NS_A" | tr '\n' ' ')
+		pids="$PID_a $(descendants "$PID_a")"
 	fi
 	# shellcheck disable=SC2086
 	t_kill=$(signal_host "$way" $pids) || fail "$way of host-a"
