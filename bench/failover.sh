@@ -95,12 +95,13 @@ trial() {
 	# 20 checkpoints acknowledged; a loaded machine can starve host-a's
 	# heartbeats past 100 ms meanwhile: host-b then took over from a live
 	# primary, and this trial measures nothing
-	local acked=0 deadline=$(( SECONDS + 20 ))
+	local acked=0 v deadline=$(( SECONDS + 20 ))
 	while [ $SECONDS -lt $deadline ]; do
 		read -r state _ < <(jfields b state)
 		[ "$state" = active ] && break
-		read -r acked _ < <(jfields a acked)
-		[[ $acked =~ ^[0-9]+$ ]] && [ "$acked" -ge 20 ] && break
+		read -r v _ < <(jfields a acked)
+		[[ $v =~ ^[0-9]+$ ]] && acked=$v
+		[ "$acked" -ge 20 ] && break
 		sleep 0.1
 	done
 	[ "$state" = active ] || [ "$acked" -ge 20 ] || fail "$way: host-a: $acked checkpoints acknowledged in 20 s"
