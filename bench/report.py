@@ -4,7 +4,8 @@
 Usage: report.py LATEST.json OUT.md PLOT_DIR
 
 Rows named "FIGURE: SERIES @ X" are points of a line plot; rows named
-"FIGURE: CATEGORY" (no "@") are bars.  Each figure below names its
+"FIGURE: CATEGORY" (no "@") are bars, or a table only for a figure of
+kind "table" (a few rows a plot would not help read).  Each figure below names its
 goal; the page says for each whether the rows that carry a goal met it.
 gnuplot (Debian's gnuplot-nox) draws the PNGs.
 """
@@ -34,6 +35,22 @@ FIGURES = [
     ("ckpt_rate_vs_interval", "Checkpoint rate vs interval (16 MiB counter guest)",
      "checkpoint interval (ms)", "checkpoints per second", True, "lines",
      "rate >= 0.9x the tick rate"),
+    ("compute_slowdown", "Guest compute slowdown at 40 Hz (compute guest, 32 MiB)",
+     "", "", False, "table",
+     "the guest's work rate protected at 40 Hz >= 1/1.3 of its rate unprotected, "
+     "slowdown <= 1.3x (issue 21)"),
+    ("failover", "Failover time and client-visible gap (heartbeat timeout 100 ms)",
+     "", "ms (points: the heartbeat timeout)", False, "bars",
+     "primary death -> the replica's first output <= timeout + 20 ms, for SIGKILL "
+     "and for a frozen primary (issue 21)"),
+    ("evacuate", "Switchover pause: remusctl evacuate vs QEMU 7.2 TCG live migration (32 MiB)",
+     "", "ms (point: the QEMU downtime of the same run)", False, "bars",
+     "evacuate's pause <= 0.5x QEMU's migration downtime (issue 21)"),
+    ("many_guests_rate", "Checkpoint rate per guest vs guests on one daemon pair (40 Hz)",
+     "guests", "checkpoints/s per guest", True, "lines",
+     "per-guest rate >= 0.9x the one-guest rate of the same run"),
+    ("many_guests_cpu", "Daemon CPU per guest vs guests on one daemon pair (40 Hz)",
+     "guests", "% of a core per guest", True, "lines", None),
 ]
 
 POINT = re.compile(r"^([a-z_]+): (.+?) @ ([-+0-9.eE]+)$")
@@ -191,10 +208,10 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for key, title, xl, yl, logx, kind, goal in FIGURES:
             png = os.path.join(plot_dir, key + ".png")
-            if kind == "bars":
+            if kind in ("bars", "table"):
                 items = bars.get(key, [])
                 rows = [r for _, r in items]
-                if items:
+                if items and kind == "bars":
                     plot_bars(key, title, yl, items, png, tmp)
             else:
                 series = points.get(key, {})
@@ -210,7 +227,8 @@ def main():
             gl = goal_lines(rows)
             if gl:
                 doc += gl + [""]
-            doc += ["![%s](%s/%s.png)" % (title, rel, key), ""]
+            if kind != "table":
+                doc += ["![%s](%s/%s.png)" % (title, rel, key), ""]
             doc += table(rows) + [""]
     keys = {f[0] for f in FIGURES}
     rest = [r for r in res["rows"] if figure_of(r["name"]) not in keys]

@@ -19,7 +19,8 @@ guest_dirtier_SRCS := guest/apps/dirtier.c
 guest_kvstore_SRCS := guest/apps/kvstore.c guest/apps/kvlog.c $(GUEST_NETIF_SRCS)
 guest_httpd_SRCS   := guest/apps/httpd.c guest/apps/http_parse.c $(GUEST_NETIF_SRCS)
 guest_udpseq_SRCS  := guest/apps/udpseq.c $(GUEST_NETIF_SRCS)
-GUESTS := counter dirtier kvstore httpd udpseq
+guest_compute_SRCS := guest/apps/compute.c
+GUESTS := counter dirtier kvstore httpd udpseq compute
 # Hosted builds: the runtime minus crt0/start/hc_pvm/string, plus the Linux backend.
 GUEST_HOSTED_RT := guest/rt/hc_hosted.c guest/rt/mem_hosted.c guest/rt/fmt.c \
 	guest/rt/heap.c guest/rt/util.c

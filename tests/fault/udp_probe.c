@@ -18,7 +18,10 @@
  * usage: udp-probe GUEST-IP PORT STATE-FILE LOG-FILE
  * STATE-FILE is rewritten (rename) as datagrams arrive:
  *   "total=N boot=B boot_datagrams=C violations=V"
- * LOG-FILE gets one line per datagram: "arrival_us boot seq resume ok".
+ * LOG-FILE gets one line per datagram: "arrival_us boot seq resume ok",
+ * arrival_us on CLOCK_MONOTONIC, taken from the kernel's receive stamp
+ * (SO_TIMESTAMPNS) so that a probe kept off the CPU on a loaded machine
+ * still records when each datagram arrived, not when it was read.
  * SIGTERM/SIGINT: print the verdict; exit 0 if no violation, 1 otherwise.
  */
 #include <arpa/inet.h>
@@ -75,6 +78,29 @@ static uint64_t now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* The kernel's receive time of a datagram (SO_TIMESTAMPNS, realtime) on
+ * CLOCK_MONOTONIC, from realtime - monotonic now (the two clocks do not
+ * drift apart within the read); the read time when there is no stamp. */
+static uint64_t arrival_us(struct msghdr *msg)
+{
+	struct timespec real, mono;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS ||
+		    c->cmsg_len < CMSG_LEN(sizeof(struct timespec)))
+			continue;
+		struct timespec ts;
+		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+		clock_gettime(CLOCK_REALTIME, &real);
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		int64_t off_ns = ((int64_t)real.tv_sec - mono.tv_sec) * 1000000000 +
+		                 (real.tv_nsec - mono.tv_nsec);
+		int64_t t_ns = ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec) - off_ns;
+		return t_ns > 0 ? (uint64_t)t_ns / 1000u : 0;
+	}
+	return now_us();
 }
 
 static void violation(struct probe *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -223,7 +249,7 @@ int main(int argc, char **argv)
 	bool dirty = true;
 	char *end;
 	long port;
-	int fd, big = 4 << 20;
+	int fd, big = 4 << 20, on = 1;
 
 	if (argc != 5) {
 		fprintf(stderr, "usage: udp-probe GUEST-IP PORT STATE-FILE LOG-FILE\n");
@@ -245,12 +271,19 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	while (!stop_requested) {
 		struct pollfd pf = { fd, POLLIN, 0 };
 		uint64_t t = now_us();
 		char buf[256];
+		union {
+			char b[CMSG_SPACE(sizeof(struct timespec))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 		struct datagram d;
 		ssize_t n;
 
@@ -267,8 +300,12 @@ int main(int argc, char **argv)
 		}
 		if (poll(&pf, 1, PROBE_STATE_MS) <= 0)
 			continue;
-		while ((n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) >= 0) {
-			t = now_us();
+		for (;;) {
+			msg.msg_control = ctl.b;
+			msg.msg_controllen = sizeof(ctl.b);
+			if ((n = recvmsg(fd, &msg, MSG_DONTWAIT)) < 0)
+				break;
+			t = arrival_us(&msg);
 			buf[n] = 0;
 			dirty = true;
 			if (!parse(buf, (size_t)n, &d)) {

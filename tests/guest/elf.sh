@@ -8,7 +8,7 @@ BUILD=${BUILD:-build}
 base=$((0x40000000))
 limit=$((base + (1 << 30)))
 rc=0
-for elf in "$BUILD"/guest/{counter,dirtier,kvstore,httpd}.elf; do
+for elf in "$BUILD"/guest/{counter,dirtier,kvstore,httpd,compute}.elf; do
 	[ -f "$elf" ] || { echo "FAIL: $elf missing"; rc=1; continue; }
 	hdr=$(readelf -hW "$elf")
 	grep -q "Type:.*EXEC" <<<"$hdr" || { echo "FAIL: $elf is not EXEC"; rc=1; }

@@ -69,6 +69,11 @@ cat >"$tmp/rows" <<'EOF'
 {"name": "pause_vs_dirty: x @ 10", "value": 100, "unit": "us", "baseline": 50, "ratio": 2, "goal": null, "met": null}
 {"name": "stream_throughput: rnet", "value": 1000, "unit": "MB/s", "baseline": 2000, "ratio": 0.5, "goal": "ratio >= 0.8", "met": false}
 {"name": "loose figure", "value": 1, "unit": "ms", "baseline": null, "ratio": null, "goal": null, "met": null}
+{"name": "compute_slowdown: slowdown at 40 Hz", "value": 1.2, "unit": "x", "baseline": 1, "ratio": 1.2, "goal": "ratio <= 1.3", "met": true}
+{"name": "failover: SIGSTOP to output", "value": 150, "unit": "ms", "baseline": 100, "ratio": 1.5, "goal": "value <= timeout + 20 ms", "met": false}
+{"name": "failover: SIGSTOP client gap", "value": 160, "unit": "ms", "baseline": 100, "ratio": 1.6, "goal": null, "met": null}
+{"name": "many_guests_rate: checkpoints/s per guest @ 1", "value": 40, "unit": "1/s", "baseline": 40, "ratio": 1, "goal": "ratio >= 0.9", "met": true}
+{"name": "many_guests_rate: checkpoints/s per guest @ 4", "value": 39, "unit": "1/s", "baseline": 40, "ratio": 0.975, "goal": "ratio >= 0.9", "met": true}
 EOF
 python3 bench/collect.py "$tmp/rows" "$tmp/latest.json" >/dev/null
 check_schema "$tmp/latest.json"
@@ -86,5 +91,15 @@ if command -v gnuplot >/dev/null; then
 	grep -q 'goal `value <= 500 us`: met' "$tmp/perf.md" ||
 		{ echo "FAIL: report does not say the met goal is met"; exit 1; }
 	grep -q 'loose figure' "$tmp/perf.md" || { echo "FAIL: report dropped a row"; exit 1; }
+	# the system benches' figures: bars, lines, and a table without a plot
+	[ -s "$tmp/perf/failover.png" ] && [ -s "$tmp/perf/many_guests_rate.png" ] ||
+		{ echo "FAIL: report.py drew no failover or many-guests plot"; exit 1; }
+	grep -q 'goal `value <= timeout + 20 ms`: \*\*not met\*\*' "$tmp/perf.md" ||
+		{ echo "FAIL: report does not say the missed failover goal is not met"; exit 1; }
+	grep -q '^| compute_slowdown: slowdown at 40 Hz | 1.2 | x |' "$tmp/perf.md" ||
+		{ echo "FAIL: report has no compute slowdown table row"; exit 1; }
+	if [ -e "$tmp/perf/compute_slowdown.png" ] || grep -q 'compute_slowdown.png' "$tmp/perf.md"; then
+		echo "FAIL: report plotted the table-only compute slowdown figure"; exit 1
+	fi
 fi
 echo "bench results: schema, figures and report pipeline ok"
