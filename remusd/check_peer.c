@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "remusd/check_peer.h"
@@ -82,12 +84,39 @@ uint32_t remusd_session_driver_check(struct remusd_session *s, uint32_t unsafe, 
 	return r;
 }
 
-/* Size of a disk image or block device (lseek to the end). */
+/* Size of a block device from sysfs, without opening it: a backup's DRBD
+ * minor is Secondary and refuses every open (EMEDIUMTYPE) until promoted. */
+static int blockdev_size(const char *path, const struct stat *st, uint64_t *bytes,
+                         struct remus_err *err)
+{
+	char sys[96];
+	unsigned long long sectors;
+	FILE *f;
+	int n;
+
+	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/size", major(st->st_rdev), minor(st->st_rdev));
+	if ((f = fopen(sys, "re")) == NULL)
+		return remus_err_sys(err, errno, "%s: size (%s)", path, sys);
+	n = fscanf(f, "%llu", &sectors);
+	fclose(f);
+	if (n != 1 || sectors > UINT64_MAX / 512u)
+		return remus_err_set(err, -EINVAL, "%s: size: %s is not a sector count", path, sys);
+	*bytes = sectors * 512u;
+	return 0;
+}
+
+/* Size of a disk image (lseek to the end) or block device (sysfs). */
 static int disk_size(const char *path, uint64_t *bytes, struct remus_err *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
 	off_t end;
+	int fd;
 
+	if (stat(path, &st) < 0)
+		return remus_err_sys(err, errno, "%s", path);
+	if (S_ISBLK(st.st_mode))
+		return blockdev_size(path, &st, bytes, err);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return remus_err_sys(err, errno, "%s", path);
 	end = lseek(fd, 0, SEEK_END);
