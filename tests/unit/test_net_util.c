@@ -190,6 +190,26 @@ void conn_flush_all(struct rnet_conn *c, unsigned wait_ms)
 	}
 }
 
+void conn_wait_ack(struct rnet_conn *c, uint64_t *acks, uint64_t n, unsigned wait_ms)
+{
+	struct remus_err err = { 0 };
+	uint64_t until = rnet_now_ms() + wait_ms;
+	struct rnet_msg m;
+
+	while (*acks < n && rnet_now_ms() < until) {
+		struct pollfd pf = { .fd = rnet_conn_fd(c), .events = POLLIN };
+
+		poll(&pf, 1, 50);
+		if (rnet_conn_feed(c, rnet_now_ms(), &err) < 0)
+			return;
+		while (rnet_conn_next(c, &m, &err) == 1)
+			if (m.type == RNET_MSG_ACK)
+				*acks = m.u64;
+		rnet_conn_tick(c, rnet_now_ms(), &err);
+		rnet_conn_flush(c, &err);
+	}
+}
+
 int open_fd_count(void)
 {
 	DIR *d = opendir("/proc/self/fd");

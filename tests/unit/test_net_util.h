@@ -58,6 +58,9 @@ void tlink_up(struct tlink *l);
 void tlink_down(struct tlink *l);
 /* Flush everything queued on c, waiting at most wait_ms. */
 void conn_flush_all(struct rnet_conn *c, unsigned wait_ms);
+/* A test primary: read c until ACK(n) arrived (*acks: the last ACK seen),
+ * the peer is gone, or wait_ms passed. */
+void conn_wait_ack(struct rnet_conn *c, uint64_t *acks, uint64_t n, unsigned wait_ms);
 /* How many fds this process has open (leak checks). */
 int open_fd_count(void);
 

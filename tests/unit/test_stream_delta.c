@@ -220,22 +220,7 @@ struct prim {
 
 static void prim_wait_ack(struct prim *p, uint64_t n)
 {
-	struct remus_err err = { 0 };
-	uint64_t until = rnet_now_ms() + PEER_WAIT_MS;
-	struct rnet_msg m;
-
-	while (p->acks < n && rnet_now_ms() < until) {
-		struct pollfd pf = { .fd = rnet_conn_fd(p->c), .events = POLLIN };
-
-		poll(&pf, 1, 50);
-		if (rnet_conn_feed(p->c, rnet_now_ms(), &err) < 0)
-			return;
-		while (rnet_conn_next(p->c, &m, &err) == 1)
-			if (m.type == RNET_MSG_ACK)
-				p->acks = m.u64;
-		rnet_conn_tick(p->c, rnet_now_ms(), &err);
-		rnet_conn_flush(p->c, &err);
-	}
+	conn_wait_ack(p->c, &p->acks, n, PEER_WAIT_MS);
 }
 
 /* Each checkpoint's frames, its ACK awaited; then the primary dies. */
