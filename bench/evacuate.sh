@@ -124,22 +124,7 @@ evacuate_once() {
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	PIDS=()
-	GAP_MS=$(python3 - "$TMPD/probe.rec" <<'PY'
-import sys
-last_old = first_new = None
-for line in open(sys.argv[1]):
-    f = line.split()
-    if len(f) < 5:
-        continue
-    t, boot = int(f[0]), int(f[1])
-    if boot == 0:
-        last_old = t
-    elif first_new is None:
-        first_new = t
-if last_old is None or first_new is None:
-    sys.exit("evacuate: the probe lacks datagrams of host-a or host-b")
-print("%.1f" % ((first_new - last_old) / 1000.0))
-PY
+	GAP_MS=$(python3 bench/probe_gap.py "$TMPD/probe.rec"
 	) || fail "no switchover figure from the probe's record"
 }
 

@@ -124,26 +124,7 @@ trial() {
 	stop_probe
 	read -r DETECT_US _ < <(jfields b failover.total_us)
 	end_trial
-	read -r FO_MS GAP_MS < <(python3 - "$TMPD/probe.rec" "$t_kill" <<'PY'
-import sys
-t_kill = int(sys.argv[2])
-last_old = first_new = None
-for line in open(sys.argv[1]):
-    f = line.split()
-    if len(f) < 5:
-        continue
-    t, boot = int(f[0]), int(f[1])
-    if boot == 0:
-        last_old = t
-    elif first_new is None:
-        first_new = t
-if last_old is None or first_new is None:
-    sys.exit("failover: the probe lacks datagrams of the old primary or the replica")
-if first_new <= t_kill:
-    print("early early")     # host-b took over from a live host-a
-    sys.exit(0)
-print("%.1f %.1f" % ((first_new - t_kill) / 1000.0, (first_new - last_old) / 1000.0))
-PY
+	read -r FO_MS GAP_MS < <(python3 bench/probe_gap.py "$TMPD/probe.rec" "$t_kill"
 	) || fail "$way: no failover figures from the probe's record"
 	if [ "$FO_MS" = early ]; then
 		echo "  note: host-b's guest spoke before host-a died (heartbeats late on a loaded machine); trial again"
