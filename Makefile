@@ -84,7 +84,7 @@ $(BUILD)/fuzz/obj/%.o: %.c $(FLAGS_STAMP)
 # lib/util/api.h; everything is built with -fvisibility=hidden).  Each must
 # compile alone (tests/integration/lib_api.sh).
 PUBLIC_HEADERS := lib/util/api.h lib/util/err.h lib/util/bytes.h lib/stream/stream.h \
-	lib/stream/assembler.h \
+	lib/stream/assembler.h lib/stream/xenstore.h \
 	lib/hv/hv.h lib/net/net.h lib/ckpt/ckpt.h
 
 LIB_A      := $(BUILD)/lib/libremus.a
