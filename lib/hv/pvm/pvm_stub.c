@@ -379,7 +379,8 @@ int pvm_stub_spawn(struct pvm_guest *g, struct remus_err *err)
 	 * (glibc's fork cannot add the flag; the child runs raw calls only) */
 	pid = (pid_t)syscall(SYS_clone, SIGCHLD | (geteuid() == 0 ? CLONE_NEWPID : 0), NULL, NULL, NULL, 0);
 	if (pid < 0) {
-		rc = remus_err_sys(err, errno, "pvm: fork stub");
+		rc = remus_err_sys(err, errno, "pvm: cloning the guest stub (as root into its own pid "
+		                   "namespace, which needs CAP_SYS_ADMIN)");
 		goto out;
 	}
 	if (pid == 0) {
