@@ -14,6 +14,7 @@
 #include "remusd/guest_op.h"
 #include "remusd/hold.h"
 #include "remusd/metrics.h"
+#include "remusd/quorum.h"
 #include "remusd/session.h"
 #include "util/ratelim.h"
 
@@ -36,6 +37,12 @@ struct daemon {
 	struct remusd_fault fault;      /* REMUSD_FAULT (fault trials only) */
 	struct guest_ops ops;           /* evacuate / protect off the loop */
 	struct remusd_metrics *metrics; /* metrics_listen (NULL: off) */
+	/* quorum (quorum.h): the backend the loop polls, what it said last
+	 * (the loop's copy) and the view the sessions read */
+	const struct quorum_ops *qops;
+	struct quorum_backend *qb;
+	struct remusd_quorum_state qstate;
+	struct remusd_quorum_view qview;
 };
 
 /* The session of a guest, or NULL. */

@@ -27,6 +27,7 @@ const char *guest_op_name(uint32_t type)
 	case CTL_EVACUATE:
 		return "evacuate";
 	case CTL_FAILOVER:
+	case CTL_FAILOVER_FORCE:
 		return "failover";
 	case CTL_RESUME:
 		return "resume";
@@ -90,7 +91,7 @@ static void *guest_op_main(void *arg)
 		op->conn = NULL;
 		break;
 	default:
-		op->rc = remusd_session_failover(op->s, &op->err);
+		op->rc = remusd_session_failover(op->s, op->type == CTL_FAILOVER_FORCE, &op->err);
 		break;
 	}
 	__atomic_store_n(&op->done, true, __ATOMIC_RELEASE);

@@ -25,12 +25,22 @@ check_answer_SMOKE := 10
 check_answer_CORPUS := tests/fuzz/corpus/check_answer
 UNIT_TESTS += test_ctl_refuse
 test_ctl_refuse_SRCS := tests/unit/test_ctl_refuse.c $(REMUSD_CTL_SRCS)
+# Quorum (quorum.h): the view and the verdicts on a lost peer, one file per
+# backend (none; corosync: votequorum + a CPG group of the daemons).  The
+# unit test drives the verdicts and the sessions' gates with a fake backend.
+REMUSD_QUORUM_SRCS := remusd/quorum_view.c remusd/quorum_none.c remusd/quorum_corosync.c
+REMUSD_QUORUM_LDLIBS := -lvotequorum -lcpg -lcorosync_common
+DEPS_PKGS += libvotequorum-dev libcpg-dev libcorosync-common-dev corosync
+UNIT_TESTS += test_quorum
+test_quorum_SRCS := tests/unit/test_quorum.c $(REMUSD_QUORUM_SRCS)
+test_quorum_LDLIBS := $(REMUSD_QUORUM_LDLIBS)
 # The per-guest sessions: one state machine (session_fsm.c, the table), what
 # both roles share, each role's side, and one engine file per "who drives
 # the checkpoint loop" (session_step.c: the engine's own loop, pvm;
 # session_driver.c: the driver's loop, Xen).  remusd_SRCS takes them.
 REMUSD_SESSION_SRCS := remusd/session_fsm.c remusd/session.c remusd/session_primary.c \
-	remusd/session_backup.c remusd/session_step.c remusd/session_driver.c
+	remusd/session_backup.c remusd/session_step.c remusd/session_driver.c \
+	remusd/session_quorum.c $(REMUSD_QUORUM_SRCS)
 UNIT_TESTS += test_session_fsm
 test_session_fsm_SRCS := tests/unit/test_session_fsm.c remusd/session_fsm.c
 # The session machine with the driver's own loop (Xen) over the fake Xen.
@@ -39,3 +49,4 @@ test_session_driver_SRCS := tests/unit/test_session_driver.c $(REMUSD_SESSION_SR
 	$(REMUSD_CONF_SRCS) tests/unit/test_xen_common.c tests/unit/test_xen_fake.c \
 	tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
 test_session_driver_WRAP = $(XEN_TEST_WRAP) libxl_retrieve_domain_configuration
+test_session_driver_LDLIBS += $(REMUSD_QUORUM_LDLIBS)

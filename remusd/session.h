@@ -17,6 +17,7 @@
 #include "diskrep/diskrep.h"
 #include "netbuf/netbuf.h"
 #include "remusd/config.h"
+#include "remusd/quorum.h"
 #include "remusd/session_fsm.h"
 
 /* netbuf = nfqueue: NFQUEUE number of a guest = this + its index in the
@@ -63,6 +64,11 @@ struct remusd_session {
 	struct diskrep *disk;
 	struct diskrep_hook dhook;
 	int disk_sp[2];
+	/* quorum = corosync: the cluster's view that judges a lost peer
+	 * (quorum.h; NULL: quorum = none, a lost peer is judged alone) */
+	struct remusd_quorum_view *qv;
+	bool failover_by_cluster;              /* failover = cluster: never on its own */
+	bool failover_forced;                  /* remusctl failover --force (atomic) */
 	pthread_mutex_t lock;                  /* guards the fields below */
 	enum remusd_state state;               /* moved by remusd_session_move only */
 	uint64_t state_since_ms;
@@ -134,8 +140,10 @@ int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct re
 /* Backup side: take over an accepted, handshaken connection. */
 int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
                            struct remus_err *err);
-/* Failover now (backup) — stops receiving and restores. */
-int remusd_session_failover(struct remusd_session *s, struct remus_err *err);
+/* Failover now (backup) — stops receiving and restores.  Refused while the
+ * primary answers heartbeats or (quorum = corosync) this node is not
+ * quorate, unless force (logged as forced). */
+int remusd_session_failover(struct remusd_session *s, bool force, struct remus_err *err);
 
 /* remusctl set (guest_set.c): interval or compression (CTL_SET_*) of a
  * primary; running engines take it at their next epoch.  done: what was

@@ -50,6 +50,17 @@ static const struct move {
 	{ B, RUN_B, SE_UNRESTORABLE, RS_FAILED },
 	{ B, RUN_B, SE_TAKEN_OVER, RS_ACTIVE },
 	{ B, RUN_B, SE_TAKEOVER_FAILED, RS_FAILED },
+	/* quorum = corosync (quorum.h): a lost peer is judged by the cluster */
+	{ P, RUN_P | S(RS_FENCED), SE_NO_QUORUM, RS_FENCED },   /* fenced: the verdict */
+	{ P, S(RS_FENCED), SE_LOST, RS_UNPROTECTED },   /* quorate: carries on */
+	{ P, S(RS_FENCED), SE_RESUME_HERE, RS_UNPROTECTED },
+	{ P, S(RS_FENCED), SE_DESTROY_HERE, RS_EVACUATED },
+	{ P, S(RS_FENCED), SE_GUEST_GONE, RS_STOPPED },
+	{ B, RUN_B, SE_NO_QUORUM, RS_WAITING_QUORUM },
+	{ B, RUN_B | S(RS_WAITING_QUORUM), SE_PEER_ALIVE, RS_UNPROTECTED },
+	{ B, S(RS_WAITING_QUORUM), SE_TAKEN_OVER, RS_ACTIVE },
+	{ B, S(RS_WAITING_QUORUM), SE_TAKEOVER_FAILED, RS_FAILED },
+	{ B, S(RS_WAITING_QUORUM), SE_UNPROTECT, RS_UNPROTECTED },
 };
 
 const char *remusd_state_name(enum remusd_state s)

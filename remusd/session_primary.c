@@ -119,8 +119,18 @@ static void primary_outcome(struct remusd_session *s, int rc, const struct remus
 		/* protected must mean restorable: the checkpoint was not sent, the
 		 * backup keeps the last good one and must not fail over from it */
 		session_send_bye(s, CKPT_BYE_END);
+		if (s->nb_open && s->eng->hold_on_loss)
+			netbuf_release_all(&s->nb);
 		remusd_session_move(s, SE_UNRESTORABLE, err->msg);
+	} else if (s->qv != NULL && s->eng->hold_on_loss && rc == CKPT_EPEER &&
+	           session_state(s) != RS_SYNCING) {
+		/* the backup may hold a checkpoint and fail over: only quorum
+		 * says whether this copy's held output may leave */
+		session_primary_gate(s, err->msg);
 	} else {
+		/* the backup holds no checkpoint, or quorum = none */
+		if (s->nb_open && s->eng->hold_on_loss)
+			netbuf_release_all(&s->nb);
 		remusd_session_move(s, SE_LOST, rc == 0 ? "protection ended" : err->msg);
 	}
 }
@@ -146,6 +156,10 @@ static int protect_refusal(struct remusd_session *s, bool blackhole, struct remu
 {
 	if (s->guest == NULL)
 		return remus_err_set(err, -ESRCH, "guest %s is not running here", s->name);
+	if (s->state == RS_FENCED)
+		return remus_err_set(err, -EBUSY, "guest %s: fenced after its backup's loss (%s); "
+		                     "resolve it first (remusctl resume --force, or destroy)",
+		                     s->name, s->error);
 	if (s->state == RS_IN_DOUBT)
 		return remus_err_set(err, -EBUSY, "guest %s: evacuation in doubt, resolve it first "
 		                     "(remusctl resume --force, or destroy)", s->name);
@@ -295,7 +309,11 @@ int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct re
 {
 	int rc;
 
-	if (s->state != RS_IN_DOUBT || s->guest == NULL)
+	/* a fenced copy's engine thread may still wait for the verdict: it
+	 * stops (and stays fenced) before the operator's word applies */
+	if (session_state(s) == RS_FENCED)
+		session_join_engine(s);
+	if ((s->state != RS_IN_DOUBT && s->state != RS_FENCED) || s->guest == NULL)
 		return remus_err_set(err, -EINVAL, "guest %s is %s, not in doubt: nothing to resolve",
 		                     s->name, remusd_state_name(s->state));
 	if (!resume_here) {
@@ -303,7 +321,9 @@ int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct re
 		if (s->nb_open)
 			netbuf_discard(&s->nb);
 		destroy_copy(s);
-		remusd_session_move(s, SE_DESTROY_HERE, "copy here destroyed by the operator "
+		remusd_session_move(s, SE_DESTROY_HERE, s->state == RS_FENCED ?
+		                    "fenced copy here destroyed by the operator; the guest runs "
+		                    "on the backup" : "copy here destroyed by the operator "
 		                    "after an evacuation in doubt; the guest runs on the backup");
 		return 0;
 	}
@@ -311,7 +331,8 @@ int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct re
 		netbuf_release_all(&s->nb);
 	if ((rc = s->hv->resume(s->guest, err)) < 0)
 		return remus_err_wrap(err, "guest %s: resume", s->name);
-	remusd_session_move(s, SE_RESUME_HERE, "resumed here by the operator (forced) after "
-	                    "an evacuation in doubt");
+	remusd_session_move(s, SE_RESUME_HERE, s->state == RS_FENCED ?
+	                    "fenced copy resumed here by the operator (forced)" :
+	                    "resumed here by the operator (forced) after an evacuation in doubt");
 	return 0;
 }

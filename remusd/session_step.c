@@ -120,6 +120,7 @@ static int step_protect(struct remusd_session *s, const struct remusd_env *env, 
 	sc.guest = s->guest;
 	sc.conn = s->conn;
 	sc.blackhole = blackhole;
+	sc.hold_on_loss = true;         /* primary_outcome releases, or quorum fences */
 	sc.interval_ms = s->gc.interval_ms;
 	sc.cow_capture = s->gc.capture == REMUSD_CAPTURE_COW;
 	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
@@ -258,6 +259,7 @@ static void step_free(struct remusd_session *s)
 
 const struct session_engine session_step_engine = {
 	.blackhole = true,
+	.hold_on_loss = true,
 	.protect = step_protect,
 	.run = step_run,
 	.hand_over = step_hand_over,

@@ -33,7 +33,7 @@ PROGRAMS += remusd remusctl
 remusd_SRCS = remusd/main.c remusd/control.c $(REMUSD_SESSION_SRCS) remusd/status.c remusd/hold.c remusd/fault.c remusd/guest_op.c \
 	remusd/metrics.c remusd/metrics_text.c \
 	remusd/check_peer.c remusd/check_proto.c remusd/guest_set.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
-remusd_LDLIBS := -lsystemd -lmicrohttpd
+remusd_LDLIBS := -lsystemd -lmicrohttpd -lvotequorum -lcpg -lcorosync_common
 # the metrics endpoint (libmicrohttpd) and its test's promtool (Debian: prometheus)
 DEPS_PKGS += libmicrohttpd-dev prometheus
 remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)
