@@ -62,6 +62,7 @@ static const struct conf_key global_keys[] = {
 	{ "quorum", CONF_ENUM, conf_set_enum, C(quorum), 0, 0, NULL, quorum_words },
 	{ "quorum_settle_ms", CONF_U32, conf_set_u32, C(quorum_settle_ms), 0, 600000, " ms", NULL },
 	{ "failover", CONF_ENUM, conf_set_enum, C(failover), 0, 0, NULL, failover_words },
+	{ "state_dir", CONF_STR, conf_set_str, C(state_dir), 0, 0, NULL, NULL },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL },
 };
 
@@ -341,6 +342,7 @@ static void conf_defaults(struct remusd_conf *c)
 	c->quorum = REMUSD_QUORUM_NONE;
 	c->quorum_settle_ms = REMUSD_QUORUM_SETTLE_DEFAULT;
 	c->failover = REMUSD_FAILOVER_AUTO;
+	snprintf(c->state_dir, sizeof(c->state_dir), "%s", REMUSD_DEFAULT_STATE_DIR);
 }
 
 /* Parse a whole text into a new conf, or nothing at all. */

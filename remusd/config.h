@@ -5,7 +5,7 @@
  *                                 control_socket, log_level, tls, unsafe,
  *                                 heartbeat_interval_ms, heartbeat_timeout_ms,
  *                                 metrics_listen, quorum, quorum_settle_ms,
- *                                 failover
+ *                                 failover, state_dir
  *   [guest NAME]                  type, image, mem, tap, mac, ip, disk, peer,
  *                                 interval, netbuf, diskrep, drbd_resource,
  *                                 compression, capture, unsafe
@@ -32,6 +32,7 @@
 #define REMUSD_SUN_PATH_MAX    108u
 #define REMUSD_DEFAULT_PORT    7575u
 #define REMUSD_DEFAULT_CTL     "/run/remus/remusd.sock"
+#define REMUSD_DEFAULT_STATE_DIR "/var/lib/remus"
 
 #define REMUSD_ERRORS(X) \
 	X(REMUSD_ECONF, -4001, "the configuration is invalid (file:line in msg)")
@@ -98,6 +99,7 @@ struct remusd_conf {
 	uint32_t quorum_settle_ms;      /* how long a lost peer's verdict waits for
 	                                 * the cluster to notice a partition */
 	uint32_t failover;              /* enum remusd_failover */
+	char state_dir[REMUSD_PATH_MAX];  /* ownership generations (generation.h) */
 	char file_warning[REMUSD_PATH_MAX + 256]; /* what that override let pass */
 	size_t nguests;
 	struct remusd_guest_conf guests[REMUSD_MAX_GUESTS];

@@ -228,6 +228,11 @@ void daemon_guest_op_done(void *arg, struct guest_op *op)
 	uint8_t buf[CTL_HDR_LEN + 8 + CTL_CHECK_DETAIL_MAX];
 	int rc;
 
+	if (op->type == GUEST_OP_YIELD) {       /* not asked for by a client either */
+		if (op->rc < 0)
+			log_warnx("guest %s: yielding to a newer copy failed: %s", op->name, op->err.msg);
+		return;
+	}
 	if (op->type == GUEST_OP_RECEIVE) {     /* not asked for by a client */
 		if (op->rc < 0)
 			log_warnx("guest %s: cannot receive from %s: %s", op->name, op->peer,

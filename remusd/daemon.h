@@ -43,6 +43,7 @@ struct daemon {
 	struct quorum_backend *qb;
 	struct remusd_quorum_state qstate;
 	struct remusd_quorum_view qview;
+	bool peer_was_present;          /* a peer daemon joining: announce */
 };
 
 /* The session of a guest, or NULL. */
@@ -54,5 +55,10 @@ struct remusd_session *daemon_get_session(struct daemon *d, const char *name, bo
 int daemon_handle_ctl(void *arg, struct ctl_conn *c, const struct ctl_msg *m);
 /* A worker finished its operation: the deferred reply goes out now. */
 void daemon_guest_op_done(void *arg, struct guest_op *op);
+
+/* Ownership generations on the loop (ownership.c, generation.h). */
+void ownership_announce_all(struct daemon *d);   /* at the next tick */
+void ownership_receive(struct daemon *d);        /* the group's messages */
+void ownership_tick(struct daemon *d);           /* send what is due */
 
 #endif

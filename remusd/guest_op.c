@@ -37,6 +37,8 @@ const char *guest_op_name(uint32_t type)
 		return "check";
 	case GUEST_OP_RECEIVE:
 		return "a new replication run";
+	case GUEST_OP_YIELD:
+		return "yielding to a newer copy";
 	default:
 		return ctl_type_name(type);
 	}
@@ -85,6 +87,9 @@ static void *guest_op_main(void *arg)
 	case CTL_RESUME:
 	case CTL_DESTROY:
 		op->rc = remusd_session_resolve(op->s, op->type == CTL_RESUME, &op->err);
+		break;
+	case GUEST_OP_YIELD:
+		op->rc = remusd_session_yield(op->s, op->generation, op->peer, &op->err);
 		break;
 	case GUEST_OP_RECEIVE:
 		op->rc = remusd_session_receive(op->s, op->conn, &op->err);   /* owns conn */
@@ -174,6 +179,22 @@ int guest_ops_start_receive(struct guest_ops *g, struct remusd_session *s,
 		rnet_conn_free(conn);
 	}
 	return rc;
+}
+
+int guest_ops_start_yield(struct guest_ops *g, struct remusd_session *s, uint64_t generation,
+                          const char *why, struct remus_err *err)
+{
+	struct guest_op *op = op_slot(g, s, s->name, err);
+
+	if (op == NULL)
+		return -EBUSY;
+	memset(op, 0, sizeof(*op));
+	op->type = GUEST_OP_YIELD;
+	op->generation = generation;
+	snprintf(op->peer, sizeof(op->peer), "%s", why);
+	op->s = s;
+	snprintf(op->name, sizeof(op->name), "%s", s->name);
+	return op_run(g, op, err);
 }
 
 int guest_ops_start_check(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,

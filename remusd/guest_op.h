@@ -24,6 +24,9 @@
 /* An operation no control client asked for: a backup session takes the
  * authenticated link of a new run (remusd_session_receive). */
 #define GUEST_OP_RECEIVE 0x10000u
+/* ... a copy here met a newer generation of itself elsewhere
+ * (generation.h): it is destroyed (remusd_session_yield). */
+#define GUEST_OP_YIELD 0x10001u
 
 struct guest_op {
 	bool used;                     /* false: slot free */
@@ -37,6 +40,7 @@ struct guest_op {
 	struct remusd_env env;         /* protect: the loop defers reloads */
 	char peer[CTL_PEER_MAX];
 	uint32_t unsafe;               /* protect: CTL_UNSAFE_* asked for */
+	uint64_t generation;           /* GUEST_OP_YIELD: the newer copy's */
 	pthread_t th;
 	bool done;                     /* atomic: set by the worker last */
 	int rc;                        /* result, err when < 0 */
@@ -65,6 +69,10 @@ int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_co
  * cannot take it). */
 int guest_ops_start_receive(struct guest_ops *g, struct remusd_session *s,
                             struct rnet_conn *conn, const char *addr, struct remus_err *err);
+/* Start GUEST_OP_YIELD on s: the newer copy (generation, on node) wins;
+ * why names it for the logs (kept in op->peer). */
+int guest_ops_start_yield(struct guest_ops *g, struct remusd_session *s, uint64_t generation,
+                          const char *why, struct remus_err *err);
 /* Start `remusctl check` of a guest (s may be NULL: not running here);
  * takes chk (also on failure).  The reply to c is deferred. */
 int guest_ops_start_check(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,

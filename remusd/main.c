@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "remusd/daemon.h"
 #include "remusd/ctl_proto.h"
 #include "remusd/fault.h"
+#include "remusd/generation.h"
 #include "remusd/guest_op.h"
 #include "remusd/hold.h"
 #include "remusd/metrics.h"
@@ -91,6 +93,15 @@ struct remusd_session *daemon_get_session(struct daemon *d, const char *name, bo
 		s->fault = remusd_fault_hook(&d->fault);
 	/* the daemon's quorum judges a lost peer (quorum = none: no view) */
 	s->qv = d->conf->quorum == REMUSD_QUORUM_COROSYNC ? &d->qview : NULL;
+	if (s->qv != NULL) {
+		/* its ownership generation: a damaged record is not taken for 0 */
+		snprintf(s->state_dir, sizeof(s->state_dir), "%s", d->conf->state_dir);
+		if (remusd_gen_load(s->state_dir, s->name, &s->generation, err) < 0) {
+			remusd_session_free(s);
+			return NULL;
+		}
+		s->announce = true;
+	}
 	s->failover_by_cluster = d->conf->failover == REMUSD_FAILOVER_CLUSTER;
 	d->sessions[d->nsessions++] = s;
 	remusd_metrics_add_session(d->metrics, s);
@@ -289,6 +300,11 @@ static void quorum_events(struct daemon *d, const struct pollfd *pfd)
 
 	if (d->qops->dispatch(d->qb, pfd, &d->qstate, &err) < 0)
 		log_warnx("quorum: %s: no quorum from now on", err.msg);
+	/* a peer daemon (re)joined: it learns what runs here */
+	if (d->qstate.peer_present && !d->peer_was_present)
+		ownership_announce_all(d);
+	d->peer_was_present = d->qstate.peer_present;
+	ownership_receive(d);
 	if (remusd_quorum_view_set(&d->qview, &d->qstate)) {
 		remusd_quorum_describe(&d->qstate, q, sizeof(q));
 		if (d->qstate.quorate)
@@ -308,6 +324,9 @@ static void quorum_open(struct daemon *d)
 	remusd_quorum_view_init(&d->qview, d->qops->name, d->conf->quorum_settle_ms);
 	if (d->qops->open(&d->qb, &err) < 0)
 		fatalx("%s", err.msg);
+	if (d->conf->quorum == REMUSD_QUORUM_COROSYNC && mkdir(d->conf->state_dir, 0700) < 0 &&
+	    errno != EEXIST)
+		fatal("state_dir %s", d->conf->state_dir);
 	if (d->conf->quorum == REMUSD_QUORUM_NONE) {
 		quorum_events(d, NULL);     /* the constant answer */
 		log_warnx("quorum = none: a backup that loses its primary's link fails over alone; "
@@ -374,6 +393,8 @@ static int serve(struct daemon *d)
 				quorum_events(d, p + quo);
 				break;
 			}
+		if (d->conf->quorum == REMUSD_QUORUM_COROSYNC)
+			ownership_tick(d);
 		if (d->pending.n)
 			step_peers(d, p);
 		peer_warn_flush(d);

@@ -28,7 +28,8 @@ test_ctl_refuse_SRCS := tests/unit/test_ctl_refuse.c $(REMUSD_CTL_SRCS)
 # Quorum (quorum.h): the view and the verdicts on a lost peer, one file per
 # backend (none; corosync: votequorum + a CPG group of the daemons).  The
 # unit test drives the verdicts and the sessions' gates with a fake backend.
-REMUSD_QUORUM_SRCS := remusd/quorum_view.c remusd/quorum_none.c remusd/quorum_corosync.c
+REMUSD_QUORUM_SRCS := remusd/quorum_view.c remusd/quorum_none.c remusd/quorum_corosync.c \
+	remusd/generation.c
 REMUSD_QUORUM_LDLIBS := -lvotequorum -lcpg -lcorosync_common
 DEPS_PKGS += libvotequorum-dev libcpg-dev libcorosync-common-dev corosync
 UNIT_TESTS += test_quorum

@@ -19,6 +19,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "remusd/config.h"
@@ -51,6 +52,12 @@ struct quorum_ops {
 	int  (*dispatch)(struct quorum_backend *q, const struct pollfd *pfd,
 	                 struct remusd_quorum_state *st, struct remus_err *err);
 	void (*close)(struct quorum_backend *q);
+	/* The daemons' group messages (generation.h); NULL: no group.  send:
+	 * to every daemon of the partition (-EAGAIN: try again later); recv:
+	 * the next one another node's daemon sent, copied into buf (its
+	 * length; 0: none waiting; messages longer than cap were dropped). */
+	int  (*send)(struct quorum_backend *q, const void *msg, size_t len, struct remus_err *err);
+	size_t (*recv)(struct quorum_backend *q, uint8_t *buf, size_t cap, uint32_t *nodeid);
 };
 
 extern const struct quorum_ops quorum_none_ops;

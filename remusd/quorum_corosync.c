@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/uio.h>
 #include <corosync/cpg.h>
 #include <corosync/votequorum.h>
 
@@ -23,6 +24,9 @@
 /* corosync answers TRY_AGAIN while it syncs a new membership */
 #define COROSYNC_TRIES 50
 #define COROSYNC_TRY_MS 100
+/* group messages kept between two dispatches (generation.h's are 96 bytes) */
+#define GROUP_QUEUE 16u
+#define GROUP_MSG_MAX 128u
 
 struct quorum_backend {
 	votequorum_handle_t vq;
@@ -35,6 +39,10 @@ struct quorum_backend {
 	uint32_t members;
 	bool peer_present;
 	uint64_t changes;
+	/* messages of other nodes' daemons, oldest first; dropped beyond */
+	struct { uint8_t b[GROUP_MSG_MAX]; size_t len; uint32_t nodeid; } queue[GROUP_QUEUE];
+	unsigned qhead, qlen;
+	uint64_t dropped;
 };
 
 static void on_quorum(votequorum_handle_t h, uint64_t context, uint32_t quorate,
@@ -90,8 +98,21 @@ static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
 static void on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t nodeid,
                        uint32_t pid, void *msg, size_t len)
 {
-	/* the group carries no messages: membership only */
-	(void)h; (void)group; (void)nodeid; (void)pid; (void)msg; (void)len;
+	struct quorum_backend *q = NULL;
+	unsigned slot;
+
+	(void)group;
+	(void)pid;
+	if (cpg_context_get(h, (void **)&q) != CS_OK || q == NULL || nodeid == q->nodeid)
+		return;         /* ours come back to us too */
+	if (len > GROUP_MSG_MAX || q->qlen == GROUP_QUEUE) {
+		q->dropped++;   /* the parser would refuse it; or the loop is behind */
+		return;
+	}
+	slot = (q->qhead + q->qlen++) % GROUP_QUEUE;
+	memcpy(q->queue[slot].b, msg, len);
+	q->queue[slot].len = len;
+	q->queue[slot].nodeid = nodeid;
 }
 
 static void coro_close(struct quorum_backend *q)
@@ -199,10 +220,45 @@ gone:
 	return remus_err_set(err, -EIO, "corosync connection lost: %s", cs_strerror(e));
 }
 
+static int coro_send(struct quorum_backend *q, const void *msg, size_t len,
+                     struct remus_err *err)
+{
+	struct iovec iov = { (void *)msg, len };
+	cs_error_t e;
+
+	if (q == NULL || q->gone)
+		return remus_err_set(err, -ENOTCONN, "corosync connection lost");
+	if ((e = cpg_mcast_joined(q->cpg, CPG_TYPE_AGREED, &iov, 1)) == CS_ERR_TRY_AGAIN)
+		return -EAGAIN;
+	if (e != CS_OK)
+		return remus_err_set(err, -EIO, "cpg_mcast_joined: %s", cs_strerror(e));
+	return 0;
+}
+
+static size_t coro_recv(struct quorum_backend *q, uint8_t *buf, size_t cap, uint32_t *nodeid)
+{
+	size_t len;
+
+	while (q != NULL && q->qlen > 0) {
+		len = q->queue[q->qhead].len;
+		*nodeid = q->queue[q->qhead].nodeid;
+		if (len <= cap)
+			memcpy(buf, q->queue[q->qhead].b, len);
+		q->qhead = (q->qhead + 1) % GROUP_QUEUE;
+		q->qlen--;
+		if (len <= cap && len > 0)
+			return len;
+		q->dropped++;
+	}
+	return 0;
+}
+
 const struct quorum_ops quorum_corosync_ops = {
 	.name = "corosync",
 	.open = coro_open,
 	.pollfds = coro_pollfds,
 	.dispatch = coro_dispatch,
 	.close = coro_close,
+	.send = coro_send,
+	.recv = coro_recv,
 };

@@ -69,6 +69,14 @@ struct remusd_session {
 	struct remusd_quorum_view *qv;
 	bool failover_by_cluster;              /* failover = cluster: never on its own */
 	bool failover_forced;                  /* remusctl failover --force (atomic) */
+	/* ownership generations (generation.h; quorum = corosync): this
+	 * copy's, the highest another daemon announced, and "announce ours"
+	 * for the loop (all atomic: engine thread and loop) */
+	uint64_t generation, peer_generation;
+	bool announce;
+	uint64_t yield_to;                     /* loop only: a newer copy's generation */
+	uint32_t yield_node;                   /* ... and its cluster node */
+	char state_dir[REMUSD_PATH_MAX];       /* where the generation is kept */
 	pthread_mutex_t lock;                  /* guards the fields below */
 	enum remusd_state state;               /* moved by remusd_session_move only */
 	uint64_t state_since_ms;
@@ -144,6 +152,12 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
  * primary answers heartbeats or (quorum = corosync) this node is not
  * quorate, unless force (logged as forced). */
 int remusd_session_failover(struct remusd_session *s, bool force, struct remus_err *err);
+
+/* A newer copy of this guest runs elsewhere (generation.h): destroy the
+ * copy here (its held output discarded), keep the newer generation; why
+ * names the other copy for the log.  On a worker (guest_ops_start_yield). */
+int remusd_session_yield(struct remusd_session *s, uint64_t newer, const char *why,
+                         struct remus_err *err);
 
 /* remusctl set (guest_set.c): interval or compression (CTL_SET_*) of a
  * primary; running engines take it at their next epoch.  done: what was

@@ -51,6 +51,12 @@ static void *backup_main(void *arg)
 	          s->name, why);
 	/* test hold point (hold.h): a failover is in progress, nothing started */
 	(void)session_hit(s, "failover-restore");
+	if (session_promote_generation(s, &err) < 0) {
+		remusd_session_move(s, SE_TAKEOVER_FAILED, err.msg);
+		if (handover)
+			s->eng->answer(s, false);
+		goto ended;
+	}
 	if (s->eng->take_over(s, rc, &err) == 0)
 		remusd_session_move(s, SE_TAKEN_OVER, why);
 	else

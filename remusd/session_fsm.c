@@ -61,6 +61,9 @@ static const struct move {
 	{ B, S(RS_WAITING_QUORUM), SE_TAKEN_OVER, RS_ACTIVE },
 	{ B, S(RS_WAITING_QUORUM), SE_TAKEOVER_FAILED, RS_FAILED },
 	{ B, S(RS_WAITING_QUORUM), SE_UNPROTECT, RS_UNPROTECTED },
+	/* ownership generations (generation.h): the older copy goes */
+	{ P, S(RS_FENCED) | S(RS_IN_DOUBT) | S(RS_UNPROTECTED) | S(RS_IDLE), SE_YIELD, RS_EVACUATED },
+	{ B, S(RS_ACTIVE), SE_YIELD, RS_UNPROTECTED },
 };
 
 const char *remusd_state_name(enum remusd_state s)

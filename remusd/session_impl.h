@@ -75,6 +75,13 @@ int  session_nic_tx(void *arg, const void *frame, size_t len);
 /* A BYE to the peer, flushed (best effort: a lost peer never reads it). */
 void session_send_bye(struct remusd_session *s, uint32_t code);
 
+/* Backup, before its copy runs (failover): the generation past any seen,
+ * stored durably (quorum = none: nothing); <0: it must not run. */
+int  session_promote_generation(struct remusd_session *s, struct remus_err *err);
+/* Destroy the copy running here for good (after a hand-over, or yielding
+ * to a newer generation); s->guest is NULL after. */
+void session_destroy_copy(struct remusd_session *s);
+
 /* Backup engine thread, the primary lost (lost: why): whether this copy
  * may fail over now (quorum.h's verdict, waited for in state
  * waiting-for-quorum; a forced failover says yes).  false: it must not,

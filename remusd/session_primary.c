@@ -252,7 +252,7 @@ int remusd_session_unprotect(struct remusd_session *s, struct remus_err *err)
 
 /* The primary's copy after a hand-over: a driver that attached to a guest
  * it did not build ends it for good and forgets the handle. */
-static void destroy_copy(struct remusd_session *s)
+void session_destroy_copy(struct remusd_session *s)
 {
 	struct remus_err err = { 0 };
 	struct hv_guest *g;
@@ -298,7 +298,7 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 	if ((st = session_state(s)) != RS_EVACUATED)
 		return remus_err_set(err, st == RS_IN_DOUBT ? -EINPROGRESS : -EIO,
 		                     "guest %s: %s", s->name, s->error);
-	destroy_copy(s);  /* paused since the final checkpoint */
+	session_destroy_copy(s);  /* paused since the final checkpoint */
 	log_info("guest %s: evacuated to %s, local copy destroyed", s->name, s->peer);
 	if (s->eng->after_evacuation != NULL)
 		s->eng->after_evacuation(s);
@@ -320,7 +320,7 @@ int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct re
 		/* the backup runs it: what the paused copy still holds never leaves */
 		if (s->nb_open)
 			netbuf_discard(&s->nb);
-		destroy_copy(s);
+		session_destroy_copy(s);
 		remusd_session_move(s, SE_DESTROY_HERE, s->state == RS_FENCED ?
 		                    "fenced copy here destroyed by the operator; the guest runs "
 		                    "on the backup" : "copy here destroyed by the operator "

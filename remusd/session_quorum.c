@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "remusd/generation.h"
 #include "remusd/session_impl.h"
 #include "util/log.h"
 
@@ -161,4 +162,62 @@ void session_primary_gate(struct remusd_session *s, const char *lost)
 			return;
 		}
 	}
+}
+
+int remusd_session_yield(struct remusd_session *s, uint64_t newer, const char *why,
+                         struct remus_err *err)
+{
+	char msg[REMUS_ERR_MSG_MAX];
+	uint64_t ours = __atomic_load_n(&s->generation, __ATOMIC_ACQUIRE);
+	int rc;
+
+	if (newer <= ours)
+		return remus_err_set(err, -EINVAL, "guest %s: generation %" PRIu64 " is not newer "
+		                     "than ours (%" PRIu64 ")", s->name, newer, ours);
+	/* a fenced copy's engine may still wait for its verdict: it ends
+	 * (fenced) first; a backup's ended when it took over */
+	session_join_engine(s);
+	if (s->guest == NULL)
+		return 0;
+	if (remusd_fsm_next(s->primary, session_state(s), SE_YIELD) < 0)
+		return remus_err_set(err, -EBUSY, "guest %s: %s here, cannot yield to %s", s->name,
+		                     remusd_state_name(session_state(s)), why);
+	/* whatever it holds never leaves: a newer copy answers the clients */
+	if (s->nb_open)
+		netbuf_discard(&s->nb);
+	session_destroy_copy(s);
+	if ((rc = remusd_gen_store(s->state_dir, s->name, newer, err)) < 0)
+		log_warnx("guest %s: keeping generation %" PRIu64 ": %s", s->name, newer, err->msg);
+	__atomic_store_n(&s->generation, newer, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->announce, true, __ATOMIC_RELEASE);   /* no copy here now */
+	snprintf(msg, sizeof(msg), "yielded: %.300s runs generation %" PRIu64 ", newer than "
+	         "ours (%" PRIu64 "); the copy here was destroyed, its held output discarded",
+	         why, newer, ours);
+	log_about(LOG_WARNING, &(struct log_about){ .guest = s->name }, "guest %s: %s", s->name, msg);
+	remusd_session_move(s, SE_YIELD, msg);
+	return 0;
+}
+
+int session_promote_generation(struct remusd_session *s, struct remus_err *err)
+{
+	uint64_t ours = __atomic_load_n(&s->generation, __ATOMIC_ACQUIRE);
+	uint64_t peer = __atomic_load_n(&s->peer_generation, __ATOMIC_ACQUIRE);
+	uint64_t next = (ours > peer ? ours : peer) + 1;
+	int rc;
+
+	if (s->qv == NULL)
+		return 0;       /* quorum = none: no generations */
+	if (next > REMUSD_GEN_MAX)
+		return remus_err_set(err, -ERANGE, "guest %s: generation exhausted", s->name);
+	/* durable before the copy runs: a crash after this never lets the
+	 * older generation win */
+	if ((rc = remusd_gen_store(s->state_dir, s->name, next, err)) < 0)
+		return remus_err_wrap(err, "guest %s: cannot record the promotion's generation",
+		                      s->name);
+	__atomic_store_n(&s->generation, next, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->announce, true, __ATOMIC_RELEASE);
+	log_about(LOG_INFO, &(struct log_about){ .guest = s->name }, "guest %s: promoted: "
+	          "generation %" PRIu64 " (was %" PRIu64 ", the primary's %" PRIu64 ")",
+	          s->name, next, ours, peer);
+	return 0;
 }

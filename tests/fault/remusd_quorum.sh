@@ -214,8 +214,9 @@ quorum_conf() {
 		"[guest $G]" "type = pvm" "image = $PWD/$BUILD/guest/udpseq.elf" "mem = 16M"
 		"tap = tap0" "mac = 02:77:00:00:00:11" "ip = $GUEST_IP/24" "interval = ${INTERVAL:-20}"
 		"compression = delta" "netbuf = inline" "diskrep = none")
-	HB_TIMEOUT=$HB write_conf a "${lines[@]}" "peer = $IP_B:7575"
-	HB_TIMEOUT=$HB write_conf b "${lines[@]}" "peer = $IP_A:7575"
+	rm -rf "$TMPD/state-a" "$TMPD/state-b"
+	HB_TIMEOUT=$HB write_conf a "state_dir = $TMPD/state-a" "${lines[@]}" "peer = $IP_B:7575"
+	HB_TIMEOUT=$HB write_conf b "state_dir = $TMPD/state-b" "${lines[@]}" "peer = $IP_A:7575"
 }
 
 # wait_message HOST PREFIX SECS: the guest's status message starts so.
@@ -316,12 +317,27 @@ wait_probe 1 30 10
 # host-a's settle time passes: its verdict is final, nothing leaves it
 wait_message a "fenced: backup lost" $(( SETTLE_MS / 1000 + 10 ))
 [ "$(jfields a guest_state)" = paused ] || fault_fail "fenced host-a's guest is $(jfields a guest_state)"
+echo "host-b active from checkpoint $(jfields b failover.checkpoint); host-a fenced, its guest $(jfields a guest_state)"
+# the promotion's generation is on host-b's disk before its copy ran
+grep -qx "remus-generation v1 $G 1" "$TMPD/state-b/$G.generation" ||
+	fault_fail "host-b's generation file: $(cat "$TMPD/state-b/$G.generation" 2>&1)"
+# healed: the two copies meet, the older (host-a's, fenced) destroys itself
+ip -n "$NS_A" link set cl0 up
+ip -n "$NS_A" link set rep0 up
+wait_gstate a evacuated $(( TOKEN_MS * 10 / 1000 + 10 ))
+wait_message a "yielded:" 5
+grep -q "holds an older copy (generation 0, fenced)" "$TMPD/remusd-b.log" ||
+	fault_fail "host-b did not log the older copy meeting it"
+grep -qx "remus-generation v1 $G 1" "$TMPD/state-a/$G.generation" ||
+	fault_fail "host-a did not keep the newer generation: $(cat "$TMPD/state-a/$G.generation" 2>&1)"
+[ "$(jfields b state)" = active ] || fault_fail "host-b after the heal: $(jfields b state)"
 probe_state
 wait_probe 1 $(( PROBE_BOOTN + 30 )) 10
 probe_verdict
 [ "$PROBE_RC" = 0 ] || fault_fail "isolate-a: probe violations: $PROBE_OUT"
 no_hole 1
-echo "host-b active from checkpoint $(jfields b failover.checkpoint); host-a fenced, its guest $(jfields a guest_state)"
+m=$(jfields a message)
+echo "healed: host-a $(jfields a state): ${m:0:160}..."
 teardown
 
 echo "== isolate-b: host-b loses the replication link and the cluster"

@@ -78,6 +78,12 @@ static const struct allowed spec[] = {
 	{ false, RS_WAITING_QUORUM, SE_TAKEN_OVER, RS_ACTIVE },
 	{ false, RS_WAITING_QUORUM, SE_TAKEOVER_FAILED, RS_FAILED },
 	{ false, RS_WAITING_QUORUM, SE_UNPROTECT, RS_UNPROTECTED },
+	/* ownership generations: the older copy is destroyed */
+	{ true, RS_FENCED, SE_YIELD, RS_EVACUATED },
+	{ true, RS_IN_DOUBT, SE_YIELD, RS_EVACUATED },
+	{ true, RS_UNPROTECTED, SE_YIELD, RS_EVACUATED },
+	{ true, RS_IDLE, SE_YIELD, RS_EVACUATED },
+	{ false, RS_ACTIVE, SE_YIELD, RS_UNPROTECTED },
 };
 
 static int expected(bool primary, enum remusd_state from, enum remusd_event ev)
