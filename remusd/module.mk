@@ -51,3 +51,10 @@ test_session_driver_SRCS := tests/unit/test_session_driver.c $(REMUSD_SESSION_SR
 	tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
 test_session_driver_WRAP = $(XEN_TEST_WRAP) libxl_retrieve_domain_configuration
 test_session_driver_LDLIBS += $(REMUSD_QUORUM_LDLIBS)
+# ownership generations: the state file and the group message (hostile input)
+FUZZ_TARGETS += generation_parse
+generation_parse_SRCS := tests/fuzz/generation_parse.c remusd/generation.c
+generation_parse_SMOKE := 10
+generation_parse_CORPUS := tests/fuzz/corpus/generation_parse
+UNIT_TESTS += test_generation
+test_generation_SRCS := tests/unit/test_generation.c remusd/generation.c

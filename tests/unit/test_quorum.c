@@ -207,8 +207,10 @@ static void fake_close(struct quorum_backend *q)
 	free(q);
 }
 
-static const struct quorum_ops fake_ops = { "fake", fake_open, fake_pollfds, fake_dispatch,
-                                            fake_close };
+static const struct quorum_ops fake_ops = {
+	.name = "fake", .open = fake_open, .pollfds = fake_pollfds, .dispatch = fake_dispatch,
+	.close = fake_close,    /* no group messages */
+};
 
 /* One loop round as remusd's: poll the backend's fds, dispatch, update. */
 static bool loop_round(const struct quorum_ops *ops, struct quorum_backend *qb,
