@@ -203,7 +203,7 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 		}
 	} else if (m->type == CTL_UNPROTECT || m->type == CTL_FAILOVER ||
 	           m->type == CTL_FAILOVER_FORCE || m->type == CTL_EVACUATE ||
-	           m->type == CTL_RESUME || m->type == CTL_DESTROY) {
+	           m->type == CTL_RESUME || m->type == CTL_DESTROY || m->type == CTL_STOP) {
 		/* each waits on an engine thread, a peer, a restore or the
 		 * driver (the hand-over: up to 2 x the ACK timeout + 5 s): off
 		 * the loop */

@@ -33,6 +33,8 @@ const char *guest_op_name(uint32_t type)
 		return "resume";
 	case CTL_DESTROY:
 		return "destroy";
+	case CTL_STOP:
+		return "stop";
 	case CTL_CHECK:
 		return "check";
 	case GUEST_OP_RECEIVE:
@@ -87,6 +89,9 @@ static void *guest_op_main(void *arg)
 	case CTL_RESUME:
 	case CTL_DESTROY:
 		op->rc = remusd_session_resolve(op->s, op->type == CTL_RESUME, &op->err);
+		break;
+	case CTL_STOP:
+		op->rc = remusd_session_stop(op->s, &op->err);
 		break;
 	case GUEST_OP_YIELD:
 		op->rc = remusd_session_yield(op->s, op->generation, op->peer, &op->err);

@@ -73,7 +73,9 @@ static const struct subcmd subcmds[] = {
 	{ "evacuate", "GUEST", 0, "planned hand-over of a protected guest to the backup", CTL_EVACUATE },
 	{ "check", "GUEST", 0, "list why the guest cannot be protected (exit 1 if any)", CTL_CHECK },
 	{ "resume", "GUEST", OPT_FORCE, "run an in-doubt guest here again, unprotected", CTL_RESUME },
-	{ "destroy", "GUEST", 0, "destroy the paused copy of an in-doubt guest here", CTL_DESTROY },
+	{ "destroy", "GUEST", 0, "destroy the paused copy of an in-doubt or fenced guest here",
+	  CTL_DESTROY },
+	{ "stop", "GUEST", 0, "end an unprotected guest running here (its state is lost)", CTL_STOP },
 	{ "set", "GUEST KEY=VALUE...", 0,
 	  "change interval=MS or compression=none|zlib|delta, from the next epoch", CTL_SET },
 };

@@ -153,6 +153,11 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
  * quorate, unless force (logged as forced). */
 int remusd_session_failover(struct remusd_session *s, bool force, struct remus_err *err);
 
+/* End the guest running here as a primary outside any protection run
+ * (remusctl stop; the cluster agent's demote of a lone copy): destroyed,
+ * state stopped.  Refused while protected (unprotect or evacuate first),
+ * fenced or in doubt (destroy), and on a backup. */
+int remusd_session_stop(struct remusd_session *s, struct remus_err *err);
 /* A newer copy of this guest runs elsewhere (generation.h): destroy the
  * copy here (its held output discarded), keep the newer generation; why
  * names the other copy for the log.  On a worker (guest_ops_start_yield). */

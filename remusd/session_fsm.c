@@ -64,6 +64,7 @@ static const struct move {
 	/* ownership generations (generation.h): the older copy goes */
 	{ P, S(RS_FENCED) | S(RS_IN_DOUBT) | S(RS_UNPROTECTED) | S(RS_IDLE), SE_YIELD, RS_EVACUATED },
 	{ B, S(RS_ACTIVE), SE_YIELD, RS_UNPROTECTED },
+	{ P, S(RS_IDLE) | S(RS_UNPROTECTED) | S(RS_FAILED), SE_STOP, RS_STOPPED },
 };
 
 const char *remusd_state_name(enum remusd_state s)

@@ -60,7 +60,8 @@ enum remusd_state { REMUSD_STATES(REMUSD_STATE_ENUM) RS_COUNT };
 	X(SE_PEER_ALIVE, "peer-alive")        /* B: the primary's daemon is in our quorate \
 	                                       * partition: it carries on, no failover */ \
 	X(SE_YIELD, "yield")                  /* a newer generation of the guest runs \
-	                                       * elsewhere: the copy here is destroyed */
+	                                       * elsewhere: the copy here is destroyed */ \
+	X(SE_STOP, "stop")                    /* P: an unprotected guest ended on request */
 #define REMUSD_EVENT_ENUM(name, text) name,
 enum remusd_event { REMUSD_EVENTS(REMUSD_EVENT_ENUM) SE_COUNT };
 

@@ -305,6 +305,25 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 	return 0;
 }
 
+int remusd_session_stop(struct remusd_session *s, struct remus_err *err)
+{
+	enum remusd_state st = session_state(s);
+
+	if (!s->primary || s->guest == NULL)
+		return remus_err_set(err, -EINVAL, "guest %s does not run here as a primary (%s)",
+		                     s->name, remusd_state_name(st));
+	if (remusd_fsm_next(true, st, SE_STOP) < 0)
+		return remus_err_set(err, -EBUSY, "guest %s is %s: %s", s->name,
+		                     remusd_state_name(st), st == RS_FENCED || st == RS_IN_DOUBT ?
+		                     "resolve it (remusctl destroy or resume --force)" :
+		                     "unprotect or evacuate it first");
+	session_join_engine(s);         /* a run that ended: nothing waits */
+	session_destroy_copy(s);
+	log_info("guest %s: stopped on request, its copy here destroyed", s->name);
+	remusd_session_move(s, SE_STOP, "stopped on request");
+	return 0;
+}
+
 int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct remus_err *err)
 {
 	int rc;

@@ -84,6 +84,10 @@ static const struct allowed spec[] = {
 	{ true, RS_UNPROTECTED, SE_YIELD, RS_EVACUATED },
 	{ true, RS_IDLE, SE_YIELD, RS_EVACUATED },
 	{ false, RS_ACTIVE, SE_YIELD, RS_UNPROTECTED },
+	/* remusctl stop: a lone copy ends */
+	{ true, RS_IDLE, SE_STOP, RS_STOPPED },
+	{ true, RS_UNPROTECTED, SE_STOP, RS_STOPPED },
+	{ true, RS_FAILED, SE_STOP, RS_STOPPED },
 };
 
 static int expected(bool primary, enum remusd_state from, enum remusd_event ev)
@@ -142,6 +146,10 @@ static void test_refusals_that_matter(void **state)
 	assert_int_equal(remusd_fsm_next(true, RS_FENCED, SE_START), -1);
 	assert_int_equal(remusd_fsm_next(false, RS_WAITING_QUORUM, SE_RECEIVE), -1);
 	assert_int_equal(remusd_fsm_next(false, RS_ACTIVE, SE_NO_QUORUM), -1);
+	/* stop ends only a copy outside a run: never a protected or fenced one */
+	assert_int_equal(remusd_fsm_next(true, RS_PROTECTED, SE_STOP), -1);
+	assert_int_equal(remusd_fsm_next(true, RS_FENCED, SE_STOP), -1);
+	assert_int_equal(remusd_fsm_next(false, RS_ACTIVE, SE_STOP), -1);
 	/* a backup running the guest takes no new run; roles never mix */
 	assert_int_equal(remusd_fsm_next(false, RS_ACTIVE, SE_RECEIVE), -1);
 	assert_int_equal(remusd_fsm_next(false, RS_IDLE, SE_START), -1);
