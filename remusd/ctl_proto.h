@@ -49,7 +49,7 @@ enum ctl_type {
 	CTL_DESTROY = 11,       /* guest: destroy an in-doubt guest's copy here */
 	CTL_SET = 12,           /* guest, u32 setting (CTL_SET_*), u32 value */
 	CTL_FAILOVER_FORCE = 13, /* guest: failover --force (primary alive, no quorum) */
-	CTL_STOP = 14,          /* guest: end an unprotected guest running here */
+	CTL_STOP = 14,          /* guest: end an unprotected guest running here (halt) */
 	/* replies */
 	CTL_REPLY = 0x81,       /* i32 code, u32 format, payload */
 	CTL_PROGRESS = 0x82,    /* guest, u32 phase, u32 0, u64 done, u64 total */

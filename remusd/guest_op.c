@@ -34,7 +34,7 @@ const char *guest_op_name(uint32_t type)
 	case CTL_DESTROY:
 		return "destroy";
 	case CTL_STOP:
-		return "stop";
+		return "halt";
 	case CTL_CHECK:
 		return "check";
 	case GUEST_OP_RECEIVE:

@@ -75,7 +75,7 @@ static const struct subcmd subcmds[] = {
 	{ "resume", "GUEST", OPT_FORCE, "run an in-doubt guest here again, unprotected", CTL_RESUME },
 	{ "destroy", "GUEST", 0, "destroy the paused copy of an in-doubt or fenced guest here",
 	  CTL_DESTROY },
-	{ "stop", "GUEST", 0, "end an unprotected guest running here (its state is lost)", CTL_STOP },
+	{ "halt", "GUEST", 0, "end an unprotected guest running here (its state is lost)", CTL_STOP },
 	{ "set", "GUEST KEY=VALUE...", 0,
 	  "change interval=MS or compression=none|zlib|delta, from the next epoch", CTL_SET },
 };

@@ -154,7 +154,7 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 int remusd_session_failover(struct remusd_session *s, bool force, struct remus_err *err);
 
 /* End the guest running here as a primary outside any protection run
- * (remusctl stop; the cluster agent's demote of a lone copy): destroyed,
+ * (remusctl halt; the cluster agent's demote of a lone copy): destroyed,
  * state stopped.  Refused while protected (unprotect or evacuate first),
  * fenced or in doubt (destroy), and on a backup. */
 int remusd_session_stop(struct remusd_session *s, struct remus_err *err);
