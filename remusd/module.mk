@@ -58,3 +58,7 @@ generation_parse_SMOKE := 10
 generation_parse_CORPUS := tests/fuzz/corpus/generation_parse
 UNIT_TESTS += test_generation
 test_generation_SRCS := tests/unit/test_generation.c remusd/generation.c
+# The OCF resource agent (etc/ocf/remus, installed by `make install`):
+# ocf-tester and the failover = cluster promotion against real daemons.
+DEPS_PKGS += resource-agents libxml2-utils
+INTEG_TESTS += tests/integration/ocf_agent.sh
