@@ -145,7 +145,7 @@ int remusd_gen_msg_encode(const struct remusd_gen_msg *m, uint8_t out[REMUSD_GEN
 	size_t n = strnlen(m->guest, sizeof(m->guest));
 
 	if (!name_ok(m->guest, n) || m->generation > REMUSD_GEN_MAX ||
-	    (m->flags & ~(REMUSD_GEN_RUNS | REMUSD_GEN_FENCED)))
+	    (m->flags & ~REMUSD_GEN_FLAGS))
 		return -EINVAL;
 	memset(out, 0, REMUSD_GEN_MSG_LEN);
 	memcpy(out, GEN_MAGIC, 8);
@@ -170,7 +170,7 @@ int remusd_gen_msg_parse(const uint8_t *b, size_t len, struct remusd_gen_msg *m,
 	if (m->generation > REMUSD_GEN_MAX)
 		return remus_err_set(err, -ERANGE, "generation message: generation out of range");
 	m->flags = get_be32(b + 16);
-	if (m->flags & ~(REMUSD_GEN_RUNS | REMUSD_GEN_FENCED))
+	if (m->flags & ~REMUSD_GEN_FLAGS)
 		return remus_err_set(err, -EINVAL, "generation message: unknown flags 0x%x", m->flags);
 	if (get_be32(b + 20) != 0 || get_be32(b + 88) != 0 || get_be32(b + 92) != 0)
 		return remus_err_set(err, -EINVAL, "generation message: reserved bytes not zero");

@@ -44,6 +44,8 @@ int remusd_gen_store(const char *dir, const char *guest, uint64_t gen, struct re
 #define REMUSD_GEN_MSG_LEN 96u
 #define REMUSD_GEN_RUNS    0x1u   /* a copy runs on the sender */
 #define REMUSD_GEN_FENCED  0x2u   /* ... paused, its output held */
+#define REMUSD_GEN_YIELDED 0x4u   /* the sender destroyed its older copy */
+#define REMUSD_GEN_FLAGS   0x7u
 struct remusd_gen_msg {
 	uint64_t generation;
 	uint32_t flags;

@@ -25,6 +25,8 @@ static uint32_t copy_flags(struct remusd_session *s)
 		f |= REMUSD_GEN_RUNS;
 	if (s->state == RS_FENCED || s->state == RS_IN_DOUBT)
 		f |= REMUSD_GEN_FENCED;
+	if (s->state == RS_EVACUATED && __atomic_load_n(&s->yielded, __ATOMIC_ACQUIRE))
+		f |= REMUSD_GEN_YIELDED;
 	pthread_mutex_unlock(&s->lock);
 	return f;
 }
@@ -87,6 +89,10 @@ static void judge(struct daemon *d, const struct remusd_gen_msg *m, uint32_t nod
 		          s->name, node, ours);
 		break;
 	case GEN_KEEP:
+		if (runs && (m->flags & REMUSD_GEN_YIELDED) && m->generation == ours)
+			log_about(LOG_WARNING, &(struct log_about){ .guest = s->name },
+			          "guest %s: cluster node %u destroyed its older copy: it yielded to "
+			          "ours (generation %" PRIu64 ")", s->name, node, ours);
 		if (runs && (m->flags & REMUSD_GEN_RUNS)) {
 			log_about(LOG_WARNING, &(struct log_about){ .guest = s->name },
 			          "guest %s: cluster node %u holds an older copy (generation %" PRIu64
@@ -135,9 +141,11 @@ void ownership_tick(struct daemon *d)
 {
 	if (d->qops->send == NULL || !d->qstate.known)
 		return;
+	/* what runs here is told before it yields: the newer side hears of
+	 * the older copy it met */
 	for (size_t i = 0; i < d->nsessions; i++) {
-		yield_due(d, d->sessions[i]);
 		if (__atomic_load_n(&d->sessions[i]->announce, __ATOMIC_ACQUIRE))
 			announce(d, d->sessions[i]);
+		yield_due(d, d->sessions[i]);
 	}
 }

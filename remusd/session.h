@@ -74,6 +74,7 @@ struct remusd_session {
 	 * for the loop (all atomic: engine thread and loop) */
 	uint64_t generation, peer_generation;
 	bool announce;
+	bool yielded;                          /* its copy went to a newer one */
 	uint64_t yield_to;                     /* loop only: a newer copy's generation */
 	uint32_t yield_node;                   /* ... and its cluster node */
 	char state_dir[REMUSD_PATH_MAX];       /* where the generation is kept */

@@ -189,6 +189,7 @@ int remusd_session_yield(struct remusd_session *s, uint64_t newer, const char *w
 	if ((rc = remusd_gen_store(s->state_dir, s->name, newer, err)) < 0)
 		log_warnx("guest %s: keeping generation %" PRIu64 ": %s", s->name, newer, err->msg);
 	__atomic_store_n(&s->generation, newer, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->yielded, true, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->announce, true, __ATOMIC_RELEASE);   /* no copy here now */
 	snprintf(msg, sizeof(msg), "yielded: %.300s runs generation %" PRIu64 ", newer than "
 	         "ours (%" PRIu64 "); the copy here was destroyed, its held output discarded",

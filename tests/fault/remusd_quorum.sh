@@ -18,6 +18,11 @@
 #              once, host-b fails over;
 #   control    quorum = none, replication link cut: both copies run, and
 #              the probe sees it (proof that it would).
+#   isolate-w  the witness loses the cluster: both hosts stay quorate (2
+#              votes of 3), the guest stays protected;
+#   freeze-a   host-a's remusd stopped (SIGSTOP): its daemon is still a
+#              member, host-b does not fail over (no copy serves while it
+#              is frozen); continued, host-a carries on unprotected.
 # After each: the probe saw no output of two copies interleaved (no old
 # boot after a new one, no number at or past the restored checkpoint from
 # the old copy), the old copy's numbers arrived without a hole (nothing it
@@ -32,6 +37,9 @@ HB=${HB_TIMEOUT:-1000}
 # remusd waits longer than that before trusting a quorate answer
 TOKEN_MS=1000
 SETTLE_MS=${SETTLE_MS:-4000}
+# each scenario this many times, the fault at a random moment (the
+# control once); make check runs one round
+ROUNDS=${QUORUM_ROUNDS:-1}
 NS_W=${TAG}-w
 NS_C=${TAG}-cl
 CSUB=10.78.$(( $$ % 200 + 20 ))
@@ -230,6 +238,16 @@ wait_message() {
 	fault_fail "host-$1: message '$m', waited $3 s for '$2...'"
 }
 
+# wait_log HOST PATTERN SECS: the daemon's log says so (grep pattern).
+wait_log() {
+	local i
+	for i in $(seq $(( $3 * 20 ))); do
+		grep -q "$2" "$TMPD/remusd-$1.log" && return 0
+		sleep 0.05
+	done
+	fault_fail "host-$1's log does not say '$2' within $3 s"
+}
+
 # setup QUORUM: fresh corosync (if asked), daemons, guest, probe, protection.
 setup() {
 	local q=$1
@@ -261,6 +279,7 @@ teardown() {
 		ip -n "$ns" link set rep0 up
 		ip -n "$ns" link set cl0 up
 	done
+	ip -n "$NS_W" link set cl0 up
 	rm -f "$TMPD"/*.sock
 }
 
@@ -292,98 +311,168 @@ lan_setup
 cluster_setup
 t_start=$(date +%s)
 
-echo "== cut-link: only the replication link"
-setup corosync
-cut a rep
-wait_gstate b unprotected $(( HB / 1000 + SETTLE_MS / 1000 + 10 ))
-wait_gstate a unprotected $(( HB / 1000 + SETTLE_MS / 1000 + 10 ))
-probe_state
-wait_probe 0 $(( PROBE_BOOTN + 50 )) 10
-[ "$(jfields b state)" != active ] || fault_fail "host-b failed over with the primary alive"
-grep -q "carries on" "$TMPD/remusd-b.log" || fault_fail "host-b's log does not say why it did not fail over"
-probe_verdict
-[ "$PROBE_RC" = 0 ] || fault_fail "cut-link: probe violations: $PROBE_OUT"
-no_hole 0
-echo "host-a: $(jfields a message)"
-echo "host-b: $(jfields b message)"
-teardown
-
-echo "== isolate-a: host-a loses the replication link and the cluster"
-setup corosync
-cut a rep cl
-wait_gstate b active $(( HB / 1000 + SETTLE_MS / 1000 + 15 ))
-wait_gstate a fenced 10
-wait_probe 1 30 10
-# host-a's settle time passes: its verdict is final, nothing leaves it
-wait_message a "fenced: backup lost" $(( SETTLE_MS / 1000 + 10 ))
-[ "$(jfields a guest_state)" = paused ] || fault_fail "fenced host-a's guest is $(jfields a guest_state)"
-echo "host-b active from checkpoint $(jfields b failover.checkpoint); host-a fenced, its guest $(jfields a guest_state)"
-# the promotion's generation is on host-b's disk before its copy ran
-grep -qx "remus-generation v1 $G 1" "$TMPD/state-b/$G.generation" ||
-	fault_fail "host-b's generation file: $(cat "$TMPD/state-b/$G.generation" 2>&1)"
-# healed: the two copies meet, the older (host-a's, fenced) destroys itself
-ip -n "$NS_A" link set cl0 up
-ip -n "$NS_A" link set rep0 up
-wait_gstate a evacuated $(( TOKEN_MS * 10 / 1000 + 10 ))
-wait_message a "yielded:" 5
-grep -q "holds an older copy (generation 0, fenced)" "$TMPD/remusd-b.log" ||
-	fault_fail "host-b did not log the older copy meeting it"
-grep -qx "remus-generation v1 $G 1" "$TMPD/state-a/$G.generation" ||
-	fault_fail "host-a did not keep the newer generation: $(cat "$TMPD/state-a/$G.generation" 2>&1)"
-[ "$(jfields b state)" = active ] || fault_fail "host-b after the heal: $(jfields b state)"
-probe_state
-wait_probe 1 $(( PROBE_BOOTN + 30 )) 10
-probe_verdict
-[ "$PROBE_RC" = 0 ] || fault_fail "isolate-a: probe violations: $PROBE_OUT"
-no_hole 1
-m=$(jfields a message)
-echo "healed: host-a $(jfields a state): ${m:0:160}..."
-teardown
-
-echo "== isolate-b: host-b loses the replication link and the cluster"
-setup corosync
-cut b rep cl
-wait_gstate b waiting-for-quorum $(( HB / 1000 + 10 ))
-wait_gstate a unprotected $(( HB / 1000 + SETTLE_MS / 1000 + 10 ))
-probe_state
-wait_probe 0 $(( PROBE_BOOTN + 50 )) 10
-[ "$(jfields b state)" = waiting-for-quorum ] || fault_fail "host-b: $(jfields b state)"
-probe_verdict
-[ "$PROBE_RC" = 0 ] || fault_fail "isolate-b: probe violations: $PROBE_OUT"
-no_hole 0
-echo "host-a: $(jfields a message)"
-echo "host-b: $(jfields b state): $(jfields b message)"
-teardown
-
-echo "== kill-a: host-a's remusd SIGKILLed"
-setup corosync
-kill -9 "$PID_a"
-wait "$PID_a" 2>/dev/null
-wait_gstate b active $(( HB / 1000 + 10 ))
-wait_probe 1 30 10
-probe_verdict
-[ "$PROBE_RC" = 0 ] || fault_fail "kill-a: probe violations: $PROBE_OUT"
-no_hole 1
-echo "host-b active from checkpoint $(jfields b failover.checkpoint) in $(( $(jfields b failover.total_us) / 1000 )) ms"
-teardown
-
-echo "== control: quorum = none, replication link cut"
-setup none
-cut a rep
-wait_gstate b active $(( HB / 1000 + 10 ))
-wait_gstate a unprotected $(( HB / 1000 + 10 ))
-wait_probe 1 20 10
-# both copies send: the probe must notice
-for i in $(seq 1000); do
+scenario_cut_link() {
+	echo "== cut-link: only the replication link"
+	setup corosync
+	jitter
+	cut a rep
+	wait_gstate b unprotected $(( HB / 1000 + SETTLE_MS / 1000 + 10 ))
+	wait_gstate a unprotected $(( HB / 1000 + SETTLE_MS / 1000 + 10 ))
 	probe_state
-	[ "$PROBE_VIOL" -gt 0 ] && break
-	sleep 0.01
+	wait_probe 0 $(( PROBE_BOOTN + 50 )) 10
+	[ "$(jfields b state)" != active ] || fault_fail "host-b failed over with the primary alive"
+	grep -q "carries on" "$TMPD/remusd-b.log" || fault_fail "host-b's log does not say why it did not fail over"
+	probe_verdict
+	[ "$PROBE_RC" = 0 ] || fault_fail "cut-link: probe violations: $PROBE_OUT"
+	no_hole 0
+	echo "host-a: $(jfields a message)"
+	echo "host-b: $(jfields b message)"
+	teardown
+}
+
+scenario_isolate_a() {
+	echo "== isolate-a: host-a loses the replication link and the cluster"
+	setup corosync
+	jitter
+	cut a rep cl
+	wait_gstate b active $(( HB / 1000 + SETTLE_MS / 1000 + 15 ))
+	wait_gstate a fenced 10
+	wait_probe 1 30 10
+	# host-a's settle time passes: its verdict is final, nothing leaves it
+	wait_message a "fenced: backup lost" $(( SETTLE_MS / 1000 + 10 ))
+	[ "$(jfields a guest_state)" = paused ] || fault_fail "fenced host-a's guest is $(jfields a guest_state)"
+	echo "host-b active from checkpoint $(jfields b failover.checkpoint); host-a fenced, its guest $(jfields a guest_state)"
+	# the promotion's generation is on host-b's disk before its copy ran
+	grep -qx "remus-generation v1 $G 1" "$TMPD/state-b/$G.generation" ||
+		fault_fail "host-b's generation file: $(cat "$TMPD/state-b/$G.generation" 2>&1)"
+	# healed: the two copies meet, the older (host-a's, fenced) destroys itself
+	ip -n "$NS_A" link set cl0 up
+	ip -n "$NS_A" link set rep0 up
+	wait_gstate a evacuated $(( TOKEN_MS * 10 / 1000 + 10 ))
+	wait_message a "yielded:" 5
+	wait_log b "holds an older copy (generation 0, fenced)\|destroyed its older copy" 5
+	grep -qx "remus-generation v1 $G 1" "$TMPD/state-a/$G.generation" ||
+		fault_fail "host-a did not keep the newer generation: $(cat "$TMPD/state-a/$G.generation" 2>&1)"
+	[ "$(jfields b state)" = active ] || fault_fail "host-b after the heal: $(jfields b state)"
+	probe_state
+	wait_probe 1 $(( PROBE_BOOTN + 30 )) 10
+	probe_verdict
+	[ "$PROBE_RC" = 0 ] || fault_fail "isolate-a: probe violations: $PROBE_OUT"
+	no_hole 1
+	m=$(jfields a message)
+	echo "healed: host-a $(jfields a state): ${m:0:160}..."
+	teardown
+}
+
+scenario_isolate_b() {
+	echo "== isolate-b: host-b loses the replication link and the cluster"
+	setup corosync
+	jitter
+	cut b rep cl
+	wait_gstate b waiting-for-quorum $(( HB / 1000 + 10 ))
+	wait_gstate a unprotected $(( HB / 1000 + SETTLE_MS / 1000 + 10 ))
+	probe_state
+	wait_probe 0 $(( PROBE_BOOTN + 50 )) 10
+	[ "$(jfields b state)" = waiting-for-quorum ] || fault_fail "host-b: $(jfields b state)"
+	probe_verdict
+	[ "$PROBE_RC" = 0 ] || fault_fail "isolate-b: probe violations: $PROBE_OUT"
+	no_hole 0
+	echo "host-a: $(jfields a message)"
+	echo "host-b: $(jfields b state): $(jfields b message)"
+	teardown
+}
+
+scenario_kill_a() {
+	echo "== kill-a: host-a's remusd SIGKILLed"
+	setup corosync
+	jitter
+	kill -9 "$PID_a"
+	wait "$PID_a" 2>/dev/null
+	wait_gstate b active $(( HB / 1000 + 10 ))
+	wait_probe 1 30 10
+	probe_verdict
+	[ "$PROBE_RC" = 0 ] || fault_fail "kill-a: probe violations: $PROBE_OUT"
+	no_hole 1
+	echo "host-b active from checkpoint $(jfields b failover.checkpoint) in $(( $(jfields b failover.total_us) / 1000 )) ms"
+	teardown
+}
+
+scenario_control() {
+	echo "== control: quorum = none, replication link cut"
+	setup none
+	jitter
+	cut a rep
+	wait_gstate b active $(( HB / 1000 + 10 ))
+	wait_gstate a unprotected $(( HB / 1000 + 10 ))
+	wait_probe 1 20 10
+	# both copies send: the probe must notice
+	for i in $(seq 1000); do
+		probe_state
+		[ "$PROBE_VIOL" -gt 0 ] && break
+		sleep 0.01
+	done
+	probe_verdict
+	[ "$PROBE_RC" != 0 ] || fault_fail "control: two copies ran but the probe saw nothing: $PROBE_OUT"
+	echo "$PROBE_OUT" | grep -q "arrived after boot\|old primary" ||
+		fault_fail "control: the probe's violations are not about two copies: $PROBE_OUT"
+	echo "control: the probe saw both copies ($(echo "$PROBE_OUT" | grep -c "arrived after") reported lines)"
+	teardown
+}
+
+scenario_isolate_w() {
+	echo "== isolate-w: the witness loses the cluster"
+	setup corosync
+	local acked
+	jitter
+	ip -n "$NS_W" link set cl0 down
+	wait_qfield a votes 2 $(( TOKEN_MS * 10 / 1000 + 10 ))
+	wait_qfield b votes 2 5
+	[ "$(qfield a quorate)" = True ] && [ "$(qfield b quorate)" = True ] ||
+		fault_fail "two hosts of three lost quorum with the witness gone"
+	acked=$(jfields a acked)
+	wait_ge a $G acked $(( acked + 20 )) 10
+	[ "$(jfields a state)" = protected ] || fault_fail "host-a: $(jfields a state)"
+	probe_verdict
+	[ "$PROBE_RC" = 0 ] || fault_fail "isolate-w: probe violations: $PROBE_OUT"
+	no_hole 0
+	echo "witness gone: both hosts quorate with 2 votes, host-a protected on (acked $(jfields a acked))"
+	teardown
+}
+
+scenario_freeze_a() {
+	echo "== freeze-a: host-a's remusd stopped (SIGSTOP), then continued"
+	setup corosync
+	jitter
+	kill -STOP "$PID_a"
+	# its daemon is still a member: host-b must not fail over
+	wait_gstate b unprotected $(( HB / 1000 + SETTLE_MS / 1000 + 10 ))
+	grep -q "carries on" "$TMPD/remusd-b.log" || fault_fail "host-b's log does not say why it did not fail over"
+	kill -CONT "$PID_a"
+	wait_gstate a unprotected $(( HB * 10 / 1000 + SETTLE_MS / 1000 + 10 ))
+	probe_state
+	wait_probe 0 $(( PROBE_BOOTN + 50 )) 10
+	[ "$(jfields b state)" != active ] || fault_fail "host-b failed over from a frozen primary"
+	probe_verdict
+	[ "$PROBE_RC" = 0 ] || fault_fail "freeze-a: probe violations: $PROBE_OUT"
+	no_hole 0
+	echo "host-a continued: $(jfields a state); host-b: $(jfields b state)"
+	teardown
+}
+
+# jitter: a random moment of the epoch cycle for the fault (0-499 ms)
+jitter() {
+	sleep "0.$(printf '%03d' $(( RANDOM % 500 )))"
+}
+
+for round in $(seq "$ROUNDS"); do
+	[ "$ROUNDS" -gt 1 ] && echo "=== round $round of $ROUNDS"
+	scenario_cut_link
+	scenario_isolate_a
+	scenario_isolate_b
+	scenario_kill_a
+	scenario_isolate_w
+	scenario_freeze_a
 done
-probe_verdict
-[ "$PROBE_RC" != 0 ] || fault_fail "control: two copies ran but the probe saw nothing: $PROBE_OUT"
-echo "$PROBE_OUT" | grep -q "arrived after boot\|old primary" ||
-	fault_fail "control: the probe's violations are not about two copies: $PROBE_OUT"
-echo "control: the probe saw both copies ($(echo "$PROBE_OUT" | grep -c "arrived after") reported lines)"
-teardown
+scenario_control
 echo "all scenarios in $(( $(date +%s) - t_start )) s"
 echo PASS

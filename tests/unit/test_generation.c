@@ -118,7 +118,7 @@ static void test_message(void **state)
 	memcpy(c, b, sizeof(c)); c[8] = 0x80;
 	assert_int_not_equal(remusd_gen_msg_parse(c, sizeof(c), &got, &err), 0);
 	assert_non_null(strstr(err.msg, "range"));
-	memcpy(c, b, sizeof(c)); put_be32(c + 16, 4);
+	memcpy(c, b, sizeof(c)); put_be32(c + 16, 8);
 	assert_int_not_equal(remusd_gen_msg_parse(c, sizeof(c), &got, &err), 0);
 	assert_non_null(strstr(err.msg, "flags"));
 	memcpy(c, b, sizeof(c)); c[93] = 1;
