@@ -62,3 +62,11 @@ test_generation_SRCS := tests/unit/test_generation.c remusd/generation.c
 # ocf-tester and the failover = cluster promotion against real daemons.
 DEPS_PKGS += resource-agents libxml2-utils
 INTEG_TESTS += tests/integration/ocf_agent.sh
+# make cluster-check: Pacemaker + corosync in three namespace hosts, the
+# promotable clone of ocf:remus:remus (tests/cluster/cluster_check.sh)
+DEPS_PKGS += pacemaker pacemaker-cli-utils
+.PHONY: cluster-check
+cluster-check: deps
+	@$(MAKE) --no-print-directory all $(UDP_PROBE_BIN)
+	BUILD=$(BUILD) tests/cluster/cluster_check.sh kill
+	BUILD=$(BUILD) tests/cluster/cluster_check.sh partition
