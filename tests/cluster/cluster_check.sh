@@ -47,9 +47,22 @@ fault_fail() {
 }
 
 cluster_cleanup() {
-	local ns p
-	for ns in "$NS_A" "$NS_B" "$NS_W"; do
-		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+	local ns p i left
+	# pacemakerd's children may be forked while it is being killed: kill
+	# until each host is empty (bounded)
+	for i in $(seq 50); do
+		left=
+		for ns in "$NS_A" "$NS_B" "$NS_W"; do
+			for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; left=1; done
+		done
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	# and whatever of ours outlived its namespace's listing (pacemakerd's
+	# late children): marked in their environment
+	for p in $(grep -l -s -a "^REMUS_CLUSTER_CHECK=$TAG\$" --null-data /proc/[0-9]*/environ |
+	           cut -d/ -f3); do
+		kill -9 "$p" 2>/dev/null
 	done
 	demo_cleanup
 	ip netns del "$NS_W" 2>/dev/null
@@ -141,7 +154,7 @@ start_node() {
 start_pacemaker() {
 	local h=$1
 	oncmd $h
-	PCMK_logfile=/var/log/pacemaker/pacemaker.log PCMK_debug=no \
+	REMUS_CLUSTER_CHECK=$TAG PCMK_logfile=/var/log/pacemaker/pacemaker.log PCMK_debug=no \
 		"${ONC[@]}" pacemakerd -f >"$TMPD/pcmk-$h.log" 2>&1 &
 	PIDS+=($!)
 }
@@ -187,8 +200,8 @@ wait_state_on() {
 }
 
 hosts_setup
-trap cluster_cleanup EXIT
 lan_setup
+trap cluster_cleanup EXIT       # after lan_setup's own trap
 cluster_setup
 t0=$(date +%s)
 for h in a b w; do start_node $h; done

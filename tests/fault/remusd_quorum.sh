@@ -306,8 +306,8 @@ cut() {
 }
 
 hosts_setup
-trap quorum_cleanup EXIT
 lan_setup
+trap quorum_cleanup EXIT        # after lan_setup's own trap
 cluster_setup
 t_start=$(date +%s)
 
