@@ -63,12 +63,14 @@ static void test_file_parse(void **state)
 
 static void test_store_load(void **state)
 {
-	char dir[] = "/tmp/remus-gen-XXXXXX", path[128], line[64];
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char dir[256], path[384], line[64];
 	struct remus_err err = { 0 };
 	uint64_t gen = 9;
 	int fd;
 
 	(void)state;
+	snprintf(dir, sizeof(dir), "%s/remus-gen-XXXXXX", tmp);
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(remusd_gen_load(dir, "vm1", &gen, &err), 0);
 	assert_int_equal(gen, 0);                        /* none yet */
