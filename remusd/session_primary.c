@@ -123,7 +123,7 @@ static void primary_outcome(struct remusd_session *s, int rc, const struct remus
 			netbuf_release_all(&s->nb);
 		remusd_session_move(s, SE_UNRESTORABLE, err->msg);
 	} else if (s->qv != NULL && s->eng->hold_on_loss && rc == CKPT_EPEER &&
-	           session_state(s) != RS_SYNCING) {
+	           (remusd_session_refresh(s), session_state(s) != RS_SYNCING)) {
 		/* the backup may hold a checkpoint and fail over: only quorum
 		 * says whether this copy's held output may leave */
 		session_primary_gate(s, err->msg);
