@@ -4,7 +4,7 @@ LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/
 	lib/ckpt/stream_link.c lib/ckpt/stream_sender.c lib/ckpt/stream_sender_pump.c lib/ckpt/stream_delta.c lib/ckpt/stream_receiver.c lib/ckpt/stream_receiver_pump.c \
 	lib/ckpt/delta.c lib/ckpt/handover.c lib/ckpt/pagehash.c lib/ckpt/stats.c lib/ckpt/fault.c
 
-UNIT_TESTS += test_ckpt test_stream_link test_stream_handover test_stream_dm test_stream_delta test_stream_fault
+UNIT_TESTS += test_ckpt test_stream_link test_stream_handover test_stream_dm test_stream_delta test_stream_fault test_stream_diskrep
 # driver-owned loops with the Xen driver over the fake Xen (lib/hv/xen/module.mk)
 test_stream_link_SRCS := tests/unit/test_stream_link.c tests/unit/test_xen_common.c \
 	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
@@ -19,6 +19,11 @@ test_stream_fault_SRCS := tests/unit/test_stream_fault.c tests/unit/test_xen_com
 	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_xen_fake_pages.c \
 	tests/unit/test_net_util.c
 test_stream_fault_WRAP = $(XEN_TEST_WRAP)
+# the builtin diskrep's frames on the Xen path (the same guest, real disk images)
+test_stream_diskrep_SRCS := tests/unit/test_stream_diskrep.c tests/unit/test_xen_common.c \
+	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_xen_fake_pages.c \
+	tests/unit/test_net_util.c
+test_stream_diskrep_WRAP = $(XEN_TEST_WRAP)
 test_stream_handover_SRCS := tests/unit/test_stream_handover.c tests/unit/test_xen_common.c \
 	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
 test_stream_handover_WRAP = $(XEN_TEST_WRAP)
