@@ -15,12 +15,12 @@ test_stream_delta_SRCS := tests/unit/test_stream_delta.c tests/unit/test_xen_com
 	tests/unit/test_net_util.c
 test_stream_delta_WRAP = $(XEN_TEST_WRAP)
 # the engine's fault points on the Xen path (the same guest)
-test_stream_fault_SRCS := tests/unit/test_stream_fault.c tests/unit/test_xen_common.c \
+test_stream_fault_SRCS := tests/unit/test_stream_fault.c tests/unit/stream_trial.c tests/unit/test_xen_common.c \
 	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_xen_fake_pages.c \
 	tests/unit/test_net_util.c
 test_stream_fault_WRAP = $(XEN_TEST_WRAP)
 # the builtin diskrep's frames on the Xen path (the same guest, real disk images)
-test_stream_diskrep_SRCS := tests/unit/test_stream_diskrep.c tests/unit/test_xen_common.c \
+test_stream_diskrep_SRCS := tests/unit/test_stream_diskrep.c tests/unit/stream_trial.c tests/unit/test_xen_common.c \
 	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_xen_fake_pages.c \
 	tests/unit/test_net_util.c
 test_stream_diskrep_WRAP = $(XEN_TEST_WRAP)

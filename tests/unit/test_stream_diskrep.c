@@ -38,6 +38,7 @@
 #include "test_xen_common.h"
 #include "test_xen_fake.h"
 #include "test_xen_fake_pages.h"
+#include "stream_trial.h"
 
 #define PAGES 16u
 #define DIRTY 2u
@@ -113,47 +114,6 @@ static int wrap_acked(struct diskrep *d, uint64_t epoch, struct remus_err *err)
 }
 
 static struct diskrep_ops guest_ops;
-
-/* ---- faults, as the other trials ---------------------------------------- */
-
-struct fault_at {
-	const char *point;
-	uint64_t epoch;
-	int fired;
-};
-
-static int fault_hit(void *arg, const char *point, uint64_t epoch)
-{
-	struct fault_at *f = arg;
-
-	if (f->fired || strcmp(point, f->point) != 0 || epoch != f->epoch)
-		return 0;
-	f->fired++;
-	return 1;
-}
-
-static unsigned find_ckpt_ends(const uint8_t *d, size_t len, size_t *ends, unsigned max)
-{
-	struct stream_reader_cfg cfg = { .start = STREAM_START_AUTO };
-	struct stream_reader rd;
-	struct stream_rec rec;
-	size_t off = 0, used;
-	unsigned n = 0;
-
-	stream_reader_init(&rd, &cfg);
-	while (off < len) {
-		int rc = stream_reader_feed(&rd, d + off, len - off, &used, &rec);
-
-		off += used;
-		if (rc < 0)
-			fail_msg("the primary's stream is not valid: %s", rd.err.msg);
-		if (rc == 1 && rec.item == STREAM_ITEM_LIBXL_RECORD &&
-		    rec.type == STREAM_XL_CHECKPOINT_END && n < max)
-			ends[n++] = off;
-	}
-	stream_reader_free(&rd);
-	return n;
-}
 
 /* ---- what the link carried, in order ------------------------------------ */
 
@@ -378,11 +338,7 @@ static int receive(struct fx *fx, const struct recording *rec, struct fault_at *
 	struct tlink l;
 	int chan[2], rv;
 
-	fake_reset();   /* the backup host: dom0 only */
-	fake_set_node("/local/domain", "", 0, 0, 0);
-	fake_set_node("/local/domain/0", "", 0, 0, 0);
-	fake.exists = false;
-	fake_pages_on(PAGES, DIRTY);
+	backup_host_setup(PAGES, DIRTY);
 	tlink_up(&l);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan), 0);
 	fx->sv[0] = chan[0];
@@ -426,6 +382,24 @@ static void assert_disk_at(struct fx *fx, const char *initial, uint64_t k)
 	free(got);
 }
 
+/* The replica holds checkpoint k (acknowledged last) and its disk epoch k. */
+static void assert_replica_at(struct fx *fx, const char *initial, const struct ckpt_stats *st,
+                              struct hv_guest *g, uint64_t k)
+{
+	assert_int_equal(st->acked, k);
+	assert_non_null(g);
+	xen_hv_ops.destroy(g);
+	assert_disk_at(fx, initial, k);
+}
+
+static void trial_end(struct fx *fx, struct recording *rec)
+{
+	rec_free(rec);
+	fake_pages_off();
+	fx->sv[0] = fx->sv[1] = open("/dev/null", O_RDONLY);   /* fx_fini closes them */
+	fx_fini(fx);
+}
+
 /* A fixture: the primary's image (seed 1) and a different backup image
  * (seed 2), kept as "initial" copies for the expected contents. */
 static void setup_disks(struct fx *fx, char *initial, size_t cap)
@@ -463,15 +437,9 @@ static void sender_point(const char *point, uint64_t keep)
 	rc = receive(&fx, &rec, NULL, &p, &g, &st, &err);
 	if (rc != CKPT_EPEER)
 		fail_msg("receiver: %d %s", rc, err.msg);
-	assert_int_equal(st.acked, keep);
-	assert_non_null(g);
 	assert_int_equal(fake.restore_checkpoints, keep);
-	xen_hv_ops.destroy(g);
-	assert_disk_at(&fx, initial, keep);
-	rec_free(&rec);
-	fake_pages_off();
-	fx.sv[0] = fx.sv[1] = open("/dev/null", O_RDONLY);   /* fx_fini closes them */
-	fx_fini(&fx);
+	assert_replica_at(&fx, initial, &st, g, keep);
+	trial_end(&fx, &rec);
 }
 
 /* Stopped at the pause of checkpoint 3: epoch 3's writes went out, its
@@ -509,14 +477,8 @@ static void test_disk_fault_applying(void **state)
 	rc = receive(&fx, &rec, &f, &p, &g, &st, &err);
 	if (rc != CKPT_ESTOPPED || strstr(err.msg, "after checkpoint 2") == NULL)
 		fail_msg("receiver: %d %s", rc, err.msg);
-	assert_int_equal(st.acked, FAULT_EPOCH - 1);
-	assert_non_null(g);
-	xen_hv_ops.destroy(g);
-	assert_disk_at(&fx, initial, FAULT_EPOCH - 1);
-	rec_free(&rec);
-	fake_pages_off();
-	fx.sv[0] = fx.sv[1] = open("/dev/null", O_RDONLY);
-	fx_fini(&fx);
+	assert_replica_at(&fx, initial, &st, g, FAULT_EPOCH - 1);
+	trial_end(&fx, &rec);
 }
 
 int main(void)
