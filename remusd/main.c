@@ -95,9 +95,12 @@ struct remusd_session *daemon_get_session(struct daemon *d, const char *name, bo
 }
 
 /* Handshake hook, called once the primary has proved the key: its HELLO
- * names the guest it replicates; if it is configured here and not running
- * here as a primary, answer with that guest's capabilities (several
- * replicas per daemon, one per guest). */
+ * names the guest it replicates; if it is configured here and no copy of
+ * it runs here, answer with that guest's capabilities (several replicas
+ * per daemon, one per guest).  A primary session whose copy is gone
+ * (evacuated, stopped, failed) may become the backup of the host that
+ * runs the guest now; one whose copy runs (or may: in doubt) refuses, so
+ * two copies never run. */
 static void choose_replica(void *arg, const struct rnet_caps *pri, struct rnet_caps *self)
 {
 	struct daemon *d = arg;
@@ -112,7 +115,7 @@ static void choose_replica(void *arg, const struct rnet_caps *pri, struct rnet_c
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, pri->guest);
 	if ((gc = remusd_conf_guest(d->conf, name)) == NULL ||
-	    ((s = daemon_find_session(d, gc->name)) != NULL && s->primary))
+	    ((s = daemon_find_session(d, gc->name)) != NULL && !remusd_session_may_receive(s)))
 		return;
 	remusd_rnet_params(&d->env, gc, &p);
 	*self = p.caps;

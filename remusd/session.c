@@ -23,10 +23,12 @@
 int remusd_session_move(struct remusd_session *s, enum remusd_event ev, const char *why)
 {
 	enum remusd_state old;
+	bool was_primary;
 	int to;
 
 	pthread_mutex_lock(&s->lock);
 	old = s->state;
+	was_primary = s->primary;
 	to = remusd_fsm_next(s->primary, old, ev);
 	if (to < 0 || (to == (int)old && why == NULL)) {
 		pthread_mutex_unlock(&s->lock);
@@ -37,14 +39,19 @@ int remusd_session_move(struct remusd_session *s, enum remusd_event ev, const ch
 			          s->primary ? "primary" : "backup", why ? ": " : "", why ? why : "");
 		return to;
 	}
+	/* promotion (taken-over) or becoming the backup of the host that runs
+	 * the guest (receive with no copy here): the role goes with the move */
+	if (remusd_fsm_flips_role(s->primary, old, ev))
+		s->primary = !s->primary;
 	s->state = (enum remusd_state)to;
 	s->state_since_ms = rnet_now_ms();
 	if (why != NULL)
 		snprintf(s->error, sizeof(s->error), "%s", why);
 	pthread_mutex_unlock(&s->lock);
-	log_about(LOG_INFO, &(struct log_about){ .guest = s->name }, "guest %s: %s -> %s%s%s",
-	          s->name, remusd_state_name(old), remusd_state_name(to), why && why[0] ? ": " : "",
-	          why ? why : "");
+	log_about(LOG_INFO, &(struct log_about){ .guest = s->name }, "guest %s: %s -> %s%s%s%s",
+	          s->name, remusd_state_name(old), remusd_state_name(to),
+	          was_primary == s->primary ? "" : was_primary ? " (now its backup)" : " (now its primary)",
+	          why && why[0] ? ": " : "", why ? why : "");
 	return to;
 }
 

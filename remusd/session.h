@@ -131,6 +131,10 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err);
  * checked the backup.  resume_here: it does not run the guest, run it here
  * (unprotected); else destroy our copy (state evacuated). */
 int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct remus_err *err);
+/* Whether a primary's new run may take this session as its backup now
+ * (the loop's handshake hook): a backup session, or a primary one whose
+ * copy here is gone (no guest, no engine, a state the table lets receive). */
+bool remusd_session_may_receive(struct remusd_session *s);
 /* Backup side: take over an accepted, handshaken connection. */
 int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
                            struct remus_err *err);

@@ -71,6 +71,9 @@ int  session_hit(struct remusd_session *s, const char *point);
 /* A frame onto the guest NIC's backend, where the guest's own frames
  * would go (netbuf's released frames; arg: the session). */
 int  session_nic_tx(void *arg, const void *frame, size_t len);
+/* A frame the guest sent (the hv's net hook, arg: the session): straight
+ * out, or held by the run's netbuf while protected. */
+int  session_guest_tx(void *arg, const void *frame, size_t len);
 /* A BYE to the peer, flushed (best effort: a lost peer never reads it). */
 void session_send_bye(struct remusd_session *s, uint32_t code);
 

@@ -25,7 +25,7 @@ int session_nic_tx(void *arg, const void *frame, size_t len)
 
 /* The guest sent a frame (pvm monitor thread): out to the NIC, or held
  * by netbuf for its epoch while protected. */
-static int session_guest_tx(void *arg, const void *frame, size_t len)
+int session_guest_tx(void *arg, const void *frame, size_t len)
 {
 	struct remusd_session *s = arg;
 	int rc;
@@ -150,8 +150,8 @@ static int protect_refusal(struct remusd_session *s, bool blackhole, struct remu
 		return remus_err_set(err, -EBUSY, "guest %s: evacuation in doubt, resolve it first "
 		                     "(remusctl resume --force, or destroy)", s->name);
 	if (!s->primary)
-		return remus_err_set(err, -EINVAL, "guest %s runs here after a failover (%s); "
-		                     "protecting it from here is not supported", s->name,
+		return remus_err_set(err, -EINVAL, "guest %s: this host holds its replica (%s); "
+		                     "protect it from the host that runs it", s->name,
 		                     remusd_state_name(s->state));
 	if (remusd_fsm_next(true, s->state, SE_PROTECT) < 0)
 		return remus_err_set(err, -EALREADY, "guest %s is already %s", s->name,

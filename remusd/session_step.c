@@ -199,17 +199,66 @@ static int step_receive_run(struct remusd_session *s, struct remus_err *err)
 	return ckpt_receiver_run(s->rcv, s->stop_pipe[0], err);
 }
 
-/* Restore the replica from the last applied checkpoint and start it. */
+/* The disk at failover: the receiver lets go of it, uncommitted writes
+ * are dropped, and the image is reopened as a primary's handle that the
+ * restored guest writes through, so the guest can be protected from here
+ * (the session is promoted to its primary).  On failure no handle stays:
+ * a later run reopens the backup's. */
+static int take_over_disk(struct remusd_session *s, struct hv_guest_config *cfg,
+                          struct remus_err *err)
+{
+	struct diskrep *d;
+	int rc;
+
+	if (s->disk == NULL)
+		return 0;
+	ckpt_receiver_release_disk(s->rcv);
+	if ((rc = s->dr->discard_uncommitted(s->disk, err)) < 0 ||
+	    (s->dr->promote && (rc = s->dr->promote(s->disk, err)) < 0 && rc != DISKREP_EUNSUPP))
+		remus_err_wrap(err, "failover disk");
+	disk_detach(s);
+	pthread_mutex_lock(&s->lock);       /* status reads it */
+	d = s->disk;
+	s->disk = NULL;
+	pthread_mutex_unlock(&s->lock);
+	s->dr->close(d);
+	if (rc < 0 && rc != DISKREP_EUNSUPP)
+		return rc;
+	if ((rc = session_open_disk(s, DISKREP_PRIMARY, err)) < 0)
+		return rc;
+	diskrep_hook_init(&s->dhook, s->dr, s->disk, &cfg->disk_io);
+	return 0;
+}
+
+/* Restore the replica from the last applied checkpoint and start it, its
+ * NIC and disk wired as a primary's (session_guest_tx, the disk hook). */
 static int step_take_over(struct remusd_session *s, int rc, struct remus_err *err)
 {
 	struct hv_guest_config cfg;
 	struct ckpt_failover_times t;
 	struct hv_guest *g = NULL;
+	struct diskrep *d;
 
 	(void)rc;
 	remusd_guest_hvcfg(&s->gc, &cfg);
-	if ((rc = ckpt_receiver_failover(s->rcv, &cfg, &g, &t, err)) < 0)
+	if (cfg.tap && s->hv->net_transmit != NULL) {
+		cfg.net.arg = s;
+		cfg.net.guest_tx = session_guest_tx;
+	}
+	if ((rc = take_over_disk(s, &cfg, err)) < 0)
 		return rc;
+	if ((rc = ckpt_receiver_failover(s->rcv, &cfg, &g, &t, err)) < 0) {
+		pthread_mutex_lock(&s->lock);
+		d = s->disk;
+		s->disk = NULL;
+		pthread_mutex_unlock(&s->lock);
+		if (d)
+			s->dr->close(d);
+		return rc;
+	}
+	pthread_mutex_lock(&s->net_lock);   /* publishes s->guest to the hook */
+	s->nic_tx = cfg.net.guest_tx != NULL;
+	pthread_mutex_unlock(&s->net_lock);
 	pthread_mutex_lock(&s->lock);
 	s->guest = g;
 	s->fo = t;

@@ -254,6 +254,11 @@ int  ckpt_receiver_feed(struct ckpt_receiver *r, const void *p, size_t len,
 int  ckpt_receiver_failover(struct ckpt_receiver *r, const struct hv_guest_config *gcfg,
                             struct hv_guest **out, struct ckpt_failover_times *t,
                             struct remus_err *err);
+/* After the stream stopped: the disk is the caller's again, the receiver
+ * never touches it (a failover that promotes the disk and reopens it for
+ * the restored guest itself); ckpt_receiver_failover then restores RAM and
+ * contexts only. */
+void ckpt_receiver_release_disk(struct ckpt_receiver *r);
 /* Answer a hand-over: BYE(RUNNING) if the guest runs here, else
  * BYE(REFUSED) so the primary resumes its copy. */
 int  ckpt_receiver_confirm(struct ckpt_receiver *r, bool running, struct remus_err *err);

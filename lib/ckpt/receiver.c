@@ -537,6 +537,12 @@ int ckpt_receiver_confirm(struct ckpt_receiver *r, bool running, struct remus_er
 	return 0;
 }
 
+void ckpt_receiver_release_disk(struct ckpt_receiver *r)
+{
+	r->cfg.dr = NULL;
+	r->cfg.disk = NULL;
+}
+
 int ckpt_receiver_failover(struct ckpt_receiver *r, const struct hv_guest_config *gcfg,
                            struct hv_guest **out, struct ckpt_failover_times *t,
                            struct remus_err *err)

@@ -2,3 +2,7 @@
 INTEG_TESTS += tests/integration/build_install.sh tests/integration/build_deps.sh \
 	tests/integration/cli_help.sh tests/integration/log_journal.sh \
 	tests/integration/build_runner.sh
+
+# Protection that lasts (issue 17): failover, re-protect to the restarted
+# old primary, failover back, under a kvstore load (remusd_lifecycle.sh).
+INTEG_TESTS += tests/integration/remusd_lifecycle.sh
