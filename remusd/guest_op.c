@@ -79,6 +79,7 @@ static void *guest_op_main(void *arg)
 		op->rc = remusd_session_unprotect(op->s, &op->err);
 		break;
 	case CTL_EVACUATE:
+		op->s->evac_reverse = !(op->evac_flags & CTL_EVAC_NO_REPROTECT);
 		op->rc = remusd_session_evacuate(op->s, &op->err);
 		break;
 	case CTL_RESUME:
@@ -147,6 +148,7 @@ int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_co
 	op->env = *env;
 	memcpy(op->peer, m->peer, strnlen(m->peer, sizeof(op->peer) - 1));
 	op->unsafe = m->unsafe;
+	op->evac_flags = m->evac_flags;
 	op->s = s;
 	snprintf(op->name, sizeof(op->name), "%s", s->name);
 	return op_run(g, op, err);

@@ -37,6 +37,7 @@ struct guest_op {
 	struct remusd_env env;         /* protect: the loop defers reloads */
 	char peer[CTL_PEER_MAX];
 	uint32_t unsafe;               /* protect: CTL_UNSAFE_* asked for */
+	uint32_t evac_flags;           /* evacuate: CTL_EVAC_* */
 	pthread_t th;
 	bool done;                     /* atomic: set by the worker last */
 	int rc;                        /* result, err when < 0 */

@@ -25,6 +25,19 @@
 
 struct session_engine;
 
+/* A protection the daemon retries by itself (under the session's lock). */
+struct remusd_rp {
+	bool armed;
+	char peer[REMUSD_HOST_MAX + 8];        /* HOST:PORT */
+	char why[64];                          /* what asked for it, for the log */
+	uint64_t due_ms;                       /* next try (rnet_now_ms) */
+	uint32_t backoff_ms;                   /* wait after the next failure */
+	unsigned tries, max_tries;             /* max 0: until it works */
+};
+/* The first wait after a failed try, doubling up to the last. */
+#define REMUSD_REPROTECT_MIN_MS 1000u
+#define REMUSD_REPROTECT_MAX_MS 30000u
+
 struct remusd_session {
 	char name[REMUSD_NAME_MAX];
 	bool primary;
@@ -74,6 +87,11 @@ struct remusd_session {
 	 * stream stopped (status JSON "failover"."steps") */
 	struct { char step[24]; uint32_t end_ms; } fo_steps[16];   /* Xen backup */
 	unsigned fo_nsteps;
+	/* a re-protection the loop starts by itself (remusd/reprotect.c):
+	 * asked for by a hand-over (role reversal) or reprotect = auto;
+	 * armed until checkpoint 1 of a run is acknowledged */
+	struct remusd_rp rp;
+	bool evac_reverse;                     /* the next hand-over asks to be protected back */
 };
 
 /* What a session's engine thread tells the loop (OpenBSD-style typed
@@ -135,6 +153,13 @@ int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct re
  * (the loop's handshake hook): a backup session, or a primary one whose
  * copy here is gone (no guest, no engine, a state the table lets receive). */
 bool remusd_session_may_receive(struct remusd_session *s);
+/* Arm a protection the loop starts by itself to peer (HOST:PORT) as soon
+ * as it can (the guest runs here, unprotected, no operation): max_tries 0
+ * retries until a run is protected.  why: for the log. */
+void remusd_session_arm_reprotect(struct remusd_session *s, const char *peer,
+                                  unsigned max_tries, const char *why);
+/* Stop retrying (an operator's protect or unprotect decides now). */
+void remusd_session_disarm_reprotect(struct remusd_session *s, const char *why);
 /* Backup side: take over an accepted, handshaken connection. */
 int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
                            struct remus_err *err);

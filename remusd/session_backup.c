@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "remusd/session_impl.h"
 #include "util/log.h"
@@ -89,9 +90,11 @@ bool remusd_session_may_receive(struct remusd_session *s)
 
 /* A primary session whose copy is gone becomes a backup: what its runs
  * used goes (the sender, the netbuf, the disk's primary handle: the
- * receive opens the backup's), the image stays as it is for the resync. */
+ * receive opens the backup's), the image stays as it is for the resync;
+ * a replica kept from the hand-over (keep_final) stays to be offered. */
 static void drop_primary_side(struct remusd_session *s)
 {
+	struct ckpt_receiver *kept;
 	struct diskrep *d;
 
 	session_netbuf_close(s);
@@ -99,7 +102,10 @@ static void drop_primary_side(struct remusd_session *s)
 	s->nic_tx = false;
 	pthread_mutex_unlock(&s->net_lock);
 	pthread_mutex_lock(&s->lock);       /* status reads them */
+	kept = s->rcv;
+	s->rcv = NULL;
 	s->eng->free(s);
+	s->rcv = kept;
 	d = s->disk;
 	s->disk = NULL;
 	pthread_mutex_unlock(&s->lock);
@@ -110,6 +116,7 @@ static void drop_primary_side(struct remusd_session *s)
 int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
                            struct remus_err *err)
 {
+	char buf[16];
 	int rc;
 
 	if (s->guest == NULL)
@@ -122,6 +129,9 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 	}
 	if (s->primary)
 		drop_primary_side(s);
+	/* a new run starts with no stop request (an ended run's may be left) */
+	while (read(s->stop_pipe[0], buf, sizeof(buf)) > 0)
+		;
 	rnet_conn_free(s->conn);
 	s->conn = conn;
 	if ((rc = s->eng->receive(s, err)) < 0) {

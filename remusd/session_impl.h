@@ -27,6 +27,11 @@ struct session_engine {
 	/* Primary: the run ended (state moved already).  Backup: it ended
 	 * with no guest running here. */
 	void (*end_run)(struct remusd_session *s);
+	/* Primary: the hand-over confirmed, the paused copy still here and the
+	 * backup asked to protect the guest back: keep what the reverse run
+	 * can reuse (pvm: the RAM of the final checkpoint as the replica to
+	 * offer).  NULL: nothing is kept, the reverse run copies everything. */
+	void (*keep_final)(struct remusd_session *s);
 	/* Primary: the hand-over confirmed and the copy here destroyed (NULL: nothing). */
 	void (*after_evacuation)(struct remusd_session *s);
 	/* Backup: build the run's receiver on s->conn. */

@@ -284,8 +284,11 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 	if ((st = session_state(s)) != RS_EVACUATED)
 		return remus_err_set(err, st == RS_IN_DOUBT ? -EINPROGRESS : -EIO,
 		                     "guest %s: %s", s->name, s->error);
+	if (s->evac_reverse && s->eng->keep_final != NULL)
+		s->eng->keep_final(s);
 	destroy_copy(s);  /* paused since the final checkpoint */
-	log_info("guest %s: evacuated to %s, local copy destroyed", s->name, s->peer);
+	log_info("guest %s: evacuated to %s, local copy destroyed%s", s->name, s->peer,
+	         s->evac_reverse ? "; it protects the guest back to this host" : "");
 	if (s->eng->after_evacuation != NULL)
 		s->eng->after_evacuation(s);
 	return 0;

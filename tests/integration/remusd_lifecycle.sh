@@ -9,8 +9,13 @@
 #     bytes >= the guest's RAM less its zero pages); the disk resync
 #     compares block hashes (A's image is still there).
 #  3. SIGKILL B: A fails over with every acknowledged PUT.
-#  4. refusal: protecting to a host that runs a copy of the guest is
-#     refused with the reason, nothing changes on either side.
+#  4. remusd restarted on B, A protects to B again.
+#  5. `evacuate` A -> B with role reversal: B runs the guest and protects
+#     it back to A with no RAM resync (A kept the final checkpoint: pages
+#     skipped, bytes far below the first protection's).
+#  6. `evacuate` again brings it home (A primary, B its backup).
+#  7. `evacuate --no-reprotect`: B runs it alone, A is left free.
+# The client never reconnects (TCP rides every switch).
 # At every step at most one host runs the guest (status guest_state, and
 # the pvm guest processes under each daemon).
 cd "$(dirname "$0")/../.." || exit 1
@@ -101,9 +106,64 @@ one_copy a
 ip netns exec "$CLI" python3 tests/integration/demo_client.py verify "$GUEST_IP" "$TMPD/acked" ||
 	fail "acknowledged writes lost after the second failover"
 
+# 4. B's daemon restarts; A protects the guest to B again
+restart_daemon b
+ctl a protect $G --peer "$IP_B:7575" --wait 60 >"$TMPD/protect4.out" ||
+	fail "protect A -> B: $(cat "$TMPD/protect4.out") / $(jfield a $G message)"
+first_sync=$(jfield a $G sync_bytes)
+wait_field b $G state replica-ready 20
+wait_ge b $G checkpoints 5
+step "4. A protected to B"
+
+# 5. evacuate A -> B with role reversal: B runs the guest and protects it
+#    back to A, which kept the final checkpoint: no RAM resync
+rev_before=$(grep -c "role reversal after a hand-over" "$TMPD/remusd-b.log")
+before=$(acked)
+ctl a evacuate $G || fail "evacuate A -> B: $(jfield a $G message)"
+[ "$(jfield b $G role)" = primary ] || fail "host b after evacuation: role $(jfield b $G role)"
+[ "$(children "$PID_a")" = 0 ] || fail "host a still has a guest process after evacuating"
+wait_field b $G state protected 20
+wait_field a $G state replica-ready 20
+[ "$(jfield a $G role)" = backup ] || fail "host a after the reversal: role $(jfield a $G role)"
+rev_sync=$(jfield b $G sync_bytes)
+rev_skipped=$(jfield b $G precopy_skipped)
+rev_pages=$(jfield b $G precopy_pages)
+echo "   reverse protection B -> A: $rev_sync stream bytes ($rev_pages pages sent," \
+	"$rev_skipped skipped: A held them), first protection A -> B: $first_sync bytes"
+[ "$rev_skipped" -gt 0 ] || fail "reverse protection: no page skipped"
+[ $(( rev_sync * 8 )) -lt "$first_sync" ] ||
+	fail "reverse protection sent $rev_sync bytes, not far less than a full copy ($first_sync)"
+wait_acked $(( before + 200 )) 30
+step "5. evacuated A -> B, protected back to A"
+one_copy b
+
+# 6. evacuate again: home to A, protected back to B
+before=$(acked)
+ctl b evacuate $G || fail "evacuate B -> A: $(jfield b $G message)"
+wait_field a $G state protected 20
+wait_field b $G state replica-ready 20
+echo "   reverse protection A -> B: $(jfield a $G sync_bytes) stream bytes," \
+	"$(jfield a $G precopy_skipped) pages skipped"
+[ "$(jfield a $G precopy_skipped)" -gt 0 ] || fail "second reversal: no page skipped"
+wait_acked $(( before + 200 )) 30
+step "6. evacuated B -> A (home), protected back to B"
+one_copy a
+
+# 7. evacuate --no-reprotect: B runs the guest alone, A is left free
+rev_before=$(grep -c "role reversal after a hand-over" "$TMPD/remusd-b.log")
+ctl a evacuate $G --no-reprotect || fail "evacuate --no-reprotect: $(jfield a $G message)"
+[ "$(jfield a $G state)" = evacuated ] || fail "host a: $(jfield a $G state)"
+[ "$(jfield b $G state)" = active ] || fail "host b: $(jfield b $G state)"
+[ "$(grep -c "role reversal after a hand-over" "$TMPD/remusd-b.log")" = "$rev_before" ] ||
+	fail "host b protects back after --no-reprotect"
+wait_acked $(( $(acked) + 200 )) 30
+step "7. evacuated A -> B without reverse protection"
+one_copy b
+
 kill -TERM "$CLIENT_PID"
 wait "$CLIENT_PID"
 cat "$TMPD/client.log"
+grep -q ", 0 reconnects" "$TMPD/client.log" || fail "the client saw a gap (reconnected)"
 ip netns exec "$CLI" python3 tests/integration/demo_client.py verify "$GUEST_IP" "$TMPD/acked" ||
 	fail "acknowledged writes lost"
 echo PASS
