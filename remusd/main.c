@@ -114,9 +114,14 @@ static void choose_replica(void *arg, const struct rnet_caps *pri, struct rnet_c
 		return;
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, pri->guest);
-	if ((gc = remusd_conf_guest(d->conf, name)) == NULL ||
-	    ((s = daemon_find_session(d, gc->name)) != NULL && !remusd_session_may_receive(s)))
+	if ((gc = remusd_conf_guest(d->conf, name)) == NULL)
 		return;
+	if ((s = daemon_find_session(d, gc->name)) != NULL && !remusd_session_may_receive(s)) {
+		log_warnx("guest %s: refused a primary's run: %s here (%s)", gc->name,
+		          s->guest ? "a copy of it runs" : "its copy may run", remusd_state_name(s->state));
+		snprintf(self->guest, sizeof(self->guest), "%s", REMUSD_CAPS_COPY_HERE);
+		return;
+	}
 	remusd_rnet_params(&d->env, gc, &p);
 	*self = p.caps;
 }

@@ -25,6 +25,11 @@
 
 struct session_engine;
 
+/* The name a daemon answers in the handshake when a copy of the guest
+ * the primary names runs there (choose_replica): the primary's protect
+ * says so instead of a name mismatch. */
+#define REMUSD_CAPS_COPY_HERE "(copy-runs-here)"
+
 /* A protection the daemon retries by itself (under the session's lock). */
 struct remusd_rp {
 	bool armed;

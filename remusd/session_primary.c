@@ -203,8 +203,13 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	remusd_rnet_params(env, &s->gc, &p);
 	/* test hold point (hold.h): protect is connecting */
 	(void)session_hit(s, "protect-connect");
-	if (!blackhole && (rc = rnet_connect(host, port, &p, &s->conn, err)) < 0)
+	if (!blackhole && (rc = rnet_connect(host, port, &p, &s->conn, err)) < 0) {
+		if (strstr(err->msg, REMUSD_CAPS_COPY_HERE) != NULL)
+			return remus_err_set(err, -EEXIST, "protect %s: %s:%u runs a copy of %s (or "
+			                     "its copy there may run): protecting to it would make two "
+			                     "copies; stop it there first", s->name, host, port, s->name);
 		return remus_err_wrap(err, "protect %s", s->name);
+	}
 	pthread_mutex_lock(&s->lock);      /* status reads it */
 	if (blackhole)
 		snprintf(s->peer, sizeof(s->peer), "%s", peer);

@@ -4,5 +4,6 @@ INTEG_TESTS += tests/integration/build_install.sh tests/integration/build_deps.s
 	tests/integration/build_runner.sh
 
 # Protection that lasts (issue 17): failover, re-protect to the restarted
-# old primary, failover back, under a kvstore load (remusd_lifecycle.sh).
-INTEG_TESTS += tests/integration/remusd_lifecycle.sh
+# old primary, failover back, role reversal, under a kvstore load
+# (remusd_lifecycle.sh); two-copy refusal and reprotect = auto (counter).
+INTEG_TESTS += tests/integration/remusd_lifecycle.sh tests/integration/remusd_reprotect_auto.sh
