@@ -204,9 +204,15 @@ void daemon_guest_op_done(void *arg, struct guest_op *op)
 			log_info("guest %s: receiving from a primary at %s", op->name, op->peer);
 		return;
 	}
-	if (op->c == NULL) {                    /* the loop's own re-protection */
-		if (op->rc < 0)
+	if (op->type == GUEST_OP_PROBE) {
+		daemon_in_doubt_answered(d, op->check);
+		return;
+	}
+	if (op->c == NULL) {                    /* the daemon's own operation */
+		if (op->type == CTL_PROTECT && op->rc < 0)
 			daemon_reprotect_failed(d, op->s, op->err.msg);
+		else if (op->rc < 0)
+			log_warnx("guest %s: %s: %s", op->name, guest_op_name(op->type), op->err.msg);
 		return;
 	}
 	if (op->rc < 0)

@@ -338,6 +338,7 @@ static int serve(struct daemon *d)
 			accept_peers(d);
 		ctl_server_dispatch(d->ctl, p + ctl);
 		daemon_reprotect_tick(d);
+		daemon_in_doubt_tick(d);
 	}
 	while (d->pending.n)
 		rnet_hs_pool_drop(&d->pending, 0);

@@ -97,6 +97,10 @@ struct remusd_session {
 	 * armed until checkpoint 1 of a run is acknowledged */
 	struct remusd_rp rp;
 	bool evac_reverse;                     /* the next hand-over asks to be protected back */
+	/* in doubt: when the loop asks the backup again (in_doubt.c; loop only) */
+	uint64_t doubt_next_ms;
+	uint32_t doubt_wait_ms;
+	bool doubt_probing;
 };
 
 /* What a session's engine thread tells the loop (OpenBSD-style typed
@@ -165,6 +169,10 @@ void remusd_session_arm_reprotect(struct remusd_session *s, const char *peer,
                                   unsigned max_tries, const char *why);
 /* Stop retrying (an operator's protect or unprotect decides now). */
 void remusd_session_disarm_reprotect(struct remusd_session *s, const char *why);
+/* The same resolution decided by the daemon (in_doubt.c: the backup
+ * answered whether it runs the guest); why goes in the state's message. */
+int remusd_session_resolve_auto(struct remusd_session *s, bool resume_here, const char *why,
+                                struct remus_err *err);
 /* Backup side: take over an accepted, handshaken connection. */
 int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
                            struct remus_err *err);

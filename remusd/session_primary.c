@@ -299,7 +299,10 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 	return 0;
 }
 
-int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct remus_err *err)
+/* Resolve an evacuation in doubt: see remusd_session_resolve; why: the
+ * state's message. */
+static int resolve(struct remusd_session *s, bool resume_here, const char *why,
+                   struct remus_err *err)
 {
 	int rc;
 
@@ -311,15 +314,26 @@ int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct re
 		if (s->nb_open)
 			netbuf_discard(&s->nb);
 		destroy_copy(s);
-		remusd_session_move(s, SE_DESTROY_HERE, "copy here destroyed by the operator "
-		                    "after an evacuation in doubt; the guest runs on the backup");
+		remusd_session_move(s, SE_DESTROY_HERE, why);
 		return 0;
 	}
 	if (s->nb_open)
 		netbuf_release_all(&s->nb);
 	if ((rc = s->hv->resume(s->guest, err)) < 0)
 		return remus_err_wrap(err, "guest %s: resume", s->name);
-	remusd_session_move(s, SE_RESUME_HERE, "resumed here by the operator (forced) after "
-	                    "an evacuation in doubt");
+	remusd_session_move(s, SE_RESUME_HERE, why);
 	return 0;
+}
+
+int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct remus_err *err)
+{
+	return resolve(s, resume_here, resume_here ? "resumed here by the operator (forced) after "
+	               "an evacuation in doubt" : "copy here destroyed by the operator after an "
+	               "evacuation in doubt; the guest runs on the backup", err);
+}
+
+int remusd_session_resolve_auto(struct remusd_session *s, bool resume_here, const char *why,
+                                struct remus_err *err)
+{
+	return resolve(s, resume_here, why, err);
 }

@@ -5,5 +5,7 @@ INTEG_TESTS += tests/integration/build_install.sh tests/integration/build_deps.s
 
 # Protection that lasts (issue 17): failover, re-protect to the restarted
 # old primary, failover back, role reversal, under a kvstore load
-# (remusd_lifecycle.sh); two-copy refusal and reprotect = auto (counter).
-INTEG_TESTS += tests/integration/remusd_lifecycle.sh tests/integration/remusd_reprotect_auto.sh
+# (remusd_lifecycle.sh); two-copy refusal and reprotect = auto (counter);
+# an evacuation in doubt resolving itself when the backup answers.
+INTEG_TESTS += tests/integration/remusd_lifecycle.sh tests/integration/remusd_reprotect_auto.sh \
+	tests/integration/remusd_in_doubt_auto.sh
