@@ -22,7 +22,7 @@
 
 /* Arm (or re-arm) the loop's own protection to peer, first try now. */
 static void rp_arm_locked(struct remusd_session *s, const char *peer, unsigned max_tries,
-                          const char *why)
+                          uint32_t first_wait_ms, const char *why)
 {
 	struct remusd_rp *rp = &s->rp;
 
@@ -30,16 +30,16 @@ static void rp_arm_locked(struct remusd_session *s, const char *peer, unsigned m
 	snprintf(rp->why, sizeof(rp->why), "%s", why);
 	rp->armed = true;
 	rp->due_ms = rnet_now_ms();
-	rp->backoff_ms = REMUSD_REPROTECT_MIN_MS;
+	rp->backoff_ms = first_wait_ms ? first_wait_ms : REMUSD_REPROTECT_MIN_MS;
 	rp->tries = 0;
 	rp->max_tries = max_tries;
 }
 
 void remusd_session_arm_reprotect(struct remusd_session *s, const char *peer,
-                                  unsigned max_tries, const char *why)
+                                  unsigned max_tries, uint32_t first_wait_ms, const char *why)
 {
 	pthread_mutex_lock(&s->lock);
-	rp_arm_locked(s, peer, max_tries, why);
+	rp_arm_locked(s, peer, max_tries, first_wait_ms, why);
 	pthread_mutex_unlock(&s->lock);
 	log_about(LOG_INFO, &(struct log_about){ .guest = s->name },
 	          "guest %s: will protect it again to %s by itself (%s)", s->name, peer, why);
@@ -95,7 +95,7 @@ static void rp_after_move(struct remusd_session *s, enum remusd_event ev, enum r
 			snprintf(peer, sizeof(peer), "%s", s->peer);
 		else
 			return;
-		rp_arm_locked(s, peer, 0, "reprotect = auto");
+		rp_arm_locked(s, peer, 0, 0, "reprotect = auto");
 		snprintf(note, cap, "reprotect = auto: will protect it again to %s", peer);
 	}
 }
@@ -336,7 +336,12 @@ void remusd_session_refresh(struct remusd_session *s)
 
 int session_hit(struct remusd_session *s, const char *point)
 {
-	return s->fault.hit ? s->fault.hit(s->fault.arg, point, 0) : 0;
+	return session_hit_at(s, point, 0);
+}
+
+int session_hit_at(struct remusd_session *s, const char *point, uint64_t epoch)
+{
+	return s->fault.hit ? s->fault.hit(s->fault.arg, point, epoch) : 0;
 }
 
 void session_send_bye(struct remusd_session *s, uint32_t code)

@@ -164,9 +164,10 @@ int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct re
 bool remusd_session_may_receive(struct remusd_session *s);
 /* Arm a protection the loop starts by itself to peer (HOST:PORT) as soon
  * as it can (the guest runs here, unprotected, no operation): max_tries 0
- * retries until a run is protected.  why: for the log. */
+ * retries until a run is protected; first_wait_ms: the wait after the
+ * first failed try (0: REMUSD_REPROTECT_MIN_MS), doubling.  why: the log's. */
 void remusd_session_arm_reprotect(struct remusd_session *s, const char *peer,
-                                  unsigned max_tries, const char *why);
+                                  unsigned max_tries, uint32_t first_wait_ms, const char *why);
 /* Stop retrying (an operator's protect or unprotect decides now). */
 void remusd_session_disarm_reprotect(struct remusd_session *s, const char *why);
 /* The same resolution decided by the daemon (in_doubt.c: the backup

@@ -73,6 +73,8 @@ void session_ended(struct remusd_session *s);
 enum remusd_state session_state(struct remusd_session *s);
 /* A test hold or fault point (remusd/hold.h, fault.h); its verdict. */
 int  session_hit(struct remusd_session *s, const char *point);
+/* The same at a given epoch (fault points armed from an epoch on). */
+int  session_hit_at(struct remusd_session *s, const char *point, uint64_t epoch);
 /* A frame onto the guest NIC's backend, where the guest's own frames
  * would go (netbuf's released frames; arg: the session). */
 int  session_nic_tx(void *arg, const void *frame, size_t len);

@@ -264,6 +264,17 @@ static void destroy_copy(struct remusd_session *s)
 	s->hv->destroy(g);
 }
 
+/* The last checkpoint the backup acknowledged (the hand-over's final). */
+static uint64_t final_checkpoint(struct remusd_session *s)
+{
+	struct ckpt_stats st;
+
+	pthread_mutex_lock(&s->lock);
+	(void)remusd_session_stats_locked(s, &st);
+	pthread_mutex_unlock(&s->lock);
+	return st.acked;
+}
+
 int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 {
 	enum remusd_state st;
@@ -289,8 +300,11 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 	if ((st = session_state(s)) != RS_EVACUATED)
 		return remus_err_set(err, st == RS_IN_DOUBT ? -EINPROGRESS : -EIO,
 		                     "guest %s: %s", s->name, s->error);
-	if (s->evac_reverse && s->eng->keep_final != NULL)
+	if (s->evac_reverse && s->eng->keep_final != NULL) {
+		/* test hook: the backup runs the guest, our copy is not kept yet */
+		(void)session_hit_at(s, "keep-final", final_checkpoint(s));
 		s->eng->keep_final(s);
+	}
 	destroy_copy(s);  /* paused since the final checkpoint */
 	log_info("guest %s: evacuated to %s, local copy destroyed%s", s->name, s->peer,
 	         s->evac_reverse ? "; it protects the guest back to this host" : "");

@@ -21,8 +21,11 @@
  * guest runs there (restore + start) before it resumes its own copy. */
 #define REMUSD_EVAC_CONFIRM_MS 5000u
 /* Tries of the reverse protection after a hand-over before giving up (the
- * old primary may have gone meanwhile): 1+2+4+8+16+30+30 s. */
-#define REMUSD_REVERSE_TRIES 8u
+ * old primary may have gone meanwhile), the first retry soon: the old
+ * primary refuses while its evacuate is still ending (keeping the final
+ * checkpoint, destroying its copy): 0.2+0.4+...+25.6 s. */
+#define REMUSD_REVERSE_TRIES 9u
+#define REMUSD_REVERSE_FIRST_WAIT_MS 200u
 
 /* A fresh disk channel for a new run: nothing of an earlier run (frames
  * the engine never read) can reach the new peer. */
@@ -322,7 +325,8 @@ static void arm_reverse(struct remusd_session *s)
 		return;
 	}
 	snprintf(peer, sizeof(peer), ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
-	remusd_session_arm_reprotect(s, peer, REMUSD_REVERSE_TRIES, "role reversal after a hand-over");
+	remusd_session_arm_reprotect(s, peer, REMUSD_REVERSE_TRIES, REMUSD_REVERSE_FIRST_WAIT_MS,
+	                             "role reversal after a hand-over");
 }
 
 static void step_answer(struct remusd_session *s, bool running)

@@ -24,6 +24,22 @@ TAG=${TAG:-lc$$}
 . tests/integration/remusd_lan.sh
 G=kvstore
 
+# window FROM TO: ms from the last "evacuated to" in FROM's log to the
+# last "protected again" in TO's (the hand-over to reverse protection)
+window() {
+	python3 - "$TMPD/remusd-$1.log" "$TMPD/remusd-$2.log" <<'PY'
+import datetime, sys
+def last(path, what):
+    t = None
+    for line in open(path):
+        if what in line:
+            t = datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+    return t
+a, b = last(sys.argv[1], "evacuated to"), last(sys.argv[2], "protected again")
+print("%.0f" % ((b - a).total_seconds() * 1000) if a and b else "?")
+PY
+}
+
 # children of a daemon (the pvm guest runs in a forked stub process)
 children() { ps -o pid= --ppid "$1" 2>/dev/null | wc -l; }
 
@@ -133,6 +149,8 @@ echo "   reverse protection B -> A: $rev_sync stream bytes ($rev_pages pages sen
 [ "$rev_skipped" -gt 0 ] || fail "reverse protection: no page skipped"
 [ $(( rev_sync * 8 )) -lt "$first_sync" ] ||
 	fail "reverse protection sent $rev_sync bytes, not far less than a full copy ($first_sync)"
+echo "   unprotected window: $(window a b) ms from the hand-over to B protected again" \
+	"($(grep "protected again" "$TMPD/remusd-b.log" | tail -n 1 | sed 's/.*(//')"
 wait_acked $(( before + 200 )) 30
 step "5. evacuated A -> B, protected back to A"
 one_copy b
@@ -145,6 +163,7 @@ wait_field b $G state replica-ready 20
 echo "   reverse protection A -> B: $(jfield a $G sync_bytes) stream bytes," \
 	"$(jfield a $G precopy_skipped) pages skipped"
 [ "$(jfield a $G precopy_skipped)" -gt 0 ] || fail "second reversal: no page skipped"
+echo "   unprotected window: $(window b a) ms from the hand-over to A protected again"
 wait_acked $(( before + 200 )) 30
 step "6. evacuated B -> A (home), protected back to B"
 one_copy a
