@@ -54,6 +54,11 @@ done
 grep -q "protecting it again to $IP_A:7575 failed (try 1)" "$TMPD/remusd-b.log" ||
 	fail "host b did not try to protect the guest again: $(tail -5 "$TMPD/remusd-b.log")"
 [ "$(jfield b $G state)" = active ] || fail "host b: $(jfield b $G state)"
+[ "$(jfield b $G reprotect.peer)" = "$IP_A:7575" ] ||
+	fail "host b status: no reprotect.peer: $(ctl b status $G --json)"
+wait_ge b $G reprotect.tries 1 10
+echo "host b status while A is down: reprotect to $(jfield b $G reprotect.peer)," \
+	"$(jfield b $G reprotect.tries) tries ($(jfield b $G reprotect.why))"
 rm -f "$TMPD/a.sock"
 start_daemon a
 # the back-off is at most 4 s by now (1, 2, 4 s)
@@ -62,6 +67,7 @@ wait_field a $G state replica-ready 20
 wait_ge a $G checkpoints 5
 grep "protecting it again\|protected again" "$TMPD/remusd-b.log" | sed 's/^[^ ]* [^ ]* /   /'
 grep -q "protected again to $IP_A:7575" "$TMPD/remusd-b.log" || fail "no 'protected again' in b's log"
+[ "$(jfield b $G reprotect)" = "" ] || fail "host b still re-protecting: $(jfield b $G reprotect)"
 
 kill -9 "$PID_b"
 wait "$PID_b" 2>/dev/null
