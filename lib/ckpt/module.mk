@@ -39,6 +39,8 @@ remusd_SRCS = remusd/main.c remusd/control.c $(REMUSD_SESSION_SRCS) remusd/statu
 	remusd/metrics.c remusd/metrics_text.c \
 	remusd/check_peer.c remusd/check_proto.c remusd/guest_set.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
 remusd_LDLIBS := -lsystemd -lmicrohttpd
+# protection the daemon restarts by itself (role reversal, reprotect = auto)
+remusd_SRCS += remusd/reprotect.c remusd/in_doubt.c
 # the metrics endpoint (libmicrohttpd) and its test's promtool (Debian: prometheus)
 DEPS_PKGS += libmicrohttpd-dev prometheus
 remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)

@@ -245,7 +245,8 @@ static int pump_take_msgs(struct ckpt_stream_receiver *r, struct remus_err *err)
 				return remus_err_wrap(err, "disk frame after checkpoint %" PRIu64,
 				                      r->stats.checkpoints);
 		} else if (m.type == RNET_MSG_BYE) {
-			pump_end(r, m.u64 == CKPT_BYE_HANDOVER ? END_HANDOVER : END_BYE, NULL);
+			pump_end(r, m.u64 == CKPT_BYE_HANDOVER ||
+			        m.u64 == CKPT_BYE_HANDOVER_REVERSE ? END_HANDOVER : END_BYE, NULL);
 		} else {
 			return remus_err_set(err, CKPT_ESTREAM, "primary sent unexpected message type %"
 			                     PRIu32 " on a driver-owned stream", m.type);
