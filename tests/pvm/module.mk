@@ -40,3 +40,6 @@ test_pvm_console_SRCS := tests/unit/test_pvm_console.c tests/unit/pvm_testlib.c
 INTEG_TESTS += tests/pvm/pvm_console.sh
 UNIT_TESTS += test_pvm_sandbox
 test_pvm_sandbox_SRCS := tests/unit/test_pvm_sandbox.c tests/unit/pvm_testlib.c
+# the store (a xenstore for pvm guests): semantics and its checkpoint record
+UNIT_TESTS += test_pvm_store
+test_pvm_store_SRCS := tests/unit/test_pvm_store.c
