@@ -159,7 +159,7 @@ static void test_permissions(void **state)
 static void test_limits(void **state)
 {
 	struct pvm_store *s = mk();
-	char *big = malloc(PVM_STORE_PATH_MAX + 2);
+	char *big = calloc(1, PVM_STORE_VALUE_MAX + 2);
 	char name[32];
 	(void)state;
 
