@@ -62,6 +62,7 @@ enum pvm_hypercall {
  *   TXN_END   1 byte: 1 commit, 0 abort    -> 0, -PVM_EAGAIN: conflict, retry
  * Errors: -PVM_ENOENT no such node, -PVM_EACCES permission, -PVM_EINVAL bad
  * path or argument, -PVM_E2BIG over a size limit, -PVM_ENOSPC over a quota,
+ * -PVM_EEXIST the same watch twice, -PVM_ENODEV no store,
  * -PVM_EMSGSIZE out too small (nothing consumed), -PVM_EAGAIN transaction
  * conflict or a transaction that no longer exists (after a restore).
  */
@@ -113,6 +114,7 @@ enum pvm_clock {
 #define PVM_EAGAIN   11
 #define PVM_EACCES   13
 #define PVM_EFAULT   14
+#define PVM_EEXIST   17
 #define PVM_ENODEV   19
 #define PVM_EINVAL   22
 #define PVM_ENOSPC   28

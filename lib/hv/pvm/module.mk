@@ -3,7 +3,8 @@ CPPFLAGS += -DHV_HAVE_PVM
 LIB_SRCS += lib/hv/pvm/pvm_ops.c lib/hv/pvm/pvm_monitor.c lib/hv/pvm/pvm_stub.c \
 	lib/hv/pvm/pvm_hcall.c lib/hv/pvm/pvm_dirty.c lib/hv/pvm/pvm_cpu.c lib/hv/pvm/pvm_console.c \
 	lib/hv/pvm/pvm_emu.c lib/hv/pvm/pvm_elf.c lib/hv/pvm/pvm_cow.c \
-	lib/hv/pvm/pvm_store.c lib/hv/pvm/pvm_store_watch.c lib/hv/pvm/pvm_store_rec.c
+	lib/hv/pvm/pvm_store.c lib/hv/pvm/pvm_store_watch.c lib/hv/pvm/pvm_store_rec.c \
+	lib/hv/pvm/pvm_store_dev.c
 DEPS_PKGS += libxen-dev libxxhash-dev
 
 FUZZ_TARGETS += pvm_blobs
