@@ -91,3 +91,6 @@ FUZZ_TARGETS += ckpt_stream_delta
 ckpt_stream_delta_SRCS := tests/fuzz/ckpt_stream_delta.c
 ckpt_stream_delta_SMOKE := 10
 ckpt_stream_delta_CORPUS := tests/fuzz/corpus/ckpt_stream_delta
+# the guest's store in every checkpoint, fault points between its quiesce and CHECKPOINT_END
+UNIT_TESTS += test_ckpt_store
+test_ckpt_store_SRCS := tests/unit/test_ckpt_store.c tests/unit/pvm_testlib.c tests/unit/test_net_util.c
