@@ -43,3 +43,5 @@ test_pvm_sandbox_SRCS := tests/unit/test_pvm_sandbox.c tests/unit/pvm_testlib.c
 # the store (a xenstore for pvm guests): semantics and its checkpoint record
 UNIT_TESTS += test_pvm_store
 test_pvm_store_SRCS := tests/unit/test_pvm_store.c
+# the store across a failover: a watch fires on the replica, no event twice or lost
+INTEG_TESTS += tests/integration/remusd_store.sh

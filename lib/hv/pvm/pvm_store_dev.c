@@ -116,7 +116,7 @@ static int64_t store_op(struct pvm_guest *g, uint32_t op, uint32_t txn, const ui
 int64_t pvm_hc_store(struct pvm_guest *g, const struct user_regs_struct *r)
 {
 	uint32_t op = (uint32_t)r->rdi, txn = (uint32_t)(r->rdi >> 32);
-	uint64_t len = r->rdx, cap = r->r10;
+	uint64_t len = r->rdx, out = r->r10, cap = r->r8;
 	const uint8_t *a = NULL;
 	uint8_t *o = NULL;
 	int64_t rc;
@@ -127,7 +127,7 @@ int64_t pvm_hc_store(struct pvm_guest *g, const struct user_regs_struct *r)
 		return -PVM_E2BIG;
 	if (len && (a = pvm_gptr(g, r->rsi, len)) == NULL)
 		return -PVM_EFAULT;
-	if (cap && pvm_gptr(g, r->r8, cap) == NULL)
+	if (cap && pvm_gptr(g, out, cap) == NULL)
 		return -PVM_EFAULT;
 	if ((rc = store_op(g, op, txn, a, len)) < 0)
 		return abi_err((int)rc);
@@ -138,9 +138,9 @@ int64_t pvm_hc_store(struct pvm_guest *g, const struct user_regs_struct *r)
 	if (n > cap)
 		return -PVM_EMSGSIZE;           /* nothing consumed: ask again */
 	if (n) {
-		o = pvm_gptr(g, r->r8, n);
+		o = pvm_gptr(g, out, n);
 		memcpy(o, g->store_out.data, n);
-		pvm_dirty_mark(g, r->r8 - PVM_RAM_BASE, n);
+		pvm_dirty_mark(g, out - PVM_RAM_BASE, n);
 	}
 	if (op == PVM_STORE_EVENT)
 		pvm_store_event(g->store, true, &g->store_out, NULL);
