@@ -309,6 +309,68 @@ static void test_transactions(void **state)
 	pvm_store_free(s);      /* frees the open ones */
 }
 
+/* The guest's PVM_HC_STORE arguments (pvm_store_hc_op): separators, counts
+ * and sizes checked; EVENT peeks (the device consumes once delivered). */
+static void test_hypercall_args(void **state)
+{
+	struct pvm_store *s = mk();
+	struct hv_blob out = { 0 };
+	const uint8_t *a;
+	(void)state;
+
+#define OP(op, txn, lit) pvm_store_hc_op(s, &out, op, txn, (const uint8_t *)(lit), sizeof(lit) - 1)
+	assert_int_equal(OP(PVM_STORE_WRITE, 0, "data/x\0v1"), 0);
+	assert_int_equal(OP(PVM_STORE_READ, 0, "data/x"), 0);
+	assert_int_equal(out.len, 2);
+	assert_memory_equal(out.data, "v1", 2);
+	/* a write without its NUL separator, a read with one */
+	assert_int_equal(OP(PVM_STORE_WRITE, 0, "data/x"), -EINVAL);
+	assert_int_equal(OP(PVM_STORE_READ, 0, "data/x\0"), -EINVAL);
+	/* watch: path NUL token; then EVENT twice: peeked, not consumed */
+	assert_int_equal(OP(PVM_STORE_WATCH, 0, "data\0tok"), 0);
+	assert_int_equal(OP(PVM_STORE_WATCH, 0, "data\0tok"), -EEXIST);
+	assert_int_equal(OP(PVM_STORE_WATCH, 3, "data\0tok2"), -EINVAL);  /* not in a transaction */
+	assert_int_equal(OP(PVM_STORE_EVENT, 0, ""), 0);
+	assert_int_equal(out.len, 8);
+	assert_memory_equal(out.data, "data\0tok", 8);
+	assert_int_equal(pvm_store_pending(s), 1);
+	assert_int_equal(OP(PVM_STORE_EVENT, 0, "x"), -EINVAL);
+	/* set_perms: whole 8-byte entries, at most the limit */
+	assert_int_equal(OP(PVM_STORE_SET_PERMS, 0, "data/x\0\1\0\0\0\0\0\0\0\0\0\0\0\1\0\0\0"), 0);
+	assert_int_equal(OP(PVM_STORE_GET_PERMS, 0, "data/x"), 0);
+	assert_int_equal(out.len, 16);
+	a = out.data;
+	assert_int_equal(a[0], 1);
+	assert_int_equal(a[12], 1);
+	assert_int_equal(OP(PVM_STORE_SET_PERMS, 0, "data/x\0\1\0\0"), -EINVAL);
+	assert_int_equal(OP(PVM_STORE_SET_PERMS, 0, "data/x"), -EINVAL);
+	static uint8_t many[7 + 8 * (PVM_STORE_PERMS_MAX + 1)] = "data/x";
+	assert_int_equal(pvm_store_hc_op(s, &out, PVM_STORE_SET_PERMS, 0, many, sizeof(many)), -E2BIG);
+	/* transactions: start, write inside, end takes exactly one byte 0 or 1 */
+	int64_t id = OP(PVM_STORE_TXN_START, 0, "");
+	assert_true(id > 0);
+	assert_int_equal(OP(PVM_STORE_TXN_START, 1, ""), -EINVAL);
+	assert_int_equal(OP(PVM_STORE_WRITE, (uint32_t)id, "data/t\0in"), 0);
+	assert_int_equal(OP(PVM_STORE_TXN_END, (uint32_t)id, "\2"), -EINVAL);
+	assert_int_equal(OP(PVM_STORE_TXN_END, (uint32_t)id, "\1\1"), -EINVAL);
+	assert_int_equal(OP(PVM_STORE_TXN_END, (uint32_t)id, "\1"), 0);
+	assert_int_equal(OP(PVM_STORE_READ, 0, "data/t"), 0);
+	assert_int_equal(OP(PVM_STORE_TXN_END, (uint32_t)id, "\1"), -EAGAIN);
+	/* ls, mkdir, rm; unknown ops; an empty argument */
+	assert_int_equal(OP(PVM_STORE_MKDIR, 0, "data/d"), 0);
+	assert_int_equal(OP(PVM_STORE_LS, 0, "data"), 0);
+	assert_int_equal(out.len, 6);
+	assert_memory_equal(out.data, "x\0t\0d\0", 6);
+	assert_int_equal(OP(PVM_STORE_RM, 0, "data"), 0);
+	assert_int_equal(OP(0, 0, "data"), -EINVAL);
+	assert_int_equal(OP(99, 0, "data"), -EINVAL);
+	assert_int_equal(pvm_store_hc_op(s, &out, PVM_STORE_READ, 0, NULL, 0), -EINVAL);
+	assert_int_equal(pvm_store_hc_op(s, &out, PVM_STORE_TXN_END, 5, NULL, 0), -EINVAL);
+#undef OP
+	hv_blob_free(&out);
+	pvm_store_free(s);
+}
+
 /* Save, load, save again: the same bytes; the loaded store behaves the
  * same (values, permissions, watches fire, pending events kept in order). */
 static void test_record_round_trip(void **state)
@@ -450,6 +512,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_watches),
 		cmocka_unit_test(test_transactions),
+		cmocka_unit_test(test_hypercall_args),
 		cmocka_unit_test(test_record_round_trip),
 		cmocka_unit_test(test_record_refused),
 	};

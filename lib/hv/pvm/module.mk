@@ -14,3 +14,9 @@ pvm_blobs_CORPUS := tests/fuzz/corpus/pvm_blobs
 
 BENCHES += pvm_bench
 pvm_bench_SRCS := bench/pvm.c
+
+# the store's parsers: a checkpoint's REMUS_XENSTORE record, a guest's PVM_HC_STORE arguments
+FUZZ_TARGETS += pvm_store
+pvm_store_SRCS := tests/fuzz/pvm_store.c
+pvm_store_SMOKE := 15
+pvm_store_CORPUS := tests/fuzz/corpus/pvm_store

@@ -101,6 +101,17 @@ int pvm_store_save(const struct pvm_store *s, struct hv_blob *body, struct remus
 int pvm_store_load(uint32_t domid, const uint8_t *body, size_t len, struct pvm_store **out,
                    struct remus_err *err);
 
+/*
+ * One PVM_HC_STORE op of the guest, its argument (a, len: at most
+ * PVM_STORE_ARG_MAX bytes, already inside guest RAM) parsed as the ABI
+ * says (pvm_hypercall.h); output (READ, LS, GET_PERMS, EVENT) in out.
+ * >= 0 (TXN_START: the id) or -errno.  EVENT only peeks: the caller
+ * consumes the event once it delivered it (pvm_store_event).
+ */
+#define PVM_STORE_ARG_MAX (PVM_STORE_PATH_MAX + 1 + PVM_STORE_VALUE_MAX)
+int64_t pvm_store_hc_op(struct pvm_store *s, struct hv_blob *out, uint32_t op, uint32_t txn,
+                        const uint8_t *a, uint64_t len);
+
 /* Append to a blob (grows it); -ENOMEM. */
 int pvm_store_blob_put(struct hv_blob *b, const void *p, size_t n);
 

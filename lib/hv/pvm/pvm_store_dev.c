@@ -12,16 +12,13 @@
 
 #include "hv/pvm/pvm_impl.h"
 
-/* The largest argument: a path, its NUL and a value. */
-#define STORE_ARG_MAX (PVM_STORE_PATH_MAX + 1 + PVM_STORE_VALUE_MAX)
-
 /* The store's -errno as the ABI's (the same numbers, ENOMEM aside). */
 static int64_t abi_err(int rc)
 {
 	return rc == -ENOMEM ? -PVM_ENOSPC : rc;
 }
 
-/* "path NUL rest": false when there is no NUL. */
+/* "path NUL rest": false when there is no NUL (a is NULL when len is 0). */
 static bool split(const uint8_t *a, uint64_t len, size_t *plen, const uint8_t **rest,
                   size_t *rlen)
 {
@@ -35,7 +32,7 @@ static bool split(const uint8_t *a, uint64_t len, size_t *plen, const uint8_t **
 	return true;
 }
 
-static int set_perms(struct pvm_guest *g, uint32_t txn, const uint8_t *a, uint64_t len)
+static int set_perms(struct pvm_store *s, uint32_t txn, const uint8_t *a, uint64_t len)
 {
 	struct pvm_store_perm p[PVM_STORE_PERMS_MAX];
 	const uint8_t *e;
@@ -51,18 +48,13 @@ static int set_perms(struct pvm_guest *g, uint32_t txn, const uint8_t *a, uint64
 		p[i].perm = (uint32_t)e[8 * i + 4] | (uint32_t)e[8 * i + 5] << 8 |
 		            (uint32_t)e[8 * i + 6] << 16 | (uint32_t)e[8 * i + 7] << 24;
 	}
-	return pvm_store_set_perms(g->store, PVM_STORE_GUEST_DOMID, txn, (const char *)a, plen, p,
-	                           n, NULL);
+	return pvm_store_set_perms(s, PVM_STORE_GUEST_DOMID, txn, (const char *)a, plen, p, n, NULL);
 }
 
-/* One op on the guest's behalf; a result goes to g->store_out.  >= 0 is
- * the value to return when there is no output (TXN_START: the id). */
-static int64_t store_op(struct pvm_guest *g, uint32_t op, uint32_t txn, const uint8_t *a,
-                        uint64_t len)
+int64_t pvm_store_hc_op(struct pvm_store *s, struct hv_blob *out, uint32_t op, uint32_t txn,
+                        const uint8_t *a, uint64_t len)
 {
 	const uint32_t dom = PVM_STORE_GUEST_DOMID;
-	struct pvm_store *s = g->store;
-	struct hv_blob *out = &g->store_out;
 	const char *path = (const char *)a;
 	const uint8_t *rest;
 	size_t plen, rlen;
@@ -86,7 +78,7 @@ static int64_t store_op(struct pvm_guest *g, uint32_t op, uint32_t txn, const ui
 	case PVM_STORE_GET_PERMS:
 		return pvm_store_get_perms(s, dom, txn, path, len, out, NULL);
 	case PVM_STORE_SET_PERMS:
-		return set_perms(g, txn, a, len);
+		return set_perms(s, txn, a, len);
 	case PVM_STORE_WATCH:
 	case PVM_STORE_UNWATCH:
 		if (txn != 0 || !split(a, len, &plen, &rest, &rlen))
@@ -123,13 +115,13 @@ int64_t pvm_hc_store(struct pvm_guest *g, const struct user_regs_struct *r)
 
 	if (g->store == NULL)
 		return -PVM_ENODEV;
-	if (len > STORE_ARG_MAX)
+	if (len > PVM_STORE_ARG_MAX)
 		return -PVM_E2BIG;
 	if (len && (a = pvm_gptr(g, r->rsi, len)) == NULL)
 		return -PVM_EFAULT;
 	if (cap && pvm_gptr(g, out, cap) == NULL)
 		return -PVM_EFAULT;
-	if ((rc = store_op(g, op, txn, a, len)) < 0)
+	if ((rc = pvm_store_hc_op(g->store, &g->store_out, op, txn, a, len)) < 0)
 		return abi_err((int)rc);
 	if (op != PVM_STORE_READ && op != PVM_STORE_LS && op != PVM_STORE_GET_PERMS &&
 	    op != PVM_STORE_EVENT)
