@@ -187,8 +187,10 @@ int pvm_store_load(uint32_t domid, const uint8_t *body, size_t len, struct pvm_s
 		rc = remus_err_set(err, -EINVAL, "store record: no root node");
 	if (rc < 0 || out == NULL) {
 		pvm_store_free(s);
-		if (rc == STREAM_E_XENSTORE && err)
+		if (rc == STREAM_E_XENSTORE && err) {
+			remus_err_wrap(err, "store record");
 			err->code = -EINVAL;
+		}
 		return rc < 0 ? (rc == STREAM_E_XENSTORE ? -EINVAL : rc) : 0;
 	}
 	*out = s;
