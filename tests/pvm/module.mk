@@ -47,3 +47,4 @@ test_pvm_store_SRCS := tests/unit/test_pvm_store.c
 INTEG_TESTS += tests/integration/remusd_store.sh
 UNIT_TESTS += test_pvm_store_guest
 test_pvm_store_guest_SRCS := tests/unit/test_pvm_store_guest.c tests/unit/pvm_testlib.c
+INTEG_TESTS += tests/integration/remusd_store_fault.sh
