@@ -72,6 +72,14 @@ last_ok=$(cat "$TMPD/last_ok" 2>/dev/null)
 wait_field b $G state active 20
 wait_field b $G guest_state running
 held=$(ctl b store $G read control/value) || fail "the replica has no control/value"
+# the replica reports an event it restored pending before the final write
+# fires (else that report could read the final value already)
+for t in $(seq 100); do
+	tail -n 1 "$TMPD/reports" 2>/dev/null | grep -q "value=$held\$" && break
+	sleep 0.1
+done
+tail -n 1 "$TMPD/reports" | grep -q "value=$held\$" ||
+	fail "the last report does not show the value the replica holds ($held): $(tail -n 3 "$TMPD/reports")"
 ctl b store $G write control/value final || fail "store write on the new active host"
 for t in $(seq 200); do
 	grep -q "value=final" "$TMPD/reports" 2>/dev/null && break
