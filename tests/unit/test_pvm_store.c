@@ -183,6 +183,14 @@ static void test_limits(void **state)
 	assert_int_equal(pvm_store_read(s, G, 0, S("q"), &b, &err), -ENOENT);
 	assert_int_equal(pvm_store_write(s, G, 0, S("q"), "", 0, &err), 0);
 	assert_int_equal(pvm_store_write(s, G, 0, S("q2"), "", 0, &err), -ENOSPC);
+	/* the tools cannot make the guest own more either (its store would
+	 * not load on the backup); outside the home they may */
+	assert_int_equal(pvm_store_write(s, T, 0, S("/local/domain/1/q3"), "", 0, &err), -ENOSPC);
+	assert_int_equal(pvm_store_write(s, T, 0, S("/tool/q3"), "", 0, &err), 0);
+	struct hv_blob rec = { 0 };
+	assert_int_equal(pvm_store_save(s, &rec, &err), 0);
+	assert_int_equal(pvm_store_load(G, rec.data, rec.len, NULL, &err), 0);
+	hv_blob_free(&rec);
 	/* watches */
 	for (unsigned i = 0; i < PVM_STORE_WATCHES_MAX; i++) {
 		snprintf(name, sizeof(name), "t%u", i);

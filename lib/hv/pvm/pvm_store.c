@@ -327,7 +327,7 @@ static int do_write(struct pvm_store *s, uint32_t dom, struct store_tree *t, str
 	struct store_node *n = store_find(t, abs, alen), *anc;
 	struct pvm_store_perm p[PVM_STORE_PERMS_MAX];
 	size_t missing = 1, l = alen, have;
-	uint32_t np;
+	uint32_t np, owner;
 
 	if (vlen > PVM_STORE_VALUE_MAX)
 		return remus_err_set(err, -E2BIG, "store: value of %zu bytes, the limit is %u", vlen,
@@ -359,10 +359,14 @@ static int do_write(struct pvm_store *s, uint32_t dom, struct store_tree *t, str
 	}
 	if (!store_may(s, dom, anc, PVM_STORE_PERM_WRITE))
 		return denied(err, dom, "create nodes under", anc->path);
-	have = dom == PVM_STORE_DOM0 ? 0 : store_owned(t, dom);
-	if (dom != PVM_STORE_DOM0 && have + missing > PVM_STORE_NODES_MAX)
+	/* the new nodes' owner: the writer, or for the tools the ancestor's
+	 * owner; the guest's quota holds whoever creates its nodes (a store
+	 * over it would not load on the backup) */
+	owner = dom == PVM_STORE_DOM0 ? anc->perms[0].domid : dom;
+	have = owner == s->domid ? store_owned(t, owner) : 0;
+	if (owner == s->domid && have + missing > PVM_STORE_NODES_MAX)
 		return remus_err_set(err, -ENOSPC, "store: domain %u owns %zu nodes, %zu more would "
-		                     "pass its quota of %u", dom, have, missing, PVM_STORE_NODES_MAX);
+		                     "pass its quota of %u", owner, have, missing, PVM_STORE_NODES_MAX);
 	if (t->count + missing > PVM_STORE_ALL_NODES_MAX)
 		return remus_err_set(err, -ENOSPC, "store: %zu nodes, %zu more would pass the limit "
 		                     "of %u", t->count, missing, PVM_STORE_ALL_NODES_MAX);
