@@ -7,7 +7,8 @@
  *    "sent-checkpoint" (K's CHECKPOINT on the wire, not its CHECKPOINT_END):
  *    the replica's store is exactly checkpoint K-1's;
  *  - "sent" (all of K on the wire): exactly checkpoint K's.
- * The last trial proves the comparison can fail.
+ * The last trial proves the comparison can fail.  And a checkpoint whose
+ * store record would not load is refused whole.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -75,7 +76,22 @@ static void *receiver_main(void *arg)
 	return NULL;
 }
 
-static void run_trial(const char *point, uint64_t expect)
+/* A driver whose store of checkpoint STOP_AT is corrupted on the way, in a
+ * way only the store's own checks see (the root's owner becomes domain 5,
+ * which the record format allows): the backup must refuse that checkpoint
+ * whole. */
+static uint64_t store_saves;
+static int bad_store_save(struct hv_guest *g, struct hv_blob *out, struct remus_err *err)
+{
+	int rc = pvm_hv_ops.store_save(g, out, err);
+
+	/* body: flags, count, then "/"'s entry: kind, length, 4 sizes, "/", perm 0 */
+	if (rc == 0 && ++store_saves == STOP_AT)
+		out->data[8 + 8 + 16 + 1] = 5;
+	return rc;
+}
+
+static void run_trial_with(const struct hv_ops *hv, const char *point, uint64_t expect)
 {
 	struct trial t = { .stop_point = point };
 	struct ckpt_receiver_cfg rc = { .hv = &pvm_hv_ops, .ram_bytes = MEM, .xenstore = true };
@@ -95,20 +111,31 @@ static void run_trial(const char *point, uint64_t expect)
 	assert_int_equal(ckpt_receiver_new(&rc, &t.rcv, &err), 0);
 	assert_int_equal(pthread_create(&th, NULL, receiver_main, &t), 0);
 
-	struct ckpt_sender_cfg sc = { .hv = &pvm_hv_ops, .guest = t.g, .conn = t.l.pri.conn,
-	                              .interval_ms = 5, .xenstore = true, .fault = { &t, hook } };
+	struct ckpt_sender_cfg sc = { .hv = hv, .guest = t.g, .conn = t.l.pri.conn,
+	                              .interval_ms = 5, .ack_timeout_ms = 500, .xenstore = true,
+	                              .fault = { &t, hook } };
 	assert_int_equal(ckpt_sender_new(&sc, &snd, &err), 0);
 	rc2 = ckpt_sender_sync(snd, &err);
 	if (rc2 == 0)
 		rc2 = ckpt_sender_run(snd, -1, 0, &err);
-	assert_int_equal(rc2, CKPT_ESTOPPED);
-	assert_non_null(strstr(err.msg, point));
+	if (hv == &pvm_hv_ops) {
+		assert_int_equal(rc2, CKPT_ESTOPPED);
+		assert_non_null(strstr(err.msg, point));
+	} else {        /* no ACK for the refused checkpoint: the backup counts as lost */
+		assert_int_equal(rc2, CKPT_EPEER);
+	}
 	/* the primary dies: its guest and its end of the link go */
 	pvm_hv_ops.destroy(t.g);
 	t.g = NULL;
 	shutdown(rnet_conn_fd(t.l.pri.conn), SHUT_WR);
 	pthread_join(th, NULL);
 
+	if (hv != &pvm_hv_ops) {
+		assert_int_equal(t.rrc, HV_EUNRESTORABLE);
+		if (strstr(t.rerr.msg, "guest store: store record: node /: store: permission entry 0 "
+		                       "names unknown domain 5") == NULL)
+			fail_msg("receiver: %s", t.rerr.msg);
+	}
 	assert_int_equal(ckpt_receiver_failover(t.rcv, &t.gcfg, &t.g, &ft, &err), 0);
 	assert_int_equal(ft.checkpoint, expect);
 	/* the replica's store is the checkpoint's, byte for byte */
@@ -132,6 +159,23 @@ static void run_trial(const char *point, uint64_t expect)
 	hv_blob_free(&now);
 	hv_blob_free(&val);
 	tlink_down(&t.l);
+}
+
+static void run_trial(const char *point, uint64_t expect)
+{
+	run_trial_with(&pvm_hv_ops, point, expect);
+}
+
+/* A store record that would not load: checkpoint STOP_AT refused whole
+ * (HV_EUNRESTORABLE, not acknowledged), the replica stays at STOP_AT - 1. */
+static void test_bad_store_refuses_checkpoint(void **state)
+{
+	struct hv_ops bad = pvm_hv_ops;
+	(void)state;
+
+	bad.store_save = bad_store_save;
+	store_saves = 0;
+	run_trial_with(&bad, "none", STOP_AT - 1);
 }
 
 static void test_stopped_after_store_saved(void **state)
@@ -173,6 +217,7 @@ int main(void)
 		cmocka_unit_test(test_stopped_after_store_saved),
 		cmocka_unit_test(test_stopped_before_checkpoint_end),
 		cmocka_unit_test(test_stopped_after_complete_checkpoint),
+		cmocka_unit_test(test_bad_store_refuses_checkpoint),
 		cmocka_unit_test(test_config_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -260,6 +260,7 @@ void pvm_store_free(struct pvm_store *s)
 		if (s->txn[i].id)
 			pvm_store_txn_end(s, s->txn[i].dom, s->txn[i].id, false, NULL);
 	store_watches_free(s);
+	hv_blob_free(&s->saved);
 	free(s);
 }
 

@@ -94,7 +94,7 @@ int pvm_store_txn_end(struct pvm_store *s, uint32_t dom, uint32_t id, bool commi
  * watches (as registered), its pending events (in order).  Open
  * transactions are not carried (the guest's retry handles them).
  */
-int pvm_store_save(const struct pvm_store *s, struct hv_blob *body, struct remus_err *err);
+int pvm_store_save(struct pvm_store *s, struct hv_blob *body, struct remus_err *err);
 /* A new store for `domid` from such a body: every entry checked (paths,
  * sizes, known domains, parents before children, quotas); on error
  * nothing is built.  out NULL: check only. */

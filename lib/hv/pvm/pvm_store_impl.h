@@ -56,6 +56,10 @@ struct pvm_store {
 	size_t home_len;
 	struct store_tree live;
 	uint64_t gen;               /* bumped by every change of `live` */
+	uint64_t rev;               /* bumped by every change of what save encodes */
+	uint64_t saved_rev;         /* `saved` is the encoding at this rev */
+	struct hv_blob saved;       /* the last save's body (most checkpoints
+	                             * find the store unchanged) */
 	struct store_watch w[PVM_STORE_WATCHES_MAX];
 	size_t nw;
 	struct store_event ev[PVM_STORE_EVENTS_MAX];   /* ring */

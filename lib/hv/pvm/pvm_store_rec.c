@@ -8,15 +8,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "hv/pvm/pvm_store_impl.h"
 #include "stream/stream.h"
+
+/* Loading: the nodes so far, indexed by path (open addressing, at most
+ * half full), and how many the guest owns, so a record loads in linear
+ * time (the backup checks one per checkpoint). */
+#define LOAD_SLOTS (2u * PVM_STORE_ALL_NODES_MAX)       /* a power of two */
+struct loader {
+	struct pvm_store *s;
+	uint32_t *slot;             /* node index + 1; 0: empty */
+	size_t owned;
+};
+
+static struct store_node *load_find(const struct loader *l, const char *p, size_t n)
+{
+	for (size_t i = XXH3_64bits(p, n) & (LOAD_SLOTS - 1); l->slot[i];
+	     i = (i + 1) & (LOAD_SLOTS - 1)) {
+		struct store_node *nd = &l->s->live.n[l->slot[i] - 1];
+		if (nd->plen == n && memcmp(nd->path, p, n) == 0)
+			return nd;
+	}
+	return NULL;
+}
+
+static void load_index(struct loader *l, const char *p, size_t n, size_t idx)
+{
+	size_t i = XXH3_64bits(p, n) & (LOAD_SLOTS - 1);
+
+	while (l->slot[i])
+		i = (i + 1) & (LOAD_SLOTS - 1);
+	l->slot[i] = (uint32_t)idx + 1;
+}
 
 static uint32_t path_kind(const char *p)
 {
 	return p[0] == '/' ? STREAM_XS_ABSOLUTE : p[0] == '@' ? STREAM_XS_SPECIAL : STREAM_XS_RELATIVE;
 }
 
-int pvm_store_save(const struct pvm_store *s, struct hv_blob *body, struct remus_err *err)
+/* The encoding itself (pvm_store_save caches it). */
+static int encode(const struct pvm_store *s, struct hv_blob *body, struct remus_err *err)
 {
 	size_t n = s->live.count + s->nw + s->nev, k = 0;
 	struct stream_xs_entry *e = calloc(n ? n : 1, sizeof(*e));
@@ -67,11 +100,29 @@ out:
 	return rc;
 }
 
+int pvm_store_save(struct pvm_store *s, struct hv_blob *body, struct remus_err *err)
+{
+	int rc;
+
+	if (s->saved.data == NULL || s->saved_rev != s->rev) {
+		if ((rc = encode(s, &s->saved, err)) < 0) {
+			hv_blob_free(&s->saved);
+			return rc;
+		}
+		s->saved_rev = s->rev;
+	}
+	body->len = 0;
+	if (pvm_store_blob_put(body, s->saved.data, s->saved.len) < 0)
+		return remus_err_sys(err, ENOMEM, "store: save");
+	return 0;
+}
+
 /* A node entry into the new store: absolute path, parent already there,
  * not a duplicate, value and permissions within the limits. */
-static int load_node(struct pvm_store *s, const struct stream_xs_entry *e, uint32_t i,
+static int load_node(struct loader *ld, const struct stream_xs_entry *e, uint32_t i,
                      struct remus_err *err)
 {
+	struct pvm_store *s = ld->s;
 	char abs[PVM_STORE_PATH_MAX + 1];
 	struct pvm_store_perm p[PVM_STORE_PERMS_MAX];
 	size_t alen, l;
@@ -98,7 +149,7 @@ static int load_node(struct pvm_store *s, const struct stream_xs_entry *e, uint3
 		remus_err_wrap(err, "store record: node %.200s", abs);
 		return rc;
 	}
-	if (store_find(&s->live, abs, alen) != NULL)
+	if (load_find(ld, abs, alen) != NULL)
 		return remus_err_set(err, -EINVAL, "store record: node %.200s twice", abs);
 	if (alen == 1 ? s->live.count != 0 : s->live.count == 0)
 		return remus_err_set(err, -EINVAL, "store record: node %.200s: the root must come "
@@ -106,14 +157,16 @@ static int load_node(struct pvm_store *s, const struct stream_xs_entry *e, uint3
 	for (l = alen; l > 1 && abs[l - 1] != '/'; l--)
 		;
 	l = l > 1 ? l - 1 : 1;
-	if (alen > 1 && store_find(&s->live, abs, l) == NULL)
+	if (alen > 1 && load_find(ld, abs, l) == NULL)
 		return remus_err_set(err, -EINVAL, "store record: node %.200s before its parent", abs);
 	if (s->live.count == PVM_STORE_ALL_NODES_MAX ||
-	    (p[0].domid == s->domid && store_owned(&s->live, s->domid) == PVM_STORE_NODES_MAX))
+	    (p[0].domid == s->domid && ld->owned == PVM_STORE_NODES_MAX))
 		return remus_err_set(err, -ENOSPC, "store record: node %.200s: over the store's "
 		                     "node limits", abs);
 	if (store_tree_add(&s->live, abs, alen, e->value, e->value_len, p, e->nperms) < 0)
 		return remus_err_sys(err, ENOMEM, "store record");
+	load_index(ld, abs, alen, s->live.count - 1);
+	ld->owned += p[0].domid == s->domid;
 	return 0;
 }
 
@@ -160,13 +213,18 @@ int pvm_store_load(uint32_t domid, const uint8_t *body, size_t len, struct pvm_s
 	}
 	if (!(it.flags & STREAM_XS_FULL))
 		return remus_err_set(err, -EINVAL, "store record: not a full store (flag FULL unset)");
-	if ((s = store_alloc(domid)) == NULL)
+	struct loader ld = { .slot = calloc(LOAD_SLOTS, sizeof(uint32_t)) };
+	if ((s = store_alloc(domid)) == NULL || ld.slot == NULL) {
+		free(ld.slot);
+		free(s);
 		return remus_err_sys(err, ENOMEM, "store record");
+	}
+	ld.s = s;
 	while ((rc = stream_xs_next(&it, &e, err)) == 1) {
 		uint32_t i = it.index - 1;
 		switch (e.kind) {
 		case STREAM_XS_NODE:
-			rc = load_node(s, &e, i, err);
+			rc = load_node(&ld, &e, i, err);
 			break;
 		case STREAM_XS_WATCH:
 			if ((rc = store_watch_add(s, e.path, e.path_len, e.value, e.value_len, err)) < 0)
@@ -183,6 +241,7 @@ int pvm_store_load(uint32_t domid, const uint8_t *body, size_t len, struct pvm_s
 		if (rc < 0)
 			break;
 	}
+	free(ld.slot);
 	if (rc == 0 && s->live.count == 0)
 		rc = remus_err_set(err, -EINVAL, "store record: no root node");
 	if (rc < 0 || out == NULL) {

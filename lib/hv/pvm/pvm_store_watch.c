@@ -38,6 +38,7 @@ int store_event_push(struct pvm_store *s, const char *path, size_t plen, const v
 		memcpy(e->token, token, tlen);
 	e->tlen = (uint32_t)tlen;
 	s->nev++;
+	s->rev++;
 	return 0;
 }
 
@@ -78,6 +79,7 @@ void store_changed(struct pvm_store *s, struct store_txn *txn, const char *abs, 
 {
 	if (txn == NULL) {
 		s->gen++;
+		s->rev++;
 		fire(s, abs, alen, removed, visible);
 		return;
 	}
@@ -172,6 +174,7 @@ int store_watch_add(struct pvm_store *s, const char *path, size_t plen, const vo
 		memcpy(w->token, token, tlen);
 	w->tlen = (uint32_t)tlen;
 	s->nw++;
+	s->rev++;
 	return 0;
 }
 
@@ -202,6 +205,7 @@ int pvm_store_unwatch(struct pvm_store *s, uint32_t dom, const char *path, size_
 	watch_free(w);
 	*w = s->w[--s->nw];
 	memset(&s->w[s->nw], 0, sizeof(s->w[0]));
+	s->rev++;
 	return 0;
 }
 
@@ -226,6 +230,7 @@ int pvm_store_event(struct pvm_store *s, bool consume, struct hv_blob *out,
 		free(e->token);
 		s->ev_head = (s->ev_head + 1) % PVM_STORE_EVENTS_MAX;
 		s->nev--;
+		s->rev++;
 	}
 	return 0;
 }
@@ -288,6 +293,7 @@ int pvm_store_txn_end(struct pvm_store *s, uint32_t dom, uint32_t id, bool commi
 		s->live = t->tree;
 		memset(&t->tree, 0, sizeof(t->tree));
 		s->gen++;
+		s->rev++;
 		for (size_t i = 0; i < t->nch; i++)
 			fire(s, t->ch[i].path, strlen(t->ch[i].path), t->ch[i].removed, t->ch[i].visible);
 	}
