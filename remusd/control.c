@@ -209,6 +209,15 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 		 * the loop */
 		if ((rc = guest_ops_start(&d->ops, s, c, m, &d->env, &err)) == 0)
 			return CTL_PENDING;
+	} else if (m->type == CTL_STORE) {
+		char *out = malloc(CTL_BODY_MAX - 64);
+		rc = out ? remusd_session_store(s, m, out, CTL_BODY_MAX - 64, &err)
+		         : remus_err_set(&err, -ENOMEM, "store: out of memory");
+		if (rc == 0)
+			rc = reply(c, m->seq, 0, CTL_FMT_TEXT, out);
+		free(out);
+		if (rc >= 0)
+			return rc;
 	} else if (m->type == CTL_SET) {
 		if ((rc = remusd_session_set(s, m->setting, m->value, why, sizeof(why), &err)) == 0)
 			return reply(c, m->seq, 0, CTL_FMT_TEXT, why);
@@ -241,8 +250,23 @@ void daemon_guest_op_done(void *arg, struct guest_op *op)
 			log_info("guest %s: receiving from a primary at %s", op->name, op->peer);
 		return;
 	}
+	if (op->type == GUEST_OP_PROBE) {
+		daemon_in_doubt_answered(d, op->check);
+		return;
+	}
+	if (op->c == NULL) {                    /* the daemon's own operation */
+		if (op->type == CTL_PROTECT && op->rc < 0)
+			daemon_reprotect_failed(d, op->s, op->err.msg);
+		else if (op->rc < 0)
+			log_warnx("guest %s: %s: %s", op->name, guest_op_name(op->type), op->err.msg);
+		return;
+	}
 	if (op->rc < 0)
 		log_warnx("%s %s: %s", ctl_type_name(op->type), op->name, op->err.msg);
+	/* the operator decides now: the daemon stops retrying by itself */
+	if (op->rc == 0 && (op->type == CTL_PROTECT || op->type == CTL_UNPROTECT))
+		remusd_session_disarm_reprotect(op->s, op->type == CTL_PROTECT ?
+		                                "protected on request" : "unprotected on request");
 	if (op->type == CTL_CHECK) {
 		rc = ctl_encode_check_detail(buf, sizeof(buf), op->seq, op->check->reasons,
 		                             op->check->detail);

@@ -14,6 +14,8 @@
 #define PROTECT_BODY  (CTL_GUEST_MAX + CTL_PEER_MAX + 4)
 #define PROGRESS_BODY (CTL_GUEST_MAX + 8 + 16)
 #define SET_BODY      (CTL_GUEST_MAX + 8)
+#define STORE_HEAD    (CTL_GUEST_MAX + 16)
+#define STORE_BODY_MAX (STORE_HEAD + CTL_STORE_PATH_MAX + CTL_STORE_VALUE_MAX)
 
 struct ctl_rule {
 	uint16_t type;
@@ -29,12 +31,13 @@ static const struct ctl_rule ctl_rules[] = {
 	{ CTL_PROTECT, "PROTECT", PROTECT_BODY, PROTECT_BODY, true },
 	{ CTL_UNPROTECT, "UNPROTECT", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_FAILOVER, "FAILOVER", GUEST_BODY, GUEST_BODY, true },
-	{ CTL_EVACUATE, "EVACUATE", GUEST_BODY, GUEST_BODY, true },
+	{ CTL_EVACUATE, "EVACUATE", GUEST_BODY, GUEST_BODY + 4, true },
 	{ CTL_CHECK, "CHECK", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_START, "START", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_RESUME, "RESUME", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_DESTROY, "DESTROY", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_SET, "SET", SET_BODY, SET_BODY, true },
+	{ CTL_STORE, "STORE", STORE_HEAD + 1, STORE_BODY_MAX, true },
 	{ CTL_FAILOVER_FORCE, "FAILOVER_FORCE", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_STOP, "STOP", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_REPLY, "REPLY", 8, CTL_BODY_MAX, false },
@@ -117,7 +120,9 @@ int ctl_encode_guest_req(uint8_t *buf, size_t cap, uint16_t type, uint32_t seq,
 	const struct ctl_rule *r = ctl_rule_of(type);
 	int n;
 
-	if (r == NULL || r->max != GUEST_BODY || r->type == CTL_PROGRESS)
+	/* EVACUATE's flags are optional: its short form is a guest request */
+	if (r == NULL || (r->max != GUEST_BODY && r->type != CTL_EVACUATE) ||
+	    r->type == CTL_PROGRESS)
 		return -EINVAL;
 	n = ctl_put_header(buf, cap, type, seq, GUEST_BODY);
 	if (n < 0 || ctl_put_field(buf + CTL_HDR_LEN, CTL_GUEST_MAX, guest) < 0)
@@ -172,6 +177,30 @@ int ctl_encode_set(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 		return -EINVAL;
 	put_be32(b + CTL_GUEST_MAX, setting);
 	put_be32(b + CTL_GUEST_MAX + 4, value);
+	return n;
+}
+
+/* STORE: one request on the guest's store. */
+int ctl_encode_store(uint8_t *buf, size_t cap, uint32_t seq, const char *guest, uint32_t op,
+		     const char *path, size_t path_len, const void *value, size_t value_len)
+{
+	uint8_t *b = buf + CTL_HDR_LEN;
+	int n;
+
+	if (path_len == 0 || path_len > CTL_STORE_PATH_MAX || value_len > CTL_STORE_VALUE_MAX ||
+	    memchr(path, '\0', path_len) != NULL || (op != CTL_STORE_WRITE && value_len))
+		return -EINVAL;
+	n = ctl_put_header(buf, cap, CTL_STORE, seq, STORE_HEAD + path_len + value_len);
+	if (n < 0)
+		return n;
+	if (ctl_put_field(b, CTL_GUEST_MAX, guest) < 0)
+		return -EINVAL;
+	put_be32(b + CTL_GUEST_MAX, op);
+	put_be32(b + CTL_GUEST_MAX + 4, (uint32_t)path_len);
+	put_be32(b + CTL_GUEST_MAX + 8, (uint32_t)value_len);
+	memcpy(b + STORE_HEAD, path, path_len);
+	if (value_len)
+		memcpy(b + STORE_HEAD + path_len, value, value_len);
 	return n;
 }
 
@@ -268,11 +297,35 @@ static int ctl_get_field(const uint8_t *f, size_t cap, bool ident, bool required
 	return 0;
 }
 
+int ctl_encode_evacuate(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
+			uint32_t flags)
+{
+	int n;
+
+	if (flags & ~CTL_EVAC_ALL)
+		return -EINVAL;
+	if (flags == 0)
+		return ctl_encode_guest_req(buf, cap, CTL_EVACUATE, seq, guest);
+	n = ctl_put_header(buf, cap, CTL_EVACUATE, seq, GUEST_BODY + 4);
+	if (n < 0 || ctl_put_field(buf + CTL_HDR_LEN, CTL_GUEST_MAX, guest) < 0)
+		return n < 0 ? n : -EINVAL;
+	put_be32(buf + CTL_HDR_LEN + CTL_GUEST_MAX, flags);
+	return n;
+}
+
 /* Decode the body of the types that carry more than a guest name. */
 static int ctl_parse_body(const uint8_t *b, uint32_t blen, struct ctl_msg *m,
 			  struct remus_err *err)
 {
 	switch (m->type) {
+	case CTL_EVACUATE:
+		m->evac_flags = blen == GUEST_BODY + 4 ? get_be32(b + CTL_GUEST_MAX) : 0;
+		if (blen != GUEST_BODY && blen != GUEST_BODY + 4)
+			return remus_err_set(err, CTL_EPROTO, "EVACUATE body of %u bytes", blen);
+		if (m->evac_flags & ~CTL_EVAC_ALL)
+			return remus_err_set(err, CTL_EPROTO, "EVACUATE flags 0x%x unknown",
+					     m->evac_flags);
+		return 0;
 	case CTL_PROTECT:
 		m->unsafe = get_be32(b + CTL_GUEST_MAX + CTL_PEER_MAX);
 		if (m->unsafe & ~CTL_UNSAFE_ALL)
@@ -301,6 +354,27 @@ static int ctl_parse_body(const uint8_t *b, uint32_t blen, struct ctl_msg *m,
 		if (m->setting != CTL_SET_INTERVAL && m->setting != CTL_SET_COMPRESSION)
 			return remus_err_set(err, CTL_EPROTO, "SET setting %u unknown", m->setting);
 		return 0;
+	case CTL_STORE: {
+		uint32_t pl = get_be32(b + CTL_GUEST_MAX + 4), vl = get_be32(b + CTL_GUEST_MAX + 8);
+		m->store_op = get_be32(b + CTL_GUEST_MAX);
+		if (m->store_op < CTL_STORE_READ || m->store_op > CTL_STORE_RM)
+			return remus_err_set(err, CTL_EPROTO, "STORE op %u unknown", m->store_op);
+		if (get_be32(b + CTL_GUEST_MAX + 12) != 0)
+			return remus_err_set(err, CTL_EPROTO, "STORE reserved field not zero");
+		if (pl == 0 || pl > CTL_STORE_PATH_MAX || vl > CTL_STORE_VALUE_MAX ||
+		    (uint64_t)STORE_HEAD + pl + vl != blen)
+			return remus_err_set(err, CTL_EPROTO, "STORE path of %u and value of %u bytes "
+					     "in a body of %u", pl, vl, blen);
+		if (vl && m->store_op != CTL_STORE_WRITE)
+			return remus_err_set(err, CTL_EPROTO, "STORE value with an op that takes none");
+		m->path = (const char *)b + STORE_HEAD;
+		m->path_len = pl;
+		if (memchr(m->path, '\0', pl) != NULL)
+			return remus_err_set(err, CTL_EPROTO, "STORE path contains a NUL byte");
+		m->store_value = b + STORE_HEAD + pl;
+		m->store_value_len = vl;
+		return 0;
+	}
 	case CTL_PROGRESS:
 		m->phase = get_be32(b + CTL_GUEST_MAX);
 		m->done = get_be64(b + CTL_GUEST_MAX + 8);

@@ -42,14 +42,16 @@ enum ctl_type {
 	CTL_PROTECT = 4,        /* guest, peer, u32 unsafe flags */
 	CTL_UNPROTECT = 5,      /* guest */
 	CTL_FAILOVER = 6,       /* guest */
-	CTL_EVACUATE = 7,       /* guest */
+	CTL_EVACUATE = 7,       /* guest [, u32 flags CTL_EVAC_*] */
 	CTL_CHECK = 8,          /* guest */
 	CTL_START = 9,          /* guest */
 	CTL_RESUME = 10,        /* guest: resume an in-doubt guest here (forced) */
 	CTL_DESTROY = 11,       /* guest: destroy an in-doubt guest's copy here */
 	CTL_SET = 12,           /* guest, u32 setting (CTL_SET_*), u32 value */
-	CTL_FAILOVER_FORCE = 13, /* guest: failover --force (primary alive, no quorum) */
-	CTL_STOP = 14,          /* guest: end an unprotected guest running here (halt) */
+	CTL_STORE = 13,         /* guest, u32 op (CTL_STORE_*), u32 path_len,
+	                         * u32 value_len, u32 0, path, value */
+	CTL_FAILOVER_FORCE = 14, /* guest: failover --force (primary alive, no quorum) */
+	CTL_STOP = 15,          /* guest: end an unprotected guest running here (halt) */
 	/* replies */
 	CTL_REPLY = 0x81,       /* i32 code, u32 format, payload */
 	CTL_PROGRESS = 0x82,    /* guest, u32 phase, u32 0, u64 done, u64 total */
@@ -64,6 +66,10 @@ enum ctl_format { CTL_FMT_TEXT = 0, CTL_FMT_JSON = 1 };
 #define CTL_UNSAFE_NO_DISKREP 0x2u
 #define CTL_UNSAFE_BLACKHOLE  0x4u
 #define CTL_UNSAFE_ALL        0x7u
+
+/* Flags of evacuate (absent: 0). */
+#define CTL_EVAC_NO_REPROTECT 0x1u  /* leave the old host free: no role reversal */
+#define CTL_EVAC_ALL          0x1u
 
 /* The fixed list of reasons `remusctl check` can give. */
 #define CTL_CHECK_NO_SUCH_GUEST      0x001u
@@ -92,6 +98,17 @@ enum ctl_setting {
 	CTL_SET_COMPRESSION = 2,  /* enum rnet_compress: 0 none, 1 zlib, 2 delta */
 };
 
+/* remusctl store GUEST OP PATH [VALUE]: the guest's store (a driver's
+ * xenstore).  The path is text without NUL; the value bytes (WRITE only). */
+enum ctl_store_op {
+	CTL_STORE_READ = 1,
+	CTL_STORE_WRITE = 2,
+	CTL_STORE_LS = 3,
+	CTL_STORE_RM = 4,
+};
+#define CTL_STORE_PATH_MAX  3072u
+#define CTL_STORE_VALUE_MAX 4096u
+
 enum ctl_phase { CTL_PHASE_MEMORY = 1, CTL_PHASE_DISK = 2, CTL_PHASE_FIRST_CKPT = 3 };
 
 struct ctl_msg {
@@ -108,6 +125,12 @@ struct ctl_msg {
 	uint64_t done, total;           /* PROGRESS */
 	uint32_t reasons;               /* CHECK_REPLY; its detail is payload */
 	uint32_t setting, value;        /* SET */
+	uint32_t evac_flags;            /* EVACUATE: CTL_EVAC_* */
+	uint32_t store_op;              /* STORE: enum ctl_store_op */
+	const char *path;               /* STORE; points into the input buffer */
+	size_t path_len;
+	const uint8_t *store_value;     /* STORE (WRITE); into the input buffer */
+	size_t store_value_len;
 };
 
 const char *ctl_type_name(uint16_t type);
@@ -118,12 +141,17 @@ int ctl_encode_guest_req(uint8_t *buf, size_t cap, uint16_t type, uint32_t seq,
 			 const char *guest);
 int ctl_encode_protect(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 		       const char *peer, uint32_t unsafe);
+/* EVACUATE with flags (0: the short form every daemon version takes). */
+int ctl_encode_evacuate(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
+			uint32_t flags);
 int ctl_encode_reply(uint8_t *buf, size_t cap, uint32_t seq, int32_t code,
 		     uint32_t format, const char *payload, size_t len);
 int ctl_encode_progress(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 			uint32_t phase, uint64_t done, uint64_t total);
 int ctl_encode_set(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 		   uint32_t setting, uint32_t value);
+int ctl_encode_store(uint8_t *buf, size_t cap, uint32_t seq, const char *guest, uint32_t op,
+		     const char *path, size_t path_len, const void *value, size_t value_len);
 int ctl_encode_check_reply(uint8_t *buf, size_t cap, uint32_t seq, uint32_t reasons);
 /* The same with the particulars (NULL or "": none; longer than
  * CTL_CHECK_DETAIL_MAX: cut; non-printable bytes become '?'). */

@@ -30,12 +30,13 @@ struct opts {
 	const char *peer;
 	unsigned wait_s;
 	bool force;
+	uint32_t evac_flags;            /* evacuate: CTL_EVAC_* */
 };
 
 /* Options a subcommand takes (beyond the global -s/--socket). */
 enum {
 	OPT_JSON = 1u << 0, OPT_PEER = 1u << 1, OPT_UNSAFE = 1u << 2, OPT_WAIT = 1u << 3,
-	OPT_FORCE = 1u << 4,
+	OPT_FORCE = 1u << 4, OPT_NO_REPROTECT = 1u << 5,
 };
 
 struct opt_help {
@@ -50,6 +51,8 @@ static const struct opt_help opt_helps[] = {
 	{ OPT_WAIT, "--wait SECONDS", "give up waiting for `protected' after SECONDS (120)" },
 	{ OPT_FORCE, "--force", "resume: run an in-doubt or fenced guest here, the backup does "
 	  "not run it; failover: even while the primary answers or without quorum" },
+	{ OPT_NO_REPROTECT, "--no-reprotect", "leave this host free: the backup does not protect "
+	  "the guest back to it" },
 };
 
 /* The subcommands: what usage lists and what main dispatches on. */
@@ -70,7 +73,8 @@ static const struct subcmd subcmds[] = {
 	{ "unprotect", "GUEST", 0, "stop replicating; the guest keeps running", CTL_UNPROTECT },
 	{ "failover", "GUEST", OPT_FORCE, "backup: run the replica now (refused while the primary "
 	  "answers or without quorum); primary: as evacuate", CTL_FAILOVER },
-	{ "evacuate", "GUEST", 0, "planned hand-over of a protected guest to the backup", CTL_EVACUATE },
+	{ "evacuate", "GUEST", OPT_NO_REPROTECT, "planned hand-over of a protected guest to the "
+	  "backup, which protects it back to this host", CTL_EVACUATE },
 	{ "check", "GUEST", 0, "list why the guest cannot be protected (exit 1 if any)", CTL_CHECK },
 	{ "resume", "GUEST", OPT_FORCE, "run an in-doubt guest here again, unprotected", CTL_RESUME },
 	{ "destroy", "GUEST", 0, "destroy the paused copy of an in-doubt or fenced guest here",
@@ -78,6 +82,8 @@ static const struct subcmd subcmds[] = {
 	{ "halt", "GUEST", 0, "end an unprotected guest running here (its state is lost)", CTL_STOP },
 	{ "set", "GUEST KEY=VALUE...", 0,
 	  "change interval=MS or compression=none|zlib|delta, from the next epoch", CTL_SET },
+	{ "store", "GUEST read|write|ls|rm PATH [VALUE]", 0,
+	  "the guest's store (pvm): read, write, list or remove a node", CTL_STORE },
 };
 #define NSUBCMDS (sizeof(subcmds) / sizeof(subcmds[0]))
 
@@ -386,6 +392,8 @@ static int cmd_simple(const struct opts *o, uint16_t type, const char *guest)
 		len = ctl_encode_list(req, sizeof(req), 1);
 	else if (type == CTL_PROTECT)
 		len = ctl_encode_protect(req, sizeof(req), 1, guest, o->peer ? o->peer : "", o->unsafe);
+	else if (type == CTL_EVACUATE)
+		len = ctl_encode_evacuate(req, sizeof(req), 1, guest, o->evac_flags);
 	else
 		len = ctl_encode_guest_req(req, sizeof(req), type, 1, guest);
 	if (call(o, req, len, &rep, &c) < 0)
@@ -479,12 +487,43 @@ static int cmd_set(const struct opts *o, const char *guest, char **kv, int n)
 	return rc;
 }
 
+/* store GUEST OP PATH [VALUE]: one STORE request; a read prints the value
+ * (non-printable bytes as \xHH), ls one child a line. */
+static int cmd_store(const struct opts *o, const char *guest, char **a, int n)
+{
+	static const char *const ops[] = { "read", "write", "ls", "rm" };
+	static uint8_t req[CTL_HDR_LEN + CTL_GUEST_MAX + 16 + CTL_STORE_PATH_MAX +
+	                   CTL_STORE_VALUE_MAX];
+	struct ctl_conn *c = NULL;
+	struct ctl_msg rep;
+	uint32_t op = 0;
+	int rc;
+
+	for (uint32_t i = 0; i < 4; i++)
+		if (n >= 2 && strcmp(a[0], ops[i]) == 0)
+			op = i + 1;
+	if (op == 0 || n != (op == CTL_STORE_WRITE ? 3 : 2))
+		usage_to(stderr, 2, find_subcmd("store"));
+	if (call(o, req, ctl_encode_store(req, sizeof(req), 1, guest, op, a[1], strlen(a[1]),
+	                                  n == 3 ? a[2] : NULL, n == 3 ? strlen(a[2]) : 0),
+	         &rep, &c) < 0)
+		return 1;
+	rc = rep.type == CTL_REPLY && rep.code == 0 ? 0 : 1;
+	if (rc)
+		fprintf(stderr, "remusctl: %.*s\n", (int)rep.payload_len, rep.payload);
+	else if (op == CTL_STORE_READ || op == CTL_STORE_LS)
+		printf("%.*s%s", (int)rep.payload_len, rep.payload, op == CTL_STORE_READ ? "\n" : "");
+	ctl_conn_free(c);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "json", no_argument, NULL, 'j' }, { "peer", required_argument, NULL, 'p' },
 		{ "unsafe", required_argument, NULL, 'u' }, { "socket", required_argument, NULL, 's' },
 		{ "wait", required_argument, NULL, 'w' }, { "force", no_argument, NULL, 'f' },
+		{ "no-reprotect", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -508,6 +547,8 @@ int main(int argc, char **argv)
 			o.wait_s = parse_wait(optarg);
 		else if (ch == 'f')
 			o.force = true;
+		else if (ch == 'n')
+			o.evac_flags |= CTL_EVAC_NO_REPROTECT;
 		else if (ch == 'h')
 			help = true;
 		else if (ch == 'V') {
@@ -531,6 +572,8 @@ int main(int argc, char **argv)
 	guest = optind < argc ? argv[optind++] : NULL;
 	if (sc->type == CTL_SET && guest != NULL)
 		return cmd_set(&o, guest, argv + optind, argc - optind);
+	if (sc->type == CTL_STORE && guest != NULL)
+		return cmd_store(&o, guest, argv + optind, argc - optind);
 	if (optind != argc)
 		usage_to(stderr, 2, sc);
 	if (sc->type == CTL_LIST)

@@ -38,6 +38,7 @@ struct ckpt_sender {
 	const uint8_t *live;          /* the driver's view of guest RAM, or NULL */
 	size_t pages_cap;
 	struct hv_blob hvm, emu;
+	struct hv_blob store;         /* REMUS_XENSTORE body (cfg.xenstore) */
 	uint64_t epoch;               /* last checkpoint taken */
 	uint64_t acked;               /* last checkpoint acknowledged */
 	uint64_t sent_ms;             /* when the oldest unacked one was taken */
@@ -48,6 +49,7 @@ struct ckpt_sender {
 	uint32_t want_compress;       /* atomic: ckpt_sender_set_compress, +1 (0: none asked) */
 	struct delta_tx dx;
 	bool final;                   /* hand-over: the guest stays paused */
+	bool reverse;                 /* hand-over: ask to be protected back */
 	uint32_t peer_bye;            /* backup's BYE reason + 1; 0: none */
 	const uint64_t *cur_pfns;     /* pfns of the pages in s->pages being queued */
 	struct ckpt_progress prog;    /* initial sync (guarded by lock) */

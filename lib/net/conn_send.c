@@ -144,12 +144,39 @@ static int conn_send_split(struct rnet_conn *c, bool stream, const uint8_t *p, s
 	return 0;
 }
 
-/* Queue migration-stream bytes; the v2 stream stays byte-exact. */
+static int conn_write_direct(struct rnet_conn *c, const struct iovec *iov, int n, size_t total,
+			     struct remus_err *err);
+
+/* Send migration-stream bytes; the v2 stream stays byte-exact.  Without
+ * compression and with nothing queued, whole frames go from the caller's
+ * buffer to the socket (a Xen stream's pump forwards libxc's bytes this
+ * way) until the socket is full; the rest is queued.  All-or-nothing
+ * against the bound as before: the bound is checked for the whole buffer
+ * first, so a caller that gets RNET_ENOBUFS has sent none of it. */
 int rnet_conn_send_stream(struct rnet_conn *c, const void *buf, size_t len,
 			  struct remus_err *err)
 {
+	const uint8_t *p = buf;
+	size_t frames = len / RNET_BODY_MAX + 1, need;
+	int rc = 0;
+
 	owner_enter(c);
-	return owner_leave(c, conn_send_split(c, true, buf, len, err));
+	if (rnet_compress_frame(c->tx_compress) != RNET_MSG_STREAM ||
+	    !ck_mul_size(frames, RNET_HDR_LEN, &need) || !ck_add_size(need, len, &need) ||
+	    need + (c->tx_tail - c->tx_head) > c->outq_max)
+		return owner_leave(c, conn_send_split(c, true, p, len, err));
+	while (len > 0 && c->tx_head == c->tx_tail && c->prio_head == c->prio_tail) {
+		size_t n = len < RNET_BODY_MAX ? len : RNET_BODY_MAX;
+		struct iovec v = { (void *)(uintptr_t)p, n };
+		if ((rc = conn_write_direct(c, &v, 1, n, err)) <= 0)
+			break;
+		rc = 0;
+		p += n;
+		len -= n;
+	}
+	if (rc == 0 && len > 0)
+		rc = conn_send_split(c, true, p, len, err);
+	return owner_leave(c, rc);
 }
 
 /* With both lanes empty, write a frame straight from the caller's pieces

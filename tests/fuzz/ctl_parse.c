@@ -34,6 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case CTL_SET:
 		n = ctl_encode_set(again, sizeof(again), m.seq, m.guest, m.setting, m.value);
 		break;
+	case CTL_STORE:
+		n = ctl_encode_store(again, sizeof(again), m.seq, m.guest, m.store_op, m.path,
+				     m.path_len, m.store_value, m.store_value_len);
+		break;
 	case CTL_PROGRESS:
 		n = ctl_encode_progress(again, sizeof(again), m.seq, m.guest, m.phase, m.done, m.total);
 		break;

@@ -6,9 +6,16 @@
  * seccomp, so hypercalls still work under the filter (the first test).
  * Then each way around the hypercall path is a clean crash with a reason
  * and nothing of it happens: int $0x80, int $0x80 and `syscall` from
- * compatibility mode, the vsyscall page, the vDSO.
+ * compatibility mode, the vsyscall page, the vDSO.  "Nothing happens" is
+ * checked by the kernel's own accounting too: a counter on the
+ * raw_syscalls:sys_enter tracepoint, attached to the guest process before
+ * its first instruction, counts every system call the kernel runs for it
+ * (a SYSEMU stop skips the call before the tracepoint), and stays at 0.
  */
 #include <dlfcn.h>
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -60,6 +70,10 @@ static void assert_ns_differs(pid_t pid, const char *name)
 		fail_msg("the guest process shares the %s namespace %s", name, its);
 }
 
+static struct hv_guest *boot_counted(const struct hv_guest_config *cfg, int *counter);
+static int syscall_counter(pid_t pid);
+static uint64_t counter_read(int fd);
+
 /* Hypercalls work with the filter on (SYSEMU first); the process has no
  * capability, no_new_privs, seccomp in filter mode, runs as uid/gid nobody
  * in its own user, pid, mount, network, IPC and UTS namespaces (as pid 1),
@@ -71,13 +85,13 @@ static void test_sandboxed_guest_runs(void **state)
 	struct hv_guest *g;
 	char line[256], v[128], path[64];
 	unsigned vmas = 0, host_pages = 0;
-	int pfd[2];
+	int pfd[2], counter;
 	FILE *f;
 
 	(void)state;
 	assert_int_equal(pipe(pfd), 0);
 	pt_config(&cfg, "compat", "compat", MEM, pfd[1]);  /* prints via hypercalls */
-	g = pt_boot(&cfg);
+	g = boot_counted(&cfg, &counter);
 	assert_true(pt_read_line(pfd[0], line, sizeof(line), 10));
 	assert_string_equal(line, "compat: 64-bit");
 	pid_t pid = ((struct pvm_guest *)g)->pid;
@@ -123,25 +137,133 @@ static void test_sandboxed_guest_runs(void **state)
 	assert_int_equal(vmas, 2);
 	assert_int_equal(host_pages, 1);
 	pvm_hv_ops.destroy(g);
+	assert_int_equal(counter_read(counter), 0);   /* its hypercalls never were system calls */
 	close(pfd[0]);
 	close(pfd[1]);
 }
 
-/* Run a bad guest to its crash; its console output into out. */
+/* The id of the raw_syscalls:sys_enter tracepoint, from tracefs; where
+ * tracefs is not mounted, a child mounts it in a mount namespace of its
+ * own (nothing changes on the host) and reads the id there. */
+static long sys_enter_id(void)
+{
+	static const char *const paths[] = {
+		"/sys/kernel/tracing/events/raw_syscalls/sys_enter/id",
+		"/sys/kernel/debug/tracing/events/raw_syscalls/sys_enter/id",
+	};
+	char buf[32] = "";
+	long id = -1;
+	int pfd[2], st;
+	pid_t pid;
+	FILE *f;
+
+	for (size_t i = 0; i < 2 && id < 0; i++)
+		if ((f = fopen(paths[i], "r")) != NULL) {
+			if (fscanf(f, "%ld", &id) != 1)
+				id = -1;
+			fclose(f);
+		}
+	if (id >= 0)
+		return id;
+	assert_int_equal(pipe(pfd), 0);
+	if ((pid = fork()) == 0) {
+		close(pfd[0]);
+		if (unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+		    mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0 &&
+		    (f = fopen(paths[0], "r")) != NULL && fscanf(f, "%ld", &id) == 1)
+			dprintf(pfd[1], "%ld", id);
+		_exit(0);
+	}
+	close(pfd[1]);
+	assert_true(read(pfd[0], buf, sizeof(buf) - 1) >= 0);
+	close(pfd[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return buf[0] ? strtol(buf, NULL, 10) : -1;
+}
+
+/* A counter of the system calls the kernel runs for process pid. */
+static int syscall_counter(pid_t pid)
+{
+	struct perf_event_attr a = { .type = PERF_TYPE_TRACEPOINT, .size = sizeof(a) };
+	long id = sys_enter_id(), fd;
+
+	if (id < 0)
+		fail_msg("no raw_syscalls:sys_enter tracepoint (tracefs): the kernel's syscall "
+		         "accounting is needed to show the guest ran no system call");
+	a.config = (uint64_t)id;
+	fd = syscall(SYS_perf_event_open, &a, pid, -1, -1, 0);
+	if (fd < 0)
+		fail_msg("perf_event_open on the guest (pid %d): %s", (int)pid, strerror(errno));
+	return (int)fd;
+}
+
+static uint64_t counter_read(int fd)
+{
+	uint64_t n = UINT64_MAX;
+
+	assert_int_equal(read(fd, &n, sizeof(n)), (ssize_t)sizeof(n));
+	close(fd);
+	return n;
+}
+
+/* Create the guest, attach the syscall counter, start it. */
+static struct hv_guest *boot_counted(const struct hv_guest_config *cfg, int *counter)
+{
+	struct hv_guest *g = pt_create(cfg);
+
+	*counter = syscall_counter(((struct pvm_guest *)g)->pid);
+	pt_start(g);
+	return g;
+}
+
+/* The counter is live: a plain child's system calls are counted. */
+static void test_syscall_counter_counts(void **state)
+{
+	int go[2], counter;
+	uint64_t n;
+	char c = 0;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe(go), 0);
+	if ((pid = fork()) == 0) {
+		if (read(go[0], &c, 1) != 1)
+			_exit(1);
+		for (int i = 0; i < 100; i++)
+			syscall(SYS_getppid);
+		_exit(0);
+	}
+	close(go[0]);
+	counter = syscall_counter(pid);
+	assert_int_equal(write(go[1], "x", 1), 1);
+	close(go[1]);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	n = counter_read(counter);
+	print_message("a child's 100 getppid calls: %llu system calls counted\n", (unsigned long long)n);
+	assert_true(n >= 100);
+}
+
+/* Run a bad guest to its crash; its console output into out.  The kernel
+ * ran no system call for it from its first instruction to its end. */
 static struct hv_info crash_of(const char *guest, char *out, size_t cap)
 {
 	struct hv_guest_config cfg;
 	struct hv_guest *g;
 	struct hv_info in;
+	uint64_t calls;
 	ssize_t n;
-	int pfd[2];
+	int pfd[2], counter;
 
 	assert_int_equal(pipe(pfd), 0);
 	pt_config(&cfg, guest, guest, MEM, pfd[1]);
-	g = pt_boot(&cfg);
+	g = boot_counted(&cfg, &counter);
 	pt_wait_state(g, HV_CRASHED, 20);
 	pvm_hv_ops.info(g, &in);
 	pvm_hv_ops.destroy(g);
+	calls = counter_read(counter);
+	if (calls != 0)
+		fail_msg("%s: the kernel ran %llu system call(s) for the guest", guest,
+		         (unsigned long long)calls);
 	close(pfd[1]);
 	n = read(pfd[0], out, cap - 1);
 	out[n > 0 ? n : 0] = 0;
@@ -211,7 +333,7 @@ static void test_vdso_call_faults(void **state)
 	char line[256], want[64], con[512];
 	void *vdso, *fn;
 	ssize_t n;
-	int pfd[2];
+	int pfd[2], counter;
 
 	(void)state;
 	vdso = dlopen("linux-vdso.so.1", RTLD_LAZY | RTLD_NOLOAD);
@@ -221,13 +343,14 @@ static void test_vdso_call_faults(void **state)
 	assert_non_null(fn);
 	assert_int_equal(pipe(pfd), 0);
 	pt_config(&cfg, "bad_vdso", "bad_vdso", MEM, pfd[1]);
-	g = pt_boot(&cfg);
+	g = boot_counted(&cfg, &counter);
 	assert_true(pt_read_line(pfd[0], line, sizeof(line), 10));
 	assert_string_equal(line, "bad_vdso: before");
 	memcpy(((struct pvm_guest *)g)->ram + (1u << 20), &fn, sizeof(fn));
 	pt_wait_state(g, HV_CRASHED, 20);
 	pvm_hv_ops.info(g, &in);
 	pvm_hv_ops.destroy(g);
+	assert_int_equal(counter_read(counter), 0);
 	close(pfd[1]);
 	n = read(pfd[0], con, sizeof(con) - 1);
 	con[n > 0 ? n : 0] = 0;
@@ -273,6 +396,7 @@ static void test_guest_from_parent_with_many_mappings(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_syscall_counter_counts),
 		cmocka_unit_test(test_sandboxed_guest_runs),
 		cmocka_unit_test(test_int80_crashes),
 		cmocka_unit_test(test_compat_int80_crashes),

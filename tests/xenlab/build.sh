@@ -15,7 +15,7 @@ CACHE=$LAB/cache
 SUITE=bookworm
 # dom0 userland: Xen tools, the remus host tools and the runtime libraries our
 # programs link against (same Debian 12 userland as the host that built them).
-DOM0_PKGS=xen-utils-4.17,xenstore-utils,kmod,busybox,procps,iproute2,drbd-utils,libnl-utils,e2fsprogs,psmisc,libnl-3-200,libnl-route-3-200,libnl-nf-3-200,libnetfilter-queue1,libmnl0,libssl3,zlib1g,libinih1,libjson-c5,libxxhash0,libsystemd0
+DOM0_PKGS=xen-utils-4.17,xenstore-utils,kmod,busybox,procps,iproute2,drbd-utils,libnl-utils,e2fsprogs,psmisc,libnl-3-200,libnl-route-3-200,libnl-nf-3-200,libnetfilter-queue1,libmnl0,libssl3,zlib1g,libinih1,libjson-c5,libxxhash0,libsystemd0,nbd-client
 # XENLAB_HVM=1: also QEMU as Xen's device model, for the HVM scenario (60);
 # off by default: it grows the dom0 image (own debootstrap cache key).
 [ "${XENLAB_HVM:-0}" = 1 ] && DOM0_PKGS=$DOM0_PKGS,qemu-system-xen
@@ -23,7 +23,7 @@ DOM0_PKGS=xen-utils-4.17,xenstore-utils,kmod,busybox,procps,iproute2,drbd-utils,
 # (virtio disk for the results image, ext4 for its file system, loop for the domU disk).
 DOM0_MODS="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-netback xen-blkback
 	sch_plug sch_ingress ifb act_mirred cls_u32 drbd bridge loop virtio_pci virtio_blk ext4
-	tun veth"
+	tun veth nbd"
 DOMU_MODS="xen-netfront xen-blkfront"
 
 t0=$SECONDS
@@ -132,7 +132,7 @@ fi
 # the tree layout those tests expect (BUILD=build under /usr/local/lib/remus-tests).
 T=$R/usr/local/lib/remus-tests
 mkdir -p "$T/build/tests/netbuf" "$T/build/tests/xenlab" "$T/tests/netbuf" "$T/tests/integration"
-for h in netbuf/nb_drive netbuf/nb_recv xenlab/drbd-lab; do
+for h in netbuf/nb_drive netbuf/nb_recv xenlab/drbd-lab xenlab/nbd-lab; do
 	[ -x "$BUILD/tests/$h" ] && cp "$BUILD/tests/$h" "$T/build/tests/$h"
 done
 cp "$SRC/../netbuf/lib.sh" "$T/tests/netbuf/lib.sh"

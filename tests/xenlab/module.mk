@@ -19,5 +19,10 @@ XENLAB_DRBD_LAB := $(BUILD)/tests/xenlab/drbd-lab
 $(XENLAB_DRBD_LAB): $(BUILD)/obj/tests/xenlab/drbd_lab.o $(BUILD)/lib/libremus.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
-XENLAB_HELPERS := $(NETBUF_HELPERS) $(XENLAB_DRBD_LAB)
+# remus's NBD server for the kernel's NBD client (scenario 50)
+XENLAB_NBD_LAB := $(BUILD)/tests/xenlab/nbd-lab
+$(XENLAB_NBD_LAB): $(BUILD)/obj/tests/xenlab/nbd_lab.o $(BUILD)/lib/libremus.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+XENLAB_HELPERS := $(NETBUF_HELPERS) $(XENLAB_DRBD_LAB) $(XENLAB_NBD_LAB)
 xenlab: $(XENLAB_HELPERS)

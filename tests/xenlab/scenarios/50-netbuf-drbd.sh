@@ -8,6 +8,8 @@
 #    backend by drbd-lab: writes of each epoch reach the backup's disk
 #    (protocol C), then the primary is lost and the backup is promoted and
 #    reads the last epoch's data.
+#  - NBD: remus's NBD server (diskrep/nbd*.c, through nbd-lab) under the
+#    real kernel NBD client bound by nbd-client: direct I/O round trip.
 . ./lib.sh "$@"
 T=/usr/local/lib/remus-tests
 D=/run/remus-lab50
@@ -136,4 +138,34 @@ result drbd_down_s "$(elapsed "$t3" "$(now)")"
 drbdsetup down remus-b >/dev/null 2>&1
 losetup -d "$LA" "$LB" 2>/dev/null
 [ "$fails" -eq 0 ] || { cat "$OUT/drbd-dialogue.log"; tail -n 20 "$OUT"/drbd-*.err; }
+
+# ---- nbd: remus's NBD server for the kernel's NBD client ----
+# The way a Xen guest's disk reaches the builtin backend (phy:/dev/nbdN):
+# nbd-client hands nbd-lab's connection to the kernel; dd writes 1 MiB
+# through /dev/nbd0 with O_DIRECT and an fsync, reads it back around the
+# page cache, and the image behind the server holds exactly those bytes.
+NBD_LAB=$T/build/tests/xenlab/nbd-lab
+nbd_fails=$fails
+ts "nbd: nbd-lab serves /root/nbd.img to the kernel's client on /dev/nbd0"
+t4=$(now)
+rm -f /root/nbd.img "$D/nbd.sock"; truncate -s 16M /root/nbd.img
+modprobe nbd nbds_max=2 >>"$OUT/nbd.err" 2>&1
+"$NBD_LAB" "$D/nbd.sock" /root/nbd.img >"$OUT/nbd-lab.out" 2>>"$OUT/nbd.err" &
+nbd_pid=$!
+for _ in $(seq 100); do [ -S "$D/nbd.sock" ] && break; sleep 0.1; done
+check nbd_bound nbd-client -unix "$D/nbd.sock" /dev/nbd0 -block-size 4096 -name disk
+head -c 1048576 /dev/urandom >/root/nbd.pat
+check nbd_direct_write dd if=/root/nbd.pat of=/dev/nbd0 bs=64k seek=16 oflag=direct conv=fsync status=none
+check nbd_direct_read dd if=/dev/nbd0 of=/root/nbd.back bs=64k skip=16 count=16 iflag=direct status=none
+check nbd_read_back cmp /root/nbd.pat /root/nbd.back
+check nbd_image_holds_it cmp -n 1048576 -i 0:1048576 /root/nbd.pat /root/nbd.img
+nbd-client -d /dev/nbd0 >>"$OUT/nbd.err" 2>&1
+for _ in $(seq 100); do grep -q '^served' "$OUT/nbd-lab.out" && break; sleep 0.1; done
+kill -TERM "$nbd_pid" 2>/dev/null; wait "$nbd_pid" 2>/dev/null
+result nbd_served "$(grep '^served' "$OUT/nbd-lab.out" | tail -n 1)"
+check nbd_clean_disconnect grep -q '^served rc=0 reads=[1-9][0-9]* writes=[1-9][0-9]* flushes=[1-9]' "$OUT/nbd-lab.out"
+check nbd_nothing_refused grep -q '^served .* refused=0$' "$OUT/nbd-lab.out"
+result nbd_s "$(elapsed "$t4" "$(now)")"
+[ "$fails" -eq "$nbd_fails" ] || { cat "$OUT/nbd-lab.out"; tail -n 20 "$OUT/nbd.err"; dmesg | grep -i nbd | tail -n 10; }
+rm -f /root/nbd.img /root/nbd.pat /root/nbd.back
 finish
