@@ -39,3 +39,12 @@ test_session_driver_SRCS := tests/unit/test_session_driver.c $(REMUSD_SESSION_SR
 	$(REMUSD_CONF_SRCS) tests/unit/test_xen_common.c tests/unit/test_xen_fake.c \
 	tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
 test_session_driver_WRAP = $(XEN_TEST_WRAP) libxl_retrieve_domain_configuration
+# Live update (issue 18): the hand-over stream an old daemon passes to the
+# new binary, its decoder and its descriptor transport (SCM_RIGHTS).
+REMUSD_UPGRADE_SRCS := remusd/upgrade_stream.c remusd/upgrade_parse.c remusd/upgrade_fds.c
+UNIT_TESTS += test_upgrade_stream
+test_upgrade_stream_SRCS := tests/unit/test_upgrade_stream.c $(REMUSD_UPGRADE_SRCS) remusd/session_fsm.c
+FUZZ_TARGETS += upgrade_stream
+upgrade_stream_SRCS := tests/fuzz/upgrade_stream.c $(REMUSD_UPGRADE_SRCS)
+upgrade_stream_SMOKE := 10
+upgrade_stream_CORPUS := tests/fuzz/corpus/upgrade_stream
