@@ -40,3 +40,6 @@ test_pvm_console_SRCS := tests/unit/test_pvm_console.c tests/unit/pvm_testlib.c
 INTEG_TESTS += tests/pvm/pvm_console.sh
 UNIT_TESTS += test_pvm_sandbox
 test_pvm_sandbox_SRCS := tests/unit/test_pvm_sandbox.c tests/unit/pvm_testlib.c
+# Live update: a guest handed off by one process and adopted by another.
+UNIT_TESTS += test_pvm_handoff
+test_pvm_handoff_SRCS := tests/unit/test_pvm_handoff.c tests/unit/pvm_testlib.c

@@ -2,7 +2,8 @@
 CPPFLAGS += -DHV_HAVE_PVM
 LIB_SRCS += lib/hv/pvm/pvm_ops.c lib/hv/pvm/pvm_monitor.c lib/hv/pvm/pvm_stub.c \
 	lib/hv/pvm/pvm_hcall.c lib/hv/pvm/pvm_dirty.c lib/hv/pvm/pvm_cpu.c lib/hv/pvm/pvm_console.c \
-	lib/hv/pvm/pvm_emu.c lib/hv/pvm/pvm_elf.c lib/hv/pvm/pvm_cow.c
+	lib/hv/pvm/pvm_emu.c lib/hv/pvm/pvm_elf.c lib/hv/pvm/pvm_cow.c \
+	lib/hv/pvm/pvm_handoff.c
 DEPS_PKGS += libxen-dev libxxhash-dev
 
 FUZZ_TARGETS += pvm_blobs
@@ -12,3 +13,8 @@ pvm_blobs_CORPUS := tests/fuzz/corpus/pvm_blobs
 
 BENCHES += pvm_bench
 pvm_bench_SRCS := bench/pvm.c
+
+FUZZ_TARGETS += pvm_handoff
+pvm_handoff_SRCS := tests/fuzz/pvm_handoff.c
+pvm_handoff_SMOKE := 10
+pvm_handoff_CORPUS := tests/fuzz/corpus/pvm_handoff

@@ -321,6 +321,10 @@ static int do_cmd(struct pvm_guest *g, enum pvm_cmd c, void *arg, struct remus_e
 	case PVM_CMD_ANNOUNCE:
 		g->emu.pending_events |= PVM_EV_ANNOUNCE;
 		return 0;
+	case PVM_CMD_HANDOFF:
+		return pvm_handoff_detach(g, err);
+	case PVM_CMD_ADOPT:
+		return pvm_adopt_seize(g, err);
 	default:
 		return 0;
 	}
@@ -355,8 +359,8 @@ void *pvm_monitor_main(void *arg)
 			if (g->run != PVM_R_DEAD)
 				publish(g);
 			pthread_cond_broadcast(&g->cv);
-			if (c == PVM_CMD_QUIT)
-				break;
+			if (c == PVM_CMD_QUIT || (c == PVM_CMD_HANDOFF && rc == 0))
+				break;          /* handed off: the guest is no longer ours */
 			continue;
 		}
 		if (g->run == PVM_R_RUN) {
