@@ -48,6 +48,7 @@ enum ctl_type {
 	CTL_RESUME = 10,        /* guest: resume an in-doubt guest here (forced) */
 	CTL_DESTROY = 11,       /* guest: destroy an in-doubt guest's copy here */
 	CTL_SET = 12,           /* guest, u32 setting (CTL_SET_*), u32 value */
+	CTL_UPGRADE = 13,       /* empty guest, path of the new remusd ("": installed) */
 	/* replies */
 	CTL_REPLY = 0x81,       /* i32 code, u32 format, payload */
 	CTL_PROGRESS = 0x82,    /* guest, u32 phase, u32 0, u64 done, u64 total */
@@ -96,7 +97,7 @@ struct ctl_msg {
 	uint16_t type;
 	uint32_t seq;
 	char guest[CTL_GUEST_MAX];      /* requests with a guest, PROGRESS */
-	char peer[CTL_PEER_MAX];        /* PROTECT */
+	char peer[CTL_PEER_MAX];        /* PROTECT; UPGRADE: the new binary's path */
 	uint32_t unsafe;                /* PROTECT */
 	int32_t code;                   /* REPLY: 0 or a negative error */
 	uint32_t format;                /* REPLY */
@@ -122,6 +123,7 @@ int ctl_encode_progress(uint8_t *buf, size_t cap, uint32_t seq, const char *gues
 			uint32_t phase, uint64_t done, uint64_t total);
 int ctl_encode_set(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 		   uint32_t setting, uint32_t value);
+int ctl_encode_upgrade(uint8_t *buf, size_t cap, uint32_t seq, const char *path);
 int ctl_encode_check_reply(uint8_t *buf, size_t cap, uint32_t seq, uint32_t reasons);
 /* The same with the particulars (NULL or "": none; longer than
  * CTL_CHECK_DETAIL_MAX: cut; non-printable bytes become '?'). */
@@ -183,6 +185,11 @@ struct ctl_server_stats {
 
 int ctl_server_new(const char *path, ctl_handler fn, void *arg, struct ctl_server **out,
 		   struct remus_err *err);
+/* Live update: serve a listening socket the old daemon passed (takes lfd);
+ * its listening socket (to pass on). */
+int ctl_server_adopt(int lfd, const char *path, ctl_handler fn, void *arg,
+                     struct ctl_server **out, struct remus_err *err);
+int ctl_server_listen_fd(const struct ctl_server *s);
 /* One round: wait up to timeout_ms, accept, read, dispatch.  A client that
  * sends a malformed or oversized message gets a REPLY naming the problem
  * (code CTL_EPROTO) and is disconnected; other clients are untouched.

@@ -30,7 +30,8 @@ test_ctl_refuse_SRCS := tests/unit/test_ctl_refuse.c $(REMUSD_CTL_SRCS)
 # the checkpoint loop" (session_step.c: the engine's own loop, pvm;
 # session_driver.c: the driver's loop, Xen).  remusd_SRCS takes them.
 REMUSD_SESSION_SRCS := remusd/session_fsm.c remusd/session.c remusd/session_primary.c \
-	remusd/session_backup.c remusd/session_step.c remusd/session_driver.c
+	remusd/session_backup.c remusd/session_step.c remusd/session_driver.c \
+	remusd/session_upgrade.c
 UNIT_TESTS += test_session_fsm
 test_session_fsm_SRCS := tests/unit/test_session_fsm.c remusd/session_fsm.c
 # The session machine with the driver's own loop (Xen) over the fake Xen.
@@ -48,3 +49,6 @@ FUZZ_TARGETS += upgrade_stream
 upgrade_stream_SRCS := tests/fuzz/upgrade_stream.c $(REMUSD_UPGRADE_SRCS)
 upgrade_stream_SMOKE := 10
 upgrade_stream_CORPUS := tests/fuzz/corpus/upgrade_stream
+# The daemon's live update: the old daemon's side and the new one's.
+remusd_SRCS += remusd/upgrade.c remusd/upgrade_resume.c $(REMUSD_UPGRADE_SRCS)
+INTEG_TESTS += tests/integration/remusd_upgrade.sh

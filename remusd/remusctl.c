@@ -30,12 +30,13 @@ struct opts {
 	const char *peer;
 	unsigned wait_s;
 	bool force;
+	const char *exec;               /* upgrade --exec */
 };
 
 /* Options a subcommand takes (beyond the global -s/--socket). */
 enum {
 	OPT_JSON = 1u << 0, OPT_PEER = 1u << 1, OPT_UNSAFE = 1u << 2, OPT_WAIT = 1u << 3,
-	OPT_FORCE = 1u << 4,
+	OPT_FORCE = 1u << 4, OPT_EXEC = 1u << 5,
 };
 
 struct opt_help {
@@ -49,6 +50,7 @@ static const struct opt_help opt_helps[] = {
 	{ OPT_UNSAFE, "--unsafe LIST", "consent to weaker protection: no-netbuf,no-diskrep,blackhole" },
 	{ OPT_WAIT, "--wait SECONDS", "give up waiting for `protected' after SECONDS (120)" },
 	{ OPT_FORCE, "--force", "run an in-doubt guest here: the backup does not run it" },
+	{ OPT_EXEC, "--exec PATH", "upgrade: the new remusd binary (default: the installed one)" },
 };
 
 /* The subcommands: what usage lists and what main dispatches on. */
@@ -74,6 +76,9 @@ static const struct subcmd subcmds[] = {
 	{ "destroy", "GUEST", 0, "destroy the paused copy of an in-doubt guest here", CTL_DESTROY },
 	{ "set", "GUEST KEY=VALUE...", 0,
 	  "change interval=MS or compression=none|zlib|delta, from the next epoch", CTL_SET },
+	{ "upgrade", "", OPT_EXEC,
+	  "hand every guest over to a new remusd binary (exit 1: the old one carries on)",
+	  CTL_UPGRADE },
 };
 #define NSUBCMDS (sizeof(subcmds) / sizeof(subcmds[0]))
 
@@ -371,6 +376,8 @@ static int cmd_simple(const struct opts *o, uint16_t type, const char *guest)
 		len = ctl_encode_list(req, sizeof(req), 1);
 	else if (type == CTL_PROTECT)
 		len = ctl_encode_protect(req, sizeof(req), 1, guest, o->peer ? o->peer : "", o->unsafe);
+	else if (type == CTL_UPGRADE)
+		len = ctl_encode_upgrade(req, sizeof(req), 1, o->exec ? o->exec : "");
 	else
 		len = ctl_encode_guest_req(req, sizeof(req), type, 1, guest);
 	if (call(o, req, len, &rep, &c) < 0)
@@ -395,6 +402,8 @@ static int cmd_simple(const struct opts *o, uint16_t type, const char *guest)
 		fprintf(stderr, "remusctl: %.*s\n", (int)rep.payload_len, rep.payload);
 	else if (type == CTL_LIST)
 		printf("%.*s", (int)rep.payload_len, rep.payload);
+	else if (type == CTL_UPGRADE)
+		printf("%.*s\n", (int)rep.payload_len, rep.payload);
 	ctl_conn_free(c);
 	if (rep.code < 0)
 		return 1;
@@ -470,6 +479,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' }, { "peer", required_argument, NULL, 'p' },
 		{ "unsafe", required_argument, NULL, 'u' }, { "socket", required_argument, NULL, 's' },
 		{ "wait", required_argument, NULL, 'w' }, { "force", no_argument, NULL, 'f' },
+		{ "exec", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -493,6 +503,8 @@ int main(int argc, char **argv)
 			o.wait_s = parse_wait(optarg);
 		else if (ch == 'f')
 			o.force = true;
+		else if (ch == 'x')
+			o.exec = optarg;
 		else if (ch == 'h')
 			help = true;
 		else if (ch == 'V') {
@@ -520,6 +532,12 @@ int main(int argc, char **argv)
 		usage_to(stderr, 2, sc);
 	if (sc->type == CTL_LIST)
 		return cmd_simple(&o, CTL_LIST, NULL);
+	if (sc->type == CTL_UPGRADE) {
+		if (guest != NULL)
+			usage_to(stderr, 2, sc);
+		o.timeout_ms = HANDOVER_TIMEOUT_MS;
+		return cmd_simple(&o, CTL_UPGRADE, NULL);
+	}
 	if (sc->type == CTL_STATUS || sc->type == CTL_STATS)
 		return cmd_status(&o, sc->type, guest);
 	if (guest == NULL)

@@ -144,6 +144,18 @@ int remusd_session_set(struct remusd_session *s, uint32_t setting, uint32_t valu
                        char *done, size_t cap, struct remus_err *err);
 
 
+/* Live update (session_upgrade.c).  Give the session's guest up, paused,
+ * into *h (all fds -1 when it has none; s->guest NULL after); refused for a
+ * session with a running engine or disk replication handle.  On error the
+ * guest runs as before. */
+int remusd_session_hand_off(struct remusd_session *s, struct hv_handoff *h,
+                            struct remus_err *err);
+/* Take a handed-off guest into the session (paused; resume with
+ * remusd_session_resume_adopted), in state `state`. */
+int remusd_session_adopt(struct remusd_session *s, const struct hv_handoff *h,
+                         enum remusd_state state, struct remus_err *err);
+int remusd_session_resume_adopted(struct remusd_session *s, struct remus_err *err);
+
 /* Build the hv guest config from the guest's conf section. */
 void remusd_guest_hvcfg(const struct remusd_guest_conf *gc, struct hv_guest_config *out);
 /* rnet parameters for this guest. */

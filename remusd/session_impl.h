@@ -71,6 +71,8 @@ int  session_hit(struct remusd_session *s, const char *point);
 /* A frame onto the guest NIC's backend, where the guest's own frames
  * would go (netbuf's released frames; arg: the session). */
 int  session_nic_tx(void *arg, const void *frame, size_t len);
+/* The guest sent a frame: to the NIC, or held by netbuf (net hook). */
+int  session_guest_tx(void *arg, const void *frame, size_t len);
 /* A BYE to the peer, flushed (best effort: a lost peer never reads it). */
 void session_send_bye(struct remusd_session *s, uint32_t code);
 

@@ -25,7 +25,7 @@ int session_nic_tx(void *arg, const void *frame, size_t len)
 
 /* The guest sent a frame (pvm monitor thread): out to the NIC, or held
  * by netbuf for its epoch while protected. */
-static int session_guest_tx(void *arg, const void *frame, size_t len)
+int session_guest_tx(void *arg, const void *frame, size_t len)
 {
 	struct remusd_session *s = arg;
 	int rc;

@@ -34,6 +34,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case CTL_SET:
 		n = ctl_encode_set(again, sizeof(again), m.seq, m.guest, m.setting, m.value);
 		break;
+	case CTL_UPGRADE:
+		n = ctl_encode_upgrade(again, sizeof(again), m.seq, m.peer);
+		break;
 	case CTL_PROGRESS:
 		n = ctl_encode_progress(again, sizeof(again), m.seq, m.guest, m.phase, m.done, m.total);
 		break;
