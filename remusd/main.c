@@ -63,11 +63,12 @@ static void on_signal(int sig)
 static void upgrade_on_signal(struct daemon *d)
 {
 	struct remus_err err = { 0 };
+	uint64_t pause_us;
 	pid_t pid;
 
 	got_upgrade = 0;
-	if (daemon_upgrade(d, NULL, &pid, &err) == 0)
-		daemon_upgrade_exit(pid);
+	if (daemon_upgrade(d, NULL, &pid, &pause_us, &err) == 0)
+		daemon_upgrade_exit(pid, pause_us);
 	log_warnx("upgrade (SIGUSR2) refused: %s", err.msg);
 }
 

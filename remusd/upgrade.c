@@ -181,8 +181,17 @@ static int await(int sock, pid_t pid, const char *path, struct remus_err *err)
 	}
 }
 
+/* CLOCK_MONOTONIC in microseconds. */
+static uint64_t mono_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
 int daemon_upgrade(struct daemon *d, const char *exec_path, pid_t *new_pid,
-                   struct remus_err *err)
+                   uint64_t *pause_us, struct remus_err *err)
 {
 	struct hv_handoff ho[REMUSD_MAX_GUESTS];
 	int fds[LU_MAX_FDS], sv[2] = { -1, -1 }, rc;
@@ -197,6 +206,7 @@ int daemon_upgrade(struct daemon *d, const char *exec_path, pid_t *new_pid,
 	if (access(path, X_OK) < 0)
 		return remus_err_sys(err, errno, "upgrade: new remusd %s", path);
 	stream_buf_init(&b);
+	uint64_t t0 = mono_us();        /* the first guest pauses now */
 	for (; done < d->nsessions; done++)
 		if ((rc = remusd_session_hand_off(d->sessions[done], &ho[done], err)) < 0)
 			goto back;
@@ -227,6 +237,7 @@ int daemon_upgrade(struct daemon *d, const char *exec_path, pid_t *new_pid,
 	close(sv[0]);
 	stream_buf_free(&b);
 	*new_pid = pid;
+	*pause_us = mono_us() - t0;     /* the new daemon resumes them right after OK */
 	return 0;
 back:
 	take_back(d, ho, done);
@@ -239,11 +250,12 @@ back:
 	return rc;
 }
 
-void daemon_upgrade_exit(pid_t new_pid)
+void daemon_upgrade_exit(pid_t new_pid, uint64_t pause_us)
 {
 	if (getenv("NOTIFY_SOCKET"))
 		sd_notifyf(0, "MAINPID=%d", (int)new_pid);
-	log_info("upgrade: remusd %d took over; exiting", (int)new_pid);
+	log_info("upgrade: remusd %d took over (guests paused %.1f ms); exiting", (int)new_pid,
+	         (double)pause_us / 1000);
 	_exit(0);       /* nothing to clean: every guest and socket is the new daemon's */
 }
 
@@ -253,17 +265,19 @@ int daemon_handle_upgrade(struct daemon *d, struct ctl_conn *c, const struct ctl
 	uint8_t buf[CTL_HDR_LEN + 8 + REMUS_ERR_MSG_MAX + 64];
 	char text[REMUS_ERR_MSG_MAX + 64];
 	pid_t pid = -1;
-	int rc = daemon_upgrade(d, m->peer, &pid, &err), n;
+	uint64_t pause_us = 0;
+	int rc = daemon_upgrade(d, m->peer, &pid, &pause_us, &err), n;
 
 	if (rc < 0)
 		snprintf(text, sizeof(text), "upgrade refused: %s", err.msg);
 	else
-		snprintf(text, sizeof(text), "upgraded: remusd %d runs every guest now", (int)pid);
+		snprintf(text, sizeof(text), "upgraded: remusd %d runs every guest now (guests "
+		         "paused %.1f ms until it confirmed)", (int)pid, (double)pause_us / 1000);
 	n = ctl_encode_reply(buf, sizeof(buf), m->seq, rc < 0 ? rc : 0, CTL_FMT_TEXT, text,
 	                     strlen(text));
 	if (n > 0)
 		ctl_conn_send(c, buf, (size_t)n, 0, &err);
 	if (rc == 0)
-		daemon_upgrade_exit(pid);
+		daemon_upgrade_exit(pid, pause_us);
 	return 0;
 }

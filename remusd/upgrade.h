@@ -11,6 +11,7 @@
 #ifndef REMUS_REMUSD_UPGRADE_H
 #define REMUS_REMUSD_UPGRADE_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "remusd/daemon.h"
@@ -23,14 +24,15 @@
 /* Old daemon: hand everything over to exec_path (NULL or "": the binary
  * this daemon was started from, as installed now).  0: the new daemon
  * (*new_pid) confirmed and owns every guest and socket: exit at once,
- * touching nothing.  <0: refused or taken back, err says why, everything
+ * touching nothing; *pause_us: from the first guest's pause to the
+ * confirmation (the new daemon resumes the guests right after it).  <0: refused or taken back, err says why, everything
  * runs as before. */
 int daemon_upgrade(struct daemon *d, const char *exec_path, pid_t *new_pid,
-                   struct remus_err *err);
+                   uint64_t *pause_us, struct remus_err *err);
 /* The control request: the reply, then the exit on success. */
 int daemon_handle_upgrade(struct daemon *d, struct ctl_conn *c, const struct ctl_msg *m);
 /* After a confirmed upgrade: tell systemd the new main pid, log, exit. */
-void daemon_upgrade_exit(pid_t new_pid) __attribute__((noreturn));
+void daemon_upgrade_exit(pid_t new_pid, uint64_t pause_us) __attribute__((noreturn));
 
 /* New daemon (--upgrade-fd): take the sockets and guests the old daemon
  * passed on fd; 0 with d->listen_fd and d->ctl set (the guests run), or
