@@ -48,15 +48,16 @@ static int refusal(struct daemon *d, struct remus_err *err)
 	return 0;
 }
 
-/* Take back the guests handed off so far (the new daemon refused). */
-static void take_back(struct daemon *d, struct hv_handoff *ho, size_t n)
+/* Take back the guests handed off so far (the new daemon refused): each
+ * runs again, protected again if it was. */
+static void take_back(struct daemon *d, struct hv_handoff *ho, const bool *reprotect, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct remusd_session *s = d->sessions[i];
 		struct remus_err err = { 0 };
 		if (ho[i].blob.data != NULL &&
 		    (remusd_session_adopt(s, &ho[i], session_state(s), &err) < 0 ||
-		     remusd_session_resume_adopted(s, &err) < 0))
+		     remusd_session_resume_adopted(s, &d->env, reprotect[i], &err) < 0))
 			log_warnx("guest %s: taking it back after the failed upgrade: %s", s->name, err.msg);
 		hv_handoff_free(&ho[i]);
 	}
@@ -64,8 +65,8 @@ static void take_back(struct daemon *d, struct hv_handoff *ho, size_t n)
 
 /* The stream: the daemon's sockets (descriptors 0 and 1), then each
  * session with its guest's descriptors. */
-static int build(struct daemon *d, struct hv_handoff *ho, struct stream_buf *b, int *fds,
-                 unsigned *nfds)
+static int build(struct daemon *d, struct hv_handoff *ho, const bool *reprotect,
+                 struct stream_buf *b, int *fds, unsigned *nfds)
 {
 	struct lu_header h = { .version = LU_VERSION, .old_pid = (uint32_t)getpid() };
 	struct lu_daemon dm = { .listen_fd = 0, .control_fd = 1 };
@@ -85,8 +86,11 @@ static int build(struct daemon *d, struct hv_handoff *ho, struct stream_buf *b, 
 		struct remusd_session *s = d->sessions[i];
 		struct lu_session ls = { .id = (uint32_t)i, .state = session_state(s),
 		                         .role = s->primary ? LU_ROLE_PRIMARY : LU_ROLE_BACKUP,
-		                         .link_fd = LU_NO_FD };
+		                         .link_fd = LU_NO_FD,
+		                         .flags = reprotect[i] ? LU_SF_REPROTECT : 0 };
 		snprintf(ls.name, sizeof(ls.name), "%s", s->name);
+		if (reprotect[i])
+			snprintf(ls.peer, sizeof(ls.peer), "%.*s", (int)sizeof(ls.peer) - 1, s->peer);
 		if ((rc = lu_put_session(b, &ls)) < 0)
 			return rc;
 		if (ho[i].blob.data == NULL)
@@ -194,6 +198,7 @@ int daemon_upgrade(struct daemon *d, const char *exec_path, pid_t *new_pid,
                    uint64_t *pause_us, struct remus_err *err)
 {
 	struct hv_handoff ho[REMUSD_MAX_GUESTS];
+	bool reprotect[REMUSD_MAX_GUESTS] = { false };
 	int fds[LU_MAX_FDS], sv[2] = { -1, -1 }, rc;
 	const char *path = exec_path && exec_path[0] ? exec_path : d->self_path;
 	struct stream_buf b;
@@ -208,10 +213,11 @@ int daemon_upgrade(struct daemon *d, const char *exec_path, pid_t *new_pid,
 	stream_buf_init(&b);
 	uint64_t t0 = mono_us();        /* the first guest pauses now */
 	for (; done < d->nsessions; done++)
-		if ((rc = remusd_session_hand_off(d->sessions[done], &ho[done], err)) < 0)
+		if ((rc = remusd_session_hand_off(d->sessions[done], &d->env, &ho[done],
+		                                  &reprotect[done], err)) < 0)
 			goto back;
 	log_info("upgrade: %zu sessions paused and handed off; starting %s", done, path);
-	if ((rc = build(d, ho, &b, fds, &nfds)) < 0) {
+	if ((rc = build(d, ho, reprotect, &b, fds, &nfds)) < 0) {
 		remus_err_set(err, rc, "upgrade: building the hand-over stream");
 		goto back;
 	}
@@ -240,7 +246,7 @@ int daemon_upgrade(struct daemon *d, const char *exec_path, pid_t *new_pid,
 	*pause_us = mono_us() - t0;     /* the new daemon resumes them right after OK */
 	return 0;
 back:
-	take_back(d, ho, done);
+	take_back(d, ho, reprotect, done);
 	if (sv[0] >= 0)
 		close(sv[0]);
 	if (sv[1] >= 0)

@@ -137,8 +137,9 @@ static int rec_session(struct lu_parse *p, const uint8_t *b, size_t len)
 	pl = get_le16(b + 34);
 	if ((rc = need_len(p, "SESSION", len, 40 + nl + pl)))
 		return rc;
-	if (get_le32(b + 36) != 0)
-		return BAD(p, LU_E_VALUE, "SESSION reserved field %#x", get_le32(b + 36));
+	s.flags = get_le32(b + 36);
+	if (s.flags & ~LU_SF_KNOWN)
+		return BAD(p, LU_E_VALUE, "SESSION flags %#x unknown", s.flags);
 	if (s.role > LU_ROLE_BACKUP)
 		return BAD(p, LU_E_VALUE, "SESSION role %u", s.role);
 	if (s.state >= RS_COUNT)

@@ -59,6 +59,11 @@ static int adopt_one(struct daemon *d, const struct lu_session *ls, const int *f
 	h.blob.len = h.blob.cap = ls->guest.blob_len;
 	if (remusd_session_adopt(s, &h, ls->state, err) < 0)
 		return err->code;
+	if (ls->flags & LU_SF_REPROTECT) {
+		pthread_mutex_lock(&s->lock);
+		snprintf(s->peer, sizeof(s->peer), "%s", ls->peer);
+		pthread_mutex_unlock(&s->lock);
+	}
 	*out = s;
 	return 0;
 }
@@ -66,6 +71,7 @@ static int adopt_one(struct daemon *d, const struct lu_session *ls, const int *f
 int daemon_upgrade_resume(struct daemon *d, int fd, struct remus_err *err)
 {
 	struct remusd_session *adopted[LU_MAX_SESSIONS];
+	bool reprotect[LU_MAX_SESSIONS];
 	struct lu_state st = { 0 };
 	int fds[LU_MAX_FDS];
 	unsigned nfds = 0, nad = 0;
@@ -87,8 +93,10 @@ int daemon_upgrade_resume(struct daemon *d, int fd, struct remus_err *err)
 		struct remusd_session *s;
 		if ((rc = adopt_one(d, &st.sessions[i], fds, &s, err)) < 0)
 			goto refuse;
-		if (s != NULL)
+		if (s != NULL) {
+			reprotect[nad] = st.sessions[i].flags & LU_SF_REPROTECT;
 			adopted[nad++] = s;
+		}
 	}
 	if ((rc = ctl_server_adopt(fds[st.daemon.control_fd], d->conf->control_socket,
 	                           daemon_handle_ctl, d, &d->ctl, err)) < 0)
@@ -101,8 +109,11 @@ int daemon_upgrade_resume(struct daemon *d, int fd, struct remus_err *err)
 	         st.nsessions, nad);
 	for (unsigned i = 0; i < nad; i++) {
 		struct remus_err e = { 0 };
-		if (remusd_session_resume_adopted(adopted[i], &e) < 0)
-			log_warnx("guest %s: resume after the upgrade: %s", adopted[i]->name, e.msg);
+		if (remusd_session_resume_adopted(adopted[i], &d->env, reprotect[i], &e) < 0)
+			log_warnx("guest %s: after the upgrade: %s", adopted[i]->name, e.msg);
+		else if (reprotect[i])
+			log_info("guest %s: protecting it again towards %s (the backup offers its "
+			         "replica's page hashes)", adopted[i]->name, adopted[i]->peer);
 	}
 	rc = 0;
 	goto out;
@@ -110,7 +121,8 @@ refuse:
 	for (unsigned i = 0; i < nad; i++) {    /* stopped again, for the old daemon */
 		struct hv_handoff h;
 		struct remus_err e = { 0 };
-		if (remusd_session_hand_off(adopted[i], &h, &e) < 0)
+		bool rp;
+		if (remusd_session_hand_off(adopted[i], &d->env, &h, &rp, &e) < 0)
 			log_warnx("guest %s: handing it back: %s", adopted[i]->name, e.msg);
 		hv_handoff_free(&h);
 	}

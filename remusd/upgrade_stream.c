@@ -53,7 +53,7 @@ int lu_put_session(struct stream_buf *b, const struct lu_session *s)
 	uint8_t p[40];
 	int nl = str_len(s->name, LU_NAME_MAX), pl = str_len(s->peer, LU_PEER_MAX), rc;
 
-	if (nl <= 0 || pl < 0)
+	if (nl <= 0 || pl < 0 || (s->flags & ~LU_SF_KNOWN))
 		return -EINVAL;
 	put_le32(p, s->id);
 	put_le32(p + 4, s->role);
@@ -63,7 +63,7 @@ int lu_put_session(struct stream_buf *b, const struct lu_session *s)
 	put_le64(p + 24, s->acked_epoch);
 	put_le16(p + 32, (uint16_t)nl);
 	put_le16(p + 34, (uint16_t)pl);
-	put_le32(p + 36, 0);
+	put_le32(p + 36, s->flags);
 	if ((rc = stream_begin_record(b, LU_REC_SESSION)) < 0 ||
 	    (rc = stream_buf_append(b, p, sizeof(p))) < 0 ||
 	    (rc = stream_buf_append(b, s->name, (size_t)nl)) < 0 ||

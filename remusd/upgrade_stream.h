@@ -10,8 +10,8 @@
  *   HEADER   first, once: magic, version, how many descriptors came along,
  *            the old daemon's pid, the configuration generation
  *   DAEMON   at most once: the listen and control sockets
- *   SESSION  per session: id, role, state machine state, epoch and acked
- *            epoch, replication link socket, name, peer
+ *   SESSION  per session: id, role, state machine state, flags, epoch and
+ *            acked epoch, replication link socket, name, peer
  *   GUEST    at most one per session: the hypervisor driver's name, the
  *            guest's descriptors (RAM memfd, TAP, disk, console) and the
  *            driver's own hand-off blob (opaque here: the driver decodes it)
@@ -108,8 +108,13 @@ struct lu_disk {
 	uint64_t journal_seq, journal_off, bitmap_bits;
 };
 
+/* SESSION flags. */
+#define LU_SF_REPROTECT 0x1u    /* was protected: protect again towards peer */
+#define LU_SF_KNOWN     0x1u
+
 struct lu_session {
 	uint32_t id;
+	uint32_t flags;             /* LU_SF_* */
 	uint32_t role;              /* enum lu_role */
 	uint32_t state;             /* enum remusd_state */
 	uint64_t epoch, acked_epoch;

@@ -17,7 +17,7 @@ static void same(const struct lu_state *a, const struct lu_state *b)
 		abort();
 	for (uint32_t i = 0; i < a->nsessions; i++) {
 		const struct lu_session *x = &a->sessions[i], *y = &b->sessions[i];
-		if (x->id != y->id || x->state != y->state || x->epoch != y->epoch ||
+		if (x->id != y->id || x->state != y->state || x->flags != y->flags || x->epoch != y->epoch ||
 		    x->acked_epoch != y->acked_epoch || strcmp(x->name, y->name) ||
 		    strcmp(x->peer, y->peer) || x->has_guest != y->has_guest ||
 		    x->nstats != y->nstats || memcmp(x->stats, y->stats, sizeof(x->stats)))

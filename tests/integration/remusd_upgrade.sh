@@ -6,9 +6,12 @@
 # failure paths, each of which must leave every guest with the daemon that
 # had it, running, and make `remusctl upgrade` exit 1 with the reason: a
 # new binary that exits at once, one that refuses the stream's version,
-# one that never answers (the bound, REMUSD_UPGRADE_TIMEOUT_MS), a
-# protected guest (not carried over yet: refused).  Last, SIGUSR2 upgrades
-# to the installed binary.
+# one that never answers (the bound, REMUSD_UPGRADE_TIMEOUT_MS).  SIGUSR2
+# upgrades to the installed binary.  Last, a protected guest: its run
+# stops at an epoch boundary with the guest paused, the new daemon
+# protects it again (the backup's page-hash offer), and after SIGKILL of
+# the primary the backup takes over; a backup daemon holding a replica
+# refuses (not carried over yet).
 cd "$(dirname "$0")/../.." || exit 1
 TAG=${TAG:-up$$}
 . tests/integration/remusd_lib.sh
@@ -84,21 +87,49 @@ printf '#!/bin/sh\nexec sleep 30\n' >"$TMPD/hangs"
 chmod +x "$TMPD/hangs"
 refused "never answers" "did not confirm within 2000 ms" --exec "$TMPD/hangs"
 
-# a protected guest: its protection is not carried over yet, so refused
-start_daemon b
-ctl a protect $G --wait 30 >"$TMPD/protect.out" 2>&1 || fail "protect: $(cat "$TMPD/protect.out")"
-refused "protected guest" "not implemented yet; unprotect it first" --exec "$PWD/$BUILD/bin/remusd"
-[ "$(jfield a $G state)" = protected ] || fail "no longer protected after the refusal"
-ctl a unprotect $G >/dev/null || fail "unprotect"
-wait_field a $G state unprotected 10
-
 # 3. SIGUSR2: the binary remusd was started from
 kill -USR2 "$NEW"
 wait_gone() { local i; for i in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; return 1; }
 wait_gone "$NEW" || fail "SIGUSR2: remusd $NEW still runs ($(tail -n 3 "$TMPD/remusd-a.log"))"
-NEW2=$(pgrep -f -- "-c $TMPD/a.conf -s") || fail "SIGUSR2: no new remusd"
-PIDS+=("$NEW2")
-expect_running "$GPID" "$NEW2"
+NEW=$(pgrep -f -- "-c $TMPD/a.conf -s") || fail "SIGUSR2: no new remusd"
+PIDS+=("$NEW")
+expect_running "$GPID" "$NEW"
 ctl a status $G >/dev/null || fail "status after SIGUSR2"
-echo "SIGUSR2: remusd $NEW -> $NEW2, guest process $GPID kept"
+echo "SIGUSR2: new remusd $NEW, guest process $GPID kept"
+
+# 4. a protected guest: its run stops at an epoch boundary with the guest
+# paused, the new daemon protects it again (the backup's page-hash offer:
+# only what changed goes), and the backup fails over from the new run
+start_daemon b
+ctl a protect $G --wait 30 >"$TMPD/protect.out" 2>&1 || fail "protect: $(cat "$TMPD/protect.out")"
+wait_ge b $G checkpoints 20 20
+first_bytes=$(jfield a $G sync_bytes)
+# the backup's daemon holds a replica: not carried over yet, refused
+if ctl b upgrade --exec "$PWD/$BUILD/bin/remusd" >"$TMPD/upb.out" 2>&1; then
+	fail "backup upgrade succeeded: $(cat "$TMPD/upb.out")"
+fi
+grep -q "carrying a replica over a live update is not implemented yet" "$TMPD/upb.out" ||
+	fail "backup upgrade: $(cat "$TMPD/upb.out")"
+echo "backup with a replica: refused ($(cat "$TMPD/upb.out"))"
+# a failed upgrade of the protected guest: the old daemon protects it again
+refused "protected, new binary exits at once" "exited with status 1 before confirming" --exec /bin/false
+wait_field a $G state protected 30
+ctl a upgrade --exec "$PWD/$BUILD/bin/remusd" >"$TMPD/up2.out" 2>&1 || fail "protected upgrade: $(cat "$TMPD/up2.out")"
+OLD=$NEW
+NEW=$(sed -n 's/^upgraded: remusd \([0-9]*\) .*/\1/p' "$TMPD/up2.out")
+[ -n "$NEW" ] || fail "protected upgrade said: $(cat "$TMPD/up2.out")"
+PIDS+=("$NEW")
+wait_gone "$OLD" || fail "the old remusd $OLD still runs"
+wait_field a $G state protected 30
+expect_running "$GPID" "$NEW"
+b0=$(jfield b $G checkpoints)
+wait_ge b $G checkpoints $(( b0 + 20 )) 20
+re_bytes=$(jfield a $G sync_bytes)
+re_skipped=$(jfield a $G precopy_skipped)
+echo "protected upgrade: $(cat "$TMPD/up2.out"); protected again, $re_bytes stream bytes" \
+	"to resync ($first_bytes the first time), $re_skipped pages skipped (the backup held them)"
+[ -n "$re_skipped" ] && [ "$re_skipped" -gt 0 ] || fail "the re-protection skipped no page"
+kill -9 "$NEW"
+wait_field b $G state active 20
+echo "primary killed after the upgrade: the backup took over"
 echo PASS

@@ -33,6 +33,7 @@ static void sample(struct stream_buf *b)
 	struct lu_header h = { .version = LU_VERSION, .nfds = 5, .old_pid = 4242, .config_gen = 7 };
 	struct lu_daemon d = { .listen_fd = 0, .control_fd = 1 };
 	struct lu_session p = { .id = 1, .role = LU_ROLE_PRIMARY, .state = RS_PROTECTED,
+	                        .flags = LU_SF_REPROTECT,
 	                        .epoch = 1001, .acked_epoch = 1000, .link_fd = 2,
 	                        .name = "kvstore", .peer = "10.0.0.2:7575" };
 	struct lu_session k = { .id = 9, .role = LU_ROLE_BACKUP, .state = RS_REPLICA_READY,
@@ -83,6 +84,8 @@ static void test_roundtrip(void **state)
 	assert_int_equal(p->epoch, 1001);
 	assert_int_equal(p->acked_epoch, 1000);
 	assert_int_equal(p->link_fd, 2);
+	assert_int_equal(p->flags, LU_SF_REPROTECT);
+	assert_int_equal(k->flags, 0);
 	assert_true(p->has_guest && p->has_disk && p->has_stats);
 	assert_string_equal(p->guest.driver, "pvm");
 	assert_int_equal(p->guest.fd[LU_GFD_RAM], 3);
@@ -164,6 +167,7 @@ static void ch_acked(uint8_t *p, size_t *len) { (void)len; put_le64(p + 56 + 8 +
 static void ch_name(uint8_t *p, size_t *len) { (void)len; p[56 + 8 + 40] = ' '; }
 static void ch_order(uint8_t *p, size_t *len) { (void)len; put_le32(p + 40, LU_REC_SESSION); }
 static void ch_first(uint8_t *p, size_t *len) { (void)len; put_le32(p, LU_REC_DAEMON); }
+static void ch_flags(uint8_t *p, size_t *len) { (void)len; put_le32(p + 56 + 8 + 36, 6); }
 
 static void test_refused(void **state)
 {
@@ -187,6 +191,7 @@ static void test_refused(void **state)
 		{ ch_name, LU_E_VALUE, "name" },
 		{ ch_order, LU_E_LENGTH, "SESSION" },
 		{ ch_first, LU_E_MAGIC, "not HEADER" },
+		{ ch_flags, LU_E_VALUE, "flags 0x6 unknown" },
 	};
 	char msg[REMUS_ERR_MSG_MAX];
 	(void)state;
