@@ -11,6 +11,20 @@
 #include "remusd/session_impl.h"
 #include "util/log.h"
 
+/* Close the guest's disk replication handle (builtin: its journal and
+ * bitmap stay in the image's state folder for the next opener). */
+static void close_disk(struct remusd_session *s)
+{
+	struct diskrep *d;
+
+	pthread_mutex_lock(&s->lock);       /* status reads it */
+	d = s->disk;
+	s->disk = NULL;
+	pthread_mutex_unlock(&s->lock);
+	if (d != NULL)
+		s->dr->close(d);
+}
+
 /* A protected primary's run: stop it at an epoch boundary, guest paused
  * (primary_outcome's upgrade branch).  0, or why it cannot be carried. */
 static int stop_protection(struct remusd_session *s, struct remus_err *err)
@@ -21,9 +35,6 @@ static int stop_protection(struct remusd_session *s, struct remus_err *err)
 		return remus_err_set(err, -EBUSY, "guest %s is %s: carrying this over a live update "
 		                     "is not implemented yet (only a protected pvm primary's run is); "
 		                     "unprotect it first", s->name, remusd_state_name(session_state(s)));
-	if (s->disk != NULL)
-		return remus_err_set(err, -ENOTSUP, "guest %s: its disk replication state is not "
-		                     "carried over a live update yet", s->name);
 	s->upgrade_stop = true;
 	session_join_engine(s);
 	s->upgrade_stop = false;
@@ -68,9 +79,9 @@ int remusd_session_hand_off(struct remusd_session *s, const struct remusd_env *e
 	if (s->hv->hand_off == NULL || s->hv->adopt == NULL)
 		return remus_err_set(err, -ENOTSUP, "guest %s: driver %s cannot hand a guest over",
 		                     s->name, s->hv->name);
-	if (s->disk != NULL)
-		return remus_err_set(err, -ENOTSUP, "guest %s: its disk replication state is not "
-		                     "carried over a live update yet", s->name);
+	if (s->dr != NULL && s->dr->adopts_device)
+		return remus_err_set(err, -ENOTSUP, "guest %s: its %s disk replication is not "
+		                     "carried over a live update yet", s->name, s->dr->name);
 	if (session_engine_running(s)) {
 		if ((rc = stop_protection(s, err)) < 0)
 			return rc;
@@ -91,6 +102,7 @@ int remusd_session_hand_off(struct remusd_session *s, const struct remusd_env *e
 	s->guest = NULL;
 	s->nic_tx = false;
 	pthread_mutex_unlock(&s->net_lock);
+	close_disk(s);          /* its state is in IMAGE.remus/: the adopter opens it */
 	return 0;
 }
 
@@ -106,15 +118,19 @@ int remusd_session_adopt(struct remusd_session *s, const struct hv_handoff *h,
 	if (s->guest != NULL)
 		return remus_err_set(err, -EEXIST, "guest %s is already running here", s->name);
 	remusd_guest_hvcfg(&s->gc, &cfg);
-	if (cfg.disk && s->dr != NULL)
-		return remus_err_set(err, -ENOTSUP, "guest %s: its disk replication state is not "
-		                     "carried over a live update yet", s->name);
 	if (cfg.tap) {
 		cfg.net.arg = s;
 		cfg.net.guest_tx = session_guest_tx;
 	}
-	if ((rc = s->hv->adopt(&cfg, h, &g, err)) < 0)
+	/* the guest's disk I/O goes through this daemon's diskrep handle */
+	if ((rc = session_open_disk(s, DISKREP_PRIMARY, err)) < 0)
 		return rc;
+	if (s->disk)
+		diskrep_hook_init(&s->dhook, s->dr, s->disk, &cfg.disk_io);
+	if ((rc = s->hv->adopt(&cfg, h, &g, err)) < 0) {
+		close_disk(s);
+		return rc;
+	}
 	pthread_mutex_lock(&s->net_lock);   /* publishes s->guest to the hook */
 	s->guest = g;
 	s->nic_tx = cfg.tap != NULL;

@@ -31,6 +31,7 @@ static int refusal(struct daemon *d, struct remus_err *err)
 		return remus_err_set(err, -EBUSY, "an operation on a guest is under way");
 	for (size_t i = 0; i < d->nsessions; i++) {
 		struct remusd_session *s = d->sessions[i];
+		remusd_session_refresh(s);      /* the engine's view: replica-ready, protected */
 		enum remusd_state st = session_state(s);
 		switch (remusd_state_phase(st)) {
 		case PHASE_SYNCING:
