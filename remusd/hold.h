@@ -7,7 +7,9 @@
  * daemon) instead of guessing with sleeps.  Unset: no hook at all.
  * Points: the engine's, plus remusd's own on the primary,
  * "protect-connect" (protect, before its connect) and "handover-prepare"
- * (evacuate, the engine stopped for the hand-over).
+ * (evacuate, the engine stopped for the hand-over); a live update's
+ * "upgrade-sent" (old daemon: stream and descriptors sent, no answer yet)
+ * and "upgrade-adopted" (new daemon: every guest adopted, not answered).
  */
 #ifndef REMUS_REMUSD_HOLD_H
 #define REMUS_REMUSD_HOLD_H

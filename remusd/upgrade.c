@@ -237,6 +237,9 @@ int daemon_upgrade(struct daemon *d, const char *exec_path, pid_t *new_pid,
 		waitpid(pid, NULL, 0);
 		goto back;
 	}
+	/* test hold point (hold.h): the new daemon has everything, no answer yet */
+	if (d->has_hold)
+		(void)remusd_hold_hit(&d->hold, "upgrade-sent", 0);
 	if ((rc = await(sv[0], pid, path, err)) < 0)
 		goto back;
 	for (size_t i = 0; i < done; i++)

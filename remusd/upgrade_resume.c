@@ -104,6 +104,9 @@ int daemon_upgrade_resume(struct daemon *d, int fd, struct remus_err *err)
 	fds[st.daemon.control_fd] = -1;                 /* the server's now */
 	d->listen_fd = fds[st.daemon.listen_fd];
 	fds[st.daemon.listen_fd] = -1;
+	/* test hold point (hold.h): every guest adopted, paused, not answered */
+	if (d->has_hold)
+		(void)remusd_hold_hit(&d->hold, "upgrade-adopted", 0);
 	answer(fd, "OK", NULL);
 	log_info("upgrade: took over from remusd %u: %u sessions, %u guests", st.hdr.old_pid,
 	         st.nsessions, nad);
