@@ -52,4 +52,4 @@ upgrade_stream_CORPUS := tests/fuzz/corpus/upgrade_stream
 # The daemon's live update: the old daemon's side and the new one's.
 remusd_SRCS += remusd/upgrade.c remusd/upgrade_resume.c $(REMUSD_UPGRADE_SRCS)
 INTEG_TESTS += tests/integration/remusd_upgrade.sh tests/integration/remusd_upgrade_kvstore.sh \
-	tests/integration/remusd_upgrade_faults.sh
+	tests/integration/remusd_upgrade_faults.sh tests/integration/remusd_upgrade_fault_new.sh

@@ -342,7 +342,9 @@ struct hv_ops {
 	 * changed and the guest is still this handle's. */
 	int  (*hand_off)(struct hv_guest *g, struct hv_handoff *out, struct remus_err *err);
 	/* Take a handed-off guest: paused, as hand_off left it, its dirty log
-	 * carried on.  cfg gives what a process supplies anew (name, hooks,
+	 * carried on.  Until it first runs (resume) it is not bound to this
+	 * process: should the adopter die before, the guest stays as hand_off
+	 * left it (pvm: stopped), for another adopt.  cfg gives what a process supplies anew (name, hooks,
 	 * console, CPU); the descriptors are taken from `in` (duplicated: the
 	 * caller still frees `in`).  On error no guest was taken over and the
 	 * guest is as hand_off left it (it can be adopted again). */

@@ -7,7 +7,9 @@
  * bit) and RAM, and its first dirty_log reports the page written before
  * the hand-off; the guest runs on under each adopter with its own
  * invariant checks passing; a process that is not the guest is refused;
- * a guest whose adopter dies is killed with it (EXITKILL).
+ * a guest whose adopter dies after running it is killed with it
+ * (EXITKILL), one whose adopter dies before running it stays stopped and
+ * is adopted again.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -339,6 +341,41 @@ static void test_guest_dies_with_its_adopter(void **state)
 	hv_blob_free(&cpu0);
 }
 
+/* An adopter that dies before the guest ran leaves it stopped, untraced,
+ * for the next adopter (the old daemon taking it back). */
+static void test_adopter_dies_before_running(void **state)
+{
+	struct hv_guest_config cfg;
+	struct remus_err err = { 0 };
+	struct hv_handoff h;
+	struct hv_blob cpu0 = { 0 };
+	struct hv_guest *a;
+	uint64_t c0;
+	pid_t gpid, child;
+	int st;
+	(void)state;
+
+	boot_and_hand_off(&cfg, &h, &cpu0, &c0, &gpid);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		if (pvm_hv_ops.adopt(&cfg, &h, &a, &err) < 0)
+			_exit(2);
+		_exit(0);                       /* dies holding it, never resumed */
+	}
+	assert_int_equal(waitpid(child, &st, 0), child);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	expect_stopped_untraced(gpid);
+	assert_int_equal(ram_counter(&h), c0);
+	if (pvm_hv_ops.adopt(&cfg, &h, &a, &err) < 0)
+		fail_msg("adopt again: %s", err.msg);
+	assert_int_equal(pt_peek(a, STATE_OFF), c0);
+	assert_int_equal(run_past(a, c0, 10000), 0);
+	pvm_hv_ops.destroy(a);
+	hv_handoff_free(&h);
+	hv_blob_free(&cpu0);
+}
+
 /* The blob decoder refuses what it cannot trust. */
 static void test_blob_refused(void **state)
 {
@@ -383,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_handoff_to_child_and_back),
 		cmocka_unit_test(test_adopt_refuses_another_process),
 		cmocka_unit_test(test_guest_dies_with_its_adopter),
+		cmocka_unit_test(test_adopter_dies_before_running),
 		cmocka_unit_test(test_blob_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

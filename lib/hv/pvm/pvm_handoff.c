@@ -5,11 +5,15 @@
  * detaches: the guest leaves its ptrace-stop straight into a group stop
  * (a signal is handled before any return to user mode), untraced but
  * stopped.  adopt, in the same or another process, checks the process is
- * the guest whose RAM it was given, PTRACE_SEIZEs it with EXITKILL (so it
+ * the guest whose RAM it was given, PTRACE_SEIZEs it (EXITKILL once it runs: it
  * dies with its new tracer), interrupts it, and loads the saved vCPU as a
  * restore does.  The dirty log carries on: the WP-async protection lives in
  * the guest's page tables, and the pages collected at hand-off are marked
- * again.
+ * again.  The seize leaves EXITKILL off until the guest first runs
+ * (resume): an adopter that dies before that leaves the guest in its
+ * group stop (the kernel re-stops a detached tracee whose group stop is in
+ * effect) for the old daemon to take back; once it runs, it dies with its
+ * tracer as every pvm guest does.
  *
  * The hand-off blob (little-endian, version 1):
  *   0 magic "PVMH"  4 version  8 pid  12 flags (bit 0: exact dirty log)
@@ -221,7 +225,7 @@ int pvm_adopt_seize(struct pvm_guest *g, struct remus_err *err)
 	char path[64];
 	int st;
 
-	if (ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD) < 0)
+	if (ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_TRACESYSGOOD) < 0)
 		return remus_err_sys(err, errno, "pvm: adopt: PTRACE_SEIZE guest %d", pid);
 	/* stopped: the seize traps it already; stopping (SIGSTOP pending): it
 	 * stops on delivery; this makes sure either way (an extra trap later
@@ -243,6 +247,16 @@ int pvm_adopt_seize(struct pvm_guest *g, struct remus_err *err)
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
 	if ((g->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return remus_err_sys(err, errno, "pvm: adopt: open %s", path);
+	return 0;
+}
+
+/* Monitor thread, before an adopted guest first runs: from now on it dies
+ * with its tracer. */
+int pvm_adopt_arm(struct pvm_guest *g, struct remus_err *err)
+{
+	if (ptrace(PTRACE_SETOPTIONS, g->pid, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD) < 0)
+		return remus_err_sys(err, errno, "pvm: PTRACE_SETOPTIONS EXITKILL on guest %d", g->pid);
+	g->exitkill = true;
 	return 0;
 }
 

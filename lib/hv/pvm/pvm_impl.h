@@ -100,6 +100,7 @@ struct pvm_guest {
 	struct user_regs_struct hc_regs; /* regs at the current hypercall stop */
 	uint64_t entry;                 /* ELF entry; 0 for a restored guest */
 	pid_t adopt_pid;                /* adopt: the handed-off guest process */
+	bool exitkill;                  /* PTRACE_O_EXITKILL in force (set before it runs) */
 	struct pvm_vcpu *vcpu_in;       /* restore: vCPU to load */
 
 	/* engine <-> monitor */
@@ -135,6 +136,7 @@ int pvm_adopt(const struct hv_guest_config *cfg, const struct hv_handoff *in,
               struct hv_guest **out, struct remus_err *err);
 int pvm_handoff_detach(struct pvm_guest *g, struct remus_err *err);
 int pvm_adopt_seize(struct pvm_guest *g, struct remus_err *err);
+int pvm_adopt_arm(struct pvm_guest *g, struct remus_err *err);
 
 /* pvm_stub.c: fork the stub, seize it, wait for its stop. */
 int pvm_stub_spawn(struct pvm_guest *g, struct remus_err *err);

@@ -287,6 +287,8 @@ static int do_cmd(struct pvm_guest *g, enum pvm_cmd c, void *arg, struct remus_e
 	case PVM_CMD_RESUME:
 		if (g->run != PVM_R_PAUSED)
 			return remus_err_set(err, dead ? HV_ECRASHED : HV_EBADSTATE, "pvm: resume: guest not paused");
+		if (!g->exitkill && pvm_adopt_arm(g, err) < 0)
+			return err->code;
 		g->run = g->paused_in_wait ? PVM_R_WAIT : PVM_R_RUN;
 		return 0;
 	case PVM_CMD_DIRTY:

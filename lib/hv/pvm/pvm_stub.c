@@ -416,6 +416,7 @@ int pvm_stub_spawn(struct pvm_guest *g, struct remus_err *err)
 		goto kill;
 	}
 	g->stopped = true;
+	g->exitkill = true;
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
 	g->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (g->pagemap_fd < 0) {
