@@ -21,7 +21,18 @@ counter_guest
 write_conf a "${GUEST[@]}" "peer = $IP_B:7575"
 write_conf b "${GUEST[@]}" "peer = $IP_A:7575"
 export REMUSD_UPGRADE_TIMEOUT_MS=2000
-start_daemon a
+# systemd's notify socket, played by a datagram listener: each message a line
+python3 - "$TMPD/notify.sock" "$TMPD/notify.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as log:
+    while True:
+        log.write(s.recv(4096).decode().replace("\n", " ") + "\n")
+PY
+PIDS+=($!)
+wait_file "$TMPD/notify.sock" 10
+NOTIFY_SOCKET="$TMPD/notify.sock" start_daemon a
 ctl a start $G >/dev/null || fail "start $G"
 
 # guest_pid DAEMON-PID: the guest process the daemon traces.
@@ -65,6 +76,10 @@ kill -0 "$PID_a" 2>/dev/null && fail "the old remusd $PID_a still runs"
 expect_running "$GPID" "$NEW"
 [ "$(guest_pid "$NEW")" = "$GPID" ] || fail "the guest process changed"
 [ "$(jfield a $G state)" = "$state" ] || fail "state $(jfield a $G state), was $state"
+# systemd heard the new main pid from the old daemon and READY from the new
+for i in $(seq 50); do [ "$(grep -c "MAINPID=$NEW" "$TMPD/notify.log")" -ge 2 ] && break; sleep 0.1; done
+grep -q "^MAINPID=$NEW\$\|^MAINPID=$NEW \$" "$TMPD/notify.log" || fail "no MAINPID=$NEW from the old daemon: $(cat "$TMPD/notify.log")"
+grep -q "MAINPID=$NEW READY=1" "$TMPD/notify.log" || fail "no READY with MAINPID=$NEW: $(cat "$TMPD/notify.log")"
 echo "upgrade: remusd $PID_a -> $NEW, guest process $GPID kept, state $state"
 
 # 2. failure paths: the guest stays with remusd $NEW, running
