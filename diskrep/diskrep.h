@@ -47,7 +47,8 @@
 	X(DISKREP_EUNSAFE,  -7006, "configuration breaks the guarantee") \
 	X(DISKREP_EUNSUPP,  -7007, "op not offered by this backend/role") \
 	X(DISKREP_ESTATE,   -7008, "op not valid in the current state") \
-	X(DISKREP_ETOOL,    -7009, "an external tool (drbdadm) failed")
+	X(DISKREP_ETOOL,    -7009, "an external tool (drbdadm) failed") \
+	X(DISKREP_ENBD,     -7010, "malformed or unsupported NBD client message")
 enum diskrep_error { DISKREP_ERRORS(REMUS_ERR_ENUM) };
 
 enum diskrep_role { DISKREP_PRIMARY, DISKREP_BACKUP };

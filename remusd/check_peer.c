@@ -195,6 +195,14 @@ static void judge_here(const struct remusd_env *env, struct remusd_session *s, c
 		a->problems |= REMUSD_PEER_BUSY;
 		add_text(a->text, sizeof(a->text), "; ", "%s", why);
 	}
+	if (s != NULL) {
+		pthread_mutex_lock(&s->lock);
+		if (s->guest != NULL)
+			a->problems |= REMUSD_PEER_RUNS;
+		else if (!s->primary && s->th_running)
+			a->problems |= REMUSD_PEER_TAKING;
+		pthread_mutex_unlock(&s->lock);
+	}
 	remusd_rnet_params(env, gc, &p);
 	if (strncmp(p.caps.hv, pri->hv, sizeof(p.caps.hv)) != 0 || p.caps.diskrep != pri->diskrep) {
 		a->problems |= REMUSD_PEER_TYPE;
@@ -319,13 +327,32 @@ static void judge_answer(struct remusd_check *c, const struct remusd_check_answe
 	}
 }
 
+int remusd_check_contact(const struct remusd_env *env, const struct remusd_guest_conf *gc,
+                         const char *host, uint16_t port, struct remusd_check_answer *a,
+                         bool *linked, struct remus_err *err)
+{
+	struct rnet_conn *conn = NULL;
+	struct rnet_params p;
+	int rc;
+
+	*linked = false;
+	remusd_rnet_params(env, gc, &p);
+	p.caps.flags |= RNET_CAP_CHECK;
+	p.handshake_ms = REMUSD_CHECK_CONNECT_MS;
+	if ((rc = rnet_connect(host, port, &p, &conn, err)) < 0)
+		return rc;
+	*linked = true;
+	rc = wait_answer(conn, a, err);
+	rnet_conn_free(conn);
+	return rc;
+}
+
 /* Contact the configured peer over a check-only link. */
 static void check_peer(struct remusd_check *c)
 {
 	struct remusd_check_answer a;
 	struct remus_err err = { 0 };
-	struct rnet_conn *conn = NULL;
-	struct rnet_params p;
+	bool linked;
 	int rc;
 
 	if (c->gc.peer_port == 0) {
@@ -333,10 +360,9 @@ static void check_peer(struct remusd_check *c)
 		add_text(c->detail, sizeof(c->detail), "\n", "no peer = in [guest %s]", c->gc.name);
 		return;
 	}
-	remusd_rnet_params(&c->env, &c->gc, &p);
-	p.caps.flags |= RNET_CAP_CHECK;
-	p.handshake_ms = REMUSD_CHECK_CONNECT_MS;
-	if ((rc = rnet_connect(c->gc.peer_host, c->gc.peer_port, &p, &conn, &err)) < 0) {
+	rc = remusd_check_contact(&c->env, &c->gc, c->gc.peer_host, c->gc.peer_port, &a, &linked,
+	                          &err);
+	if (rc < 0 && !linked) {
 		c->reasons |= link_reason(rc);
 		if (strncmp(err.msg, "peer ", 5) == 0 && strchr(err.msg, ':') != NULL &&
 		    strncmp(err.msg + 5, c->gc.peer_host, strlen(c->gc.peer_host)) == 0)
@@ -346,14 +372,13 @@ static void check_peer(struct remusd_check *c)
 			         c->gc.peer_port, err.msg);
 		return;
 	}
-	if ((rc = wait_answer(conn, &a, &err)) < 0) {
+	if (rc < 0) {
 		c->reasons |= CTL_CHECK_PEER_REFUSED;
 		add_text(c->detail, sizeof(c->detail), "\n", "peer %s:%u: %s", c->gc.peer_host,
 		         c->gc.peer_port, err.msg);
 	} else {
 		judge_answer(c, &a);
 	}
-	rnet_conn_free(conn);
 }
 
 void remusd_check_run(struct remusd_check *c)

@@ -11,6 +11,7 @@
 #ifndef REMUS_REMUSD_CHECK_PEER_H
 #define REMUS_REMUSD_CHECK_PEER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "remusd/ctl_proto.h"
@@ -27,8 +28,24 @@ struct remusd_check {
 	uint32_t unsafe;                 /* of the configuration */
 	uint32_t reasons;                /* CTL_CHECK_* */
 	char detail[CTL_CHECK_DETAIL_MAX + 1];
+	/* GUEST_OP_PROBE (in_doubt.c): the peer asked, and what it said */
+	char probe_peer[CTL_PEER_MAX];
+	int probe_rc;                    /* 0: answered; <0: not reached */
+	uint32_t probe_problems;         /* REMUSD_PEER_* */
+	char probe_text[160];
 };
 
+/* Worker: one check-only contact with the remusd at host:port about the
+ * guest gc: its answer in a, or <0 (linked: the link was up, the answer
+ * missing or bad; else the connect or handshake failed).  Bounded by
+ * REMUSD_CHECK_CONNECT_MS + REMUSD_CHECK_ANSWER_MS. */
+struct remusd_check_answer;
+int remusd_check_contact(const struct remusd_env *env, const struct remusd_guest_conf *gc,
+                         const char *host, uint16_t port, struct remusd_check_answer *a,
+                         bool *linked, struct remus_err *err);
+/* Worker: GUEST_OP_PROBE of a guest in doubt (in_doubt.c): contact
+ * c->probe_peer, fill probe_rc, probe_problems, probe_text. */
+void remusd_in_doubt_probe(struct remusd_check *c);
 /* Worker: the driver's own reasons (Xen), the key file, the peer. */
 void remusd_check_run(struct remusd_check *c);
 

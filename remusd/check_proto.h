@@ -23,7 +23,10 @@
 #define REMUSD_PEER_MEMORY    0x08u   /* not enough memory available there */
 #define REMUSD_PEER_DISK      0x10u   /* its disk image is missing or unreadable */
 #define REMUSD_PEER_IMAGE     0x20u   /* pvm: its kernel image is missing */
-#define REMUSD_PEER_ALL       0x3fu
+/* refinements of BUSY, for a primary in doubt after a hand-over: */
+#define REMUSD_PEER_RUNS      0x40u   /* a copy of the guest runs (or is paused) there */
+#define REMUSD_PEER_TAKING    0x80u   /* a backup run there may still take the guest over */
+#define REMUSD_PEER_ALL       0xffu
 #define REMUSD_CHECK_TEXT_MAX (RNET_CHECK_MAX - RNET_CHECK_MIN)
 
 struct remusd_check_answer {

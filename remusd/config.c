@@ -35,6 +35,8 @@ static const struct conf_word diskrep_words[] = {
 	{ "none", DISKREP_KIND_NONE }, { NULL, 0 } };
 static const struct conf_word capture_words[] = {
 	{ "copy", REMUSD_CAPTURE_COPY }, { "cow", REMUSD_CAPTURE_COW }, { NULL, 0 } };
+static const struct conf_word reprotect_words[] = {
+	{ "off", REMUSD_REPROTECT_OFF }, { "auto", REMUSD_REPROTECT_AUTO }, { NULL, 0 } };
 static const struct conf_word compress_words[] = {
 	{ "none", RNET_COMPRESS_NONE }, { "zlib", RNET_COMPRESS_ZLIB },
 	{ "delta", RNET_COMPRESS_DELTA }, { "zstd", RNET_COMPRESS_ZSTD },
@@ -58,7 +60,8 @@ static const struct conf_key global_keys[] = {
 };
 
 enum { GK_TYPE, GK_IMAGE, GK_MEM, GK_TAP, GK_MAC, GK_IP, GK_DISK, GK_PEER,
-       GK_INTERVAL, GK_NETBUF, GK_DISKREP, GK_COMPRESS, GK_UNSAFE, GK_DRBD_RES, GK_CAPTURE };
+       GK_INTERVAL, GK_NETBUF, GK_DISKREP, GK_COMPRESS, GK_UNSAFE, GK_DRBD_RES, GK_CAPTURE,
+       GK_REPROTECT };
 static const struct conf_key guest_keys[] = {
 	[GK_TYPE] = { "type", CONF_ENUM, conf_set_enum, G(type), 0, 0, NULL, type_words },
 	[GK_IMAGE] = { "image", CONF_STR, conf_set_str, G(image), 0, 0, NULL, NULL },
@@ -75,6 +78,7 @@ static const struct conf_key guest_keys[] = {
 	[GK_UNSAFE] = { "unsafe", CONF_UNSAFE, conf_set_unsafe, G(unsafe), 0, 0, NULL, NULL },
 	[GK_DRBD_RES] = { "drbd_resource", CONF_STR, conf_set_drbd_res, G(drbd_resource), 0, 0, NULL, NULL },
 	[GK_CAPTURE] = { "capture", CONF_ENUM, conf_set_enum, G(capture), 0, 0, NULL, capture_words },
+	[GK_REPROTECT] = { "reprotect", CONF_ENUM, conf_set_enum, G(reprotect), 0, 0, NULL, reprotect_words },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL },
 };
 

@@ -38,6 +38,10 @@ enum remusd_conf_error { REMUSD_ERRORS(REMUS_ERR_ENUM) };
 
 enum remusd_guest_type { REMUSD_GUEST_PVM, REMUSD_GUEST_XEN };
 enum remusd_capture { REMUSD_CAPTURE_COPY, REMUSD_CAPTURE_COW };
+/* [guest] reprotect: off (default) or auto: a primary left unprotected
+ * (promoted by a failover, or its backup lost) protects itself again to
+ * its peer as soon as the peer's remusd answers, with back-off. */
+enum remusd_reprotect { REMUSD_REPROTECT_OFF, REMUSD_REPROTECT_AUTO };
 
 enum remusd_netbuf {
 	REMUSD_NETBUF_INLINE, REMUSD_NETBUF_NFQUEUE, REMUSD_NETBUF_PLUG, REMUSD_NETBUF_NONE
@@ -74,6 +78,7 @@ struct remusd_guest_conf {
 	uint32_t compress;              /* enum rnet_compress */
 	uint32_t capture;               /* enum remusd_capture */
 	uint32_t unsafe;                /* REMUSD_UNSAFE_* */
+	uint32_t reprotect;             /* enum remusd_reprotect */
 };
 
 struct remusd_conf {

@@ -205,8 +205,23 @@ void daemon_guest_op_done(void *arg, struct guest_op *op)
 			log_info("guest %s: receiving from a primary at %s", op->name, op->peer);
 		return;
 	}
+	if (op->type == GUEST_OP_PROBE) {
+		daemon_in_doubt_answered(d, op->check);
+		return;
+	}
+	if (op->c == NULL) {                    /* the daemon's own operation */
+		if (op->type == CTL_PROTECT && op->rc < 0)
+			daemon_reprotect_failed(d, op->s, op->err.msg);
+		else if (op->rc < 0)
+			log_warnx("guest %s: %s: %s", op->name, guest_op_name(op->type), op->err.msg);
+		return;
+	}
 	if (op->rc < 0)
 		log_warnx("%s %s: %s", ctl_type_name(op->type), op->name, op->err.msg);
+	/* the operator decides now: the daemon stops retrying by itself */
+	if (op->rc == 0 && (op->type == CTL_PROTECT || op->type == CTL_UNPROTECT))
+		remusd_session_disarm_reprotect(op->s, op->type == CTL_PROTECT ?
+		                                "protected on request" : "unprotected on request");
 	if (op->type == CTL_CHECK) {
 		rc = ctl_encode_check_detail(buf, sizeof(buf), op->seq, op->check->reasons,
 		                             op->check->detail);

@@ -30,7 +30,7 @@ static const struct ctl_rule ctl_rules[] = {
 	{ CTL_PROTECT, "PROTECT", PROTECT_BODY, PROTECT_BODY, true },
 	{ CTL_UNPROTECT, "UNPROTECT", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_FAILOVER, "FAILOVER", GUEST_BODY, GUEST_BODY, true },
-	{ CTL_EVACUATE, "EVACUATE", GUEST_BODY, GUEST_BODY, true },
+	{ CTL_EVACUATE, "EVACUATE", GUEST_BODY, GUEST_BODY + 4, true },
 	{ CTL_CHECK, "CHECK", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_START, "START", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_RESUME, "RESUME", GUEST_BODY, GUEST_BODY, true },
@@ -117,7 +117,9 @@ int ctl_encode_guest_req(uint8_t *buf, size_t cap, uint16_t type, uint32_t seq,
 	const struct ctl_rule *r = ctl_rule_of(type);
 	int n;
 
-	if (r == NULL || r->max != GUEST_BODY || r->type == CTL_PROGRESS)
+	/* EVACUATE's flags are optional: its short form is a guest request */
+	if (r == NULL || (r->max != GUEST_BODY && r->type != CTL_EVACUATE) ||
+	    r->type == CTL_PROGRESS)
 		return -EINVAL;
 	n = ctl_put_header(buf, cap, type, seq, GUEST_BODY);
 	if (n < 0 || ctl_put_field(buf + CTL_HDR_LEN, CTL_GUEST_MAX, guest) < 0)
@@ -283,11 +285,35 @@ static int ctl_get_field(const uint8_t *f, size_t cap, bool ident, bool required
 	return 0;
 }
 
+int ctl_encode_evacuate(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
+			uint32_t flags)
+{
+	int n;
+
+	if (flags & ~CTL_EVAC_ALL)
+		return -EINVAL;
+	if (flags == 0)
+		return ctl_encode_guest_req(buf, cap, CTL_EVACUATE, seq, guest);
+	n = ctl_put_header(buf, cap, CTL_EVACUATE, seq, GUEST_BODY + 4);
+	if (n < 0 || ctl_put_field(buf + CTL_HDR_LEN, CTL_GUEST_MAX, guest) < 0)
+		return n < 0 ? n : -EINVAL;
+	put_be32(buf + CTL_HDR_LEN + CTL_GUEST_MAX, flags);
+	return n;
+}
+
 /* Decode the body of the types that carry more than a guest name. */
 static int ctl_parse_body(const uint8_t *b, uint32_t blen, struct ctl_msg *m,
 			  struct remus_err *err)
 {
 	switch (m->type) {
+	case CTL_EVACUATE:
+		m->evac_flags = blen == GUEST_BODY + 4 ? get_be32(b + CTL_GUEST_MAX) : 0;
+		if (blen != GUEST_BODY && blen != GUEST_BODY + 4)
+			return remus_err_set(err, CTL_EPROTO, "EVACUATE body of %u bytes", blen);
+		if (m->evac_flags & ~CTL_EVAC_ALL)
+			return remus_err_set(err, CTL_EPROTO, "EVACUATE flags 0x%x unknown",
+					     m->evac_flags);
+		return 0;
 	case CTL_PROTECT:
 		m->unsafe = get_be32(b + CTL_GUEST_MAX + CTL_PEER_MAX);
 		if (m->unsafe & ~CTL_UNSAFE_ALL)

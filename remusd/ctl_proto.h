@@ -42,7 +42,7 @@ enum ctl_type {
 	CTL_PROTECT = 4,        /* guest, peer, u32 unsafe flags */
 	CTL_UNPROTECT = 5,      /* guest */
 	CTL_FAILOVER = 6,       /* guest */
-	CTL_EVACUATE = 7,       /* guest */
+	CTL_EVACUATE = 7,       /* guest [, u32 flags CTL_EVAC_*] */
 	CTL_CHECK = 8,          /* guest */
 	CTL_START = 9,          /* guest */
 	CTL_RESUME = 10,        /* guest: resume an in-doubt guest here (forced) */
@@ -63,6 +63,10 @@ enum ctl_format { CTL_FMT_TEXT = 0, CTL_FMT_JSON = 1 };
 #define CTL_UNSAFE_NO_DISKREP 0x2u
 #define CTL_UNSAFE_BLACKHOLE  0x4u
 #define CTL_UNSAFE_ALL        0x7u
+
+/* Flags of evacuate (absent: 0). */
+#define CTL_EVAC_NO_REPROTECT 0x1u  /* leave the old host free: no role reversal */
+#define CTL_EVAC_ALL          0x1u
 
 /* The fixed list of reasons `remusctl check` can give. */
 #define CTL_CHECK_NO_SUCH_GUEST      0x001u
@@ -107,6 +111,7 @@ struct ctl_msg {
 	uint64_t done, total;           /* PROGRESS */
 	uint32_t reasons;               /* CHECK_REPLY; its detail is payload */
 	uint32_t setting, value;        /* SET */
+	uint32_t evac_flags;            /* EVACUATE: CTL_EVAC_* */
 };
 
 const char *ctl_type_name(uint16_t type);
@@ -117,6 +122,9 @@ int ctl_encode_guest_req(uint8_t *buf, size_t cap, uint16_t type, uint32_t seq,
 			 const char *guest);
 int ctl_encode_protect(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 		       const char *peer, uint32_t unsafe);
+/* EVACUATE with flags (0: the short form every daemon version takes). */
+int ctl_encode_evacuate(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
+			uint32_t flags);
 int ctl_encode_reply(uint8_t *buf, size_t cap, uint32_t seq, int32_t code,
 		     uint32_t format, const char *payload, size_t len);
 int ctl_encode_progress(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,

@@ -46,6 +46,14 @@ struct remusd_session *daemon_get_session(struct daemon *d, const char *name, bo
                                           struct remus_err *err);
 /* Control-socket dispatch (the ctl_server's handler; arg: the daemon). */
 int daemon_handle_ctl(void *arg, struct ctl_conn *c, const struct ctl_msg *m);
+/* The loop's own re-protections (reprotect.c): start the tries that are
+ * due; a try that could not start (or whose protect failed) backs off. */
+void daemon_reprotect_tick(struct daemon *d);
+void daemon_reprotect_failed(struct daemon *d, struct remusd_session *s, const char *why);
+/* Evacuations in doubt (in_doubt.c): ask each one's backup, bounded and
+ * backing off, whether it runs the guest; the answer resolves it. */
+void daemon_in_doubt_tick(struct daemon *d);
+void daemon_in_doubt_answered(struct daemon *d, const struct remusd_check *chk);
 /* A worker finished its operation: the deferred reply goes out now. */
 void daemon_guest_op_done(void *arg, struct guest_op *op);
 

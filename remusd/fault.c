@@ -19,6 +19,8 @@ static const struct {
 	{ "sent-checkpoint", REMUSD_FAULT_KILL }, /* CHECKPOINT out, CHECKPOINT_END not */
 	{ "sent", REMUSD_FAULT_KILL },            /* whole checkpoint out, no ACK yet */
 	{ "applying", REMUSD_FAULT_STOP },        /* backup: complete, not yet applied */
+	/* role reversal (issue 17), epoch: the hand-over's final checkpoint */
+	{ "keep-final", REMUSD_FAULT_KILL },      /* old primary: confirmed, copy not kept yet */
 };
 
 int remusd_fault_parse(struct remusd_fault *f, const char *spec, struct remus_err *err)
@@ -45,7 +47,8 @@ int remusd_fault_parse(struct remusd_fault *f, const char *spec, struct remus_er
 	}
 	if (f->point[0] == 0)
 		return remus_err_set(err, -EINVAL, "%s: unknown fault point '%.*s' (paused, "
-		                     "sent-checkpoint, sent, applying)", REMUSD_FAULT_ENV,
+		                     "sent-checkpoint, sent, applying, keep-final)",
+		                     REMUSD_FAULT_ENV,
 		                     (int)(len < 32 ? len : 32), spec);
 	errno = 0;
 	v = strtoull(at + 1, &end, 10);

@@ -8,6 +8,8 @@
  *   applying (backup)                        -> SIGSTOP to itself; whoever
  *                                               drives the trial kills the
  *                                               primary, then SIGCONTs it
+ *   keep-final (old primary: hand-over confirmed, its copy not yet kept as
+ *   the reverse replica; EPOCH: the final checkpoint) -> SIGKILL
  * Unset: no hook, the engine runs exactly as without this file.
  */
 #ifndef REMUS_REMUSD_FAULT_H

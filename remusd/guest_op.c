@@ -36,6 +36,8 @@ const char *guest_op_name(uint32_t type)
 		return "check";
 	case GUEST_OP_RECEIVE:
 		return "a new replication run";
+	case GUEST_OP_PROBE:
+		return "a probe of the backup";
 	default:
 		return ctl_type_name(type);
 	}
@@ -79,11 +81,17 @@ static void *guest_op_main(void *arg)
 		op->rc = remusd_session_unprotect(op->s, &op->err);
 		break;
 	case CTL_EVACUATE:
+		op->s->evac_reverse = !(op->evac_flags & CTL_EVAC_NO_REPROTECT);
 		op->rc = remusd_session_evacuate(op->s, &op->err);
 		break;
 	case CTL_RESUME:
 	case CTL_DESTROY:
-		op->rc = remusd_session_resolve(op->s, op->type == CTL_RESUME, &op->err);
+		op->rc = op->why[0] ? remusd_session_resolve_auto(op->s, op->type == CTL_RESUME,
+		                                                  op->why, &op->err)
+		                    : remusd_session_resolve(op->s, op->type == CTL_RESUME, &op->err);
+		break;
+	case GUEST_OP_PROBE:
+		remusd_in_doubt_probe(op->check);
 		break;
 	case GUEST_OP_RECEIVE:
 		op->rc = remusd_session_receive(op->s, op->conn, &op->err);   /* owns conn */
@@ -147,6 +155,7 @@ int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_co
 	op->env = *env;
 	memcpy(op->peer, m->peer, strnlen(m->peer, sizeof(op->peer) - 1));
 	op->unsafe = m->unsafe;
+	op->evac_flags = m->evac_flags;
 	op->s = s;
 	snprintf(op->name, sizeof(op->name), "%s", s->name);
 	return op_run(g, op, err);
@@ -192,6 +201,42 @@ int guest_ops_start_check(struct guest_ops *g, struct remusd_session *s, struct 
 	op->type = CTL_CHECK;
 	op->env = chk->env;
 	op->s = s;
+	op->check = chk;
+	snprintf(op->name, sizeof(op->name), "%s", chk->gc.name);
+	if ((rc = op_run(g, op, err)) < 0) {
+		free(chk);
+		op->check = NULL;
+	}
+	return rc;
+}
+
+int guest_ops_start_resolve(struct guest_ops *g, struct remusd_session *s, bool resume_here,
+                            const char *why, struct remus_err *err)
+{
+	struct guest_op *op = op_slot(g, s, s->name, err);
+
+	if (op == NULL)
+		return -EBUSY;
+	memset(op, 0, sizeof(*op));
+	op->type = resume_here ? CTL_RESUME : CTL_DESTROY;
+	snprintf(op->why, sizeof(op->why), "%s", why);
+	op->s = s;
+	snprintf(op->name, sizeof(op->name), "%s", s->name);
+	return op_run(g, op, err);
+}
+
+int guest_ops_start_probe(struct guest_ops *g, struct remusd_check *chk, struct remus_err *err)
+{
+	struct guest_op *op = op_slot(g, NULL, chk->gc.name, err);
+	int rc;
+
+	if (op == NULL) {
+		free(chk);
+		return -EBUSY;
+	}
+	memset(op, 0, sizeof(*op));
+	op->type = GUEST_OP_PROBE;
+	op->env = chk->env;
 	op->check = chk;
 	snprintf(op->name, sizeof(op->name), "%s", chk->gc.name);
 	if ((rc = op_run(g, op, err)) < 0) {

@@ -24,6 +24,10 @@
 /* An operation no control client asked for: a backup session takes the
  * authenticated link of a new run (remusd_session_receive). */
 #define GUEST_OP_RECEIVE 0x10000u
+/* Another: ask the backup of a guest in doubt whether it runs it
+ * (in_doubt.c); owns no session, so the operator's resume/destroy are
+ * never refused because of it. */
+#define GUEST_OP_PROBE 0x10001u
 
 struct guest_op {
 	bool used;                     /* false: slot free */
@@ -37,6 +41,8 @@ struct guest_op {
 	struct remusd_env env;         /* protect: the loop defers reloads */
 	char peer[CTL_PEER_MAX];
 	uint32_t unsafe;               /* protect: CTL_UNSAFE_* asked for */
+	uint32_t evac_flags;           /* evacuate: CTL_EVAC_* */
+	char why[160];                 /* resume/destroy asked by the daemon: its reason */
 	pthread_t th;
 	bool done;                     /* atomic: set by the worker last */
 	int rc;                        /* result, err when < 0 */
@@ -70,6 +76,13 @@ int guest_ops_start_receive(struct guest_ops *g, struct remusd_session *s,
 int guest_ops_start_check(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,
                           const struct ctl_msg *m, struct remusd_check *chk,
                           struct remus_err *err);
+/* Start resume (resume_here) or destroy of s in doubt, decided by the
+ * daemon for the reason why; no client. */
+int guest_ops_start_resolve(struct guest_ops *g, struct remusd_session *s, bool resume_here,
+                            const char *why, struct remus_err *err);
+/* Start GUEST_OP_PROBE of the guest chk->gc names, at chk->probe_peer;
+ * takes chk (also on failure). */
+int guest_ops_start_probe(struct guest_ops *g, struct remusd_check *chk, struct remus_err *err);
 /* The fd the loop polls for POLLIN. */
 int guest_ops_fd(const struct guest_ops *g);
 /* Join every finished worker and pass its operation to done() (which

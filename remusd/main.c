@@ -111,9 +111,12 @@ struct remusd_session *daemon_get_session(struct daemon *d, const char *name, bo
 }
 
 /* Handshake hook, called once the primary has proved the key: its HELLO
- * names the guest it replicates; if it is configured here and not running
- * here as a primary, answer with that guest's capabilities (several
- * replicas per daemon, one per guest). */
+ * names the guest it replicates; if it is configured here and no copy of
+ * it runs here, answer with that guest's capabilities (several replicas
+ * per daemon, one per guest).  A primary session whose copy is gone
+ * (evacuated, stopped, failed) may become the backup of the host that
+ * runs the guest now; one whose copy runs (or may: in doubt) refuses, so
+ * two copies never run. */
 static void choose_replica(void *arg, const struct rnet_caps *pri, struct rnet_caps *self)
 {
 	struct daemon *d = arg;
@@ -127,9 +130,14 @@ static void choose_replica(void *arg, const struct rnet_caps *pri, struct rnet_c
 		return;
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, pri->guest);
-	if ((gc = remusd_conf_guest(d->conf, name)) == NULL ||
-	    ((s = daemon_find_session(d, gc->name)) != NULL && s->primary))
+	if ((gc = remusd_conf_guest(d->conf, name)) == NULL)
 		return;
+	if ((s = daemon_find_session(d, gc->name)) != NULL && !remusd_session_may_receive(s)) {
+		log_warnx("guest %s: refused a primary's run: %s here (%s)", gc->name,
+		          s->guest ? "a copy of it runs" : "its copy may run", remusd_state_name(s->state));
+		snprintf(self->guest, sizeof(self->guest), "%s", REMUSD_CAPS_COPY_HERE);
+		return;
+	}
 	remusd_rnet_params(&d->env, gc, &p);
 	*self = p.caps;
 }
@@ -347,6 +355,8 @@ static int serve(struct daemon *d)
 		if (p[lis].revents & POLLIN)
 			accept_peers(d);
 		ctl_server_dispatch(d->ctl, p + ctl);
+		daemon_reprotect_tick(d);
+		daemon_in_doubt_tick(d);
 	}
 	while (d->pending.n)
 		rnet_hs_pool_drop(&d->pending, 0);

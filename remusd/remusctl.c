@@ -30,13 +30,14 @@ struct opts {
 	const char *peer;
 	unsigned wait_s;
 	bool force;
+	uint32_t evac_flags;            /* evacuate: CTL_EVAC_* */
 	const char *exec;               /* upgrade --exec */
 };
 
 /* Options a subcommand takes (beyond the global -s/--socket). */
 enum {
 	OPT_JSON = 1u << 0, OPT_PEER = 1u << 1, OPT_UNSAFE = 1u << 2, OPT_WAIT = 1u << 3,
-	OPT_FORCE = 1u << 4, OPT_EXEC = 1u << 5,
+	OPT_FORCE = 1u << 4, OPT_NO_REPROTECT = 1u << 5, OPT_EXEC = 1u << 6,
 };
 
 struct opt_help {
@@ -50,6 +51,8 @@ static const struct opt_help opt_helps[] = {
 	{ OPT_UNSAFE, "--unsafe LIST", "consent to weaker protection: no-netbuf,no-diskrep,blackhole" },
 	{ OPT_WAIT, "--wait SECONDS", "give up waiting for `protected' after SECONDS (120)" },
 	{ OPT_FORCE, "--force", "run an in-doubt guest here: the backup does not run it" },
+	{ OPT_NO_REPROTECT, "--no-reprotect", "leave this host free: the backup does not protect "
+	  "the guest back to it" },
 	{ OPT_EXEC, "--exec PATH", "upgrade: the new remusd binary (default: the installed one)" },
 };
 
@@ -70,7 +73,8 @@ static const struct subcmd subcmds[] = {
 	  "replicate to the backup; returns once protected", CTL_PROTECT },
 	{ "unprotect", "GUEST", 0, "stop replicating; the guest keeps running", CTL_UNPROTECT },
 	{ "failover", "GUEST", 0, "backup: run the replica now; primary: as evacuate", CTL_FAILOVER },
-	{ "evacuate", "GUEST", 0, "planned hand-over of a protected guest to the backup", CTL_EVACUATE },
+	{ "evacuate", "GUEST", OPT_NO_REPROTECT, "planned hand-over of a protected guest to the "
+	  "backup, which protects it back to this host", CTL_EVACUATE },
 	{ "check", "GUEST", 0, "list why the guest cannot be protected (exit 1 if any)", CTL_CHECK },
 	{ "resume", "GUEST", OPT_FORCE, "run an in-doubt guest here again, unprotected", CTL_RESUME },
 	{ "destroy", "GUEST", 0, "destroy the paused copy of an in-doubt guest here", CTL_DESTROY },
@@ -376,6 +380,8 @@ static int cmd_simple(const struct opts *o, uint16_t type, const char *guest)
 		len = ctl_encode_list(req, sizeof(req), 1);
 	else if (type == CTL_PROTECT)
 		len = ctl_encode_protect(req, sizeof(req), 1, guest, o->peer ? o->peer : "", o->unsafe);
+	else if (type == CTL_EVACUATE)
+		len = ctl_encode_evacuate(req, sizeof(req), 1, guest, o->evac_flags);
 	else if (type == CTL_UPGRADE)
 		len = ctl_encode_upgrade(req, sizeof(req), 1, o->exec ? o->exec : "");
 	else
@@ -479,6 +485,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' }, { "peer", required_argument, NULL, 'p' },
 		{ "unsafe", required_argument, NULL, 'u' }, { "socket", required_argument, NULL, 's' },
 		{ "wait", required_argument, NULL, 'w' }, { "force", no_argument, NULL, 'f' },
+		{ "no-reprotect", no_argument, NULL, 'n' },
 		{ "exec", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -503,6 +510,8 @@ int main(int argc, char **argv)
 			o.wait_s = parse_wait(optarg);
 		else if (ch == 'f')
 			o.force = true;
+		else if (ch == 'n')
+			o.evac_flags |= CTL_EVAC_NO_REPROTECT;
 		else if (ch == 'x')
 			o.exec = optarg;
 		else if (ch == 'h')

@@ -20,13 +20,96 @@
 #include "remusd/session_impl.h"
 #include "util/log.h"
 
+/* Arm (or re-arm) the loop's own protection to peer, first try now. */
+static void rp_arm_locked(struct remusd_session *s, const char *peer, unsigned max_tries,
+                          uint32_t first_wait_ms, const char *why)
+{
+	struct remusd_rp *rp = &s->rp;
+
+	snprintf(rp->peer, sizeof(rp->peer), "%s", peer);
+	snprintf(rp->why, sizeof(rp->why), "%s", why);
+	rp->armed = true;
+	rp->due_ms = rnet_now_ms();
+	rp->backoff_ms = first_wait_ms ? first_wait_ms : REMUSD_REPROTECT_MIN_MS;
+	rp->tries = 0;
+	rp->max_tries = max_tries;
+}
+
+void remusd_session_arm_reprotect(struct remusd_session *s, const char *peer,
+                                  unsigned max_tries, uint32_t first_wait_ms, const char *why)
+{
+	pthread_mutex_lock(&s->lock);
+	rp_arm_locked(s, peer, max_tries, first_wait_ms, why);
+	pthread_mutex_unlock(&s->lock);
+	log_about(LOG_INFO, &(struct log_about){ .guest = s->name },
+	          "guest %s: will protect it again to %s by itself (%s)", s->name, peer, why);
+}
+
+void remusd_session_disarm_reprotect(struct remusd_session *s, const char *why)
+{
+	bool was;
+
+	pthread_mutex_lock(&s->lock);
+	was = s->rp.armed;
+	s->rp.armed = false;
+	pthread_mutex_unlock(&s->lock);
+	if (was)
+		log_about(LOG_INFO, &(struct log_about){ .guest = s->name },
+		          "guest %s: no longer re-protecting by itself: %s", s->name, why);
+}
+
+/* What a move means for the loop's own re-protection (under s->lock):
+ * protected again ends it, a lost run retries later, and reprotect = auto
+ * arms it when the guest is left running unprotected here.  A line for
+ * the log in note (empty: nothing to say). */
+static void rp_after_move(struct remusd_session *s, enum remusd_event ev, enum remusd_state to,
+                          char *note, size_t cap)
+{
+	struct remusd_rp *rp = &s->rp;
+	char peer[sizeof(rp->peer)];
+
+	note[0] = 0;
+	if (rp->armed && ev == SE_SYNCED && to == RS_PROTECTED) {
+		rp->armed = false;
+		snprintf(note, cap, "protected again to %s (%s, try %u)", rp->peer, rp->why, rp->tries);
+	} else if (rp->armed && ev == SE_LOST) {
+		if (rp->max_tries && rp->tries >= rp->max_tries) {
+			rp->armed = false;
+			snprintf(note, cap, "gave up protecting it again to %s after %u tries",
+			         rp->peer, rp->tries);
+			return;
+		}
+		rp->due_ms = rnet_now_ms() + rp->backoff_ms;
+		snprintf(note, cap, "protecting it again to %s failed (try %u), next in %u ms",
+		         rp->peer, rp->tries, rp->backoff_ms);
+		rp->backoff_ms = rp->backoff_ms * 2 > REMUSD_REPROTECT_MAX_MS ? REMUSD_REPROTECT_MAX_MS
+		                                                              : rp->backoff_ms * 2;
+	} else if (!rp->armed && s->gc.reprotect == REMUSD_REPROTECT_AUTO && s->primary &&
+	           (ev == SE_TAKEN_OVER || ev == SE_LOST)) {
+		/* promoted: the configured peer (the old primary, typically);
+		 * backup lost: the same backup when it returns */
+		if (ev == SE_TAKEN_OVER && s->gc.peer_host[0])
+			snprintf(peer, sizeof(peer), "%s:%u", s->gc.peer_host,
+			         s->gc.peer_port ? s->gc.peer_port : REMUSD_DEFAULT_PORT);
+		else if (ev == SE_LOST && s->peer[0] && s->peer[0] != '(')
+			snprintf(peer, sizeof(peer), "%s", s->peer);
+		else
+			return;
+		rp_arm_locked(s, peer, 0, 0, "reprotect = auto");
+		snprintf(note, cap, "reprotect = auto: will protect it again to %s", peer);
+	}
+}
+
 int remusd_session_move(struct remusd_session *s, enum remusd_event ev, const char *why)
 {
+	char note[REMUSD_HOST_MAX + 128];
 	enum remusd_state old;
+	bool was_primary;
 	int to;
 
 	pthread_mutex_lock(&s->lock);
 	old = s->state;
+	was_primary = s->primary;
 	to = remusd_fsm_next(s->primary, old, ev);
 	if (to < 0 || (to == (int)old && why == NULL)) {
 		pthread_mutex_unlock(&s->lock);
@@ -37,14 +120,23 @@ int remusd_session_move(struct remusd_session *s, enum remusd_event ev, const ch
 			          s->primary ? "primary" : "backup", why ? ": " : "", why ? why : "");
 		return to;
 	}
+	/* promotion (taken-over) or becoming the backup of the host that runs
+	 * the guest (receive with no copy here): the role goes with the move */
+	if (remusd_fsm_flips_role(s->primary, old, ev))
+		s->primary = !s->primary;
 	s->state = (enum remusd_state)to;
 	s->state_since_ms = rnet_now_ms();
 	if (why != NULL)
 		snprintf(s->error, sizeof(s->error), "%s", why);
+	rp_after_move(s, ev, (enum remusd_state)to, note, sizeof(note));
 	pthread_mutex_unlock(&s->lock);
-	log_about(LOG_INFO, &(struct log_about){ .guest = s->name }, "guest %s: %s -> %s%s%s",
-	          s->name, remusd_state_name(old), remusd_state_name(to), why && why[0] ? ": " : "",
-	          why ? why : "");
+	log_about(LOG_INFO, &(struct log_about){ .guest = s->name }, "guest %s: %s -> %s%s%s%s",
+	          s->name, remusd_state_name(old), remusd_state_name(to),
+	          was_primary == s->primary ? "" : was_primary ? " (now its backup)" : " (now its primary)",
+	          why && why[0] ? ": " : "", why ? why : "");
+	if (note[0])
+		log_about(LOG_INFO, &(struct log_about){ .guest = s->name }, "guest %s: %s", s->name,
+		          note);
 	return to;
 }
 
@@ -82,6 +174,7 @@ struct remusd_session *remusd_session_new(const struct remusd_guest_conf *gc, bo
 	snprintf(s->name, sizeof(s->name), "%s", gc->name);
 	s->gc = *gc;
 	s->primary = primary;
+	s->evac_reverse = true;     /* evacuate's default: protected back to here */
 	s->hv = hv_driver(remusd_guest_type_name(gc->type));
 	/* a driver with its own save/restore loop drives the checkpoints */
 	s->eng = s->hv != NULL && s->hv->save_stream != NULL && s->hv->restore_stream != NULL
@@ -243,7 +336,12 @@ void remusd_session_refresh(struct remusd_session *s)
 
 int session_hit(struct remusd_session *s, const char *point)
 {
-	return s->fault.hit ? s->fault.hit(s->fault.arg, point, 0) : 0;
+	return session_hit_at(s, point, 0);
+}
+
+int session_hit_at(struct remusd_session *s, const char *point, uint64_t epoch)
+{
+	return s->fault.hit ? s->fault.hit(s->fault.arg, point, epoch) : 0;
 }
 
 void session_send_bye(struct remusd_session *s, uint32_t code)

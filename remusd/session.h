@@ -25,6 +25,24 @@
 
 struct session_engine;
 
+/* The name a daemon answers in the handshake when a copy of the guest
+ * the primary names runs there (choose_replica): the primary's protect
+ * says so instead of a name mismatch. */
+#define REMUSD_CAPS_COPY_HERE "(copy-runs-here)"
+
+/* A protection the daemon retries by itself (under the session's lock). */
+struct remusd_rp {
+	bool armed;
+	char peer[REMUSD_HOST_MAX + 8];        /* HOST:PORT */
+	char why[64];                          /* what asked for it, for the log */
+	uint64_t due_ms;                       /* next try (rnet_now_ms) */
+	uint32_t backoff_ms;                   /* wait after the next failure */
+	unsigned tries, max_tries;             /* max 0: until it works */
+};
+/* The first wait after a failed try, doubling up to the last. */
+#define REMUSD_REPROTECT_MIN_MS 1000u
+#define REMUSD_REPROTECT_MAX_MS 30000u
+
 struct remusd_session {
 	char name[REMUSD_NAME_MAX];
 	bool primary;
@@ -75,6 +93,15 @@ struct remusd_session {
 	 * stream stopped (status JSON "failover"."steps") */
 	struct { char step[24]; uint32_t end_ms; } fo_steps[16];   /* Xen backup */
 	unsigned fo_nsteps;
+	/* a re-protection the loop starts by itself (remusd/reprotect.c):
+	 * asked for by a hand-over (role reversal) or reprotect = auto;
+	 * armed until checkpoint 1 of a run is acknowledged */
+	struct remusd_rp rp;
+	bool evac_reverse;                     /* the next hand-over asks to be protected back */
+	/* in doubt: when the loop asks the backup again (in_doubt.c; loop only) */
+	uint64_t doubt_next_ms;
+	uint32_t doubt_wait_ms;
+	bool doubt_probing;
 };
 
 /* What a session's engine thread tells the loop (OpenBSD-style typed
@@ -132,6 +159,22 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err);
  * checked the backup.  resume_here: it does not run the guest, run it here
  * (unprotected); else destroy our copy (state evacuated). */
 int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct remus_err *err);
+/* Whether a primary's new run may take this session as its backup now
+ * (the loop's handshake hook): a backup session, or a primary one whose
+ * copy here is gone (no guest, no engine, a state the table lets receive). */
+bool remusd_session_may_receive(struct remusd_session *s);
+/* Arm a protection the loop starts by itself to peer (HOST:PORT) as soon
+ * as it can (the guest runs here, unprotected, no operation): max_tries 0
+ * retries until a run is protected; first_wait_ms: the wait after the
+ * first failed try (0: REMUSD_REPROTECT_MIN_MS), doubling.  why: the log's. */
+void remusd_session_arm_reprotect(struct remusd_session *s, const char *peer,
+                                  unsigned max_tries, uint32_t first_wait_ms, const char *why);
+/* Stop retrying (an operator's protect or unprotect decides now). */
+void remusd_session_disarm_reprotect(struct remusd_session *s, const char *why);
+/* The same resolution decided by the daemon (in_doubt.c: the backup
+ * answered whether it runs the guest); why goes in the state's message. */
+int remusd_session_resolve_auto(struct remusd_session *s, bool resume_here, const char *why,
+                                struct remus_err *err);
 /* Backup side: take over an accepted, handshaken connection. */
 int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
                            struct remus_err *err);

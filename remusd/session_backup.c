@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "remusd/session_impl.h"
 #include "util/log.h"
@@ -76,9 +77,46 @@ static void reap_receiver(struct remusd_session *s)
 	}
 }
 
+bool remusd_session_may_receive(struct remusd_session *s)
+{
+	bool ok;
+
+	pthread_mutex_lock(&s->lock);
+	ok = !s->primary || (s->guest == NULL && !s->th_running &&
+	                     remusd_fsm_next(true, s->state, SE_RECEIVE) >= 0);
+	pthread_mutex_unlock(&s->lock);
+	return ok;
+}
+
+/* A primary session whose copy is gone becomes a backup: what its runs
+ * used goes (the sender, the netbuf, the disk's primary handle: the
+ * receive opens the backup's), the image stays as it is for the resync;
+ * a replica kept from the hand-over (keep_final) stays to be offered. */
+static void drop_primary_side(struct remusd_session *s)
+{
+	struct ckpt_receiver *kept;
+	struct diskrep *d;
+
+	session_netbuf_close(s);
+	pthread_mutex_lock(&s->net_lock);
+	s->nic_tx = false;
+	pthread_mutex_unlock(&s->net_lock);
+	pthread_mutex_lock(&s->lock);       /* status reads them */
+	kept = s->rcv;
+	s->rcv = NULL;
+	s->eng->free(s);
+	s->rcv = kept;
+	d = s->disk;
+	s->disk = NULL;
+	pthread_mutex_unlock(&s->lock);
+	if (d)
+		s->dr->close(d);
+}
+
 int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
                            struct remus_err *err)
 {
+	char buf[16];
 	int rc;
 
 	if (s->guest == NULL)
@@ -89,6 +127,11 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 		return remus_err_set(err, -EBUSY, "guest %s is already %s here", s->name,
 		                     remusd_state_name(s->state));
 	}
+	if (s->primary)
+		drop_primary_side(s);
+	/* a new run starts with no stop request (an ended run's may be left) */
+	while (read(s->stop_pipe[0], buf, sizeof(buf)) > 0)
+		;
 	rnet_conn_free(s->conn);
 	s->conn = conn;
 	if ((rc = s->eng->receive(s, err)) < 0) {
@@ -96,7 +139,8 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 		s->conn = NULL;
 		return rc;
 	}
-	remusd_session_move(s, SE_RECEIVE, "");
+	remusd_session_move(s, SE_RECEIVE, s->primary ? "the host running the guest protects "
+	                    "it to this one" : "");
 	if ((rc = session_start_engine(s, backup_main, err)) < 0)
 		return remus_err_wrap(err, "receive %s", s->name);
 	return 0;

@@ -24,32 +24,38 @@ static const char *const events[SE_COUNT] = { REMUSD_EVENTS(EVENT_NAME) };
 #define RUN_B (S(RS_RECEIVING) | S(RS_REPLICA_READY))
 /* a primary's guest here, no run */
 #define REST_P (S(RS_IDLE) | S(RS_UNPROTECTED) | S(RS_STOPPED) | S(RS_FAILED))
+/* a primary with no copy running here: it may become the backup of the
+ * host that runs the guest (re-protection, role reversal) */
+#define GONE_P (S(RS_STOPPED) | S(RS_FAILED) | S(RS_EVACUATED))
+#define FLIP 1u /* the move changes the role (P <-> B) */
 
 /* role, any of these states, event -> state */
 static const struct move {
 	unsigned role, from;
 	enum remusd_event ev;
 	enum remusd_state to;
+	unsigned flags;
 } moves[] = {
-	{ P, REST_P, SE_START, RS_IDLE },
-	{ P, REST_P, SE_PROTECT, RS_SYNCING },
-	{ P, S(RS_SYNCING) | S(RS_PROTECTED), SE_SYNCED, RS_PROTECTED },
-	{ P, S(RS_EVACUATING), SE_SYNCED, RS_EVACUATING },
-	{ P, S(RS_PROTECTED), SE_EVACUATE, RS_EVACUATING },
-	{ P, RUN_P, SE_UNPROTECT, RS_UNPROTECTED },
-	{ P, RUN_P, SE_LOST, RS_UNPROTECTED },          /* evacuating: cancelled */
-	{ P, RUN_P, SE_GUEST_GONE, RS_STOPPED },
-	{ P, RUN_P, SE_UNRESTORABLE, RS_FAILED },
-	{ P, S(RS_EVACUATING), SE_HANDED_OVER, RS_EVACUATED },
-	{ P, S(RS_EVACUATING), SE_HANDOVER_DOUBT, RS_IN_DOUBT },
-	{ P, S(RS_IN_DOUBT), SE_RESUME_HERE, RS_UNPROTECTED },
-	{ P, S(RS_IN_DOUBT), SE_DESTROY_HERE, RS_EVACUATED },
-	{ B, RUN_B | S(RS_UNPROTECTED) | S(RS_FAILED), SE_RECEIVE, RS_RECEIVING },
-	{ B, RUN_B, SE_CHECKPOINT, RS_REPLICA_READY },
-	{ B, RUN_B, SE_UNPROTECT, RS_UNPROTECTED },
-	{ B, RUN_B, SE_UNRESTORABLE, RS_FAILED },
-	{ B, RUN_B, SE_TAKEN_OVER, RS_ACTIVE },
-	{ B, RUN_B, SE_TAKEOVER_FAILED, RS_FAILED },
+	{ P, REST_P, SE_START, RS_IDLE, 0 },
+	{ P, REST_P | S(RS_ACTIVE), SE_PROTECT, RS_SYNCING, 0 },
+	{ P, GONE_P, SE_RECEIVE, RS_RECEIVING, FLIP },  /* becomes the backup */
+	{ P, S(RS_SYNCING) | S(RS_PROTECTED), SE_SYNCED, RS_PROTECTED, 0 },
+	{ P, S(RS_EVACUATING), SE_SYNCED, RS_EVACUATING, 0 },
+	{ P, S(RS_PROTECTED), SE_EVACUATE, RS_EVACUATING, 0 },
+	{ P, RUN_P, SE_UNPROTECT, RS_UNPROTECTED, 0 },
+	{ P, RUN_P, SE_LOST, RS_UNPROTECTED, 0 },          /* evacuating: cancelled */
+	{ P, RUN_P, SE_GUEST_GONE, RS_STOPPED, 0 },
+	{ P, RUN_P, SE_UNRESTORABLE, RS_FAILED, 0 },
+	{ P, S(RS_EVACUATING), SE_HANDED_OVER, RS_EVACUATED, 0 },
+	{ P, S(RS_EVACUATING), SE_HANDOVER_DOUBT, RS_IN_DOUBT, 0 },
+	{ P, S(RS_IN_DOUBT), SE_RESUME_HERE, RS_UNPROTECTED, 0 },
+	{ P, S(RS_IN_DOUBT), SE_DESTROY_HERE, RS_EVACUATED, 0 },
+	{ B, RUN_B | S(RS_UNPROTECTED) | S(RS_FAILED), SE_RECEIVE, RS_RECEIVING, 0 },
+	{ B, RUN_B, SE_CHECKPOINT, RS_REPLICA_READY, 0 },
+	{ B, RUN_B, SE_UNPROTECT, RS_UNPROTECTED, 0 },
+	{ B, RUN_B, SE_UNRESTORABLE, RS_FAILED, 0 },
+	{ B, RUN_B, SE_TAKEN_OVER, RS_ACTIVE, FLIP },   /* promoted: the primary */
+	{ B, RUN_B, SE_TAKEOVER_FAILED, RS_FAILED, 0 },
 };
 
 const char *remusd_state_name(enum remusd_state s)
@@ -67,13 +73,28 @@ enum remusd_phase remusd_state_phase(enum remusd_state s)
 	return (unsigned)s < RS_COUNT ? states[s].phase : PHASE_FAILED;
 }
 
-int remusd_fsm_next(bool primary, enum remusd_state from, enum remusd_event ev)
+/* The table's row for this move, or NULL: refused. */
+static const struct move *find_move(bool primary, enum remusd_state from, enum remusd_event ev)
 {
 	if ((unsigned)from >= RS_COUNT)
-		return -1;
+		return NULL;
 	for (size_t i = 0; i < sizeof(moves) / sizeof(moves[0]); i++)
 		if (moves[i].role == (primary ? P : B) && (moves[i].from & S(from)) &&
 		    moves[i].ev == ev)
-			return (int)moves[i].to;
-	return -1;
+			return &moves[i];
+	return NULL;
+}
+
+int remusd_fsm_next(bool primary, enum remusd_state from, enum remusd_event ev)
+{
+	const struct move *m = find_move(primary, from, ev);
+
+	return m != NULL ? (int)m->to : -1;
+}
+
+bool remusd_fsm_flips_role(bool primary, enum remusd_state from, enum remusd_event ev)
+{
+	const struct move *m = find_move(primary, from, ev);
+
+	return m != NULL && (m->flags & FLIP);
 }

@@ -25,7 +25,7 @@ enum remusd_phase {
 	X(RS_STOPPED, "stopped", PHASE_IDLE)            /* P: guest exited or crashed */ \
 	X(RS_RECEIVING, "receiving", PHASE_SYNCING)     /* B: no complete checkpoint yet */ \
 	X(RS_REPLICA_READY, "replica-ready", PHASE_PROTECTED) /* B: replica holds one */ \
-	X(RS_ACTIVE, "active", PHASE_ACTIVE)            /* B: failed over, guest runs here */ \
+	X(RS_ACTIVE, "active", PHASE_ACTIVE)            /* P: failed over here, not protected since */ \
 	X(RS_FAILED, "failed", PHASE_FAILED)    /* unrestorable checkpoint, failover impossible */ \
 	X(RS_EVACUATED, "evacuated", PHASE_IDLE)        /* P: handed over, copy destroyed */ \
 	X(RS_IN_DOUBT, "in-doubt", PHASE_IN_DOUBT)      /* P: hand-over unconfirmed, paused */ \
@@ -47,9 +47,10 @@ enum remusd_state { REMUSD_STATES(REMUSD_STATE_ENUM) RS_COUNT };
 	X(SE_UNRESTORABLE, "unrestorable")    /* a checkpoint would not restore */ \
 	X(SE_RESUME_HERE, "resume-here")      /* P, in doubt: the operator resumes it here */ \
 	X(SE_DESTROY_HERE, "destroy-here")    /* P, in doubt: the operator destroys it here */ \
-	X(SE_RECEIVE, "receive")              /* B: a primary's run was accepted */ \
+	X(SE_RECEIVE, "receive")              /* B: a primary's run was accepted (P, no
+	                                       * copy here: becomes its backup) */ \
 	X(SE_CHECKPOINT, "checkpoint")        /* B: the replica holds a complete checkpoint */ \
-	X(SE_TAKEN_OVER, "taken-over")        /* B: failed over, the guest runs here */ \
+	X(SE_TAKEN_OVER, "taken-over")        /* B: failed over, the guest runs here (-> P) */ \
 	X(SE_TAKEOVER_FAILED, "takeover-failed") /* B: failover impossible */
 #define REMUSD_EVENT_ENUM(name, text) name,
 enum remusd_event { REMUSD_EVENTS(REMUSD_EVENT_ENUM) SE_COUNT };
@@ -61,5 +62,9 @@ enum remusd_phase remusd_state_phase(enum remusd_state s);
 /* The state `ev` moves a session of this role in state `from` to, or -1:
  * the move is not allowed. */
 int remusd_fsm_next(bool primary, enum remusd_state from, enum remusd_event ev);
+/* Whether that move also changes the session's role: a backup that took
+ * the guest over becomes its primary (taken-over), a primary whose copy
+ * here is gone becomes the backup of the host that runs it (receive). */
+bool remusd_fsm_flips_role(bool primary, enum remusd_state from, enum remusd_event ev);
 
 #endif

@@ -27,6 +27,11 @@ struct session_engine {
 	/* Primary: the run ended (state moved already).  Backup: it ended
 	 * with no guest running here. */
 	void (*end_run)(struct remusd_session *s);
+	/* Primary: the hand-over confirmed, the paused copy still here and the
+	 * backup asked to protect the guest back: keep what the reverse run
+	 * can reuse (pvm: the RAM of the final checkpoint as the replica to
+	 * offer).  NULL: nothing is kept, the reverse run copies everything. */
+	void (*keep_final)(struct remusd_session *s);
 	/* Primary: the hand-over confirmed and the copy here destroyed (NULL: nothing). */
 	void (*after_evacuation)(struct remusd_session *s);
 	/* Backup: build the run's receiver on s->conn. */
@@ -68,10 +73,13 @@ void session_ended(struct remusd_session *s);
 enum remusd_state session_state(struct remusd_session *s);
 /* A test hold or fault point (remusd/hold.h, fault.h); its verdict. */
 int  session_hit(struct remusd_session *s, const char *point);
+/* The same at a given epoch (fault points armed from an epoch on). */
+int  session_hit_at(struct remusd_session *s, const char *point, uint64_t epoch);
 /* A frame onto the guest NIC's backend, where the guest's own frames
  * would go (netbuf's released frames; arg: the session). */
 int  session_nic_tx(void *arg, const void *frame, size_t len);
-/* The guest sent a frame: to the NIC, or held by netbuf (net hook). */
+/* A frame the guest sent (the hv's net hook, arg: the session): straight
+ * out, or held by the run's netbuf while protected. */
 int  session_guest_tx(void *arg, const void *frame, size_t len);
 /* A BYE to the peer, flushed (best effort: a lost peer never reads it). */
 void session_send_bye(struct remusd_session *s, uint32_t code);

@@ -161,8 +161,8 @@ static int protect_refusal(struct remusd_session *s, bool blackhole, struct remu
 		return remus_err_set(err, -EBUSY, "guest %s: evacuation in doubt, resolve it first "
 		                     "(remusctl resume --force, or destroy)", s->name);
 	if (!s->primary)
-		return remus_err_set(err, -EINVAL, "guest %s runs here after a failover (%s); "
-		                     "protecting it from here is not supported", s->name,
+		return remus_err_set(err, -EINVAL, "guest %s: this host holds its replica (%s); "
+		                     "protect it from the host that runs it", s->name,
 		                     remusd_state_name(s->state));
 	if (remusd_fsm_next(true, s->state, SE_PROTECT) < 0)
 		return remus_err_set(err, -EALREADY, "guest %s is already %s", s->name,
@@ -214,8 +214,13 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	remusd_rnet_params(env, &s->gc, &p);
 	/* test hold point (hold.h): protect is connecting */
 	(void)session_hit(s, "protect-connect");
-	if (!blackhole && (rc = rnet_connect(host, port, &p, &s->conn, err)) < 0)
+	if (!blackhole && (rc = rnet_connect(host, port, &p, &s->conn, err)) < 0) {
+		if (strstr(err->msg, REMUSD_CAPS_COPY_HERE) != NULL)
+			return remus_err_set(err, -EEXIST, "protect %s: %s:%u runs a copy of %s (or "
+			                     "its copy there may run): protecting to it would make two "
+			                     "copies; stop it there first", s->name, host, port, s->name);
 		return remus_err_wrap(err, "protect %s", s->name);
+	}
 	pthread_mutex_lock(&s->lock);      /* status reads it */
 	if (blackhole)
 		snprintf(s->peer, sizeof(s->peer), "%s", peer);
@@ -270,6 +275,17 @@ static void destroy_copy(struct remusd_session *s)
 	s->hv->destroy(g);
 }
 
+/* The last checkpoint the backup acknowledged (the hand-over's final). */
+static uint64_t final_checkpoint(struct remusd_session *s)
+{
+	struct ckpt_stats st;
+
+	pthread_mutex_lock(&s->lock);
+	(void)remusd_session_stats_locked(s, &st);
+	pthread_mutex_unlock(&s->lock);
+	return st.acked;
+}
+
 int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 {
 	enum remusd_state st;
@@ -295,14 +311,23 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 	if ((st = session_state(s)) != RS_EVACUATED)
 		return remus_err_set(err, st == RS_IN_DOUBT ? -EINPROGRESS : -EIO,
 		                     "guest %s: %s", s->name, s->error);
+	if (s->evac_reverse && s->eng->keep_final != NULL) {
+		/* test hook: the backup runs the guest, our copy is not kept yet */
+		(void)session_hit_at(s, "keep-final", final_checkpoint(s));
+		s->eng->keep_final(s);
+	}
 	destroy_copy(s);  /* paused since the final checkpoint */
-	log_info("guest %s: evacuated to %s, local copy destroyed", s->name, s->peer);
+	log_info("guest %s: evacuated to %s, local copy destroyed%s", s->name, s->peer,
+	         s->evac_reverse ? "; it protects the guest back to this host" : "");
 	if (s->eng->after_evacuation != NULL)
 		s->eng->after_evacuation(s);
 	return 0;
 }
 
-int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct remus_err *err)
+/* Resolve an evacuation in doubt: see remusd_session_resolve; why: the
+ * state's message. */
+static int resolve(struct remusd_session *s, bool resume_here, const char *why,
+                   struct remus_err *err)
 {
 	int rc;
 
@@ -314,15 +339,26 @@ int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct re
 		if (s->nb_open)
 			netbuf_discard(&s->nb);
 		destroy_copy(s);
-		remusd_session_move(s, SE_DESTROY_HERE, "copy here destroyed by the operator "
-		                    "after an evacuation in doubt; the guest runs on the backup");
+		remusd_session_move(s, SE_DESTROY_HERE, why);
 		return 0;
 	}
 	if (s->nb_open)
 		netbuf_release_all(&s->nb);
 	if ((rc = s->hv->resume(s->guest, err)) < 0)
 		return remus_err_wrap(err, "guest %s: resume", s->name);
-	remusd_session_move(s, SE_RESUME_HERE, "resumed here by the operator (forced) after "
-	                    "an evacuation in doubt");
+	remusd_session_move(s, SE_RESUME_HERE, why);
 	return 0;
+}
+
+int remusd_session_resolve(struct remusd_session *s, bool resume_here, struct remus_err *err)
+{
+	return resolve(s, resume_here, resume_here ? "resumed here by the operator (forced) after "
+	               "an evacuation in doubt" : "copy here destroyed by the operator after an "
+	               "evacuation in doubt; the guest runs on the backup", err);
+}
+
+int remusd_session_resolve_auto(struct remusd_session *s, bool resume_here, const char *why,
+                                struct remus_err *err)
+{
+	return resolve(s, resume_here, why, err);
 }

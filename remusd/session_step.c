@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +20,12 @@
 /* How long an evacuating primary waits for the backup to confirm that the
  * guest runs there (restore + start) before it resumes its own copy. */
 #define REMUSD_EVAC_CONFIRM_MS 5000u
+/* Tries of the reverse protection after a hand-over before giving up (the
+ * old primary may have gone meanwhile), the first retry soon: the old
+ * primary refuses while its evacuate is still ending (keeping the final
+ * checkpoint, destroying its copy): 0.2+0.4+...+25.6 s. */
+#define REMUSD_REVERSE_TRIES 9u
+#define REMUSD_REVERSE_FIRST_WAIT_MS 200u
 
 /* A fresh disk channel for a new run: nothing of an earlier run (frames
  * the engine never read) can reach the new peer. */
@@ -150,7 +157,9 @@ static int step_hand_over(struct remusd_session *s, int rc, struct remus_err *er
 {
 	if (rc != CKPT_ESTOPPED)
 		return rc;
-	log_info("guest %s: evacuating to %s", s->name, s->peer);
+	log_info("guest %s: evacuating to %s%s", s->name, s->peer,
+	         s->evac_reverse ? ", to be protected back to here" : "");
+	ckpt_sender_set_reverse(s->snd, s->evac_reverse && s->hv->ram_view != NULL);
 	/* test hold point (hold.h): the hand-over is under way */
 	(void)session_hit(s, "handover-prepare");
 	return ckpt_sender_handover(s->snd, REMUSD_EVAC_CONFIRM_MS, err);
@@ -199,17 +208,66 @@ static int step_receive_run(struct remusd_session *s, struct remus_err *err)
 	return ckpt_receiver_run(s->rcv, s->stop_pipe[0], err);
 }
 
-/* Restore the replica from the last applied checkpoint and start it. */
+/* The disk at failover: the receiver lets go of it, uncommitted writes
+ * are dropped, and the image is reopened as a primary's handle that the
+ * restored guest writes through, so the guest can be protected from here
+ * (the session is promoted to its primary).  On failure no handle stays:
+ * a later run reopens the backup's. */
+static int take_over_disk(struct remusd_session *s, struct hv_guest_config *cfg,
+                          struct remus_err *err)
+{
+	struct diskrep *d;
+	int rc;
+
+	if (s->disk == NULL)
+		return 0;
+	ckpt_receiver_release_disk(s->rcv);
+	if ((rc = s->dr->discard_uncommitted(s->disk, err)) < 0 ||
+	    (s->dr->promote && (rc = s->dr->promote(s->disk, err)) < 0 && rc != DISKREP_EUNSUPP))
+		remus_err_wrap(err, "failover disk");
+	disk_detach(s);
+	pthread_mutex_lock(&s->lock);       /* status reads it */
+	d = s->disk;
+	s->disk = NULL;
+	pthread_mutex_unlock(&s->lock);
+	s->dr->close(d);
+	if (rc < 0 && rc != DISKREP_EUNSUPP)
+		return rc;
+	if ((rc = session_open_disk(s, DISKREP_PRIMARY, err)) < 0)
+		return rc;
+	diskrep_hook_init(&s->dhook, s->dr, s->disk, &cfg->disk_io);
+	return 0;
+}
+
+/* Restore the replica from the last applied checkpoint and start it, its
+ * NIC and disk wired as a primary's (session_guest_tx, the disk hook). */
 static int step_take_over(struct remusd_session *s, int rc, struct remus_err *err)
 {
 	struct hv_guest_config cfg;
 	struct ckpt_failover_times t;
 	struct hv_guest *g = NULL;
+	struct diskrep *d;
 
 	(void)rc;
 	remusd_guest_hvcfg(&s->gc, &cfg);
-	if ((rc = ckpt_receiver_failover(s->rcv, &cfg, &g, &t, err)) < 0)
+	if (cfg.tap && s->hv->net_transmit != NULL) {
+		cfg.net.arg = s;
+		cfg.net.guest_tx = session_guest_tx;
+	}
+	if ((rc = take_over_disk(s, &cfg, err)) < 0)
 		return rc;
+	if ((rc = ckpt_receiver_failover(s->rcv, &cfg, &g, &t, err)) < 0) {
+		pthread_mutex_lock(&s->lock);
+		d = s->disk;
+		s->disk = NULL;
+		pthread_mutex_unlock(&s->lock);
+		if (d)
+			s->dr->close(d);
+		return rc;
+	}
+	pthread_mutex_lock(&s->net_lock);   /* publishes s->guest to the hook */
+	s->nic_tx = cfg.net.guest_tx != NULL;
+	pthread_mutex_unlock(&s->net_lock);
 	pthread_mutex_lock(&s->lock);
 	s->guest = g;
 	s->fo = t;
@@ -221,12 +279,64 @@ static int step_take_over(struct remusd_session *s, int rc, struct remus_err *er
 	return 0;
 }
 
+/* The hand-over is confirmed and our copy, paused at the final
+ * checkpoint, is about to go: its RAM becomes the replica this host
+ * offers to the reverse run by page hashes, so only what the guest
+ * dirtied since the switch travels back. */
+static void step_keep_final(struct remusd_session *s)
+{
+	struct ckpt_receiver_cfg rc = { .hv = s->hv, .ram_bytes = (uint64_t)s->gc.mem_mb << 20,
+	                                .fault = s->fault };
+	struct remus_err err = { 0 };
+	struct ckpt_receiver *r = NULL;
+	const uint8_t *ram;
+
+	if (s->guest == NULL || s->hv->ram_view == NULL || (ram = s->hv->ram_view(s->guest)) == NULL)
+		return;
+	if (ckpt_receiver_new(&rc, &r, &err) < 0) {
+		log_warnx("guest %s: keeping the final checkpoint: %s", s->name, err.msg);
+		return;
+	}
+	ckpt_receiver_seed(r, ram);
+	pthread_mutex_lock(&s->lock);       /* status reads the engine */
+	ckpt_sender_free(s->snd);
+	s->snd = NULL;
+	ckpt_receiver_free(s->rcv);
+	s->rcv = r;
+	pthread_mutex_unlock(&s->lock);
+	log_info("guest %s: kept the final checkpoint's RAM (%u MiB) for the reverse run",
+	         s->name, s->gc.mem_mb);
+}
+
+/* After a hand-over that asked for it: protect the guest back to the old
+ * primary, at the address its link came from (its port: ours for the
+ * peer, as configured, or the default). */
+static void arm_reverse(struct remusd_session *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[64], peer[96];
+	uint16_t port = s->gc.peer_port ? s->gc.peer_port : REMUSD_DEFAULT_PORT;
+
+	if (getpeername(rnet_conn_fd(s->conn), (struct sockaddr *)&ss, &sl) < 0 ||
+	    getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), NULL, 0, NI_NUMERICHOST)) {
+		log_warnx("guest %s: the old primary asked to be protected back; its address is "
+		          "unknown", s->name);
+		return;
+	}
+	snprintf(peer, sizeof(peer), ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+	remusd_session_arm_reprotect(s, peer, REMUSD_REVERSE_TRIES, REMUSD_REVERSE_FIRST_WAIT_MS,
+	                             "role reversal after a hand-over");
+}
+
 static void step_answer(struct remusd_session *s, bool running)
 {
 	struct remus_err err = { 0 };
 
 	if (ckpt_receiver_confirm(s->rcv, running, &err) < 0)
 		log_warnx("guest %s: hand-over answer: %s", s->name, err.msg);
+	else if (running && ckpt_receiver_reverse_asked(s->rcv))
+		arm_reverse(s);
 }
 
 static bool step_stats(struct remusd_session *s, struct ckpt_stats *st)
@@ -266,6 +376,7 @@ const struct session_engine session_step_engine = {
 	.receive_run = step_receive_run,
 	.take_over = step_take_over,
 	.answer = step_answer,
+	.keep_final = step_keep_final,
 	.stats = step_stats,
 	.set_interval = step_set_interval,
 	.set_compress = step_set_compress,

@@ -150,6 +150,17 @@ struct json_object *remusd_session_json(struct remusd_session *s)
 		}
 		json_object_object_add(o, "failover", fo);
 	}
+	if (s->rp.armed) {      /* the daemon protects it again by itself */
+		struct json_object *rp = json_object_new_object();
+		uint64_t now = rnet_now_ms();
+
+		json_object_object_add(rp, "peer", json_object_new_string(s->rp.peer));
+		json_object_object_add(rp, "why", json_object_new_string(s->rp.why));
+		put_u64(rp, "tries", s->rp.tries);
+		if (s->rp.due_ms != UINT64_MAX)
+			put_u64(rp, "next_ms", s->rp.due_ms > now ? s->rp.due_ms - now : 0);
+		json_object_object_add(o, "reprotect", rp);
+	}
 	pthread_mutex_unlock(&s->lock);
 	return o;
 }

@@ -76,6 +76,8 @@ enum ckpt_bye {
 	CKPT_BYE_RUNNING  = 2,  /* backup: confirm, the guest runs here now */
 	CKPT_BYE_REFUSED  = 3,  /* backup: cancel, could not start the guest */
 	CKPT_BYE_UNRESTORABLE = 4, /* backup: a checkpoint failed restore's checks */
+	CKPT_BYE_HANDOVER_REVERSE = 5, /* primary: as HANDOVER, and protect the guest back
+	                                * to this host (it keeps the final checkpoint) */
 };
 #define CKPT_HANDOVER 1         /* ckpt_receiver_run: primary handed over */
 
@@ -193,6 +195,9 @@ int  ckpt_sender_run(struct ckpt_sender *s, int stop_fd, uint64_t max_epochs,
  * unprotected) and err says which phase failed.  Fault point
  * "final-acked" (test builds): right after the final ACK. */
 int  ckpt_sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct remus_err *err);
+/* The next hand-over asks the backup to protect the guest back to this
+ * host once it runs it (BYE(HANDOVER_REVERSE)): role reversal. */
+void ckpt_sender_set_reverse(struct ckpt_sender *s, bool reverse);
 /* Snapshot of the counters (safe from another thread). */
 void ckpt_sender_stats(struct ckpt_sender *s, struct ckpt_stats *out);
 /* Change the epoch length or the stream's compression of a running
@@ -254,6 +259,20 @@ int  ckpt_receiver_feed(struct ckpt_receiver *r, const void *p, size_t len,
 int  ckpt_receiver_failover(struct ckpt_receiver *r, const struct hv_guest_config *gcfg,
                             struct hv_guest **out, struct ckpt_failover_times *t,
                             struct remus_err *err);
+/* After the stream stopped: the disk is the caller's again, the receiver
+ * never touches it (a failover that promotes the disk and reopens it for
+ * the restored guest itself); ckpt_receiver_failover then restores RAM and
+ * contexts only. */
+void ckpt_receiver_release_disk(struct ckpt_receiver *r);
+/* After CKPT_HANDOVER: whether the primary asked to be protected back
+ * (BYE(HANDOVER_REVERSE)). */
+bool ckpt_receiver_reverse_asked(const struct ckpt_receiver *r);
+/* Seed the replica RAM with a copy of a guest's (ram_bytes of it): the
+ * old primary of a hand-over holds exactly the final checkpoint, so the
+ * next run's page-hash offer lets the new primary send only what changed
+ * since.  No failover is possible from a seed (checkpoint 1 of a run
+ * first). */
+void ckpt_receiver_seed(struct ckpt_receiver *r, const uint8_t *ram);
 /* Answer a hand-over: BYE(RUNNING) if the guest runs here, else
  * BYE(REFUSED) so the primary resumes its copy. */
 int  ckpt_receiver_confirm(struct ckpt_receiver *r, bool running, struct remus_err *err);

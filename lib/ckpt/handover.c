@@ -125,12 +125,18 @@ static int sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct re
 	if ((rc = sender_fault(s, CKPT_FAULT_FINAL_ACKED, s->epoch, err)) < 0)
 		return rc;
 	/* finish: the backup restores checkpoint N and confirms */
-	if (rnet_conn_send_bye(s->cfg.conn, CKPT_BYE_HANDOVER, err) < 0)
+	if (rnet_conn_send_bye(s->cfg.conn, s->reverse ? CKPT_BYE_HANDOVER_REVERSE :
+	                       CKPT_BYE_HANDOVER, err) < 0)
 		return handover_in_doubt_error(s->epoch, err);
 	rc = handover_wait_confirm(s->cfg.conn, confirm_ms, err);
 	if (rc == 1)
 		return cancel(s, CKPT_EPEER, "finish", err);
 	return rc < 0 ? handover_in_doubt_error(s->epoch, err) : 0;
+}
+
+void ckpt_sender_set_reverse(struct ckpt_sender *s, bool reverse)
+{
+	s->reverse = reverse;
 }
 
 /* The hand-over with the connection's keepalive on (see ckpt_sender_sync). */

@@ -4,7 +4,7 @@ LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/
 	lib/ckpt/stream_link.c lib/ckpt/stream_sender.c lib/ckpt/stream_sender_pump.c lib/ckpt/stream_delta.c lib/ckpt/stream_receiver.c lib/ckpt/stream_receiver_pump.c \
 	lib/ckpt/delta.c lib/ckpt/handover.c lib/ckpt/pagehash.c lib/ckpt/stats.c lib/ckpt/fault.c
 
-UNIT_TESTS += test_ckpt test_stream_link test_stream_handover test_stream_dm test_stream_delta test_stream_fault
+UNIT_TESTS += test_ckpt test_stream_link test_stream_handover test_stream_dm test_stream_delta test_stream_fault test_stream_diskrep
 # driver-owned loops with the Xen driver over the fake Xen (lib/hv/xen/module.mk)
 test_stream_link_SRCS := tests/unit/test_stream_link.c tests/unit/test_xen_common.c \
 	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
@@ -15,10 +15,15 @@ test_stream_delta_SRCS := tests/unit/test_stream_delta.c tests/unit/test_xen_com
 	tests/unit/test_net_util.c
 test_stream_delta_WRAP = $(XEN_TEST_WRAP)
 # the engine's fault points on the Xen path (the same guest)
-test_stream_fault_SRCS := tests/unit/test_stream_fault.c tests/unit/test_xen_common.c \
+test_stream_fault_SRCS := tests/unit/test_stream_fault.c tests/unit/stream_trial.c tests/unit/test_xen_common.c \
 	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_xen_fake_pages.c \
 	tests/unit/test_net_util.c
 test_stream_fault_WRAP = $(XEN_TEST_WRAP)
+# the builtin diskrep's frames on the Xen path (the same guest, real disk images)
+test_stream_diskrep_SRCS := tests/unit/test_stream_diskrep.c tests/unit/stream_trial.c tests/unit/test_xen_common.c \
+	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_xen_fake_pages.c \
+	tests/unit/test_net_util.c
+test_stream_diskrep_WRAP = $(XEN_TEST_WRAP)
 test_stream_handover_SRCS := tests/unit/test_stream_handover.c tests/unit/test_xen_common.c \
 	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
 test_stream_handover_WRAP = $(XEN_TEST_WRAP)
@@ -34,6 +39,8 @@ remusd_SRCS = remusd/main.c remusd/control.c $(REMUSD_SESSION_SRCS) remusd/statu
 	remusd/metrics.c remusd/metrics_text.c \
 	remusd/check_peer.c remusd/check_proto.c remusd/guest_set.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
 remusd_LDLIBS := -lsystemd -lmicrohttpd
+# protection the daemon restarts by itself (role reversal, reprotect = auto)
+remusd_SRCS += remusd/reprotect.c remusd/in_doubt.c
 # the metrics endpoint (libmicrohttpd) and its test's promtool (Debian: prometheus)
 DEPS_PKGS += libmicrohttpd-dev prometheus
 remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)

@@ -483,7 +483,8 @@ static int receive_loop(struct ckpt_receiver *r, int stop_fd, struct remus_err *
 		if (rc == 1) {
 			r->stop_us = ckpt_now_us();
 			stream_asm_abort(&r->as, "primary ended the stream");
-			return r->bye_reason == CKPT_BYE_HANDOVER ? CKPT_HANDOVER : 0;
+			return r->bye_reason == CKPT_BYE_HANDOVER ||
+			       r->bye_reason == CKPT_BYE_HANDOVER_REVERSE ? CKPT_HANDOVER : 0;
 		}
 		if ((rc = disk_channel_forward_out(&r->dl, c, err)) < 0 ||   /* resync replies */
 		    (rnet_conn_want_write(c) && (rc = rnet_conn_flush(c, err)) < 0) ||
@@ -535,6 +536,23 @@ int ckpt_receiver_confirm(struct ckpt_receiver *r, bool running, struct remus_er
 			return rc;
 	}
 	return 0;
+}
+
+bool ckpt_receiver_reverse_asked(const struct ckpt_receiver *r)
+{
+	return r->bye_reason == CKPT_BYE_HANDOVER_REVERSE;
+}
+
+void ckpt_receiver_seed(struct ckpt_receiver *r, const uint8_t *ram)
+{
+	memcpy(r->ram, ram, r->cfg.ram_bytes);
+	r->has_replica = true;
+}
+
+void ckpt_receiver_release_disk(struct ckpt_receiver *r)
+{
+	r->cfg.dr = NULL;
+	r->cfg.disk = NULL;
 }
 
 int ckpt_receiver_failover(struct ckpt_receiver *r, const struct hv_guest_config *gcfg,

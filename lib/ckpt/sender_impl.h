@@ -48,6 +48,7 @@ struct ckpt_sender {
 	uint32_t want_compress;       /* atomic: ckpt_sender_set_compress, +1 (0: none asked) */
 	struct delta_tx dx;
 	bool final;                   /* hand-over: the guest stays paused */
+	bool reverse;                 /* hand-over: ask to be protected back */
 	uint32_t peer_bye;            /* backup's BYE reason + 1; 0: none */
 	const uint64_t *cur_pfns;     /* pfns of the pages in s->pages being queued */
 	struct ckpt_progress prog;    /* initial sync (guarded by lock) */

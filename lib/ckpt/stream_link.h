@@ -17,7 +17,8 @@
  *    stop request, the pump ends the driver's input: libxc then fails over
  *    to the last complete checkpoint and restore_stream builds the replica.
  *
- * Disk (optional, a diskrep handle such as drbd for a Xen guest's disk):
+ * Disk (optional, a diskrep handle: drbd adopted under a Xen guest's disk,
+ * or builtin with its frames carried on the link as RNET_MSG_DISK):
  *  primary: epoch_mark(N) while the guest is suspended for checkpoint N,
  *    before any byte of N is written (so before N can be acknowledged);
  *    epoch_acked(N) once ACK(N) arrived.
@@ -52,6 +53,14 @@ struct ckpt_stream_sender_cfg {
 	/* Disk epochs (NULL: none); not owned. */
 	const struct diskrep_ops *dr_ops;
 	struct diskrep *dr;
+	/* A backend whose frames the engine carries (builtin; not one that
+	 * adopts a device): disk_fd is our end of its peer socketpair.  The
+	 * run first brings the backup's disk to ours (a full resync by block
+	 * hashes, the guest running, its writes travelling as epoch 1), and
+	 * everything diskrep wrote before epoch_mark(N) returned goes on the
+	 * link before any byte of checkpoint N's end. */
+	bool disk_channel;
+	int disk_fd;
 	/* Test builds: the engine's fault points at the pvm sender's moments
 	 * ("paused", "sent-checkpoint", "sent", "final-acked"; fault_impl.h).
 	 * A stop there ends the run with CKPT_ESTOPPED as if killed: nothing
@@ -107,6 +116,11 @@ struct ckpt_stream_receiver_cfg {
 	/* Disk commits and the failover's promote (NULL: none); not owned. */
 	const struct diskrep_ops *dr_ops;
 	struct diskrep *dr;
+	/* The backend's frames come over the link (builtin): disk_fd is our end
+	 * of its peer socketpair; checkpoint N commits only with disk epoch N
+	 * staged whole. */
+	bool disk_channel;
+	int disk_fd;
 	/* Test builds: "applying" (checkpoint N complete, not committed or
 	 * acknowledged); a stop there fails over without N (CKPT_ESTOPPED). */
 	struct ckpt_fault fault;

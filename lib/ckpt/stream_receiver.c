@@ -44,6 +44,8 @@ int ckpt_stream_receiver_new(const struct ckpt_stream_receiver_cfg *cfg,
 	r->cfg.guest_cfg = &r->gcfg;
 	r->sp[0] = r->sp[1] = r->wake[0] = r->wake[1] = -1;
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->disk_lock, NULL);
+	disk_channel_init(&r->dl, -1);
 	cond_init_monotonic(&r->cond);
 	*out = r;
 	return 0;
@@ -54,7 +56,9 @@ void ckpt_stream_receiver_free(struct ckpt_stream_receiver *r)
 	if (r == NULL)
 		return;
 	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->disk_lock);
 	pthread_cond_destroy(&r->cond);
+	disk_channel_free(&r->dl);
 	free(r->json);
 	free(r->pend);
 	stream_gate_free(&r->gate);
@@ -93,7 +97,14 @@ static int stream_disk_commit(struct ckpt_stream_receiver *r, uint64_t n)
 
 	if (r->cfg.dr_ops == NULL)
 		return 0;
-	if ((rc = r->cfg.dr_ops->commit(r->cfg.dr, n, &e)) < 0)
+	pthread_mutex_lock(&r->disk_lock);
+	if (r->cfg.disk_channel && r->disk_ready < n)
+		rc = remus_err_set(&e, CKPT_ESTREAM, "checkpoint %" PRIu64 " is complete, but the "
+		                   "disk is staged only up to epoch %" PRIu64, n, r->disk_ready);
+	else
+		rc = r->cfg.dr_ops->commit(r->cfg.dr, n, &e);
+	pthread_mutex_unlock(&r->disk_lock);
+	if (rc < 0)
 		return remus_err_set(&r->disk_err, rc, "diskrep %s: committing epoch %" PRIu64
 		                     " failed: %.400s", r->cfg.dr_ops->name, n, e.msg);
 	return 0;
@@ -273,6 +284,16 @@ int ckpt_stream_receiver_run(struct ckpt_stream_receiver *r, int stop_fd,
 	if (!r->cfg.xl_header && stream_whole_ckpts(r))
 		return remus_err_set(err, CKPT_ECONFIG, "stream receiver: the driver reads whole "
 		                     "checkpoints for this guest, which needs xl's header");
+	if (r->cfg.disk_channel && (r->cfg.dr_ops == NULL || r->cfg.dr_ops->deliver == NULL ||
+	                            r->cfg.disk_fd < 0))
+		return remus_err_set(err, CKPT_ECONFIG, "stream receiver: a disk channel needs a "
+		                     "diskrep backend that takes frames and its peer fd");
+	if (r->cfg.disk_channel && fcntl(r->cfg.disk_fd, F_SETFL,
+	                                 fcntl(r->cfg.disk_fd, F_GETFL) | O_NONBLOCK) < 0)
+		return remus_err_sys(err, errno, "stream receiver: disk channel");
+	disk_channel_free(&r->dl);
+	disk_channel_init(&r->dl, r->cfg.disk_channel ? r->cfg.disk_fd : -1);
+	r->disk_ready = 0;
 	if ((rc = wake_pair_open(r->sp, err)) < 0)
 		return rc;
 	if (pipe2(r->wake, O_CLOEXEC | O_NONBLOCK) < 0) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "ckpt/delta_impl.h"
+#include "ckpt/disk_impl.h"
 #include "ckpt/stream_link.h"
 #include "stream/gate.h"
 
@@ -40,6 +41,12 @@ struct ckpt_stream_receiver {
 	struct ckpt_stats stats;
 	bool mode_known;            /* forward (or not) decided: bytes may go to the driver */
 	bool forward;               /* whole checkpoints only (restore_whole_checkpoints) */
+	/* disk channel (builtin backend): the pump delivers the primary's
+	 * frames, the engine thread commits; disk_lock orders the two on the
+	 * one diskrep handle */
+	pthread_mutex_t disk_lock;
+	struct disk_channel dl;
+	uint64_t disk_ready;        /* last disk epoch staged whole (under disk_lock) */
 	/* engine thread only */
 	struct remus_err disk_err;  /* why a commit failed */
 	/* pump only */

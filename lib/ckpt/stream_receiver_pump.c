@@ -235,8 +235,18 @@ static int pump_take_msgs(struct ckpt_stream_receiver *r, struct remus_err *err)
 				return rc;
 			if (r->pend_len - r->pend_off >= PENDING_MAX)
 				break;          /* the rest stays in rnet until the driver reads */
+		} else if (m.type == RNET_MSG_DISK && r->cfg.disk_channel) {
+			/* staged at once: epoch N's marker precedes N's end on the link */
+			pthread_mutex_lock(&r->disk_lock);
+			rc = disk_channel_deliver_in(&r->dl, r->cfg.dr_ops, r->cfg.dr, m.body, m.len,
+			                             &r->disk_ready, err);
+			pthread_mutex_unlock(&r->disk_lock);
+			if (rc < 0)
+				return remus_err_wrap(err, "disk frame after checkpoint %" PRIu64,
+				                      r->stats.checkpoints);
 		} else if (m.type == RNET_MSG_BYE) {
-			pump_end(r, m.u64 == CKPT_BYE_HANDOVER ? END_HANDOVER : END_BYE, NULL);
+			pump_end(r, m.u64 == CKPT_BYE_HANDOVER ||
+			        m.u64 == CKPT_BYE_HANDOVER_REVERSE ? END_HANDOVER : END_BYE, NULL);
 		} else {
 			return remus_err_set(err, CKPT_ESTREAM, "primary sent unexpected message type %"
 			                     PRIu32 " on a driver-owned stream", m.type);
@@ -309,11 +319,13 @@ void *stream_recv_pump_main(void *arg)
 	while (!r->closing || deliverable(r) || pump_waits_mode(r)) {
 		uint64_t now = rnet_now_ms();
 		bool room = r->pend_len - r->pend_off < PENDING_MAX;
-		struct pollfd p[4] = {
+		struct pollfd p[5] = {
 			{ .fd = r->closing ? -1 : rnet_conn_fd(c), .events = room ? POLLIN : 0 },
 			{ .fd = deliverable(r) ? r->sp[1] : -1, .events = POLLOUT },
 			{ .fd = r->wake[0], .events = POLLIN },
 			{ .fd = r->closing ? -1 : r->stop_fd, .events = POLLIN },
+			/* diskrep's answers to a resync, back to the primary */
+			{ .fd = r->closing || r->dl.pend_len ? -1 : r->dl.fd, .events = POLLIN },
 		};
 
 		if (!r->closing && rnet_conn_want_write(c))
@@ -322,7 +334,7 @@ void *stream_recv_pump_main(void *arg)
 		 * first checkpoint's memory): the primary's heartbeats wait
 		 * unread behind its stream, which is not silence */
 		rnet_conn_rx_hold(c, !room, now);
-		if (poll(p, 4, r->closing ? 1000 : (int)rnet_conn_next_tick_ms(c, now)) < 0 &&
+		if (poll(p, 5, r->closing ? 1000 : (int)rnet_conn_next_tick_ms(c, now)) < 0 &&
 		    errno != EINTR) {
 			remus_err_sys(&err, errno, "stream receiver: poll");
 			pump_end(r, END_LOST, &err);
@@ -357,6 +369,10 @@ void *stream_recv_pump_main(void *arg)
 			}
 		} else if (room && (rc = pump_take_msgs(r, &err)) < 0) {
 			/* frames left in rnet's buffer when the pending bytes were full */
+			pump_end(r, END_LOST, &err);
+			continue;
+		}
+		if (r->dl.fd >= 0 && (rc = disk_channel_forward_out(&r->dl, c, &err)) < 0) {
 			pump_end(r, END_LOST, &err);
 			continue;
 		}

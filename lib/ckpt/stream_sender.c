@@ -13,6 +13,7 @@
 #include "ckpt/stream_sender_impl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -121,6 +122,56 @@ static int stream_disk_acked(struct ckpt_stream_sender *s, uint64_t n)
 	return 0;
 }
 
+/* The disk channel (builtin backend): wait until every frame diskrep wrote
+ * so far, epoch N's marker with them, is queued on the link ahead of the
+ * bytes the driver writes next (the rest of checkpoint N). */
+static int stream_disk_flush(struct ckpt_stream_sender *s)
+{
+	uint64_t deadline = ckpt_now_us() + (uint64_t)s->cfg.ack_timeout_ms * 1000u;
+	int unread = 1;
+	bool flushed = false;
+
+	if (!s->cfg.disk_channel)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	while (!s->pump_done && !s->peer_lost && ckpt_now_us() < deadline) {
+		/* under the lock: the pump reads and queues under it too */
+		if (ioctl(s->dl.fd, FIONREAD, &unread) < 0)
+			break;
+		if ((flushed = unread == 0 && s->dl.pend_len == 0))
+			break;
+		cond_wait_until(&s->cond, &s->lock, ckpt_now_us() + 1000u);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (flushed)
+		return 0;
+	return remus_err_set(&s->hook_err, CKPT_EPEER, "diskrep %s: epoch %" PRIu64 "'s disk frames "
+	                     "did not reach the link within %" PRIu32 " ms", s->cfg.dr_ops->name,
+	                     s->epoch, s->cfg.ack_timeout_ms);
+}
+
+/* Before the driver's first byte: the backup's disk made equal to ours
+ * (diskrep's blocking resync, carried by the pump), the guest running; its
+ * writes from the restart on travel as disk epoch 1. */
+static int stream_disk_resync(struct ckpt_stream_sender *s, struct remus_err *err)
+{
+	struct remus_err e = { 0 };
+	int rc;
+
+	if (!s->cfg.disk_channel)
+		return 0;
+	if ((s->cfg.dr_ops->restart && (rc = s->cfg.dr_ops->restart(s->cfg.dr, 0, &e)) < 0) ||
+	    (rc = s->cfg.dr_ops->resync(s->cfg.dr, DISKREP_RESYNC_FULL, NULL, NULL, &e)) < 0) {
+		pthread_mutex_lock(&s->lock);
+		if (s->peer_lost)
+			e = s->peer_err;
+		pthread_mutex_unlock(&s->lock);
+		return remus_err_set(err, s->peer_lost ? CKPT_EPEER : rc, "diskrep %s: bringing the "
+		                     "backup's disk to ours failed: %.400s", s->cfg.dr_ops->name, e.msg);
+	}
+	return 0;
+}
+
 /* The hand-over's dual-primary window of the disk (diskrep dual_primary:
  * drbd 8.4 has one writer at a time, and the suspended copy here holds its
  * device until it is destroyed).  Opened before the final checkpoint, so
@@ -220,7 +271,8 @@ static int hook_suspended(void *arg)
 	if (s->cfg.nb != NULL && (rc = netbuf_epoch_close(s->cfg.nb, s->epoch)) < 0)
 		return remus_err_set(&s->hook_err, rc, "netbuf: closing epoch %" PRIu64 " failed",
 		                     s->epoch);
-	if ((rc = stream_fault(s, CKPT_FAULT_PAUSED, false)) < 0 || (rc = stream_disk_mark(s)) < 0)
+	if ((rc = stream_fault(s, CKPT_FAULT_PAUSED, false)) < 0 || (rc = stream_disk_mark(s)) < 0 ||
+	    (rc = stream_disk_flush(s)) < 0)
 		return rc;
 	pthread_mutex_lock(&s->lock);
 	s->stats.epoch = s->epoch;
@@ -453,8 +505,16 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 	bool handover;
 	int rc;
 
+	if (s->cfg.disk_channel && (s->cfg.dr_ops == NULL || s->cfg.dr_ops->resync == NULL ||
+	                            s->cfg.disk_fd < 0))
+		return remus_err_set(err, CKPT_ECONFIG, "stream sender: a disk channel needs a diskrep "
+		                     "backend with resync and its peer fd");
+	if (s->cfg.disk_channel && fcntl(s->cfg.disk_fd, F_SETFL,
+	                                 fcntl(s->cfg.disk_fd, F_GETFL) | O_NONBLOCK) < 0)
+		return remus_err_sys(err, errno, "stream sender: disk channel");
 	if ((rc = wake_pair_open(s->sp, err)) < 0)
 		return rc;
+	disk_channel_init(&s->dl, s->cfg.disk_channel ? s->cfg.disk_fd : -1);
 	s->stop_fd = stop_fd;
 	s->max_epochs = max_epochs;
 	s->epoch = 0;
@@ -469,18 +529,21 @@ int ckpt_stream_sender_run(struct ckpt_stream_sender *s, int stop_fd, uint64_t m
 	s->stats.started_ms = rnet_now_ms();
 	if ((rc = pthread_create(&s->pump, NULL, stream_send_pump_main, s)) != 0) {
 		wake_pair_close(s->sp);
+		disk_channel_free(&s->dl);
 		return remus_err_sys(err, rc, "stream sender: pump thread");
 	}
+	rc = stream_disk_resync(s, err);
 	s->t_epoch_us = ckpt_now_us();
-	if (s->cfg.preamble_len > 0 &&
+	if (rc == 0 && s->cfg.preamble_len > 0 &&
 	    (rc = stream_write_all(s->sp[0], s->cfg.preamble, s->cfg.preamble_len)) < 0)
 		remus_err_sys(err, -rc, "stream sender: writing the preamble");
-	else
+	else if (rc == 0)
 		rc = s->cfg.hv->save_stream(s->cfg.guest, s->sp[0], &hooks, err);
 	/* the pump sends what is left, then sees the end of the stream */
 	shutdown(s->sp[0], SHUT_WR);
 	pthread_join(s->pump, NULL);
 	wake_pair_close(s->sp);
+	disk_channel_free(&s->dl);
 	if (s->fault_stopped)   /* as if killed: nothing released, nothing resumed here */
 		return remus_err_set(err, CKPT_ESTOPPED, "%.480s", s->hook_err.msg);
 	if (s->final)

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ckpt/disk_impl.h"
 #include "ckpt/stream_delta_impl.h"
 #include "ckpt/stream_link.h"
 
@@ -39,6 +40,7 @@ struct ckpt_stream_sender {
 	bool window;                /* the disk's dual-primary window is open */
 	bool fault_stopped;         /* a fault point said stop (hook_err says which) */
 	struct remus_err hook_err;
+	struct disk_channel dl;     /* disk_channel: the builtin backend's frames (pump) */
 	/* pump only */
 	uint8_t *chunk;
 	size_t chunk_len;

@@ -27,6 +27,9 @@ static void pump_lost(struct ckpt_stream_sender *s, const struct remus_err *why)
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	shutdown(s->sp[1], SHUT_RDWR);
+	/* a diskrep blocked in a resync sees its peer gone */
+	if (s->cfg.disk_channel)
+		shutdown(s->dl.fd, SHUT_RDWR);
 }
 
 /* Pump: whatever the backup sent (heartbeats are consumed by rnet). */
@@ -42,6 +45,10 @@ static int pump_take_msgs(struct ckpt_stream_sender *s, struct remus_err *err)
 				s->acked = m.u64;
 			pthread_cond_broadcast(&s->cond);
 			pthread_mutex_unlock(&s->lock);
+		} else if (m.type == RNET_MSG_DISK && s->cfg.disk_channel) {
+			/* the backup's diskrep answering a resync */
+			if ((rc = disk_channel_write_in(&s->dl, m.body, m.len, err)) < 0)
+				return rc;
 		} else if (m.type == RNET_MSG_BYE) {
 			/* after a final checkpoint this may be the answer to the hand-over */
 			pthread_mutex_lock(&s->lock);
@@ -106,6 +113,22 @@ static int pump_forward_delta(struct ckpt_stream_sender *s, struct remus_err *er
 		s->dtx.out_off += n;
 	}
 	return 0;
+}
+
+/* Pump: diskrep's frames to the link, under the lock so that the engine
+ * thread (stream_disk_flush) sees a frame either unread or queued.
+ * 0: all taken, 1: the link's queue is full. */
+static int pump_forward_disk(struct ckpt_stream_sender *s, struct remus_err *err)
+{
+	int rc;
+
+	if (!s->cfg.disk_channel)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	rc = s->killed ? 0 : disk_channel_forward_out(&s->dl, s->cfg.conn, err);
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
 }
 
 /* Pump: nothing of the driver's bytes is waiting for the link. */
@@ -209,11 +232,13 @@ void *stream_send_pump_main(void *arg)
 	for (;;) {
 		uint64_t now = rnet_now_ms();
 		bool watch_stop;
-		struct pollfd p[3] = {
+		struct pollfd p[4] = {
 			{ .fd = pump_idle(s) && !s->eof ? s->sp[1] : -1, .events = POLLIN },
 			{ .fd = rnet_conn_fd(c), .events = POLLIN },
 			{ .fd = -1, .events = POLLIN },
+			{ .fd = s->cfg.disk_channel && s->dl.pend_len == 0 ? s->dl.fd : -1, .events = POLLIN },
 		};
+		int drc;
 
 		if ((rc = rnet_conn_tick(c, now, &err)) < 0)
 			break;
@@ -226,7 +251,7 @@ void *stream_send_pump_main(void *arg)
 			p[2].fd = s->stop_fd;
 		if (rnet_conn_want_write(c))
 			p[1].events |= POLLOUT;
-		if (poll(p, 3, (int)rnet_conn_next_tick_ms(c, now)) < 0 && errno != EINTR) {
+		if (poll(p, 4, (int)rnet_conn_next_tick_ms(c, now)) < 0 && errno != EINTR) {
 			rc = remus_err_sys(&err, errno, "stream sender: poll");
 			break;
 		}
@@ -242,7 +267,11 @@ void *stream_send_pump_main(void *arg)
 			if ((rc = pump_take_msgs(s, &err)) < 0 || (rc = frc) < 0)
 				break;
 		}
-		if ((rc = pump_forward(s, (p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0, &err)) < 0)
+		/* the disk lane first: epoch N's writes and marker precede N's end */
+		if ((rc = drc = pump_forward_disk(s, &err)) < 0)
+			break;
+		if (drc == 0 &&
+		    (rc = pump_forward(s, (p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0, &err)) < 0)
 			break;
 		if (rnet_conn_want_write(c) && (rc = rnet_conn_flush(c, &err)) < 0)
 			break;

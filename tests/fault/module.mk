@@ -16,3 +16,5 @@ soak: soak-remusd
 # remusd's REMUSD_FAULT hook itself (parsing; kill/stop in a forked child).
 UNIT_TESTS += test_remusd_fault
 test_remusd_fault_SRCS := tests/unit/test_remusd_fault.c remusd/fault.c
+# Role reversal (issue 17): the old primary killed at keep-final.
+INTEG_TESTS += tests/fault/remusd_reverse_faults.sh

@@ -2,3 +2,10 @@
 INTEG_TESTS += tests/integration/build_install.sh tests/integration/build_deps.sh \
 	tests/integration/cli_help.sh tests/integration/log_journal.sh \
 	tests/integration/build_runner.sh
+
+# Protection that lasts (issue 17): failover, re-protect to the restarted
+# old primary, failover back, role reversal, under a kvstore load
+# (remusd_lifecycle.sh); two-copy refusal and reprotect = auto (counter);
+# an evacuation in doubt resolving itself when the backup answers.
+INTEG_TESTS += tests/integration/remusd_lifecycle.sh tests/integration/remusd_reprotect_auto.sh \
+	tests/integration/remusd_in_doubt_auto.sh

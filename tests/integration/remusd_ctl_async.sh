@@ -70,7 +70,7 @@ echo "protect: completed after the hold"
 pair handover-prepare
 ctl a protect $G --wait 60 >/dev/null || fail "protect"
 wait_field b $G state replica-ready
-ctl a evacuate $G >"$TMPD/evacuate.out" 2>&1 &
+ctl a evacuate $G --no-reprotect >"$TMPD/evacuate.out" 2>&1 &
 OP_PID=$!
 wait_file "$TMPD/handover-prepare.reached" 30
 busy_checks evacuate handover-prepare
@@ -84,7 +84,7 @@ echo "evacuate: completed after the hold, host-b runs the guest"
 pair handover-prepare
 ctl a protect $G --wait 60 >/dev/null || fail "protect"
 wait_field b $G state replica-ready
-"$BUILD/bin/remusctl" -s "$TMPD/a.sock" evacuate $G >/dev/null 2>&1 &
+"$BUILD/bin/remusctl" -s "$TMPD/a.sock" evacuate $G --no-reprotect >/dev/null 2>&1 &
 OP_PID=$!
 wait_file "$TMPD/handover-prepare.reached" 30
 kill -9 "$OP_PID"

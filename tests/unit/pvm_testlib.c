@@ -34,15 +34,29 @@ void pt_config(struct hv_guest_config *cfg, const char *name, const char *guest,
 	cfg->console_fd = console_fd;
 }
 
-struct hv_guest *pt_boot(const struct hv_guest_config *cfg)
+struct hv_guest *pt_create(const struct hv_guest_config *cfg)
 {
 	struct remus_err err = { 0 };
 	struct hv_guest *g = NULL;
 
 	if (pvm_hv_ops.create(cfg, &g, &err) < 0)
 		fail_msg("create %s: %s", cfg->image, err.msg);
+	return g;
+}
+
+void pt_start(struct hv_guest *g)
+{
+	struct remus_err err = { 0 };
+
 	if (pvm_hv_ops.start(g, &err) < 0)
 		fail_msg("start: %s", err.msg);
+}
+
+struct hv_guest *pt_boot(const struct hv_guest_config *cfg)
+{
+	struct hv_guest *g = pt_create(cfg);
+
+	pt_start(g);
 	return g;
 }
 

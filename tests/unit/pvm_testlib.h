@@ -22,8 +22,11 @@ struct pt_ckpt {
 const char *pt_guest(const char *name);
 void pt_config(struct hv_guest_config *cfg, const char *name, const char *guest,
                uint64_t mem, int console_fd);
-/* Create + start; fails the test on error. */
+/* Create + start; fails the test on error.  pt_create alone leaves the
+ * guest stopped before its first instruction. */
 struct hv_guest *pt_boot(const struct hv_guest_config *cfg);
+struct hv_guest *pt_create(const struct hv_guest_config *cfg);
+void pt_start(struct hv_guest *g);
 /* Poll info until state == want (bounded: fails after `secs`). */
 void pt_wait_state(struct hv_guest *g, enum hv_run_state want, int secs);
 /* Read a u64 at RAM offset `off` of a paused guest. */

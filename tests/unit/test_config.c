@@ -87,6 +87,7 @@ static void test_defaults_and_variants(void **state)
 		"unsafe = no-netbuf, blackhole\n"
 		"capture = cow\n"
 		"compression = delta+zstd\n"
+		"reprotect = auto\n"
 		"[guest b]\n"
 		"type = xen\n"
 		"[guest c]\n"
@@ -113,6 +114,8 @@ static void test_defaults_and_variants(void **state)
 	assert_int_equal(c->guests[0].capture, REMUSD_CAPTURE_COW);
 	assert_int_equal(c->guests[0].compress, RNET_COMPRESS_DELTA_ZSTD);
 	assert_int_equal(c->guests[1].capture, REMUSD_CAPTURE_COPY);   /* default */
+	assert_int_equal(c->guests[0].reprotect, REMUSD_REPROTECT_AUTO);
+	assert_int_equal(c->guests[1].reprotect, REMUSD_REPROTECT_OFF);  /* default */
 	assert_int_equal(c->guests[1].netbuf, REMUSD_NETBUF_PLUG);   /* xen default */
 	assert_int_equal(c->guests[1].peer_port, 0);
 	assert_string_equal(c->guests[1].drbd_resource, "");
@@ -190,6 +193,7 @@ static const struct bad_case bad_cases[] = {
 	{ GLOBAL "[guest a]\ntype = xen\nnetbuf = inline\n", "netbuf = inline needs type = pvm" },
 	{ GLOBAL "[guest a]\ntype = xen\ncapture = cow\n", "capture = cow needs type = pvm" },
 	{ GLOBAL "[guest a]\nimage = x\nmem = 1\ncapture = lazy\n", "'lazy' is not one of copy|cow" },
+	{ GLOBAL "[guest a]\nimage = x\nmem = 1\nreprotect = yes\n", "'yes' is not one of off|auto" },
 	{ GLOBAL "[guest a]\nimage = x\nimage = y\n", "t.conf:5: [guest a] image: repeated (first set at line 4)" },
 	{ GLOBAL "[guest a]\nimage = x\n  continued\n", "image: repeated" },
 	{ GLOBAL "control_socket = /a/very/long/path/that/does/not/fit/into/the/sun_path/field/of/a/unix/socket/address/really/it/is/too/long/xxxxxxxxxx\n",

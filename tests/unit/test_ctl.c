@@ -405,10 +405,43 @@ static void test_listen_refuses_live_and_clears_stale(void **state)
 	unlink(v.path);
 }
 
+/* evacuate --no-reprotect: the long form carries the flag, the short
+ * form (every older remusctl) means 0, unknown flags are refused. */
+static void test_evacuate_flags(void **state)
+{
+	uint8_t buf[CTL_HDR_LEN + CTL_GUEST_MAX + 64];
+	struct remus_err err = { 0 };
+	struct ctl_msg m;
+	int n;
+
+	(void)state;
+	n = ctl_encode_evacuate(buf, sizeof(buf), 3, "kv", CTL_EVAC_NO_REPROTECT);
+	assert_int_equal(n, CTL_HDR_LEN + CTL_GUEST_MAX + 4);
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), 0);
+	assert_int_equal(m.type, CTL_EVACUATE);
+	assert_string_equal(m.guest, "kv");
+	assert_int_equal(m.evac_flags, CTL_EVAC_NO_REPROTECT);
+	n = ctl_encode_evacuate(buf, sizeof(buf), 3, "kv", 0);
+	assert_int_equal(n, CTL_HDR_LEN + CTL_GUEST_MAX);
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), 0);
+	assert_int_equal(m.evac_flags, 0);
+	assert_int_equal(ctl_encode_evacuate(buf, sizeof(buf), 3, "kv", 0x80), -EINVAL);
+	/* a flag this daemon does not know */
+	n = ctl_encode_evacuate(buf, sizeof(buf), 3, "kv", CTL_EVAC_NO_REPROTECT);
+	buf[n - 1] |= 0x80;
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), CTL_EPROTO);
+	assert_non_null(strstr(err.msg, "EVACUATE flags 0x81 unknown"));
+	/* between the two forms */
+	n = ctl_encode_evacuate(buf, sizeof(buf), 3, "kv", CTL_EVAC_NO_REPROTECT);
+	buf[11] = (uint8_t)(CTL_GUEST_MAX + 2);     /* body length, big-endian low byte */
+	assert_int_equal(ctl_parse(buf, (size_t)n - 2, &m, &err), CTL_EPROTO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_requests),
+		cmocka_unit_test(test_evacuate_flags),
 		cmocka_unit_test(test_roundtrip_replies),
 		cmocka_unit_test(test_malformed_refused),
 		cmocka_unit_test(test_socket_calls),

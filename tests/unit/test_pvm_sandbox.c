@@ -209,14 +209,10 @@ static uint64_t counter_read(int fd)
 /* Create the guest, attach the syscall counter, start it. */
 static struct hv_guest *boot_counted(const struct hv_guest_config *cfg, int *counter)
 {
-	struct remus_err err = { 0 };
-	struct hv_guest *g = NULL;
+	struct hv_guest *g = pt_create(cfg);
 
-	if (pvm_hv_ops.create(cfg, &g, &err) < 0)
-		fail_msg("create %s: %s", cfg->image, err.msg);
 	*counter = syscall_counter(((struct pvm_guest *)g)->pid);
-	if (pvm_hv_ops.start(g, &err) < 0)
-		fail_msg("start: %s", err.msg);
+	pt_start(g);
 	return g;
 }
 

@@ -33,6 +33,10 @@ static void test_parse_accepts(void **state)
 	assert_non_null(h.hit);
 	assert_int_equal(remusd_fault_parse(&f, "applying@1", &err), 0);
 	assert_int_equal(f.action, REMUSD_FAULT_STOP);
+	/* role reversal: the old primary dies before it keeps its copy */
+	assert_int_equal(remusd_fault_parse(&f, "keep-final@1", &err), 0);
+	assert_string_equal(f.point, "keep-final");
+	assert_int_equal(f.action, REMUSD_FAULT_KILL);
 	/* unset or empty: not armed, no hook at all (the engine runs as usual) */
 	assert_int_equal(remusd_fault_parse(&f, NULL, &err), 0);
 	assert_false(f.armed);

@@ -376,6 +376,7 @@ static void test_backup_fails_over(void **state)
 	assert_int_equal(session_state(s), RS_REPLICA_READY);
 	shutdown(rnet_conn_fd(l.pri.conn), SHUT_RDWR);      /* the primary dies */
 	wait_state(s, RS_ACTIVE);
+	assert_true(s->primary);        /* promoted: the guest's primary now */
 	assert_non_null(s->guest);
 	assert_true(s->failover_done);
 	assert_int_equal(fake.restore_checkpoints, 2);
@@ -419,6 +420,7 @@ static void test_backup_handover(void **state)
 	prim_send(l.pri.conn, NULL, 0, 0, &bye);
 	assert_int_equal(bye, CKPT_BYE_RUNNING);
 	wait_state(s, RS_ACTIVE);
+	assert_true(s->primary);
 	assert_string_equal(s->error, "planned hand-over from the primary");
 	assert_int_equal(fake.restore_checkpoints, 2);
 	assert_true(fake.exists);

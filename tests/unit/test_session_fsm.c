@@ -26,6 +26,10 @@ static const struct allowed spec[] = {
 	{ true, RS_UNPROTECTED, SE_PROTECT, RS_SYNCING },
 	{ true, RS_STOPPED, SE_PROTECT, RS_SYNCING },
 	{ true, RS_FAILED, SE_PROTECT, RS_SYNCING },
+	{ true, RS_ACTIVE, SE_PROTECT, RS_SYNCING },       /* promoted after a failover */
+	{ true, RS_STOPPED, SE_RECEIVE, RS_RECEIVING },    /* no copy here: becomes the backup */
+	{ true, RS_FAILED, SE_RECEIVE, RS_RECEIVING },
+	{ true, RS_EVACUATED, SE_RECEIVE, RS_RECEIVING },
 	{ true, RS_SYNCING, SE_SYNCED, RS_PROTECTED },
 	{ true, RS_PROTECTED, SE_SYNCED, RS_PROTECTED },
 	{ true, RS_EVACUATING, SE_SYNCED, RS_EVACUATING },
@@ -63,6 +67,24 @@ static const struct allowed spec[] = {
 	{ false, RS_REPLICA_READY, SE_TAKEOVER_FAILED, RS_FAILED },
 };
 
+/* The moves that change the role as well: a backup that took the guest
+ * over is its primary, a primary with no copy left becomes the backup. */
+static const struct allowed flips[] = {
+	{ false, RS_RECEIVING, SE_TAKEN_OVER, RS_ACTIVE },
+	{ false, RS_REPLICA_READY, SE_TAKEN_OVER, RS_ACTIVE },
+	{ true, RS_STOPPED, SE_RECEIVE, RS_RECEIVING },
+	{ true, RS_FAILED, SE_RECEIVE, RS_RECEIVING },
+	{ true, RS_EVACUATED, SE_RECEIVE, RS_RECEIVING },
+};
+
+static bool expected_flip(bool primary, enum remusd_state from, enum remusd_event ev)
+{
+	for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++)
+		if (flips[i].primary == primary && flips[i].from == from && flips[i].ev == ev)
+			return true;
+	return false;
+}
+
 static int expected(bool primary, enum remusd_state from, enum remusd_event ev)
 {
 	for (size_t i = 0; i < sizeof(spec) / sizeof(spec[0]); i++)
@@ -89,6 +111,11 @@ static void test_walk_every_move(void **state)
 					         remusd_state_name(st), remusd_event_name(ev),
 					         got < 0 ? "refused" : remusd_state_name(got),
 					         want < 0 ? "refused" : remusd_state_name(want));
+				if (remusd_fsm_flips_role(role == 0, st, ev) != expected_flip(role == 0, st, ev))
+					fail_msg("%s %s + %s: role flip %d, want %d",
+					         role == 0 ? "primary" : "backup", remusd_state_name(st),
+					         remusd_event_name(ev), remusd_fsm_flips_role(role == 0, st, ev),
+					         expected_flip(role == 0, st, ev));
 				if (want < 0)
 					refused++;
 				else
@@ -118,6 +145,13 @@ static void test_refusals_that_matter(void **state)
 	assert_int_equal(remusd_fsm_next(false, RS_IDLE, SE_START), -1);
 	assert_int_equal(remusd_fsm_next(false, RS_ACTIVE, SE_PROTECT), -1);
 	assert_int_equal(remusd_fsm_next(true, RS_IDLE, SE_RECEIVE), -1);
+	/* no copy of a running guest becomes anyone's backup: the copies
+	 * here that run (or may: in doubt, evacuating) refuse a run */
+	assert_int_equal(remusd_fsm_next(true, RS_PROTECTED, SE_RECEIVE), -1);
+	assert_int_equal(remusd_fsm_next(true, RS_IN_DOUBT, SE_RECEIVE), -1);
+	assert_int_equal(remusd_fsm_next(true, RS_EVACUATING, SE_RECEIVE), -1);
+	assert_int_equal(remusd_fsm_next(true, RS_ACTIVE, SE_RECEIVE), -1);
+	assert_false(remusd_fsm_flips_role(true, RS_PROTECTED, SE_RECEIVE));
 	/* out of range */
 	assert_int_equal(remusd_fsm_next(true, RS_COUNT, SE_START), -1);
 	assert_int_equal(remusd_fsm_next(true, RS_IDLE, SE_COUNT), -1);

@@ -31,6 +31,7 @@
 #include "test_xen_common.h"
 #include "test_xen_fake.h"
 #include "test_xen_fake_pages.h"
+#include "stream_trial.h"
 
 #define PAGES 16u
 #define DIRTY 2u
@@ -38,47 +39,6 @@
 #define PEER_WAIT_MS 10000u
 
 static const char json[] = "{\"c_info\":{}}";
-
-/* The fault hook: stop at (point, epoch), once; remember that it fired. */
-struct fault_at {
-	const char *point;
-	uint64_t epoch;
-	int fired;
-};
-
-static int fault_hit(void *arg, const char *point, uint64_t epoch)
-{
-	struct fault_at *f = arg;
-
-	if (f->fired || strcmp(point, f->point) != 0 || epoch != f->epoch)
-		return 0;
-	f->fired++;
-	return 1;
-}
-
-/* Checkpoint ends (byte offsets after each CHECKPOINT_END) in a stream. */
-static unsigned find_ckpt_ends(const uint8_t *d, size_t len, size_t *ends, unsigned max)
-{
-	struct stream_reader_cfg cfg = { .start = STREAM_START_AUTO };
-	struct stream_reader rd;
-	struct stream_rec rec;
-	size_t off = 0, used;
-	unsigned n = 0;
-
-	stream_reader_init(&rd, &cfg);
-	while (off < len) {
-		int rc = stream_reader_feed(&rd, d + off, len - off, &used, &rec);
-
-		off += used;
-		if (rc < 0)
-			fail_msg("the primary's stream is not valid: %s", rd.err.msg);
-		if (rc == 1 && rec.item == STREAM_ITEM_LIBXL_RECORD &&
-		    rec.type == STREAM_XL_CHECKPOINT_END && n < max)
-			ends[n++] = off;
-	}
-	stream_reader_free(&rd);
-	return n;
-}
 
 /* ---- the primary, stopped at a fault point ------------------------------ */
 
@@ -239,11 +199,7 @@ static int receive(const struct stream_buf *got, struct fault_at *f, struct prim
 	struct tlink l;
 	int rv;
 
-	fake_reset();   /* the backup host: dom0 only */
-	fake_set_node("/local/domain", "", 0, 0, 0);
-	fake_set_node("/local/domain/0", "", 0, 0, 0);
-	fake.exists = false;
-	fake_pages_on(PAGES, DIRTY);
+	backup_host_setup(PAGES, DIRTY);
 	tlink_up(&l);
 	rc.conn = l.bak.conn;
 	if (f != NULL)
