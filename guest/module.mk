@@ -20,7 +20,8 @@ guest_kvstore_SRCS := guest/apps/kvstore.c guest/apps/kvlog.c $(GUEST_NETIF_SRCS
 guest_httpd_SRCS   := guest/apps/httpd.c guest/apps/http_parse.c $(GUEST_NETIF_SRCS)
 guest_udpseq_SRCS  := guest/apps/udpseq.c $(GUEST_NETIF_SRCS)
 guest_compute_SRCS := guest/apps/compute.c
-GUESTS := counter dirtier kvstore httpd udpseq compute
+guest_storewatch_SRCS := guest/apps/storewatch.c guest/rt/store.c $(GUEST_NETIF_SRCS)
+GUESTS := counter dirtier kvstore httpd udpseq compute storewatch
 # Hosted builds: the runtime minus crt0/start/hc_pvm/string, plus the Linux backend.
 GUEST_HOSTED_RT := guest/rt/hc_hosted.c guest/rt/mem_hosted.c guest/rt/fmt.c \
 	guest/rt/heap.c guest/rt/util.c

@@ -178,6 +178,15 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 		 * the loop */
 		if ((rc = guest_ops_start(&d->ops, s, c, m, &d->env, &err)) == 0)
 			return CTL_PENDING;
+	} else if (m->type == CTL_STORE) {
+		char *out = malloc(CTL_BODY_MAX - 64);
+		rc = out ? remusd_session_store(s, m, out, CTL_BODY_MAX - 64, &err)
+		         : remus_err_set(&err, -ENOMEM, "store: out of memory");
+		if (rc == 0)
+			rc = reply(c, m->seq, 0, CTL_FMT_TEXT, out);
+		free(out);
+		if (rc >= 0)
+			return rc;
 	} else if (m->type == CTL_SET) {
 		if ((rc = remusd_session_set(s, m->setting, m->value, why, sizeof(why), &err)) == 0)
 			return reply(c, m->seq, 0, CTL_FMT_TEXT, why);

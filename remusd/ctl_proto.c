@@ -14,6 +14,8 @@
 #define PROTECT_BODY  (CTL_GUEST_MAX + CTL_PEER_MAX + 4)
 #define PROGRESS_BODY (CTL_GUEST_MAX + 8 + 16)
 #define SET_BODY      (CTL_GUEST_MAX + 8)
+#define STORE_HEAD    (CTL_GUEST_MAX + 16)
+#define STORE_BODY_MAX (STORE_HEAD + CTL_STORE_PATH_MAX + CTL_STORE_VALUE_MAX)
 #define UPGRADE_BODY  (CTL_GUEST_MAX + CTL_PEER_MAX)
 
 struct ctl_rule {
@@ -36,6 +38,7 @@ static const struct ctl_rule ctl_rules[] = {
 	{ CTL_RESUME, "RESUME", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_DESTROY, "DESTROY", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_SET, "SET", SET_BODY, SET_BODY, true },
+	{ CTL_STORE, "STORE", STORE_HEAD + 1, STORE_BODY_MAX, true },
 	{ CTL_UPGRADE, "UPGRADE", UPGRADE_BODY, UPGRADE_BODY, false },
 	{ CTL_REPLY, "REPLY", 8, CTL_BODY_MAX, false },
 	{ CTL_PROGRESS, "PROGRESS", PROGRESS_BODY, PROGRESS_BODY, true },
@@ -189,6 +192,30 @@ int ctl_encode_set(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 		return -EINVAL;
 	put_be32(b + CTL_GUEST_MAX, setting);
 	put_be32(b + CTL_GUEST_MAX + 4, value);
+	return n;
+}
+
+/* STORE: one request on the guest's store. */
+int ctl_encode_store(uint8_t *buf, size_t cap, uint32_t seq, const char *guest, uint32_t op,
+		     const char *path, size_t path_len, const void *value, size_t value_len)
+{
+	uint8_t *b = buf + CTL_HDR_LEN;
+	int n;
+
+	if (path_len == 0 || path_len > CTL_STORE_PATH_MAX || value_len > CTL_STORE_VALUE_MAX ||
+	    memchr(path, '\0', path_len) != NULL || (op != CTL_STORE_WRITE && value_len))
+		return -EINVAL;
+	n = ctl_put_header(buf, cap, CTL_STORE, seq, STORE_HEAD + path_len + value_len);
+	if (n < 0)
+		return n;
+	if (ctl_put_field(b, CTL_GUEST_MAX, guest) < 0)
+		return -EINVAL;
+	put_be32(b + CTL_GUEST_MAX, op);
+	put_be32(b + CTL_GUEST_MAX + 4, (uint32_t)path_len);
+	put_be32(b + CTL_GUEST_MAX + 8, (uint32_t)value_len);
+	memcpy(b + STORE_HEAD, path, path_len);
+	if (value_len)
+		memcpy(b + STORE_HEAD + path_len, value, value_len);
 	return n;
 }
 
@@ -347,6 +374,27 @@ static int ctl_parse_body(const uint8_t *b, uint32_t blen, struct ctl_msg *m,
 		if (m->setting != CTL_SET_INTERVAL && m->setting != CTL_SET_COMPRESSION)
 			return remus_err_set(err, CTL_EPROTO, "SET setting %u unknown", m->setting);
 		return 0;
+	case CTL_STORE: {
+		uint32_t pl = get_be32(b + CTL_GUEST_MAX + 4), vl = get_be32(b + CTL_GUEST_MAX + 8);
+		m->store_op = get_be32(b + CTL_GUEST_MAX);
+		if (m->store_op < CTL_STORE_READ || m->store_op > CTL_STORE_RM)
+			return remus_err_set(err, CTL_EPROTO, "STORE op %u unknown", m->store_op);
+		if (get_be32(b + CTL_GUEST_MAX + 12) != 0)
+			return remus_err_set(err, CTL_EPROTO, "STORE reserved field not zero");
+		if (pl == 0 || pl > CTL_STORE_PATH_MAX || vl > CTL_STORE_VALUE_MAX ||
+		    (uint64_t)STORE_HEAD + pl + vl != blen)
+			return remus_err_set(err, CTL_EPROTO, "STORE path of %u and value of %u bytes "
+					     "in a body of %u", pl, vl, blen);
+		if (vl && m->store_op != CTL_STORE_WRITE)
+			return remus_err_set(err, CTL_EPROTO, "STORE value with an op that takes none");
+		m->path = (const char *)b + STORE_HEAD;
+		m->path_len = pl;
+		if (memchr(m->path, '\0', pl) != NULL)
+			return remus_err_set(err, CTL_EPROTO, "STORE path contains a NUL byte");
+		m->store_value = b + STORE_HEAD + pl;
+		m->store_value_len = vl;
+		return 0;
+	}
 	case CTL_PROGRESS:
 		m->phase = get_be32(b + CTL_GUEST_MAX);
 		m->done = get_be64(b + CTL_GUEST_MAX + 8);

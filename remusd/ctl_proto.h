@@ -48,7 +48,9 @@ enum ctl_type {
 	CTL_RESUME = 10,        /* guest: resume an in-doubt guest here (forced) */
 	CTL_DESTROY = 11,       /* guest: destroy an in-doubt guest's copy here */
 	CTL_SET = 12,           /* guest, u32 setting (CTL_SET_*), u32 value */
-	CTL_UPGRADE = 13,       /* empty guest, path of the new remusd ("": installed) */
+	CTL_STORE = 13,         /* guest, u32 op (CTL_STORE_*), u32 path_len,
+	                         * u32 value_len, u32 0, path, value */
+	CTL_UPGRADE = 14,       /* empty guest, path of the new remusd ("": installed) */
 	/* replies */
 	CTL_REPLY = 0x81,       /* i32 code, u32 format, payload */
 	CTL_PROGRESS = 0x82,    /* guest, u32 phase, u32 0, u64 done, u64 total */
@@ -95,6 +97,17 @@ enum ctl_setting {
 	CTL_SET_COMPRESSION = 2,  /* enum rnet_compress: 0 none, 1 zlib, 2 delta */
 };
 
+/* remusctl store GUEST OP PATH [VALUE]: the guest's store (a driver's
+ * xenstore).  The path is text without NUL; the value bytes (WRITE only). */
+enum ctl_store_op {
+	CTL_STORE_READ = 1,
+	CTL_STORE_WRITE = 2,
+	CTL_STORE_LS = 3,
+	CTL_STORE_RM = 4,
+};
+#define CTL_STORE_PATH_MAX  3072u
+#define CTL_STORE_VALUE_MAX 4096u
+
 enum ctl_phase { CTL_PHASE_MEMORY = 1, CTL_PHASE_DISK = 2, CTL_PHASE_FIRST_CKPT = 3 };
 
 struct ctl_msg {
@@ -112,6 +125,11 @@ struct ctl_msg {
 	uint32_t reasons;               /* CHECK_REPLY; its detail is payload */
 	uint32_t setting, value;        /* SET */
 	uint32_t evac_flags;            /* EVACUATE: CTL_EVAC_* */
+	uint32_t store_op;              /* STORE: enum ctl_store_op */
+	const char *path;               /* STORE; points into the input buffer */
+	size_t path_len;
+	const uint8_t *store_value;     /* STORE (WRITE); into the input buffer */
+	size_t store_value_len;
 };
 
 const char *ctl_type_name(uint16_t type);
@@ -131,6 +149,8 @@ int ctl_encode_progress(uint8_t *buf, size_t cap, uint32_t seq, const char *gues
 			uint32_t phase, uint64_t done, uint64_t total);
 int ctl_encode_set(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 		   uint32_t setting, uint32_t value);
+int ctl_encode_store(uint8_t *buf, size_t cap, uint32_t seq, const char *guest, uint32_t op,
+		     const char *path, size_t path_len, const void *value, size_t value_len);
 int ctl_encode_upgrade(uint8_t *buf, size_t cap, uint32_t seq, const char *path);
 int ctl_encode_check_reply(uint8_t *buf, size_t cap, uint32_t seq, uint32_t reasons);
 /* The same with the particulars (NULL or "": none; longer than

@@ -16,6 +16,7 @@ static const struct {
 	enum remusd_fault_action action;
 } fault_points[] = {
 	{ "paused", REMUSD_FAULT_KILL },          /* guest suspended, nothing sent */
+	{ "store-saved", REMUSD_FAULT_KILL },     /* ... its store saved (quiesced) */
 	{ "sent-checkpoint", REMUSD_FAULT_KILL }, /* CHECKPOINT out, CHECKPOINT_END not */
 	{ "sent", REMUSD_FAULT_KILL },            /* whole checkpoint out, no ACK yet */
 	{ "applying", REMUSD_FAULT_STOP },        /* backup: complete, not yet applied */
@@ -47,7 +48,7 @@ int remusd_fault_parse(struct remusd_fault *f, const char *spec, struct remus_er
 	}
 	if (f->point[0] == 0)
 		return remus_err_set(err, -EINVAL, "%s: unknown fault point '%.*s' (paused, "
-		                     "sent-checkpoint, sent, applying, keep-final)",
+		                     "store-saved, sent-checkpoint, sent, applying, keep-final)",
 		                     REMUSD_FAULT_ENV,
 		                     (int)(len < 32 ? len : 32), spec);
 	errno = 0;

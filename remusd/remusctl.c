@@ -80,6 +80,8 @@ static const struct subcmd subcmds[] = {
 	{ "destroy", "GUEST", 0, "destroy the paused copy of an in-doubt guest here", CTL_DESTROY },
 	{ "set", "GUEST KEY=VALUE...", 0,
 	  "change interval=MS or compression=none|zlib|delta, from the next epoch", CTL_SET },
+	{ "store", "GUEST read|write|ls|rm PATH [VALUE]", 0,
+	  "the guest's store (pvm): read, write, list or remove a node", CTL_STORE },
 	{ "upgrade", "", OPT_EXEC,
 	  "hand every guest over to a new remusd binary (exit 1: the old one carries on)",
 	  CTL_UPGRADE },
@@ -479,6 +481,36 @@ static int cmd_set(const struct opts *o, const char *guest, char **kv, int n)
 	return rc;
 }
 
+/* store GUEST OP PATH [VALUE]: one STORE request; a read prints the value
+ * (non-printable bytes as \xHH), ls one child a line. */
+static int cmd_store(const struct opts *o, const char *guest, char **a, int n)
+{
+	static const char *const ops[] = { "read", "write", "ls", "rm" };
+	static uint8_t req[CTL_HDR_LEN + CTL_GUEST_MAX + 16 + CTL_STORE_PATH_MAX +
+	                   CTL_STORE_VALUE_MAX];
+	struct ctl_conn *c = NULL;
+	struct ctl_msg rep;
+	uint32_t op = 0;
+	int rc;
+
+	for (uint32_t i = 0; i < 4; i++)
+		if (n >= 2 && strcmp(a[0], ops[i]) == 0)
+			op = i + 1;
+	if (op == 0 || n != (op == CTL_STORE_WRITE ? 3 : 2))
+		usage_to(stderr, 2, find_subcmd("store"));
+	if (call(o, req, ctl_encode_store(req, sizeof(req), 1, guest, op, a[1], strlen(a[1]),
+	                                  n == 3 ? a[2] : NULL, n == 3 ? strlen(a[2]) : 0),
+	         &rep, &c) < 0)
+		return 1;
+	rc = rep.type == CTL_REPLY && rep.code == 0 ? 0 : 1;
+	if (rc)
+		fprintf(stderr, "remusctl: %.*s\n", (int)rep.payload_len, rep.payload);
+	else if (op == CTL_STORE_READ || op == CTL_STORE_LS)
+		printf("%.*s%s", (int)rep.payload_len, rep.payload, op == CTL_STORE_READ ? "\n" : "");
+	ctl_conn_free(c);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -537,6 +569,8 @@ int main(int argc, char **argv)
 	guest = optind < argc ? argv[optind++] : NULL;
 	if (sc->type == CTL_SET && guest != NULL)
 		return cmd_set(&o, guest, argv + optind, argc - optind);
+	if (sc->type == CTL_STORE && guest != NULL)
+		return cmd_store(&o, guest, argv + optind, argc - optind);
 	if (optind != argc)
 		usage_to(stderr, 2, sc);
 	if (sc->type == CTL_LIST)

@@ -399,6 +399,11 @@ void remusd_rnet_params(const struct remusd_env *env, const struct remusd_guest_
 	                                                                  : DISKREP_KIND_NONE;
 	snprintf(p->caps.hv, sizeof(p->caps.hv), "%s", remusd_guest_type_name(gc->type));
 	snprintf(p->caps.guest, sizeof(p->caps.guest), "%s", gc->name);
+	/* a driver that keeps the guest's store sends it with every
+	 * checkpoint; both ends derive it from the same guest type */
+	const struct hv_ops *hv = hv_driver(remusd_guest_type_name(gc->type));
+	if (hv != NULL && hv->store_save != NULL && hv->store_validate != NULL)
+		p->caps.flags |= RNET_CAP_XENSTORE;
 }
 
 /* Open the guest's disk replication handle: see session_impl.h. */

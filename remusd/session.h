@@ -187,6 +187,11 @@ int remusd_session_failover(struct remusd_session *s, struct remus_err *err);
 int remusd_session_set(struct remusd_session *s, uint32_t setting, uint32_t value,
                        char *done, size_t cap, struct remus_err *err);
 
+/* remusctl store (guest_store.c): a request (CTL_STORE) on the store of
+ * the guest running here; out: the reply's text. */
+struct ctl_msg;
+int remusd_session_store(struct remusd_session *s, const struct ctl_msg *m, char *out,
+                         size_t cap, struct remus_err *err);
 
 /* Live update (session_upgrade.c).  Give the session's guest up, paused,
  * into *h (all fds -1 when it has none; s->guest NULL after).  A protected

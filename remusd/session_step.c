@@ -129,6 +129,7 @@ static int step_protect(struct remusd_session *s, const struct remusd_env *env, 
 	sc.blackhole = blackhole;
 	sc.interval_ms = s->gc.interval_ms;
 	sc.cow_capture = s->gc.capture == REMUSD_CAPTURE_COW;
+	sc.xenstore = s->conn != NULL && (rnet_conn_peer_caps(s->conn)->flags & RNET_CAP_XENSTORE);
 	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
 	sc.progress = on_progress;
 	sc.progress_arg = s;
@@ -175,6 +176,9 @@ static int step_receive(struct remusd_session *s, struct remus_err *err)
 {
 	struct ckpt_receiver_cfg rc = { .hv = s->hv, .conn = s->conn,
 	                                .ram_bytes = (uint64_t)s->gc.mem_mb << 20,
+	                                .xenstore = s->conn != NULL &&
+	                                            (rnet_conn_peer_caps(s->conn)->flags &
+	                                             RNET_CAP_XENSTORE),
 	                                .fault = s->fault };
 	int e;
 

@@ -142,6 +142,20 @@ static int confirm_ms(void)
 	return v > 0 && v <= 600000 ? (int)v : (int)REMUSD_UPGRADE_CONFIRM_MS;
 }
 
+/* The child went away (or will): reap it and say how it ended. */
+static int gone(pid_t pid, const char *path, struct remus_err *err)
+{
+	int st = 0;
+
+	kill(pid, SIGKILL);             /* no-op if it exited already */
+	waitpid(pid, &st, 0);
+	if (WIFEXITED(st))
+		return remus_err_set(err, -ECHILD, "the new remusd (%s) exited with status %d "
+		                     "before confirming", path, WEXITSTATUS(st));
+	return remus_err_set(err, -ECHILD, "the new remusd (%s) was killed by signal %d "
+	                     "before confirming", path, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
 /* Wait for the new daemon's one-line answer: 0 for "OK", else why not. */
 static int await(int sock, pid_t pid, const char *path, struct remus_err *err)
 {
@@ -177,12 +191,7 @@ static int await(int sock, pid_t pid, const char *path, struct remus_err *err)
 			return remus_err_set(err, -ECANCELED, "the new remusd refused: %s",
 			                     strncmp(line, "NO ", 3) == 0 ? line + 3 : line);
 		}
-		waitpid(pid, &st, 0);
-		if (WIFEXITED(st))
-			return remus_err_set(err, -ECHILD, "the new remusd (%s) exited with status %d "
-			                     "before confirming", path, WEXITSTATUS(st));
-		return remus_err_set(err, -ECHILD, "the new remusd (%s) was killed by signal %d "
-		                     "before confirming", path, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+		return gone(pid, path, err);    /* EOF: it closed its end, exiting */
 	}
 }
 
@@ -233,8 +242,13 @@ int daemon_upgrade(struct daemon *d, const char *exec_path, pid_t *new_pid,
 	close(sv[1]);
 	sv[1] = -1;
 	if ((rc = lu_send(sv[0], &b, fds, nfds, err)) < 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		/* a closed socket: it exited before reading (say how) */
+		if (rc == -EPIPE || rc == -ECONNRESET)
+			rc = gone(pid, path, err);
+		else {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
 		goto back;
 	}
 	/* test hold point (hold.h): the new daemon has everything, no answer yet */

@@ -38,7 +38,56 @@ enum pvm_hypercall {
 	PVM_HC_BLK_FLUSH,       /* () -> 0 once earlier writes are durable */
 	PVM_HC_INFO,            /* (struct pvm_info *out, u64 size) -> bytes written */
 	PVM_HC_EXIT,            /* (i64 code) -> does not return */
+	PVM_HC_STORE,           /* (u64 op | txn << 32, const void *arg, u64 arg_len,
+	                         *  void *out, u64 out_cap) -> bytes in out (below) */
 };
+
+/*
+ * The store (a xenstore for pvm guests, kept by the monitor outside guest
+ * RAM and carried in every checkpoint).  Paths are absolute ("/a/b") or
+ * relative to the guest's home "/local/domain/<domid>"; characters
+ * [A-Za-z0-9_@-] and '/', no empty component; values are binary.  The
+ * argument of each op (arg, arg_len; never NUL-terminated unless said):
+ *   READ      path                        -> out: the value
+ *   WRITE     path NUL value              -> 0 (parents made as needed)
+ *   MKDIR     path                        -> 0
+ *   RM        path                        -> 0 (with its subtree)
+ *   LS        path                        -> out: child names, each NUL-terminated
+ *   GET_PERMS path                        -> out: n x {u32 domid, u32 perm} (LE)
+ *   SET_PERMS path NUL n x {u32 domid, u32 perm}  -> 0 (owner first)
+ *   WATCH     path NUL token              -> 0; fires once at once
+ *   UNWATCH   path NUL token              -> 0
+ *   EVENT     (none)                      -> out: path NUL token, -PVM_EAGAIN if none
+ *   TXN_START (none)                      -> transaction id (> 0)
+ *   TXN_END   1 byte: 1 commit, 0 abort    -> 0, -PVM_EAGAIN: conflict, retry
+ * Errors: -PVM_ENOENT no such node, -PVM_EACCES permission, -PVM_EINVAL bad
+ * path or argument, -PVM_E2BIG over a size limit, -PVM_ENOSPC over a quota,
+ * -PVM_EEXIST the same watch twice, -PVM_ENODEV no store,
+ * -PVM_EMSGSIZE out too small (nothing consumed), -PVM_EAGAIN transaction
+ * conflict or a transaction that no longer exists (after a restore).
+ */
+enum pvm_store_op {
+	PVM_STORE_READ = 1,
+	PVM_STORE_WRITE,
+	PVM_STORE_MKDIR,
+	PVM_STORE_RM,
+	PVM_STORE_LS,
+	PVM_STORE_GET_PERMS,
+	PVM_STORE_SET_PERMS,
+	PVM_STORE_WATCH,
+	PVM_STORE_UNWATCH,
+	PVM_STORE_EVENT,
+	PVM_STORE_TXN_START,
+	PVM_STORE_TXN_END,
+};
+#define PVM_STORE_PERM_NONE  0u
+#define PVM_STORE_PERM_READ  1u
+#define PVM_STORE_PERM_WRITE 2u
+#define PVM_STORE_PERM_BOTH  3u
+#define PVM_STORE_PATH_MAX   3072u   /* bytes of an absolute path */
+#define PVM_STORE_VALUE_MAX  4096u
+#define PVM_STORE_TOKEN_MAX  256u
+#define PVM_STORE_PERMS_MAX  16u     /* entries per node */
 
 enum pvm_clock {
 	PVM_CLOCK_MONOTONIC = 0, /* ns, continues across checkpoint/restore */
@@ -55,12 +104,17 @@ enum pvm_clock {
 #define PVM_EV_TIMER     (1u << 0)
 #define PVM_EV_NET_RX    (1u << 1)
 #define PVM_EV_ANNOUNCE  (1u << 2)
+#define PVM_EV_STORE     (1u << 3)  /* level: store watch events pending */
 
 /* Errors (negated in rax); values match Linux errno numbers. */
 #define PVM_EPERM    1
+#define PVM_ENOENT   2
+#define PVM_E2BIG    7
 #define PVM_EIO      5
 #define PVM_EAGAIN   11
+#define PVM_EACCES   13
 #define PVM_EFAULT   14
+#define PVM_EEXIST   17
 #define PVM_ENODEV   19
 #define PVM_EINVAL   22
 #define PVM_ENOSPC   28

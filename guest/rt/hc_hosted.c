@@ -291,3 +291,11 @@ _Noreturn void hc_exit(int64_t code)
 {
 	exit((int)code);
 }
+
+/* A hosted guest has no store. */
+int64_t hc_store(uint32_t op, uint32_t txn, const void *arg, uint64_t len, void *out,
+                 uint64_t cap)
+{
+	(void)op; (void)txn; (void)arg; (void)len; (void)out; (void)cap;
+	return -PVM_ENODEV;
+}

@@ -76,3 +76,19 @@ _Noreturn void hc_exit(int64_t code)
 	for (;;)
 		hc3(PVM_HC_EXIT, (uint64_t)code, 0, 0);
 }
+
+/* The store: five arguments (rdi, rsi, rdx, r10, r8). */
+int64_t hc_store(uint32_t op, uint32_t txn, const void *arg, uint64_t len, void *out,
+                 uint64_t cap)
+{
+	register uint64_t r10 __asm__("r10") = (uint64_t)(uintptr_t)out;
+	register uint64_t r8 __asm__("r8") = cap;
+	int64_t ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"((uint64_t)PVM_HC_STORE), "D"((uint64_t)op | (uint64_t)txn << 32),
+			   "S"((uint64_t)(uintptr_t)arg), "d"(len), "r"(r10), "r"(r8)
+			 : "rcx", "r11", "memory");
+	return ret;
+}

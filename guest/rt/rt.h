@@ -38,6 +38,21 @@ int64_t hc_blk_read(uint64_t sector, void *buf, uint64_t nsectors);
 int64_t hc_blk_write(uint64_t sector, const void *buf, uint64_t nsectors);
 int64_t hc_blk_flush(void);
 int64_t hc_info(struct pvm_info *out, uint64_t size);
+/* PVM_HC_STORE (see pvm_hypercall.h); -PVM_ENODEV where there is none. */
+int64_t hc_store(uint32_t op, uint32_t txn, const void *arg, uint64_t len, void *out,
+                 uint64_t cap);
+
+/* The store client (store.c): paths absolute or relative to the guest's
+ * home; results >= 0 or -PVM_E*. */
+/* The value into buf (at most cap bytes); its length. */
+int64_t store_read(const char *path, void *buf, uint64_t cap);
+int64_t store_write(const char *path, const void *val, uint64_t len);
+int64_t store_rm(const char *path);
+/* Watch path; events carry token (fires once at once). */
+int64_t store_watch(const char *path, const char *token);
+/* The next watch event: path and token NUL-terminated into their buffers;
+ * 0, or -PVM_EAGAIN when none is pending. */
+int64_t store_event(char *path, uint64_t pcap, char *token, uint64_t tcap);
 _Noreturn void hc_exit(int64_t code);
 
 /* ---- time ---- */

@@ -162,6 +162,9 @@ struct ckpt_sender_cfg {
 	bool cow_capture;             /* capture with hv capture_begin/capture_wait (the
 	                               * guest was created with cow_capture): the guest
 	                               * resumes before its dirty pages are copied */
+	bool xenstore;                /* the guest's store (hv store_save) in every
+	                               * checkpoint as REMUS_XENSTORE; the link
+	                               * negotiated RNET_CAP_XENSTORE */
 	ckpt_progress_fn progress;
 	void *progress_arg;
 	struct ckpt_fault fault;
@@ -218,6 +221,9 @@ struct ckpt_receiver_cfg {
 	const struct diskrep_ops *dr; /* NULL: no disk replication */
 	struct diskrep *disk;         /* backup handle */
 	int disk_fd;                  /* our end of its peer socketpair (non-blocking) */
+	bool xenstore;                /* every checkpoint carries the guest's store
+	                               * (REMUS_XENSTORE, RNET_CAP_XENSTORE): checked
+	                               * with hv store_validate, restored with it */
 	struct ckpt_fault fault;
 };
 

@@ -11,6 +11,9 @@
 
 /* primary: the guest is suspended for checkpoint N, nothing of N sent */
 #define CKPT_FAULT_PAUSED          "paused"
+/* primary: the guest's store of checkpoint N is saved (quiesced), the guest
+ * still paused, nothing of N sent */
+#define CKPT_FAULT_STORE_SAVED     "store-saved"
 /* primary (copy-on-write capture): the guest runs while N is copied out */
 #define CKPT_FAULT_COPY_OUT        "copy-out"
 /* primary: CHECKPOINT of N is on the wire, CHECKPOINT_END is not */

@@ -37,7 +37,8 @@ test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pv
 PROGRAMS += remusd remusctl
 remusd_SRCS = remusd/main.c remusd/control.c $(REMUSD_SESSION_SRCS) remusd/status.c remusd/hold.c remusd/fault.c remusd/guest_op.c \
 	remusd/metrics.c remusd/metrics_text.c \
-	remusd/check_peer.c remusd/check_proto.c remusd/guest_set.c $(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
+	remusd/check_peer.c remusd/check_proto.c remusd/guest_set.c remusd/guest_store.c \
+	$(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
 remusd_LDLIBS := -lsystemd -lmicrohttpd
 # protection the daemon restarts by itself (role reversal, reprotect = auto)
 remusd_SRCS += remusd/reprotect.c remusd/in_doubt.c
@@ -98,3 +99,6 @@ FUZZ_TARGETS += ckpt_stream_delta
 ckpt_stream_delta_SRCS := tests/fuzz/ckpt_stream_delta.c
 ckpt_stream_delta_SMOKE := 10
 ckpt_stream_delta_CORPUS := tests/fuzz/corpus/ckpt_stream_delta
+# the guest's store in every checkpoint, fault points between its quiesce and CHECKPOINT_END
+UNIT_TESTS += test_ckpt_store
+test_ckpt_store_SRCS := tests/unit/test_ckpt_store.c tests/unit/pvm_testlib.c tests/unit/test_net_util.c

@@ -28,6 +28,7 @@ struct ckpt_receiver {
 	int ram_fd;
 	uint8_t *ram;                 /* the replica's RAM, live memfd */
 	struct hv_blob hvm, emu;      /* of the last applied checkpoint */
+	struct hv_blob store;         /* its REMUS_XENSTORE body (cfg.xenstore) */
 	uint64_t applied;             /* last applied checkpoint (this run) */
 	bool has_replica;             /* ram holds a whole checkpoint of an earlier run */
 	uint64_t stop_us;             /* when the stream stopped */
@@ -102,7 +103,8 @@ static int sync_pages(void *arg, const struct stream_page_data *pd)
 /* The assembler of one run: checkpoint 1 in place, later ones staged. */
 static void asm_start(struct ckpt_receiver *r)
 {
-	struct stream_asm_cfg acfg = { .reader = { .start = STREAM_START_LIBXL },
+	struct stream_asm_cfg acfg = { .reader = { .start = STREAM_START_LIBXL,
+	                                           .remus_xenstore = r->cfg.xenstore },
 	                               .max_ckpt_pages = r->nr_pfns,
 	                               .first_pages = sync_pages, .first_pages_arg = r };
 
@@ -152,6 +154,7 @@ void ckpt_receiver_free(struct ckpt_receiver *r)
 		close(r->ram_fd);
 	hv_blob_free(&r->hvm);
 	hv_blob_free(&r->emu);
+	hv_blob_free(&r->store);
 	stream_asm_free(&r->as);
 	disk_channel_free(&r->dl);
 	delta_rx_free(&r->dx);
@@ -273,10 +276,34 @@ static int keep_blob(struct hv_blob *b, const uint8_t *p, size_t len, struct rem
 	return 0;
 }
 
+/* The guest's store, when the link carries it: exactly one record that
+ * the driver's restore would load. */
+static int check_store(struct ckpt_receiver *r, const struct stream_ckpt *c,
+                       const struct stream_blob **xs, struct remus_err *err)
+{
+	*xs = NULL;
+	if (!r->cfg.xenstore)
+		return 0;
+	if ((*xs = stream_ckpt_blob(c, STREAM_XL_REMUS_XENSTORE, UINT32_MAX)) == NULL)
+		return remus_err_set(err, CKPT_ESTREAM, "checkpoint %" PRIu64 ": no REMUS_XENSTORE "
+		                     "(the guest's store)", c->seq);
+	/* most checkpoints carry the store unchanged: checked when it was kept */
+	if (r->store.data != NULL && r->store.len == (*xs)->len &&
+	    memcmp(r->store.data, (*xs)->data, r->store.len) == 0)
+		return 0;
+	if (r->cfg.hv->store_validate &&
+	    r->cfg.hv->store_validate((*xs)->data, (*xs)->len, err) < 0) {
+		remus_err_wrap(err, "checkpoint %" PRIu64 ": guest store", c->seq);
+		return HV_EUNRESTORABLE;
+	}
+	return 0;
+}
+
 /* Everything in checkpoint c that could make applying it fail is checked
  * here, before the replica is touched. */
 static int check_ckpt(struct ckpt_receiver *r, const struct stream_ckpt *c,
-                      const struct stream_blob **emu, struct remus_err *err)
+                      const struct stream_blob **emu, const struct stream_blob **xs,
+                      struct remus_err *err)
 {
 	for (size_t i = 0; i < c->npages; i++)
 		if (c->pfns[i] >= r->nr_pfns)
@@ -303,7 +330,7 @@ static int check_ckpt(struct ckpt_receiver *r, const struct stream_ckpt *c,
 		remus_err_wrap(err, "checkpoint %" PRIu64, c->seq);
 		return HV_EUNRESTORABLE;
 	}
-	return 0;
+	return check_store(r, c, xs, err);
 }
 
 /* Under r->lock: what the engine's buffers hold now (the replica apart). */
@@ -327,13 +354,14 @@ static void note_memory(struct ckpt_receiver *r)
 /* Apply one complete checkpoint to the replica and acknowledge it. */
 static int apply_ckpt(struct ckpt_receiver *r, const struct stream_ckpt *c, struct remus_err *err)
 {
-	const struct stream_blob *emu = NULL;
+	const struct stream_blob *emu = NULL, *xs = NULL;
 	int rc;
 
-	if ((rc = check_ckpt(r, c, &emu, err)))
+	if ((rc = check_ckpt(r, c, &emu, &xs, err)))
 		return rc;
 	if ((rc = keep_blob(&r->hvm, c->hvm_ctx, c->hvm_ctx_len, err)) ||
-	    (rc = keep_blob(&r->emu, emu->data, emu->len, err)))
+	    (rc = keep_blob(&r->emu, emu->data, emu->len, err)) ||
+	    (xs && (rc = keep_blob(&r->store, xs->data, xs->len, err))))
 		return rc;
 	if ((rc = ckpt_fault(&r->cfg.fault, CKPT_FAULT_APPLYING, c->seq, err)) < 0)
 		return rc;
@@ -563,6 +591,7 @@ int ckpt_receiver_failover(struct ckpt_receiver *r, const struct hv_guest_config
 		.ram_fd = r->ram_fd, .ram_bytes = r->cfg.ram_bytes,
 		.hvm_context = r->hvm.data, .hvm_context_len = r->hvm.len,
 		.emu_context = r->emu.data, .emu_context_len = r->emu.len,
+		.store = r->cfg.xenstore ? r->store.data : NULL, .store_len = r->store.len,
 	};
 	const struct hv_ops *hv = r->cfg.hv;
 	uint64_t t0 = ckpt_now_us(), t1, t2, t3;

@@ -107,6 +107,8 @@ static int capture(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 	              (rc = copy_paused(s, s->dirty.pfns, s->dirty.count, err)))) ||
 	    (rc = hv->save_cpu(s->cfg.guest, &s->hvm, err)) < 0 ||
 	    (rc = hv->save_devices(s->cfg.guest, &s->emu, err)) < 0 ||
+	    (s->cfg.xenstore && ((rc = hv->store_save(s->cfg.guest, &s->store, err)) < 0 ||
+	                         (rc = sender_fault(s, CKPT_FAULT_STORE_SAVED, n, err)))) ||
 	    (s->cfg.dr && (rc = s->cfg.dr->epoch_mark(s->cfg.disk, n, err)) < 0))
 		goto out;
 out:
@@ -137,7 +139,7 @@ out:
 
 /* Epoch N: capture while paused, then queue the checkpoint's records:
  * libxc PAGE_DATA..., TSC_INFO, HVM_CONTEXT, HVM_PARAMS, CHECKPOINT,
- * then libxl EMULATOR_CONTEXT, CHECKPOINT_END. */
+ * then libxl EMULATOR_CONTEXT, [REMUS_XENSTORE], CHECKPOINT_END. */
 int sender_take_checkpoint(struct ckpt_sender *s, struct remus_err *err)
 {
 	uint64_t n = s->epoch + 1;
@@ -163,6 +165,8 @@ int sender_take_checkpoint(struct ckpt_sender *s, struct remus_err *err)
 		return rc;
 	if ((rc = stream_put_emulator_context(&s->out, STREAM_EMU_UNKNOWN, 0, s->emu.data,
 	                                      s->emu.len, STREAM_REF)) < 0 ||
+	    (s->cfg.xenstore && (rc = stream_put_record(&s->out, STREAM_XL_REMUS_XENSTORE,
+	                                                s->store.data, s->store.len)) < 0) ||
 	    (rc = stream_put_checkpoint_end(&s->out)) < 0)
 		return remus_err_set(err, rc, "checkpoint %" PRIu64 " libxl records: %s", n,
 		                     stream_strerror(rc));

@@ -38,6 +38,7 @@ struct ckpt_sender {
 	const uint8_t *live;          /* the driver's view of guest RAM, or NULL */
 	size_t pages_cap;
 	struct hv_blob hvm, emu;
+	struct hv_blob store;         /* REMUS_XENSTORE body (cfg.xenstore) */
 	uint64_t epoch;               /* last checkpoint taken */
 	uint64_t acked;               /* last checkpoint acknowledged */
 	uint64_t sent_ms;             /* when the oldest unacked one was taken */

@@ -44,6 +44,9 @@ int ckpt_sender_new(const struct ckpt_sender_cfg *cfg, struct ckpt_sender **out,
 	    !hv->save_devices || !hv->info)
 		return remus_err_set(err, CKPT_ECONFIG, "sender: driver %s has no step-by-step save ops",
 		                     hv->name);
+	if (cfg->xenstore && !hv->store_save)
+		return remus_err_set(err, CKPT_ECONFIG, "sender: driver %s keeps no guest store",
+		                     hv->name);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return remus_err_sys(err, ENOMEM, "sender");
 	s->cfg = *cfg;
@@ -94,6 +97,7 @@ void ckpt_sender_free(struct ckpt_sender *s)
 	hv_pfn_list_free(&s->dirty);
 	hv_blob_free(&s->hvm);
 	hv_blob_free(&s->emu);
+	hv_blob_free(&s->store);
 	free(s->pages);
 	disk_channel_free(&s->dl);
 	delta_free(&s->dx);

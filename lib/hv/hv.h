@@ -131,6 +131,23 @@ struct hv_checkpoint {
 	uint64_t ram_bytes;
 	const uint8_t *hvm_context;  size_t hvm_context_len;
 	const uint8_t *emu_context;  size_t emu_context_len;
+	/* The guest's store as a REMUS_XENSTORE record body (store_save);
+	 * NULL: the checkpoint carried none (a driver with a store starts a
+	 * fresh one). */
+	const uint8_t *store;        size_t store_len;
+};
+
+/* A request of the tools on a guest's store (remusctl store). */
+enum hv_store_op {
+	HV_STORE_READ = 1,      /* out: the value */
+	HV_STORE_WRITE = 2,     /* value: the new value */
+	HV_STORE_LS = 3,        /* out: child names, each NUL-terminated */
+	HV_STORE_RM = 4,        /* the node and its subtree */
+};
+struct hv_store_req {
+	uint32_t op;            /* enum hv_store_op */
+	const char *path;  size_t path_len;   /* absolute, or relative to the guest's home */
+	const void *value; size_t value_len;
 };
 
 /* Callbacks a driver-owned save/restore loop makes into the engine. */
@@ -268,6 +285,21 @@ struct hv_ops {
 	int  (*validate_checkpoint)(const uint8_t *hvm_context, size_t hvm_len,
 	                            const uint8_t *emu_context, size_t emu_len,
 	                            struct remus_err *err);
+	/* ---- Optional: the guest's store (a xenstore the driver keeps for the
+	 * guest outside its RAM, pvm).  NULL: the driver has none. ---- */
+	/* Guest paused: the whole store as a REMUS_XENSTORE record body (flags
+	 * FULL: nodes, watches, pending watch events).  Quiesced: no request
+	 * of the guest is in progress while it is paused. */
+	int  (*store_save)(struct hv_guest *g, struct hv_blob *out, struct remus_err *err);
+	/* Would restore accept this store body?  Restore's own checks, nothing
+	 * built; the backup calls it before committing a checkpoint. */
+	int  (*store_validate)(const uint8_t *body, size_t len, struct remus_err *err);
+	/* A request of the tools on a created guest's store, any state; from
+	 * any thread (serialised with the engine's ops).  -ENOENT, -EINVAL,
+	 * -E2BIG, -ENOSPC like the store itself (why in err). */
+	int  (*store_request)(struct hv_guest *g, const struct hv_store_req *req,
+	                      struct hv_blob *out, struct remus_err *err);
+
 	/* Ask the guest to announce itself on the network (gratuitous ARP). */
 	int  (*announce)(struct hv_guest *g, struct remus_err *err);
 

@@ -23,8 +23,8 @@ static const char *path_problem(uint32_t kind, const char *p, uint32_t len, uint
 	case STREAM_XS_RELATIVE:
 		return (p[0] == '/' || p[0] == '@') ? "relative path starting with '/' or '@'" : NULL;
 	case STREAM_XS_SPECIAL:
-		if (entry != STREAM_XS_WATCH)
-			return "special '@' path outside a watch";
+		if (entry != STREAM_XS_WATCH && entry != STREAM_XS_EVENT)
+			return "special '@' path outside a watch or event";
 		return p[0] == '@' ? NULL : "special path not starting with '@'";
 	default:
 		return "unknown path kind";
@@ -39,6 +39,7 @@ static int entry_len(const struct stream_xs_entry *e, uint64_t *out)
 		*out = 16 + (uint64_t)e->path_len + e->value_len + 8 * (uint64_t)e->nperms;
 		return 0;
 	case STREAM_XS_WATCH:
+	case STREAM_XS_EVENT:
 		*out = 16 + (uint64_t)e->path_len + e->value_len;
 		return 0;
 	case STREAM_XS_RM:
@@ -93,6 +94,7 @@ int stream_put_xenstore(struct stream_buf *b, uint32_t flags,
 			rc = stream_buf_append(b, h, 16);
 			break;
 		case STREAM_XS_WATCH:
+		case STREAM_XS_EVENT:
 			put_le32(h, e[i].path_len);
 			put_le32(h + 4, e[i].value_len);
 			put_le32(h + 8, e[i].path_kind);
@@ -184,6 +186,7 @@ int stream_xs_next(struct stream_xs_iter *it, struct stream_xs_entry *e, struct 
 	switch (kind) {
 	case STREAM_XS_NODE:
 	case STREAM_XS_WATCH:
+	case STREAM_XS_EVENT:
 		if (end < 16)
 			return XS_BAD("xenstore entry %u: length %u too short", it->index, elen);
 		e->path_len = get_le32(q);

@@ -20,6 +20,8 @@ REMUS_API_BEGIN
  *          path, value, nperms x {u32 domid, u32 perm}
  *   WATCH: u32 path_len, u32 token_len, u32 path_kind, u32 0, path, token
  *   RM:    u32 path_len, u32 path_kind, path
+ *   EVENT: as WATCH: a watch event fired and not yet read by the guest
+ *          (the path it reports, the watch's token), in firing order
  * Every string has an explicit length; values and tokens are binary; paths
  * contain no NUL.  See docs/stream-format.md.
  */
@@ -28,6 +30,7 @@ enum stream_xs_kind {
 	STREAM_XS_NODE  = 1,
 	STREAM_XS_WATCH = 2,
 	STREAM_XS_RM    = 3,    /* node (and subtree) removed */
+	STREAM_XS_EVENT = 4,    /* pending watch event: path fired, token */
 };
 enum stream_xs_path_kind {
 	STREAM_XS_ABSOLUTE = 0, /* "/local/domain/7/data" */
@@ -50,7 +53,7 @@ struct stream_xs_entry {
 	uint32_t path_kind;     /* enum stream_xs_path_kind */
 	const char *path;       /* not NUL-terminated */
 	uint32_t path_len;
-	const uint8_t *value;   /* NODE: value; WATCH: token */
+	const uint8_t *value;   /* NODE: value; WATCH, EVENT: token */
 	uint32_t value_len;
 	const struct stream_xs_perm *perms;  /* write side */
 	const uint8_t *perms_raw;            /* read side: nperms x 8 bytes LE */

@@ -1,6 +1,6 @@
 /* libFuzzer target: pvm's hand-off blob decoder (the state a live update
  * passes from one daemon to the next).  What it accepts is in bounds: the
- * three parts tile the blob exactly and every dirty pfn is inside RAM. */
+ * parts tile the blob exactly and every dirty pfn is inside RAM. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	if (h.hvm != data + 48 || h.emu != h.hvm + h.hvm_len || h.dirty != h.emu + h.emu_len ||
+	if (h.hvm != data + 48 || h.emu != h.hvm + h.hvm_len || h.store != h.emu + h.emu_len ||
+	    h.dirty != h.store + h.store_len ||
 	    (size_t)(h.dirty - data) + 8 * (size_t)h.ndirty != size)
 		abort();
 	for (uint32_t i = 0; i < h.ndirty; i++)

@@ -112,7 +112,8 @@ ctl=$root/bin/remusctl
 cmds=$("$ctl" --help | sed -n '/^commands:/,/^options:/p' | sed '1d;$d' | awk '{print $1}' | sort | tr '\n' ' ')
 expect_completion "$cmds" "$ctl" ""
 expect_completion "protect " "$ctl" pro
-expect_completion "start stats status " "$ctl" -s "$stage/ctl.sock" st
+expect_completion "start stats status store " "$ctl" -s "$stage/ctl.sock" st
+expect_completion "read rm " "$ctl" -s "$stage/ctl.sock" store kvstore r
 expect_completion "kvstore web-1 " "$ctl" -s "$stage/ctl.sock" protect ""
 expect_completion "web-1 " "$ctl" --socket "$stage/ctl.sock" evacuate w
 expect_completion "kvstore " "$ctl" status --socket="$stage/ctl.sock" k

@@ -43,6 +43,10 @@ n=$($RS dump $D/plain.bin | grep -c '^ *[0-9]')
 [ "$n" = 15 ] && echo "ok: dump prints 15 lines" || { echo "FAIL: dump printed $n lines"; fails=$((fails + 1)); }
 expect 0 'CHECKPOINT_END .* checkpoint 2 complete' $RS dump $D/two-checkpoints.bin
 expect 0 'REMUS_XENSTORE .* full: 1 nodes, 1 watches' $RS dump $D/remus-xenstore-clean-end.bin
+# a guest store's pending watch events (pvm's store in a checkpoint)
+expect 0 'valid: checkpointed libxl stream, 2 complete checkpoints' $RS check $D/remus-store-events.bin
+expect 0 'REMUS_XENSTORE .* full: 1 nodes, 1 watches, 0 removals, 1 pending events' \
+	$RS dump $D/remus-store-events.bin
 
 # JSON is parseable and says what check says
 $RS dump --json $D/two-checkpoints.bin >"$tmp/d.json"

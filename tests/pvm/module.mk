@@ -1,7 +1,7 @@
 # tests/pvm: pvm's own freestanding test guests (until the guest kit lands)
 # and its integration scripts.
 PVM_TEST_GUESTS := counter dirtier waiter hcloop echo disk bad_wildptr bad_syscall bad_segv bad_spin \
-	compat chatty bad_int80 bad_vsyscall bad_compat_int80 bad_vdso bad_compat_syscall
+	compat chatty bad_int80 bad_vsyscall bad_compat_int80 bad_vdso bad_compat_syscall storer
 PVM_TEST_ELFS := $(addprefix $(BUILD)/tests/pvm/,$(addsuffix .elf,$(PVM_TEST_GUESTS)))
 PVM_GUEST_CFLAGS := -O2 -std=gnu11 -Wall -Wextra -Werror -ffreestanding -nostdlib -static \
 	-fno-pic -no-pie -fno-stack-protector -fcf-protection=none -mavx2 \
@@ -40,6 +40,14 @@ test_pvm_console_SRCS := tests/unit/test_pvm_console.c tests/unit/pvm_testlib.c
 INTEG_TESTS += tests/pvm/pvm_console.sh
 UNIT_TESTS += test_pvm_sandbox
 test_pvm_sandbox_SRCS := tests/unit/test_pvm_sandbox.c tests/unit/pvm_testlib.c
+# the store (a xenstore for pvm guests): semantics and its checkpoint record
+UNIT_TESTS += test_pvm_store
+test_pvm_store_SRCS := tests/unit/test_pvm_store.c
+# the store across a failover: a watch fires on the replica, no event twice or lost
+INTEG_TESTS += tests/integration/remusd_store.sh
+UNIT_TESTS += test_pvm_store_guest
+test_pvm_store_guest_SRCS := tests/unit/test_pvm_store_guest.c tests/unit/pvm_testlib.c
+INTEG_TESTS += tests/integration/remusd_store_fault.sh
 # Live update: a guest handed off by one process and adopted by another.
 UNIT_TESTS += test_pvm_handoff
 test_pvm_handoff_SRCS := tests/unit/test_pvm_handoff.c tests/unit/pvm_testlib.c

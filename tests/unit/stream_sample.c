@@ -97,7 +97,7 @@ int sample_libxl_records(struct stream_buf *b, unsigned gen, int with_xenstore)
 	TRY(stream_put_emulator_context(b, STREAM_EMU_UNKNOWN, 0, state, sizeof(state), 0));
 	if (with_xenstore) {
 		static const struct stream_xs_perm perms[] = { { 7, STREAM_XS_PERM_NONE }, { 0, STREAM_XS_PERM_READ } };
-		struct stream_xs_entry e[2] = {
+		struct stream_xs_entry e[3] = {
 			{ .kind = STREAM_XS_NODE, .path_kind = STREAM_XS_RELATIVE,
 			  .path = "data/counter", .path_len = 12,
 			  .value = (const uint8_t *)"\x01\x00\x02", .value_len = 3,
@@ -105,8 +105,12 @@ int sample_libxl_records(struct stream_buf *b, unsigned gen, int with_xenstore)
 			{ .kind = STREAM_XS_WATCH, .path_kind = STREAM_XS_SPECIAL,
 			  .path = "@releaseDomain", .path_len = 14,
 			  .value = (const uint8_t *)"tok", .value_len = 3 },
+			/* with_xenstore 2: a pending watch event too */
+			{ .kind = STREAM_XS_EVENT, .path_kind = STREAM_XS_RELATIVE,
+			  .path = "data/counter", .path_len = 12,
+			  .value = (const uint8_t *)"tok", .value_len = 3 },
 		};
-		TRY(stream_put_xenstore(b, STREAM_XS_FULL, e, 2));
+		TRY(stream_put_xenstore(b, STREAM_XS_FULL, e, with_xenstore == 2 ? 3 : 2));
 	}
 	return 0;
 }

@@ -264,6 +264,53 @@ static void count_progress(void *arg, const struct ctl_msg *m)
 	(*(int *)arg)++;
 }
 
+/* STORE: a path and (WRITE only) a value, lengths that add up exactly. */
+static void test_store_request(void **state)
+{
+	struct remus_err err = { 0 };
+	struct ctl_msg m;
+	int n;
+
+	(void)state;
+	n = ctl_encode_store(buf, sizeof(buf), 7, "kv", CTL_STORE_WRITE, "control/value", 13, "v\x01", 2);
+	assert_true(n > 0);
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), 0);
+	assert_int_equal(m.type, CTL_STORE);
+	assert_int_equal(m.seq, 7);
+	assert_string_equal(m.guest, "kv");
+	assert_int_equal(m.store_op, CTL_STORE_WRITE);
+	assert_int_equal(m.path_len, 13);
+	assert_memory_equal(m.path, "control/value", 13);
+	assert_int_equal(m.store_value_len, 2);
+	assert_memory_equal(m.store_value, "v\x01", 2);
+	/* the encoder refuses what the decoder would */
+	assert_int_equal(ctl_encode_store(buf, sizeof(buf), 1, "kv", CTL_STORE_READ, "a", 1, "v", 1),
+	                 -EINVAL);
+	assert_int_equal(ctl_encode_store(buf, sizeof(buf), 1, "kv", CTL_STORE_READ, "", 0, NULL, 0),
+	                 -EINVAL);
+	assert_int_equal(ctl_encode_store(buf, sizeof(buf), 1, "kv", CTL_STORE_READ, "a\0b", 3,
+	                                  NULL, 0), -EINVAL);
+	/* and the decoder each field */
+	n = ctl_encode_store(buf, sizeof(buf), 1, "kv", CTL_STORE_READ, "abc", 3, NULL, 0);
+	buf[CTL_HDR_LEN + CTL_GUEST_MAX + 3] = 9;
+	expect_refused((size_t)n, "STORE: STORE op 9 unknown");
+	n = ctl_encode_store(buf, sizeof(buf), 1, "kv", CTL_STORE_READ, "abc", 3, NULL, 0);
+	buf[CTL_HDR_LEN + CTL_GUEST_MAX + 7] = 2;
+	expect_refused((size_t)n, "path of 2 and value of 0 bytes in a body of 83");
+	n = ctl_encode_store(buf, sizeof(buf), 1, "kv", CTL_STORE_READ, "abc", 3, NULL, 0);
+	buf[CTL_HDR_LEN + CTL_GUEST_MAX + 7] = 2;
+	buf[CTL_HDR_LEN + CTL_GUEST_MAX + 11] = 1;
+	expect_refused((size_t)n, "STORE value with an op that takes none");
+	n = ctl_encode_store(buf, sizeof(buf), 1, "kv", CTL_STORE_READ, "abc", 3, NULL, 0);
+	buf[CTL_HDR_LEN + CTL_GUEST_MAX + 16 + 1] = 0;
+	expect_refused((size_t)n, "STORE path contains a NUL byte");
+	n = ctl_encode_store(buf, sizeof(buf), 1, "kv", CTL_STORE_READ, "abc", 3, NULL, 0);
+	buf[CTL_HDR_LEN + CTL_GUEST_MAX + 15] = 1;
+	expect_refused((size_t)n, "STORE reserved field not zero");
+	n = ctl_encode_store(buf, sizeof(buf), 1, "", CTL_STORE_READ, "abc", 3, NULL, 0);
+	expect_refused((size_t)n, "guest field empty");
+}
+
 static void test_socket_calls(void **state)
 {
 	struct remus_err err = { 0 };
@@ -444,6 +491,7 @@ int main(void)
 		cmocka_unit_test(test_evacuate_flags),
 		cmocka_unit_test(test_roundtrip_replies),
 		cmocka_unit_test(test_malformed_refused),
+		cmocka_unit_test(test_store_request),
 		cmocka_unit_test(test_socket_calls),
 		cmocka_unit_test(test_bad_clients_do_not_disturb),
 		cmocka_unit_test(test_other_user_cannot_connect),

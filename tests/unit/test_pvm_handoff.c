@@ -4,8 +4,8 @@
  * adopted here again.  Checked: between two tracers the guest process is
  * stopped and untraced and its counter does not move (it never runs
  * unsupervised); the adopter sees the same registers (save_cpu bit for
- * bit) and RAM, and its first dirty_log reports the page written before
- * the hand-off; the guest runs on under each adopter with its own
+ * bit), RAM and store, and its first dirty_log reports the page written
+ * before the hand-off; the guest runs on under each adopter with its own
  * invariant checks passing; a process that is not the guest is refused;
  * a guest whose adopter dies after running it is killed with it
  * (EXITKILL), one whose adopter dies before running it stays stopped and
@@ -143,6 +143,12 @@ static void boot_and_hand_off(struct hv_guest_config *cfg, struct hv_handoff *h,
 	assert_int_equal(pvm_hv_ops.dirty_log(g, &dl, &err), 0);
 	assert_int_equal(run_past(g, pt_peek(g, STATE_OFF), 1000), 0);
 	*counter = pt_peek(g, STATE_OFF);
+	/* a node in the guest's store, which must cross the hand-off */
+	struct hv_store_req w = { HV_STORE_WRITE, "control/handoff", 15, "kept", 4 };
+	struct hv_blob none = { 0 };
+	if (pvm_hv_ops.store_request(g, &w, &none, &err) < 0)
+		fail_msg("store write: %s", err.msg);
+	hv_blob_free(&none);
 	assert_int_equal(pvm_hv_ops.save_cpu(g, cpu, &err), 0);
 	if (pvm_hv_ops.hand_off(g, h, &err) < 0)
 		fail_msg("hand_off: %s", err.msg);
@@ -177,6 +183,12 @@ static int child_adopt(const struct hv_guest_config *cfg, const struct hv_handof
 		return 4;                       /* registers changed across the hand-off */
 	if (pt_peek(a, STATE_OFF) != c0)
 		return 5;
+	struct hv_store_req r = { HV_STORE_READ, "control/handoff", 15, NULL, 0 };
+	struct hv_blob val = { 0 };
+	if (pvm_hv_ops.store_request(a, &r, &val, &err) < 0 || val.len != 4 ||
+	    memcmp(val.data, "kept", 4) != 0)
+		return 11;                      /* the store did not come along */
+	hv_blob_free(&val);
 	if (pvm_hv_ops.dirty_log(a, &dl, &err) < 0 || !has_pfn(&dl, STATE_OFF / PVM_PAGE_SIZE))
 		return 6;                       /* the page written before the hand-off */
 	if (pvm_hv_ops.dirty_log(a, &dl, &err) < 0 || has_pfn(&dl, STATE_OFF / PVM_PAGE_SIZE))

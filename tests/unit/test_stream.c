@@ -341,6 +341,9 @@ static void test_golden_streams(void **state)
 	stream_buf_reset(&b);
 	ok(sample_checkpointed_stream(&b, 3, 1, 1));
 	check_fixture("remus-xenstore-clean-end.bin", &b);
+	stream_buf_reset(&b);
+	ok(sample_checkpointed_stream(&b, 2, 0, 2));      /* with a pending watch event */
+	check_fixture("remus-store-events.bin", &b);
 	stream_buf_free(&b);
 	check_fuzz_seeds();
 }

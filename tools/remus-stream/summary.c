@@ -75,14 +75,16 @@ static void sum_xenstore(char *s, size_t n, const struct stream_rec *r)
 {
 	struct stream_xs_iter it;
 	struct stream_xs_entry e;
-	unsigned k[4] = { 0 };
+	unsigned k[8] = { 0 };
 
 	if (stream_xs_iter_init(&it, r->body, r->length, NULL) < 0)
 		return;
 	while (stream_xs_next(&it, &e, NULL) > 0)
-		k[e.kind & 3]++;
+		k[e.kind & 7]++;
 	add(s, n, "%s%u nodes, %u watches, %u removals", (it.flags & STREAM_XS_FULL) ? "full: " : "",
 	    k[STREAM_XS_NODE], k[STREAM_XS_WATCH], k[STREAM_XS_RM]);
+	if (k[STREAM_XS_EVENT])
+		add(s, n, ", %u pending events", k[STREAM_XS_EVENT]);
 }
 
 void rs_summary(const struct stream_reader *rd, const struct stream_rec *r, char *s, size_t n)

@@ -91,14 +91,15 @@ int pvm_elf_parse(const uint8_t *img, size_t len, uint64_t ram_bytes,
 
 /* The hand-off blob of a guest (hv_ops hand_off/adopt, pvm_handoff.c),
  * decoded strictly: lengths, pid, RAM size, dirty pfns in range and
- * ascending, both context blobs as restore would check them; HV_EBADBLOB. */
+ * ascending, both context blobs and the store as restore would check
+ * them; HV_EBADBLOB. */
 struct pvm_handoff_info {
 	uint32_t pid;
 	bool exact;                         /* the dirty log is exact (WP-async) */
 	uint64_t ram_bytes;
 	int64_t mono_offset;                /* guest clock = host CLOCK_MONOTONIC + this */
-	const uint8_t *hvm, *emu, *dirty;   /* point into the blob */
-	uint32_t hvm_len, emu_len, ndirty;  /* dirty: ndirty LE u64 pfns */
+	const uint8_t *hvm, *emu, *store, *dirty;   /* point into the blob */
+	uint32_t hvm_len, emu_len, store_len, ndirty;  /* dirty: ndirty LE u64 pfns */
 };
 int pvm_handoff_decode(const uint8_t *b, size_t len, struct pvm_handoff_info *out,
                        struct remus_err *err);

@@ -18,8 +18,10 @@
  * The hand-off blob (little-endian, version 1):
  *   0 magic "PVMH"  4 version  8 pid  12 flags (bit 0: exact dirty log)
  *   16 ram_bytes    24 mono_offset (i64)
- *   32 hvm_len  36 emu_len  40 ndirty  44 reserved (0)
- *   48 HVM_CONTEXT body, EMULATOR_CONTEXT blob, ndirty ascending pfns (u64)
+ *   32 hvm_len  36 emu_len  40 ndirty  44 store_len
+ *   48 HVM_CONTEXT body, EMULATOR_CONTEXT blob, the store (its checkpoint
+ *      record body, pvm_store_save; 0 bytes: an empty store), ndirty
+ *      ascending pfns (u64)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,8 +65,9 @@ int pvm_handoff_decode(const uint8_t *b, size_t len, struct pvm_handoff_info *ou
 	out->hvm_len = get_le32(b + 32);
 	out->emu_len = get_le32(b + 36);
 	out->ndirty = get_le32(b + 40);
-	if (flags & ~HO_F_EXACT || get_le32(b + 44) != 0)
-		return remus_err_set(err, HV_EBADBLOB, "pvm hand-off: unknown flags %#x or reserved bits", flags);
+	out->store_len = get_le32(b + 44);
+	if (flags & ~HO_F_EXACT)
+		return remus_err_set(err, HV_EBADBLOB, "pvm hand-off: unknown flags %#x", flags);
 	out->exact = flags & HO_F_EXACT;
 	if (out->pid <= 1 || out->pid > INT32_MAX)
 		return remus_err_set(err, HV_EBADBLOB, "pvm hand-off: guest pid %" PRIu32, out->pid);
@@ -73,13 +76,14 @@ int pvm_handoff_decode(const uint8_t *b, size_t len, struct pvm_handoff_info *ou
 	if (out->ndirty > out->ram_bytes / PVM_PAGE_SIZE)
 		return remus_err_set(err, HV_EBADBLOB, "pvm hand-off: %u dirty pages of %" PRIu64,
 		                     out->ndirty, (uint64_t)(out->ram_bytes / PVM_PAGE_SIZE));
-	need = (uint64_t)HO_HDR + out->hvm_len + out->emu_len + 8ULL * out->ndirty;
+	need = (uint64_t)HO_HDR + out->hvm_len + out->emu_len + out->store_len + 8ULL * out->ndirty;
 	if (need != len)
 		return remus_err_set(err, HV_EBADBLOB, "pvm hand-off: %zu bytes, the header says %" PRIu64,
 		                     len, need);
 	out->hvm = b + HO_HDR;
 	out->emu = out->hvm + out->hvm_len;
-	out->dirty = out->emu + out->emu_len;
+	out->store = out->emu + out->emu_len;
+	out->dirty = out->store + out->store_len;
 	for (uint32_t i = 0; i < out->ndirty; i++) {
 		uint64_t pfn = get_le64(out->dirty + 8 * (size_t)i);
 		if (pfn >= out->ram_bytes / PVM_PAGE_SIZE || (i > 0 && pfn <= prev))
@@ -87,7 +91,9 @@ int pvm_handoff_decode(const uint8_t *b, size_t len, struct pvm_handoff_info *ou
 			                     "out of range or order", pfn, i);
 		prev = pfn;
 	}
-	if ((rc = pvm_checkpoint_validate(out->hvm, out->hvm_len, out->emu, out->emu_len, err)) < 0) {
+	if (((rc = pvm_checkpoint_validate(out->hvm, out->hvm_len, out->emu, out->emu_len, err)) < 0) ||
+	    (out->store_len &&
+	     (rc = pvm_store_load(PVM_STORE_GUEST_DOMID, out->store, out->store_len, NULL, err)) < 0)) {
 		remus_err_wrap(err, "pvm hand-off: ");
 		if (err != NULL)
 			err->code = HV_EBADBLOB;
@@ -98,9 +104,10 @@ int pvm_handoff_decode(const uint8_t *b, size_t len, struct pvm_handoff_info *ou
 
 /* The blob for a guest whose vCPU, devices and dirty pages were captured. */
 static int encode(const struct pvm_guest *g, const struct hv_blob *hvm, const struct hv_blob *emu,
-                  const struct hv_pfn_list *dirty, struct hv_blob *out, struct remus_err *err)
+                  const struct hv_blob *store, const struct hv_pfn_list *dirty,
+                  struct hv_blob *out, struct remus_err *err)
 {
-	size_t len = HO_HDR + hvm->len + emu->len + 8 * dirty->count;
+	size_t len = HO_HDR + hvm->len + emu->len + store->len + 8 * dirty->count;
 	uint8_t *p = malloc(len);
 
 	if (p == NULL)
@@ -114,11 +121,13 @@ static int encode(const struct pvm_guest *g, const struct hv_blob *hvm, const st
 	put_le32(p + 32, (uint32_t)hvm->len);
 	put_le32(p + 36, (uint32_t)emu->len);
 	put_le32(p + 40, (uint32_t)dirty->count);
-	put_le32(p + 44, 0);
+	put_le32(p + 44, (uint32_t)store->len);
 	memcpy(p + HO_HDR, hvm->data, hvm->len);
 	memcpy(p + HO_HDR + hvm->len, emu->data, emu->len);
+	if (store->len)
+		memcpy(p + HO_HDR + hvm->len + emu->len, store->data, store->len);
 	for (size_t i = 0; i < dirty->count; i++)       /* dirty_log lists ascend */
-		put_le64(p + HO_HDR + hvm->len + emu->len + 8 * i, dirty->pfns[i]);
+		put_le64(p + HO_HDR + hvm->len + emu->len + store->len + 8 * i, dirty->pfns[i]);
 	hv_blob_free(out);
 	out->data = p;
 	out->len = out->cap = len;
@@ -144,7 +153,7 @@ int pvm_handoff_detach(struct pvm_guest *g, struct remus_err *err)
 int pvm_hand_off(struct hv_guest *hg, struct hv_handoff *out, struct remus_err *err)
 {
 	struct pvm_guest *g = (struct pvm_guest *)hg;
-	struct hv_blob hvm = { 0 }, emu = { 0 };
+	struct hv_blob hvm = { 0 }, emu = { 0 }, store = { 0 };
 	struct hv_pfn_list dirty = { 0 };
 	struct hv_info in;
 	int rc;
@@ -164,7 +173,8 @@ int pvm_hand_off(struct hv_guest *hg, struct hv_handoff *out, struct remus_err *
 		goto out;
 	if ((rc = pvm_hv_ops.save_cpu(hg, &hvm, err)) < 0 ||
 	    (rc = pvm_hv_ops.save_devices(hg, &emu, err)) < 0 ||
-	    (rc = encode(g, &hvm, &emu, &dirty, &out->blob, err)) < 0)
+	    (g->store != NULL && (rc = pvm_post(g, PVM_CMD_STORE_SAVE, &store, err)) < 0) ||
+	    (rc = encode(g, &hvm, &emu, &store, &dirty, &out->blob, err)) < 0)
 		goto undo;
 	int fds[HV_HANDOFF_FDS] = { g->ram_fd, g->tap_fd, g->disk_fd };
 	for (int i = 0; i < HV_HANDOFF_FDS; i++)
@@ -186,6 +196,7 @@ undo:
 out:
 	hv_blob_free(&hvm);
 	hv_blob_free(&emu);
+	hv_blob_free(&store);
 	hv_pfn_list_free(&dirty);
 	return rc;
 }
@@ -311,6 +322,10 @@ int pvm_adopt(const struct hv_guest_config *cfg, const struct hv_handoff *in,
 		                   "process cannot keep it so", h.exact ? "exact" : "hashed");
 		goto err;
 	}
+	rc = h.store_len ? pvm_store_load(PVM_STORE_GUEST_DOMID, h.store, h.store_len, &g->store, err)
+	                 : pvm_store_new(PVM_STORE_GUEST_DOMID, &g->store, err);
+	if (rc < 0)
+		goto err;
 	uint64_t disk = g->emu.disk_sectors;
 	pvm_take_emu(g, &e);
 	g->emu.disk_sectors = disk;

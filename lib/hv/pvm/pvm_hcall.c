@@ -1,6 +1,7 @@
 /*
  * Hypercalls and the device models behind them (console, clock, wait,
- * NIC on a TAP, block device on an image file).  One handler per
+ * NIC on a TAP, block device on an image file; the store is in
+ * pvm_store_dev.c).  One handler per
  * hypercall; arguments come from rdi, rsi, rdx, r10, the result goes to
  * rax.  Every guest pointer is checked to lie inside RAM (-PVM_EFAULT
  * otherwise); every byte the monitor writes into RAM is marked dirty.
@@ -39,6 +40,11 @@ static uint8_t *gptr(struct pvm_guest *g, uint64_t gva, uint64_t len)
 	return g->ram + off;
 }
 
+uint8_t *pvm_gptr(struct pvm_guest *g, uint64_t gva, uint64_t len)
+{
+	return gptr(g, gva, len);
+}
+
 /* Move whatever the TAP has into the receive queue (drop when full). */
 void pvm_net_poll(struct pvm_guest *g)
 {
@@ -67,6 +73,8 @@ uint32_t pvm_wait_events(struct pvm_guest *g, uint64_t deadline, bool consume)
 	pvm_net_poll(g);
 	if (g->emu.rxq_count)
 		ev |= PVM_EV_NET_RX;
+	if (g->store && pvm_store_pending(g->store))
+		ev |= PVM_EV_STORE;
 	if (pvm_guest_mono(g) >= deadline)
 		ev |= PVM_EV_TIMER;
 	if (consume && ev)
@@ -248,6 +256,7 @@ static const pvm_hc_fn hc_table[] = {
 	[PVM_HC_BLK_WRITE - PVM_HC_CONSOLE_WRITE] = hc_blk_write,
 	[PVM_HC_BLK_FLUSH - PVM_HC_CONSOLE_WRITE] = hc_blk_flush,
 	[PVM_HC_INFO - PVM_HC_CONSOLE_WRITE] = hc_info,
+	[PVM_HC_STORE - PVM_HC_CONSOLE_WRITE] = pvm_hc_store,
 };
 
 /*

@@ -15,6 +15,7 @@
 
 #include "guest/abi/pvm_hypercall.h"
 #include "hv/pvm/pvm.h"
+#include "hv/pvm/pvm_store.h"
 
 #define PVM_FRAME_MIN 14u          /* an Ethernet header: the shortest frame */
 
@@ -29,6 +30,8 @@ enum pvm_cmd {
 	PVM_CMD_SAVE_CPU,
 	PVM_CMD_SAVE_DEV,
 	PVM_CMD_ANNOUNCE,
+	PVM_CMD_STORE_SAVE, /* arg: struct hv_blob * */
+	PVM_CMD_STORE_REQ,  /* arg: struct pvm_store_cmd * */
 	PVM_CMD_QUIT,
 	PVM_CMD_HANDOFF,    /* stop + detach the paused guest, then the thread ends */
 	PVM_CMD_ADOPT,      /* seize a handed-off guest (instead of SPAWN) */
@@ -80,6 +83,8 @@ struct pvm_guest {
 	struct pvm_frame *rxq;          /* PVM_EMU_MAX_RXQ slots */
 	uint32_t rxq_head;
 	int64_t mono_offset;            /* guest mono = host mono + offset */
+	struct pvm_store *store;        /* the guest's store (monitor thread only) */
+	struct hv_blob store_out;       /* scratch for the guest's store replies */
 
 	/* dirty log */
 	enum hv_dirty_mode dirty_mode;
@@ -153,6 +158,8 @@ int pvm_set_vcpu(struct pvm_guest *g, const struct pvm_vcpu *v, struct remus_err
 enum pvm_hc_next pvm_hcall(struct pvm_guest *g, struct user_regs_struct *r);
 uint32_t pvm_wait_events(struct pvm_guest *g, uint64_t deadline, bool consume);
 uint64_t pvm_guest_mono(const struct pvm_guest *g);
+/* A guest range as a monitor pointer; NULL if not inside RAM. */
+uint8_t *pvm_gptr(struct pvm_guest *g, uint64_t gva, uint64_t len);
 void pvm_net_poll(struct pvm_guest *g);
 
 /* pvm_cow.c: copy-on-write capture of cow guests.  The stub leaves its
@@ -168,6 +175,15 @@ int pvm_cow_protect(struct pvm_guest *g, const struct hv_pfn_list *l, struct rem
 void pvm_cow_guard(struct pvm_guest *g, uint64_t off, uint64_t len);
 int pvm_cow_begin(struct pvm_guest *g, const struct hv_pfn_list *l, struct remus_err *err);
 int pvm_cow_wait(struct pvm_guest *g, const uint8_t **pages, struct remus_err *err);
+
+/* pvm_store_dev.c: the store device.  PVM_HC_STORE; the tools' requests
+ * (PVM_CMD_STORE_REQ) run on the monitor thread too. */
+struct pvm_store_cmd {
+	const struct hv_store_req *req;
+	struct hv_blob *out;
+};
+int64_t pvm_hc_store(struct pvm_guest *g, const struct user_regs_struct *r);
+int pvm_store_cmd_req(struct pvm_guest *g, const struct pvm_store_cmd *c, struct remus_err *err);
 
 /* pvm_dirty.c */
 int pvm_dirty_init(struct pvm_guest *g, bool want_exact, struct remus_err *err);

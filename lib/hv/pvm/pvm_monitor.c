@@ -323,6 +323,14 @@ static int do_cmd(struct pvm_guest *g, enum pvm_cmd c, void *arg, struct remus_e
 	case PVM_CMD_ANNOUNCE:
 		g->emu.pending_events |= PVM_EV_ANNOUNCE;
 		return 0;
+	case PVM_CMD_STORE_SAVE:
+		if (g->run != PVM_R_PAUSED)
+			return remus_err_set(err, HV_EBADSTATE, "pvm: store_save: guest not paused");
+		if (g->store == NULL)
+			return remus_err_set(err, HV_EUNSUPP, "pvm: guest has no store");
+		return pvm_store_save(g->store, arg, err);
+	case PVM_CMD_STORE_REQ:
+		return pvm_store_cmd_req(g, arg, err);
 	case PVM_CMD_HANDOFF:
 		return pvm_handoff_detach(g, err);
 	case PVM_CMD_ADOPT:

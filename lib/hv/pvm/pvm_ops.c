@@ -27,6 +27,8 @@ int pvm_post(struct pvm_guest *g, enum pvm_cmd c, void *arg, struct remus_err *e
 	int rc;
 
 	pthread_mutex_lock(&g->mu);
+	while (g->cmd != PVM_CMD_NONE)          /* store_request may come from another thread */
+		pthread_cond_wait(&g->cv, &g->mu);
 	g->cmd = c;
 	g->cmd_arg = arg;
 	g->cmd_done = false;
@@ -40,6 +42,7 @@ int pvm_post(struct pvm_guest *g, enum pvm_cmd c, void *arg, struct remus_err *e
 	if (rc < 0 && err != NULL)
 		*err = g->cmd_err;
 	g->cmd = PVM_CMD_NONE;
+	pthread_cond_broadcast(&g->cv);
 	pthread_mutex_unlock(&g->mu);
 	return rc;
 }
@@ -240,6 +243,8 @@ void pvm_destroy(struct hv_guest *hg)
 			close(fds[i]);
 	free(g->rxq);
 	free(g->vcpu_in);
+	pvm_store_free(g->store);
+	hv_blob_free(&g->store_out);
 	free(g);
 }
 
@@ -268,7 +273,8 @@ static int pvm_create(const struct hv_guest_config *cfg, struct hv_guest **out,
 	}
 	if ((rc = pvm_map_ram(g, err)) || (rc = pvm_dirty_init(g, pvm_want_exact(), err)))
 		goto err;
-	if ((rc = load_elf(g, cfg->image, err)))
+	if ((rc = load_elf(g, cfg->image, err)) ||
+	    (rc = pvm_store_new(PVM_STORE_GUEST_DOMID, &g->store, err)))
 		goto err;
 	g->emu.boot_count = 0;
 	g->mono_offset = 0;
@@ -332,6 +338,12 @@ static int pvm_restore(const struct hv_guest_config *cfg, const struct hv_checkp
 	}
 	if ((rc = pvm_map_ram(g, err)) || (rc = pvm_dirty_init(g, pvm_want_exact(), err)))
 		goto err;
+	rc = ck->store ? pvm_store_load(PVM_STORE_GUEST_DOMID, ck->store, ck->store_len, &g->store, err)
+	               : pvm_store_new(PVM_STORE_GUEST_DOMID, &g->store, err);
+	if (rc < 0) {
+		remus_err_wrap(err, "pvm: restore");
+		goto err;
+	}
 	pvm_take_emu(g, &e);
 	g->state = HV_PAUSED;
 	if ((rc = pvm_start_monitor(g, PVM_CMD_SPAWN, err)) || (rc = pvm_post(g, PVM_CMD_SETCPU, g->vcpu_in, err)))
@@ -485,6 +497,24 @@ static int pvm_validate_checkpoint(const uint8_t *hvm, size_t hvm_len, const uin
 	return pvm_checkpoint_validate(hvm, hvm_len, emu, emu_len, err);
 }
 
+static int pvm_store_save_op(struct hv_guest *hg, struct hv_blob *out, struct remus_err *err)
+{
+	return pvm_post((struct pvm_guest *)hg, PVM_CMD_STORE_SAVE, out, err);
+}
+
+static int pvm_store_validate(const uint8_t *body, size_t len, struct remus_err *err)
+{
+	return pvm_store_load(PVM_STORE_GUEST_DOMID, body, len, NULL, err);
+}
+
+static int pvm_store_request(struct hv_guest *hg, const struct hv_store_req *req,
+                             struct hv_blob *out, struct remus_err *err)
+{
+	struct pvm_store_cmd c = { req, out };
+
+	return pvm_post((struct pvm_guest *)hg, PVM_CMD_STORE_REQ, &c, err);
+}
+
 static int pvm_announce(struct hv_guest *hg, struct remus_err *err)
 {
 	return pvm_post((struct pvm_guest *)hg, PVM_CMD_ANNOUNCE, NULL, err);
@@ -526,6 +556,9 @@ const struct hv_ops pvm_hv_ops = {
 	.restore = pvm_restore,
 	.validate_checkpoint = pvm_validate_checkpoint,
 	.announce = pvm_announce,
+	.store_save = pvm_store_save_op,
+	.store_validate = pvm_store_validate,
+	.store_request = pvm_store_request,
 	.net_transmit = pvm_net_transmit,
 	.save_stream = NULL,
 	.restore_stream = NULL,
