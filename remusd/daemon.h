@@ -36,6 +36,7 @@ struct daemon {
 	struct remusd_fault fault;      /* REMUSD_FAULT (fault trials only) */
 	struct guest_ops ops;           /* evacuate / protect off the loop */
 	struct remusd_metrics *metrics; /* metrics_listen (NULL: off) */
+	char self_path[4096];           /* this binary, as installed (upgrade's default) */
 };
 
 /* The session of a guest, or NULL. */

@@ -30,7 +30,8 @@ test_ctl_refuse_SRCS := tests/unit/test_ctl_refuse.c $(REMUSD_CTL_SRCS)
 # the checkpoint loop" (session_step.c: the engine's own loop, pvm;
 # session_driver.c: the driver's loop, Xen).  remusd_SRCS takes them.
 REMUSD_SESSION_SRCS := remusd/session_fsm.c remusd/session.c remusd/session_primary.c \
-	remusd/session_backup.c remusd/session_step.c remusd/session_driver.c
+	remusd/session_backup.c remusd/session_step.c remusd/session_driver.c \
+	remusd/session_upgrade.c
 UNIT_TESTS += test_session_fsm
 test_session_fsm_SRCS := tests/unit/test_session_fsm.c remusd/session_fsm.c
 # The session machine with the driver's own loop (Xen) over the fake Xen.
@@ -39,3 +40,16 @@ test_session_driver_SRCS := tests/unit/test_session_driver.c $(REMUSD_SESSION_SR
 	$(REMUSD_CONF_SRCS) tests/unit/test_xen_common.c tests/unit/test_xen_fake.c \
 	tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
 test_session_driver_WRAP = $(XEN_TEST_WRAP) libxl_retrieve_domain_configuration
+# Live update (issue 18): the hand-over stream an old daemon passes to the
+# new binary, its decoder and its descriptor transport (SCM_RIGHTS).
+REMUSD_UPGRADE_SRCS := remusd/upgrade_stream.c remusd/upgrade_parse.c remusd/upgrade_fds.c
+UNIT_TESTS += test_upgrade_stream
+test_upgrade_stream_SRCS := tests/unit/test_upgrade_stream.c $(REMUSD_UPGRADE_SRCS) remusd/session_fsm.c
+FUZZ_TARGETS += upgrade_stream
+upgrade_stream_SRCS := tests/fuzz/upgrade_stream.c $(REMUSD_UPGRADE_SRCS)
+upgrade_stream_SMOKE := 10
+upgrade_stream_CORPUS := tests/fuzz/corpus/upgrade_stream
+# The daemon's live update: the old daemon's side and the new one's.
+remusd_SRCS += remusd/upgrade.c remusd/upgrade_resume.c $(REMUSD_UPGRADE_SRCS)
+INTEG_TESTS += tests/integration/remusd_upgrade.sh tests/integration/remusd_upgrade_kvstore.sh \
+	tests/integration/remusd_upgrade_faults.sh tests/integration/remusd_upgrade_fault_new.sh
