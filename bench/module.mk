@@ -5,7 +5,7 @@
 # protection (compute_bench), failover time and the client-visible gap
 # (failover.sh), many guests on one daemon pair (many_guests.sh), the
 # pause of remusctl evacuate against QEMU's migration downtime
-# (evacuate.sh).
+# (evacuate.sh), the guest pause of remusctl upgrade (upgrade.sh).
 DEPS_PKGS += gnuplot-nox
 INTEG_TESTS += tests/integration/bench_results.sh
 BENCHES += compute_bench

@@ -6,7 +6,8 @@
 # (bench/kvstore_compress.sh, make demo once per kind), failover time and
 # the client gap (bench/failover.sh), many guests on one daemon pair
 # (bench/many_guests.sh), remusctl evacuate's pause against QEMU's
-# live-migration downtime (bench/evacuate.sh).
+# live-migration downtime (bench/evacuate.sh), the guest pause of a live
+# update of remusd (bench/upgrade.sh).
 # Usage: BUILD=build [BENCH_QUICK=1] bench/run.sh BENCH...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,7 @@ for b in "$@"; do
 done
 # The system benches (shell, namespaces): exit 77 is a skip (remusd_lib's
 # skip: a guest or tool not built), anything else non-zero a failure.
-for s in kvstore_compress.sh failover.sh many_guests.sh evacuate.sh; do
+for s in kvstore_compress.sh failover.sh many_guests.sh evacuate.sh upgrade.sh; do
 	echo "== bench/$s"
 	rc=0
 	bench/$s || rc=$?

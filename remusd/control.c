@@ -13,6 +13,7 @@
 
 #include "remusd/check_peer.h"
 #include "remusd/daemon.h"
+#include "remusd/upgrade.h"
 #include "util/log.h"
 
 /* Replies never wait on a client: the socket's send buffer holds a whole
@@ -294,6 +295,8 @@ int daemon_handle_ctl(void *arg, struct ctl_conn *c, const struct ctl_msg *m)
 		return handle_status(d, c, m);
 	case CTL_CHECK:
 		return handle_check(d, c, m);
+	case CTL_UPGRADE:
+		return daemon_handle_upgrade(d, c, m);
 	default:
 		return handle_guest_op(d, c, m);
 	}

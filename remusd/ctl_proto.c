@@ -16,6 +16,7 @@
 #define SET_BODY      (CTL_GUEST_MAX + 8)
 #define STORE_HEAD    (CTL_GUEST_MAX + 16)
 #define STORE_BODY_MAX (STORE_HEAD + CTL_STORE_PATH_MAX + CTL_STORE_VALUE_MAX)
+#define UPGRADE_BODY  (CTL_GUEST_MAX + CTL_PEER_MAX)
 
 struct ctl_rule {
 	uint16_t type;
@@ -38,6 +39,7 @@ static const struct ctl_rule ctl_rules[] = {
 	{ CTL_DESTROY, "DESTROY", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_SET, "SET", SET_BODY, SET_BODY, true },
 	{ CTL_STORE, "STORE", STORE_HEAD + 1, STORE_BODY_MAX, true },
+	{ CTL_UPGRADE, "UPGRADE", UPGRADE_BODY, UPGRADE_BODY, false },
 	{ CTL_FAILOVER_FORCE, "FAILOVER_FORCE", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_STOP, "STOP", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_REPLY, "REPLY", 8, CTL_BODY_MAX, false },
@@ -143,6 +145,21 @@ int ctl_encode_protect(uint8_t *buf, size_t cap, uint32_t seq, const char *guest
 	    ctl_put_field(b + CTL_GUEST_MAX, CTL_PEER_MAX, peer) < 0)
 		return -EINVAL;
 	put_be32(b + CTL_GUEST_MAX + CTL_PEER_MAX, unsafe);
+	return n;
+}
+
+/* UPGRADE: no guest (the whole daemon), the new binary's path ("": the
+ * installed remusd). */
+int ctl_encode_upgrade(uint8_t *buf, size_t cap, uint32_t seq, const char *path)
+{
+	uint8_t *b = buf + CTL_HDR_LEN;
+	int n = ctl_put_header(buf, cap, CTL_UPGRADE, seq, UPGRADE_BODY);
+
+	if (n < 0)
+		return n;
+	if (ctl_put_field(b, CTL_GUEST_MAX, "") < 0 ||
+	    ctl_put_field(b + CTL_GUEST_MAX, CTL_PEER_MAX, path) < 0)
+		return -EINVAL;
 	return n;
 }
 
@@ -332,6 +349,11 @@ static int ctl_parse_body(const uint8_t *b, uint32_t blen, struct ctl_msg *m,
 			return remus_err_set(err, CTL_EPROTO, "PROTECT unsafe flags 0x%x unknown",
 					     m->unsafe);
 		return ctl_get_field(b + CTL_GUEST_MAX, CTL_PEER_MAX, false, false, "peer",
+				     m->peer, err);
+	case CTL_UPGRADE:
+		if (m->guest[0])
+			return remus_err_set(err, CTL_EPROTO, "UPGRADE names a guest");
+		return ctl_get_field(b + CTL_GUEST_MAX, CTL_PEER_MAX, false, false, "path",
 				     m->peer, err);
 	case CTL_REPLY:
 		m->code = (int32_t)get_be32(b);

@@ -50,8 +50,9 @@ enum ctl_type {
 	CTL_SET = 12,           /* guest, u32 setting (CTL_SET_*), u32 value */
 	CTL_STORE = 13,         /* guest, u32 op (CTL_STORE_*), u32 path_len,
 	                         * u32 value_len, u32 0, path, value */
-	CTL_FAILOVER_FORCE = 14, /* guest: failover --force (primary alive, no quorum) */
-	CTL_STOP = 15,          /* guest: end an unprotected guest running here (halt) */
+	CTL_UPGRADE = 14,       /* empty guest, path of the new remusd ("": installed) */
+	CTL_FAILOVER_FORCE = 15, /* guest: failover --force (primary alive, no quorum) */
+	CTL_STOP = 16,          /* guest: end an unprotected guest running here (halt) */
 	/* replies */
 	CTL_REPLY = 0x81,       /* i32 code, u32 format, payload */
 	CTL_PROGRESS = 0x82,    /* guest, u32 phase, u32 0, u64 done, u64 total */
@@ -115,7 +116,7 @@ struct ctl_msg {
 	uint16_t type;
 	uint32_t seq;
 	char guest[CTL_GUEST_MAX];      /* requests with a guest, PROGRESS */
-	char peer[CTL_PEER_MAX];        /* PROTECT */
+	char peer[CTL_PEER_MAX];        /* PROTECT; UPGRADE: the new binary's path */
 	uint32_t unsafe;                /* PROTECT */
 	int32_t code;                   /* REPLY: 0 or a negative error */
 	uint32_t format;                /* REPLY */
@@ -152,6 +153,7 @@ int ctl_encode_set(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 		   uint32_t setting, uint32_t value);
 int ctl_encode_store(uint8_t *buf, size_t cap, uint32_t seq, const char *guest, uint32_t op,
 		     const char *path, size_t path_len, const void *value, size_t value_len);
+int ctl_encode_upgrade(uint8_t *buf, size_t cap, uint32_t seq, const char *path);
 int ctl_encode_check_reply(uint8_t *buf, size_t cap, uint32_t seq, uint32_t reasons);
 /* The same with the particulars (NULL or "": none; longer than
  * CTL_CHECK_DETAIL_MAX: cut; non-printable bytes become '?'). */
@@ -213,6 +215,11 @@ struct ctl_server_stats {
 
 int ctl_server_new(const char *path, ctl_handler fn, void *arg, struct ctl_server **out,
 		   struct remus_err *err);
+/* Live update: serve a listening socket the old daemon passed (takes lfd);
+ * its listening socket (to pass on). */
+int ctl_server_adopt(int lfd, const char *path, ctl_handler fn, void *arg,
+                     struct ctl_server **out, struct remus_err *err);
+int ctl_server_listen_fd(const struct ctl_server *s);
 /* One round: wait up to timeout_ms, accept, read, dispatch.  A client that
  * sends a malformed or oversized message gets a REPLY naming the problem
  * (code CTL_EPROTO) and is disconnected; other clients are untouched.

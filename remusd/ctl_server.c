@@ -53,6 +53,30 @@ int ctl_server_new(const char *path, ctl_handler fn, void *arg, struct ctl_serve
 	return 0;
 }
 
+/* The same on a listening socket another remusd passed (live update). */
+int ctl_server_adopt(int lfd, const char *path, ctl_handler fn, void *arg,
+                     struct ctl_server **out, struct remus_err *err)
+{
+	struct ctl_server *s;
+
+	*out = NULL;
+	if (strlen(path) >= sizeof(s->path))
+		return remus_err_set(err, -ENAMETOOLONG, "control socket path %s too long", path);
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return remus_err_sys(err, ENOMEM, "control server");
+	s->lfd = lfd;
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	s->fn = fn;
+	s->arg = arg;
+	*out = s;
+	return 0;
+}
+
+int ctl_server_listen_fd(const struct ctl_server *s)
+{
+	return s->lfd;
+}
+
 void ctl_server_on_refuse(struct ctl_server *s, ctl_refusal_fn fn)
 {
 	s->on_refuse = fn;

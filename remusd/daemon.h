@@ -44,6 +44,7 @@ struct daemon {
 	struct remusd_quorum_state qstate;
 	struct remusd_quorum_view qview;
 	bool peer_was_present;          /* a peer daemon joining: announce */
+	char self_path[4096];           /* this binary, as installed (upgrade's default) */
 };
 
 /* The session of a guest, or NULL. */

@@ -7,8 +7,11 @@
  * daemon) instead of guessing with sleeps.  Unset: no hook at all.
  * Points: the engine's, plus remusd's own on the primary,
  * "protect-connect" (protect, before its connect), "handover-prepare"
- * (evacuate, the engine stopped for the hand-over) and "keep-final"
- * (evacuate confirmed, the copy here not yet kept for the reverse run).
+ * (evacuate, the engine stopped for the hand-over), "keep-final"
+ * (evacuate confirmed, the copy here not yet kept for the reverse run);
+ * a live update's "upgrade-sent" (old daemon: stream and descriptors sent,
+ * no answer yet) and "upgrade-adopted" (new daemon: every guest adopted,
+ * not answered).
  */
 #ifndef REMUS_REMUSD_HOLD_H
 #define REMUS_REMUSD_HOLD_H

@@ -30,6 +30,7 @@
 #include "remusd/hold.h"
 #include "remusd/metrics.h"
 #include "remusd/session.h"
+#include "remusd/upgrade.h"
 #include "util/log.h"
 #include "util/version.h"
 #include "util/ratelim.h"
@@ -47,15 +48,30 @@
 #define REMUSD_PEER_WARN_WINDOW_MS 10000u
 
 
-static volatile sig_atomic_t got_stop, got_reload;
+static volatile sig_atomic_t got_stop, got_reload, got_upgrade;
 
 /* Signal handlers only set flags; the loop does the work. */
 static void on_signal(int sig)
 {
 	if (sig == SIGHUP)
 		got_reload = 1;
+	else if (sig == SIGUSR2)
+		got_upgrade = 1;
 	else
 		got_stop = 1;
+}
+
+/* SIGUSR2: a live update to the installed binary; on success no return. */
+static void upgrade_on_signal(struct daemon *d)
+{
+	struct remus_err err = { 0 };
+	uint64_t pause_us;
+	pid_t pid;
+
+	got_upgrade = 0;
+	if (daemon_upgrade(d, NULL, &pid, &pause_us, &err) == 0)
+		daemon_upgrade_exit(pid, pause_us);
+	log_warnx("upgrade (SIGUSR2) refused: %s", err.msg);
 }
 
 /* The session of a guest, or NULL. */
@@ -355,8 +371,8 @@ static void quorum_open(struct daemon *d)
 
 static int serve(struct daemon *d)
 {
-	if (getenv("NOTIFY_SOCKET"))
-		sd_notify(0, "READY=1");
+	if (getenv("NOTIFY_SOCKET"))       /* after a live update: the new main pid */
+		sd_notifyf(0, "MAINPID=%d\nREADY=1", (int)getpid());
 	log_info("ready: replication port %u, control socket %s", d->conf->listen_port,
 	         d->conf->control_socket);
 	while (!got_stop) {
@@ -366,6 +382,8 @@ static int serve(struct daemon *d)
 		size_t i, lis, ops, ses, quo, nquo, ctl, nses;
 		if (got_reload && d->ops.running == 0)   /* workers read the conf */
 			reload(d);
+		if (got_upgrade)
+			upgrade_on_signal(d);
 		for (i = 0; i < d->pending.n; i++) {
 			uint32_t left = rnet_hs_next_ms(d->pending.e[i].hs, now);
 			p[i] = (struct pollfd){ rnet_hs_fd(d->pending.e[i].hs),
@@ -422,11 +440,12 @@ static int serve(struct daemon *d)
 /* Help to stdout (status 0) when asked for, to stderr (2) on a usage error. */
 static void usage(FILE *f, int status)
 {
-	fprintf(f, "usage: remusd -c remus.conf [-s control-socket] [-v]\n"
+	fprintf(f, "usage: remusd -c remus.conf [-s control-socket] [-v] [--upgrade-fd FD]\n"
 	        "options:\n"
 	        "  -c, --config FILE    the configuration (remus.conf(5)); required\n"
 	        "  -s, --socket PATH    control socket, overrides control_socket of the file\n"
 	        "  -v, --verbose        log debug messages too\n"
+	        "      --upgrade-fd FD  take over from the remusd that started us (live update)\n"
 	        "  -h, --help           this help\n"
 	        "  -V, --version        print the version\n");
 	exit(status);
@@ -445,12 +464,13 @@ int main(int argc, char **argv)
 	struct remus_err err = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	const char *sock = NULL;
-	int ch, rc;
+	int ch, rc, upgrade_fd = -1;
 
 	static const struct option lo[] = {
 		{ "config", required_argument, NULL, 'c' }, { "socket", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 },
+		{ "version", no_argument, NULL, 'V' }, { "upgrade-fd", required_argument, NULL, 'U' },
+		{ NULL, 0, NULL, 0 },
 	};
 
 	while ((ch = getopt_long(argc, argv, "c:s:vhV", lo, NULL)) != -1) {
@@ -460,6 +480,8 @@ int main(int argc, char **argv)
 			sock = optarg;
 		else if (ch == 'v')
 			lc.verbose = 1;
+		else if (ch == 'U')
+			upgrade_fd = atoi(optarg) >= 3 ? atoi(optarg) : -1;
 		else if (ch == 'h')
 			usage(stdout, 0);
 		else if (ch == 'V') {
@@ -495,15 +517,23 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	d.listen_fd = rnet_listen(strcmp(d.conf->listen_addr, "*") ? d.conf->listen_addr : NULL,
-	                          d.conf->listen_port, &err);
-	if (d.listen_fd < 0)
-		fatalx("%s", err.msg);
+	if (realpath("/proc/self/exe", d.self_path) == NULL)
+		snprintf(d.self_path, sizeof(d.self_path), "%s", argv[0]);
 	if (guest_ops_init(&d.ops, &err) < 0)
 		fatalx("%s", err.msg);
-	if (ctl_server_new(d.conf->control_socket, daemon_handle_ctl, &d, &d.ctl, &err) < 0)
-		fatalx("%s", err.msg);
+	if (upgrade_fd >= 0) {          /* live update: the old daemon's sockets and guests */
+		if (daemon_upgrade_resume(&d, upgrade_fd, &err) < 0)
+			fatalx("upgrade refused: %s", err.msg);
+	} else {
+		d.listen_fd = rnet_listen(strcmp(d.conf->listen_addr, "*") ? d.conf->listen_addr : NULL,
+		                          d.conf->listen_port, &err);
+		if (d.listen_fd < 0)
+			fatalx("%s", err.msg);
+		if (ctl_server_new(d.conf->control_socket, daemon_handle_ctl, &d, &d.ctl, &err) < 0)
+			fatalx("%s", err.msg);
+	}
 	if (remusd_metrics_start(d.conf, &d.metrics, &err) < 0)
 		fatalx("%s", err.msg);
 	ctl_server_on_refuse(d.ctl, ctl_refused);

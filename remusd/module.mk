@@ -41,7 +41,8 @@ test_quorum_LDLIBS := $(REMUSD_QUORUM_LDLIBS)
 # session_driver.c: the driver's loop, Xen).  remusd_SRCS takes them.
 REMUSD_SESSION_SRCS := remusd/session_fsm.c remusd/session.c remusd/session_primary.c \
 	remusd/session_backup.c remusd/session_step.c remusd/session_driver.c \
-	remusd/session_quorum.c $(REMUSD_QUORUM_SRCS)
+	remusd/session_quorum.c $(REMUSD_QUORUM_SRCS) \
+	remusd/session_upgrade.c
 UNIT_TESTS += test_session_fsm
 test_session_fsm_SRCS := tests/unit/test_session_fsm.c remusd/session_fsm.c
 # The session machine with the driver's own loop (Xen) over the fake Xen.
@@ -70,3 +71,16 @@ cluster-check: deps
 	@$(MAKE) --no-print-directory all $(UDP_PROBE_BIN)
 	BUILD=$(BUILD) tests/cluster/cluster_check.sh kill
 	BUILD=$(BUILD) tests/cluster/cluster_check.sh partition
+# Live update (issue 18): the hand-over stream an old daemon passes to the
+# new binary, its decoder and its descriptor transport (SCM_RIGHTS).
+REMUSD_UPGRADE_SRCS := remusd/upgrade_stream.c remusd/upgrade_parse.c remusd/upgrade_fds.c
+UNIT_TESTS += test_upgrade_stream
+test_upgrade_stream_SRCS := tests/unit/test_upgrade_stream.c $(REMUSD_UPGRADE_SRCS) remusd/session_fsm.c
+FUZZ_TARGETS += upgrade_stream
+upgrade_stream_SRCS := tests/fuzz/upgrade_stream.c $(REMUSD_UPGRADE_SRCS)
+upgrade_stream_SMOKE := 10
+upgrade_stream_CORPUS := tests/fuzz/corpus/upgrade_stream
+# The daemon's live update: the old daemon's side and the new one's.
+remusd_SRCS += remusd/upgrade.c remusd/upgrade_resume.c $(REMUSD_UPGRADE_SRCS)
+INTEG_TESTS += tests/integration/remusd_upgrade.sh tests/integration/remusd_upgrade_kvstore.sh \
+	tests/integration/remusd_upgrade_faults.sh tests/integration/remusd_upgrade_fault_new.sh

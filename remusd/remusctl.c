@@ -31,12 +31,13 @@ struct opts {
 	unsigned wait_s;
 	bool force;
 	uint32_t evac_flags;            /* evacuate: CTL_EVAC_* */
+	const char *exec;               /* upgrade --exec */
 };
 
 /* Options a subcommand takes (beyond the global -s/--socket). */
 enum {
 	OPT_JSON = 1u << 0, OPT_PEER = 1u << 1, OPT_UNSAFE = 1u << 2, OPT_WAIT = 1u << 3,
-	OPT_FORCE = 1u << 4, OPT_NO_REPROTECT = 1u << 5,
+	OPT_FORCE = 1u << 4, OPT_NO_REPROTECT = 1u << 5, OPT_EXEC = 1u << 6,
 };
 
 struct opt_help {
@@ -53,6 +54,7 @@ static const struct opt_help opt_helps[] = {
 	  "not run it; failover: even while the primary answers or without quorum" },
 	{ OPT_NO_REPROTECT, "--no-reprotect", "leave this host free: the backup does not protect "
 	  "the guest back to it" },
+	{ OPT_EXEC, "--exec PATH", "upgrade: the new remusd binary (default: the installed one)" },
 };
 
 /* The subcommands: what usage lists and what main dispatches on. */
@@ -84,6 +86,9 @@ static const struct subcmd subcmds[] = {
 	  "change interval=MS or compression=none|zlib|delta, from the next epoch", CTL_SET },
 	{ "store", "GUEST read|write|ls|rm PATH [VALUE]", 0,
 	  "the guest's store (pvm): read, write, list or remove a node", CTL_STORE },
+	{ "upgrade", "", OPT_EXEC,
+	  "hand every guest over to a new remusd binary (exit 1: the old one carries on)",
+	  CTL_UPGRADE },
 };
 #define NSUBCMDS (sizeof(subcmds) / sizeof(subcmds[0]))
 
@@ -394,6 +399,8 @@ static int cmd_simple(const struct opts *o, uint16_t type, const char *guest)
 		len = ctl_encode_protect(req, sizeof(req), 1, guest, o->peer ? o->peer : "", o->unsafe);
 	else if (type == CTL_EVACUATE)
 		len = ctl_encode_evacuate(req, sizeof(req), 1, guest, o->evac_flags);
+	else if (type == CTL_UPGRADE)
+		len = ctl_encode_upgrade(req, sizeof(req), 1, o->exec ? o->exec : "");
 	else
 		len = ctl_encode_guest_req(req, sizeof(req), type, 1, guest);
 	if (call(o, req, len, &rep, &c) < 0)
@@ -418,6 +425,8 @@ static int cmd_simple(const struct opts *o, uint16_t type, const char *guest)
 		fprintf(stderr, "remusctl: %.*s\n", (int)rep.payload_len, rep.payload);
 	else if (type == CTL_LIST)
 		printf("%.*s", (int)rep.payload_len, rep.payload);
+	else if (type == CTL_UPGRADE)
+		printf("%.*s\n", (int)rep.payload_len, rep.payload);
 	ctl_conn_free(c);
 	if (rep.code < 0)
 		return 1;
@@ -524,6 +533,7 @@ int main(int argc, char **argv)
 		{ "unsafe", required_argument, NULL, 'u' }, { "socket", required_argument, NULL, 's' },
 		{ "wait", required_argument, NULL, 'w' }, { "force", no_argument, NULL, 'f' },
 		{ "no-reprotect", no_argument, NULL, 'n' },
+		{ "exec", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -549,6 +559,8 @@ int main(int argc, char **argv)
 			o.force = true;
 		else if (ch == 'n')
 			o.evac_flags |= CTL_EVAC_NO_REPROTECT;
+		else if (ch == 'x')
+			o.exec = optarg;
 		else if (ch == 'h')
 			help = true;
 		else if (ch == 'V') {
@@ -578,6 +590,12 @@ int main(int argc, char **argv)
 		usage_to(stderr, 2, sc);
 	if (sc->type == CTL_LIST)
 		return cmd_simple(&o, CTL_LIST, NULL);
+	if (sc->type == CTL_UPGRADE) {
+		if (guest != NULL)
+			usage_to(stderr, 2, sc);
+		o.timeout_ms = HANDOVER_TIMEOUT_MS;
+		return cmd_simple(&o, CTL_UPGRADE, NULL);
+	}
 	if (sc->type == CTL_STATUS || sc->type == CTL_STATS)
 		return cmd_status(&o, sc->type, guest);
 	if (guest == NULL)

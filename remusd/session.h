@@ -96,6 +96,7 @@ struct remusd_session {
 	uint64_t yield_to;                     /* loop only: a newer copy's generation */
 	uint32_t yield_node;                   /* ... and its cluster node */
 	char state_dir[REMUSD_PATH_MAX];       /* where the generation is kept */
+	bool upgrade_stop;                     /* the run stops for a live update (upgrade) */
 	pthread_mutex_t lock;                  /* guards the fields below */
 	enum remusd_state state;               /* moved by remusd_session_move only */
 	uint64_t state_since_ms;
@@ -219,6 +220,24 @@ int remusd_session_set(struct remusd_session *s, uint32_t setting, uint32_t valu
 struct ctl_msg;
 int remusd_session_store(struct remusd_session *s, const struct ctl_msg *m, char *out,
                          size_t cap, struct remus_err *err);
+
+/* Live update (session_upgrade.c).  Give the session's guest up, paused,
+ * into *h (all fds -1 when it has none; s->guest NULL after).  A protected
+ * primary's run is stopped first at an epoch boundary with the guest
+ * paused (what netbuf held dropped, never released; the backup told BYE
+ * END, keeping its replica): *reprotect is set, and the adopter protects
+ * it again towards s->peer (the backup's page-hash offer: only what changed
+ * goes).  Refused for other running engines and a disk replication
+ * handle.  On error the guest runs as before (re-protected if it was). */
+int remusd_session_hand_off(struct remusd_session *s, const struct remusd_env *env,
+                            struct hv_handoff *h, bool *reprotect, struct remus_err *err);
+/* Take a handed-off guest into the session (paused; then
+ * remusd_session_resume_adopted runs it: protected again towards s->peer
+ * when reprotect, else resumed), in state `state`. */
+int remusd_session_adopt(struct remusd_session *s, const struct hv_handoff *h,
+                         enum remusd_state state, struct remus_err *err);
+int remusd_session_resume_adopted(struct remusd_session *s, const struct remusd_env *env,
+                                  bool reprotect, struct remus_err *err);
 
 /* Build the hv guest config from the guest's conf section. */
 void remusd_guest_hvcfg(const struct remusd_guest_conf *gc, struct hv_guest_config *out);

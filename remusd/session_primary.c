@@ -106,6 +106,17 @@ static void primary_outcome(struct remusd_session *s, int rc, const struct remus
 		remusd_session_move(s, SE_HANDED_OVER, "handed over, running on the backup");
 	} else if (rc == CKPT_EINDOUBT) {
 		set_in_doubt(s, err->msg);      /* netbuf kept: it holds what follows N */
+	} else if (rc == CKPT_ESTOPPED && s->upgrade_stop) {
+		/* a live update takes the guest (session_upgrade.c): paused now,
+		 * and what netbuf holds is dropped, never released (the guest's
+		 * TCP resends it); the backup keeps its replica passive */
+		struct remus_err e2 = { 0 };
+		if (s->guest != NULL && s->hv->suspend(s->guest, &e2) < 0)
+			log_warnx("guest %s: pause for the upgrade: %s", s->name, e2.msg);
+		if (s->nb_open)
+			netbuf_discard(&s->nb);
+		session_send_bye(s, CKPT_BYE_END);
+		remusd_session_move(s, SE_UNPROTECT, "protection paused for a live update of remusd");
 	} else if (rc == CKPT_ESTOPPED) {
 		/* unprotected from now on: what netbuf holds leaves, later output
 		 * passes at once; the backup keeps its replica passive */

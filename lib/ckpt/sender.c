@@ -180,7 +180,10 @@ int sender_take_checkpoint(struct ckpt_sender *s, struct remus_err *err)
 	s->st.last_ckpt_ms = rnet_now_ms();
 	sender_note_memory(s);
 	sender_unlock(s);
-	if ((rc = sender_fault(s, CKPT_FAULT_SENT, n, err)))
+	/* test builds: "sent" means the whole checkpoint is on the wire, not
+	 * queued (as on the Xen path), so a stop there leaves the backup it */
+	if (s->cfg.fault.hit && ((rc = sender_drain(s, err)) ||
+	                         (rc = sender_fault(s, CKPT_FAULT_SENT, n, err))))
 		return rc;
 	/* blackhole: nobody to wait for, the checkpoint counts as held */
 	return s->cfg.blackhole ? sender_handle_ack(s, n, err) : 0;

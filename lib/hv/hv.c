@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Each driver's module.mk adds -DHV_HAVE_<NAME> when it is built, so a
  * build without a driver still links and reports the driver missing. */
@@ -33,6 +34,16 @@ void hv_blob_free(struct hv_blob *b)
 	free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
+}
+
+void hv_handoff_free(struct hv_handoff *h)
+{
+	for (int i = 0; i < HV_HANDOFF_FDS; i++) {
+		if (h->fd[i] >= 0)
+			close(h->fd[i]);
+		h->fd[i] = -1;
+	}
+	hv_blob_free(&h->blob);
 }
 
 void hv_pfn_list_free(struct hv_pfn_list *l)

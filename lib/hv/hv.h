@@ -215,6 +215,17 @@ struct hv_check {
 	const char *text[HV_CHECK_TEXTS_MAX];
 };
 
+/* A guest given up by one process for another to adopt (live update of
+ * the daemon): the descriptors the guest lives on and the driver's own
+ * state, opaque to the caller (hand_off, adopt). */
+enum hv_handoff_fd { HV_HFD_RAM, HV_HFD_TAP, HV_HFD_DISK, HV_HANDOFF_FDS };
+struct hv_handoff {
+	int fd[HV_HANDOFF_FDS];     /* -1: none */
+	struct hv_blob blob;
+};
+/* Close the descriptors and free the blob (the guest itself is untouched). */
+void hv_handoff_free(struct hv_handoff *h);
+
 struct hv_ops {
 	const char *name;
 
@@ -352,6 +363,25 @@ struct hv_ops {
 	/* Why this guest cannot be protected from this host (remusctl check);
 	 * <0: the driver could not tell (err). */
 	int  (*check)(struct hv_guest *g, struct hv_check *out, struct remus_err *err);
+
+	/* ---- Optional: live update of the daemon.  NULL: not offered. ---- */
+	/* Guest paused: give it up so another process (or this one again) can
+	 * adopt it.  The guest stays paused in between and never runs
+	 * unsupervised (pvm: it is left stopped, untraced).  *out receives its
+	 * descriptors and state; the pages written since the last dirty_log
+	 * travel in it, so the adopter's first dirty_log reports them.  On
+	 * success the handle is gone (do not destroy it); on error nothing
+	 * changed and the guest is still this handle's. */
+	int  (*hand_off)(struct hv_guest *g, struct hv_handoff *out, struct remus_err *err);
+	/* Take a handed-off guest: paused, as hand_off left it, its dirty log
+	 * carried on.  Until it first runs (resume) it is not bound to this
+	 * process: should the adopter die before, the guest stays as hand_off
+	 * left it (pvm: stopped), for another adopt.  cfg gives what a process supplies anew (name, hooks,
+	 * console, CPU); the descriptors are taken from `in` (duplicated: the
+	 * caller still frees `in`).  On error no guest was taken over and the
+	 * guest is as hand_off left it (it can be adopted again). */
+	int  (*adopt)(const struct hv_guest_config *cfg, const struct hv_handoff *in,
+	              struct hv_guest **out, struct remus_err *err);
 };
 
 /* Look a driver up by name ("pvm", "xen"); NULL if not built in. */

@@ -38,6 +38,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n = ctl_encode_store(again, sizeof(again), m.seq, m.guest, m.store_op, m.path,
 				     m.path_len, m.store_value, m.store_value_len);
 		break;
+	case CTL_UPGRADE:
+		n = ctl_encode_upgrade(again, sizeof(again), m.seq, m.peer);
+		break;
+	case CTL_EVACUATE:
+		/* flags 0 encode as the short form; a long form with 0 has no
+		 * other encoding to compare with */
+		if (m.evac_flags == 0 && size != CTL_HDR_LEN + CTL_GUEST_MAX)
+			return 0;
+		n = ctl_encode_evacuate(again, sizeof(again), m.seq, m.guest, m.evac_flags);
+		break;
 	case CTL_PROGRESS:
 		n = ctl_encode_progress(again, sizeof(again), m.seq, m.guest, m.phase, m.done, m.total);
 		break;

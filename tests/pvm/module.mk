@@ -48,3 +48,6 @@ INTEG_TESTS += tests/integration/remusd_store.sh
 UNIT_TESTS += test_pvm_store_guest
 test_pvm_store_guest_SRCS := tests/unit/test_pvm_store_guest.c tests/unit/pvm_testlib.c
 INTEG_TESTS += tests/integration/remusd_store_fault.sh
+# Live update: a guest handed off by one process and adopted by another.
+UNIT_TESTS += test_pvm_handoff
+test_pvm_handoff_SRCS := tests/unit/test_pvm_handoff.c tests/unit/pvm_testlib.c

@@ -73,6 +73,10 @@ static void *receiver_main(void *arg)
 	struct trial *t = arg;
 
 	t->rrc = ckpt_receiver_run(t->rcv, -1, &t->rerr);
+	/* the backup's run ended (a refused checkpoint ends it before the
+	 * primary does): its end of the link goes, as when its process ends,
+	 * so the primary learns it at once and not by an ACK timeout */
+	shutdown(rnet_conn_fd(t->l.bak.conn), SHUT_RDWR);
 	return NULL;
 }
 
@@ -112,7 +116,7 @@ static void run_trial_with(const struct hv_ops *hv, const char *point, uint64_t 
 	assert_int_equal(pthread_create(&th, NULL, receiver_main, &t), 0);
 
 	struct ckpt_sender_cfg sc = { .hv = hv, .guest = t.g, .conn = t.l.pri.conn,
-	                              .interval_ms = 5, .ack_timeout_ms = 500, .xenstore = true,
+	                              .interval_ms = 5, .ack_timeout_ms = 30000, .xenstore = true,
 	                              .fault = { &t, hook } };
 	assert_int_equal(ckpt_sender_new(&sc, &snd, &err), 0);
 	rc2 = ckpt_sender_sync(snd, &err);

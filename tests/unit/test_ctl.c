@@ -74,6 +74,18 @@ static void test_roundtrip_requests(void **state)
 	n = ctl_encode_set(buf, sizeof(buf), 5, "", CTL_SET_INTERVAL, 40);
 	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), CTL_EPROTO);   /* guest required */
 	assert_int_equal(ctl_encode_guest_req(buf, 20, CTL_STATUS, 1, "x"), -ENOSPC);
+	/* UPGRADE: the path of the new binary, or "" for the installed one; no guest */
+	n = ctl_encode_upgrade(buf, sizeof(buf), 6, "/usr/sbin/remusd.new");
+	assert_int_equal(n, CTL_HDR_LEN + CTL_GUEST_MAX + CTL_PEER_MAX);
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), 0);
+	assert_int_equal(m.type, CTL_UPGRADE);
+	assert_string_equal(m.peer, "/usr/sbin/remusd.new");
+	n = ctl_encode_upgrade(buf, sizeof(buf), 6, "");
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), 0);
+	assert_string_equal(m.peer, "");
+	buf[CTL_HDR_LEN] = 'g';                 /* an UPGRADE naming a guest */
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), CTL_EPROTO);
+	assert_non_null(strstr(err.msg, "UPGRADE names a guest"));
 }
 
 static void test_roundtrip_replies(void **state)

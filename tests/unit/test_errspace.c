@@ -22,6 +22,7 @@
 #include "netbuf/netbuf.h"
 #include "remusd/config.h"
 #include "remusd/ctl_proto.h"
+#include "remusd/upgrade_stream.h"
 #include "stream/stream.h"
 #include "util/err.h"
 
@@ -50,6 +51,7 @@ static const struct code all_codes[] = {
 	STREAM_ERRORS(X_STREAM)
 	DISKREP_ERRORS(X_DISKREP)
 	CKPT_ERRORS(X_CKPT)
+	REMUSD_LU_ERRORS(X_REMUSD)  /* remusd's hand-over stream */
 };
 #define NCODES (sizeof(all_codes) / sizeof(all_codes[0]))
 

@@ -7,6 +7,7 @@
 #ifndef REMUS_PVM_H
 #define REMUS_PVM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -87,6 +88,21 @@ size_t pvm_console_escape(const uint8_t *in, size_t n, uint8_t *out, size_t cap,
 
 int pvm_elf_parse(const uint8_t *img, size_t len, uint64_t ram_bytes,
                   struct pvm_elf *out, struct remus_err *err);
+
+/* The hand-off blob of a guest (hv_ops hand_off/adopt, pvm_handoff.c),
+ * decoded strictly: lengths, pid, RAM size, dirty pfns in range and
+ * ascending, both context blobs and the store as restore would check
+ * them; HV_EBADBLOB. */
+struct pvm_handoff_info {
+	uint32_t pid;
+	bool exact;                         /* the dirty log is exact (WP-async) */
+	uint64_t ram_bytes;
+	int64_t mono_offset;                /* guest clock = host CLOCK_MONOTONIC + this */
+	const uint8_t *hvm, *emu, *store, *dirty;   /* point into the blob */
+	uint32_t hvm_len, emu_len, store_len, ndirty;  /* dirty: ndirty LE u64 pfns */
+};
+int pvm_handoff_decode(const uint8_t *b, size_t len, struct pvm_handoff_info *out,
+                       struct remus_err *err);
 
 /* Copy-on-write capture counters of a cow guest (zero otherwise). */
 struct pvm_cow_stats {

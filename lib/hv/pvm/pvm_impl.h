@@ -33,6 +33,8 @@ enum pvm_cmd {
 	PVM_CMD_STORE_SAVE, /* arg: struct hv_blob * */
 	PVM_CMD_STORE_REQ,  /* arg: struct pvm_store_cmd * */
 	PVM_CMD_QUIT,
+	PVM_CMD_HANDOFF,    /* stop + detach the paused guest, then the thread ends */
+	PVM_CMD_ADOPT,      /* seize a handed-off guest (instead of SPAWN) */
 };
 
 /* What the monitor does with the guest next (monitor-thread private). */
@@ -102,6 +104,8 @@ struct pvm_guest {
 	bool started;                   /* start() was called */
 	struct user_regs_struct hc_regs; /* regs at the current hypercall stop */
 	uint64_t entry;                 /* ELF entry; 0 for a restored guest */
+	pid_t adopt_pid;                /* adopt: the handed-off guest process */
+	bool exitkill;                  /* PTRACE_O_EXITKILL in force (set before it runs) */
 	struct pvm_vcpu *vcpu_in;       /* restore: vCPU to load */
 
 	/* engine <-> monitor */
@@ -120,6 +124,24 @@ struct pvm_guest {
 	int exit_code;
 	char reason[128];
 };
+
+/* pvm_ops.c: what construction paths share (create, restore, adopt). */
+int pvm_post(struct pvm_guest *g, enum pvm_cmd c, void *arg, struct remus_err *err);
+int pvm_guest_alloc(const struct hv_guest_config *cfg, uint64_t ram_bytes,
+                    struct pvm_guest **out, struct remus_err *err);
+int pvm_map_ram(struct pvm_guest *g, struct remus_err *err);
+void pvm_take_emu(struct pvm_guest *g, const struct pvm_emu *e);
+bool pvm_want_exact(void);
+int pvm_start_monitor(struct pvm_guest *g, enum pvm_cmd first, struct remus_err *err);
+void pvm_destroy(struct hv_guest *hg);
+
+/* pvm_handoff.c: hv_ops hand_off/adopt, and the monitor-thread halves. */
+int pvm_hand_off(struct hv_guest *hg, struct hv_handoff *out, struct remus_err *err);
+int pvm_adopt(const struct hv_guest_config *cfg, const struct hv_handoff *in,
+              struct hv_guest **out, struct remus_err *err);
+int pvm_handoff_detach(struct pvm_guest *g, struct remus_err *err);
+int pvm_adopt_seize(struct pvm_guest *g, struct remus_err *err);
+int pvm_adopt_arm(struct pvm_guest *g, struct remus_err *err);
 
 /* pvm_stub.c: fork the stub, seize it, wait for its stop. */
 int pvm_stub_spawn(struct pvm_guest *g, struct remus_err *err);

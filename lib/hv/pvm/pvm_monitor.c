@@ -287,6 +287,8 @@ static int do_cmd(struct pvm_guest *g, enum pvm_cmd c, void *arg, struct remus_e
 	case PVM_CMD_RESUME:
 		if (g->run != PVM_R_PAUSED)
 			return remus_err_set(err, dead ? HV_ECRASHED : HV_EBADSTATE, "pvm: resume: guest not paused");
+		if (!g->exitkill && pvm_adopt_arm(g, err) < 0)
+			return err->code;
 		g->run = g->paused_in_wait ? PVM_R_WAIT : PVM_R_RUN;
 		return 0;
 	case PVM_CMD_DIRTY:
@@ -329,6 +331,10 @@ static int do_cmd(struct pvm_guest *g, enum pvm_cmd c, void *arg, struct remus_e
 		return pvm_store_save(g->store, arg, err);
 	case PVM_CMD_STORE_REQ:
 		return pvm_store_cmd_req(g, arg, err);
+	case PVM_CMD_HANDOFF:
+		return pvm_handoff_detach(g, err);
+	case PVM_CMD_ADOPT:
+		return pvm_adopt_seize(g, err);
 	default:
 		return 0;
 	}
@@ -363,8 +369,8 @@ void *pvm_monitor_main(void *arg)
 			if (g->run != PVM_R_DEAD)
 				publish(g);
 			pthread_cond_broadcast(&g->cv);
-			if (c == PVM_CMD_QUIT)
-				break;
+			if (c == PVM_CMD_QUIT || (c == PVM_CMD_HANDOFF && rc == 0))
+				break;          /* handed off: the guest is no longer ours */
 			continue;
 		}
 		if (g->run == PVM_R_RUN) {

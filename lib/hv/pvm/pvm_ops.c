@@ -22,7 +22,7 @@
 #include "hv/pvm/pvm_impl.h"
 
 /* Post a command to the monitor thread and wait for its result. */
-static int post(struct pvm_guest *g, enum pvm_cmd c, void *arg, struct remus_err *err)
+int pvm_post(struct pvm_guest *g, enum pvm_cmd c, void *arg, struct remus_err *err)
 {
 	int rc;
 
@@ -78,7 +78,7 @@ static void mac_from_name(const char *name, uint8_t mac[6])
 }
 
 /* Allocate the guest and everything that does not depend on the image. */
-static int guest_alloc(const struct hv_guest_config *cfg, uint64_t ram_bytes,
+int pvm_guest_alloc(const struct hv_guest_config *cfg, uint64_t ram_bytes,
                        struct pvm_guest **out, struct remus_err *err)
 {
 	struct pvm_guest *g = calloc(1, sizeof(*g));
@@ -132,7 +132,7 @@ static int guest_alloc(const struct hv_guest_config *cfg, uint64_t ram_bytes,
 }
 
 /* Map RAM into the monitor (populated, so copies never fault). */
-static int map_ram(struct pvm_guest *g, struct remus_err *err)
+int pvm_map_ram(struct pvm_guest *g, struct remus_err *err)
 {
 	g->ram = mmap(NULL, g->ram_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, g->ram_fd, 0);
 	if (g->ram == MAP_FAILED)
@@ -196,8 +196,9 @@ static int load_elf(struct pvm_guest *g, const char *path, struct remus_err *err
 	return 0;
 }
 
-/* Start the monitor thread (pinned as configured) and spawn the stub. */
-static int start_monitor(struct pvm_guest *g, struct remus_err *err)
+/* Start the monitor thread (pinned as configured) and have it run its
+ * first command: spawn the stub, or adopt a handed-off guest. */
+int pvm_start_monitor(struct pvm_guest *g, enum pvm_cmd first, struct remus_err *err)
 {
 	pthread_attr_t at;
 	int rc;
@@ -214,17 +215,17 @@ static int start_monitor(struct pvm_guest *g, struct remus_err *err)
 	if (rc != 0)
 		return remus_err_sys(err, rc, "pvm: monitor thread (cpu %d)", g->cpu);
 	g->thread_started = true;
-	return post(g, PVM_CMD_SPAWN, NULL, err);
+	return pvm_post(g, first, NULL, err);
 }
 
-static void pvm_destroy(struct hv_guest *hg)
+void pvm_destroy(struct hv_guest *hg)
 {
 	struct pvm_guest *g = (struct pvm_guest *)hg;
 
 	if (g == NULL)
 		return;
 	if (g->thread_started) {
-		post(g, PVM_CMD_QUIT, NULL, NULL);
+		pvm_post(g, PVM_CMD_QUIT, NULL, NULL);
 		pthread_join(g->thread, NULL);
 	}
 	if (g->evfd >= 0) {
@@ -248,7 +249,7 @@ static void pvm_destroy(struct hv_guest *hg)
 }
 
 /* Dirty-log mode wanted: exact unless REMUS_PVM_DIRTY=hash forces the fallback. */
-static bool want_exact(void)
+bool pvm_want_exact(void)
 {
 	const char *m = getenv("REMUS_PVM_DIRTY");
 	return m == NULL || strcmp(m, "hash") != 0;
@@ -263,14 +264,14 @@ static int pvm_create(const struct hv_guest_config *cfg, struct hv_guest **out,
 	*out = NULL;
 	if (cfg->image == NULL)
 		return remus_err_set(err, -EINVAL, "pvm: no guest image given");
-	if ((rc = guest_alloc(cfg, cfg->mem_bytes, &g, err)))
+	if ((rc = pvm_guest_alloc(cfg, cfg->mem_bytes, &g, err)))
 		goto err;
 	g->ram_fd = memfd_create("pvm-ram", MFD_CLOEXEC);
 	if (g->ram_fd < 0 || ftruncate(g->ram_fd, (off_t)g->ram_bytes) < 0) {
 		rc = remus_err_sys(err, errno, "pvm: RAM memfd of %llu bytes", (unsigned long long)g->ram_bytes);
 		goto err;
 	}
-	if ((rc = map_ram(g, err)) || (rc = pvm_dirty_init(g, want_exact(), err)))
+	if ((rc = pvm_map_ram(g, err)) || (rc = pvm_dirty_init(g, pvm_want_exact(), err)))
 		goto err;
 	if ((rc = load_elf(g, cfg->image, err)) ||
 	    (rc = pvm_store_new(PVM_STORE_GUEST_DOMID, &g->store, err)))
@@ -278,7 +279,7 @@ static int pvm_create(const struct hv_guest_config *cfg, struct hv_guest **out,
 	g->emu.boot_count = 0;
 	g->mono_offset = 0;
 	g->state = HV_CREATED;
-	if ((rc = start_monitor(g, err)))
+	if ((rc = pvm_start_monitor(g, PVM_CMD_SPAWN, err)))
 		goto err;
 	*out = (struct hv_guest *)g;
 	return 0;
@@ -288,7 +289,7 @@ err:
 }
 
 /* Take the device part of a checkpoint into the new guest. */
-static void take_emu(struct pvm_guest *g, const struct pvm_emu *e)
+void pvm_take_emu(struct pvm_guest *g, const struct pvm_emu *e)
 {
 	struct timespec ts;
 	uint64_t disk = g->emu.disk_sectors;
@@ -322,7 +323,7 @@ static int pvm_restore(const struct hv_guest_config *cfg, const struct hv_checkp
 		free(v);
 		return remus_err_wrap(err, "restore: ");
 	}
-	if ((rc = guest_alloc(cfg, ck->ram_bytes, &g, err)))
+	if ((rc = pvm_guest_alloc(cfg, ck->ram_bytes, &g, err)))
 		goto err;
 	g->vcpu_in = v;
 	v = NULL;
@@ -335,7 +336,7 @@ static int pvm_restore(const struct hv_guest_config *cfg, const struct hv_checkp
 		rc = remus_err_sys(err, errno, "pvm: restore: dup RAM fd");
 		goto err;
 	}
-	if ((rc = map_ram(g, err)) || (rc = pvm_dirty_init(g, want_exact(), err)))
+	if ((rc = pvm_map_ram(g, err)) || (rc = pvm_dirty_init(g, pvm_want_exact(), err)))
 		goto err;
 	rc = ck->store ? pvm_store_load(PVM_STORE_GUEST_DOMID, ck->store, ck->store_len, &g->store, err)
 	               : pvm_store_new(PVM_STORE_GUEST_DOMID, &g->store, err);
@@ -343,9 +344,9 @@ static int pvm_restore(const struct hv_guest_config *cfg, const struct hv_checkp
 		remus_err_wrap(err, "pvm: restore");
 		goto err;
 	}
-	take_emu(g, &e);
+	pvm_take_emu(g, &e);
 	g->state = HV_PAUSED;
-	if ((rc = start_monitor(g, err)) || (rc = post(g, PVM_CMD_SETCPU, g->vcpu_in, err)))
+	if ((rc = pvm_start_monitor(g, PVM_CMD_SPAWN, err)) || (rc = pvm_post(g, PVM_CMD_SETCPU, g->vcpu_in, err)))
 		goto err;
 	pvm_emu_free(&e);
 	*out = (struct hv_guest *)g;
@@ -359,7 +360,7 @@ err:
 
 static int pvm_start(struct hv_guest *hg, struct remus_err *err)
 {
-	return post((struct pvm_guest *)hg, PVM_CMD_START, NULL, err);
+	return pvm_post((struct pvm_guest *)hg, PVM_CMD_START, NULL, err);
 }
 
 static int pvm_info(struct hv_guest *hg, struct hv_info *out)
@@ -388,17 +389,17 @@ static int pvm_info(struct hv_guest *hg, struct hv_info *out)
 
 static int pvm_suspend(struct hv_guest *hg, struct remus_err *err)
 {
-	return post((struct pvm_guest *)hg, PVM_CMD_SUSPEND, NULL, err);
+	return pvm_post((struct pvm_guest *)hg, PVM_CMD_SUSPEND, NULL, err);
 }
 
 static int pvm_resume(struct hv_guest *hg, struct remus_err *err)
 {
-	return post((struct pvm_guest *)hg, PVM_CMD_RESUME, NULL, err);
+	return pvm_post((struct pvm_guest *)hg, PVM_CMD_RESUME, NULL, err);
 }
 
 static int pvm_dirty_log(struct hv_guest *hg, struct hv_pfn_list *out, struct remus_err *err)
 {
-	return post((struct pvm_guest *)hg, PVM_CMD_DIRTY, out, err);
+	return pvm_post((struct pvm_guest *)hg, PVM_CMD_DIRTY, out, err);
 }
 
 /* Copy pages straight from the monitor's mapping: the guest is paused. */
@@ -439,7 +440,7 @@ static int pvm_capture_begin(struct hv_guest *hg, struct hv_pfn_list *out, struc
 	pthread_mutex_unlock(&g->mu);
 	if (st == HV_RUNNING)
 		return remus_err_set(err, HV_EBADSTATE, "pvm: capture_begin: guest is running");
-	if ((rc = post(g, PVM_CMD_DIRTY, out, err)) < 0)
+	if ((rc = pvm_post(g, PVM_CMD_DIRTY, out, err)) < 0)
 		return rc;
 	return pvm_cow_begin(g, out, err);
 }
@@ -475,14 +476,14 @@ static int unrestorable(int rc, struct remus_err *err)
  * (pvm_vcpu_validate); the rest of the blob is fixed by construction. */
 static int pvm_save_cpu(struct hv_guest *hg, struct hv_blob *out, struct remus_err *err)
 {
-	return unrestorable(post((struct pvm_guest *)hg, PVM_CMD_SAVE_CPU, out, err), err);
+	return unrestorable(pvm_post((struct pvm_guest *)hg, PVM_CMD_SAVE_CPU, out, err), err);
 }
 
 /* The device blob goes through restore's decoder before it is handed out. */
 static int pvm_save_devices(struct hv_guest *hg, struct hv_blob *out, struct remus_err *err)
 {
 	struct pvm_emu e = { 0 };
-	int rc = post((struct pvm_guest *)hg, PVM_CMD_SAVE_DEV, out, err);
+	int rc = pvm_post((struct pvm_guest *)hg, PVM_CMD_SAVE_DEV, out, err);
 
 	if (rc == 0)
 		rc = pvm_emu_decode(out->data, out->len, &e, err);
@@ -498,7 +499,7 @@ static int pvm_validate_checkpoint(const uint8_t *hvm, size_t hvm_len, const uin
 
 static int pvm_store_save_op(struct hv_guest *hg, struct hv_blob *out, struct remus_err *err)
 {
-	return post((struct pvm_guest *)hg, PVM_CMD_STORE_SAVE, out, err);
+	return pvm_post((struct pvm_guest *)hg, PVM_CMD_STORE_SAVE, out, err);
 }
 
 static int pvm_store_validate(const uint8_t *body, size_t len, struct remus_err *err)
@@ -511,12 +512,12 @@ static int pvm_store_request(struct hv_guest *hg, const struct hv_store_req *req
 {
 	struct pvm_store_cmd c = { req, out };
 
-	return post((struct pvm_guest *)hg, PVM_CMD_STORE_REQ, &c, err);
+	return pvm_post((struct pvm_guest *)hg, PVM_CMD_STORE_REQ, &c, err);
 }
 
 static int pvm_announce(struct hv_guest *hg, struct remus_err *err)
 {
-	return post((struct pvm_guest *)hg, PVM_CMD_ANNOUNCE, NULL, err);
+	return pvm_post((struct pvm_guest *)hg, PVM_CMD_ANNOUNCE, NULL, err);
 }
 
 /* Released or passed-through frames go into the TAP queue the guest's own
@@ -561,4 +562,6 @@ const struct hv_ops pvm_hv_ops = {
 	.net_transmit = pvm_net_transmit,
 	.save_stream = NULL,
 	.restore_stream = NULL,
+	.hand_off = pvm_hand_off,
+	.adopt = pvm_adopt,
 };

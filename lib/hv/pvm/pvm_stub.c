@@ -317,7 +317,10 @@ static void stub_main(struct pvm_guest *g, int go_fd)
 	if (read(go_fd, &c, 1) != 1)
 		_exit(STUB_E_GO);
 	setsid();
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* No parent-death signal: the tracer's PTRACE_O_EXITKILL ends the
+	 * guest with the monitor, and the go pipe ends a stub never seized;
+	 * a guest handed off (pvm_handoff.c) must outlive the monitor thread
+	 * that forked it. */
 	sigset_t none;                  /* a blocked signal would never stop the vCPU */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -413,6 +416,7 @@ int pvm_stub_spawn(struct pvm_guest *g, struct remus_err *err)
 		goto kill;
 	}
 	g->stopped = true;
+	g->exitkill = true;
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
 	g->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (g->pagemap_fd < 0) {
