@@ -23,6 +23,9 @@ SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
 BASH_COMPLETION_DIR ?= $(PREFIX)/share/bash-completion/completions
 MAN_DIR  ?= $(PREFIX)/share/man
 DOC_DIR  ?= $(PREFIX)/share/doc/remus
+# The OCF agent ocf:remus:remus; Pacemaker looks in /usr/lib/ocf/resource.d
+# (PREFIX=/usr, or set OCF_RA_DIR=/usr/lib/ocf/resource.d/remus).
+OCF_RA_DIR ?= $(PREFIX)/lib/ocf/resource.d/remus
 BUILD    ?= build
 CC       ?= gcc
 FUZZ_CC  ?= clang
@@ -194,6 +197,7 @@ install: all
 	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/remusd.service
 	install -D -m 0644 etc/remusctl.bash-completion $(DESTDIR)$(BASH_COMPLETION_DIR)/remusctl
 	install -D -m 0644 etc/remus.conf.example $(DESTDIR)$(DOC_DIR)/remus.conf.example
+	install -D -m 0755 etc/ocf/remus $(DESTDIR)$(OCF_RA_DIR)/remus
 
 clean:
 	rm -rf $(BUILD)

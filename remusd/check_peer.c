@@ -166,7 +166,7 @@ static bool session_busy(struct remusd_session *s, char *why, size_t cap)
 	pthread_mutex_unlock(&s->lock);
 	switch (st) {
 	case RS_IDLE: case RS_SYNCING: case RS_PROTECTED: case RS_EVACUATING: case RS_UNPROTECTED:
-	case RS_IN_DOUBT:
+	case RS_IN_DOUBT: case RS_FENCED: case RS_WAITING_QUORUM:
 	case RS_RECEIVING: case RS_REPLICA_READY: case RS_ACTIVE:
 		snprintf(why, cap, "guest %s %s there (state %s)", s->name,
 		         s->primary || st == RS_ACTIVE ? "runs" : "is being received", remusd_state_name(st));

@@ -42,6 +42,11 @@ static const struct conf_word compress_words[] = {
 	{ "delta", RNET_COMPRESS_DELTA }, { "zstd", RNET_COMPRESS_ZSTD },
 	{ "delta+zstd", RNET_COMPRESS_DELTA_ZSTD }, { NULL, 0 } };
 
+static const struct conf_word quorum_words[] = {
+	{ "none", REMUSD_QUORUM_NONE }, { "corosync", REMUSD_QUORUM_COROSYNC }, { NULL, 0 } };
+static const struct conf_word failover_words[] = {
+	{ "auto", REMUSD_FAILOVER_AUTO }, { "cluster", REMUSD_FAILOVER_CLUSTER }, { NULL, 0 } };
+
 static const struct conf_word global_unsafe_words[] = {
 	{ "file-permissions", 1 }, { "none", 0 }, { NULL, 0 } };
 
@@ -56,6 +61,10 @@ static const struct conf_key global_keys[] = {
 	{ "heartbeat_timeout_ms", CONF_U32, conf_set_u32, C(hb_timeout_ms), 2, 60000, " ms", NULL },
 	{ "metrics_listen", CONF_HOSTPORT, conf_set_metrics, C(metrics_host), 0, 0, NULL, NULL },
 	{ "unsafe", CONF_ENUM, conf_set_enum, C(unsafe_files), 0, 0, NULL, global_unsafe_words },
+	{ "quorum", CONF_ENUM, conf_set_enum, C(quorum), 0, 0, NULL, quorum_words },
+	{ "quorum_settle_ms", CONF_U32, conf_set_u32, C(quorum_settle_ms), 0, 600000, " ms", NULL },
+	{ "failover", CONF_ENUM, conf_set_enum, C(failover), 0, 0, NULL, failover_words },
+	{ "state_dir", CONF_STR, conf_set_str, C(state_dir), 0, 0, NULL, NULL },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL },
 };
 
@@ -334,6 +343,10 @@ static void conf_defaults(struct remusd_conf *c)
 	c->log_level = REMUSD_LOG_INFO;
 	c->hb_interval_ms = RNET_HB_INTERVAL_DEFAULT;
 	c->hb_timeout_ms = RNET_HB_TIMEOUT_DEFAULT;
+	c->quorum = REMUSD_QUORUM_NONE;
+	c->quorum_settle_ms = REMUSD_QUORUM_SETTLE_DEFAULT;
+	c->failover = REMUSD_FAILOVER_AUTO;
+	snprintf(c->state_dir, sizeof(c->state_dir), "%s", REMUSD_DEFAULT_STATE_DIR);
 }
 
 /* Parse a whole text into a new conf, or nothing at all. */

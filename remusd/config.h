@@ -4,7 +4,8 @@
  *   [global]                      listen_address, listen_port, key_file,
  *                                 control_socket, log_level, tls, unsafe,
  *                                 heartbeat_interval_ms, heartbeat_timeout_ms,
- *                                 metrics_listen
+ *                                 metrics_listen, quorum, quorum_settle_ms,
+ *                                 failover, state_dir
  *   [guest NAME]                  type, image, mem, tap, mac, ip, disk, peer,
  *                                 interval, netbuf, diskrep, drbd_resource,
  *                                 compression, capture, unsafe
@@ -31,6 +32,7 @@
 #define REMUSD_SUN_PATH_MAX    108u
 #define REMUSD_DEFAULT_PORT    7575u
 #define REMUSD_DEFAULT_CTL     "/run/remus/remusd.sock"
+#define REMUSD_DEFAULT_STATE_DIR "/var/lib/remus"
 
 #define REMUSD_ERRORS(X) \
 	X(REMUSD_ECONF, -4001, "the configuration is invalid (file:line in msg)")
@@ -46,6 +48,12 @@ enum remusd_reprotect { REMUSD_REPROTECT_OFF, REMUSD_REPROTECT_AUTO };
 enum remusd_netbuf {
 	REMUSD_NETBUF_INLINE, REMUSD_NETBUF_NFQUEUE, REMUSD_NETBUF_PLUG, REMUSD_NETBUF_NONE
 };
+/* quorum = none | corosync: who judges a lost peer (remusd/quorum.h) */
+enum remusd_quorum_kind { REMUSD_QUORUM_NONE, REMUSD_QUORUM_COROSYNC };
+#define REMUSD_QUORUM_SETTLE_DEFAULT 5000u   /* ms: > corosync's token + consensus */
+/* failover = auto: remusd fails over itself (gated by quorum); cluster: it
+ * only reports the lost primary, the cluster manager promotes (OCF agent) */
+enum remusd_failover { REMUSD_FAILOVER_AUTO, REMUSD_FAILOVER_CLUSTER };
 enum remusd_log_level { REMUSD_LOG_WARN, REMUSD_LOG_INFO, REMUSD_LOG_DEBUG };
 
 /* Options that weaken the replication guarantee (need explicit consent). */
@@ -92,6 +100,11 @@ struct remusd_conf {
 	char metrics_host[REMUSD_HOST_MAX];   /* metrics_listen's numeric address */
 	uint16_t metrics_port;          /* 0: no metrics endpoint (default) */
 	uint32_t unsafe_files;          /* [global] unsafe = file-permissions */
+	uint32_t quorum;                /* enum remusd_quorum_kind (quorum.h) */
+	uint32_t quorum_settle_ms;      /* how long a lost peer's verdict waits for
+	                                 * the cluster to notice a partition */
+	uint32_t failover;              /* enum remusd_failover */
+	char state_dir[REMUSD_PATH_MAX];  /* ownership generations (generation.h) */
 	char file_warning[REMUSD_PATH_MAX + 256]; /* what that override let pass */
 	size_t nguests;
 	struct remusd_guest_conf guests[REMUSD_MAX_GUESTS];

@@ -40,6 +40,36 @@ static int reply(struct ctl_conn *c, uint32_t seq, int code, uint32_t fmt, const
 	return rc;
 }
 
+/* The cluster's word as status shows it (JSON "quorum"). */
+static struct json_object *quorum_json(struct daemon *d)
+{
+	struct json_object *q = json_object_new_object();
+	struct remusd_quorum_state st;
+	char text[192];
+
+	remusd_quorum_view_get(&d->qview, &st);
+	remusd_quorum_describe(&st, text, sizeof(text));
+	json_object_object_add(q, "backend", json_object_new_string(d->qview.backend));
+	json_object_object_add(q, "failover", json_object_new_string(
+	                       d->conf->failover == REMUSD_FAILOVER_CLUSTER ? "cluster" : "auto"));
+	json_object_object_add(q, "known", json_object_new_boolean(st.known));
+	json_object_object_add(q, "quorate", json_object_new_boolean(st.quorate));
+	if (d->conf->quorum == REMUSD_QUORUM_COROSYNC) {
+		json_object_object_add(q, "nodeid", json_object_new_int64(st.nodeid));
+		json_object_object_add(q, "votes", json_object_new_int64(st.total_votes));
+		json_object_object_add(q, "expected_votes", json_object_new_int64(st.expected_votes));
+		json_object_object_add(q, "quorum", json_object_new_int64(st.quorum));
+		json_object_object_add(q, "node_votes", json_object_new_int64(st.votes));
+		json_object_object_add(q, "members", json_object_new_int64(st.members));
+		json_object_object_add(q, "peer_present", json_object_new_boolean(st.peer_present));
+		json_object_object_add(q, "witness", json_object_new_string(
+		                       !st.qdevice ? "none" : st.qdevice_alive ? "alive" : "lost"));
+		json_object_object_add(q, "settle_ms", json_object_new_int64(d->qview.settle_ms));
+	}
+	json_object_object_add(q, "text", json_object_new_string(text));
+	return q;
+}
+
 /* Status of one guest or all, as JSON. */
 static int handle_status(struct daemon *d, struct ctl_conn *c, const struct ctl_msg *m)
 {
@@ -55,6 +85,7 @@ static int handle_status(struct daemon *d, struct ctl_conn *c, const struct ctl_
 		return reply(c, m->seq, -ENOENT, CTL_FMT_TEXT, "no such guest");
 	}
 	json_object_object_add(o, "guests", arr);
+	json_object_object_add(o, "quorum", quorum_json(d));
 	rc = reply(c, m->seq, 0, CTL_FMT_JSON, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 	return rc;
@@ -171,8 +202,9 @@ static int handle_guest_op(struct daemon *d, struct ctl_conn *c, const struct ct
 		} else if ((rc = guest_ops_start(&d->ops, s, c, m, &d->env, &err)) == 0) {
 			return CTL_PENDING;   /* probes, connect + handshake: off the loop */
 		}
-	} else if (m->type == CTL_UNPROTECT || m->type == CTL_FAILOVER || m->type == CTL_EVACUATE ||
-	           m->type == CTL_RESUME || m->type == CTL_DESTROY) {
+	} else if (m->type == CTL_UNPROTECT || m->type == CTL_FAILOVER ||
+	           m->type == CTL_FAILOVER_FORCE || m->type == CTL_EVACUATE ||
+	           m->type == CTL_RESUME || m->type == CTL_DESTROY || m->type == CTL_STOP) {
 		/* each waits on an engine thread, a peer, a restore or the
 		 * driver (the hand-over: up to 2 x the ACK timeout + 5 s): off
 		 * the loop */
@@ -206,6 +238,11 @@ void daemon_guest_op_done(void *arg, struct guest_op *op)
 	uint8_t buf[CTL_HDR_LEN + 8 + CTL_CHECK_DETAIL_MAX];
 	int rc;
 
+	if (op->type == GUEST_OP_YIELD) {       /* not asked for by a client either */
+		if (op->rc < 0)
+			log_warnx("guest %s: yielding to a newer copy failed: %s", op->name, op->err.msg);
+		return;
+	}
 	if (op->type == GUEST_OP_RECEIVE) {     /* not asked for by a client */
 		if (op->rc < 0)
 			log_warnx("guest %s: cannot receive from %s: %s", op->name, op->peer,

@@ -51,6 +51,8 @@ enum ctl_type {
 	CTL_STORE = 13,         /* guest, u32 op (CTL_STORE_*), u32 path_len,
 	                         * u32 value_len, u32 0, path, value */
 	CTL_UPGRADE = 14,       /* empty guest, path of the new remusd ("": installed) */
+	CTL_FAILOVER_FORCE = 15, /* guest: failover --force (primary alive, no quorum) */
+	CTL_STOP = 16,          /* guest: end an unprotected guest running here (halt) */
 	/* replies */
 	CTL_REPLY = 0x81,       /* i32 code, u32 format, payload */
 	CTL_PROGRESS = 0x82,    /* guest, u32 phase, u32 0, u64 done, u64 total */

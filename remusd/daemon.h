@@ -14,6 +14,7 @@
 #include "remusd/guest_op.h"
 #include "remusd/hold.h"
 #include "remusd/metrics.h"
+#include "remusd/quorum.h"
 #include "remusd/session.h"
 #include "util/ratelim.h"
 
@@ -36,6 +37,13 @@ struct daemon {
 	struct remusd_fault fault;      /* REMUSD_FAULT (fault trials only) */
 	struct guest_ops ops;           /* evacuate / protect off the loop */
 	struct remusd_metrics *metrics; /* metrics_listen (NULL: off) */
+	/* quorum (quorum.h): the backend the loop polls, what it said last
+	 * (the loop's copy) and the view the sessions read */
+	const struct quorum_ops *qops;
+	struct quorum_backend *qb;
+	struct remusd_quorum_state qstate;
+	struct remusd_quorum_view qview;
+	bool peer_was_present;          /* a peer daemon joining: announce */
 	char self_path[4096];           /* this binary, as installed (upgrade's default) */
 };
 
@@ -56,5 +64,10 @@ void daemon_in_doubt_tick(struct daemon *d);
 void daemon_in_doubt_answered(struct daemon *d, const struct remusd_check *chk);
 /* A worker finished its operation: the deferred reply goes out now. */
 void daemon_guest_op_done(void *arg, struct guest_op *op);
+
+/* Ownership generations on the loop (ownership.c, generation.h). */
+void ownership_announce_all(struct daemon *d);   /* at the next tick */
+void ownership_receive(struct daemon *d);        /* the group's messages */
+void ownership_tick(struct daemon *d);           /* send what is due */
 
 #endif

@@ -27,17 +27,22 @@ const char *guest_op_name(uint32_t type)
 	case CTL_EVACUATE:
 		return "evacuate";
 	case CTL_FAILOVER:
+	case CTL_FAILOVER_FORCE:
 		return "failover";
 	case CTL_RESUME:
 		return "resume";
 	case CTL_DESTROY:
 		return "destroy";
+	case CTL_STOP:
+		return "halt";
 	case CTL_CHECK:
 		return "check";
 	case GUEST_OP_RECEIVE:
 		return "a new replication run";
 	case GUEST_OP_PROBE:
 		return "a probe of the backup";
+	case GUEST_OP_YIELD:
+		return "yielding to a newer copy";
 	default:
 		return ctl_type_name(type);
 	}
@@ -93,12 +98,18 @@ static void *guest_op_main(void *arg)
 	case GUEST_OP_PROBE:
 		remusd_in_doubt_probe(op->check);
 		break;
+	case CTL_STOP:
+		op->rc = remusd_session_stop(op->s, &op->err);
+		break;
+	case GUEST_OP_YIELD:
+		op->rc = remusd_session_yield(op->s, op->generation, op->peer, &op->err);
+		break;
 	case GUEST_OP_RECEIVE:
 		op->rc = remusd_session_receive(op->s, op->conn, &op->err);   /* owns conn */
 		op->conn = NULL;
 		break;
 	default:
-		op->rc = remusd_session_failover(op->s, &op->err);
+		op->rc = remusd_session_failover(op->s, op->type == CTL_FAILOVER_FORCE, &op->err);
 		break;
 	}
 	__atomic_store_n(&op->done, true, __ATOMIC_RELEASE);
@@ -182,6 +193,22 @@ int guest_ops_start_receive(struct guest_ops *g, struct remusd_session *s,
 		rnet_conn_free(conn);
 	}
 	return rc;
+}
+
+int guest_ops_start_yield(struct guest_ops *g, struct remusd_session *s, uint64_t generation,
+                          const char *why, struct remus_err *err)
+{
+	struct guest_op *op = op_slot(g, s, s->name, err);
+
+	if (op == NULL)
+		return -EBUSY;
+	memset(op, 0, sizeof(*op));
+	op->type = GUEST_OP_YIELD;
+	op->generation = generation;
+	snprintf(op->peer, sizeof(op->peer), "%s", why);
+	op->s = s;
+	snprintf(op->name, sizeof(op->name), "%s", s->name);
+	return op_run(g, op, err);
 }
 
 int guest_ops_start_check(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,

@@ -28,6 +28,9 @@
  * (in_doubt.c); owns no session, so the operator's resume/destroy are
  * never refused because of it. */
 #define GUEST_OP_PROBE 0x10001u
+/* ... a copy here met a newer generation of itself elsewhere
+ * (generation.h): it is destroyed (remusd_session_yield). */
+#define GUEST_OP_YIELD 0x10002u
 
 struct guest_op {
 	bool used;                     /* false: slot free */
@@ -43,6 +46,7 @@ struct guest_op {
 	uint32_t unsafe;               /* protect: CTL_UNSAFE_* asked for */
 	uint32_t evac_flags;           /* evacuate: CTL_EVAC_* */
 	char why[160];                 /* resume/destroy asked by the daemon: its reason */
+	uint64_t generation;           /* GUEST_OP_YIELD: the newer copy's */
 	pthread_t th;
 	bool done;                     /* atomic: set by the worker last */
 	int rc;                        /* result, err when < 0 */
@@ -71,6 +75,10 @@ int guest_ops_start(struct guest_ops *g, struct remusd_session *s, struct ctl_co
  * cannot take it). */
 int guest_ops_start_receive(struct guest_ops *g, struct remusd_session *s,
                             struct rnet_conn *conn, const char *addr, struct remus_err *err);
+/* Start GUEST_OP_YIELD on s: the newer copy (generation, on node) wins;
+ * why names it for the logs (kept in op->peer). */
+int guest_ops_start_yield(struct guest_ops *g, struct remusd_session *s, uint64_t generation,
+                          const char *why, struct remus_err *err);
 /* Start `remusctl check` of a guest (s may be NULL: not running here);
  * takes chk (also on failure).  The reply to c is deferred. */
 int guest_ops_start_check(struct guest_ops *g, struct remusd_session *s, struct ctl_conn *c,

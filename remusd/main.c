@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "remusd/daemon.h"
 #include "remusd/ctl_proto.h"
 #include "remusd/fault.h"
+#include "remusd/generation.h"
 #include "remusd/guest_op.h"
 #include "remusd/hold.h"
 #include "remusd/metrics.h"
@@ -105,6 +107,18 @@ struct remusd_session *daemon_get_session(struct daemon *d, const char *name, bo
 		s->fault = (struct ckpt_fault){ &d->hold, remusd_hold_hit };
 	else
 		s->fault = remusd_fault_hook(&d->fault);
+	/* the daemon's quorum judges a lost peer (quorum = none: no view) */
+	s->qv = d->conf->quorum == REMUSD_QUORUM_COROSYNC ? &d->qview : NULL;
+	if (s->qv != NULL) {
+		/* its ownership generation: a damaged record is not taken for 0 */
+		snprintf(s->state_dir, sizeof(s->state_dir), "%s", d->conf->state_dir);
+		if (remusd_gen_load(s->state_dir, s->name, &s->generation, err) < 0) {
+			remusd_session_free(s);
+			return NULL;
+		}
+		s->announce = true;
+	}
+	s->failover_by_cluster = d->conf->failover == REMUSD_FAILOVER_CLUSTER;
 	d->sessions[d->nsessions++] = s;
 	remusd_metrics_add_session(d->metrics, s);
 	return s;
@@ -301,10 +315,59 @@ static void reload(struct daemon *d)
 	d->env.conf = d->conf;
 }
 
+/* The quorum backend said something: the view the sessions read follows;
+ * a change of quorum or of the peer's presence is logged. */
+static void quorum_events(struct daemon *d, const struct pollfd *pfd)
+{
+	struct remus_err err = { 0 };
+	char q[192];
+
+	if (d->qops->dispatch(d->qb, pfd, &d->qstate, &err) < 0)
+		log_warnx("quorum: %s: no quorum from now on", err.msg);
+	/* a peer daemon (re)joined: it learns what runs here */
+	if (d->qstate.peer_present && !d->peer_was_present)
+		ownership_announce_all(d);
+	d->peer_was_present = d->qstate.peer_present;
+	ownership_receive(d);
+	if (remusd_quorum_view_set(&d->qview, &d->qstate)) {
+		remusd_quorum_describe(&d->qstate, q, sizeof(q));
+		if (d->qstate.quorate)
+			log_info("quorum: %s", q);
+		else
+			log_warnx("quorum: %s", q);
+	}
+}
+
+/* Open the configured quorum backend (fatal on error: a daemon told to
+ * ask corosync must not judge a lost peer alone). */
+static void quorum_open(struct daemon *d)
+{
+	struct remus_err err = { 0 };
+
+	d->qops = remusd_quorum_ops(d->conf->quorum);
+	remusd_quorum_view_init(&d->qview, d->qops->name, d->conf->quorum_settle_ms);
+	if (d->qops->open(&d->qb, &err) < 0)
+		fatalx("%s", err.msg);
+	if (d->conf->quorum == REMUSD_QUORUM_COROSYNC && mkdir(d->conf->state_dir, 0700) < 0 &&
+	    errno != EEXIST)
+		fatal("state_dir %s", d->conf->state_dir);
+	if (d->conf->quorum == REMUSD_QUORUM_NONE) {
+		quorum_events(d, NULL);     /* the constant answer */
+		log_warnx("quorum = none: a backup that loses its primary's link fails over alone; "
+		          "a partition (a cut replication link) can make two copies run. "
+		          "Set quorum = corosync with a witness (docs/cluster.md)");
+	}
+	if (d->conf->failover == REMUSD_FAILOVER_CLUSTER)
+		log_info("failover = cluster: a lost primary is reported, the cluster manager "
+		         "promotes the backup (remusctl failover --force)");
+}
+
 /* The loop's one poll set, in this order: pending handshakes, the
  * listening socket, the guest operations' wake-up pipe, one event pipe per
- * session, the control socket and its clients. */
-#define LOOP_FDS (REMUSD_MAX_PENDING_HS + 2 + REMUSD_MAX_GUESTS + 1 + CTL_SERVER_MAX_CLIENTS)
+ * session, the quorum backend's fds, the control socket and its clients. */
+#define QUORUM_FDS 4u
+#define LOOP_FDS (REMUSD_MAX_PENDING_HS + 2 + REMUSD_MAX_GUESTS + QUORUM_FDS + 1 + \
+                  CTL_SERVER_MAX_CLIENTS)
 
 static int serve(struct daemon *d)
 {
@@ -316,7 +379,7 @@ static int serve(struct daemon *d)
 		struct pollfd p[LOOP_FDS];
 		uint64_t now = rnet_now_ms();
 		int timeout = 100, n;   /* bounds a signal that hit another thread */
-		size_t i, lis, ops, ses, ctl, nses;
+		size_t i, lis, ops, ses, quo, nquo, ctl, nses;
 		if (got_reload && d->ops.running == 0)   /* workers read the conf */
 			reload(d);
 		if (got_upgrade)
@@ -336,7 +399,9 @@ static int serve(struct daemon *d)
 		nses = d->nsessions;    /* sessions created below are polled next round */
 		for (i = 0; i < nses; i++)
 			p[ses + i] = (struct pollfd){ remusd_session_event_fd(d->sessions[i]), POLLIN, 0 };
-		ctl = ses + nses;
+		quo = ses + nses;
+		nquo = d->qops->pollfds(d->qb, p + quo, QUORUM_FDS);
+		ctl = quo + nquo;
 		n = (int)ctl_server_pollfds(d->ctl, p + ctl, LOOP_FDS - (unsigned)ctl, &timeout);
 		if ((n = poll(p, ctl + (size_t)n, timeout)) < 0) {
 			if (errno != EINTR)
@@ -349,6 +414,13 @@ static int serve(struct daemon *d)
 			if (p[ses + i].revents & POLLIN)
 				remusd_session_events(d->sessions[i],
 				                      guest_ops_busy(&d->ops, d->sessions[i]) == NULL);
+		for (i = 0; i < nquo; i++)
+			if (p[quo + i].revents) {
+				quorum_events(d, p + quo);
+				break;
+			}
+		if (d->conf->quorum == REMUSD_QUORUM_COROSYNC)
+			ownership_tick(d);
 		if (d->pending.n)
 			step_peers(d, p);
 		peer_warn_flush(d);
@@ -465,11 +537,14 @@ int main(int argc, char **argv)
 	if (remusd_metrics_start(d.conf, &d.metrics, &err) < 0)
 		fatalx("%s", err.msg);
 	ctl_server_on_refuse(d.ctl, ctl_refused);
+	quorum_open(&d);
 	rc = serve(&d);
 	remusd_metrics_stop(d.metrics);   /* before the sessions it reads go */
 	for (size_t i = 0; i < d.nsessions; i++)
 		remusd_session_free(d.sessions[i]);
 	ctl_server_free(d.ctl);
+	d.qops->close(d.qb);
+	remusd_quorum_view_destroy(&d.qview);
 	close(d.listen_fd);
 	remusd_conf_free(d.conf);
 	return rc;

@@ -25,12 +25,23 @@ check_answer_SMOKE := 10
 check_answer_CORPUS := tests/fuzz/corpus/check_answer
 UNIT_TESTS += test_ctl_refuse
 test_ctl_refuse_SRCS := tests/unit/test_ctl_refuse.c $(REMUSD_CTL_SRCS)
+# Quorum (quorum.h): the view and the verdicts on a lost peer, one file per
+# backend (none; corosync: votequorum + a CPG group of the daemons).  The
+# unit test drives the verdicts and the sessions' gates with a fake backend.
+REMUSD_QUORUM_SRCS := remusd/quorum_view.c remusd/quorum_none.c remusd/quorum_corosync.c \
+	remusd/generation.c
+REMUSD_QUORUM_LDLIBS := -lvotequorum -lcpg -lcorosync_common
+DEPS_PKGS += libvotequorum-dev libcpg-dev libcorosync-common-dev corosync
+UNIT_TESTS += test_quorum
+test_quorum_SRCS := tests/unit/test_quorum.c $(REMUSD_QUORUM_SRCS)
+test_quorum_LDLIBS := $(REMUSD_QUORUM_LDLIBS)
 # The per-guest sessions: one state machine (session_fsm.c, the table), what
 # both roles share, each role's side, and one engine file per "who drives
 # the checkpoint loop" (session_step.c: the engine's own loop, pvm;
 # session_driver.c: the driver's loop, Xen).  remusd_SRCS takes them.
 REMUSD_SESSION_SRCS := remusd/session_fsm.c remusd/session.c remusd/session_primary.c \
 	remusd/session_backup.c remusd/session_step.c remusd/session_driver.c \
+	remusd/session_quorum.c $(REMUSD_QUORUM_SRCS) \
 	remusd/session_upgrade.c
 UNIT_TESTS += test_session_fsm
 test_session_fsm_SRCS := tests/unit/test_session_fsm.c remusd/session_fsm.c
@@ -40,6 +51,26 @@ test_session_driver_SRCS := tests/unit/test_session_driver.c $(REMUSD_SESSION_SR
 	$(REMUSD_CONF_SRCS) tests/unit/test_xen_common.c tests/unit/test_xen_fake.c \
 	tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
 test_session_driver_WRAP = $(XEN_TEST_WRAP) libxl_retrieve_domain_configuration
+test_session_driver_LDLIBS += $(REMUSD_QUORUM_LDLIBS)
+# ownership generations: the state file and the group message (hostile input)
+FUZZ_TARGETS += generation_parse
+generation_parse_SRCS := tests/fuzz/generation_parse.c remusd/generation.c
+generation_parse_SMOKE := 10
+generation_parse_CORPUS := tests/fuzz/corpus/generation_parse
+UNIT_TESTS += test_generation
+test_generation_SRCS := tests/unit/test_generation.c remusd/generation.c
+# The OCF resource agent (etc/ocf/remus, installed by `make install`):
+# ocf-tester and the failover = cluster promotion against real daemons.
+DEPS_PKGS += resource-agents libxml2-utils
+INTEG_TESTS += tests/integration/ocf_agent.sh
+# make cluster-check: Pacemaker + corosync in three namespace hosts, the
+# promotable clone of ocf:remus:remus (tests/cluster/cluster_check.sh)
+DEPS_PKGS += pacemaker pacemaker-cli-utils
+.PHONY: cluster-check
+cluster-check: deps
+	@$(MAKE) --no-print-directory all $(UDP_PROBE_BIN)
+	BUILD=$(BUILD) tests/cluster/cluster_check.sh kill
+	BUILD=$(BUILD) tests/cluster/cluster_check.sh partition
 # Live update (issue 18): the hand-over stream an old daemon passes to the
 # new binary, its decoder and its descriptor transport (SCM_RIGHTS).
 REMUSD_UPGRADE_SRCS := remusd/upgrade_stream.c remusd/upgrade_parse.c remusd/upgrade_fds.c

@@ -50,7 +50,8 @@ static const struct opt_help opt_helps[] = {
 	{ OPT_PEER, "--peer HOST[:PORT]", "the backup's remusd (default: the guest's peer)" },
 	{ OPT_UNSAFE, "--unsafe LIST", "consent to weaker protection: no-netbuf,no-diskrep,blackhole" },
 	{ OPT_WAIT, "--wait SECONDS", "give up waiting for `protected' after SECONDS (120)" },
-	{ OPT_FORCE, "--force", "run an in-doubt guest here: the backup does not run it" },
+	{ OPT_FORCE, "--force", "resume: run an in-doubt or fenced guest here, the backup does "
+	  "not run it; failover: even while the primary answers or without quorum" },
 	{ OPT_NO_REPROTECT, "--no-reprotect", "leave this host free: the backup does not protect "
 	  "the guest back to it" },
 	{ OPT_EXEC, "--exec PATH", "upgrade: the new remusd binary (default: the installed one)" },
@@ -72,12 +73,15 @@ static const struct subcmd subcmds[] = {
 	{ "protect", "GUEST", OPT_PEER | OPT_UNSAFE | OPT_WAIT,
 	  "replicate to the backup; returns once protected", CTL_PROTECT },
 	{ "unprotect", "GUEST", 0, "stop replicating; the guest keeps running", CTL_UNPROTECT },
-	{ "failover", "GUEST", 0, "backup: run the replica now; primary: as evacuate", CTL_FAILOVER },
+	{ "failover", "GUEST", OPT_FORCE, "backup: run the replica now (refused while the primary "
+	  "answers or without quorum); primary: as evacuate", CTL_FAILOVER },
 	{ "evacuate", "GUEST", OPT_NO_REPROTECT, "planned hand-over of a protected guest to the "
 	  "backup, which protects it back to this host", CTL_EVACUATE },
 	{ "check", "GUEST", 0, "list why the guest cannot be protected (exit 1 if any)", CTL_CHECK },
 	{ "resume", "GUEST", OPT_FORCE, "run an in-doubt guest here again, unprotected", CTL_RESUME },
-	{ "destroy", "GUEST", 0, "destroy the paused copy of an in-doubt guest here", CTL_DESTROY },
+	{ "destroy", "GUEST", 0, "destroy the paused copy of an in-doubt or fenced guest here",
+	  CTL_DESTROY },
+	{ "halt", "GUEST", 0, "end an unprotected guest running here (its state is lost)", CTL_STOP },
 	{ "set", "GUEST KEY=VALUE...", 0,
 	  "change interval=MS or compression=none|zlib|delta, from the next epoch", CTL_SET },
 	{ "store", "GUEST read|write|ls|rm PATH [VALUE]", 0,
@@ -222,6 +226,16 @@ static void print_guest(struct json_object *g)
 		printf("  %-14s %s\n", "failover", json_object_to_json_string(v));
 }
 
+/* The daemon's quorum line (absent from an older daemon's JSON). */
+static void print_quorum(struct json_object *root)
+{
+	struct json_object *q, *b, *t;
+
+	if (json_object_object_get_ex(root, "quorum", &q) &&
+	    json_object_object_get_ex(q, "backend", &b) && json_object_object_get_ex(q, "text", &t))
+		printf("quorum (%s): %s\n", json_object_get_string(b), json_object_get_string(t));
+}
+
 /* status/stats: JSON as is, or a short text rendering. */
 static int cmd_status(const struct opts *o, uint16_t type, const char *guest)
 {
@@ -245,6 +259,7 @@ static int cmd_status(const struct opts *o, uint16_t type, const char *guest)
 		if (json_object_object_get_ex(root, "guests", &arr))
 			for (size_t i = 0; i < json_object_array_length(arr); i++)
 				print_guest(json_object_array_get_idx(arr, i));
+		print_quorum(root);
 		json_object_put(root);
 	}
 	ctl_conn_free(c);
@@ -594,5 +609,7 @@ int main(int argc, char **argv)
 	}
 	if (sc->type == CTL_FAILOVER || sc->type == CTL_EVACUATE || sc->type == CTL_CHECK)
 		o.timeout_ms = HANDOVER_TIMEOUT_MS;
+	if (sc->type == CTL_FAILOVER && o.force)
+		return cmd_simple(&o, CTL_FAILOVER_FORCE, guest);
 	return cmd_simple(&o, sc->type, guest);
 }

@@ -17,6 +17,7 @@
 #include "diskrep/diskrep.h"
 #include "netbuf/netbuf.h"
 #include "remusd/config.h"
+#include "remusd/quorum.h"
 #include "remusd/session_fsm.h"
 
 /* netbuf = nfqueue: NFQUEUE number of a guest = this + its index in the
@@ -81,6 +82,20 @@ struct remusd_session {
 	struct diskrep *disk;
 	struct diskrep_hook dhook;
 	int disk_sp[2];
+	/* quorum = corosync: the cluster's view that judges a lost peer
+	 * (quorum.h; NULL: quorum = none, a lost peer is judged alone) */
+	struct remusd_quorum_view *qv;
+	bool failover_by_cluster;              /* failover = cluster: never on its own */
+	bool failover_forced;                  /* remusctl failover --force (atomic) */
+	/* ownership generations (generation.h; quorum = corosync): this
+	 * copy's, the highest another daemon announced, and "announce ours"
+	 * for the loop (all atomic: engine thread and loop) */
+	uint64_t generation, peer_generation;
+	bool announce;
+	bool yielded;                          /* its copy went to a newer one */
+	uint64_t yield_to;                     /* loop only: a newer copy's generation */
+	uint32_t yield_node;                   /* ... and its cluster node */
+	char state_dir[REMUSD_PATH_MAX];       /* where the generation is kept */
 	bool upgrade_stop;                     /* the run stops for a live update (upgrade) */
 	pthread_mutex_t lock;                  /* guards the fields below */
 	enum remusd_state state;               /* moved by remusd_session_move only */
@@ -178,8 +193,21 @@ int remusd_session_resolve_auto(struct remusd_session *s, bool resume_here, cons
 /* Backup side: take over an accepted, handshaken connection. */
 int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
                            struct remus_err *err);
-/* Failover now (backup) — stops receiving and restores. */
-int remusd_session_failover(struct remusd_session *s, struct remus_err *err);
+/* Failover now (backup) — stops receiving and restores.  Refused while the
+ * primary answers heartbeats or (quorum = corosync) this node is not
+ * quorate, unless force (logged as forced). */
+int remusd_session_failover(struct remusd_session *s, bool force, struct remus_err *err);
+
+/* End the guest running here as a primary outside any protection run
+ * (remusctl halt; the cluster agent's demote of a lone copy): destroyed,
+ * state stopped.  Refused while protected (unprotect or evacuate first),
+ * fenced or in doubt (destroy), and on a backup. */
+int remusd_session_stop(struct remusd_session *s, struct remus_err *err);
+/* A newer copy of this guest runs elsewhere (generation.h): destroy the
+ * copy here (its held output discarded), keep the newer generation; why
+ * names the other copy for the log.  On a worker (guest_ops_start_yield). */
+int remusd_session_yield(struct remusd_session *s, uint64_t newer, const char *why,
+                         struct remus_err *err);
 
 /* remusctl set (guest_set.c): interval or compression (CTL_SET_*) of a
  * primary; running engines take it at their next epoch.  done: what was

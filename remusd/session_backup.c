@@ -36,6 +36,10 @@ static void *backup_main(void *arg)
 		goto ended;
 	}
 	handover = rc == CKPT_HANDOVER;
+	/* the primary lost: the cluster decides whether it is dead (quorum.h);
+	 * a failover on command was judged when it was asked for */
+	if (!handover && rc != CKPT_ESTOPPED && !session_backup_gate(s, err.msg))
+		goto ended;
 	/* test builds: the hand-over arrived, nothing restored yet; a non-zero
 	 * hook stops here as if this daemon died */
 	if (handover && session_hit(s, "handover-started")) {
@@ -48,6 +52,12 @@ static void *backup_main(void *arg)
 	          s->name, why);
 	/* test hold point (hold.h): a failover is in progress, nothing started */
 	(void)session_hit(s, "failover-restore");
+	if (session_promote_generation(s, &err) < 0) {
+		remusd_session_move(s, SE_TAKEOVER_FAILED, err.msg);
+		if (handover)
+			s->eng->answer(s, false);
+		goto ended;
+	}
 	if (s->eng->take_over(s, rc, &err) == 0)
 		remusd_session_move(s, SE_TAKEN_OVER, why);
 	else
@@ -119,6 +129,10 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 	char buf[16];
 	int rc;
 
+	/* the primary connects again: it lives, a waiting receiver ends
+	 * without failing over */
+	if (s->guest == NULL && session_state(s) == RS_WAITING_QUORUM)
+		session_join_engine(s);
 	if (s->guest == NULL)
 		reap_receiver(s);
 	if (session_engine_running(s) || s->guest != NULL ||
@@ -146,13 +160,30 @@ int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,
 	return 0;
 }
 
-int remusd_session_failover(struct remusd_session *s, struct remus_err *err)
+int remusd_session_failover(struct remusd_session *s, bool force, struct remus_err *err)
 {
+	struct remusd_quorum_state st;
+	enum remusd_state now;
+	int rc;
+
 	if (s->primary)
 		return remusd_session_evacuate(s, err);
-	if (!session_engine_running(s) || s->state == RS_ACTIVE)
+	now = session_state(s);
+	if (!session_engine_running(s) || now == RS_ACTIVE)
 		return remus_err_set(err, -EINVAL, "guest %s: nothing to fail over (%s)", s->name,
-		                     remusd_state_name(s->state));
+		                     remusd_state_name(now));
+	if (s->qv)
+		remusd_quorum_view_get(s->qv, &st);
+	/* receiving: the primary's heartbeats still arrive */
+	if ((rc = remusd_quorum_failover_refusal(s->qv ? &st : NULL, now != RS_WAITING_QUORUM,
+	                                         force, err)) < 0)
+		return remus_err_wrap(err, "guest %s: failover refused", s->name);
+	if (force)
+		log_about(LOG_WARNING, &(struct log_about){ .guest = s->name },
+		          "guest %s: failover FORCED by the operator (state %s)", s->name,
+		          remusd_state_name(now));
+	__atomic_store_n(&s->failover_forced, true, __ATOMIC_RELEASE);
 	session_join_engine(s);
+	__atomic_store_n(&s->failover_forced, false, __ATOMIC_RELEASE);
 	return s->state == RS_ACTIVE ? 0 : remus_err_set(err, -EIO, "guest %s: %s", s->name, s->error);
 }

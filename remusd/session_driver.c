@@ -173,6 +173,7 @@ static int driver_protect(struct remusd_session *s, const struct remusd_env *env
 	sc.guest = s->guest;
 	sc.conn = s->conn;
 	sc.nb = s->nb_open ? &s->nb : NULL;
+	sc.hold_on_loss = true;         /* primary_outcome releases, or quorum fences */
 	sc.interval_ms = s->gc.interval_ms;
 	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
 	sc.confirm_ms = REMUSD_EVAC_CONFIRM_XEN_MS;
@@ -433,6 +434,7 @@ static void driver_free(struct remusd_session *s)
 
 const struct session_engine session_driver_engine = {
 	.blackhole = false,
+	.hold_on_loss = true,
 	.protect = driver_protect,
 	.run = driver_run,
 	.request_handover = driver_request_handover,

@@ -56,6 +56,23 @@ static const struct move {
 	{ B, RUN_B, SE_UNRESTORABLE, RS_FAILED, 0 },
 	{ B, RUN_B, SE_TAKEN_OVER, RS_ACTIVE, FLIP },   /* promoted: the primary */
 	{ B, RUN_B, SE_TAKEOVER_FAILED, RS_FAILED, 0 },
+	/* quorum = corosync (quorum.h): a lost peer is judged by the cluster */
+	{ P, RUN_P | S(RS_FENCED), SE_NO_QUORUM, RS_FENCED, 0 },   /* fenced: the verdict */
+	{ P, S(RS_FENCED), SE_LOST, RS_UNPROTECTED, 0 },   /* quorate: carries on */
+	{ P, S(RS_FENCED), SE_RESUME_HERE, RS_UNPROTECTED, 0 },
+	{ P, S(RS_FENCED), SE_DESTROY_HERE, RS_EVACUATED, 0 },
+	{ P, S(RS_FENCED), SE_GUEST_GONE, RS_STOPPED, 0 },
+	{ B, RUN_B, SE_NO_QUORUM, RS_WAITING_QUORUM, 0 },
+	{ B, RUN_B | S(RS_WAITING_QUORUM), SE_PEER_ALIVE, RS_UNPROTECTED, 0 },
+	{ B, S(RS_WAITING_QUORUM), SE_TAKEN_OVER, RS_ACTIVE, FLIP },
+	{ B, S(RS_WAITING_QUORUM), SE_TAKEOVER_FAILED, RS_FAILED, 0 },
+	{ B, S(RS_WAITING_QUORUM), SE_UNPROTECT, RS_UNPROTECTED, 0 },
+	/* ownership generations (generation.h): the older copy goes (and may
+	 * then become the newer one's backup: GONE_P) */
+	{ P, S(RS_FENCED) | S(RS_IN_DOUBT) | S(RS_UNPROTECTED) | S(RS_IDLE) | S(RS_ACTIVE),
+	  SE_YIELD, RS_EVACUATED, 0 },
+	/* remusctl halt: a copy outside any run ends */
+	{ P, S(RS_IDLE) | S(RS_UNPROTECTED) | S(RS_FAILED) | S(RS_ACTIVE), SE_STOP, RS_STOPPED, 0 },
 };
 
 const char *remusd_state_name(enum remusd_state s)

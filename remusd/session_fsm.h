@@ -29,7 +29,11 @@ enum remusd_phase {
 	X(RS_FAILED, "failed", PHASE_FAILED)    /* unrestorable checkpoint, failover impossible */ \
 	X(RS_EVACUATED, "evacuated", PHASE_IDLE)        /* P: handed over, copy destroyed */ \
 	X(RS_IN_DOUBT, "in-doubt", PHASE_IN_DOUBT)      /* P: hand-over unconfirmed, paused */ \
-	X(RS_EVACUATING, "evacuating", PHASE_EVACUATING) /* P: a hand-over under way */
+	X(RS_EVACUATING, "evacuating", PHASE_EVACUATING) /* P: a hand-over under way */ \
+	X(RS_FENCED, "fenced", PHASE_IN_DOUBT)          /* P: backup lost, no proof of being \
+	                                                 * the only copy: paused, output held */ \
+	X(RS_WAITING_QUORUM, "waiting-for-quorum", PHASE_IN_DOUBT) /* B: primary lost, \
+	                                                 * no quorum to fail over with */
 #define REMUSD_STATE_ENUM(name, text, phase) name,
 enum remusd_state { REMUSD_STATES(REMUSD_STATE_ENUM) RS_COUNT };
 
@@ -51,7 +55,14 @@ enum remusd_state { REMUSD_STATES(REMUSD_STATE_ENUM) RS_COUNT };
 	                                       * copy here: becomes its backup) */ \
 	X(SE_CHECKPOINT, "checkpoint")        /* B: the replica holds a complete checkpoint */ \
 	X(SE_TAKEN_OVER, "taken-over")        /* B: failed over, the guest runs here (-> P) */ \
-	X(SE_TAKEOVER_FAILED, "takeover-failed") /* B: failover impossible */
+	X(SE_TAKEOVER_FAILED, "takeover-failed") /* B: failover impossible */ \
+	X(SE_NO_QUORUM, "no-quorum")          /* lost the peer, quorum must decide (quorum.h) \
+	                                       * P: paused, output held; B: waits */ \
+	X(SE_PEER_ALIVE, "peer-alive")        /* B: the primary's daemon is in our quorate \
+	                                       * partition: it carries on, no failover */ \
+	X(SE_YIELD, "yield")                  /* a newer generation of the guest runs \
+	                                       * elsewhere: the copy here is destroyed */ \
+	X(SE_STOP, "stop")                    /* P: an unprotected guest ended on request */
 #define REMUSD_EVENT_ENUM(name, text) name,
 enum remusd_event { REMUSD_EVENTS(REMUSD_EVENT_ENUM) SE_COUNT };
 

@@ -11,6 +11,7 @@
  * operation's worker or the engine thread, never on the loop. */
 struct session_engine {
 	bool blackhole;     /* can checkpoint with no backup (unsafe = blackhole) */
+	bool hold_on_loss;  /* a lost backup leaves netbuf holding (quorum decides) */
 	/* Primary: build the run's engine on s->conn (NULL: blackhole) with
 	 * its netbuf and disk. */
 	int  (*protect)(struct remusd_session *s, const struct remusd_env *env, bool blackhole,
@@ -83,6 +84,23 @@ int  session_nic_tx(void *arg, const void *frame, size_t len);
 int  session_guest_tx(void *arg, const void *frame, size_t len);
 /* A BYE to the peer, flushed (best effort: a lost peer never reads it). */
 void session_send_bye(struct remusd_session *s, uint32_t code);
+
+/* Backup, before its copy runs (failover): the generation past any seen,
+ * stored durably (quorum = none: nothing); <0: it must not run. */
+int  session_promote_generation(struct remusd_session *s, struct remus_err *err);
+/* Destroy the copy running here for good (after a hand-over, or yielding
+ * to a newer generation); s->guest is NULL after. */
+void session_destroy_copy(struct remusd_session *s);
+
+/* Backup engine thread, the primary lost (lost: why): whether this copy
+ * may fail over now (quorum.h's verdict, waited for in state
+ * waiting-for-quorum; a forced failover says yes).  false: it must not,
+ * the session moved (peer-alive or unprotected).  quorum = none: true. */
+bool session_backup_gate(struct remusd_session *s, const char *lost);
+/* Primary engine thread, the backup lost with the output held (s->qv set):
+ * pause the guest (state fenced) until quorum says this copy may carry on
+ * (output released, unprotected) or not (stays fenced for the operator). */
+void session_primary_gate(struct remusd_session *s, const char *lost);
 
 /* Open the guest's disk replication handle (builtin backend) with its
  * state next to the image ("IMAGE.remus/"), not attached to a peer. */

@@ -130,8 +130,18 @@ static void primary_outcome(struct remusd_session *s, int rc, const struct remus
 		/* protected must mean restorable: the checkpoint was not sent, the
 		 * backup keeps the last good one and must not fail over from it */
 		session_send_bye(s, CKPT_BYE_END);
+		if (s->nb_open && s->eng->hold_on_loss)
+			netbuf_release_all(&s->nb);
 		remusd_session_move(s, SE_UNRESTORABLE, err->msg);
+	} else if (s->qv != NULL && s->eng->hold_on_loss && rc == CKPT_EPEER &&
+	           (remusd_session_refresh(s), session_state(s) != RS_SYNCING)) {
+		/* the backup may hold a checkpoint and fail over: only quorum
+		 * says whether this copy's held output may leave */
+		session_primary_gate(s, err->msg);
 	} else {
+		/* the backup holds no checkpoint, or quorum = none */
+		if (s->nb_open && s->eng->hold_on_loss)
+			netbuf_release_all(&s->nb);
 		remusd_session_move(s, SE_LOST, rc == 0 ? "protection ended" : err->msg);
 	}
 }
@@ -157,6 +167,10 @@ static int protect_refusal(struct remusd_session *s, bool blackhole, struct remu
 {
 	if (s->guest == NULL)
 		return remus_err_set(err, -ESRCH, "guest %s is not running here", s->name);
+	if (s->state == RS_FENCED)
+		return remus_err_set(err, -EBUSY, "guest %s: fenced after its backup's loss (%s); "
+		                     "resolve it first (remusctl resume --force, or destroy)",
+		                     s->name, s->error);
 	if (s->state == RS_IN_DOUBT)
 		return remus_err_set(err, -EBUSY, "guest %s: evacuation in doubt, resolve it first "
 		                     "(remusctl resume --force, or destroy)", s->name);
@@ -254,7 +268,7 @@ int remusd_session_unprotect(struct remusd_session *s, struct remus_err *err)
 
 /* The primary's copy after a hand-over: a driver that attached to a guest
  * it did not build ends it for good and forgets the handle. */
-static void destroy_copy(struct remusd_session *s)
+void session_destroy_copy(struct remusd_session *s)
 {
 	struct remus_err err = { 0 };
 	struct hv_guest *g;
@@ -316,11 +330,30 @@ int remusd_session_evacuate(struct remusd_session *s, struct remus_err *err)
 		(void)session_hit_at(s, "keep-final", final_checkpoint(s));
 		s->eng->keep_final(s);
 	}
-	destroy_copy(s);  /* paused since the final checkpoint */
+	session_destroy_copy(s);  /* paused since the final checkpoint */
 	log_info("guest %s: evacuated to %s, local copy destroyed%s", s->name, s->peer,
 	         s->evac_reverse ? "; it protects the guest back to this host" : "");
 	if (s->eng->after_evacuation != NULL)
 		s->eng->after_evacuation(s);
+	return 0;
+}
+
+int remusd_session_stop(struct remusd_session *s, struct remus_err *err)
+{
+	enum remusd_state st = session_state(s);
+
+	if (!s->primary || s->guest == NULL)
+		return remus_err_set(err, -EINVAL, "guest %s does not run here as a primary (%s)",
+		                     s->name, remusd_state_name(st));
+	if (remusd_fsm_next(true, st, SE_STOP) < 0)
+		return remus_err_set(err, -EBUSY, "guest %s is %s: %s", s->name,
+		                     remusd_state_name(st), st == RS_FENCED || st == RS_IN_DOUBT ?
+		                     "resolve it (remusctl destroy or resume --force)" :
+		                     "unprotect or evacuate it first");
+	session_join_engine(s);         /* a run that ended: nothing waits */
+	session_destroy_copy(s);
+	log_info("guest %s: stopped on request, its copy here destroyed", s->name);
+	remusd_session_move(s, SE_STOP, "stopped on request");
 	return 0;
 }
 
@@ -331,14 +364,18 @@ static int resolve(struct remusd_session *s, bool resume_here, const char *why,
 {
 	int rc;
 
-	if (s->state != RS_IN_DOUBT || s->guest == NULL)
+	/* a fenced copy's engine thread may still wait for the verdict: it
+	 * stops (and stays fenced) before the operator's word applies */
+	if (session_state(s) == RS_FENCED)
+		session_join_engine(s);
+	if ((s->state != RS_IN_DOUBT && s->state != RS_FENCED) || s->guest == NULL)
 		return remus_err_set(err, -EINVAL, "guest %s is %s, not in doubt: nothing to resolve",
 		                     s->name, remusd_state_name(s->state));
 	if (!resume_here) {
 		/* the backup runs it: what the paused copy still holds never leaves */
 		if (s->nb_open)
 			netbuf_discard(&s->nb);
-		destroy_copy(s);
+		session_destroy_copy(s);
 		remusd_session_move(s, SE_DESTROY_HERE, why);
 		return 0;
 	}

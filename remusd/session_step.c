@@ -127,6 +127,7 @@ static int step_protect(struct remusd_session *s, const struct remusd_env *env, 
 	sc.guest = s->guest;
 	sc.conn = s->conn;
 	sc.blackhole = blackhole;
+	sc.hold_on_loss = true;         /* primary_outcome releases, or quorum fences */
 	sc.interval_ms = s->gc.interval_ms;
 	sc.cow_capture = s->gc.capture == REMUSD_CAPTURE_COW;
 	sc.xenstore = s->conn != NULL && (rnet_conn_peer_caps(s->conn)->flags & RNET_CAP_XENSTORE);
@@ -372,6 +373,7 @@ static void step_free(struct remusd_session *s)
 
 const struct session_engine session_step_engine = {
 	.blackhole = true,
+	.hold_on_loss = true,
 	.protect = step_protect,
 	.run = step_run,
 	.hand_over = step_hand_over,

@@ -150,6 +150,10 @@ struct ckpt_sender_cfg {
 	 * hand-over. */
 	bool blackhole;
 	struct netbuf *nb;            /* NULL: no output buffering (unsafe) */
+	/* A lost backup leaves nb holding what it holds (the caller decides
+	 * whether this copy may release it: remusd's quorum); false: released
+	 * at once, the guest runs on unprotected. */
+	bool hold_on_loss;
 	const struct diskrep_ops *dr; /* NULL: no disk replication */
 	struct diskrep *disk;         /* primary handle, opened with start_epoch 0 */
 	int disk_fd;                  /* our end of its peer socketpair (non-blocking) */

@@ -35,11 +35,11 @@ test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pv
 
 # remusd (the daemon) and remusctl (the CLI).
 PROGRAMS += remusd remusctl
-remusd_SRCS = remusd/main.c remusd/control.c $(REMUSD_SESSION_SRCS) remusd/status.c remusd/hold.c remusd/fault.c remusd/guest_op.c \
+remusd_SRCS = remusd/main.c remusd/control.c remusd/ownership.c $(REMUSD_SESSION_SRCS) remusd/status.c remusd/hold.c remusd/fault.c remusd/guest_op.c \
 	remusd/metrics.c remusd/metrics_text.c \
 	remusd/check_peer.c remusd/check_proto.c remusd/guest_set.c remusd/guest_store.c \
 	$(REMUSD_CONF_SRCS) $(REMUSD_CTL_SRCS)
-remusd_LDLIBS := -lsystemd -lmicrohttpd
+remusd_LDLIBS := -lsystemd -lmicrohttpd -lvotequorum -lcpg -lcorosync_common
 # protection the daemon restarts by itself (role reversal, reprotect = auto)
 remusd_SRCS += remusd/reprotect.c remusd/in_doubt.c
 # the metrics endpoint (libmicrohttpd) and its test's promtool (Debian: prometheus)

@@ -466,13 +466,14 @@ static void tell_backup_unprotected(struct ckpt_sender *s)
 }
 
 /* The engine cannot go on protecting: release what netbuf holds (the guest
- * runs on unprotected), tell the backup, and say why.  A fault-point stop
+ * runs on unprotected; with hold_on_loss the caller decides), tell the
+ * backup, and say why.  A fault-point stop
  * leaves all as is. */
 int sender_lost(struct ckpt_sender *s, int rc, struct remus_err *err)
 {
 	if (rc == CKPT_ESTOPPED || rc == CKPT_EGUEST)
 		return rc;
-	if (s->cfg.nb)
+	if (s->cfg.nb && !s->cfg.hold_on_loss)
 		netbuf_release_all(s->cfg.nb);
 	rnet_conn_keepalive(s->cfg.conn, false, NULL);
 	if (s->peer_bye == 0 && s->cfg.conn != NULL)

@@ -43,6 +43,10 @@ struct ckpt_stream_sender_cfg {
 	struct hv_guest *guest;
 	struct rnet_conn *conn;       /* handshaken, not owned */
 	struct netbuf *nb;            /* NULL: no output buffering (unsafe) */
+	/* A lost backup leaves nb holding what it holds (the caller decides
+	 * whether this copy may release it: remusd's quorum); false: released
+	 * at once, the guest runs on unprotected. */
+	bool hold_on_loss;
 	uint32_t interval_ms;         /* epoch length from suspend to suspend; 0: 25 ms */
 	uint32_t ack_timeout_ms;      /* ACK(N) later than this: peer lost; 0: 2000 */
 	uint32_t confirm_ms;          /* hand-over: the backup's answer within; 0: 5000 */

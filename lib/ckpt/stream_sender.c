@@ -403,7 +403,7 @@ static int stream_write_all(int fd, const void *buf, size_t len)
 static int run_result(struct ckpt_stream_sender *s, int rc, struct remus_err *err)
 {
 	if (s->peer_lost || s->hook_err.code == CKPT_EPEER) {
-		if (s->cfg.nb != NULL)
+		if (s->cfg.nb != NULL && !s->cfg.hold_on_loss)
 			netbuf_release_all(s->cfg.nb);  /* unprotected: let output flow */
 		return remus_err_set(err, CKPT_EPEER, "backup lost after checkpoint %" PRIu64 ": %.400s",
 		                     s->stats.acked, s->peer_lost ? s->peer_err.msg : s->hook_err.msg);

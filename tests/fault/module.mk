@@ -9,6 +9,8 @@ $(UDP_PROBE_BIN): $(BUILD)/obj/tests/fault/udp_probe.o
 	$(CC) $(CFLAGS) -o $@ $^
 CHECK_PREREQS += $(UDP_PROBE_BIN)
 INTEG_TESTS += tests/fault/remusd_trials.sh tests/fault/remusd_partition.sh
+# quorum-gated failover with a real corosync (three nodes in namespaces)
+INTEG_TESTS += tests/fault/remusd_quorum.sh
 .PHONY: soak-remusd
 soak-remusd: all $(UDP_PROBE_BIN)
 	BUILD=$(BUILD) REMUSD_TRIALS=500 tests/fault/remusd_trials.sh

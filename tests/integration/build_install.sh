@@ -55,6 +55,8 @@ done
 [ "$nman" -ge 7 ] || { echo "FAIL: only $nman man pages installed"; exit 1; }
 cmp -s etc/remus.conf.example "$root/share/doc/remus/remus.conf.example" ||
 	{ echo "FAIL: remus.conf.example not in share/doc/remus"; exit 1; }
+[ -x "$root/lib/ocf/resource.d/remus/remus" ] && cmp -s etc/ocf/remus "$root/lib/ocf/resource.d/remus/remus" ||
+	{ echo "FAIL: the OCF agent not installed as lib/ocf/resource.d/remus/remus"; exit 1; }
 unit=$root/lib/systemd/system/remusd.service
 [ -f "$unit" ] || { echo "FAIL: remusd.service not installed in lib/systemd/system"; exit 1; }
 for want in 'ExecStart=/opt/remus-test/bin/remusd -c /etc/remus/remus.conf' 'Type=notify' \

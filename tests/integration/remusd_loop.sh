@@ -25,7 +25,8 @@ ctl a start $G || fail "start"
 ctl a protect $G --wait 60 >/dev/null || fail "protect"
 wait_field b $G state replica-ready 30
 
-ctl b failover $G >"$TMPD/failover.out" 2>&1 &
+# --force: the primary still answers, a plain failover is refused now
+ctl b failover $G --force >"$TMPD/failover.out" 2>&1 &
 OP_PID=$!
 wait_file "$TMPD/failover-restore.reached" 30
 worst=0

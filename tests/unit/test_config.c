@@ -72,6 +72,32 @@ static void test_metrics_listen(void **state)
 	}
 }
 
+/* The cluster keys: defaults (quorum = none, auto failover) and values. */
+static void test_quorum_keys(void **state)
+{
+	static const char text[] = "[global]\nkey_file = k\nquorum = corosync\n"
+		"quorum_settle_ms = 12000\nfailover = cluster\nstate_dir = /srv/remus\n";
+	static const char plain[] = "[global]\nkey_file = k\n";
+	struct remus_err err = { 0 };
+	struct remusd_conf *c = NULL;
+
+	(void)state;
+	if (remusd_conf_parse("t.conf", plain, sizeof(plain) - 1, &c, &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(c->quorum, REMUSD_QUORUM_NONE);
+	assert_int_equal(c->quorum_settle_ms, REMUSD_QUORUM_SETTLE_DEFAULT);
+	assert_int_equal(c->failover, REMUSD_FAILOVER_AUTO);
+	assert_string_equal(c->state_dir, REMUSD_DEFAULT_STATE_DIR);
+	remusd_conf_free(c);
+	if (remusd_conf_parse("t.conf", text, sizeof(text) - 1, &c, &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(c->quorum, REMUSD_QUORUM_COROSYNC);
+	assert_int_equal(c->quorum_settle_ms, 12000);
+	assert_int_equal(c->failover, REMUSD_FAILOVER_CLUSTER);
+	assert_string_equal(c->state_dir, "/srv/remus");
+	remusd_conf_free(c);
+}
+
 static void test_defaults_and_variants(void **state)
 {
 	static const char text[] =
@@ -133,6 +159,9 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
 	{ GLOBAL "colour = blue\n", "t.conf:3: [global] colour: unknown key" },
+	{ GLOBAL "quorum = pacemaker\n", "t.conf:3: [global] quorum: 'pacemaker' is not one of none|corosync" },
+	{ GLOBAL "failover = manual\n", "[global] failover: 'manual' is not one of auto|cluster" },
+	{ GLOBAL "quorum_settle_ms = 600001\n", "[global] quorum_settle_ms: 600001 out of range 0..600000 ms" },
 	{ GLOBAL "listen_port = 70000\n", "t.conf:3: [global] listen_port: 70000 out of range 1..65535" },
 	{ GLOBAL "listen_port = 12x\n", "t.conf:3: [global] listen_port: '12x' has trailing characters" },
 	{ GLOBAL "listen_port = -1\n", "t.conf:3: [global] listen_port: '-1' is not a number" },
@@ -285,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_example_file_parses),
 		cmocka_unit_test(test_defaults_and_variants),
 		cmocka_unit_test(test_metrics_listen),
+		cmocka_unit_test(test_quorum_keys),
 		cmocka_unit_test(test_bad_configs_refused),
 		cmocka_unit_test(test_hostile_bytes_refused),
 		cmocka_unit_test(test_reload_all_or_nothing),

@@ -25,7 +25,8 @@ static uint8_t buf[CTL_MSG_MAX];
 static void test_roundtrip_requests(void **state)
 {
 	static const uint16_t guest_types[] = { CTL_STATUS, CTL_STATS, CTL_UNPROTECT,
-		CTL_FAILOVER, CTL_EVACUATE, CTL_CHECK, CTL_START, CTL_RESUME, CTL_DESTROY };
+		CTL_FAILOVER, CTL_EVACUATE, CTL_CHECK, CTL_START, CTL_RESUME, CTL_DESTROY,
+		CTL_FAILOVER_FORCE, CTL_STOP };
 	struct remus_err err = { 0 };
 	struct ctl_msg m;
 	size_t i;

@@ -65,6 +65,34 @@ static const struct allowed spec[] = {
 	{ false, RS_REPLICA_READY, SE_TAKEN_OVER, RS_ACTIVE },
 	{ false, RS_RECEIVING, SE_TAKEOVER_FAILED, RS_FAILED },
 	{ false, RS_REPLICA_READY, SE_TAKEOVER_FAILED, RS_FAILED },
+	/* quorum = corosync: a lost peer waits for the cluster's verdict */
+	{ true, RS_SYNCING, SE_NO_QUORUM, RS_FENCED },
+	{ true, RS_PROTECTED, SE_NO_QUORUM, RS_FENCED },
+	{ true, RS_EVACUATING, SE_NO_QUORUM, RS_FENCED },
+	{ true, RS_FENCED, SE_NO_QUORUM, RS_FENCED },
+	{ true, RS_FENCED, SE_LOST, RS_UNPROTECTED },
+	{ true, RS_FENCED, SE_RESUME_HERE, RS_UNPROTECTED },
+	{ true, RS_FENCED, SE_DESTROY_HERE, RS_EVACUATED },
+	{ true, RS_FENCED, SE_GUEST_GONE, RS_STOPPED },
+	{ false, RS_RECEIVING, SE_NO_QUORUM, RS_WAITING_QUORUM },
+	{ false, RS_REPLICA_READY, SE_NO_QUORUM, RS_WAITING_QUORUM },
+	{ false, RS_RECEIVING, SE_PEER_ALIVE, RS_UNPROTECTED },
+	{ false, RS_REPLICA_READY, SE_PEER_ALIVE, RS_UNPROTECTED },
+	{ false, RS_WAITING_QUORUM, SE_PEER_ALIVE, RS_UNPROTECTED },
+	{ false, RS_WAITING_QUORUM, SE_TAKEN_OVER, RS_ACTIVE },
+	{ false, RS_WAITING_QUORUM, SE_TAKEOVER_FAILED, RS_FAILED },
+	{ false, RS_WAITING_QUORUM, SE_UNPROTECT, RS_UNPROTECTED },
+	/* ownership generations: the older copy is destroyed */
+	{ true, RS_FENCED, SE_YIELD, RS_EVACUATED },
+	{ true, RS_IN_DOUBT, SE_YIELD, RS_EVACUATED },
+	{ true, RS_UNPROTECTED, SE_YIELD, RS_EVACUATED },
+	{ true, RS_IDLE, SE_YIELD, RS_EVACUATED },
+	{ true, RS_ACTIVE, SE_YIELD, RS_EVACUATED },      /* failed over here: a primary */
+	/* remusctl stop: a lone copy ends */
+	{ true, RS_IDLE, SE_STOP, RS_STOPPED },
+	{ true, RS_UNPROTECTED, SE_STOP, RS_STOPPED },
+	{ true, RS_FAILED, SE_STOP, RS_STOPPED },
+	{ true, RS_ACTIVE, SE_STOP, RS_STOPPED },
 };
 
 /* The moves that change the role as well: a backup that took the guest
@@ -72,6 +100,7 @@ static const struct allowed spec[] = {
 static const struct allowed flips[] = {
 	{ false, RS_RECEIVING, SE_TAKEN_OVER, RS_ACTIVE },
 	{ false, RS_REPLICA_READY, SE_TAKEN_OVER, RS_ACTIVE },
+	{ false, RS_WAITING_QUORUM, SE_TAKEN_OVER, RS_ACTIVE },
 	{ true, RS_STOPPED, SE_RECEIVE, RS_RECEIVING },
 	{ true, RS_FAILED, SE_RECEIVE, RS_RECEIVING },
 	{ true, RS_EVACUATED, SE_RECEIVE, RS_RECEIVING },
@@ -140,6 +169,16 @@ static void test_refusals_that_matter(void **state)
 	/* the doubt is resolved by the operator only */
 	assert_int_equal(remusd_fsm_next(true, RS_IN_DOUBT, SE_LOST), -1);
 	assert_int_equal(remusd_fsm_next(true, RS_PROTECTED, SE_RESUME_HERE), -1);
+	/* a fenced copy never protects or carries on by itself before the
+	 * verdict; a backup waiting for quorum takes no new run before it ended */
+	assert_int_equal(remusd_fsm_next(true, RS_FENCED, SE_PROTECT), -1);
+	assert_int_equal(remusd_fsm_next(true, RS_FENCED, SE_START), -1);
+	assert_int_equal(remusd_fsm_next(false, RS_WAITING_QUORUM, SE_RECEIVE), -1);
+	assert_int_equal(remusd_fsm_next(false, RS_ACTIVE, SE_NO_QUORUM), -1);
+	/* stop ends only a copy outside a run: never a protected or fenced one */
+	assert_int_equal(remusd_fsm_next(true, RS_PROTECTED, SE_STOP), -1);
+	assert_int_equal(remusd_fsm_next(true, RS_FENCED, SE_STOP), -1);
+	assert_int_equal(remusd_fsm_next(false, RS_ACTIVE, SE_STOP), -1);
 	/* a backup running the guest takes no new run; roles never mix */
 	assert_int_equal(remusd_fsm_next(false, RS_ACTIVE, SE_RECEIVE), -1);
 	assert_int_equal(remusd_fsm_next(false, RS_IDLE, SE_START), -1);
@@ -169,6 +208,8 @@ static void test_names_and_phases(void **state)
 		{ RS_ACTIVE, "active", PHASE_ACTIVE }, { RS_FAILED, "failed", PHASE_FAILED },
 		{ RS_EVACUATED, "evacuated", PHASE_IDLE }, { RS_IN_DOUBT, "in-doubt", PHASE_IN_DOUBT },
 		{ RS_EVACUATING, "evacuating", PHASE_EVACUATING },
+		{ RS_FENCED, "fenced", PHASE_IN_DOUBT },
+		{ RS_WAITING_QUORUM, "waiting-for-quorum", PHASE_IN_DOUBT },
 	};
 
 	(void)state;
