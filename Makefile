@@ -152,8 +152,10 @@ deps:
 
 # `make check`: unit tests (plain + ASan/UBSan), integration and fault tests,
 # and a short smoke of every fuzz target.  The runner prints the totals last.
+# The benchmarks are built too (not run), so they cannot rot unseen between
+# two `make bench` runs.
 check: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(FUZZ_BINS) $(CHECK_PREREQS)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(FUZZ_BINS) $(BENCH_BINS) $(CHECK_PREREQS)
 	@BUILD=$(BUILD) scripts/run-tests.sh \
 		--unit "$(UNIT_TESTS)" --integ "$(INTEG_TESTS)" \
 		--fuzz "$(foreach f,$(FUZZ_TARGETS),$(f):$(or $($(f)_SMOKE),20):$($(f)_CORPUS))"

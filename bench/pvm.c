@@ -291,7 +291,9 @@ static void bench_restore(uint64_t mem)
 	    pvm_hv_ops.save_devices(g, &dev, &err) < 0)
 		die("checkpoint", &err);
 	pvm_hv_ops.destroy(g);
-	struct hv_checkpoint ck = { fd, mem, cpu.data, cpu.len, dev.data, dev.len };
+	struct hv_checkpoint ck = { .ram_fd = fd, .ram_bytes = mem, .hvm_context = cpu.data,
+	                            .hvm_context_len = cpu.len, .emu_context = dev.data,
+	                            .emu_context_len = dev.len };
 	double t0 = now_us();
 	if (pvm_hv_ops.restore(&cfg, &ck, &r, &err) < 0 || pvm_hv_ops.start(r, &err) < 0)
 		die("restore", &err);
