@@ -17,8 +17,16 @@ static int prepare(struct remusd_session *s, const struct remusd_env *env, const
 {
 	struct remusd_check_answer a;
 	struct remus_err e = { 0 };
+	char why[512];
+	uint32_t r;
 	bool linked;
 
+	/* what the driver and the disk here would refuse a protect for */
+	if ((r = remusd_session_driver_check(s, s->gc.unsafe, NULL, 0)) != 0) {
+		ctl_check_reasons_text(r, why, sizeof(why));
+		return remus_err_set(err, -EPERM, "evacuate %s: cannot protect it from here: %s; "
+		                     "nothing changed", s->name, why);
+	}
 	memset(&a, 0, sizeof(a));
 	if (remusd_check_contact(env, &s->gc, host, port, &a, &linked, &e) < 0)
 		return remus_err_set(err, -EHOSTUNREACH, "evacuate %s --to %s:%u: prepare: %s; "
@@ -124,7 +132,8 @@ int remusd_session_evacuate_to(struct remusd_session *s, const struct remusd_env
 	if (st == RS_PROTECTED) {
 		log_info("guest %s: evacuate --to %s: protection moves from %s to it", s->name,
 		         dest, old);
-		(void)remusd_session_unprotect(s, err);
+		/* a run that ended meanwhile: the protect below starts one */
+		(void)remusd_session_unprotect(s, &(struct remus_err){ 0 });
 	}
 	(void)session_hit(s, "evacto-perform");
 	if ((rc = remusd_session_protect(s, env, dest, 0, err)) < 0) {
