@@ -17,6 +17,10 @@
 #     operator with every acknowledged PUT.
 #  6. fault in confirm: A dies (REMUSD_FAULT keep-final) once C confirmed:
 #     C runs the guest with every acknowledged PUT.
+#  7. C protected by the old backup B instead of A: C's configuration
+#     names B as its peer with reprotect = auto, and `evacuate --to C
+#     --no-reprotect` leaves A free; B's kept replica is offered (pages
+#     skipped), A evacuated, every acknowledged PUT on C.
 cd "$(dirname "$0")/../.." || exit 1
 TAG=${TAG:-et$$}
 . tests/integration/remusd_lib.sh
@@ -76,7 +80,11 @@ fresh() {
 	rm -rf "$TMPD"/[abc].img* "$TMPD"/[abc].sock "$TMPD/acked" "$TMPD"/*.reached \
 		"$TMPD"/*.go
 	kvstore_conf
-	[ -n "${KEEP_C:-}" ] || conf_c
+	if [ -n "${KEEP_C:-}" ]; then
+		truncate -s 16M "$TMPD/c.img"
+	else
+		conf_c
+	fi
 	start_with a "${1:-}" "${3:-}"
 	start_daemon b
 	start_with c "${2:-}" ""
@@ -222,4 +230,19 @@ wait_field c $G role primary 20
 one_copy c
 echo "$(took) 6. A killed in confirm: C $(jfield c $G state): $(jfield c $G message)"
 verify "A killed in confirm"
+
+# 7. C protected by B: C's peer is B (reprotect = auto), A left free
+conf_c "${GUESTCONF[@]}" "disk = $TMPD/c.img" "peer = $IP_BC:7575" "reprotect = auto"
+KEEP_C=1 fresh
+ctl a evacuate $G --to "$TO" --no-reprotect >"$TMPD/evac.out" 2>&1 ||
+	fail "7: evacuate --to C --no-reprotect: $(cat "$TMPD/evac.out")"
+[ "$(jfield a $G state)" = evacuated ] || fail "7: host a is $(jfield a $G state)"
+wait_field c $G state protected 30
+[ "$(jfield c $G peer)" = "$IP_BC:7575" ] || fail "7: host c protects to $(jfield c $G peer)"
+wait_field b $G state replica-ready 20
+[ "$(jfield c $G precopy_skipped)" -gt 0 ] || fail "7: B's replica was not offered"
+one_copy c
+echo "$(took) 7. evacuated A -> C, C protected by B: $(jfield c $G sync_bytes) stream" \
+	"bytes, $(jfield c $G precopy_skipped) pages skipped (B's replica), A $(jfield a $G state)"
+verify "evacuate --to C, protected by B"
 echo PASS

@@ -8,12 +8,16 @@ GSUB=10.77.$(( $$ % 200 + 21 ))
 [ "$GSUB" = "$SUB" ] && GSUB=10.77.$(( $$ % 200 + 22 ))
 GUEST_IP=$GSUB.10
 CLIENT_IP=$GSUB.1
-# A third host (host_c_setup): C, with a replication link of its own to
-# A (A's end: IP_AC) and its guest TAP on the LAN.
+# A third host (host_c_setup): C, with replication links of its own to
+# A (A's end: IP_AC, C's: IP_C) and to B (B's end: IP_BC, C's: IP_CB),
+# and its guest TAP on the LAN.
 NS_C=${TAG}-c
 SUB_C=10.78.$(( $$ % 200 + 20 ))
 IP_AC=$SUB_C.1
 IP_C=$SUB_C.2
+SUB_BC=10.79.$(( $$ % 200 + 20 ))
+IP_BC=$SUB_BC.1
+IP_CB=$SUB_BC.2
 demo_cleanup() {
 	cleanup
 	ip netns del "$LAN" 2>/dev/null
@@ -111,8 +115,9 @@ kvstore_conf() {
 }
 
 # host_c_setup: the third host C (after hosts_setup and lan_setup): its
-# namespace, a replication link to A (rep1 on A: IP_AC; C: IP_C), its
-# guest TAP on the LAN.  It shares the hosts' key.
+# namespace, a replication link to A (rep1 on A: IP_AC; C: IP_C) and one
+# to B (rep1 on B: IP_BC; rep1 on C: IP_CB), its guest TAP on the LAN.
+# It shares the hosts' key.
 host_c_setup() {
 	ip netns add "$NS_C" || fail "cannot create host-c's namespace"
 	ip -n "$NS_C" link set lo up
@@ -121,5 +126,10 @@ host_c_setup() {
 	ip -n "$NS_C" addr add "$IP_C/24" dev rep0
 	ip -n "$NS_A" link set rep1 up
 	ip -n "$NS_C" link set rep0 up
+	ip -n "$NS_B" link add rep1 type veth peer name rep1 netns "$NS_C" || fail "veth b-c"
+	ip -n "$NS_B" addr add "$IP_BC/24" dev rep1
+	ip -n "$NS_C" addr add "$IP_CB/24" dev rep1
+	ip -n "$NS_B" link set rep1 up
+	ip -n "$NS_C" link set rep1 up
 	lan_host c "$NS_C"
 }
