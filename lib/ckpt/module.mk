@@ -42,6 +42,8 @@ remusd_SRCS = remusd/main.c remusd/control.c remusd/ownership.c $(REMUSD_SESSION
 remusd_LDLIBS := -lsystemd -lmicrohttpd -lvotequorum -lcpg -lcorosync_common
 # protection the daemon restarts by itself (role reversal, reprotect = auto)
 remusd_SRCS += remusd/reprotect.c remusd/in_doubt.c
+# remusctl evacuate --to: prepare, perform, finish, confirm
+remusd_SRCS += remusd/evacuate_to.c
 # the metrics endpoint (libmicrohttpd) and its test's promtool (Debian: prometheus)
 DEPS_PKGS += libmicrohttpd-dev prometheus
 remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)
