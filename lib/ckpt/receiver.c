@@ -4,7 +4,6 @@
  * blobs), acknowledges them, and restores the guest at failover.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -48,22 +47,6 @@ struct ckpt_receiver {
  * checkpoint 1 is whole (ckpt_receiver_failover needs an applied one), so
  * nothing torn can ever be restored, and a large guest needs neither a
  * staged second copy of its RAM nor one long apply at the end. */
-/* The replica's memory is allocated in one go when the receiver is made,
- * not page by page as the initial sync writes it: the kernel's per-page
- * shmem allocation was half of the backup's CPU in a 1 GiB sync (perf:
- * shmem_alloc_and_add_folio under pwrite), and on the sync's critical
- * path; made up front it costs less (no per-write bookkeeping) and a
- * backup without the memory for the guest says so at once (ENOSPC/ENOMEM)
- * instead of failing half-way through the sync. */
-static int replica_reserve(int fd, uint64_t bytes)
-{
-	int rc;
-
-	while ((rc = fallocate(fd, 0, 0, (off_t)bytes)) < 0 && errno == EINTR)
-		;
-	return rc;
-}
-
 /* Write a run of n whole pages at pfn into the replica through its memfd:
  * the kernel fills the new pages from our bytes, where a store through the
  * mapping would first fault each page in and clear it (a quarter of a
@@ -149,7 +132,6 @@ int ckpt_receiver_new(const struct ckpt_receiver_cfg *cfg, struct ckpt_receiver 
 	pthread_mutex_init(&r->lock, NULL);
 	r->ram_fd = memfd_create("remus-replica", MFD_CLOEXEC);
 	if (r->ram_fd < 0 || ftruncate(r->ram_fd, (off_t)cfg->ram_bytes) < 0 ||
-	    replica_reserve(r->ram_fd, cfg->ram_bytes) < 0 ||
 	    (r->ram = mmap(NULL, cfg->ram_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
 	                   r->ram_fd, 0)) == MAP_FAILED ||
 	    (r->delta && delta_rx_init(&r->dx, cfg->ram_bytes, err) < 0)) {

@@ -211,10 +211,15 @@ static size_t drop_known(struct ckpt_sender *s, const uint64_t *pfns, size_t n, 
  * the next live frame goes from guest RAM to the socket (rnet's direct
  * write) instead of being copied into the queue behind the ones before: a
  * sender faster than the link otherwise copied nearly every page once more
- * (a fifth of a 1 GiB sync's CPU in perf, memmove under send_streamv). */
+ * (a fifth of a 1 GiB sync's CPU in perf, memmove under send_streamv).
+ * The kernel's socket buffer still holds the frames before, so the link
+ * does not idle meanwhile.  Only on an uncompressed link: rnet writes
+ * compressed frames from its queue anyway, and compressing the next one
+ * while the queue drains is worth keeping. */
 static int wait_link_empty(struct ckpt_sender *s, struct remus_err *err)
 {
-	return s->cfg.conn && !s->delta ? sender_drain(s, err) : 0;
+	return s->cfg.conn && rnet_conn_compress(s->cfg.conn) == RNET_COMPRESS_NONE ?
+	       sender_drain(s, err) : 0;
 }
 
 /* One live pre-copy pass straight from the driver's view of guest RAM:
