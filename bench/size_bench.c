@@ -5,7 +5,9 @@
  * SIZE_BENCH_COLD=1: without warming the machine's memory first).  The replication link is
  * loopback TCP with rnet's handshake; the baseline, measured in the same
  * run for each size, is plain loopback TCP moving the same number of
- * bytes between two threads (write/read of 1 MiB buffers).  Printed as
+ * bytes between two threads (write/read of 1 MiB buffers).  The sync's
+ * time starts before the backup makes its replica (as in remusd, which
+ * makes it once the primary has connected).  Printed as
  * ratios: sync throughput / plain TCP throughput (goal >= 0.8) of an
  * idle guest (waiter: a spinning guest would take one of the machine's
  * cores from the link), and the mean pause of 100 checkpoints of the
