@@ -207,7 +207,8 @@ static size_t drop_known(struct ckpt_sender *s, const uint64_t *pfns, size_t n, 
 	return j;
 }
 
-/* Wait (bounded by the ack timeout) until the link's queue is empty, so
+/* Wait until the link's queue is empty (as long as the link lives: rnet's
+ * heartbeat timeout judges a dead backup, as when the queue is full), so
  * the next live frame goes from guest RAM to the socket (rnet's direct
  * write) instead of being copied into the queue behind the ones before: a
  * sender faster than the link otherwise copied nearly every page once more
@@ -218,8 +219,14 @@ static size_t drop_known(struct ckpt_sender *s, const uint64_t *pfns, size_t n, 
  * while the queue drains is worth keeping. */
 static int wait_link_empty(struct ckpt_sender *s, struct remus_err *err)
 {
-	return s->cfg.conn && rnet_conn_compress(s->cfg.conn) == RNET_COMPRESS_NONE ?
-	       sender_drain(s, err) : 0;
+	int rc;
+
+	if (s->cfg.conn == NULL || rnet_conn_compress(s->cfg.conn) != RNET_COMPRESS_NONE)
+		return 0;
+	while (rnet_conn_want_write(s->cfg.conn))
+		if ((rc = sender_pump(s, -1, 100, err)) < 0)
+			return rc;
+	return 0;
 }
 
 /* One live pre-copy pass straight from the driver's view of guest RAM:
