@@ -448,6 +448,16 @@ void session_disk_detach(struct remusd_session *s)
 		}
 }
 
+/* Sync progress from the engine thread or its disk resync thread. */
+void session_on_progress(void *arg, const struct ckpt_progress *p)
+{
+	struct remusd_session *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	s->progress = *p;
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* Where the guest's served disk (Xen + builtin: its nbd_device) sends
  * I/O: through the primary handle while this host runs the guest, nowhere
  * while it holds a replica or no handle (only the receiver writes that

@@ -178,6 +178,8 @@ static int driver_protect(struct remusd_session *s, const struct remusd_env *env
 		sc.dr = s->disk;
 		sc.disk_channel = true;
 		sc.disk_fd = s->disk_sp[1];
+		sc.progress = session_on_progress;  /* the resync's; libxc logs its own */
+		sc.progress_arg = s;
 	}
 	sc.hv = s->hv;
 	sc.guest = s->guest;

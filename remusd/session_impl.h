@@ -106,6 +106,8 @@ void session_primary_gate(struct remusd_session *s, const char *lost);
  * state next to the image ("IMAGE.remus/"), not attached to a peer. */
 int  session_open_disk(struct remusd_session *s, enum diskrep_role role, struct remus_err *err);
 void session_close_disk(struct remusd_session *s);
+/* The engine's sync progress into s->progress (status shows it). */
+void session_on_progress(void *arg, const struct ckpt_progress *p);
 /* A fresh socketpair for the builtin backend's frames of a new run
  * (disk_sp: [0] diskrep, [1] the engine); detach ends a run's. */
 int  session_disk_channel(struct remusd_session *s, struct remus_err *err);

@@ -55,16 +55,6 @@ static int open_netbuf(struct remusd_session *s, const struct remusd_env *env,
 	return session_netbuf_open(s, &nc, "inline", err);
 }
 
-/* Sync progress from the engine thread or its disk resync thread. */
-static void on_progress(void *arg, const struct ckpt_progress *p)
-{
-	struct remusd_session *s = arg;
-
-	pthread_mutex_lock(&s->lock);
-	s->progress = *p;
-	pthread_mutex_unlock(&s->lock);
-}
-
 static int step_protect(struct remusd_session *s, const struct remusd_env *env, bool blackhole,
                         struct remus_err *err)
 {
@@ -90,7 +80,7 @@ static int step_protect(struct remusd_session *s, const struct remusd_env *env, 
 	sc.cow_capture = s->gc.capture == REMUSD_CAPTURE_COW;
 	sc.xenstore = s->conn != NULL && (rnet_conn_peer_caps(s->conn)->flags & RNET_CAP_XENSTORE);
 	sc.ack_timeout_ms = env->conf->hb_timeout_ms * 10;
-	sc.progress = on_progress;
+	sc.progress = session_on_progress;
 	sc.progress_arg = s;
 	sc.fault = s->fault;
 	pthread_mutex_lock(&s->lock);

@@ -65,6 +65,10 @@ struct ckpt_stream_sender_cfg {
 	 * link before any byte of checkpoint N's end. */
 	bool disk_channel;
 	int disk_fd;
+	/* The disk resync's progress (blocks compared, blocks sent), from the
+	 * engine thread; NULL: none.  The driver reports its own RAM's. */
+	ckpt_progress_fn progress;
+	void *progress_arg;
 	/* Test builds: the engine's fault points at the pvm sender's moments
 	 * ("paused", "sent-checkpoint", "sent", "final-acked"; fault_impl.h).
 	 * A stop there ends the run with CKPT_ESTOPPED as if killed: nothing

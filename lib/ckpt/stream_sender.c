@@ -150,6 +150,18 @@ static int stream_disk_flush(struct ckpt_stream_sender *s)
 	                     s->epoch, s->cfg.ack_timeout_ms);
 }
 
+/* diskrep's resync progress, as the engine's (disk fields only). */
+static void on_disk_progress(void *arg, const struct diskrep_progress *dp)
+{
+	struct ckpt_stream_sender *s = arg;
+	struct ckpt_progress p = { .disk_done_bytes = dp->done_bytes,
+	                           .disk_total_bytes = dp->total_bytes,
+	                           .disk_blocks_sent = dp->blocks_sent,
+	                           .disk_done = dp->done_bytes >= dp->total_bytes };
+
+	s->cfg.progress(s->cfg.progress_arg, &p);
+}
+
 /* Before the driver's first byte: the backup's disk made equal to ours
  * (diskrep's blocking resync, carried by the pump), the guest running; its
  * writes from the restart on travel as disk epoch 1. */
@@ -161,7 +173,8 @@ static int stream_disk_resync(struct ckpt_stream_sender *s, struct remus_err *er
 	if (!s->cfg.disk_channel)
 		return 0;
 	if ((s->cfg.dr_ops->restart && (rc = s->cfg.dr_ops->restart(s->cfg.dr, 0, &e)) < 0) ||
-	    (rc = s->cfg.dr_ops->resync(s->cfg.dr, DISKREP_RESYNC_FULL, NULL, NULL, &e)) < 0) {
+	    (rc = s->cfg.dr_ops->resync(s->cfg.dr, DISKREP_RESYNC_FULL,
+	                                s->cfg.progress ? on_disk_progress : NULL, s, &e)) < 0) {
 		pthread_mutex_lock(&s->lock);
 		if (s->peer_lost)
 			e = s->peer_err;

@@ -248,6 +248,13 @@ static void primary_host(struct world *w)
 	if (remusd_session_protect(s, &w->env, peer, 0, &err) < 0)
 		fail_msg("protect: %s", err.msg);
 	wait_state(s, RS_PROTECTED);
+	/* the resync's progress reached status: every block compared, the
+	 * differing ones (the backup's image is another) sent */
+	pthread_mutex_lock(&s->lock);
+	assert_int_equal(s->progress.disk_total_bytes, IMAGE);
+	assert_int_equal(s->progress.disk_done_bytes, IMAGE);
+	assert_int_equal(s->progress.disk_blocks_sent, IMAGE / 65536);
+	pthread_mutex_unlock(&s->lock);
 
 	/* the guest writes while protected, FUA and flush included */
 	block_of(2, blk);
