@@ -32,6 +32,8 @@ REMUSD_QUORUM_SRCS := remusd/quorum_view.c remusd/quorum_none.c remusd/quorum_co
 	remusd/generation.c
 REMUSD_QUORUM_LDLIBS := -lvotequorum -lcpg -lcorosync_common
 DEPS_PKGS += libvotequorum-dev libcpg-dev libcorosync-common-dev corosync
+# the two-host witness (docs/cluster.md, tests/fault/remusd_qdevice.sh)
+DEPS_PKGS += corosync-qdevice corosync-qnetd
 UNIT_TESTS += test_quorum
 test_quorum_SRCS := tests/unit/test_quorum.c $(REMUSD_QUORUM_SRCS)
 test_quorum_LDLIBS := $(REMUSD_QUORUM_LDLIBS)

@@ -51,6 +51,14 @@ static void test_backup_verdicts(void **state)
 			fail_msg("row %zu: got %d want %d", i,
 			         remusd_quorum_backup_verdict(&st, t[i].settled), t[i].want);
 	}
+	/* with a quorum device, the peer's absence waits for the settle time
+	 * (the device's vote of the old membership may still be counted) */
+	struct remusd_quorum_state st = qs(true, true, false);
+	st.qdevice = st.qdevice_alive = true;
+	assert_int_equal(remusd_quorum_backup_verdict(&st, false), QV_B_WAIT_SETTLE);
+	assert_int_equal(remusd_quorum_backup_verdict(&st, true), QV_B_FAIL_OVER);
+	st.quorate = false;
+	assert_int_equal(remusd_quorum_backup_verdict(&st, true), QV_B_WAIT_QUORUM);
 }
 
 /* Primary: nothing before the settle time, even when quorate (a host just
