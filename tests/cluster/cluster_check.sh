@@ -19,11 +19,13 @@
 #   either way every acknowledged PUT reads back from the survivor (0
 #   lost), and only one copy is ever promoted (the cut-off host fenced,
 #   never unprotected).
-# Fencing: none (stonith-enabled=false).  There is no fence device for a
-# namespace host on these machines (no SBD watchdog in a namespace, no
-# power switch); remusd's own self-fence (a primary without quorum keeps
-# its guest paused, output held) is what keeps a partitioned primary
-# harmless here.  docs/cluster.md says what this does not cover.
+# Fencing: fence_remusns (etc/fence, a fence agent for namespace hosts:
+# it takes every link of the host's network namespace down and SIGKILLs
+# every process in it), a stonith resource in the CIB, stonith-enabled=true
+# and stonith-action=off: the quorate side fences the lost host before it
+# promotes the other (asserted from the DC's log), and the fenced host is
+# empty afterwards.  Diskless SBD is not used: it needs a watchdog device
+# and softdog is not loadable on these machines (docs/cluster.md).
 cd "$(dirname "$0")/../.." || exit 1
 SCENARIO=${1:-kill}
 case $SCENARIO in kill | partition) ;; *) echo "usage: $0 kill|partition" >&2; exit 2 ;; esac
@@ -83,7 +85,8 @@ oncmd() {
 		mount --bind "$d/etc" /etc/corosync && mount --bind "$d/lib" /var/lib/corosync &&
 		mount --bind "$d/run" /run && mount --bind "$d/shm" /dev/shm &&
 		mount --bind "$d/pcmk" /var/lib/pacemaker && mount --bind "$d/pcmklog" /var/log/pacemaker &&
-		mount --bind "$d/ocf" /usr/lib/ocf/resource.d || exit 97
+		mount --bind "$d/ocf" /usr/lib/ocf/resource.d &&
+		mount -t overlay overlay -o lowerdir="$d/fence":/usr/sbin /usr/sbin || exit 97
 		exec "$@"' sh "$TMPD/node-$1" "host-$1")
 }
 on() { oncmd "$1"; shift; "${ONC[@]}" "$@"; }
@@ -106,6 +109,10 @@ cluster_setup() {
 		chown -R hacluster:haclient "$d/pcmk" "$d/pcmklog"
 		chmod 750 "$d/pcmk" "$d"/pcmk/*
 		install -m 0755 etc/ocf/remus "$d/ocf/remus/remus"
+		# pacemaker-fenced runs fence agents from /usr/sbin: the host's
+		# view of it has ours on top (an overlay, the machine's untouched)
+		mkdir -p "$d/fence"
+		install -m 0755 etc/fence/fence_remusns "$d/fence/fence_remusns"
 		n=$(( n + 1 ))
 	done
 	for h in a b w; do
@@ -228,7 +235,20 @@ sed -i 's|^control_socket = .*|control_socket = /run/remus/remusd.sock|' "$TMPD/
 start_remusd a
 start_remusd b
 
-on w crm_attribute -t crm_config -n stonith-enabled -v false || fault_fail "stonith-enabled"
+# fencing: each host named by its network namespace's inode
+host_netns=
+for h in a b w; do host_netns+=${host_netns:+,}host-$h:$(stat -L -c %i "/run/netns/$(nsof $h)"); done
+on w crm_attribute -t crm_config -n stonith-enabled -v true || fault_fail "stonith-enabled"
+on w crm_attribute -t crm_config -n stonith-action -v off || fault_fail "stonith-action"
+on w cibadmin -C -o resources -X "<primitive id=\"fence-ns\" class=\"stonith\" type=\"fence_remusns\">
+ <instance_attributes id=\"fence-ns-ia\">
+  <nvpair id=\"fence-ns-map\" name=\"host_netns\" value=\"$host_netns\"/>
+  <nvpair id=\"fence-ns-list\" name=\"pcmk_host_list\" value=\"host-a host-b host-w\"/>
+ </instance_attributes>
+ <operations>
+  <op id=\"fence-ns-mon\" name=\"monitor\" interval=\"60s\"/>
+ </operations>
+</primitive>" || fault_fail "cibadmin: the fence device"
 on w crm_attribute -t crm_config -n no-quorum-policy -v stop || fault_fail "no-quorum-policy"
 on w cibadmin -C -o resources -X "<clone id=\"g-clone\">
  <meta_attributes id=\"g-clone-meta\">
@@ -294,13 +314,27 @@ cat "$TMPD/verify.out"
 [ "$rc" = 0 ] || fault_fail "acknowledged writes lost after the $SCENARIO of host-$P"
 grep -q "acknowledged writes: [0-9]* checked, 0 lost" "$TMPD/verify.out" || fault_fail "no verdict from the client"
 grep -q "failover FORCED" "$TMPD/remusd-$S.log" || fault_fail "host-$S failed over without the cluster's promotion"
+# fenced before the promotion: the DC that promoted host-$S logged the
+# lost host's fencing first; the host is off (nothing left in it)
+dc_log=
+for h in a b w; do
+	grep -q "Initiating promote operation .* on host-$S" "$TMPD/node-$h/pcmklog/pacemaker.log" 2>/dev/null &&
+		dc_log=$TMPD/node-$h/pcmklog/pacemaker.log
+done
+[ -n "$dc_log" ] || fault_fail "no DC log says it promoted host-$S"
+fenced_at=$(grep -n "host-$P was terminated (off)\|Peer host-$P was terminated" "$dc_log" | head -1 | cut -d: -f1)
+promoted_at=$(grep -n "Initiating promote operation .* on host-$S" "$dc_log" | tail -1 | cut -d: -f1)
+[ -n "$fenced_at" ] || fault_fail "the DC did not fence host-$P: $(grep -i "fenc\|stonith" "$dc_log" | tail -n 5)"
+[ "$fenced_at" -lt "$promoted_at" ] || fault_fail "host-$S promoted (log line $promoted_at) before host-$P was fenced (line $fenced_at)"
+[ -z "$(ip netns pids "$(nsof $P)")" ] || fault_fail "host-$P fenced but processes are left: $(ip netns pids "$(nsof $P)")"
+echo "host-$P fenced (off) before host-$S was promoted: $(on $S stonith_admin --history host-$P 2>&1 | head -1)"
 if [ "$SCENARIO" = partition ]; then
 	# the cut-off host never ran the guest unprotected: fenced, then its
 	# own Pacemaker (without quorum) demoted it (the copy destroyed)
-	grep -q "protected -> fenced" "$TMPD/remusd-$P.log" || fault_fail "host-$P did not fence"
+	# the cut-off host never ran the guest unprotected: its remusd (no
+	# quorum) held the output until the quorate side powered it off
 	grep -q -- "-> unprotected" "$TMPD/remusd-$P.log" && fault_fail "host-$P ran the guest unprotected"
-	wait_state_on $P evacuated 60
-	echo "host-$P cut off: fenced, demoted by its Pacemaker ($(state_of $P)); Pacemaker promoted host-$S ($(( $(date +%s) - t0 )) s in all)"
+	echo "host-$P cut off: $(grep -c "protected -> fenced" "$TMPD/remusd-$P.log") self-fence(s) logged before it was powered off; Pacemaker promoted host-$S ($(( $(date +%s) - t0 )) s in all)"
 else
 	echo "host-$P killed: Pacemaker promoted host-$S ($(( $(date +%s) - t0 )) s in all)"
 fi
