@@ -65,6 +65,9 @@ test_generation_SRCS := tests/unit/test_generation.c remusd/generation.c
 # ocf-tester and the failover = cluster promotion against real daemons.
 DEPS_PKGS += resource-agents libxml2-utils
 INTEG_TESTS += tests/integration/ocf_agent.sh
+# The fence agent for namespace hosts (etc/fence/fence_remusns, installed
+# by `make install`; the stonith device of make cluster-check)
+INTEG_TESTS += tests/integration/fence_agent.sh
 # make cluster-check: Pacemaker + corosync in three namespace hosts, the
 # promotable clone of ocf:remus:remus (tests/cluster/cluster_check.sh)
 DEPS_PKGS += pacemaker pacemaker-cli-utils
