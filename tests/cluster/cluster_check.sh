@@ -35,9 +35,8 @@ TAG=${TAG:-rcc$$}
 . tests/fault/remusd_fault_lib.sh
 G=kvstore
 HB=1000
-NS_W=${TAG}-w
-NS_C=${TAG}-cl
 CSUB=10.79.$(( $$ % 200 + 20 ))
+. tests/cluster/corosync_lib.sh
 command -v pacemakerd >/dev/null || skip "pacemaker not installed"
 command -v corosync >/dev/null || skip "corosync not installed"
 getent passwd hacluster >/dev/null || skip "no hacluster user (pacemaker)"
@@ -70,88 +69,25 @@ cluster_cleanup() {
 		kill -9 "$p" 2>/dev/null
 	done
 	demo_cleanup
-	ip netns del "$NS_W" 2>/dev/null
-	ip netns del "$NS_C" 2>/dev/null
+	corosync_net_cleanup
 }
 
-nsof() { case $1 in a) echo "$NS_A" ;; b) echo "$NS_B" ;; w) echo "$NS_W" ;; esac; }
-
-# oncmd HOST: ONC, the prefix running a command as that host (its
-# network namespace, its own folders and hostname); each step execs.
-oncmd() {
-	ONC=(ip netns exec "$(nsof "$1")" unshare -m -u --propagation private sh -c '
-		d=$1 h=$2; shift 2
-		hostname "$h" &&
-		mount --bind "$d/etc" /etc/corosync && mount --bind "$d/lib" /var/lib/corosync &&
-		mount --bind "$d/run" /run && mount --bind "$d/shm" /dev/shm &&
-		mount --bind "$d/pcmk" /var/lib/pacemaker && mount --bind "$d/pcmklog" /var/log/pacemaker &&
-		mount --bind "$d/ocf" /usr/lib/ocf/resource.d &&
-		mount -t overlay overlay -o lowerdir="$d/fence":/usr/sbin /usr/sbin || exit 97
-		exec "$@"' sh "$TMPD/node-$1" "host-$1")
-}
-on() { oncmd "$1"; shift; "${ONC[@]}" "$@"; }
-
+# Each host's folders beyond corosync's: Pacemaker's (owned by hacluster),
+# the OCF agent, the fence agent (oncmd mounts them when present).
 cluster_setup() {
-	ip netns add "$NS_W" && ip netns add "$NS_C" || fail "cannot create namespaces"
-	ip -n "$NS_W" link set lo up
-	ip -n "$NS_C" link set lo up
-	bridge "$NS_C" brc
-	local n=1 h d
+	local h d
+	corosync_net_setup
 	for h in a b w; do
-		ip -n "$(nsof $h)" link add cl0 type veth peer name cl-$h netns "$NS_C" || fail "cluster link $h"
-		ip -n "$(nsof $h)" addr add "$CSUB.$n/24" dev cl0
-		ip -n "$(nsof $h)" link set cl0 up
-		ip -n "$NS_C" link set cl-$h master brc
-		ip -n "$NS_C" link set cl-$h up
 		d=$TMPD/node-$h
-		mkdir -p "$d"/{etc,lib,run/remus,shm,pcmklog,ocf/remus} "$d"/pcmk/{blackbox,cib,cores,pengine}
-		chmod 1777 "$d/shm"
+		mkdir -p "$d"/{run/remus,pcmklog,ocf/remus,fence} "$d"/pcmk/{blackbox,cib,cores,pengine}
 		chown -R hacluster:haclient "$d/pcmk" "$d/pcmklog"
 		chmod 750 "$d/pcmk" "$d"/pcmk/*
 		install -m 0755 etc/ocf/remus "$d/ocf/remus/remus"
 		# pacemaker-fenced runs fence agents from /usr/sbin: the host's
 		# view of it has ours on top (an overlay, the machine's untouched)
-		mkdir -p "$d/fence"
 		install -m 0755 etc/fence/fence_remusns "$d/fence/fence_remusns"
-		n=$(( n + 1 ))
 	done
-	for h in a b w; do
-		cat >"$TMPD/node-$h/etc/corosync.conf" <<-EOF
-		totem {
-		    version: 2
-		    cluster_name: remuscc
-		    transport: knet
-		    token: 1000
-		    crypto_cipher: none
-		    crypto_hash: none
-		}
-		nodelist {
-		    node {
-		        nodeid: 1
-		        name: host-a
-		        ring0_addr: $CSUB.1
-		    }
-		    node {
-		        nodeid: 2
-		        name: host-b
-		        ring0_addr: $CSUB.2
-		    }
-		    node {
-		        nodeid: 3
-		        name: host-w
-		        ring0_addr: $CSUB.3
-		    }
-		}
-		quorum {
-		    provider: corosync_votequorum
-		}
-		logging {
-		    to_stderr: yes
-		    to_syslog: no
-		    to_logfile: no
-		}
-		EOF
-	done
+	corosync_conf remuscc 1000 corosync
 }
 
 start_node() {

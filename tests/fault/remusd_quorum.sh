@@ -50,9 +50,8 @@ SETTLE_MS=${SETTLE_MS:-4000}
 ROUNDS=${QUORUM_ROUNDS:-1}
 WITNESS=${WITNESS:-corosync}
 SCENARIOS=${SCENARIOS:-cut_link isolate_a isolate_b kill_a isolate_w freeze_a}
-NS_W=${TAG}-w
-NS_C=${TAG}-cl
 CSUB=10.78.$(( $$ % 200 + 20 ))
+. tests/cluster/corosync_lib.sh
 COROSYNC=$(command -v corosync || echo /usr/sbin/corosync)
 [ -x "$COROSYNC" ] || skip "corosync not installed"
 command -v corosync-quorumtool >/dev/null || skip "corosync-quorumtool not installed"
@@ -70,104 +69,7 @@ fault_fail() {
 
 quorum_cleanup() {
 	demo_cleanup
-	ip netns del "$NS_W" 2>/dev/null
-	ip netns del "$NS_C" 2>/dev/null
-}
-
-# The cluster network: a bridge in its own namespace, one veth per node.
-cluster_setup() {
-	ip netns add "$NS_W" && ip netns add "$NS_C" || fail "cannot create namespaces"
-	ip -n "$NS_W" link set lo up
-	ip -n "$NS_C" link set lo up
-	bridge "$NS_C" brc
-	local n=1 h ns
-	for h in a b w; do
-		case $h in a) ns=$NS_A ;; b) ns=$NS_B ;; w) ns=$NS_W ;; esac
-		ip -n "$ns" link add cl0 type veth peer name cl-$h netns "$NS_C" || fail "cluster link $h"
-		ip -n "$ns" addr add "$CSUB.$n/24" dev cl0
-		ip -n "$ns" link set cl0 up
-		ip -n "$NS_C" link set cl-$h master brc
-		ip -n "$NS_C" link set cl-$h up
-		mkdir -p "$TMPD/node-$h"/{etc,lib,run,shm}
-		chmod 1777 "$TMPD/node-$h/shm"
-		n=$(( n + 1 ))
-	done
-	# the witness: a third corosync node, or qnetd voting through the
-	# hosts' qdevice (ffsplit: its vote to exactly one half)
-	local witness="node {
-	        nodeid: 3
-	        name: witness
-	        ring0_addr: $CSUB.3
-	    }" device=
-	if [ "$WITNESS" = qnetd ]; then
-		witness=
-		device="device {
-	        model: net
-	        votes: 1
-	        timeout: $(( TOKEN_MS * 2 ))
-	        sync_timeout: $(( TOKEN_MS * 4 ))
-	        net {
-	            host: $CSUB.3
-	            algorithm: ffsplit
-	            tls: off
-	        }
-	    }"
-	fi
-	cat >"$TMPD/corosync.conf" <<-EOF
-	totem {
-	    version: 2
-	    cluster_name: remusq
-	    transport: knet
-	    token: $TOKEN_MS
-	    crypto_cipher: none
-	    crypto_hash: none
-	}
-	nodelist {
-	    node {
-	        nodeid: 1
-	        name: host-a
-	        ring0_addr: $CSUB.1
-	    }
-	    node {
-	        nodeid: 2
-	        name: host-b
-	        ring0_addr: $CSUB.2
-	    }
-	    $witness
-	}
-	quorum {
-	    provider: corosync_votequorum
-	    $device
-	}
-	logging {
-	    to_stderr: yes
-	    to_syslog: no
-	    to_logfile: no
-	    timestamp: on
-	}
-	EOF
-	for h in a b w; do cp "$TMPD/corosync.conf" "$TMPD/node-$h/etc/corosync.conf"; done
-}
-
-# oncmd HOST: ONC, the command prefix that runs a command in the node's
-# network namespace seeing its own corosync folders, /run and /dev/shm
-# (libqb's IPC lives in both); every step execs, so a command started in
-# the background with it has $! = its own pid.
-oncmd() {
-	local ns
-	case $1 in a) ns=$NS_A ;; b) ns=$NS_B ;; w) ns=$NS_W ;; esac
-	ONC=(ip netns exec "$ns" unshare -m --propagation private sh -c '
-		d=$1; shift
-		mount --bind "$d/etc" /etc/corosync && mount --bind "$d/lib" /var/lib/corosync &&
-		mount --bind "$d/run" /run && mount --bind "$d/shm" /dev/shm || exit 97
-		exec "$@"' sh "$TMPD/node-$1")
-}
-
-# on HOST CMD...: run CMD so (foreground).
-on() {
-	oncmd "$1"
-	shift
-	"${ONC[@]}" "$@"
+	corosync_net_cleanup
 }
 
 start_corosync() {
@@ -372,7 +274,8 @@ cut() {
 hosts_setup
 lan_setup
 trap quorum_cleanup EXIT        # after lan_setup's own trap
-cluster_setup
+corosync_net_setup
+corosync_conf remusq "$TOKEN_MS" "$WITNESS"
 t_start=$(date +%s)
 
 scenario_cut_link() {
