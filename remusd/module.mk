@@ -73,7 +73,7 @@ INTEG_TESTS += tests/integration/fence_agent.sh
 DEPS_PKGS += pacemaker pacemaker-cli-utils
 .PHONY: cluster-check
 cluster-check: deps
-	@$(MAKE) --no-print-directory all $(UDP_PROBE_BIN)
+	@$(MAKE) --no-print-directory all
 	BUILD=$(BUILD) tests/cluster/cluster_check.sh kill
 	BUILD=$(BUILD) tests/cluster/cluster_check.sh partition
 # Live update (issue 18): the hand-over stream an old daemon passes to the

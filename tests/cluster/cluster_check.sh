@@ -32,7 +32,6 @@ case $SCENARIO in kill | partition) ;; *) echo "usage: $0 kill|partition" >&2; e
 TAG=${TAG:-rcc$$}
 . tests/integration/remusd_lib.sh
 . tests/integration/remusd_lan.sh
-. tests/fault/remusd_fault_lib.sh
 G=kvstore
 HB=1000
 CSUB=10.79.$(( $$ % 200 + 20 ))
