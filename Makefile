@@ -26,6 +26,9 @@ DOC_DIR  ?= $(PREFIX)/share/doc/remus
 # The OCF agent ocf:remus:remus; Pacemaker looks in /usr/lib/ocf/resource.d
 # (PREFIX=/usr, or set OCF_RA_DIR=/usr/lib/ocf/resource.d/remus).
 OCF_RA_DIR ?= $(PREFIX)/lib/ocf/resource.d/remus
+# The fence agent fence_remusns (namespace hosts); pacemaker-fenced runs
+# fence_* agents from /usr/sbin (PREFIX=/usr, or set FENCE_AGENT_DIR).
+FENCE_AGENT_DIR ?= $(PREFIX)/sbin
 BUILD    ?= build
 CC       ?= gcc
 FUZZ_CC  ?= clang
@@ -200,6 +203,7 @@ install: all
 	install -D -m 0644 etc/remusctl.bash-completion $(DESTDIR)$(BASH_COMPLETION_DIR)/remusctl
 	install -D -m 0644 etc/remus.conf.example $(DESTDIR)$(DOC_DIR)/remus.conf.example
 	install -D -m 0755 etc/ocf/remus $(DESTDIR)$(OCF_RA_DIR)/remus
+	install -D -m 0755 etc/fence/fence_remusns $(DESTDIR)$(FENCE_AGENT_DIR)/fence_remusns
 
 clean:
 	rm -rf $(BUILD)

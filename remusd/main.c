@@ -421,10 +421,12 @@ static int serve(struct daemon *d)
 				remusd_session_events(d->sessions[i],
 				                      guest_ops_busy(&d->ops, d->sessions[i]) == NULL);
 		for (i = 0; i < nquo; i++)
-			if (p[quo + i].revents) {
-				quorum_events(d, p + quo);
+			if (p[quo + i].revents)
 				break;
-			}
+		/* with a quorum device, also without events: its vote changes
+		 * unannounced (quorum_corosync.c re-reads it) */
+		if (nquo && (i < nquo || d->qstate.qdevice))
+			quorum_events(d, p + quo);
 		if (d->conf->quorum == REMUSD_QUORUM_COROSYNC)
 			ownership_tick(d);
 		if (d->pending.n)

@@ -32,6 +32,8 @@ REMUSD_QUORUM_SRCS := remusd/quorum_view.c remusd/quorum_none.c remusd/quorum_co
 	remusd/generation.c
 REMUSD_QUORUM_LDLIBS := -lvotequorum -lcpg -lcorosync_common
 DEPS_PKGS += libvotequorum-dev libcpg-dev libcorosync-common-dev corosync
+# the two-host witness (docs/cluster.md, tests/fault/remusd_qdevice.sh)
+DEPS_PKGS += corosync-qdevice corosync-qnetd
 UNIT_TESTS += test_quorum
 test_quorum_SRCS := tests/unit/test_quorum.c $(REMUSD_QUORUM_SRCS)
 test_quorum_LDLIBS := $(REMUSD_QUORUM_LDLIBS)
@@ -71,12 +73,15 @@ test_generation_SRCS := tests/unit/test_generation.c remusd/generation.c
 # ocf-tester and the failover = cluster promotion against real daemons.
 DEPS_PKGS += resource-agents libxml2-utils
 INTEG_TESTS += tests/integration/ocf_agent.sh
+# The fence agent for namespace hosts (etc/fence/fence_remusns, installed
+# by `make install`; the stonith device of make cluster-check)
+INTEG_TESTS += tests/integration/fence_agent.sh
 # make cluster-check: Pacemaker + corosync in three namespace hosts, the
 # promotable clone of ocf:remus:remus (tests/cluster/cluster_check.sh)
 DEPS_PKGS += pacemaker pacemaker-cli-utils
 .PHONY: cluster-check
 cluster-check: deps
-	@$(MAKE) --no-print-directory all $(UDP_PROBE_BIN)
+	@$(MAKE) --no-print-directory all
 	BUILD=$(BUILD) tests/cluster/cluster_check.sh kill
 	BUILD=$(BUILD) tests/cluster/cluster_check.sh partition
 # Live update (issue 18): the hand-over stream an old daemon passes to the

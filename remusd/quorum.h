@@ -38,6 +38,8 @@ struct remusd_quorum_state {
 	bool qdevice;           /* a quorum device (witness) is configured */
 	bool qdevice_alive;     /* ... and votes for us */
 	uint64_t changes;       /* bumped at each change the backend reported */
+	uint64_t stable_since_ms; /* the view: when quorate, votes, members, the
+	                           * peer or the witness last changed (rnet_now_ms) */
 };
 
 /* A quorum backend: opened once by the loop, polled there, never blocking. */

@@ -18,6 +18,7 @@
 #include <corosync/cpg.h>
 #include <corosync/votequorum.h>
 
+#include "net/net.h"
 #include "remusd/quorum.h"
 
 #define REMUSD_CPG_GROUP "remusd"
@@ -27,6 +28,9 @@
 /* group messages kept between two dispatches (generation.h's are 96 bytes) */
 #define GROUP_QUEUE 16u
 #define GROUP_MSG_MAX 128u
+/* how often a quorum device's vote is read again (votequorum does not
+ * announce it) */
+#define QDEVICE_REFRESH_MS 500u
 
 struct quorum_backend {
 	votequorum_handle_t vq;
@@ -39,6 +43,7 @@ struct quorum_backend {
 	uint32_t members;
 	bool peer_present;
 	uint64_t changes;
+	uint64_t info_at_ms;    /* votequorum_getinfo last asked (rnet_now_ms) */
 	/* messages of other nodes' daemons, oldest first; dropped beyond */
 	struct { uint8_t b[GROUP_MSG_MAX]; size_t len; uint32_t nodeid; } queue[GROUP_QUEUE];
 	unsigned qhead, qlen;
@@ -193,7 +198,13 @@ static int coro_dispatch(struct quorum_backend *q, const struct pollfd *pfd,
 	if (pfd[1].revents && (e = cpg_dispatch(q->cpg, CS_DISPATCH_ALL)) != CS_OK &&
 	    e != CS_ERR_TRY_AGAIN)
 		goto gone;
-	if (q->changes == before && st->known)
+	/* votequorum notifies quorum and membership changes, not a quorum
+	 * device's vote alone (the witness lost with both hosts still members:
+	 * 3 votes to 2, quorate all along): with a device, its vote is read
+	 * again every QDEVICE_REFRESH_MS (the loop calls us at least every
+	 * 100 ms) */
+	if (q->changes == before && st->known &&
+	    !(st->qdevice && rnet_now_ms() - q->info_at_ms >= QDEVICE_REFRESH_MS))
 		return 0;
 	st->known = q->quorate_known && q->members_known;
 	st->quorate = q->quorate;
@@ -201,13 +212,17 @@ static int coro_dispatch(struct quorum_backend *q, const struct pollfd *pfd,
 	st->nodeid = q->nodeid;
 	st->members = q->members;
 	st->changes = q->changes;
+	q->info_at_ms = rnet_now_ms();
 	if (votequorum_getinfo(q->vq, q->nodeid, &info) == CS_OK) {
 		st->votes = info.node_votes;
 		st->expected_votes = info.highest_expected;
 		st->total_votes = info.total_votes;
 		st->quorum = info.quorum;
 		st->qdevice = (info.flags & VOTEQUORUM_INFO_QDEVICE_REGISTERED) != 0;
-		st->qdevice_alive = (info.flags & VOTEQUORUM_INFO_QDEVICE_ALIVE) != 0;
+		/* alive: the qdevice daemon polls corosync; cast vote: it has
+		 * the witness's vote (ffsplit) — "witness alive" means both */
+		st->qdevice_alive = (info.flags & VOTEQUORUM_INFO_QDEVICE_ALIVE) &&
+		                    (info.flags & VOTEQUORUM_INFO_QDEVICE_CAST_VOTE);
 	}
 	return 0;
 gone:

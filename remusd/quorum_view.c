@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "net/net.h"
 #include "remusd/config.h"
 #include "remusd/quorum.h"
 
@@ -37,10 +38,17 @@ bool remusd_quorum_view_set(struct remusd_quorum_view *v, const struct remusd_qu
 {
 	bool changed;
 
+	uint64_t since;
+
 	pthread_mutex_lock(&v->lock);
 	changed = !v->st.known || v->st.quorate != st->quorate ||
-	          v->st.peer_present != st->peer_present || v->st.known != st->known;
+	          v->st.peer_present != st->peer_present || v->st.known != st->known ||
+	          v->st.qdevice_alive != st->qdevice_alive;
+	since = v->st.stable_since_ms;
+	if (changed || v->st.total_votes != st->total_votes || v->st.members != st->members)
+		since = rnet_now_ms();
 	v->st = *st;
+	v->st.stable_since_ms = since;
 	pthread_mutex_unlock(&v->lock);
 	return changed;
 }
@@ -71,9 +79,15 @@ enum remusd_backup_verdict remusd_quorum_backup_verdict(const struct remusd_quor
 	if (!st->known || !st->quorate)
 		return QV_B_WAIT_QUORUM;
 	/* the quorate partition is the only one that may run the guest; the
-	 * primary's daemon absent from it cannot release anything (it fences) */
+	 * primary's daemon absent from it cannot release anything (it fences).
+	 * With a quorum device that answer waits for the settle time: after a
+	 * membership change votequorum still counts the device's vote of the
+	 * old membership until qdevice hears qnetd's verdict (ffsplit) or
+	 * times out, so a host cut off from its peer and the witness reads
+	 * "quorate, peer absent" for a moment (seen for ~1 s in
+	 * tests/fault/remusd_qdevice.sh: a second copy without this) */
 	if (!st->peer_present)
-		return QV_B_FAIL_OVER;
+		return st->qdevice && !settled ? QV_B_WAIT_SETTLE : QV_B_FAIL_OVER;
 	/* still seen: either alive beyond a cut replication link (it carries
 	 * on, quorate like us), or the cluster has not noticed it leave yet */
 	return settled ? QV_B_PEER_ALIVE : QV_B_WAIT_SETTLE;

@@ -39,6 +39,19 @@ static bool wait_or_stop(struct remusd_session *s, uint64_t deadline)
 	return false;
 }
 
+/* The settle time has passed since the loss, and, with a quorum device,
+ * since the cluster's last change too: votequorum counts the device's vote
+ * of the old membership for a moment after each change (quorum_view.c). */
+static bool settled(const struct remusd_session *s, const struct remusd_quorum_state *st,
+                    uint64_t deadline)
+{
+	uint64_t now = rnet_now_ms();
+
+	if (now < deadline)
+		return false;
+	return !st->qdevice || now >= st->stable_since_ms + s->qv->settle_ms;
+}
+
 static void say(struct remusd_session *s, int prio, const char *what,
                 const struct remusd_quorum_state *st)
 {
@@ -63,7 +76,7 @@ bool session_backup_gate(struct remusd_session *s, const char *lost)
 		enum remusd_backup_verdict v = QV_B_WAIT_QUORUM;
 		if (s->qv != NULL) {
 			remusd_quorum_view_get(s->qv, &st);
-			v = remusd_quorum_backup_verdict(&st, rnet_now_ms() >= deadline);
+			v = remusd_quorum_backup_verdict(&st, settled(s, &st, deadline));
 		} else {
 			memset(&st, 0, sizeof(st));
 		}
@@ -136,7 +149,7 @@ void session_primary_gate(struct remusd_session *s, const char *lost)
 	remusd_session_move(s, SE_NO_QUORUM, msg);
 	for (;;) {
 		remusd_quorum_view_get(s->qv, &st);
-		switch (remusd_quorum_primary_verdict(&st, rnet_now_ms() >= deadline)) {
+		switch (remusd_quorum_primary_verdict(&st, settled(s, &st, deadline))) {
 		case QV_P_CARRY_ON:
 			say(s, LOG_INFO, "quorate after the backup's loss: releasing the held output, "
 			    "running on unprotected", &st);

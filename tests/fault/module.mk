@@ -11,6 +11,9 @@ CHECK_PREREQS += $(UDP_PROBE_BIN)
 INTEG_TESTS += tests/fault/remusd_trials.sh tests/fault/remusd_partition.sh
 # quorum-gated failover with a real corosync (three nodes in namespaces)
 INTEG_TESTS += tests/fault/remusd_quorum.sh
+# the two-host witness: corosync-qdevice (ffsplit) on both hosts, qnetd in
+# a witness namespace (remusd_quorum.sh with WITNESS=qnetd)
+INTEG_TESTS += tests/fault/remusd_qdevice.sh
 .PHONY: soak-remusd
 soak-remusd: all $(UDP_PROBE_BIN)
 	BUILD=$(BUILD) REMUSD_TRIALS=500 tests/fault/remusd_trials.sh

@@ -57,6 +57,8 @@ cmp -s etc/remus.conf.example "$root/share/doc/remus/remus.conf.example" ||
 	{ echo "FAIL: remus.conf.example not in share/doc/remus"; exit 1; }
 [ -x "$root/lib/ocf/resource.d/remus/remus" ] && cmp -s etc/ocf/remus "$root/lib/ocf/resource.d/remus/remus" ||
 	{ echo "FAIL: the OCF agent not installed as lib/ocf/resource.d/remus/remus"; exit 1; }
+[ -x "$root/sbin/fence_remusns" ] && cmp -s etc/fence/fence_remusns "$root/sbin/fence_remusns" ||
+	{ echo "FAIL: the fence agent not installed as sbin/fence_remusns"; exit 1; }
 unit=$root/lib/systemd/system/remusd.service
 [ -f "$unit" ] || { echo "FAIL: remusd.service not installed in lib/systemd/system"; exit 1; }
 for want in 'ExecStart=/opt/remus-test/bin/remusd -c /etc/remus/remus.conf' 'Type=notify' \

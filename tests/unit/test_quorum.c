@@ -51,6 +51,14 @@ static void test_backup_verdicts(void **state)
 			fail_msg("row %zu: got %d want %d", i,
 			         remusd_quorum_backup_verdict(&st, t[i].settled), t[i].want);
 	}
+	/* with a quorum device, the peer's absence waits for the settle time
+	 * (the device's vote of the old membership may still be counted) */
+	struct remusd_quorum_state st = qs(true, true, false);
+	st.qdevice = st.qdevice_alive = true;
+	assert_int_equal(remusd_quorum_backup_verdict(&st, false), QV_B_WAIT_SETTLE);
+	assert_int_equal(remusd_quorum_backup_verdict(&st, true), QV_B_FAIL_OVER);
+	st.quorate = false;
+	assert_int_equal(remusd_quorum_backup_verdict(&st, true), QV_B_WAIT_QUORUM);
 }
 
 /* Primary: nothing before the settle time, even when quorate (a host just
@@ -136,6 +144,46 @@ static void test_view_changes(void **state)
 	assert_non_null(strstr(text, "peer's remusd absent"));
 	remusd_quorum_describe(&(struct remusd_quorum_state){ 0 }, text, sizeof(text));
 	assert_non_null(strstr(text, "unknown"));
+	remusd_quorum_view_destroy(&v);
+}
+
+/* The view stamps when the cluster's answer last changed (quorum, the
+ * peer, votes, members, the witness): what a verdict with a quorum device
+ * waits on; an unchanged answer keeps its stamp, whatever the writer put
+ * in the field.  A witness lost or back is news (logged). */
+static void test_view_stable_since(void **state)
+{
+	struct remusd_quorum_view v;
+	struct remusd_quorum_state st = qs(true, true, true), got;
+	uint64_t since;
+
+	(void)state;
+	remusd_quorum_view_init(&v, "fake", 1000);
+	st.qdevice = st.qdevice_alive = true;
+	st.total_votes = 3;
+	assert_true(remusd_quorum_view_set(&v, &st));
+	remusd_quorum_view_get(&v, &got);
+	since = got.stable_since_ms;
+	assert_true(since != 0);
+	st.stable_since_ms = 1;                           /* ignored: the view stamps */
+	assert_false(remusd_quorum_view_set(&v, &st));
+	remusd_quorum_view_get(&v, &got);
+	assert_int_equal(got.stable_since_ms, since);
+	v.st.stable_since_ms = 0;                         /* to see the next stamp */
+	st.total_votes = 2;                               /* the witness's vote gone */
+	assert_false(remusd_quorum_view_set(&v, &st));
+	remusd_quorum_view_get(&v, &got);
+	assert_true(got.stable_since_ms != 0);
+	v.st.stable_since_ms = 0;
+	st.qdevice_alive = false;
+	assert_true(remusd_quorum_view_set(&v, &st));     /* witness lost: logged */
+	remusd_quorum_view_get(&v, &got);
+	assert_true(got.stable_since_ms != 0);
+	v.st.stable_since_ms = 0;
+	st.members = 1;
+	assert_false(remusd_quorum_view_set(&v, &st));
+	remusd_quorum_view_get(&v, &got);
+	assert_true(got.stable_since_ms != 0);
 	remusd_quorum_view_destroy(&v);
 }
 
@@ -266,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_never_two_copies_same_view),
 		cmocka_unit_test(test_failover_refusal),
 		cmocka_unit_test(test_view_changes),
+		cmocka_unit_test(test_view_stable_since),
 		cmocka_unit_test(test_none_backend),
 		cmocka_unit_test(test_fake_backend_through_the_loop),
 	};
