@@ -51,7 +51,7 @@ test_session_fsm_SRCS := tests/unit/test_session_fsm.c remusd/session_fsm.c
 UNIT_TESTS += test_session_driver
 test_session_driver_SRCS := tests/unit/test_session_driver.c $(REMUSD_SESSION_SRCS) \
 	$(REMUSD_CONF_SRCS) tests/unit/test_xen_common.c tests/unit/test_xen_fake.c \
-	tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
+	tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c tests/unit/test_xen_fake_config.c
 test_session_driver_WRAP = $(XEN_TEST_WRAP) libxl_retrieve_domain_configuration
 test_session_driver_LDLIBS += $(REMUSD_QUORUM_LDLIBS)
 # A Xen guest's disk served over NBD by the sessions (libnbd as dom0's client)
@@ -59,7 +59,7 @@ UNIT_TESTS += test_session_nbd
 test_session_nbd_SRCS := tests/unit/test_session_nbd.c $(REMUSD_SESSION_SRCS) \
 	$(REMUSD_CONF_SRCS) tests/unit/test_xen_common.c tests/unit/test_xen_fake.c \
 	tests/unit/test_xen_fake_rename.c tests/unit/test_xen_fake_pages.c tests/unit/test_net_util.c \
-	tests/unit/stream_trial.c
+	tests/unit/stream_trial.c tests/unit/test_xen_fake_config.c
 test_session_nbd_WRAP = $(XEN_TEST_WRAP) libxl_retrieve_domain_configuration
 test_session_nbd_LDLIBS += $(REMUSD_QUORUM_LDLIBS) -lnbd
 # ownership generations: the state file and the group message (hostile input)

@@ -16,7 +16,6 @@ TAG=${TAG:-ev$$}
 G=kvstore
 
 # children of a daemon (the pvm guest runs in a forked stub process)
-children() { ps -o pid= --ppid "$1" | wc -l; }
 
 # protected_pair: fresh disks and daemons, the guest started on host-a and
 # protected to host-b, a client PUTting keys (100 acknowledged).

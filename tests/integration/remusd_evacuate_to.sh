@@ -27,26 +27,6 @@ TAG=${TAG:-et$$}
 . tests/integration/remusd_lan.sh
 G=kvstore
 
-# children of a daemon (the pvm guest runs in a forked stub process)
-children() { ps -o pid= --ppid "$1" 2>/dev/null | wc -l; }
-
-# one_copy WHERE: the guest runs on host WHERE only (status, processes)
-one_copy() {
-	local h p
-	for h in a b c; do
-		eval "p=\${PID_$h:-}"
-		if [ "$h" = "$1" ]; then
-			case "$(jfield $h $G guest_state)" in
-			running|paused) ;;
-			*) fail "guest not running on $h: $(ctl $h status $G)" ;;
-			esac
-			[ "$(children "$p")" -ge 1 ] || fail "no guest process on $h"
-		elif [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
-			[ "$(children "$p")" = 0 ] || fail "host $h runs a second copy"
-		fi
-	done
-}
-
 # conf_c [LINES...]: host C's remus.conf, the kvstore guest (its own disk,
 # peer A over the A-C link) unless told otherwise
 conf_c() {

@@ -2,8 +2,6 @@
 # left at host B's "handover-started" hold point (remusd/hold.h).
 # Sourced after remusd_lib.sh; the caller sets G and GUEST.
 
-children() { ps -o pid= --ppid "$1" | wc -l; }
-
 # pair [EVACUATE-OPTION...]: fresh daemons (B holding at handover-started),
 # the counter guest protected from A to B, and an evacuation with the given
 # options started in the background (EVAC_PID, its output in evacuate.out).

@@ -160,3 +160,27 @@ counter_hosts() {
 	start_daemon a
 	start_daemon b
 }
+
+# children PID: the processes a daemon forked (a pvm guest runs in one).
+children() { ps -o pid= --ppid "$1" 2>/dev/null | wc -l; }
+
+# one_copy WHERE: the guest $G runs on host WHERE only: its status there
+# says running (or paused: between a checkpoint's suspend and resume) and
+# its daemon has the guest's process; every other live daemon (a, b, c)
+# has none and does not say its copy runs.
+one_copy() {
+	local h p
+	for h in a b c; do
+		eval "p=\${PID_$h:-}"
+		if [ "$h" = "$1" ]; then
+			case "$(jfield $h $G guest_state)" in
+			running|paused) ;;
+			*) fail "guest not running on $h: $(ctl $h status $G)" ;;
+			esac
+			[ "$(children "$p")" -ge 1 ] || fail "no guest process on $h"
+		elif [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+			[ "$(children "$p")" = 0 ] || fail "host $h runs a second copy"
+			[ "$(jfield $h $G guest_state)" != running ] || fail "host $h says its copy runs"
+		fi
+	done
+}

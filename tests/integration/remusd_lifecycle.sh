@@ -44,28 +44,6 @@ print("%.0f" % ((b - a).total_seconds() * 1000) if a and b else "?")
 PY
 }
 
-# children of a daemon (the pvm guest runs in a forked stub process)
-children() { ps -o pid= --ppid "$1" 2>/dev/null | wc -l; }
-
-# one_copy WHERE: the guest runs on host WHERE only (status and processes)
-one_copy() {
-	local h other
-	for h in a b; do
-		eval "p=\${PID_$h:-}"
-		if [ "$h" = "$1" ]; then
-			# paused: between a checkpoint's suspend and resume
-			case "$(jfield $h $G guest_state)" in
-			running|paused) ;;
-			*) fail "guest not running on $h: $(ctl $h status $G)" ;;
-			esac
-			[ "$(children "$p")" -ge 1 ] || fail "no guest process on $h"
-		elif [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
-			[ "$(children "$p")" = 0 ] || fail "host $h runs a second copy"
-			[ "$(jfield $h $G guest_state)" != running ] || fail "host $h says its copy runs"
-		fi
-	done
-}
-
 # restart_daemon HOST: a fresh remusd on HOST (the old one is gone)
 restart_daemon() {
 	rm -f "$TMPD/$1.sock"

@@ -22,7 +22,6 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include <libxl.h>
 
 #include "hv/xen/xen.h"
 #include "remusd/session_impl.h"
@@ -34,17 +33,6 @@
 #define PROLOGUE (16u + 8u)                 /* libxl header + LIBXC_CONTEXT */
 #define CKPT_BYTES (FAKE_CHUNK + 8u)        /* libxc chunk + CHECKPOINT_END */
 #define WAIT_MS 10000u
-
-/* The fake host has no libxl state: the guest's configuration is the fake
- * JSON encoder's (the preamble the primary sends first). */
-int __wrap_libxl_retrieve_domain_configuration(libxl_ctx *ctx, uint32_t domid,
-                                               libxl_domain_config *dc, const libxl_asyncop_how *ao);
-int __wrap_libxl_retrieve_domain_configuration(libxl_ctx *ctx, uint32_t domid,
-                                               libxl_domain_config *dc, const libxl_asyncop_how *ao)
-{
-	(void)ctx; (void)domid; (void)dc; (void)ao;
-	return 0;
-}
 
 /* The backup the test plays: ACKs each whole checkpoint, notes BYEs,
  * answers a hand-over with BYE(RUNNING). */

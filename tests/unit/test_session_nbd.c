@@ -33,7 +33,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include <libxl.h>
 
 #include "diskrep/nbd_device.h"
 #include "diskrep_fixture.h"
@@ -51,17 +50,6 @@
 #define NBLOCKS 64u
 #define IMAGE ((uint64_t)BLOCK * NBLOCKS)
 #define WAIT_MS 10000u
-
-/* The fake host has no libxl state: the guest's configuration is the fake
- * JSON encoder's (one disk). */
-int __wrap_libxl_retrieve_domain_configuration(libxl_ctx *ctx, uint32_t domid,
-                                               libxl_domain_config *dc, const libxl_asyncop_how *ao);
-int __wrap_libxl_retrieve_domain_configuration(libxl_ctx *ctx, uint32_t domid,
-                                               libxl_domain_config *dc, const libxl_asyncop_how *ao)
-{
-	(void)ctx; (void)domid; (void)dc; (void)ao;
-	return 0;
-}
 
 struct world {
 	char dir[64], aimg[96], bimg[96], himg[96], hst[96], asock[96], bsock[96];

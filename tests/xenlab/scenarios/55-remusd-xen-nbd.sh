@@ -7,9 +7,12 @@
 # remusd a protects the guest to b (plug netbuf on its vif): a resync of
 # b's image by block hashes, then every write travels in its checkpoint's
 # epoch and b applies it only when the checkpoint is whole.  Then the
-# primary host dies as in scenario 30 (guest paused, daemon SIGKILLed,
-# domain destroyed); b fails over: the replica's disk is /dev/nbd1, switched
-# to read-write through b's own primary handle, and the service answers.
+# primary host freezes (FAILOVER_MODE=freeze, the default: the guest paused
+# and remusd a SIGSTOPped, so its link stays open and silent, no FIN; issue
+# 22 item 4) or dies as in scenario 30 (FAILOVER_MODE=kill: SIGKILL, domain
+# destroyed); b fails over, by the heartbeat timeout when frozen: the
+# replica's disk is /dev/nbd1, switched to read-write through b's own
+# primary handle, and the service answers.
 # Checked: the device bound at start, b's device refusing writes before
 # the failover, epochs marked on a and committed on b, the replica's vbd on
 # /dev/nbd1, the counter never behind what the client saw, b's disk never
@@ -20,6 +23,7 @@
 . ./lib.sh "$@"
 INTERVAL_MS=${INTERVAL_MS:-500}
 WINDOW_S=${WINDOW_S:-5}
+MODE=${FAILOVER_MODE:-freeze}
 
 # sector0 IMAGE: the counter last written to sector 0 of an image file (read
 # through dom0's page cache, which remusd's own writes go through; dom0's
@@ -83,16 +87,26 @@ result disk_writes_primary "$(rxen_field a writes)"
 check primary_protected test "$(rxen_field a state)" = protected
 check epochs_committed test "$(rxen_field b epochs_committed)" -ge 2
 
-# The primary host dies; the disks are read below remusd right then.
+# The primary host freezes or dies; the disks are read below remusd then.
 last_seen=$(tail -n 1 "$OUT/client.log" | cut -d' ' -f2)
-ts "failover: pause domid $primary, kill -9 remusd a ($rxen_pid_a), destroy; client last saw $last_seen"
+ts "failover ($MODE): pause domid $primary, $MODE remusd a ($rxen_pid_a); client last saw $last_seen"
+result failover_mode "$MODE (heartbeat_timeout_ms = $(sed -n 's/^heartbeat_timeout_ms = //p' "$RXEN/b.conf"))"
 xl pause "$primary"
 disk_a=$(sector0 /root/nbd-a.img); disk_b=$(sector0 /root/nbd-b.img)
 t_kill=$(now)
-kill -9 "$rxen_pid_a"
-xl destroy "$primary"
+if [ "$MODE" = freeze ]; then
+	kill -STOP "$rxen_pid_a"        # its link open and silent: no FIN, no RST
+else
+	kill -9 "$rxen_pid_a"
+	xl destroy "$primary"
+fi
 wait_service 240; up=$?
 result failover_s "$(elapsed "$t_kill" "$(now)")"
+result backup_judged "$(grep -o 'failing over: .*' "$OUT/remusd-b.log" | tail -n 1)"
+if [ "$MODE" = freeze ]; then
+	check failover_by_silence grep -q 'failing over: .*peer silent' "$OUT/remusd-b.log"
+	check frozen_primary_still_paused bash -c "xl list $primary | awk 'NR == 2 { exit !(\$5 ~ /p/) }'"
+fi
 first_after=$(counter)
 result counter_before_failover "$last_seen"
 result counter_after_failover "${first_after:-none}"
@@ -104,7 +118,7 @@ check output_commit test "${first_after:-0}" -ge "${last_seen:-0}"
 # b holds a's disk as of the last acknowledged checkpoint: never ahead of a
 check disk_not_ahead test "${disk_b:-0}" -le "${disk_a:-0}"
 check disk_resynced test "$disk_b" != stale      # a's sector 0 replaced b's
-replica=$(xl domid domu 2>/dev/null || xl domid domu--backup 2>/dev/null)
+replica=$(xl domid domu--backup 2>/dev/null || xl domid domu 2>/dev/null)  # frozen: the primary keeps the name
 result replica_disk "$(xenstore-read "/local/domain/0/backend/vbd/$replica/51712/params" 2>/dev/null || echo none)"
 check replica_on_backup_device test "$(xenstore-read "/local/domain/0/backend/vbd/$replica/51712/params" 2>/dev/null)" = /dev/nbd1
 result nbd_route_backup_after "$(rxen_field b route)"
