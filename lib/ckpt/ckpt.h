@@ -182,6 +182,23 @@ void ckpt_sender_free(struct ckpt_sender *s);
 /* Initial synchronisation: stream headers, live pre-copy rounds of all RAM,
  * then checkpoint 1; returns once the backup acknowledged it. */
 int  ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err);
+/* Instead of ckpt_sender_sync: carry on a run whose checkpoint n the
+ * backup holds and after which nothing left (a live update of remusd: the
+ * old daemon's run ended paused right after ACK(n), ckpt_sender_pause_final;
+ * the backup resumes with ckpt_receiver_resume).  No pre-copy: after the
+ * headers and the backup's offer, the backup's ACK names its checkpoint; it
+ * must be n (CKPT_ENOREPLICA otherwise: protect anew).  The disk numbers on
+ * from n (diskrep restart).  Returns with the guest running, checkpoint
+ * n + 1 the next the epoch loop takes; the netbuf's first epoch is n + 1. */
+int  ckpt_sender_resume(struct ckpt_sender *s, uint64_t n, struct remus_err *err);
+/* Stop a run cleanly for a live update, after ckpt_sender_run returned
+ * CKPT_ESTOPPED: every checkpoint taken is acknowledged, then the guest is
+ * paused and a final one taken and acknowledged (netbuf releases its
+ * epoch, so nothing is held any more and nothing is in flight).  0: the
+ * guest stays paused, the backup's replica is that checkpoint (no BYE is
+ * sent: the caller ends the link).  <0: the backup was lost first; the
+ * guest runs here again, its held output kept (hold_on_loss) or released. */
+int  ckpt_sender_pause_final(struct ckpt_sender *s, struct remus_err *err);
 /* The epoch loop.  Runs until stop_fd (-1: none) becomes readable (returns
  * CKPT_ESTOPPED), `max_epochs` checkpoints were acknowledged (0: no limit;
  * returns 0), the guest stops (CKPT_EGUEST) or the backup is lost
@@ -251,6 +268,14 @@ void ckpt_receiver_free(struct ckpt_receiver *r);
  * over (no failover until checkpoint 1 of the new run is applied). */
 int  ckpt_receiver_restart(struct ckpt_receiver *r, const struct ckpt_receiver_cfg *cfg,
                            struct remus_err *err);
+/* A new link that carries on the run whose last checkpoint this receiver
+ * applied (ckpt_sender_resume on the primary): as ckpt_receiver_restart,
+ * but the numbering, the counters and the failover to that checkpoint
+ * stay, the next checkpoint is staged as any, and the run's first words
+ * after the offer are ACK(that checkpoint).  CKPT_ENOREPLICA when none was
+ * applied (nothing changed then). */
+int  ckpt_receiver_resume(struct ckpt_receiver *r, const struct ckpt_receiver_cfg *cfg,
+                          struct remus_err *err);
 /* Offer the replica's page hashes (see ckpt_receiver_restart; an empty
  * offer without a replica), then receive, stage, apply and acknowledge
  * checkpoints until the stream stops.

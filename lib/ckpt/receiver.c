@@ -30,6 +30,7 @@ struct ckpt_receiver {
 	struct hv_blob hvm, emu;      /* of the last applied checkpoint */
 	struct hv_blob store;         /* its REMUS_XENSTORE body (cfg.xenstore) */
 	uint64_t applied;             /* last applied checkpoint (this run) */
+	bool resume_ack;              /* resumed: ACK(applied) after the offer */
 	bool has_replica;             /* ram holds a whole checkpoint of an earlier run */
 	uint64_t stop_us;             /* when the stream stopped */
 	uint32_t bye_reason;          /* of the primary's BYE (enum ckpt_bye) */
@@ -100,13 +101,15 @@ static int sync_pages(void *arg, const struct stream_page_data *pd)
 	return 0;
 }
 
-/* The assembler of one run: checkpoint 1 in place, later ones staged. */
+/* The assembler of one run: checkpoint 1 in place, later ones staged (a
+ * resumed run's numbering goes on from the checkpoint applied). */
 static void asm_start(struct ckpt_receiver *r)
 {
 	struct stream_asm_cfg acfg = { .reader = { .start = STREAM_START_LIBXL,
 	                                           .remus_xenstore = r->cfg.xenstore },
 	                               .max_ckpt_pages = r->nr_pfns,
-	                               .first_pages = sync_pages, .first_pages_arg = r };
+	                               .first_pages = sync_pages, .first_pages_arg = r,
+	                               .first_seq = r->applied };
 
 	stream_asm_init(&r->as, &acfg);
 }
@@ -188,6 +191,34 @@ int ckpt_receiver_restart(struct ckpt_receiver *r, const struct ckpt_receiver_cf
 	pthread_mutex_lock(&r->lock);
 	memset(&r->st, 0, sizeof(r->st));
 	r->st.started_ms = rnet_now_ms();
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+int ckpt_receiver_resume(struct ckpt_receiver *r, const struct ckpt_receiver_cfg *cfg,
+                         struct remus_err *err)
+{
+	uint64_t n = r->applied;
+	struct ckpt_stats st;
+	int rc;
+
+	if (n == 0)
+		return remus_err_set(err, CKPT_ENOREPLICA, "resume: no checkpoint applied here");
+	pthread_mutex_lock(&r->lock);
+	st = r->st;
+	pthread_mutex_unlock(&r->lock);
+	if ((rc = ckpt_receiver_restart(r, cfg, err)) < 0)
+		return rc;
+	r->applied = r->disk_ready = n;
+	r->resume_ack = true;
+	stream_asm_free(&r->as);
+	asm_start(r);
+	pthread_mutex_lock(&r->lock);
+	r->st.epoch = st.epoch;
+	r->st.acked = st.acked;
+	r->st.checkpoints = st.checkpoints;
+	r->st.pages = st.pages;
+	r->st.started_ms = st.started_ms;
 	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
@@ -484,6 +515,12 @@ static int receive_loop(struct ckpt_receiver *r, int stop_fd, struct remus_err *
 
 	if ((rc = send_offer(r, err)) < 0)
 		return stream_lost(r, rc, err);
+	/* a resumed run: the primary carries on only from the checkpoint we hold */
+	if (r->resume_ack) {
+		r->resume_ack = false;
+		if ((rc = rnet_conn_send_ack(c, r->applied, err)) < 0)
+			return stream_lost(r, rc, err);
+	}
 
 	for (;;) {
 		struct pollfd p[3] = {
