@@ -187,9 +187,12 @@ int  ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err);
  * old daemon's run ended paused right after ACK(n), ckpt_sender_pause_final;
  * the backup resumes with ckpt_receiver_resume).  No pre-copy: after the
  * headers and the backup's offer, the backup's ACK names its checkpoint; it
- * must be n (CKPT_ENOREPLICA otherwise: protect anew).  The disk numbers on
- * from n (diskrep restart).  Returns with the guest running, checkpoint
- * n + 1 the next the epoch loop takes; the netbuf's first epoch is n + 1. */
+ * must be n.  The disk numbers on from n (diskrep restart).  0: the guest
+ * runs, checkpoint n + 1 is the next the epoch loop takes (the netbuf's
+ * first epoch is n + 1).  <0 (CKPT_EPEER; err->code CKPT_ENOREPLICA or
+ * CKPT_ESTREAM when the backup holds another checkpoint): the guest runs
+ * on unprotected and the backup was told BYE(END), as after any loss, so
+ * it keeps its replica and does not fail over; protect anew. */
 int  ckpt_sender_resume(struct ckpt_sender *s, uint64_t n, struct remus_err *err);
 /* Stop a run cleanly for a live update, after ckpt_sender_run returned
  * CKPT_ESTOPPED: every checkpoint taken is acknowledged, then the guest is

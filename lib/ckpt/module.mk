@@ -102,3 +102,6 @@ ckpt_stream_delta_CORPUS := tests/fuzz/corpus/ckpt_stream_delta
 # the guest's store in every checkpoint, fault points between its quiesce and CHECKPOINT_END
 UNIT_TESTS += test_ckpt_store
 test_ckpt_store_SRCS := tests/unit/test_ckpt_store.c tests/unit/pvm_testlib.c tests/unit/test_net_util.c
+# a run carried on over a new link (live update of the primary's daemon)
+UNIT_TESTS += test_ckpt_resume
+test_ckpt_resume_SRCS := tests/unit/test_ckpt_resume.c tests/unit/ckpt_testlib.c tests/unit/pvm_testlib.c tests/unit/test_net_util.c

@@ -514,10 +514,9 @@ int ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err)
  * the primary's daemon): the backup's replica holds n and nothing after it
  * left here, so there is nothing to pre-copy; the backup names the
  * checkpoint it holds (its ACK after the offer) and only n will do. */
-static int sender_resume(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
+static int sender_resume_paused(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 {
 	uint64_t deadline = rnet_now_ms() + CKPT_FIRST_ACK_MS;
-	struct hv_info in;
 	int rc;
 
 	if (s->epoch != 0 || n == 0 || s->cfg.blackhole || s->cfg.conn == NULL)
@@ -525,12 +524,13 @@ static int sender_resume(struct ckpt_sender *s, uint64_t n, struct remus_err *er
 		                     "new sender with a backup", n);
 	if (s->cfg.dr && s->cfg.dr->restart && (rc = s->cfg.dr->restart(s->cfg.disk, n, err)) < 0)
 		return sender_lost(s, remus_err_wrap(err, "disk: resume"), err);
-	if ((rc = put_headers(s, err)) || (rc = wait_offer(s, err)))
-		return sender_lost(s, rc, err);
+	/* numbered on before anything is heard: the ACK may come with the offer */
 	s->epoch = s->acked = n;
 	sender_lock(s);
 	s->st.epoch = s->st.acked = n;
 	sender_unlock(s);
+	if ((rc = put_headers(s, err)) || (rc = wait_offer(s, err)))
+		return sender_lost(s, rc, err);
 	while (s->peer_acked == 0) {
 		uint64_t now = rnet_now_ms();
 		if (now >= deadline)
@@ -544,11 +544,24 @@ static int sender_resume(struct ckpt_sender *s, uint64_t n, struct remus_err *er
 		return sender_lost(s, remus_err_set(err, CKPT_ENOREPLICA, "resume: the backup's replica "
 		                                    "holds checkpoint %" PRIu64 ", not %" PRIu64,
 		                                    s->peer_acked, n), err);
-	/* the guest was left paused at n: it runs on, its output held from n + 1 */
-	if (s->cfg.hv->info(s->cfg.guest, &in) == 0 && in.state == HV_PAUSED &&
-	    (rc = s->cfg.hv->resume(s->cfg.guest, err)) < 0)
-		return remus_err_wrap(err, "resume after checkpoint %" PRIu64, n);
 	return 0;
+}
+
+/* Carried on or not, the guest left paused at n runs again: protected
+ * (its output held from n + 1), or unprotected with the backup told
+ * BYE(END) as after any loss (it keeps its replica, never fails over). */
+static int sender_resume(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
+{
+	int rc = sender_resume_paused(s, n, err), rc2;
+	struct remus_err e2 = { 0 };
+	struct hv_info in;
+
+	if (rc == CKPT_ESTOPPED || rc == CKPT_EGUEST ||
+	    s->cfg.hv->info(s->cfg.guest, &in) < 0 || in.state != HV_PAUSED)
+		return rc;
+	if ((rc2 = s->cfg.hv->resume(s->cfg.guest, rc ? &e2 : err)) < 0 && rc == 0)
+		return sender_lost(s, remus_err_wrap(err, "resume after checkpoint %" PRIu64, n), err);
+	return rc;
 }
 
 int ckpt_sender_resume(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
