@@ -318,6 +318,36 @@ void ckpt_receiver_stats(struct ckpt_receiver *r, struct ckpt_stats *out);
 /* Read-only view of the replica RAM (tests, verification). */
 const uint8_t *ckpt_receiver_ram(const struct ckpt_receiver *r);
 
+/* ---- a replica carried to another process (live update of a backup) ---- */
+#define CKPT_REPLICA_MAGIC    0x4c505252u     /* "RRPL" little-endian */
+#define CKPT_REPLICA_VERSION  1u
+#define CKPT_REPLICA_BLOB_MAX (16u << 20)
+/* The last applied checkpoint's numbering and contexts (replica.c); the
+ * pointers of a decoded one point into the decoded buffer. */
+struct ckpt_replica_state {
+	uint64_t ram_bytes, applied, checkpoints, pages;
+	const uint8_t *hvm, *emu, *store;
+	uint32_t hvm_len, emu_len, store_len;
+};
+/* *out malloc'd (the caller frees), *len bytes. */
+int ckpt_replica_encode(const struct ckpt_replica_state *s, uint8_t **out, size_t *len,
+                        struct remus_err *err);
+/* Whole or nothing: CKPT_ESTREAM naming what is wrong. */
+int ckpt_replica_decode(const uint8_t *buf, size_t len, struct ckpt_replica_state *out,
+                        struct remus_err *err);
+/* Between runs (no ckpt_receiver_run active): the replica of the last
+ * applied checkpoint as its RAM memfd (*ram_fd: a close-on-exec duplicate
+ * the caller owns) and its encoded state (*state, malloc'd).
+ * CKPT_ENOREPLICA when no checkpoint was applied. */
+int ckpt_receiver_export(struct ckpt_receiver *r, int *ram_fd, uint8_t **state, size_t *len,
+                         struct remus_err *err);
+/* A receiver holding an exported replica: the memfd (ram_bytes of the
+ * configuration, checked) becomes its RAM, the state its last applied
+ * checkpoint; the next link is resumed (ckpt_receiver_resume) and failover
+ * restores that checkpoint.  ram_fd is taken on success only. */
+int ckpt_receiver_import(const struct ckpt_receiver_cfg *cfg, int ram_fd, const uint8_t *state,
+                         size_t len, struct ckpt_receiver **out, struct remus_err *err);
+
 uint64_t ckpt_now_us(void);
 
 REMUS_API_END

@@ -2,7 +2,7 @@
 # failover).  Also registers remusd/remusctl and the engine's tests.
 LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/disk.c \
 	lib/ckpt/stream_link.c lib/ckpt/stream_sender.c lib/ckpt/stream_sender_pump.c lib/ckpt/stream_delta.c lib/ckpt/stream_receiver.c lib/ckpt/stream_receiver_pump.c \
-	lib/ckpt/delta.c lib/ckpt/handover.c lib/ckpt/pagehash.c lib/ckpt/stats.c lib/ckpt/fault.c
+	lib/ckpt/delta.c lib/ckpt/handover.c lib/ckpt/pagehash.c lib/ckpt/stats.c lib/ckpt/fault.c lib/ckpt/replica.c
 
 UNIT_TESTS += test_ckpt test_stream_link test_stream_handover test_stream_dm test_stream_delta test_stream_fault test_stream_diskrep
 # driver-owned loops with the Xen driver over the fake Xen (lib/hv/xen/module.mk)

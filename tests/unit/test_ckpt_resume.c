@@ -12,7 +12,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -162,6 +165,122 @@ static void test_resume_ahead_of_replica_refused(void **state)
 	resume_mismatch(6, CKPT_ENOREPLICA);
 }
 
+/* A backup daemon's live update: the replica leaves the old receiver as
+ * its RAM memfd and encoded state, a new receiver (the new daemon's) is
+ * built from them, and the primary's run carries on to it. */
+static void test_export_import_resumes(void **state)
+{
+	struct ckpt_receiver_cfg rc = { .hv = &pvm_hv_ops, .ram_bytes = MEM };
+	struct ckpt_receiver *imp = NULL;
+	struct remus_err err = { 0 };
+	struct ckpt_stats st;
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	int fd = -1;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, false, RNET_COMPRESS_NONE);
+	old_run(&r);
+	if (ckpt_receiver_export(r.rcv, &fd, &blob, &len, &err) < 0)
+		fail_msg("export: %s", err.msg);
+	ckpt_receiver_free(r.rcv);              /* the old daemon is gone */
+	r.rcv = NULL;
+	if (ckpt_receiver_import(&rc, fd, blob, len, &imp, &err) < 0)
+		fail_msg("import: %s", err.msg);
+	free(blob);
+	r.rcv = imp;
+	ckpt_receiver_stats(r.rcv, &st);
+	assert_int_equal(st.checkpoints, 5);
+	new_link(&r);
+	r.snd = sender(&r, r.pri.conn);
+	if (ckpt_sender_resume(r.snd, 5, &r.serr) < 0 || ckpt_sender_run(r.snd, -1, 7, &r.serr) < 0)
+		fail_msg("carried on: %s", r.serr.msg);
+	r.dead = true;
+	pvm_hv_ops.destroy(r.g);
+	r.g = NULL;
+	shutdown(rnet_conn_fd(r.pri.conn), SHUT_WR);
+	pthread_join(r.rth, NULL);
+	ckpt_receiver_stats(r.rcv, &st);
+	assert_int_equal(st.checkpoints, 7);
+	failover_and_check(&r, r.counter_at[7]);
+	rig_down(&r);
+}
+
+/* The exported state's decoder: what it refuses, by name. */
+static void test_replica_state_decoder(void **state)
+{
+	static const uint8_t hvm[24] = { 1 }, emu[8] = { 2 }, store[5] = { 3 };
+	struct ckpt_replica_state s = { .ram_bytes = MEM, .applied = 9, .checkpoints = 9,
+	                                .pages = 77, .hvm = hvm, .hvm_len = sizeof(hvm),
+	                                .emu = emu, .emu_len = sizeof(emu),
+	                                .store = store, .store_len = sizeof(store) }, d;
+	struct remus_err err = { 0 };
+	uint8_t *b = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(ckpt_replica_encode(&s, &b, &len, &err), 0);
+	assert_int_equal(len, 56 + 24 + 8 + 5);
+	assert_int_equal(ckpt_replica_decode(b, len, &d, &err), 0);
+	assert_int_equal(d.applied, 9);
+	assert_int_equal(d.pages, 77);
+	assert_memory_equal(d.hvm, hvm, sizeof(hvm));
+	assert_memory_equal(d.emu, emu, sizeof(emu));
+	assert_memory_equal(d.store, store, sizeof(store));
+	/* one byte short, one too many (the lengths must add up exactly) */
+	assert_int_equal(ckpt_replica_decode(b, len - 1, &d, &err), CKPT_ESTREAM);
+	assert_non_null(strstr(err.msg, "its lengths say"));
+	assert_null(d.hvm);
+	assert_int_equal(ckpt_replica_decode(b, 10, &d, &err), CKPT_ESTREAM);
+	assert_non_null(strstr(err.msg, "header"));
+	b[0] ^= 1;
+	assert_int_equal(ckpt_replica_decode(b, len, &d, &err), CKPT_ESTREAM);
+	assert_non_null(strstr(err.msg, "magic"));
+	b[0] ^= 1;
+	b[4] = 2;
+	assert_int_equal(ckpt_replica_decode(b, len, &d, &err), CKPT_ESTREAM);
+	assert_non_null(strstr(err.msg, "version 2"));
+	b[4] = 1;
+	memset(b + 16, 0, 8);                   /* checkpoint 0 */
+	assert_int_equal(ckpt_replica_decode(b, len, &d, &err), CKPT_ESTREAM);
+	assert_non_null(strstr(err.msg, "no replica"));
+	b[16] = 9;
+	b[43] = 0x80;                           /* a huge vCPU context */
+	assert_int_equal(ckpt_replica_decode(b, len, &d, &err), CKPT_ESTREAM);
+	assert_non_null(strstr(err.msg, "context lengths"));
+	b[43] = 0;
+	b[52] = 1;
+	assert_int_equal(ckpt_replica_decode(b, len, &d, &err), CKPT_ESTREAM);
+	assert_non_null(strstr(err.msg, "reserved"));
+	free(b);
+}
+
+/* An import whose RAM does not fit the guest is refused, the fd kept. */
+static void test_import_wrong_ram_refused(void **state)
+{
+	static const uint8_t ctx[8] = { 1 };
+	struct ckpt_replica_state s = { .ram_bytes = MEM, .applied = 3, .hvm = ctx, .hvm_len = 8,
+	                                .emu = ctx, .emu_len = 8 };
+	struct ckpt_receiver_cfg rc = { .hv = &pvm_hv_ops, .ram_bytes = MEM };
+	struct ckpt_receiver *r = NULL;
+	struct remus_err err = { 0 };
+	uint8_t *b = NULL;
+	size_t len = 0;
+	int fd = memfd_create("short", MFD_CLOEXEC);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, MEM / 2), 0);
+	assert_int_equal(ckpt_replica_encode(&s, &b, &len, &err), 0);
+	assert_int_equal(ckpt_receiver_import(&rc, fd, b, len, &r, &err), CKPT_ECONFIG);
+	assert_non_null(strstr(err.msg, "RAM descriptor"));
+	assert_null(r);
+	assert_int_equal(fcntl(fd, F_GETFD), FD_CLOEXEC);   /* still ours */
+	close(fd);
+	free(b);
+}
+
 /* No checkpoint applied: nothing to resume from, nothing changed. */
 static void test_receiver_resume_needs_a_checkpoint(void **state)
 {
@@ -183,6 +302,9 @@ int main(void)
 		cmocka_unit_test(test_resume_behind_replica_refused),
 		cmocka_unit_test(test_resume_ahead_of_replica_refused),
 		cmocka_unit_test(test_receiver_resume_needs_a_checkpoint),
+		cmocka_unit_test(test_export_import_resumes),
+		cmocka_unit_test(test_replica_state_decoder),
+		cmocka_unit_test(test_import_wrong_ram_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
