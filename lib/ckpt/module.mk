@@ -105,3 +105,8 @@ test_ckpt_store_SRCS := tests/unit/test_ckpt_store.c tests/unit/pvm_testlib.c te
 # a run carried on over a new link (live update of the primary's daemon)
 UNIT_TESTS += test_ckpt_resume
 test_ckpt_resume_SRCS := tests/unit/test_ckpt_resume.c tests/unit/ckpt_testlib.c tests/unit/pvm_testlib.c tests/unit/test_net_util.c
+# the replica state a backup daemon's live update hands over: hostile input
+FUZZ_TARGETS += ckpt_replica
+ckpt_replica_SRCS := tests/fuzz/ckpt_replica.c
+ckpt_replica_SMOKE := 10
+ckpt_replica_CORPUS := tests/fuzz/corpus/ckpt_replica

@@ -33,7 +33,8 @@ static void *receive(void *arg)
 static struct ckpt_sender *sender(struct rig *r, struct rnet_conn *c)
 {
 	struct ckpt_sender_cfg sc = { .hv = &pvm_hv_ops, .guest = r->g, .conn = c,
-	                              .interval_ms = 5, .fault = { r, rig_hook } };
+	                              .interval_ms = 5, .fault = { r, rig_hook },
+	                              .nb = r->nb.ops ? &r->nb : NULL };
 	struct ckpt_sender *s = NULL;
 
 	assert_int_equal(ckpt_sender_new(&sc, &s, &r->serr), 0);
@@ -89,12 +90,21 @@ static void new_link(struct rig *r)
 
 static void test_resume_carries_numbers_on(void **state)
 {
+	struct netbuf_stats ns;
 	struct ckpt_stats st;
 	struct rig r;
 
 	(void)state;
-	rig_up(&r, false, RNET_COMPRESS_NONE);
+	/* netbuf on: the rig hands in one frame per pause, of the epoch after
+	 * it, and fails the test if one leaves before the backup applied it */
+	rig_up(&r, true, RNET_COMPRESS_NONE);
 	old_run(&r);
+	/* the epoch in flight at the stop (5) was acknowledged, so its output
+	 * left; only the frame handed in during the final pause (epoch 6) is
+	 * held, for the carried-on run's ACK(6) */
+	netbuf_get_stats(&r.nb, &ns);
+	assert_int_equal(r.frames_out, 4);
+	assert_int_equal(ns.held_packets, 1);
 	new_link(&r);
 	ckpt_receiver_stats(r.rcv, &st);
 	assert_int_equal(st.checkpoints, 5);        /* kept across the links */
@@ -109,6 +119,7 @@ static void test_resume_carries_numbers_on(void **state)
 	ckpt_sender_stats(r.snd, &st);
 	assert_int_equal(st.acked, 8);
 	assert_int_equal(st.checkpoints, 3);        /* 6, 7, 8: this sender's */
+	assert_int_equal(r.frames_out, 7);          /* epochs 2..8 left, after their ACKs */
 	/* the primary dies: the replica is checkpoint 8, numbered on */
 	r.dead = true;
 	pvm_hv_ops.destroy(r.g);
