@@ -121,9 +121,11 @@ static void primary_outcome(struct remusd_session *s, int rc, const struct remus
 	} else if (rc == CKPT_EINDOUBT) {
 		set_in_doubt(s, err->msg);      /* netbuf kept: it holds what follows N */
 	} else if (rc == CKPT_ESTOPPED && s->upgrade_stop) {
-		/* a live update takes the guest (session_upgrade.c): paused now,
-		 * and what netbuf holds is dropped, never released (the guest's
-		 * TCP resends it); the backup keeps its replica passive */
+		/* a live update takes the guest (session_upgrade.c): paused at the
+		 * final checkpoint, whose ACK released what netbuf held
+		 * (ckpt_sender_pause_final); anything still held (nothing, the
+		 * guest was paused) is dropped, never released; the backup keeps
+		 * its replica passive for the run carried on from there */
 		struct remus_err e2 = { 0 };
 		struct hv_info in;
 		if (s->guest != NULL && (s->hv->info(s->guest, &in) < 0 || in.state != HV_PAUSED) &&

@@ -7,7 +7,9 @@
  * is pre-copied (writes meanwhile are disk epoch 1), the backup commits
  * disk epoch N before applying memory N, and discards uncommitted writes
  * at failover.  Each protection run numbers its epochs from 1 (engine and
- * diskrep alike: diskrep's restart op).
+ * diskrep alike: diskrep's restart op), except a run carried on over a new
+ * link (ckpt_sender_resume / ckpt_receiver_resume), which goes on from the
+ * checkpoint the backup holds.
  *
  * Sender (primary): runs a protected guest in epochs, exactly as
  * docs/architecture (the epoch, step by step) describes: close the netbuf
