@@ -190,8 +190,9 @@ int  ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err);
  * the backup resumes with ckpt_receiver_resume).  No pre-copy: after the
  * headers and the backup's offer, the backup's ACK names its checkpoint; it
  * must be n.  The disk numbers on from n (diskrep restart).  0: the guest
- * runs, checkpoint n + 1 is the next the epoch loop takes (the netbuf's
- * first epoch is n + 1).  <0 (CKPT_EPEER; err->code CKPT_ENOREPLICA or
+ * runs and checkpoint n + 1 (taken at once) is acknowledged; the time from
+ * the call to that ACK is the stats' sync_ms (sync_bytes and pre-copy stay
+ * 0).  The netbuf's first epoch must be n + 1.  <0 (CKPT_EPEER; err->code CKPT_ENOREPLICA or
  * CKPT_ESTREAM when the backup holds another checkpoint): the guest runs
  * on unprotected and the backup was told BYE(END), as after any loss, so
  * it keeps its replica and does not fail over; protect anew. */

@@ -516,7 +516,7 @@ int ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err)
  * checkpoint it holds (its ACK after the offer) and only n will do. */
 static int sender_resume_paused(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 {
-	uint64_t deadline = rnet_now_ms() + CKPT_FIRST_ACK_MS;
+	uint64_t t0 = rnet_now_ms(), deadline = t0 + CKPT_FIRST_ACK_MS;
 	int rc;
 
 	if (s->epoch != 0 || n == 0 || s->cfg.blackhole || s->cfg.conn == NULL)
@@ -544,6 +544,7 @@ static int sender_resume_paused(struct ckpt_sender *s, uint64_t n, struct remus_
 		return sender_lost(s, remus_err_set(err, CKPT_ENOREPLICA, "resume: the backup's replica "
 		                                    "holds checkpoint %" PRIu64 ", not %" PRIu64,
 		                                    s->peer_acked, n), err);
+	s->resumed_ms = t0;
 	return 0;
 }
 
@@ -556,12 +557,22 @@ static int sender_resume(struct ckpt_sender *s, uint64_t n, struct remus_err *er
 	struct remus_err e2 = { 0 };
 	struct hv_info in;
 
-	if (rc == CKPT_ESTOPPED || rc == CKPT_EGUEST ||
-	    s->cfg.hv->info(s->cfg.guest, &in) < 0 || in.state != HV_PAUSED)
+	if (rc == CKPT_ESTOPPED || rc == CKPT_EGUEST)
 		return rc;
-	if ((rc2 = s->cfg.hv->resume(s->cfg.guest, rc ? &e2 : err)) < 0 && rc == 0)
+	if (s->cfg.hv->info(s->cfg.guest, &in) == 0 && in.state == HV_PAUSED &&
+	    (rc2 = s->cfg.hv->resume(s->cfg.guest, rc ? &e2 : err)) < 0 && rc == 0)
 		return sender_lost(s, remus_err_wrap(err, "resume after checkpoint %" PRIu64, n), err);
-	return rc;
+	if (rc)
+		return rc;
+	/* checkpoint n + 1 at once (what the guest dirtied since n): the time
+	 * from the resume to its ACK is the run's sync_ms (nothing to sync) */
+	if ((rc = sender_take_checkpoint(s, err)) ||
+	    (rc = sender_wait_ack(s, n + 1, s->ack_timeout_ms, err)))
+		return sender_lost(s, rc, err);
+	sender_lock(s);
+	s->st.sync_ms = rnet_now_ms() - s->resumed_ms;
+	sender_unlock(s);
+	return 0;
 }
 
 int ckpt_sender_resume(struct ckpt_sender *s, uint64_t n, struct remus_err *err)

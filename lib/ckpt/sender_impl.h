@@ -42,6 +42,7 @@ struct ckpt_sender {
 	uint64_t epoch;               /* last checkpoint taken */
 	uint64_t acked;               /* last checkpoint acknowledged */
 	uint64_t peer_acked;          /* highest ACK heard (resume: the replica's checkpoint) */
+	uint64_t resumed_ms;          /* ckpt_sender_resume began */
 	uint64_t sent_ms;             /* when the oldest unacked one was taken */
 	pthread_mutex_t lock;         /* guards st */
 	struct ckpt_stats st;

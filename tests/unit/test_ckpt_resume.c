@@ -112,8 +112,10 @@ static void test_resume_carries_numbers_on(void **state)
 	if (ckpt_sender_resume(r.snd, 5, &r.serr) < 0)
 		fail_msg("resume: %s", r.serr.msg);
 	ckpt_sender_stats(r.snd, &st);
-	assert_int_equal(st.acked, 5);
+	assert_int_equal(st.acked, 6);              /* 5 + 1, taken at once */
+	assert_int_equal(st.checkpoints, 1);
 	assert_int_equal(st.precopy_rounds, 0);     /* nothing pre-copied */
+	assert_int_equal(st.sync_bytes, 0);
 	if (ckpt_sender_run(r.snd, -1, 8, &r.serr) < 0)
 		fail_msg("run: %s", r.serr.msg);
 	ckpt_sender_stats(r.snd, &st);
