@@ -5,7 +5,9 @@
  * SIZE_BENCH_COLD=1: without warming the machine's memory first).  The replication link is
  * loopback TCP with rnet's handshake; the baseline, measured in the same
  * run for each size, is plain loopback TCP moving the same number of
- * bytes between two threads (write/read of 1 MiB buffers).  Printed as
+ * bytes between two threads (write/read of 1 MiB buffers).  The sync's
+ * time starts before the backup makes its replica (as in remusd, which
+ * makes it once the primary has connected).  Printed as
  * ratios: sync throughput / plain TCP throughput (goal >= 0.8) of an
  * idle guest (waiter: a spinning guest would take one of the machine's
  * cores from the link), and the mean pause of 100 checkpoints of the
@@ -117,7 +119,7 @@ static void run_size(uint64_t mem, const char *image, unsigned epochs, const str
 	struct ckpt_stats st, rst;
 	struct hv_guest *g = NULL;
 	pthread_t tr;
-	double base = epochs ? 0 : tcp_rate(mem), sync_s, bare = 0;
+	double base = epochs ? 0 : tcp_rate(mem), sync_s, setup_s, bare = 0;
 	int sv[2];
 	uint64_t t0;
 
@@ -135,10 +137,16 @@ static void run_size(uint64_t mem, const char *image, unsigned epochs, const str
 	struct ckpt_receiver_cfg rc = { .hv = &pvm_hv_ops, .conn = bak, .ram_bytes = mem };
 	struct ckpt_sender_cfg sc = { .hv = &pvm_hv_ops, .guest = g, .conn = pri,
 	                              .interval_ms = INTERVAL };
-	if (ckpt_receiver_new(&rc, &rcv, &err) < 0 || ckpt_sender_new(&sc, &snd, &err) < 0)
+	/* the clock starts before the backup makes its replica (memfd and its
+	 * memory): remusd makes it when the primary has connected, so it is
+	 * part of the time to protected a user sees */
+	t0 = ckpt_now_us();
+	if (ckpt_receiver_new(&rc, &rcv, &err) < 0)
+		die("engine", &err);
+	setup_s = (double)(ckpt_now_us() - t0) / 1e6;
+	if (ckpt_sender_new(&sc, &snd, &err) < 0)
 		die("engine", &err);
 	pthread_create(&tr, NULL, recv_main, rcv);
-	t0 = ckpt_now_us();
 	if (ckpt_sender_sync(snd, &err) < 0)
 		die("sync", &err);
 	sync_s = (double)(ckpt_now_us() - t0) / 1e6;
@@ -166,11 +174,12 @@ static void run_size(uint64_t mem, const char *image, unsigned epochs, const str
 	}
 	if (!epochs)
 		printf("RAM %4llu MiB, idle guest: initial sync %.0f MiB/s = %.2fx plain loopback TCP "
-		       "(%.0f MiB/s; goal >= 0.8x: %s); time to protected %.2f s; memory: primary "
-		       "buffers %.2fx RAM, backup replica+buffers %.2fx RAM\n",
+		       "(%.0f MiB/s; goal >= 0.8x: %s); time to protected %.2f s (backup's replica "
+		       "made in %.3f s of it); memory: primary buffers %.2fx RAM, backup "
+		       "replica+buffers %.2fx RAM\n",
 		       (unsigned long long)(mem >> 20), (double)mem / sync_s / 1048576.0,
 		       (double)mem / sync_s / base, base / 1048576.0,
-		       (double)mem / sync_s / base >= 0.8 ? "met" : "not met", sync_s,
+		       (double)mem / sync_s / base >= 0.8 ? "met" : "not met", sync_s, setup_s,
 		       (double)st.mem_buffers_bytes / (double)mem,
 		       (double)(rst.mem_replica_bytes + rst.mem_buffers_bytes) / (double)mem);
 	else {

@@ -5,7 +5,10 @@
 #include "diskrep/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define XXH_STATIC_LINKING_ONLY
@@ -101,4 +104,48 @@ int dr_fault(const struct diskrep_fault *f, const char *point,
 uint64_t dr_block_hash(const void *data, size_t len)
 {
 	return XXH3_64bits(data, len);
+}
+
+/* Run a tool (found through PATH: drbd-utils, nbd-client) and wait for
+ * it; capture stdout if asked.  A non-zero exit is DISKREP_ETOOL. */
+int dr_run_tool(char *const argv[], char *out, size_t cap, struct remus_err *err)
+{
+	int pfd[2] = { -1, -1 }, status;
+	size_t got = 0;
+	pid_t pid;
+
+	if (out && pipe2(pfd, O_CLOEXEC) < 0)
+		return remus_err_sys(err, errno, "pipe for %s", argv[0]);
+	if ((pid = fork()) < 0) {
+		int e = errno;
+		if (out) { close(pfd[0]); close(pfd[1]); }
+		return remus_err_sys(err, e, "fork %s", argv[0]);
+	}
+	if (pid == 0) {
+		if (out && dup2(pfd[1], STDOUT_FILENO) < 0)
+			_exit(126);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (out) {
+		close(pfd[1]);
+		for (ssize_t n; got + 1 < cap && (n = read(pfd[0], out + got, cap - 1 - got)) != 0; )
+			if (n > 0)
+				got += (size_t)n;
+			else if (errno != EINTR)
+				break;
+		out[got] = '\0';
+		close(pfd[0]);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return remus_err_sys(err, errno, "wait for %s", argv[0]);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char cmd[512] = "";
+		for (int i = 0; argv[i]; i++)
+			snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), "%s%s", i ? " " : "", argv[i]);
+		return remus_err_set(err, DISKREP_ETOOL, "'%s' failed (status %d)", cmd,
+		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
+	return 0;
 }

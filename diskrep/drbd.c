@@ -134,56 +134,13 @@ static int write_resource(struct diskrep *d, struct remus_err *err)
 	return rc < 0 ? remus_err_sys(err, rc, "write %s", d->conf_path) : 0;
 }
 
-/* Run a drbd-utils command (found through PATH); capture stdout if asked. */
-static int run_tool(char *const argv[], char *out, size_t cap, struct remus_err *err)
-{
-	int pfd[2] = { -1, -1 }, status;
-	size_t got = 0;
-	pid_t pid;
-
-	if (out && pipe2(pfd, O_CLOEXEC) < 0)
-		return remus_err_sys(err, errno, "pipe for %s", argv[0]);
-	if ((pid = fork()) < 0) {
-		int e = errno;
-		if (out) { close(pfd[0]); close(pfd[1]); }
-		return remus_err_sys(err, e, "fork %s", argv[0]);
-	}
-	if (pid == 0) {
-		if (out && dup2(pfd[1], STDOUT_FILENO) < 0)
-			_exit(126);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	if (out) {
-		close(pfd[1]);
-		for (ssize_t n; got + 1 < cap && (n = read(pfd[0], out + got, cap - 1 - got)) != 0; )
-			if (n > 0)
-				got += (size_t)n;
-			else if (errno != EINTR)
-				break;
-		out[got] = '\0';
-		close(pfd[0]);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return remus_err_sys(err, errno, "wait for %s", argv[0]);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		char cmd[512] = "";
-		for (int i = 0; argv[i]; i++)
-			snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), "%s%s", i ? " " : "", argv[i]);
-		return remus_err_set(err, DISKREP_ETOOL, "'%s' failed (status %d)", cmd,
-		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	}
-	return 0;
-}
-
 /* drbdadm -c <our file> <cmd> [opt] <resource> */
 static int drbdadm(struct diskrep *d, const char *cmd, const char *opt, struct remus_err *err)
 {
 	char *argv[] = { "drbdadm", "-c", d->conf_path, (char *)cmd,
 	                 (char *)(opt ? opt : d->c.resource),
 	                 opt ? (char *)d->c.resource : NULL, NULL };
-	return run_tool(argv, NULL, 0, err);
+	return dr_run_tool(argv, NULL, 0, err);
 }
 
 /* Copy the value of `key:` from one events2 line into out. */
@@ -229,7 +186,7 @@ int diskrep_drbd_probe(const char *resource, struct diskrep_drbd_state *out,
 {
 	char text[8192];
 	char *argv[] = { "drbdsetup", "events2", "--now", (char *)resource, NULL };
-	int rc = run_tool(argv, text, sizeof(text), err);
+	int rc = dr_run_tool(argv, text, sizeof(text), err);
 
 	memset(out, 0, sizeof(*out));
 	if (rc < 0)
@@ -246,7 +203,7 @@ int diskrep_drbd_show(const char *resource, struct diskrep_drbd_conn *out,
 {
 	char text[8192];
 	char *argv[] = { "drbdsetup", "show", (char *)resource, NULL };
-	int rc = run_tool(argv, text, sizeof(text), err);
+	int rc = dr_run_tool(argv, text, sizeof(text), err);
 
 	if (rc < 0)
 		return rc;
@@ -471,7 +428,7 @@ static int drbd_discard(struct diskrep *d, struct remus_err *err)
 static int drbd_promote(struct diskrep *d, struct remus_err *err)
 {
 	char *argv[] = { "drbdsetup", "primary", d->device, NULL };
-	int rc = d->c.adopt ? run_tool(argv, NULL, 0, err) : drbdadm(d, "primary", NULL, err);
+	int rc = d->c.adopt ? dr_run_tool(argv, NULL, 0, err) : drbdadm(d, "primary", NULL, err);
 
 	if (rc < 0 || (rc = read_state(d, err)) < 0)
 		return rc;
@@ -495,7 +452,7 @@ static int drbd_dual_primary(struct diskrep *d, bool allow, struct remus_err *er
 	}
 	snprintf(opt, sizeof(opt), "--allow-two-primaries=%s", allow ? "yes" : "no");
 	char *argv[] = { "drbdsetup", "net-options", d->conn.local, d->conn.peer, opt, NULL };
-	return run_tool(argv, NULL, 0, err);
+	return dr_run_tool(argv, NULL, 0, err);
 }
 
 /* Secondary: close our handle on the device first (DRBD refuses to demote
@@ -509,7 +466,7 @@ static int drbd_demote(struct diskrep *d, struct remus_err *err)
 		close(d->dev_fd);
 		d->dev_fd = -1;
 	}
-	if ((rc = d->c.adopt ? run_tool(argv, NULL, 0, err) : drbdadm(d, "secondary", NULL, err)) < 0)
+	if ((rc = d->c.adopt ? dr_run_tool(argv, NULL, 0, err) : drbdadm(d, "secondary", NULL, err)) < 0)
 		return rc;
 	d->role = DISKREP_BACKUP;
 	return read_state(d, err);

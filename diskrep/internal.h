@@ -169,4 +169,7 @@ int drbd_status(const struct diskrep_config *cfg, bool handover, struct diskrep_
                 struct remus_err *err);
 int drbd_check(const struct diskrep_config *cfg, struct remus_err *report);
 
+/* Run a tool (drbdsetup, nbd-client) and wait for it; stdout into out. */
+int dr_run_tool(char *const argv[], char *out, size_t cap, struct remus_err *err);
+
 #endif

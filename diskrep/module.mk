@@ -2,7 +2,7 @@
 LIB_SRCS += diskrep/diskrep.c diskrep/wire.c diskrep/stage.c diskrep/journal.c \
 	diskrep/commit.c diskrep/bitmap.c diskrep/builtin.c diskrep/builtin_backup.c \
 	diskrep/resync.c diskrep/drbd.c diskrep/drbd_show.c diskrep/drbd_status.c \
-	diskrep/nbd_proto.c diskrep/nbd_serve.c
+	diskrep/nbd_proto.c diskrep/nbd_serve.c diskrep/nbd_device.c
 DEPS_PKGS += libxxhash-dev
 # libnbd: the NBD project's client library, the independent client test_nbd
 # drives the server with.
@@ -23,7 +23,9 @@ soak-diskrep: $(DISKREP_TRIAL)
 	BUILD=$(BUILD) DISKREP_TRIALS=$(SOAK_DISKREP_TRIALS) tests/integration/diskrep_crash.sh
 	for s in 1 2 3 4 5 6 7 8; do BUILD=$(BUILD) DISKREP_SEED=$$s tests/integration/diskrep_commit_crash.sh || exit 1; done
 
-UNIT_TESTS += test_diskrep test_diskrep_resync test_nbd
+UNIT_TESTS += test_diskrep test_diskrep_resync test_nbd test_nbd_device
+test_nbd_device_SRCS := tests/unit/test_nbd_device.c
+test_nbd_device_LDLIBS := -lnbd
 test_nbd_SRCS := tests/unit/test_nbd.c
 test_nbd_LDLIBS := -lnbd
 test_diskrep_SRCS := tests/unit/test_diskrep.c

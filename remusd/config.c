@@ -70,7 +70,7 @@ static const struct conf_key global_keys[] = {
 
 enum { GK_TYPE, GK_IMAGE, GK_MEM, GK_TAP, GK_MAC, GK_IP, GK_DISK, GK_PEER,
        GK_INTERVAL, GK_NETBUF, GK_DISKREP, GK_COMPRESS, GK_UNSAFE, GK_DRBD_RES, GK_CAPTURE,
-       GK_REPROTECT };
+       GK_REPROTECT, GK_NBD_DEV };
 static const struct conf_key guest_keys[] = {
 	[GK_TYPE] = { "type", CONF_ENUM, conf_set_enum, G(type), 0, 0, NULL, type_words },
 	[GK_IMAGE] = { "image", CONF_STR, conf_set_str, G(image), 0, 0, NULL, NULL },
@@ -88,8 +88,14 @@ static const struct conf_key guest_keys[] = {
 	[GK_DRBD_RES] = { "drbd_resource", CONF_STR, conf_set_drbd_res, G(drbd_resource), 0, 0, NULL, NULL },
 	[GK_CAPTURE] = { "capture", CONF_ENUM, conf_set_enum, G(capture), 0, 0, NULL, capture_words },
 	[GK_REPROTECT] = { "reprotect", CONF_ENUM, conf_set_enum, G(reprotect), 0, 0, NULL, reprotect_words },
+	[GK_NBD_DEV] = { "nbd_device", CONF_STR, conf_set_nbd_dev, G(nbd_device), 0, 0, NULL, NULL },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL },
 };
+/* every key's line is kept in key_line[] while its section is read */
+_Static_assert(sizeof(guest_keys) / sizeof(guest_keys[0]) <= CONF_MAX_KEYS,
+               "CONF_MAX_KEYS is smaller than the guest section's keys");
+_Static_assert(sizeof(global_keys) / sizeof(global_keys[0]) <= CONF_MAX_KEYS,
+               "CONF_MAX_KEYS is smaller than the global section's keys");
 
 /* Record the first error as "file:line: [section] key: message". */
 int conf_err(struct conf_parse *ps, const char *key, const char *fmt, ...)
@@ -142,6 +148,25 @@ static int conf_close_drbd(struct conf_parse *ps, const struct remusd_guest_conf
 	return 0;
 }
 
+/* diskrep = builtin (Xen): remusd serves the disk to dom0's kernel as
+ * nbd_device, the device the guest's xl configuration names (phy:). */
+static int conf_close_nbd(struct conf_parse *ps, const struct remusd_guest_conf *g)
+{
+	bool xen_builtin = g->type == REMUSD_GUEST_XEN && g->diskrep == DISKREP_KIND_BUILTIN;
+
+	if (g->nbd_device[0] && !xen_builtin)
+		return conf_err(ps, NULL, "[guest %s]: nbd_device needs type = xen and diskrep = "
+				"builtin", g->name);
+	if (xen_builtin && !g->nbd_device[0])
+		return conf_err(ps, NULL, "[guest %s]: diskrep = builtin for a xen guest needs "
+				"nbd_device (the /dev/nbdN remusd serves the disk on; the guest's "
+				"xl disk is phy:/dev/nbdN)", g->name);
+	if (xen_builtin && strncmp(g->disk, "/dev/nbd", 8) == 0)
+		return conf_err(ps, NULL, "[guest %s]: disk '%s' is an NBD device: disk is the "
+				"image remusd serves as nbd_device", g->name, g->disk);
+	return 0;
+}
+
 /* Cross-key rules of one guest, judged when its section ends, so that the
  * message can point at the section header. */
 static int conf_close_guest(struct conf_parse *ps, struct remusd_guest_conf *g)
@@ -177,8 +202,8 @@ static int conf_close_guest(struct conf_parse *ps, struct remusd_guest_conf *g)
 	else if (!g->disk[0] && g->diskrep != DISKREP_KIND_NONE)
 		rc = conf_err(ps, NULL, "[guest %s]: diskrep = %s but no disk", g->name,
 			      diskrep_kind_name(g->diskrep));
-	else
-		rc = conf_close_drbd(ps, g);
+	else if ((rc = conf_close_drbd(ps, g)) == 0)
+		rc = conf_close_nbd(ps, g);
 	ps->line = save;
 	return rc;
 }

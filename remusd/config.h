@@ -65,6 +65,7 @@ enum remusd_log_level { REMUSD_LOG_WARN, REMUSD_LOG_INFO, REMUSD_LOG_DEBUG };
  * the one epoch that was not acknowledged (docs/diskrep.md). */
 #define REMUSD_UNSAFE_DRBD_DISK_AHEAD 0x8u
 #define REMUSD_DRBD_RES_MAX      65u    /* incl. NUL */
+#define REMUSD_NBD_DEV_MAX       16u    /* "/dev/nbd" + up to 4 digits, NUL */
 
 struct remusd_guest_conf {
 	char name[REMUSD_NAME_MAX];
@@ -83,6 +84,7 @@ struct remusd_guest_conf {
 	uint32_t netbuf;                /* enum remusd_netbuf */
 	uint32_t diskrep;               /* enum diskrep_kind (diskrep/kind.h) */
 	char drbd_resource[REMUSD_DRBD_RES_MAX]; /* diskrep = drbd: the adopted resource */
+	char nbd_device[REMUSD_NBD_DEV_MAX];     /* xen + builtin: /dev/nbdN served here */
 	uint32_t compress;              /* enum rnet_compress */
 	uint32_t capture;               /* enum remusd_capture */
 	uint32_t unsafe;                /* REMUSD_UNSAFE_* */

@@ -4,7 +4,7 @@
 
 #include "remusd/config.h"
 
-#define CONF_MAX_KEYS 16
+#define CONF_MAX_KEYS 24
 
 struct conf_word {
 	const char *word;
@@ -62,5 +62,6 @@ int conf_set_hostport(struct conf_parse *ps, const struct conf_key *k, void *bas
 int conf_set_metrics(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v);
 int conf_set_unsafe(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v);
 int conf_set_drbd_res(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v);
+int conf_set_nbd_dev(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v);
 
 #endif

@@ -272,6 +272,18 @@ int conf_set_unsafe(struct conf_parse *ps, const struct conf_key *k, void *base,
 
 /* A DRBD resource name: 1..64 of [A-Za-z0-9_-] (what drbd.conf and the
  * drbd backend accept; it is passed to drbdsetup as one argument). */
+/* nbd_device: /dev/nbd followed by 1..4 digits. */
+int conf_set_nbd_dev(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v)
+{
+	size_t n = strlen(v), digits = n > 8 ? n - 8 : 0;
+
+	if (strncmp(v, "/dev/nbd", 8) != 0 || digits == 0 || digits > 4 ||
+	    strspn(v + 8, "0123456789") != digits)
+		return conf_err(ps, k->name, "'%s' is not an NBD device (/dev/nbdN)", v);
+	memcpy((char *)base + k->off, v, n + 1);
+	return 0;
+}
+
 int conf_set_drbd_res(struct conf_parse *ps, const struct conf_key *k, void *base, const char *v)
 {
 	size_t n = strlen(v);

@@ -171,6 +171,11 @@ static int handle_check(struct daemon *d, struct ctl_conn *c, const struct ctl_m
 	chk->s = daemon_find_session(d, m->guest);
 	chk->unsafe = gc->unsafe;
 	chk->reasons = check_reasons(d, m->guest, 0);
+	if (daemon_disk_problem(d, m->guest)[0]) {   /* its disk is not served here */
+		chk->reasons |= CTL_CHECK_DISKREP_UNAVAILABLE;
+		snprintf(chk->detail, sizeof(chk->detail), "its disk %.300s is not served as %s: %.250s",
+		         gc->disk, gc->nbd_device, daemon_disk_problem(d, m->guest));
+	}
 	if ((n = guest_ops_start_check(&d->ops, chk->s, c, m, chk, &err)) < 0)
 		return reply(c, m->seq, n, CTL_FMT_TEXT, err.msg);
 	return CTL_PENDING;

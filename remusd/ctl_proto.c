@@ -32,7 +32,7 @@ static const struct ctl_rule ctl_rules[] = {
 	{ CTL_PROTECT, "PROTECT", PROTECT_BODY, PROTECT_BODY, true },
 	{ CTL_UNPROTECT, "UNPROTECT", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_FAILOVER, "FAILOVER", GUEST_BODY, GUEST_BODY, true },
-	{ CTL_EVACUATE, "EVACUATE", GUEST_BODY, GUEST_BODY + 4, true },
+	{ CTL_EVACUATE, "EVACUATE", GUEST_BODY, GUEST_BODY + 4 + CTL_PEER_MAX, true },
 	{ CTL_CHECK, "CHECK", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_START, "START", GUEST_BODY, GUEST_BODY, true },
 	{ CTL_RESUME, "RESUME", GUEST_BODY, GUEST_BODY, true },
@@ -314,6 +314,24 @@ static int ctl_get_field(const uint8_t *f, size_t cap, bool ident, bool required
 	return 0;
 }
 
+int ctl_encode_evacuate_to(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
+			   uint32_t flags, const char *to)
+{
+	int n;
+
+	if (to == NULL || to[0] == 0)
+		return (flags & CTL_EVAC_TO) ? -EINVAL : ctl_encode_evacuate(buf, cap, seq, guest, flags);
+	flags |= CTL_EVAC_TO;
+	if (flags & ~CTL_EVAC_ALL)
+		return -EINVAL;
+	n = ctl_put_header(buf, cap, CTL_EVACUATE, seq, GUEST_BODY + 4 + CTL_PEER_MAX);
+	if (n < 0 || ctl_put_field(buf + CTL_HDR_LEN, CTL_GUEST_MAX, guest) < 0 ||
+	    ctl_put_field(buf + CTL_HDR_LEN + CTL_GUEST_MAX + 4, CTL_PEER_MAX, to) < 0)
+		return n < 0 ? n : -EINVAL;
+	put_be32(buf + CTL_HDR_LEN + CTL_GUEST_MAX, flags);
+	return n;
+}
+
 int ctl_encode_evacuate(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 			uint32_t flags)
 {
@@ -336,13 +354,21 @@ static int ctl_parse_body(const uint8_t *b, uint32_t blen, struct ctl_msg *m,
 {
 	switch (m->type) {
 	case CTL_EVACUATE:
-		m->evac_flags = blen == GUEST_BODY + 4 ? get_be32(b + CTL_GUEST_MAX) : 0;
-		if (blen != GUEST_BODY && blen != GUEST_BODY + 4)
+		m->evac_flags = blen >= GUEST_BODY + 4 ? get_be32(b + CTL_GUEST_MAX) : 0;
+		if (blen != GUEST_BODY && blen != GUEST_BODY + 4 &&
+		    blen != GUEST_BODY + 4 + CTL_PEER_MAX)
 			return remus_err_set(err, CTL_EPROTO, "EVACUATE body of %u bytes", blen);
 		if (m->evac_flags & ~CTL_EVAC_ALL)
 			return remus_err_set(err, CTL_EPROTO, "EVACUATE flags 0x%x unknown",
 					     m->evac_flags);
-		return 0;
+		/* --to and its destination come together, or neither */
+		if (!(m->evac_flags & CTL_EVAC_TO) != (blen != GUEST_BODY + 4 + CTL_PEER_MAX))
+			return remus_err_set(err, CTL_EPROTO, "EVACUATE: the to flag %s a destination",
+					     (m->evac_flags & CTL_EVAC_TO) ? "without" : "missing for");
+		if (!(m->evac_flags & CTL_EVAC_TO))
+			return 0;
+		return ctl_get_field(b + CTL_GUEST_MAX + 4, CTL_PEER_MAX, false, true,
+				     "destination", m->peer, err);
 	case CTL_PROTECT:
 		m->unsafe = get_be32(b + CTL_GUEST_MAX + CTL_PEER_MAX);
 		if (m->unsafe & ~CTL_UNSAFE_ALL)

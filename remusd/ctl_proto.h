@@ -42,7 +42,7 @@ enum ctl_type {
 	CTL_PROTECT = 4,        /* guest, peer, u32 unsafe flags */
 	CTL_UNPROTECT = 5,      /* guest */
 	CTL_FAILOVER = 6,       /* guest */
-	CTL_EVACUATE = 7,       /* guest [, u32 flags CTL_EVAC_*] */
+	CTL_EVACUATE = 7,       /* guest [, u32 flags CTL_EVAC_* [, destination peer]] */
 	CTL_CHECK = 8,          /* guest */
 	CTL_START = 9,          /* guest */
 	CTL_RESUME = 10,        /* guest: resume an in-doubt guest here (forced) */
@@ -70,7 +70,9 @@ enum ctl_format { CTL_FMT_TEXT = 0, CTL_FMT_JSON = 1 };
 
 /* Flags of evacuate (absent: 0). */
 #define CTL_EVAC_NO_REPROTECT 0x1u  /* leave the old host free: no role reversal */
-#define CTL_EVAC_ALL          0x1u
+#define CTL_EVAC_TO           0x2u  /* to the host in peer, not the current backup
+                                     * (the long form: flags, then the peer field) */
+#define CTL_EVAC_ALL          0x3u
 
 /* The fixed list of reasons `remusctl check` can give. */
 #define CTL_CHECK_NO_SUCH_GUEST      0x001u
@@ -116,7 +118,7 @@ struct ctl_msg {
 	uint16_t type;
 	uint32_t seq;
 	char guest[CTL_GUEST_MAX];      /* requests with a guest, PROGRESS */
-	char peer[CTL_PEER_MAX];        /* PROTECT; UPGRADE: the new binary's path */
+	char peer[CTL_PEER_MAX];        /* PROTECT; EVACUATE --to; UPGRADE: the new binary's path */
 	uint32_t unsafe;                /* PROTECT */
 	int32_t code;                   /* REPLY: 0 or a negative error */
 	uint32_t format;                /* REPLY */
@@ -142,6 +144,10 @@ int ctl_encode_guest_req(uint8_t *buf, size_t cap, uint16_t type, uint32_t seq,
 			 const char *guest);
 int ctl_encode_protect(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 		       const char *peer, uint32_t unsafe);
+/* EVACUATE with flags (0: the short form every daemon version takes);
+ * to: the destination of evacuate --to (NULL or "": the current backup). */
+int ctl_encode_evacuate_to(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
+                           uint32_t flags, const char *to);
 /* EVACUATE with flags (0: the short form every daemon version takes). */
 int ctl_encode_evacuate(uint8_t *buf, size_t cap, uint32_t seq, const char *guest,
 			uint32_t flags);

@@ -18,6 +18,13 @@
 #include "remusd/session.h"
 #include "util/ratelim.h"
 
+/* A guest disk served to this host's kernel (disk_export.c). */
+struct daemon_disk {
+	char name[REMUSD_NAME_MAX];
+	struct nbd_device *dev;         /* NULL: not served (why says why) */
+	char why[256];
+};
+
 struct daemon {
 	const char *conf_path;
 	struct remusd_conf *conf;
@@ -45,6 +52,8 @@ struct daemon {
 	struct remusd_quorum_view qview;
 	bool peer_was_present;          /* a peer daemon joining: announce */
 	char self_path[4096];           /* this binary, as installed (upgrade's default) */
+	struct daemon_disk disks[REMUSD_MAX_GUESTS];
+	size_t ndisks;
 };
 
 /* The session of a guest, or NULL. */
@@ -66,6 +75,12 @@ void daemon_in_doubt_answered(struct daemon *d, const struct remusd_check *chk);
 void daemon_guest_op_done(void *arg, struct guest_op *op);
 
 /* Ownership generations on the loop (ownership.c, generation.h). */
+void daemon_disks_open(struct daemon *d);
+struct nbd_device *daemon_disk_of(struct daemon *d, const struct remusd_guest_conf *gc,
+                                  struct remus_err *err);
+const char *daemon_disk_problem(struct daemon *d, const char *guest);
+void daemon_disks_close(struct daemon *d);
+
 void ownership_announce_all(struct daemon *d);   /* at the next tick */
 void ownership_receive(struct daemon *d);        /* the group's messages */
 void ownership_tick(struct daemon *d);           /* send what is due */

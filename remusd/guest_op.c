@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "remusd/evacuate_to.h"
 #include "remusd/guest_op.h"
 #include "util/log.h"
 
@@ -87,7 +88,9 @@ static void *guest_op_main(void *arg)
 		break;
 	case CTL_EVACUATE:
 		op->s->evac_reverse = !(op->evac_flags & CTL_EVAC_NO_REPROTECT);
-		op->rc = remusd_session_evacuate(op->s, &op->err);
+		op->rc = (op->evac_flags & CTL_EVAC_TO) ?
+		         remusd_session_evacuate_to(op->s, &op->env, op->peer, &op->err) :
+		         remusd_session_evacuate(op->s, &op->err);
 		break;
 	case CTL_RESUME:
 	case CTL_DESTROY:

@@ -9,6 +9,8 @@
  * "protect-connect" (protect, before its connect), "handover-prepare"
  * (evacuate, the engine stopped for the hand-over), "keep-final"
  * (evacuate confirmed, the copy here not yet kept for the reverse run);
+ * evacuate --to's "evacto-prepared", "evacto-perform", "evacto-synced"
+ * (evacuate_to.h);
  * a live update's "upgrade-sent" (old daemon: stream and descriptors sent,
  * no answer yet) and "upgrade-adopted" (new daemon: every guest adopted,
  * not answered).

@@ -89,6 +89,7 @@ struct remusd_session *daemon_get_session(struct daemon *d, const char *name, bo
 {
 	const struct remusd_guest_conf *gc = remusd_conf_guest(d->conf, name);
 	struct remusd_session *s = daemon_find_session(d, name);
+	struct nbd_device *nbd = NULL;
 
 	if (s != NULL)
 		return s;
@@ -100,8 +101,12 @@ struct remusd_session *daemon_get_session(struct daemon *d, const char *name, bo
 		remus_err_set(err, -ENOSPC, "too many sessions");
 		return NULL;
 	}
+	/* a disk served here (Xen + builtin) that cannot be: no session */
+	if (gc->nbd_device[0] && (nbd = daemon_disk_of(d, gc, err)) == NULL)
+		return NULL;
 	if ((s = remusd_session_new(gc, primary, err)) == NULL)
 		return NULL;
+	s->nbd = nbd;
 	/* test hooks, one at a time: hold points win over fault trials */
 	if (d->has_hold)
 		s->fault = (struct ckpt_fault){ &d->hold, remusd_hold_hit };
@@ -310,6 +315,7 @@ static void reload(struct daemon *d)
 		log_warnx("reload refused, keeping the old configuration: %s", err.msg);
 	else
 		log_info("configuration reloaded");
+	daemon_disks_open(d);             /* disks of guests added */
 	if (d->conf->file_warning[0])
 		log_warnx("%s", d->conf->file_warning);
 	d->env.conf = d->conf;
@@ -538,10 +544,12 @@ int main(int argc, char **argv)
 		fatalx("%s", err.msg);
 	ctl_server_on_refuse(d.ctl, ctl_refused);
 	quorum_open(&d);
+	daemon_disks_open(&d);
 	rc = serve(&d);
 	remusd_metrics_stop(d.metrics);   /* before the sessions it reads go */
 	for (size_t i = 0; i < d.nsessions; i++)
 		remusd_session_free(d.sessions[i]);
+	daemon_disks_close(&d);           /* after the sessions that route them */
 	ctl_server_free(d.ctl);
 	d.qops->close(d.qb);
 	remusd_quorum_view_destroy(&d.qview);

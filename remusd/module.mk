@@ -52,6 +52,14 @@ test_session_driver_SRCS := tests/unit/test_session_driver.c $(REMUSD_SESSION_SR
 	tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c
 test_session_driver_WRAP = $(XEN_TEST_WRAP) libxl_retrieve_domain_configuration
 test_session_driver_LDLIBS += $(REMUSD_QUORUM_LDLIBS)
+# A Xen guest's disk served over NBD by the sessions (libnbd as dom0's client)
+UNIT_TESTS += test_session_nbd
+test_session_nbd_SRCS := tests/unit/test_session_nbd.c $(REMUSD_SESSION_SRCS) \
+	$(REMUSD_CONF_SRCS) tests/unit/test_xen_common.c tests/unit/test_xen_fake.c \
+	tests/unit/test_xen_fake_rename.c tests/unit/test_xen_fake_pages.c tests/unit/test_net_util.c \
+	tests/unit/stream_trial.c
+test_session_nbd_WRAP = $(XEN_TEST_WRAP) libxl_retrieve_domain_configuration
+test_session_nbd_LDLIBS += $(REMUSD_QUORUM_LDLIBS) -lnbd
 # ownership generations: the state file and the group message (hostile input)
 FUZZ_TARGETS += generation_parse
 generation_parse_SRCS := tests/fuzz/generation_parse.c remusd/generation.c
@@ -82,5 +90,7 @@ upgrade_stream_SMOKE := 10
 upgrade_stream_CORPUS := tests/fuzz/corpus/upgrade_stream
 # The daemon's live update: the old daemon's side and the new one's.
 remusd_SRCS += remusd/upgrade.c remusd/upgrade_resume.c $(REMUSD_UPGRADE_SRCS)
+# Xen guests' disks served to dom0's kernel over NBD (diskrep = builtin)
+remusd_SRCS += remusd/disk_export.c
 INTEG_TESTS += tests/integration/remusd_upgrade.sh tests/integration/remusd_upgrade_kvstore.sh \
 	tests/integration/remusd_upgrade_faults.sh tests/integration/remusd_upgrade_fault_new.sh

@@ -21,6 +21,9 @@
 #define CALL_TIMEOUT_MS 10000u
 /* evacuate / failover on the primary: three bounded phases on the daemon */
 #define HANDOVER_TIMEOUT_MS 60000u
+/* evacuate --to: prepare, a whole initial synchronisation to the
+ * destination, then the hand-over */
+#define EVACUATE_TO_TIMEOUT_MS 300000u
 
 struct opts {
 	const char *sock;
@@ -32,12 +35,14 @@ struct opts {
 	bool force;
 	uint32_t evac_flags;            /* evacuate: CTL_EVAC_* */
 	const char *exec;               /* upgrade --exec */
+	const char *to;                 /* evacuate --to */
 };
 
 /* Options a subcommand takes (beyond the global -s/--socket). */
 enum {
 	OPT_JSON = 1u << 0, OPT_PEER = 1u << 1, OPT_UNSAFE = 1u << 2, OPT_WAIT = 1u << 3,
 	OPT_FORCE = 1u << 4, OPT_NO_REPROTECT = 1u << 5, OPT_EXEC = 1u << 6,
+	OPT_TO = 1u << 7,
 };
 
 struct opt_help {
@@ -54,6 +59,8 @@ static const struct opt_help opt_helps[] = {
 	  "not run it; failover: even while the primary answers or without quorum" },
 	{ OPT_NO_REPROTECT, "--no-reprotect", "leave this host free: the backup does not protect "
 	  "the guest back to it" },
+	{ OPT_TO, "--to HOST[:PORT]", "evacuate to that host's remusd instead of the backup "
+	  "(prepare there, pre-copy, hand-over); it protects the guest back to this host" },
 	{ OPT_EXEC, "--exec PATH", "upgrade: the new remusd binary (default: the installed one)" },
 };
 
@@ -75,7 +82,7 @@ static const struct subcmd subcmds[] = {
 	{ "unprotect", "GUEST", 0, "stop replicating; the guest keeps running", CTL_UNPROTECT },
 	{ "failover", "GUEST", OPT_FORCE, "backup: run the replica now (refused while the primary "
 	  "answers or without quorum); primary: as evacuate", CTL_FAILOVER },
-	{ "evacuate", "GUEST", OPT_NO_REPROTECT, "planned hand-over of a protected guest to the "
+	{ "evacuate", "GUEST", OPT_NO_REPROTECT | OPT_TO, "planned hand-over of a protected guest to the "
 	  "backup, which protects it back to this host", CTL_EVACUATE },
 	{ "check", "GUEST", 0, "list why the guest cannot be protected (exit 1 if any)", CTL_CHECK },
 	{ "resume", "GUEST", OPT_FORCE, "run an in-doubt guest here again, unprotected", CTL_RESUME },
@@ -398,7 +405,7 @@ static int cmd_simple(const struct opts *o, uint16_t type, const char *guest)
 	else if (type == CTL_PROTECT)
 		len = ctl_encode_protect(req, sizeof(req), 1, guest, o->peer ? o->peer : "", o->unsafe);
 	else if (type == CTL_EVACUATE)
-		len = ctl_encode_evacuate(req, sizeof(req), 1, guest, o->evac_flags);
+		len = ctl_encode_evacuate_to(req, sizeof(req), 1, guest, o->evac_flags, o->to);
 	else if (type == CTL_UPGRADE)
 		len = ctl_encode_upgrade(req, sizeof(req), 1, o->exec ? o->exec : "");
 	else
@@ -533,7 +540,7 @@ int main(int argc, char **argv)
 		{ "unsafe", required_argument, NULL, 'u' }, { "socket", required_argument, NULL, 's' },
 		{ "wait", required_argument, NULL, 'w' }, { "force", no_argument, NULL, 'f' },
 		{ "no-reprotect", no_argument, NULL, 'n' },
-		{ "exec", required_argument, NULL, 'x' },
+		{ "exec", required_argument, NULL, 'x' }, { "to", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -561,6 +568,8 @@ int main(int argc, char **argv)
 			o.evac_flags |= CTL_EVAC_NO_REPROTECT;
 		else if (ch == 'x')
 			o.exec = optarg;
+		else if (ch == 't')
+			o.to = optarg;
 		else if (ch == 'h')
 			help = true;
 		else if (ch == 'V') {
@@ -609,6 +618,10 @@ int main(int argc, char **argv)
 	}
 	if (sc->type == CTL_FAILOVER || sc->type == CTL_EVACUATE || sc->type == CTL_CHECK)
 		o.timeout_ms = HANDOVER_TIMEOUT_MS;
+	if (o.to != NULL && sc->type != CTL_EVACUATE)
+		usage_to(stderr, 2, sc);
+	if (sc->type == CTL_EVACUATE && o.to != NULL)
+		o.timeout_ms = EVACUATE_TO_TIMEOUT_MS;
 	if (sc->type == CTL_FAILOVER && o.force)
 		return cmd_simple(&o, CTL_FAILOVER_FORCE, guest);
 	return cmd_simple(&o, sc->type, guest);

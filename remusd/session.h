@@ -44,6 +44,8 @@ struct remusd_rp {
 #define REMUSD_REPROTECT_MIN_MS 1000u
 #define REMUSD_REPROTECT_MAX_MS 30000u
 
+struct nbd_device;
+
 struct remusd_session {
 	char name[REMUSD_NAME_MAX];
 	bool primary;
@@ -81,6 +83,10 @@ struct remusd_session {
 	const struct diskrep_ops *dr;
 	struct diskrep *disk;
 	struct diskrep_hook dhook;
+	struct hv_disk_hook dhook_io;   /* the primary handle as a disk hook (pvm, NBD) */
+	/* Xen + builtin: the device its disk is served as (the daemon's,
+	 * disk_export.c), routed by this session's handle; NULL: none */
+	struct nbd_device *nbd;
 	int disk_sp[2];
 	/* quorum = corosync: the cluster's view that judges a lost peer
 	 * (quorum.h; NULL: quorum = none, a lost peer is judged alone) */

@@ -105,7 +105,6 @@ bool remusd_session_may_receive(struct remusd_session *s)
 static void drop_primary_side(struct remusd_session *s)
 {
 	struct ckpt_receiver *kept;
-	struct diskrep *d;
 
 	session_netbuf_close(s);
 	pthread_mutex_lock(&s->net_lock);
@@ -116,11 +115,8 @@ static void drop_primary_side(struct remusd_session *s)
 	s->rcv = NULL;
 	s->eng->free(s);
 	s->rcv = kept;
-	d = s->disk;
-	s->disk = NULL;
 	pthread_mutex_unlock(&s->lock);
-	if (d)
-		s->dr->close(d);
+	session_close_disk(s);
 }
 
 int remusd_session_receive(struct remusd_session *s, struct rnet_conn *conn,

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "ckpt/stream_link.h"
+#include "diskrep/nbd_device.h"
 #include "remusd/session_impl.h"
 #include "util/log.h"
 
@@ -168,6 +169,15 @@ static int driver_protect(struct remusd_session *s, const struct remusd_env *env
 	if (disk_adopted(s)) {
 		sc.dr_ops = s->dr;
 		sc.dr = s->disk;
+	} else if (s->disk != NULL) {   /* builtin: its frames ride our link */
+		if ((rc = session_disk_channel(s, err)) < 0) {
+			hv_blob_free(&pre);
+			return rc;
+		}
+		sc.dr_ops = s->dr;
+		sc.dr = s->disk;
+		sc.disk_channel = true;
+		sc.disk_fd = s->disk_sp[1];
 	}
 	sc.hv = s->hv;
 	sc.guest = s->guest;
@@ -218,6 +228,8 @@ static void driver_end_run(struct remusd_session *s)
 	if (s->state != RS_EVACUATED)
 		close_adopted_locked(s);
 	pthread_mutex_unlock(&s->lock);
+	if (!disk_adopted(s))
+		session_disk_detach(s);     /* builtin: writes only mark its bitmap now */
 }
 
 /* The old primary's adopted disk, its copy destroyed (the driver's disk
@@ -242,7 +254,7 @@ static int replica_prepare(void *arg, const char *json, size_t len, struct hv_gu
 		return rc == HV_EUNSUPP ? remus_err_wrap(err, "guest %s", s->name)
 		                        : remus_err_wrap(err, "guest %s: the primary's configuration",
 		                                         s->name);
-	if (conf_adopts_disk(s) && cs.disks != 1)
+	if ((conf_adopts_disk(s) || s->nbd != NULL) && cs.disks != 1)
 		return remus_err_set(err, -EINVAL, "guest %s has %u disks: diskrep = %s replicates "
 		                     "exactly one (the replica gets %s)", s->name, cs.disks,
 		                     s->dr->name, s->gc.disk);
@@ -255,6 +267,31 @@ static int replica_prepare(void *arg, const char *json, size_t len, struct hv_gu
 	return 0;
 }
 
+/* The replica's disk, served here as nbd_device, becomes the running
+ * guest's: the receiver (which committed every whole checkpoint's epoch
+ * and promoted the image) lets go of the backup's handle, the image is
+ * reopened as a primary's (every write journaled, so the guest can be
+ * protected from here), the device routed through it, and the kernel's
+ * cached blocks, read before the last commits changed the image under
+ * them, dropped. */
+static int served_disk_take_over(struct remusd_session *s, struct remus_err *err)
+{
+	int rc;
+
+	ckpt_stream_receiver_release_disk(s->srcv);
+	session_disk_detach(s);
+	session_close_disk(s);
+	if ((rc = session_open_disk(s, DISKREP_PRIMARY, err)) < 0 ||
+	    (rc = nbd_device_drop_cache(s->nbd, err)) < 0) {
+		session_close_disk(s);
+		return remus_err_wrap(err, "guest %s: the replica's disk %s", s->name,
+		                      s->gc.nbd_device);
+	}
+	log_info("guest %s: the replica's disk is %s (image %s), its writes replicated from now on",
+	         s->name, s->gc.nbd_device, s->gc.disk);
+	return 0;
+}
+
 /* Before the replica runs (the engine promoted its disk already): its
  * devices from the guest's configuration; with an adopted disk its disk is
  * this host's device, not the primary's path. */
@@ -263,10 +300,17 @@ static int replica_finish(void *arg, struct hv_guest *g, struct remus_err *err)
 	struct remusd_session *s = arg;
 	size_t len;
 	const char *json = ckpt_stream_receiver_config(s->srcv, &len);
+	int rc;
 
-	if (s->hv->finish_replica != NULL && json != NULL)
-		return s->hv->finish_replica(g, json, len, conf_adopts_disk(s) ?
-		                             s->gc.disk : NULL, err);
+	if (s->nbd != NULL && (rc = served_disk_take_over(s, err)) < 0)
+		return rc;
+	if (s->hv->finish_replica != NULL && json != NULL &&
+	    (rc = s->hv->finish_replica(g, json, len, conf_adopts_disk(s) ? s->gc.disk :
+	                                s->nbd != NULL ? s->gc.nbd_device : NULL, err)) < 0) {
+		if (s->nbd != NULL)
+			session_close_disk(s);  /* no replica runs: nothing writes the image */
+		return rc;
+	}
 	return 0;
 }
 
@@ -339,6 +383,16 @@ static int driver_receive(struct remusd_session *s, struct remus_err *err)
 	if (disk_adopted(s)) {
 		rc.dr_ops = s->dr;
 		rc.dr = s->disk;
+	} else if (s->gc.disk[0] && s->dr != NULL) {
+		/* builtin: a new run drops what the last left staged */
+		if ((e = session_open_disk(s, DISKREP_BACKUP, err)) < 0 ||
+		    (e = s->dr->discard_uncommitted(s->disk, err)) < 0 ||
+		    (e = session_disk_channel(s, err)) < 0)
+			return e;
+		rc.dr_ops = s->dr;
+		rc.dr = s->disk;
+		rc.disk_channel = true;
+		rc.disk_fd = s->disk_sp[1];
 	}
 	remusd_guest_hvcfg(&s->gc, &gcfg);
 	pthread_mutex_lock(&s->lock);
@@ -388,6 +442,8 @@ static int driver_take_over(struct remusd_session *s, int rc, struct remus_err *
 		s->hv->destroy(g);
 		if (rc == CKPT_HANDOVER)    /* the primary resumes its copy: disk back first */
 			disk_let_go(s, 1, 1);
+		if (s->nbd != NULL)         /* no replica runs: nothing writes the image */
+			session_close_disk(s);
 		return e;
 	}
 	end_us = ckpt_stream_receiver_end_us(s->srcv);

@@ -105,6 +105,11 @@ void session_primary_gate(struct remusd_session *s, const char *lost);
 /* Open the guest's disk replication handle (builtin backend) with its
  * state next to the image ("IMAGE.remus/"), not attached to a peer. */
 int  session_open_disk(struct remusd_session *s, enum diskrep_role role, struct remus_err *err);
+void session_close_disk(struct remusd_session *s);
+/* A fresh socketpair for the builtin backend's frames of a new run
+ * (disk_sp: [0] diskrep, [1] the engine); detach ends a run's. */
+int  session_disk_channel(struct remusd_session *s, struct remus_err *err);
+void session_disk_detach(struct remusd_session *s);
 /* The run's netbuf goes (its nfqueue pump first); nothing it holds leaves. */
 void session_netbuf_close(struct remusd_session *s);
 /* A fresh netbuf for a new protection run (the old one closed); `what`

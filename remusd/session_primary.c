@@ -69,7 +69,7 @@ int remusd_session_start_guest(struct remusd_session *s, struct remus_err *err)
 	if ((rc = session_open_disk(s, DISKREP_PRIMARY, err)) < 0)
 		return rc;
 	if (s->disk)
-		diskrep_hook_init(&s->dhook, s->dr, s->disk, &cfg.disk_io);
+		cfg.disk_io = s->dhook_io;
 	if ((rc = s->hv->create(&cfg, &s->guest, err)) < 0)
 		return rc;
 	pthread_mutex_lock(&s->net_lock);   /* publishes s->guest to the hook */

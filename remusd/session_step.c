@@ -27,48 +27,6 @@
 #define REMUSD_REVERSE_TRIES 9u
 #define REMUSD_REVERSE_FIRST_WAIT_MS 200u
 
-/* A fresh disk channel for a new run: nothing of an earlier run (frames
- * the engine never read) can reach the new peer. */
-static int disk_channel(struct remusd_session *s, struct remus_err *err)
-{
-	int sp[2], big = 16 << 20, rc;
-
-	if (s->disk == NULL)
-		return 0;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-		return remus_err_sys(err, errno, "guest %s: disk channel", s->name);
-	for (int i = 0; i < 2; i++) {   /* room, so guest writes rarely wait */
-		setsockopt(sp[i], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
-		setsockopt(sp[i], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
-	}
-	if (fcntl(sp[1], F_SETFL, O_NONBLOCK) < 0) {
-		rc = remus_err_sys(err, errno, "guest %s: disk channel", s->name);
-		close(sp[0]);
-		close(sp[1]);
-		return rc;
-	}
-	s->dr->set_peer(s->disk, sp[0], err);     /* replaces the old fd first */
-	for (int i = 0; i < 2; i++) {
-		if (s->disk_sp[i] >= 0)
-			close(s->disk_sp[i]);
-		s->disk_sp[i] = sp[i];
-	}
-	return 0;
-}
-
-/* The run is over: diskrep stops sending (a primary's writes only mark
- * its bitmap, so the guest never waits on a channel nobody reads). */
-static void disk_detach(struct remusd_session *s)
-{
-	if (s->disk)
-		s->dr->set_peer(s->disk, -1, &(struct remus_err){ 0 });
-	for (int i = 0; i < 2; i++)
-		if (s->disk_sp[i] >= 0) {
-			close(s->disk_sp[i]);
-			s->disk_sp[i] = -1;
-		}
-}
-
 /* A fresh netbuf for a new protection (epochs restart at 1, or go on after
  * the checkpoint a resumed run carries on from); the guest's frames are
  * held from now on. */
@@ -119,7 +77,7 @@ static int step_protect(struct remusd_session *s, const struct remusd_env *env, 
 		return rc;
 	sc.nb = s->nb_open ? &s->nb : NULL;
 	if (s->disk) {
-		if ((rc = disk_channel(s, err)) < 0)
+		if ((rc = session_disk_channel(s, err)) < 0)
 			return rc;
 		sc.dr = s->dr;
 		sc.disk = s->disk;
@@ -180,7 +138,7 @@ static int step_hand_over(struct remusd_session *s, int rc, struct remus_err *er
 /* The run is over (either role): the disk channel goes. */
 static void step_end_run(struct remusd_session *s)
 {
-	disk_detach(s);
+	session_disk_detach(s);
 }
 
 static int step_receive(struct remusd_session *s, struct remus_err *err)
@@ -197,7 +155,7 @@ static int step_receive(struct remusd_session *s, struct remus_err *err)
 		return e;
 	/* a new run: whatever the last one left staged or half-received goes */
 	if (s->disk && ((e = s->dr->discard_uncommitted(s->disk, err)) < 0 ||
-	                (e = disk_channel(s, err)) < 0))
+	                (e = session_disk_channel(s, err)) < 0))
 		return e;
 	if (s->disk) {
 		rc.dr = s->dr;
@@ -240,7 +198,6 @@ static int step_receive_run(struct remusd_session *s, struct remus_err *err)
 static int take_over_disk(struct remusd_session *s, struct hv_guest_config *cfg,
                           struct remus_err *err)
 {
-	struct diskrep *d;
 	int rc;
 
 	if (s->disk == NULL)
@@ -249,17 +206,13 @@ static int take_over_disk(struct remusd_session *s, struct hv_guest_config *cfg,
 	if ((rc = s->dr->discard_uncommitted(s->disk, err)) < 0 ||
 	    (s->dr->promote && (rc = s->dr->promote(s->disk, err)) < 0 && rc != DISKREP_EUNSUPP))
 		remus_err_wrap(err, "failover disk");
-	disk_detach(s);
-	pthread_mutex_lock(&s->lock);       /* status reads it */
-	d = s->disk;
-	s->disk = NULL;
-	pthread_mutex_unlock(&s->lock);
-	s->dr->close(d);
+	session_disk_detach(s);
+	session_close_disk(s);
 	if (rc < 0 && rc != DISKREP_EUNSUPP)
 		return rc;
 	if ((rc = session_open_disk(s, DISKREP_PRIMARY, err)) < 0)
 		return rc;
-	diskrep_hook_init(&s->dhook, s->dr, s->disk, &cfg->disk_io);
+	cfg->disk_io = s->dhook_io;
 	return 0;
 }
 
@@ -270,7 +223,6 @@ static int step_take_over(struct remusd_session *s, int rc, struct remus_err *er
 	struct hv_guest_config cfg;
 	struct ckpt_failover_times t;
 	struct hv_guest *g = NULL;
-	struct diskrep *d;
 
 	(void)rc;
 	remusd_guest_hvcfg(&s->gc, &cfg);
@@ -281,12 +233,7 @@ static int step_take_over(struct remusd_session *s, int rc, struct remus_err *er
 	if ((rc = take_over_disk(s, &cfg, err)) < 0)
 		return rc;
 	if ((rc = ckpt_receiver_failover(s->rcv, &cfg, &g, &t, err)) < 0) {
-		pthread_mutex_lock(&s->lock);
-		d = s->disk;
-		s->disk = NULL;
-		pthread_mutex_unlock(&s->lock);
-		if (d)
-			s->dr->close(d);
+		session_close_disk(s);
 		return rc;
 	}
 	pthread_mutex_lock(&s->net_lock);   /* publishes s->guest to the hook */

@@ -11,20 +11,6 @@
 #include "remusd/session_impl.h"
 #include "util/log.h"
 
-/* Close the guest's disk replication handle (builtin: its journal and
- * bitmap stay in the image's state folder for the next opener). */
-static void close_disk(struct remusd_session *s)
-{
-	struct diskrep *d;
-
-	pthread_mutex_lock(&s->lock);       /* status reads it */
-	d = s->disk;
-	s->disk = NULL;
-	pthread_mutex_unlock(&s->lock);
-	if (d != NULL)
-		s->dr->close(d);
-}
-
 /* A protected primary's run: stop it at an epoch boundary, guest paused
  * (primary_outcome's upgrade branch).  0, or why it cannot be carried. */
 static int stop_protection(struct remusd_session *s, struct remus_err *err)
@@ -102,7 +88,7 @@ int remusd_session_hand_off(struct remusd_session *s, const struct remusd_env *e
 	s->guest = NULL;
 	s->nic_tx = false;
 	pthread_mutex_unlock(&s->net_lock);
-	close_disk(s);          /* its state is in IMAGE.remus/: the adopter opens it */
+	session_close_disk(s);          /* its state is in IMAGE.remus/: the adopter opens it */
 	return 0;
 }
 
@@ -126,9 +112,9 @@ int remusd_session_adopt(struct remusd_session *s, const struct hv_handoff *h,
 	if ((rc = session_open_disk(s, DISKREP_PRIMARY, err)) < 0)
 		return rc;
 	if (s->disk)
-		diskrep_hook_init(&s->dhook, s->dr, s->disk, &cfg.disk_io);
+		cfg.disk_io = s->dhook_io;
 	if ((rc = s->hv->adopt(&cfg, h, &g, err)) < 0) {
-		close_disk(s);
+		session_close_disk(s);
 		return rc;
 	}
 	pthread_mutex_lock(&s->net_lock);   /* publishes s->guest to the hook */

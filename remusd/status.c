@@ -1,6 +1,7 @@
 /* JSON status of one session (remusctl status --json, stats). */
 #include <json-c/json.h>
 
+#include "diskrep/nbd_device.h"
 #include "remusd/session.h"
 
 /* Add a u64 member. */
@@ -78,6 +79,29 @@ static struct json_object *status_adopted_disk(struct remusd_session *s)
 	return o;
 }
 
+/* A disk served to this host's kernel (Xen + builtin): where its I/O goes
+ * and what the kernel asked of it. */
+static struct json_object *status_served_disk(struct remusd_session *s)
+{
+	struct json_object *o = json_object_new_object();
+	struct nbd_device_status ns;
+
+	nbd_device_status(s->nbd, &ns);
+	json_object_object_add(o, "device", json_object_new_string(s->gc.nbd_device));
+	json_object_object_add(o, "route", json_object_new_string(nbd_device_mode_name(ns.mode)));
+	json_object_object_add(o, "bound", json_object_new_boolean(ns.bound));
+	put_u64(o, "size", ns.size);
+	put_u64(o, "reads", ns.st.reads);
+	put_u64(o, "writes", ns.st.writes);
+	put_u64(o, "write_bytes", ns.st.write_bytes);
+	put_u64(o, "flushes", ns.st.flushes);
+	put_u64(o, "refused", ns.st.refused);
+	put_u64(o, "connections_ended", ns.clients);
+	if (ns.last_error[0])
+		json_object_object_add(o, "last_error", json_object_new_string(ns.last_error));
+	return o;
+}
+
 struct json_object *remusd_session_json(struct remusd_session *s)
 {
 	struct json_object *o = json_object_new_object(), *fo;
@@ -130,6 +154,8 @@ struct json_object *remusd_session_json(struct remusd_session *s)
 	}
 	if (adopted != NULL)
 		json_object_object_add(o, s->dr->name, adopted);
+	if (s->nbd != NULL)
+		json_object_object_add(o, "nbd", status_served_disk(s));
 	if (s->failover_done) {
 		fo = json_object_new_object();
 		put_u64(fo, "checkpoint", s->fo.checkpoint);

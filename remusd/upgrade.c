@@ -29,6 +29,11 @@ static int refusal(struct daemon *d, struct remus_err *err)
 {
 	if (d->ops.running)
 		return remus_err_set(err, -EBUSY, "an operation on a guest is under way");
+	for (size_t i = 0; i < d->ndisks; i++)
+		if (d->disks[i].dev != NULL)    /* its kernel connection ends with this daemon */
+			return remus_err_set(err, -ENOTSUP, "guest %s: its disk is served over NBD by "
+			                     "this daemon, which a live update does not carry yet",
+			                     d->disks[i].name);
 	for (size_t i = 0; i < d->nsessions; i++) {
 		struct remusd_session *s = d->sessions[i];
 		remusd_session_refresh(s);      /* the engine's view: replica-ready, protected */

@@ -32,6 +32,9 @@ test_stream_dm_SRCS := tests/unit/test_stream_dm.c tests/unit/test_xen_common.c 
 	tests/unit/test_xen_fake.c tests/unit/test_xen_fake_rename.c tests/unit/test_net_util.c tests/unit/stream_sample.c
 test_stream_dm_WRAP = $(XEN_TEST_WRAP)
 test_ckpt_SRCS := tests/unit/test_ckpt.c tests/unit/ckpt_testlib.c tests/unit/pvm_testlib.c tests/unit/test_net_util.c
+# the initial sync's copies: pre-copy frames go straight from guest RAM (issue 15)
+UNIT_TESTS += test_ckpt_sync
+test_ckpt_sync_SRCS := tests/unit/test_ckpt_sync.c tests/unit/pvm_testlib.c tests/unit/test_net_util.c
 
 # remusd (the daemon) and remusctl (the CLI).
 PROGRAMS += remusd remusctl
@@ -42,6 +45,8 @@ remusd_SRCS = remusd/main.c remusd/control.c remusd/ownership.c $(REMUSD_SESSION
 remusd_LDLIBS := -lsystemd -lmicrohttpd -lvotequorum -lcpg -lcorosync_common
 # protection the daemon restarts by itself (role reversal, reprotect = auto)
 remusd_SRCS += remusd/reprotect.c remusd/in_doubt.c
+# remusctl evacuate --to: prepare, perform, finish, confirm
+remusd_SRCS += remusd/evacuate_to.c
 # the metrics endpoint (libmicrohttpd) and its test's promtool (Debian: prometheus)
 DEPS_PKGS += libmicrohttpd-dev prometheus
 remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)

@@ -149,5 +149,8 @@ void ckpt_stream_receiver_stats(struct ckpt_stream_receiver *r, struct ckpt_stat
 uint64_t ckpt_stream_receiver_end_us(struct ckpt_stream_receiver *r);
 /* The configuration from xl's header (NULL before it arrived). */
 const char *ckpt_stream_receiver_config(const struct ckpt_stream_receiver *r, size_t *len);
+/* From the replica's finish hook: the caller takes the disk handle back
+ * (to reopen the image as the running guest's); the receiver forgets it. */
+void ckpt_stream_receiver_release_disk(struct ckpt_stream_receiver *r);
 
 #endif

@@ -89,6 +89,16 @@ const char *ckpt_stream_receiver_config(const struct ckpt_stream_receiver *r, si
 	return r->json;
 }
 
+/* The caller takes the disk back (its replica's finish hook reopens it as
+ * the running guest's); the receiver touches it no more. */
+void ckpt_stream_receiver_release_disk(struct ckpt_stream_receiver *r)
+{
+	pthread_mutex_lock(&r->disk_lock);
+	r->cfg.dr_ops = NULL;
+	r->cfg.dr = NULL;
+	pthread_mutex_unlock(&r->disk_lock);
+}
+
 /* Checkpoint N is complete: its disk epoch too, before ACK(N). */
 static int stream_disk_commit(struct ckpt_stream_receiver *r, uint64_t n)
 {
@@ -115,7 +125,7 @@ static int stream_disk_commit(struct ckpt_stream_receiver *r, uint64_t n)
  * copy still holds its device).  Failover needs none: the primary is gone. */
 static int disk_window(struct ckpt_stream_receiver *r, bool open, struct remus_err *e)
 {
-	if (r->cfg.dr_ops->dual_primary == NULL)
+	if (r->cfg.dr_ops == NULL || r->cfg.dr_ops->dual_primary == NULL)
 		return 0;
 	return r->cfg.dr_ops->dual_primary(r->cfg.dr, open, e);
 }

@@ -46,7 +46,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 * other encoding to compare with */
 		if (m.evac_flags == 0 && size != CTL_HDR_LEN + CTL_GUEST_MAX)
 			return 0;
-		n = ctl_encode_evacuate(again, sizeof(again), m.seq, m.guest, m.evac_flags);
+		n = (m.evac_flags & CTL_EVAC_TO) ?
+		    ctl_encode_evacuate_to(again, sizeof(again), m.seq, m.guest, m.evac_flags,
+		                           m.peer) :
+		    ctl_encode_evacuate(again, sizeof(again), m.seq, m.guest, m.evac_flags);
 		break;
 	case CTL_PROGRESS:
 		n = ctl_encode_progress(again, sizeof(again), m.seq, m.guest, m.phase, m.done, m.total);

@@ -15,30 +15,7 @@ cd "$(dirname "$0")/../.." || exit 1
 TAG=${TAG:-ia$$}
 . tests/integration/remusd_lib.sh
 
-children() { ps -o pid= --ppid "$1" | wc -l; }
-
-# pair: fresh daemons (B holding at handover-started), the counter guest
-# protected from A to B, and a one-way evacuation started in the background.
-pair() {
-	local p
-	for p in ${PID_a:-} ${PID_b:-}; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	rm -f "$TMPD"/[ab].sock "$TMPD"/handover-started.*
-	ip -n "$NS_A" link set rep0 up
-	ip -n "$NS_B" link set rep0 up
-	for p in $(seq 20); do
-		ip netns exec "$NS_A" ping -c 1 -W 1 "$IP_B" >/dev/null 2>&1 && break
-	done
-	write_conf a "${GUEST[@]}" "peer = $IP_B:7575"
-	write_conf b "${GUEST[@]}" "peer = $IP_A:7575"
-	start_daemon a
-	REMUSD_HOLD="handover-started:$TMPD" start_daemon b
-	ctl a start $G || fail "start"
-	ctl a protect $G --wait 60 >/dev/null || fail "protect"
-	wait_field b $G state replica-ready
-	ctl a evacuate $G --no-reprotect >"$TMPD/evacuate.out" 2>&1 &
-	EVAC_PID=$!
-	wait_file "$TMPD/handover-started.reached" 30
-}
+. tests/integration/remusd_in_doubt_lib.sh
 
 in_doubt() {
 	wait "$EVAC_PID" && fail "evacuate succeeded: $(cat "$TMPD/evacuate.out")"
@@ -51,7 +28,7 @@ hosts_setup
 counter_guest
 
 # 1. link cut right after the hand-over: B runs it; the link returns
-pair
+pair --no-reprotect
 ip -n "$NS_B" link set rep0 down
 touch "$TMPD/handover-started.go"
 in_doubt
@@ -72,7 +49,7 @@ echo "link back: host-a: $(jfield a $G message)"
 [ "$(jfield b $G guest_state)" = running ] || fail "host-b guest $(jfield b $G guest_state)"
 
 # 2. B's daemon dies right after the hand-over; it restarts with no copy
-pair
+pair --no-reprotect
 kill -9 "$PID_b"
 wait "$PID_b" 2>/dev/null
 in_doubt

@@ -42,7 +42,7 @@ hosts_setup() {
 	chmod 600 "$TMPD/remus.key"
 }
 
-# write_conf HOST GUEST-SECTION-LINES...: remus.conf of host A or B.
+# write_conf HOST GUEST-SECTION-LINES...: remus.conf of host A, B (or C).
 write_conf() {
 	local host=$1; shift
 	{
@@ -60,7 +60,11 @@ write_conf() {
 # start_daemon HOST: remusd in that host's namespace, wait for its socket.
 start_daemon() {
 	local host=$1 ns i
-	[ "$host" = a ] && ns=$NS_A || ns=$NS_B
+	case $host in
+	a) ns=$NS_A ;;
+	c) ns=$NS_C ;;  # the third host (remusd_lan.sh host_c_setup)
+	*) ns=$NS_B ;;
+	esac
 	ip netns exec "$ns" "$BUILD/bin/remusd" -c "$TMPD/$host.conf" >"$TMPD/remusd-$host.log" 2>&1 &
 	PIDS+=($!)
 	eval "PID_$host=$!"

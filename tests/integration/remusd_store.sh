@@ -16,43 +16,21 @@ cd "$(dirname "$0")/../.." || exit 1
 TAG=${TAG:-rst$$}
 . tests/integration/remusd_lib.sh
 . tests/integration/remusd_lan.sh
+. tests/integration/remusd_store_lib.sh
 G=storewatch
 [ -f "$BUILD/guest/storewatch.elf" ] || skip "storewatch guest not built"
 
 hosts_setup
 trap demo_cleanup EXIT
 lan_setup
-lines=("[guest $G]" "type = pvm" "image = $PWD/$BUILD/guest/storewatch.elf" "mem = 16M"
-	"tap = tap0" "mac = 02:77:00:00:00:12" "ip = $GUEST_IP/24" "interval = 20"
-	"netbuf = inline" "diskrep = none")
-write_conf a "${lines[@]}" "peer = $IP_B:7575"
-write_conf b "${lines[@]}" "peer = $IP_A:7575"
+store_guest_conf 02:77:00:00:00:12
 start_daemon a
 start_daemon b
 ctl a start $G || fail "start"
 ctl a protect $G --wait 60 >"$TMPD/protect.out" || fail "protect: $(cat "$TMPD/protect.out")"
 wait_field b $G state replica-ready
 
-# the client: subscribes until the first report comes, then records every one
-ip netns exec "$CLI" python3 - "$GUEST_IP" "$TMPD/reports" <<'PY' >"$TMPD/client.log" 2>&1 &
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(0.2)
-got = False
-with open(sys.argv[2], "a") as out:
-    while True:
-        if not got:
-            s.sendto(b"SUBSCRIBE", (sys.argv[1], 7002))
-        try:
-            d = s.recv(2048)
-        except socket.timeout:
-            continue
-        got = True
-        out.write(d.decode(errors="replace"))
-        out.flush()
-PY
-CLIENT_PID=$!
-PIDS+=($CLIENT_PID)
+start_store_client
 
 # wait_report SEQ SECS: until the client has report number SEQ.
 wait_report() {

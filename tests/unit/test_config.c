@@ -121,7 +121,11 @@ static void test_defaults_and_variants(void **state)
 		"disk = /dev/drbd2\n"
 		"diskrep = drbd\n"
 		"drbd_resource = remus-b\n"
-		"unsafe = drbd-disk-ahead\n";
+		"unsafe = drbd-disk-ahead\n"
+		"[guest d]\n"
+		"type = xen\n"
+		"disk = /srv/d.img\n"
+		"nbd_device = /dev/nbd3\n";
 	struct remus_err err = { 0 };
 	struct remusd_conf *c = NULL;
 
@@ -130,7 +134,7 @@ static void test_defaults_and_variants(void **state)
 		fail_msg("%s", err.msg);
 	assert_true(c->tls);
 	assert_int_equal(c->metrics_port, 0);    /* metrics off by default */
-	assert_int_equal(c->nguests, 3);
+	assert_int_equal(c->nguests, 4);
 	assert_int_equal(c->guests[0].mem_mb, 1024);
 	assert_string_equal(c->guests[0].peer_host, "fd00::2");
 	assert_int_equal(c->guests[0].peer_port, 9000);
@@ -149,6 +153,9 @@ static void test_defaults_and_variants(void **state)
 	assert_string_equal(c->guests[2].drbd_resource, "remus-b");
 	assert_string_equal(c->guests[2].disk, "/dev/drbd2");
 	assert_int_equal(c->guests[2].unsafe, REMUSD_UNSAFE_DRBD_DISK_AHEAD);
+	assert_string_equal(c->guests[2].nbd_device, "");
+	assert_int_equal(c->guests[3].diskrep, DISKREP_KIND_BUILTIN);   /* with a disk */
+	assert_string_equal(c->guests[3].nbd_device, "/dev/nbd3");
 	remusd_conf_free(c);
 }
 
@@ -221,6 +228,18 @@ static const struct bad_case bad_cases[] = {
 	{ GLOBAL "[guest a]\nimage = x\nmem = 1\ndiskrep = drbd\n", "[guest a]: diskrep = drbd but no disk" },
 	{ GLOBAL "[guest a]\ntype = xen\nnetbuf = inline\n", "netbuf = inline needs type = pvm" },
 	{ GLOBAL "[guest a]\ntype = xen\ncapture = cow\n", "capture = cow needs type = pvm" },
+	{ GLOBAL "[guest x]\ntype = xen\ndisk = /srv/x.img\n",
+	  "t.conf:3: [guest x]: diskrep = builtin for a xen guest needs nbd_device (the /dev/nbdN remusd serves the disk on" },
+	{ GLOBAL "[guest x]\ntype = xen\ndisk = /dev/nbd0\nnbd_device = /dev/nbd0\n",
+	  "t.conf:3: [guest x]: disk '/dev/nbd0' is an NBD device: disk is the image remusd serves as nbd_device" },
+	{ GLOBAL "[guest x]\nimage = x\nmem = 1\ndisk = d\nnbd_device = /dev/nbd0\n",
+	  "t.conf:3: [guest x]: nbd_device needs type = xen and diskrep = builtin" },
+	{ GLOBAL "[guest x]\ntype = xen\ndisk = /srv/x.img\nnbd_device = /dev/sda\n",
+	  "t.conf:6: [guest x] nbd_device: '/dev/sda' is not an NBD device (/dev/nbdN)" },
+	{ GLOBAL "[guest x]\ntype = xen\ndisk = /srv/x.img\nnbd_device = /dev/nbd12345\n",
+	  "'/dev/nbd12345' is not an NBD device" },
+	{ GLOBAL "[guest x]\ntype = xen\ndisk = /srv/x.img\nnbd_device = /dev/nbd1x\n",
+	  "'/dev/nbd1x' is not an NBD device" },
 	{ GLOBAL "[guest a]\nimage = x\nmem = 1\ncapture = lazy\n", "'lazy' is not one of copy|cow" },
 	{ GLOBAL "[guest a]\nimage = x\nmem = 1\nreprotect = yes\n", "'yes' is not one of off|auto" },
 	{ GLOBAL "[guest a]\nimage = x\nimage = y\n", "t.conf:5: [guest a] image: repeated (first set at line 4)" },

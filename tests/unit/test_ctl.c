@@ -485,11 +485,58 @@ static void test_evacuate_flags(void **state)
 	assert_int_equal(ctl_parse(buf, (size_t)n - 2, &m, &err), CTL_EPROTO);
 }
 
+/* evacuate --to HOST: the longest form, flag and destination together;
+ * either one alone, or a destination with bad bytes, is refused. */
+static void test_evacuate_to(void **state)
+{
+	uint8_t buf[CTL_HDR_LEN + CTL_GUEST_MAX + 4 + CTL_PEER_MAX + 16];
+	const size_t flags_at = CTL_HDR_LEN + CTL_GUEST_MAX + 3, to_at = flags_at + 1;
+	struct remus_err err = { 0 };
+	struct ctl_msg m;
+	int n;
+
+	(void)state;
+	n = ctl_encode_evacuate_to(buf, sizeof(buf), 4, "kv", CTL_EVAC_NO_REPROTECT,
+	                           "10.0.0.3:7575");
+	assert_int_equal(n, CTL_HDR_LEN + CTL_GUEST_MAX + 4 + CTL_PEER_MAX);
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), 0);
+	assert_int_equal(m.type, CTL_EVACUATE);
+	assert_string_equal(m.guest, "kv");
+	assert_string_equal(m.peer, "10.0.0.3:7575");
+	assert_int_equal(m.evac_flags, CTL_EVAC_NO_REPROTECT | CTL_EVAC_TO);
+	/* no destination: the older forms, and the flag alone cannot be encoded */
+	n = ctl_encode_evacuate_to(buf, sizeof(buf), 4, "kv", 0, "");
+	assert_int_equal(n, CTL_HDR_LEN + CTL_GUEST_MAX);
+	assert_int_equal(ctl_encode_evacuate_to(buf, sizeof(buf), 4, "kv", CTL_EVAC_TO, NULL),
+	                 -EINVAL);
+	/* the destination without the flag */
+	n = ctl_encode_evacuate_to(buf, sizeof(buf), 4, "kv", 0, "c");
+	buf[flags_at] &= (uint8_t)~CTL_EVAC_TO;
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), CTL_EPROTO);
+	assert_non_null(strstr(err.msg, "to flag missing"));
+	/* the flag without the destination (the flags-only length) */
+	n = ctl_encode_evacuate(buf, sizeof(buf), 4, "kv", CTL_EVAC_NO_REPROTECT);
+	buf[flags_at] |= CTL_EVAC_TO;
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), CTL_EPROTO);
+	assert_non_null(strstr(err.msg, "to flag without"));
+	/* an empty or unprintable destination */
+	n = ctl_encode_evacuate_to(buf, sizeof(buf), 4, "kv", 0, "c");
+	buf[to_at] = 0;
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), CTL_EPROTO);
+	assert_non_null(strstr(err.msg, "destination field empty"));
+	n = ctl_encode_evacuate_to(buf, sizeof(buf), 4, "kv", 0, "c");
+	buf[to_at] = '\n';
+	assert_int_equal(ctl_parse(buf, (size_t)n, &m, &err), CTL_EPROTO);
+	assert_non_null(strstr(err.msg, "destination has a bad character"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_requests),
 		cmocka_unit_test(test_evacuate_flags),
+		cmocka_unit_test(test_evacuate_to),
 		cmocka_unit_test(test_roundtrip_replies),
 		cmocka_unit_test(test_malformed_refused),
 		cmocka_unit_test(test_store_request),

@@ -223,9 +223,58 @@ static void test_names_and_phases(void **state)
 		assert_string_not_equal(remusd_event_name(e), "?");
 }
 
+/* remusctl evacuate --to C (remusd/evacuate_to.c) is made of moves of
+ * the table, walked here in the order the three hosts take them. */
+static void test_evacuate_to_moves(void **state)
+{
+	static const struct step {
+		bool primary;
+		enum remusd_state from;
+		enum remusd_event ev;
+		enum remusd_state to;
+		bool flips;
+	} walk[] = {
+		/* A: protection leaves B, the destination C is synchronised */
+		{ true, RS_PROTECTED, SE_UNPROTECT, RS_UNPROTECTED, false },
+		{ true, RS_UNPROTECTED, SE_PROTECT, RS_SYNCING, false },
+		{ true, RS_SYNCING, SE_SYNCED, RS_PROTECTED, false },
+		/* A: the hand-over to C, confirmed; A becomes C's backup */
+		{ true, RS_PROTECTED, SE_EVACUATE, RS_EVACUATING, false },
+		{ true, RS_EVACUATING, SE_HANDED_OVER, RS_EVACUATED, false },
+		{ true, RS_EVACUATED, SE_RECEIVE, RS_RECEIVING, true },
+		/* B: told END, keeps its replica, runs nothing */
+		{ false, RS_REPLICA_READY, SE_UNPROTECT, RS_UNPROTECTED, false },
+		/* C: a backup run, then the take-over (finish), then protects */
+		{ false, RS_RECEIVING, SE_CHECKPOINT, RS_REPLICA_READY, false },
+		{ false, RS_REPLICA_READY, SE_TAKEN_OVER, RS_ACTIVE, true },
+		{ true, RS_ACTIVE, SE_PROTECT, RS_SYNCING, false },
+		/* perform failed (C lost): A runs on and protects to B again */
+		{ true, RS_SYNCING, SE_LOST, RS_UNPROTECTED, false },
+		{ true, RS_PROTECTED, SE_LOST, RS_UNPROTECTED, false },
+		/* finish unconfirmed: in doubt until resolved */
+		{ true, RS_EVACUATING, SE_HANDOVER_DOUBT, RS_IN_DOUBT, false },
+		{ true, RS_IN_DOUBT, SE_RESUME_HERE, RS_UNPROTECTED, false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(walk) / sizeof(walk[0]); i++) {
+		assert_int_equal(remusd_fsm_next(walk[i].primary, walk[i].from, walk[i].ev),
+		                 walk[i].to);
+		assert_int_equal(remusd_fsm_flips_role(walk[i].primary, walk[i].from, walk[i].ev),
+		                 walk[i].flips);
+	}
+	/* evacuate --to starts from protected or a copy outside any run,
+	 * never from a run under way or a copy in doubt */
+	assert_int_equal(remusd_fsm_next(true, RS_SYNCING, SE_PROTECT), -1);
+	assert_int_equal(remusd_fsm_next(true, RS_EVACUATING, SE_PROTECT), -1);
+	assert_int_equal(remusd_fsm_next(true, RS_IN_DOUBT, SE_PROTECT), -1);
+	assert_int_equal(remusd_fsm_next(true, RS_FENCED, SE_PROTECT), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_evacuate_to_moves),
 		cmocka_unit_test(test_walk_every_move),
 		cmocka_unit_test(test_refusals_that_matter),
 		cmocka_unit_test(test_names_and_phases),

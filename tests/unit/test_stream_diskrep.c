@@ -115,101 +115,7 @@ static int wrap_acked(struct diskrep *d, uint64_t epoch, struct remus_err *err)
 
 static struct diskrep_ops guest_ops;
 
-/* ---- what the link carried, in order ------------------------------------ */
-
-struct frame {
-	uint32_t type;
-	uint8_t *data;
-	size_t len;
-	size_t stream_end;          /* STREAM: stream bytes up to and with it */
-};
-
-struct recording {
-	struct frame *f;
-	size_t n, cap;
-	struct stream_buf stream;   /* the STREAM frames' bytes */
-};
-
-static void rec_add(struct recording *r, uint32_t type, const uint8_t *p, size_t len)
-{
-	if (r->n == r->cap) {
-		r->cap = r->cap ? r->cap * 2 : 64;
-		r->f = realloc(r->f, r->cap * sizeof(*r->f));
-		assert_non_null(r->f);
-	}
-	r->f[r->n].type = type;
-	r->f[r->n].data = malloc(len ? len : 1);
-	assert_non_null(r->f[r->n].data);
-	memcpy(r->f[r->n].data, p, len);
-	r->f[r->n].len = len;
-	if (type == RNET_MSG_STREAM)
-		assert_int_equal(stream_buf_append(&r->stream, p, len), 0);
-	r->f[r->n].stream_end = stream_buf_size(&r->stream);
-	r->n++;
-}
-
-static void rec_free(struct recording *r)
-{
-	for (size_t i = 0; i < r->n; i++)
-		free(r->f[i].data);
-	free(r->f);
-	stream_buf_free(&r->stream);
-}
-
 /* ---- the primary, to its fault; a recording backup ----------------------- */
-
-struct bak {
-	struct rnet_conn *c;
-	struct recording *rec;
-	struct disk_channel dl;     /* into the helper backup diskrep (answers the resync) */
-	struct fx *fx;
-	uint64_t acked;
-	pthread_t th;
-};
-
-static void *bak_main(void *arg)
-{
-	struct bak *b = arg;
-	struct remus_err err = { 0 };
-	uint64_t until = rnet_now_ms() + PEER_WAIT_MS, ready = 0;
-	size_t ends[FAKE_PAGES_MAX_CKPT];
-	struct rnet_msg m;
-
-	while (rnet_now_ms() < until) {
-		struct pollfd p[2] = { { .fd = rnet_conn_fd(b->c), .events = POLLIN },
-		                       { .fd = b->dl.fd, .events = POLLIN } };
-		bool more = false, gone;
-
-		poll(p, 2, 20);
-		gone = rnet_conn_feed(b->c, rnet_now_ms(), &err) < 0;
-		while (rnet_conn_next(b->c, &m, &err) == 1) {
-			if (m.type != RNET_MSG_STREAM && m.type != RNET_MSG_DISK)
-				continue;
-			rec_add(b->rec, m.type, m.body, m.len);
-			more |= m.type == RNET_MSG_STREAM;
-			if (m.type == RNET_MSG_DISK &&
-			    disk_channel_deliver_in(&b->dl, b->fx->ops, b->fx->b, m.body, m.len, &ready,
-			                            &err) < 0)
-				fail_msg("helper backup: %s", err.msg);
-		}
-		if (more && !gone) {
-			unsigned n = find_ckpt_ends(stream_buf_flat(&b->rec->stream),
-			                            stream_buf_size(&b->rec->stream), ends,
-			                            FAKE_PAGES_MAX_CKPT);
-
-			while (b->acked < n)
-				assert_int_equal(rnet_conn_send_ack(b->c, ++b->acked, &err), 0);
-		}
-		if (gone)
-			break;
-		if (disk_channel_forward_out(&b->dl, b->c, &err) < 0)   /* resync answers */
-			fail_msg("helper backup: %s", err.msg);
-		rnet_conn_tick(b->c, rnet_now_ms(), &err);
-		if (rnet_conn_want_write(b->c))
-			rnet_conn_flush(b->c, &err);
-	}
-	return NULL;
-}
 
 /* Protect the guest with its disk on fx's primary image; the fault armed
  * (f) or max_epochs checkpoints; the link's frames into *rec. */
@@ -224,7 +130,7 @@ static void primary_run(struct fx *fx, struct fault_at *f, uint64_t max_epochs,
 	struct remus_err err = { 0 };
 	struct hv_guest *g = NULL;
 	struct stream_buf pre;
-	struct bak b = { .rec = rec, .fx = fx };
+	struct rec_backup b = { .rec = rec, .ops = fx->ops, .wait_ms = PEER_WAIT_MS };
 	int chan[2], hchan[2], rc;
 	char himg[400], hst[400];
 	struct tlink l;
@@ -255,6 +161,7 @@ static void primary_run(struct fx *fx, struct fault_at *f, uint64_t max_epochs,
 	                             .peer_fd = hchan[0], .block_size = BLOCK };
 	if (fx->ops->open(&hc, &fx->b, &fx->err) < 0)
 		fail_msg("helper backup diskrep: %s", fx->err.msg);
+	b.d = fx->b;
 	disk_channel_init(&b.dl, hchan[1]);
 	stream_buf_init(&pre);
 	assert_int_equal(stream_put_xl_header(&pre, json, sizeof(json)), 0);
@@ -270,7 +177,7 @@ static void primary_run(struct fx *fx, struct fault_at *f, uint64_t max_epochs,
 	assert_int_equal(ckpt_stream_sender_new(&sc, &s, &err), 0);
 	b.c = l.bak.conn;
 	stream_buf_init(&rec->stream);
-	assert_int_equal(pthread_create(&b.th, NULL, bak_main, &b), 0);
+	assert_int_equal(pthread_create(&b.th, NULL, rec_backup_main, &b), 0);
 	rc = ckpt_stream_sender_run(s, -1, max_epochs, &err);
 	if (f != NULL) {
 		if (rc != CKPT_ESTOPPED || f->fired != 1)
@@ -297,38 +204,7 @@ static void primary_run(struct fx *fx, struct fault_at *f, uint64_t max_epochs,
 
 /* ---- the backup under test, from the recording -------------------------- */
 
-struct prim {
-	struct rnet_conn *c;
-	const struct recording *rec;
-	uint64_t acks, wait_upto;
-	pthread_t th;
-};
-
-/* Replay every frame in order, each of checkpoints 1..wait_upto awaited
- * (its ACK) once its end went out; then EOF. */
-static void *prim_main(void *arg)
-{
-	struct prim *p = arg;
-	struct remus_err err = { 0 };
-	size_t ends[FAKE_PAGES_MAX_CKPT];
-	unsigned n = find_ckpt_ends(stream_buf_flat(&p->rec->stream), stream_buf_size(&p->rec->stream),
-	                            ends, FAKE_PAGES_MAX_CKPT), next = 0;
-
-	for (size_t i = 0; i < p->rec->n; i++) {
-		const struct frame *f = &p->rec->f[i];
-
-		assert_int_equal(f->type == RNET_MSG_STREAM ?
-		                 rnet_conn_send_stream(p->c, f->data, f->len, &err) :
-		                 rnet_conn_send_disk(p->c, f->data, f->len, &err), 0);
-		conn_flush_all(p->c, PEER_WAIT_MS);
-		while (next < n && next < p->wait_upto && f->stream_end >= ends[next])
-			conn_wait_ack(p->c, &p->acks, ++next, PEER_WAIT_MS);
-	}
-	shutdown(rnet_conn_fd(p->c), SHUT_WR);
-	return NULL;
-}
-
-static int receive(struct fx *fx, const struct recording *rec, struct fault_at *f, struct prim *p,
+static int receive(struct fx *fx, const struct recording *rec, struct fault_at *f, struct replayer *p,
                    struct hv_guest **g, struct ckpt_stats *st, struct remus_err *err)
 {
 	struct hv_guest_config cfg = { .name = "web", .mem_bytes = 128u << 20 };
@@ -353,7 +229,8 @@ static int receive(struct fx *fx, const struct recording *rec, struct fault_at *
 	assert_int_equal(ckpt_stream_receiver_new(&rc, &r, err), 0);
 	p->c = l.pri.conn;
 	p->rec = rec;
-	assert_int_equal(pthread_create(&p->th, NULL, prim_main, p), 0);
+	p->wait_ms = PEER_WAIT_MS;
+	assert_int_equal(pthread_create(&p->th, NULL, replayer_main, p), 0);
 	rv = ckpt_stream_receiver_run(r, -1, g, err);
 	pthread_join(p->th, NULL);
 	ckpt_stream_receiver_stats(r, st);
@@ -416,7 +293,7 @@ static void setup_disks(struct fx *fx, char *initial, size_t cap)
 static void sender_point(const char *point, uint64_t keep)
 {
 	struct fault_at f = { point, FAULT_EPOCH, 0 };
-	struct prim p = { .wait_upto = FAULT_EPOCH - 1 };
+	struct replayer p = { .wait_upto = FAULT_EPOCH - 1 };
 	struct recording rec = { 0 };
 	struct remus_err err = { 0 };
 	struct hv_guest *g = NULL;
@@ -462,7 +339,7 @@ static void test_disk_fault_sent(void **state)
 static void test_disk_fault_applying(void **state)
 {
 	struct fault_at f = { "applying", FAULT_EPOCH, 0 };
-	struct prim p = { .wait_upto = FAULT_EPOCH - 1 };
+	struct replayer p = { .wait_upto = FAULT_EPOCH - 1 };
 	struct recording rec = { 0 };
 	struct remus_err err = { 0 };
 	struct hv_guest *g = NULL;

@@ -395,6 +395,7 @@ static void test_save_peer_closed(void **state)
 static void test_check_reasons(void **state)
 {
 	const char *drbd[] = { "/dev/drbd0" }, *mixed[] = { "/dev/drbd0", "/srv/web.img" };
+	const char *nbd[] = { "/dev/nbd3" };
 	struct xen_check_input in = { .kind = XEN_GUEST_PVH, .mod_sch_plug = true,
 	    .mod_ifb = true, .mod_drbd = true, .disks = drbd, .ndisks = 1 };
 
@@ -412,11 +413,22 @@ static void test_check_reasons(void **state)
 	in.ndisks = 2;
 	in.mod_ifb = false;
 	assert_int_equal(xen_check(&in),
-	    XEN_CHECK_DEVICE_MODEL | XEN_CHECK_DISK_NOT_DRBD | XEN_CHECK_NO_IFB);
+	    XEN_CHECK_DEVICE_MODEL | XEN_CHECK_DISK_NOT_REPLICATED | XEN_CHECK_NO_IFB);
 	in.has_device_model = false;       /* the same disks without QEMU */
-	assert_int_equal(xen_check(&in), XEN_CHECK_DISK_NOT_DRBD | XEN_CHECK_NO_IFB);
+	assert_int_equal(xen_check(&in), XEN_CHECK_DISK_NOT_REPLICATED | XEN_CHECK_NO_IFB);
 	in = (struct xen_check_input){ .kind = XEN_GUEST_PVH };
 	assert_int_equal(xen_check(&in), XEN_CHECK_NO_SCH_PLUG | XEN_CHECK_NO_IFB);
+	/* a disk remusd serves (/dev/nbdN): no DRBD needed, the nbd module is;
+	 * QEMU may open it before a failover (it is always there) */
+	in = (struct xen_check_input){ .kind = XEN_GUEST_HVM, .has_device_model = true,
+	    .mod_sch_plug = true, .mod_ifb = true, .disks = nbd, .ndisks = 1 };
+	assert_int_equal(xen_check(&in), XEN_CHECK_NO_NBD);
+	in.mod_nbd = true;
+	assert_int_equal(xen_check(&in), 0);
+	in.disks = mixed;                  /* DRBD under QEMU is still refused */
+	in.ndisks = 2;
+	in.mod_drbd = true;
+	assert_int_equal(xen_check(&in), XEN_CHECK_DEVICE_MODEL | XEN_CHECK_DISK_NOT_REPLICATED);
 	for (unsigned b = 0; b < XEN_CHECK_NREASONS; b++)
 		assert_null(strstr(xen_check_reason_text(1u << b), "unknown"));
 	assert_non_null(strstr(xen_check_reason_text(1u << 20), "unknown"));
@@ -492,7 +504,7 @@ static void test_check_probe(void **state)
 	assert_string_equal(in.disks[0], "/dev/drbd0");
 	assert_string_equal(in.disks[1], "/srv/web.img");
 	r = xen_check(&in);
-	assert_int_equal(r, XEN_CHECK_DISK_NOT_DRBD | XEN_CHECK_NO_SCH_PLUG |
+	assert_int_equal(r, XEN_CHECK_DISK_NOT_REPLICATED | XEN_CHECK_NO_SCH_PLUG |
 	    XEN_CHECK_NO_IFB | XEN_CHECK_NO_DRBD);
 	xen_check_input_free(&in);
 
@@ -551,7 +563,7 @@ static void test_daemon_entries(void **state)
 	assert_false(hc.blocks & HV_CHECK_UNSUPPORTED);
 	assert_true(hc.n >= 1);
 	for (unsigned i = 0; i < hc.n; i++)
-		named |= strcmp(hc.text[i], xen_check_reason_text(XEN_CHECK_DISK_NOT_DRBD)) == 0;
+		named |= strcmp(hc.text[i], xen_check_reason_text(XEN_CHECK_DISK_NOT_REPLICATED)) == 0;
 	assert_true(named);
 	fake.fail = (struct fake_fail){ "xs_read", fake_calls("xs_read") + 1, EACCES };
 	assert_true(xen_hv_ops.check(g, &hc, &err) < 0);

@@ -269,26 +269,27 @@ uint32_t pvm_store_domid(const struct pvm_store *s)
 	return s->domid;
 }
 
-/* The common start of a node operation: the tree to work on and the
- * absolute path. */
-static int op_begin(struct pvm_store *s, uint32_t dom, uint32_t txn, const char *path,
-                    size_t plen, struct store_tree **t, struct store_txn **tx, char *abs,
-                    size_t *alen, struct remus_err *err)
-{
-	int rc;
+/* One node operation's working set: the tree it works on (the store's or
+ * a transaction's), the absolute path, and the node once found. */
+struct store_op {
+	struct store_tree *t;
+	struct store_txn *tx;
+	struct store_node *n;
+	size_t alen;
+	char abs[PVM_STORE_PATH_MAX + 1];
+};
 
+/* The common start of a node operation: the tree and the absolute path. */
+static int op_begin(struct pvm_store *s, uint32_t dom, uint32_t txn, const char *path,
+                    size_t plen, struct store_op *op, struct remus_err *err)
+{
 	if (dom != PVM_STORE_DOM0 && dom != s->domid)
 		return remus_err_set(err, -EINVAL, "store: unknown domain %u", dom);
-	if ((*t = store_tree_of(s, dom, txn, tx, err)) == NULL)
+	op->tx = NULL;
+	op->n = NULL;
+	if ((op->t = store_tree_of(s, dom, txn, &op->tx, err)) == NULL)
 		return -EAGAIN;
-	if ((rc = store_resolve(s, path, plen, STORE_PATH_NODE, abs, alen, err)) < 0)
-		return rc;
-	return 0;
-}
-
-static int no_node(struct remus_err *err, const char *abs)
-{
-	return remus_err_set(err, -ENOENT, "store: no node %.200s", abs);
+	return store_resolve(s, path, plen, STORE_PATH_NODE, op->abs, &op->alen, err);
 }
 
 static int denied(struct remus_err *err, uint32_t dom, const char *what, const char *abs)
@@ -296,24 +297,38 @@ static int denied(struct remus_err *err, uint32_t dom, const char *what, const c
 	return remus_err_set(err, -EACCES, "store: domain %u may not %s %.200s", dom, what, abs);
 }
 
+/* The node at op->abs, which dom may access with perm (0: no check here,
+ * the caller has its own rule); what names the access in the refusal. */
+static int op_find(const struct pvm_store *s, uint32_t dom, uint32_t perm, const char *what,
+                   struct store_op *op, struct remus_err *err)
+{
+	if ((op->n = store_find(op->t, op->abs, op->alen)) == NULL)
+		return remus_err_set(err, -ENOENT, "store: no node %.200s", op->abs);
+	if (perm != 0 && !store_may(s, dom, op->n, perm))
+		return denied(err, dom, what, op->abs);
+	return 0;
+}
+
+/* op_begin and op_find: the start of every operation on an existing node. */
+static int op_node(struct pvm_store *s, uint32_t dom, uint32_t txn, const char *path,
+                   size_t plen, uint32_t perm, const char *what, struct store_op *op,
+                   struct remus_err *err)
+{
+	int rc = op_begin(s, dom, txn, path, plen, op, err);
+
+	return rc < 0 ? rc : op_find(s, dom, perm, what, op, err);
+}
+
 int pvm_store_read(struct pvm_store *s, uint32_t dom, uint32_t txn, const char *path,
                    size_t plen, struct hv_blob *out, struct remus_err *err)
 {
-	char abs[PVM_STORE_PATH_MAX + 1];
-	struct store_tree *t = NULL;
-	struct store_txn *tx = NULL;
-	struct store_node *n;
-	size_t alen;
+	struct store_op op;
 	int rc;
 
 	out->len = 0;
-	if ((rc = op_begin(s, dom, txn, path, plen, &t, &tx, abs, &alen, err)) < 0)
+	if ((rc = op_node(s, dom, txn, path, plen, PVM_STORE_PERM_READ, "read", &op, err)) < 0)
 		return rc;
-	if ((n = store_find(t, abs, alen)) == NULL)
-		return no_node(err, abs);
-	if (!store_may(s, dom, n, PVM_STORE_PERM_READ))
-		return denied(err, dom, "read", abs);
-	if (pvm_store_blob_put(out, n->val, n->vlen) < 0)
+	if (pvm_store_blob_put(out, op.n->val, op.n->vlen) < 0)
 		return remus_err_sys(err, ENOMEM, "store: read");
 	return 0;
 }
@@ -401,52 +416,44 @@ static int do_write(struct pvm_store *s, uint32_t dom, struct store_tree *t, str
 int pvm_store_write(struct pvm_store *s, uint32_t dom, uint32_t txn, const char *path,
                     size_t plen, const void *val, size_t vlen, struct remus_err *err)
 {
-	char abs[PVM_STORE_PATH_MAX + 1];
-	struct store_tree *t = NULL;
-	struct store_txn *tx = NULL;
-	size_t alen;
+	struct store_op op;
 	int rc;
 
-	if ((rc = op_begin(s, dom, txn, path, plen, &t, &tx, abs, &alen, err)) < 0)
+	if ((rc = op_begin(s, dom, txn, path, plen, &op, err)) < 0)
 		return rc;
-	return do_write(s, dom, t, tx, abs, alen, val ? val : "", vlen, err);
+	return do_write(s, dom, op.t, op.tx, op.abs, op.alen, val ? val : "", vlen, err);
 }
 
 int pvm_store_mkdir(struct pvm_store *s, uint32_t dom, uint32_t txn, const char *path,
                     size_t plen, struct remus_err *err)
 {
-	char abs[PVM_STORE_PATH_MAX + 1];
-	struct store_tree *t = NULL;
-	struct store_txn *tx = NULL;
-	size_t alen;
+	struct store_op op;
 	int rc;
 
-	if ((rc = op_begin(s, dom, txn, path, plen, &t, &tx, abs, &alen, err)) < 0)
+	if ((rc = op_begin(s, dom, txn, path, plen, &op, err)) < 0)
 		return rc;
-	return do_write(s, dom, t, tx, abs, alen, NULL, 0, err);
+	return do_write(s, dom, op.t, op.tx, op.abs, op.alen, NULL, 0, err);
 }
 
 int pvm_store_rm(struct pvm_store *s, uint32_t dom, uint32_t txn, const char *path,
                  size_t plen, struct remus_err *err)
 {
-	char abs[PVM_STORE_PATH_MAX + 1];
-	struct store_tree *t = NULL;
-	struct store_txn *tx = NULL;
-	struct store_node *n;
-	size_t alen, j = 0;
+	struct store_op op;
+	struct store_tree *t;
+	size_t j = 0;
 	int rc;
 
-	if ((rc = op_begin(s, dom, txn, path, plen, &t, &tx, abs, &alen, err)) < 0)
+	if ((rc = op_begin(s, dom, txn, path, plen, &op, err)) < 0)
 		return rc;
-	if (alen == 1)
+	if (op.alen == 1)
 		return remus_err_set(err, -EINVAL, "store: the root cannot be removed");
-	if ((n = store_find(t, abs, alen)) == NULL)
-		return no_node(err, abs);
-	if (!store_may(s, dom, n, PVM_STORE_PERM_WRITE))
-		return denied(err, dom, "remove", abs);
-	store_changed(s, tx, abs, alen, true, store_may(s, s->domid, n, PVM_STORE_PERM_READ));
+	if ((rc = op_find(s, dom, PVM_STORE_PERM_WRITE, "remove", &op, err)) < 0)
+		return rc;
+	store_changed(s, op.tx, op.abs, op.alen, true,
+	              store_may(s, s->domid, op.n, PVM_STORE_PERM_READ));
+	t = op.t;
 	for (size_t i = 0; i < t->count; i++) {
-		if (store_is_under(t->n[i].path, t->n[i].plen, abs, alen))
+		if (store_is_under(t->n[i].path, t->n[i].plen, op.abs, op.alen))
 			node_free(&t->n[i]);
 		else
 			t->n[j++] = t->n[i];
@@ -458,24 +465,17 @@ int pvm_store_rm(struct pvm_store *s, uint32_t dom, uint32_t txn, const char *pa
 int pvm_store_ls(struct pvm_store *s, uint32_t dom, uint32_t txn, const char *path,
                  size_t plen, struct hv_blob *out, struct remus_err *err)
 {
-	char abs[PVM_STORE_PATH_MAX + 1];
-	struct store_tree *t = NULL;
-	struct store_txn *tx = NULL;
-	struct store_node *n;
-	size_t alen, base;
+	struct store_op op;
+	size_t base;
 	int rc;
 
 	out->len = 0;
-	if ((rc = op_begin(s, dom, txn, path, plen, &t, &tx, abs, &alen, err)) < 0)
+	if ((rc = op_node(s, dom, txn, path, plen, PVM_STORE_PERM_READ, "list", &op, err)) < 0)
 		return rc;
-	if ((n = store_find(t, abs, alen)) == NULL)
-		return no_node(err, abs);
-	if (!store_may(s, dom, n, PVM_STORE_PERM_READ))
-		return denied(err, dom, "list", abs);
-	base = alen == 1 ? 1 : alen + 1;            /* where a child's name starts */
-	for (size_t i = 0; i < t->count; i++) {
-		const struct store_node *c = &t->n[i];
-		if (c->plen <= base || !store_is_under(c->path, c->plen, abs, alen) ||
+	base = op.alen == 1 ? 1 : op.alen + 1;      /* where a child's name starts */
+	for (size_t i = 0; i < op.t->count; i++) {
+		const struct store_node *c = &op.t->n[i];
+		if (c->plen <= base || !store_is_under(c->path, c->plen, op.abs, op.alen) ||
 		    memchr(c->path + base, '/', c->plen - base) != NULL)
 			continue;
 		if (pvm_store_blob_put(out, c->path + base, c->plen - base + 1) < 0)
@@ -487,25 +487,18 @@ int pvm_store_ls(struct pvm_store *s, uint32_t dom, uint32_t txn, const char *pa
 int pvm_store_get_perms(struct pvm_store *s, uint32_t dom, uint32_t txn, const char *path,
                         size_t plen, struct hv_blob *out, struct remus_err *err)
 {
-	char abs[PVM_STORE_PATH_MAX + 1];
-	struct store_tree *t = NULL;
-	struct store_txn *tx = NULL;
-	struct store_node *n;
-	size_t alen;
+	struct store_op op;
 	int rc;
 
 	out->len = 0;
-	if ((rc = op_begin(s, dom, txn, path, plen, &t, &tx, abs, &alen, err)) < 0)
+	if ((rc = op_node(s, dom, txn, path, plen, PVM_STORE_PERM_READ,
+	                  "read the permissions of", &op, err)) < 0)
 		return rc;
-	if ((n = store_find(t, abs, alen)) == NULL)
-		return no_node(err, abs);
-	if (!store_may(s, dom, n, PVM_STORE_PERM_READ))
-		return denied(err, dom, "read the permissions of", abs);
-	for (uint32_t i = 0; i < n->nperms; i++) {
+	for (uint32_t i = 0; i < op.n->nperms; i++) {
 		uint8_t e[8];
 		for (int b = 0; b < 4; b++) {
-			e[b] = (uint8_t)(n->perms[i].domid >> (8 * b));
-			e[4 + b] = (uint8_t)(n->perms[i].perm >> (8 * b));
+			e[b] = (uint8_t)(op.n->perms[i].domid >> (8 * b));
+			e[4 + b] = (uint8_t)(op.n->perms[i].perm >> (8 * b));
 		}
 		if (pvm_store_blob_put(out, e, 8) < 0)
 			return remus_err_sys(err, ENOMEM, "store: get_perms");
@@ -538,30 +531,28 @@ int pvm_store_set_perms(struct pvm_store *s, uint32_t dom, uint32_t txn, const c
                         size_t plen, const struct pvm_store_perm *p, size_t np,
                         struct remus_err *err)
 {
-	char abs[PVM_STORE_PATH_MAX + 1];
-	struct store_tree *t = NULL;
-	struct store_txn *tx = NULL;
+	struct store_op op;
 	struct store_node *n;
-	size_t alen;
 	int rc;
 
-	if ((rc = op_begin(s, dom, txn, path, plen, &t, &tx, abs, &alen, err)) < 0 ||
-	    (rc = store_perms_check(s, p, np, err)) < 0)
+	if ((rc = op_begin(s, dom, txn, path, plen, &op, err)) < 0 ||
+	    (rc = store_perms_check(s, p, np, err)) < 0 ||
+	    (rc = op_find(s, dom, 0, NULL, &op, err)) < 0)
 		return rc;
-	if ((n = store_find(t, abs, alen)) == NULL)
-		return no_node(err, abs);
+	n = op.n;
 	if (dom != PVM_STORE_DOM0 && dom != n->perms[0].domid)
-		return denied(err, dom, "change the permissions of (not its owner)", abs);
+		return denied(err, dom, "change the permissions of (not its owner)", op.abs);
 	if (dom != PVM_STORE_DOM0 && p[0].domid != dom)
 		return remus_err_set(err, -EACCES, "store: domain %u may not give %.200s to domain "
-		                     "%u", dom, abs, p[0].domid);
+		                     "%u", dom, op.abs, p[0].domid);
 	if (p[0].domid == s->domid && n->perms[0].domid != s->domid &&
-	    store_owned(t, s->domid) + 1 > PVM_STORE_NODES_MAX)
+	    store_owned(op.t, s->domid) + 1 > PVM_STORE_NODES_MAX)
 		return remus_err_set(err, -ENOSPC, "store: domain %u would own more than %u nodes",
 		                     s->domid, PVM_STORE_NODES_MAX);
 	bool was = store_may(s, s->domid, n, PVM_STORE_PERM_READ);
 	n->nperms = (uint32_t)np;
 	memcpy(n->perms, p, np * sizeof(*p));
-	store_changed(s, tx, abs, alen, false, was || store_may(s, s->domid, n, PVM_STORE_PERM_READ));
+	store_changed(s, op.tx, op.abs, op.alen, false,
+	              was || store_may(s, s->domid, n, PVM_STORE_PERM_READ));
 	return 0;
 }

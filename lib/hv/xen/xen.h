@@ -17,12 +17,13 @@
 enum xen_check_reason {
 	XEN_CHECK_PV_NO_SHADOW  = 1u << 0, /* classic PV: log-dirty needs shadow paging */
 	XEN_CHECK_DEVICE_MODEL  = 1u << 1, /* HVM with QEMU on DRBD: libxl opens the disk before promote */
-	XEN_CHECK_DISK_NOT_DRBD = 1u << 2, /* a disk is not a /dev/drbdN device */
+	XEN_CHECK_DISK_NOT_REPLICATED = 1u << 2, /* a disk on neither /dev/drbdN nor /dev/nbdN */
 	XEN_CHECK_NO_SCH_PLUG   = 1u << 3, /* kernel module sch_plug unavailable */
 	XEN_CHECK_NO_IFB        = 1u << 4, /* kernel module ifb unavailable */
 	XEN_CHECK_NO_DRBD       = 1u << 5, /* kernel module drbd unavailable */
+	XEN_CHECK_NO_NBD        = 1u << 6, /* kernel module nbd unavailable */
 };
-#define XEN_CHECK_NREASONS 6
+#define XEN_CHECK_NREASONS 7
 
 enum xen_guest_kind {
 	XEN_GUEST_PV,
@@ -37,7 +38,7 @@ struct xen_check_input {
 	bool has_device_model;
 	const char *const *disks;   /* backing paths of the guest's disks */
 	size_t ndisks;
-	bool mod_sch_plug, mod_ifb, mod_drbd;
+	bool mod_sch_plug, mod_ifb, mod_drbd, mod_nbd;
 };
 
 /*

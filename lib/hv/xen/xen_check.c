@@ -10,25 +10,34 @@
 /* The reasons (bits) that apply to the described guest and host. */
 unsigned xen_check(const struct xen_check_input *in)
 {
+	bool drbd = false, nbd = false;
 	unsigned r = 0;
 	size_t i;
 
 	if (in->kind == XEN_GUEST_PV && !in->shadow_paging)
 		r |= XEN_CHECK_PV_NO_SHADOW;
 	for (i = 0; i < in->ndisks; i++) {
-		bool drbd = in->disks[i] != NULL && strncmp(in->disks[i], "/dev/drbd", 9) == 0;
+		const char *d = in->disks[i] != NULL ? in->disks[i] : "";
 
-		if (!drbd)
-			r |= XEN_CHECK_DISK_NOT_DRBD;
-		else if (in->has_device_model)  /* libxl opens it before a promote */
-			r |= XEN_CHECK_DEVICE_MODEL;
+		if (strncmp(d, "/dev/nbd", 8) == 0) {   /* served by remusd: any guest kind */
+			nbd = true;
+		} else if (strncmp(d, "/dev/drbd", 9) == 0) {
+			drbd = true;
+			if (in->has_device_model)       /* libxl opens it before a promote */
+				r |= XEN_CHECK_DEVICE_MODEL;
+		} else {
+			r |= XEN_CHECK_DISK_NOT_REPLICATED;
+		}
 	}
 	if (!in->mod_sch_plug)
 		r |= XEN_CHECK_NO_SCH_PLUG;
 	if (!in->mod_ifb)
 		r |= XEN_CHECK_NO_IFB;
-	if (in->ndisks > 0 && !in->mod_drbd)
+	/* the modules the disks need (a disk on neither: DRBD is the advice) */
+	if ((drbd || (r & XEN_CHECK_DISK_NOT_REPLICATED)) && !in->mod_drbd)
 		r |= XEN_CHECK_NO_DRBD;
+	if (nbd && !in->mod_nbd)
+		r |= XEN_CHECK_NO_NBD;
 	return r;
 }
 
@@ -39,14 +48,19 @@ const char *xen_check_reason_text(unsigned reason)
 		return "classic PV guest and Xen without shadow paging: log-dirty is unavailable (use PVH)";
 	case XEN_CHECK_DEVICE_MODEL:
 		return "HVM guest with a device model (QEMU) on a DRBD disk: the backup restores it through libxl, which opens the disk before a failover could promote DRBD (PVH guests can use diskrep = drbd)";
-	case XEN_CHECK_DISK_NOT_DRBD:
-		return "a disk is not on DRBD (/dev/drbdN): its writes would not reach the backup";
+	case XEN_CHECK_DISK_NOT_REPLICATED:
+		return "a disk is neither on DRBD (/dev/drbdN, diskrep = drbd) nor served by remusd "
+		       "(/dev/nbdN, diskrep = builtin with nbd_device): its writes would not reach "
+		       "the backup";
 	case XEN_CHECK_NO_SCH_PLUG:
 		return "kernel module sch_plug missing: the vif's output cannot be buffered";
 	case XEN_CHECK_NO_IFB:
 		return "kernel module ifb missing: the vif's output cannot be redirected to a plug qdisc";
 	case XEN_CHECK_NO_DRBD:
 		return "kernel module drbd missing: disks cannot be replicated";
+	case XEN_CHECK_NO_NBD:
+		return "kernel module nbd missing: remusd cannot serve the guest's disk as /dev/nbdN "
+		       "(modprobe nbd)";
 	default:
 		return "unknown reason";
 	}

@@ -114,7 +114,7 @@ int xen_daemon_check(struct hv_guest *g, struct hv_check *out, struct remus_err 
 		out->blocks |= HV_CHECK_UNSUPPORTED;
 	if (why & (XEN_CHECK_NO_SCH_PLUG | XEN_CHECK_NO_IFB))
 		out->blocks |= HV_CHECK_NO_NETBUF;
-	if (why & (XEN_CHECK_DISK_NOT_DRBD | XEN_CHECK_NO_DRBD))
+	if (why & (XEN_CHECK_DISK_NOT_REPLICATED | XEN_CHECK_NO_DRBD | XEN_CHECK_NO_NBD))
 		out->blocks |= HV_CHECK_NO_DISKREP;
 	return 0;
 }

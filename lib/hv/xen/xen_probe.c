@@ -67,6 +67,7 @@ int xen_check_probe(struct hv_guest *g, const char *sysroot, struct xen_check_in
 	in->mod_sch_plug = xen_check_module(sysroot, "sch_plug");
 	in->mod_ifb = xen_check_module(sysroot, "ifb");
 	in->mod_drbd = xen_check_module(sysroot, "drbd");
+	in->mod_nbd = xen_check_module(sysroot, "nbd");
 	return 0;
 err:
 	in->ndisks = n;
