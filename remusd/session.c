@@ -312,6 +312,10 @@ enum remusd_state remusd_session_stats_locked(struct remusd_session *s, struct c
 	memset(st, 0, sizeof(*st));
 	if (!s->eng->stats(s, st))
 		return s->state;
+	/* a run carried on from run_from (live update): numbered from there
+	 * even before its engine thread said so */
+	if (s->primary && st->acked < s->run_from)
+		st->epoch = st->acked = s->run_from;
 	if (s->state == RS_RECEIVING && st->checkpoints > 0)
 		return RS_REPLICA_READY;
 	/* protected from ACK(1) on (a driver's loop has no separate sync) */

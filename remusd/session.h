@@ -104,6 +104,12 @@ struct remusd_session {
 	char state_dir[REMUSD_PATH_MAX];       /* where the generation is kept */
 	bool upgrade_stop;                     /* the run stops for a live update (upgrade) */
 	pthread_mutex_t lock;                  /* guards the fields below */
+	/* a live update: the next run carries on from this checkpoint (the
+	 * backup holds it, nothing after it left: ckpt_sender_resume); 0: the
+	 * next run is a new one (pre-copy, numbered from 1) */
+	uint64_t resume_from;
+	uint64_t run_from;                     /* the run being started carries on from
+	                                        * this (protect took resume_from) */
 	enum remusd_state state;               /* moved by remusd_session_move only */
 	uint64_t state_since_ms;
 	char error[REMUS_ERR_MSG_MAX];

@@ -6,6 +6,7 @@
  * classified here once (primary_outcome); the engine only checkpoints.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,19 @@ static void set_in_doubt(struct remusd_session *s, const char *why)
 	remusd_session_move(s, SE_HANDOVER_DOUBT, msg);
 }
 
+/* A run stopped for a live update with its final checkpoint acknowledged
+ * (ckpt_sender_pause_final): the next run, by the new daemon or by this
+ * one taking the guest back, carries it on from there. */
+static void carry_run(struct remusd_session *s)
+{
+	struct ckpt_stats st = { 0 };
+
+	pthread_mutex_lock(&s->lock);
+	(void)s->eng->stats(s, &st);
+	s->resume_from = st.acked == st.epoch ? st.acked : 0;
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* How a run ended, for every engine: the state it leaves, and what the
  * peer and the held output are told. */
 static void primary_outcome(struct remusd_session *s, int rc, const struct remus_err *err)
@@ -107,15 +121,20 @@ static void primary_outcome(struct remusd_session *s, int rc, const struct remus
 	} else if (rc == CKPT_EINDOUBT) {
 		set_in_doubt(s, err->msg);      /* netbuf kept: it holds what follows N */
 	} else if (rc == CKPT_ESTOPPED && s->upgrade_stop) {
-		/* a live update takes the guest (session_upgrade.c): paused now,
-		 * and what netbuf holds is dropped, never released (the guest's
-		 * TCP resends it); the backup keeps its replica passive */
+		/* a live update takes the guest (session_upgrade.c): paused at the
+		 * final checkpoint, whose ACK released what netbuf held
+		 * (ckpt_sender_pause_final); anything still held (nothing, the
+		 * guest was paused) is dropped, never released; the backup keeps
+		 * its replica passive for the run carried on from there */
 		struct remus_err e2 = { 0 };
-		if (s->guest != NULL && s->hv->suspend(s->guest, &e2) < 0)
+		struct hv_info in;
+		if (s->guest != NULL && (s->hv->info(s->guest, &in) < 0 || in.state != HV_PAUSED) &&
+		    s->hv->suspend(s->guest, &e2) < 0)
 			log_warnx("guest %s: pause for the upgrade: %s", s->name, e2.msg);
 		if (s->nb_open)
 			netbuf_discard(&s->nb);
 		session_send_bye(s, CKPT_BYE_END);
+		carry_run(s);
 		remusd_session_move(s, SE_UNPROTECT, "protection paused for a live update of remusd");
 	} else if (rc == CKPT_ESTOPPED) {
 		/* unprotected from now on: what netbuf holds leaves, later output
@@ -201,6 +220,7 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 	char host[REMUSD_HOST_MAX];
 	uint16_t port = s->gc.peer_port;
 	const char *why;
+	uint64_t resume;
 	char buf[16];
 	int rc;
 
@@ -222,13 +242,26 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 		;
 	pthread_mutex_lock(&s->lock);      /* status reads the engine */
 	s->eng->free(s);
+	/* taken once: a guest that runs on without this run is not carried */
+	resume = blackhole ? 0 : s->resume_from;
+	s->resume_from = 0;
 	pthread_mutex_unlock(&s->lock);
 	rnet_conn_free(s->conn);
 	s->conn = NULL;
 	remusd_rnet_params(env, &s->gc, &p);
+	if (resume)
+		p.caps.flags |= RNET_CAP_RESUME;
 	/* test hold point (hold.h): protect is connecting */
 	(void)session_hit(s, "protect-connect");
-	if (!blackhole && (rc = rnet_connect(host, port, &p, &s->conn, err)) < 0) {
+	if (!blackhole && resume && (rc = rnet_connect(host, port, &p, &s->conn, err)) < 0) {
+		/* a backup that cannot resume (an older remusd): a new run */
+		log_warnx("guest %s: carrying the run on from checkpoint %" PRIu64 " refused (%s); "
+		          "protecting it anew", s->name, resume, err->msg);
+		p.caps.flags &= ~RNET_CAP_RESUME;
+		resume = 0;
+		*err = (struct remus_err){ 0 };
+	}
+	if (!blackhole && s->conn == NULL && (rc = rnet_connect(host, port, &p, &s->conn, err)) < 0) {
 		if (strstr(err->msg, REMUSD_CAPS_COPY_HERE) != NULL)
 			return remus_err_set(err, -EEXIST, "protect %s: %s:%u runs a copy of %s (or "
 			                     "its copy there may run): protecting to it would make two "
@@ -236,6 +269,7 @@ int remusd_session_protect(struct remusd_session *s, const struct remusd_env *en
 		return remus_err_wrap(err, "protect %s", s->name);
 	}
 	pthread_mutex_lock(&s->lock);      /* status reads it */
+	s->run_from = resume;
 	if (blackhole)
 		snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	else

@@ -27,12 +27,14 @@
 #define REMUSD_REVERSE_TRIES 9u
 #define REMUSD_REVERSE_FIRST_WAIT_MS 200u
 
-/* A fresh netbuf for a new protection (epochs restart at 1); the guest's
- * frames are held from now on. */
+/* A fresh netbuf for a new protection (epochs restart at 1, or go on after
+ * the checkpoint a resumed run carries on from); the guest's frames are
+ * held from now on. */
 static int open_netbuf(struct remusd_session *s, const struct remusd_env *env,
                        struct remus_err *err)
 {
-	struct netbuf_config nc = { .backend = "inline", .tag = s->name, .first_epoch = 1,
+	struct netbuf_config nc = { .backend = "inline", .tag = s->name,
+	                            .first_epoch = s->run_from + 1,
 	                            .tx_fd = -1, .tx = session_nic_tx, .tx_arg = s };
 	char what[48];
 
@@ -95,10 +97,18 @@ static int step_run(struct remusd_session *s, struct remus_err *err)
 {
 	int rc;
 
-	if ((rc = ckpt_sender_sync(s->snd, err)) < 0)
+	/* a run carried on over a live update: no sync, the backup holds run_from */
+	if ((rc = s->run_from ? ckpt_sender_resume(s->snd, s->run_from, err)
+	                      : ckpt_sender_sync(s->snd, err)) < 0)
 		return rc;
 	remusd_session_move(s, SE_SYNCED, NULL);
-	return ckpt_sender_run(s->snd, s->stop_pipe[0], 0, err);
+	rc = ckpt_sender_run(s->snd, s->stop_pipe[0], 0, err);
+	/* stopped for a live update: nothing held, nothing in flight (the
+	 * final checkpoint acknowledged), the guest paused */
+	if (rc == CKPT_ESTOPPED && s->upgrade_stop &&
+	    (rc = ckpt_sender_pause_final(s->snd, err)) == 0)
+		rc = CKPT_ESTOPPED;
+	return rc;
 }
 
 /* The loop stopped for a hand-over: prepare, perform, finish
@@ -143,6 +153,15 @@ static int step_receive(struct remusd_session *s, struct remus_err *err)
 		rc.disk_fd = s->disk_sp[1];
 	}
 	pthread_mutex_lock(&s->lock);
+	/* the primary carries on the run whose last checkpoint we hold (a
+	 * live update of its daemon): that or nothing */
+	if (s->conn != NULL && (rnet_conn_peer_caps(s->conn)->flags & RNET_CAP_RESUME)) {
+		e = s->rcv ? ckpt_receiver_resume(s->rcv, &rc, err)
+		           : remus_err_set(err, CKPT_ENOREPLICA, "guest %s: asked to carry a run on, "
+		                           "but no replica is held here", s->name);
+		pthread_mutex_unlock(&s->lock);
+		return e;
+	}
 	/* a replica kept from an earlier run (BYE, unprotect) is offered to
 	 * the primary by page hashes: only what changed is sent again */
 	if (s->rcv == NULL || ckpt_receiver_restart(s->rcv, &rc, err) < 0) {

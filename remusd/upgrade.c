@@ -95,8 +95,14 @@ static int build(struct daemon *d, struct hv_handoff *ho, const bool *reprotect,
 		                         .link_fd = LU_NO_FD,
 		                         .flags = reprotect[i] ? LU_SF_REPROTECT : 0 };
 		snprintf(ls.name, sizeof(ls.name), "%s", s->name);
-		if (reprotect[i])
+		if (reprotect[i]) {
 			snprintf(ls.peer, sizeof(ls.peer), "%.*s", (int)sizeof(ls.peer) - 1, s->peer);
+			/* the stopped run's final checkpoint (acknowledged): the new
+			 * daemon's run carries on from it */
+			pthread_mutex_lock(&s->lock);
+			ls.epoch = ls.acked_epoch = s->resume_from;
+			pthread_mutex_unlock(&s->lock);
+		}
 		if ((rc = lu_put_session(b, &ls)) < 0)
 			return rc;
 		if (ho[i].blob.data == NULL)

@@ -180,6 +180,8 @@ static int rec_guest(struct lu_parse *p, const uint8_t *b, size_t len)
 	s = &p->st->sessions[si];
 	if (s->has_guest)
 		return BAD(p, LU_E_ORDER, "a second GUEST for session %u", s->id);
+	if (s->has_replica)
+		return BAD(p, LU_E_VALUE, "GUEST for session %u, which holds a REPLICA", s->id);
 	dl = get_le16(b + 20);
 	bl = get_le32(b + 24);
 	if (get_le16(b + 22) != 0 || get_le32(b + 28) != 0)
@@ -197,6 +199,41 @@ static int rec_guest(struct lu_parse *p, const uint8_t *b, size_t len)
 	s->guest.blob = bl ? b + 32 + dl : NULL;
 	s->guest.blob_len = bl;
 	s->has_guest = true;
+	return 0;
+}
+
+/* A backup's replica: its RAM memfd and its state, for a session that
+ * runs no guest here. */
+static int rec_replica(struct lu_parse *p, const uint8_t *b, size_t len)
+{
+	struct lu_session *s;
+	uint32_t si = 0, sl;
+	int32_t fd;
+	int rc;
+
+	if (len < 16)
+		return need_len(p, "REPLICA", len, 16);
+	if ((rc = find_sess(p, "REPLICA", get_le32(b), &si)))
+		return rc;
+	s = &p->st->sessions[si];
+	if (s->has_replica)
+		return BAD(p, LU_E_ORDER, "a second REPLICA for session %u", s->id);
+	if (s->role != LU_ROLE_BACKUP || s->has_guest)
+		return BAD(p, LU_E_VALUE, "REPLICA for session %u, which %s", s->id,
+		           s->has_guest ? "runs its guest" : "is a primary");
+	if (get_le32(b + 12) != 0)
+		return BAD(p, LU_E_VALUE, "REPLICA reserved field set");
+	fd = (int32_t)get_le32(b + 4);
+	sl = get_le32(b + 8);
+	if (fd == LU_NO_FD)
+		return BAD(p, LU_E_FD, "REPLICA without its RAM descriptor");
+	if (sl == 0 || sl > LU_REPLICA_MAX)
+		return BAD(p, LU_E_LIMIT, "REPLICA state of %u bytes (1..%u)", sl, LU_REPLICA_MAX);
+	if ((rc = need_len(p, "REPLICA", len, 16 + (size_t)sl)) ||
+	    (rc = take_fd(p, "replica RAM", fd)))
+		return rc;
+	s->replica = (struct lu_replica){ .ram_fd = fd, .state = b + 16, .state_len = sl };
+	s->has_replica = true;
 	return 0;
 }
 
@@ -283,6 +320,7 @@ static const lu_handler handlers[LU_REC_COUNT] = {
 	[LU_REC_HEADER] = rec_header, [LU_REC_DAEMON] = rec_daemon,
 	[LU_REC_SESSION] = rec_session, [LU_REC_GUEST] = rec_guest,
 	[LU_REC_HELD] = rec_held, [LU_REC_DISK] = rec_disk, [LU_REC_STATS] = rec_stats,
+	[LU_REC_REPLICA] = rec_replica,
 };
 
 /* Frame one record at p->off: type, body and its padded length. */

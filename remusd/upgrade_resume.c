@@ -62,6 +62,9 @@ static int adopt_one(struct daemon *d, const struct lu_session *ls, const int *f
 	if (ls->flags & LU_SF_REPROTECT) {
 		pthread_mutex_lock(&s->lock);
 		snprintf(s->peer, sizeof(s->peer), "%s", ls->peer);
+		/* the old run's final checkpoint: the backup holds it, the
+		 * re-protection carries the run on from there */
+		s->resume_from = ls->acked_epoch;
 		pthread_mutex_unlock(&s->lock);
 	}
 	*out = s;

@@ -137,6 +137,24 @@ int lu_put_stats(struct stream_buf *b, uint32_t session_id, const uint64_t *v, u
 	return put_fixed(b, LU_REC_STATS, p, 8 + 8 * (size_t)n);
 }
 
+int lu_put_replica(struct stream_buf *b, uint32_t session_id, const struct lu_replica *r)
+{
+	uint8_t p[16];
+	int rc;
+
+	if (r->ram_fd < 0 || r->state_len == 0 || r->state_len > LU_REPLICA_MAX)
+		return -EINVAL;
+	put_le32(p, session_id);
+	put_le32(p + 4, (uint32_t)r->ram_fd);
+	put_le32(p + 8, r->state_len);
+	put_le32(p + 12, 0);
+	if ((rc = stream_begin_record(b, LU_REC_REPLICA)) < 0 ||
+	    (rc = stream_buf_append(b, p, sizeof(p))) < 0 ||
+	    (rc = stream_buf_append(b, r->state, r->state_len)) < 0)
+		return rc;
+	return stream_end_record(b);
+}
+
 int lu_put_end(struct stream_buf *b)
 {
 	return put_fixed(b, LU_REC_END, NULL, 0);
@@ -153,6 +171,7 @@ int lu_encode(struct stream_buf *b, const struct lu_state *st)
 		const struct lu_session *s = &st->sessions[i];
 		if ((rc = lu_put_session(b, s)) < 0 ||
 		    (s->has_guest && (rc = lu_put_guest(b, s->id, &s->guest)) < 0) ||
+		    (s->has_replica && (rc = lu_put_replica(b, s->id, &s->replica)) < 0) ||
 		    (s->has_disk && (rc = lu_put_disk(b, s->id, &s->disk)) < 0) ||
 		    (s->has_stats && (rc = lu_put_stats(b, s->id, s->stats, s->nstats)) < 0))
 			return rc;

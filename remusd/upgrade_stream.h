@@ -18,6 +18,9 @@
  *   HELD     netbuf output held for an unacknowledged epoch, one frame each
  *   DISK     diskrep journal and dirty-bitmap positions of a session
  *   STATS    a session's counters (ordered list, see enum lu_stat)
+ *   REPLICA  at most one per backup session without a GUEST: the replica
+ *            RAM memfd and lib/ckpt's exported state of its last applied
+ *            checkpoint (opaque here: ckpt_receiver_import decodes it)
  *   END      last, empty; nothing may follow it
  *
  * The decoder takes the whole stream and either fills a `struct lu_state`
@@ -46,6 +49,7 @@
 #define LU_DRIVER_MAX       15u
 #define LU_BLOB_MAX         (1u << 20)
 #define LU_STREAM_MAX       (64u << 20)
+#define LU_REPLICA_MAX      (32u << 20)   /* a replica's exported state */
 #define LU_NO_FD            (-1)
 
 enum lu_rec_type {
@@ -57,6 +61,7 @@ enum lu_rec_type {
 	LU_REC_HELD    = 5,
 	LU_REC_DISK    = 6,
 	LU_REC_STATS   = 7,
+	LU_REC_REPLICA = 8,
 	LU_REC_COUNT
 };
 
@@ -104,6 +109,12 @@ struct lu_guest {
 	uint32_t blob_len;
 };
 
+struct lu_replica {
+	int32_t ram_fd;             /* descriptor index, never LU_NO_FD */
+	const uint8_t *state;       /* points into the decoded stream */
+	uint32_t state_len;         /* 1..LU_REPLICA_MAX */
+};
+
 struct lu_disk {
 	uint64_t journal_seq, journal_off, bitmap_bits;
 };
@@ -121,8 +132,9 @@ struct lu_session {
 	int32_t link_fd;
 	char name[LU_NAME_MAX + 1];
 	char peer[LU_PEER_MAX + 1];
-	bool has_guest, has_disk, has_stats;
+	bool has_guest, has_disk, has_stats, has_replica;
 	struct lu_guest guest;
+	struct lu_replica replica;
 	struct lu_disk disk;
 	uint32_t nstats;            /* counters the STATS record carried */
 	uint64_t stats[LU_STATS_MAX];
@@ -156,9 +168,11 @@ int lu_put_held(struct stream_buf *b, uint32_t session_id, uint64_t epoch,
                 const void *frame, uint32_t len);
 int lu_put_disk(struct stream_buf *b, uint32_t session_id, const struct lu_disk *d);
 int lu_put_stats(struct stream_buf *b, uint32_t session_id, const uint64_t *v, uint32_t n);
+int lu_put_replica(struct stream_buf *b, uint32_t session_id, const struct lu_replica *r);
 int lu_put_end(struct stream_buf *b);
 /* A whole stream from a state, records in the canonical order: HEADER,
- * DAEMON, then per session SESSION, GUEST, DISK, STATS, then HELD, END. */
+ * DAEMON, then per session SESSION, GUEST, REPLICA, DISK, STATS, then
+ * HELD, END. */
 int lu_encode(struct stream_buf *b, const struct lu_state *s);
 
 /* ---- reader ---------------------------------------------------------- */

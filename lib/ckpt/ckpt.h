@@ -7,7 +7,9 @@
  * is pre-copied (writes meanwhile are disk epoch 1), the backup commits
  * disk epoch N before applying memory N, and discards uncommitted writes
  * at failover.  Each protection run numbers its epochs from 1 (engine and
- * diskrep alike: diskrep's restart op).
+ * diskrep alike: diskrep's restart op), except a run carried on over a new
+ * link (ckpt_sender_resume / ckpt_receiver_resume), which goes on from the
+ * checkpoint the backup holds.
  *
  * Sender (primary): runs a protected guest in epochs, exactly as
  * docs/architecture (the epoch, step by step) describes: close the netbuf
@@ -182,6 +184,27 @@ void ckpt_sender_free(struct ckpt_sender *s);
 /* Initial synchronisation: stream headers, live pre-copy rounds of all RAM,
  * then checkpoint 1; returns once the backup acknowledged it. */
 int  ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err);
+/* Instead of ckpt_sender_sync: carry on a run whose checkpoint n the
+ * backup holds and after which nothing left (a live update of remusd: the
+ * old daemon's run ended paused right after ACK(n), ckpt_sender_pause_final;
+ * the backup resumes with ckpt_receiver_resume).  No pre-copy: after the
+ * headers and the backup's offer, the backup's ACK names its checkpoint; it
+ * must be n.  The disk numbers on from n (diskrep restart).  0: the guest
+ * runs and checkpoint n + 1 (taken at once) is acknowledged; the time from
+ * the call to that ACK is the stats' sync_ms (sync_bytes and pre-copy stay
+ * 0).  The netbuf's first epoch must be n + 1.  <0 (CKPT_EPEER; err->code CKPT_ENOREPLICA or
+ * CKPT_ESTREAM when the backup holds another checkpoint): the guest runs
+ * on unprotected and the backup was told BYE(END), as after any loss, so
+ * it keeps its replica and does not fail over; protect anew. */
+int  ckpt_sender_resume(struct ckpt_sender *s, uint64_t n, struct remus_err *err);
+/* Stop a run cleanly for a live update, after ckpt_sender_run returned
+ * CKPT_ESTOPPED: every checkpoint taken is acknowledged, then the guest is
+ * paused and a final one taken and acknowledged (netbuf releases its
+ * epoch, so nothing is held any more and nothing is in flight).  0: the
+ * guest stays paused, the backup's replica is that checkpoint (no BYE is
+ * sent: the caller ends the link).  <0: the backup was lost first; the
+ * guest runs here again, its held output kept (hold_on_loss) or released. */
+int  ckpt_sender_pause_final(struct ckpt_sender *s, struct remus_err *err);
 /* The epoch loop.  Runs until stop_fd (-1: none) becomes readable (returns
  * CKPT_ESTOPPED), `max_epochs` checkpoints were acknowledged (0: no limit;
  * returns 0), the guest stops (CKPT_EGUEST) or the backup is lost
@@ -251,6 +274,14 @@ void ckpt_receiver_free(struct ckpt_receiver *r);
  * over (no failover until checkpoint 1 of the new run is applied). */
 int  ckpt_receiver_restart(struct ckpt_receiver *r, const struct ckpt_receiver_cfg *cfg,
                            struct remus_err *err);
+/* A new link that carries on the run whose last checkpoint this receiver
+ * applied (ckpt_sender_resume on the primary): as ckpt_receiver_restart,
+ * but the numbering, the counters and the failover to that checkpoint
+ * stay, the next checkpoint is staged as any, and the run's first words
+ * after the offer are ACK(that checkpoint).  CKPT_ENOREPLICA when none was
+ * applied (nothing changed then). */
+int  ckpt_receiver_resume(struct ckpt_receiver *r, const struct ckpt_receiver_cfg *cfg,
+                          struct remus_err *err);
 /* Offer the replica's page hashes (see ckpt_receiver_restart; an empty
  * offer without a replica), then receive, stage, apply and acknowledge
  * checkpoints until the stream stops.
@@ -289,6 +320,36 @@ int  ckpt_receiver_confirm(struct ckpt_receiver *r, bool running, struct remus_e
 void ckpt_receiver_stats(struct ckpt_receiver *r, struct ckpt_stats *out);
 /* Read-only view of the replica RAM (tests, verification). */
 const uint8_t *ckpt_receiver_ram(const struct ckpt_receiver *r);
+
+/* ---- a replica carried to another process (live update of a backup) ---- */
+#define CKPT_REPLICA_MAGIC    0x4c505252u     /* "RRPL" little-endian */
+#define CKPT_REPLICA_VERSION  1u
+#define CKPT_REPLICA_BLOB_MAX (16u << 20)
+/* The last applied checkpoint's numbering and contexts (replica.c); the
+ * pointers of a decoded one point into the decoded buffer. */
+struct ckpt_replica_state {
+	uint64_t ram_bytes, applied, checkpoints, pages;
+	const uint8_t *hvm, *emu, *store;
+	uint32_t hvm_len, emu_len, store_len;
+};
+/* *out malloc'd (the caller frees), *len bytes. */
+int ckpt_replica_encode(const struct ckpt_replica_state *s, uint8_t **out, size_t *len,
+                        struct remus_err *err);
+/* Whole or nothing: CKPT_ESTREAM naming what is wrong. */
+int ckpt_replica_decode(const uint8_t *buf, size_t len, struct ckpt_replica_state *out,
+                        struct remus_err *err);
+/* Between runs (no ckpt_receiver_run active): the replica of the last
+ * applied checkpoint as its RAM memfd (*ram_fd: a close-on-exec duplicate
+ * the caller owns) and its encoded state (*state, malloc'd).
+ * CKPT_ENOREPLICA when no checkpoint was applied. */
+int ckpt_receiver_export(struct ckpt_receiver *r, int *ram_fd, uint8_t **state, size_t *len,
+                         struct remus_err *err);
+/* A receiver holding an exported replica: the memfd (ram_bytes of the
+ * configuration, checked) becomes its RAM, the state its last applied
+ * checkpoint; the next link is resumed (ckpt_receiver_resume) and failover
+ * restores that checkpoint.  ram_fd is taken on success only. */
+int ckpt_receiver_import(const struct ckpt_receiver_cfg *cfg, int ram_fd, const uint8_t *state,
+                         size_t len, struct ckpt_receiver **out, struct remus_err *err);
 
 uint64_t ckpt_now_us(void);
 

@@ -134,6 +134,40 @@ static int sender_handover(struct ckpt_sender *s, uint32_t confirm_ms, struct re
 	return rc < 0 ? handover_in_doubt_error(s->epoch, err) : 0;
 }
 
+static int sender_pause_final(struct ckpt_sender *s, struct remus_err *err)
+{
+	struct remus_err e2 = { 0 };
+	int rc;
+
+	if (s->cfg.blackhole || s->acked == 0)
+		return remus_err_set(err, CKPT_ENOREPLICA, "no backup holds a checkpoint");
+	if ((rc = sender_guest_alive(s, err)) < 0)
+		return rc;
+	if ((rc = sender_drain(s, err)) || (rc = sender_wait_ack(s, s->epoch, s->ack_timeout_ms, err)))
+		return sender_lost(s, rc, err);
+	s->final = true;
+	if ((rc = sender_take_checkpoint(s, err)) || (rc = sender_drain(s, err)) ||
+	    (rc = sender_wait_ack(s, s->epoch, s->ack_timeout_ms, err))) {
+		s->final = false;       /* the guest runs here again, as after any loss */
+		if (s->cfg.hv->resume(s->cfg.guest, &e2) < 0)
+			remus_err_wrap(err, "and resume failed: %.200s", e2.msg);
+		return sender_lost(s, rc, err);
+	}
+	s->final = false;
+	return 0;
+}
+
+int ckpt_sender_pause_final(struct ckpt_sender *s, struct remus_err *err)
+{
+	int rc = rnet_conn_keepalive(s->cfg.conn, true, err);
+
+	if (rc < 0)
+		return rc;
+	rc = sender_pause_final(s, err);
+	rnet_conn_keepalive(s->cfg.conn, false, NULL);
+	return rc;
+}
+
 void ckpt_sender_set_reverse(struct ckpt_sender *s, bool reverse)
 {
 	s->reverse = reverse;

@@ -2,7 +2,7 @@
 # failover).  Also registers remusd/remusctl and the engine's tests.
 LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/disk.c \
 	lib/ckpt/stream_link.c lib/ckpt/stream_sender.c lib/ckpt/stream_sender_pump.c lib/ckpt/stream_delta.c lib/ckpt/stream_receiver.c lib/ckpt/stream_receiver_pump.c \
-	lib/ckpt/delta.c lib/ckpt/handover.c lib/ckpt/pagehash.c lib/ckpt/stats.c lib/ckpt/fault.c
+	lib/ckpt/delta.c lib/ckpt/handover.c lib/ckpt/pagehash.c lib/ckpt/stats.c lib/ckpt/fault.c lib/ckpt/replica.c
 
 UNIT_TESTS += test_ckpt test_stream_link test_stream_handover test_stream_dm test_stream_delta test_stream_fault test_stream_diskrep
 # driver-owned loops with the Xen driver over the fake Xen (lib/hv/xen/module.mk)
@@ -107,3 +107,11 @@ ckpt_stream_delta_CORPUS := tests/fuzz/corpus/ckpt_stream_delta
 # the guest's store in every checkpoint, fault points between its quiesce and CHECKPOINT_END
 UNIT_TESTS += test_ckpt_store
 test_ckpt_store_SRCS := tests/unit/test_ckpt_store.c tests/unit/pvm_testlib.c tests/unit/test_net_util.c
+# a run carried on over a new link (live update of the primary's daemon)
+UNIT_TESTS += test_ckpt_resume
+test_ckpt_resume_SRCS := tests/unit/test_ckpt_resume.c tests/unit/ckpt_testlib.c tests/unit/pvm_testlib.c tests/unit/test_net_util.c
+# the replica state a backup daemon's live update hands over: hostile input
+FUZZ_TARGETS += ckpt_replica
+ckpt_replica_SRCS := tests/fuzz/ckpt_replica.c
+ckpt_replica_SMOKE := 10
+ckpt_replica_CORPUS := tests/fuzz/corpus/ckpt_replica

@@ -4,6 +4,7 @@
  * blobs), acknowledges them, and restores the guest at failover.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -30,6 +31,7 @@ struct ckpt_receiver {
 	struct hv_blob hvm, emu;      /* of the last applied checkpoint */
 	struct hv_blob store;         /* its REMUS_XENSTORE body (cfg.xenstore) */
 	uint64_t applied;             /* last applied checkpoint (this run) */
+	bool resume_ack;              /* resumed: ACK(applied) after the offer */
 	bool has_replica;             /* ram holds a whole checkpoint of an earlier run */
 	uint64_t stop_us;             /* when the stream stopped */
 	uint32_t bye_reason;          /* of the primary's BYE (enum ckpt_bye) */
@@ -100,13 +102,15 @@ static int sync_pages(void *arg, const struct stream_page_data *pd)
 	return 0;
 }
 
-/* The assembler of one run: checkpoint 1 in place, later ones staged. */
+/* The assembler of one run: checkpoint 1 in place, later ones staged (a
+ * resumed run's numbering goes on from the checkpoint applied). */
 static void asm_start(struct ckpt_receiver *r)
 {
 	struct stream_asm_cfg acfg = { .reader = { .start = STREAM_START_LIBXL,
 	                                           .remus_xenstore = r->cfg.xenstore },
 	                               .max_ckpt_pages = r->nr_pfns,
-	                               .first_pages = sync_pages, .first_pages_arg = r };
+	                               .first_pages = sync_pages, .first_pages_arg = r,
+	                               .first_seq = r->applied };
 
 	stream_asm_init(&r->as, &acfg);
 }
@@ -188,6 +192,34 @@ int ckpt_receiver_restart(struct ckpt_receiver *r, const struct ckpt_receiver_cf
 	pthread_mutex_lock(&r->lock);
 	memset(&r->st, 0, sizeof(r->st));
 	r->st.started_ms = rnet_now_ms();
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+int ckpt_receiver_resume(struct ckpt_receiver *r, const struct ckpt_receiver_cfg *cfg,
+                         struct remus_err *err)
+{
+	uint64_t n = r->applied;
+	struct ckpt_stats st;
+	int rc;
+
+	if (n == 0)
+		return remus_err_set(err, CKPT_ENOREPLICA, "resume: no checkpoint applied here");
+	pthread_mutex_lock(&r->lock);
+	st = r->st;
+	pthread_mutex_unlock(&r->lock);
+	if ((rc = ckpt_receiver_restart(r, cfg, err)) < 0)
+		return rc;
+	r->applied = r->disk_ready = n;
+	r->resume_ack = true;
+	stream_asm_free(&r->as);
+	asm_start(r);
+	pthread_mutex_lock(&r->lock);
+	r->st.epoch = st.epoch;
+	r->st.acked = st.acked;
+	r->st.checkpoints = st.checkpoints;
+	r->st.pages = st.pages;
+	r->st.started_ms = st.started_ms;
 	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
@@ -484,6 +516,12 @@ static int receive_loop(struct ckpt_receiver *r, int stop_fd, struct remus_err *
 
 	if ((rc = send_offer(r, err)) < 0)
 		return stream_lost(r, rc, err);
+	/* a resumed run: the primary carries on only from the checkpoint we hold */
+	if (r->resume_ack) {
+		r->resume_ack = false;
+		if ((rc = rnet_conn_send_ack(c, r->applied, err)) < 0)
+			return stream_lost(r, rc, err);
+	}
 
 	for (;;) {
 		struct pollfd p[3] = {
@@ -629,5 +667,76 @@ int ckpt_receiver_failover(struct ckpt_receiver *r, const struct hv_guest_config
 	t->total_us = t3 - r->stop_us;
 	t->checkpoint = r->applied;
 	*out = g;
+	return 0;
+}
+
+int ckpt_receiver_export(struct ckpt_receiver *r, int *ram_fd, uint8_t **state, size_t *len,
+                         struct remus_err *err)
+{
+	struct ckpt_replica_state s = { .ram_bytes = r->cfg.ram_bytes, .applied = r->applied,
+	                                .hvm = r->hvm.data, .hvm_len = (uint32_t)r->hvm.len,
+	                                .emu = r->emu.data, .emu_len = (uint32_t)r->emu.len,
+	                                .store = r->store.data,
+	                                .store_len = (uint32_t)r->store.len };
+	int rc;
+
+	*ram_fd = -1;
+	if (r->applied == 0)
+		return remus_err_set(err, CKPT_ENOREPLICA, "replica export: no checkpoint applied");
+	pthread_mutex_lock(&r->lock);
+	s.checkpoints = r->st.checkpoints;
+	s.pages = r->st.pages;
+	pthread_mutex_unlock(&r->lock);
+	if ((rc = ckpt_replica_encode(&s, state, len, err)) < 0)
+		return rc;
+	if ((*ram_fd = fcntl(r->ram_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		free(*state);
+		*state = NULL;
+		return remus_err_sys(err, errno, "replica export: dup of its RAM");
+	}
+	return 0;
+}
+
+int ckpt_receiver_import(const struct ckpt_receiver_cfg *cfg, int ram_fd, const uint8_t *state,
+                         size_t len, struct ckpt_receiver **out, struct remus_err *err)
+{
+	struct ckpt_replica_state s;
+	struct ckpt_receiver *r = NULL;
+	struct stat sb;
+	uint8_t *ram;
+	int rc;
+
+	*out = NULL;
+	if ((rc = ckpt_replica_decode(state, len, &s, err)) < 0)
+		return rc;
+	if (s.ram_bytes != cfg->ram_bytes)
+		return remus_err_set(err, CKPT_ECONFIG, "replica import: a %" PRIu64 "-byte RAM, the "
+		                     "guest has %" PRIu64, s.ram_bytes, cfg->ram_bytes);
+	if (fstat(ram_fd, &sb) < 0 || (uint64_t)sb.st_size != cfg->ram_bytes)
+		return remus_err_set(err, CKPT_ECONFIG, "replica import: its RAM descriptor is not "
+		                     "%" PRIu64 " bytes", cfg->ram_bytes);
+	ram = mmap(NULL, cfg->ram_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, ram_fd, 0);
+	if (ram == MAP_FAILED)
+		return remus_err_sys(err, errno, "replica import: map its RAM");
+	if ((rc = ckpt_receiver_new(cfg, &r, err)) < 0 ||
+	    (rc = keep_blob(&r->hvm, s.hvm, s.hvm_len, err)) < 0 ||
+	    (rc = keep_blob(&r->emu, s.emu, s.emu_len, err)) < 0 ||
+	    (s.store_len && (rc = keep_blob(&r->store, s.store, s.store_len, err)) < 0)) {
+		munmap(ram, cfg->ram_bytes);
+		ckpt_receiver_free(r);
+		return rc;
+	}
+	munmap(r->ram, cfg->ram_bytes);         /* its own, empty: the imported one instead */
+	close(r->ram_fd);
+	r->ram = ram;
+	r->ram_fd = ram_fd;
+	r->applied = r->disk_ready = s.applied;
+	r->has_replica = true;
+	stream_asm_free(&r->as);
+	asm_start(r);
+	r->st.epoch = r->st.acked = s.applied;
+	r->st.checkpoints = s.checkpoints;
+	r->st.pages = s.pages;
+	*out = r;
 	return 0;
 }

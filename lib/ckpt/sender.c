@@ -371,11 +371,9 @@ static int wait_offer(struct ckpt_sender *s, struct remus_err *err)
 	return 0;
 }
 
-/* Stream headers, then rounds of live pre-copy (all RAM, then what the
- * guest dirtied meanwhile) until few pages change or the round limit. */
-static int precopy(struct ckpt_sender *s, struct remus_err *err)
+/* The stream's headers, on the wire. */
+static int put_headers(struct ckpt_sender *s, struct remus_err *err)
 {
-	uint64_t *all;
 	int rc;
 
 	if ((rc = stream_put_libxl_header(&s->out)) < 0 || (rc = stream_put_libxc_context(&s->out)) < 0 ||
@@ -384,7 +382,17 @@ static int precopy(struct ckpt_sender *s, struct remus_err *err)
 	                                         : STREAM_DOM_X86_HVM, 4, 17)) < 0 ||
 	    (rc = stream_put_static_data_end(&s->out)) < 0)
 		return remus_err_set(err, rc, "stream headers: %s", stream_strerror(rc));
-	if ((rc = sender_send_out(s, err)) || (rc = wait_offer(s, err)) || (rc = read_dirty(s, err)))
+	return sender_send_out(s, err);
+}
+
+/* Stream headers, then rounds of live pre-copy (all RAM, then what the
+ * guest dirtied meanwhile) until few pages change or the round limit. */
+static int precopy(struct ckpt_sender *s, struct remus_err *err)
+{
+	uint64_t *all;
+	int rc;
+
+	if ((rc = put_headers(s, err)) || (rc = wait_offer(s, err)) || (rc = read_dirty(s, err)))
 		return rc;
 	if ((all = malloc(s->info.nr_pfns * sizeof(*all))) == NULL)
 		return remus_err_sys(err, ENOMEM, "pfn list of %" PRIu64 " pages", s->info.nr_pfns);
@@ -521,6 +529,82 @@ int ckpt_sender_sync(struct ckpt_sender *s, struct remus_err *err)
 	if (rc < 0)
 		return rc;
 	rc = sender_sync(s, err);
+	rnet_conn_keepalive(s->cfg.conn, false, NULL);
+	return rc;
+}
+
+/* A run that carries on an earlier one from checkpoint n (a live update of
+ * the primary's daemon): the backup's replica holds n and nothing after it
+ * left here, so there is nothing to pre-copy; the backup names the
+ * checkpoint it holds (its ACK after the offer) and only n will do. */
+static int sender_resume_paused(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
+{
+	uint64_t t0 = rnet_now_ms(), deadline = t0 + CKPT_FIRST_ACK_MS;
+	int rc;
+
+	if (s->epoch != 0 || n == 0 || s->cfg.blackhole || s->cfg.conn == NULL)
+		return remus_err_set(err, CKPT_ECONFIG, "resume from checkpoint %" PRIu64 ": needs a "
+		                     "new sender with a backup", n);
+	if (s->cfg.dr && s->cfg.dr->restart && (rc = s->cfg.dr->restart(s->cfg.disk, n, err)) < 0)
+		return sender_lost(s, remus_err_wrap(err, "disk: resume"), err);
+	/* numbered on before anything is heard: the ACK may come with the offer */
+	s->epoch = s->acked = n;
+	sender_lock(s);
+	s->st.epoch = s->st.acked = n;
+	sender_unlock(s);
+	if ((rc = put_headers(s, err)) || (rc = wait_offer(s, err)))
+		return sender_lost(s, rc, err);
+	while (s->peer_acked == 0) {
+		uint64_t now = rnet_now_ms();
+		if (now >= deadline)
+			return sender_lost(s, remus_err_set(err, CKPT_EPEER, "resume: the backup did not "
+			                                    "name its checkpoint within %u ms",
+			                                    CKPT_FIRST_ACK_MS), err);
+		if ((rc = sender_pump(s, -1, (int)(deadline - now), err)) < 0)
+			return sender_lost(s, rc, err);
+	}
+	if (s->peer_acked != n)
+		return sender_lost(s, remus_err_set(err, CKPT_ENOREPLICA, "resume: the backup's replica "
+		                                    "holds checkpoint %" PRIu64 ", not %" PRIu64,
+		                                    s->peer_acked, n), err);
+	s->resumed_ms = t0;
+	return 0;
+}
+
+/* Carried on or not, the guest left paused at n runs again: protected
+ * (its output held from n + 1), or unprotected with the backup told
+ * BYE(END) as after any loss (it keeps its replica, never fails over). */
+static int sender_resume(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
+{
+	int rc = sender_resume_paused(s, n, err), rc2;
+	struct remus_err e2 = { 0 };
+	struct hv_info in;
+
+	if (rc == CKPT_ESTOPPED || rc == CKPT_EGUEST)
+		return rc;
+	if (s->cfg.hv->info(s->cfg.guest, &in) == 0 && in.state == HV_PAUSED &&
+	    (rc2 = s->cfg.hv->resume(s->cfg.guest, rc ? &e2 : err)) < 0 && rc == 0)
+		return sender_lost(s, remus_err_wrap(err, "resume after checkpoint %" PRIu64, n), err);
+	if (rc)
+		return rc;
+	/* checkpoint n + 1 at once (what the guest dirtied since n): the time
+	 * from the resume to its ACK is the run's sync_ms (nothing to sync) */
+	if ((rc = sender_take_checkpoint(s, err)) ||
+	    (rc = sender_wait_ack(s, n + 1, s->ack_timeout_ms, err)))
+		return sender_lost(s, rc, err);
+	sender_lock(s);
+	s->st.sync_ms = rnet_now_ms() - s->resumed_ms;
+	sender_unlock(s);
+	return 0;
+}
+
+int ckpt_sender_resume(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
+{
+	int rc = rnet_conn_keepalive(s->cfg.conn, true, err);
+
+	if (rc < 0)
+		return rc;
+	rc = sender_resume(s, n, err);
 	rnet_conn_keepalive(s->cfg.conn, false, NULL);
 	return rc;
 }

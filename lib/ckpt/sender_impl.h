@@ -41,6 +41,8 @@ struct ckpt_sender {
 	struct hv_blob store;         /* REMUS_XENSTORE body (cfg.xenstore) */
 	uint64_t epoch;               /* last checkpoint taken */
 	uint64_t acked;               /* last checkpoint acknowledged */
+	uint64_t peer_acked;          /* highest ACK heard (resume: the replica's checkpoint) */
+	uint64_t resumed_ms;          /* ckpt_sender_resume began */
 	uint64_t sent_ms;             /* when the oldest unacked one was taken */
 	pthread_mutex_t lock;         /* guards st */
 	struct ckpt_stats st;

@@ -177,6 +177,8 @@ int sender_handle_ack(struct ckpt_sender *s, uint64_t n, struct remus_err *err)
 	if (n > s->epoch)
 		return remus_err_set(err, CKPT_ESTREAM, "backup acknowledged checkpoint %" PRIu64
 		                     " but only %" PRIu64 " were sent", n, s->epoch);
+	if (n > s->peer_acked)
+		s->peer_acked = n;
 	if (n <= s->acked)
 		return 0;
 	if (s->cfg.nb && (rc = netbuf_release(s->cfg.nb, n)) < 0)

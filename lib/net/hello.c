@@ -84,7 +84,7 @@ static int caps_get(const uint8_t *f, struct rnet_caps *c, bool neutral_ok,
 
 	memset(c, 0, sizeof(*c));
 	flags = get_be16(f + CAPS_OFF_FLAGS);
-	if (flags & ~(RNET_CAP_XENSTORE | RNET_CAP_CHECK))
+	if (flags & ~(RNET_CAP_XENSTORE | RNET_CAP_CHECK | RNET_CAP_RESUME))
 		return remus_err_set(err, RNET_EPROTO, "HELLO has unknown flags 0x%04x", flags);
 	c->flags = flags;
 	c->compress_mask = get_be32(f + CAPS_OFF_CMASK);

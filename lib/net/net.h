@@ -88,6 +88,10 @@ enum rnet_compress {
 /* A check-only link (remusctl check): after authentication the backup
  * answers one RNET_MSG_CHECK and closes; no stream, nothing is started. */
 #define RNET_CAP_CHECK    0x2u
+/* The primary carries on the run whose last checkpoint the backup holds
+ * (a live update of its daemon): no resync, the backup's receiver resumes
+ * (ckpt_receiver_resume) or refuses the link. */
+#define RNET_CAP_RESUME   0x4u
 #define RNET_CHECK_MIN    18u
 #define RNET_CHECK_MAX    (18u + 512u)
 

@@ -86,6 +86,7 @@ void stream_asm_init(struct stream_asm *a, const struct stream_asm_cfg *cfg)
 	a->max_ckpt_pages = cfg ? cfg->max_ckpt_pages : 0;
 	a->first_pages = cfg ? cfg->first_pages : NULL;
 	a->first_pages_arg = cfg ? cfg->first_pages_arg : NULL;
+	a->delivered = cfg ? cfg->first_seq : 0;
 }
 
 void stream_asm_free(struct stream_asm *a)

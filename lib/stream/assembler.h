@@ -69,6 +69,10 @@ struct stream_asm_cfg {
 	 * discarded like any bad one).  NULL: stage as usual. */
 	int (*first_pages)(void *arg, const struct stream_page_data *pd);
 	void *first_pages_arg;
+	/* Checkpoints handed over before this stream began (a resumed run
+	 * numbers on from them: its first checkpoint is first_seq + 1, staged
+	 * as usual, never given to first_pages).  0: a new run. */
+	uint64_t first_seq;
 };
 
 struct stream_pfn_slot {

@@ -22,6 +22,11 @@ static void same(const struct lu_state *a, const struct lu_state *b)
 		    strcmp(x->peer, y->peer) || x->has_guest != y->has_guest ||
 		    x->nstats != y->nstats || memcmp(x->stats, y->stats, sizeof(x->stats)))
 			abort();
+		if (x->has_replica != y->has_replica || (x->has_replica &&
+		    (x->replica.ram_fd != y->replica.ram_fd ||
+		     x->replica.state_len != y->replica.state_len ||
+		     memcmp(x->replica.state, y->replica.state, x->replica.state_len))))
+			abort();
 		if (x->has_guest && (x->guest.blob_len != y->guest.blob_len ||
 		    (x->guest.blob_len && memcmp(x->guest.blob, y->guest.blob, x->guest.blob_len))))
 			abort();

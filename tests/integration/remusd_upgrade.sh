@@ -9,7 +9,7 @@
 # one that never answers (the bound, REMUSD_UPGRADE_TIMEOUT_MS).  SIGUSR2
 # upgrades to the installed binary.  Last, a protected guest: its run
 # stops at an epoch boundary with the guest paused, the new daemon
-# protects it again (the backup's page-hash offer), and after SIGKILL of
+# carries the run on (nothing resent, numbers go on), and after SIGKILL of
 # the primary the backup takes over; a backup daemon holding a replica
 # refuses (not carried over yet).
 cd "$(dirname "$0")/../.." || exit 1
@@ -113,8 +113,9 @@ ctl a status $G >/dev/null || fail "status after SIGUSR2"
 echo "SIGUSR2: new remusd $NEW, guest process $GPID kept"
 
 # 4. a protected guest: its run stops at an epoch boundary with the guest
-# paused, the new daemon protects it again (the backup's page-hash offer:
-# only what changed goes), and the backup fails over from the new run
+# paused (the final checkpoint acknowledged), the new daemon carries the
+# run on from there (nothing resent: no pre-copy, numbers go on), and the
+# backup fails over from the carried-on run
 start_daemon b
 ctl a protect $G --wait 30 >"$TMPD/protect.out" 2>&1 || fail "protect: $(cat "$TMPD/protect.out")"
 wait_ge b $G checkpoints 20 20
@@ -127,8 +128,13 @@ grep -q "carrying a replica over a live update is not implemented yet" "$TMPD/up
 	fail "backup upgrade: $(cat "$TMPD/upb.out")"
 echo "backup with a replica: refused ($(cat "$TMPD/upb.out"))"
 # a failed upgrade of the protected guest: the old daemon protects it again
+a0=$(jfield a $G acked)
 refused "protected, new binary exits at once" "exited with status 1 before confirming" --exec /bin/false
 wait_field a $G state protected 30
+# taken back: the old daemon carried its own run on, numbered on from a0
+wait_ge a $G acked $(( a0 + 5 )) 20
+[ "$(jfield a $G precopy_rounds)" = 0 ] || fail "the run was redone after the failed upgrade"
+bpre=$(jfield b $G checkpoints)
 ctl a upgrade --exec "$PWD/$BUILD/bin/remusd" >"$TMPD/up2.out" 2>&1 || fail "protected upgrade: $(cat "$TMPD/up2.out")"
 OLD=$NEW
 NEW=$(sed -n 's/^upgraded: remusd \([0-9]*\) .*/\1/p' "$TMPD/up2.out")
@@ -140,10 +146,11 @@ expect_running "$GPID" "$NEW"
 b0=$(jfield b $G checkpoints)
 wait_ge b $G checkpoints $(( b0 + 20 )) 20
 re_bytes=$(jfield a $G sync_bytes)
-re_skipped=$(jfield a $G precopy_skipped)
-echo "protected upgrade: $(cat "$TMPD/up2.out"); protected again, $re_bytes stream bytes" \
-	"to resync ($first_bytes the first time), $re_skipped pages skipped (the backup held them)"
-[ -n "$re_skipped" ] && [ "$re_skipped" -gt 0 ] || fail "the re-protection skipped no page"
+re_rounds=$(jfield a $G precopy_rounds)
+echo "protected upgrade: $(cat "$TMPD/up2.out"); carried on, $re_bytes stream bytes" \
+	"to resync ($first_bytes the first time), $re_rounds pre-copy rounds"
+[ "$re_bytes" = 0 ] && [ "$re_rounds" = 0 ] || fail "the run was redone, not carried on"
+[ "$b0" -ge "$bpre" ] || fail "the backup's checkpoint numbers went back ($bpre, then $b0)"
 kill -9 "$NEW"
 wait_field b $G state active 20
 echo "primary killed after the upgrade: the backup took over"

@@ -234,6 +234,86 @@ static void test_refused_semantics(void **state)
 	stream_buf_free(&b);
 }
 
+/* A backup session's REPLICA: round trip, then what is refused by name. */
+static void test_replica_record(void **state)
+{
+	static const uint8_t blob[40] = { 7, 7, 7 };
+	struct lu_header h = { .version = LU_VERSION, .nfds = 1, .old_pid = 1 };
+	struct lu_session s = { .id = 4, .role = LU_ROLE_BACKUP, .state = RS_REPLICA_READY,
+	                        .epoch = 9, .acked_epoch = 9, .link_fd = LU_NO_FD, .name = "g" };
+	struct lu_replica r = { .ram_fd = 0, .state = blob, .state_len = sizeof(blob) };
+	struct lu_guest g = { .driver = "pvm", .fd = { -1, -1, -1, -1 } };
+	struct remus_err err = { 0 };
+	struct stream_buf b;
+	struct lu_state st;
+	(void)state;
+
+	stream_buf_init(&b);
+	assert_int_equal(lu_put_header(&b, &h), 0);
+	assert_int_equal(lu_put_session(&b, &s), 0);
+	assert_int_equal(lu_put_replica(&b, 4, &r), 0);
+	assert_int_equal(lu_put_end(&b), 0);
+	assert_int_equal(lu_decode(stream_buf_flat(&b), stream_buf_size(&b), &st, &err), 0);
+	assert_int_equal(st.nsessions, 1);
+	assert_true(st.sessions[0].has_replica);
+	assert_int_equal(st.sessions[0].replica.ram_fd, 0);
+	assert_int_equal(st.sessions[0].replica.state_len, sizeof(blob));
+	assert_memory_equal(st.sessions[0].replica.state, blob, sizeof(blob));
+	lu_state_free(&st);
+
+	/* no RAM descriptor; two of them; a primary's; one next to a GUEST */
+	r.ram_fd = LU_NO_FD;
+	assert_int_equal(lu_put_replica(&b, 4, &r), -EINVAL);     /* the writer refuses too */
+	r.ram_fd = 0;
+	stream_buf_reset(&b);
+	assert_int_equal(lu_put_header(&b, &h), 0);
+	assert_int_equal(lu_put_session(&b, &s), 0);
+	assert_int_equal(lu_put_replica(&b, 4, &r), 0);
+	assert_int_equal(lu_put_replica(&b, 4, &r), 0);
+	assert_int_equal(lu_put_end(&b), 0);
+	assert_int_equal(lu_decode(stream_buf_flat(&b), stream_buf_size(&b), &st, &err), LU_E_ORDER);
+	assert_non_null(strstr(err.msg, "a second REPLICA"));
+
+	s.role = LU_ROLE_PRIMARY;
+	stream_buf_reset(&b);
+	assert_int_equal(lu_put_header(&b, &h), 0);
+	assert_int_equal(lu_put_session(&b, &s), 0);
+	assert_int_equal(lu_put_replica(&b, 4, &r), 0);
+	assert_int_equal(lu_put_end(&b), 0);
+	assert_int_equal(lu_decode(stream_buf_flat(&b), stream_buf_size(&b), &st, &err), LU_E_VALUE);
+	assert_non_null(strstr(err.msg, "is a primary"));
+	s.role = LU_ROLE_BACKUP;
+
+	h.nfds = 0;
+	stream_buf_reset(&b);
+	assert_int_equal(lu_put_header(&b, &h), 0);
+	assert_int_equal(lu_put_session(&b, &s), 0);
+	assert_int_equal(lu_put_guest(&b, 4, &g), 0);
+	assert_int_equal(lu_put_end(&b), 0);
+	assert_int_equal(lu_decode(stream_buf_flat(&b), stream_buf_size(&b), &st, &err), 0);
+	lu_state_free(&st);
+	h.nfds = 1;
+	stream_buf_reset(&b);
+	assert_int_equal(lu_put_header(&b, &h), 0);
+	assert_int_equal(lu_put_session(&b, &s), 0);
+	assert_int_equal(lu_put_replica(&b, 4, &r), 0);
+	assert_int_equal(lu_put_guest(&b, 4, &g), 0);
+	assert_int_equal(lu_put_end(&b), 0);
+	assert_int_equal(lu_decode(stream_buf_flat(&b), stream_buf_size(&b), &st, &err), LU_E_VALUE);
+	assert_non_null(strstr(err.msg, "holds a REPLICA"));
+
+	/* a descriptor index beyond those passed */
+	r.ram_fd = 1;
+	stream_buf_reset(&b);
+	assert_int_equal(lu_put_header(&b, &h), 0);
+	assert_int_equal(lu_put_session(&b, &s), 0);
+	assert_int_equal(lu_put_replica(&b, 4, &r), 0);
+	assert_int_equal(lu_put_end(&b), 0);
+	assert_int_equal(lu_decode(stream_buf_flat(&b), stream_buf_size(&b), &st, &err), LU_E_FD);
+	assert_non_null(strstr(err.msg, "replica RAM descriptor index 1"));
+	stream_buf_free(&b);
+}
+
 /* A memfd passed with the stream is the same file on arrival. */
 static void test_transport(void **state)
 {
@@ -293,6 +373,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_refused_semantics),
+		cmocka_unit_test(test_replica_record),
 		cmocka_unit_test(test_transport),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
