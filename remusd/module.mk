@@ -41,7 +41,7 @@ test_quorum_LDLIBS := $(REMUSD_QUORUM_LDLIBS)
 # both roles share, each role's side, and one engine file per "who drives
 # the checkpoint loop" (session_step.c: the engine's own loop, pvm;
 # session_driver.c: the driver's loop, Xen).  remusd_SRCS takes them.
-REMUSD_SESSION_SRCS := remusd/session_fsm.c remusd/session.c remusd/session_primary.c \
+REMUSD_SESSION_SRCS := remusd/session_fsm.c remusd/session.c remusd/session_disk.c remusd/session_primary.c \
 	remusd/session_backup.c remusd/session_step.c remusd/session_driver.c \
 	remusd/session_quorum.c $(REMUSD_QUORUM_SRCS) \
 	remusd/session_upgrade.c

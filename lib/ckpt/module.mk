@@ -1,6 +1,6 @@
 # lib/ckpt: the checkpoint engine (sender epoch loop, receiver staging+commit,
 # failover).  Also registers remusd/remusctl and the engine's tests.
-LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/disk.c \
+LIB_SRCS += lib/ckpt/sender.c lib/ckpt/sender_sync.c lib/ckpt/sender_io.c lib/ckpt/receiver.c lib/ckpt/receiver_replica.c lib/ckpt/disk.c \
 	lib/ckpt/stream_link.c lib/ckpt/stream_sender.c lib/ckpt/stream_sender_pump.c lib/ckpt/stream_delta.c lib/ckpt/stream_receiver.c lib/ckpt/stream_receiver_pump.c \
 	lib/ckpt/delta.c lib/ckpt/handover.c lib/ckpt/pagehash.c lib/ckpt/stats.c lib/ckpt/fault.c lib/ckpt/replica.c
 
@@ -49,7 +49,7 @@ remusd_SRCS += remusd/reprotect.c remusd/in_doubt.c
 remusd_SRCS += remusd/evacuate_to.c
 # the metrics endpoint (libmicrohttpd) and its test's promtool (Debian: prometheus)
 DEPS_PKGS += libmicrohttpd-dev prometheus
-remusctl_SRCS = remusd/remusctl.c $(REMUSD_CTL_SRCS)
+remusctl_SRCS = remusd/remusctl.c remusd/remusctl_status.c $(REMUSD_CTL_SRCS)
 
 # End to end: two daemons in namespaces, failover of the counter guest;
 # the demo scenario (kvstore, SIGKILL mid-load, no acknowledged write lost).

@@ -61,6 +61,15 @@ struct ckpt_sender {
 };
 
 void sender_report(struct ckpt_sender *s);
+/* PAGE_DATA records for pfns[0..n): copied into s->pages, or (live) the
+ * guest's own pages, referenced; copy_paused copies them out of the
+ * paused guest into s->pages (sender.c, used by sender_sync.c too). */
+int  sender_put_pages_from(struct ckpt_sender *s, const uint64_t *pfns, size_t n, bool live,
+                           struct remus_err *err);
+int  sender_put_pages(struct ckpt_sender *s, const uint64_t *pfns, size_t n,
+                      struct remus_err *err);
+int  sender_copy_paused(struct ckpt_sender *s, const uint64_t *pfns, size_t n,
+                        struct remus_err *err);
 int  sender_fault(struct ckpt_sender *s, const char *point, uint64_t epoch, struct remus_err *err);
 int  sender_take_checkpoint(struct ckpt_sender *s, struct remus_err *err);
 /* Checkpoint n is acknowledged (by the backup, or at once: blackhole). */
