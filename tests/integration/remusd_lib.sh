@@ -62,7 +62,7 @@ start_daemon() {
 	local host=$1 ns i
 	case $host in
 	a) ns=$NS_A ;;
-	c) ns=$NS_C ;;  # the third host (remusd_lan.sh host_c_setup)
+	c) ns=${NS_C:-$NS_B} ;;  # the third host (remusd_lan.sh host_c_setup), else on B
 	*) ns=$NS_B ;;
 	esac
 	ip netns exec "$ns" "$BUILD/bin/remusd" -c "$TMPD/$host.conf" >"$TMPD/remusd-$host.log" 2>&1 &
