@@ -76,12 +76,7 @@ static void new_link(struct rig *r)
 {
 	struct ckpt_receiver_cfg rc = { .hv = &pvm_hv_ops, .ram_bytes = MEM };
 
-	side_init(&r->pri, r->keys.good, true);
-	side_init(&r->bak, r->keys.good, false);
-	r->pri.p.hb_timeout_ms = r->bak.p.hb_timeout_ms = 30000;
-	side_pair_handshake(&r->pri, &r->bak);
-	assert_int_equal(r->pri.rc, 0);
-	assert_int_equal(r->bak.rc, 0);
+	side_pair_up(&r->pri, &r->bak, r->keys.good);
 	rc.conn = r->bak.conn;
 	if (ckpt_receiver_resume(r->rcv, &rc, &r->rerr) < 0)
 		fail_msg("receiver resume: %s", r->rerr.msg);

@@ -47,12 +47,7 @@ static void sync_waiter(struct sync_rig *r)
 
 	memset(r, 0, sizeof(*r));
 	tkeys_setup(&r->keys);
-	side_init(&r->pri, r->keys.good, true);
-	side_init(&r->bak, r->keys.good, false);
-	r->pri.p.hb_timeout_ms = r->bak.p.hb_timeout_ms = 30000;
-	side_pair_handshake(&r->pri, &r->bak);
-	assert_int_equal(r->pri.rc, 0);
-	assert_int_equal(r->bak.rc, 0);
+	side_pair_up(&r->pri, &r->bak, r->keys.good);
 	pt_config(&r->gcfg, "ckpt-sync", "waiter", SYNC_MEM, -1);
 	r->g = pt_boot(&r->gcfg);
 	rc.conn = r->bak.conn;

@@ -40,6 +40,9 @@ void tkeys_write(struct tkeys *k, const char *name, const char *content, int mod
 void side_init(struct side *s, const char *keypath, bool primary);
 /* Run both handshakes over a socketpair, concurrently. */
 void side_pair_handshake(struct side *pri, struct side *bak);
+/* Both sides with the key at keypath, a 30 s heartbeat timeout, their
+ * handshakes run and asserted to succeed. */
+void side_pair_up(struct side *pri, struct side *bak, const char *keypath);
 void side_free(struct side *s);
 
 /* Move bytes between two connections until `done(arg)` or a bound on
